@@ -1,0 +1,51 @@
+package io.swarmbus;
+
+/**
+ * The catalogue of Swarmbus errors: a stable code, the HTTP status an adapter should answer with,
+ * and whether retrying the same call later may succeed.
+ *
+ * <p>Codes are never reused or renamed: clients match on them.
+ */
+public enum ErrorCode {
+    /** A request field is missing, malformed or out of range. */
+    INVALID_ARGUMENT("invalid_argument", 400, false),
+    /** The named agent, group, topic or message does not exist (or is not visible to the caller). */
+    NOT_FOUND("not_found", 404, false),
+    /** The thing being created already exists. */
+    ALREADY_EXISTS("already_exists", 409, false),
+    /** The operation needs a lease the caller does not hold (never leased, expired or acked). */
+    LEASE_NOT_HELD("lease_not_held", 409, false),
+    /** A message is larger than {@code max_message_bytes}. */
+    MESSAGE_TOO_LARGE("message_too_large", 413, false),
+    /** A recipient's inbox holds {@code max_inbox_depth} undelivered messages already. */
+    INBOX_FULL("inbox_full", 429, true),
+    /** The engine is closed or shutting down. */
+    UNAVAILABLE("unavailable", 503, true),
+    /** The storage could not persist or read data. */
+    STORAGE_FAILURE("storage_failure", 503, true);
+
+    private final String code;
+    private final int httpStatus;
+    private final boolean retriable;
+
+    ErrorCode(String code, int httpStatus, boolean retriable) {
+        this.code = code;
+        this.httpStatus = httpStatus;
+        this.retriable = retriable;
+    }
+
+    /** The stable, lower-case code sent to clients. */
+    public String code() {
+        return code;
+    }
+
+    /** The HTTP status that an HTTP adapter answers with for this error. */
+    public int httpStatus() {
+        return httpStatus;
+    }
+
+    /** Whether the same call may succeed if retried later without change. */
+    public boolean retriable() {
+        return retriable;
+    }
+}

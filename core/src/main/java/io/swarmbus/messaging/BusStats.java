@@ -1,0 +1,20 @@
+package io.swarmbus.messaging;
+
+/**
+ * Counters since the bus opened (not since the data was created), and gauges now.
+ *
+ * @param sent messages accepted
+ * @param delivered leases handed out, redeliveries included
+ * @param acked deliveries acknowledged
+ * @param nacked deliveries given back
+ * @param leasesExpired leases that ended without an ack
+ * @param deadLettered deliveries moved to a dead-letter queue
+ * @param expired deliveries dropped because their time to live ended
+ * @param duplicates sends answered from the idempotency window
+ * @param inboxes inboxes now
+ * @param retainedMessages messages in memory now, live and history
+ * @param lastSeq the last journal sequence number
+ * @param durableSeq the journal sequence number durable now
+ */
+public record BusStats(long sent, long delivered, long acked, long nacked, long leasesExpired, long deadLettered,
+        long expired, long duplicates, int inboxes, int retainedMessages, long lastSeq, long durableSeq) {}

@@ -1,0 +1,1187 @@
+package io.swarmbus.messaging;
+
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.Event.Acked;
+import io.swarmbus.messaging.Event.GroupCreated;
+import io.swarmbus.messaging.Event.GroupDeleted;
+import io.swarmbus.messaging.Event.GroupJoined;
+import io.swarmbus.messaging.Event.GroupLeft;
+import io.swarmbus.messaging.Event.IdempotencyKept;
+import io.swarmbus.messaging.Event.InboxCreated;
+import io.swarmbus.messaging.Event.InboxDeleted;
+import io.swarmbus.messaging.Event.LeaseExpired;
+import io.swarmbus.messaging.Event.Leased;
+import io.swarmbus.messaging.Event.Nacked;
+import io.swarmbus.messaging.Event.Replayed;
+import io.swarmbus.messaging.Event.Restored;
+import io.swarmbus.messaging.Event.Sent;
+import io.swarmbus.messaging.Event.Subscribed;
+import io.swarmbus.messaging.Event.Unsubscribed;
+import io.swarmbus.storage.DurabilityListener;
+import io.swarmbus.storage.Journal;
+import io.swarmbus.storage.RecoveryReport;
+import io.swarmbus.storage.RecoveryTarget;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
+
+/**
+ * The {@link MessageBus} implementation: in-memory state rebuilt from an event {@link Journal}.
+ *
+ * <h2>Implementation notes</h2>
+ * <ul>
+ *   <li><b>Event sourcing.</b> Every state change is an {@link Event}. A live operation validates,
+ *       encodes the event, appends it to the journal and applies it, all under {@code lock}, so
+ *       journal order is state order. Recovery decodes and applies the same events through the same
+ *       {@link #apply} method. Time-driven transitions (lease expiry) are journaled too, so replay
+ *       never reads the clock to decide state.</li>
+ *   <li><b>Durable before visible.</b> The journal's writer thread reports each group commit through
+ *       {@link DurabilityListener#durable}. Until then a new message counts against inbox depth but
+ *       is not in any ready heap, and no caller's future completes: a receiver can never act on a
+ *       message that a crash could still lose. {@code confirms} holds the waiting work in sequence
+ *       order.</li>
+ *   <li><b>Futures complete outside the lock.</b> Work done under the lock queues completions in
+ *       {@code completions}; {@link #unlock()} runs them after releasing it, so no caller code runs
+ *       under the engine lock.</li>
+ *   <li><b>Ready heaps with lazy deletion.</b> A delivery has at most one heap entry
+ *       ({@code inReady}); replayed leases leave their entry in place and polling skips entries whose
+ *       status is no longer pending, which keeps replay O(n log n).</li>
+ *   <li><b>Timers.</b> Leases and delays sit in one deadline-ordered set; a reaper scheduled every
+ *       {@code reaperInterval} ends them. Long-poll receivers wake on the event itself, never by
+ *       polling.</li>
+ * </ul>
+ */
+final class Engine implements MessageBus {
+    private final BusConfig config;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final EventCodec codec = new EventCodec();
+    private final ScheduledExecutorService scheduler;
+    private final ReentrantLock snapshotLock = new ReentrantLock();
+    private Journal journal;
+    private RecoveryReport recovery;
+
+    // ---- state, guarded by lock
+    private final LinkedHashMap<Long, StoredMessage> messages = new LinkedHashMap<>();
+    private final Map<AgentId, Inbox> inboxes = new HashMap<>();
+    private final Map<String, TreeSet<AgentId>> groups = new TreeMap<>();
+    private final Map<String, TreeSet<AgentId>> topics = new TreeMap<>();
+    private final LinkedHashMap<IdempotencyKey, IdempotencyEntry> idempotency = new LinkedHashMap<>();
+    private final TreeSet<DeliveryState> timed = new TreeSet<>(DeliveryState.DEADLINE_ORDER);
+    private final ArrayDeque<StoredMessage> finished = new ArrayDeque<>();
+    private final ArrayDeque<Confirm> confirms = new ArrayDeque<>();
+    private final List<Runnable> completions = new ArrayList<>();
+    private final LinkedHashSet<Inbox> woken = new LinkedHashSet<>();
+    private long lastId;
+    private boolean closed;
+    private Throwable failure;
+    private long sent;
+    private long delivered;
+    private long acked;
+    private long nacked;
+    private long leasesExpired;
+    private long deadLettered;
+    private long expired;
+    private long duplicates;
+
+    private record IdempotencyKey(AgentId sender, String key) {}
+
+    private record IdempotencyEntry(long id, long acceptedAt, int recipients) {}
+
+    /** Work to finish once the journal is durable up to {@code seq}. */
+    private record Confirm(long seq, StoredMessage becomesVisible, CompletableFuture<Object> future, Object value) {}
+
+    private Engine(BusConfig config) {
+        this.config = config;
+        this.scheduler = Executors.newSingleThreadScheduledExecutor(
+                Thread.ofPlatform().name("swarmbus-timer").daemon().factory());
+    }
+
+    /** Opens an engine over the journal made by {@code journalFactory}, recovering its contents. */
+    static Engine open(BusConfig config, Function<DurabilityListener, Journal> journalFactory) {
+        Engine engine = new Engine(config);
+        engine.journal = journalFactory.apply(engine.new Listener());
+        try {
+            engine.recovery = engine.journal.recover(engine.new Replayer());
+            engine.resetCounters();
+        } catch (RuntimeException e) {
+            engine.scheduler.shutdownNow();
+            engine.journal.close();
+            throw e;
+        }
+        long period = config.reaperInterval().toMillis();
+        engine.scheduler.scheduleAtFixedRate(engine::reap, period, Math.max(1, period), TimeUnit.MILLISECONDS);
+        return engine;
+    }
+
+    /** Counters describe this run, not the replay that rebuilt the state. */
+    private void resetCounters() {
+        sent = delivered = acked = nacked = leasesExpired = deadLettered = expired = duplicates = 0;
+    }
+
+    @Override
+    public RecoveryReport recovery() {
+        return recovery;
+    }
+
+    @Override
+    public Duration defaultVisibility() {
+        return config.defaultVisibility();
+    }
+
+    // ================================================================ inboxes, groups, topics
+
+    @Override
+    public boolean createInbox(AgentId agent) {
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            if (inboxes.containsKey(agent)) {
+                return false;
+            }
+            done = commit(new InboxCreated(agent), Boolean.TRUE);
+        } finally {
+            unlock();
+        }
+        MessageBus.await(done);
+        return true;
+    }
+
+    @Override
+    public void deleteInbox(AgentId agent) {
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            requireInbox(agent);
+            done = commit(new InboxDeleted(agent), Boolean.TRUE);
+        } finally {
+            unlock();
+        }
+        MessageBus.await(done);
+    }
+
+    @Override
+    public boolean hasInbox(AgentId agent) {
+        lock.lock();
+        try {
+            return inboxes.containsKey(agent);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public Set<AgentId> inboxes() {
+        lock.lock();
+        try {
+            return Set.copyOf(inboxes.keySet());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public InboxStats inboxStats(AgentId agent) {
+        lock.lock();
+        try {
+            return requireInbox(agent).stats();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void createGroup(String name, Collection<AgentId> members) {
+        Address.checkName("group", name);
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            if (groups.containsKey(name)) {
+                throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "group '" + name + "' already exists");
+            }
+            for (AgentId member : members) {
+                requireInbox(member);
+            }
+            done = commit(new GroupCreated(name, List.copyOf(new TreeSet<>(members))), Boolean.TRUE);
+        } finally {
+            unlock();
+        }
+        MessageBus.await(done);
+    }
+
+    @Override
+    public void deleteGroup(String name) {
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            requireGroup(name);
+            done = commit(new GroupDeleted(name), Boolean.TRUE);
+        } finally {
+            unlock();
+        }
+        MessageBus.await(done);
+    }
+
+    @Override
+    public boolean joinGroup(String name, AgentId agent) {
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            requireInbox(agent);
+            if (requireGroup(name).contains(agent)) {
+                return false;
+            }
+            done = commit(new GroupJoined(name, agent), Boolean.TRUE);
+        } finally {
+            unlock();
+        }
+        MessageBus.await(done);
+        return true;
+    }
+
+    @Override
+    public boolean leaveGroup(String name, AgentId agent) {
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            if (!requireGroup(name).contains(agent)) {
+                return false;
+            }
+            done = commit(new GroupLeft(name, agent), Boolean.TRUE);
+        } finally {
+            unlock();
+        }
+        MessageBus.await(done);
+        return true;
+    }
+
+    @Override
+    public Optional<Set<AgentId>> groupMembers(String name) {
+        lock.lock();
+        try {
+            return Optional.ofNullable(groups.get(name)).map(Set::copyOf);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public Set<String> groups() {
+        lock.lock();
+        try {
+            return Set.copyOf(groups.keySet());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public boolean subscribe(AgentId agent, String topic) {
+        Address.checkName("topic", topic);
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            requireInbox(agent);
+            if (topics.getOrDefault(topic, new TreeSet<>()).contains(agent)) {
+                return false;
+            }
+            done = commit(new Subscribed(topic, agent), Boolean.TRUE);
+        } finally {
+            unlock();
+        }
+        MessageBus.await(done);
+        return true;
+    }
+
+    @Override
+    public boolean unsubscribe(AgentId agent, String topic) {
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            if (!topics.getOrDefault(topic, new TreeSet<>()).contains(agent)) {
+                return false;
+            }
+            done = commit(new Unsubscribed(topic, agent), Boolean.TRUE);
+        } finally {
+            unlock();
+        }
+        MessageBus.await(done);
+        return true;
+    }
+
+    @Override
+    public Set<AgentId> subscribers(String topic) {
+        lock.lock();
+        try {
+            return Set.copyOf(topics.getOrDefault(topic, new TreeSet<>()));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ================================================================ sending
+
+    @Override
+    public CompletableFuture<SendResult> sendAsync(SendRequest request) {
+        try {
+            journal.awaitCapacity();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SwarmbusException(ErrorCode.UNAVAILABLE, "interrupted while waiting for journal capacity");
+        }
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            long now = config.clock().millis();
+            Optional<SendResult> duplicate = duplicateOf(request, now);
+            if (duplicate.isPresent()) {
+                duplicates++;
+                done = confirmAt(journal.lastSeq(), null, duplicate.get());
+            } else {
+                done = accept(request, now);
+            }
+        } finally {
+            unlock();
+        }
+        @SuppressWarnings("unchecked")
+        CompletableFuture<SendResult> result = (CompletableFuture<SendResult>) (CompletableFuture<?>) done;
+        return result;
+    }
+
+    private Optional<SendResult> duplicateOf(SendRequest request, long now) {
+        if (request.idempotencyKey().isEmpty()) {
+            return Optional.empty();
+        }
+        IdempotencyEntry entry = idempotency.get(new IdempotencyKey(request.from(), request.idempotencyKey().get()));
+        if (entry == null || now - entry.acceptedAt() >= config.dedupeWindow().toMillis()) {
+            return Optional.empty();
+        }
+        return Optional.of(new SendResult(new MessageId(entry.id()), entry.recipients(), true));
+    }
+
+    private CompletableFuture<Object> accept(SendRequest request, long now) {
+        List<AgentId> recipients = recipientsOf(request);
+        for (AgentId recipient : recipients) {
+            Inbox inbox = inboxes.get(recipient);
+            if (inbox.depth() >= config.maxInboxDepth()) {
+                throw new SwarmbusException(ErrorCode.INBOX_FULL, "inbox '" + recipient + "' is full (depth="
+                        + inbox.depth() + ", limit max_inbox_depth=" + config.maxInboxDepth() + ")");
+            }
+        }
+        long id = Math.max(now << MessageId.COUNTER_BITS, lastId + 1);
+        Message message = new Message(new MessageId(id), request.from(), request.to(), request.type(),
+                request.content(), request.priority(), request.correlationId(), request.replyTo(),
+                request.conversationId(), request.headers(), Instant.ofEpochMilli(now),
+                request.ttl().map(ttl -> Instant.ofEpochMilli(now + ttl.toMillis())), request.idempotencyKey());
+        Sent event = new Sent(message, recipients);
+        ByteBuffer encoded = codec.encode(event);
+        if (codec.lastMessageBytes() > config.maxMessageBytes()) {
+            throw new SwarmbusException(ErrorCode.MESSAGE_TOO_LARGE, "message is " + codec.lastMessageBytes()
+                    + " bytes, over the limit max_message_bytes=" + config.maxMessageBytes());
+        }
+        long seq = journal.append(encoded);
+        StoredMessage stored = applySent(event, false);
+        return confirmAt(seq, stored, new SendResult(message.id(), recipients.size(), false));
+    }
+
+    /** The sorted recipients of a send; the sender never receives its own group, topic or broadcast. */
+    private List<AgentId> recipientsOf(SendRequest request) {
+        Collection<AgentId> targets = switch (request.to()) {
+            case Address.Direct d -> {
+                requireInbox(d.agent());
+                yield List.of(d.agent());
+            }
+            case Address.Group g -> requireGroup(g.name());
+            case Address.Topic t -> topics.getOrDefault(t.name(), new TreeSet<>());
+            case Address.Broadcast b -> new TreeSet<>(inboxes.keySet());
+        };
+        if (request.to() instanceof Address.Direct) {
+            return List.copyOf(targets);
+        }
+        List<AgentId> recipients = new ArrayList<>(targets.size());
+        for (AgentId target : targets) {
+            if (!target.equals(request.from())) {
+                recipients.add(target);
+            }
+        }
+        return recipients;
+    }
+
+    // ================================================================ receiving
+
+    @Override
+    public CompletableFuture<List<Delivery>> receiveAsync(AgentId agent, int max, Duration visibility, Duration wait) {
+        if (max < 1 || max > config.maxReceiveBatch()) {
+            throw SwarmbusException.invalid("max_messages", "max_messages must be 1 to "
+                    + config.maxReceiveBatch() + ", was " + max);
+        }
+        if (visibility.isNegative() || visibility.isZero() || visibility.compareTo(config.maxVisibility()) > 0) {
+            throw SwarmbusException.invalid("visibility_timeout", "visibility timeout must be positive and at most "
+                    + config.maxVisibility() + ", was " + visibility);
+        }
+        if (wait.isNegative()) {
+            throw SwarmbusException.invalid("timeout", "timeout must not be negative, was " + wait);
+        }
+        lock.lock();
+        try {
+            checkOpen();
+            Inbox inbox = requireInbox(agent);
+            List<Delivery> now = lease(inbox, max, visibility);
+            if (!now.isEmpty() || wait.isZero()) {
+                return CompletableFuture.completedFuture(now);
+            }
+            Waiter waiter = new Waiter(max, visibility);
+            inbox.waiters.add(waiter);
+            waiter.timeout = scheduler.schedule(() -> giveUp(inbox, waiter), wait.toNanos(), TimeUnit.NANOSECONDS);
+            return waiter.future;
+        } finally {
+            unlock();
+        }
+    }
+
+    private void giveUp(Inbox inbox, Waiter waiter) {
+        if (!waiter.claim()) {
+            return;
+        }
+        lock.lock();
+        try {
+            inbox.waiters.remove(waiter);
+        } finally {
+            lock.unlock();
+        }
+        waiter.future.complete(List.of());
+    }
+
+    /** Leases up to {@code max} ready deliveries, journaling one event for the batch. */
+    private List<Delivery> lease(Inbox inbox, int max, Duration visibility) {
+        List<DeliveryState> chosen = pollReady(inbox, max);
+        if (chosen.isEmpty()) {
+            return List.of();
+        }
+        return commitLease(inbox, chosen, visibility);
+    }
+
+    private List<Delivery> commitLease(Inbox inbox, List<DeliveryState> chosen, Duration visibility) {
+        long deadline = config.clock().millis() + visibility.toMillis();
+        long[] ids = new long[chosen.size()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = chosen.get(i).id();
+        }
+        Leased event = new Leased(inbox.agent, ids, deadline);
+        journal.append(codec.encode(event));
+        applyLeased(event);
+        Instant expiresAt = Instant.ofEpochMilli(deadline);
+        List<Delivery> deliveries = new ArrayList<>(chosen.size());
+        for (DeliveryState d : chosen) {
+            deliveries.add(new Delivery(d.stored.message, inbox.agent, d.attempts, expiresAt));
+        }
+        return deliveries;
+    }
+
+    /** Takes up to {@code max} live entries off the ready heap, expiring those past their TTL. */
+    private List<DeliveryState> pollReady(Inbox inbox, int max) {
+        List<DeliveryState> chosen = new ArrayList<>(Math.min(max, inbox.ready.size()));
+        Instant now = config.clock().instant();
+        while (chosen.size() < max) {
+            DeliveryState d = inbox.ready.poll();
+            if (d == null) {
+                break;
+            }
+            d.inReady = false;
+            if (d.status != DeliveryStatus.PENDING) {
+                continue;
+            }
+            if (d.stored.message.expiredAt(now)) {
+                d.status = DeliveryStatus.EXPIRED;
+                inbox.pending--;
+                expired++;
+                finishDelivery(d);
+                continue;
+            }
+            chosen.add(d);
+        }
+        return chosen;
+    }
+
+    /** Hands newly ready messages to long-poll receivers of the inboxes that got some. */
+    private void serveWaiters() {
+        while (!woken.isEmpty()) {
+            Inbox inbox = woken.removeFirst();
+            if (inboxes.get(inbox.agent) != inbox) {
+                continue;
+            }
+            while (!inbox.waiters.isEmpty() && !inbox.ready.isEmpty()) {
+                Waiter waiter = inbox.waiters.peek();
+                List<DeliveryState> chosen = pollReady(inbox, waiter.max);
+                if (chosen.isEmpty()) {
+                    break;
+                }
+                inbox.waiters.poll();
+                if (!waiter.claim()) {
+                    chosen.forEach(this::pushReady);
+                    continue;
+                }
+                waiter.timeout.cancel(false);
+                List<Delivery> deliveries = commitLease(inbox, chosen, waiter.visibility);
+                completions.add(() -> waiter.future.complete(deliveries));
+            }
+        }
+    }
+
+    // ================================================================ acks, nacks, dead letters
+
+    @Override
+    public CompletableFuture<AckResult> ackAsync(AgentId agent, Collection<MessageId> ids) {
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            Inbox inbox = requireInbox(agent);
+            Set<MessageId> held = new LinkedHashSet<>();
+            List<MessageId> notHeld = new ArrayList<>();
+            for (MessageId id : ids) {
+                DeliveryState d = delivery(inbox, id.value());
+                if (d == null || d.status != DeliveryStatus.LEASED || !held.add(id)) {
+                    notHeld.add(id);
+                }
+            }
+            AckResult result = new AckResult(List.copyOf(held), notHeld);
+            if (held.isEmpty()) {
+                return CompletableFuture.completedFuture(result);
+            }
+            done = commit(new Acked(agent, held.stream().mapToLong(MessageId::value).toArray()), result);
+        } finally {
+            unlock();
+        }
+        @SuppressWarnings("unchecked")
+        CompletableFuture<AckResult> result = (CompletableFuture<AckResult>) (CompletableFuture<?>) done;
+        return result;
+    }
+
+    @Override
+    public CompletableFuture<Void> nackAsync(AgentId agent, MessageId id, Duration delay) {
+        if (delay.isNegative() || delay.compareTo(config.maxVisibility()) > 0) {
+            throw SwarmbusException.invalid("delay", "nack delay must be 0 to " + config.maxVisibility()
+                    + ", was " + delay);
+        }
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            DeliveryState d = delivery(requireInbox(agent), id.value());
+            if (d == null || d.status != DeliveryStatus.LEASED) {
+                throw new SwarmbusException(ErrorCode.LEASE_NOT_HELD, "agent '" + agent
+                        + "' holds no lease on message " + id + " (never received, lease expired, or already acked)");
+            }
+            long notBefore = delay.isZero() ? 0 : config.clock().millis() + delay.toMillis();
+            done = commit(new Nacked(agent, id.value(), notBefore), null);
+        } finally {
+            unlock();
+        }
+        return done.thenApply(ignored -> null);
+    }
+
+    @Override
+    public CompletableFuture<Void> replayAsync(AgentId agent, MessageId id) {
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            Inbox inbox = requireInbox(agent);
+            if (!inbox.dead.containsKey(id.value())) {
+                throw new SwarmbusException(ErrorCode.NOT_FOUND, "message " + id
+                        + " is not in the dead-letter queue of agent '" + agent + "'");
+            }
+            if (inbox.depth() >= config.maxInboxDepth()) {
+                throw new SwarmbusException(ErrorCode.INBOX_FULL, "inbox '" + agent + "' is full (depth="
+                        + inbox.depth() + ", limit max_inbox_depth=" + config.maxInboxDepth() + ")");
+            }
+            done = commit(new Replayed(agent, id.value()), null);
+        } finally {
+            unlock();
+        }
+        return done.thenApply(ignored -> null);
+    }
+
+    @Override
+    public List<MessageRecord> deadLetters(AgentId agent) {
+        lock.lock();
+        try {
+            long now = config.clock().millis();
+            return requireInbox(agent).dead.values().stream().map(d -> d.stored.toRecord(now)).toList();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ================================================================ queries
+
+    @Override
+    public Optional<MessageRecord> message(MessageId id) {
+        lock.lock();
+        try {
+            return Optional.ofNullable(messages.get(id.value())).map(m -> m.toRecord(config.clock().millis()));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public List<MessageRecord> history(HistoryQuery query) {
+        lock.lock();
+        try {
+            long now = config.clock().millis();
+            List<MessageRecord> found = new ArrayList<>();
+            for (StoredMessage stored : messages.sequencedValues().reversed()) {
+                if (query.matches(stored.message, stored.recipients())) {
+                    found.add(stored.toRecord(now));
+                    if (found.size() == query.limit()) {
+                        break;
+                    }
+                }
+            }
+            return found;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public BusStats stats() {
+        lock.lock();
+        try {
+            return new BusStats(sent, delivered, acked, nacked, leasesExpired, deadLettered, expired, duplicates,
+                    inboxes.size(), messages.size(), journal.lastSeq(), journal.durableSeq());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ================================================================ timers, retention, snapshots
+
+    /** Ends due leases and delays, drops history past retention, and snapshots when the journal grew. */
+    void reap() {
+        lock.lock();
+        try {
+            if (closed || failure != null) {
+                return;
+            }
+            long now = config.clock().millis();
+            while (!timed.isEmpty() && timed.first().deadline <= now) {
+                DeliveryState d = timed.first();
+                switch (d.status) {
+                    case LEASED -> commit(new LeaseExpired(d.inbox.agent, d.id()), null);
+                    case DELAYED -> endDelay(d);
+                    default -> timed.remove(d);
+                }
+            }
+            dropOldHistory(now);
+            dropOldIdempotencyKeys(now);
+        } catch (RuntimeException e) {
+            // A storage failure is reported through the listener; the timer must keep running.
+            return;
+        } finally {
+            unlock();
+        }
+        if (journal.bytesSinceSnapshot() >= config.snapshotAfterBytes() && snapshotLock.tryLock()) {
+            try {
+                writeSnapshot();
+            } finally {
+                snapshotLock.unlock();
+            }
+        }
+    }
+
+    private void endDelay(DeliveryState d) {
+        timed.remove(d);
+        d.status = DeliveryStatus.PENDING;
+        d.inbox.delayed--;
+        d.inbox.pending++;
+        pushReady(d);
+    }
+
+    private void dropOldHistory(long now) {
+        long oldest = now - config.historyRetention().toMillis();
+        while (!finished.isEmpty() && (finished.size() > config.historyMaxMessages()
+                || finished.peekFirst().message.createdAt().toEpochMilli() < oldest)) {
+            messages.remove(finished.pollFirst().id());
+        }
+    }
+
+    private void dropOldIdempotencyKeys(long now) {
+        long oldest = now - config.dedupeWindow().toMillis();
+        var entries = idempotency.values().iterator();
+        while (entries.hasNext() && entries.next().acceptedAt() < oldest) {
+            entries.remove();
+        }
+    }
+
+    @Override
+    public void snapshot() {
+        snapshotLock.lock();
+        try {
+            writeSnapshot();
+        } finally {
+            snapshotLock.unlock();
+        }
+    }
+
+    private void writeSnapshot() {
+        List<Event> events;
+        long seq;
+        lock.lock();
+        try {
+            if (failure != null) {
+                throw new SwarmbusException(ErrorCode.STORAGE_FAILURE, "journal failed; cannot snapshot");
+            }
+            seq = journal.lastSeq();
+            events = captureState();
+        } finally {
+            lock.unlock();
+        }
+        EventCodec snapshotCodec = new EventCodec();
+        journal.writeSnapshot(seq, sink -> events.forEach(e -> sink.accept(snapshotCodec.encode(e))));
+    }
+
+    /** The whole state as events; immutable messages are shared, mutable parts copied. */
+    private List<Event> captureState() {
+        List<Event> events = new ArrayList<>(messages.size() + inboxes.size() + 16);
+        inboxes.keySet().stream().sorted().forEach(agent -> events.add(new InboxCreated(agent)));
+        groups.forEach((name, members) -> events.add(new GroupCreated(name, List.copyOf(members))));
+        topics.forEach((topic, agents) -> agents.forEach(agent -> events.add(new Subscribed(topic, agent))));
+        for (StoredMessage stored : messages.values()) {
+            int n = stored.deliveries.length;
+            byte[] statuses = new byte[n];
+            int[] attempts = new int[n];
+            long[] deadlines = new long[n];
+            for (int i = 0; i < n; i++) {
+                DeliveryState d = stored.deliveries[i];
+                statuses[i] = (byte) d.status.ordinal();
+                attempts[i] = d.attempts;
+                deadlines[i] = d.deadline;
+            }
+            events.add(new Restored(stored.message, stored.recipients(), statuses, attempts, deadlines));
+        }
+        idempotency.forEach((key, entry) -> events.add(new IdempotencyKept(key.sender(), key.key(), entry.id(),
+                entry.acceptedAt(), entry.recipients())));
+        return events;
+    }
+
+    @Override
+    public void close() {
+        List<Waiter> waiting = new ArrayList<>();
+        lock.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            for (Inbox inbox : inboxes.values()) {
+                waiting.addAll(inbox.waiters);
+                inbox.waiters.clear();
+            }
+        } finally {
+            unlock();
+        }
+        for (Waiter waiter : waiting) {
+            if (waiter.claim()) {
+                waiter.future.complete(List.of());
+            }
+        }
+        scheduler.shutdownNow();
+        try {
+            if (failure == null && journal.bytesSinceSnapshot() > 0) {
+                snapshot();
+            }
+        } finally {
+            journal.close();
+        }
+    }
+
+    // ================================================================ applying events
+
+    /** Appends an event, applies it, and returns a future completed with {@code value} once durable. */
+    private CompletableFuture<Object> commit(Event event, Object value) {
+        long seq = journal.append(codec.encode(event));
+        apply(event, false);
+        return confirmAt(seq, null, value);
+    }
+
+    private CompletableFuture<Object> confirmAt(long seq, StoredMessage becomesVisible, Object value) {
+        CompletableFuture<Object> future = new CompletableFuture<>();
+        if (seq <= journal.durableSeq() && becomesVisible == null) {
+            future.complete(value);
+        } else {
+            confirms.add(new Confirm(seq, becomesVisible, future, value));
+        }
+        return future;
+    }
+
+    /** Applies an event to the state. {@code replaying}: recovered events are durable, so visible at once. */
+    private void apply(Event event, boolean replaying) {
+        switch (event) {
+            case InboxCreated e -> inboxes.putIfAbsent(e.agent(), new Inbox(e.agent()));
+            case InboxDeleted e -> applyInboxDeleted(e.agent());
+            case GroupCreated e -> groups.put(e.name(), new TreeSet<>(e.members()));
+            case GroupDeleted e -> groups.remove(e.name());
+            case GroupJoined e -> groups.computeIfAbsent(e.name(), n -> new TreeSet<>()).add(e.agent());
+            case GroupLeft e -> Optional.ofNullable(groups.get(e.name())).ifPresent(m -> m.remove(e.agent()));
+            case Subscribed e -> topics.computeIfAbsent(e.topic(), t -> new TreeSet<>()).add(e.agent());
+            case Unsubscribed e -> unsubscribed(e.topic(), e.agent());
+            case Sent e -> applySent(e, replaying);
+            case Leased e -> applyLeased(e);
+            case Acked e -> applyAcked(e);
+            case Nacked e -> applyNacked(e);
+            case LeaseExpired e -> applyLeaseExpired(e);
+            case Replayed e -> applyReplayed(e);
+            case Restored e -> applyRestored(e);
+            case IdempotencyKept e -> idempotency.put(new IdempotencyKey(e.sender(), e.key()),
+                    new IdempotencyEntry(e.id(), e.acceptedAt(), e.recipients()));
+        }
+    }
+
+    /** A topic exists while it has subscribers. */
+    private void unsubscribed(String topic, AgentId agent) {
+        TreeSet<AgentId> subscribers = topics.get(topic);
+        if (subscribers != null && subscribers.remove(agent) && subscribers.isEmpty()) {
+            topics.remove(topic);
+        }
+    }
+
+    private StoredMessage applySent(Sent e, boolean visible) {
+        Message message = e.message();
+        StoredMessage stored = new StoredMessage(message, e.recipients().size());
+        for (int i = 0; i < stored.deliveries.length; i++) {
+            Inbox inbox = inboxes.computeIfAbsent(e.recipients().get(i), Inbox::new);
+            DeliveryState d = new DeliveryState(stored, inbox);
+            stored.deliveries[i] = d;
+            inbox.pending++;
+            stored.open++;
+            if (visible) {
+                pushReady(d);
+            }
+        }
+        lastId = Math.max(lastId, message.id().value());
+        messages.put(stored.id(), stored);
+        message.idempotencyKey().ifPresent(key -> idempotency.put(new IdempotencyKey(message.from(), key),
+                new IdempotencyEntry(stored.id(), message.createdAt().toEpochMilli(), stored.deliveries.length)));
+        sent++;
+        if (stored.open == 0) {
+            finished.add(stored);
+        }
+        return stored;
+    }
+
+    private void applyLeased(Leased e) {
+        Inbox inbox = inboxes.get(e.agent());
+        for (long id : e.ids()) {
+            DeliveryState d = delivery(inbox, id);
+            if (d == null || d.status != DeliveryStatus.PENDING) {
+                continue;
+            }
+            d.status = DeliveryStatus.LEASED;
+            d.attempts++;
+            inbox.pending--;
+            inbox.leased++;
+            setDeadline(d, e.deadline());
+            delivered++;
+        }
+    }
+
+    private void applyAcked(Acked e) {
+        Inbox inbox = inboxes.get(e.agent());
+        for (long id : e.ids()) {
+            DeliveryState d = delivery(inbox, id);
+            if (d == null || d.status != DeliveryStatus.LEASED) {
+                continue;
+            }
+            timed.remove(d);
+            d.status = DeliveryStatus.ACKED;
+            inbox.leased--;
+            acked++;
+            finishDelivery(d);
+        }
+    }
+
+    private void applyNacked(Nacked e) {
+        DeliveryState d = delivery(inboxes.get(e.agent()), e.id());
+        if (d != null && d.status == DeliveryStatus.LEASED) {
+            nacked++;
+            endLease(d, e.notBefore());
+        }
+    }
+
+    private void applyLeaseExpired(LeaseExpired e) {
+        DeliveryState d = delivery(inboxes.get(e.agent()), e.id());
+        if (d != null && d.status == DeliveryStatus.LEASED) {
+            leasesExpired++;
+            endLease(d, 0);
+        }
+    }
+
+    /** A lease ended without an ack: back to the inbox (now or after a delay), or dead after max deliveries. */
+    private void endLease(DeliveryState d, long notBefore) {
+        timed.remove(d);
+        d.inbox.leased--;
+        if (d.attempts >= config.maxDeliveries()) {
+            d.status = DeliveryStatus.DEAD_LETTERED;
+            d.inbox.dead.put(d.id(), d);
+            deadLettered++;
+        } else if (notBefore > 0) {
+            d.status = DeliveryStatus.DELAYED;
+            d.inbox.delayed++;
+            setDeadline(d, notBefore);
+        } else {
+            d.status = DeliveryStatus.PENDING;
+            d.inbox.pending++;
+            pushReady(d);
+        }
+    }
+
+    private void applyReplayed(Replayed e) {
+        Inbox inbox = inboxes.get(e.agent());
+        DeliveryState d = inbox == null ? null : inbox.dead.remove(e.id());
+        if (d != null) {
+            d.status = DeliveryStatus.PENDING;
+            d.attempts = 0;
+            inbox.pending++;
+            pushReady(d);
+        }
+    }
+
+    private void applyInboxDeleted(AgentId agent) {
+        Inbox inbox = inboxes.remove(agent);
+        if (inbox == null) {
+            return;
+        }
+        for (StoredMessage stored : new ArrayList<>(messages.values())) {
+            DeliveryState d = stored.deliveryTo(agent);
+            if (d != null && d.inbox == inbox && !d.status.terminal()) {
+                timed.remove(d);
+                d.status = DeliveryStatus.DISCARDED;
+                finishDelivery(d);
+            }
+        }
+        groups.values().forEach(members -> members.remove(agent));
+        topics.values().forEach(subscribers -> subscribers.remove(agent));
+        for (Waiter waiter : inbox.waiters) {
+            if (waiter.claim()) {
+                waiter.timeout.cancel(false);
+                completions.add(() -> waiter.future.complete(List.of()));
+            }
+        }
+    }
+
+    private void applyRestored(Restored e) {
+        StoredMessage stored = new StoredMessage(e.message(), e.recipients().size());
+        DeliveryStatus[] statuses = DeliveryStatus.values();
+        for (int i = 0; i < stored.deliveries.length; i++) {
+            Inbox inbox = inboxes.computeIfAbsent(e.recipients().get(i), Inbox::new);
+            DeliveryState d = new DeliveryState(stored, inbox);
+            stored.deliveries[i] = d;
+            d.status = statuses[e.statuses()[i]];
+            d.attempts = e.attempts()[i];
+            restore(d, e.deadlines()[i]);
+        }
+        lastId = Math.max(lastId, stored.id());
+        messages.put(stored.id(), stored);
+        if (stored.open == 0) {
+            finished.add(stored);
+        }
+    }
+
+    private void restore(DeliveryState d, long deadline) {
+        if (!d.status.terminal()) {
+            d.stored.open++;
+        }
+        switch (d.status) {
+            case PENDING -> {
+                d.inbox.pending++;
+                pushReady(d);
+            }
+            case LEASED -> {
+                d.inbox.leased++;
+                setDeadline(d, deadline);
+            }
+            case DELAYED -> {
+                d.inbox.delayed++;
+                setDeadline(d, deadline);
+            }
+            case DEAD_LETTERED -> d.inbox.dead.put(d.id(), d);
+            default -> { }
+        }
+    }
+
+    private void setDeadline(DeliveryState d, long deadline) {
+        timed.remove(d);
+        d.deadline = deadline;
+        timed.add(d);
+    }
+
+    private void pushReady(DeliveryState d) {
+        if (!d.inReady) {
+            d.inReady = true;
+            d.inbox.ready.add(d);
+        }
+        if (!d.inbox.waiters.isEmpty()) {
+            woken.add(d.inbox);
+        }
+    }
+
+    private void finishDelivery(DeliveryState d) {
+        if (--d.stored.open == 0) {
+            finished.add(d.stored);
+        }
+    }
+
+    private DeliveryState delivery(Inbox inbox, long id) {
+        StoredMessage stored = messages.get(id);
+        if (inbox == null || stored == null) {
+            return null;
+        }
+        DeliveryState d = stored.deliveryTo(inbox.agent);
+        return d != null && d.inbox == inbox ? d : null;
+    }
+
+    // ================================================================ locking and checks
+
+    /** Serves woken receivers, releases the lock, then completes futures outside it. */
+    private void unlock() {
+        List<Runnable> toRun = List.of();
+        try {
+            if (failure == null && !closed) {
+                serveWaiters();
+            }
+        } finally {
+            if (!completions.isEmpty()) {
+                toRun = new ArrayList<>(completions);
+                completions.clear();
+            }
+            lock.unlock();
+        }
+        for (Runnable completion : toRun) {
+            completion.run();
+        }
+    }
+
+    private void checkOpen() {
+        if (failure != null) {
+            throw new SwarmbusException(ErrorCode.STORAGE_FAILURE, "the journal failed and accepts no more writes: "
+                    + failure.getMessage(), failure);
+        }
+        if (closed) {
+            throw new SwarmbusException(ErrorCode.UNAVAILABLE, "the message bus is closed");
+        }
+    }
+
+    private Inbox requireInbox(AgentId agent) {
+        Inbox inbox = inboxes.get(agent);
+        if (inbox == null) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent + "' has no inbox");
+        }
+        return inbox;
+    }
+
+    private TreeSet<AgentId> requireGroup(String name) {
+        TreeSet<AgentId> members = groups.get(name);
+        if (members == null) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "group '" + name + "' does not exist");
+        }
+        return members;
+    }
+
+    // ================================================================ journal callbacks
+
+    /** Hears group commits from the journal's writer thread. */
+    private final class Listener implements DurabilityListener {
+        @Override
+        public void durable(long seq) {
+            lock.lock();
+            try {
+                while (!confirms.isEmpty() && confirms.peekFirst().seq() <= seq) {
+                    Confirm confirm = confirms.pollFirst();
+                    if (confirm.becomesVisible() != null) {
+                        for (DeliveryState d : confirm.becomesVisible().deliveries) {
+                            if (d.status == DeliveryStatus.PENDING) {
+                                pushReady(d);
+                            }
+                        }
+                    }
+                    completions.add(() -> confirm.future().complete(confirm.value()));
+                }
+            } finally {
+                unlock();
+            }
+        }
+
+        @Override
+        public void failed(Throwable cause) {
+            List<Confirm> lost;
+            lock.lock();
+            try {
+                failure = cause;
+                lost = new ArrayList<>(confirms);
+                confirms.clear();
+            } finally {
+                lock.unlock();
+            }
+            SwarmbusException error = new SwarmbusException(ErrorCode.STORAGE_FAILURE,
+                    "the journal could not persist the change: " + cause.getMessage(), cause);
+            lost.forEach(confirm -> confirm.future().completeExceptionally(error));
+        }
+    }
+
+    /** Feeds recovered events into the state; runs on the opening thread before anything else. */
+    private final class Replayer implements RecoveryTarget {
+        private final EventCodec decoder = new EventCodec();
+
+        @Override
+        public void reset() {
+            messages.clear();
+            inboxes.clear();
+            groups.clear();
+            topics.clear();
+            idempotency.clear();
+            timed.clear();
+            finished.clear();
+            lastId = 0;
+        }
+
+        @Override
+        public void snapshotRecord(ByteBuffer payload) {
+            apply(decoder.decode(payload), true);
+        }
+
+        @Override
+        public void journalRecord(long seq, ByteBuffer payload) {
+            apply(decoder.decode(payload), true);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+package io.swarmbus.messaging;
+
+import io.swarmbus.SwarmbusException;
+import java.time.Instant;
+import java.util.Optional;
+
+/**
+ * A filter over retained messages; every part is optional and parts combine with AND. Results come
+ * newest first.
+ *
+ * @param agent messages this agent sent or was a recipient of
+ * @param peer with {@code agent}: only those exchanged with this agent; alone: sent or received by it
+ * @param type only this type
+ * @param conversationId only this conversation
+ * @param since accepted at or after
+ * @param until accepted before
+ * @param limit at most this many, 1 to 10,000
+ */
+public record HistoryQuery(
+        Optional<AgentId> agent,
+        Optional<AgentId> peer,
+        Optional<MessageType> type,
+        Optional<String> conversationId,
+        Optional<Instant> since,
+        Optional<Instant> until,
+        int limit) {
+    /** The largest page a query may ask for. */
+    public static final int MAX_LIMIT = 10_000;
+
+    /** Validates the limit. */
+    public HistoryQuery {
+        if (limit < 1 || limit > MAX_LIMIT) {
+            throw SwarmbusException.invalid("limit", "limit must be 1 to " + MAX_LIMIT + ", was " + limit);
+        }
+    }
+
+    /** A query matching everything, 100 at most; narrow it with the {@code with*} methods. */
+    public static HistoryQuery all() {
+        return new HistoryQuery(Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(),
+                Optional.empty(), Optional.empty(), 100);
+    }
+
+    /** Only messages sent or received by {@code value}. */
+    public HistoryQuery withAgent(AgentId value) {
+        return new HistoryQuery(Optional.of(value), peer, type, conversationId, since, until, limit);
+    }
+
+    /** Only messages exchanged with {@code value}. */
+    public HistoryQuery withPeer(AgentId value) {
+        return new HistoryQuery(agent, Optional.of(value), type, conversationId, since, until, limit);
+    }
+
+    /** Only messages of this type. */
+    public HistoryQuery withType(MessageType value) {
+        return new HistoryQuery(agent, peer, Optional.of(value), conversationId, since, until, limit);
+    }
+
+    /** Only messages of this conversation. */
+    public HistoryQuery withConversation(String value) {
+        return new HistoryQuery(agent, peer, type, Optional.of(value), since, until, limit);
+    }
+
+    /** Only messages accepted in {@code [from, to)}. */
+    public HistoryQuery between(Instant from, Instant to) {
+        return new HistoryQuery(agent, peer, type, conversationId, Optional.of(from), Optional.of(to), limit);
+    }
+
+    /** At most {@code value} results. */
+    public HistoryQuery withLimit(int value) {
+        return new HistoryQuery(agent, peer, type, conversationId, since, until, value);
+    }
+
+    boolean matches(Message message, Iterable<AgentId> recipients) {
+        if (type.isPresent() && !type.get().equals(message.type())) {
+            return false;
+        }
+        if (conversationId.isPresent() && !conversationId.equals(message.conversationId())) {
+            return false;
+        }
+        if (since.isPresent() && message.createdAt().isBefore(since.get())) {
+            return false;
+        }
+        if (until.isPresent() && !message.createdAt().isBefore(until.get())) {
+            return false;
+        }
+        if (agent.isPresent() && peer.isPresent()) {
+            return exchanged(message, recipients, agent.get(), peer.get())
+                    || exchanged(message, recipients, peer.get(), agent.get());
+        }
+        Optional<AgentId> party = agent.or(() -> peer);
+        return party.isEmpty() || message.from().equals(party.get()) || contains(recipients, party.get());
+    }
+
+    private static boolean exchanged(Message message, Iterable<AgentId> recipients, AgentId from, AgentId to) {
+        return message.from().equals(from) && contains(recipients, to);
+    }
+
+    private static boolean contains(Iterable<AgentId> recipients, AgentId agent) {
+        for (AgentId recipient : recipients) {
+            if (recipient.equals(agent)) {
+                return true;
+            }
+        }
+        return false;
+    }
+}

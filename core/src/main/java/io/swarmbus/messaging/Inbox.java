@@ -1,0 +1,32 @@
+package io.swarmbus.messaging;
+
+import java.util.ArrayDeque;
+import java.util.LinkedHashMap;
+import java.util.PriorityQueue;
+
+/** One agent's inbox. Guarded by the engine lock. */
+final class Inbox {
+    final AgentId agent;
+    /** Deliveries ready to lease; may hold stale entries whose status moved on (skipped when polled). */
+    final PriorityQueue<DeliveryState> ready = new PriorityQueue<>(DeliveryState.READY_ORDER);
+    /** Dead letters by message id, in the order they died. */
+    final LinkedHashMap<Long, DeliveryState> dead = new LinkedHashMap<>();
+    /** Long-poll receivers, first come first served. */
+    final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
+    int pending;
+    int leased;
+    int delayed;
+
+    Inbox(AgentId agent) {
+        this.agent = agent;
+    }
+
+    /** Messages counting against the depth limit. */
+    int depth() {
+        return pending + leased + delayed;
+    }
+
+    InboxStats stats() {
+        return new InboxStats(agent, pending, leased, delayed, dead.size(), waiters.size());
+    }
+}

@@ -1,0 +1,173 @@
+package io.swarmbus.messaging;
+
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.storage.FileJournal;
+import io.swarmbus.storage.RecoveryReport;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+
+/**
+ * The messaging engine: durable inboxes with direct, group, topic and broadcast addressing,
+ * priorities, leases, acks, redelivery, dead letters, TTLs, idempotent sends, long-poll receive and
+ * history. Thread-safe.
+ *
+ * <p>Every method that changes state answers only once the change is durable under the configured
+ * fsync policy; messages become visible to receivers at the same moment. Errors are
+ * {@link SwarmbusException}s whose {@link ErrorCode} says what went wrong.
+ */
+public interface MessageBus extends AutoCloseable {
+
+    /** Opens the bus on the embedded journal in {@code config.dataDirectory()}, recovering what is there. */
+    static MessageBus open(BusConfig config) {
+        return Engine.open(config, listener -> FileJournal.open(config.journal(), listener));
+    }
+
+    /** What recovery found when the bus opened. */
+    RecoveryReport recovery();
+
+    // ---------------------------------------------------------------- inboxes, groups, topics
+
+    /** Creates an inbox for {@code agent}; false if it already had one. */
+    boolean createInbox(AgentId agent);
+
+    /** Deletes the inbox, its dead letters, its group memberships and subscriptions. */
+    void deleteInbox(AgentId agent);
+
+    /** Whether {@code agent} has an inbox. */
+    boolean hasInbox(AgentId agent);
+
+    /** Every agent with an inbox. */
+    Set<AgentId> inboxes();
+
+    /** Counts for one inbox. */
+    InboxStats inboxStats(AgentId agent);
+
+    /** Creates a group; every member must have an inbox. */
+    void createGroup(String name, Collection<AgentId> members);
+
+    /** Deletes a group. */
+    void deleteGroup(String name);
+
+    /** Adds a member to a group; false if it was one already. */
+    boolean joinGroup(String name, AgentId agent);
+
+    /** Removes a member from a group; false if it was not one. */
+    boolean leaveGroup(String name, AgentId agent);
+
+    /** A group's members, or empty if there is no such group. */
+    Optional<Set<AgentId>> groupMembers(String name);
+
+    /** Every group's name. */
+    Set<String> groups();
+
+    /** Subscribes an agent to a topic; false if it already was. */
+    boolean subscribe(AgentId agent, String topic);
+
+    /** Unsubscribes an agent from a topic; false if it was not subscribed. */
+    boolean unsubscribe(AgentId agent, String topic);
+
+    /** A topic's subscribers (empty for a topic nobody subscribed to). */
+    Set<AgentId> subscribers(String topic);
+
+    // ---------------------------------------------------------------- messages
+
+    /**
+     * Accepts a message and fans it out to its recipients' inboxes. The future completes once the
+     * message is durable, or exceptionally with a {@link SwarmbusException}. Validation errors are
+     * thrown at once.
+     */
+    CompletableFuture<SendResult> sendAsync(SendRequest request);
+
+    /** Sends and waits until the message is durable. */
+    default SendResult send(SendRequest request) {
+        return await(sendAsync(request));
+    }
+
+    /**
+     * Leases up to {@code max} messages from the inbox, highest priority first and in acceptance
+     * order within a priority, waiting up to {@code wait} for the first to arrive. The future
+     * completes as soon as a message is available, or empty when the wait ends.
+     */
+    CompletableFuture<List<Delivery>> receiveAsync(AgentId agent, int max, Duration visibility, Duration wait);
+
+    /** Leases what is available now, without waiting, with the default visibility timeout. */
+    default List<Delivery> receive(AgentId agent, int max) {
+        return await(receiveAsync(agent, max, defaultVisibility(), Duration.ZERO));
+    }
+
+    /** Long-polls: blocks until a message arrives or {@code wait} ends. */
+    default List<Delivery> receive(AgentId agent, int max, Duration visibility, Duration wait) {
+        return await(receiveAsync(agent, max, visibility, wait));
+    }
+
+    /** The lease length used when a receiver names none. */
+    Duration defaultVisibility();
+
+    /** Acknowledges leased deliveries; the future completes once the acks are durable. */
+    CompletableFuture<AckResult> ackAsync(AgentId agent, Collection<MessageId> ids);
+
+    /** Acknowledges one delivery; {@link ErrorCode#LEASE_NOT_HELD} if the caller holds no lease on it. */
+    default void ack(AgentId agent, MessageId id) {
+        AckResult result = await(ackAsync(agent, List.of(id)));
+        if (!result.notHeld().isEmpty()) {
+            throw new SwarmbusException(ErrorCode.LEASE_NOT_HELD, "agent '" + agent + "' holds no lease on message "
+                    + id + " (never received, lease expired, or already acked)");
+        }
+    }
+
+    /**
+     * Gives a leased delivery back: deliverable again after {@code delay} (zero for now), or moved
+     * to the dead-letter queue if it has used up its deliveries.
+     */
+    CompletableFuture<Void> nackAsync(AgentId agent, MessageId id, Duration delay);
+
+    /** Synchronous {@link #nackAsync}. */
+    default void nack(AgentId agent, MessageId id, Duration delay) {
+        await(nackAsync(agent, id, delay));
+    }
+
+    /** A retained message with each delivery's state. */
+    Optional<MessageRecord> message(MessageId id);
+
+    /** Retained messages matching the query, newest first. */
+    List<MessageRecord> history(HistoryQuery query);
+
+    /** The agent's dead-letter queue, oldest first. */
+    List<MessageRecord> deadLetters(AgentId agent);
+
+    /** Puts a dead letter back in its inbox with a fresh delivery count. */
+    CompletableFuture<Void> replayAsync(AgentId agent, MessageId id);
+
+    /** Synchronous {@link #replayAsync}. */
+    default void replay(AgentId agent, MessageId id) {
+        await(replayAsync(agent, id));
+    }
+
+    /** Counters and gauges. */
+    BusStats stats();
+
+    /** Takes a snapshot now and drops the journal segments it makes unnecessary. */
+    void snapshot();
+
+    /** Stops accepting work, waits for what is in flight to become durable, and closes. */
+    @Override
+    void close();
+
+    /** Waits for a future, rethrowing a {@link SwarmbusException} as itself. */
+    static <T> T await(CompletableFuture<T> future) {
+        try {
+            return future.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof SwarmbusException cause) {
+                throw cause;
+            }
+            throw e;
+        }
+    }
+}

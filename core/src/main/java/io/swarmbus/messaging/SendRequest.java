@@ -1,0 +1,154 @@
+package io.swarmbus.messaging;
+
+import io.swarmbus.SwarmbusException;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * What a sender asks the bus to deliver. Build one with {@link #builder(AgentId, Address)}.
+ *
+ * @param from the sending agent
+ * @param to where it goes
+ * @param type what it is for
+ * @param content the body as JSON text
+ * @param priority delivery order
+ * @param correlationId links a reply to its request
+ * @param replyTo where replies should go
+ * @param conversationId groups a conversation
+ * @param headers free string headers
+ * @param ttl how long it stays deliverable after acceptance
+ * @param idempotencyKey repeats with the same key inside the dedupe window return the first id
+ */
+public record SendRequest(
+        AgentId from,
+        Address to,
+        MessageType type,
+        String content,
+        Priority priority,
+        Optional<String> correlationId,
+        Optional<String> replyTo,
+        Optional<String> conversationId,
+        Map<String, String> headers,
+        Optional<Duration> ttl,
+        Optional<String> idempotencyKey) {
+    private static final int MAX_TOKEN_CHARS = 256;
+
+    /** Validates every field. */
+    public SendRequest {
+        if (from == null) {
+            throw SwarmbusException.invalid("from", "a message needs a sender");
+        }
+        if (to == null) {
+            throw SwarmbusException.invalid("to", "a message needs exactly one of to, group, topic or broadcast");
+        }
+        Objects.requireNonNull(type, "type");
+        Objects.requireNonNull(priority, "priority");
+        if (content == null) {
+            throw SwarmbusException.invalid("content", "a message needs content");
+        }
+        checkToken("correlation_id", correlationId);
+        checkToken("reply_to", replyTo);
+        checkToken("conversation_id", conversationId);
+        checkToken("idempotency_key", idempotencyKey);
+        headers = Map.copyOf(headers);
+        if (ttl.isPresent() && (ttl.get().isNegative() || ttl.get().isZero())) {
+            throw SwarmbusException.invalid("ttl", "ttl must be positive, was " + ttl.get());
+        }
+    }
+
+    private static void checkToken(String field, Optional<String> value) {
+        if (value.isPresent() && (value.get().isEmpty() || value.get().length() > MAX_TOKEN_CHARS)) {
+            throw SwarmbusException.invalid(field, field + " must be 1 to " + MAX_TOKEN_CHARS
+                    + " characters, was " + value.get().length());
+        }
+    }
+
+    /** Starts a request from {@code from} to {@code to}: a chat message of medium priority. */
+    public static Builder builder(AgentId from, Address to) {
+        return new Builder(from, to);
+    }
+
+    /** Builds a {@link SendRequest}; every setter is optional but {@link #content}. */
+    public static final class Builder {
+        private final AgentId from;
+        private final Address to;
+        private MessageType type = MessageType.CHAT;
+        private String content;
+        private Priority priority = Priority.MEDIUM;
+        private String correlationId;
+        private String replyTo;
+        private String conversationId;
+        private final Map<String, String> headers = new LinkedHashMap<>();
+        private Duration ttl;
+        private String idempotencyKey;
+
+        private Builder(AgentId from, Address to) {
+            this.from = from;
+            this.to = to;
+        }
+
+        /** Sets the type (default chat). */
+        public Builder type(MessageType value) {
+            this.type = value;
+            return this;
+        }
+
+        /** Sets the body, JSON text. */
+        public Builder content(String value) {
+            this.content = value;
+            return this;
+        }
+
+        /** Sets the priority (default medium). */
+        public Builder priority(Priority value) {
+            this.priority = value;
+            return this;
+        }
+
+        /** Sets the correlation id. */
+        public Builder correlationId(String value) {
+            this.correlationId = value;
+            return this;
+        }
+
+        /** Sets where replies go. */
+        public Builder replyTo(String value) {
+            this.replyTo = value;
+            return this;
+        }
+
+        /** Sets the conversation id. */
+        public Builder conversationId(String value) {
+            this.conversationId = value;
+            return this;
+        }
+
+        /** Adds one header. */
+        public Builder header(String name, String value) {
+            this.headers.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
+            return this;
+        }
+
+        /** Sets how long the message stays deliverable. */
+        public Builder ttl(Duration value) {
+            this.ttl = value;
+            return this;
+        }
+
+        /** Sets the idempotency key. */
+        public Builder idempotencyKey(String value) {
+            this.idempotencyKey = value;
+            return this;
+        }
+
+        /** Validates and builds the request. */
+        public SendRequest build() {
+            return new SendRequest(from, to, type, content, priority, Optional.ofNullable(correlationId),
+                    Optional.ofNullable(replyTo), Optional.ofNullable(conversationId), headers,
+                    Optional.ofNullable(ttl), Optional.ofNullable(idempotencyKey));
+        }
+    }
+}

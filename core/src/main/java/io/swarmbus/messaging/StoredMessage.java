@@ -1,0 +1,55 @@
+package io.swarmbus.messaging;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** A retained message and its deliveries, sorted by recipient. Guarded by the engine lock. */
+final class StoredMessage {
+    final Message message;
+    final DeliveryState[] deliveries;
+    /** Deliveries not yet in a terminal state; at zero the message is history only. */
+    int open;
+
+    StoredMessage(Message message, int recipients) {
+        this.message = message;
+        this.deliveries = new DeliveryState[recipients];
+    }
+
+    long id() {
+        return message.id().value();
+    }
+
+    /** The delivery to {@code agent}, or null. */
+    DeliveryState deliveryTo(AgentId agent) {
+        int low = 0;
+        int high = deliveries.length - 1;
+        while (low <= high) {
+            int mid = (low + high) >>> 1;
+            int order = deliveries[mid].inbox.agent.compareTo(agent);
+            if (order == 0) {
+                return deliveries[mid];
+            } else if (order < 0) {
+                low = mid + 1;
+            } else {
+                high = mid - 1;
+            }
+        }
+        return null;
+    }
+
+    List<AgentId> recipients() {
+        List<AgentId> list = new ArrayList<>(deliveries.length);
+        for (DeliveryState d : deliveries) {
+            list.add(d.inbox.agent);
+        }
+        return list;
+    }
+
+    MessageRecord toRecord(long nowMillis) {
+        List<DeliveryInfo> infos = new ArrayList<>(deliveries.length);
+        for (DeliveryState d : deliveries) {
+            infos.add(new DeliveryInfo(d.inbox.agent, d.visibleStatus(nowMillis), d.attempts));
+        }
+        return new MessageRecord(message, infos);
+    }
+}
