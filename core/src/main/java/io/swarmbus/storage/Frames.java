@@ -67,6 +67,7 @@ final class Frames {
             if (!fill(HEADER + length)) {
                 return Status.TORN;
             }
+            at = buffer.position(); // fill() may have moved the bytes
             if (crc(buffer, at + 8, length + 8) != storedCrc) {
                 return Status.CORRUPT;
             }

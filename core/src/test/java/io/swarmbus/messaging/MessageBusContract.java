@@ -1,0 +1,645 @@
+package io.swarmbus.messaging;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.storage.FsyncPolicy;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Every messaging rule, run once per fsync policy by the subclasses. Time is a {@link FakeClock};
+ * timers run when a test calls {@link Engine#reap()}.
+ */
+abstract class MessageBusContract {
+    static final AgentId ALICE = AgentId.of("alice");
+    static final AgentId BOB = AgentId.of("bob");
+    static final AgentId CAROL = AgentId.of("carol");
+    static final Duration LEASE = Duration.ofSeconds(30);
+
+    @TempDir
+    Path dir;
+    final FakeClock clock = new FakeClock();
+    MessageBus bus;
+
+    abstract FsyncPolicy policy();
+
+    BusConfig.Builder config() {
+        return BusConfig.builder(dir).fsyncPolicy(policy()).clock(clock).reaperInterval(Duration.ofHours(1));
+    }
+
+    @BeforeEach
+    void openBus() {
+        bus = MessageBus.open(config().build());
+        for (AgentId agent : List.of(ALICE, BOB, CAROL)) {
+            bus.createInbox(agent);
+        }
+    }
+
+    @AfterEach
+    void closeBus() {
+        bus.close();
+    }
+
+    void reopen() {
+        reopen(UnaryOperator.identity());
+    }
+
+    void reopen(UnaryOperator<BusConfig.Builder> tweak) {
+        bus.close();
+        bus = MessageBus.open(tweak.apply(config()).build());
+    }
+
+    void runTimers() {
+        ((Engine) bus).reap();
+    }
+
+    SendResult send(AgentId from, Address to, String content) {
+        return bus.send(SendRequest.builder(from, to).content(content).build());
+    }
+
+    SendResult send(AgentId from, AgentId to, String content, Priority priority) {
+        return bus.send(SendRequest.builder(from, Address.agent(to)).content(content).priority(priority).build());
+    }
+
+    List<String> contents(List<Delivery> deliveries) {
+        return deliveries.stream().map(d -> d.message().content()).toList();
+    }
+
+    DeliveryStatus statusOf(MessageId id, AgentId recipient) {
+        return bus.message(id).orElseThrow().deliveries().stream()
+                .filter(d -> d.recipient().equals(recipient)).findFirst().orElseThrow().status();
+    }
+
+    // ---------------------------------------------------------------- addressing
+
+    @Test
+    void send_direct_isReceivedAndAcked() {
+        SendResult sent = send(ALICE, Address.agent(BOB), "\"hi\"");
+
+        List<Delivery> got = bus.receive(BOB, 10);
+
+        assertThat(sent.recipients()).isEqualTo(1);
+        assertThat(got).singleElement().satisfies(d -> {
+            assertThat(d.id()).isEqualTo(sent.id());
+            assertThat(d.message().from()).isEqualTo(ALICE);
+            assertThat(d.attempt()).isEqualTo(1);
+            assertThat(d.leaseExpiresAt()).isEqualTo(clock.instant().plus(LEASE));
+        });
+        bus.ack(BOB, sent.id());
+        assertThat(statusOf(sent.id(), BOB)).isEqualTo(DeliveryStatus.ACKED);
+        assertThat(bus.receive(BOB, 10)).isEmpty();
+    }
+
+    @Test
+    void send_toGroup_fansOutOneDeliveryPerMemberButTheSender() {
+        bus.createGroup("team", List.of(ALICE, BOB, CAROL));
+
+        SendResult sent = send(ALICE, Address.group("team"), "{\"x\":1}");
+
+        assertThat(sent.recipients()).isEqualTo(2);
+        assertThat(bus.receive(ALICE, 10)).isEmpty();
+        Delivery toBob = bus.receive(BOB, 10).getFirst();
+        bus.ack(BOB, toBob.id());
+        assertThat(statusOf(sent.id(), BOB)).isEqualTo(DeliveryStatus.ACKED);
+        assertThat(statusOf(sent.id(), CAROL)).isEqualTo(DeliveryStatus.PENDING);
+        assertThat(contents(bus.receive(CAROL, 10))).containsExactly("{\"x\":1}");
+    }
+
+    @Test
+    void groupMembership_joinAndLeave_changeFanOut() {
+        bus.createGroup("team", List.of(BOB));
+        assertThat(bus.joinGroup("team", CAROL)).isTrue();
+        assertThat(bus.joinGroup("team", CAROL)).isFalse();
+        assertThat(bus.leaveGroup("team", BOB)).isTrue();
+
+        send(ALICE, Address.group("team"), "1");
+
+        assertThat(bus.groupMembers("team")).contains(Set.of(CAROL));
+        assertThat(bus.receive(BOB, 10)).isEmpty();
+        assertThat(bus.receive(CAROL, 10)).hasSize(1);
+        bus.deleteGroup("team");
+        assertThat(bus.groups()).isEmpty();
+    }
+
+    @Test
+    void createGroup_withUnknownMember_isNotFoundAndCreatesNothing() {
+        assertThatThrownBy(() -> bus.createGroup("team", List.of(BOB, AgentId.of("ghost"))))
+                .isInstanceOfSatisfying(SwarmbusException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.NOT_FOUND))
+                .hasMessageContaining("ghost");
+        assertThat(bus.groups()).isEmpty();
+    }
+
+    @Test
+    void createGroup_twice_isAlreadyExists() {
+        bus.createGroup("team", List.of(BOB));
+        assertThatThrownBy(() -> bus.createGroup("team", List.of(CAROL)))
+                .isInstanceOfSatisfying(SwarmbusException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.ALREADY_EXISTS));
+    }
+
+    @Test
+    void publish_toTopic_reachesSubscribersOnly() {
+        bus.subscribe(BOB, "news");
+        bus.subscribe(ALICE, "news");
+
+        SendResult sent = send(ALICE, Address.topic("news"), "1");
+        bus.unsubscribe(BOB, "news");
+        send(ALICE, Address.topic("news"), "2");
+
+        assertThat(sent.recipients()).isEqualTo(1);
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("1");
+        assertThat(bus.receive(CAROL, 10)).isEmpty();
+        assertThat(bus.subscribers("news")).containsExactly(ALICE);
+    }
+
+    @Test
+    void publish_toTopicWithoutSubscribers_isAcceptedAndKeptInHistory() {
+        SendResult sent = send(ALICE, Address.topic("nobody"), "1");
+
+        assertThat(sent.recipients()).isZero();
+        assertThat(bus.message(sent.id())).isPresent();
+    }
+
+    @Test
+    void broadcast_reachesEveryInboxButTheSender() {
+        SendResult sent = send(ALICE, Address.broadcast(), "all");
+
+        assertThat(sent.recipients()).isEqualTo(2);
+        assertThat(bus.receive(BOB, 10)).hasSize(1);
+        assertThat(bus.receive(CAROL, 10)).hasSize(1);
+        assertThat(bus.receive(ALICE, 10)).isEmpty();
+    }
+
+    @Test
+    void send_toUnknownAgentOrGroup_isNotFound() {
+        assertThatThrownBy(() -> send(ALICE, Address.agent("ghost"), "1"))
+                .isInstanceOfSatisfying(SwarmbusException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.NOT_FOUND))
+                .hasMessageContaining("'ghost'");
+        assertThatThrownBy(() -> send(ALICE, Address.group("nope"), "1"))
+                .isInstanceOfSatisfying(SwarmbusException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.NOT_FOUND));
+    }
+
+    @Test
+    void deleteInbox_discardsItsDeliveriesAndMemberships() {
+        bus.createGroup("team", List.of(BOB, CAROL));
+        SendResult sent = send(ALICE, Address.agent(BOB), "1");
+
+        bus.deleteInbox(BOB);
+
+        assertThat(bus.hasInbox(BOB)).isFalse();
+        assertThat(statusOf(sent.id(), BOB)).isEqualTo(DeliveryStatus.DISCARDED);
+        assertThat(bus.groupMembers("team")).contains(Set.of(CAROL));
+        assertThatThrownBy(() -> bus.receive(BOB, 1)).isInstanceOf(SwarmbusException.class);
+    }
+
+    // ---------------------------------------------------------------- order
+
+    @Test
+    void receive_returnsHigherPriorityFirstAndFifoWithinPriority() {
+        send(ALICE, BOB, "low-1", Priority.LOW);
+        send(ALICE, BOB, "medium-1", Priority.MEDIUM);
+        send(ALICE, BOB, "critical-1", Priority.CRITICAL);
+        send(ALICE, BOB, "low-2", Priority.LOW);
+        send(ALICE, BOB, "high-1", Priority.HIGH);
+        send(ALICE, BOB, "critical-2", Priority.CRITICAL);
+
+        assertThat(contents(bus.receive(BOB, 3))).containsExactly("critical-1", "critical-2", "high-1");
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("medium-1", "low-1", "low-2");
+    }
+
+    @Test
+    void redelivery_keepsTheOriginalPlaceInOrder() {
+        SendResult first = send(ALICE, BOB, "first", Priority.MEDIUM);
+        bus.receive(BOB, 1);
+        send(ALICE, BOB, "second", Priority.MEDIUM);
+
+        bus.nack(BOB, first.id(), Duration.ZERO);
+
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("first", "second");
+    }
+
+    @Test
+    void messageIds_areTimeOrdered() {
+        MessageId a = send(ALICE, Address.agent(BOB), "1").id();
+        MessageId b = send(ALICE, Address.agent(BOB), "2").id();
+        clock.advance(Duration.ofMillis(5));
+        MessageId c = send(ALICE, Address.agent(BOB), "3").id();
+
+        assertThat(List.of(a, b, c)).isSorted();
+        assertThat(a.toString().compareTo(c.toString())).isNegative();
+        assertThat(c.timestamp()).isEqualTo(clock.instant());
+        assertThat(MessageId.parse(c.toString())).isEqualTo(c);
+    }
+
+    // ---------------------------------------------------------------- leases, acks, nacks, dead letters
+
+    @Test
+    void leaseExpiry_redeliversWithTheNextAttempt() {
+        SendResult sent = send(ALICE, Address.agent(BOB), "1");
+        bus.receive(BOB, 1, Duration.ofSeconds(5), Duration.ZERO);
+
+        clock.advance(Duration.ofSeconds(4));
+        runTimers();
+        assertThat(bus.receive(BOB, 1)).isEmpty();
+        clock.advance(Duration.ofSeconds(1));
+        runTimers();
+
+        Delivery again = bus.receive(BOB, 1).getFirst();
+        assertThat(again.id()).isEqualTo(sent.id());
+        assertThat(again.attempt()).isEqualTo(2);
+        assertThat(bus.stats().leasesExpired()).isEqualTo(1);
+    }
+
+    @Test
+    void ack_afterLeaseExpired_isLeaseNotHeld() {
+        SendResult sent = send(ALICE, Address.agent(BOB), "1");
+        bus.receive(BOB, 1, Duration.ofSeconds(1), Duration.ZERO);
+        clock.advance(Duration.ofSeconds(2));
+        runTimers();
+
+        assertThatThrownBy(() -> bus.ack(BOB, sent.id()))
+                .isInstanceOfSatisfying(SwarmbusException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.LEASE_NOT_HELD));
+    }
+
+    @Test
+    void ack_twiceOrByAnotherAgent_isLeaseNotHeld() {
+        SendResult sent = send(ALICE, Address.agent(BOB), "1");
+        bus.receive(BOB, 1);
+        bus.ack(BOB, sent.id());
+
+        assertThatThrownBy(() -> bus.ack(BOB, sent.id())).isInstanceOf(SwarmbusException.class);
+        assertThatThrownBy(() -> bus.ack(CAROL, sent.id())).isInstanceOf(SwarmbusException.class);
+    }
+
+    @Test
+    void ackBatch_reportsWhichIdsWereNotHeld() {
+        MessageId a = send(ALICE, Address.agent(BOB), "a").id();
+        MessageId b = send(ALICE, Address.agent(BOB), "b").id();
+        bus.receive(BOB, 1);
+
+        AckResult result = MessageBus.await(bus.ackAsync(BOB, List.of(a, b, a)));
+
+        assertThat(result.acked()).containsExactly(a);
+        assertThat(result.notHeld()).containsExactly(b, a);
+    }
+
+    @Test
+    void nack_withoutDelay_redeliversAtOnce() {
+        SendResult sent = send(ALICE, Address.agent(BOB), "1");
+        bus.receive(BOB, 1);
+
+        bus.nack(BOB, sent.id(), Duration.ZERO);
+
+        assertThat(bus.receive(BOB, 1)).singleElement().satisfies(d -> assertThat(d.attempt()).isEqualTo(2));
+    }
+
+    @Test
+    void nack_withDelay_redeliversOnlyAfterTheDelay() {
+        SendResult sent = send(ALICE, Address.agent(BOB), "1");
+        bus.receive(BOB, 1);
+
+        bus.nack(BOB, sent.id(), Duration.ofSeconds(10));
+        assertThat(statusOf(sent.id(), BOB)).isEqualTo(DeliveryStatus.DELAYED);
+        clock.advance(Duration.ofSeconds(9));
+        runTimers();
+        assertThat(bus.receive(BOB, 1)).isEmpty();
+        clock.advance(Duration.ofSeconds(1));
+        runTimers();
+
+        assertThat(bus.receive(BOB, 1)).hasSize(1);
+    }
+
+    @Test
+    void nack_ofMessageNotLeased_isLeaseNotHeld() {
+        SendResult sent = send(ALICE, Address.agent(BOB), "1");
+        assertThatThrownBy(() -> bus.nack(BOB, sent.id(), Duration.ZERO))
+                .isInstanceOfSatisfying(SwarmbusException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.LEASE_NOT_HELD));
+    }
+
+    @Test
+    void maxDeliveries_movesTheMessageToTheDeadLetterQueue_andReplayBringsItBack() {
+        reopen(c -> c.maxDeliveries(2));
+        SendResult sent = send(ALICE, Address.agent(BOB), "poison");
+        bus.receive(BOB, 1);
+        bus.nack(BOB, sent.id(), Duration.ZERO);
+        bus.receive(BOB, 1, Duration.ofSeconds(1), Duration.ZERO);
+        clock.advance(Duration.ofSeconds(2));
+        runTimers();
+
+        assertThat(bus.receive(BOB, 1)).isEmpty();
+        assertThat(bus.deadLetters(BOB)).singleElement()
+                .satisfies(r -> assertThat(r.message().id()).isEqualTo(sent.id()));
+        assertThat(statusOf(sent.id(), BOB)).isEqualTo(DeliveryStatus.DEAD_LETTERED);
+        assertThat(bus.inboxStats(BOB).deadLetters()).isEqualTo(1);
+
+        bus.replay(BOB, sent.id());
+
+        assertThat(bus.deadLetters(BOB)).isEmpty();
+        assertThat(bus.receive(BOB, 1)).singleElement().satisfies(d -> assertThat(d.attempt()).isEqualTo(1));
+    }
+
+    @Test
+    void replay_ofMessageNotDead_isNotFound() {
+        SendResult sent = send(ALICE, Address.agent(BOB), "1");
+        assertThatThrownBy(() -> bus.replay(BOB, sent.id()))
+                .isInstanceOfSatisfying(SwarmbusException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.NOT_FOUND));
+    }
+
+    // ---------------------------------------------------------------- ttl, idempotency
+
+    @Test
+    void ttl_expiredMessagesAreNotDelivered() {
+        SendResult shortLived = bus.send(SendRequest.builder(ALICE, Address.agent(BOB)).content("old")
+                .ttl(Duration.ofSeconds(5)).build());
+        send(ALICE, Address.agent(BOB), "fresh");
+
+        clock.advance(Duration.ofSeconds(5));
+
+        assertThat(statusOf(shortLived.id(), BOB)).isEqualTo(DeliveryStatus.EXPIRED);
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("fresh");
+        assertThat(bus.stats().expired()).isEqualTo(1);
+        assertThat(bus.inboxStats(BOB).pending()).isZero();
+    }
+
+    @Test
+    void idempotentSend_insideTheWindow_returnsTheFirstId() {
+        SendRequest request = SendRequest.builder(ALICE, Address.agent(BOB)).content("once")
+                .idempotencyKey("k-1").build();
+
+        SendResult first = bus.send(request);
+        SendResult again = bus.send(request);
+
+        assertThat(again.id()).isEqualTo(first.id());
+        assertThat(again.duplicate()).isTrue();
+        assertThat(bus.receive(BOB, 10)).hasSize(1);
+    }
+
+    @Test
+    void idempotentSend_sameKeyFromAnotherSender_isNotADuplicate() {
+        SendResult a = bus.send(SendRequest.builder(ALICE, Address.agent(BOB)).content("1").idempotencyKey("k").build());
+        SendResult c = bus.send(SendRequest.builder(CAROL, Address.agent(BOB)).content("1").idempotencyKey("k").build());
+
+        assertThat(c.id()).isNotEqualTo(a.id());
+    }
+
+    @Test
+    void idempotentSend_afterTheWindow_isANewMessage() {
+        SendRequest request = SendRequest.builder(ALICE, Address.agent(BOB)).content("once")
+                .idempotencyKey("k-1").build();
+        SendResult first = bus.send(request);
+
+        clock.advance(Duration.ofMinutes(10));
+        SendResult later = bus.send(request);
+
+        assertThat(later.id()).isNotEqualTo(first.id());
+        assertThat(later.duplicate()).isFalse();
+    }
+
+    @Test
+    void idempotency_survivesRestart() {
+        SendRequest request = SendRequest.builder(ALICE, Address.agent(BOB)).content("once")
+                .idempotencyKey("k-1").build();
+        SendResult first = bus.send(request);
+
+        reopen();
+
+        assertThat(bus.send(request).id()).isEqualTo(first.id());
+    }
+
+    // ---------------------------------------------------------------- long poll
+
+    @Test
+    void longPoll_wakesAsSoonAsAMessageArrives() throws Exception {
+        CompletableFuture<List<Delivery>> waiting = bus.receiveAsync(BOB, 5, LEASE, Duration.ofSeconds(30));
+        assertThat(waiting).isNotDone();
+
+        long started = System.nanoTime();
+        send(ALICE, Address.agent(BOB), "wake");
+        List<Delivery> got = waiting.get(5, TimeUnit.SECONDS);
+
+        assertThat(contents(got)).containsExactly("wake");
+        assertThat(System.nanoTime() - started).isLessThan(TimeUnit.SECONDS.toNanos(5));
+        assertThat(bus.inboxStats(BOB).waitingReceivers()).isZero();
+    }
+
+    @Test
+    void longPoll_returnsEmptyWhenTheWaitEnds() throws Exception {
+        CompletableFuture<List<Delivery>> waiting = bus.receiveAsync(BOB, 5, LEASE, Duration.ofMillis(50));
+
+        assertThat(waiting.get(5, TimeUnit.SECONDS)).isEmpty();
+        send(ALICE, Address.agent(BOB), "later");
+        assertThat(bus.receive(BOB, 5)).hasSize(1);
+    }
+
+    @Test
+    void longPoll_servesWaitersInArrivalOrder() throws Exception {
+        CompletableFuture<List<Delivery>> first = bus.receiveAsync(BOB, 1, LEASE, Duration.ofSeconds(30));
+        CompletableFuture<List<Delivery>> second = bus.receiveAsync(BOB, 1, LEASE, Duration.ofSeconds(30));
+
+        send(ALICE, Address.agent(BOB), "1");
+        assertThat(contents(first.get(5, TimeUnit.SECONDS))).containsExactly("1");
+        assertThat(second).isNotDone();
+        send(ALICE, Address.agent(BOB), "2");
+        assertThat(contents(second.get(5, TimeUnit.SECONDS))).containsExactly("2");
+    }
+
+    @Test
+    void close_releasesWaitingReceivers() throws Exception {
+        CompletableFuture<List<Delivery>> waiting = bus.receiveAsync(BOB, 5, LEASE, Duration.ofSeconds(30));
+        bus.close();
+        assertThat(waiting.get(5, TimeUnit.SECONDS)).isEmpty();
+        bus = MessageBus.open(config().build());
+    }
+
+    // ---------------------------------------------------------------- history
+
+    @Test
+    void history_filtersByAgentPeerTypeTimeAndConversation() {
+        Instant start = clock.instant();
+        send(ALICE, Address.agent(BOB), "a->b");
+        clock.advance(Duration.ofSeconds(1));
+        bus.send(SendRequest.builder(BOB, Address.agent(ALICE)).content("b->a").type(MessageType.COMMAND)
+                .conversationId("c-1").build());
+        clock.advance(Duration.ofSeconds(1));
+        send(CAROL, Address.agent(ALICE), "c->a");
+
+        assertThat(historyContents(HistoryQuery.all())).containsExactly("c->a", "b->a", "a->b");
+        assertThat(historyContents(HistoryQuery.all().withAgent(BOB))).containsExactly("b->a", "a->b");
+        assertThat(historyContents(HistoryQuery.all().withAgent(ALICE).withPeer(CAROL))).containsExactly("c->a");
+        assertThat(historyContents(HistoryQuery.all().withType(MessageType.COMMAND))).containsExactly("b->a");
+        assertThat(historyContents(HistoryQuery.all().withConversation("c-1"))).containsExactly("b->a");
+        assertThat(historyContents(HistoryQuery.all().between(start.plusSeconds(1), start.plusSeconds(2))))
+                .containsExactly("b->a");
+        assertThat(historyContents(HistoryQuery.all().withLimit(1))).containsExactly("c->a");
+    }
+
+    @Test
+    void history_keepsFinishedMessagesOnlyWithinRetention() {
+        reopen(c -> c.historyRetention(Duration.ofHours(1)).historyMaxMessages(2));
+        List<MessageId> ids = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            ids.add(send(ALICE, Address.agent(BOB), "m" + i).id());
+        }
+        String pending = "still pending";
+        send(ALICE, Address.agent(BOB), pending);
+        for (Delivery d : bus.receive(BOB, 3)) {
+            bus.ack(BOB, d.id());
+        }
+
+        runTimers();
+        assertThat(historyContents(HistoryQuery.all())).containsExactly(pending, "m2", "m1");
+        clock.advance(Duration.ofHours(2));
+        runTimers();
+
+        assertThat(historyContents(HistoryQuery.all())).containsExactly(pending);
+        assertThat(bus.message(ids.get(2))).isEmpty();
+    }
+
+    List<String> historyContents(HistoryQuery query) {
+        return bus.history(query).stream().map(r -> r.message().content()).toList();
+    }
+
+    // ---------------------------------------------------------------- limits
+
+    @Test
+    void send_overTheSizeLimit_isRejectedNamingTheLimit_andNothingIsLost() {
+        reopen(c -> c.maxMessageBytes(2048));
+        SendResult kept = send(ALICE, Address.agent(BOB), "small");
+
+        assertThatThrownBy(() -> send(ALICE, Address.agent(BOB), "x".repeat(4096)))
+                .isInstanceOfSatisfying(SwarmbusException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.MESSAGE_TOO_LARGE))
+                .hasMessageContaining("max_message_bytes=2048");
+        assertThat(bus.receive(BOB, 10)).singleElement().satisfies(d -> assertThat(d.id()).isEqualTo(kept.id()));
+    }
+
+    @Test
+    void send_toAFullInbox_isRejectedNamingTheLimit_andNothingIsLost() {
+        reopen(c -> c.maxInboxDepth(2));
+        send(ALICE, Address.agent(BOB), "1");
+        send(ALICE, Address.agent(BOB), "2");
+
+        assertThatThrownBy(() -> send(ALICE, Address.agent(BOB), "3"))
+                .isInstanceOfSatisfying(SwarmbusException.class, e -> {
+                    assertThat(e.code()).isEqualTo(ErrorCode.INBOX_FULL);
+                    assertThat(e.retriable()).isTrue();
+                })
+                .hasMessage("inbox 'bob' is full (depth=2, limit max_inbox_depth=2)");
+        assertThatThrownBy(() -> send(ALICE, Address.broadcast(), "to all"))
+                .isInstanceOfSatisfying(SwarmbusException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.INBOX_FULL));
+        assertThat(bus.receive(CAROL, 10)).isEmpty();
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("1", "2");
+    }
+
+    @Test
+    void receive_withInvalidArguments_isInvalid() {
+        assertThatThrownBy(() -> bus.receive(BOB, 0)).isInstanceOfSatisfying(SwarmbusException.class,
+                e -> assertThat(e.field()).contains("max_messages"));
+        assertThatThrownBy(() -> bus.receive(BOB, 1, Duration.ZERO, Duration.ZERO))
+                .isInstanceOfSatisfying(SwarmbusException.class,
+                        e -> assertThat(e.field()).contains("visibility_timeout"));
+        assertThatThrownBy(() -> bus.receive(BOB, 1, LEASE, Duration.ofSeconds(-1)))
+                .isInstanceOfSatisfying(SwarmbusException.class, e -> assertThat(e.field()).contains("timeout"));
+    }
+
+    // ---------------------------------------------------------------- recovery
+
+    @Test
+    void reopen_restoresInboxesGroupsTopicsAndEveryDeliveryState() {
+        reopenRestoresEverything(false);
+    }
+
+    @Test
+    void reopen_fromSnapshot_restoresInboxesGroupsTopicsAndEveryDeliveryState() {
+        reopenRestoresEverything(true);
+    }
+
+    private void reopenRestoresEverything(boolean snapshotFirst) {
+        reopen(c -> c.maxDeliveries(1));
+        bus.createGroup("team", List.of(BOB, CAROL));
+        bus.subscribe(CAROL, "news");
+        MessageId acked = send(ALICE, Address.agent(BOB), "acked").id();
+        MessageId leased = send(ALICE, Address.agent(BOB), "leased").id();
+        MessageId dead = send(ALICE, Address.agent(CAROL), "dead").id();
+        MessageId pendingHigh = send(ALICE, BOB, "pending-high", Priority.HIGH).id();
+        List<Delivery> got = bus.receive(BOB, 2);
+        assertThat(got).extracting(Delivery::id).containsExactly(pendingHigh, acked);
+        bus.ack(BOB, acked);
+        bus.nack(BOB, pendingHigh, Duration.ZERO);
+        bus.receive(BOB, 1, Duration.ofMinutes(1), Duration.ZERO);
+        bus.receive(CAROL, 1);
+        bus.nack(CAROL, dead, Duration.ZERO);
+        send(ALICE, Address.group("team"), "team");
+        send(ALICE, Address.topic("news"), "news");
+        if (snapshotFirst) {
+            bus.snapshot();
+        }
+
+        reopen(c -> c.maxDeliveries(1));
+
+        assertThat(bus.groupMembers("team")).contains(Set.of(BOB, CAROL));
+        assertThat(bus.subscribers("news")).containsExactly(CAROL);
+        assertThat(statusOf(acked, BOB)).isEqualTo(DeliveryStatus.ACKED);
+        assertThat(statusOf(leased, BOB)).isEqualTo(DeliveryStatus.LEASED);
+        assertThat(statusOf(pendingHigh, BOB)).isEqualTo(DeliveryStatus.DEAD_LETTERED);
+        assertThat(bus.deadLetters(CAROL)).extracting(r -> r.message().id()).containsExactly(dead);
+        List<Delivery> toBob = bus.receive(BOB, 10);
+        List<Delivery> toCarol = bus.receive(CAROL, 10);
+        assertThat(contents(toBob)).containsExactly("team");
+        assertThat(contents(toCarol)).containsExactly("team", "news");
+        toBob.forEach(d -> bus.ack(BOB, d.id()));
+        toCarol.forEach(d -> bus.ack(CAROL, d.id()));
+        clock.advance(Duration.ofMinutes(1));
+        runTimers();
+        assertThat(bus.deadLetters(BOB)).extracting(r -> r.message().id()).containsExactly(pendingHigh, leased);
+        MessageId next = send(ALICE, Address.agent(BOB), "after").id();
+        assertThat(next.compareTo(leased)).isPositive();
+    }
+
+    @Test
+    void reopen_afterManySnapshots_compactsTheJournal() throws Exception {
+        reopen(c -> c.segmentBytes(1 << 20));
+        String body = "x".repeat(1000);
+        for (int round = 0; round < 4; round++) {
+            for (int i = 0; i < 1500; i++) {
+                send(ALICE, Address.agent(BOB), body);
+            }
+            for (List<Delivery> got = bus.receive(BOB, 1000); !got.isEmpty(); got = bus.receive(BOB, 1000)) {
+                MessageBus.await(bus.ackAsync(BOB, got.stream().map(Delivery::id).toList()));
+            }
+            bus.snapshot();
+        }
+        long segments;
+        try (var files = java.nio.file.Files.list(dir.resolve("journal"))) {
+            segments = files.count();
+        }
+
+        reopen();
+
+        assertThat(segments).isLessThanOrEqualTo(3);
+        assertThat(bus.recovery().clean()).isTrue();
+        assertThat(bus.inboxStats(BOB).depth()).isZero();
+        assertThat(bus.history(HistoryQuery.all().withLimit(10_000))).hasSize(6000);
+    }
+}
