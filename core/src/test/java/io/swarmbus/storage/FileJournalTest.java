@@ -1,0 +1,308 @@
+package io.swarmbus.storage;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class FileJournalTest {
+    @TempDir
+    Path dir;
+
+    /** Collects what recovery feeds. */
+    static final class Recorded implements RecoveryTarget {
+        final List<String> snapshot = new ArrayList<>();
+        final List<String> journal = new ArrayList<>();
+        final List<Long> seqs = new ArrayList<>();
+        int resets;
+
+        @Override
+        public void reset() {
+            snapshot.clear();
+            journal.clear();
+            seqs.clear();
+            resets++;
+        }
+
+        @Override
+        public void snapshotRecord(ByteBuffer payload) {
+            snapshot.add(StandardCharsets.UTF_8.decode(payload).toString());
+        }
+
+        @Override
+        public void journalRecord(long seq, ByteBuffer payload) {
+            seqs.add(seq);
+            journal.add(StandardCharsets.UTF_8.decode(payload).toString());
+        }
+    }
+
+    /** Remembers the highest durable sequence number. */
+    static final class Durable implements DurabilityListener {
+        final AtomicLong seq = new AtomicLong();
+        volatile Throwable failure;
+
+        @Override
+        public void durable(long value) {
+            seq.set(value);
+        }
+
+        @Override
+        public void failed(Throwable cause) {
+            failure = cause;
+        }
+    }
+
+    FileJournal open(JournalConfig config, Recorded into) {
+        FileJournal journal = FileJournal.open(config, new Durable());
+        journal.recover(into);
+        return journal;
+    }
+
+    static ByteBuffer text(String value) {
+        return ByteBuffer.wrap(value.getBytes(StandardCharsets.UTF_8));
+    }
+
+    void write(JournalConfig config, String... records) {
+        try (FileJournal journal = open(config, new Recorded())) {
+            for (String record : records) {
+                journal.append(text(record));
+            }
+        }
+    }
+
+    Path onlySegment() throws IOException {
+        try (Stream<Path> files = Files.list(dir.resolve("journal"))) {
+            return files.sorted().toList().getLast();
+        }
+    }
+
+    @Test
+    void recover_replaysEveryRecordInOrderWithItsSequenceNumber() {
+        JournalConfig config = JournalConfig.defaults(dir);
+        write(config, "a", "b", "c");
+
+        Recorded recorded = new Recorded();
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            RecoveryReport report = journal.recover(recorded);
+            assertThat(report.clean()).isTrue();
+            assertThat(report.lastSeq()).isEqualTo(3);
+            assertThat(journal.append(text("d"))).isEqualTo(4);
+        }
+
+        assertThat(recorded.journal).containsExactly("a", "b", "c");
+        assertThat(recorded.seqs).containsExactly(1L, 2L, 3L);
+    }
+
+    @Test
+    void append_becomesDurableThroughTheListener() throws Exception {
+        CountDownLatch reached = new CountDownLatch(1);
+        DurabilityListener listener = new DurabilityListener() {
+            @Override
+            public void durable(long seq) {
+                if (seq >= 100) {
+                    reached.countDown();
+                }
+            }
+
+            @Override
+            public void failed(Throwable cause) {}
+        };
+        try (FileJournal journal = FileJournal.open(JournalConfig.defaults(dir), listener)) {
+            journal.recover(new Recorded());
+            for (int i = 0; i < 100; i++) {
+                journal.append(text("r" + i));
+            }
+            assertThat(reached.await(5, TimeUnit.SECONDS)).isTrue();
+            assertThat(journal.durableSeq()).isEqualTo(100);
+        }
+    }
+
+    @Test
+    void recover_tornTail_isTruncatedAndReported() throws IOException {
+        JournalConfig config = JournalConfig.defaults(dir);
+        write(config, "first", "second");
+        Path segment = onlySegment();
+        long goodSize = Files.size(segment);
+        try (FileChannel channel = FileChannel.open(segment, StandardOpenOption.APPEND)) {
+            // A frame header announcing 100 bytes, followed by only 10: the crash hit mid-write.
+            channel.write(ByteBuffer.allocate(26).putInt(100).putInt(12345).putLong(3).rewind());
+        }
+
+        Recorded recorded = new Recorded();
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            RecoveryReport report = journal.recover(recorded);
+            assertThat(report.clean()).isFalse();
+            assertThat(report.problems()).singleElement().asString().contains("torn record");
+            assertThat(report.truncatedBytes()).isEqualTo(26);
+            assertThat(journal.append(text("third"))).isEqualTo(3);
+        }
+        assertThat(recorded.journal).containsExactly("first", "second");
+
+        Recorded again = new Recorded();
+        open(config, again).close();
+        assertThat(again.journal).containsExactly("first", "second", "third");
+        assertThat(Files.size(segment)).isGreaterThan(goodSize);
+    }
+
+    @Test
+    void recover_corruptRecord_isTruncatedThereAndReported() throws IOException {
+        JournalConfig config = JournalConfig.defaults(dir);
+        write(config, "one", "two", "three");
+        Path segment = onlySegment();
+        int secondRecordPayload = (16 + 3) + 16;
+        try (FileChannel channel = FileChannel.open(segment, StandardOpenOption.WRITE)) {
+            channel.write(ByteBuffer.wrap(new byte[] {'X'}), secondRecordPayload);
+        }
+
+        Recorded recorded = new Recorded();
+        RecoveryReport report;
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            report = journal.recover(recorded);
+        }
+
+        assertThat(recorded.journal).containsExactly("one");
+        assertThat(report.problems()).singleElement().asString()
+                .contains("corrupt record at byte 19");
+        assertThat(Files.size(segment)).isEqualTo(19);
+    }
+
+    @Test
+    void recover_garbageLength_isCorruptNotAnAllocation() throws IOException {
+        JournalConfig config = JournalConfig.defaults(dir);
+        write(config, "one");
+        try (FileChannel channel = FileChannel.open(onlySegment(), StandardOpenOption.APPEND)) {
+            channel.write(ByteBuffer.allocate(32).putInt(Integer.MAX_VALUE).rewind());
+        }
+
+        Recorded recorded = new Recorded();
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            assertThat(journal.recover(recorded).problems()).singleElement().asString().contains("corrupt");
+        }
+        assertThat(recorded.journal).containsExactly("one");
+    }
+
+    @Test
+    void recover_corruptionInAnOlderSegment_dropsLaterSegmentsAndSaysSo() throws IOException {
+        JournalConfig config = new JournalConfig(dir, FsyncPolicy.ALWAYS, JournalConfig.defaults(dir).fsyncInterval(),
+                1 << 20, 1 << 20);
+        String big = "y".repeat(600_000);
+        try (FileJournal journal = open(config, new Recorded())) {
+            for (int i = 0; i < 4; i++) {
+                long seq = journal.append(text(big));
+                while (journal.durableSeq() < seq) {
+                    Thread.onSpinWait();
+                }
+            }
+        }
+        List<Path> segments;
+        try (Stream<Path> files = Files.list(dir.resolve("journal"))) {
+            segments = files.sorted().toList();
+        }
+        assertThat(segments).hasSizeGreaterThan(1);
+        try (FileChannel channel = FileChannel.open(segments.getFirst(), StandardOpenOption.WRITE)) {
+            channel.write(ByteBuffer.wrap(new byte[] {'X'}), 16 + 600_000 + 16 + 10);
+        }
+
+        Recorded recorded = new Recorded();
+        RecoveryReport report;
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            report = journal.recover(recorded);
+        }
+
+        assertThat(recorded.journal).hasSize(1);
+        assertThat(report.problems()).singleElement().asString().contains("removed later segments");
+        try (Stream<Path> files = Files.list(dir.resolve("journal"))) {
+            assertThat(files.count()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void snapshot_replacesOlderRecords_andReplayContinuesAfterIt() {
+        JournalConfig config = JournalConfig.defaults(dir);
+        try (FileJournal journal = open(config, new Recorded())) {
+            journal.append(text("a"));
+            long seq = journal.append(text("b"));
+            journal.writeSnapshot(seq, sink -> sink.accept(text("state-after-b")));
+            journal.append(text("c"));
+        }
+
+        Recorded recorded = new Recorded();
+        RecoveryReport report;
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            report = journal.recover(recorded);
+        }
+
+        assertThat(report.snapshotSeq()).isEqualTo(2);
+        assertThat(recorded.snapshot).containsExactly("state-after-b");
+        assertThat(recorded.journal).containsExactly("c");
+    }
+
+    @Test
+    void snapshot_corrupt_fallsBackToTheOneBefore() throws IOException {
+        JournalConfig config = JournalConfig.defaults(dir);
+        try (FileJournal journal = open(config, new Recorded())) {
+            long first = journal.append(text("a"));
+            journal.writeSnapshot(first, sink -> sink.accept(text("state-1")));
+            long second = journal.append(text("b"));
+            journal.writeSnapshot(second, sink -> sink.accept(text("state-2")));
+        }
+        Path newest;
+        try (Stream<Path> files = Files.list(dir.resolve("snapshots"))) {
+            newest = files.sorted().toList().getLast();
+        }
+        Files.write(newest, new byte[] {1, 2, 3}, StandardOpenOption.TRUNCATE_EXISTING);
+
+        Recorded recorded = new Recorded();
+        RecoveryReport report;
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            report = journal.recover(recorded);
+        }
+
+        assertThat(report.snapshotSeq()).isEqualTo(1);
+        assertThat(report.problems()).singleElement().asString().contains("ignored");
+        assertThat(recorded.resets).isEqualTo(1);
+        assertThat(recorded.snapshot).containsExactly("state-1");
+        assertThat(recorded.journal).containsExactly("b");
+    }
+
+    @Test
+    void snapshot_unfinishedTempFile_isIgnoredAndRemoved() throws IOException {
+        JournalConfig config = JournalConfig.defaults(dir);
+        write(config, "a");
+        Path temp = dir.resolve("snapshots").resolve(String.format("%020d.snap.tmp", 1));
+        Files.write(temp, new byte[] {9, 9, 9});
+
+        Recorded recorded = new Recorded();
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            assertThat(journal.recover(recorded).clean()).isTrue();
+        }
+
+        assertThat(recorded.journal).containsExactly("a");
+        assertThat(temp).doesNotExist();
+    }
+
+    @Test
+    void close_flushesBufferedAppends() {
+        JournalConfig config = new JournalConfig(dir, FsyncPolicy.INTERVAL, java.time.Duration.ofHours(1),
+                1 << 20, 1 << 20);
+        write(config, "x", "y");
+
+        Recorded recorded = new Recorded();
+        open(config, recorded).close();
+
+        assertThat(recorded.journal).containsExactly("x", "y");
+    }
+}
