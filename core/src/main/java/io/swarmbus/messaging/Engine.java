@@ -825,6 +825,21 @@ final class Engine implements MessageBus {
         }
     }
 
+    /**
+     * Stops like a crash right after the last durable write: no final snapshot. For recovery tests;
+     * the bus must not be used afterwards.
+     */
+    void abandon() {
+        lock.lock();
+        try {
+            closed = true;
+        } finally {
+            lock.unlock();
+        }
+        scheduler.shutdownNow();
+        journal.close();
+    }
+
     // ================================================================ applying events
 
     /** Appends an event, applies it, and returns a future completed with {@code value} once durable. */
