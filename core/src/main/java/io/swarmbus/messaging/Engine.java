@@ -3,6 +3,8 @@ package io.swarmbus.messaging;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.Event.Acked;
+import io.swarmbus.messaging.Event.DelayEnded;
+import io.swarmbus.messaging.Event.Expired;
 import io.swarmbus.messaging.Event.GroupCreated;
 import io.swarmbus.messaging.Event.GroupDeleted;
 import io.swarmbus.messaging.Event.GroupJoined;
@@ -52,7 +54,7 @@ import java.util.function.Function;
  *   <li><b>Event sourcing.</b> Every state change is an {@link Event}. A live operation validates,
  *       encodes the event, appends it to the journal and applies it, all under {@code lock}, so
  *       journal order is state order. Recovery decodes and applies the same events through the same
- *       {@link #apply} method. Time-driven transitions (lease expiry) are journaled too, so replay
+ *       {@link #apply} method. Time-driven transitions (lease and delay ends, TTL expiry) are journaled too, so replay
  *       never reads the clock to decide state.</li>
  *   <li><b>Durable before visible.</b> The journal's writer thread reports each group commit through
  *       {@link DurabilityListener#durable}. Until then a new message counts against inbox depth but
@@ -494,9 +496,7 @@ final class Engine implements MessageBus {
         for (int i = 0; i < ids.length; i++) {
             ids[i] = chosen.get(i).id();
         }
-        Leased event = new Leased(inbox.agent, ids, deadline);
-        journal.append(codec.encode(event));
-        applyLeased(event);
+        record(new Leased(inbox.agent, ids, deadline));
         Instant expiresAt = Instant.ofEpochMilli(deadline);
         List<Delivery> deliveries = new ArrayList<>(chosen.size());
         for (DeliveryState d : chosen) {
@@ -505,9 +505,10 @@ final class Engine implements MessageBus {
         return deliveries;
     }
 
-    /** Takes up to {@code max} live entries off the ready heap, expiring those past their TTL. */
+    /** Takes up to {@code max} live entries off the ready heap, expiring (and journaling) those past their TTL. */
     private List<DeliveryState> pollReady(Inbox inbox, int max) {
         List<DeliveryState> chosen = new ArrayList<>(Math.min(max, inbox.ready.size()));
+        List<DeliveryState> stale = List.of();
         Instant now = config.clock().instant();
         while (chosen.size() < max) {
             DeliveryState d = inbox.ready.poll();
@@ -519,13 +520,14 @@ final class Engine implements MessageBus {
                 continue;
             }
             if (d.stored.message.expiredAt(now)) {
-                d.status = DeliveryStatus.EXPIRED;
-                inbox.pending--;
-                expired++;
-                finishDelivery(d);
-                continue;
+                stale = stale.isEmpty() ? new ArrayList<>() : stale;
+                stale.add(d);
+            } else {
+                chosen.add(d);
             }
-            chosen.add(d);
+        }
+        if (!stale.isEmpty()) {
+            record(new Expired(inbox.agent, stale.stream().mapToLong(DeliveryState::id).toArray()));
         }
         return chosen;
     }
@@ -697,8 +699,8 @@ final class Engine implements MessageBus {
             while (!timed.isEmpty() && timed.first().deadline <= now) {
                 DeliveryState d = timed.first();
                 switch (d.status) {
-                    case LEASED -> commit(new LeaseExpired(d.inbox.agent, d.id()), null);
-                    case DELAYED -> endDelay(d);
+                    case LEASED -> record(new LeaseExpired(d.inbox.agent, d.id()));
+                    case DELAYED -> record(new DelayEnded(d.inbox.agent, d.id()));
                     default -> timed.remove(d);
                 }
             }
@@ -717,14 +719,6 @@ final class Engine implements MessageBus {
                 snapshotLock.unlock();
             }
         }
-    }
-
-    private void endDelay(DeliveryState d) {
-        timed.remove(d);
-        d.status = DeliveryStatus.PENDING;
-        d.inbox.delayed--;
-        d.inbox.pending++;
-        pushReady(d);
     }
 
     private void dropOldHistory(long now) {
@@ -844,9 +838,14 @@ final class Engine implements MessageBus {
 
     /** Appends an event, applies it, and returns a future completed with {@code value} once durable. */
     private CompletableFuture<Object> commit(Event event, Object value) {
+        return confirmAt(record(event), null, value);
+    }
+
+    /** Appends and applies an event nobody waits for; returns its sequence number. */
+    private long record(Event event) {
         long seq = journal.append(codec.encode(event));
         apply(event, false);
-        return confirmAt(seq, null, value);
+        return seq;
     }
 
     private CompletableFuture<Object> confirmAt(long seq, StoredMessage becomesVisible, Object value) {
@@ -876,6 +875,8 @@ final class Engine implements MessageBus {
             case Nacked e -> applyNacked(e);
             case LeaseExpired e -> applyLeaseExpired(e);
             case Replayed e -> applyReplayed(e);
+            case DelayEnded e -> applyDelayEnded(e);
+            case Expired e -> applyExpired(e);
             case Restored e -> applyRestored(e);
             case IdempotencyKept e -> idempotency.put(new IdempotencyKey(e.sender(), e.key()),
                     new IdempotencyEntry(e.id(), e.acceptedAt(), e.recipients()));
@@ -977,6 +978,30 @@ final class Engine implements MessageBus {
             d.status = DeliveryStatus.PENDING;
             d.inbox.pending++;
             pushReady(d);
+        }
+    }
+
+    private void applyDelayEnded(DelayEnded e) {
+        DeliveryState d = delivery(inboxes.get(e.agent()), e.id());
+        if (d != null && d.status == DeliveryStatus.DELAYED) {
+            timed.remove(d);
+            d.status = DeliveryStatus.PENDING;
+            d.inbox.delayed--;
+            d.inbox.pending++;
+            pushReady(d);
+        }
+    }
+
+    private void applyExpired(Expired e) {
+        Inbox inbox = inboxes.get(e.agent());
+        for (long id : e.ids()) {
+            DeliveryState d = delivery(inbox, id);
+            if (d != null && d.status == DeliveryStatus.PENDING) {
+                d.status = DeliveryStatus.EXPIRED;
+                inbox.pending--;
+                expired++;
+                finishDelivery(d);
+            }
         }
     }
 

@@ -47,6 +47,12 @@ sealed interface Event {
     /** A lease ended without an ack. */
     record LeaseExpired(AgentId agent, long id) implements Event {}
 
+    /** A nack's delay ended; the delivery is ready again. */
+    record DelayEnded(AgentId agent, long id) implements Event {}
+
+    /** Deliveries were found past their time to live and dropped. */
+    record Expired(AgentId agent, long[] ids) implements Event {}
+
     /** A dead letter was put back in its inbox. */
     record Replayed(AgentId agent, long id) implements Event {}
 

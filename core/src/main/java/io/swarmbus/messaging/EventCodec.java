@@ -1,6 +1,8 @@
 package io.swarmbus.messaging;
 
 import io.swarmbus.messaging.Event.Acked;
+import io.swarmbus.messaging.Event.DelayEnded;
+import io.swarmbus.messaging.Event.Expired;
 import io.swarmbus.messaging.Event.GroupCreated;
 import io.swarmbus.messaging.Event.GroupDeleted;
 import io.swarmbus.messaging.Event.GroupJoined;
@@ -48,6 +50,8 @@ final class EventCodec {
     private static final byte REPLAYED = 14;
     private static final byte RESTORED = 15;
     private static final byte IDEMPOTENCY_KEPT = 16;
+    private static final byte DELAY_ENDED = 17;
+    private static final byte EXPIRED = 18;
 
     private static final byte DIRECT = 1;
     private static final byte GROUP = 2;
@@ -83,6 +87,8 @@ final class EventCodec {
             case Nacked e -> tag(NACKED).agent(e.agent()).putLong(e.id()).putLong(e.notBefore());
             case LeaseExpired e -> tag(LEASE_EXPIRED).agent(e.agent()).putLong(e.id());
             case Replayed e -> tag(REPLAYED).agent(e.agent()).putLong(e.id());
+            case DelayEnded e -> tag(DELAY_ENDED).agent(e.agent()).putLong(e.id());
+            case Expired e -> tag(EXPIRED).agent(e.agent()).longs(e.ids());
             case Restored e -> restored(e);
             case IdempotencyKept e -> tag(IDEMPOTENCY_KEPT).agent(e.sender()).string(e.key()).putLong(e.id())
                     .putLong(e.acceptedAt()).putInt(e.recipients());
@@ -219,6 +225,8 @@ final class EventCodec {
             case NACKED -> new Nacked(agent(in), in.getLong(), in.getLong());
             case LEASE_EXPIRED -> new LeaseExpired(agent(in), in.getLong());
             case REPLAYED -> new Replayed(agent(in), in.getLong());
+            case DELAY_ENDED -> new DelayEnded(agent(in), in.getLong());
+            case EXPIRED -> new Expired(agent(in), longs(in));
             case RESTORED -> restored(in);
             case IDEMPOTENCY_KEPT -> new IdempotencyKept(agent(in), string(in), in.getLong(), in.getLong(),
                     in.getInt());
