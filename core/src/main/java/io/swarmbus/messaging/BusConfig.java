@@ -26,6 +26,7 @@ import java.util.Objects;
  * @param historyMaxMessages the most finished messages kept queryable
  * @param snapshotAfterBytes journal bytes after which a snapshot is taken
  * @param reaperInterval how often expired leases and delays are looked for
+ * @param snapshotOnClose whether a clean close writes a snapshot, so the next open replays nothing
  * @param clock the time source; tests pass a fake one
  */
 public record BusConfig(
@@ -44,6 +45,7 @@ public record BusConfig(
         int historyMaxMessages,
         long snapshotAfterBytes,
         Duration reaperInterval,
+        boolean snapshotOnClose,
         InstantSource clock) {
 
     /** Validates every setting, naming the one at fault. */
@@ -110,6 +112,7 @@ public record BusConfig(
         private int historyMaxMessages = 100_000;
         private long snapshotAfterBytes = 256L << 20;
         private Duration reaperInterval = Duration.ofMillis(100);
+        private boolean snapshotOnClose = true;
         private InstantSource clock = InstantSource.system();
 
         private Builder(Path dataDirectory) {
@@ -200,6 +203,12 @@ public record BusConfig(
             return this;
         }
 
+        /** Default true. */
+        public Builder snapshotOnClose(boolean value) {
+            snapshotOnClose = value;
+            return this;
+        }
+
         /** Default the system clock. */
         public Builder clock(InstantSource value) {
             clock = value;
@@ -210,7 +219,7 @@ public record BusConfig(
         public BusConfig build() {
             return new BusConfig(dataDirectory, fsyncPolicy, fsyncInterval, segmentBytes, maxMessageBytes,
                     maxInboxDepth, defaultVisibility, maxVisibility, maxDeliveries, maxReceiveBatch, dedupeWindow,
-                    historyRetention, historyMaxMessages, snapshotAfterBytes, reaperInterval, clock);
+                    historyRetention, historyMaxMessages, snapshotAfterBytes, reaperInterval, snapshotOnClose, clock);
         }
     }
 }

@@ -122,7 +122,9 @@ final class Engine implements MessageBus {
         Engine engine = new Engine(config);
         engine.journal = journalFactory.apply(engine.new Listener());
         try {
-            engine.recovery = engine.journal.recover(engine.new Replayer());
+            Replayer replayer = engine.new Replayer();
+            engine.recovery = engine.journal.recover(replayer);
+            replayer.finish();
             engine.resetCounters();
         } catch (RuntimeException e) {
             engine.scheduler.shutdownNow();
@@ -811,7 +813,7 @@ final class Engine implements MessageBus {
         }
         scheduler.shutdownNow();
         try {
-            if (failure == null && journal.bytesSinceSnapshot() > 0) {
+            if (config.snapshotOnClose() && failure == null && journal.bytesSinceSnapshot() > 0) {
                 snapshot();
             }
         } finally {
@@ -1198,12 +1200,26 @@ final class Engine implements MessageBus {
         }
     }
 
-    /** Feeds recovered events into the state; runs on the opening thread before anything else. */
+    /**
+     * Feeds recovered events into the state before anything else runs. Two stages, one per core:
+     * the journal's thread reads, checks and decodes records; an applier thread applies them in
+     * order. Decoding (mostly building strings) and applying cost about the same, so recovery takes
+     * about half as long as on one thread.
+     */
     private final class Replayer implements RecoveryTarget {
+        private static final int BATCH = 512;
+        private static final Event[] END = new Event[0];
         private final EventCodec decoder = new EventCodec();
+        private final java.util.concurrent.BlockingQueue<Event[]> queue =
+                new java.util.concurrent.ArrayBlockingQueue<>(64);
+        private Event[] batch = new Event[BATCH];
+        private int size;
+        private Thread applier;
+        private volatile Throwable applyFailure;
 
         @Override
         public void reset() {
+            finish();
             messages.clear();
             inboxes.clear();
             groups.clear();
@@ -1216,12 +1232,76 @@ final class Engine implements MessageBus {
 
         @Override
         public void snapshotRecord(ByteBuffer payload) {
-            apply(decoder.decode(payload), true);
+            add(decoder.decode(payload));
         }
 
         @Override
         public void journalRecord(long seq, ByteBuffer payload) {
-            apply(decoder.decode(payload), true);
+            add(decoder.decode(payload));
+        }
+
+        private void add(Event event) {
+            if (applier == null) {
+                applier = Thread.ofPlatform().name("swarmbus-recovery").start(this::applyAll);
+            }
+            batch[size++] = event;
+            if (size == BATCH) {
+                hand(java.util.Arrays.copyOf(batch, size));
+                size = 0;
+            }
+        }
+
+        /** Applies what is queued and waits for the applier; rethrows what it failed on. */
+        void finish() {
+            if (applier == null) {
+                return;
+            }
+            hand(java.util.Arrays.copyOf(batch, size));
+            size = 0;
+            hand(END);
+            try {
+                applier.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SwarmbusException(ErrorCode.UNAVAILABLE, "interrupted during recovery");
+            }
+            applier = null;
+            if (applyFailure != null) {
+                throw new SwarmbusException(ErrorCode.STORAGE_FAILURE, "recovery failed: " + applyFailure, applyFailure);
+            }
+        }
+
+        private void hand(Event[] events) {
+            try {
+                queue.put(events);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SwarmbusException(ErrorCode.UNAVAILABLE, "interrupted during recovery");
+            }
+        }
+
+        private void applyAll() {
+            while (true) {
+                Event[] events;
+                try {
+                    events = queue.take();
+                } catch (InterruptedException e) {
+                    return;
+                }
+                if (events == END) {
+                    return;
+                }
+                if (applyFailure != null) {
+                    continue; // keep draining so the reading side never blocks
+                }
+                try {
+                    for (Event event : events) {
+                        apply(event, true);
+                    }
+                } catch (RuntimeException e) {
+                    applyFailure = e;
+                }
+            }
         }
     }
 }

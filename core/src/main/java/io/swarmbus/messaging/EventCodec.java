@@ -62,6 +62,7 @@ final class EventCodec {
     private int lastMessageBytes;
     /** Decoding sees the same few agent names over and over: skip re-validating them. */
     private final Map<String, AgentId> agents = new HashMap<>();
+    private final Map<String, MessageType> types = new HashMap<>();
 
     // ---------------------------------------------------------------- encoding
 
@@ -253,14 +254,14 @@ final class EventCodec {
         MessageId id = new MessageId(in.getLong());
         AgentId from = agent(in);
         Address to = address(in);
-        MessageType type = MessageType.of(string(in));
+        MessageType type = types.computeIfAbsent(string(in), MessageType::new);
         String content = string(in);
         Priority priority = Priority.ofLevel(in.get());
         Optional<String> correlationId = optional(in);
         Optional<String> replyTo = optional(in);
         Optional<String> conversationId = optional(in);
         int headerCount = in.getInt();
-        Map<String, String> headers = new LinkedHashMap<>();
+        Map<String, String> headers = headerCount == 0 ? Map.of() : new LinkedHashMap<>();
         for (int i = 0; i < headerCount; i++) {
             headers.put(string(in), string(in));
         }

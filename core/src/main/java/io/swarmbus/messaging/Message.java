@@ -39,7 +39,7 @@ public record Message(
 
     /** Freezes the headers. */
     public Message {
-        headers = Map.copyOf(headers);
+        headers = headers.isEmpty() ? Map.of() : Map.copyOf(headers);
     }
 
     /** Whether the message has expired at {@code now}. */

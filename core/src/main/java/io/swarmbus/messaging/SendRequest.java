@@ -53,7 +53,7 @@ public record SendRequest(
         checkToken("reply_to", replyTo);
         checkToken("conversation_id", conversationId);
         checkToken("idempotency_key", idempotencyKey);
-        headers = Map.copyOf(headers);
+        headers = headers.isEmpty() ? Map.of() : Map.copyOf(headers);
         if (ttl.isPresent() && (ttl.get().isNegative() || ttl.get().isZero())) {
             throw SwarmbusException.invalid("ttl", "ttl must be positive, was " + ttl.get());
         }

@@ -462,6 +462,7 @@ public final class FileJournal implements Journal {
                     if (expected > snapshotSeq) {
                         target.journalRecord(expected, reader.payload());
                         replayed++;
+                        bytesSinceSnapshot += Frames.HEADER + reader.payload().remaining();
                     }
                     last = Math.max(last, expected);
                     expected++;
