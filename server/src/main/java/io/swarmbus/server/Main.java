@@ -1,0 +1,207 @@
+package io.swarmbus.server;
+
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.Address;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.BusStats;
+import io.swarmbus.messaging.Delivery;
+import io.swarmbus.messaging.DeliveryInfo;
+import io.swarmbus.messaging.HistoryQuery;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.messaging.MessageRecord;
+import io.swarmbus.messaging.MessageType;
+import io.swarmbus.messaging.Priority;
+import io.swarmbus.messaging.SendRequest;
+import io.swarmbus.messaging.SendResult;
+import io.swarmbus.storage.RecoveryReport;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * The {@code swarmbus} command line. Until the HTTP server lands it works on the embedded engine
+ * directly: {@code demo} runs a small swarm conversation, {@code send}, {@code receive} and
+ * {@code history} act on the data directory one command at a time.
+ */
+public final class Main {
+    private static final String USAGE = """
+            usage: swarmbus <command> [options]
+
+            commands:
+              demo      run a small swarm conversation through the engine and print each step
+              send      --from A (--to B | --group G | --topic T | --broadcast) --content JSON
+                        [--type chat] [--priority low|medium|high|critical|0-3] [--ttl SECONDS]
+              receive   --agent A [--max 10] [--wait SECONDS] [--ack]
+              history   [--agent A] [--limit 20]
+              help      show this text
+
+            every command takes --data-dir DIR (default ./data)
+            """;
+
+    private final PrintStream out;
+
+    Main(PrintStream out) {
+        this.out = out;
+    }
+
+    /** Runs one command and exits with 0 on success, 1 on a request error, 2 on a usage error. */
+    public static void main(String[] args) {
+        System.exit(new Main(System.out).run(args));
+    }
+
+    int run(String[] args) {
+        if (args.length == 0 || args[0].equals("help") || args[0].equals("--help")) {
+            out.print(USAGE);
+            return args.length == 0 ? 2 : 0;
+        }
+        Map<String, String> options;
+        try {
+            options = parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("swarmbus: " + e.getMessage());
+            return 2;
+        }
+        Path dataDir = Path.of(options.getOrDefault("data-dir", "data"));
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(dataDir).build())) {
+            switch (args[0]) {
+                case "demo" -> new Demo(bus, out).run(dataDir);
+                case "send" -> send(bus, options);
+                case "receive" -> receive(bus, options);
+                case "history" -> history(bus, options);
+                default -> {
+                    System.err.println("swarmbus: unknown command '" + args[0] + "'\n" + USAGE);
+                    return 2;
+                }
+            }
+            return 0;
+        } catch (SwarmbusException e) {
+            System.err.println("swarmbus: " + e.code().code() + ": " + e.getMessage());
+            return 1;
+        } catch (IllegalArgumentException e) {
+            System.err.println("swarmbus: " + e.getMessage());
+            return 2;
+        }
+    }
+
+    /** {@code --name value} pairs; a flag without a value maps to "true". */
+    static Map<String, String> parse(String[] args) {
+        Map<String, String> options = new HashMap<>();
+        for (int i = 1; i < args.length; i++) {
+            if (!args[i].startsWith("--")) {
+                throw new IllegalArgumentException("unexpected argument '" + args[i] + "'; options look like --name value");
+            }
+            String name = args[i].substring(2);
+            boolean hasValue = i + 1 < args.length && !args[i + 1].startsWith("--");
+            options.put(name, hasValue ? args[++i] : "true");
+        }
+        return options;
+    }
+
+    private static String required(Map<String, String> options, String name) {
+        String value = options.get(name);
+        if (value == null) {
+            throw new IllegalArgumentException("missing --" + name);
+        }
+        return value;
+    }
+
+    private void send(MessageBus bus, Map<String, String> options) {
+        AgentId from = AgentId.of(required(options, "from"));
+        Address to = addressOf(options);
+        bus.createInbox(from);
+        SendRequest.Builder request = SendRequest.builder(from, to)
+                .content(required(options, "content"))
+                .type(MessageType.of(options.getOrDefault("type", "chat")))
+                .priority(Priority.parse(options.getOrDefault("priority", "medium")));
+        if (options.containsKey("ttl")) {
+            request.ttl(Duration.ofSeconds(Long.parseLong(options.get("ttl"))));
+        }
+        SendResult result = bus.send(request.build());
+        out.printf("sent %s to %d recipient(s)%n", result.id(), result.recipients());
+    }
+
+    private static Address addressOf(Map<String, String> options) {
+        List<Address> given = new ArrayList<>();
+        if (options.containsKey("to")) {
+            given.add(Address.agent(options.get("to")));
+        }
+        if (options.containsKey("group")) {
+            given.add(Address.group(options.get("group")));
+        }
+        if (options.containsKey("topic")) {
+            given.add(Address.topic(options.get("topic")));
+        }
+        if (options.containsKey("broadcast")) {
+            given.add(Address.broadcast());
+        }
+        if (given.size() != 1) {
+            throw new IllegalArgumentException("give exactly one of --to, --group, --topic or --broadcast");
+        }
+        return given.getFirst();
+    }
+
+    private void receive(MessageBus bus, Map<String, String> options) {
+        AgentId agent = AgentId.of(required(options, "agent"));
+        int max = Integer.parseInt(options.getOrDefault("max", "10"));
+        Duration wait = Duration.ofMillis((long) (Double.parseDouble(options.getOrDefault("wait", "0")) * 1000));
+        List<Delivery> got = bus.receive(agent, max, bus.defaultVisibility(), wait);
+        out.printf("%d message(s) for %s%n", got.size(), agent);
+        for (Delivery d : got) {
+            out.printf("  %s  from %-12s %-9s %-13s attempt %d  %s%n", d.id(), d.message().from(),
+                    d.message().priority().wireName(), d.message().type(), d.attempt(), d.message().content());
+            if (options.containsKey("ack")) {
+                bus.ack(agent, d.id());
+            }
+        }
+        if (options.containsKey("ack") && !got.isEmpty()) {
+            out.printf("acked %d message(s)%n", got.size());
+        }
+    }
+
+    private void history(MessageBus bus, Map<String, String> options) {
+        HistoryQuery query = HistoryQuery.all().withLimit(Integer.parseInt(options.getOrDefault("limit", "20")));
+        if (options.containsKey("agent")) {
+            query = query.withAgent(AgentId.of(options.get("agent")));
+        }
+        List<MessageRecord> records = bus.history(query);
+        out.printf("%d message(s), newest first%n", records.size());
+        records.forEach(r -> out.println("  " + describe(r)));
+    }
+
+    static String describe(MessageRecord record) {
+        return record.message().id() + "  " + record.message().from() + " -> " + target(record.message().to())
+                + "  " + record.message().type() + "  [" + deliveries(record.deliveries()) + "]";
+    }
+
+    static String target(Address address) {
+        return switch (address) {
+            case Address.Direct d -> d.agent().value();
+            case Address.Group g -> "group '" + g.name() + "'";
+            case Address.Topic t -> "topic '" + t.name() + "'";
+            case Address.Broadcast b -> "everyone";
+        };
+    }
+
+    static String describe(RecoveryReport report) {
+        return String.format("recovered %,d snapshot record(s) and %,d journal record(s) in %d ms; %s",
+                report.snapshotRecords(), report.journalRecords(), report.millis(),
+                report.clean() ? "nothing needed repair" : "repaired: " + String.join("; ", report.problems()));
+    }
+
+    static String describe(BusStats stats) {
+        return String.format("this run: %d sent, %d delivered, %d acked, %d nacked, %d dead-lettered, "
+                        + "%d duplicates; %d inboxes, %d messages retained", stats.sent(), stats.delivered(),
+                stats.acked(), stats.nacked(), stats.deadLettered(), stats.duplicates(), stats.inboxes(),
+                stats.retainedMessages());
+    }
+
+    static String deliveries(List<DeliveryInfo> infos) {
+        return infos.stream().map(d -> d.recipient() + "=" + d.status().wireName()).collect(Collectors.joining(", "));
+    }
+}
