@@ -93,6 +93,8 @@ final class Engine implements MessageBus {
     private final List<Runnable> completions = new ArrayList<>();
     private final LinkedHashSet<Inbox> woken = new LinkedHashSet<>();
     private long lastId;
+    /** The sequence number of the last event someone waits for; duplicates of a send wait for it. */
+    private long lastAwaitedSeq;
     private boolean closed;
     private Throwable failure;
     private long sent;
@@ -353,6 +355,11 @@ final class Engine implements MessageBus {
 
     @Override
     public CompletableFuture<SendResult> sendAsync(SendRequest request) {
+        // The bulk of encoding happens here, outside the lock.
+        byte[] content = request.content().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        if (content.length > config.maxMessageBytes()) {
+            throw tooLarge(content.length);
+        }
         try {
             journal.awaitCapacity();
         } catch (InterruptedException e) {
@@ -367,9 +374,9 @@ final class Engine implements MessageBus {
             Optional<SendResult> duplicate = duplicateOf(request, now);
             if (duplicate.isPresent()) {
                 duplicates++;
-                done = confirmAt(journal.lastSeq(), null, duplicate.get());
+                done = confirmAt(lastAwaitedSeq, null, duplicate.get());
             } else {
-                done = accept(request, now);
+                done = accept(request, content, now);
             }
         } finally {
             unlock();
@@ -390,7 +397,7 @@ final class Engine implements MessageBus {
         return Optional.of(new SendResult(new MessageId(entry.id()), entry.recipients(), true));
     }
 
-    private CompletableFuture<Object> accept(SendRequest request, long now) {
+    private CompletableFuture<Object> accept(SendRequest request, byte[] content, long now) {
         List<AgentId> recipients = recipientsOf(request);
         for (AgentId recipient : recipients) {
             Inbox inbox = inboxes.get(recipient);
@@ -405,14 +412,19 @@ final class Engine implements MessageBus {
                 request.conversationId(), request.headers(), Instant.ofEpochMilli(now),
                 request.ttl().map(ttl -> Instant.ofEpochMilli(now + ttl.toMillis())), request.idempotencyKey());
         Sent event = new Sent(message, recipients);
-        ByteBuffer encoded = codec.encode(event);
+        ByteBuffer encoded = codec.encodeSent(event, content);
         if (codec.lastMessageBytes() > config.maxMessageBytes()) {
-            throw new SwarmbusException(ErrorCode.MESSAGE_TOO_LARGE, "message is " + codec.lastMessageBytes()
-                    + " bytes, over the limit max_message_bytes=" + config.maxMessageBytes());
+            throw tooLarge(codec.lastMessageBytes());
         }
-        long seq = journal.append(encoded);
+        long seq = journal.append(encoded, true);
+        lastAwaitedSeq = seq;
         StoredMessage stored = applySent(event, false);
         return confirmAt(seq, stored, new SendResult(message.id(), recipients.size(), false));
+    }
+
+    private SwarmbusException tooLarge(int bytes) {
+        return new SwarmbusException(ErrorCode.MESSAGE_TOO_LARGE, "message is " + bytes
+                + " bytes, over the limit max_message_bytes=" + config.maxMessageBytes());
     }
 
     /** The sorted recipients of a send; the sender never receives its own group, topic or broadcast. */
@@ -840,14 +852,19 @@ final class Engine implements MessageBus {
 
     /** Appends an event, applies it, and returns a future completed with {@code value} once durable. */
     private CompletableFuture<Object> commit(Event event, Object value) {
-        return confirmAt(record(event), null, value);
+        lastAwaitedSeq = journal.append(codec.encode(event), true);
+        apply(event, false);
+        return confirmAt(lastAwaitedSeq, null, value);
     }
 
-    /** Appends and applies an event nobody waits for; returns its sequence number. */
-    private long record(Event event) {
-        long seq = journal.append(codec.encode(event));
+    /**
+     * Appends and applies a bookkeeping event nobody waits for (a lease, an expiry). It becomes
+     * durable with the next awaited event; a crash before that loses at most an attempt count or
+     * a transition that replay and the reaper redo.
+     */
+    private void record(Event event) {
+        journal.append(codec.encode(event), false);
         apply(event, false);
-        return seq;
     }
 
     private CompletableFuture<Object> confirmAt(long seq, StoredMessage becomesVisible, Object value) {

@@ -97,6 +97,15 @@ final class EventCodec {
         return out.flip();
     }
 
+    /** Encodes a {@link Sent} whose content the caller already turned into UTF-8 (outside any lock). */
+    ByteBuffer encodeSent(Sent e, byte[] contentUtf8) {
+        out.clear();
+        tag(SENT).message(e.message(), contentUtf8);
+        lastMessageBytes = out.position() - 1;
+        agents(e.recipients());
+        return out.flip();
+    }
+
     /** The stored size of the message in the last {@link Sent} encoded, recipients excluded. */
     int lastMessageBytes() {
         return lastMessageBytes;
@@ -111,7 +120,16 @@ final class EventCodec {
     }
 
     private EventCodec message(Message m) {
-        putLong(m.id().value()).agent(m.from()).address(m.to()).string(m.type().name()).string(m.content());
+        return message(m, null);
+    }
+
+    private EventCodec message(Message m, byte[] contentUtf8) {
+        putLong(m.id().value()).agent(m.from()).address(m.to()).string(m.type().name());
+        if (contentUtf8 == null) {
+            string(m.content());
+        } else {
+            bytes(contentUtf8);
+        }
         ensure(1).out.put((byte) m.priority().level());
         optional(m.correlationId()).optional(m.replyTo()).optional(m.conversationId());
         putInt(m.headers().size());
@@ -161,9 +179,17 @@ final class EventCodec {
         return value.isPresent() ? string(value.get()) : this;
     }
 
+    private EventCodec bytes(byte[] value) {
+        ensure(4 + value.length).out.putInt(value.length).put(value);
+        return this;
+    }
+
     private EventCodec string(String value) {
-        // Latin-1 fast path: most content is ASCII JSON, whose UTF-8 form is its chars.
         int length = value.length();
+        if (length > 64) {
+            return bytes(value.getBytes(StandardCharsets.UTF_8)); // the JDK's encoder is vectorized
+        }
+        // Short strings (names, ids): skip the temporary array; ASCII chars are their UTF-8 bytes.
         ensure(4 + length * 3);
         int lengthAt = out.position();
         out.putInt(0);

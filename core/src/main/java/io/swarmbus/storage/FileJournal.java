@@ -54,14 +54,21 @@ public final class FileJournal implements Journal {
     private ByteBuffer active = ByteBuffer.allocate(1 << 20);
     private ByteBuffer flushing = ByteBuffer.allocate(1 << 20);
     private long lastSeq;
+    /** Whether the batch holds a record someone waits for; if not, the writer may let it sit. */
+    private boolean awaitedPending;
+    private long lazySinceNanos;
     private boolean closing;
     private Throwable failure;
 
     private volatile long durableSeq;
+    /** Set while the batch is past {@code maxBufferedBytes}; lets appenders skip the lock otherwise. */
+    private volatile boolean full;
     private volatile long bytesSinceSnapshot;
     private FileChannel segment;
     private long segmentSize;
     private long lastForceNanos = System.nanoTime();
+    /** Bytes written but not yet fsynced; only the writer thread touches it. */
+    private long unforcedBytes;
     private Thread writer;
     private boolean recovered;
 
@@ -112,7 +119,7 @@ public final class FileJournal implements Journal {
     // ---------------------------------------------------------------- appending
 
     @Override
-    public long append(ByteBuffer payload) {
+    public long append(ByteBuffer payload, boolean awaited) {
         lock.lock();
         try {
             if (failure != null) {
@@ -126,9 +133,18 @@ public final class FileJournal implements Journal {
                 active = grow(active, needed);
             }
             boolean wasEmpty = active.position() == 0;
-            Frames.write(active, ++lastSeq, payload);
             if (wasEmpty) {
-                hasData.signal();
+                lazySinceNanos = System.nanoTime();
+            }
+            Frames.write(active, ++lastSeq, payload);
+            if (awaited) {
+                awaitedPending = true;
+            }
+            if (awaited || wasEmpty) {
+                hasData.signal(); // an idle writer must at least start the lazy-flush clock
+            }
+            if (active.position() > config.maxBufferedBytes()) {
+                full = true;
             }
             return lastSeq;
         } finally {
@@ -148,6 +164,9 @@ public final class FileJournal implements Journal {
 
     @Override
     public void awaitCapacity() throws InterruptedException {
+        if (!full) {
+            return;
+        }
         lock.lock();
         try {
             while (active.position() > config.maxBufferedBytes() && failure == null && !closing) {
@@ -183,29 +202,38 @@ public final class FileJournal implements Journal {
     private void writeLoop() {
         try {
             while (true) {
-                long batchLastSeq;
+                long batchLastSeq = -1;
                 lock.lock();
                 try {
-                    while (active.position() == 0 && !closing) {
-                        awaitData();
+                    while (!flushDue() && !forceDue() && !closing) {
+                        awaitWork();
                     }
-                    if (active.position() == 0) {
+                    if (closing && active.position() == 0) {
                         break;
                     }
-                    ByteBuffer full = active;
-                    active = flushing;
-                    flushing = full;
-                    batchLastSeq = lastSeq;
-                    hasRoom.signalAll();
+                    if (active.position() > 0 && (flushDue() || closing)) {
+                        ByteBuffer written = active;
+                        active = flushing;
+                        flushing = written;
+                        batchLastSeq = lastSeq;
+                        awaitedPending = false;
+                        full = false;
+                        hasRoom.signalAll();
+                    }
                 } finally {
                     lock.unlock();
                 }
-                writeBatch(flushing.flip());
-                flushing.clear();
-                durableSeq = batchLastSeq;
-                listener.durable(batchLastSeq);
-                if (segmentSize >= config.segmentBytes()) {
-                    rollSegment(batchLastSeq + 1);
+                // All I/O happens outside the lock, so appenders never wait for the disk.
+                if (batchLastSeq >= 0) {
+                    writeBatch(flushing.flip());
+                    flushing.clear();
+                    durableSeq = batchLastSeq;
+                    listener.durable(batchLastSeq);
+                    if (segmentSize >= config.segmentBytes()) {
+                        rollSegment(batchLastSeq + 1);
+                    }
+                } else if (forceDue()) {
+                    force();
                 }
             }
             segment.force(true);
@@ -222,20 +250,31 @@ public final class FileJournal implements Journal {
         }
     }
 
-    /** Waits for appends; under {@code INTERVAL} also wakes to fsync what was written. */
-    private void awaitData() throws InterruptedException, IOException {
-        if (config.fsyncPolicy() == FsyncPolicy.ALWAYS) {
-            hasData.await();
-            return;
+    /** Whether the batch should be written now: someone waits for it, or lazy records waited long enough. */
+    private boolean flushDue() {
+        return active.position() > 0 && (awaitedPending
+                || System.nanoTime() - lazySinceNanos >= config.fsyncInterval().toNanos());
+    }
+
+    /** Under {@code INTERVAL}: whether written bytes have gone unforced for a whole interval. */
+    private boolean forceDue() {
+        return unforcedBytes > 0 && System.nanoTime() - lastForceNanos >= config.fsyncInterval().toNanos();
+    }
+
+    /** Sleeps until an awaited append arrives, or lazy records or an interval fsync fall due. */
+    private void awaitWork() throws InterruptedException {
+        long interval = config.fsyncInterval().toNanos();
+        long wait = Long.MAX_VALUE;
+        if (active.position() > 0) {
+            wait = interval - (System.nanoTime() - lazySinceNanos);
         }
-        long intervalNanos = config.fsyncInterval().toNanos();
-        long waited = System.nanoTime() - lastForceNanos;
-        if (waited >= intervalNanos) {
-            segment.force(false);
-            lastForceNanos = System.nanoTime();
-            hasData.await(intervalNanos, TimeUnit.NANOSECONDS);
+        if (unforcedBytes > 0) {
+            wait = Math.min(wait, interval - (System.nanoTime() - lastForceNanos));
+        }
+        if (wait == Long.MAX_VALUE) {
+            hasData.await();
         } else {
-            hasData.await(intervalNanos - waited, TimeUnit.NANOSECONDS);
+            hasData.await(Math.max(wait, 1), TimeUnit.NANOSECONDS);
         }
     }
 
@@ -246,16 +285,21 @@ public final class FileJournal implements Journal {
         }
         segmentSize += bytes;
         bytesSinceSnapshot += bytes;
+        unforcedBytes += bytes;
         if (config.fsyncPolicy() == FsyncPolicy.ALWAYS) {
-            segment.force(false);
-        } else if (System.nanoTime() - lastForceNanos >= config.fsyncInterval().toNanos()) {
-            segment.force(false);
-            lastForceNanos = System.nanoTime();
+            force();
         }
+    }
+
+    private void force() throws IOException {
+        segment.force(false);
+        unforcedBytes = 0;
+        lastForceNanos = System.nanoTime();
     }
 
     private void rollSegment(long firstSeq) throws IOException {
         segment.force(true);
+        unforcedBytes = 0;
         segment.close();
         createSegment(firstSeq);
     }
@@ -330,12 +374,20 @@ public final class FileJournal implements Journal {
 
     /** A snapshot never claims records that are not durable in the journal yet. */
     private void awaitDurable(long seq) {
+        lock.lock();
+        try {
+            if (active.position() > 0) {
+                awaitedPending = true;
+                hasData.signal();
+            }
+        } finally {
+            lock.unlock();
+        }
         while (durableSeq < seq) {
             if (failure != null) {
                 throw new StorageException("journal failed while a snapshot waited for it", failure);
             }
-            Thread.onSpinWait();
-            Thread.yield();
+            java.util.concurrent.locks.LockSupport.parkNanos(100_000);
         }
     }
 

@@ -22,8 +22,13 @@ public interface Journal extends AutoCloseable {
     /**
      * Buffers one record and returns its sequence number. Callers serialize appends themselves
      * (the engine appends under its own lock so that log order is state order).
+     *
+     * @param payload the record
+     * @param awaited whether someone waits for this record to become durable: if so the writer
+     *     flushes at once; if not, the record rides along with the next awaited one (or is flushed
+     *     within the fsync interval), saving an fsync for bookkeeping records such as leases
      */
-    long append(ByteBuffer payload);
+    long append(ByteBuffer payload, boolean awaited);
 
     /** Blocks while more than the configured number of bytes wait to be written. */
     void awaitCapacity() throws InterruptedException;

@@ -78,7 +78,7 @@ class FileJournalTest {
     void write(JournalConfig config, String... records) {
         try (FileJournal journal = open(config, new Recorded())) {
             for (String record : records) {
-                journal.append(text(record));
+                journal.append(text(record), true);
             }
         }
     }
@@ -99,7 +99,7 @@ class FileJournalTest {
             RecoveryReport report = journal.recover(recorded);
             assertThat(report.clean()).isTrue();
             assertThat(report.lastSeq()).isEqualTo(3);
-            assertThat(journal.append(text("d"))).isEqualTo(4);
+            assertThat(journal.append(text("d"), true)).isEqualTo(4);
         }
 
         assertThat(recorded.journal).containsExactly("a", "b", "c");
@@ -123,10 +123,32 @@ class FileJournalTest {
         try (FileJournal journal = FileJournal.open(JournalConfig.defaults(dir), listener)) {
             journal.recover(new Recorded());
             for (int i = 0; i < 100; i++) {
-                journal.append(text("r" + i));
+                journal.append(text("r" + i), true);
             }
             assertThat(reached.await(5, TimeUnit.SECONDS)).isTrue();
             assertThat(journal.durableSeq()).isEqualTo(100);
+        }
+    }
+
+    @Test
+    void append_notAwaited_waitsForTheNextAwaitedRecordOrTheInterval() throws Exception {
+        JournalConfig config = new JournalConfig(dir, FsyncPolicy.ALWAYS, java.time.Duration.ofMillis(300),
+                1 << 20, 1 << 20);
+        try (FileJournal journal = open(config, new Recorded())) {
+            long lazy = journal.append(text("lease"), false);
+            Thread.sleep(50);
+            assertThat(journal.durableSeq()).as("a lazy record alone is not flushed at once").isLessThan(lazy);
+
+            long awaited = journal.append(text("ack"), true);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (journal.durableSeq() < awaited && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertThat(journal.durableSeq()).isEqualTo(awaited);
+
+            long later = journal.append(text("another lease"), false);
+            Thread.sleep(600);
+            assertThat(journal.durableSeq()).as("flushed within the interval").isEqualTo(later);
         }
     }
 
@@ -147,7 +169,7 @@ class FileJournalTest {
             assertThat(report.clean()).isFalse();
             assertThat(report.problems()).singleElement().asString().contains("torn record");
             assertThat(report.truncatedBytes()).isEqualTo(26);
-            assertThat(journal.append(text("third"))).isEqualTo(3);
+            assertThat(journal.append(text("third"), true)).isEqualTo(3);
         }
         assertThat(recorded.journal).containsExactly("first", "second");
 
@@ -201,7 +223,7 @@ class FileJournalTest {
         String big = "y".repeat(600_000);
         try (FileJournal journal = open(config, new Recorded())) {
             for (int i = 0; i < 4; i++) {
-                long seq = journal.append(text(big));
+                long seq = journal.append(text(big), true);
                 while (journal.durableSeq() < seq) {
                     Thread.onSpinWait();
                 }
@@ -233,10 +255,10 @@ class FileJournalTest {
     void snapshot_replacesOlderRecords_andReplayContinuesAfterIt() {
         JournalConfig config = JournalConfig.defaults(dir);
         try (FileJournal journal = open(config, new Recorded())) {
-            journal.append(text("a"));
-            long seq = journal.append(text("b"));
+            journal.append(text("a"), true);
+            long seq = journal.append(text("b"), true);
             journal.writeSnapshot(seq, sink -> sink.accept(text("state-after-b")));
-            journal.append(text("c"));
+            journal.append(text("c"), true);
         }
 
         Recorded recorded = new Recorded();
@@ -254,9 +276,9 @@ class FileJournalTest {
     void snapshot_corrupt_fallsBackToTheOneBefore() throws IOException {
         JournalConfig config = JournalConfig.defaults(dir);
         try (FileJournal journal = open(config, new Recorded())) {
-            long first = journal.append(text("a"));
+            long first = journal.append(text("a"), true);
             journal.writeSnapshot(first, sink -> sink.accept(text("state-1")));
-            long second = journal.append(text("b"));
+            long second = journal.append(text("b"), true);
             journal.writeSnapshot(second, sink -> sink.accept(text("state-2")));
         }
         Path newest;
