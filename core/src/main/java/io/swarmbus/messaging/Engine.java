@@ -82,7 +82,7 @@ final class Engine implements MessageBus {
     private RecoveryReport recovery;
 
     // ---- state, guarded by lock
-    private final LinkedHashMap<Long, StoredMessage> messages = new LinkedHashMap<>();
+    private final LinkedHashMap<MessageId, StoredMessage> messages = new LinkedHashMap<>();
     private final Map<AgentId, Inbox> inboxes = new HashMap<>();
     private final Map<String, TreeSet<AgentId>> groups = new TreeMap<>();
     private final Map<String, TreeSet<AgentId>> topics = new TreeMap<>();
@@ -663,7 +663,7 @@ final class Engine implements MessageBus {
     public Optional<MessageRecord> message(MessageId id) {
         lock.lock();
         try {
-            return Optional.ofNullable(messages.get(id.value())).map(m -> m.toRecord(config.clock().millis()));
+            return Optional.ofNullable(messages.get(id)).map(m -> m.toRecord(config.clock().millis()));
         } finally {
             lock.unlock();
         }
@@ -739,7 +739,7 @@ final class Engine implements MessageBus {
         long oldest = now - config.historyRetention().toMillis();
         while (!finished.isEmpty() && (finished.size() > config.historyMaxMessages()
                 || finished.peekFirst().message.createdAt().toEpochMilli() < oldest)) {
-            messages.remove(finished.pollFirst().id());
+            messages.remove(finished.pollFirst().message.id());
         }
     }
 
@@ -924,7 +924,7 @@ final class Engine implements MessageBus {
             }
         }
         lastId = Math.max(lastId, message.id().value());
-        messages.put(stored.id(), stored);
+        messages.put(stored.message.id(), stored);
         message.idempotencyKey().ifPresent(key -> idempotency.put(new IdempotencyKey(message.from(), key),
                 new IdempotencyEntry(stored.id(), message.createdAt().toEpochMilli(), stored.deliveries.length)));
         sent++;
@@ -1070,7 +1070,7 @@ final class Engine implements MessageBus {
             restore(d, e.deadlines()[i]);
         }
         lastId = Math.max(lastId, stored.id());
-        messages.put(stored.id(), stored);
+        messages.put(stored.message.id(), stored);
         if (stored.open == 0) {
             finished.add(stored);
         }
@@ -1121,7 +1121,7 @@ final class Engine implements MessageBus {
     }
 
     private DeliveryState delivery(Inbox inbox, long id) {
-        StoredMessage stored = messages.get(id);
+        StoredMessage stored = messages.get(new MessageId(id));
         if (inbox == null || stored == null) {
             return null;
         }

@@ -30,6 +30,21 @@ public record MessageId(long value) implements Comparable<MessageId> {
         return Instant.ofEpochMilli(value >>> COUNTER_BITS);
     }
 
+    /**
+     * Mixes the bits: ids made in one burst differ only in their low counter bits and a few
+     * millisecond bits, which {@link Long#hashCode} would pile into the same hash-table buckets.
+     */
+    @Override
+    public int hashCode() {
+        long mixed = value * 0x9E3779B97F4A7C15L;
+        return (int) (mixed ^ (mixed >>> 32));
+    }
+
+    @Override
+    public boolean equals(Object other) {
+        return other instanceof MessageId id && id.value == value;
+    }
+
     @Override
     public int compareTo(MessageId other) {
         return Long.compareUnsigned(value, other.value);

@@ -45,14 +45,16 @@ public final class Main {
             """;
 
     private final PrintStream out;
+    private final PrintStream err;
 
-    Main(PrintStream out) {
+    Main(PrintStream out, PrintStream err) {
         this.out = out;
+        this.err = err;
     }
 
     /** Runs one command and exits with 0 on success, 1 on a request error, 2 on a usage error. */
     public static void main(String[] args) {
-        System.exit(new Main(System.out).run(args));
+        System.exit(new Main(System.out, System.err).run(args));
     }
 
     int run(String[] args) {
@@ -64,7 +66,7 @@ public final class Main {
         try {
             options = parse(args);
         } catch (IllegalArgumentException e) {
-            System.err.println("swarmbus: " + e.getMessage());
+            err.println("swarmbus: " + e.getMessage());
             return 2;
         }
         Path dataDir = Path.of(options.getOrDefault("data-dir", "data"));
@@ -75,16 +77,16 @@ public final class Main {
                 case "receive" -> receive(bus, options);
                 case "history" -> history(bus, options);
                 default -> {
-                    System.err.println("swarmbus: unknown command '" + args[0] + "'\n" + USAGE);
+                    err.println("swarmbus: unknown command '" + args[0] + "'\n" + USAGE);
                     return 2;
                 }
             }
             return 0;
         } catch (SwarmbusException e) {
-            System.err.println("swarmbus: " + e.code().code() + ": " + e.getMessage());
+            err.println("swarmbus: " + e.code().code() + ": " + e.getMessage());
             return 1;
         } catch (IllegalArgumentException e) {
-            System.err.println("swarmbus: " + e.getMessage());
+            err.println("swarmbus: " + e.getMessage());
             return 2;
         }
     }

@@ -14,10 +14,13 @@ class MainTest {
     Path dir;
 
     private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    private final ByteArrayOutputStream errors = new ByteArrayOutputStream();
 
     private int run(String... args) {
         bytes.reset();
-        return new Main(new PrintStream(bytes, true, StandardCharsets.UTF_8)).run(args);
+        errors.reset();
+        return new Main(new PrintStream(bytes, true, StandardCharsets.UTF_8),
+                new PrintStream(errors, true, StandardCharsets.UTF_8)).run(args);
     }
 
     private String output() {
@@ -47,6 +50,7 @@ class MainTest {
     void send_toUnknownAgent_failsWithTheErrorCode() {
         assertThat(run("send", "--data-dir", dir.toString(), "--from", "a", "--to", "ghost", "--content", "1"))
                 .isEqualTo(1);
+        assertThat(errors.toString(StandardCharsets.UTF_8)).isEqualTo("swarmbus: not_found: agent 'ghost' has no inbox\n");
     }
 
     @Test
@@ -55,5 +59,6 @@ class MainTest {
         assertThat(run("send", "--data-dir", dir.toString(), "--from", "a", "--content", "1")).isEqualTo(2);
         assertThat(run("frobnicate", "--data-dir", dir.toString())).isEqualTo(2);
         assertThat(run("send", "stray")).isEqualTo(2);
+        assertThat(errors.toString(StandardCharsets.UTF_8)).contains("unexpected argument 'stray'");
     }
 }
