@@ -42,11 +42,13 @@ public final class EngineLoad {
 
     private final Path root;
     private final int seconds;
+    private final int warmupSeconds;
     private final FsyncPolicy fsync;
 
-    private EngineLoad(Path root, int seconds, FsyncPolicy fsync) {
+    private EngineLoad(Path root, int seconds, int warmupSeconds, FsyncPolicy fsync) {
         this.root = root;
         this.seconds = seconds;
+        this.warmupSeconds = warmupSeconds;
         this.fsync = fsync;
     }
 
@@ -54,20 +56,22 @@ public final class EngineLoad {
     public static void main(String[] args) throws Exception {
         String workload = "all";
         int seconds = 10;
+        int warmup = 3;
         Path dir = Files.createTempDirectory("swarmbus-bench");
         FsyncPolicy fsync = FsyncPolicy.ALWAYS;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--seconds" -> seconds = Integer.parseInt(args[++i]);
+                case "--warmup" -> warmup = Integer.parseInt(args[++i]);
                 case "--dir" -> dir = Path.of(args[++i]);
                 case "--fsync" -> fsync = FsyncPolicy.valueOf(args[++i].toUpperCase(Locale.ROOT));
                 default -> workload = args[i];
             }
         }
-        EngineLoad load = new EngineLoad(dir, seconds, fsync);
-        System.out.printf("swarmbus engine load: %d cores, max heap %d MiB, JDK %s, fsync %s, %d s per run%n",
-                Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() >> 20,
-                Runtime.version(), fsync.name().toLowerCase(Locale.ROOT), seconds);
+        EngineLoad load = new EngineLoad(dir, seconds, warmup, fsync);
+        System.out.printf("swarmbus engine load: %d cores, max heap %d MiB, JDK %s, fsync %s, %d s warm-up + %d s "
+                        + "per run%n", Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() >> 20,
+                Runtime.version(), fsync.name().toLowerCase(Locale.ROOT), warmup, seconds);
         List<String> runs = workload.equals("all") ? List.of("w1", "w1-sync", "w2", "w3", "reopen") : List.of(workload);
         for (String run : runs) {
             switch (run) {
@@ -159,9 +163,9 @@ public final class EngineLoad {
         }
     }
 
-    /** Warms up for 2 s, then counts completions for the run's seconds, and stops the threads. */
+    /** Warms up, then counts completions for the run's seconds, and stops the threads. */
     private void report(String name, LongAdder done, AtomicBoolean running, List<Thread> threads) throws Exception {
-        Thread.sleep(2_000);
+        Thread.sleep(warmupSeconds * 1_000L);
         long before = done.sum();
         long started = System.nanoTime();
         Thread.sleep(seconds * 1_000L);
@@ -247,7 +251,7 @@ public final class EngineLoad {
             setUp(bus, 1);
             AgentId to = sink(0);
             long intervalNanos = 1_000_000_000L / rate;
-            int warmup = rate * 3;
+            int warmup = rate * warmupSeconds;
             int total = warmup + rate * seconds;
             long[] latencies = new long[total];
             long[] durable = new long[total];

@@ -40,8 +40,8 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
@@ -115,8 +115,12 @@ final class Engine implements MessageBus {
 
     private Engine(BusConfig config) {
         this.config = config;
-        this.scheduler = Executors.newSingleThreadScheduledExecutor(
+        ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1,
                 Thread.ofPlatform().name("swarmbus-timer").daemon().factory());
+        // Long-poll timeouts are cancelled as soon as a message arrives; drop them at once, or each
+        // would hold its receiver's deliveries until the timeout would have fired.
+        timer.setRemoveOnCancelPolicy(true);
+        this.scheduler = timer;
     }
 
     /** Opens an engine over the journal made by {@code journalFactory}, recovering its contents. */

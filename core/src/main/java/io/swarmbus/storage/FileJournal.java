@@ -51,8 +51,9 @@ public final class FileJournal implements Journal {
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition hasData = lock.newCondition();
     private final Condition hasRoom = lock.newCondition();
-    private ByteBuffer active = ByteBuffer.allocate(1 << 20);
-    private ByteBuffer flushing = ByteBuffer.allocate(1 << 20);
+    // Direct buffers: the channel writes them without a copy, and the collector never moves them.
+    private ByteBuffer active = ByteBuffer.allocateDirect(1 << 20);
+    private ByteBuffer flushing = ByteBuffer.allocateDirect(1 << 20);
     private long lastSeq;
     /** Whether the batch holds a record someone waits for; if not, the writer may let it sit. */
     private boolean awaitedPending;
@@ -157,7 +158,7 @@ public final class FileJournal implements Journal {
         while (capacity - buffer.position() < needed) {
             capacity *= 2;
         }
-        ByteBuffer bigger = ByteBuffer.allocate(capacity);
+        ByteBuffer bigger = buffer.isDirect() ? ByteBuffer.allocateDirect(capacity) : ByteBuffer.allocate(capacity);
         bigger.put(buffer.flip());
         return bigger;
     }
