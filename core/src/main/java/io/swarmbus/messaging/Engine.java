@@ -73,6 +73,8 @@ import java.util.function.Function;
  * </ul>
  */
 final class Engine implements MessageBus {
+    private static final DeliveryStatus[] STATUSES = DeliveryStatus.values();
+
     private final BusConfig config;
     private final ReentrantLock lock = new ReentrantLock();
     private final EventCodec codec = new EventCodec();
@@ -1064,12 +1066,11 @@ final class Engine implements MessageBus {
 
     private void applyRestored(Restored e) {
         StoredMessage stored = new StoredMessage(e.message(), e.recipients().size());
-        DeliveryStatus[] statuses = DeliveryStatus.values();
         for (int i = 0; i < stored.deliveries.length; i++) {
             Inbox inbox = inboxes.computeIfAbsent(e.recipients().get(i), Inbox::new);
             DeliveryState d = new DeliveryState(stored, inbox);
             stored.deliveries[i] = d;
-            d.status = statuses[e.statuses()[i]];
+            d.status = STATUSES[e.statuses()[i]];
             d.attempts = e.attempts()[i];
             restore(d, e.deadlines()[i]);
         }
@@ -1263,7 +1264,7 @@ final class Engine implements MessageBus {
 
         private void add(Event event) {
             if (applier == null) {
-                applier = Thread.ofPlatform().name("swarmbus-recovery").start(this::applyAll);
+                applier = Thread.ofPlatform().name("swarmbus-recovery").daemon().start(this::applyAll);
             }
             batch[size++] = event;
             if (size == BATCH) {

@@ -63,6 +63,7 @@ final class EventCodec {
     /** Decoding sees the same few agent names over and over: skip re-validating them. */
     private final Map<String, AgentId> agents = new HashMap<>();
     private final Map<String, MessageType> types = new HashMap<>();
+    private final Map<AgentId, Address.Direct> directs = new HashMap<>();
 
     // ---------------------------------------------------------------- encoding
 
@@ -301,7 +302,7 @@ final class EventCodec {
     private Address address(ByteBuffer in) {
         byte kind = in.get();
         return switch (kind) {
-            case DIRECT -> new Address.Direct(agent(in));
+            case DIRECT -> directs.computeIfAbsent(agent(in), Address.Direct::new);
             case GROUP -> new Address.Group(string(in));
             case TOPIC -> new Address.Topic(string(in));
             case BROADCAST -> new Address.Broadcast();
