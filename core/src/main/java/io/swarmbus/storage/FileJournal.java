@@ -67,9 +67,11 @@ public final class FileJournal implements Journal {
     private volatile long bytesSinceSnapshot;
     private FileChannel segment;
     private long segmentSize;
-    private long lastForceNanos = System.nanoTime();
-    /** Bytes written but not yet fsynced; only the writer thread touches it. */
-    private long unforcedBytes;
+    /** Under {@code INTERVAL}: bytes written but not yet fsynced. */
+    private final java.util.concurrent.atomic.AtomicLong unforcedBytes = new java.util.concurrent.atomic.AtomicLong();
+    /** Guards {@code segment} against being forced by the syncer while the writer rolls it. */
+    private final Object segmentLock = new Object();
+    private Thread syncer;
     private Thread writer;
     private boolean recovered;
 
@@ -110,6 +112,9 @@ public final class FileJournal implements Journal {
             openActiveSegment();
             recovered = true;
             writer = Thread.ofPlatform().name("swarmbus-journal-writer").daemon().start(this::writeLoop);
+            if (config.fsyncPolicy() == FsyncPolicy.INTERVAL) {
+                syncer = Thread.ofPlatform().name("swarmbus-journal-sync").daemon().start(this::syncLoop);
+            }
             long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
             return new RecoveryReport(snapshotSeq, snapshot[1], replay[0], lastSeq, replay[2], problems, millis);
         } catch (IOException e) {
@@ -206,7 +211,7 @@ public final class FileJournal implements Journal {
                 long batchLastSeq = -1;
                 lock.lock();
                 try {
-                    while (!flushDue() && !forceDue() && !closing) {
+                    while (!flushDue() && !closing) {
                         awaitWork();
                     }
                     if (closing && active.position() == 0) {
@@ -233,12 +238,12 @@ public final class FileJournal implements Journal {
                     if (segmentSize >= config.segmentBytes()) {
                         rollSegment(batchLastSeq + 1);
                     }
-                } else if (forceDue()) {
-                    force();
                 }
             }
-            segment.force(true);
-            segment.close();
+            synchronized (segmentLock) {
+                segment.force(true);
+                segment.close();
+            }
         } catch (Throwable e) {
             lock.lock();
             try {
@@ -257,25 +262,44 @@ public final class FileJournal implements Journal {
                 || System.nanoTime() - lazySinceNanos >= config.fsyncInterval().toNanos());
     }
 
-    /** Under {@code INTERVAL}: whether written bytes have gone unforced for a whole interval. */
-    private boolean forceDue() {
-        return unforcedBytes > 0 && System.nanoTime() - lastForceNanos >= config.fsyncInterval().toNanos();
-    }
-
-    /** Sleeps until an awaited append arrives, or lazy records or an interval fsync fall due. */
+    /** Sleeps until an awaited append arrives or lazy records fall due. */
     private void awaitWork() throws InterruptedException {
-        long interval = config.fsyncInterval().toNanos();
-        long wait = Long.MAX_VALUE;
-        if (active.position() > 0) {
-            wait = interval - (System.nanoTime() - lazySinceNanos);
-        }
-        if (unforcedBytes > 0) {
-            wait = Math.min(wait, interval - (System.nanoTime() - lastForceNanos));
-        }
-        if (wait == Long.MAX_VALUE) {
+        if (active.position() == 0) {
             hasData.await();
         } else {
-            hasData.await(Math.max(wait, 1), TimeUnit.NANOSECONDS);
+            long due = config.fsyncInterval().toNanos() - (System.nanoTime() - lazySinceNanos);
+            hasData.await(Math.max(due, 1), TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /**
+     * Under {@code INTERVAL}, fsyncs on its own thread so that a slow fsync never holds up the
+     * writes behind it (the writer only writes to the OS).
+     */
+    private void syncLoop() {
+        long interval = config.fsyncInterval().toNanos();
+        try {
+            while (!Thread.currentThread().isInterrupted()) {
+                java.util.concurrent.locks.LockSupport.parkNanos(interval);
+                long bytes = unforcedBytes.get();
+                if (bytes > 0) {
+                    synchronized (segmentLock) {
+                        if (segment.isOpen()) {
+                            segment.force(false);
+                        }
+                    }
+                    unforcedBytes.addAndGet(-bytes);
+                }
+            }
+        } catch (IOException e) {
+            lock.lock();
+            try {
+                failure = e;
+                hasRoom.signalAll();
+            } finally {
+                lock.unlock();
+            }
+            listener.failed(e);
         }
     }
 
@@ -286,23 +310,19 @@ public final class FileJournal implements Journal {
         }
         segmentSize += bytes;
         bytesSinceSnapshot += bytes;
-        unforcedBytes += bytes;
         if (config.fsyncPolicy() == FsyncPolicy.ALWAYS) {
-            force();
+            segment.force(false);
+        } else {
+            unforcedBytes.addAndGet(bytes);
         }
     }
 
-    private void force() throws IOException {
-        segment.force(false);
-        unforcedBytes = 0;
-        lastForceNanos = System.nanoTime();
-    }
-
     private void rollSegment(long firstSeq) throws IOException {
-        segment.force(true);
-        unforcedBytes = 0;
-        segment.close();
-        createSegment(firstSeq);
+        synchronized (segmentLock) {
+            segment.force(true);
+            segment.close();
+            createSegment(firstSeq);
+        }
     }
 
     private void createSegment(long firstSeq) throws IOException {
@@ -343,6 +363,10 @@ public final class FileJournal implements Journal {
         }
         try {
             toJoin.join();
+            if (syncer != null) {
+                syncer.interrupt();
+                syncer.join();
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
