@@ -285,6 +285,10 @@ public final class EngineLoad {
                     "W3 latency, open loop " + rate + " msg/s, scheduled send -> received",
                     percentile(measured, 0.50), percentile(measured, 0.99), percentile(measured, 0.999),
                     measured[measured.length - 1] / 1e6);
+            var disk = bus.stats().journal();
+            System.out.printf("%-60s %,d fsyncs, mean %.3f ms, max %.3f ms, %d took 10 ms or more%n",
+                    "W3 journal (whole run)", disk.fsyncs(), disk.fsyncNanos() / 1e6 / Math.max(1, disk.fsyncs()),
+                    disk.maxFsyncNanos() / 1e6, disk.slowFsyncs());
         }
     }
 

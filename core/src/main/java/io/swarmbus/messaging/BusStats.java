@@ -15,6 +15,8 @@ package io.swarmbus.messaging;
  * @param retainedMessages messages in memory now, live and history
  * @param lastSeq the last journal sequence number
  * @param durableSeq the journal sequence number durable now
+ * @param journal the journal's write and fsync counters
  */
 public record BusStats(long sent, long delivered, long acked, long nacked, long leasesExpired, long deadLettered,
-        long expired, long duplicates, int inboxes, int retainedMessages, long lastSeq, long durableSeq) {}
+        long expired, long duplicates, int inboxes, int retainedMessages, long lastSeq, long durableSeq,
+        io.swarmbus.storage.JournalStats journal) {}

@@ -700,7 +700,7 @@ final class Engine implements MessageBus {
         lock.lock();
         try {
             return new BusStats(sent, delivered, acked, nacked, leasesExpired, deadLettered, expired, duplicates,
-                    inboxes.size(), messages.size(), journal.lastSeq(), journal.durableSeq());
+                    inboxes.size(), messages.size(), journal.lastSeq(), journal.durableSeq(), journal.stats());
         } finally {
             lock.unlock();
         }

@@ -72,6 +72,11 @@ public final class FileJournal implements Journal {
     /** Guards {@code segment} against being forced by the syncer while the writer rolls it. */
     private final Object segmentLock = new Object();
     private Thread syncer;
+    private final java.util.concurrent.atomic.LongAdder batches = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder fsyncs = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder fsyncNanos = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder slowFsyncs = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.AtomicLong maxFsyncNanos = new java.util.concurrent.atomic.AtomicLong();
     private Thread writer;
     private boolean recovered;
 
@@ -199,6 +204,24 @@ public final class FileJournal implements Journal {
     }
 
     @Override
+    public JournalStats stats() {
+        return new JournalStats(batches.sum(), fsyncs.sum(), fsyncNanos.sum(), maxFsyncNanos.get(), slowFsyncs.sum());
+    }
+
+    /** fsyncs the active segment, timing it. */
+    private void force(FileChannel channel) throws IOException {
+        long started = System.nanoTime();
+        channel.force(false);
+        long took = System.nanoTime() - started;
+        fsyncs.increment();
+        fsyncNanos.add(took);
+        maxFsyncNanos.accumulateAndGet(took, Math::max);
+        if (took >= JournalStats.SLOW_NANOS) {
+            slowFsyncs.increment();
+        }
+    }
+
+    @Override
     public long bytesSinceSnapshot() {
         return bytesSinceSnapshot;
     }
@@ -285,7 +308,7 @@ public final class FileJournal implements Journal {
                 if (bytes > 0) {
                     synchronized (segmentLock) {
                         if (segment.isOpen()) {
-                            segment.force(false);
+                            force(segment);
                         }
                     }
                     unforcedBytes.addAndGet(-bytes);
@@ -310,8 +333,9 @@ public final class FileJournal implements Journal {
         }
         segmentSize += bytes;
         bytesSinceSnapshot += bytes;
+        batches.increment();
         if (config.fsyncPolicy() == FsyncPolicy.ALWAYS) {
-            segment.force(false);
+            force(segment);
         } else {
             unforcedBytes.addAndGet(bytes);
         }

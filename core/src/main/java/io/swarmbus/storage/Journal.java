@@ -39,6 +39,9 @@ public interface Journal extends AutoCloseable {
     /** The sequence number up to which every record is durable. */
     long durableSeq();
 
+    /** Counters of writes and fsyncs since open. */
+    JournalStats stats();
+
     /** Bytes appended since the newest snapshot: the replay work a restart would do now. */
     long bytesSinceSnapshot();
 
