@@ -131,6 +131,37 @@ class FileJournalTest {
     }
 
     @Test
+    void append_fromManyThreads_sharesFsyncs() throws Exception {
+        int threads = 16;
+        int perThread = 200;
+        try (FileJournal journal = open(JournalConfig.defaults(dir), new Recorded())) {
+            List<Thread> appenders = new ArrayList<>();
+            Object appendOrder = new Object();
+            for (int t = 0; t < threads; t++) {
+                appenders.add(Thread.ofPlatform().start(() -> {
+                    for (int i = 0; i < perThread; i++) {
+                        long seq;
+                        synchronized (appendOrder) { // the engine serializes appends the same way
+                            seq = journal.append(text("r"), true);
+                        }
+                        while (journal.durableSeq() < seq) {
+                            Thread.onSpinWait();
+                        }
+                    }
+                }));
+            }
+            for (Thread appender : appenders) {
+                appender.join();
+            }
+            JournalStats stats = journal.stats();
+            assertThat(journal.durableSeq()).isEqualTo(threads * perThread);
+            assertThat(stats.fsyncs()).as("group commit: fewer fsyncs than awaited appends")
+                    .isLessThan(threads * perThread);
+            assertThat(stats.fsyncs()).isEqualTo(stats.batches());
+        }
+    }
+
+    @Test
     void append_notAwaited_waitsForTheNextAwaitedRecordOrTheInterval() throws Exception {
         JournalConfig config = new JournalConfig(dir, FsyncPolicy.ALWAYS, java.time.Duration.ofMillis(300),
                 1 << 20, 1 << 20);
