@@ -25,10 +25,12 @@ import io.swarmbus.storage.Journal;
 import io.swarmbus.storage.RecoveryReport;
 import io.swarmbus.storage.RecoveryTarget;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -39,6 +41,8 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -362,7 +366,7 @@ final class Engine implements MessageBus {
     @Override
     public CompletableFuture<SendResult> sendAsync(SendRequest request) {
         // The bulk of encoding happens here, outside the lock.
-        byte[] content = request.content().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] content = request.content().getBytes(StandardCharsets.UTF_8);
         if (content.length > config.maxMessageBytes()) {
             throw tooLarge(content.length);
         }
@@ -1232,8 +1236,8 @@ final class Engine implements MessageBus {
         private static final int BATCH = 512;
         private static final Event[] END = new Event[0];
         private final EventCodec decoder = new EventCodec();
-        private final java.util.concurrent.BlockingQueue<Event[]> queue =
-                new java.util.concurrent.ArrayBlockingQueue<>(64);
+        private final BlockingQueue<Event[]> queue =
+                new ArrayBlockingQueue<>(64);
         private Event[] batch = new Event[BATCH];
         private int size;
         private Thread applier;
@@ -1268,7 +1272,7 @@ final class Engine implements MessageBus {
             }
             batch[size++] = event;
             if (size == BATCH) {
-                hand(java.util.Arrays.copyOf(batch, size));
+                hand(Arrays.copyOf(batch, size));
                 size = 0;
             }
         }
@@ -1278,7 +1282,7 @@ final class Engine implements MessageBus {
             if (applier == null) {
                 return;
             }
-            hand(java.util.Arrays.copyOf(batch, size));
+            hand(Arrays.copyOf(batch, size));
             size = 0;
             hand(END);
             try {

@@ -12,6 +12,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
@@ -68,15 +71,15 @@ public final class FileJournal implements Journal {
     private FileChannel segment;
     private long segmentSize;
     /** Under {@code INTERVAL}: bytes written but not yet fsynced. */
-    private final java.util.concurrent.atomic.AtomicLong unforcedBytes = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong unforcedBytes = new AtomicLong();
     /** Guards {@code segment} against being forced by the syncer while the writer rolls it. */
     private final Object segmentLock = new Object();
     private Thread syncer;
-    private final java.util.concurrent.atomic.LongAdder batches = new java.util.concurrent.atomic.LongAdder();
-    private final java.util.concurrent.atomic.LongAdder fsyncs = new java.util.concurrent.atomic.LongAdder();
-    private final java.util.concurrent.atomic.LongAdder fsyncNanos = new java.util.concurrent.atomic.LongAdder();
-    private final java.util.concurrent.atomic.LongAdder slowFsyncs = new java.util.concurrent.atomic.LongAdder();
-    private final java.util.concurrent.atomic.AtomicLong maxFsyncNanos = new java.util.concurrent.atomic.AtomicLong();
+    private final LongAdder batches = new LongAdder();
+    private final LongAdder fsyncs = new LongAdder();
+    private final LongAdder fsyncNanos = new LongAdder();
+    private final LongAdder slowFsyncs = new LongAdder();
+    private final AtomicLong maxFsyncNanos = new AtomicLong();
     private Thread writer;
     private boolean recovered;
 
@@ -268,15 +271,20 @@ public final class FileJournal implements Journal {
                 segment.close();
             }
         } catch (Throwable e) {
-            lock.lock();
-            try {
-                failure = e;
-                hasRoom.signalAll();
-            } finally {
-                lock.unlock();
-            }
-            listener.failed(e);
+            fail(e);
         }
+    }
+
+    /** Stops accepting appends, releases waiting appenders, and tells the engine. */
+    private void fail(Throwable cause) {
+        lock.lock();
+        try {
+            failure = cause;
+            hasRoom.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        listener.failed(cause);
     }
 
     /** Whether the batch should be written now: someone waits for it, or lazy records waited long enough. */
@@ -303,7 +311,7 @@ public final class FileJournal implements Journal {
         long interval = config.fsyncInterval().toNanos();
         try {
             while (!Thread.currentThread().isInterrupted()) {
-                java.util.concurrent.locks.LockSupport.parkNanos(interval);
+                LockSupport.parkNanos(interval);
                 long bytes = unforcedBytes.get();
                 if (bytes > 0) {
                     synchronized (segmentLock) {
@@ -315,14 +323,7 @@ public final class FileJournal implements Journal {
                 }
             }
         } catch (IOException e) {
-            lock.lock();
-            try {
-                failure = e;
-                hasRoom.signalAll();
-            } finally {
-                lock.unlock();
-            }
-            listener.failed(e);
+            fail(e);
         }
     }
 
@@ -436,7 +437,7 @@ public final class FileJournal implements Journal {
             if (failure != null) {
                 throw new StorageException("journal failed while a snapshot waited for it", failure);
             }
-            java.util.concurrent.locks.LockSupport.parkNanos(100_000);
+            LockSupport.parkNanos(100_000);
         }
     }
 
