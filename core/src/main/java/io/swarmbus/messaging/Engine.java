@@ -410,11 +410,7 @@ final class Engine implements MessageBus {
     private CompletableFuture<Object> accept(SendRequest request, byte[] content, long now) {
         List<AgentId> recipients = recipientsOf(request);
         for (AgentId recipient : recipients) {
-            Inbox inbox = inboxes.get(recipient);
-            if (inbox.depth() >= config.maxInboxDepth()) {
-                throw new SwarmbusException(ErrorCode.INBOX_FULL, "inbox '" + recipient + "' is full (depth="
-                        + inbox.depth() + ", limit max_inbox_depth=" + config.maxInboxDepth() + ")");
-            }
+            checkRoom(inboxes.get(recipient));
         }
         long id = Math.max(now << MessageId.COUNTER_BITS, lastId + 1);
         Message message = new Message(new MessageId(id), request.from(), request.to(), request.type(),
@@ -430,6 +426,13 @@ final class Engine implements MessageBus {
         lastAwaitedSeq = seq;
         StoredMessage stored = applySent(event, false);
         return confirmAt(seq, stored, new SendResult(message.id(), recipients.size(), false));
+    }
+
+    private void checkRoom(Inbox inbox) {
+        if (inbox.depth() >= config.maxInboxDepth()) {
+            throw new SwarmbusException(ErrorCode.INBOX_FULL, "inbox '" + inbox.agent + "' is full (depth="
+                    + inbox.depth() + ", limit max_inbox_depth=" + config.maxInboxDepth() + ")");
+        }
     }
 
     private SwarmbusException tooLarge(int bytes) {
@@ -645,10 +648,7 @@ final class Engine implements MessageBus {
                 throw new SwarmbusException(ErrorCode.NOT_FOUND, "message " + id
                         + " is not in the dead-letter queue of agent '" + agent + "'");
             }
-            if (inbox.depth() >= config.maxInboxDepth()) {
-                throw new SwarmbusException(ErrorCode.INBOX_FULL, "inbox '" + agent + "' is full (depth="
-                        + inbox.depth() + ", limit max_inbox_depth=" + config.maxInboxDepth() + ")");
-            }
+            checkRoom(inbox);
             done = commit(new Replayed(agent, id.value()), null);
         } finally {
             unlock();
