@@ -15,6 +15,10 @@ public enum ErrorCode {
     ALREADY_EXISTS("already_exists", 409, false),
     /** The operation needs a lease the caller does not hold (never leased, expired or acked). */
     LEASE_NOT_HELD("lease_not_held", 409, false),
+    /** A request body is larger than the server accepts. */
+    REQUEST_TOO_LARGE("request_too_large", 413, false),
+    /** The HTTP method is not allowed on this path. */
+    METHOD_NOT_ALLOWED("method_not_allowed", 405, false),
     /** A message is larger than {@code max_message_bytes}. */
     MESSAGE_TOO_LARGE("message_too_large", 413, false),
     /** A recipient's inbox holds {@code max_inbox_depth} undelivered messages already. */
@@ -22,7 +26,9 @@ public enum ErrorCode {
     /** The engine is closed or shutting down. */
     UNAVAILABLE("unavailable", 503, true),
     /** The storage could not persist or read data. */
-    STORAGE_FAILURE("storage_failure", 503, true);
+    STORAGE_FAILURE("storage_failure", 503, true),
+    /** Something failed inside the server; details are logged, never sent. */
+    INTERNAL("internal", 500, true);
 
     private final String code;
     private final int httpStatus;

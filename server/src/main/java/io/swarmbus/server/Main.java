@@ -34,6 +34,8 @@ public final class Main {
             usage: swarmbus <command> [options]
 
             commands:
+              serve     start the HTTP API on embedded storage: [--port 8080] [--host 127.0.0.1]
+                        [--max-request-bytes 2097152]
               demo      run a small swarm conversation through the engine and print each step
               send      --from A (--to B | --group G | --topic T | --broadcast) --content JSON
                         [--type chat] [--priority low|medium|high|critical|0-3] [--ttl SECONDS]
@@ -72,6 +74,7 @@ public final class Main {
         Path dataDir = Path.of(options.getOrDefault("data-dir", "data"));
         try (MessageBus bus = MessageBus.open(BusConfig.builder(dataDir).build())) {
             switch (args[0]) {
+                case "serve" -> serve(bus, dataDir, options);
                 case "demo" -> new Demo(bus, out).run(dataDir);
                 case "send" -> send(bus, options);
                 case "receive" -> receive(bus, options);
@@ -88,6 +91,40 @@ public final class Main {
         } catch (IllegalArgumentException e) {
             err.println("swarmbus: " + e.getMessage());
             return 2;
+        }
+    }
+
+    /**
+     * Serves until the process is told to stop (Ctrl-C or SIGTERM), then closes the server and lets
+     * the caller close the bus, which flushes and snapshots.
+     */
+    private void serve(MessageBus bus, Path dataDir, Map<String, String> options) {
+        String host = options.getOrDefault("host", "127.0.0.1");
+        int port = Integer.parseInt(options.getOrDefault("port", System.getenv().getOrDefault("PORT", "8080")));
+        long maxRequestBytes = Long.parseLong(options.getOrDefault("max-request-bytes", String.valueOf(2 << 20)));
+        java.util.concurrent.CountDownLatch stop = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            stop.countDown();
+            try {
+                stopped.await(30, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "swarmbus-shutdown"));
+        try (HttpServer server = HttpServer.start(bus, host, port, maxRequestBytes)) {
+            out.printf("Swarmbus listening on http://%s:%d (data in %s)%n", host, server.port(),
+                    dataDir.toAbsolutePath());
+            out.println("  " + describe(bus.recovery()));
+            out.println("  no authentication yet: bound to " + host + "; try  curl http://" + host + ":"
+                    + server.port() + "/health");
+            out.flush();
+            stop.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            bus.close();
+            stopped.countDown();
         }
     }
 

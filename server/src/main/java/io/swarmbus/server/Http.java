@@ -1,0 +1,58 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import io.javalin.http.Context;
+import io.swarmbus.SwarmbusException;
+import java.time.Duration;
+import java.util.Optional;
+
+/** Small helpers shared by the route classes: JSON answers and query parameters. */
+final class Http {
+    private Http() {}
+
+    static void json(Context ctx, int status, Object body) {
+        try {
+            ctx.status(status).contentType("application/json").result(RequestBody.MAPPER.writeValueAsBytes(body));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot render a response", e);
+        }
+    }
+
+    /** A query, form or JSON-body parameter, in that order. */
+    static Optional<String> param(Context ctx, RequestBody body, String name) {
+        String value = ctx.queryParam(name);
+        if (value == null && ctx.contentType() != null && ctx.contentType().startsWith("application/x-www-form-urlencoded")) {
+            value = ctx.formParam(name);
+        }
+        if (value != null) {
+            return Optional.of(value);
+        }
+        return body.has(name) ? Optional.of(body.optionalNumberOrText(name)) : Optional.empty();
+    }
+
+    static int intParam(Context ctx, RequestBody body, String name, int fallback) {
+        Optional<String> value = param(ctx, body, name);
+        try {
+            return value.map(Integer::parseInt).orElse(fallback);
+        } catch (NumberFormatException e) {
+            throw SwarmbusException.invalid(name, "'" + name + "' must be a whole number, was '" + value.get() + "'");
+        }
+    }
+
+    /** Seconds as a decimal number, e.g. {@code timeout=2.5}. */
+    static Optional<Duration> secondsParam(Context ctx, RequestBody body, String name) {
+        Optional<String> value = param(ctx, body, name);
+        if (value.isEmpty()) {
+            return Optional.empty();
+        }
+        try {
+            double seconds = Double.parseDouble(value.get());
+            if (seconds < 0 || Double.isNaN(seconds) || seconds > 86_400) {
+                throw SwarmbusException.invalid(name, "'" + name + "' must be 0 to 86400 seconds, was " + value.get());
+            }
+            return Optional.of(Duration.ofNanos((long) (seconds * 1e9)));
+        } catch (NumberFormatException e) {
+            throw SwarmbusException.invalid(name, "'" + name + "' must be a number of seconds, was '" + value.get() + "'");
+        }
+    }
+}

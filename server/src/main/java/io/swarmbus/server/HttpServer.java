@@ -1,0 +1,163 @@
+package io.swarmbus.server;
+
+import io.javalin.Javalin;
+import io.javalin.config.JavalinConfig;
+import io.javalin.http.Context;
+import io.javalin.http.HttpResponseException;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.BusStats;
+import io.swarmbus.messaging.MessageBus;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.function.BiConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HTTP API over a {@link MessageBus}: canonical routes under {@code /api/v1}, health checks,
+ * and one error shape, {@code {"error": code, "message": text, "field": optional}}, for every
+ * failure. Handlers run on virtual threads; long-polls wait on futures, holding no thread.
+ */
+public final class HttpServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(HttpServer.class);
+
+    private final Javalin app;
+
+    private HttpServer(Javalin app) {
+        this.app = app;
+    }
+
+    /** Starts serving {@code bus} on {@code host:port} (port 0 picks a free one). */
+    public static HttpServer start(MessageBus bus, String host, int port, long maxRequestBytes) {
+        MessageRoutes messages = new MessageRoutes(bus);
+        MembershipRoutes members = new MembershipRoutes(bus);
+        Javalin app = Javalin.create(config -> {
+            config.startup.showJavalinBanner = false;
+            config.concurrency.useVirtualThreads = true;
+            config.http.maxRequestSize = maxRequestBytes;
+            routes(config, bus, messages, members);
+            errors(config);
+        });
+        app.start(host, port);
+        return new HttpServer(app);
+    }
+
+    /** The port it listens on. */
+    public int port() {
+        return app.port();
+    }
+
+    @Override
+    public void close() {
+        app.stop();
+    }
+
+    private static void routes(JavalinConfig config, MessageBus bus, MessageRoutes messages, MembershipRoutes members) {
+        var r = config.routes;
+        r.get("/health", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
+        r.get("/healthz", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
+        r.get("/readyz", ctx -> Http.json(ctx, 200, Map.of("status", "ready")));
+        r.get("/api/v1/stats", ctx -> Http.json(ctx, 200, stats(bus.stats())));
+
+        r.post("/api/v1/agents", members::register);
+        r.get("/api/v1/agents", members::list);
+        r.get("/api/v1/agents/{id}", agent(members::get));
+        r.delete("/api/v1/agents/{id}", agent(members::delete));
+        r.post("/api/v1/agents/{id}/receive", agent(messages::receive));
+        r.post("/api/v1/agents/{id}/ack", agent(messages::ack));
+        r.post("/api/v1/agents/{id}/nack", agent(messages::nack));
+        r.get("/api/v1/agents/{id}/messages", agent(messages::historyOf));
+        r.get("/api/v1/agents/{id}/dead-letters", agent(messages::deadLetters));
+        r.post("/api/v1/agents/{id}/dead-letters/{message_id}/replay", agent(messages::replay));
+
+        r.post("/api/v1/messages", messages::send);
+        r.post("/api/v1/messages/broadcast", messages::broadcast);
+        r.get("/api/v1/messages", messages::history);
+        r.get("/api/v1/messages/{id}", messages::get);
+
+        r.post("/api/v1/groups", members::createGroup);
+        r.get("/api/v1/groups", members::listGroups);
+        r.get("/api/v1/groups/{name}", members::getGroup);
+        r.delete("/api/v1/groups/{name}", members::deleteGroup);
+        r.put("/api/v1/groups/{name}/members/{agent}", members::join);
+        r.delete("/api/v1/groups/{name}/members/{agent}", members::leave);
+        r.post("/api/v1/groups/{name}/messages", ctx -> messages.sendToGroup(ctx, ctx.pathParam("name")));
+
+        r.get("/api/v1/topics/{topic}", members::getTopic);
+        r.post("/api/v1/topics/{topic}/subscribers", members::subscribe);
+        r.delete("/api/v1/topics/{topic}/subscribers/{agent}", members::unsubscribe);
+        r.post("/api/v1/topics/{topic}/messages", messages::publish);
+    }
+
+    /** Adapts a handler that acts for the agent named in the path. */
+    private static io.javalin.http.Handler agent(BiConsumer<Context, AgentId> handler) {
+        return ctx -> handler.accept(ctx, AgentId.of(ctx.pathParam("id")));
+    }
+
+    private static Map<String, Object> stats(BusStats s) {
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put("sent", s.sent());
+        view.put("delivered", s.delivered());
+        view.put("acked", s.acked());
+        view.put("nacked", s.nacked());
+        view.put("leases_expired", s.leasesExpired());
+        view.put("dead_lettered", s.deadLettered());
+        view.put("expired", s.expired());
+        view.put("duplicates", s.duplicates());
+        view.put("agents", s.inboxes());
+        view.put("retained_messages", s.retainedMessages());
+        view.put("journal_fsyncs", s.journal().fsyncs());
+        return view;
+    }
+
+    // ---------------------------------------------------------------- errors
+
+    private static void errors(JavalinConfig config) {
+        var r = config.routes;
+        r.exception(SwarmbusException.class, (e, ctx) -> error(ctx, e));
+        r.exception(CompletionException.class, (e, ctx) -> {
+            if (e.getCause() instanceof SwarmbusException cause) {
+                error(ctx, cause);
+            } else {
+                internal(ctx, e.getCause() == null ? e : e.getCause());
+            }
+        });
+        r.exception(HttpResponseException.class, (e, ctx) -> {
+            ErrorCode code = switch (e.getStatus()) {
+                case 413 -> ErrorCode.REQUEST_TOO_LARGE;
+                case 404 -> ErrorCode.NOT_FOUND;
+                case 405 -> ErrorCode.METHOD_NOT_ALLOWED;
+                default -> ErrorCode.INVALID_ARGUMENT;
+            };
+            error(ctx, new SwarmbusException(code, e.getMessage()));
+        });
+        r.exception(Exception.class, (e, ctx) -> internal(ctx, e));
+        r.error(404, "*", ctx -> {
+            if (ctx.result() == null || !ctx.result().startsWith("{")) {
+                error(ctx, new SwarmbusException(ErrorCode.NOT_FOUND, "no route " + ctx.method() + " " + ctx.path()));
+            }
+        });
+        r.error(405, "*", ctx -> error(ctx, new SwarmbusException(ErrorCode.METHOD_NOT_ALLOWED,
+                "method " + ctx.method() + " is not allowed on " + ctx.path())));
+    }
+
+    static void error(Context ctx, SwarmbusException e) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("error", e.code().code());
+        body.put("message", e.getMessage());
+        e.field().ifPresent(field -> body.put("field", field));
+        if (e.code() == ErrorCode.INBOX_FULL) {
+            ctx.header("Retry-After", "1");
+        }
+        Http.json(ctx, e.code().httpStatus(), body);
+    }
+
+    /** Logs the failure with its stack; the client learns only that it happened. */
+    private static void internal(Context ctx, Throwable e) {
+        LOG.error("internal error on {} {}", ctx.method(), ctx.path(), e);
+        error(ctx, new SwarmbusException(ErrorCode.INTERNAL, "internal error; the server logged the details"));
+    }
+}

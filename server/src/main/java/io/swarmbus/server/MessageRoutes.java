@@ -1,0 +1,204 @@
+package io.swarmbus.server;
+
+import io.javalin.http.Context;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.Address;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.HistoryQuery;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.messaging.MessageId;
+import io.swarmbus.messaging.MessageRecord;
+import io.swarmbus.messaging.MessageType;
+import io.swarmbus.messaging.SendRequest;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/** Sending, receiving, acking, history and dead letters over HTTP. */
+final class MessageRoutes {
+    private final MessageBus bus;
+
+    MessageRoutes(MessageBus bus) {
+        this.bus = bus;
+    }
+
+    /** {@code POST /api/v1/messages}: to one of an agent, a group, a topic or everyone. */
+    void send(Context ctx) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        respondToSend(ctx, request(body, addressOf(body), ctx.header("Idempotency-Key")));
+    }
+
+    /** {@code POST /api/v1/groups/{name}/messages} and the seed's {@code POST /groups/message}. */
+    void sendToGroup(Context ctx, String group) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        respondToSend(ctx, request(body, Address.group(group), ctx.header("Idempotency-Key")));
+    }
+
+    /** {@code POST /api/v1/topics/{topic}/messages}. */
+    void publish(Context ctx) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        respondToSend(ctx, request(body, Address.topic(ctx.pathParam("topic")), ctx.header("Idempotency-Key")));
+    }
+
+    /** {@code POST /api/v1/messages/broadcast}. */
+    void broadcast(Context ctx) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        respondToSend(ctx, request(body, Address.broadcast(), ctx.header("Idempotency-Key")));
+    }
+
+    private void respondToSend(Context ctx, SendRequest request) {
+        ctx.future(() -> bus.sendAsync(request).thenAccept(result -> {
+            Map<String, Object> view = new LinkedHashMap<>();
+            view.put("message_id", result.id().toString());
+            view.put("recipients", result.recipients());
+            view.put("duplicate", result.duplicate());
+            view.put("status", "accepted");
+            Http.json(ctx, result.duplicate() ? 200 : 201, view);
+        }));
+    }
+
+    static SendRequest request(RequestBody body, Address to, String idempotencyHeader) {
+        AgentId from = body.agent(body.firstPresent("from", "sender_id").orElse("from"));
+        SendRequest.Builder builder = SendRequest.builder(from, to)
+                .content(body.json("content"))
+                .type(MessageType.of(body.optionalText(body.firstPresent("type", "message_type").orElse("type"))
+                        .orElse("chat")));
+        body.priority("priority").ifPresent(builder::priority);
+        body.optionalText("correlation_id").ifPresent(builder::correlationId);
+        body.optionalText("reply_to").ifPresent(builder::replyTo);
+        body.optionalText("conversation_id").ifPresent(builder::conversationId);
+        body.headers("headers").forEach(builder::header);
+        body.number("ttl_seconds").ifPresent(seconds -> builder.ttl(Duration.ofMillis((long) (seconds * 1000))));
+        Optional.ofNullable(idempotencyHeader).or(() -> body.optionalText("idempotency_key"))
+                .ifPresent(builder::idempotencyKey);
+        return builder.build();
+    }
+
+    /** Exactly one of {@code to} (or the seed's {@code receiver_id}), {@code group}, {@code topic}, {@code broadcast}. */
+    static Address addressOf(RequestBody body) {
+        List<Address> given = new ArrayList<>();
+        body.firstPresent("to", "receiver_id").ifPresent(field -> given.add(Address.agent(body.agent(field))));
+        body.firstPresent("group", "group_name").ifPresent(field -> given.add(Address.group(body.text(field))));
+        body.optionalText("topic").ifPresent(topic -> given.add(Address.topic(topic)));
+        if (body.flag("broadcast")) {
+            given.add(Address.broadcast());
+        }
+        if (given.size() != 1) {
+            throw SwarmbusException.invalid("to", "give exactly one of 'to' (or 'receiver_id'), 'group', 'topic' "
+                    + "or \"broadcast\": true; got " + given.size());
+        }
+        return given.getFirst();
+    }
+
+    /** {@code POST /api/v1/agents/{id}/receive}: long-poll with {@code max_messages} and {@code timeout}. */
+    void receive(Context ctx, AgentId agent) {
+        RequestBody body = isJson(ctx) ? RequestBody.parse(ctx.bodyAsBytes()) : RequestBody.parse(new byte[0]);
+        int max = Http.intParam(ctx, body, "max_messages", 10);
+        Duration wait = Http.secondsParam(ctx, body, "timeout").orElse(Duration.ZERO);
+        Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout").orElse(bus.defaultVisibility());
+        ctx.future(() -> bus.receiveAsync(agent, max, visibility, wait).thenAccept(deliveries -> {
+            List<Map<String, Object>> views = deliveries.stream().map(Views::delivery).toList();
+            Http.json(ctx, 200, Views.list("messages", views));
+        }));
+    }
+
+    private static boolean isJson(Context ctx) {
+        return ctx.contentType() != null && ctx.contentType().startsWith("application/json");
+    }
+
+    /** {@code POST /api/v1/agents/{id}/ack}: {@code {"message_ids": [...]}} or {@code {"message_id": "..."}}. */
+    void ack(Context ctx, AgentId agent) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        List<MessageId> ids = messageIds(body);
+        ctx.future(() -> bus.ackAsync(agent, ids).thenAccept(result -> {
+            Map<String, Object> view = new LinkedHashMap<>();
+            view.put("acked", result.acked().stream().map(MessageId::toString).toList());
+            view.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
+            Http.json(ctx, 200, view);
+        }));
+    }
+
+    private static List<MessageId> messageIds(RequestBody body) {
+        if (body.has("message_id")) {
+            return List.of(MessageId.parse(body.text("message_id")));
+        }
+        if (!body.has("message_ids")) {
+            throw SwarmbusException.invalid("message_ids", "give 'message_ids' (an array) or 'message_id'");
+        }
+        List<MessageId> ids = body.strings("message_ids").stream().map(MessageId::parse).toList();
+        if (ids.isEmpty() || ids.size() > 10_000) {
+            throw SwarmbusException.invalid("message_ids", "'message_ids' must hold 1 to 10000 ids, held " + ids.size());
+        }
+        return ids;
+    }
+
+    /** {@code POST /api/v1/agents/{id}/nack}: {@code {"message_id": "...", "delay_seconds": 5}}. */
+    void nack(Context ctx, AgentId agent) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        MessageId id = MessageId.parse(body.text("message_id"));
+        Duration delay = Http.secondsParam(ctx, body, "delay_seconds").orElse(Duration.ZERO);
+        ctx.future(() -> bus.nackAsync(agent, id, delay).thenRun(() -> Http.json(ctx, 200,
+                Map.of("message_id", id.toString(), "status", delay.isZero() ? "requeued" : "delayed"))));
+    }
+
+    /** {@code GET /api/v1/messages/{id}}. */
+    void get(Context ctx) {
+        MessageId id = MessageId.parse(ctx.pathParam("id"));
+        MessageRecord record = bus.message(id).orElseThrow(() -> new SwarmbusException(
+                io.swarmbus.ErrorCode.NOT_FOUND, "message " + id + " does not exist or is past retention"));
+        Http.json(ctx, 200, Views.record(record));
+    }
+
+    /** {@code GET /api/v1/messages?agent=&peer=&type=&conversation_id=&since=&until=&limit=}. */
+    void history(Context ctx) {
+        HistoryQuery query = HistoryQuery.all().withLimit(Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100));
+        query = optional(ctx, "agent").map(AgentId::of).map(query::withAgent).orElse(query);
+        query = optional(ctx, "peer").map(AgentId::of).map(query::withPeer).orElse(query);
+        query = optional(ctx, "type").map(MessageType::of).map(query::withType).orElse(query);
+        query = optional(ctx, "conversation_id").map(query::withConversation).orElse(query);
+        Optional<Instant> since = optional(ctx, "since").map(v -> instant("since", v));
+        Optional<Instant> until = optional(ctx, "until").map(v -> instant("until", v));
+        if (since.isPresent() || until.isPresent()) {
+            query = query.between(since.orElse(Instant.EPOCH), until.orElse(Instant.MAX));
+        }
+        Http.json(ctx, 200, Views.list("messages", bus.history(query).stream().map(Views::record).toList()));
+    }
+
+    /** {@code GET /api/v1/agents/{id}/messages}: that agent's history, newest first. */
+    void historyOf(Context ctx, AgentId agent) {
+        int limit = Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100);
+        List<Map<String, Object>> views = bus.history(HistoryQuery.all().withAgent(agent).withLimit(limit)).stream()
+                .map(Views::record).toList();
+        Http.json(ctx, 200, Views.list("messages", views));
+    }
+
+    /** {@code GET /api/v1/agents/{id}/dead-letters}. */
+    void deadLetters(Context ctx, AgentId agent) {
+        Http.json(ctx, 200, Views.list("messages", bus.deadLetters(agent).stream().map(Views::record).toList()));
+    }
+
+    /** {@code POST /api/v1/agents/{id}/dead-letters/{message_id}/replay}. */
+    void replay(Context ctx, AgentId agent) {
+        MessageId id = MessageId.parse(ctx.pathParam("message_id"));
+        ctx.future(() -> bus.replayAsync(agent, id).thenRun(() -> Http.json(ctx, 200,
+                Map.of("message_id", id.toString(), "status", "replayed"))));
+    }
+
+    private static Optional<String> optional(Context ctx, String name) {
+        return Optional.ofNullable(ctx.queryParam(name));
+    }
+
+    private static Instant instant(String field, String text) {
+        try {
+            return Instant.parse(text);
+        } catch (DateTimeParseException e) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be an ISO-8601 instant such as "
+                    + "2026-11-21T10:00:00Z, was '" + text + "'");
+        }
+    }
+}

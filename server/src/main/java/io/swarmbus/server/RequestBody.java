@@ -1,0 +1,182 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.Priority;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A JSON request body with typed, validated field access. Every problem becomes an
+ * {@code invalid_argument} error that names the field, so clients learn exactly what to fix.
+ */
+final class RequestBody {
+    static final ObjectMapper MAPPER = JsonMapper.builder().build();
+
+    private final JsonNode root;
+
+    private RequestBody(JsonNode root) {
+        this.root = root;
+    }
+
+    /** Parses a body that must be a JSON object; an empty body reads as {@code {}}. */
+    static RequestBody parse(byte[] body) {
+        if (body.length == 0) {
+            return new RequestBody(MAPPER.createObjectNode());
+        }
+        JsonNode root;
+        try {
+            root = MAPPER.readTree(body);
+        } catch (JacksonException e) {
+            throw SwarmbusException.invalid("body", "the request body is not valid JSON (at line "
+                    + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")");
+        } catch (java.io.IOException e) {
+            throw SwarmbusException.invalid("body", "the request body could not be read");
+        }
+        if (root == null || !root.isObject()) {
+            throw SwarmbusException.invalid("body", "the request body must be a JSON object");
+        }
+        return new RequestBody(root);
+    }
+
+    boolean has(String field) {
+        JsonNode node = root.get(field);
+        return node != null && !node.isNull();
+    }
+
+    /** The first of {@code names} present, for fields that have a seed alias. */
+    Optional<String> firstPresent(String... names) {
+        for (String name : names) {
+            if (has(name)) {
+                return Optional.of(name);
+            }
+        }
+        return Optional.empty();
+    }
+
+    String text(String field) {
+        return optionalText(field).orElseThrow(() -> SwarmbusException.invalid(field, "'" + field + "' is required"));
+    }
+
+    Optional<String> optionalText(String field) {
+        if (!has(field)) {
+            return Optional.empty();
+        }
+        JsonNode node = root.get(field);
+        if (!node.isTextual()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be a string");
+        }
+        return Optional.of(node.asText());
+    }
+
+    /** A scalar field as text, whether the client sent it as a number or a string. */
+    String optionalNumberOrText(String field) {
+        JsonNode node = root.get(field);
+        if (!node.isValueNode()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be a number or a string");
+        }
+        return node.asText();
+    }
+
+    AgentId agent(String field) {
+        return AgentId.of(text(field));
+    }
+
+    List<AgentId> agents(String field) {
+        return strings(field).stream().map(AgentId::of).toList();
+    }
+
+    List<String> strings(String field) {
+        JsonNode node = root.get(field);
+        if (node == null || !node.isArray()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be an array of strings");
+        }
+        List<String> values = new ArrayList<>();
+        for (JsonNode item : node) {
+            if (!item.isTextual()) {
+                throw SwarmbusException.invalid(field, "'" + field + "' must hold only strings");
+            }
+            values.add(item.asText());
+        }
+        return values;
+    }
+
+    /** Raw JSON text of any value; required. */
+    String json(String field) {
+        if (!root.has(field)) {
+            throw SwarmbusException.invalid(field, "'" + field + "' is required");
+        }
+        return root.get(field).toString();
+    }
+
+    Optional<Double> number(String field) {
+        if (!has(field)) {
+            return Optional.empty();
+        }
+        JsonNode node = root.get(field);
+        if (!node.isNumber()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be a number");
+        }
+        return Optional.of(node.asDouble());
+    }
+
+    Optional<Integer> integer(String field) {
+        if (!has(field)) {
+            return Optional.empty();
+        }
+        JsonNode node = root.get(field);
+        if (!node.canConvertToInt() || !node.isIntegralNumber()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be a whole number");
+        }
+        return Optional.of(node.asInt());
+    }
+
+    boolean flag(String field) {
+        if (!has(field)) {
+            return false;
+        }
+        if (!root.get(field).isBoolean()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be true or false");
+        }
+        return root.get(field).asBoolean();
+    }
+
+    /** A priority given as 0-3 or a name. */
+    Optional<Priority> priority(String field) {
+        if (!has(field)) {
+            return Optional.empty();
+        }
+        JsonNode node = root.get(field);
+        if (node.isIntegralNumber()) {
+            return Optional.of(Priority.ofLevel(node.asInt()));
+        }
+        if (node.isTextual()) {
+            return Optional.of(Priority.parse(node.asText()));
+        }
+        throw SwarmbusException.invalid(field, "priority must be 0-3 or low, medium, high, critical");
+    }
+
+    /** String headers. */
+    java.util.Map<String, String> headers(String field) {
+        java.util.Map<String, String> headers = new java.util.LinkedHashMap<>();
+        if (!has(field)) {
+            return headers;
+        }
+        JsonNode node = root.get(field);
+        if (!node.isObject()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be an object of strings");
+        }
+        for (var entry : node.properties()) {
+            if (!entry.getValue().isTextual()) {
+                throw SwarmbusException.invalid(field, "header '" + entry.getKey() + "' must be a string");
+            }
+            headers.put(entry.getKey(), entry.getValue().asText());
+        }
+        return headers;
+    }
+}

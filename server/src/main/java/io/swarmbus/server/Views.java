@@ -1,0 +1,91 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.swarmbus.messaging.Address;
+import io.swarmbus.messaging.Delivery;
+import io.swarmbus.messaging.DeliveryInfo;
+import io.swarmbus.messaging.InboxStats;
+import io.swarmbus.messaging.Message;
+import io.swarmbus.messaging.MessageRecord;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The JSON shapes the API answers with, as ordered maps. */
+final class Views {
+    private Views() {}
+
+    static Map<String, Object> message(Message m) {
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put("id", m.id().toString());
+        view.put("from", m.from().value());
+        switch (m.to()) {
+            case Address.Direct d -> view.put("to", d.agent().value());
+            case Address.Group g -> view.put("group", g.name());
+            case Address.Topic t -> view.put("topic", t.name());
+            case Address.Broadcast b -> view.put("broadcast", true);
+        }
+        view.put("type", m.type().name());
+        view.put("content", content(m.content()));
+        view.put("priority", m.priority().wireName());
+        m.correlationId().ifPresent(v -> view.put("correlation_id", v));
+        m.replyTo().ifPresent(v -> view.put("reply_to", v));
+        m.conversationId().ifPresent(v -> view.put("conversation_id", v));
+        if (!m.headers().isEmpty()) {
+            view.put("headers", m.headers());
+        }
+        view.put("created_at", m.createdAt().toString());
+        m.expiresAt().ifPresent(v -> view.put("expires_at", v.toString()));
+        m.idempotencyKey().ifPresent(v -> view.put("idempotency_key", v));
+        return view;
+    }
+
+    static Map<String, Object> delivery(Delivery d) {
+        Map<String, Object> view = message(d.message());
+        view.put("attempt", d.attempt());
+        view.put("lease_expires_at", d.leaseExpiresAt().toString());
+        return view;
+    }
+
+    static Map<String, Object> record(MessageRecord r) {
+        Map<String, Object> view = message(r.message());
+        view.put("deliveries", r.deliveries().stream().map(Views::deliveryInfo).toList());
+        return view;
+    }
+
+    static Map<String, Object> deliveryInfo(DeliveryInfo d) {
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put("agent_id", d.recipient().value());
+        view.put("status", d.status().wireName());
+        view.put("attempts", d.attempts());
+        return view;
+    }
+
+    static Map<String, Object> inbox(InboxStats s) {
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put("agent_id", s.agent().value());
+        view.put("pending", s.pending());
+        view.put("leased", s.leased());
+        view.put("delayed", s.delayed());
+        view.put("dead_letters", s.deadLetters());
+        view.put("waiting_receivers", s.waitingReceivers());
+        return view;
+    }
+
+    static Map<String, Object> list(String name, List<?> items) {
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put(name, items);
+        view.put("count", items.size());
+        return view;
+    }
+
+    /** Content is stored as JSON text; it goes back out as JSON, not as a string holding JSON. */
+    private static JsonNode content(String json) {
+        try {
+            return RequestBody.MAPPER.readTree(json);
+        } catch (JacksonException e) {
+            return RequestBody.MAPPER.getNodeFactory().textNode(json);
+        }
+    }
+}

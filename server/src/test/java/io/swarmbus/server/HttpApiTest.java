@@ -1,0 +1,159 @@
+package io.swarmbus.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The HTTP API over real HTTP on a random port. */
+class HttpApiTest {
+    @TempDir
+    Path dir;
+    MessageBus bus;
+    HttpServer server;
+    final HttpClient client = HttpClient.newHttpClient();
+
+    record Reply(int status, JsonNode body, HttpResponse<String> raw) {}
+
+    @BeforeEach
+    void start() {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, "127.0.0.1", 0, 64 * 1024);
+    }
+
+    @AfterEach
+    void stop() {
+        server.close();
+        bus.close();
+    }
+
+    Reply call(String method, String path, String body) throws Exception {
+        return call(method, path, body, "application/json");
+    }
+
+    Reply call(String method, String path, String body, String contentType) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
+                .timeout(Duration.ofSeconds(30))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(body));
+        if (body != null) {
+            request.header("Content-Type", contentType);
+        }
+        HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        JsonNode json = response.body().isEmpty() ? null : RequestBody.MAPPER.readTree(response.body());
+        return new Reply(response.statusCode(), json, response);
+    }
+
+    void register(String... agents) throws Exception {
+        for (String agent : agents) {
+            assertThat(call("POST", "/api/v1/agents", "{\"agent_id\":\"" + agent + "\"}").status()).isEqualTo(201);
+        }
+    }
+
+    @Test
+    void sendReceiveAck_overHttp() throws Exception {
+        register("agent1", "agent2");
+
+        Reply sent = call("POST", "/api/v1/messages", """
+                {"from":"agent1","receiver_id":"agent2","content":"Hello, can you analyze this data?",
+                 "message_type":"command","priority":2}""");
+        Reply got = call("POST", "/api/v1/agents/agent2/receive?max_messages=10&timeout=2.0", null);
+
+        assertThat(sent.status()).isEqualTo(201);
+        String id = sent.body().get("message_id").asText();
+        assertThat(got.status()).isEqualTo(200);
+        JsonNode message = got.body().get("messages").get(0);
+        assertThat(message.get("id").asText()).isEqualTo(id);
+        assertThat(message.get("content").asText()).isEqualTo("Hello, can you analyze this data?");
+        assertThat(message.get("type").asText()).isEqualTo("command");
+        assertThat(message.get("priority").asText()).isEqualTo("high");
+        assertThat(message.get("attempt").asInt()).isEqualTo(1);
+
+        Reply acked = call("POST", "/api/v1/agents/agent2/ack", "{\"message_ids\":[\"" + id + "\"]}");
+        assertThat(acked.body().get("acked").get(0).asText()).isEqualTo(id);
+        Reply record = call("GET", "/api/v1/messages/" + id, null);
+        assertThat(record.body().get("deliveries").get(0).get("status").asText()).isEqualTo("acked");
+    }
+
+    @Test
+    void receive_longPoll_wakesWhenAMessageArrives() throws Exception {
+        register("a", "b");
+        CompletableFuture<Reply> waiting = CompletableFuture.supplyAsync(() -> {
+            try {
+                return call("POST", "/api/v1/agents/b/receive", "max_messages=5&timeout=20",
+                        "application/x-www-form-urlencoded");
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        Thread.sleep(200);
+        assertThat(waiting).isNotDone();
+
+        call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":{\"n\":1}}");
+
+        Reply got = waiting.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(got.body().get("messages").get(0).get("content").get("n").asInt()).isEqualTo(1);
+    }
+
+    @Test
+    void groupsAndTopics_fanOut() throws Exception {
+        register("lead", "w1", "w2");
+        assertThat(call("POST", "/api/v1/groups", "{\"group_name\":\"team\",\"agent_ids\":[\"w1\",\"w2\"]}")
+                .status()).isEqualTo(201);
+        Reply toGroup = call("POST", "/api/v1/groups/team/messages", "{\"from\":\"lead\",\"content\":\"go\"}");
+        call("POST", "/api/v1/topics/news/subscribers", "{\"agent_id\":\"w2\"}");
+        Reply published = call("POST", "/api/v1/topics/news/messages", "{\"from\":\"lead\",\"content\":\"extra\"}");
+
+        assertThat(toGroup.body().get("recipients").asInt()).isEqualTo(2);
+        assertThat(published.body().get("recipients").asInt()).isEqualTo(1);
+        assertThat(call("POST", "/api/v1/agents/w2/receive", null).body().get("count").asInt()).isEqualTo(2);
+        assertThat(call("GET", "/api/v1/groups/team", null).body().get("agent_ids").size()).isEqualTo(2);
+    }
+
+    @Test
+    void errors_areJsonWithCodeMessageAndField() throws Exception {
+        register("a", "b");
+
+        Reply malformed = call("POST", "/api/v1/messages", "{\"from\":\"a\",");
+        Reply missing = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\"}");
+        Reply wrongType = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,\"priority\":9}");
+        Reply unknown = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"ghost\",\"content\":1}");
+        Reply noRoute = call("GET", "/api/v1/nothing-here", null);
+        Reply badId = call("GET", "/api/v1/messages/not-an-id", null);
+        Reply tooBig = call("POST", "/api/v1/messages",
+                "{\"from\":\"a\",\"to\":\"b\",\"content\":\"" + "x".repeat(100_000) + "\"}");
+
+        assertThat(malformed.status()).isEqualTo(400);
+        assertThat(malformed.body().get("error").asText()).isEqualTo("invalid_argument");
+        assertThat(malformed.body().get("field").asText()).isEqualTo("body");
+        assertThat(missing.body().get("field").asText()).isEqualTo("content");
+        assertThat(wrongType.status()).isEqualTo(400);
+        assertThat(wrongType.body().get("field").asText()).isEqualTo("priority");
+        assertThat(unknown.status()).isEqualTo(404);
+        assertThat(unknown.body().get("message").asText()).contains("ghost");
+        assertThat(noRoute.status()).isEqualTo(404);
+        assertThat(noRoute.body().get("error").asText()).isEqualTo("not_found");
+        assertThat(badId.status()).isEqualTo(400);
+        assertThat(tooBig.status()).isEqualTo(413);
+        assertThat(tooBig.body().get("error").asText()).isEqualTo("request_too_large");
+    }
+
+    @Test
+    void health_andStats_answer() throws Exception {
+        assertThat(call("GET", "/healthz", null).body().get("status").asText()).isEqualTo("ok");
+        assertThat(call("GET", "/readyz", null).status()).isEqualTo(200);
+        assertThat(call("GET", "/api/v1/stats", null).body().has("sent")).isTrue();
+    }
+}
