@@ -9,6 +9,12 @@ package io.swarmbus;
 public enum ErrorCode {
     /** A request field is missing, malformed or out of range. */
     INVALID_ARGUMENT("invalid_argument", 400, false),
+    /** No valid credentials: missing, malformed, tampered or expired token, or a wrong password. */
+    UNAUTHENTICATED("unauthenticated", 401, false),
+    /** The caller is known but may not do this. */
+    FORBIDDEN("forbidden", 403, false),
+    /** The caller sent more requests than its rate limit allows; retry after the given time. */
+    RATE_LIMITED("rate_limited", 429, true),
     /** The named agent, group, topic or message does not exist (or is not visible to the caller). */
     NOT_FOUND("not_found", 404, false),
     /** The thing being created already exists. */

@@ -11,6 +11,7 @@ import io.swarmbus.messaging.BusStats;
 import io.swarmbus.messaging.MessageBus;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletionException;
 import java.util.function.BiConsumer;
 import org.slf4j.Logger;
@@ -25,24 +26,76 @@ public final class HttpServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpServer.class);
 
     private final Javalin app;
+    private final Optional<String> generatedAdminPassword;
 
-    private HttpServer(Javalin app) {
+    private HttpServer(Javalin app, Optional<String> generatedAdminPassword) {
         this.app = app;
+        this.generatedAdminPassword = generatedAdminPassword;
     }
 
-    /** Starts serving {@code bus} on {@code host:port} (port 0 picks a free one). */
-    public static HttpServer start(MessageBus bus, String host, int port, long maxRequestBytes) {
-        MessageRoutes messages = new MessageRoutes(bus);
-        MembershipRoutes members = new MembershipRoutes(bus);
+    /**
+     * Starts serving {@code bus}. Refuses to start outside dev mode without a strong JWT secret.
+     * Creates the first admin on first start.
+     */
+    public static HttpServer start(MessageBus bus, ServerSettings settings) {
+        Tokens tokens = new Tokens(secret(settings), settings.tokenLifetime(), java.time.Clock.systemUTC());
+        AccessStore store = AccessStore.open(settings.dataDir());
+        Optional<String> generated = bootstrapAdmin(store, settings);
+        Auth auth = new Auth(store, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
+                settings.devMode());
+        MessageRoutes messages = new MessageRoutes(bus, auth);
+        MembershipRoutes members = new MembershipRoutes(bus, auth);
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.concurrency.useVirtualThreads = true;
-            config.http.maxRequestSize = maxRequestBytes;
+            config.http.maxRequestSize = settings.maxRequestBytes();
+            config.routes.before(auth::filter);
+            config.routes.post("/auth/token", auth::token);
             routes(config, bus, messages, members);
+            seedRoutes(config, messages, members);
             errors(config);
         });
-        app.start(host, port);
-        return new HttpServer(app);
+        app.start(settings.host(), settings.port());
+        return new HttpServer(app, generated);
+    }
+
+    private static String secret(ServerSettings settings) {
+        if (settings.jwtSecret().isPresent()) {
+            String secret = settings.jwtSecret().get();
+            if (!settings.devMode() && ServerSettings.KNOWN_DEFAULT_SECRETS.contains(secret.toLowerCase(java.util.Locale.ROOT))) {
+                throw new IllegalArgumentException("JWT_SECRET is a well-known example value; set a random one "
+                        + "(e.g. openssl rand -hex 32)");
+            }
+            return secret;
+        }
+        if (!settings.devMode()) {
+            throw new IllegalArgumentException("JWT_SECRET is not set; production mode refuses to start without one "
+                    + "(set JWT_SECRET to 32+ random bytes, or run with --dev for a throwaway secret)");
+        }
+        byte[] random = new byte[32];
+        new java.security.SecureRandom().nextBytes(random);
+        return java.util.HexFormat.of().formatHex(random);
+    }
+
+    /** On first start, creates user 'admin'; returns the password if it was generated. */
+    private static Optional<String> bootstrapAdmin(AccessStore store, ServerSettings settings) {
+        if (store.hasUsers()) {
+            return Optional.empty();
+        }
+        if (settings.adminPassword().isPresent()) {
+            store.addUser("admin", settings.adminPassword().get(), true);
+            return Optional.empty();
+        }
+        byte[] random = new byte[12];
+        new java.security.SecureRandom().nextBytes(random);
+        String password = java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(random);
+        store.addUser("admin", password, true);
+        return Optional.of(password);
+    }
+
+    /** The admin password generated at this first start, to be shown once. */
+    public Optional<String> generatedAdminPassword() {
+        return generatedAdminPassword;
     }
 
     /** The port it listens on. */
@@ -61,6 +114,8 @@ public final class HttpServer implements AutoCloseable {
         r.get("/healthz", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
         r.get("/readyz", ctx -> Http.json(ctx, 200, Map.of("status", "ready")));
         r.get("/api/v1/stats", ctx -> Http.json(ctx, 200, stats(bus.stats())));
+        r.post("/api/v1/users", members::addUser);
+        r.post("/api/v1/api-keys", members::addApiKey);
 
         r.post("/api/v1/agents", members::register);
         r.get("/api/v1/agents", members::list);
@@ -84,12 +139,27 @@ public final class HttpServer implements AutoCloseable {
         r.delete("/api/v1/groups/{name}", members::deleteGroup);
         r.put("/api/v1/groups/{name}/members/{agent}", members::join);
         r.delete("/api/v1/groups/{name}/members/{agent}", members::leave);
-        r.post("/api/v1/groups/{name}/messages", ctx -> messages.sendToGroup(ctx, ctx.pathParam("name")));
+        r.post("/api/v1/groups/{name}/messages", messages::sendToGroup);
 
         r.get("/api/v1/topics/{topic}", members::getTopic);
         r.post("/api/v1/topics/{topic}/subscribers", members::subscribe);
         r.delete("/api/v1/topics/{topic}/subscribers/{agent}", members::unsubscribe);
         r.post("/api/v1/topics/{topic}/messages", messages::publish);
+    }
+
+    /** The seed document's paths, answering exactly as it shows them. */
+    private static void seedRoutes(JavalinConfig config, MessageRoutes messages, MembershipRoutes members) {
+        var r = config.routes;
+        r.post("/agents/register", members::register);
+        r.post("/agents/receive", messages::receiveOwn);
+        r.delete("/agents/{id}", agent(members::delete));
+        r.get("/agents/{id}/messages", agent(messages::historyOf));
+        r.post("/messages", messages::send);
+        r.post("/messages/broadcast", messages::broadcast);
+        r.get("/messages/{id}", messages::get);
+        r.put("/messages/{id}/status", messages::setStatus);
+        r.post("/groups", members::createGroup);
+        r.post("/groups/message", messages::sendToNamedGroup);
     }
 
     /** Adapts a handler that acts for the agent named in the path. */
@@ -115,7 +185,8 @@ public final class HttpServer implements AutoCloseable {
 
     // ---------------------------------------------------------------- errors
 
-    private static void errors(JavalinConfig config) {
+    /** Installs the error handlers; package-private so a test can prove nothing internal leaks. */
+    static void errors(JavalinConfig config) {
         var r = config.routes;
         r.exception(SwarmbusException.class, (e, ctx) -> error(ctx, e));
         r.exception(CompletionException.class, (e, ctx) -> {

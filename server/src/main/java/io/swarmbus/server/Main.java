@@ -34,8 +34,10 @@ public final class Main {
             usage: swarmbus <command> [options]
 
             commands:
-              serve     start the HTTP API on embedded storage: [--port 8080] [--host 127.0.0.1]
-                        [--max-request-bytes 2097152]
+              serve     start the HTTP API on embedded storage: [--port 8080] [--host 0.0.0.0]
+                        [--dev] [--max-request-bytes 2097152]; env JWT_SECRET (required
+                        without --dev), TOKEN_EXPIRE_MINUTES, RATE_LIMIT_PER_MINUTE,
+                        SWARMBUS_ADMIN_PASSWORD, PORT
               demo      run a small swarm conversation through the engine and print each step
               send      --from A (--to B | --group G | --topic T | --broadcast) --content JSON
                         [--type chat] [--priority low|medium|high|critical|0-3] [--ttl SECONDS]
@@ -94,14 +96,23 @@ public final class Main {
         }
     }
 
+
     /**
      * Serves until the process is told to stop (Ctrl-C or SIGTERM), then closes the server and lets
      * the caller close the bus, which flushes and snapshots.
      */
     private void serve(MessageBus bus, Path dataDir, Map<String, String> options) {
-        String host = options.getOrDefault("host", "127.0.0.1");
-        int port = Integer.parseInt(options.getOrDefault("port", System.getenv().getOrDefault("PORT", "8080")));
-        long maxRequestBytes = Long.parseLong(options.getOrDefault("max-request-bytes", String.valueOf(2 << 20)));
+        Map<String, String> env = System.getenv();
+        boolean dev = options.containsKey("dev");
+        ServerSettings settings = new ServerSettings(dataDir,
+                options.getOrDefault("host", env.getOrDefault("HOST", dev ? "127.0.0.1" : "0.0.0.0")),
+                Integer.parseInt(options.getOrDefault("port", env.getOrDefault("PORT", "8080"))),
+                Long.parseLong(options.getOrDefault("max-request-bytes", String.valueOf(2 << 20))),
+                dev,
+                java.util.Optional.ofNullable(env.get("JWT_SECRET")),
+                Duration.ofMinutes(Long.parseLong(env.getOrDefault("TOKEN_EXPIRE_MINUTES", "1440"))),
+                Integer.parseInt(env.getOrDefault("RATE_LIMIT_PER_MINUTE", "300")),
+                java.util.Optional.ofNullable(env.get("SWARMBUS_ADMIN_PASSWORD")));
         java.util.concurrent.CountDownLatch stop = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -112,12 +123,16 @@ public final class Main {
                 Thread.currentThread().interrupt();
             }
         }, "swarmbus-shutdown"));
-        try (HttpServer server = HttpServer.start(bus, host, port, maxRequestBytes)) {
-            out.printf("Swarmbus listening on http://%s:%d (data in %s)%n", host, server.port(),
+        try (HttpServer server = HttpServer.start(bus, settings)) {
+            String base = "http://" + settings.host() + ":" + server.port();
+            out.printf("Swarmbus listening on %s (%s mode, data in %s)%n", base, dev ? "dev" : "production",
                     dataDir.toAbsolutePath());
             out.println("  " + describe(bus.recovery()));
-            out.println("  no authentication yet: bound to " + host + "; try  curl http://" + host + ":"
-                    + server.port() + "/health");
+            server.generatedAdminPassword().ifPresent(password -> out.println(
+                    "  first start: created user 'admin' with password " + password + " (shown once)"));
+            out.println("  get a token:  curl -X POST " + base + "/auth/token -H 'Content-Type: application/json' "
+                    + "-d '{\"username\":\"admin\",\"password\":\"...\"}'"
+                    + (dev ? "   (dev mode: any new username signs up)" : ""));
             out.flush();
             stop.await();
         } catch (InterruptedException e) {

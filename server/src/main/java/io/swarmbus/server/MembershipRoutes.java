@@ -1,6 +1,8 @@
 package io.swarmbus.server;
 
 import io.javalin.http.Context;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.MessageBus;
 import java.util.LinkedHashMap;
@@ -10,9 +12,11 @@ import java.util.Map;
 /** Agents' inboxes, groups and topic subscriptions over HTTP. */
 final class MembershipRoutes {
     private final MessageBus bus;
+    private final Auth auth;
 
-    MembershipRoutes(MessageBus bus) {
+    MembershipRoutes(MessageBus bus, Auth auth) {
         this.bus = bus;
+        this.auth = auth;
     }
 
     /** {@code POST /api/v1/agents} and the seed's {@code POST /agents/register}: {@code {"agent_id": ...}}. */
@@ -20,24 +24,39 @@ final class MembershipRoutes {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         AgentId agent = body.agent("agent_id");
         body.optionalText("description");
-        boolean created = bus.createInbox(agent);
+        Auth.Principal principal = Auth.principal(ctx);
+        boolean created;
+        synchronized (this) { // claim-and-create as one step, so two users cannot both claim an id
+            if (bus.hasInbox(agent) && !auth.owns(principal, agent)) {
+                throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id '" + agent + "' is taken");
+            }
+            created = bus.createInbox(agent);
+            if (created) {
+                auth.store().setAgentOwner(agent.value(), principal.name());
+            }
+        }
         Map<String, Object> view = new LinkedHashMap<>(Views.inbox(bus.inboxStats(agent)));
+        view.put("owner", auth.store().ownerOfAgent(agent.value()).orElse(principal.name()));
         view.put("status", created ? "registered" : "already_registered");
         Http.json(ctx, created ? 201 : 200, view);
     }
 
     void list(Context ctx) {
-        List<Map<String, Object>> views = bus.inboxes().stream().sorted()
+        Auth.Principal principal = Auth.principal(ctx);
+        List<Map<String, Object>> views = bus.inboxes().stream().filter(agent -> auth.owns(principal, agent)).sorted()
                 .map(agent -> Views.inbox(bus.inboxStats(agent))).toList();
         Http.json(ctx, 200, Views.list("agents", views));
     }
 
     void get(Context ctx, AgentId agent) {
+        auth.requireOwner(Auth.principal(ctx), agent);
         Http.json(ctx, 200, Views.inbox(bus.inboxStats(agent)));
     }
 
     void delete(Context ctx, AgentId agent) {
+        auth.requireOwner(Auth.principal(ctx), agent);
         bus.deleteInbox(agent);
+        auth.store().removeAgent(agent.value());
         Http.json(ctx, 200, Map.of("agent_id", agent.value(), "status", "deleted"));
     }
 
@@ -45,29 +64,41 @@ final class MembershipRoutes {
     void createGroup(Context ctx) {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         String name = body.text("group_name");
-        bus.createGroup(name, body.agents("agent_ids"));
+        Auth.Principal principal = Auth.principal(ctx);
+        synchronized (this) {
+            bus.createGroup(name, body.agents("agent_ids"));
+            auth.store().setGroupOwner(name, principal.name());
+        }
         Http.json(ctx, 201, group(name));
     }
 
     void getGroup(Context ctx) {
         String name = ctx.pathParam("name");
+        auth.requireGroupOwner(Auth.principal(ctx), name);
         if (bus.groupMembers(name).isEmpty()) {
-            throw new io.swarmbus.SwarmbusException(io.swarmbus.ErrorCode.NOT_FOUND, "group '" + name + "' does not exist");
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "group '" + name + "' does not exist");
         }
         Http.json(ctx, 200, group(name));
     }
 
     void listGroups(Context ctx) {
-        Http.json(ctx, 200, Views.list("groups", bus.groups().stream().sorted().map(this::group).toList()));
+        Auth.Principal principal = Auth.principal(ctx);
+        Http.json(ctx, 200, Views.list("groups", bus.groups().stream().sorted()
+                .filter(g -> principal.admin() || auth.store().ownerOfGroup(g).map(principal.name()::equals).orElse(false))
+                .map(this::group).toList()));
     }
 
     void deleteGroup(Context ctx) {
-        bus.deleteGroup(ctx.pathParam("name"));
-        Http.json(ctx, 200, Map.of("group_name", ctx.pathParam("name"), "status", "deleted"));
+        String name = ctx.pathParam("name");
+        auth.requireGroupOwner(Auth.principal(ctx), name);
+        bus.deleteGroup(name);
+        auth.store().removeGroup(name);
+        Http.json(ctx, 200, Map.of("group_name", name, "status", "deleted"));
     }
 
     void join(Context ctx) {
         String name = ctx.pathParam("name");
+        auth.requireGroupOwner(Auth.principal(ctx), name);
         boolean added = bus.joinGroup(name, AgentId.of(ctx.pathParam("agent")));
         Map<String, Object> view = group(name);
         view.put("changed", added);
@@ -76,6 +107,7 @@ final class MembershipRoutes {
 
     void leave(Context ctx) {
         String name = ctx.pathParam("name");
+        auth.requireGroupOwner(Auth.principal(ctx), name);
         boolean removed = bus.leaveGroup(name, AgentId.of(ctx.pathParam("agent")));
         Map<String, Object> view = group(name);
         view.put("changed", removed);
@@ -92,7 +124,9 @@ final class MembershipRoutes {
     /** {@code POST /api/v1/topics/{topic}/subscribers}: {@code {"agent_id": ...}}. */
     void subscribe(Context ctx) {
         String topic = ctx.pathParam("topic");
-        boolean added = bus.subscribe(RequestBody.parse(ctx.bodyAsBytes()).agent("agent_id"), topic);
+        AgentId agent = RequestBody.parse(ctx.bodyAsBytes()).agent("agent_id");
+        auth.requireOwner(Auth.principal(ctx), agent);
+        boolean added = bus.subscribe(agent, topic);
         Map<String, Object> view = topic(topic);
         view.put("changed", added);
         Http.json(ctx, added ? 201 : 200, view);
@@ -100,7 +134,9 @@ final class MembershipRoutes {
 
     void unsubscribe(Context ctx) {
         String topic = ctx.pathParam("topic");
-        boolean removed = bus.unsubscribe(AgentId.of(ctx.pathParam("agent")), topic);
+        AgentId agent = AgentId.of(ctx.pathParam("agent"));
+        auth.requireOwner(Auth.principal(ctx), agent);
+        boolean removed = bus.unsubscribe(agent, topic);
         Map<String, Object> view = topic(topic);
         view.put("changed", removed);
         Http.json(ctx, 200, view);
@@ -108,6 +144,23 @@ final class MembershipRoutes {
 
     void getTopic(Context ctx) {
         Http.json(ctx, 200, topic(ctx.pathParam("topic")));
+    }
+
+    /** {@code POST /api/v1/users} (admin): {@code {"username", "password", "admin": false}}. */
+    void addUser(Context ctx) {
+        Auth.requireAdmin(Auth.principal(ctx));
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        String name = AgentId.of(body.text("username")).value();
+        AccessStore.User user = auth.store().addUser(name, body.text("password"), body.flag("admin"));
+        Http.json(ctx, 201, Map.of("username", user.name(), "admin", user.admin()));
+    }
+
+    /** {@code POST /api/v1/api-keys} (admin): a new admin API key, shown once. */
+    void addApiKey(Context ctx) {
+        Auth.Principal principal = Auth.principal(ctx);
+        Auth.requireAdmin(principal);
+        Http.json(ctx, 201, Map.of("api_key", auth.store().newApiKey(principal.name()),
+                "note", "store it now: only its hash is kept"));
     }
 
     private Map<String, Object> topic(String topic) {

@@ -22,33 +22,49 @@ import java.util.Optional;
 /** Sending, receiving, acking, history and dead letters over HTTP. */
 final class MessageRoutes {
     private final MessageBus bus;
+    private final Auth auth;
 
-    MessageRoutes(MessageBus bus) {
+    MessageRoutes(MessageBus bus, Auth auth) {
         this.bus = bus;
+        this.auth = auth;
     }
 
     /** {@code POST /api/v1/messages}: to one of an agent, a group, a topic or everyone. */
     void send(Context ctx) {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
-        respondToSend(ctx, request(body, addressOf(body), ctx.header("Idempotency-Key")));
+        respondToSend(ctx, request(ctx, body, addressOf(body)));
     }
 
-    /** {@code POST /api/v1/groups/{name}/messages} and the seed's {@code POST /groups/message}. */
-    void sendToGroup(Context ctx, String group) {
+    /** {@code POST /api/v1/groups/{name}/messages}. */
+    void sendToGroup(Context ctx) {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
-        respondToSend(ctx, request(body, Address.group(group), ctx.header("Idempotency-Key")));
+        respondToSend(ctx, request(ctx, body, Address.group(ctx.pathParam("name"))));
+    }
+
+    /** The seed's {@code POST /groups/message}: {@code {"group_name", "content", "message_type"}}. */
+    void sendToNamedGroup(Context ctx) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        respondToSend(ctx, request(ctx, body, Address.group(body.text("group_name"))));
     }
 
     /** {@code POST /api/v1/topics/{topic}/messages}. */
     void publish(Context ctx) {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
-        respondToSend(ctx, request(body, Address.topic(ctx.pathParam("topic")), ctx.header("Idempotency-Key")));
+        respondToSend(ctx, request(ctx, body, Address.topic(ctx.pathParam("topic"))));
     }
 
     /** {@code POST /api/v1/messages/broadcast}. */
     void broadcast(Context ctx) {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
-        respondToSend(ctx, request(body, Address.broadcast(), ctx.header("Idempotency-Key")));
+        respondToSend(ctx, request(ctx, body, Address.broadcast()));
+    }
+
+    /** Builds the request; the sender defaults to the caller's own agent and must be owned by it. */
+    private SendRequest request(Context ctx, RequestBody body, Address to) {
+        Auth.Principal principal = Auth.principal(ctx);
+        AgentId from = body.firstPresent("from", "sender_id").map(body::agent).orElseGet(() -> AgentId.of(principal.name()));
+        auth.requireOwner(principal, from);
+        return request(body, from, to, ctx.header("Idempotency-Key"));
     }
 
     private void respondToSend(Context ctx, SendRequest request) {
@@ -62,8 +78,7 @@ final class MessageRoutes {
         }));
     }
 
-    static SendRequest request(RequestBody body, Address to, String idempotencyHeader) {
-        AgentId from = body.agent(body.firstPresent("from", "sender_id").orElse("from"));
+    static SendRequest request(RequestBody body, AgentId from, Address to, String idempotencyHeader) {
         SendRequest.Builder builder = SendRequest.builder(from, to)
                 .content(body.json("content"))
                 .type(MessageType.of(body.optionalText(body.firstPresent("type", "message_type").orElse("type"))
@@ -97,6 +112,7 @@ final class MessageRoutes {
 
     /** {@code POST /api/v1/agents/{id}/receive}: long-poll with {@code max_messages} and {@code timeout}. */
     void receive(Context ctx, AgentId agent) {
+        auth.requireOwner(Auth.principal(ctx), agent);
         RequestBody body = isJson(ctx) ? RequestBody.parse(ctx.bodyAsBytes()) : RequestBody.parse(new byte[0]);
         int max = Http.intParam(ctx, body, "max_messages", 10);
         Duration wait = Http.secondsParam(ctx, body, "timeout").orElse(Duration.ZERO);
@@ -107,12 +123,18 @@ final class MessageRoutes {
         }));
     }
 
+    /** The seed's {@code POST /agents/receive}: for the caller's own agent (its user name). */
+    void receiveOwn(Context ctx) {
+        receive(ctx, AgentId.of(Auth.principal(ctx).name()));
+    }
+
     private static boolean isJson(Context ctx) {
         return ctx.contentType() != null && ctx.contentType().startsWith("application/json");
     }
 
     /** {@code POST /api/v1/agents/{id}/ack}: {@code {"message_ids": [...]}} or {@code {"message_id": "..."}}. */
     void ack(Context ctx, AgentId agent) {
+        auth.requireOwner(Auth.principal(ctx), agent);
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         List<MessageId> ids = messageIds(body);
         ctx.future(() -> bus.ackAsync(agent, ids).thenAccept(result -> {
@@ -139,6 +161,7 @@ final class MessageRoutes {
 
     /** {@code POST /api/v1/agents/{id}/nack}: {@code {"message_id": "...", "delay_seconds": 5}}. */
     void nack(Context ctx, AgentId agent) {
+        auth.requireOwner(Auth.principal(ctx), agent);
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         MessageId id = MessageId.parse(body.text("message_id"));
         Duration delay = Http.secondsParam(ctx, body, "delay_seconds").orElse(Duration.ZERO);
@@ -149,9 +172,36 @@ final class MessageRoutes {
     /** {@code GET /api/v1/messages/{id}}. */
     void get(Context ctx) {
         MessageId id = MessageId.parse(ctx.pathParam("id"));
-        MessageRecord record = bus.message(id).orElseThrow(() -> new SwarmbusException(
-                io.swarmbus.ErrorCode.NOT_FOUND, "message " + id + " does not exist or is past retention"));
+        MessageRecord record = bus.message(id).filter(r -> auth.maySee(Auth.principal(ctx), r))
+                .orElseThrow(() -> new SwarmbusException(io.swarmbus.ErrorCode.NOT_FOUND,
+                        "message " + id + " does not exist or is past retention"));
         Http.json(ctx, 200, Views.record(record));
+    }
+
+    /**
+     * The seed's {@code PUT /messages/{id}/status}: {@code {"status": "acked"|"processed"}} acks it,
+     * {@code "failed"|"rejected"} gives it back, for the caller's own agent.
+     */
+    void setStatus(Context ctx) {
+        MessageId id = MessageId.parse(ctx.pathParam("id"));
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        AgentId agent = body.optionalText("agent_id").map(AgentId::of)
+                .orElseGet(() -> AgentId.of(Auth.principal(ctx).name()));
+        auth.requireOwner(Auth.principal(ctx), agent);
+        String status = body.text("status");
+        switch (status) {
+            case "acked", "processed", "completed" -> ctx.future(() -> bus.ackAsync(agent, List.of(id)).thenAccept(r -> {
+                if (!r.notHeld().isEmpty()) {
+                    throw new SwarmbusException(io.swarmbus.ErrorCode.LEASE_NOT_HELD, "agent '" + agent
+                            + "' holds no lease on message " + id + " (never received, lease expired, or already acked)");
+                }
+                Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "acked"));
+            }));
+            case "failed", "rejected" -> ctx.future(() -> bus.nackAsync(agent, id, Duration.ZERO).thenRun(() ->
+                    Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "requeued"))));
+            default -> throw SwarmbusException.invalid("status", "status must be acked, processed, completed, "
+                    + "failed or rejected, was '" + status + "'");
+        }
     }
 
     /** {@code GET /api/v1/messages?agent=&peer=&type=&conversation_id=&since=&until=&limit=}. */
@@ -166,11 +216,14 @@ final class MessageRoutes {
         if (since.isPresent() || until.isPresent()) {
             query = query.between(since.orElse(Instant.EPOCH), until.orElse(Instant.MAX));
         }
-        Http.json(ctx, 200, Views.list("messages", bus.history(query).stream().map(Views::record).toList()));
+        Auth.Principal principal = Auth.principal(ctx);
+        Http.json(ctx, 200, Views.list("messages", bus.history(query).stream()
+                .filter(r -> auth.maySee(principal, r)).map(Views::record).toList()));
     }
 
     /** {@code GET /api/v1/agents/{id}/messages}: that agent's history, newest first. */
     void historyOf(Context ctx, AgentId agent) {
+        auth.requireOwner(Auth.principal(ctx), agent);
         int limit = Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100);
         List<Map<String, Object>> views = bus.history(HistoryQuery.all().withAgent(agent).withLimit(limit)).stream()
                 .map(Views::record).toList();
@@ -179,11 +232,13 @@ final class MessageRoutes {
 
     /** {@code GET /api/v1/agents/{id}/dead-letters}. */
     void deadLetters(Context ctx, AgentId agent) {
+        auth.requireOwner(Auth.principal(ctx), agent);
         Http.json(ctx, 200, Views.list("messages", bus.deadLetters(agent).stream().map(Views::record).toList()));
     }
 
     /** {@code POST /api/v1/agents/{id}/dead-letters/{message_id}/replay}. */
     void replay(Context ctx, AgentId agent) {
+        auth.requireOwner(Auth.principal(ctx), agent);
         MessageId id = MessageId.parse(ctx.pathParam("message_id"));
         ctx.future(() -> bus.replayAsync(agent, id).thenRun(() -> Http.json(ctx, 200,
                 Map.of("message_id", id.toString(), "status", "replayed"))));

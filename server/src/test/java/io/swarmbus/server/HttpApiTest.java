@@ -27,10 +27,16 @@ class HttpApiTest {
 
     record Reply(int status, JsonNode body, HttpResponse<String> raw) {}
 
+    String token;
+
     @BeforeEach
-    void start() {
+    void start() throws Exception {
         bus = MessageBus.open(BusConfig.builder(dir).build());
-        server = HttpServer.start(bus, "127.0.0.1", 0, 64 * 1024);
+        ServerSettings defaults = ServerSettings.forTests(dir);
+        server = HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 64 * 1024, true,
+                defaults.jwtSecret(), defaults.tokenLifetime(), 10_000, defaults.adminPassword()));
+        token = call("POST", "/auth/token", "{\"username\":\"tester\",\"password\":\"tester-password\"}")
+                .body().get("access_token").asText();
     }
 
     @AfterEach
@@ -50,6 +56,9 @@ class HttpApiTest {
                         : HttpRequest.BodyPublishers.ofString(body));
         if (body != null) {
             request.header("Content-Type", contentType);
+        }
+        if (token != null) {
+            request.header("Authorization", "Bearer " + token);
         }
         HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
         JsonNode json = response.body().isEmpty() ? null : RequestBody.MAPPER.readTree(response.body());

@@ -1,0 +1,198 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.security.spec.InvalidKeySpecException;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.Optional;
+import javax.crypto.SecretKeyFactory;
+import javax.crypto.spec.PBEKeySpec;
+
+/**
+ * Who may do what: user accounts (PBKDF2-hashed passwords), admin API keys (stored as SHA-256
+ * hashes), and which user owns each agent and group. Kept in {@code access.json} in the data
+ * directory, rewritten atomically (temp file, fsync, rename) on every change; changes are rare.
+ */
+final class AccessStore {
+    private static final int ITERATIONS = 120_000;
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    /** A user as stored. */
+    record User(String name, String salt, String hash, boolean admin) {}
+
+    private final Path file;
+    private final Map<String, User> users = new HashMap<>();
+    private final Map<String, String> apiKeys = new HashMap<>();
+    private final Map<String, String> agentOwners = new HashMap<>();
+    private final Map<String, String> groupOwners = new HashMap<>();
+
+    private AccessStore(Path file) {
+        this.file = file;
+    }
+
+    static AccessStore open(Path dataDir) {
+        AccessStore store = new AccessStore(dataDir.resolve("access.json"));
+        try {
+            Files.createDirectories(dataDir);
+            if (Files.exists(store.file)) {
+                store.load(RequestBody.MAPPER.readTree(Files.readAllBytes(store.file)));
+            }
+        } catch (IOException e) {
+            throw new SwarmbusException(ErrorCode.STORAGE_FAILURE, "cannot read " + store.file + ": " + e.getMessage(), e);
+        }
+        return store;
+    }
+
+    private void load(JsonNode root) {
+        root.path("users").forEach(u -> users.put(u.get("name").asText(), new User(u.get("name").asText(),
+                u.get("salt").asText(), u.get("hash").asText(), u.get("admin").asBoolean())));
+        root.path("api_keys").properties().forEach(e -> apiKeys.put(e.getKey(), e.getValue().asText()));
+        root.path("agent_owners").properties().forEach(e -> agentOwners.put(e.getKey(), e.getValue().asText()));
+        root.path("group_owners").properties().forEach(e -> groupOwners.put(e.getKey(), e.getValue().asText()));
+    }
+
+    synchronized boolean hasUsers() {
+        return !users.isEmpty();
+    }
+
+    synchronized Optional<User> user(String name) {
+        return Optional.ofNullable(users.get(name));
+    }
+
+    /** Adds a user; {@code already_exists} if the name is taken. */
+    synchronized User addUser(String name, String password, boolean admin) {
+        if (users.containsKey(name)) {
+            throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "user '" + name + "' already exists");
+        }
+        checkPassword(password);
+        byte[] salt = new byte[16];
+        RANDOM.nextBytes(salt);
+        User user = new User(name, Base64.getEncoder().encodeToString(salt), hash(password, salt), admin);
+        users.put(name, user);
+        save();
+        return user;
+    }
+
+    static void checkPassword(String password) {
+        if (password.length() < 8 || password.length() > 256) {
+            throw SwarmbusException.invalid("password", "password must be 8 to 256 characters");
+        }
+    }
+
+    /** The user if the password is right; comparison in constant time. */
+    synchronized Optional<User> authenticate(String name, String password) {
+        User user = users.get(name);
+        if (user == null) {
+            return Optional.empty();
+        }
+        String candidate = hash(password, Base64.getDecoder().decode(user.salt()));
+        boolean ok = MessageDigest.isEqual(candidate.getBytes(StandardCharsets.UTF_8),
+                user.hash().getBytes(StandardCharsets.UTF_8));
+        return ok ? Optional.of(user) : Optional.empty();
+    }
+
+    /** Creates an admin API key for {@code owner}; the key is returned once and stored only hashed. */
+    synchronized String newApiKey(String owner) {
+        byte[] raw = new byte[32];
+        RANDOM.nextBytes(raw);
+        String key = "sbk_" + HexFormat.of().formatHex(raw);
+        apiKeys.put(sha256(key), owner);
+        save();
+        return key;
+    }
+
+    synchronized Optional<User> userForApiKey(String key) {
+        return Optional.ofNullable(apiKeys.get(sha256(key))).map(users::get);
+    }
+
+    synchronized Optional<String> ownerOfAgent(String agent) {
+        return Optional.ofNullable(agentOwners.get(agent));
+    }
+
+    synchronized void setAgentOwner(String agent, String owner) {
+        agentOwners.put(agent, owner);
+        save();
+    }
+
+    synchronized void removeAgent(String agent) {
+        if (agentOwners.remove(agent) != null) {
+            save();
+        }
+    }
+
+    synchronized Optional<String> ownerOfGroup(String group) {
+        return Optional.ofNullable(groupOwners.get(group));
+    }
+
+    synchronized void setGroupOwner(String group, String owner) {
+        groupOwners.put(group, owner);
+        save();
+    }
+
+    synchronized void removeGroup(String group) {
+        if (groupOwners.remove(group) != null) {
+            save();
+        }
+    }
+
+    private static String hash(String password, byte[] salt) {
+        try {
+            PBEKeySpec spec = new PBEKeySpec(password.toCharArray(), salt, ITERATIONS, 256);
+            byte[] derived = SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256").generateSecret(spec).getEncoded();
+            return "pbkdf2-sha256$" + ITERATIONS + "$" + Base64.getEncoder().encodeToString(derived);
+        } catch (NoSuchAlgorithmException | InvalidKeySpecException e) {
+            throw new IllegalStateException("PBKDF2WithHmacSHA256 is part of every JDK", e);
+        }
+    }
+
+    private static String sha256(String text) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
+                    .digest(text.getBytes(StandardCharsets.UTF_8)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is part of every JDK", e);
+        }
+    }
+
+    /** Writes the whole store to a temp file, fsyncs it, and renames it over the old one. */
+    private void save() {
+        ObjectNode root = RequestBody.MAPPER.createObjectNode();
+        var list = root.putArray("users");
+        users.values().forEach(u -> list.addObject().put("name", u.name()).put("salt", u.salt())
+                .put("hash", u.hash()).put("admin", u.admin()));
+        ObjectNode keys = root.putObject("api_keys");
+        apiKeys.forEach(keys::put);
+        ObjectNode agents = root.putObject("agent_owners");
+        agentOwners.forEach(agents::put);
+        ObjectNode groups = root.putObject("group_owners");
+        groupOwners.forEach(groups::put);
+        Path temp = file.resolveSibling(file.getFileName() + ".tmp");
+        try {
+            Files.write(temp, RequestBody.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));
+            try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+                channel.force(true);
+            }
+            Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            try (FileChannel dir = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
+                dir.force(true);
+            }
+        } catch (IOException e) {
+            throw new SwarmbusException(ErrorCode.STORAGE_FAILURE, "cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+package io.swarmbus.server;
+
+import io.javalin.http.Context;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.MessageRecord;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Authentication (bearer JWT or admin {@code X-Api-Key}), per-principal rate limits, and the
+ * ownership rules: a principal acts only as agents it owns, and sees others' agents, groups and
+ * messages as if they did not exist (404). Admins may act for anyone.
+ */
+final class Auth {
+    /** Who is calling. */
+    record Principal(String name, boolean admin) {}
+
+    private static final String ATTRIBUTE = "swarmbus.principal";
+    private static final Set<String> PUBLIC = Set.of("/health", "/healthz", "/readyz", "/auth/token");
+
+    private final AccessStore store;
+    private final Tokens tokens;
+    private final RateLimiter limiter;
+    private final boolean devMode;
+
+    Auth(AccessStore store, Tokens tokens, RateLimiter limiter, boolean devMode) {
+        this.store = store;
+        this.tokens = tokens;
+        this.limiter = limiter;
+        this.devMode = devMode;
+    }
+
+    AccessStore store() {
+        return store;
+    }
+
+    /** Runs before every route: public paths pass; others need credentials and rate-limit room. */
+    void filter(Context ctx) {
+        if (PUBLIC.contains(ctx.path())) {
+            return;
+        }
+        Principal principal = authenticate(ctx);
+        long wait = limiter.acquire(principal.name());
+        if (wait > 0) {
+            ctx.header("Retry-After", Long.toString(wait));
+            throw new SwarmbusException(ErrorCode.RATE_LIMITED, "rate limit exceeded for '" + principal.name()
+                    + "'; retry after " + wait + " s");
+        }
+        ctx.attribute(ATTRIBUTE, principal);
+    }
+
+    private Principal authenticate(Context ctx) {
+        String apiKey = ctx.header("X-Api-Key");
+        if (apiKey != null) {
+            return store.userForApiKey(apiKey).filter(AccessStore.User::admin)
+                    .map(u -> new Principal(u.name(), true))
+                    .orElseThrow(() -> Tokens.unauthenticated("the API key is not valid"));
+        }
+        String header = ctx.header("Authorization");
+        if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            ctx.header("WWW-Authenticate", "Bearer");
+            throw Tokens.unauthenticated("send 'Authorization: Bearer <token>' (from POST /auth/token) or an admin 'X-Api-Key'");
+        }
+        String subject = tokens.verify(header.substring(7).trim());
+        AccessStore.User user = store.user(subject)
+                .orElseThrow(() -> Tokens.unauthenticated("the token's user no longer exists"));
+        return new Principal(user.name(), user.admin());
+    }
+
+    static Principal principal(Context ctx) {
+        Principal principal = ctx.attribute(ATTRIBUTE);
+        if (principal == null) {
+            throw Tokens.unauthenticated("not authenticated");
+        }
+        return principal;
+    }
+
+    /** {@code POST /auth/token}: JSON or form {@code username}, {@code password}. */
+    void token(Context ctx) {
+        RequestBody body = ctx.contentType() != null && ctx.contentType().startsWith("application/json")
+                ? RequestBody.parse(ctx.bodyAsBytes()) : RequestBody.parse(new byte[0]);
+        String username = Http.param(ctx, body, "username")
+                .orElseThrow(() -> SwarmbusException.invalid("username", "'username' is required"));
+        String password = Http.param(ctx, body, "password")
+                .orElseThrow(() -> SwarmbusException.invalid("password", "'password' is required"));
+        Optional<AccessStore.User> user = store.authenticate(username, password);
+        if (user.isEmpty() && devMode && store.user(username).isEmpty()) {
+            AgentId.of(username); // user names double as default agent ids
+            user = Optional.of(store.addUser(username, password, false));
+        }
+        AccessStore.User known = user.orElseThrow(() -> Tokens.unauthenticated("wrong username or password"));
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put("access_token", tokens.issue(known.name(), known.admin()));
+        view.put("token_type", "bearer");
+        view.put("expires_in", tokens.lifetime().toSeconds());
+        Http.json(ctx, 200, view);
+    }
+
+    /** Fails with 404 unless the caller owns {@code agent} (or is an admin). */
+    void requireOwner(Principal principal, AgentId agent) {
+        if (!owns(principal, agent)) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent + "' has no inbox");
+        }
+    }
+
+    boolean owns(Principal principal, AgentId agent) {
+        return principal.admin() || store.ownerOfAgent(agent.value()).map(principal.name()::equals).orElse(false);
+    }
+
+    /** Whether the caller may see a message: it owns the sender or a recipient. */
+    boolean maySee(Principal principal, MessageRecord record) {
+        return principal.admin() || owns(principal, record.message().from())
+                || record.deliveries().stream().anyMatch(d -> owns(principal, d.recipient()));
+    }
+
+    void requireGroupOwner(Principal principal, String group) {
+        if (!principal.admin() && !store.ownerOfGroup(group).map(principal.name()::equals).orElse(false)) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "group '" + group + "' does not exist");
+        }
+    }
+
+    static void requireAdmin(Principal principal) {
+        if (!principal.admin()) {
+            throw new SwarmbusException(ErrorCode.FORBIDDEN, "only an admin may do this");
+        }
+    }
+}

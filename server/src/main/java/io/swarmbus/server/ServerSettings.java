@@ -1,0 +1,41 @@
+package io.swarmbus.server;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * How the HTTP server runs.
+ *
+ * @param dataDir where the engine and {@code access.json} live
+ * @param host the interface to bind
+ * @param port the port, 0 for any free one
+ * @param maxRequestBytes the largest request body accepted (413 beyond)
+ * @param devMode sign up unknown users at {@code /auth/token}; allow a throwaway JWT secret
+ * @param jwtSecret the HS256 secret ({@code JWT_SECRET}); required outside dev mode
+ * @param tokenLifetime how long tokens live ({@code TOKEN_EXPIRE_MINUTES})
+ * @param rateLimitPerMinute requests per principal per minute ({@code RATE_LIMIT_PER_MINUTE})
+ * @param adminPassword the first admin's password ({@code SWARMBUS_ADMIN_PASSWORD}); generated if absent
+ */
+public record ServerSettings(
+        Path dataDir,
+        String host,
+        int port,
+        long maxRequestBytes,
+        boolean devMode,
+        Optional<String> jwtSecret,
+        Duration tokenLifetime,
+        int rateLimitPerMinute,
+        Optional<String> adminPassword) {
+
+    /** Secrets copied from examples; production mode refuses them. */
+    static final Set<String> KNOWN_DEFAULT_SECRETS = Set.of("your_secret_key_here", "secret", "changeme",
+            "change-me", "jwt_secret");
+
+    /** Defaults for tests and embedding: dev mode, loopback, any port. */
+    public static ServerSettings forTests(Path dataDir) {
+        return new ServerSettings(dataDir, "127.0.0.1", 0, 2L << 20, true, Optional.empty(), Duration.ofMinutes(1440),
+                300, Optional.of("admin-password-for-tests"));
+    }
+}

@@ -1,0 +1,196 @@
+package io.swarmbus.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.JWSHeader;
+import com.nimbusds.jose.crypto.MACSigner;
+import com.nimbusds.jwt.JWTClaimsSet;
+import com.nimbusds.jwt.PlainJWT;
+import com.nimbusds.jwt.SignedJWT;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Date;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Authentication, ownership and rate limits over real HTTP. */
+class AuthTest {
+    static final String SECRET = "0123456789abcdef0123456789abcdef-test-secret";
+
+    @TempDir
+    Path dir;
+    MessageBus bus;
+    HttpServer server;
+    final HttpClient client = HttpClient.newHttpClient();
+
+    record Reply(int status, JsonNode body, HttpResponse<String> raw) {}
+
+    void start(boolean dev, int ratePerMinute) {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, dev, Optional.of(SECRET),
+                Duration.ofMinutes(60), ratePerMinute, Optional.of("the-admin-password")));
+    }
+
+    @AfterEach
+    void stop() {
+        if (server != null) {
+            server.close();
+        }
+        if (bus != null) {
+            bus.close();
+        }
+    }
+
+    Reply call(String method, String path, String body, Map<String, String> headers) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(body))
+                .header("Content-Type", "application/json");
+        headers.forEach(request::header);
+        HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        return new Reply(response.statusCode(), RequestBody.MAPPER.readTree(response.body()), response);
+    }
+
+    String token(String user, String password) throws Exception {
+        Reply reply = call("POST", "/auth/token", "{\"username\":\"" + user + "\",\"password\":\"" + password + "\"}",
+                Map.of());
+        assertThat(reply.status()).as(reply.body().toString()).isEqualTo(200);
+        return reply.body().get("access_token").asText();
+    }
+
+    Map<String, String> bearer(String token) {
+        return Map.of("Authorization", "Bearer " + token);
+    }
+
+    @Test
+    void productionMode_withoutASecret_refusesToStart() {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        assertThatThrownBy(() -> HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, false,
+                Optional.empty(), Duration.ofMinutes(60), 300, Optional.of("pw-pw-pw-pw"))))
+                .hasMessageContaining("JWT_SECRET is not set");
+        assertThatThrownBy(() -> HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, false,
+                Optional.of("your_secret_key_here"), Duration.ofMinutes(60), 300, Optional.of("pw-pw-pw-pw"))))
+                .hasMessageContaining("well-known");
+    }
+
+    @Test
+    void productionMode_doesNotSignUpUnknownUsers_butAdminsCreateThem() throws Exception {
+        start(false, 300);
+        Reply unknown = call("POST", "/auth/token", "{\"username\":\"eve\",\"password\":\"whatever-pw\"}", Map.of());
+        String admin = token("admin", "the-admin-password");
+        Reply created = call("POST", "/api/v1/users", "{\"username\":\"bob\",\"password\":\"bob-password\"}",
+                bearer(admin));
+        Reply byNonAdmin = call("POST", "/api/v1/users", "{\"username\":\"mallory\",\"password\":\"mallory-pw\"}",
+                bearer(token("bob", "bob-password")));
+
+        assertThat(unknown.status()).isEqualTo(401);
+        assertThat(created.status()).isEqualTo(201);
+        assertThat(byNonAdmin.status()).isEqualTo(403);
+        assertThat(call("POST", "/auth/token", "{\"username\":\"bob\",\"password\":\"wrong-password\"}", Map.of())
+                .status()).isEqualTo(401);
+    }
+
+    @Test
+    void badTokens_areRejectedWith401() throws Exception {
+        start(true, 300);
+        String good = token("alice", "alice-password");
+        String tampered = good.substring(0, good.length() - 4) + (good.endsWith("AAAA") ? "BBBB" : "AAAA");
+        String none = new PlainJWT(new JWTClaimsSet.Builder().subject("alice")
+                .expirationTime(Date.from(Instant.now().plusSeconds(600))).build()).serialize();
+        SignedJWT expired = new SignedJWT(new JWSHeader(JWSAlgorithm.HS256), new JWTClaimsSet.Builder()
+                .subject("alice").expirationTime(Date.from(Instant.now().minusSeconds(5))).build());
+        expired.sign(new MACSigner(SECRET.getBytes(StandardCharsets.UTF_8)));
+
+        assertThat(call("GET", "/api/v1/agents", null, bearer(good)).status()).isEqualTo(200);
+        for (String bad : new String[] {tampered, none, expired.serialize(), "garbage"}) {
+            Reply reply = call("GET", "/api/v1/agents", null, bearer(bad));
+            assertThat(reply.status()).as(bad).isEqualTo(401);
+            assertThat(reply.body().get("error").asText()).isEqualTo("unauthenticated");
+        }
+        assertThat(call("GET", "/api/v1/agents", null, Map.of()).status()).isEqualTo(401);
+    }
+
+    @Test
+    void ownership_othersAgentsAndMessagesAre404() throws Exception {
+        start(true, 300);
+        String alice = token("alice", "alice-password");
+        String bob = token("bob", "bob-password");
+        call("POST", "/agents/register", "{\"agent_id\":\"alice\"}", bearer(alice));
+        call("POST", "/agents/register", "{\"agent_id\":\"bob\"}", bearer(bob));
+        String id = call("POST", "/messages", "{\"receiver_id\":\"bob\",\"content\":\"hi\"}", bearer(alice))
+                .body().get("message_id").asText();
+
+        Reply sendAsBob = call("POST", "/api/v1/messages", "{\"from\":\"bob\",\"to\":\"alice\",\"content\":1}",
+                bearer(alice));
+        Reply receiveForBob = call("POST", "/api/v1/agents/bob/receive", "{}", bearer(alice));
+        Reply takeover = call("POST", "/agents/register", "{\"agent_id\":\"bob\"}", bearer(alice));
+        Reply seenByBob = call("GET", "/messages/" + id, null, bearer(bob));
+        String carol = token("carol", "carol-password");
+        Reply seenByCarol = call("GET", "/messages/" + id, null, bearer(carol));
+
+        assertThat(sendAsBob.status()).isEqualTo(404);
+        assertThat(receiveForBob.status()).isEqualTo(404);
+        assertThat(takeover.status()).isEqualTo(409);
+        assertThat(seenByBob.status()).isEqualTo(200);
+        assertThat(seenByCarol.status()).isEqualTo(404);
+        assertThat(call("GET", "/api/v1/agents", null, bearer(alice)).body().get("count").asInt()).isEqualTo(1);
+    }
+
+    @Test
+    void adminApiKey_authenticates() throws Exception {
+        start(false, 300);
+        String admin = token("admin", "the-admin-password");
+        String key = call("POST", "/api/v1/api-keys", "{}", bearer(admin)).body().get("api_key").asText();
+
+        assertThat(call("GET", "/api/v1/agents", null, Map.of("X-Api-Key", key)).status()).isEqualTo(200);
+        assertThat(call("GET", "/api/v1/agents", null, Map.of("X-Api-Key", key + "x")).status()).isEqualTo(401);
+    }
+
+    @Test
+    void rateLimit_answers429WithRetryAfter() throws Exception {
+        start(true, 5);
+        String alice = token("alice", "alice-password");
+        Reply last = null;
+        for (int i = 0; i < 6; i++) {
+            last = call("GET", "/api/v1/agents", null, bearer(alice));
+        }
+        assertThat(last.status()).isEqualTo(429);
+        assertThat(last.body().get("error").asText()).isEqualTo("rate_limited");
+        assertThat(last.raw().headers().firstValue("Retry-After")).isPresent();
+    }
+
+    @Test
+    void internalErrors_neverLeakDetails() throws Exception {
+        io.javalin.Javalin app = io.javalin.Javalin.create(config -> {
+            config.startup.showJavalinBanner = false;
+            config.routes.get("/boom", ctx -> {
+                throw new IllegalStateException("secret detail: jdbc:postgres://db/prod password=hunter2");
+            });
+            HttpServer.errors(config);
+        }).start("127.0.0.1", 0);
+        try {
+            HttpResponse<String> response = client.send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + app.port() + "/boom")).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(response.statusCode()).isEqualTo(500);
+            JsonNode body = RequestBody.MAPPER.readTree(response.body());
+            assertThat(body.get("error").asText()).isEqualTo("internal");
+            assertThat(response.body()).doesNotContain("secret", "hunter2", "IllegalStateException", "at io.");
+        } finally {
+            app.stop();
+        }
+    }
+}
