@@ -130,6 +130,7 @@ public final class HttpServer implements AutoCloseable {
 
         r.post("/api/v1/messages", messages::send);
         r.post("/api/v1/messages/broadcast", messages::broadcast);
+        r.post("/api/v1/messages/batch", messages::sendBatch);
         r.get("/api/v1/messages", messages::history);
         r.get("/api/v1/messages/{id}", messages::get);
 

@@ -18,6 +18,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
 /** Sending, receiving, acking, history and dead letters over HTTP. */
 final class MessageRoutes {
@@ -59,12 +61,60 @@ final class MessageRoutes {
         respondToSend(ctx, request(ctx, body, Address.broadcast()));
     }
 
+    /**
+     * {@code POST /api/v1/messages/batch}: {@code {"messages": [...]}}, up to 1,000 sends in one
+     * request, each answered on its own ({@code message_id} or {@code error}) once all are durable.
+     */
+    void sendBatch(Context ctx) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        List<RequestBody> items = body.objects("messages");
+        if (items.isEmpty() || items.size() > 1000) {
+            throw SwarmbusException.invalid("messages", "'messages' must hold 1 to 1000 messages, held " + items.size());
+        }
+        List<CompletableFuture<Map<String, Object>>> results = new ArrayList<>();
+        for (RequestBody item : items) {
+            results.add(sendOne(ctx, item));
+        }
+        ctx.future(() -> CompletableFuture.allOf(results.toArray(CompletableFuture[]::new))
+                .thenRun(() -> Http.json(ctx, 200, Views.list("results", results.stream().map(
+                        CompletableFuture::join).toList()))));
+    }
+
+    private CompletableFuture<Map<String, Object>> sendOne(Context ctx, RequestBody item) {
+        try {
+            return bus.sendAsync(request(ctx, item, addressOf(item))).handle((result, error) -> {
+                Map<String, Object> view = new LinkedHashMap<>();
+                if (error == null) {
+                    view.put("message_id", result.id().toString());
+                    view.put("recipients", result.recipients());
+                    view.put("duplicate", result.duplicate());
+                } else {
+                    errorView(view, error instanceof CompletionException ? error.getCause() : error);
+                }
+                return view;
+            });
+        } catch (SwarmbusException e) {
+            Map<String, Object> view = new LinkedHashMap<>();
+            errorView(view, e);
+            return CompletableFuture.completedFuture(view);
+        }
+    }
+
+    private static void errorView(Map<String, Object> view, Throwable error) {
+        SwarmbusException e = error instanceof SwarmbusException s ? s
+                : new SwarmbusException(io.swarmbus.ErrorCode.INTERNAL, "internal error; the server logged the details");
+        view.put("status", e.code().httpStatus());
+        view.put("error", e.code().code());
+        view.put("message", e.getMessage());
+        e.field().ifPresent(field -> view.put("field", field));
+    }
+
     /** Builds the request; the sender defaults to the caller's own agent and must be owned by it. */
     private SendRequest request(Context ctx, RequestBody body, Address to) {
         Auth.Principal principal = Auth.principal(ctx);
         AgentId from = body.firstPresent("from", "sender_id").map(body::agent).orElseGet(() -> AgentId.of(principal.name()));
         auth.requireOwner(principal, from);
-        return request(body, from, to, ctx.header("Idempotency-Key"));
+        return request(body, from, to, ctx.header("Idempotency-Key"), ctx.header("traceparent"));
     }
 
     private void respondToSend(Context ctx, SendRequest request) {
@@ -78,7 +128,12 @@ final class MessageRoutes {
         }));
     }
 
-    static SendRequest request(RequestBody body, AgentId from, Address to, String idempotencyHeader) {
+    /**
+     * Builds a send from a message body. A W3C {@code traceparent} request header travels in the
+     * message's headers, so receivers continue the same trace.
+     */
+    static SendRequest request(RequestBody body, AgentId from, Address to, String idempotencyHeader,
+            String traceparent) {
         SendRequest.Builder builder = SendRequest.builder(from, to)
                 .content(body.json("content"))
                 .type(MessageType.of(body.optionalText(body.firstPresent("type", "message_type").orElse("type"))
@@ -88,6 +143,9 @@ final class MessageRoutes {
         body.optionalText("reply_to").ifPresent(builder::replyTo);
         body.optionalText("conversation_id").ifPresent(builder::conversationId);
         body.headers("headers").forEach(builder::header);
+        if (traceparent != null && !traceparent.isBlank()) {
+            builder.header("traceparent", traceparent);
+        }
         body.number("ttl_seconds").ifPresent(seconds -> builder.ttl(Duration.ofMillis((long) (seconds * 1000))));
         Optional.ofNullable(idempotencyHeader).or(() -> body.optionalText("idempotency_key"))
                 .ifPresent(builder::idempotencyKey);

@@ -83,6 +83,22 @@ final class RequestBody {
         return node.asText();
     }
 
+    /** An array of JSON objects, each as its own body. */
+    List<RequestBody> objects(String field) {
+        JsonNode node = root.get(field);
+        if (node == null || !node.isArray()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be an array of objects");
+        }
+        List<RequestBody> bodies = new ArrayList<>();
+        for (JsonNode item : node) {
+            if (!item.isObject()) {
+                throw SwarmbusException.invalid(field, "'" + field + "' must hold only objects");
+            }
+            bodies.add(new RequestBody(item));
+        }
+        return bodies;
+    }
+
     AgentId agent(String field) {
         return AgentId.of(text(field));
     }

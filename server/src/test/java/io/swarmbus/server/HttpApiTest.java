@@ -160,6 +160,41 @@ class HttpApiTest {
     }
 
     @Test
+    void batchSend_answersEachMessageOnItsOwn() throws Exception {
+        register("a", "b");
+
+        Reply batch = call("POST", "/api/v1/messages/batch", "{\"messages\": ["
+                + "{\"from\":\"a\",\"to\":\"b\",\"content\":{\"n\":1}},"
+                + "{\"from\":\"a\",\"to\":\"ghost\",\"content\":{\"n\":2}},"
+                + "{\"from\":\"a\",\"to\":\"b\",\"content\":{\"n\":3},\"priority\":\"urgent\"},"
+                + "{\"from\":\"a\",\"to\":\"b\",\"content\":{\"n\":4},\"priority\":\"critical\"}]}");
+
+        assertThat(batch.status()).isEqualTo(200);
+        JsonNode results = batch.body().get("results");
+        assertThat(results.get(0).has("message_id")).isTrue();
+        assertThat(results.get(1).get("error").asText()).isEqualTo("not_found");
+        assertThat(results.get(2).get("field").asText()).isEqualTo("priority");
+        assertThat(results.get(3).has("message_id")).isTrue();
+        JsonNode got = call("POST", "/api/v1/agents/b/receive", null).body().get("messages");
+        assertThat(got).hasSize(2);
+        assertThat(got.get(0).get("content").get("n").asInt()).isEqualTo(4);
+    }
+
+    @Test
+    void traceparent_travelsWithTheMessage() throws Exception {
+        register("a", "b");
+        String traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/api/v1/messages"))
+                .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
+                .header("traceparent", traceparent)
+                .POST(HttpRequest.BodyPublishers.ofString("{\"from\":\"a\",\"to\":\"b\",\"content\":1}")).build();
+        assertThat(client.send(request, HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(201);
+
+        JsonNode got = call("POST", "/api/v1/agents/b/receive", null).body().get("messages").get(0);
+        assertThat(got.get("headers").get("traceparent").asText()).isEqualTo(traceparent);
+    }
+
+    @Test
     void health_andStats_answer() throws Exception {
         assertThat(call("GET", "/healthz", null).body().get("status").asText()).isEqualTo("ok");
         assertThat(call("GET", "/readyz", null).status()).isEqualTo(200);
