@@ -45,11 +45,15 @@ public final class HttpServer implements AutoCloseable {
                 settings.devMode());
         MessageRoutes messages = new MessageRoutes(bus, auth);
         MembershipRoutes members = new MembershipRoutes(bus, auth);
+        Metrics metrics = new Metrics(bus);
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.concurrency.useVirtualThreads = true;
             config.http.maxRequestSize = settings.maxRequestBytes();
+            config.routes.before(metrics::start);
             config.routes.before(auth::filter);
+            config.routes.after(metrics::finish);
+            config.routes.get("/metrics", metrics::scrape);
             config.routes.post("/auth/token", auth::token);
             routes(config, bus, messages, members);
             seedRoutes(config, messages, members);

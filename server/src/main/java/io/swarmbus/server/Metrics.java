@@ -1,0 +1,112 @@
+package io.swarmbus.server;
+
+import io.javalin.http.Context;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.BusStats;
+import io.swarmbus.messaging.InboxStats;
+import io.swarmbus.messaging.MessageBus;
+import java.time.Duration;
+import java.util.function.ToDoubleFunction;
+import java.util.function.ToLongFunction;
+
+/**
+ * Prometheus metrics at {@code /metrics}: the engine's counters, inbox depths (totals and the
+ * deepest inbox, no per-agent labels so cardinality stays bounded), journal fsyncs, and an HTTP
+ * latency histogram by method, route and status.
+ */
+final class Metrics {
+    private static final String STARTED = "swarmbus.metrics.started";
+
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final MessageBus bus;
+    private volatile InboxTotals totals = new InboxTotals(0, 0, 0, 0, 0);
+    private volatile long totalsAt;
+
+    private record InboxTotals(long pending, long leased, long delayed, long deadLetters, long deepest) {}
+
+    Metrics(MessageBus bus) {
+        this.bus = bus;
+        counter("swarmbus_messages_sent", "messages accepted", BusStats::sent);
+        counter("swarmbus_messages_delivered", "leases handed out, redeliveries included", BusStats::delivered);
+        counter("swarmbus_messages_acked", "deliveries acknowledged", BusStats::acked);
+        counter("swarmbus_messages_nacked", "deliveries given back", BusStats::nacked);
+        counter("swarmbus_leases_expired", "leases that ended without an ack", BusStats::leasesExpired);
+        counter("swarmbus_messages_dead_lettered", "deliveries moved to a dead-letter queue", BusStats::deadLettered);
+        counter("swarmbus_messages_expired", "deliveries dropped at the end of their TTL", BusStats::expired);
+        counter("swarmbus_journal_fsyncs", "journal fsyncs", s -> s.journal().fsyncs());
+        counter("swarmbus_journal_fsync_seconds", "time spent in fsync", s -> s.journal().fsyncNanos() / 1e9);
+        counter("swarmbus_journal_slow_fsyncs", "fsyncs of 10 ms or more", s -> s.journal().slowFsyncs());
+        gauge("swarmbus_inbox_pending", "messages waiting in all inboxes", InboxTotals::pending);
+        gauge("swarmbus_inbox_leased", "messages leased and not yet acked", InboxTotals::leased);
+        gauge("swarmbus_inbox_delayed", "messages nacked with a delay", InboxTotals::delayed);
+        gauge("swarmbus_dead_letters", "messages in dead-letter queues", InboxTotals::deadLetters);
+        gauge("swarmbus_inbox_depth_max", "depth of the deepest inbox", InboxTotals::deepest);
+        Gauge.builder("swarmbus_agents", bus, b -> b.stats().inboxes()).description("agents with an inbox")
+                .register(registry);
+    }
+
+    private void counter(String name, String help, ToDoubleFunction<BusStats> read) {
+        FunctionCounter.builder(name, bus, b -> read.applyAsDouble(b.stats())).description(help).register(registry);
+    }
+
+    private void gauge(String name, String help, ToLongFunction<InboxTotals> read) {
+        Gauge.builder(name, this, m -> read.applyAsLong(m.inboxTotals())).description(help).register(registry);
+    }
+
+    /** Sums inbox counts at most once a second, however often gauges are read. */
+    private InboxTotals inboxTotals() {
+        long now = System.nanoTime();
+        if (now - totalsAt > 1_000_000_000L) {
+            long pending = 0;
+            long leased = 0;
+            long delayed = 0;
+            long dead = 0;
+            long deepest = 0;
+            for (AgentId agent : bus.inboxes()) {
+                InboxStats s = bus.inboxStats(agent);
+                pending += s.pending();
+                leased += s.leased();
+                delayed += s.delayed();
+                dead += s.deadLetters();
+                deepest = Math.max(deepest, s.depth());
+            }
+            totals = new InboxTotals(pending, leased, delayed, dead, deepest);
+            totalsAt = now;
+        }
+        return totals;
+    }
+
+    void start(Context ctx) {
+        ctx.attribute(STARTED, System.nanoTime());
+    }
+
+    /** Records the request's latency by method, route template and status. */
+    void finish(Context ctx) {
+        Long started = ctx.attribute(STARTED);
+        if (started == null) {
+            return;
+        }
+        // The route template, never the raw path, so labels hold no ids.
+        var endpoint = ctx.endpoints().matchedHttpEndpoint();
+        String route = endpoint == null ? "unmatched" : endpoint.path;
+        Timer.builder("http_server_requests")
+                .description("HTTP requests by method, route and status")
+                .tag("method", ctx.method().name())
+                .tag("route", route)
+                .tag("status", Integer.toString(ctx.statusCode()))
+                .publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofSeconds(60))
+                .register(registry)
+                .record(Duration.ofNanos(System.nanoTime() - started));
+    }
+
+    void scrape(Context ctx) {
+        ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(registry.scrape());
+    }
+}
