@@ -56,6 +56,7 @@ public final class HttpServer implements AutoCloseable {
             config.routes.get("/metrics", metrics::scrape);
             config.routes.post("/auth/token", auth::token);
             routes(config, bus, messages, members);
+            config.routes.sse("/api/v1/agents/{id}/stream", new StreamRoutes(bus, auth)::stream);
             seedRoutes(config, messages, members);
             errors(config);
         });

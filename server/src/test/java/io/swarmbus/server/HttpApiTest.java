@@ -212,6 +212,34 @@ class HttpApiTest {
     }
 
     @Test
+    void stream_pushesDeliveriesThatAreAckedOverRest() throws Exception {
+        register("a", "b");
+        HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                + "/api/v1/agents/b/stream")).header("Authorization", "Bearer " + token)
+                .header("Accept", "text/event-stream").build();
+        HttpResponse<java.util.stream.Stream<String>> stream = client.send(request, HttpResponse.BodyHandlers.ofLines());
+        assertThat(stream.statusCode()).isEqualTo(200);
+        java.util.Iterator<String> lines = stream.body().iterator();
+
+        call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":{\"pushed\":true}}");
+        String data = null;
+        while (lines.hasNext()) {
+            String line = lines.next();
+            if (line.startsWith("data:")) {
+                data = line.substring(5).trim();
+                break;
+            }
+        }
+        stream.body().close();
+
+        JsonNode event = RequestBody.MAPPER.readTree(data);
+        assertThat(event.get("content").get("pushed").asBoolean()).isTrue();
+        assertThat(event.get("attempt").asInt()).isEqualTo(1);
+        Reply acked = call("POST", "/api/v1/agents/b/ack", "{\"message_id\":\"" + event.get("id").asText() + "\"}");
+        assertThat(acked.body().get("acked")).hasSize(1);
+    }
+
+    @Test
     void health_andStats_answer() throws Exception {
         assertThat(call("GET", "/healthz", null).body().get("status").asText()).isEqualTo("ok");
         assertThat(call("GET", "/readyz", null).status()).isEqualTo(200);
