@@ -22,6 +22,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.stream.Collectors;
 
 /**
@@ -35,9 +36,8 @@ public final class Main {
 
             commands:
               serve     start the HTTP API on embedded storage: [--port 8080] [--host 0.0.0.0]
-                        [--dev] [--max-request-bytes 2097152]; env JWT_SECRET (required
-                        without --dev), TOKEN_EXPIRE_MINUTES, RATE_LIMIT_PER_MINUTE,
-                        SWARMBUS_ADMIN_PASSWORD, PORT
+                        [--dev] [--config FILE.yaml] [--max-request-bytes 2097152];
+                        JWT_SECRET is required without --dev; every key: docs/config.md
               demo      run a small swarm conversation through the engine and print each step
               send      --from A (--to B | --group G | --topic T | --broadcast) --content JSON
                         [--type chat] [--priority low|medium|high|critical|0-3] [--ttl SECONDS]
@@ -73,10 +73,18 @@ public final class Main {
             err.println("swarmbus: " + e.getMessage());
             return 2;
         }
-        Path dataDir = Path.of(options.getOrDefault("data-dir", "data"));
-        try (MessageBus bus = MessageBus.open(BusConfig.builder(dataDir).build())) {
+        Config config;
+        try {
+            config = Config.load(Optional.ofNullable(options.get("config")).map(Path::of), System.getenv(),
+                    flags(options));
+        } catch (IllegalArgumentException e) {
+            err.println("swarmbus: " + e.getMessage());
+            return 2;
+        }
+        Path dataDir = Path.of(config.get(Config.DATA_DIR));
+        try (MessageBus bus = MessageBus.open(busConfig(config))) {
             switch (args[0]) {
-                case "serve" -> serve(bus, dataDir, options);
+                case "serve" -> serve(bus, dataDir, config);
                 case "demo" -> new Demo(bus, out).run(dataDir);
                 case "send" -> send(bus, options);
                 case "receive" -> receive(bus, options);
@@ -101,18 +109,13 @@ public final class Main {
      * Serves until the process is told to stop (Ctrl-C or SIGTERM), then closes the server and lets
      * the caller close the bus, which flushes and snapshots.
      */
-    private void serve(MessageBus bus, Path dataDir, Map<String, String> options) {
-        Map<String, String> env = System.getenv();
-        boolean dev = options.containsKey("dev");
-        ServerSettings settings = new ServerSettings(dataDir,
-                options.getOrDefault("host", env.getOrDefault("HOST", dev ? "127.0.0.1" : "0.0.0.0")),
-                Integer.parseInt(options.getOrDefault("port", env.getOrDefault("PORT", "8080"))),
-                Long.parseLong(options.getOrDefault("max-request-bytes", String.valueOf(2 << 20))),
-                dev,
-                java.util.Optional.ofNullable(env.get("JWT_SECRET")),
-                Duration.ofMinutes(Long.parseLong(env.getOrDefault("TOKEN_EXPIRE_MINUTES", "1440"))),
-                Integer.parseInt(env.getOrDefault("RATE_LIMIT_PER_MINUTE", "300")),
-                java.util.Optional.ofNullable(env.get("SWARMBUS_ADMIN_PASSWORD")));
+    private void serve(MessageBus bus, Path dataDir, Config config) {
+        boolean dev = config.get(Config.DEV);
+        ServerSettings settings = new ServerSettings(dataDir, config.get(Config.HOST), config.get(Config.PORT),
+                config.get(Config.MAX_REQUEST_BYTES), dev,
+                Optional.of(config.get(Config.JWT_SECRET)).filter(s -> !s.isEmpty()),
+                Duration.ofMinutes(config.get(Config.TOKEN_EXPIRE_MINUTES)), config.get(Config.RATE_LIMIT),
+                Optional.of(config.get(Config.ADMIN_PASSWORD)).filter(s -> !s.isEmpty()));
         java.util.concurrent.CountDownLatch stop = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -141,6 +144,37 @@ public final class Main {
             bus.close();
             stopped.countDown();
         }
+    }
+
+    /** Command-line flags as config keys; {@code --dev} also moves the default host to loopback. */
+    static Map<String, String> flags(Map<String, String> options) {
+        Map<String, String> flags = new HashMap<>();
+        Optional.ofNullable(options.get("port")).ifPresent(v -> flags.put(Config.PORT.name(), v));
+        Optional.ofNullable(options.get("host")).ifPresent(v -> flags.put(Config.HOST.name(), v));
+        Optional.ofNullable(options.get("data-dir")).ifPresent(v -> flags.put(Config.DATA_DIR.name(), v));
+        Optional.ofNullable(options.get("max-request-bytes"))
+                .ifPresent(v -> flags.put(Config.MAX_REQUEST_BYTES.name(), v));
+        if (options.containsKey("dev")) {
+            flags.put(Config.DEV.name(), "true");
+            if (!options.containsKey("host") && !System.getenv().containsKey("HOST")) {
+                flags.put(Config.HOST.name(), "127.0.0.1");
+            }
+        }
+        return flags;
+    }
+
+    static BusConfig busConfig(Config config) {
+        return BusConfig.builder(Path.of(config.get(Config.DATA_DIR)))
+                .fsyncPolicy(io.swarmbus.storage.FsyncPolicy.valueOf(config.get(Config.FSYNC_POLICY).toUpperCase(java.util.Locale.ROOT)))
+                .fsyncInterval(Duration.ofMillis(config.get(Config.FSYNC_INTERVAL_MS)))
+                .maxMessageBytes(config.get(Config.MAX_MESSAGE_BYTES))
+                .maxInboxDepth(config.get(Config.MAX_INBOX_DEPTH))
+                .defaultVisibility(Duration.ofSeconds(config.get(Config.VISIBILITY_SECONDS)))
+                .maxDeliveries(config.get(Config.MAX_DELIVERIES))
+                .dedupeWindow(Duration.ofSeconds(config.get(Config.DEDUPE_WINDOW_SECONDS)))
+                .historyRetention(Duration.ofHours(config.get(Config.HISTORY_RETENTION_HOURS)))
+                .historyMaxMessages(config.get(Config.HISTORY_MAX_MESSAGES))
+                .build();
     }
 
     /** {@code --name value} pairs; a flag without a value maps to "true". */

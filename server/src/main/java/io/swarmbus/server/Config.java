@@ -1,0 +1,203 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * The server's settings: every key declared once below with its type, default, environment
+ * variables and meaning. Values come from the defaults, then one YAML file ({@code --config}),
+ * then environment variables, then command-line flags; each layer overrides the one before. An
+ * invalid value fails at start with a message naming the key. {@code docs/config.md} is generated
+ * from these declarations ({@link #markdown()}) and a test keeps it in step.
+ */
+final class Config {
+    /** One setting. */
+    record Key<T>(String name, List<String> env, String type, String defaultText, Function<String, T> parse,
+            String doc) {}
+
+    private static final List<Key<?>> KEYS = new ArrayList<>();
+
+    static final Key<String> HOST = define("server.host", List.of("HOST"), "string", "0.0.0.0",
+            s -> s, "Interface to listen on; `--dev` defaults it to 127.0.0.1.");
+    static final Key<Integer> PORT = define("server.port", List.of("PORT"), "int", "8080",
+            s -> intIn(s, 0, 65_535), "TCP port; 0 picks a free one.");
+    static final Key<Boolean> DEV = define("server.dev_mode", List.of("SWARMBUS_DEV"), "bool", "false",
+            Config::bool, "Dev mode: `/auth/token` signs up unknown users and a throwaway JWT secret is allowed.");
+    static final Key<Long> MAX_REQUEST_BYTES = define("server.max_request_bytes", List.of(), "long", "2097152",
+            s -> longIn(s, 1024, 1L << 30), "Largest request body accepted; larger ones get 413.");
+    static final Key<String> DATA_DIR = define("storage.data_dir", List.of("SWARMBUS_DATA_DIR"), "path", "data",
+            s -> s, "Directory of the journal, snapshots and `access.json`.");
+    static final Key<String> FSYNC_POLICY = define("storage.fsync_policy", List.of("SWARMBUS_FSYNC_POLICY"),
+            "enum", "always", s -> oneOf(s, Set.of("always", "interval")),
+            "`always`: fsync with group commit before answering (power-loss safe). `interval`: answer once written "
+                    + "to the OS and fsync every `storage.fsync_interval_ms` (process-crash safe).");
+    static final Key<Integer> FSYNC_INTERVAL_MS = define("storage.fsync_interval_ms", List.of(), "int", "50",
+            s -> intIn(s, 1, 60_000), "fsync period under `interval`; also the longest a bookkeeping record waits.");
+    static final Key<String> JWT_SECRET = define("auth.jwt_secret", List.of("JWT_SECRET"), "string", "",
+            s -> s, "HS256 secret, at least 32 bytes. Required outside dev mode; well-known example values are refused.");
+    static final Key<String> JWT_ALGORITHM = define("auth.jwt_algorithm", List.of("JWT_ALGORITHM"), "enum", "HS256",
+            s -> oneOf(s.toUpperCase(Locale.ROOT), Set.of("HS256")), "Token signature algorithm; HS256 only for now.");
+    static final Key<Integer> TOKEN_EXPIRE_MINUTES = define("auth.token_expire_minutes",
+            List.of("TOKEN_EXPIRE_MINUTES"), "int", "1440", s -> intIn(s, 1, 525_600), "Token lifetime in minutes.");
+    static final Key<String> ADMIN_PASSWORD = define("auth.admin_password", List.of("SWARMBUS_ADMIN_PASSWORD"),
+            "string", "", s -> s, "Password of user `admin`, created on first start; generated and printed once if empty.");
+    static final Key<Integer> RATE_LIMIT = define("limits.rate_limit_per_minute", List.of("RATE_LIMIT_PER_MINUTE"),
+            "int", "300", s -> intIn(s, 1, 100_000_000), "Requests per principal per minute; beyond it 429 with Retry-After.");
+    static final Key<Integer> MAX_MESSAGE_BYTES = define("messaging.max_message_bytes", List.of(), "int", "1048576",
+            s -> intIn(s, 1024, 64 << 20), "Largest message (content, headers and metadata).");
+    static final Key<Integer> MAX_INBOX_DEPTH = define("messaging.max_inbox_depth", List.of(), "int", "100000",
+            s -> intIn(s, 1, Integer.MAX_VALUE), "Most undelivered or unacked messages one inbox holds.");
+    static final Key<Integer> VISIBILITY_SECONDS = define("messaging.default_visibility_seconds", List.of(), "int",
+            "30", s -> intIn(s, 1, 43_200), "Lease length when a receiver names none.");
+    static final Key<Integer> MAX_DELIVERIES = define("messaging.max_deliveries", List.of(), "int", "5",
+            s -> intIn(s, 1, 1000), "Leases after which an unacked message moves to the dead-letter queue.");
+    static final Key<Integer> DEDUPE_WINDOW_SECONDS = define("messaging.dedupe_window_seconds", List.of(), "int",
+            "600", s -> intIn(s, 1, 604_800), "How long an idempotency key is remembered.");
+    static final Key<Integer> HISTORY_RETENTION_HOURS = define("messaging.history_retention_hours", List.of(),
+            "int", "168", s -> intIn(s, 1, 87_600), "How long finished messages stay queryable.");
+    static final Key<Integer> HISTORY_MAX_MESSAGES = define("messaging.history_max_messages", List.of(), "int",
+            "100000", s -> intIn(s, 0, Integer.MAX_VALUE), "Most finished messages kept queryable.");
+
+    private final Map<String, Object> values;
+
+    private Config(Map<String, Object> values) {
+        this.values = values;
+    }
+
+    private static <T> Key<T> define(String name, List<String> env, String type, String defaultText,
+            Function<String, T> parse, String doc) {
+        Key<T> key = new Key<>(name, env, type, defaultText, parse, doc);
+        KEYS.add(key);
+        return key;
+    }
+
+    /** Reads the layers: defaults, {@code file} if given, {@code env}, then {@code flags} (by key name). */
+    static Config load(Optional<Path> file, Map<String, String> env, Map<String, String> flags) {
+        Map<String, String> raw = new HashMap<>();
+        KEYS.forEach(k -> raw.put(k.name(), k.defaultText()));
+        if (file.isPresent()) {
+            raw.putAll(readYaml(file.get()));
+        }
+        for (Key<?> key : KEYS) {
+            key.env().stream().filter(env::containsKey).findFirst().ifPresent(v -> raw.put(key.name(), env.get(v)));
+        }
+        raw.putAll(flags);
+        Map<String, Object> values = new HashMap<>();
+        for (Key<?> key : KEYS) {
+            String text = raw.get(key.name());
+            try {
+                values.put(key.name(), key.parse().apply(text.trim()));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("config key '" + key.name() + "' is invalid: " + e.getMessage()
+                        + " (was '" + text + "')");
+            }
+        }
+        return new Config(values);
+    }
+
+    private static Map<String, String> readYaml(Path file) {
+        JsonNode root;
+        try {
+            root = new ObjectMapper(new YAMLFactory()).readTree(Files.readAllBytes(file));
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read config file " + file + ": " + e.getMessage());
+        }
+        Map<String, String> flat = new LinkedHashMap<>();
+        if (root != null) {
+            flatten("", root, flat);
+        }
+        Set<String> known = new java.util.HashSet<>();
+        KEYS.forEach(k -> known.add(k.name()));
+        for (String name : flat.keySet()) {
+            if (!known.contains(name)) {
+                throw new IllegalArgumentException("config file " + file + " has an unknown key '" + name
+                        + "'; see docs/config.md");
+            }
+        }
+        return flat;
+    }
+
+    private static void flatten(String prefix, JsonNode node, Map<String, String> into) {
+        if (node.isObject()) {
+            node.properties().forEach(e -> flatten(prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey(),
+                    e.getValue(), into));
+        } else {
+            into.put(prefix, node.isNull() ? "" : node.asText());
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    <T> T get(Key<T> key) {
+        return (T) values.get(key.name());
+    }
+
+    /** The reference table of {@code docs/config.md}. */
+    static String markdown() {
+        StringBuilder out = new StringBuilder("""
+                # Configuration
+
+                Generated from the declarations in `server/src/main/java/io/swarmbus/server/Config.java`
+                (`ConfigTest` fails when this file and they differ). Values are read from the defaults,
+                then the YAML file given with `swarmbus serve --config FILE`, then environment variables,
+                then command-line flags (`--port`, `--host`, `--data-dir`, `--dev`). A YAML file nests keys
+                by their dots (`server:` → `port: 8080`). An unknown key or an invalid value stops the
+                server at start with a message naming the key.
+
+                | key | environment | type | default | meaning |
+                |---|---|---|---|---|
+                """);
+        for (Key<?> key : KEYS) {
+            out.append("| `").append(key.name()).append("` | ")
+                    .append(key.env().isEmpty() ? "" : "`" + String.join("`, `", key.env()) + "`").append(" | ")
+                    .append(key.type()).append(" | ")
+                    .append(key.defaultText().isEmpty() ? "(none)" : "`" + key.defaultText() + "`").append(" | ")
+                    .append(key.doc()).append(" |\n");
+        }
+        return out.toString();
+    }
+
+    private static int intIn(String text, int min, int max) {
+        return (int) longIn(text, min, max);
+    }
+
+    private static long longIn(String text, long min, long max) {
+        long value;
+        try {
+            value = Long.parseLong(text);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("expected a whole number");
+        }
+        if (value < min || value > max) {
+            throw new IllegalArgumentException("must be " + min + " to " + max);
+        }
+        return value;
+    }
+
+    private static boolean bool(String text) {
+        return switch (text.toLowerCase(Locale.ROOT)) {
+            case "true", "yes", "1" -> true;
+            case "false", "no", "0" -> false;
+            default -> throw new IllegalArgumentException("expected true or false");
+        };
+    }
+
+    private static String oneOf(String text, Set<String> allowed) {
+        if (!allowed.contains(text)) {
+            throw new IllegalArgumentException("must be one of " + allowed);
+        }
+        return text;
+    }
+}
