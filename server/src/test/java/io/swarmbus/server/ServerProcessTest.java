@@ -1,0 +1,91 @@
+package io.swarmbus.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * End to end: {@code swarmbus serve} as a separate process, used over HTTP, stopped with SIGTERM,
+ * started again on the same data directory; what was sent is still there, and is delivered.
+ */
+class ServerProcessTest {
+    private static final Pattern LISTENING = Pattern.compile("listening on (http://\\S+)");
+
+    @TempDir
+    Path dir;
+    final HttpClient client = HttpClient.newHttpClient();
+
+    record Running(Process process, String base) {}
+
+    Running start() throws Exception {
+        String java = ProcessHandle.current().info().command().orElseThrow();
+        Process process = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "serve", "--dev", "--port", "0", "--data-dir", dir.toString())
+                .redirectErrorStream(true).start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+        for (String line = out.readLine(); line != null; line = out.readLine()) {
+            Matcher m = LISTENING.matcher(line);
+            if (m.find()) {
+                Thread.ofPlatform().daemon().start(() -> out.lines().forEach(l -> { }));
+                return new Running(process, m.group(1));
+            }
+        }
+        throw new AssertionError("the server did not say where it listens");
+    }
+
+    JsonNode post(String url, String token, String body) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body));
+        if (token != null) {
+            request.header("Authorization", "Bearer " + token);
+        }
+        HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(response.statusCode()).as(url + " " + response.body()).isLessThan(300);
+        return RequestBody.MAPPER.readTree(response.body());
+    }
+
+    String token(Running server, String user) throws Exception {
+        return post(server.base() + "/auth/token", null,
+                "{\"username\":\"" + user + "\",\"password\":\"a-password\"}").get("access_token").asText();
+    }
+
+    @Test
+    void serve_asAProcess_keepsMessagesAcrossARestart() throws Exception {
+        Running first = start();
+        String sent;
+        try {
+            String token = token(first, "agent1");
+            post(first.base() + "/agents/register", token, "{\"agent_id\":\"agent1\"}");
+            sent = post(first.base() + "/messages", token, "{\"receiver_id\":\"agent1\",\"content\":\"persisted\"}")
+                    .get("message_id").asText();
+        } finally {
+            first.process().destroy(); // SIGTERM: a clean shutdown
+            assertThat(first.process().waitFor(30, TimeUnit.SECONDS)).isTrue();
+        }
+
+        Running second = start();
+        try {
+            // Dev mode makes a new JWT secret per start: old tokens are void, the account is not.
+            String token = token(second, "agent1");
+            JsonNode got = post(second.base() + "/api/v1/agents/agent1/receive", token, "{\"max_messages\":10}");
+            assertThat(got.get("messages").get(0).get("id").asText()).isEqualTo(sent);
+            assertThat(got.get("messages").get(0).get("content").asText()).isEqualTo("persisted");
+        } finally {
+            second.process().destroy();
+            second.process().waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+}
