@@ -71,6 +71,14 @@ final class Config {
     static final Key<Integer> HISTORY_MAX_MESSAGES = define("messaging.history_max_messages", List.of(), "int",
             "100000", s -> intIn(s, 0, Integer.MAX_VALUE), "Most finished messages kept queryable.");
 
+    static final Key<String> AUDIT_DIR = define("audit.dir", List.of("MESSAGE_HISTORY_DIR", "SWARMBUS_AUDIT_DIR"),
+            "path", "", s -> s, "Directory of the daily JSONL audit files (`agent_activity_`, `message_audit_`, "
+                    + "`task_history_`, `performance_`, `errors_`); empty turns auditing off.");
+    static final Key<Integer> AUDIT_RETENTION_DAYS = define("audit.retention_days", List.of(), "int", "30",
+            s -> intIn(s, 1, 3650), "Audit files older than this many days are deleted.");
+    static final Key<Integer> PERFORMANCE_INTERVAL_SECONDS = define("audit.performance_interval_seconds", List.of(),
+            "int", "60", s -> intIn(s, 1, 86_400), "How often a `performance_` record is written.");
+
     private final Map<String, Object> values;
 
     private Config(Map<String, Object> values) {

@@ -38,13 +38,18 @@ public final class HttpServer implements AutoCloseable {
      * Creates the first admin on first start.
      */
     public static HttpServer start(MessageBus bus, ServerSettings settings) {
+        return start(bus, settings, AuditLog.off());
+    }
+
+    /** Starts serving {@code bus}, writing audit records to {@code audit}. */
+    static HttpServer start(MessageBus bus, ServerSettings settings, AuditLog audit) {
         Tokens tokens = new Tokens(secret(settings), settings.tokenLifetime(), java.time.Clock.systemUTC());
         AccessStore store = AccessStore.open(settings.dataDir());
         Optional<String> generated = bootstrapAdmin(store, settings);
         Auth auth = new Auth(store, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
                 settings.devMode());
-        MessageRoutes messages = new MessageRoutes(bus, auth);
-        MembershipRoutes members = new MembershipRoutes(bus, auth);
+        MessageRoutes messages = new MessageRoutes(bus, auth, audit);
+        MembershipRoutes members = new MembershipRoutes(bus, auth, audit);
         Metrics metrics = new Metrics(bus);
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
@@ -58,7 +63,7 @@ public final class HttpServer implements AutoCloseable {
             routes(config, bus, messages, members);
             config.routes.sse("/api/v1/agents/{id}/stream", new StreamRoutes(bus, auth)::stream);
             seedRoutes(config, messages, members);
-            errors(config);
+            errors(config, audit);
         });
         app.start(settings.host(), settings.port());
         return new HttpServer(app, generated);
@@ -192,12 +197,17 @@ public final class HttpServer implements AutoCloseable {
     // ---------------------------------------------------------------- errors
 
     /** Installs the error handlers; package-private so a test can prove nothing internal leaks. */
-    static void errors(JavalinConfig config) {
+    static void errors(JavalinConfig config, AuditLog audit) {
         var r = config.routes;
-        r.exception(SwarmbusException.class, (e, ctx) -> error(ctx, e));
+        BiConsumer<Context, SwarmbusException> error = (ctx, e) -> {
+            error(ctx, e);
+            audit.record(AuditLog.Stream.ERRORS, e.code().code(), Map.of("status", e.code().httpStatus(),
+                    "message", e.getMessage(), "method", ctx.method().name(), "path", ctx.path()));
+        };
+        r.exception(SwarmbusException.class, (e, ctx) -> error.accept(ctx, e));
         r.exception(CompletionException.class, (e, ctx) -> {
             if (e.getCause() instanceof SwarmbusException cause) {
-                error(ctx, cause);
+                error.accept(ctx, cause);
             } else {
                 internal(ctx, e.getCause() == null ? e : e.getCause());
             }

@@ -126,7 +126,9 @@ public final class Main {
                 Thread.currentThread().interrupt();
             }
         }, "swarmbus-shutdown"));
-        try (HttpServer server = HttpServer.start(bus, settings)) {
+        try (AuditLog audit = audit(config);
+                HttpServer server = HttpServer.start(bus, settings, audit)) {
+            recordPerformance(bus, audit, Duration.ofSeconds(config.get(Config.PERFORMANCE_INTERVAL_SECONDS)), stop);
             String base = "http://" + settings.host() + ":" + server.port();
             out.printf("Swarmbus listening on %s (%s mode, data in %s)%n", base, dev ? "dev" : "production",
                     dataDir.toAbsolutePath());
@@ -140,10 +142,49 @@ public final class Main {
             stop.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("cannot open the audit directory: " + e.getMessage());
         } finally {
             bus.close();
             stopped.countDown();
         }
+    }
+
+    private static AuditLog audit(Config config) throws java.io.IOException {
+        String dir = config.get(Config.AUDIT_DIR);
+        return dir.isEmpty() ? AuditLog.off()
+                : AuditLog.start(Path.of(dir), config.get(Config.AUDIT_RETENTION_DAYS), java.time.Clock.systemUTC());
+    }
+
+    /** Writes the engine's counters and their rates since the last record, every {@code every}. */
+    static void recordPerformance(MessageBus bus, AuditLog audit, Duration every,
+            java.util.concurrent.CountDownLatch stop) {
+        if (!audit.enabled()) {
+            return;
+        }
+        Thread.ofVirtual().name("swarmbus-performance").start(() -> {
+            io.swarmbus.messaging.BusStats last = bus.stats();
+            try {
+                while (!stop.await(every.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                    io.swarmbus.messaging.BusStats now = bus.stats();
+                    double seconds = every.toMillis() / 1000.0;
+                    Map<String, Object> fields = new java.util.LinkedHashMap<>();
+                    fields.put("interval_seconds", seconds);
+                    fields.put("sent_per_second", (now.sent() - last.sent()) / seconds);
+                    fields.put("acked_per_second", (now.acked() - last.acked()) / seconds);
+                    fields.put("delivered_per_second", (now.delivered() - last.delivered()) / seconds);
+                    fields.put("dead_lettered", now.deadLettered() - last.deadLettered());
+                    fields.put("fsyncs", now.journal().fsyncs() - last.journal().fsyncs());
+                    fields.put("agents", now.inboxes());
+                    fields.put("retained_messages", now.retainedMessages());
+                    fields.put("audit_records_dropped", audit.dropped());
+                    audit.record(AuditLog.Stream.PERFORMANCE, "snapshot", fields);
+                    last = now;
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
     }
 
     /** Command-line flags as config keys; {@code --dev} also moves the default host to loopback. */

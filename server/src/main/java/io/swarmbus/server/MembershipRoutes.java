@@ -13,17 +13,18 @@ import java.util.Map;
 final class MembershipRoutes {
     private final MessageBus bus;
     private final Auth auth;
+    private final AuditLog audit;
 
-    MembershipRoutes(MessageBus bus, Auth auth) {
+    MembershipRoutes(MessageBus bus, Auth auth, AuditLog audit) {
         this.bus = bus;
         this.auth = auth;
+        this.audit = audit;
     }
 
     /** {@code POST /api/v1/agents} and the seed's {@code POST /agents/register}: {@code {"agent_id": ...}}. */
     void register(Context ctx) {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         AgentId agent = body.agent("agent_id");
-        body.optionalText("description");
         Auth.Principal principal = Auth.principal(ctx);
         boolean created;
         synchronized (this) { // claim-and-create as one step, so two users cannot both claim an id
@@ -33,6 +34,8 @@ final class MembershipRoutes {
             created = bus.createInbox(agent);
             if (created) {
                 auth.store().setAgentOwner(agent.value(), principal.name());
+                audit.record(AuditLog.Stream.AGENT_ACTIVITY, "registered", Map.of("agent_id", agent.value(),
+                        "owner", principal.name(), "description", body.optionalText("description").orElse("")));
             }
         }
         Map<String, Object> view = new LinkedHashMap<>(Views.inbox(bus.inboxStats(agent)));
@@ -57,6 +60,8 @@ final class MembershipRoutes {
         auth.requireOwner(Auth.principal(ctx), agent);
         bus.deleteInbox(agent);
         auth.store().removeAgent(agent.value());
+        audit.record(AuditLog.Stream.AGENT_ACTIVITY, "deleted", Map.of("agent_id", agent.value(),
+                "by", Auth.principal(ctx).name()));
         Http.json(ctx, 200, Map.of("agent_id", agent.value(), "status", "deleted"));
     }
 

@@ -25,10 +25,12 @@ import java.util.concurrent.CompletionException;
 final class MessageRoutes {
     private final MessageBus bus;
     private final Auth auth;
+    private final AuditLog audit;
 
-    MessageRoutes(MessageBus bus, Auth auth) {
+    MessageRoutes(MessageBus bus, Auth auth, AuditLog audit) {
         this.bus = bus;
         this.auth = auth;
+        this.audit = audit;
     }
 
     /** {@code POST /api/v1/messages}: to one of an agent, a group, a topic or everyone. */
@@ -82,9 +84,11 @@ final class MessageRoutes {
 
     private CompletableFuture<Map<String, Object>> sendOne(Context ctx, RequestBody item) {
         try {
-            return bus.sendAsync(request(ctx, item, addressOf(item))).handle((result, error) -> {
+            SendRequest request = request(ctx, item, addressOf(item));
+            return bus.sendAsync(request).handle((result, error) -> {
                 Map<String, Object> view = new LinkedHashMap<>();
                 if (error == null) {
+                    auditSent(request, result);
                     view.put("message_id", result.id().toString());
                     view.put("recipients", result.recipients());
                     view.put("duplicate", result.duplicate());
@@ -119,6 +123,7 @@ final class MessageRoutes {
 
     private void respondToSend(Context ctx, SendRequest request) {
         ctx.future(() -> bus.sendAsync(request).thenAccept(result -> {
+            auditSent(request, result);
             Map<String, Object> view = new LinkedHashMap<>();
             view.put("message_id", result.id().toString());
             view.put("recipients", result.recipients());
@@ -132,6 +137,25 @@ final class MessageRoutes {
      * Builds a send from a message body. A W3C {@code traceparent} request header travels in the
      * message's headers, so receivers continue the same trace.
      */
+    private void auditSent(SendRequest request, io.swarmbus.messaging.SendResult result) {
+        if (!audit.enabled() || result.duplicate()) {
+            return;
+        }
+        Map<String, Object> fields = new LinkedHashMap<>();
+        fields.put("message_id", result.id().toString());
+        fields.put("from_agent", request.from().value());
+        switch (request.to()) {
+            case Address.Direct d -> fields.put("to_agent", d.agent().value());
+            case Address.Group g -> fields.put("group", g.name());
+            case Address.Topic t -> fields.put("topic", t.name());
+            case Address.Broadcast b -> fields.put("broadcast", true);
+        }
+        fields.put("message_type", request.type().name());
+        fields.put("priority", request.priority().wireName());
+        fields.put("recipients", result.recipients());
+        audit.record(AuditLog.Stream.MESSAGE_AUDIT, "sent", fields);
+    }
+
     static SendRequest request(RequestBody body, AgentId from, Address to, String idempotencyHeader,
             String traceparent) {
         SendRequest.Builder builder = SendRequest.builder(from, to)
@@ -176,6 +200,9 @@ final class MessageRoutes {
         Duration wait = Http.secondsParam(ctx, body, "timeout").orElse(Duration.ZERO);
         Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout").orElse(bus.defaultVisibility());
         ctx.future(() -> bus.receiveAsync(agent, max, visibility, wait).thenAccept(deliveries -> {
+            deliveries.forEach(d -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "delivered", Map.of(
+                    "message_id", d.id().toString(), "from_agent", d.message().from().value(),
+                    "to_agent", agent.value(), "message_type", d.message().type().name(), "attempt", d.attempt())));
             List<Map<String, Object>> views = deliveries.stream().map(Views::delivery).toList();
             Http.json(ctx, 200, Views.list("messages", views));
         }));
@@ -196,6 +223,8 @@ final class MessageRoutes {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         List<MessageId> ids = messageIds(body);
         ctx.future(() -> bus.ackAsync(agent, ids).thenAccept(result -> {
+            result.acked().forEach(id -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "acked",
+                    Map.of("message_id", id.toString(), "agent_id", agent.value())));
             Map<String, Object> view = new LinkedHashMap<>();
             view.put("acked", result.acked().stream().map(MessageId::toString).toList());
             view.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
@@ -223,8 +252,11 @@ final class MessageRoutes {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         MessageId id = MessageId.parse(body.text("message_id"));
         Duration delay = Http.secondsParam(ctx, body, "delay_seconds").orElse(Duration.ZERO);
-        ctx.future(() -> bus.nackAsync(agent, id, delay).thenRun(() -> Http.json(ctx, 200,
-                Map.of("message_id", id.toString(), "status", delay.isZero() ? "requeued" : "delayed"))));
+        ctx.future(() -> bus.nackAsync(agent, id, delay).thenRun(() -> {
+            audit.record(AuditLog.Stream.MESSAGE_AUDIT, "nacked", Map.of("message_id", id.toString(),
+                    "agent_id", agent.value(), "delay_seconds", delay.toMillis() / 1000.0));
+            Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", delay.isZero() ? "requeued" : "delayed"));
+        }));
     }
 
     /** {@code GET /api/v1/messages/{id}}. */

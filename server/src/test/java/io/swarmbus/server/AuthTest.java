@@ -180,7 +180,7 @@ class AuthTest {
             config.routes.get("/boom", ctx -> {
                 throw new IllegalStateException("secret detail: jdbc:postgres://db/prod password=hunter2");
             });
-            HttpServer.errors(config);
+            HttpServer.errors(config, AuditLog.off());
         }).start("127.0.0.1", 0);
         try {
             HttpResponse<String> response = client.send(HttpRequest.newBuilder(

@@ -1,0 +1,195 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import java.io.IOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Clock;
+import java.time.LocalDate;
+import java.time.ZoneOffset;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Daily JSONL audit files, off unless a directory is configured ({@code MESSAGE_HISTORY_DIR}):
+ * {@code agent_activity_}, {@code message_audit_}, {@code task_history_}, {@code performance_} and
+ * {@code errors_} followed by the UTC date, one JSON object a line. Request threads only enqueue;
+ * one writer thread appends, so auditing never slows a request. Files older than the retention are
+ * deleted at start and at each day's first write. When the queue is full, records are dropped and
+ * counted rather than blocking the API.
+ */
+final class AuditLog implements AutoCloseable {
+    /** The five files. */
+    enum Stream {
+        AGENT_ACTIVITY("agent_activity_"),
+        MESSAGE_AUDIT("message_audit_"),
+        TASK_HISTORY("task_history_"),
+        PERFORMANCE("performance_"),
+        ERRORS("errors_");
+
+        final String prefix;
+
+        Stream(String prefix) {
+            this.prefix = prefix;
+        }
+    }
+
+    private record Entry(Stream stream, Map<String, Object> fields) {}
+
+    private static final Logger LOG = LoggerFactory.getLogger(AuditLog.class);
+    private static final Entry STOP = new Entry(Stream.ERRORS, Map.of());
+    private static final AuditLog OFF = new AuditLog(null, 0, Clock.systemUTC());
+
+    private final Path dir;
+    private final int retentionDays;
+    private final Clock clock;
+    private final BlockingQueue<Entry> queue = new ArrayBlockingQueue<>(65_536);
+    private final Map<Stream, Writer> writers = new java.util.EnumMap<>(Stream.class);
+    private LocalDate day;
+    private Thread writer;
+    private volatile long dropped;
+
+    private AuditLog(Path dir, int retentionDays, Clock clock) {
+        this.dir = dir;
+        this.retentionDays = retentionDays;
+        this.clock = clock;
+    }
+
+    /** An audit log that records nothing. */
+    static AuditLog off() {
+        return OFF;
+    }
+
+    /** Starts writing into {@code dir}, keeping {@code retentionDays} days of files. */
+    static AuditLog start(Path dir, int retentionDays, Clock clock) throws IOException {
+        Files.createDirectories(dir);
+        AuditLog log = new AuditLog(dir, retentionDays, clock);
+        log.deleteExpired();
+        log.writer = Thread.ofPlatform().name("swarmbus-audit").daemon().start(log::writeLoop);
+        return log;
+    }
+
+    boolean enabled() {
+        return dir != null;
+    }
+
+    /** Records one event; never blocks. */
+    void record(Stream stream, String event, Map<String, Object> fields) {
+        if (!enabled()) {
+            return;
+        }
+        Map<String, Object> line = new LinkedHashMap<>(fields);
+        line.put("event", event);
+        line.put("timestamp", clock.instant().toString());
+        if (!queue.offer(new Entry(stream, line))) {
+            dropped++;
+        }
+    }
+
+    long dropped() {
+        return dropped;
+    }
+
+    private void writeLoop() {
+        try {
+            for (Entry entry = queue.take(); entry != STOP; entry = queue.take()) {
+                write(entry);
+                if (queue.isEmpty()) {
+                    for (Writer w : writers.values()) {
+                        w.flush();
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (IOException e) {
+            LOG.error("audit log stopped: cannot write to {}", dir, e);
+        } finally {
+            closeWriters();
+        }
+    }
+
+    private void write(Entry entry) throws IOException {
+        LocalDate today = LocalDate.now(clock.withZone(ZoneOffset.UTC));
+        if (!today.equals(day)) {
+            closeWriters();
+            day = today;
+            deleteExpired();
+        }
+        Writer w = writers.get(entry.stream());
+        if (w == null) {
+            w = Files.newBufferedWriter(dir.resolve(entry.stream().prefix + day + ".jsonl"), StandardCharsets.UTF_8,
+                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            writers.put(entry.stream(), w);
+        }
+        try {
+            w.write(RequestBody.MAPPER.writeValueAsString(entry.fields()));
+        } catch (JsonProcessingException e) {
+            throw new IOException(e);
+        }
+        w.write('\n');
+    }
+
+    private void closeWriters() {
+        for (Writer w : writers.values()) {
+            try {
+                w.close();
+            } catch (IOException e) {
+                LOG.warn("cannot close an audit file", e);
+            }
+        }
+        writers.clear();
+    }
+
+    /** Deletes audit files whose date is older than the retention. */
+    void deleteExpired() {
+        LocalDate oldest = LocalDate.now(clock.withZone(ZoneOffset.UTC)).minusDays(retentionDays);
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            files.filter(f -> dateOf(f).map(d -> d.isBefore(oldest)).orElse(false)).forEach(f -> {
+                try {
+                    Files.deleteIfExists(f);
+                } catch (IOException e) {
+                    LOG.warn("cannot delete old audit file {}", f, e);
+                }
+            });
+        } catch (IOException e) {
+            LOG.warn("cannot list audit directory {}", dir, e);
+        }
+    }
+
+    private static java.util.Optional<LocalDate> dateOf(Path file) {
+        String name = file.getFileName().toString();
+        for (Stream stream : Stream.values()) {
+            if (name.startsWith(stream.prefix) && name.endsWith(".jsonl")) {
+                try {
+                    return java.util.Optional.of(LocalDate.parse(name.substring(stream.prefix.length(),
+                            name.length() - ".jsonl".length())));
+                } catch (java.time.format.DateTimeParseException e) {
+                    return java.util.Optional.empty();
+                }
+            }
+        }
+        return java.util.Optional.empty();
+    }
+
+    /** Writes what is queued and closes the files. */
+    @Override
+    public void close() {
+        if (writer == null) {
+            return;
+        }
+        try {
+            queue.put(STOP);
+            writer.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,98 @@
+package io.swarmbus.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.LocalDate;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class AuditLogTest {
+    @TempDir
+    Path dir;
+    final HttpClient client = HttpClient.newHttpClient();
+
+    int post(int port, String path, String token, String body) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
+        if (token != null) {
+            request.header("Authorization", "Bearer " + token);
+        }
+        return client.send(request.build(), HttpResponse.BodyHandlers.ofString()).statusCode();
+    }
+
+    List<JsonNode> lines(Path audit, String prefix) throws Exception {
+        Path file = audit.resolve(prefix + LocalDate.now(ZoneOffset.UTC) + ".jsonl");
+        List<JsonNode> nodes = new java.util.ArrayList<>();
+        for (String line : Files.readAllLines(file)) {
+            nodes.add(RequestBody.MAPPER.readTree(line));
+        }
+        return nodes;
+    }
+
+    @Test
+    void api_writesDailyJsonlFiles() throws Exception {
+        Path audit = dir.resolve("audit");
+        MessageBus bus = MessageBus.open(BusConfig.builder(dir.resolve("data")).build());
+        AuditLog log = AuditLog.start(audit, 30, Clock.systemUTC());
+        HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir.resolve("data")), log);
+        CountDownLatch stop = new CountDownLatch(1);
+        Main.recordPerformance(bus, log, Duration.ofMillis(100), stop);
+        try {
+            int port = server.port();
+            HttpResponse<String> token = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                    + "/auth/token")).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers
+                    .ofString("{\"username\":\"agent1\",\"password\":\"password\"}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            String t = RequestBody.MAPPER.readTree(token.body()).get("access_token").asText();
+            post(port, "/agents/register", t, "{\"agent_id\":\"agent1\"}");
+            post(port, "/messages", t, "{\"receiver_id\":\"agent1\",\"content\":\"x\",\"message_type\":\"command\"}");
+            post(port, "/api/v1/agents/agent1/receive", t, "{}");
+            assertThat(post(port, "/messages", t, "{\"receiver_id\":\"ghost\",\"content\":\"x\"}")).isEqualTo(404);
+            Thread.sleep(300);
+        } finally {
+            stop.countDown();
+            server.close();
+            log.close();
+            bus.close();
+        }
+
+        assertThat(lines(audit, "agent_activity_")).extracting(n -> n.get("event").asText()).containsExactly("registered");
+        List<JsonNode> messages = lines(audit, "message_audit_");
+        assertThat(messages).extracting(n -> n.get("event").asText()).containsExactly("sent", "delivered");
+        assertThat(messages.getFirst().get("from_agent").asText()).isEqualTo("agent1");
+        assertThat(messages.getFirst().get("message_type").asText()).isEqualTo("command");
+        assertThat(messages.getFirst().has("timestamp")).isTrue();
+        assertThat(lines(audit, "errors_")).extracting(n -> n.get("status").asInt()).containsExactly(404);
+        assertThat(lines(audit, "performance_")).isNotEmpty()
+                .allSatisfy(n -> assertThat(n.has("sent_per_second")).isTrue());
+    }
+
+    @Test
+    void retention_deletesFilesOlderThanItsDays() throws Exception {
+        Path audit = Files.createDirectories(dir.resolve("audit"));
+        LocalDate today = LocalDate.now(ZoneOffset.UTC);
+        Path old = Files.writeString(audit.resolve("message_audit_" + today.minusDays(31) + ".jsonl"), "{}\n");
+        Path recent = Files.writeString(audit.resolve("errors_" + today.minusDays(2) + ".jsonl"), "{}\n");
+        Path unrelated = Files.writeString(audit.resolve("notes.txt"), "keep");
+
+        AuditLog.start(audit, 30, Clock.systemUTC()).close();
+
+        assertThat(old).doesNotExist();
+        assertThat(recent).exists();
+        assertThat(unrelated).exists();
+    }
+}
