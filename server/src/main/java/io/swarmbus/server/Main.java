@@ -2,23 +2,15 @@ package io.swarmbus.server;
 
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.Address;
-import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.BusConfig;
 import io.swarmbus.messaging.BusStats;
-import io.swarmbus.messaging.Delivery;
 import io.swarmbus.messaging.DeliveryInfo;
-import io.swarmbus.messaging.HistoryQuery;
 import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.messaging.MessageRecord;
-import io.swarmbus.messaging.MessageType;
-import io.swarmbus.messaging.Priority;
-import io.swarmbus.messaging.SendRequest;
-import io.swarmbus.messaging.SendResult;
 import io.swarmbus.storage.RecoveryReport;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -34,18 +26,15 @@ public final class Main {
     private static final String USAGE = """
             usage: swarmbus <command> [options]
 
-            commands:
+            server:
               serve     start the HTTP API on embedded storage: [--port 8080] [--host 0.0.0.0]
-                        [--dev] [--config FILE.yaml] [--max-request-bytes 2097152];
+                        [--dev] [--config FILE.yaml] [--data-dir data] [--max-request-bytes N];
                         JWT_SECRET is required without --dev; every key: docs/config.md
-              demo      run a small swarm conversation through the engine and print each step
-              send      --from A (--to B | --group G | --topic T | --broadcast) --content JSON
-                        [--type chat] [--priority low|medium|high|critical|0-3] [--ttl SECONDS]
-              receive   --agent A [--max 10] [--wait SECONDS] [--ack]
-              history   [--agent A] [--limit 20]
-              help      show this text
+              demo      run a small swarm conversation through the engine in --data-dir and print it
 
-            every command takes --data-dir DIR (default ./data)
+            client (talk to a running server):
+            """ + Cli.USAGE + """
+              help      show this text
             """;
 
     private final PrintStream out;
@@ -66,12 +55,21 @@ public final class Main {
             out.print(USAGE);
             return args.length == 0 ? 2 : 0;
         }
+        String command = args[0];
+        int first = 1;
+        if (TWO_WORD.contains(command) && args.length > 1 && !args[1].startsWith("--")) {
+            command = command + " " + args[1];
+            first = 2;
+        }
         Map<String, String> options;
         try {
-            options = parse(args);
+            options = parse(args, first);
         } catch (IllegalArgumentException e) {
             err.println("swarmbus: " + e.getMessage());
             return 2;
+        }
+        if (!command.equals("serve") && !command.equals("demo")) {
+            return client(command, options);
         }
         Config config;
         try {
@@ -83,16 +81,10 @@ public final class Main {
         }
         Path dataDir = Path.of(config.get(Config.DATA_DIR));
         try (MessageBus bus = MessageBus.open(busConfig(config))) {
-            switch (args[0]) {
-                case "serve" -> serve(bus, dataDir, config);
-                case "demo" -> new Demo(bus, out).run(dataDir);
-                case "send" -> send(bus, options);
-                case "receive" -> receive(bus, options);
-                case "history" -> history(bus, options);
-                default -> {
-                    err.println("swarmbus: unknown command '" + args[0] + "'\n" + USAGE);
-                    return 2;
-                }
+            if (command.equals("serve")) {
+                serve(bus, dataDir, config);
+            } else {
+                new Demo(bus, out).run(dataDir);
             }
             return 0;
         } catch (SwarmbusException e) {
@@ -218,10 +210,25 @@ public final class Main {
                 .build();
     }
 
-    /** {@code --name value} pairs; a flag without a value maps to "true". */
-    static Map<String, String> parse(String[] args) {
+    private static final java.util.Set<String> TWO_WORD = java.util.Set.of("user", "agent", "group", "topic");
+
+    private int client(String command, Map<String, String> options) {
+        try {
+            new Cli(out, System.getenv()).run(command, options);
+            return 0;
+        } catch (Cli.Failure e) {
+            err.println("swarmbus: " + e.getMessage());
+            return 1;
+        } catch (IllegalArgumentException e) {
+            err.println("swarmbus: " + e.getMessage() + (e.getMessage().startsWith("unknown command") ? "\n" + USAGE : ""));
+            return 2;
+        }
+    }
+
+    /** {@code --name value} pairs from {@code args[first]} on; a flag without a value maps to "true". */
+    static Map<String, String> parse(String[] args, int first) {
         Map<String, String> options = new HashMap<>();
-        for (int i = 1; i < args.length; i++) {
+        for (int i = first; i < args.length; i++) {
             if (!args[i].startsWith("--")) {
                 throw new IllegalArgumentException("unexpected argument '" + args[i] + "'; options look like --name value");
             }
@@ -230,77 +237,6 @@ public final class Main {
             options.put(name, hasValue ? args[++i] : "true");
         }
         return options;
-    }
-
-    private static String required(Map<String, String> options, String name) {
-        String value = options.get(name);
-        if (value == null) {
-            throw new IllegalArgumentException("missing --" + name);
-        }
-        return value;
-    }
-
-    private void send(MessageBus bus, Map<String, String> options) {
-        AgentId from = AgentId.of(required(options, "from"));
-        Address to = addressOf(options);
-        bus.createInbox(from);
-        SendRequest.Builder request = SendRequest.builder(from, to)
-                .content(required(options, "content"))
-                .type(MessageType.of(options.getOrDefault("type", "chat")))
-                .priority(Priority.parse(options.getOrDefault("priority", "medium")));
-        if (options.containsKey("ttl")) {
-            request.ttl(Duration.ofSeconds(Long.parseLong(options.get("ttl"))));
-        }
-        SendResult result = bus.send(request.build());
-        out.printf("sent %s to %d recipient(s)%n", result.id(), result.recipients());
-    }
-
-    private static Address addressOf(Map<String, String> options) {
-        List<Address> given = new ArrayList<>();
-        if (options.containsKey("to")) {
-            given.add(Address.agent(options.get("to")));
-        }
-        if (options.containsKey("group")) {
-            given.add(Address.group(options.get("group")));
-        }
-        if (options.containsKey("topic")) {
-            given.add(Address.topic(options.get("topic")));
-        }
-        if (options.containsKey("broadcast")) {
-            given.add(Address.broadcast());
-        }
-        if (given.size() != 1) {
-            throw new IllegalArgumentException("give exactly one of --to, --group, --topic or --broadcast");
-        }
-        return given.getFirst();
-    }
-
-    private void receive(MessageBus bus, Map<String, String> options) {
-        AgentId agent = AgentId.of(required(options, "agent"));
-        int max = Integer.parseInt(options.getOrDefault("max", "10"));
-        Duration wait = Duration.ofMillis((long) (Double.parseDouble(options.getOrDefault("wait", "0")) * 1000));
-        List<Delivery> got = bus.receive(agent, max, bus.defaultVisibility(), wait);
-        out.printf("%d message(s) for %s%n", got.size(), agent);
-        for (Delivery d : got) {
-            out.printf("  %s  from %-12s %-9s %-13s attempt %d  %s%n", d.id(), d.message().from(),
-                    d.message().priority().wireName(), d.message().type(), d.attempt(), d.message().content());
-            if (options.containsKey("ack")) {
-                bus.ack(agent, d.id());
-            }
-        }
-        if (options.containsKey("ack") && !got.isEmpty()) {
-            out.printf("acked %d message(s)%n", got.size());
-        }
-    }
-
-    private void history(MessageBus bus, Map<String, String> options) {
-        HistoryQuery query = HistoryQuery.all().withLimit(Integer.parseInt(options.getOrDefault("limit", "20")));
-        if (options.containsKey("agent")) {
-            query = query.withAgent(AgentId.of(options.get("agent")));
-        }
-        List<MessageRecord> records = bus.history(query);
-        out.printf("%d message(s), newest first%n", records.size());
-        records.forEach(r -> out.println("  " + describe(r)));
     }
 
     static String describe(MessageRecord record) {

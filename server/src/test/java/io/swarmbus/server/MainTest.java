@@ -2,8 +2,11 @@ package io.swarmbus.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -27,6 +30,10 @@ class MainTest {
         return bytes.toString(StandardCharsets.UTF_8);
     }
 
+    private String errorOutput() {
+        return errors.toString(StandardCharsets.UTF_8);
+    }
+
     @Test
     void demo_runsTwice_andTheSecondRunRecoversTheFirst() {
         assertThat(run("demo", "--data-dir", dir.toString())).isZero();
@@ -37,28 +44,69 @@ class MainTest {
     }
 
     @Test
-    void sendThenReceive_acrossTwoInvocations_deliversTheMessageOnce() {
-        assertThat(run("send", "--data-dir", dir.toString(), "--from", "planner", "--to", "planner",
-                "--content", "{\"x\":1}", "--priority", "critical")).isZero();
-        assertThat(run("receive", "--data-dir", dir.toString(), "--agent", "planner", "--ack")).isZero();
-        assertThat(output()).contains("critical", "{\"x\":1}", "acked 1 message(s)");
-        assertThat(run("receive", "--data-dir", dir.toString(), "--agent", "planner")).isZero();
-        assertThat(output()).contains("0 message(s) for planner");
+    void clientCommands_talkToARunningServer() {
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
+                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
+            String url = "http://127.0.0.1:" + server.port();
+
+            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
+            String token = output().trim();
+            String[] auth = {"--server", url, "--token", token};
+
+            assertThat(run(with(auth, "agent", "register", "--id", "planner"))).isZero();
+            assertThat(output()).contains("registered planner");
+            assertThat(run(with(auth, "agent", "register", "--id", "writer"))).isZero();
+            assertThat(run(with(auth, "send", "--from", "planner", "--to", "writer", "--content", "{\"x\":1}",
+                    "--priority", "critical"))).isZero();
+            assertThat(output()).startsWith("sent ");
+            assertThat(run(with(auth, "group", "create", "--name", "team", "--members", "writer"))).isZero();
+            assertThat(run(with(auth, "group", "send", "--name", "team", "--from", "planner", "--content", "hi")))
+                    .isZero();
+            assertThat(run(with(auth, "topic", "subscribe", "--topic", "news", "--agent", "writer"))).isZero();
+            assertThat(run(with(auth, "topic", "publish", "--topic", "news", "--from", "planner", "--content", "1")))
+                    .isZero();
+
+            assertThat(run(with(auth, "receive", "--agent", "writer", "--ack"))).isZero();
+            assertThat(output()).contains("3 message(s) for writer", "critical", "{\"x\":1}", "acked 3 message(s)");
+            assertThat(run(with(auth, "receive", "--agent", "writer", "--json"))).isZero();
+            assertThat(output().trim()).isEqualTo("{\"messages\":[],\"count\":0}");
+            assertThat(run(with(auth, "agent", "list"))).isZero();
+            assertThat(output()).contains("2 agent(s)", "writer");
+            assertThat(run(with(auth, "history", "--agent", "writer"))).isZero();
+            assertThat(output()).contains("3 message(s)");
+
+            assertThat(run(with(auth, "send", "--to", "ghost", "--from", "planner", "--content", "1"))).isEqualTo(1);
+            assertThat(errorOutput()).isEqualTo("swarmbus: not_found (404): agent 'ghost' has no inbox\n");
+        }
     }
 
     @Test
-    void send_toUnknownAgent_failsWithTheErrorCode() {
-        assertThat(run("send", "--data-dir", dir.toString(), "--from", "a", "--to", "ghost", "--content", "1"))
-                .isEqualTo(1);
-        assertThat(errors.toString(StandardCharsets.UTF_8)).isEqualTo("swarmbus: not_found: agent 'ghost' has no inbox\n");
+    void client_withTheServerDown_saysSoInOneLine() throws Exception {
+        int port;
+        try (ServerSocket socket = new ServerSocket(0)) {
+            port = socket.getLocalPort();
+        }
+        assertThat(run("agent", "list", "--server", "http://127.0.0.1:" + port, "--token", "x")).isEqualTo(1);
+        assertThat(errorOutput()).isEqualTo("swarmbus: cannot reach the server at http://127.0.0.1:" + port
+                + " (is `swarmbus serve` running?)\n");
     }
 
     @Test
     void badUsage_exitsWithTwo() {
         assertThat(run()).isEqualTo(2);
-        assertThat(run("send", "--data-dir", dir.toString(), "--from", "a", "--content", "1")).isEqualTo(2);
-        assertThat(run("frobnicate", "--data-dir", dir.toString())).isEqualTo(2);
+        assertThat(run("send", "--server", "http://127.0.0.1:1", "--content", "1", "--to")).isEqualTo(2);
+        assertThat(run("frobnicate")).isEqualTo(2);
+        assertThat(errorOutput()).contains("unknown command 'frobnicate'");
         assertThat(run("send", "stray")).isEqualTo(2);
-        assertThat(errors.toString(StandardCharsets.UTF_8)).contains("unexpected argument 'stray'");
+        assertThat(errorOutput()).contains("unexpected argument 'stray'");
+        assertThat(run("serve", "--data-dir", dir.toString(), "--port", "eighty")).isEqualTo(2);
+        assertThat(errorOutput()).contains("config key 'server.port' is invalid");
+    }
+
+    private static String[] with(String[] auth, String... args) {
+        String[] all = new String[args.length + auth.length];
+        System.arraycopy(args, 0, all, 0, args.length);
+        System.arraycopy(auth, 0, all, args.length, auth.length);
+        return all;
     }
 }
