@@ -20,7 +20,9 @@ final class Auth {
     record Principal(String name, boolean admin) {}
 
     private static final String ATTRIBUTE = "swarmbus.principal";
-    private static final Set<String> PUBLIC = Set.of("/health", "/healthz", "/readyz", "/auth/token", "/metrics");
+    /** Paths anyone may call. */
+    static final Set<String> PUBLIC = Set.of("/health", "/healthz", "/readyz", "/auth/token", "/metrics",
+            "/openapi.json");
 
     private final AccessStore store;
     private final Tokens tokens;

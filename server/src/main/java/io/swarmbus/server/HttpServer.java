@@ -58,11 +58,13 @@ public final class HttpServer implements AutoCloseable {
             config.routes.before(metrics::start);
             config.routes.before(auth::filter);
             config.routes.after(metrics::finish);
-            config.routes.get("/metrics", metrics::scrape);
-            config.routes.post("/auth/token", auth::token);
-            routes(config, bus, messages, members);
-            config.routes.sse("/api/v1/agents/{id}/stream", new StreamRoutes(bus, auth)::stream);
-            seedRoutes(config, messages, members);
+            ApiCatalog api = new ApiCatalog(config.routes, Auth.PUBLIC);
+            api.get("/metrics", "Prometheus metrics", metrics::scrape);
+            api.post("/auth/token", "Get a token", auth::token);
+            routes(api, bus, messages, members);
+            api.sse("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
+            seedRoutes(api, messages, members);
+            api.get("/openapi.json", "This document", ctx -> Http.json(ctx, 200, api.openApi()));
             errors(config, audit);
         });
         app.start(settings.host(), settings.port());
@@ -118,59 +120,57 @@ public final class HttpServer implements AutoCloseable {
         app.stop();
     }
 
-    private static void routes(JavalinConfig config, MessageBus bus, MessageRoutes messages, MembershipRoutes members) {
-        var r = config.routes;
-        r.get("/health", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
-        r.get("/healthz", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
-        r.get("/readyz", ctx -> Http.json(ctx, 200, Map.of("status", "ready")));
-        r.get("/api/v1/stats", ctx -> Http.json(ctx, 200, stats(bus.stats())));
-        r.post("/api/v1/users", members::addUser);
-        r.post("/api/v1/api-keys", members::addApiKey);
+    private static void routes(ApiCatalog api, MessageBus bus, MessageRoutes messages, MembershipRoutes members) {
+        api.get("/health", "Liveness", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
+        api.get("/healthz", "Liveness", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
+        api.get("/readyz", "Readiness", ctx -> Http.json(ctx, 200, Map.of("status", "ready")));
+        api.get("/api/v1/stats", "Engine counters", ctx -> Http.json(ctx, 200, stats(bus.stats())));
+        api.post("/api/v1/users", "Create a user (admin)", members::addUser);
+        api.post("/api/v1/api-keys", "Create an admin API key", members::addApiKey);
 
-        r.post("/api/v1/agents", members::register);
-        r.get("/api/v1/agents", members::list);
-        r.get("/api/v1/agents/{id}", agent(members::get));
-        r.delete("/api/v1/agents/{id}", agent(members::delete));
-        r.post("/api/v1/agents/{id}/receive", agent(messages::receive));
-        r.post("/api/v1/agents/{id}/ack", agent(messages::ack));
-        r.post("/api/v1/agents/{id}/nack", agent(messages::nack));
-        r.get("/api/v1/agents/{id}/messages", agent(messages::historyOf));
-        r.get("/api/v1/agents/{id}/dead-letters", agent(messages::deadLetters));
-        r.post("/api/v1/agents/{id}/dead-letters/{message_id}/replay", agent(messages::replay));
+        api.post("/api/v1/agents", "Register an agent", members::register);
+        api.get("/api/v1/agents", "List your agents", members::list);
+        api.get("/api/v1/agents/{id}", "Get an agent", agent(members::get));
+        api.delete("/api/v1/agents/{id}", "Delete an agent and its inbox", agent(members::delete));
+        api.post("/api/v1/agents/{id}/receive", "Receive (long-poll) with leases", agent(messages::receive));
+        api.post("/api/v1/agents/{id}/ack", "Acknowledge deliveries", agent(messages::ack));
+        api.post("/api/v1/agents/{id}/nack", "Give a delivery back, optionally delayed", agent(messages::nack));
+        api.get("/api/v1/agents/{id}/messages", "An agent's history", agent(messages::historyOf));
+        api.get("/api/v1/agents/{id}/dead-letters", "An agent's dead letters", agent(messages::deadLetters));
+        api.post("/api/v1/agents/{id}/dead-letters/{message_id}/replay", "Replay a dead letter", agent(messages::replay));
 
-        r.post("/api/v1/messages", messages::send);
-        r.post("/api/v1/messages/broadcast", messages::broadcast);
-        r.post("/api/v1/messages/batch", messages::sendBatch);
-        r.get("/api/v1/messages", messages::history);
-        r.get("/api/v1/messages/{id}", messages::get);
+        api.post("/api/v1/messages", "Send a message", messages::send);
+        api.post("/api/v1/messages/broadcast", "Send to every agent", messages::broadcast);
+        api.post("/api/v1/messages/batch", "Send many messages, one result each", messages::sendBatch);
+        api.get("/api/v1/messages", "Query history", messages::history);
+        api.get("/api/v1/messages/{id}", "Get a message with its delivery states", messages::get);
 
-        r.post("/api/v1/groups", members::createGroup);
-        r.get("/api/v1/groups", members::listGroups);
-        r.get("/api/v1/groups/{name}", members::getGroup);
-        r.delete("/api/v1/groups/{name}", members::deleteGroup);
-        r.put("/api/v1/groups/{name}/members/{agent}", members::join);
-        r.delete("/api/v1/groups/{name}/members/{agent}", members::leave);
-        r.post("/api/v1/groups/{name}/messages", messages::sendToGroup);
+        api.post("/api/v1/groups", "Create a group", members::createGroup);
+        api.get("/api/v1/groups", "List your groups", members::listGroups);
+        api.get("/api/v1/groups/{name}", "Get a group", members::getGroup);
+        api.delete("/api/v1/groups/{name}", "Delete a group", members::deleteGroup);
+        api.put("/api/v1/groups/{name}/members/{agent}", "Add a member", members::join);
+        api.delete("/api/v1/groups/{name}/members/{agent}", "Remove a member", members::leave);
+        api.post("/api/v1/groups/{name}/messages", "Send to a group", messages::sendToGroup);
 
-        r.get("/api/v1/topics/{topic}", members::getTopic);
-        r.post("/api/v1/topics/{topic}/subscribers", members::subscribe);
-        r.delete("/api/v1/topics/{topic}/subscribers/{agent}", members::unsubscribe);
-        r.post("/api/v1/topics/{topic}/messages", messages::publish);
+        api.get("/api/v1/topics/{topic}", "A topic's subscribers", members::getTopic);
+        api.post("/api/v1/topics/{topic}/subscribers", "Subscribe an agent", members::subscribe);
+        api.delete("/api/v1/topics/{topic}/subscribers/{agent}", "Unsubscribe an agent", members::unsubscribe);
+        api.post("/api/v1/topics/{topic}/messages", "Send to a topic", messages::publish);
     }
 
     /** The seed document's paths, answering exactly as it shows them. */
-    private static void seedRoutes(JavalinConfig config, MessageRoutes messages, MembershipRoutes members) {
-        var r = config.routes;
-        r.post("/agents/register", members::register);
-        r.post("/agents/receive", messages::receiveOwn);
-        r.delete("/agents/{id}", agent(members::delete));
-        r.get("/agents/{id}/messages", agent(messages::historyOf));
-        r.post("/messages", messages::send);
-        r.post("/messages/broadcast", messages::broadcast);
-        r.get("/messages/{id}", messages::get);
-        r.put("/messages/{id}/status", messages::setStatus);
-        r.post("/groups", members::createGroup);
-        r.post("/groups/message", messages::sendToNamedGroup);
+    private static void seedRoutes(ApiCatalog api, MessageRoutes messages, MembershipRoutes members) {
+        api.post("/agents/register", "Register an agent (seed path)", members::register);
+        api.post("/agents/receive", "Receive for your own agent (seed path)", messages::receiveOwn);
+        api.delete("/agents/{id}", "Delete an agent (seed path)", agent(members::delete));
+        api.get("/agents/{id}/messages", "An agent's history (seed path)", agent(messages::historyOf));
+        api.post("/messages", "Send a message (seed path)", messages::send);
+        api.post("/messages/broadcast", "Send to every agent (seed path)", messages::broadcast);
+        api.get("/messages/{id}", "Get a message (seed path)", messages::get);
+        api.put("/messages/{id}/status", "Ack or fail a message (seed path)", messages::setStatus);
+        api.post("/groups", "Create a group (seed path)", members::createGroup);
+        api.post("/groups/message", "Send to a group (seed path)", messages::sendToNamedGroup);
     }
 
     /** Adapts a handler that acts for the agent named in the path. */

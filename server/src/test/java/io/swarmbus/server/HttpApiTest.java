@@ -240,6 +240,24 @@ class HttpApiTest {
     }
 
     @Test
+    void openApi_describesEveryRoute() throws Exception {
+        Reply doc = call("GET", "/openapi.json", null);
+
+        assertThat(doc.status()).isEqualTo(200);
+        assertThat(doc.body().get("openapi").asText()).startsWith("3.1");
+        JsonNode paths = doc.body().get("paths");
+        for (String path : new String[] {"/auth/token", "/agents/register", "/messages", "/agents/receive", "/groups",
+                "/groups/message", "/messages/{id}/status", "/api/v1/messages/batch", "/api/v1/agents/{id}/stream",
+                "/api/v1/topics/{topic}/messages", "/metrics"}) {
+            assertThat(paths.has(path)).as(path).isTrue();
+        }
+        assertThat(paths.get("/messages").get("post").get("security")).isNotEmpty();
+        assertThat(paths.get("/health").get("get").get("security")).isEmpty();
+        assertThat(paths.get("/api/v1/agents/{id}/dead-letters/{message_id}/replay").get("post").get("parameters"))
+                .hasSize(2);
+    }
+
+    @Test
     void health_andStats_answer() throws Exception {
         assertThat(call("GET", "/healthz", null).body().get("status").asText()).isEqualTo("ok");
         assertThat(call("GET", "/readyz", null).status()).isEqualTo(200);
