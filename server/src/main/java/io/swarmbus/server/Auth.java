@@ -22,7 +22,7 @@ final class Auth {
     private static final String ATTRIBUTE = "swarmbus.principal";
     /** Paths anyone may call. */
     static final Set<String> PUBLIC = Set.of("/health", "/healthz", "/readyz", "/auth/token", "/metrics",
-            "/openapi.json");
+            "/openapi.json", "/api/v1/ws"); // the WebSocket authenticates its own upgrade
 
     private final AccessStore store;
     private final Tokens tokens;
@@ -56,15 +56,20 @@ final class Auth {
     }
 
     private Principal authenticate(Context ctx) {
-        String apiKey = ctx.header("X-Api-Key");
+        if (ctx.header("X-Api-Key") == null && ctx.header("Authorization") == null) {
+            ctx.header("WWW-Authenticate", "Bearer");
+        }
+        return authenticate(ctx.header("X-Api-Key"), ctx.header("Authorization"));
+    }
+
+    /** Checks an {@code X-Api-Key} value or an {@code Authorization: Bearer} value; either may be null. */
+    Principal authenticate(String apiKey, String header) {
         if (apiKey != null) {
             return store.userForApiKey(apiKey).filter(AccessStore.User::admin)
                     .map(u -> new Principal(u.name(), true))
                     .orElseThrow(() -> Tokens.unauthenticated("the API key is not valid"));
         }
-        String header = ctx.header("Authorization");
         if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            ctx.header("WWW-Authenticate", "Bearer");
             throw Tokens.unauthenticated("send 'Authorization: Bearer <token>' (from POST /auth/token) or an admin 'X-Api-Key'");
         }
         String subject = tokens.verify(header.substring(7).trim());

@@ -83,6 +83,15 @@ final class RequestBody {
         return node.asText();
     }
 
+    /** A nested JSON object as its own body. */
+    RequestBody object(String field) {
+        JsonNode node = root.get(field);
+        if (node == null || !node.isObject()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be a JSON object");
+        }
+        return new RequestBody(node);
+    }
+
     /** An array of JSON objects, each as its own body. */
     List<RequestBody> objects(String field) {
         JsonNode node = root.get(field);

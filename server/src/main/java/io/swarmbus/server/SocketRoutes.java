@@ -1,0 +1,182 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import io.javalin.websocket.WsConfig;
+import io.javalin.websocket.WsContext;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.Delivery;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.messaging.MessageId;
+import io.swarmbus.messaging.SendRequest;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * {@code /api/v1/ws}: one persistent connection on which a producer keeps many sends in flight and
+ * a consumer receives and acks continuously, with the REST API's durability, leases and auth.
+ * Frames are JSON text. Client to server, each with an optional {@code ref} echoed in the answer:
+ * <ul>
+ *   <li>{@code {"op":"send","ref":..,"message":{...same body as POST /api/v1/messages...}}} →
+ *       {@code {"op":"sent","ref":..,"message_id":..,"recipients":..}} once durable;</li>
+ *   <li>{@code {"op":"subscribe","agent":"b","max_messages":100,"visibility_timeout":30}} → a stream
+ *       of {@code {"op":"message","delivery":{...}}} until the connection closes;</li>
+ *   <li>{@code {"op":"ack","agent":"b","message_ids":[..]}} → {@code {"op":"acked",..}};</li>
+ * </ul>
+ * and {@code {"op":"error","ref":..,"error":..,"message":..}} for anything refused. Authenticate on
+ * connect with {@code Authorization: Bearer}, {@code X-Api-Key}, or {@code ?token=}.
+ */
+final class SocketRoutes {
+    private static final String PRINCIPAL = "swarmbus.ws.principal";
+
+    private final MessageBus bus;
+    private final Auth auth;
+    private final Map<String, AtomicBoolean> open = new ConcurrentHashMap<>();
+
+    SocketRoutes(MessageBus bus, Auth auth) {
+        this.bus = bus;
+        this.auth = auth;
+    }
+
+    void configure(WsConfig ws) {
+        ws.onConnect(ctx -> {
+            try {
+                String token = ctx.queryParam("token");
+                String header = ctx.header("Authorization") != null ? ctx.header("Authorization")
+                        : token == null ? null : "Bearer " + token;
+                ctx.attribute(PRINCIPAL, auth.authenticate(ctx.header("X-Api-Key"), header));
+                open.put(ctx.sessionId(), new AtomicBoolean(true));
+            } catch (SwarmbusException e) {
+                send(ctx, error(null, e));
+                ctx.closeSession(4401, "unauthenticated");
+            }
+        });
+        ws.onMessage(ctx -> handle(ctx, ctx.message()));
+        ws.onClose(ctx -> stop(ctx));
+        ws.onError(ctx -> stop(ctx));
+    }
+
+    private void stop(WsContext ctx) {
+        AtomicBoolean flag = open.remove(ctx.sessionId());
+        if (flag != null) {
+            flag.set(false);
+        }
+    }
+
+    private void handle(WsContext ctx, String text) {
+        String ref = null;
+        try {
+            RequestBody frame = RequestBody.parse(text.getBytes(StandardCharsets.UTF_8));
+            ref = frame.optionalText("ref").orElse(null);
+            Auth.Principal principal = ctx.attribute(PRINCIPAL);
+            if (principal == null) {
+                throw Tokens.unauthenticated("not authenticated");
+            }
+            switch (frame.text("op")) {
+                case "send" -> send(ctx, principal, ref, frame.object("message"));
+                case "subscribe" -> subscribe(ctx, principal, frame);
+                case "ack" -> ack(ctx, principal, ref, frame);
+                default -> throw SwarmbusException.invalid("op", "op must be send, subscribe or ack");
+            }
+        } catch (SwarmbusException e) {
+            send(ctx, error(ref, e));
+        }
+    }
+
+    private void send(WsContext ctx, Auth.Principal principal, String ref, RequestBody message) {
+        AgentId from = message.firstPresent("from", "sender_id").map(message::agent)
+                .orElseGet(() -> AgentId.of(principal.name()));
+        auth.requireOwner(principal, from);
+        SendRequest request = MessageRoutes.request(message, from, MessageRoutes.addressOf(message), null, null);
+        bus.sendAsync(request).whenComplete((result, failure) -> {
+            if (failure == null) {
+                Map<String, Object> answer = answer("sent", ref);
+                answer.put("message_id", result.id().toString());
+                answer.put("recipients", result.recipients());
+                answer.put("duplicate", result.duplicate());
+                send(ctx, answer);
+            } else {
+                Throwable cause = failure.getCause() != null ? failure.getCause() : failure;
+                send(ctx, error(ref, cause instanceof SwarmbusException s ? s
+                        : new SwarmbusException(ErrorCode.INTERNAL, "internal error; the server logged the details")));
+            }
+        });
+    }
+
+    private void subscribe(WsContext ctx, Auth.Principal principal, RequestBody frame) {
+        AgentId agent = frame.agent("agent");
+        auth.requireOwner(principal, agent);
+        int max = frame.integer("max_messages").orElse(100);
+        Duration visibility = frame.number("visibility_timeout").map(s -> Duration.ofMillis((long) (s * 1000)))
+                .orElse(bus.defaultVisibility());
+        AtomicBoolean running = open.get(ctx.sessionId());
+        Thread.ofVirtual().name("swarmbus-ws-" + agent).start(() -> {
+            try {
+                while (running != null && running.get()) {
+                    List<Delivery> got = bus.receive(agent, max, visibility, Duration.ofSeconds(5));
+                    for (Delivery delivery : got) {
+                        Map<String, Object> event = answer("message", null);
+                        event.put("delivery", Views.delivery(delivery));
+                        send(ctx, event);
+                    }
+                }
+            } catch (SwarmbusException e) {
+                send(ctx, error(null, e));
+            }
+        });
+    }
+
+    private void ack(WsContext ctx, Auth.Principal principal, String ref, RequestBody frame) {
+        AgentId agent = frame.agent("agent");
+        auth.requireOwner(principal, agent);
+        List<MessageId> ids = frame.strings("message_ids").stream().map(MessageId::parse).toList();
+        bus.ackAsync(agent, ids).whenComplete((result, failure) -> {
+            if (failure == null) {
+                Map<String, Object> answer = answer("acked", ref);
+                answer.put("acked", result.acked().size());
+                answer.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
+                send(ctx, answer);
+            } else {
+                send(ctx, error(ref, new SwarmbusException(ErrorCode.STORAGE_FAILURE, failure.getMessage())));
+            }
+        });
+    }
+
+    private static Map<String, Object> answer(String op, String ref) {
+        Map<String, Object> answer = new LinkedHashMap<>();
+        answer.put("op", op);
+        if (ref != null) {
+            answer.put("ref", ref);
+        }
+        return answer;
+    }
+
+    private static Map<String, Object> error(String ref, SwarmbusException e) {
+        Map<String, Object> answer = answer("error", ref);
+        answer.put("error", e.code().code());
+        answer.put("message", e.getMessage());
+        e.field().ifPresent(field -> answer.put("field", field));
+        return answer;
+    }
+
+    /** Jetty sessions take one writer at a time; futures complete on several threads. */
+    private static void send(WsContext ctx, Map<String, Object> frame) {
+        String text;
+        try {
+            text = RequestBody.MAPPER.writeValueAsString(frame);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot render a frame", e);
+        }
+        synchronized (ctx.session) {
+            if (ctx.session.isOpen()) {
+                ctx.send(text);
+            }
+        }
+    }
+}

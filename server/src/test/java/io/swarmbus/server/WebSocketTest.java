@@ -1,0 +1,165 @@
+package io.swarmbus.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.WebSocket;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The persistent WebSocket: many sends in flight, a continuous consumer, acks; auth on connect. */
+class WebSocketTest {
+    @TempDir
+    Path dir;
+    MessageBus bus;
+    HttpServer server;
+    final HttpClient client = HttpClient.newHttpClient();
+
+    @BeforeEach
+    void start() {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+    }
+
+    @AfterEach
+    void stop() {
+        server.close();
+        bus.close();
+    }
+
+    /** Collects text frames. */
+    static final class Frames implements WebSocket.Listener {
+        final BlockingQueue<JsonNode> received = new LinkedBlockingQueue<>();
+        private final StringBuilder partial = new StringBuilder();
+
+        @Override
+        public CompletionStage<?> onText(WebSocket socket, CharSequence data, boolean last) {
+            partial.append(data);
+            if (last) {
+                try {
+                    received.add(RequestBody.MAPPER.readTree(partial.toString()));
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+                partial.setLength(0);
+            }
+            socket.request(1);
+            return null;
+        }
+
+        JsonNode next() throws InterruptedException {
+            JsonNode frame = received.poll(10, TimeUnit.SECONDS);
+            assertThat(frame).as("a frame within 10 s").isNotNull();
+            return frame;
+        }
+    }
+
+    String token(String user) throws Exception {
+        HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + server.port() + "/auth/token")).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"username\":\"" + user + "\",\"password\":\"password-1\"}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        return RequestBody.MAPPER.readTree(response.body()).get("access_token").asText();
+    }
+
+    void register(String token, String agent) throws Exception {
+        client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/api/v1/agents"))
+                .header("Content-Type", "application/json").header("Authorization", "Bearer " + token)
+                .POST(HttpRequest.BodyPublishers.ofString("{\"agent_id\":\"" + agent + "\"}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    WebSocket connect(String query, Frames frames) {
+        return client.newWebSocketBuilder()
+                .buildAsync(URI.create("ws://127.0.0.1:" + server.port() + "/api/v1/ws" + query), frames).join();
+    }
+
+    @Test
+    void producerAndConsumer_onOneConnectionEach() throws Exception {
+        String token = token("team");
+        register(token, "producer");
+        register(token, "consumer");
+        Frames producerFrames = new Frames();
+        Frames consumerFrames = new Frames();
+        WebSocket producer = connect("?token=" + token, producerFrames);
+        WebSocket consumer = connect("?token=" + token, consumerFrames);
+        consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"max_messages\":50}", true).join();
+
+        int count = 200;
+        for (int i = 0; i < count; i++) {
+            producer.sendText("{\"op\":\"send\",\"ref\":\"" + i + "\",\"message\":{\"from\":\"producer\","
+                    + "\"to\":\"consumer\",\"content\":{\"n\":" + i + "}}}", true).join();
+        }
+        Set<String> refs = new HashSet<>();
+        for (int i = 0; i < count; i++) {
+            JsonNode answer = producerFrames.next();
+            assertThat(answer.get("op").asText()).isEqualTo("sent");
+            refs.add(answer.get("ref").asText());
+        }
+        Set<String> delivered = new HashSet<>();
+        while (delivered.size() < count) {
+            JsonNode frame = consumerFrames.next();
+            assertThat(frame.get("op").asText()).isEqualTo("message");
+            String id = frame.get("delivery").get("id").asText();
+            delivered.add(id);
+            consumer.sendText("{\"op\":\"ack\",\"ref\":\"a\",\"agent\":\"consumer\",\"message_ids\":[\"" + id + "\"]}",
+                    true).join();
+        }
+        int acked = 0;
+        while (acked < count) {
+            JsonNode frame = consumerFrames.next();
+            if (frame.get("op").asText().equals("acked")) {
+                acked += frame.get("acked").asInt();
+            }
+        }
+
+        assertThat(refs).hasSize(count);
+        assertThat(acked).isEqualTo(count);
+        assertThat(bus.inboxStats(io.swarmbus.messaging.AgentId.of("consumer")).depth()).isZero();
+        producer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+        consumer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
+
+    @Test
+    void badToken_getsAnErrorFrameAndIsClosed() throws Exception {
+        Frames frames = new Frames();
+        connect("?token=not-a-token", frames);
+        JsonNode error = frames.next();
+        assertThat(error.get("op").asText()).isEqualTo("error");
+        assertThat(error.get("error").asText()).isEqualTo("unauthenticated");
+    }
+
+    @Test
+    void sendAsAnotherUsersAgent_isRefusedOnTheSocket() throws Exception {
+        String alice = token("alice");
+        register(alice, "alice");
+        String bob = token("bob");
+        register(bob, "bob");
+        Frames frames = new Frames();
+        WebSocket socket = connect("?token=" + alice, frames);
+
+        socket.sendText("{\"op\":\"send\",\"ref\":\"x\",\"message\":{\"from\":\"bob\",\"to\":\"alice\",\"content\":1}}",
+                true).join();
+        socket.sendText("{\"op\":\"nope\"}", true).join();
+
+        JsonNode refused = frames.next();
+        assertThat(refused.get("error").asText()).isEqualTo("not_found");
+        assertThat(refused.get("ref").asText()).isEqualTo("x");
+        assertThat(frames.next().get("field").asText()).isEqualTo("op");
+    }
+}
