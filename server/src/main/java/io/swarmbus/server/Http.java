@@ -8,7 +8,19 @@ import java.util.Optional;
 
 /** Small helpers shared by the route classes: JSON answers and query parameters. */
 final class Http {
+    /**
+     * Where the API continues after the engine answers. Engine futures complete on the journal's
+     * writer thread; writing a response there would hold up the next group commit, so every
+     * continuation hops to a virtual thread.
+     */
+    static final java.util.concurrent.Executor AFTER_ENGINE = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
+
     private Http() {}
+
+    /** The same outcome as {@code future}, delivered on a virtual thread rather than the journal's. */
+    static <T> java.util.concurrent.CompletableFuture<T> after(java.util.concurrent.CompletableFuture<T> future) {
+        return future.whenCompleteAsync((value, error) -> { }, AFTER_ENGINE);
+    }
 
     static void json(Context ctx, int status, Object body) {
         try {

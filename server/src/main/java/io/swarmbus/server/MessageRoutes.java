@@ -85,7 +85,7 @@ final class MessageRoutes {
     private CompletableFuture<Map<String, Object>> sendOne(Context ctx, RequestBody item) {
         try {
             SendRequest request = request(ctx, item, addressOf(item));
-            return bus.sendAsync(request).handle((result, error) -> {
+            return Http.after(bus.sendAsync(request)).handle((result, error) -> {
                 Map<String, Object> view = new LinkedHashMap<>();
                 if (error == null) {
                     auditSent(request, result);
@@ -122,7 +122,7 @@ final class MessageRoutes {
     }
 
     private void respondToSend(Context ctx, SendRequest request) {
-        ctx.future(() -> bus.sendAsync(request).thenAccept(result -> {
+        ctx.future(() -> Http.after(bus.sendAsync(request)).thenAccept(result -> {
             auditSent(request, result);
             Map<String, Object> view = new LinkedHashMap<>();
             view.put("message_id", result.id().toString());
@@ -199,7 +199,7 @@ final class MessageRoutes {
         int max = Http.intParam(ctx, body, "max_messages", 10);
         Duration wait = Http.secondsParam(ctx, body, "timeout").orElse(Duration.ZERO);
         Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout").orElse(bus.defaultVisibility());
-        ctx.future(() -> bus.receiveAsync(agent, max, visibility, wait).thenAccept(deliveries -> {
+        ctx.future(() -> Http.after(bus.receiveAsync(agent, max, visibility, wait)).thenAccept(deliveries -> {
             deliveries.forEach(d -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "delivered", Map.of(
                     "message_id", d.id().toString(), "from_agent", d.message().from().value(),
                     "to_agent", agent.value(), "message_type", d.message().type().name(), "attempt", d.attempt())));
@@ -222,7 +222,7 @@ final class MessageRoutes {
         auth.requireOwner(Auth.principal(ctx), agent);
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         List<MessageId> ids = messageIds(body);
-        ctx.future(() -> bus.ackAsync(agent, ids).thenAccept(result -> {
+        ctx.future(() -> Http.after(bus.ackAsync(agent, ids)).thenAccept(result -> {
             result.acked().forEach(id -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "acked",
                     Map.of("message_id", id.toString(), "agent_id", agent.value())));
             Map<String, Object> view = new LinkedHashMap<>();
@@ -252,7 +252,7 @@ final class MessageRoutes {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         MessageId id = MessageId.parse(body.text("message_id"));
         Duration delay = Http.secondsParam(ctx, body, "delay_seconds").orElse(Duration.ZERO);
-        ctx.future(() -> bus.nackAsync(agent, id, delay).thenRun(() -> {
+        ctx.future(() -> Http.after(bus.nackAsync(agent, id, delay)).thenRun(() -> {
             audit.record(AuditLog.Stream.MESSAGE_AUDIT, "nacked", Map.of("message_id", id.toString(),
                     "agent_id", agent.value(), "delay_seconds", delay.toMillis() / 1000.0));
             Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", delay.isZero() ? "requeued" : "delayed"));
@@ -280,14 +280,14 @@ final class MessageRoutes {
         auth.requireOwner(Auth.principal(ctx), agent);
         String status = body.text("status");
         switch (status) {
-            case "acked", "processed", "completed" -> ctx.future(() -> bus.ackAsync(agent, List.of(id)).thenAccept(r -> {
+            case "acked", "processed", "completed" -> ctx.future(() -> Http.after(bus.ackAsync(agent, List.of(id))).thenAccept(r -> {
                 if (!r.notHeld().isEmpty()) {
                     throw new SwarmbusException(io.swarmbus.ErrorCode.LEASE_NOT_HELD, "agent '" + agent
                             + "' holds no lease on message " + id + " (never received, lease expired, or already acked)");
                 }
                 Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "acked"));
             }));
-            case "failed", "rejected" -> ctx.future(() -> bus.nackAsync(agent, id, Duration.ZERO).thenRun(() ->
+            case "failed", "rejected" -> ctx.future(() -> Http.after(bus.nackAsync(agent, id, Duration.ZERO)).thenRun(() ->
                     Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "requeued"))));
             default -> throw SwarmbusException.invalid("status", "status must be acked, processed, completed, "
                     + "failed or rejected, was '" + status + "'");
@@ -330,7 +330,7 @@ final class MessageRoutes {
     void replay(Context ctx, AgentId agent) {
         auth.requireOwner(Auth.principal(ctx), agent);
         MessageId id = MessageId.parse(ctx.pathParam("message_id"));
-        ctx.future(() -> bus.replayAsync(agent, id).thenRun(() -> Http.json(ctx, 200,
+        ctx.future(() -> Http.after(bus.replayAsync(agent, id)).thenRun(() -> Http.json(ctx, 200,
                 Map.of("message_id", id.toString(), "status", "replayed"))));
     }
 

@@ -38,6 +38,7 @@ final class SocketRoutes {
     private final MessageBus bus;
     private final Auth auth;
     private final Map<String, AtomicBoolean> open = new ConcurrentHashMap<>();
+    private final Map<String, Outbox> outboxes = new ConcurrentHashMap<>();
 
     SocketRoutes(MessageBus bus, Auth auth) {
         this.bus = bus;
@@ -63,6 +64,7 @@ final class SocketRoutes {
     }
 
     private void stop(WsContext ctx) {
+        outboxes.remove(ctx.sessionId());
         AtomicBoolean flag = open.remove(ctx.sessionId());
         if (flag != null) {
             flag.set(false);
@@ -94,7 +96,7 @@ final class SocketRoutes {
                 .orElseGet(() -> AgentId.of(principal.name()));
         auth.requireOwner(principal, from);
         SendRequest request = MessageRoutes.request(message, from, MessageRoutes.addressOf(message), null, null);
-        bus.sendAsync(request).whenComplete((result, failure) -> {
+        Http.after(bus.sendAsync(request)).whenComplete((result, failure) -> {
             if (failure == null) {
                 Map<String, Object> answer = answer("sent", ref);
                 answer.put("message_id", result.id().toString());
@@ -136,7 +138,7 @@ final class SocketRoutes {
         AgentId agent = frame.agent("agent");
         auth.requireOwner(principal, agent);
         List<MessageId> ids = frame.strings("message_ids").stream().map(MessageId::parse).toList();
-        bus.ackAsync(agent, ids).whenComplete((result, failure) -> {
+        Http.after(bus.ackAsync(agent, ids)).whenComplete((result, failure) -> {
             if (failure == null) {
                 Map<String, Object> answer = answer("acked", ref);
                 answer.put("acked", result.acked().size());
@@ -165,17 +167,55 @@ final class SocketRoutes {
         return answer;
     }
 
-    /** Jetty sessions take one writer at a time; futures complete on several threads. */
-    private static void send(WsContext ctx, Map<String, Object> frame) {
+    /**
+     * Queues a frame. Jetty writes one frame at a time per session and answers a second write while
+     * one is pending with an error, and futures complete on many threads: so each session has an
+     * outbox drained by write-completion callbacks, never blocking the caller.
+     */
+    private void send(WsContext ctx, Map<String, Object> frame) {
         String text;
         try {
             text = RequestBody.MAPPER.writeValueAsString(frame);
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("cannot render a frame", e);
         }
-        synchronized (ctx.session) {
-            if (ctx.session.isOpen()) {
-                ctx.send(text);
+        Outbox outbox = outboxes.computeIfAbsent(ctx.sessionId(), id -> new Outbox(ctx.session));
+        outbox.frames.add(text);
+        outbox.drain();
+    }
+
+    /** Frames waiting for one session, written strictly one after another. */
+    private static final class Outbox {
+        final org.eclipse.jetty.websocket.api.Session session;
+        final java.util.concurrent.ConcurrentLinkedQueue<String> frames = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        final AtomicBoolean writing = new AtomicBoolean();
+
+        Outbox(org.eclipse.jetty.websocket.api.Session session) {
+            this.session = session;
+        }
+
+        void drain() {
+            while (!frames.isEmpty() && writing.compareAndSet(false, true)) {
+                String next = frames.poll();
+                if (next == null || !session.isOpen()) {
+                    writing.set(false);
+                    if (!session.isOpen()) {
+                        frames.clear();
+                    }
+                    continue;
+                }
+                // Continue on a fresh virtual thread: a write that completes inline would otherwise
+                // recurse once per queued frame.
+                session.sendText(next, org.eclipse.jetty.websocket.api.Callback.from(() -> {
+                    writing.set(false);
+                    if (!frames.isEmpty()) {
+                        Thread.startVirtualThread(this::drain);
+                    }
+                }, failure -> {
+                    writing.set(false);
+                    frames.clear();
+                }));
+                return;
             }
         }
     }

@@ -1,0 +1,293 @@
+package io.swarmbus.bench;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.WebSocket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Load generator for a running server, in its own process, over the network API: W1 and W3 over
+ * the WebSocket, and REST send (with auth) against a trivial route of the same server.
+ *
+ * <pre>
+ * ./swarmbus serve --dev &amp;      # in another terminal, or with JWT_SECRET in production mode
+ * java -cp bench/target/swarmbus-bench.jar io.swarmbus.bench.NetLoad [w1|w3|rest|all]
+ *      [--server http://127.0.0.1:8080] [--seconds 10]
+ * </pre>
+ */
+public final class NetLoad {
+    private static final String CONTENT = "\"" + "x".repeat(1022) + "\"";
+    private static final Pattern ACCESS_TOKEN = Pattern.compile("\"access_token\":\"([^\"]+)\"");
+    private static final Pattern SCHEDULED = Pattern.compile("\"scheduled\":\"(\\d+)\"");
+    private static final Pattern DELIVERY_ID = Pattern.compile("\"delivery\":\\{\"id\":\"([0-9a-f]{16})\"");
+
+    private final String server;
+    private final int seconds;
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    private final String token;
+
+    private NetLoad(String server, int seconds) throws Exception {
+        this.server = server;
+        this.seconds = seconds;
+        this.token = token("netload-" + ProcessHandle.current().pid());
+    }
+
+    /** Runs the named workloads against {@code --server}. */
+    public static void main(String[] args) throws Exception {
+        String workload = "all";
+        String server = "http://127.0.0.1:8080";
+        int seconds = 10;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--server" -> server = args[++i];
+                case "--seconds" -> seconds = Integer.parseInt(args[++i]);
+                default -> workload = args[i];
+            }
+        }
+        NetLoad load = new NetLoad(server, seconds);
+        System.out.printf("swarmbus network load against %s: %d cores here, JDK %s, %d s per run%n", server,
+                Runtime.getRuntime().availableProcessors(), Runtime.version(), seconds);
+        for (String run : workload.equals("all") ? List.of("rest", "w1", "w3") : List.of(workload)) {
+            switch (run) {
+                case "w1" -> load.w1(32, 256);
+                case "w3" -> load.w3(5_000);
+                case "rest" -> load.rest(32);
+                default -> throw new IllegalArgumentException("unknown workload " + run + "; use w1, w3, rest or all");
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- plumbing
+
+    private String token(String user) throws Exception {
+        HttpResponse<String> response = post("/auth/token", "{\"username\":\"" + user
+                + "\",\"password\":\"netload-password\"}", null);
+        Matcher m = ACCESS_TOKEN.matcher(response.body());
+        if (!m.find()) {
+            throw new IllegalStateException("no token from " + server + " (dev mode signs users up): " + response.body());
+        }
+        return m.group(1);
+    }
+
+    private HttpResponse<String> post(String path, String body, String bearer) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(server + path))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
+        if (bearer != null) {
+            request.header("Authorization", "Bearer " + bearer);
+        }
+        return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private String agent(String name) throws Exception {
+        String id = name + "-" + ProcessHandle.current().pid();
+        post("/api/v1/agents", "{\"agent_id\":\"" + id + "\"}", token);
+        return id;
+    }
+
+    private String sendFrame(String ref, String from, String to, String extra) {
+        return "{\"op\":\"send\",\"ref\":\"" + ref + "\",\"message\":{\"from\":\"" + from + "\",\"to\":\"" + to
+                + "\",\"content\":" + CONTENT + extra + "}}";
+    }
+
+    /** A socket that hands every text frame to {@code onFrame}. */
+    private WebSocket socket(java.util.function.Consumer<String> onFrame) {
+        WebSocket.Listener listener = new WebSocket.Listener() {
+            private final StringBuilder partial = new StringBuilder();
+
+            @Override
+            public CompletionStage<?> onText(WebSocket socket, CharSequence data, boolean last) {
+                partial.append(data);
+                if (last) {
+                    onFrame.accept(partial.toString());
+                    partial.setLength(0);
+                }
+                socket.request(1);
+                return null;
+            }
+        };
+        return http.newWebSocketBuilder().header("Authorization", "Bearer " + token)
+                .buildAsync(URI.create(server.replaceFirst("^http", "ws") + "/api/v1/ws"), listener).join();
+    }
+
+    private static double percentile(long[] sorted, double q) {
+        return sorted[(int) Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] / 1e6;
+    }
+
+    // ---------------------------------------------------------------- workloads
+
+    /** W1: producers, one WebSocket each, each keeping {@code window} sends in flight. */
+    private void w1(int producers, int window) throws Exception {
+        String sink = agent("w1-sink");
+        String from = agent("w1-producer");
+        LongAdder sent = new LongAdder();
+        AtomicBoolean running = new AtomicBoolean(true);
+        List<Thread> threads = new ArrayList<>();
+        for (int p = 0; p < producers; p++) {
+            Semaphore inFlight = new Semaphore(window);
+            WebSocket ws = socket(frame -> {
+                if (frame.startsWith("{\"op\":\"sent\"")) {
+                    sent.increment();
+                }
+                inFlight.release();
+            });
+            threads.add(Thread.ofPlatform().start(() -> {
+                String frame = sendFrame("w1", from, sink, "");
+                while (running.get()) {
+                    inFlight.acquireUninterruptibly();
+                    ws.sendText(frame, true).join();
+                }
+                inFlight.acquireUninterruptibly(window);
+                ws.sendClose(WebSocket.NORMAL_CLOSURE, "done");
+            }));
+        }
+        Thread.sleep(3_000);
+        long before = sent.sum();
+        long started = System.nanoTime();
+        Thread.sleep(seconds * 1_000L);
+        double rate = (sent.sum() - before) / ((System.nanoTime() - started) / 1e9);
+        running.set(false);
+        for (Thread thread : threads) {
+            thread.join();
+        }
+        System.out.printf("%-62s %,12.0f msg/s%n", "W1 WebSocket durable send, " + producers + " x " + window
+                + " in flight", rate);
+    }
+
+    /** W3: one producer open-loop at {@code rate}/s, one subscribed consumer; latency from the schedule. */
+    private void w3(int rate) throws Exception {
+        String to = agent("w3-consumer");
+        String from = agent("w3-producer");
+        int warmup = rate * 3;
+        int total = warmup + rate * seconds;
+        long[] latencies = new long[total];
+        CountDownLatch done = new CountDownLatch(total);
+        int[] index = {0};
+        WebSocket[] consumer = new WebSocket[1];
+        consumer[0] = socket(frame -> {
+            long now = System.nanoTime();
+            Matcher scheduled = SCHEDULED.matcher(frame);
+            if (!scheduled.find()) {
+                return;
+            }
+            synchronized (latencies) {
+                if (index[0] < total) {
+                    latencies[index[0]++] = now - Long.parseLong(scheduled.group(1));
+                }
+            }
+            Matcher id = DELIVERY_ID.matcher(frame);
+            if (id.find()) {
+                consumer[0].sendText("{\"op\":\"ack\",\"agent\":\"" + to + "\",\"message_ids\":[\"" + id.group(1)
+                        + "\"]}", true);
+            }
+            done.countDown();
+        });
+        consumer[0].sendText("{\"op\":\"subscribe\",\"agent\":\"" + to + "\",\"max_messages\":256}", true).join();
+        WebSocket producer = socket(frame -> { });
+        long interval = 1_000_000_000L / rate;
+        long start = System.nanoTime() + 50_000_000;
+        for (int i = 0; i < total; i++) {
+            long scheduled = start + i * interval;
+            while (System.nanoTime() < scheduled) {
+                long left = scheduled - System.nanoTime();
+                if (left > 60_000) {
+                    LockSupport.parkNanos(left - 50_000);
+                } else {
+                    Thread.onSpinWait();
+                }
+            }
+            producer.sendText(sendFrame("w3", from, to, ",\"headers\":{\"scheduled\":\"" + scheduled + "\"}"), true);
+        }
+        done.await();
+        long[] measured = Arrays.copyOfRange(latencies, warmup, total);
+        Arrays.sort(measured);
+        System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms%n",
+                "W3 WebSocket open loop " + rate + "/s, scheduled -> received", percentile(measured, 0.5),
+                percentile(measured, 0.99), percentile(measured, 0.999), measured[measured.length - 1] / 1e6);
+        producer.sendClose(WebSocket.NORMAL_CLOSURE, "done");
+        consumer[0].sendClose(WebSocket.NORMAL_CLOSURE, "done");
+    }
+
+    /** REST send with auth versus {@code GET /health} on the same server, closed loop, same clients. */
+    private void rest(int clients) throws Exception {
+        String to = agent("rest-sink");
+        String from = agent("rest-producer");
+        String body = "{\"from\":\"" + from + "\",\"to\":\"" + to + "\",\"content\":" + CONTENT + "}";
+        HttpRequest send = HttpRequest.newBuilder(URI.create(server + "/api/v1/messages"))
+                .header("Content-Type", "application/json").header("Authorization", "Bearer " + token)
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+        HttpRequest health = HttpRequest.newBuilder(URI.create(server + "/health")).GET().build();
+        double[] trivial = closedLoop(health, clients, 200);
+        double[] sends = closedLoop(send, clients, 201);
+        System.out.printf("%-62s %,10.0f req/s  p99 %.3f ms%n", "REST GET /health (trivial route), " + clients
+                + " clients", trivial[0], trivial[1]);
+        System.out.printf("%-62s %,10.0f req/s  p99 %.3f ms  (%.0f%% of trivial)%n", "REST POST /api/v1/messages "
+                + "with auth, 1 KiB, " + clients + " clients", sends[0], sends[1], 100 * sends[0] / trivial[0]);
+    }
+
+    /** Returns {requests per second, p99 ms} over the measured window. */
+    private double[] closedLoop(HttpRequest request, int clients, int expected) throws Exception {
+        AtomicBoolean running = new AtomicBoolean(true);
+        AtomicBoolean measuring = new AtomicBoolean(false);
+        List<long[]> perClient = new ArrayList<>();
+        LongAdder count = new LongAdder();
+        List<Thread> threads = new ArrayList<>();
+        for (int c = 0; c < clients; c++) {
+            long[] samples = new long[2_000_000 / clients];
+            perClient.add(samples);
+            int[] n = {0};
+            threads.add(Thread.ofPlatform().start(() -> {
+                while (running.get()) {
+                    long t0 = System.nanoTime();
+                    try {
+                        HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
+                        if (response.statusCode() != expected) {
+                            throw new IllegalStateException("status " + response.statusCode() + ": " + response.body());
+                        }
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                    if (measuring.get()) {
+                        count.increment();
+                        if (n[0] < samples.length) {
+                            samples[n[0]++] = System.nanoTime() - t0;
+                        }
+                    }
+                }
+                samples[samples.length - 1] = n[0]; // how many are real
+            }));
+        }
+        Thread.sleep(3_000);
+        measuring.set(true);
+        long started = System.nanoTime();
+        Thread.sleep(seconds * 1_000L);
+        measuring.set(false);
+        double elapsed = (System.nanoTime() - started) / 1e9;
+        long total = count.sum();
+        running.set(false);
+        for (Thread thread : threads) {
+            thread.join();
+        }
+        List<Long> all = new ArrayList<>();
+        for (long[] samples : perClient) {
+            int n = (int) samples[samples.length - 1];
+            for (int i = 0; i < n && i < samples.length - 1; i++) {
+                all.add(samples[i]);
+            }
+        }
+        long[] sorted = all.stream().mapToLong(Long::longValue).sorted().toArray();
+        return new double[] {total / elapsed, percentile(sorted, 0.99)};
+    }
+}
