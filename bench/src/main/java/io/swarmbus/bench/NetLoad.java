@@ -50,8 +50,10 @@ public final class NetLoad {
         String workload = "all";
         String server = "http://127.0.0.1:8080";
         int seconds = 10;
+        int producers = 32;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
+                case "--producers" -> producers = Integer.parseInt(args[++i]);
                 case "--server" -> server = args[++i];
                 case "--seconds" -> seconds = Integer.parseInt(args[++i]);
                 default -> workload = args[i];
@@ -62,7 +64,7 @@ public final class NetLoad {
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), seconds);
         for (String run : workload.equals("all") ? List.of("rest", "w1", "w3") : List.of(workload)) {
             switch (run) {
-                case "w1" -> load.w1(32, 256);
+                case "w1" -> load.w1(producers, 256);
                 case "w3" -> load.w3(5_000);
                 case "rest" -> load.rest(32);
                 default -> throw new IllegalArgumentException("unknown workload " + run + "; use w1, w3, rest or all");
@@ -118,7 +120,8 @@ public final class NetLoad {
                 return null;
             }
         };
-        return http.newWebSocketBuilder().header("Authorization", "Bearer " + token)
+        // One client per socket: a shared HttpClient funnels every socket through one selector thread.
+        return HttpClient.newHttpClient().newWebSocketBuilder().header("Authorization", "Bearer " + token)
                 .buildAsync(URI.create(server.replaceFirst("^http", "ws") + "/api/v1/ws"), listener).join();
     }
 

@@ -212,6 +212,8 @@ final class SocketRoutes {
                         Thread.startVirtualThread(this::drain);
                     }
                 }, failure -> {
+                    org.slf4j.LoggerFactory.getLogger(SocketRoutes.class).warn("websocket write failed; dropping {} "
+                            + "queued frames", frames.size(), failure);
                     writing.set(false);
                     frames.clear();
                 }));
