@@ -133,16 +133,23 @@ public final class NetLoad {
 
     /** W1: producers, one WebSocket each, each keeping {@code window} sends in flight. */
     private void w1(int producers, int window) throws Exception {
-        String sink = agent("w1-sink");
         String from = agent("w1-producer");
         LongAdder sent = new LongAdder();
+        LongAdder refused = new LongAdder();
+        String[] lastError = {""};
         AtomicBoolean running = new AtomicBoolean(true);
         List<Thread> threads = new ArrayList<>();
         for (int p = 0; p < producers; p++) {
+            // One inbox per producer, as in the engine benchmark: one inbox would fill up
+            // (messaging.max_inbox_depth) and every later send would be refused.
+            String sink = agent("w1-sink-" + p);
             Semaphore inFlight = new Semaphore(window);
             WebSocket ws = socket(frame -> {
                 if (frame.startsWith("{\"op\":\"sent\"")) {
                     sent.increment();
+                } else {
+                    refused.increment();
+                    lastError[0] = frame;
                 }
                 inFlight.release();
             });
@@ -167,6 +174,9 @@ public final class NetLoad {
         }
         System.out.printf("%-62s %,12.0f msg/s%n", "W1 WebSocket durable send, " + producers + " x " + window
                 + " in flight", rate);
+        if (refused.sum() > 0) {
+            System.out.printf("%-62s %,12d refused; last: %s%n", "", refused.sum(), lastError[0]);
+        }
     }
 
     /** W3: one producer open-loop at {@code rate}/s, one subscribed consumer; latency from the schedule. */
