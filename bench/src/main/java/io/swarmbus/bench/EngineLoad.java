@@ -259,14 +259,7 @@ public final class EngineLoad {
             long start = System.nanoTime() + 10_000_000;
             for (int i = 0; i < total; i++) {
                 long scheduled = start + i * intervalNanos;
-                while (System.nanoTime() < scheduled) {
-                    long left = scheduled - System.nanoTime();
-                    if (left > 60_000) {
-                        LockSupport.parkNanos(left - 50_000);
-                    } else {
-                        Thread.onSpinWait();
-                    }
-                }
+                OpenLoop.waitUntil(scheduled);
                 int n = i;
                 bus.sendAsync(SendRequest.builder(PRODUCER, Address.agent(to)).content(CONTENT)
                         .header("n", Integer.toString(i)).header("scheduled", Long.toString(scheduled)).build())
@@ -277,13 +270,13 @@ public final class EngineLoad {
             Arrays.sort(sends);
             System.out.printf("%-60s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms%n",
                     "W3 send, scheduled -> durable (send answered)",
-                    percentile(sends, 0.50), percentile(sends, 0.99), percentile(sends, 0.999),
+                    OpenLoop.percentile(sends, 0.50), OpenLoop.percentile(sends, 0.99), OpenLoop.percentile(sends, 0.999),
                     sends[sends.length - 1] / 1e6);
             long[] measured = Arrays.copyOfRange(latencies, warmup, total);
             Arrays.sort(measured);
             System.out.printf("%-60s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms%n",
                     "W3 latency, open loop " + rate + " msg/s, scheduled send -> received",
-                    percentile(measured, 0.50), percentile(measured, 0.99), percentile(measured, 0.999),
+                    OpenLoop.percentile(measured, 0.50), OpenLoop.percentile(measured, 0.99), OpenLoop.percentile(measured, 0.999),
                     measured[measured.length - 1] / 1e6);
             var disk = bus.stats().journal();
             System.out.printf("%-60s %,d fsyncs, mean %.3f ms, max %.3f ms, %d took 10 ms or more%n",
@@ -306,10 +299,6 @@ public final class EngineLoad {
                 bus.ackAsync(from, got.stream().map(Delivery::id).toList());
             }
         }
-    }
-
-    private static double percentile(long[] sorted, double q) {
-        return sorted[(int) Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] / 1e6;
     }
 
     // ---------------------------------------------------------------- reopen and heap

@@ -14,7 +14,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.concurrent.locks.LockSupport;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -125,10 +124,6 @@ public final class NetLoad {
                 .buildAsync(URI.create(server.replaceFirst("^http", "ws") + "/api/v1/ws"), listener).join();
     }
 
-    private static double percentile(long[] sorted, double q) {
-        return sorted[(int) Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] / 1e6;
-    }
-
     // ---------------------------------------------------------------- workloads
 
     /** W1: producers, one WebSocket each, each keeping {@code window} sends in flight. */
@@ -213,22 +208,15 @@ public final class NetLoad {
         long start = System.nanoTime() + 50_000_000;
         for (int i = 0; i < total; i++) {
             long scheduled = start + i * interval;
-            while (System.nanoTime() < scheduled) {
-                long left = scheduled - System.nanoTime();
-                if (left > 60_000) {
-                    LockSupport.parkNanos(left - 50_000);
-                } else {
-                    Thread.onSpinWait();
-                }
-            }
+            OpenLoop.waitUntil(scheduled);
             producer.sendText(sendFrame("w3", from, to, ",\"headers\":{\"scheduled\":\"" + scheduled + "\"}"), true);
         }
         done.await();
         long[] measured = Arrays.copyOfRange(latencies, warmup, total);
         Arrays.sort(measured);
         System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms%n",
-                "W3 WebSocket open loop " + rate + "/s, scheduled -> received", percentile(measured, 0.5),
-                percentile(measured, 0.99), percentile(measured, 0.999), measured[measured.length - 1] / 1e6);
+                "W3 WebSocket open loop " + rate + "/s, scheduled -> received", OpenLoop.percentile(measured, 0.5),
+                OpenLoop.percentile(measured, 0.99), OpenLoop.percentile(measured, 0.999), measured[measured.length - 1] / 1e6);
         producer.sendClose(WebSocket.NORMAL_CLOSURE, "done");
         consumer[0].sendClose(WebSocket.NORMAL_CLOSURE, "done");
     }
@@ -301,6 +289,6 @@ public final class NetLoad {
             }
         }
         long[] sorted = all.stream().mapToLong(Long::longValue).sorted().toArray();
-        return new double[] {total / elapsed, percentile(sorted, 0.99)};
+        return new double[] {total / elapsed, OpenLoop.percentile(sorted, 0.99)};
     }
 }
