@@ -24,6 +24,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class HttpServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpServer.class);
+    /** One line per request; at DEBUG, so production logs stay quiet unless asked. */
+    private static final Logger ACCESS = LoggerFactory.getLogger("io.swarmbus.access");
 
     private final Javalin app;
     private final Optional<String> generatedAdminPassword;
@@ -58,6 +60,7 @@ public final class HttpServer implements AutoCloseable {
             config.routes.before(metrics::start);
             config.routes.before(auth::filter);
             config.routes.after(metrics::finish);
+            config.routes.after(HttpServer::logAccess);
             ApiCatalog api = new ApiCatalog(config.routes, Auth.PUBLIC);
             api.get("/metrics", "Prometheus metrics", metrics::scrape);
             api.post("/auth/token", "Get a token", auth::token);
@@ -69,6 +72,7 @@ public final class HttpServer implements AutoCloseable {
             errors(config, audit);
         });
         app.start(settings.host(), settings.port());
+        LOG.info("listening on {}:{} ({} mode)", settings.host(), app.port(), settings.devMode() ? "dev" : "production");
         return new HttpServer(app, generated);
     }
 
@@ -172,6 +176,16 @@ public final class HttpServer implements AutoCloseable {
         api.put("/messages/{id}/status", "Ack or fail a message (seed path)", messages::setStatus);
         api.post("/groups", "Create a group (seed path)", members::createGroup);
         api.post("/groups/message", "Send to a group (seed path)", messages::sendToNamedGroup);
+    }
+
+    private static void logAccess(Context ctx) {
+        if (ACCESS.isDebugEnabled()) {
+            var endpoint = ctx.endpoints().matchedHttpEndpoint();
+            Auth.Principal principal = ctx.attribute("swarmbus.principal");
+            ACCESS.debug("method={} route={} status={} principal={}", ctx.method(),
+                    endpoint == null ? "unmatched" : endpoint.path, ctx.statusCode(),
+                    principal == null ? "-" : principal.name());
+        }
     }
 
     /** Adapts a handler that acts for the agent named in the path. */

@@ -47,6 +47,11 @@ public final class Main {
 
     /** Runs one command and exits with 0 on success, 1 on a request error, 2 on a usage error. */
     public static void main(String[] args) {
+        // Chosen before the first logger exists: logback reads this once, at its start.
+        if ("json".equalsIgnoreCase(System.getenv("SWARMBUS_LOG_FORMAT"))
+                && System.getProperty("logback.configurationFile") == null) {
+            System.setProperty("logback.configurationFile", "logback-json.xml");
+        }
         System.exit(new Main(System.out, System.err).run(args));
     }
 
