@@ -66,7 +66,9 @@ public final class NetLoad {
                 case "w1" -> load.w1(producers, 256);
                 case "w3" -> load.w3(5_000);
                 case "rest" -> load.rest(32);
-                default -> throw new IllegalArgumentException("unknown workload " + run + "; use w1, w3, rest or all");
+                case "longpoll" -> load.longPoll(10_000, 5_000);
+                default -> throw new IllegalArgumentException("unknown workload " + run
+                        + "; use w1, w3, rest, longpoll or all");
             }
         }
     }
@@ -219,6 +221,106 @@ public final class NetLoad {
                 OpenLoop.percentile(measured, 0.99), OpenLoop.percentile(measured, 0.999), measured[measured.length - 1] / 1e6);
         producer.sendClose(WebSocket.NORMAL_CLOSURE, "done");
         consumer[0].sendClose(WebSocket.NORMAL_CLOSURE, "done");
+    }
+
+    /**
+     * Holds {@code receivers} long-poll receives open at once (one agent each, REST), while one
+     * WebSocket producer sends open-loop at {@code rate}/s spread over them; latency runs from each
+     * message's scheduled send time to its arrival at a receiver.
+     */
+    private void longPoll(int receivers, int rate) throws Exception {
+        List<String> agents = new ArrayList<>();
+        String prefix = "lp-" + ProcessHandle.current().pid() + "-";
+        List<Thread> registering = new ArrayList<>();
+        for (int t = 0; t < 16; t++) {
+            int first = t;
+            registering.add(Thread.ofVirtual().start(() -> {
+                for (int i = first; i < receivers; i += 16) {
+                    try {
+                        post("/api/v1/agents", "{\"agent_id\":\"" + prefix + i + "\"}", token);
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                }
+            }));
+        }
+        for (Thread thread : registering) {
+            thread.join();
+        }
+        for (int i = 0; i < receivers; i++) {
+            agents.add(prefix + i);
+        }
+        String from = agent("lp-producer");
+        int warmup = rate * 3;
+        int total = warmup + rate * seconds;
+        long[] latencies = new long[total];
+        int[] index = {0};
+        AtomicBoolean running = new AtomicBoolean(true);
+        LongAdder waiting = new LongAdder();
+        HttpClient pollers = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .executor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()).build();
+        List<Thread> threads = new ArrayList<>();
+        for (String agent : agents) {
+            HttpRequest receive = HttpRequest.newBuilder(URI.create(server + "/api/v1/agents/" + agent
+                    + "/receive?max_messages=10&timeout=20")).header("Authorization", "Bearer " + token)
+                    .timeout(Duration.ofSeconds(60)).POST(HttpRequest.BodyPublishers.noBody()).build();
+            threads.add(Thread.ofVirtual().start(() -> {
+                while (running.get()) {
+                    try {
+                        waiting.increment();
+                        String body = pollers.send(receive, HttpResponse.BodyHandlers.ofString()).body();
+                        waiting.decrement();
+                        long now = System.nanoTime();
+                        Matcher m = SCHEDULED.matcher(body);
+                        while (m.find()) {
+                            synchronized (latencies) {
+                                if (index[0] < total) {
+                                    latencies[index[0]++] = now - Long.parseLong(m.group(1));
+                                }
+                            }
+                        }
+                    } catch (Exception e) {
+                        waiting.decrement();
+                    }
+                }
+            }));
+        }
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (waiting.sum() < receivers && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        System.out.printf("%-62s %,12d%n", "long-poll receivers waiting before the producer starts", waiting.sum());
+        WebSocket producer = socket(frame -> { });
+        long interval = 1_000_000_000L / rate;
+        long start = System.nanoTime() + 50_000_000;
+        for (int i = 0; i < total; i++) {
+            long scheduled = start + i * interval;
+            OpenLoop.waitUntil(scheduled);
+            producer.sendText(sendFrame("lp", from, agents.get(i % receivers),
+                    ",\"headers\":{\"scheduled\":\"" + scheduled + "\"}"), true);
+        }
+        long end = System.nanoTime() + 30_000_000_000L;
+        while (System.nanoTime() < end) {
+            synchronized (latencies) {
+                if (index[0] >= total) {
+                    break;
+                }
+            }
+            Thread.sleep(100);
+        }
+        running.set(false);
+        int got;
+        synchronized (latencies) {
+            got = index[0];
+        }
+        long[] measured = Arrays.copyOfRange(latencies, Math.min(warmup, got), got);
+        Arrays.sort(measured);
+        System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  (%,d of %,d delivered)%n",
+                receivers + " long-poll receivers, " + rate + "/s, scheduled -> received",
+                OpenLoop.percentile(measured, 0.5), OpenLoop.percentile(measured, 0.99),
+                OpenLoop.percentile(measured, 0.999), got, total);
+        producer.sendClose(WebSocket.NORMAL_CLOSURE, "done");
+        System.exit(0); // the pollers' open requests would otherwise hold the JVM for their timeout
     }
 
     /** REST send with auth versus {@code GET /health} on the same server, closed loop, same clients. */
