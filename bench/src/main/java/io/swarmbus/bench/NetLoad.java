@@ -199,8 +199,10 @@ public final class NetLoad {
             }
             Matcher id = DELIVERY_ID.matcher(frame);
             if (id.find()) {
-                consumer[0].sendText("{\"op\":\"ack\",\"agent\":\"" + to + "\",\"message_ids\":[\"" + id.group(1)
-                        + "\"]}", true);
+                synchronized (consumer) { // one outgoing message at a time on a WebSocket
+                    consumer[0].sendText("{\"op\":\"ack\",\"agent\":\"" + to + "\",\"message_ids\":[\""
+                            + id.group(1) + "\"]}", true).join();
+                }
             }
             done.countDown();
         });
@@ -211,7 +213,9 @@ public final class NetLoad {
         for (int i = 0; i < total; i++) {
             long scheduled = start + i * interval;
             OpenLoop.waitUntil(scheduled);
-            producer.sendText(sendFrame("w3", from, to, ",\"headers\":{\"scheduled\":\"" + scheduled + "\"}"), true);
+            // join: a WebSocket takes one outgoing message at a time; a second sendText fails.
+            producer.sendText(sendFrame("w3", from, to, ",\"headers\":{\"scheduled\":\"" + scheduled + "\"}"), true)
+                    .join();
         }
         done.await();
         long[] measured = Arrays.copyOfRange(latencies, warmup, total);
@@ -297,7 +301,7 @@ public final class NetLoad {
             long scheduled = start + i * interval;
             OpenLoop.waitUntil(scheduled);
             producer.sendText(sendFrame("lp", from, agents.get(i % receivers),
-                    ",\"headers\":{\"scheduled\":\"" + scheduled + "\"}"), true);
+                    ",\"headers\":{\"scheduled\":\"" + scheduled + "\"}"), true).join();
         }
         long end = System.nanoTime() + 30_000_000_000L;
         while (System.nanoTime() < end) {
