@@ -37,6 +37,7 @@ public final class NetLoad {
     private final int seconds;
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final String token;
+    private boolean binary;
 
     private NetLoad(String server, int seconds) throws Exception {
         this.server = server;
@@ -50,15 +51,18 @@ public final class NetLoad {
         String server = "http://127.0.0.1:8080";
         int seconds = 10;
         int producers = 32;
+        boolean text = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--producers" -> producers = Integer.parseInt(args[++i]);
+                case "--text" -> text = true;
                 case "--server" -> server = args[++i];
                 case "--seconds" -> seconds = Integer.parseInt(args[++i]);
                 default -> workload = args[i];
             }
         }
         NetLoad load = new NetLoad(server, seconds);
+        load.binary = !text;
         System.out.printf("swarmbus network load against %s: %d cores here, JDK %s, %d s per run%n", server,
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), seconds);
         for (String run : workload.equals("all") ? List.of("rest", "w1", "w3") : List.of(workload)) {
@@ -151,10 +155,14 @@ public final class NetLoad {
                 inFlight.release();
             });
             threads.add(Thread.ofPlatform().start(() -> {
-                String frame = sendFrame("w1", from, sink, "");
+                byte[] frame = sendFrame("w1", from, sink, "").getBytes(java.nio.charset.StandardCharsets.UTF_8);
                 while (running.get()) {
                     inFlight.acquireUninterruptibly();
-                    ws.sendText(frame, true).join();
+                    if (binary) {
+                        ws.sendBinary(java.nio.ByteBuffer.wrap(frame), true).join();
+                    } else {
+                        ws.sendText(new String(frame, java.nio.charset.StandardCharsets.UTF_8), true).join();
+                    }
                 }
                 inFlight.acquireUninterruptibly(window);
                 ws.sendClose(WebSocket.NORMAL_CLOSURE, "done");
@@ -170,7 +178,7 @@ public final class NetLoad {
             thread.join();
         }
         System.out.printf("%-62s %,12.0f msg/s%n", "W1 WebSocket durable send, " + producers + " x " + window
-                + " in flight", rate);
+                + " in flight, " + (binary ? "binary" : "text") + " frames", rate);
         if (refused.sum() > 0) {
             System.out.printf("%-62s %,12d refused; last: %s%n", "", refused.sum(), lastError[0]);
         }

@@ -58,7 +58,15 @@ final class SocketRoutes {
                 ctx.closeSession(4401, "unauthenticated");
             }
         });
-        ws.onMessage(ctx -> handle(ctx, ctx.message()));
+        ws.onMessage(ctx -> handle(ctx, ctx.message().getBytes(StandardCharsets.UTF_8)));
+        // Binary frames carrying the same UTF-8 JSON skip Jetty's byte-by-byte text decoding,
+        // the largest single cost of a text frame (docs/benchmarks.md).
+        ws.onBinaryMessage(ctx -> {
+            java.nio.ByteBuffer data = ctx.data();
+            byte[] bytes = new byte[data.remaining()];
+            data.get(bytes);
+            handle(ctx, bytes);
+        });
         ws.onClose(ctx -> stop(ctx));
         ws.onError(ctx -> stop(ctx));
     }
@@ -71,10 +79,10 @@ final class SocketRoutes {
         }
     }
 
-    private void handle(WsContext ctx, String text) {
+    private void handle(WsContext ctx, byte[] json) {
         String ref = null;
         try {
-            RequestBody frame = RequestBody.parse(text.getBytes(StandardCharsets.UTF_8));
+            RequestBody frame = RequestBody.parse(json);
             ref = frame.optionalText("ref").orElse(null);
             Auth.Principal principal = ctx.attribute(PRINCIPAL);
             if (principal == null) {
@@ -98,11 +106,11 @@ final class SocketRoutes {
         SendRequest request = MessageRoutes.request(message, from, MessageRoutes.addressOf(message), null, null);
         Http.after(bus.sendAsync(request)).whenComplete((result, failure) -> {
             if (failure == null) {
-                Map<String, Object> answer = answer("sent", ref);
-                answer.put("message_id", result.id().toString());
-                answer.put("recipients", result.recipients());
-                answer.put("duplicate", result.duplicate());
-                send(ctx, answer);
+                // The hot answer, written by hand: rendering a map through Jackson cost more than
+                // the send itself. The ref is re-encoded so any client string stays valid JSON.
+                sendText(ctx, "{\"op\":\"sent\"" + (ref == null ? "" : ",\"ref\":" + quote(ref))
+                        + ",\"message_id\":\"" + result.id() + "\",\"recipients\":" + result.recipients()
+                        + ",\"duplicate\":" + result.duplicate() + "}");
             } else {
                 Throwable cause = failure.getCause() != null ? failure.getCause() : failure;
                 send(ctx, error(ref, cause instanceof SwarmbusException s ? s
@@ -173,12 +181,22 @@ final class SocketRoutes {
      * outbox drained by write-completion callbacks, never blocking the caller.
      */
     private void send(WsContext ctx, Map<String, Object> frame) {
-        String text;
         try {
-            text = RequestBody.MAPPER.writeValueAsString(frame);
+            sendText(ctx, RequestBody.MAPPER.writeValueAsString(frame));
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("cannot render a frame", e);
         }
+    }
+
+    private static String quote(String text) {
+        try {
+            return RequestBody.MAPPER.writeValueAsString(text);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot quote a string", e);
+        }
+    }
+
+    private void sendText(WsContext ctx, String text) {
         Outbox outbox = outboxes.computeIfAbsent(ctx.sessionId(), id -> new Outbox(ctx.session));
         outbox.frames.add(text);
         outbox.drain();
@@ -212,8 +230,13 @@ final class SocketRoutes {
                         Thread.startVirtualThread(this::drain);
                     }
                 }, failure -> {
-                    org.slf4j.LoggerFactory.getLogger(SocketRoutes.class).warn("websocket write failed; dropping {} "
-                            + "queued frames", frames.size(), failure);
+                    // A client that went away is routine; anything else is worth a warning.
+                    var log = org.slf4j.LoggerFactory.getLogger(SocketRoutes.class);
+                    if (session.isOpen()) {
+                        log.warn("websocket write failed; dropping {} queued frames", frames.size(), failure);
+                    } else {
+                        log.debug("websocket closed with {} frames queued", frames.size());
+                    }
                     writing.set(false);
                     frames.clear();
                 }));

@@ -111,20 +111,20 @@ class WebSocketTest {
             assertThat(answer.get("op").asText()).isEqualTo("sent");
             refs.add(answer.get("ref").asText());
         }
+        // Deliveries and ack answers share the consumer's socket and may interleave.
         Set<String> delivered = new HashSet<>();
-        while (delivered.size() < count) {
-            JsonNode frame = consumerFrames.next();
-            assertThat(frame.get("op").asText()).isEqualTo("message");
-            String id = frame.get("delivery").get("id").asText();
-            delivered.add(id);
-            consumer.sendText("{\"op\":\"ack\",\"ref\":\"a\",\"agent\":\"consumer\",\"message_ids\":[\"" + id + "\"]}",
-                    true).join();
-        }
         int acked = 0;
-        while (acked < count) {
+        while (delivered.size() < count || acked < count) {
             JsonNode frame = consumerFrames.next();
-            if (frame.get("op").asText().equals("acked")) {
-                acked += frame.get("acked").asInt();
+            switch (frame.get("op").asText()) {
+                case "message" -> {
+                    String id = frame.get("delivery").get("id").asText();
+                    assertThat(delivered.add(id)).as("delivered once: " + id).isTrue();
+                    consumer.sendText("{\"op\":\"ack\",\"ref\":\"a\",\"agent\":\"consumer\",\"message_ids\":[\""
+                            + id + "\"]}", true).join();
+                }
+                case "acked" -> acked += frame.get("acked").asInt();
+                default -> throw new AssertionError("unexpected frame " + frame);
             }
         }
 
@@ -133,6 +133,24 @@ class WebSocketTest {
         assertThat(bus.inboxStats(io.swarmbus.messaging.AgentId.of("consumer")).depth()).isZero();
         producer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
         consumer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
+
+    @Test
+    void binaryFrames_carryTheSameJson() throws Exception {
+        String token = token("team");
+        register(token, "a");
+        register(token, "b");
+        Frames frames = new Frames();
+        WebSocket socket = connect("?token=" + token, frames);
+
+        socket.sendBinary(java.nio.ByteBuffer.wrap(("{\"op\":\"send\",\"ref\":\"r\\\"1\",\"message\":{\"from\":\"a\","
+                + "\"to\":\"b\",\"content\":\"caf\u00e9\"}}").getBytes(java.nio.charset.StandardCharsets.UTF_8)), true).join();
+
+        JsonNode sent = frames.next();
+        assertThat(sent.get("op").asText()).isEqualTo("sent");
+        assertThat(sent.get("ref").asText()).isEqualTo("r\"1");
+        assertThat(bus.receive(io.swarmbus.messaging.AgentId.of("b"), 1).getFirst().message().content())
+                .isEqualTo("\"caf\u00e9\"");
     }
 
     @Test
