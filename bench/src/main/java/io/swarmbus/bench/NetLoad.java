@@ -109,6 +109,32 @@ public final class NetLoad {
                 + "\",\"content\":" + CONTENT + extra + "}}";
     }
 
+    /** A send frame carrying its scheduled send time in a header, for latency measured by receivers. */
+    private String sendFrame(String ref, String from, String to, long scheduled) {
+        return sendFrame(ref, from, to, ",\"headers\":{\"scheduled\":\"" + scheduled + "\"}");
+    }
+
+    /** Builds frame {@code i} for its scheduled time. */
+    private interface ScheduledFrame {
+        String frame(int i, long scheduled);
+    }
+
+    /**
+     * Sends {@code total} frames on one new socket, open-loop at {@code rate} per second, and returns
+     * the socket. Each write is awaited: a WebSocket takes one outgoing message at a time.
+     */
+    private WebSocket sendOpenLoop(int rate, int total, ScheduledFrame frames) {
+        WebSocket producer = socket(frame -> { });
+        long interval = 1_000_000_000L / rate;
+        long start = System.nanoTime() + 50_000_000;
+        for (int i = 0; i < total; i++) {
+            long scheduled = start + i * interval;
+            OpenLoop.waitUntil(scheduled);
+            producer.sendText(frames.frame(i, scheduled), true).join();
+        }
+        return producer;
+    }
+
     /** A socket that hands every text frame to {@code onFrame}. */
     private WebSocket socket(java.util.function.Consumer<String> onFrame) {
         WebSocket.Listener listener = new WebSocket.Listener() {
@@ -215,16 +241,7 @@ public final class NetLoad {
             done.countDown();
         });
         consumer[0].sendText("{\"op\":\"subscribe\",\"agent\":\"" + to + "\",\"max_messages\":256}", true).join();
-        WebSocket producer = socket(frame -> { });
-        long interval = 1_000_000_000L / rate;
-        long start = System.nanoTime() + 50_000_000;
-        for (int i = 0; i < total; i++) {
-            long scheduled = start + i * interval;
-            OpenLoop.waitUntil(scheduled);
-            // join: a WebSocket takes one outgoing message at a time; a second sendText fails.
-            producer.sendText(sendFrame("w3", from, to, ",\"headers\":{\"scheduled\":\"" + scheduled + "\"}"), true)
-                    .join();
-        }
+        WebSocket producer = sendOpenLoop(rate, total, (i, scheduled) -> sendFrame("w3", from, to, scheduled));
         done.await();
         long[] measured = Arrays.copyOfRange(latencies, warmup, total);
         Arrays.sort(measured);
@@ -302,15 +319,8 @@ public final class NetLoad {
             Thread.sleep(100);
         }
         System.out.printf("%-62s %,12d%n", "long-poll receivers waiting before the producer starts", waiting.sum());
-        WebSocket producer = socket(frame -> { });
-        long interval = 1_000_000_000L / rate;
-        long start = System.nanoTime() + 50_000_000;
-        for (int i = 0; i < total; i++) {
-            long scheduled = start + i * interval;
-            OpenLoop.waitUntil(scheduled);
-            producer.sendText(sendFrame("lp", from, agents.get(i % receivers),
-                    ",\"headers\":{\"scheduled\":\"" + scheduled + "\"}"), true).join();
-        }
+        WebSocket producer = sendOpenLoop(rate, total,
+                (i, scheduled) -> sendFrame("lp", from, agents.get(i % receivers), scheduled));
         long end = System.nanoTime() + 30_000_000_000L;
         while (System.nanoTime() < end) {
             synchronized (latencies) {

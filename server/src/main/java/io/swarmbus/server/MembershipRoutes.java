@@ -102,20 +102,20 @@ final class MembershipRoutes {
     }
 
     void join(Context ctx) {
-        String name = ctx.pathParam("name");
-        auth.requireGroupOwner(Auth.principal(ctx), name);
-        boolean added = bus.joinGroup(name, AgentId.of(ctx.pathParam("agent")));
-        Map<String, Object> view = group(name);
-        view.put("changed", added);
-        Http.json(ctx, 200, view);
+        changeMembership(ctx, bus::joinGroup);
     }
 
     void leave(Context ctx) {
+        changeMembership(ctx, bus::leaveGroup);
+    }
+
+    /** Adds or removes the path's agent for the group's owner; answers the group and whether it changed. */
+    private void changeMembership(Context ctx, java.util.function.BiPredicate<String, AgentId> change) {
         String name = ctx.pathParam("name");
         auth.requireGroupOwner(Auth.principal(ctx), name);
-        boolean removed = bus.leaveGroup(name, AgentId.of(ctx.pathParam("agent")));
+        boolean changed = change.test(name, AgentId.of(ctx.pathParam("agent")));
         Map<String, Object> view = group(name);
-        view.put("changed", removed);
+        view.put("changed", changed);
         Http.json(ctx, 200, view);
     }
 
