@@ -49,7 +49,11 @@ final class Config {
     static final Key<String> JWT_SECRET = define("auth.jwt_secret", List.of("JWT_SECRET"), "string", "",
             s -> s, "HS256 secret, at least 32 bytes. Required outside dev mode; well-known example values are refused.");
     static final Key<String> JWT_ALGORITHM = define("auth.jwt_algorithm", List.of("JWT_ALGORITHM"), "enum", "HS256",
-            s -> oneOf(s.toUpperCase(Locale.ROOT), Set.of("HS256")), "Token signature algorithm; HS256 only for now.");
+            s -> oneOf(s.toUpperCase(Locale.ROOT), Set.of("HS256", "RS256")),
+            "Token signature algorithm: `HS256` with `auth.jwt_secret`, or `RS256` with `auth.jwt_private_key_file`.");
+    static final Key<String> JWT_PRIVATE_KEY_FILE = define("auth.jwt_private_key_file", List.of("JWT_PRIVATE_KEY_FILE"),
+            "path", "", s -> s, "RSA private key for RS256, PKCS#8 PEM of 2048+ bits "
+                    + "(`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out jwt.pem`).");
     static final Key<Integer> TOKEN_EXPIRE_MINUTES = define("auth.token_expire_minutes",
             List.of("TOKEN_EXPIRE_MINUTES"), "int", "1440", s -> intIn(s, 1, 525_600), "Token lifetime in minutes.");
     static final Key<String> ADMIN_PASSWORD = define("auth.admin_password", List.of("SWARMBUS_ADMIN_PASSWORD"),

@@ -36,7 +36,8 @@ public final class HttpServer implements AutoCloseable {
     }
 
     /**
-     * Starts serving {@code bus}. Refuses to start outside dev mode without a strong JWT secret.
+     * Starts serving {@code bus}. Refuses to start outside dev mode without a strong JWT secret or
+     * an RSA key.
      * Creates the first admin on first start.
      */
     public static HttpServer start(MessageBus bus, ServerSettings settings) {
@@ -45,7 +46,10 @@ public final class HttpServer implements AutoCloseable {
 
     /** Starts serving {@code bus}, writing audit records to {@code audit}. */
     static HttpServer start(MessageBus bus, ServerSettings settings, AuditLog audit) {
-        Tokens tokens = new Tokens(secret(settings), settings.tokenLifetime(), java.time.Clock.systemUTC());
+        java.time.Clock clock = java.time.Clock.systemUTC();
+        Tokens tokens = settings.jwtPrivateKeyFile().isPresent()
+                ? Tokens.rs256(settings.jwtPrivateKeyFile().get(), settings.tokenLifetime(), clock)
+                : Tokens.hs256(secret(settings), settings.tokenLifetime(), clock);
         AccessStore store = AccessStore.open(settings.dataDir());
         Optional<String> generated = bootstrapAdmin(store, settings);
         Auth auth = new Auth(store, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),

@@ -113,6 +113,17 @@ public final class Main {
                 Optional.of(config.get(Config.JWT_SECRET)).filter(s -> !s.isEmpty()),
                 Duration.ofMinutes(config.get(Config.TOKEN_EXPIRE_MINUTES)), config.get(Config.RATE_LIMIT),
                 Optional.of(config.get(Config.ADMIN_PASSWORD)).filter(s -> !s.isEmpty()));
+        String keyFile = config.get(Config.JWT_PRIVATE_KEY_FILE);
+        if (config.get(Config.JWT_ALGORITHM).equals("RS256")) {
+            if (keyFile.isEmpty()) {
+                throw new IllegalArgumentException("auth.jwt_algorithm is RS256 but auth.jwt_private_key_file "
+                        + "(JWT_PRIVATE_KEY_FILE) is not set");
+            }
+            settings = settings.withJwtPrivateKey(Path.of(keyFile));
+        } else if (!keyFile.isEmpty()) {
+            throw new IllegalArgumentException("auth.jwt_private_key_file is set but auth.jwt_algorithm is HS256; "
+                    + "set JWT_ALGORITHM=RS256 to sign with the key");
+        }
         java.util.concurrent.CountDownLatch stop = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

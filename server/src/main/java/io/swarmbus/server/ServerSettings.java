@@ -17,6 +17,7 @@ import java.util.Set;
  * @param tokenLifetime how long tokens live ({@code TOKEN_EXPIRE_MINUTES})
  * @param rateLimitPerMinute requests per principal per minute ({@code RATE_LIMIT_PER_MINUTE})
  * @param adminPassword the first admin's password ({@code SWARMBUS_ADMIN_PASSWORD}); generated if absent
+ * @param jwtPrivateKeyFile an RSA private key (PKCS#8 PEM): tokens are then RS256 and the secret unused
  */
 public record ServerSettings(
         Path dataDir,
@@ -27,7 +28,21 @@ public record ServerSettings(
         Optional<String> jwtSecret,
         Duration tokenLifetime,
         int rateLimitPerMinute,
-        Optional<String> adminPassword) {
+        Optional<String> adminPassword,
+        Optional<Path> jwtPrivateKeyFile) {
+
+    /** HS256 settings: no key pair. */
+    public ServerSettings(Path dataDir, String host, int port, long maxRequestBytes, boolean devMode,
+            Optional<String> jwtSecret, Duration tokenLifetime, int rateLimitPerMinute, Optional<String> adminPassword) {
+        this(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime, rateLimitPerMinute, adminPassword,
+                Optional.empty());
+    }
+
+    /** These settings with tokens signed RS256 by the key in {@code pemFile}. */
+    public ServerSettings withJwtPrivateKey(Path pemFile) {
+        return new ServerSettings(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime,
+                rateLimitPerMinute, adminPassword, Optional.of(pemFile));
+    }
 
     /** Secrets copied from examples; production mode refuses them. */
     static final Set<String> KNOWN_DEFAULT_SECRETS = Set.of("your_secret_key_here", "secret", "changeme",

@@ -87,6 +87,56 @@ class AuthTest {
                 .hasMessageContaining("well-known");
     }
 
+    static Path rsaKeyPem(Path dir, String name, int bits) throws Exception {
+        java.security.KeyPairGenerator generator = java.security.KeyPairGenerator.getInstance("RSA");
+        generator.initialize(bits);
+        byte[] pkcs8 = generator.generateKeyPair().getPrivate().getEncoded();
+        String pem = "-----BEGIN PRIVATE KEY-----\n"
+                + java.util.Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(pkcs8)
+                + "\n-----END PRIVATE KEY-----\n";
+        return java.nio.file.Files.writeString(dir.resolve(name), pem);
+    }
+
+    @Test
+    void rs256_issuesAndVerifiesWithTheKeyPair_andRefusesOtherKeysAndAlgorithms() throws Exception {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        Path key = rsaKeyPem(dir, "jwt.pem", 2048);
+        server = HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, false, Optional.empty(),
+                Duration.ofMinutes(60), 300, Optional.of("the-admin-password")).withJwtPrivateKey(key));
+
+        String token = token("admin", "the-admin-password");
+        Reply listed = call("GET", "/api/v1/agents", null, bearer(token));
+        String foreign = Tokens.rs256(rsaKeyPem(dir, "other.pem", 2048), Duration.ofMinutes(5),
+                java.time.Clock.systemUTC()).issue("admin", true);
+        SignedJWT hs = new SignedJWT(new JWSHeader(JWSAlgorithm.HS256), new JWTClaimsSet.Builder().subject("admin")
+                .expirationTime(Date.from(Instant.now().plusSeconds(600))).build());
+        hs.sign(new MACSigner(java.nio.file.Files.readAllBytes(key))); // alg confusion: the key file as an HMAC secret
+
+        assertThat(SignedJWT.parse(token).getHeader().getAlgorithm()).isEqualTo(JWSAlgorithm.RS256);
+        assertThat(listed.status()).isEqualTo(200);
+        assertThat(call("GET", "/api/v1/agents", null, bearer(foreign)).status()).isEqualTo(401);
+        assertThat(call("GET", "/api/v1/agents", null, bearer(hs.serialize())).status()).isEqualTo(401);
+    }
+
+    @Test
+    void rs256_refusesToStartWithAMissingWeakOrMalformedKey() throws Exception {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        ServerSettings base = new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, false, Optional.empty(),
+                Duration.ofMinutes(60), 300, Optional.of("pw-pw-pw-pw"));
+        Path garbage = java.nio.file.Files.writeString(dir.resolve("garbage.pem"),
+                "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+
+        assertThatThrownBy(() -> HttpServer.start(bus, base.withJwtPrivateKey(dir.resolve("missing.pem"))))
+                .hasMessageContaining("auth.jwt_private_key_file").hasMessageContaining("cannot read");
+        assertThatThrownBy(() -> HttpServer.start(bus, base.withJwtPrivateKey(rsaKeyPem(dir, "weak.pem", 1024))))
+                .hasMessageContaining("at least 2048 bits");
+        assertThatThrownBy(() -> HttpServer.start(bus, base.withJwtPrivateKey(garbage)))
+                .hasMessageContaining("is not an RSA private key");
+        assertThatThrownBy(() -> HttpServer.start(bus, base.withJwtPrivateKey(
+                java.nio.file.Files.writeString(dir.resolve("public.pem"), "-----BEGIN PUBLIC KEY-----\nAA==\n"))))
+                .hasMessageContaining("not a PKCS#8 PEM private key");
+    }
+
     @Test
     void productionMode_doesNotSignUpUnknownUsers_butAdminsCreateThem() throws Exception {
         start(false, 300);

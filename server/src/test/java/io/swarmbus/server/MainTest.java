@@ -35,6 +35,20 @@ class MainTest {
     }
 
     @Test
+    void serve_refusesAnRs256ConfigWithoutAKey_andAKeyWithoutRs256() throws Exception {
+        Path rs256 = java.nio.file.Files.writeString(dir.resolve("rs256.yaml"), "auth:\n  jwt_algorithm: RS256\n");
+        Path keyOnly = java.nio.file.Files.writeString(dir.resolve("key.yaml"),
+                "auth:\n  jwt_secret: 0123456789abcdef0123456789abcdef-x\n  jwt_private_key_file: jwt.pem\n");
+
+        assertThat(run("serve", "--config", rs256.toString(), "--data-dir", dir.resolve("a").toString(),
+                "--port", "0")).isEqualTo(2);
+        assertThat(errorOutput()).contains("RS256 but auth.jwt_private_key_file");
+        assertThat(run("serve", "--config", keyOnly.toString(), "--data-dir", dir.resolve("b").toString(),
+                "--port", "0")).isEqualTo(2);
+        assertThat(errorOutput()).contains("set JWT_ALGORITHM=RS256");
+    }
+
+    @Test
     void demo_runsTwice_andTheSecondRunRecoversTheFirst() {
         assertThat(run("demo", "--data-dir", dir.toString())).isZero();
         assertThat(output()).contains("inbox planner    created", "acked", "duplicate=true");
