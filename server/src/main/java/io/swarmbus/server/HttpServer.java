@@ -72,7 +72,7 @@ public final class HttpServer implements AutoCloseable {
             api.sse("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
             seedRoutes(api, messages, members);
             api.get("/openapi.json", "This document", ctx -> Http.json(ctx, 200, api.openApi()));
-            config.routes.ws("/api/v1/ws", new SocketRoutes(bus, auth)::configure);
+            config.routes.ws("/api/v1/ws", new SocketRoutes(bus, auth, audit)::configure);
             errors(config, audit);
         });
         app.start(settings.host(), settings.port());

@@ -88,7 +88,7 @@ final class MessageRoutes {
             return Http.after(bus.sendAsync(request)).handle((result, error) -> {
                 Map<String, Object> view = new LinkedHashMap<>();
                 if (error == null) {
-                    auditSent(request, result);
+                    auditSent(audit, request, result);
                     view.put("message_id", result.id().toString());
                     view.put("recipients", result.recipients());
                     view.put("duplicate", result.duplicate());
@@ -123,7 +123,7 @@ final class MessageRoutes {
 
     private void respondToSend(Context ctx, SendRequest request) {
         ctx.future(() -> Http.after(bus.sendAsync(request)).thenAccept(result -> {
-            auditSent(request, result);
+            auditSent(audit, request, result);
             Map<String, Object> view = new LinkedHashMap<>();
             view.put("message_id", result.id().toString());
             view.put("recipients", result.recipients());
@@ -133,11 +133,8 @@ final class MessageRoutes {
         }));
     }
 
-    /**
-     * Builds a send from a message body. A W3C {@code traceparent} request header travels in the
-     * message's headers, so receivers continue the same trace.
-     */
-    private void auditSent(SendRequest request, io.swarmbus.messaging.SendResult result) {
+    /** Records an accepted send in the message audit file (when auditing is on); duplicates are not new. */
+    static void auditSent(AuditLog audit, SendRequest request, io.swarmbus.messaging.SendResult result) {
         if (!audit.enabled() || result.duplicate()) {
             return;
         }
@@ -156,6 +153,10 @@ final class MessageRoutes {
         audit.record(AuditLog.Stream.MESSAGE_AUDIT, "sent", fields);
     }
 
+    /**
+     * Builds a send from a message body. A W3C {@code traceparent} request header travels in the
+     * message's headers, so receivers continue the same trace.
+     */
     static SendRequest request(RequestBody body, AgentId from, Address to, String idempotencyHeader,
             String traceparent) {
         SendRequest.Builder builder = SendRequest.builder(from, to)

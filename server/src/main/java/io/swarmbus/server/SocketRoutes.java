@@ -10,21 +10,27 @@ import io.swarmbus.messaging.Delivery;
 import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.messaging.MessageId;
 import io.swarmbus.messaging.SendRequest;
+import io.swarmbus.messaging.SendResult;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * {@code /api/v1/ws}: one persistent connection on which a producer keeps many sends in flight and
  * a consumer receives and acks continuously, with the REST API's durability, leases and auth.
- * Frames are JSON text. Client to server, each with an optional {@code ref} echoed in the answer:
+ * Frames are JSON, in text frames or binary frames of UTF-8. Client to server, each with an optional {@code ref} echoed in the answer:
  * <ul>
  *   <li>{@code {"op":"send","ref":..,"message":{...same body as POST /api/v1/messages...}}} →
  *       {@code {"op":"sent","ref":..,"message_id":..,"recipients":..}} once durable;</li>
+ *   <li>{@code {"op":"send_batch","ref":..,"messages":[{...},..]}} (1 to 1,000) → one
+ *       {@code {"op":"sent_batch","ref":..,"results":[..]}} once all are durable, each result
+ *       {@code {"message_id","recipients","duplicate"}} or {@code {"status","error","message"}}, in
+ *       order;</li>
  *   <li>{@code {"op":"subscribe","agent":"b","max_messages":100,"visibility_timeout":30}} → a stream
  *       of {@code {"op":"message","delivery":{...}}} until the connection closes;</li>
  *   <li>{@code {"op":"ack","agent":"b","message_ids":[..]}} → {@code {"op":"acked",..}};</li>
@@ -34,15 +40,18 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 final class SocketRoutes {
     private static final String PRINCIPAL = "swarmbus.ws.principal";
+    private static final int MAX_BATCH = 1000;
 
     private final MessageBus bus;
     private final Auth auth;
+    private final AuditLog audit;
     private final Map<String, AtomicBoolean> open = new ConcurrentHashMap<>();
     private final Map<String, Outbox> outboxes = new ConcurrentHashMap<>();
 
-    SocketRoutes(MessageBus bus, Auth auth) {
+    SocketRoutes(MessageBus bus, Auth auth, AuditLog audit) {
         this.bus = bus;
         this.auth = auth;
+        this.audit = audit;
     }
 
     void configure(WsConfig ws) {
@@ -90,9 +99,10 @@ final class SocketRoutes {
             }
             switch (frame.text("op")) {
                 case "send" -> send(ctx, principal, ref, frame.object("message"));
+                case "send_batch" -> sendBatch(ctx, principal, ref, frame.objects("messages"));
                 case "subscribe" -> subscribe(ctx, principal, frame);
                 case "ack" -> ack(ctx, principal, ref, frame);
-                default -> throw SwarmbusException.invalid("op", "op must be send, subscribe or ack");
+                default -> throw SwarmbusException.invalid("op", "op must be send, send_batch, subscribe or ack");
             }
         } catch (SwarmbusException e) {
             send(ctx, error(ref, e));
@@ -100,23 +110,92 @@ final class SocketRoutes {
     }
 
     private void send(WsContext ctx, Auth.Principal principal, String ref, RequestBody message) {
+        SendRequest request = request(principal, message);
+        Http.after(bus.sendAsync(request)).whenComplete((result, failure) -> {
+            if (failure == null) {
+                MessageRoutes.auditSent(audit, request, result);
+                StringBuilder answer = new StringBuilder(128).append("{\"op\":\"sent\"");
+                if (ref != null) {
+                    answer.append(",\"ref\":").append(quote(ref));
+                }
+                sendText(ctx, sent(answer.append(','), result).append('}').toString());
+            } else {
+                send(ctx, error(ref, refusal(failure)));
+            }
+        });
+    }
+
+    /**
+     * Many sends in one frame, answered by one frame once every send is durable: the cost of a
+     * frame, its parse and its answer is shared by the batch (docs/benchmarks.md, W1).
+     */
+    private void sendBatch(WsContext ctx, Auth.Principal principal, String ref, List<RequestBody> messages) {
+        if (messages.isEmpty() || messages.size() > MAX_BATCH) {
+            throw SwarmbusException.invalid("messages", "'messages' must hold 1 to " + MAX_BATCH
+                    + " messages, held " + messages.size());
+        }
+        List<SendRequest> requests = new java.util.ArrayList<>(messages.size());
+        List<CompletableFuture<SendResult>> results = new java.util.ArrayList<>(messages.size());
+        for (RequestBody message : messages) {
+            try {
+                SendRequest request = request(principal, message);
+                requests.add(request);
+                results.add(bus.sendAsync(request));
+            } catch (SwarmbusException e) {
+                requests.add(null);
+                results.add(CompletableFuture.failedFuture(e));
+            }
+        }
+        CompletableFuture<Void> all = CompletableFuture.allOf(results.toArray(CompletableFuture<?>[]::new));
+        Http.after(all.handle((ignored, failure) -> null)).thenRun(() -> {
+            StringBuilder answer = new StringBuilder(64 + 96 * results.size()).append("{\"op\":\"sent_batch\"");
+            if (ref != null) {
+                answer.append(",\"ref\":").append(quote(ref));
+            }
+            answer.append(",\"results\":[");
+            for (int i = 0; i < results.size(); i++) {
+                if (i > 0) {
+                    answer.append(',');
+                }
+                try {
+                    SendResult result = results.get(i).join();
+                    MessageRoutes.auditSent(audit, requests.get(i), result);
+                    sent(answer.append('{'), result).append('}');
+                } catch (java.util.concurrent.CompletionException e) {
+                    SwarmbusException refused = refusal(e);
+                    answer.append("{\"status\":").append(refused.code().httpStatus()).append(",\"error\":")
+                            .append(quote(refused.code().code())).append(",\"message\":")
+                            .append(quote(refused.getMessage()));
+                    refused.field().ifPresent(field -> answer.append(",\"field\":").append(quote(field)));
+                    answer.append('}');
+                }
+            }
+            sendText(ctx, answer.append("]}").toString());
+        });
+    }
+
+    private SendRequest request(Auth.Principal principal, RequestBody message) {
         AgentId from = message.firstPresent("from", "sender_id").map(message::agent)
                 .orElseGet(() -> AgentId.of(principal.name()));
         auth.requireOwner(principal, from);
-        SendRequest request = MessageRoutes.request(message, from, MessageRoutes.addressOf(message), null, null);
-        Http.after(bus.sendAsync(request)).whenComplete((result, failure) -> {
-            if (failure == null) {
-                // The hot answer, written by hand: rendering a map through Jackson cost more than
-                // the send itself. The ref is re-encoded so any client string stays valid JSON.
-                sendText(ctx, "{\"op\":\"sent\"" + (ref == null ? "" : ",\"ref\":" + quote(ref))
-                        + ",\"message_id\":\"" + result.id() + "\",\"recipients\":" + result.recipients()
-                        + ",\"duplicate\":" + result.duplicate() + "}");
-            } else {
-                Throwable cause = failure.getCause() != null ? failure.getCause() : failure;
-                send(ctx, error(ref, cause instanceof SwarmbusException s ? s
-                        : new SwarmbusException(ErrorCode.INTERNAL, "internal error; the server logged the details")));
-            }
-        });
+        return MessageRoutes.request(message, from, MessageRoutes.addressOf(message), null, null);
+    }
+
+    /**
+     * The fields of an accepted send, written by hand: rendering a map through Jackson cost more
+     * than the send itself.
+     */
+    private static StringBuilder sent(StringBuilder json, SendResult result) {
+        return json.append("\"message_id\":\"").append(result.id()).append("\",\"recipients\":")
+                .append(result.recipients()).append(",\"duplicate\":").append(result.duplicate());
+    }
+
+    /** What to tell the client about a failed send; internal details stay in the log. */
+    private static SwarmbusException refusal(Throwable failure) {
+        Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+                ? failure.getCause() : failure;
+        return cause instanceof SwarmbusException s ? s
+                : new SwarmbusException(ErrorCode.INTERNAL, "internal error; the server logged the details");
     }
 
     private void subscribe(WsContext ctx, Auth.Principal principal, RequestBody frame) {

@@ -154,6 +154,41 @@ class WebSocketTest {
     }
 
     @Test
+    void sendBatch_answersEachMessageInOrder_inOneFrame() throws Exception {
+        String alice = token("alice");
+        register(alice, "a");
+        register(alice, "b");
+        register(token("bob"), "bobs");
+        Frames frames = new Frames();
+        WebSocket socket = connect("?token=" + alice, frames);
+
+        socket.sendText("{\"op\":\"send_batch\",\"ref\":\"b1\",\"messages\":["
+                + "{\"from\":\"a\",\"to\":\"b\",\"content\":1},"
+                + "{\"from\":\"a\",\"to\":\"b\",\"content\":2,\"priority\":\"urgent-ish\"},"
+                + "{\"from\":\"bobs\",\"to\":\"b\",\"content\":3},"
+                + "{\"from\":\"a\",\"to\":\"nobody\",\"content\":4},"
+                + "{\"from\":\"a\",\"to\":\"b\",\"content\":5}]}", true).join();
+        socket.sendText("{\"op\":\"send_batch\",\"ref\":\"b2\",\"messages\":[]}", true).join();
+
+        JsonNode answer = frames.next();
+        JsonNode results = answer.get("results");
+        assertThat(answer.get("op").asText()).isEqualTo("sent_batch");
+        assertThat(answer.get("ref").asText()).isEqualTo("b1");
+        assertThat(results).hasSize(5);
+        assertThat(results.get(0).get("message_id").asText()).hasSize(16);
+        assertThat(results.get(1).get("field").asText()).isEqualTo("priority");
+        assertThat(results.get(2).get("error").asText()).isEqualTo("not_found"); // another user's agent
+        assertThat(results.get(3).get("status").asInt()).isEqualTo(404);
+        assertThat(results.get(4).get("recipients").asInt()).isEqualTo(1);
+        assertThat(bus.receive(io.swarmbus.messaging.AgentId.of("b"), 10)).extracting(d -> d.message().content())
+                .containsExactly("1", "5");
+        JsonNode empty = frames.next();
+        assertThat(empty.get("op").asText()).isEqualTo("error");
+        assertThat(empty.get("ref").asText()).isEqualTo("b2");
+        assertThat(empty.get("field").asText()).isEqualTo("messages");
+    }
+
+    @Test
     void badToken_getsAnErrorFrameAndIsClosed() throws Exception {
         Frames frames = new Frames();
         connect("?token=not-a-token", frames);
