@@ -1,15 +1,14 @@
 package io.swarmbus.bench;
 
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.net.http.WebSocket;
-import java.time.Duration;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -52,10 +51,12 @@ public final class NetLoad {
         int seconds = 10;
         int producers = 32;
         boolean text = false;
+        int batch = 1;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--producers" -> producers = Integer.parseInt(args[++i]);
                 case "--text" -> text = true;
+                case "--batch" -> batch = Integer.parseInt(args[++i]);
                 case "--server" -> server = args[++i];
                 case "--seconds" -> seconds = Integer.parseInt(args[++i]);
                 default -> workload = args[i];
@@ -67,7 +68,7 @@ public final class NetLoad {
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), seconds);
         for (String run : workload.equals("all") ? List.of("rest", "w1", "w3") : List.of(workload)) {
             switch (run) {
-                case "w1" -> load.w1(producers, 256);
+                case "w1" -> load.w1(producers, 256, batch);
                 case "w3" -> load.w3(5_000);
                 case "rest" -> load.rest(32);
                 case "longpoll" -> load.longPoll(10_000, 5_000);
@@ -120,46 +121,46 @@ public final class NetLoad {
     }
 
     /**
-     * Sends {@code total} frames on one new socket, open-loop at {@code rate} per second, and returns
-     * the socket. Each write is awaited: a WebSocket takes one outgoing message at a time.
+     * Sends {@code total} frames on one new socket, open-loop at {@code rate} per second, answers
+     * read and dropped by a thread of its own, and returns the socket.
      */
-    private WebSocket sendOpenLoop(int rate, int total, ScheduledFrame frames) {
-        WebSocket producer = socket(frame -> { });
+    private RawWebSocket sendOpenLoop(int rate, int total, ScheduledFrame frames) throws IOException {
+        RawWebSocket producer = socket();
+        Thread.ofPlatform().daemon().start(() -> drain(producer));
         long interval = 1_000_000_000L / rate;
         long start = System.nanoTime() + 50_000_000;
         for (int i = 0; i < total; i++) {
             long scheduled = start + i * interval;
             OpenLoop.waitUntil(scheduled);
-            producer.sendText(frames.frame(i, scheduled), true).join();
+            producer.write(RawWebSocket.frame(frames.frame(i, scheduled).getBytes(StandardCharsets.UTF_8), binary), true);
         }
         return producer;
     }
 
-    /** A socket that hands every text frame to {@code onFrame}. */
-    private WebSocket socket(java.util.function.Consumer<String> onFrame) {
-        WebSocket.Listener listener = new WebSocket.Listener() {
-            private final StringBuilder partial = new StringBuilder();
-
-            @Override
-            public CompletionStage<?> onText(WebSocket socket, CharSequence data, boolean last) {
-                partial.append(data);
-                if (last) {
-                    onFrame.accept(partial.toString());
-                    partial.setLength(0);
-                }
-                socket.request(1);
-                return null;
+    private static void drain(RawWebSocket socket) {
+        try {
+            while (socket.read() != null) {
+                // answers are not measured here
             }
-        };
-        // One client per socket: a shared HttpClient funnels every socket through one selector thread.
-        return HttpClient.newHttpClient().newWebSocketBuilder().header("Authorization", "Bearer " + token)
-                .buildAsync(URI.create(server.replaceFirst("^http", "ws") + "/api/v1/ws"), listener).join();
+        } catch (IOException closed) {
+            // the run is over
+        }
+    }
+
+    private RawWebSocket socket() throws IOException {
+        return RawWebSocket.connect(server.replaceFirst("^http", "ws") + "/api/v1/ws", token);
     }
 
     // ---------------------------------------------------------------- workloads
 
-    /** W1: producers, one WebSocket each, each keeping {@code window} sends in flight. */
-    private void w1(int producers, int window) throws Exception {
+    /**
+     * W1: producers, one WebSocket each, each keeping {@code window} sends in flight, {@code batch}
+     * sends per frame ({@code send_batch} when more than one).
+     */
+    private void w1(int producers, int window, int batch) throws Exception {
+        if (window % batch != 0) {
+            throw new IllegalArgumentException("--batch must divide the window of " + window);
+        }
         String from = agent("w1-producer");
         LongAdder sent = new LongAdder();
         LongAdder refused = new LongAdder();
@@ -171,27 +172,40 @@ public final class NetLoad {
             // (messaging.max_inbox_depth) and every later send would be refused.
             String sink = agent("w1-sink-" + p);
             Semaphore inFlight = new Semaphore(window);
-            WebSocket ws = socket(frame -> {
-                if (frame.startsWith("{\"op\":\"sent\"")) {
-                    sent.increment();
-                } else {
-                    refused.increment();
-                    lastError[0] = frame;
-                }
-                inFlight.release();
-            });
-            threads.add(Thread.ofPlatform().start(() -> {
-                byte[] frame = sendFrame("w1", from, sink, "").getBytes(java.nio.charset.StandardCharsets.UTF_8);
-                while (running.get()) {
-                    inFlight.acquireUninterruptibly();
-                    if (binary) {
-                        ws.sendBinary(java.nio.ByteBuffer.wrap(frame), true).join();
-                    } else {
-                        ws.sendText(new String(frame, java.nio.charset.StandardCharsets.UTF_8), true).join();
+            RawWebSocket ws = socket();
+            threads.add(Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    for (String answer = ws.read(); answer != null; answer = ws.read()) {
+                        int accepted = count(answer, "\"message_id\"");
+                        sent.add(accepted);
+                        if (accepted < batch) {
+                            refused.add(batch - accepted);
+                            lastError[0] = answer;
+                        }
+                        inFlight.release(batch); // every frame is answered by exactly one frame
                     }
+                } catch (IOException e) {
+                    lastError[0] = e.toString();
                 }
-                inFlight.acquireUninterruptibly(window);
-                ws.sendClose(WebSocket.NORMAL_CLOSURE, "done");
+            }));
+            String json = batch == 1 ? sendFrame("w1", from, sink, "") : batchFrame(from, sink, batch);
+            byte[] frame = RawWebSocket.frame(json.getBytes(StandardCharsets.UTF_8), binary);
+            threads.add(Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    while (running.get()) {
+                        // Flush only when the window is full, so frames queued meanwhile share a write.
+                        if (!inFlight.tryAcquire(batch)) {
+                            ws.flush();
+                            inFlight.acquireUninterruptibly(batch);
+                        }
+                        ws.write(frame, false);
+                    }
+                    ws.flush();
+                    inFlight.acquireUninterruptibly(window);
+                    ws.close();
+                } catch (IOException e) {
+                    lastError[0] = e.toString();
+                }
             }));
         }
         Thread.sleep(3_000);
@@ -201,13 +215,30 @@ public final class NetLoad {
         double rate = (sent.sum() - before) / ((System.nanoTime() - started) / 1e9);
         running.set(false);
         for (Thread thread : threads) {
-            thread.join();
+            thread.join(10_000);
         }
         System.out.printf("%-62s %,12.0f msg/s%n", "W1 WebSocket durable send, " + producers + " x " + window
-                + " in flight, " + (binary ? "binary" : "text") + " frames", rate);
+                + " in flight, " + batch + " per " + (binary ? "binary" : "text") + " frame", rate);
         if (refused.sum() > 0) {
             System.out.printf("%-62s %,12d refused; last: %s%n", "", refused.sum(), lastError[0]);
         }
+    }
+
+    private String batchFrame(String from, String to, int batch) {
+        StringBuilder frame = new StringBuilder("{\"op\":\"send_batch\",\"ref\":\"w1\",\"messages\":[");
+        for (int i = 0; i < batch; i++) {
+            frame.append(i == 0 ? "" : ",").append("{\"from\":\"").append(from).append("\",\"to\":\"").append(to)
+                    .append("\",\"content\":").append(CONTENT).append('}');
+        }
+        return frame.append("]}").toString();
+    }
+
+    private static int count(String text, String needle) {
+        int n = 0;
+        for (int at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + needle.length())) {
+            n++;
+        }
+        return n;
     }
 
     /** W3: one producer open-loop at {@code rate}/s, one subscribed consumer; latency from the schedule. */
@@ -218,66 +249,73 @@ public final class NetLoad {
         int total = warmup + rate * seconds;
         long[] latencies = new long[total];
         CountDownLatch done = new CountDownLatch(total);
-        int[] index = {0};
-        WebSocket[] consumer = new WebSocket[1];
-        consumer[0] = socket(frame -> {
-            long now = System.nanoTime();
-            Matcher scheduled = SCHEDULED.matcher(frame);
-            if (!scheduled.find()) {
-                return;
-            }
-            synchronized (latencies) {
-                if (index[0] < total) {
-                    latencies[index[0]++] = now - Long.parseLong(scheduled.group(1));
+        RawWebSocket consumer = socket();
+        consumer.send("{\"op\":\"subscribe\",\"agent\":\"" + to + "\",\"max_messages\":256}");
+        Thread.ofPlatform().daemon().start(() -> {
+            int index = 0;
+            try {
+                for (String frame = consumer.read(); frame != null; frame = consumer.read()) {
+                    long now = System.nanoTime();
+                    Matcher scheduled = SCHEDULED.matcher(frame);
+                    if (!scheduled.find()) {
+                        continue; // an ack's answer
+                    }
+                    if (index < total) {
+                        latencies[index++] = now - Long.parseLong(scheduled.group(1));
+                    }
+                    Matcher id = DELIVERY_ID.matcher(frame);
+                    if (id.find()) {
+                        consumer.send("{\"op\":\"ack\",\"agent\":\"" + to + "\",\"message_ids\":[\"" + id.group(1)
+                                + "\"]}");
+                    }
+                    done.countDown();
                 }
+            } catch (IOException e) {
+                System.err.println("w3 consumer: " + e);
             }
-            Matcher id = DELIVERY_ID.matcher(frame);
-            if (id.find()) {
-                synchronized (consumer) { // one outgoing message at a time on a WebSocket
-                    consumer[0].sendText("{\"op\":\"ack\",\"agent\":\"" + to + "\",\"message_ids\":[\""
-                            + id.group(1) + "\"]}", true).join();
-                }
-            }
-            done.countDown();
         });
-        consumer[0].sendText("{\"op\":\"subscribe\",\"agent\":\"" + to + "\",\"max_messages\":256}", true).join();
-        WebSocket producer = sendOpenLoop(rate, total, (i, scheduled) -> sendFrame("w3", from, to, scheduled));
+        RawWebSocket producer = sendOpenLoop(rate, total, (i, scheduled) -> sendFrame("w3", from, to, scheduled));
         done.await();
         long[] measured = Arrays.copyOfRange(latencies, warmup, total);
         Arrays.sort(measured);
         System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms%n",
                 "W3 WebSocket open loop " + rate + "/s, scheduled -> received", OpenLoop.percentile(measured, 0.5),
                 OpenLoop.percentile(measured, 0.99), OpenLoop.percentile(measured, 0.999), measured[measured.length - 1] / 1e6);
-        producer.sendClose(WebSocket.NORMAL_CLOSURE, "done");
-        consumer[0].sendClose(WebSocket.NORMAL_CLOSURE, "done");
+        producer.close();
+        consumer.close();
     }
 
     /**
-     * Holds {@code receivers} long-poll receives open at once (one agent each, REST), while one
-     * WebSocket producer sends open-loop at {@code rate}/s spread over them; latency runs from each
-     * message's scheduled send time to its arrival at a receiver.
+     * Holds {@code receivers} long-poll receives open at once (one agent each, REST, one keep-alive
+     * connection and virtual thread each), while one WebSocket producer sends open-loop at
+     * {@code rate}/s spread over them; latency runs from each message's scheduled send time to its
+     * arrival at a receiver.
      */
     private void longPoll(int receivers, int rate) throws Exception {
-        List<String> agents = new ArrayList<>();
         String prefix = "lp-" + ProcessHandle.current().pid() + "-";
+        List<String> agents = new ArrayList<>();
+        for (int i = 0; i < receivers; i++) {
+            agents.add(prefix + i);
+        }
         List<Thread> registering = new ArrayList<>();
         for (int t = 0; t < 16; t++) {
             int first = t;
             registering.add(Thread.ofVirtual().start(() -> {
-                for (int i = first; i < receivers; i += 16) {
-                    try {
-                        post("/api/v1/agents", "{\"agent_id\":\"" + prefix + i + "\"}", token);
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
+                try (RawHttp connection = new RawHttp(server)) {
+                    for (int i = first; i < receivers; i += 16) {
+                        RawHttp.Response response = connection.exchange(RawHttp.request("POST", server,
+                                "/api/v1/agents", token, "{\"agent_id\":\"" + agents.get(i) + "\"}"));
+                        if (response.status() != 201) {
+                            throw new IllegalStateException("register: " + response);
+                        }
                     }
+                } catch (IOException e) {
+                    throw new IllegalStateException(e);
                 }
             }));
         }
         for (Thread thread : registering) {
             thread.join();
-        }
-        for (int i = 0; i < receivers; i++) {
-            agents.add(prefix + i);
         }
         String from = agent("lp-producer");
         int warmup = rate * 3;
@@ -286,21 +324,22 @@ public final class NetLoad {
         int[] index = {0};
         AtomicBoolean running = new AtomicBoolean(true);
         LongAdder waiting = new LongAdder();
-        HttpClient pollers = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                .executor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()).build();
-        List<Thread> threads = new ArrayList<>();
+        LongAdder failures = new LongAdder();
         for (String agent : agents) {
-            HttpRequest receive = HttpRequest.newBuilder(URI.create(server + "/api/v1/agents/" + agent
-                    + "/receive?max_messages=10&timeout=20")).header("Authorization", "Bearer " + token)
-                    .timeout(Duration.ofSeconds(60)).POST(HttpRequest.BodyPublishers.noBody()).build();
-            threads.add(Thread.ofVirtual().start(() -> {
-                while (running.get()) {
-                    try {
+            byte[] receive = RawHttp.request("POST", server, "/api/v1/agents/" + agent
+                    + "/receive?max_messages=10&timeout=20", token, null);
+            Thread.ofVirtual().start(() -> {
+                try (RawHttp connection = new RawHttp(server)) {
+                    while (running.get()) {
                         waiting.increment();
-                        String body = pollers.send(receive, HttpResponse.BodyHandlers.ofString()).body();
+                        RawHttp.Response response = connection.exchange(receive);
                         waiting.decrement();
                         long now = System.nanoTime();
-                        Matcher m = SCHEDULED.matcher(body);
+                        if (response.status() != 200) {
+                            failures.increment();
+                            continue;
+                        }
+                        Matcher m = SCHEDULED.matcher(response.body());
                         while (m.find()) {
                             synchronized (latencies) {
                                 if (index[0] < total) {
@@ -308,18 +347,18 @@ public final class NetLoad {
                                 }
                             }
                         }
-                    } catch (Exception e) {
-                        waiting.decrement();
                     }
+                } catch (IOException e) {
+                    failures.increment();
                 }
-            }));
+            });
         }
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (waiting.sum() < receivers && System.nanoTime() < deadline) {
             Thread.sleep(100);
         }
         System.out.printf("%-62s %,12d%n", "long-poll receivers waiting before the producer starts", waiting.sum());
-        WebSocket producer = sendOpenLoop(rate, total,
+        RawWebSocket producer = sendOpenLoop(rate, total,
                 (i, scheduled) -> sendFrame("lp", from, agents.get(i % receivers), scheduled));
         long end = System.nanoTime() + 30_000_000_000L;
         while (System.nanoTime() < end) {
@@ -337,11 +376,11 @@ public final class NetLoad {
         }
         long[] measured = Arrays.copyOfRange(latencies, Math.min(warmup, got), got);
         Arrays.sort(measured);
-        System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  (%,d of %,d delivered)%n",
+        System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  (%,d of %,d delivered, %,d failed polls)%n",
                 receivers + " long-poll receivers, " + rate + "/s, scheduled -> received",
                 OpenLoop.percentile(measured, 0.5), OpenLoop.percentile(measured, 0.99),
-                OpenLoop.percentile(measured, 0.999), got, total);
-        producer.sendClose(WebSocket.NORMAL_CLOSURE, "done");
+                OpenLoop.percentile(measured, 0.999), got, total, failures.sum());
+        producer.close();
         System.exit(0); // the pollers' open requests would otherwise hold the JVM for their timeout
     }
 
@@ -373,7 +412,7 @@ public final class NetLoad {
             long[] samples = new long[2_000_000 / clients];
             perClient.add(samples);
             int[] n = {0};
-            threads.add(Thread.ofPlatform().start(() -> {
+            threads.add(Thread.ofPlatform().daemon().start(() -> {
                 while (running.get()) {
                     long t0 = System.nanoTime();
                     try {

@@ -111,6 +111,13 @@ final class RawWebSocket implements AutoCloseable {
         }
     }
 
+    /** Writes out frames written without a flush. */
+    void flush() throws IOException {
+        synchronized (out) {
+            out.flush();
+        }
+    }
+
     /** Sends {@code json} as one binary frame and flushes. */
     void send(String json) throws IOException {
         write(frame(json.getBytes(StandardCharsets.UTF_8), true), true);

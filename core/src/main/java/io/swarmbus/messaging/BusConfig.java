@@ -24,7 +24,8 @@ import java.util.Objects;
  * @param dedupeWindow how long an idempotency key is remembered
  * @param historyRetention how long finished messages stay queryable
  * @param historyMaxMessages the most finished messages kept queryable
- * @param snapshotAfterBytes journal bytes after which a snapshot is taken
+ * @param snapshotAfterBytes journal bytes after which a snapshot is taken (or, if more, as many
+ *     bytes as the last snapshot took, so snapshotting a large state stays proportionate)
  * @param reaperInterval how often expired leases and delays are looked for
  * @param snapshotOnClose whether a clean close writes a snapshot, so the next open replays nothing
  * @param clock the time source; tests pass a fake one

@@ -84,6 +84,8 @@ final class Engine implements MessageBus {
     private final EventCodec codec = new EventCodec();
     private final ScheduledExecutorService scheduler;
     private final ReentrantLock snapshotLock = new ReentrantLock();
+    /** Bytes the last snapshot took; 0 until one is written. Read by the timer, set under snapshotLock. */
+    private volatile long lastSnapshotBytes;
     private Journal journal;
     private RecoveryReport recovery;
 
@@ -736,7 +738,12 @@ final class Engine implements MessageBus {
         } finally {
             unlock();
         }
-        if (journal.bytesSinceSnapshot() >= config.snapshotAfterBytes() && snapshotLock.tryLock()) {
+        // A snapshot writes the whole state, so with much pending it waits until the journal has
+        // grown by as much as the last snapshot took: snapshots then cost at most as much disk
+        // and CPU as the journal itself, however large the state, and replay stays under two
+        // snapshots' worth.
+        long due = Math.max(config.snapshotAfterBytes(), lastSnapshotBytes);
+        if (journal.bytesSinceSnapshot() >= due && snapshotLock.tryLock()) {
             try {
                 writeSnapshot();
             } finally {
@@ -785,7 +792,13 @@ final class Engine implements MessageBus {
             lock.unlock();
         }
         EventCodec snapshotCodec = new EventCodec();
-        journal.writeSnapshot(seq, sink -> events.forEach(e -> sink.accept(snapshotCodec.encode(e))));
+        long[] bytes = {0};
+        journal.writeSnapshot(seq, sink -> events.forEach(e -> {
+            ByteBuffer frame = snapshotCodec.encode(e);
+            bytes[0] += frame.remaining();
+            sink.accept(frame);
+        }));
+        lastSnapshotBytes = bytes[0];
     }
 
     /** The whole state as events; immutable messages are shared, mutable parts copied. */

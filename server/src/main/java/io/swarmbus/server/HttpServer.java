@@ -24,6 +24,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class HttpServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpServer.class);
+    /** Pending connections the kernel may queue for accept; Linux caps it at net.core.somaxconn. */
+    private static final int ACCEPT_BACKLOG = 4096;
     /** One line per request; at DEBUG, so production logs stay quiet unless asked. */
     private static final Logger ACCESS = LoggerFactory.getLogger("io.swarmbus.access");
 
@@ -61,6 +63,17 @@ public final class HttpServer implements AutoCloseable {
             config.startup.showJavalinBanner = false;
             config.concurrency.useVirtualThreads = true;
             config.http.maxRequestSize = settings.maxRequestBytes();
+            // Thousands of agents connect at once (every long-poller holds a connection); the
+            // JDK's default accept backlog of 50 made the kernel drop handshakes, which clients
+            // only retry after 1, 3, 7, 15, 31 s (docs/benchmarks.md, long-poll).
+            config.jetty.addConnector((server, http) -> {
+                org.eclipse.jetty.server.ServerConnector connector = new org.eclipse.jetty.server.ServerConnector(
+                        server, new org.eclipse.jetty.server.HttpConnectionFactory(http));
+                connector.setHost(settings.host());
+                connector.setPort(settings.port());
+                connector.setAcceptQueueSize(ACCEPT_BACKLOG);
+                return connector;
+            });
             config.routes.before(metrics::start);
             config.routes.before(auth::filter);
             config.routes.after(metrics::finish);
@@ -75,7 +88,7 @@ public final class HttpServer implements AutoCloseable {
             config.routes.ws("/api/v1/ws", new SocketRoutes(bus, auth, audit)::configure);
             errors(config, audit);
         });
-        app.start(settings.host(), settings.port());
+        app.start();
         LOG.info("listening on {}:{} ({} mode)", settings.host(), app.port(), settings.devMode() ? "dev" : "production");
         return new HttpServer(app, generated);
     }

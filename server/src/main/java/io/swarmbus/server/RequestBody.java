@@ -1,6 +1,8 @@
 package io.swarmbus.server;
 
 import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.util.JsonRecyclerPools;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
@@ -16,7 +18,14 @@ import java.util.Optional;
  * {@code invalid_argument} error that names the field, so clients learn exactly what to fix.
  */
 final class RequestBody {
-    static final ObjectMapper MAPPER = JsonMapper.builder().build();
+    /**
+     * Requests and socket frames are handled on virtual threads, each new, so Jackson's default
+     * thread-local buffer pool never reuses a buffer: every parse and render allocated fresh 4-16 KB
+     * buffers, about 60 KB of garbage per delivered message (docs/benchmarks.md, W3). A shared
+     * pool serves every thread.
+     */
+    static final ObjectMapper MAPPER = JsonMapper.builder(JsonFactory.builder()
+            .recyclerPool(JsonRecyclerPools.sharedConcurrentDequePool()).build()).build();
 
     private final JsonNode root;
 
