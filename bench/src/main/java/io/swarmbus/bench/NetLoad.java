@@ -52,11 +52,15 @@ public final class NetLoad {
         int producers = 32;
         boolean text = false;
         int batch = 1;
+        int rate = 5_000;
+        int receivers = 10_000;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--producers" -> producers = Integer.parseInt(args[++i]);
                 case "--text" -> text = true;
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
+                case "--rate" -> rate = Integer.parseInt(args[++i]);
+                case "--receivers" -> receivers = Integer.parseInt(args[++i]);
                 case "--server" -> server = args[++i];
                 case "--seconds" -> seconds = Integer.parseInt(args[++i]);
                 default -> workload = args[i];
@@ -69,9 +73,9 @@ public final class NetLoad {
         for (String run : workload.equals("all") ? List.of("rest", "w1", "w3") : List.of(workload)) {
             switch (run) {
                 case "w1" -> load.w1(producers, 256, batch);
-                case "w3" -> load.w3(5_000);
+                case "w3" -> load.w3(rate);
                 case "rest" -> load.rest(32);
-                case "longpoll" -> load.longPoll(10_000, 5_000);
+                case "longpoll" -> load.longPoll(receivers, rate);
                 default -> throw new IllegalArgumentException("unknown workload " + run
                         + "; use w1, w3, rest, longpoll or all");
             }
@@ -321,6 +325,7 @@ public final class NetLoad {
         int warmup = rate * 3;
         int total = warmup + rate * seconds;
         long[] latencies = new long[total];
+        long[] scheduledAt = new long[total];
         int[] index = {0};
         AtomicBoolean running = new AtomicBoolean(true);
         LongAdder waiting = new LongAdder();
@@ -343,7 +348,9 @@ public final class NetLoad {
                         while (m.find()) {
                             synchronized (latencies) {
                                 if (index[0] < total) {
-                                    latencies[index[0]++] = now - Long.parseLong(m.group(1));
+                                    long scheduled = Long.parseLong(m.group(1));
+                                    scheduledAt[index[0]] = scheduled;
+                                    latencies[index[0]++] = now - scheduled;
                                 }
                             }
                         }
@@ -374,6 +381,7 @@ public final class NetLoad {
         synchronized (latencies) {
             got = index[0];
         }
+        printWorstSeconds(scheduledAt, latencies, got);
         long[] measured = Arrays.copyOfRange(latencies, Math.min(warmup, got), got);
         Arrays.sort(measured);
         System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  (%,d of %,d delivered, %,d failed polls)%n",
@@ -382,6 +390,21 @@ public final class NetLoad {
                 OpenLoop.percentile(measured, 0.999), got, total, failures.sum());
         producer.close();
         System.exit(0); // the pollers' open requests would otherwise hold the JVM for their timeout
+    }
+
+    /** Per second of scheduled send time, the worst latency: shows whether a tail is one stall or spread out. */
+    private static void printWorstSeconds(long[] scheduledAt, long[] latencies, int count) {
+        long first = Long.MAX_VALUE;
+        for (int i = 0; i < count; i++) {
+            first = Math.min(first, scheduledAt[i]);
+        }
+        java.util.TreeMap<Long, Long> worst = new java.util.TreeMap<>();
+        for (int i = 0; i < count; i++) {
+            worst.merge((scheduledAt[i] - first) / 1_000_000_000L, latencies[i], Math::max);
+        }
+        StringBuilder line = new StringBuilder();
+        worst.forEach((second, max) -> line.append(String.format(" %ds:%.0f", second, max / 1e6)));
+        System.out.printf("%-62s%s%n", "worst latency (ms) per second of the run", line);
     }
 
     /** REST send with auth versus {@code GET /health} on the same server, closed loop, same clients. */

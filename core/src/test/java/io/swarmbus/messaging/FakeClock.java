@@ -6,18 +6,18 @@ import java.time.InstantSource;
 import java.util.concurrent.atomic.AtomicLong;
 
 /** A clock tests move by hand. */
-final class FakeClock implements InstantSource {
+public final class FakeClock implements InstantSource {
     private final AtomicLong millis;
 
-    FakeClock(long startMillis) {
+    public FakeClock(long startMillis) {
         this.millis = new AtomicLong(startMillis);
     }
 
-    FakeClock() {
+    public FakeClock() {
         this(1_800_000_000_000L);
     }
 
-    void advance(Duration duration) {
+    public void advance(Duration duration) {
         millis.addAndGet(duration.toMillis());
     }
 

@@ -66,6 +66,10 @@ public final class HttpServer implements AutoCloseable {
             // Thousands of agents connect at once (every long-poller holds a connection); the
             // JDK's default accept backlog of 50 made the kernel drop handshakes, which clients
             // only retry after 1, 3, 7, 15, 31 s (docs/benchmarks.md, long-poll).
+            // Jetty keeps a cache of header fields per connection, about 100 KB each: 1 GB of live
+            // heap with 10,000 long-pollers, and young GC pauses grew with it (docs/benchmarks.md).
+            // Common headers still come from Jetty's shared static cache.
+            config.jetty.modifyHttpConfiguration(http -> http.setHeaderCacheSize(0));
             config.jetty.addConnector((server, http) -> {
                 org.eclipse.jetty.server.ServerConnector connector = new org.eclipse.jetty.server.ServerConnector(
                         server, new org.eclipse.jetty.server.HttpConnectionFactory(http));

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Network benchmarks, reproducibly: starts a fresh server (built jars required:
+# ./mvnw -DskipTests install), warms it up with one untimed pass of the workload (the JIT compiles
+# Jetty's and Swarmbus's hot paths for tens of seconds after start), then runs the measured pass.
+#
+#   bench/net-bench.sh <workload> [NetLoad options...]
+#
+# workload: rest | w1 | w3 | longpoll. Environment: SERVER_GC (G1 or ZGC, default G1),
+# WARMUP_PASSES (default 2), PORT (default 18081), DATA (default a new temp directory, deleted
+# afterwards).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+JAVA_HOME="$("$root/bin/find-jdk")"
+workload="${1:?usage: bench/net-bench.sh rest|w1|w3|longpoll [options]}"
+shift
+port="${PORT:-18081}"
+data="${DATA:-$(mktemp -d)}"
+gc_flag="-XX:+UseG1GC"
+[ "${SERVER_GC:-G1}" = "ZGC" ] && gc_flag="-XX:+UseZGC"
+
+RATE_LIMIT_PER_MINUTE=100000000 "$JAVA_HOME/bin/java" -Xmx8g "$gc_flag" -jar "$root/server/target/swarmbus.jar" \
+  serve --dev --port "$port" --data-dir "$data" > "$data.server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data" "$data.server.log"' EXIT
+for _ in $(seq 1 60); do
+  curl -sf "http://127.0.0.1:$port/health" > /dev/null && break
+  sleep 0.5
+done
+
+load() {
+  "$JAVA_HOME/bin/java" -Xmx4g -XX:+UseZGC -cp "$root/bench/target/swarmbus-bench.jar" io.swarmbus.bench.NetLoad \
+    "$workload" --server "http://127.0.0.1:$port" "$@"
+}
+echo "server: $gc_flag, fresh data directory; ${WARMUP_PASSES:-2} warm-up passes (not measured)..."
+for _ in $(seq 1 "${WARMUP_PASSES:-2}"); do
+  load "$@" > /dev/null
+done
+echo "measured pass:"
+load "$@"
