@@ -19,6 +19,7 @@ import java.util.regex.Pattern;
  * @param capabilities what it can do, kept sorted; tasks name the capabilities they require
  * @param maxConcurrentTasks how many tasks it takes at once, 1 to 10,000
  * @param metadata string pairs for the agent's own use, at most 64
+ * @param owner the user the agent belongs to; empty for the server's own agents
  */
 public record AgentProfile(
         AgentId id,
@@ -26,7 +27,8 @@ public record AgentProfile(
         String role,
         Set<String> capabilities,
         int maxConcurrentTasks,
-        Map<String, String> metadata) {
+        Map<String, String> metadata,
+        String owner) {
     private static final Pattern ROLE = Pattern.compile("[a-z][a-z0-9_-]{0,63}");
     private static final Pattern CAPABILITY = Pattern.compile("[A-Za-z0-9_.:/+-]{1,64}");
     public static final int MAX_CAPABILITIES = 128;
@@ -61,6 +63,12 @@ public record AgentProfile(
             }
         });
         metadata = java.util.Collections.unmodifiableMap(new TreeMap<>(metadata));
+        owner = owner == null ? "" : owner;
+    }
+
+    /** This profile with another owner. */
+    public AgentProfile withOwner(String newOwner) {
+        return new AgentProfile(id, description, role, capabilities, maxConcurrentTasks, metadata, newOwner);
     }
 
     /** Checks a set of capability names, as given by an agent or required by a task. */

@@ -39,6 +39,7 @@ final class ProfileCodec {
                 out.writeUTF(entry.getValue());
             }
             out.writeLong(registeredAt.toEpochMilli());
+            out.writeUTF(profile.owner());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -64,7 +65,8 @@ final class ProfileCodec {
                 metadata.put(in.readUTF(), in.readUTF());
             }
             Instant registeredAt = Instant.ofEpochMilli(in.readLong());
-            return new Stored(new AgentProfile(id, description, role, capabilities, max, metadata), registeredAt);
+            String owner = in.readUTF();
+            return new Stored(new AgentProfile(id, description, role, capabilities, max, metadata, owner), registeredAt);
         } catch (IOException e) {
             throw new UncheckedIOException("corrupt agent profile", e);
         }

@@ -53,6 +53,8 @@ public final class Registry implements AutoCloseable {
     /** Agents in an array too, for uniform random picks. */
     private final List<Entry> sample = new ArrayList<>();
     private final Map<String, AgentId> roundRobin = new HashMap<>();
+    /** Owners by agent, readable without the lock: every authenticated call checks one. */
+    private final Map<AgentId, String> owners = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** Mutable runtime state of one agent. Guarded by the registry's lock. */
     private static final class Entry {
@@ -146,6 +148,11 @@ public final class Registry implements AutoCloseable {
         table.remove(id.value());
         remove(entry);
         return true;
+    }
+
+    /** Who owns {@code id}, if it is registered. Lock-free. */
+    public Optional<String> ownerOf(AgentId id) {
+        return Optional.ofNullable(owners.get(id));
     }
 
     public synchronized Optional<AgentInfo> get(AgentId id) {
@@ -254,13 +261,14 @@ public final class Registry implements AutoCloseable {
     // ---------------------------------------------------------------- discovery and selection
 
     /**
-     * Agents that have every one of {@code required} capabilities, in {@code statuses} (all if
-     * empty), and with a free slot if {@code withCapacity}; least loaded first, at most {@code limit}.
+     * Agents of {@code owner} (anyone's if empty) that have every one of {@code required}
+     * capabilities, in {@code statuses} (all if empty), and with a free slot if
+     * {@code withCapacity}; least loaded first, at most {@code limit}.
      */
-    public synchronized List<AgentInfo> find(Set<String> required, Set<AgentStatus> statuses, boolean withCapacity,
-            int limit) {
+    public synchronized List<AgentInfo> find(Optional<String> owner, Set<String> required, Set<AgentStatus> statuses,
+            boolean withCapacity, int limit) {
         AgentProfile.validCapabilities(required, "capabilities");
-        Predicate<Entry> wanted = e -> e.profile.capabilities().containsAll(required)
+        Predicate<Entry> wanted = e -> owns(owner, e) && e.profile.capabilities().containsAll(required)
                 && (statuses.isEmpty() || statuses.contains(e.status)) && (!withCapacity || e.available());
         List<AgentInfo> found = new ArrayList<>();
         for (Entry entry : byLoad) {
@@ -275,13 +283,14 @@ public final class Registry implements AutoCloseable {
     }
 
     /**
-     * The agent {@code strategy} picks among those with every {@code required} capability and a
-     * free slot, leaving out {@code exclude}; empty if none qualifies.
+     * The agent {@code strategy} picks among those of {@code owner} (anyone's if empty) with every
+     * {@code required} capability and a free slot, leaving out {@code exclude}; empty if none
+     * qualifies.
      */
-    public synchronized Optional<AgentInfo> best(Set<String> required, SelectionStrategy strategy,
-            Set<AgentId> exclude) {
+    public synchronized Optional<AgentInfo> best(Optional<String> owner, Set<String> required,
+            SelectionStrategy strategy, Set<AgentId> exclude) {
         AgentProfile.validCapabilities(required, "required_capabilities");
-        Predicate<Entry> eligible = e -> e.available() && !exclude.contains(e.profile.id())
+        Predicate<Entry> eligible = e -> e.available() && !exclude.contains(e.profile.id()) && owns(owner, e)
                 && e.profile.capabilities().containsAll(required);
         NavigableSet<AgentId> pool = rarest(required);
         Entry chosen = switch (strategy) {
@@ -291,6 +300,10 @@ public final class Registry implements AutoCloseable {
             case WEIGHTED -> weighted(pool, eligible);
         };
         return Optional.ofNullable(chosen).map(Entry::view);
+    }
+
+    private static boolean owns(Optional<String> owner, Entry entry) {
+        return owner.isEmpty() || owner.get().equals(entry.profile.owner());
     }
 
     /** The agents holding the least common of {@code required} (all agents if none is required). */
@@ -390,8 +403,8 @@ public final class Registry implements AutoCloseable {
 
     // ---------------------------------------------------------------- stats
 
-    /** Counts by status and role, and the mean load of agents that are not offline. */
-    public synchronized RegistryStats stats() {
+    /** Counts by status and role, and the mean load of agents that are not offline; {@code owner}'s only if given. */
+    public synchronized RegistryStats stats(Optional<String> owner) {
         Map<AgentStatus, Integer> byStatus = new EnumMap<>(AgentStatus.class);
         for (AgentStatus status : AgentStatus.values()) {
             byStatus.put(status, 0);
@@ -399,7 +412,12 @@ public final class Registry implements AutoCloseable {
         Map<String, Integer> byRole = new TreeMap<>();
         double loadSum = 0;
         int online = 0;
+        int total = 0;
         for (Entry entry : agents.values()) {
+            if (!owns(owner, entry)) {
+                continue;
+            }
+            total++;
             byStatus.merge(entry.status, 1, Integer::sum);
             byRole.merge(entry.profile.role(), 1, Integer::sum);
             if (entry.status != AgentStatus.OFFLINE) {
@@ -407,7 +425,7 @@ public final class Registry implements AutoCloseable {
                 online++;
             }
         }
-        return new RegistryStats(agents.size(), byStatus, byRole, online == 0 ? 0 : loadSum / online);
+        return new RegistryStats(total, byStatus, byRole, online == 0 ? 0 : loadSum / online);
     }
 
     // ---------------------------------------------------------------- indexes
@@ -423,6 +441,7 @@ public final class Registry implements AutoCloseable {
     private void add(Entry entry) {
         AgentId id = entry.profile.id();
         agents.put(id, entry);
+        owners.put(id, entry.profile.owner());
         allIds.add(id);
         for (String capability : entry.profile.capabilities()) {
             byCapability.computeIfAbsent(capability, c -> new TreeSet<>()).add(id);
@@ -435,6 +454,7 @@ public final class Registry implements AutoCloseable {
     private void remove(Entry entry) {
         AgentId id = entry.profile.id();
         agents.remove(id);
+        owners.remove(id);
         allIds.remove(id);
         for (String capability : entry.profile.capabilities()) {
             Collection<AgentId> holders = byCapability.get(capability);

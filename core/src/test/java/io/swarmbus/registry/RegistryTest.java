@@ -37,11 +37,11 @@ class RegistryTest {
     }
 
     static AgentProfile profile(String id, String role, int max, String... capabilities) {
-        return new AgentProfile(AgentId.of(id), "", role, Set.of(capabilities), max, Map.of());
+        return new AgentProfile(AgentId.of(id), "", role, Set.of(capabilities), max, Map.of(), "team");
     }
 
     AgentId best(SelectionStrategy strategy, String... required) {
-        return registry.best(Set.of(required), strategy, Set.of()).map(a -> a.profile().id()).orElse(null);
+        return registry.best(Optional.empty(), Set.of(required), strategy, Set.of()).map(a -> a.profile().id()).orElse(null);
     }
 
     @Test
@@ -52,13 +52,13 @@ class RegistryTest {
         registry.heartbeat(AgentId.of("js"), Optional.of(AgentStatus.BUSY), Optional.empty(), Map.of());
         registry.taskAssigned(AgentId.of("py"));
 
-        assertThat(registry.find(Set.of("python"), Set.of(), false, 10)).extracting(a -> a.profile().id().value())
+        assertThat(registry.find(Optional.empty(), Set.of("python"), Set.of(), false, 10)).extracting(a -> a.profile().id().value())
                 .containsExactly("py-api", "py"); // least loaded first
-        assertThat(registry.find(Set.of("python", "api_development"), Set.of(), false, 10))
+        assertThat(registry.find(Optional.empty(), Set.of("python", "api_development"), Set.of(), false, 10))
                 .extracting(a -> a.profile().id().value()).containsExactly("py-api");
-        assertThat(registry.find(Set.of("python"), Set.of(), true, 10)).extracting(a -> a.profile().id().value())
+        assertThat(registry.find(Optional.empty(), Set.of("python"), Set.of(), true, 10)).extracting(a -> a.profile().id().value())
                 .containsExactly("py-api"); // py is full
-        assertThat(registry.find(Set.of(), Set.of(AgentStatus.BUSY), false, 10))
+        assertThat(registry.find(Optional.empty(), Set.of(), Set.of(AgentStatus.BUSY), false, 10))
                 .extracting(a -> a.profile().id().value()).containsExactly("js");
         assertThat(best(SelectionStrategy.LEAST_LOADED, "javascript")).as("busy agents take no work").isNull();
         assertThat(best(SelectionStrategy.LEAST_LOADED, "rust")).isNull();
@@ -133,10 +133,23 @@ class RegistryTest {
         registry.register(profile("a", "worker", 1, "x"));
         registry.register(profile("b", "worker", 1, "x"));
 
-        assertThat(registry.best(Set.of("x"), SelectionStrategy.LEAST_LOADED, Set.of(AgentId.of("a"))))
+        assertThat(registry.best(Optional.empty(), Set.of("x"), SelectionStrategy.LEAST_LOADED, Set.of(AgentId.of("a"))))
                 .map(a -> a.profile().id().value()).contains("b");
-        assertThat(registry.best(Set.of("x"), SelectionStrategy.LEAST_LOADED, Set.of(AgentId.of("a"), AgentId.of("b"))))
+        assertThat(registry.best(Optional.empty(), Set.of("x"), SelectionStrategy.LEAST_LOADED, Set.of(AgentId.of("a"), AgentId.of("b"))))
                 .isEmpty();
+    }
+
+    @Test
+    void ownerScope_limitsSelectionFindingAndStats() {
+        registry.register(profile("teams", "worker", 1, "x"));
+        registry.register(profile("bobs", "worker", 1, "x").withOwner("bob"));
+
+        assertThat(registry.best(Optional.of("bob"), Set.of("x"), SelectionStrategy.LEAST_LOADED, Set.of()))
+                .map(a -> a.profile().id().value()).contains("bobs");
+        assertThat(registry.find(Optional.of("team"), Set.of(), Set.of(), false, 10))
+                .extracting(a -> a.profile().id().value()).containsExactly("teams");
+        assertThat(registry.stats(Optional.of("bob")).total()).isEqualTo(1);
+        assertThat(registry.best(Optional.of("carol"), Set.of("x"), SelectionStrategy.RANDOM, Set.of())).isEmpty();
     }
 
     @Test
@@ -160,7 +173,7 @@ class RegistryTest {
     @Test
     void profilesSurviveARestart_andAgentsGetOneTtlToHeartbeat() {
         registry.register(new AgentProfile(AgentId.of("a"), "plans things", "Supervisor", Set.of("planning"), 20,
-                Map.of("team", "backend")));
+                Map.of("team", "backend"), "alice"));
         registry.register(profile("gone", "worker", 1));
         registry.deregister(AgentId.of("gone"));
         registry.close();
@@ -171,6 +184,7 @@ class RegistryTest {
         assertThat(a.profile().role()).isEqualTo("supervisor");
         assertThat(a.profile().capabilities()).containsExactly("planning");
         assertThat(a.profile().metadata()).containsEntry("team", "backend");
+        assertThat(a.profile().owner()).isEqualTo("alice");
         assertThat(a.status()).isEqualTo(AgentStatus.ACTIVE);
         assertThat(registry.get(AgentId.of("gone"))).isEmpty();
         assertThat(registry.sweep()).isEmpty();
@@ -184,7 +198,7 @@ class RegistryTest {
         registry.taskAssigned(AgentId.of("w1"));
         registry.heartbeat(AgentId.of("w2"), Optional.of(AgentStatus.IDLE), Optional.empty(), Map.of());
 
-        RegistryStats stats = registry.stats();
+        RegistryStats stats = registry.stats(Optional.empty());
         assertThat(stats.total()).isEqualTo(3);
         assertThat(stats.byRole()).containsEntry("worker", 2).containsEntry("supervisor", 1);
         assertThat(stats.byStatus()).containsEntry(AgentStatus.ACTIVE, 2).containsEntry(AgentStatus.IDLE, 1);

@@ -120,19 +120,17 @@ final class AccessStore {
         return Optional.ofNullable(apiKeys.get(sha256(key))).map(users::get);
     }
 
-    synchronized Optional<String> ownerOfAgent(String agent) {
-        return Optional.ofNullable(agentOwners.get(agent));
-    }
-
-    synchronized void setAgentOwner(String agent, String owner) {
-        agentOwners.put(agent, owner);
-        save();
-    }
-
-    synchronized void removeAgent(String agent) {
-        if (agentOwners.remove(agent) != null) {
+    /**
+     * Agent owners as older versions kept them here, before the registry held them: moved into
+     * the registry once at start, then dropped from this file.
+     */
+    synchronized Map<String, String> takeLegacyAgentOwners() {
+        Map<String, String> owners = new HashMap<>(agentOwners);
+        if (!agentOwners.isEmpty()) {
+            agentOwners.clear();
             save();
         }
+        return owners;
     }
 
     synchronized Optional<String> ownerOfGroup(String group) {
@@ -177,8 +175,6 @@ final class AccessStore {
                 .put("hash", u.hash()).put("admin", u.admin()));
         ObjectNode keys = root.putObject("api_keys");
         apiKeys.forEach(keys::put);
-        ObjectNode agents = root.putObject("agent_owners");
-        agentOwners.forEach(agents::put);
         ObjectNode groups = root.putObject("group_owners");
         groupOwners.forEach(groups::put);
         Path temp = file.resolveSibling(file.getFileName() + ".tmp");

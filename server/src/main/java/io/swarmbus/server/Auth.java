@@ -25,12 +25,15 @@ final class Auth {
             "/openapi.json", "/api/v1/ws"); // the WebSocket authenticates its own upgrade
 
     private final AccessStore store;
+    private final io.swarmbus.registry.Registry registry;
     private final Tokens tokens;
     private final RateLimiter limiter;
     private final boolean devMode;
 
-    Auth(AccessStore store, Tokens tokens, RateLimiter limiter, boolean devMode) {
+    Auth(AccessStore store, io.swarmbus.registry.Registry registry, Tokens tokens, RateLimiter limiter,
+            boolean devMode) {
         this.store = store;
+        this.registry = registry;
         this.tokens = tokens;
         this.limiter = limiter;
         this.devMode = devMode;
@@ -115,7 +118,7 @@ final class Auth {
     }
 
     boolean owns(Principal principal, AgentId agent) {
-        return principal.admin() || store.ownerOfAgent(agent.value()).map(principal.name()::equals).orElse(false);
+        return principal.admin() || registry.ownerOf(agent).map(principal.name()::equals).orElse(false);
     }
 
     /** Whether the caller may see a message: it owns the sender or a recipient. */

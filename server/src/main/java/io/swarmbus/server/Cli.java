@@ -26,8 +26,9 @@ final class Cli {
     static final String USAGE = """
               token          --username U --password P            prints a token (export SWARMBUS_TOKEN=...)
               user add       --username U --password P [--admin]   (admin)
-              agent register --id A [--description D]
-              agent list
+              agent register --id A [--description D] [--role worker] [--capabilities a,b] [--max-tasks 1]
+              agent list     [--capabilities a,b] [--status active,idle] [--available]
+              agent heartbeat --id A [--status active|busy|idle|offline] [--current-tasks N]
               agent delete   --id A
               send           (--to A | --group G | --topic T | --broadcast) --content JSON
                              [--from A] [--type chat] [--priority low|medium|high|critical|0-3]
@@ -70,16 +71,41 @@ final class Cli {
             case "user add" -> call.print(call.post("/api/v1/users", object().put("username", required(options, "username"))
                     .put("password", required(options, "password")).put("admin", options.containsKey("admin"))),
                     r -> "created user " + r.path("username").asText());
-            case "agent register" -> call.print(call.post("/api/v1/agents", object().put("agent_id", required(options, "id"))
-                    .put("description", options.getOrDefault("description", ""))),
-                    r -> r.path("status").asText() + " " + r.path("agent_id").asText());
-            case "agent list" -> call.print(call.get("/api/v1/agents"), r -> {
+            case "agent register" -> {
+                ObjectNode body = object().put("agent_id", required(options, "id"))
+                        .put("description", options.getOrDefault("description", ""))
+                        .put("role", options.getOrDefault("role", "worker"))
+                        .put("max_concurrent_tasks", integer(options, "max-tasks", 1));
+                var capabilities = body.putArray("capabilities");
+                for (String capability : options.getOrDefault("capabilities", "").split(",")) {
+                    if (!capability.isBlank()) {
+                        capabilities.add(capability.trim());
+                    }
+                }
+                call.print(call.post("/api/v1/agents", body), r -> r.path("registration").asText() + " "
+                        + r.path("agent_id").asText() + " (" + r.path("role").asText() + ", capabilities "
+                        + r.path("capabilities") + ")");
+            }
+            case "agent list" -> call.print(call.get("/api/v1/agents" + query(options, "capabilities", "status",
+                    "available")), r -> {
                 StringBuilder text = new StringBuilder(r.path("count").asInt() + " agent(s)");
-                r.path("agents").forEach(a -> text.append(String.format("%n  %-24s pending %-6d leased %-6d dead %d",
-                        a.path("agent_id").asText(), a.path("pending").asInt(), a.path("leased").asInt(),
-                        a.path("dead_letters").asInt())));
+                r.path("agents").forEach(a -> text.append(String.format("%n  %-24s %-12s %-8s load %d/%d  pending %-6d %s",
+                        a.path("agent_id").asText(), a.path("role").asText(), a.path("status").asText(),
+                        a.path("current_tasks").asInt(), a.path("max_concurrent_tasks").asInt(),
+                        a.path("pending").asInt(), a.path("capabilities"))));
                 return text.toString();
             });
+            case "agent heartbeat" -> {
+                ObjectNode body = object();
+                if (options.containsKey("status")) {
+                    body.put("status", options.get("status"));
+                }
+                if (options.containsKey("current-tasks")) {
+                    body.put("current_tasks", integer(options, "current-tasks", 0));
+                }
+                call.print(call.post("/api/v1/agents/" + path(required(options, "id")) + "/heartbeat", body),
+                        r -> r.path("agent_id").asText() + " " + r.path("status").asText());
+            }
             case "agent delete" -> call.print(call.send("DELETE", "/api/v1/agents/" + path(required(options, "id")), null),
                     r -> "deleted " + r.path("agent_id").asText());
             case "send" -> send(call, "/api/v1/messages", options, true);
@@ -181,6 +207,26 @@ final class Cli {
             return "group " + m.path("group").asText();
         }
         return m.has("topic") ? "topic " + m.path("topic").asText() : "everyone";
+    }
+
+    /** {@code ?name=value&...} for the options given among {@code names} (empty if none). */
+    private static String query(Map<String, String> options, String... names) {
+        StringBuilder query = new StringBuilder();
+        for (String name : names) {
+            if (options.containsKey(name)) {
+                query.append(query.isEmpty() ? '?' : '&').append(name).append('=').append(path(options.get(name)));
+            }
+        }
+        return query.toString();
+    }
+
+    private static int integer(Map<String, String> options, String name, int fallback) {
+        String value = options.get(name);
+        try {
+            return value == null ? fallback : Integer.parseInt(value);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--" + name + " must be a whole number, was '" + value + "'");
+        }
     }
 
     private static ObjectNode object() {

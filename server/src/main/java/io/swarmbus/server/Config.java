@@ -60,6 +60,9 @@ final class Config {
             "string", "", s -> s, "Password of user `admin`, created on first start; generated and printed once if empty.");
     static final Key<Integer> RATE_LIMIT = define("limits.rate_limit_per_minute", List.of("RATE_LIMIT_PER_MINUTE"),
             "int", "300", s -> intIn(s, 1, 100_000_000), "Requests per principal per minute; beyond it 429 with Retry-After.");
+    static final Key<Integer> HEARTBEAT_TTL_SECONDS = define("registry.heartbeat_ttl_seconds",
+            List.of("SWARMBUS_HEARTBEAT_TTL_SECONDS"), "int", "30", s -> intIn(s, 1, 86_400),
+            "An agent that sends no heartbeat for this long is marked offline and its tasks are released.");
     static final Key<Integer> MAX_MESSAGE_BYTES = define("messaging.max_message_bytes", List.of(), "int", "1048576",
             s -> intIn(s, 1024, 64 << 20), "Largest message (content, headers and metadata).");
     static final Key<Integer> MAX_INBOX_DEPTH = define("messaging.max_inbox_depth", List.of(), "int", "100000",

@@ -9,10 +9,18 @@ import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.BusStats;
 import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.registry.AgentInfo;
+import io.swarmbus.registry.AgentProfile;
+import io.swarmbus.registry.Registry;
+import io.swarmbus.storage.DurableTable;
+import io.swarmbus.storage.FsyncPolicy;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,9 +39,14 @@ public final class HttpServer implements AutoCloseable {
 
     private final Javalin app;
     private final Optional<String> generatedAdminPassword;
+    private final Registry registry;
+    private final ScheduledExecutorService timer;
 
-    private HttpServer(Javalin app, Optional<String> generatedAdminPassword) {
+    private HttpServer(Javalin app, Optional<String> generatedAdminPassword, Registry registry,
+            ScheduledExecutorService timer) {
         this.app = app;
+        this.registry = registry;
+        this.timer = timer;
         this.generatedAdminPassword = generatedAdminPassword;
     }
 
@@ -54,10 +67,18 @@ public final class HttpServer implements AutoCloseable {
                 : Tokens.hs256(secret(settings), settings.tokenLifetime(), clock);
         AccessStore store = AccessStore.open(settings.dataDir());
         Optional<String> generated = bootstrapAdmin(store, settings);
-        Auth auth = new Auth(store, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
+        Registry registry = Registry.open(DurableTable.open(settings.dataDir().resolve("registry"), FsyncPolicy.ALWAYS),
+                clock, settings.heartbeatTtl());
+        reconcile(bus, registry, store);
+        Auth auth = new Auth(store, registry, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
                 settings.devMode());
         MessageRoutes messages = new MessageRoutes(bus, auth, audit);
-        MembershipRoutes members = new MembershipRoutes(bus, auth, audit);
+        MembershipRoutes members = new MembershipRoutes(bus, auth);
+        AgentRoutes agents = new AgentRoutes(bus, registry, auth, audit);
+        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
+                Thread.ofPlatform().daemon().name("swarmbus-liveness").factory());
+        long sweepMillis = Math.max(100, settings.heartbeatTtl().toMillis() / 4);
+        timer.scheduleAtFixedRate(() -> sweep(registry, audit), sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
         Metrics metrics = new Metrics(bus);
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
@@ -85,16 +106,16 @@ public final class HttpServer implements AutoCloseable {
             ApiCatalog api = new ApiCatalog(config.routes, Auth.PUBLIC);
             api.get("/metrics", "Prometheus metrics", metrics::scrape);
             api.post("/auth/token", "Get a token", auth::token);
-            routes(api, bus, messages, members);
+            routes(api, bus, messages, members, agents);
             api.sse("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
-            seedRoutes(api, messages, members);
+            seedRoutes(api, messages, members, agents);
             api.get("/openapi.json", "This document", ctx -> Http.json(ctx, 200, api.openApi()));
             config.routes.ws("/api/v1/ws", new SocketRoutes(bus, auth, audit)::configure);
             errors(config, audit);
         });
         app.start();
         LOG.info("listening on {}:{} ({} mode)", settings.host(), app.port(), settings.devMode() ? "dev" : "production");
-        return new HttpServer(app, generated);
+        return new HttpServer(app, generated, registry, timer);
     }
 
     private static String secret(ServerSettings settings) {
@@ -144,9 +165,43 @@ public final class HttpServer implements AutoCloseable {
     @Override
     public void close() {
         app.stop();
+        timer.shutdownNow();
+        registry.close();
     }
 
-    private static void routes(ApiCatalog api, MessageBus bus, MessageRoutes messages, MembershipRoutes members) {
+    /** Marks agents that stopped heartbeating offline. */
+    private static void sweep(Registry registry, AuditLog audit) {
+        try {
+            for (AgentId lost : registry.sweep()) {
+                LOG.info("agent {} missed its heartbeats; marked offline", lost);
+                audit.record(AuditLog.Stream.AGENT_ACTIVITY, "status_change", Map.of("agent_id", lost.value(),
+                        "new_status", "offline", "reason", "missed heartbeats"));
+            }
+        } catch (RuntimeException e) {
+            LOG.error("liveness sweep failed", e); // the timer must keep running
+        }
+    }
+
+    /**
+     * Makes every agent both a registry entry and an inbox: agents registered before the registry
+     * existed (owners in {@code access.json}) are moved into it, an inbox without an entry becomes
+     * an admin-owned worker, an entry without an inbox (a crash between the two writes) gets one.
+     */
+    private static void reconcile(MessageBus bus, Registry registry, AccessStore store) {
+        Map<String, String> legacyOwners = store.takeLegacyAgentOwners();
+        for (AgentId inbox : bus.inboxes()) {
+            if (registry.get(inbox).isEmpty()) {
+                registry.register(new AgentProfile(inbox, "", "worker", java.util.Set.of(), 1, Map.of(),
+                        legacyOwners.getOrDefault(inbox.value(), "admin")));
+            }
+        }
+        for (AgentInfo agent : registry.list()) {
+            bus.createInbox(agent.profile().id());
+        }
+    }
+
+    private static void routes(ApiCatalog api, MessageBus bus, MessageRoutes messages, MembershipRoutes members,
+            AgentRoutes agents) {
         api.get("/health", "Liveness", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
         api.get("/healthz", "Liveness", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
         api.get("/readyz", "Readiness", ctx -> Http.json(ctx, 200, Map.of("status", "ready")));
@@ -154,10 +209,14 @@ public final class HttpServer implements AutoCloseable {
         api.post("/api/v1/users", "Create a user (admin)", members::addUser);
         api.post("/api/v1/api-keys", "Create an admin API key", members::addApiKey);
 
-        api.post("/api/v1/agents", "Register an agent", members::register);
-        api.get("/api/v1/agents", "List your agents", members::list);
-        api.get("/api/v1/agents/{id}", "Get an agent", agent(members::get));
-        api.delete("/api/v1/agents/{id}", "Delete an agent and its inbox", agent(members::delete));
+        api.post("/api/v1/agents", "Register an agent (or replace its profile)", agents::register);
+        api.get("/api/v1/agents", "Your agents; filter by capabilities, status, available", agents::list);
+        api.get("/api/v1/agents/{id}", "Get an agent", agent(agents::get));
+        api.put("/api/v1/agents/{id}", "Update an agent's profile", agent(agents::update));
+        api.delete("/api/v1/agents/{id}", "Delete an agent and its inbox", agent(agents::delete));
+        api.post("/api/v1/agents/{id}/heartbeat", "Heartbeat: status, current tasks, health", agent(agents::heartbeat));
+        api.get("/api/v1/registry/best", "The best available agent for capabilities, by strategy", agents::best);
+        api.get("/api/v1/registry/stats", "Agents by status and role, average load", agents::stats);
         api.post("/api/v1/agents/{id}/receive", "Receive (long-poll) with leases", agent(messages::receive));
         api.post("/api/v1/agents/{id}/ack", "Acknowledge deliveries", agent(messages::ack));
         api.post("/api/v1/agents/{id}/nack", "Give a delivery back, optionally delayed", agent(messages::nack));
@@ -186,10 +245,11 @@ public final class HttpServer implements AutoCloseable {
     }
 
     /** The seed document's paths, answering exactly as it shows them. */
-    private static void seedRoutes(ApiCatalog api, MessageRoutes messages, MembershipRoutes members) {
-        api.post("/agents/register", "Register an agent (seed path)", members::register);
+    private static void seedRoutes(ApiCatalog api, MessageRoutes messages, MembershipRoutes members,
+            AgentRoutes agents) {
+        api.post("/agents/register", "Register an agent (seed path)", agents::register);
         api.post("/agents/receive", "Receive for your own agent (seed path)", messages::receiveOwn);
-        api.delete("/agents/{id}", "Delete an agent (seed path)", agent(members::delete));
+        api.delete("/agents/{id}", "Delete an agent (seed path)", agent(agents::delete));
         api.get("/agents/{id}/messages", "An agent's history (seed path)", agent(messages::historyOf));
         api.post("/messages", "Send a message (seed path)", messages::send);
         api.post("/messages/broadcast", "Send to every agent (seed path)", messages::broadcast);

@@ -112,7 +112,8 @@ public final class Main {
                 config.get(Config.MAX_REQUEST_BYTES), dev,
                 Optional.of(config.get(Config.JWT_SECRET)).filter(s -> !s.isEmpty()),
                 Duration.ofMinutes(config.get(Config.TOKEN_EXPIRE_MINUTES)), config.get(Config.RATE_LIMIT),
-                Optional.of(config.get(Config.ADMIN_PASSWORD)).filter(s -> !s.isEmpty()));
+                Optional.of(config.get(Config.ADMIN_PASSWORD)).filter(s -> !s.isEmpty()))
+                .withHeartbeatTtl(Duration.ofSeconds(config.get(Config.HEARTBEAT_TTL_SECONDS)));
         String keyFile = config.get(Config.JWT_PRIVATE_KEY_FILE);
         if (config.get(Config.JWT_ALGORITHM).equals("RS256")) {
             if (keyFile.isEmpty()) {

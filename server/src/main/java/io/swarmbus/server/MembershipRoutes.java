@@ -9,60 +9,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Agents' inboxes, groups and topic subscriptions over HTTP. */
+/** Groups, topic subscriptions, users and API keys over HTTP. */
 final class MembershipRoutes {
     private final MessageBus bus;
     private final Auth auth;
-    private final AuditLog audit;
 
-    MembershipRoutes(MessageBus bus, Auth auth, AuditLog audit) {
+    MembershipRoutes(MessageBus bus, Auth auth) {
         this.bus = bus;
         this.auth = auth;
-        this.audit = audit;
-    }
-
-    /** {@code POST /api/v1/agents} and the seed's {@code POST /agents/register}: {@code {"agent_id": ...}}. */
-    void register(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
-        AgentId agent = body.agent("agent_id");
-        Auth.Principal principal = Auth.principal(ctx);
-        boolean created;
-        synchronized (this) { // claim-and-create as one step, so two users cannot both claim an id
-            if (bus.hasInbox(agent) && !auth.owns(principal, agent)) {
-                throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id '" + agent + "' is taken");
-            }
-            created = bus.createInbox(agent);
-            if (created) {
-                auth.store().setAgentOwner(agent.value(), principal.name());
-                audit.record(AuditLog.Stream.AGENT_ACTIVITY, "registered", Map.of("agent_id", agent.value(),
-                        "owner", principal.name(), "description", body.optionalText("description").orElse("")));
-            }
-        }
-        Map<String, Object> view = new LinkedHashMap<>(Views.inbox(bus.inboxStats(agent)));
-        view.put("owner", auth.store().ownerOfAgent(agent.value()).orElse(principal.name()));
-        view.put("status", created ? "registered" : "already_registered");
-        Http.json(ctx, created ? 201 : 200, view);
-    }
-
-    void list(Context ctx) {
-        Auth.Principal principal = Auth.principal(ctx);
-        List<Map<String, Object>> views = bus.inboxes().stream().filter(agent -> auth.owns(principal, agent)).sorted()
-                .map(agent -> Views.inbox(bus.inboxStats(agent))).toList();
-        Http.json(ctx, 200, Views.list("agents", views));
-    }
-
-    void get(Context ctx, AgentId agent) {
-        auth.requireOwner(Auth.principal(ctx), agent);
-        Http.json(ctx, 200, Views.inbox(bus.inboxStats(agent)));
-    }
-
-    void delete(Context ctx, AgentId agent) {
-        auth.requireOwner(Auth.principal(ctx), agent);
-        bus.deleteInbox(agent);
-        auth.store().removeAgent(agent.value());
-        audit.record(AuditLog.Stream.AGENT_ACTIVITY, "deleted", Map.of("agent_id", agent.value(),
-                "by", Auth.principal(ctx).name()));
-        Http.json(ctx, 200, Map.of("agent_id", agent.value(), "status", "deleted"));
     }
 
     /** {@code POST /api/v1/groups} and the seed's {@code POST /groups}: {@code {"group_name", "agent_ids"}}. */

@@ -197,20 +197,41 @@ final class RequestBody {
 
     /** String headers. */
     java.util.Map<String, String> headers(String field) {
-        java.util.Map<String, String> headers = new java.util.LinkedHashMap<>();
+        return stringMap(field);
+    }
+
+    /** An object whose values are all strings; empty if absent. */
+    java.util.Map<String, String> stringMap(String field) {
+        java.util.Map<String, String> map = new java.util.LinkedHashMap<>();
+        for (var entry : entries(field, "an object of strings")) {
+            if (!entry.getValue().isTextual()) {
+                throw SwarmbusException.invalid(field, "'" + field + "." + entry.getKey() + "' must be a string");
+            }
+            map.put(entry.getKey(), entry.getValue().asText());
+        }
+        return map;
+    }
+
+    /** An object whose values are all numbers; empty if absent. */
+    java.util.Map<String, Double> numberMap(String field) {
+        java.util.Map<String, Double> map = new java.util.LinkedHashMap<>();
+        for (var entry : entries(field, "an object of numbers")) {
+            if (!entry.getValue().isNumber()) {
+                throw SwarmbusException.invalid(field, "'" + field + "." + entry.getKey() + "' must be a number");
+            }
+            map.put(entry.getKey(), entry.getValue().asDouble());
+        }
+        return map;
+    }
+
+    private java.util.Set<java.util.Map.Entry<String, JsonNode>> entries(String field, String what) {
         if (!has(field)) {
-            return headers;
+            return java.util.Set.of();
         }
         JsonNode node = root.get(field);
         if (!node.isObject()) {
-            throw SwarmbusException.invalid(field, "'" + field + "' must be an object of strings");
+            throw SwarmbusException.invalid(field, "'" + field + "' must be " + what);
         }
-        for (var entry : node.properties()) {
-            if (!entry.getValue().isTextual()) {
-                throw SwarmbusException.invalid(field, "header '" + entry.getKey() + "' must be a string");
-            }
-            headers.put(entry.getKey(), entry.getValue().asText());
-        }
-        return headers;
+        return node.properties();
     }
 }

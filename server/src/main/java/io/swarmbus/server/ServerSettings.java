@@ -18,6 +18,7 @@ import java.util.Set;
  * @param rateLimitPerMinute requests per principal per minute ({@code RATE_LIMIT_PER_MINUTE})
  * @param adminPassword the first admin's password ({@code SWARMBUS_ADMIN_PASSWORD}); generated if absent
  * @param jwtPrivateKeyFile an RSA private key (PKCS#8 PEM): tokens are then RS256 and the secret unused
+ * @param heartbeatTtl how long an agent may go without a heartbeat before it is marked offline
  */
 public record ServerSettings(
         Path dataDir,
@@ -29,19 +30,29 @@ public record ServerSettings(
         Duration tokenLifetime,
         int rateLimitPerMinute,
         Optional<String> adminPassword,
-        Optional<Path> jwtPrivateKeyFile) {
+        Optional<Path> jwtPrivateKeyFile,
+        Duration heartbeatTtl) {
+
+    /** The default heartbeat TTL. */
+    public static final Duration DEFAULT_HEARTBEAT_TTL = Duration.ofSeconds(30);
 
     /** HS256 settings: no key pair. */
     public ServerSettings(Path dataDir, String host, int port, long maxRequestBytes, boolean devMode,
             Optional<String> jwtSecret, Duration tokenLifetime, int rateLimitPerMinute, Optional<String> adminPassword) {
         this(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime, rateLimitPerMinute, adminPassword,
-                Optional.empty());
+                Optional.empty(), DEFAULT_HEARTBEAT_TTL);
     }
 
     /** These settings with tokens signed RS256 by the key in {@code pemFile}. */
     public ServerSettings withJwtPrivateKey(Path pemFile) {
         return new ServerSettings(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime,
-                rateLimitPerMinute, adminPassword, Optional.of(pemFile));
+                rateLimitPerMinute, adminPassword, Optional.of(pemFile), heartbeatTtl);
+    }
+
+    /** These settings with another heartbeat TTL. */
+    public ServerSettings withHeartbeatTtl(Duration ttl) {
+        return new ServerSettings(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime,
+                rateLimitPerMinute, adminPassword, jwtPrivateKeyFile, ttl);
     }
 
     /** Secrets copied from examples; production mode refuses them. */

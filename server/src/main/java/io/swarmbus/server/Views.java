@@ -62,6 +62,32 @@ final class Views {
         return view;
     }
 
+    /** A registry entry: profile, liveness, load and measured performance. */
+    static Map<String, Object> agent(io.swarmbus.registry.AgentInfo a) {
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put("agent_id", a.profile().id().value());
+        view.put("description", a.profile().description());
+        view.put("role", a.profile().role());
+        view.put("capabilities", List.copyOf(a.profile().capabilities()));
+        view.put("max_concurrent_tasks", a.profile().maxConcurrentTasks());
+        view.put("metadata", a.profile().metadata());
+        view.put("owner", a.profile().owner());
+        view.put("status", a.status().wireName());
+        view.put("current_tasks", a.load());
+        view.put("assigned_tasks", a.assignedTasks());
+        view.put("available", a.available());
+        view.put("last_heartbeat", a.lastHeartbeat().toString());
+        view.put("registered_at", a.registeredAt().toString());
+        view.put("health", a.health());
+        Map<String, Object> performance = new LinkedHashMap<>();
+        performance.put("completed", a.completed());
+        performance.put("failed", a.failed());
+        performance.put("success_rate", a.successRate());
+        performance.put("mean_task_ms", a.meanTaskMillis());
+        view.put("performance", performance);
+        return view;
+    }
+
     static Map<String, Object> inbox(InboxStats s) {
         Map<String, Object> view = new LinkedHashMap<>();
         view.put("agent_id", s.agent().value());

@@ -69,7 +69,13 @@ class MainTest {
 
             assertThat(run(with(auth, "agent", "register", "--id", "planner"))).isZero();
             assertThat(output()).contains("registered planner");
-            assertThat(run(with(auth, "agent", "register", "--id", "writer"))).isZero();
+            assertThat(run(with(auth, "agent", "register", "--id", "writer", "--role", "worker", "--capabilities",
+                    "writing,editing", "--max-tasks", "3"))).isZero();
+            assertThat(output()).contains("registered writer (worker, capabilities [\"editing\",\"writing\"])");
+            assertThat(run(with(auth, "agent", "heartbeat", "--id", "writer", "--status", "idle"))).isZero();
+            assertThat(output()).contains("writer idle");
+            assertThat(run(with(auth, "agent", "list", "--capabilities", "writing", "--available"))).isZero();
+            assertThat(output()).contains("1 agent(s)", "writer", "idle", "load 0/3");
             assertThat(run(with(auth, "send", "--from", "planner", "--to", "writer", "--content", "{\"x\":1}",
                     "--priority", "critical"))).isZero();
             assertThat(output()).startsWith("sent ");

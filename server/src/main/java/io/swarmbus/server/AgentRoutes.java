@@ -1,0 +1,198 @@
+package io.swarmbus.server;
+
+import io.javalin.http.Context;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.registry.AgentInfo;
+import io.swarmbus.registry.AgentProfile;
+import io.swarmbus.registry.AgentStatus;
+import io.swarmbus.registry.Registry;
+import io.swarmbus.registry.RegistryStats;
+import io.swarmbus.registry.SelectionStrategy;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/**
+ * Agents over HTTP: registration (an agent is a registry entry plus an inbox), updates,
+ * heartbeats, discovery, best-agent selection and registry stats. Users see and select only the
+ * agents they own; admins see all.
+ */
+final class AgentRoutes {
+    private final MessageBus bus;
+    private final Registry registry;
+    private final Auth auth;
+    private final AuditLog audit;
+
+    AgentRoutes(MessageBus bus, Registry registry, Auth auth, AuditLog audit) {
+        this.bus = bus;
+        this.registry = registry;
+        this.auth = auth;
+        this.audit = audit;
+    }
+
+    /**
+     * {@code POST /api/v1/agents} and the seed's {@code POST /agents/register}: {@code agent_id},
+     * and optionally {@code description}, {@code role} (or {@code agent_role}), {@code capabilities},
+     * {@code max_concurrent_tasks}, {@code metadata}. Registering again replaces the profile.
+     */
+    void register(Context ctx) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        AgentId id = body.agent("agent_id");
+        Auth.Principal principal = Auth.principal(ctx);
+        AgentProfile profile = new AgentProfile(id, body.optionalText("description").orElse(""),
+                body.firstPresent("role", "agent_role").map(body::text).orElse("worker"),
+                body.has("capabilities") ? new LinkedHashSet<>(body.strings("capabilities")) : Set.of(),
+                body.integer("max_concurrent_tasks").orElse(1),
+                body.stringMap("metadata"), principal.name());
+        boolean created;
+        synchronized (this) { // claim-and-create as one step, so two users cannot both claim an id
+            Optional<AgentInfo> existing = registry.get(id);
+            if ((existing.isPresent() && !auth.owns(principal, id)) || (existing.isEmpty() && bus.hasInbox(id))) {
+                throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id '" + id + "' is taken");
+            }
+            created = existing.isEmpty();
+            registry.register(existing.map(e -> profile.withOwner(e.profile().owner())).orElse(profile));
+            bus.createInbox(id);
+        }
+        AgentInfo info = registry.require(id);
+        audit.record(AuditLog.Stream.AGENT_ACTIVITY, created ? "registered" : "updated", Map.of("agent_id",
+                id.value(), "owner", info.profile().owner(), "agent_role", info.profile().role(),
+                "capabilities", List.copyOf(info.profile().capabilities())));
+        Map<String, Object> view = view(info);
+        view.put("registration", created ? "registered" : "updated");
+        Http.json(ctx, created ? 201 : 200, view);
+    }
+
+    /**
+     * {@code PUT /api/v1/agents/{id}}: changes the fields given ({@code description}, {@code role},
+     * {@code capabilities}, {@code max_concurrent_tasks}, {@code metadata}); others stay.
+     */
+    void update(Context ctx, AgentId id) {
+        auth.requireOwner(Auth.principal(ctx), id);
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        AgentInfo info;
+        synchronized (this) {
+            AgentProfile old = registry.require(id).profile();
+            AgentProfile changed = new AgentProfile(id, body.optionalText("description").orElse(old.description()),
+                    body.firstPresent("role", "agent_role").map(body::text).orElse(old.role()),
+                    body.has("capabilities") ? new LinkedHashSet<>(body.strings("capabilities")) : old.capabilities(),
+                    body.integer("max_concurrent_tasks").orElse(old.maxConcurrentTasks()),
+                    body.has("metadata") ? body.stringMap("metadata") : old.metadata(), old.owner());
+            info = registry.register(changed);
+        }
+        audit.record(AuditLog.Stream.AGENT_ACTIVITY, "updated", Map.of("agent_id", id.value()));
+        Http.json(ctx, 200, view(info));
+    }
+
+    /**
+     * {@code POST /api/v1/agents/{id}/heartbeat}: optionally {@code status} (active, busy, idle,
+     * offline), {@code current_tasks}, and {@code health} (numbers by name).
+     */
+    void heartbeat(Context ctx, AgentId id) {
+        auth.requireOwner(Auth.principal(ctx), id);
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        Optional<AgentStatus> status = body.optionalText("status").map(AgentStatus::parse);
+        AgentStatus before = registry.require(id).status();
+        AgentInfo info = registry.heartbeat(id, status, body.integer("current_tasks"), body.numberMap("health"));
+        if (info.status() != before) {
+            audit.record(AuditLog.Stream.AGENT_ACTIVITY, "status_change", Map.of("agent_id", id.value(),
+                    "old_status", before.wireName(), "new_status", info.status().wireName()));
+        }
+        Http.json(ctx, 200, view(info));
+    }
+
+    /**
+     * {@code GET /api/v1/agents}: your agents (all, for admins), filtered by {@code capabilities}
+     * (comma-separated, all must match), {@code status} (comma-separated) and {@code available=true}
+     * (a working status and a free slot); least loaded first, at most {@code limit} (default 1000).
+     */
+    void list(Context ctx) {
+        Auth.Principal principal = Auth.principal(ctx);
+        Set<AgentStatus> statuses = csv(ctx.queryParam("status")).stream().map(AgentStatus::parse)
+                .collect(Collectors.toSet());
+        int limit = Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 1000);
+        if (limit < 1 || limit > 100_000) {
+            throw SwarmbusException.invalid("limit", "limit must be 1 to 100000");
+        }
+        List<Map<String, Object>> views = registry.find(scope(principal), csv(ctx.queryParam("capabilities")),
+                statuses, "true".equals(ctx.queryParam("available")), limit).stream().map(this::view).toList();
+        Http.json(ctx, 200, Views.list("agents", views));
+    }
+
+    void get(Context ctx, AgentId id) {
+        auth.requireOwner(Auth.principal(ctx), id);
+        Http.json(ctx, 200, view(registry.require(id)));
+    }
+
+    void delete(Context ctx, AgentId id) {
+        auth.requireOwner(Auth.principal(ctx), id);
+        synchronized (this) {
+            registry.deregister(id);
+            bus.deleteInbox(id);
+        }
+        audit.record(AuditLog.Stream.AGENT_ACTIVITY, "deleted", Map.of("agent_id", id.value(),
+                "by", Auth.principal(ctx).name()));
+        Http.json(ctx, 200, Map.of("agent_id", id.value(), "status", "deleted"));
+    }
+
+    /**
+     * {@code GET /api/v1/registry/best?capabilities=a,b&strategy=least_loaded&exclude=x,y}: the agent
+     * the strategy picks among your available agents with every capability; 404 if none.
+     */
+    void best(Context ctx) {
+        Auth.Principal principal = Auth.principal(ctx);
+        SelectionStrategy strategy = Optional.ofNullable(ctx.queryParam("strategy")).map(SelectionStrategy::parse)
+                .orElse(SelectionStrategy.LEAST_LOADED);
+        Set<String> required = csv(ctx.queryParam("capabilities"));
+        Set<AgentId> exclude = csv(ctx.queryParam("exclude")).stream().map(AgentId::of).collect(Collectors.toSet());
+        AgentInfo chosen = registry.best(scope(principal), required, strategy, exclude).orElseThrow(() ->
+                new SwarmbusException(ErrorCode.NOT_FOUND, "no available agent has " + (required.isEmpty()
+                        ? "a free slot" : "every capability of " + required)));
+        Http.json(ctx, 200, view(chosen));
+    }
+
+    /** {@code GET /api/v1/registry/stats}: totals by status and role and the average load, over your agents. */
+    void stats(Context ctx) {
+        RegistryStats stats = registry.stats(scope(Auth.principal(ctx)));
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put("total_agents", stats.total());
+        Map<String, Integer> byStatus = new LinkedHashMap<>();
+        stats.byStatus().forEach((status, n) -> byStatus.put(status.wireName(), n));
+        view.put("by_status", byStatus);
+        view.put("by_role", stats.byRole());
+        view.put("average_load", stats.averageLoad());
+        Http.json(ctx, 200, view);
+    }
+
+    /** Admins act across owners; users only over their own agents. */
+    private static Optional<String> scope(Auth.Principal principal) {
+        return principal.admin() ? Optional.empty() : Optional.of(principal.name());
+    }
+
+    private static Set<String> csv(String text) {
+        if (text == null || text.isBlank()) {
+            return Set.of();
+        }
+        return Arrays.stream(text.split(",")).map(String::trim).filter(s -> !s.isEmpty())
+                .collect(Collectors.toCollection(LinkedHashSet::new));
+    }
+
+    /** The registry entry with its inbox counts. */
+    Map<String, Object> view(AgentInfo info) {
+        Map<String, Object> view = Views.agent(info);
+        if (bus.hasInbox(info.profile().id())) {
+            Map<String, Object> inbox = Views.inbox(bus.inboxStats(info.profile().id()));
+            inbox.remove("agent_id");
+            view.putAll(inbox);
+        }
+        return view;
+    }
+}
