@@ -85,25 +85,37 @@ public final class DurableTable implements AutoCloseable {
 
     /** Stores {@code value} under {@code key}; returns once it is durable. */
     public void put(String key, byte[] value) {
-        write(record(PUT, key, value));
+        awaitDurable(putLater(key, value));
+    }
+
+    /**
+     * Stores {@code value} under {@code key} at once, for readers of this table, and returns the
+     * write's sequence number to pass to {@link #awaitDurable} before telling anyone outside. Lets a
+     * caller write under its own lock and wait for the fsync after releasing it.
+     */
+    public long putLater(String key, byte[] value) {
+        return append(record(PUT, key, value));
     }
 
     /** Removes {@code key}, if present; returns once that is durable. */
     public void remove(String key) {
-        write(record(REMOVE, key, new byte[0]));
+        awaitDurable(removeLater(key));
     }
 
-    private void write(ByteBuffer record) {
-        long seq;
-        synchronized (this) {
-            seq = journal.append(record.duplicate(), true);
-            apply(record);
-            maybeSnapshot();
-        }
-        awaitDurable(seq);
+    /** {@link #remove} without waiting; see {@link #putLater}. */
+    public long removeLater(String key) {
+        return append(record(REMOVE, key, new byte[0]));
     }
 
-    private void awaitDurable(long seq) {
+    private synchronized long append(ByteBuffer record) {
+        long seq = journal.append(record.duplicate(), true);
+        apply(record);
+        maybeSnapshot();
+        return seq;
+    }
+
+    /** Returns once the write numbered {@code seq} (and every one before it) is durable. */
+    public void awaitDurable(long seq) {
         synchronized (durability) {
             while (durableSeq < seq && failure == null) {
                 try {

@@ -1,0 +1,470 @@
+package io.swarmbus.tasks;
+
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.Address;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.messaging.MessageType;
+import io.swarmbus.messaging.SendRequest;
+import io.swarmbus.registry.AgentInfo;
+import io.swarmbus.registry.Registry;
+import io.swarmbus.storage.DurableTable;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.InstantSource;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Predicate;
+
+/**
+ * Hands tasks to the best capable agent and sees them through: a task goes to an agent as a
+ * {@code task_request} message; the agent reports progress and the outcome (by a
+ * {@code task_response} message the server passes on, or by the API); a failure report, a timeout
+ * or the agent going offline gives the task to another capable agent (never one that already
+ * failed it, if another exists) until its retries run out. The creating agent, if named, hears the
+ * outcome as a {@code task_response} message.
+ *
+ * <p>Tasks are durable (a {@link DurableTable}); after a restart, running tasks keep their agent
+ * and their deadline. Call {@link #tick} periodically: it marks silent agents offline, times out
+ * attempts and assigns waiting tasks. Thread-safe.
+ */
+public final class TaskCoordinator implements AutoCloseable {
+    /** Finished tasks kept for queries and stats; older ones are dropped. */
+    private static final int KEEP_FINISHED = 100_000;
+    public static final MessageType TASK_REQUEST = MessageType.of("task_request");
+    public static final MessageType TASK_RESPONSE = MessageType.of("task_response");
+    public static final MessageType TASK_CANCEL = MessageType.of("task_cancel");
+
+    private final DurableTable table;
+    private final Registry registry;
+    private final MessageBus bus;
+    private final InstantSource clock;
+    private final AgentId self;
+    private final Map<String, Task> tasks = new LinkedHashMap<>();
+    /** Waiting tasks, most urgent first, then oldest. */
+    private final TreeSet<Task> pending = new TreeSet<>(Comparator.comparingInt((Task t) -> -t.spec().priority().level())
+            .thenComparing(Task::createdAt).thenComparing(Task::id));
+    private final ArrayDeque<String> finished = new ArrayDeque<>();
+    private long lastId;
+    /** Messages sent under the lock, to wait for (outside it) before the operation returns. */
+    private List<java.util.concurrent.CompletableFuture<?>> sent = new ArrayList<>();
+
+    private TaskCoordinator(DurableTable table, Registry registry, MessageBus bus, InstantSource clock, AgentId self) {
+        this.table = table;
+        this.registry = registry;
+        this.bus = bus;
+        this.clock = clock;
+        this.self = self;
+        List<Task> stored = new ArrayList<>();
+        table.rows().values().forEach(bytes -> stored.add(TaskCodec.decode(bytes)));
+        stored.sort(Comparator.comparing(Task::createdAt).thenComparing(Task::id));
+        for (Task task : stored) {
+            tasks.put(task.id(), task);
+            lastId = Math.max(lastId, Long.parseUnsignedLong(task.id().substring("task-".length()), 16));
+            if (task.status() == TaskStatus.PENDING) {
+                pending.add(task);
+            } else if (task.status().isRunning()) {
+                registry.taskAssigned(task.assignee().orElseThrow()); // its slot is still taken
+            } else {
+                finished.add(task.id());
+            }
+        }
+    }
+
+    /**
+     * Opens the coordinator over the tasks in {@code table}. {@code self} is the inbox task
+     * messages come from and {@code task_response} messages go to; it must exist.
+     */
+    public static TaskCoordinator open(DurableTable table, Registry registry, MessageBus bus, InstantSource clock,
+            AgentId self) {
+        return new TaskCoordinator(table, registry, bus, clock, self);
+    }
+
+    /** The inbox agents send {@code task_response} messages to. */
+    public AgentId inbox() {
+        return self;
+    }
+
+    // ---------------------------------------------------------------- the life of a task
+
+    /** Creates a task and, if a capable agent has a free slot, assigns it at once. */
+    public Task create(TaskSpec spec) {
+        long seq;
+        Task task;
+        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        synchronized (this) {
+            spec.parentId().ifPresent(parent -> {
+                Task found = tasks.get(parent);
+                if (found == null || !found.spec().owner().equals(spec.owner())) {
+                    throw new SwarmbusException(ErrorCode.NOT_FOUND, "parent task '" + parent + "' does not exist");
+                }
+            });
+            Instant now = clock.instant();
+            task = new Task(nextId(now), spec, TaskStatus.PENDING, Optional.empty(), 0, List.of(), 0, Optional.empty(),
+                    Optional.empty(), now, Optional.empty(), Optional.empty());
+            pending.add(task);
+            seq = store(task);
+            seq = Math.max(seq, tryAssign(task));
+            task = tasks.get(task.id());
+            outgoing = takeSent();
+        }
+        settle(seq, outgoing);
+        return task;
+    }
+
+    /** The agent reports progress (0-100): the task is in progress. */
+    public Task progress(String id, AgentId agent, int percent) {
+        if (percent < 0 || percent > 100) {
+            throw SwarmbusException.invalid("progress", "progress must be 0 to 100, was " + percent);
+        }
+        return change(id, agent, task -> with(task, TaskStatus.IN_PROGRESS, task.assignee(), percent, task.result(),
+                task.error(), task.finishedAt()));
+    }
+
+    /** The agent reports the task done with {@code result} (JSON text). */
+    public Task complete(String id, AgentId agent, String result) {
+        long seq;
+        Task done;
+        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        synchronized (this) {
+            Task task = running(id, agent);
+            Instant now = clock.instant();
+            registry.taskFinished(agent, true, Duration.between(task.assignedAt().orElse(now), now));
+            done = with(task, TaskStatus.COMPLETED, task.assignee(), 100, Optional.of(result), Optional.empty(),
+                    Optional.of(now));
+            seq = finish(done);
+            seq = Math.max(seq, assignPending());
+            outgoing = takeSent();
+        }
+        settle(seq, outgoing);
+        return done;
+    }
+
+    /** The agent reports that its attempt failed with {@code error}: retried elsewhere, or failed for good. */
+    public Task fail(String id, AgentId agent, String error) {
+        long seq;
+        Task after;
+        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        synchronized (this) {
+            Task task = running(id, agent);
+            registry.taskFinished(agent, false, Duration.ZERO);
+            seq = attemptFailed(task, error, TaskStatus.FAILED);
+            after = tasks.get(id);
+            outgoing = takeSent();
+        }
+        settle(seq, outgoing);
+        return after;
+    }
+
+    /** Cancels a task that is not finished; its agent, if any, is sent a {@code task_cancel} message. */
+    public Task cancel(String id, String reason) {
+        long seq;
+        Task cancelled;
+        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        synchronized (this) {
+            Task task = require(id);
+            if (task.status().isFinal()) {
+                throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "task '" + id + "' is already "
+                        + task.status().wireName());
+            }
+            pending.remove(task);
+            if (task.status().isRunning()) {
+                AgentId agent = task.assignee().orElseThrow();
+                registry.taskReleased(agent);
+                send(agent, TASK_CANCEL, task, "{\"task_id\":" + Json.quote(id) + ",\"reason\":" + Json.quote(reason) + "}");
+            }
+            cancelled = with(task, TaskStatus.CANCELLED, task.assignee(), task.progress(), Optional.empty(),
+                    Optional.of(reason), Optional.of(clock.instant()));
+            seq = finish(cancelled);
+            seq = Math.max(seq, assignPending());
+            outgoing = takeSent();
+        }
+        settle(seq, outgoing);
+        return cancelled;
+    }
+
+    /**
+     * Marks agents that stopped heartbeating offline and gives their tasks to others, fails
+     * attempts that ran past their timeout, and assigns waiting tasks to agents with free slots.
+     * Returns the agents found offline.
+     */
+    public List<AgentId> tick() {
+        long seq = 0;
+        List<AgentId> lost;
+        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        synchronized (this) {
+            lost = registry.sweep();
+            Set<AgentId> gone = new HashSet<>(lost);
+            long now = clock.millis();
+            for (Task task : List.copyOf(tasks.values())) {
+                if (!task.status().isRunning()) {
+                    continue;
+                }
+                AgentId agent = task.assignee().orElseThrow();
+                if (gone.contains(agent)) {
+                    registry.taskReleased(agent);
+                    seq = Math.max(seq, attemptFailed(task, "agent " + agent + " went offline", TaskStatus.FAILED));
+                } else if (task.assignedAt().orElseThrow().toEpochMilli() + task.spec().timeout().toMillis() <= now) {
+                    registry.taskFinished(agent, false, Duration.ZERO);
+                    send(agent, TASK_CANCEL, task, "{\"task_id\":" + Json.quote(task.id())
+                            + ",\"reason\":\"timed out\"}");
+                    seq = Math.max(seq, attemptFailed(task, "timed out after " + task.spec().timeout().toSeconds()
+                            + " s on " + agent, TaskStatus.TIMED_OUT));
+                }
+            }
+            seq = Math.max(seq, assignPending());
+            outgoing = takeSent();
+        }
+        settle(seq, outgoing);
+        return lost;
+    }
+
+    // ---------------------------------------------------------------- queries
+
+    public synchronized Optional<Task> get(String id) {
+        return Optional.ofNullable(tasks.get(id));
+    }
+
+    /** Tasks matching {@code filter}, newest first, at most {@code limit}. */
+    public synchronized List<Task> list(Predicate<Task> filter, int limit) {
+        List<Task> all = new ArrayList<>(tasks.values());
+        List<Task> found = new ArrayList<>();
+        for (int i = all.size() - 1; i >= 0 && found.size() < limit; i--) {
+            if (filter.test(all.get(i))) {
+                found.add(all.get(i));
+            }
+        }
+        return found;
+    }
+
+    /** Completion rate, durations, throughput and per-agent utilization over tasks of {@code owner} (all if empty). */
+    public synchronized TaskStats stats(Optional<String> owner) {
+        return TaskStats.of(tasks.values().stream().filter(t -> owner.isEmpty() || owner.get().equals(t.spec().owner()))
+                .toList(), registry, clock.instant());
+    }
+
+    // ---------------------------------------------------------------- inside
+
+    /** A running task of {@code agent}'s, or an error saying why not. */
+    private Task running(String id, AgentId agent) {
+        Task task = require(id);
+        if (!task.status().isRunning() || !task.assignee().orElseThrow().equals(agent)) {
+            throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "task '" + id + "' is " + task.status().wireName()
+                    + (task.assignee().isPresent() ? " with " + task.assignee().get() : "") + ", not running on "
+                    + agent + "; its result is no longer expected from this agent");
+        }
+        return task;
+    }
+
+    private Task change(String id, AgentId agent, java.util.function.UnaryOperator<Task> update) {
+        long seq;
+        Task changed;
+        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        synchronized (this) {
+            changed = update.apply(running(id, agent));
+            seq = store(changed);
+            outgoing = takeSent();
+        }
+        settle(seq, outgoing);
+        return changed;
+    }
+
+    private Task require(String id) {
+        Task task = tasks.get(id);
+        if (task == null) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "task '" + id + "' does not exist");
+        }
+        return task;
+    }
+
+    /** An attempt ended without a result: try another agent if retries remain, else end the task. */
+    private long attemptFailed(Task task, String error, TaskStatus finalStatus) {
+        List<AgentId> failedBy = new ArrayList<>(task.failedBy());
+        task.assignee().ifPresent(failedBy::add);
+        if (task.attempts() <= task.spec().maxRetries()) {
+            Task retry = new Task(task.id(), task.spec(), TaskStatus.PENDING, task.assignee(), task.attempts(),
+                    List.copyOf(failedBy), 0, Optional.empty(), Optional.of(error), task.createdAt(), task.assignedAt(),
+                    Optional.empty());
+            pending.add(retry);
+            return Math.max(store(retry), tryAssign(retry));
+        }
+        Task ended = new Task(task.id(), task.spec(), finalStatus, task.assignee(), task.attempts(),
+                List.copyOf(failedBy), task.progress(), Optional.empty(), Optional.of(error), task.createdAt(),
+                task.assignedAt(), Optional.of(clock.instant()));
+        return finish(ended);
+    }
+
+    /** Gives {@code task} to the best agent, if one is free; returns the write's sequence (0 if none). */
+    private long tryAssign(Task task) {
+        Optional<AgentInfo> agent = pick(task);
+        if (agent.isEmpty()) {
+            return 0;
+        }
+        AgentId chosen = agent.get().profile().id();
+        pending.remove(task);
+        registry.taskAssigned(chosen);
+        Task assigned = new Task(task.id(), task.spec(), TaskStatus.ASSIGNED, Optional.of(chosen), task.attempts() + 1,
+                task.failedBy(), 0, Optional.empty(), task.error(), task.createdAt(), Optional.of(clock.instant()),
+                Optional.empty());
+        long seq = store(assigned);
+        // On a thread of its own: never inside this lock, never on the journal's writer thread.
+        send(chosen, TASK_REQUEST, assigned, request(assigned)).whenCompleteAsync((ok, failure) -> {
+            if (failure != null) {
+                undelivered(assigned, failure);
+            }
+        }, Thread::startVirtualThread);
+        return seq;
+    }
+
+    /** Never an agent that already failed the task if another qualifies; else not the last one; else anyone. */
+    private Optional<AgentInfo> pick(Task task) {
+        Optional<String> owner = task.spec().owner().isEmpty() ? Optional.empty() : Optional.of(task.spec().owner());
+        List<Set<AgentId>> exclusions = new ArrayList<>();
+        exclusions.add(Set.copyOf(task.failedBy()));
+        if (!task.failedBy().isEmpty()) {
+            exclusions.add(Set.of(task.failedBy().getLast()));
+            exclusions.add(Set.of());
+        }
+        for (Set<AgentId> exclude : exclusions) {
+            Optional<AgentInfo> agent = registry.best(owner, task.spec().requiredCapabilities(), task.spec().strategy(),
+                    exclude);
+            if (agent.isPresent()) {
+                return agent;
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** Tries every waiting task, most urgent first. */
+    private long assignPending() {
+        long seq = 0;
+        for (Task task : List.copyOf(pending)) {
+            seq = Math.max(seq, tryAssign(task));
+        }
+        return seq;
+    }
+
+    private long finish(Task task) {
+        pending.remove(task);
+        long seq = store(task);
+        finished.add(task.id());
+        task.spec().createdBy().filter(bus::hasInbox).ifPresent(creator -> send(creator, TASK_RESPONSE, task,
+                response(task)));
+        while (finished.size() > KEEP_FINISHED) {
+            String oldest = finished.poll();
+            tasks.remove(oldest);
+            seq = Math.max(seq, table.removeLater(oldest));
+        }
+        return seq;
+    }
+
+    private List<java.util.concurrent.CompletableFuture<?>> takeSent() {
+        List<java.util.concurrent.CompletableFuture<?>> taken = sent;
+        sent = new ArrayList<>();
+        return taken;
+    }
+
+    /**
+     * Outside the lock: waits until the operation's writes are durable and its messages accepted
+     * (a request that could not be delivered has already failed its attempt by then).
+     */
+    private void settle(long seq, List<java.util.concurrent.CompletableFuture<?>> outgoing) {
+        table.awaitDurable(seq);
+        for (java.util.concurrent.CompletableFuture<?> message : outgoing) {
+            message.exceptionally(failure -> null).join();
+        }
+    }
+
+    private long store(Task task) {
+        tasks.put(task.id(), task);
+        return table.putLater(task.id(), TaskCodec.encode(task));
+    }
+
+    /**
+     * Sends a task message. Cancel notices and outcome reports are best effort; a request that
+     * cannot be delivered fails its attempt (see {@link #undelivered}).
+     */
+    private java.util.concurrent.CompletableFuture<?> send(AgentId to, MessageType type, Task task, String content) {
+        SendRequest request = SendRequest.builder(self, Address.agent(to)).type(type).content(content)
+                .priority(task.spec().priority()).correlationId(task.id()).replyTo(self.value()).build();
+        java.util.concurrent.CompletableFuture<?> future;
+        try {
+            future = bus.sendAsync(request);
+        } catch (SwarmbusException e) {
+            future = java.util.concurrent.CompletableFuture.failedFuture(e);
+        }
+        sent.add(future);
+        return future;
+    }
+
+    /** The task_request of {@code attempt} could not be delivered: that attempt failed, if still current. */
+    private void undelivered(Task attempt, Throwable failure) {
+        Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+                ? failure.getCause() : failure;
+        long seq;
+        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        synchronized (this) {
+            Task now = tasks.get(attempt.id());
+            if (now == null || !now.status().isRunning() || now.attempts() != attempt.attempts()) {
+                return;
+            }
+            AgentId agent = now.assignee().orElseThrow();
+            registry.taskReleased(agent);
+            seq = attemptFailed(now, "could not deliver the task to " + agent + ": " + cause.getMessage(),
+                    TaskStatus.FAILED);
+            outgoing = takeSent();
+        }
+        settle(seq, outgoing);
+    }
+
+    private static String request(Task task) {
+        TaskSpec spec = task.spec();
+        StringBuilder json = new StringBuilder(256 + spec.parameters().length() + spec.description().length());
+        json.append("{\"task_id\":").append(Json.quote(task.id()))
+                .append(",\"type\":").append(Json.quote(spec.type()))
+                .append(",\"description\":").append(Json.quote(spec.description()))
+                .append(",\"parameters\":").append(spec.parameters())
+                .append(",\"required_capabilities\":").append(Json.strings(spec.requiredCapabilities()))
+                .append(",\"priority\":").append(Json.quote(spec.priority().wireName()))
+                .append(",\"attempt\":").append(task.attempts())
+                .append(",\"timeout_seconds\":").append(spec.timeout().toMillis() / 1000.0);
+        spec.parentId().ifPresent(parent -> json.append(",\"parent_id\":").append(Json.quote(parent)));
+        return json.append('}').toString();
+    }
+
+    private static String response(Task task) {
+        StringBuilder json = new StringBuilder(128).append("{\"task_id\":").append(Json.quote(task.id()))
+                .append(",\"status\":").append(Json.quote(task.status().wireName()))
+                .append(",\"attempts\":").append(task.attempts());
+        task.assignee().ifPresent(agent -> json.append(",\"agent_id\":").append(Json.quote(agent.value())));
+        task.result().ifPresent(result -> json.append(",\"result\":").append(result));
+        task.error().ifPresent(error -> json.append(",\"error\":").append(Json.quote(error)));
+        return json.append('}').toString();
+    }
+
+    private static Task with(Task task, TaskStatus status, Optional<AgentId> assignee, int progress,
+            Optional<String> result, Optional<String> error, Optional<Instant> finishedAt) {
+        return new Task(task.id(), task.spec(), status, assignee, task.attempts(), task.failedBy(), progress, result,
+                error, task.createdAt(), task.assignedAt(), finishedAt);
+    }
+
+    /** {@code task-} and 16 hex digits: milliseconds and a counter, so ids sort by creation time. */
+    private String nextId(Instant now) {
+        lastId = Math.max(lastId + 1, now.toEpochMilli() << 20);
+        return String.format("task-%016x", lastId);
+    }
+
+    @Override
+    public void close() {
+        table.close();
+    }
+}

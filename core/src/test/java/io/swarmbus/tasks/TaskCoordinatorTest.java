@@ -1,0 +1,294 @@
+package io.swarmbus.tasks;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.Delivery;
+import io.swarmbus.messaging.FakeClock;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.messaging.Priority;
+import io.swarmbus.registry.AgentProfile;
+import io.swarmbus.registry.Registry;
+import io.swarmbus.registry.SelectionStrategy;
+import io.swarmbus.storage.DurableTable;
+import io.swarmbus.storage.FsyncPolicy;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class TaskCoordinatorTest {
+    static final AgentId SELF = AgentId.of("swarmbus");
+    static final AgentId BOSS = AgentId.of("boss");
+
+    @TempDir
+    Path dir;
+    final FakeClock clock = new FakeClock();
+    MessageBus bus;
+    Registry registry;
+    TaskCoordinator tasks;
+
+    @BeforeEach
+    void open() {
+        bus = MessageBus.open(BusConfig.builder(dir.resolve("bus")).clock(clock).build());
+        registry = Registry.open(DurableTable.open(dir.resolve("registry"), FsyncPolicy.ALWAYS), clock,
+                Duration.ofSeconds(30));
+        tasks = TaskCoordinator.open(DurableTable.open(dir.resolve("tasks"), FsyncPolicy.ALWAYS), registry, bus, clock,
+                SELF);
+        bus.createInbox(SELF);
+        bus.createInbox(BOSS);
+    }
+
+    @AfterEach
+    void close() {
+        tasks.close();
+        registry.close();
+        bus.close();
+    }
+
+    void worker(String id, int slots, String... capabilities) {
+        registry.register(new AgentProfile(AgentId.of(id), "", "worker", Set.of(capabilities), slots, Map.of(), "team"));
+        bus.createInbox(AgentId.of(id));
+    }
+
+    static TaskSpec spec(int maxRetries, String... capabilities) {
+        return new TaskSpec("api_development", "build it", "{\"framework\":\"fastapi\"}", Set.of(capabilities),
+                Priority.HIGH, Duration.ofSeconds(60), maxRetries, Optional.empty(), Optional.of(BOSS),
+                SelectionStrategy.LEAST_LOADED, "team");
+    }
+
+    List<Delivery> inbox(String agent) {
+        return bus.receive(AgentId.of(agent), 100);
+    }
+
+    @Test
+    void aTaskGoesToACapableAgent_andItsCreatorHearsTheResult() {
+        worker("js", 1, "javascript");
+        worker("py", 1, "python", "api_development");
+
+        Task task = tasks.create(spec(2, "python", "api_development"));
+        List<Delivery> requests = inbox("py");
+        tasks.progress(task.id(), AgentId.of("py"), 40);
+        clock.advance(Duration.ofSeconds(3));
+        Task done = tasks.complete(task.id(), AgentId.of("py"), "{\"files\":3}");
+
+        assertThat(task.status()).isEqualTo(TaskStatus.ASSIGNED);
+        assertThat(task.assignee()).contains(AgentId.of("py"));
+        assertThat(requests).hasSize(1);
+        assertThat(requests.getFirst().message().type()).isEqualTo(TaskCoordinator.TASK_REQUEST);
+        assertThat(requests.getFirst().message().content()).contains("\"task_id\":\"" + task.id() + "\"",
+                "\"parameters\":{\"framework\":\"fastapi\"}", "\"attempt\":1");
+        assertThat(inbox("js")).isEmpty();
+        assertThat(done.status()).isEqualTo(TaskStatus.COMPLETED);
+        assertThat(done.result()).contains("{\"files\":3}");
+        assertThat(done.duration()).contains(Duration.ofSeconds(3));
+        assertThat(registry.require(AgentId.of("py")).assignedTasks()).isZero();
+        assertThat(registry.require(AgentId.of("py")).completed()).isEqualTo(1);
+        Delivery outcome = inbox("boss").getFirst();
+        assertThat(outcome.message().type()).isEqualTo(TaskCoordinator.TASK_RESPONSE);
+        assertThat(outcome.message().content()).contains("\"status\":\"completed\"", "\"result\":{\"files\":3}");
+    }
+
+    @Test
+    void leastLoaded_spreadsAThousandTasksOverFourEqualWorkers() {
+        for (int i = 0; i < 4; i++) {
+            worker("w" + i, 1000, "work");
+        }
+        Map<AgentId, Integer> counts = new HashMap<>();
+        for (int i = 0; i < 1000; i++) {
+            counts.merge(tasks.create(spec(0, "work")).assignee().orElseThrow(), 1, Integer::sum);
+        }
+        assertThat(counts).hasSize(4);
+        assertThat(counts.values()).allSatisfy(n -> assertThat(n).isBetween(225, 275));
+    }
+
+    @Test
+    void aFailedAttempt_goesToAnotherAgent_untilRetriesRunOut() {
+        worker("a", 1, "x");
+        worker("b", 1, "x");
+        Task task = tasks.create(spec(1, "x"));
+        AgentId first = task.assignee().orElseThrow();
+
+        Task retried = tasks.fail(task.id(), first, "out of memory");
+        AgentId second = retried.assignee().orElseThrow();
+        Task failed = tasks.fail(task.id(), second, "disk full");
+
+        assertThat(retried.status()).isEqualTo(TaskStatus.ASSIGNED);
+        assertThat(second).isNotEqualTo(first);
+        assertThat(retried.attempts()).isEqualTo(2);
+        assertThat(failed.status()).isEqualTo(TaskStatus.FAILED);
+        assertThat(failed.error()).contains("disk full");
+        assertThat(failed.failedBy()).containsExactly(first, second);
+        assertThatThrownBy(() -> tasks.complete(task.id(), second, "{}")).isInstanceOf(SwarmbusException.class)
+                .hasMessageContaining("no longer expected");
+        assertThat(inbox("boss").getFirst().message().content()).contains("\"status\":\"failed\"", "disk full");
+    }
+
+    @Test
+    void theOnlyCapableAgent_mayRetryItsOwnFailure() {
+        worker("solo", 1, "x");
+        Task task = tasks.create(spec(1, "x"));
+        assertThat(tasks.fail(task.id(), AgentId.of("solo"), "flaky").assignee()).contains(AgentId.of("solo"));
+    }
+
+    @Test
+    void attemptsThatRunPastTheirTimeout_areRetried_thenTimedOut() {
+        worker("a", 1, "x");
+        worker("b", 1, "x");
+        Task task = tasks.create(spec(1, "x"));
+        AgentId first = task.assignee().orElseThrow();
+        registry.heartbeat(AgentId.of("a"), Optional.empty(), Optional.empty(), Map.of());
+
+        clock.advance(Duration.ofSeconds(61));
+        keepAlive("a", "b");
+        tasks.tick();
+        Task retried = tasks.get(task.id()).orElseThrow();
+        clock.advance(Duration.ofSeconds(61));
+        keepAlive("a", "b");
+        tasks.tick();
+
+        assertThat(retried.status()).isEqualTo(TaskStatus.ASSIGNED);
+        assertThat(retried.assignee().orElseThrow()).isNotEqualTo(first);
+        assertThat(inbox(first.value())).extracting(d -> d.message().type().name())
+                .containsExactly("task_request", "task_cancel");
+        Task timedOut = tasks.get(task.id()).orElseThrow();
+        assertThat(timedOut.status()).isEqualTo(TaskStatus.TIMED_OUT);
+        assertThat(timedOut.error().orElseThrow()).startsWith("timed out after 60 s");
+        assertThat(registry.require(AgentId.of("a")).assignedTasks()).isZero();
+        assertThat(registry.require(AgentId.of("b")).assignedTasks()).isZero();
+    }
+
+    void keepAlive(String... agents) {
+        for (String agent : agents) {
+            registry.heartbeat(AgentId.of(agent), Optional.empty(), Optional.empty(), Map.of());
+        }
+    }
+
+    @Test
+    void anAgentThatGoesOffline_losesItsTasksToAnother() {
+        worker("dies", 1, "x");
+        Task task = tasks.create(spec(3, "x"));
+        worker("lives", 1, "x");
+
+        clock.advance(Duration.ofSeconds(20));
+        keepAlive("lives");
+        clock.advance(Duration.ofSeconds(15));
+        List<AgentId> lost = tasks.tick();
+
+        assertThat(lost).containsExactly(AgentId.of("dies"));
+        Task moved = tasks.get(task.id()).orElseThrow();
+        assertThat(moved.assignee()).contains(AgentId.of("lives"));
+        assertThat(moved.error().orElseThrow()).contains("dies went offline");
+    }
+
+    @Test
+    void tasksWait_untilACapableAgentHasAFreeSlot_mostUrgentFirst() {
+        worker("busy", 1, "x");
+        Task running = tasks.create(spec(0, "x"));
+        Task low = tasks.create(new TaskSpec("t", "", "{}", Set.of("x"), Priority.LOW, Duration.ofMinutes(1), 0,
+                Optional.empty(), Optional.empty(), SelectionStrategy.LEAST_LOADED, "team"));
+        Task urgent = tasks.create(new TaskSpec("t", "", "{}", Set.of("x"), Priority.CRITICAL, Duration.ofMinutes(1), 0,
+                Optional.empty(), Optional.empty(), SelectionStrategy.LEAST_LOADED, "team"));
+
+        assertThat(low.status()).isEqualTo(TaskStatus.PENDING);
+        tasks.complete(running.id(), AgentId.of("busy"), "{}");
+        assertThat(tasks.get(urgent.id()).orElseThrow().status()).isEqualTo(TaskStatus.ASSIGNED);
+        assertThat(tasks.get(low.id()).orElseThrow().status()).isEqualTo(TaskStatus.PENDING);
+    }
+
+    @Test
+    void aRequestThatCannotBeDelivered_failsThatAttempt_andTheTaskMovesOn() throws Exception {
+        // Equally loaded, so the tie goes by id: "no-inbox" first.
+        registry.register(new AgentProfile(AgentId.of("no-inbox"), "", "worker", Set.of("x"), 1, Map.of(), "team"));
+        worker("real", 1, "x");
+        Task task = tasks.create(spec(2, "x"));
+
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (tasks.get(task.id()).orElseThrow().failedBy().isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        Task moved = tasks.get(task.id()).orElseThrow();
+        assertThat(task.assignee()).contains(AgentId.of("no-inbox"));
+        assertThat(moved.assignee()).contains(AgentId.of("real"));
+        assertThat(moved.failedBy()).containsExactly(AgentId.of("no-inbox"));
+        assertThat(moved.error().orElseThrow()).contains("could not deliver");
+    }
+
+    @Test
+    void cancel_stopsATask_andTellsItsAgent() {
+        worker("a", 1, "x");
+        Task task = tasks.create(spec(0, "x"));
+        Task cancelled = tasks.cancel(task.id(), "no longer needed");
+
+        assertThat(cancelled.status()).isEqualTo(TaskStatus.CANCELLED);
+        assertThat(inbox("a")).extracting(d -> d.message().type().name()).containsExactly("task_request", "task_cancel");
+        assertThat(registry.require(AgentId.of("a")).assignedTasks()).isZero();
+        assertThatThrownBy(() -> tasks.cancel(task.id(), "again")).hasMessageContaining("already cancelled");
+    }
+
+    @Test
+    void subtasks_needAParentOfTheSameOwner() {
+        worker("a", 5, "x");
+        Task parent = tasks.create(spec(0, "x"));
+        Task child = tasks.create(new TaskSpec("sub", "", "{}", Set.of("x"), Priority.MEDIUM, Duration.ofMinutes(1), 0,
+                Optional.of(parent.id()), Optional.empty(), SelectionStrategy.LEAST_LOADED, "team"));
+
+        assertThat(child.spec().parentId()).contains(parent.id());
+        assertThat(tasks.list(t -> t.spec().parentId().equals(Optional.of(parent.id())), 10)).containsExactly(child);
+        assertThatThrownBy(() -> tasks.create(new TaskSpec("sub", "", "{}", Set.of(), Priority.MEDIUM,
+                Duration.ofMinutes(1), 0, Optional.of(parent.id()), Optional.empty(), SelectionStrategy.RANDOM,
+                "someone-else"))).hasMessageContaining("does not exist");
+    }
+
+    @Test
+    void tasksSurviveARestart_withTheirAgentAndLoad() {
+        worker("a", 2, "x");
+        Task running = tasks.create(spec(0, "x"));
+        Task done = tasks.create(spec(0, "x"));
+        tasks.complete(done.id(), AgentId.of("a"), "{\"ok\":true}");
+        close();
+
+        open();
+        assertThat(tasks.get(running.id()).orElseThrow().status()).isEqualTo(TaskStatus.ASSIGNED);
+        assertThat(tasks.get(done.id()).orElseThrow().result()).contains("{\"ok\":true}");
+        assertThat(registry.require(AgentId.of("a")).assignedTasks()).isEqualTo(1);
+        Task next = tasks.create(spec(0, "x"));
+        assertThat(next.id()).isGreaterThan(done.id());
+        assertThat(tasks.complete(running.id(), AgentId.of("a"), "{}").status()).isEqualTo(TaskStatus.COMPLETED);
+    }
+
+    @Test
+    void stats_countOutcomesDurationsAndUtilization() {
+        worker("a", 2, "x");
+        Task one = tasks.create(spec(0, "x"));
+        Task two = tasks.create(spec(0, "x"));
+        clock.advance(Duration.ofSeconds(2));
+        tasks.complete(one.id(), AgentId.of("a"), "{}");
+        tasks.fail(two.id(), AgentId.of("a"), "no");
+        tasks.create(spec(0, "x"));
+
+        TaskStats stats = tasks.stats(Optional.empty());
+        assertThat(stats.total()).isEqualTo(3);
+        assertThat(stats.byStatus()).containsEntry(TaskStatus.COMPLETED, 1).containsEntry(TaskStatus.FAILED, 1)
+                .containsEntry(TaskStatus.ASSIGNED, 1);
+        assertThat(stats.completionRate()).isEqualTo(0.5);
+        assertThat(stats.meanDurationMillis()).isEqualTo(2000);
+        assertThat(stats.completedLastMinute()).isEqualTo(1);
+        assertThat(stats.agents()).singleElement().satisfies(a -> {
+            assertThat(a.completed()).isEqualTo(1);
+            assertThat(a.failed()).isEqualTo(1);
+            assertThat(a.running()).isEqualTo(1);
+            assertThat(a.utilization()).isEqualTo(0.5);
+        });
+    }
+}
