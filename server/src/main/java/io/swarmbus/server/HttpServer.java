@@ -14,6 +14,7 @@ import io.swarmbus.registry.AgentProfile;
 import io.swarmbus.registry.Registry;
 import io.swarmbus.storage.DurableTable;
 import io.swarmbus.storage.FsyncPolicy;
+import io.swarmbus.tasks.TaskCoordinator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -34,19 +35,26 @@ public final class HttpServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpServer.class);
     /** Pending connections the kernel may queue for accept; Linux caps it at net.core.somaxconn. */
     private static final int ACCEPT_BACKLOG = 4096;
+    /** The coordinator's inbox: task messages come from it, task_response messages go to it. */
+    static final AgentId TASK_INBOX = AgentId.of("swarmbus");
     /** One line per request; at DEBUG, so production logs stay quiet unless asked. */
     private static final Logger ACCESS = LoggerFactory.getLogger("io.swarmbus.access");
 
     private final Javalin app;
     private final Optional<String> generatedAdminPassword;
     private final Registry registry;
+    private final TaskCoordinator coordinator;
     private final ScheduledExecutorService timer;
+    private final java.util.concurrent.atomic.AtomicBoolean running;
 
     private HttpServer(Javalin app, Optional<String> generatedAdminPassword, Registry registry,
-            ScheduledExecutorService timer) {
+            TaskCoordinator coordinator, ScheduledExecutorService timer,
+            java.util.concurrent.atomic.AtomicBoolean running) {
         this.app = app;
         this.registry = registry;
+        this.coordinator = coordinator;
         this.timer = timer;
+        this.running = running;
         this.generatedAdminPassword = generatedAdminPassword;
     }
 
@@ -69,16 +77,23 @@ public final class HttpServer implements AutoCloseable {
         Optional<String> generated = bootstrapAdmin(store, settings);
         Registry registry = Registry.open(DurableTable.open(settings.dataDir().resolve("registry"), FsyncPolicy.ALWAYS),
                 clock, settings.heartbeatTtl());
+        bus.createInbox(TASK_INBOX);
         reconcile(bus, registry, store);
+        TaskCoordinator coordinator = TaskCoordinator.open(DurableTable.open(settings.dataDir().resolve("tasks"),
+                FsyncPolicy.ALWAYS), registry, bus, clock, TASK_INBOX);
         Auth auth = new Auth(store, registry, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
                 settings.devMode());
-        MessageRoutes messages = new MessageRoutes(bus, auth, audit);
+        MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit);
         MembershipRoutes members = new MembershipRoutes(bus, auth);
         AgentRoutes agents = new AgentRoutes(bus, registry, auth, audit);
+        TaskRoutes taskRoutes = new TaskRoutes(coordinator, bus, auth, audit);
+        java.util.concurrent.atomic.AtomicBoolean running = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Thread.ofVirtual().name("swarmbus-task-inbox").start(() -> taskRoutes.readInbox(running));
         ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
                 Thread.ofPlatform().daemon().name("swarmbus-liveness").factory());
-        long sweepMillis = Math.max(100, settings.heartbeatTtl().toMillis() / 4);
-        timer.scheduleAtFixedRate(() -> sweep(registry, audit), sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
+        // Often enough for task timeouts to the second, and for a TTL of a few seconds.
+        long tickMillis = Math.max(100, Math.min(1000, settings.heartbeatTtl().toMillis() / 4));
+        timer.scheduleAtFixedRate(() -> tick(coordinator, audit), tickMillis, tickMillis, TimeUnit.MILLISECONDS);
         Metrics metrics = new Metrics(bus);
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
@@ -107,6 +122,7 @@ public final class HttpServer implements AutoCloseable {
             api.get("/metrics", "Prometheus metrics", metrics::scrape);
             api.post("/auth/token", "Get a token", auth::token);
             routes(api, bus, messages, members, agents);
+            taskRoutes(api, taskRoutes);
             api.sse("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
             seedRoutes(api, messages, members, agents);
             api.get("/openapi.json", "This document", ctx -> Http.json(ctx, 200, api.openApi()));
@@ -115,7 +131,7 @@ public final class HttpServer implements AutoCloseable {
         });
         app.start();
         LOG.info("listening on {}:{} ({} mode)", settings.host(), app.port(), settings.devMode() ? "dev" : "production");
-        return new HttpServer(app, generated, registry, timer);
+        return new HttpServer(app, generated, registry, coordinator, timer, running);
     }
 
     private static String secret(ServerSettings settings) {
@@ -165,20 +181,27 @@ public final class HttpServer implements AutoCloseable {
     @Override
     public void close() {
         app.stop();
+        running.set(false);
         timer.shutdownNow();
+        try {
+            timer.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        coordinator.close();
         registry.close();
     }
 
-    /** Marks agents that stopped heartbeating offline. */
-    private static void sweep(Registry registry, AuditLog audit) {
+    /** Marks agents that stopped heartbeating offline (their tasks go elsewhere), times out tasks, assigns waiting ones. */
+    private static void tick(TaskCoordinator coordinator, AuditLog audit) {
         try {
-            for (AgentId lost : registry.sweep()) {
+            for (AgentId lost : coordinator.tick()) {
                 LOG.info("agent {} missed its heartbeats; marked offline", lost);
                 audit.record(AuditLog.Stream.AGENT_ACTIVITY, "status_change", Map.of("agent_id", lost.value(),
                         "new_status", "offline", "reason", "missed heartbeats"));
             }
         } catch (RuntimeException e) {
-            LOG.error("liveness sweep failed", e); // the timer must keep running
+            LOG.error("coordination tick failed", e); // the timer must keep running
         }
     }
 
@@ -190,7 +213,7 @@ public final class HttpServer implements AutoCloseable {
     private static void reconcile(MessageBus bus, Registry registry, AccessStore store) {
         Map<String, String> legacyOwners = store.takeLegacyAgentOwners();
         for (AgentId inbox : bus.inboxes()) {
-            if (registry.get(inbox).isEmpty()) {
+            if (registry.get(inbox).isEmpty() && !inbox.equals(TASK_INBOX)) {
                 registry.register(new AgentProfile(inbox, "", "worker", java.util.Set.of(), 1, Map.of(),
                         legacyOwners.getOrDefault(inbox.value(), "admin")));
             }
@@ -242,6 +265,17 @@ public final class HttpServer implements AutoCloseable {
         api.post("/api/v1/topics/{topic}/subscribers", "Subscribe an agent", members::subscribe);
         api.delete("/api/v1/topics/{topic}/subscribers/{agent}", "Unsubscribe an agent", members::unsubscribe);
         api.post("/api/v1/topics/{topic}/messages", "Send to a topic", messages::publish);
+    }
+
+    private static void taskRoutes(ApiCatalog api, TaskRoutes tasks) {
+        api.post("/api/v1/tasks", "Create a task; the best capable agent gets it", tasks::create);
+        api.get("/api/v1/tasks", "Your tasks; filter by status, assignee, parent_id, type", tasks::list);
+        api.get("/api/v1/tasks/stats", "Completion rate, durations, throughput, utilization", tasks::stats);
+        api.get("/api/v1/tasks/{id}", "Get a task", tasks::get);
+        api.post("/api/v1/tasks/{id}/progress", "The assignee reports progress", tasks::progress);
+        api.post("/api/v1/tasks/{id}/complete", "The assignee reports the result", tasks::complete);
+        api.post("/api/v1/tasks/{id}/fail", "The assignee reports failure (retried elsewhere)", tasks::fail);
+        api.post("/api/v1/tasks/{id}/cancel", "Cancel a task", tasks::cancel);
     }
 
     /** The seed document's paths, answering exactly as it shows them. */

@@ -24,11 +24,13 @@ import java.util.concurrent.CompletionException;
 /** Sending, receiving, acking, history and dead letters over HTTP. */
 final class MessageRoutes {
     private final MessageBus bus;
+    private final io.swarmbus.registry.Registry registry;
     private final Auth auth;
     private final AuditLog audit;
 
-    MessageRoutes(MessageBus bus, Auth auth, AuditLog audit) {
+    MessageRoutes(MessageBus bus, io.swarmbus.registry.Registry registry, Auth auth, AuditLog audit) {
         this.bus = bus;
+        this.registry = registry;
         this.auth = auth;
         this.audit = audit;
     }
@@ -57,10 +59,41 @@ final class MessageRoutes {
         respondToSend(ctx, request(ctx, body, Address.topic(ctx.pathParam("topic"))));
     }
 
-    /** {@code POST /api/v1/messages/broadcast}. */
+    /**
+     * {@code POST /api/v1/messages/broadcast}: to every agent, or with {@code role} and/or
+     * {@code capability}, to each of your agents that has that role and capability (one message
+     * each; the sender is left out).
+     */
     void broadcast(Context ctx) {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
-        respondToSend(ctx, request(ctx, body, Address.broadcast()));
+        if (!body.has("role") && !body.has("capability")) {
+            respondToSend(ctx, request(ctx, body, Address.broadcast()));
+            return;
+        }
+        Auth.Principal principal = Auth.principal(ctx);
+        Optional<String> role = body.optionalText("role").map(r -> r.trim().toLowerCase(java.util.Locale.ROOT));
+        java.util.Set<String> capability = body.optionalText("capability").map(java.util.Set::of).orElse(java.util.Set.of());
+        AgentId from = body.firstPresent("from", "sender_id").map(body::agent).orElseGet(() -> AgentId.of(principal.name()));
+        List<AgentId> targets = registry.find(principal.admin() ? Optional.empty() : Optional.of(principal.name()),
+                capability, java.util.Set.of(), false, Integer.MAX_VALUE).stream()
+                .filter(agent -> role.isEmpty() || agent.profile().role().equals(role.get()))
+                .map(agent -> agent.profile().id()).filter(agent -> !agent.equals(from)).sorted().toList();
+        List<CompletableFuture<io.swarmbus.messaging.SendResult>> sends = new ArrayList<>();
+        for (AgentId target : targets) {
+            SendRequest request = request(ctx, body, Address.agent(target));
+            sends.add(bus.sendAsync(request).thenApply(result -> {
+                auditSent(audit, request, result);
+                return result;
+            }));
+        }
+        ctx.future(() -> Http.after(CompletableFuture.allOf(sends.toArray(CompletableFuture[]::new))).thenRun(() -> {
+            Map<String, Object> view = new LinkedHashMap<>();
+            view.put("recipients", targets.size());
+            view.put("agent_ids", targets.stream().map(AgentId::value).toList());
+            view.put("message_ids", sends.stream().map(f -> f.join().id().toString()).toList());
+            view.put("status", "accepted");
+            Http.json(ctx, 201, view);
+        }));
     }
 
     /**

@@ -62,6 +62,34 @@ final class Views {
         return view;
     }
 
+    /** A task with what it asks for and where it stands. */
+    static Map<String, Object> task(io.swarmbus.tasks.Task t) {
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put("task_id", t.id());
+        view.put("type", t.spec().type());
+        view.put("description", t.spec().description());
+        view.put("parameters", content(t.spec().parameters()));
+        view.put("required_capabilities", List.copyOf(t.spec().requiredCapabilities()));
+        view.put("priority", t.spec().priority().wireName());
+        view.put("timeout_seconds", t.spec().timeout().toMillis() / 1000.0);
+        view.put("max_retries", t.spec().maxRetries());
+        view.put("strategy", t.spec().strategy().wireName());
+        t.spec().parentId().ifPresent(parent -> view.put("parent_id", parent));
+        t.spec().createdBy().ifPresent(agent -> view.put("created_by", agent.value()));
+        view.put("status", t.status().wireName());
+        view.put("assignee", t.assignee().map(io.swarmbus.messaging.AgentId::value).orElse(null));
+        view.put("attempts", t.attempts());
+        view.put("failed_by", t.failedBy().stream().map(io.swarmbus.messaging.AgentId::value).toList());
+        view.put("progress", t.progress());
+        t.result().ifPresent(result -> view.put("result", content(result)));
+        t.error().ifPresent(error -> view.put("error", error));
+        view.put("created_at", t.createdAt().toString());
+        t.assignedAt().ifPresent(at -> view.put("assigned_at", at.toString()));
+        t.finishedAt().ifPresent(at -> view.put("finished_at", at.toString()));
+        t.duration().ifPresent(d -> view.put("duration_ms", d.toMillis()));
+        return view;
+    }
+
     /** A registry entry: profile, liveness, load and measured performance. */
     static Map<String, Object> agent(io.swarmbus.registry.AgentInfo a) {
         Map<String, Object> view = new LinkedHashMap<>();

@@ -1,0 +1,314 @@
+package io.swarmbus.client;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.swarmbus.client.Types.Delivery;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Runs an agent: registers it, heartbeats, receives its {@code task_request} messages, runs a
+ * handler for each (at most {@code maxConcurrentTasks} at once, each on its own virtual thread),
+ * reports the result or the failure, and acks the request once reported. A {@code task_cancel}
+ * interrupts the task's handler. {@link #close} stops taking tasks, lets running ones finish
+ * (up to a grace period), and tells the server the agent is going offline.
+ *
+ * <pre>{@code
+ * try (AgentWorker worker = AgentWorker.builder(client, "py-worker-1")
+ *         .capabilities("python", "testing").maxConcurrentTasks(3)
+ *         .handler(task -> Map.of("echo", task.parameters()))
+ *         .start()) {
+ *     Thread.sleep(Long.MAX_VALUE);
+ * }
+ * }</pre>
+ */
+public final class AgentWorker implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(AgentWorker.class.getName());
+
+    /** Does one task; returns its result (anything Jackson can write) or throws to fail it. */
+    @FunctionalInterface
+    public interface TaskHandler {
+        Object handle(TaskContext task) throws Exception;
+    }
+
+    /** One task as its handler sees it. */
+    public static final class TaskContext {
+        private final SwarmbusClient client;
+        private final String agentId;
+        private final JsonNode request;
+        private final AtomicBoolean cancelled = new AtomicBoolean();
+
+        TaskContext(SwarmbusClient client, String agentId, JsonNode request) {
+            this.client = client;
+            this.agentId = agentId;
+            this.request = request;
+        }
+
+        public String taskId() {
+            return request.path("task_id").asText();
+        }
+
+        public String type() {
+            return request.path("type").asText();
+        }
+
+        public String description() {
+            return request.path("description").asText();
+        }
+
+        public JsonNode parameters() {
+            return request.path("parameters");
+        }
+
+        /** 1 for the first attempt; more when the task came back after a failure elsewhere. */
+        public int attempt() {
+            return request.path("attempt").asInt(1);
+        }
+
+        /** Tells the server how far along the task is (0 to 100). */
+        public void reportProgress(int percent) {
+            client.reportProgress(taskId(), agentId, percent);
+        }
+
+        /** Whether the server took the task back (cancelled, or timed out here). */
+        public boolean isCancelled() {
+            return cancelled.get();
+        }
+    }
+
+    private final SwarmbusClient client;
+    private final String agentId;
+    private final TaskHandler handler;
+    private final int slots;
+    private final Semaphore free;
+    private final Duration heartbeatInterval;
+    private final Duration grace;
+    private final AtomicBoolean running = new AtomicBoolean(true);
+    private final Map<String, Thread> handlers = new ConcurrentHashMap<>();
+    private final Map<String, TaskContext> contexts = new ConcurrentHashMap<>();
+    private final ScheduledExecutorService heartbeats;
+    private final Thread receiver;
+
+    private AgentWorker(Builder b) {
+        this.client = b.client;
+        this.agentId = b.agentId;
+        this.handler = b.handler;
+        this.slots = b.maxConcurrentTasks;
+        this.free = new Semaphore(slots);
+        this.heartbeatInterval = b.heartbeatInterval;
+        this.grace = b.grace;
+        client.registerAgent(agentId, b.role, b.capabilities, slots, b.metadata);
+        heartbeats = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon()
+                .name("swarmbus-heartbeat-" + agentId).factory());
+        heartbeats.scheduleAtFixedRate(this::heartbeat, heartbeatInterval.toMillis(), heartbeatInterval.toMillis(),
+                TimeUnit.MILLISECONDS);
+        receiver = Thread.ofVirtual().name("swarmbus-worker-" + agentId).start(this::receiveLoop);
+    }
+
+    public static Builder builder(SwarmbusClient client, String agentId) {
+        return new Builder(client, agentId);
+    }
+
+    /** Tasks this worker is running now. */
+    public int runningTasks() {
+        return slots - free.availablePermits();
+    }
+
+    private void heartbeat() {
+        try {
+            client.heartbeat(agentId, null, runningTasks(), Map.of());
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "heartbeat of " + agentId + " failed: " + e.getMessage());
+        }
+    }
+
+    private void receiveLoop() {
+        while (running.get()) {
+            try {
+                // One more than the free slots, so a task_cancel gets through while every slot is busy.
+                int room = free.availablePermits() + 1;
+                List<Delivery> got = client.receive(agentId, room, Duration.ofSeconds(2), Duration.ofMinutes(10));
+                for (Delivery delivery : got) {
+                    dispatch(delivery);
+                }
+            } catch (RuntimeException e) {
+                if (running.get()) {
+                    LOG.log(System.Logger.Level.WARNING, agentId + " could not receive: " + e.getMessage());
+                    sleep(Duration.ofSeconds(1));
+                }
+            }
+        }
+    }
+
+    private void dispatch(Delivery delivery) {
+        switch (delivery.type()) {
+            case "task_request" -> {
+                TaskContext task = new TaskContext(client, agentId, delivery.content());
+                if (contexts.containsKey(task.taskId())) {
+                    return; // a redelivery of a task still running here; the first run acks it
+                }
+                if (!free.tryAcquire()) {
+                    client.nack(agentId, delivery.id(), Duration.ofSeconds(1)); // no slot now: again shortly
+                    return;
+                }
+                contexts.put(task.taskId(), task);
+                handlers.put(task.taskId(), Thread.ofVirtual().name("swarmbus-task-" + task.taskId())
+                        .start(() -> run(task, delivery)));
+            }
+            case "task_cancel" -> {
+                String taskId = delivery.content().path("task_id").asText();
+                TaskContext task = contexts.get(taskId);
+                Thread thread = handlers.get(taskId);
+                if (task != null) {
+                    task.cancelled.set(true);
+                }
+                if (thread != null) {
+                    thread.interrupt();
+                }
+                client.ack(agentId, List.of(delivery.id()));
+            }
+            default -> client.ack(agentId, List.of(delivery.id())); // not for a worker
+        }
+    }
+
+    private void run(TaskContext task, Delivery delivery) {
+        try {
+            Object result;
+            try {
+                result = handler.handle(task);
+            } catch (Exception e) {
+                report(task, () -> client.failTask(task.taskId(), agentId, e.getClass().getSimpleName() + ": "
+                        + e.getMessage()), delivery);
+                return;
+            }
+            report(task, () -> client.completeTask(task.taskId(), agentId, result), delivery);
+        } finally {
+            handlers.remove(task.taskId());
+            contexts.remove(task.taskId());
+            free.release();
+        }
+    }
+
+    /**
+     * Reports the outcome, then acks the request. A 404 or 409 means the server no longer expects
+     * this agent's answer (cancelled, or given to another after a timeout): acked all the same. Any
+     * other failure gives the request back, to be run again later.
+     */
+    private void report(TaskContext task, Runnable outcome, Delivery delivery) {
+        if (task.isCancelled()) {
+            client.ack(agentId, List.of(delivery.id()));
+            return;
+        }
+        try {
+            outcome.run();
+        } catch (SwarmbusApiException e) {
+            if (e.status() != 404 && e.status() != 409) {
+                LOG.log(System.Logger.Level.WARNING, "could not report task " + task.taskId() + ": " + e.getMessage());
+                client.nack(agentId, delivery.id(), Duration.ofSeconds(5));
+                return;
+            }
+        }
+        client.ack(agentId, List.of(delivery.id()));
+    }
+
+    /** Stops taking tasks, waits for running ones up to the grace period, and goes offline. */
+    @Override
+    public void close() {
+        if (!running.compareAndSet(true, false)) {
+            return;
+        }
+        receiver.interrupt();
+        try {
+            receiver.join(Duration.ofSeconds(5));
+            if (!free.tryAcquire(slots, grace.toMillis(), TimeUnit.MILLISECONDS)) {
+                handlers.values().forEach(Thread::interrupt);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        heartbeats.shutdownNow();
+        try {
+            client.heartbeat(agentId, "offline", 0, Map.of());
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.DEBUG, "could not say goodbye: " + e.getMessage());
+        }
+    }
+
+    private static void sleep(Duration duration) {
+        try {
+            Thread.sleep(duration);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Settings of a worker; {@link #handler} is required. */
+    public static final class Builder {
+        private final SwarmbusClient client;
+        private final String agentId;
+        private String role = "worker";
+        private Set<String> capabilities = Set.of();
+        private int maxConcurrentTasks = 1;
+        private Map<String, String> metadata = Map.of();
+        private Duration heartbeatInterval = Duration.ofSeconds(5);
+        private Duration grace = Duration.ofSeconds(30);
+        private TaskHandler handler;
+
+        private Builder(SwarmbusClient client, String agentId) {
+            this.client = client;
+            this.agentId = agentId;
+        }
+
+        public Builder role(String value) {
+            role = value;
+            return this;
+        }
+
+        public Builder capabilities(String... values) {
+            capabilities = Set.of(values);
+            return this;
+        }
+
+        public Builder maxConcurrentTasks(int value) {
+            maxConcurrentTasks = value;
+            return this;
+        }
+
+        public Builder metadata(Map<String, String> value) {
+            metadata = value;
+            return this;
+        }
+
+        /** How often to heartbeat; keep it well under the server's heartbeat TTL (default 30 s). */
+        public Builder heartbeatInterval(Duration value) {
+            heartbeatInterval = value;
+            return this;
+        }
+
+        /** How long {@link AgentWorker#close} waits for running tasks before interrupting them. */
+        public Builder shutdownGrace(Duration value) {
+            grace = value;
+            return this;
+        }
+
+        public Builder handler(TaskHandler value) {
+            handler = value;
+            return this;
+        }
+
+        /** Registers the agent and starts heartbeating and taking tasks. */
+        public AgentWorker start() {
+            if (handler == null) {
+                throw new IllegalStateException("a worker needs a handler");
+            }
+            return new AgentWorker(this);
+        }
+    }
+}

@@ -1,0 +1,305 @@
+package io.swarmbus.client;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.client.Types.Agent;
+import io.swarmbus.client.Types.Delivery;
+import io.swarmbus.client.Types.SendResult;
+import io.swarmbus.client.Types.Task;
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+
+/**
+ * A typed client for the Swarmbus HTTP API. Thread-safe; one per process is enough.
+ *
+ * <p>Requests the server did not take in are retried with backoff: when the connection is
+ * refused, and on 429 (after its {@code Retry-After}) and 503. Sends carry an idempotency key, so
+ * a retried send is stored once.
+ */
+public final class SwarmbusClient {
+    static final ObjectMapper JSON = new ObjectMapper();
+    private static final int ATTEMPTS = 5;
+
+    private final String base;
+    private final String token;
+    private final HttpClient http;
+
+    private SwarmbusClient(String base, String token) {
+        this.base = base.replaceAll("/+$", "");
+        this.token = token;
+        this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    }
+
+    /** A client that authenticates with {@code token}. */
+    public static SwarmbusClient withToken(String baseUrl, String token) {
+        return new SwarmbusClient(baseUrl, token);
+    }
+
+    /** Logs in as {@code username} and returns a client with the token. */
+    public static SwarmbusClient login(String baseUrl, String username, String password) {
+        SwarmbusClient anonymous = new SwarmbusClient(baseUrl, null);
+        ObjectNode body = JSON.createObjectNode().put("username", username).put("password", password);
+        return new SwarmbusClient(baseUrl, anonymous.call("POST", "/auth/token", body).path("access_token").asText());
+    }
+
+    // ---------------------------------------------------------------- agents
+
+    /** Registers (or re-registers) an agent; {@code role} e.g. worker or supervisor. */
+    public Agent registerAgent(String agentId, String role, Collection<String> capabilities, int maxConcurrentTasks,
+            Map<String, String> metadata) {
+        ObjectNode body = JSON.createObjectNode().put("agent_id", agentId).put("role", role)
+                .put("max_concurrent_tasks", maxConcurrentTasks);
+        body.set("capabilities", strings(capabilities));
+        body.set("metadata", JSON.valueToTree(metadata));
+        return Agent.of(call("POST", "/api/v1/agents", body));
+    }
+
+    /** Tells the server the agent is alive; {@code status} and {@code currentTasks} may be null. */
+    public Agent heartbeat(String agentId, String status, Integer currentTasks, Map<String, Double> health) {
+        ObjectNode body = JSON.createObjectNode();
+        if (status != null) {
+            body.put("status", status);
+        }
+        if (currentTasks != null) {
+            body.put("current_tasks", currentTasks);
+        }
+        body.set("health", JSON.valueToTree(health));
+        return Agent.of(call("POST", "/api/v1/agents/" + path(agentId) + "/heartbeat", body));
+    }
+
+    public Agent agent(String agentId) {
+        return Agent.of(call("GET", "/api/v1/agents/" + path(agentId), null));
+    }
+
+    /** Your agents with every one of {@code capabilities}; only those with a free slot if {@code availableOnly}. */
+    public List<Agent> findAgents(Collection<String> capabilities, boolean availableOnly, int limit) {
+        String query = "?limit=" + limit + (capabilities.isEmpty() ? "" : "&capabilities="
+                + path(String.join(",", capabilities))) + (availableOnly ? "&available=true" : "");
+        List<Agent> agents = new ArrayList<>();
+        call("GET", "/api/v1/agents" + query, null).path("agents").forEach(a -> agents.add(Agent.of(a)));
+        return agents;
+    }
+
+    /** The agent {@code strategy} (least_loaded, round_robin, random, weighted) picks; empty if none is free. */
+    public Optional<Agent> bestAgent(Collection<String> capabilities, String strategy) {
+        try {
+            return Optional.of(Agent.of(call("GET", "/api/v1/registry/best?strategy=" + path(strategy)
+                    + (capabilities.isEmpty() ? "" : "&capabilities=" + path(String.join(",", capabilities))), null)));
+        } catch (SwarmbusApiException e) {
+            if (e.status() == 404) {
+                return Optional.empty();
+            }
+            throw e;
+        }
+    }
+
+    public JsonNode registryStats() {
+        return call("GET", "/api/v1/registry/stats", null);
+    }
+
+    public void deleteAgent(String agentId) {
+        call("DELETE", "/api/v1/agents/" + path(agentId), null);
+    }
+
+    // ---------------------------------------------------------------- messages
+
+    /**
+     * Sends a message: {@code message} is the body of {@code POST /api/v1/messages}
+     * ({@code from}, {@code to} | {@code group} | {@code topic}, {@code content}, {@code type},
+     * {@code priority}, ...).
+     */
+    public SendResult send(ObjectNode message) {
+        return SendResult.of(call("POST", "/api/v1/messages", message, UUID.randomUUID().toString()));
+    }
+
+    /** Sends {@code content} from one agent to another. */
+    public SendResult send(String from, String to, String type, Object content, String priority) {
+        ObjectNode body = JSON.createObjectNode().put("from", from).put("to", to).put("type", type)
+                .put("priority", priority);
+        body.set("content", JSON.valueToTree(content));
+        return send(body);
+    }
+
+    /**
+     * Leases up to {@code max} messages for {@code agent}, waiting up to {@code wait} for the first;
+     * each stays invisible to others for {@code visibility} unless acked.
+     */
+    public List<Delivery> receive(String agent, int max, Duration wait, Duration visibility) {
+        String query = "?max_messages=" + max + "&timeout=" + wait.toMillis() / 1000.0 + "&visibility_timeout="
+                + visibility.toMillis() / 1000.0;
+        List<Delivery> got = new ArrayList<>();
+        call("POST", "/api/v1/agents/" + path(agent) + "/receive" + query, null, null, wait.plusSeconds(30))
+                .path("messages").forEach(m -> got.add(Delivery.of(m)));
+        return got;
+    }
+
+    public void ack(String agent, Collection<String> messageIds) {
+        ObjectNode body = JSON.createObjectNode();
+        body.set("message_ids", strings(messageIds));
+        call("POST", "/api/v1/agents/" + path(agent) + "/ack", body);
+    }
+
+    /** Gives a leased message back, visible again after {@code delay}. */
+    public void nack(String agent, String messageId, Duration delay) {
+        call("POST", "/api/v1/agents/" + path(agent) + "/nack", JSON.createObjectNode().put("message_id", messageId)
+                .put("delay_seconds", delay.toMillis() / 1000.0));
+    }
+
+    /** Sends to each of your agents with {@code role} and/or {@code capability} (either may be null). */
+    public JsonNode broadcast(String from, String role, String capability, String type, Object content, String priority) {
+        ObjectNode body = JSON.createObjectNode().put("from", from).put("type", type).put("priority", priority);
+        if (role != null) {
+            body.put("role", role);
+        }
+        if (capability != null) {
+            body.put("capability", capability);
+        }
+        body.set("content", JSON.valueToTree(content));
+        return call("POST", "/api/v1/messages/broadcast", body, UUID.randomUUID().toString());
+    }
+
+    // ---------------------------------------------------------------- tasks
+
+    /**
+     * Creates a task: {@code task} is the body of {@code POST /api/v1/tasks} ({@code type},
+     * {@code description}, {@code parameters}, {@code required_capabilities}, {@code priority},
+     * {@code timeout_seconds}, {@code max_retries}, {@code parent_id}, {@code created_by}).
+     */
+    public Task createTask(ObjectNode task) {
+        return Task.of(call("POST", "/api/v1/tasks", task));
+    }
+
+    public Task task(String taskId) {
+        return Task.of(call("GET", "/api/v1/tasks/" + path(taskId), null));
+    }
+
+    public Task reportProgress(String taskId, String agentId, int percent) {
+        return Task.of(call("POST", "/api/v1/tasks/" + path(taskId) + "/progress",
+                JSON.createObjectNode().put("agent_id", agentId).put("progress", percent)));
+    }
+
+    public Task completeTask(String taskId, String agentId, Object result) {
+        ObjectNode body = JSON.createObjectNode().put("agent_id", agentId);
+        body.set("result", JSON.valueToTree(result));
+        return Task.of(call("POST", "/api/v1/tasks/" + path(taskId) + "/complete", body));
+    }
+
+    public Task failTask(String taskId, String agentId, String error) {
+        return Task.of(call("POST", "/api/v1/tasks/" + path(taskId) + "/fail",
+                JSON.createObjectNode().put("agent_id", agentId).put("error", error)));
+    }
+
+    public Task cancelTask(String taskId, String reason) {
+        return Task.of(call("POST", "/api/v1/tasks/" + path(taskId) + "/cancel",
+                JSON.createObjectNode().put("reason", reason)));
+    }
+
+    public JsonNode taskStats() {
+        return call("GET", "/api/v1/tasks/stats", null);
+    }
+
+    // ---------------------------------------------------------------- plumbing
+
+    JsonNode call(String method, String path, JsonNode body) {
+        return call(method, path, body, null);
+    }
+
+    private JsonNode call(String method, String path, JsonNode body, String idempotencyKey) {
+        return call(method, path, body, idempotencyKey, Duration.ofSeconds(30));
+    }
+
+    private JsonNode call(String method, String path, JsonNode body, String idempotencyKey, Duration timeout) {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path)).timeout(timeout)
+                .header("Content-Type", "application/json")
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(write(body)));
+        if (token != null) {
+            request.header("Authorization", "Bearer " + token);
+        }
+        if (idempotencyKey != null) {
+            request.header("Idempotency-Key", idempotencyKey);
+        }
+        long backoff = 100;
+        for (int attempt = 1; ; attempt++) {
+            HttpResponse<String> response;
+            try {
+                response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+            } catch (ConnectException e) {
+                if (attempt >= ATTEMPTS) {
+                    throw new SwarmbusApiException(0, "unreachable", "cannot reach " + base + ": " + e, null);
+                }
+                backoff = pause(backoff, 0);
+                continue;
+            } catch (IOException e) {
+                throw new SwarmbusApiException(0, "unreachable", method + " " + path + " failed: " + e, null);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SwarmbusApiException(0, "interrupted", method + " " + path + " was interrupted", null);
+            }
+            int status = response.statusCode();
+            if ((status == 429 || status == 503) && attempt < ATTEMPTS) {
+                long retryAfter = response.headers().firstValueAsLong("Retry-After").orElse(0);
+                backoff = pause(backoff, retryAfter * 1000);
+                continue;
+            }
+            JsonNode json = read(response.body());
+            if (status >= 400) {
+                throw new SwarmbusApiException(status, json.path("error").asText("http_" + status),
+                        json.path("message").asText(response.body()), json.has("field") ? json.get("field").asText() : null);
+            }
+            return json;
+        }
+    }
+
+    /** Sleeps the backoff (or what the server asked for, if longer) and returns the next backoff. */
+    private static long pause(long backoff, long asked) {
+        try {
+            Thread.sleep(Math.max(backoff, asked));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return Math.min(backoff * 2, 2_000);
+    }
+
+    private static String write(JsonNode body) {
+        try {
+            return JSON.writeValueAsString(body);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("cannot render a request body", e);
+        }
+    }
+
+    private static JsonNode read(String body) {
+        try {
+            return body.isEmpty() ? JSON.createObjectNode() : JSON.readTree(body);
+        } catch (JsonProcessingException e) {
+            return JSON.createObjectNode().put("message", body);
+        }
+    }
+
+    private static ArrayNode strings(Collection<String> values) {
+        ArrayNode array = JSON.createArrayNode();
+        values.forEach(array::add);
+        return array;
+    }
+
+    private static String path(String segment) {
+        return URLEncoder.encode(segment, StandardCharsets.UTF_8).replace("+", "%20");
+    }
+}

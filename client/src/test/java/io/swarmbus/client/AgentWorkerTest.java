@@ -1,0 +1,157 @@
+package io.swarmbus.client;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.client.Types.Task;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.server.HttpServer;
+import io.swarmbus.server.ServerSettings;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The SDK against a real server on a random port: workers take tasks, report, fail over, cancel. */
+class AgentWorkerTest {
+    @TempDir
+    Path dir;
+    MessageBus bus;
+    HttpServer server;
+    SwarmbusClient client;
+    final List<AgentWorker> workers = new ArrayList<>();
+
+    @BeforeEach
+    void start() {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        // Workers poll and heartbeat far more than the default 300 requests a minute.
+        server = HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 2L << 20, true, Optional.empty(),
+                Duration.ofMinutes(60), 10_000_000, Optional.of("admin-password"), Optional.empty(),
+                Duration.ofSeconds(2)));
+        client = SwarmbusClient.login("http://127.0.0.1:" + server.port(), "team", "team-password");
+        client.registerAgent("boss", "supervisor", List.of(), 10, Map.of());
+    }
+
+    @AfterEach
+    void stop() {
+        workers.forEach(AgentWorker::close);
+        server.close();
+        bus.close();
+    }
+
+    AgentWorker worker(String id, int slots, AgentWorker.TaskHandler handler, String... capabilities) {
+        AgentWorker worker = AgentWorker.builder(client, id).capabilities(capabilities).maxConcurrentTasks(slots)
+                .heartbeatInterval(Duration.ofMillis(300)).shutdownGrace(Duration.ofSeconds(2)).handler(handler).start();
+        workers.add(worker);
+        return worker;
+    }
+
+    ObjectNode task(String type, String... capabilities) {
+        ObjectNode task = SwarmbusClient.JSON.createObjectNode().put("type", type).put("created_by", "boss")
+                .put("timeout_seconds", 30).put("max_retries", 2);
+        task.putObject("parameters").put("n", 21);
+        var required = task.putArray("required_capabilities");
+        for (String capability : capabilities) {
+            required.add(capability);
+        }
+        return task;
+    }
+
+    Task await(String taskId) throws InterruptedException {
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        Task task = client.task(taskId);
+        while (!task.isFinished() && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+            task = client.task(taskId);
+        }
+        return task;
+    }
+
+    @Test
+    void workersWithDifferentCapabilities_eachGetTheirOwnTasks() throws Exception {
+        worker("doubler", 2, t -> Map.of("value", t.parameters().path("n").asInt() * 2), "math");
+        worker("shouter", 2, t -> Map.of("value", t.type().toUpperCase()), "text");
+
+        Task math = await(client.createTask(task("double", "math")).taskId());
+        Task text = await(client.createTask(task("shout", "text")).taskId());
+
+        assertThat(math.status()).isEqualTo("completed");
+        assertThat(math.assignee()).contains("doubler");
+        assertThat(math.result().path("value").asInt()).isEqualTo(42);
+        assertThat(text.assignee()).contains("shouter");
+        assertThat(text.result().path("value").asText()).isEqualTo("SHOUT");
+        // and every request was acked once reported
+        assertThat(client.agent("doubler").raw().path("leased").asInt()).isZero();
+        assertThat(client.agent("doubler").raw().path("pending").asInt()).isZero();
+    }
+
+    @Test
+    void aHandlerThatThrows_failsTheAttempt_andAnotherWorkerCompletesIt() throws Exception {
+        worker("broken", 1, t -> {
+            throw new IllegalStateException("no GPU");
+        }, "gpu");
+        worker("working", 1, t -> "rendered", "gpu");
+        String id = client.createTask(task("render", "gpu")).taskId(); // equal load: "broken" first by id
+
+        Task done = await(id);
+        assertThat(done.status()).isEqualTo("completed");
+        assertThat(done.assignee()).contains("working");
+        assertThat(done.raw().path("failed_by").toString()).isEqualTo("[\"broken\"]");
+    }
+
+    @Test
+    void cancel_interruptsTheRunningHandler() throws Exception {
+        CountDownLatch started = new CountDownLatch(1);
+        CountDownLatch interrupted = new CountDownLatch(1);
+        worker("slow", 1, t -> {
+            started.countDown();
+            try {
+                Thread.sleep(60_000);
+            } catch (InterruptedException e) {
+                interrupted.countDown();
+                throw e;
+            }
+            return "late";
+        }, "slow");
+        String id = client.createTask(task("wait", "slow")).taskId();
+        assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+
+        client.cancelTask(id, "changed my mind");
+
+        assertThat(interrupted.await(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(client.task(id).status()).isEqualTo("cancelled");
+    }
+
+    @Test
+    void leastLoaded_spreadsAThousandTasksOverFourEqualWorkers() throws Exception {
+        Map<String, Integer> done = new HashMap<>();
+        for (int w = 0; w < 4; w++) {
+            String name = "w" + w;
+            worker(name, 8, t -> {
+                Thread.sleep(2);
+                synchronized (done) {
+                    done.merge(name, 1, Integer::sum);
+                }
+                return null;
+            }, "work");
+        }
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < 1000; i++) {
+            ids.add(client.createTask(task("unit", "work").put("max_retries", 0)).taskId());
+        }
+        for (String id : ids) {
+            assertThat(await(id).status()).isEqualTo("completed");
+        }
+        assertThat(done.values()).hasSize(4).allSatisfy(n -> assertThat(n).isBetween(225, 275));
+    }
+}

@@ -1,0 +1,263 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.javalin.http.Context;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.Delivery;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.messaging.Priority;
+import io.swarmbus.registry.SelectionStrategy;
+import io.swarmbus.tasks.Task;
+import io.swarmbus.tasks.TaskCoordinator;
+import io.swarmbus.tasks.TaskSpec;
+import io.swarmbus.tasks.TaskStats;
+import io.swarmbus.tasks.TaskStatus;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Predicate;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Tasks over HTTP ({@code /api/v1/tasks}), and the reader of {@code task_response} messages that
+ * agents send to the coordinator's inbox instead of calling the API.
+ */
+final class TaskRoutes {
+    private static final Logger LOG = LoggerFactory.getLogger(TaskRoutes.class);
+
+    private final TaskCoordinator tasks;
+    private final MessageBus bus;
+    private final Auth auth;
+    private final AuditLog audit;
+
+    TaskRoutes(TaskCoordinator tasks, MessageBus bus, Auth auth, AuditLog audit) {
+        this.tasks = tasks;
+        this.bus = bus;
+        this.auth = auth;
+        this.audit = audit;
+    }
+
+    /**
+     * {@code POST /api/v1/tasks}: {@code type} (or {@code task_type}), and optionally
+     * {@code description}, {@code parameters} (any JSON), {@code required_capabilities},
+     * {@code priority}, {@code timeout_seconds} (default 300), {@code max_retries} (default 3),
+     * {@code parent_id}, {@code created_by} (your agent, told the outcome), {@code strategy}.
+     */
+    void create(Context ctx) {
+        Auth.Principal principal = Auth.principal(ctx);
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        Optional<AgentId> creator = body.firstPresent("created_by", "supervisor_id").map(body::agent);
+        creator.ifPresent(agent -> auth.requireOwner(principal, agent));
+        TaskSpec spec = new TaskSpec(body.text(body.firstPresent("type", "task_type").orElse("type")),
+                body.optionalText("description").orElse(""),
+                body.has("parameters") ? body.json("parameters") : "{}",
+                body.has("required_capabilities") ? new LinkedHashSet<>(body.strings("required_capabilities")) : Set.of(),
+                body.priority("priority").orElse(Priority.MEDIUM),
+                Duration.ofMillis((long) (body.number("timeout_seconds").orElse(300.0) * 1000)),
+                body.integer("max_retries").orElse(3), body.optionalText("parent_id"), creator,
+                body.optionalText("strategy").map(SelectionStrategy::parse).orElse(SelectionStrategy.LEAST_LOADED),
+                principal.admin() ? "" : principal.name());
+        Task task = tasks.create(spec);
+        record("created", task);
+        if (task.status() == TaskStatus.ASSIGNED) {
+            record("assigned", task);
+        }
+        Http.json(ctx, 201, Views.task(task));
+    }
+
+    void get(Context ctx) {
+        Http.json(ctx, 200, Views.task(visible(Auth.principal(ctx), ctx.pathParam("id"))));
+    }
+
+    /** {@code GET /api/v1/tasks}: yours, newest first; filters {@code status}, {@code assignee}, {@code parent_id}, {@code type}. */
+    void list(Context ctx) {
+        Auth.Principal principal = Auth.principal(ctx);
+        Predicate<Task> filter = task -> maySee(principal, task);
+        String status = ctx.queryParam("status");
+        if (status != null) {
+            TaskStatus wanted = TaskStatus.parse(status);
+            filter = filter.and(task -> task.status() == wanted);
+        }
+        String assignee = ctx.queryParam("assignee");
+        if (assignee != null) {
+            AgentId agent = AgentId.of(assignee);
+            filter = filter.and(task -> task.assignee().equals(Optional.of(agent)));
+        }
+        String parent = ctx.queryParam("parent_id");
+        if (parent != null) {
+            filter = filter.and(task -> task.spec().parentId().equals(Optional.of(parent)));
+        }
+        String type = ctx.queryParam("type");
+        if (type != null) {
+            filter = filter.and(task -> task.spec().type().equals(type));
+        }
+        int limit = Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100);
+        if (limit < 1 || limit > 10_000) {
+            throw SwarmbusException.invalid("limit", "limit must be 1 to 10000");
+        }
+        Http.json(ctx, 200, Views.list("tasks", tasks.list(filter, limit).stream().map(Views::task).toList()));
+    }
+
+    /** {@code POST /api/v1/tasks/{id}/progress}: {@code {"agent_id", "progress": 0-100}}. */
+    void progress(Context ctx) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        AgentId agent = reporter(ctx, body);
+        int percent = body.integer("progress").orElseThrow(() -> SwarmbusException.invalid("progress",
+                "'progress' (0 to 100) is required"));
+        Http.json(ctx, 200, Views.task(tasks.progress(ctx.pathParam("id"), agent, percent)));
+    }
+
+    /** {@code POST /api/v1/tasks/{id}/complete}: {@code {"agent_id", "result": any JSON}}. */
+    void complete(Context ctx) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        AgentId agent = reporter(ctx, body);
+        Task task = tasks.complete(ctx.pathParam("id"), agent, body.has("result") ? body.json("result") : "null");
+        record("completed", task);
+        Http.json(ctx, 200, Views.task(task));
+    }
+
+    /** {@code POST /api/v1/tasks/{id}/fail}: {@code {"agent_id", "error": text}}; retried elsewhere if retries remain. */
+    void fail(Context ctx) {
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        AgentId agent = reporter(ctx, body);
+        Task task = tasks.fail(ctx.pathParam("id"), agent, body.optionalText("error").orElse("failed"));
+        record(task.status() == TaskStatus.FAILED ? "failed" : "retried", task);
+        Http.json(ctx, 200, Views.task(task));
+    }
+
+    /** {@code POST /api/v1/tasks/{id}/cancel}: optionally {@code {"reason"}}. */
+    void cancel(Context ctx) {
+        Auth.Principal principal = Auth.principal(ctx);
+        Task task = visible(principal, ctx.pathParam("id"));
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        Task cancelled = tasks.cancel(task.id(), body.optionalText("reason").orElse("cancelled by " + principal.name()));
+        record("cancelled", cancelled);
+        Http.json(ctx, 200, Views.task(cancelled));
+    }
+
+    /** {@code GET /api/v1/tasks/stats}: over your tasks (all, for admins). */
+    void stats(Context ctx) {
+        Auth.Principal principal = Auth.principal(ctx);
+        TaskStats stats = tasks.stats(principal.admin() ? Optional.empty() : Optional.of(principal.name()));
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put("total_tasks", stats.total());
+        Map<String, Integer> byStatus = new LinkedHashMap<>();
+        stats.byStatus().forEach((status, n) -> byStatus.put(status.wireName(), n));
+        view.put("by_status", byStatus);
+        view.put("completion_rate", stats.completionRate());
+        view.put("mean_duration_ms", stats.meanDurationMillis());
+        view.put("p95_duration_ms", stats.p95DurationMillis());
+        view.put("completed_last_minute", stats.completedLastMinute());
+        view.put("agents", stats.agents().stream().map(a -> {
+            Map<String, Object> agent = new LinkedHashMap<>();
+            agent.put("agent_id", a.agent().value());
+            agent.put("running", a.running());
+            agent.put("completed", a.completed());
+            agent.put("failed", a.failed());
+            agent.put("utilization", a.utilization());
+            return agent;
+        }).toList());
+        Http.json(ctx, 200, view);
+    }
+
+    /**
+     * Applies one message from the coordinator's inbox: a {@code task_response} whose content holds
+     * {@code task_id} and {@code status} ({@code completed} with {@code result}, {@code failed} with
+     * {@code error}, or {@code in_progress} with {@code progress}), reported by its sender.
+     */
+    void onMessage(Delivery delivery) {
+        if (!delivery.message().type().equals(TaskCoordinator.TASK_RESPONSE)) {
+            LOG.debug("ignoring a {} message from {} in the task inbox", delivery.message().type().name(),
+                    delivery.message().from());
+            return;
+        }
+        AgentId agent = delivery.message().from();
+        try {
+            RequestBody content = RequestBody.parse(delivery.message().content().getBytes(
+                    java.nio.charset.StandardCharsets.UTF_8));
+            String id = content.text("task_id");
+            String status = content.optionalText("status").orElse("completed");
+            switch (status) {
+                case "completed" -> record("completed", tasks.complete(id, agent,
+                        content.has("result") ? content.json("result") : "null"));
+                case "failed", "error" -> {
+                    Task task = tasks.fail(id, agent, content.optionalText("error")
+                            .or(() -> content.optionalText("error_message")).orElse("failed"));
+                    record(task.status() == TaskStatus.FAILED ? "failed" : "retried", task);
+                }
+                case "in_progress" -> tasks.progress(id, agent, content.integer("progress")
+                        .or(() -> content.integer("completion_percentage")).orElse(0));
+                default -> throw SwarmbusException.invalid("status", "unknown task status '" + status + "'");
+            }
+        } catch (SwarmbusException e) {
+            LOG.info("task_response {} from {} not applied: {}", delivery.message().id(), agent, e.getMessage());
+        }
+    }
+
+    /** Reads the coordinator's inbox until {@code running} turns false; one virtual thread. */
+    void readInbox(java.util.concurrent.atomic.AtomicBoolean running) {
+        while (running.get()) {
+            try {
+                List<Delivery> got = bus.receive(tasks.inbox(), 100, Duration.ofSeconds(60), Duration.ofSeconds(1));
+                for (Delivery delivery : got) {
+                    onMessage(delivery);
+                }
+                if (!got.isEmpty()) {
+                    bus.ackAsync(tasks.inbox(), got.stream().map(Delivery::id).toList()).join();
+                }
+            } catch (RuntimeException e) {
+                if (running.get()) {
+                    LOG.warn("task inbox reader: {}", e.getMessage());
+                    sleep();
+                }
+            }
+        }
+    }
+
+    private static void sleep() {
+        try {
+            Thread.sleep(1000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** The reporting agent: given as {@code agent_id} (default: yours named like you), and yours. */
+    private AgentId reporter(Context ctx, RequestBody body) {
+        Auth.Principal principal = Auth.principal(ctx);
+        AgentId agent = body.firstPresent("agent_id", "from").map(body::agent).orElseGet(() -> AgentId.of(principal.name()));
+        auth.requireOwner(principal, agent);
+        return agent;
+    }
+
+    private Task visible(Auth.Principal principal, String id) {
+        return tasks.get(id).filter(task -> maySee(principal, task)).orElseThrow(() ->
+                new SwarmbusException(ErrorCode.NOT_FOUND, "task '" + id + "' does not exist"));
+    }
+
+    private boolean maySee(Auth.Principal principal, Task task) {
+        return principal.admin() || task.spec().owner().equals(principal.name())
+                || task.assignee().map(agent -> auth.owns(principal, agent)).orElse(false);
+    }
+
+    private void record(String event, Task task) {
+        if (!audit.enabled()) {
+            return;
+        }
+        Map<String, Object> fields = new LinkedHashMap<>();
+        fields.put("task_id", task.id());
+        fields.put("task_type", task.spec().type());
+        fields.put("status", task.status().wireName());
+        task.assignee().ifPresent(agent -> fields.put("agent_id", agent.value()));
+        fields.put("attempts", task.attempts());
+        task.error().ifPresent(error -> fields.put("error", error));
+        audit.record(AuditLog.Stream.TASK_HISTORY, event, fields);
+    }
+}

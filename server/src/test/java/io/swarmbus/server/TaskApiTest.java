@@ -1,0 +1,201 @@
+package io.swarmbus.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Tasks over real HTTP: create, the worker's request message, reports by API and by message, retries, cancel. */
+class TaskApiTest {
+    @TempDir
+    Path dir;
+    MessageBus bus;
+    HttpServer server;
+    String token;
+    final HttpClient client = HttpClient.newHttpClient();
+
+    record Reply(int status, JsonNode body) {}
+
+    @BeforeEach
+    void start() throws Exception {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        token = token("team");
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"boss\",\"role\":\"supervisor\"}");
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"py1\",\"capabilities\":[\"python\"],\"max_concurrent_tasks\":2}");
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"py2\",\"capabilities\":[\"python\"],\"max_concurrent_tasks\":2}");
+    }
+
+    @AfterEach
+    void stop() {
+        server.close();
+        bus.close();
+    }
+
+    String token(String user) throws Exception {
+        HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + server.port() + "/auth/token")).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"username\":\"" + user + "\",\"password\":\"password-1\"}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        return RequestBody.MAPPER.readTree(response.body()).get("access_token").asText();
+    }
+
+    Reply call(String method, String path, String body) throws Exception {
+        return call(token, method, path, body);
+    }
+
+    Reply call(String bearer, String method, String path, String body) throws Exception {
+        HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + server.port() + path)).header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + bearer)
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        return new Reply(response.statusCode(), RequestBody.MAPPER.readTree(response.body()));
+    }
+
+    JsonNode receiveOne(String agent) throws Exception {
+        JsonNode messages = call("POST", "/api/v1/agents/" + agent + "/receive?timeout=5", null).body().get("messages");
+        assertThat(messages).as("a message for " + agent).hasSize(1);
+        call("POST", "/api/v1/agents/" + agent + "/ack", "{\"message_id\":\"" + messages.get(0).get("id").asText() + "\"}");
+        return messages.get(0);
+    }
+
+    JsonNode awaitStatus(String id, String status) throws Exception {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        JsonNode task = call("GET", "/api/v1/tasks/" + id, null).body();
+        while (!task.get("status").asText().equals(status) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            task = call("GET", "/api/v1/tasks/" + id, null).body();
+        }
+        assertThat(task.get("status").asText()).as(task.toString()).isEqualTo(status);
+        return task;
+    }
+
+    @Test
+    void aWorkerGetsTheRequest_reportsByApi_andTheSupervisorHearsTheOutcome() throws Exception {
+        Reply created = call("POST", "/api/v1/tasks", "{\"task_type\":\"api_development\",\"description\":\"auth API\","
+                + "\"parameters\":{\"framework\":\"fastapi\"},\"required_capabilities\":[\"python\"],\"priority\":\"high\","
+                + "\"timeout_seconds\":60,\"max_retries\":2,\"created_by\":\"boss\"}");
+        String id = created.body().get("task_id").asText();
+        String worker = created.body().get("assignee").asText();
+        JsonNode request = receiveOne(worker);
+
+        Reply progress = call("POST", "/api/v1/tasks/" + id + "/progress", "{\"agent_id\":\"" + worker + "\",\"progress\":50}");
+        Reply done = call("POST", "/api/v1/tasks/" + id + "/complete", "{\"agent_id\":\"" + worker + "\","
+                + "\"result\":{\"endpoints\":4}}");
+        JsonNode outcome = receiveOne("boss");
+        JsonNode stats = call("GET", "/api/v1/tasks/stats", null).body();
+
+        assertThat(created.status()).isEqualTo(201);
+        assertThat(created.body().get("status").asText()).isEqualTo("assigned");
+        assertThat(request.get("type").asText()).isEqualTo("task_request");
+        assertThat(request.get("content").get("parameters").get("framework").asText()).isEqualTo("fastapi");
+        assertThat(request.get("priority").asText()).isEqualTo("high");
+        assertThat(progress.body().get("status").asText()).isEqualTo("in_progress");
+        assertThat(done.body().get("status").asText()).isEqualTo("completed");
+        assertThat(done.body().get("result").get("endpoints").asInt()).isEqualTo(4);
+        assertThat(outcome.get("type").asText()).isEqualTo("task_response");
+        assertThat(outcome.get("content").get("status").asText()).isEqualTo("completed");
+        assertThat(stats.get("completion_rate").asDouble()).isEqualTo(1.0);
+        assertThat(stats.get("by_status").get("completed").asInt()).isEqualTo(1);
+    }
+
+    @Test
+    void aWorkerReportsByMessage_andAFailureMovesTheTaskToTheOtherWorker() throws Exception {
+        String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"],"
+                + "\"max_retries\":1}").body().get("task_id").asText();
+        String first = call("GET", "/api/v1/tasks/" + id, null).body().get("assignee").asText();
+        String other = first.equals("py1") ? "py2" : "py1";
+        receiveOne(first);
+
+        call("POST", "/api/v1/messages", "{\"from\":\"" + first + "\",\"to\":\"swarmbus\",\"type\":\"task_response\","
+                + "\"content\":{\"task_id\":\"" + id + "\",\"status\":\"failed\",\"error\":\"segfault\"}}");
+        JsonNode moved = awaitStatus(id, "assigned");
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!moved.get("assignee").asText().equals(other) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            moved = call("GET", "/api/v1/tasks/" + id, null).body();
+        }
+        receiveOne(other);
+        call("POST", "/api/v1/messages", "{\"from\":\"" + other + "\",\"to\":\"swarmbus\",\"type\":\"task_response\","
+                + "\"content\":{\"task_id\":\"" + id + "\",\"status\":\"completed\",\"result\":[1,2,3]}}");
+        JsonNode done = awaitStatus(id, "completed");
+
+        assertThat(moved.get("assignee").asText()).isEqualTo(other);
+        assertThat(moved.get("failed_by").toString()).isEqualTo("[\"" + first + "\"]");
+        assertThat(done.get("result").toString()).isEqualTo("[1,2,3]");
+        assertThat(done.get("attempts").asInt()).isEqualTo(2);
+    }
+
+    @Test
+    void cancel_subtasks_filters_andOtherUsers() throws Exception {
+        String parent = call("POST", "/api/v1/tasks", "{\"type\":\"plan\"}").body().get("task_id").asText();
+        String child = call("POST", "/api/v1/tasks", "{\"type\":\"step\",\"parent_id\":\"" + parent + "\","
+                + "\"required_capabilities\":[\"rust\"]}").body().get("task_id").asText();
+        Reply cancelled = call("POST", "/api/v1/tasks/" + child + "/cancel", "{\"reason\":\"plan changed\"}");
+        String stranger = token("stranger");
+
+        assertThat(call("GET", "/api/v1/tasks?parent_id=" + parent, null).body().get("tasks").get(0)
+                .get("task_id").asText()).isEqualTo(child);
+        assertThat(cancelled.body().get("status").asText()).isEqualTo("cancelled");
+        assertThat(cancelled.body().get("error").asText()).isEqualTo("plan changed");
+        assertThat(call("POST", "/api/v1/tasks/" + child + "/cancel", null).status()).isEqualTo(409);
+        assertThat(call("GET", "/api/v1/tasks?status=cancelled", null).body().get("count").asInt()).isEqualTo(1);
+        assertThat(call(stranger, "GET", "/api/v1/tasks/" + parent, null).status()).isEqualTo(404);
+        assertThat(call(stranger, "GET", "/api/v1/tasks", null).body().get("count").asInt()).isZero();
+        assertThat(call(stranger, "POST", "/api/v1/tasks/" + parent + "/complete", "{\"agent_id\":\"py1\"}").status())
+                .isEqualTo(404);
+    }
+
+    @Test
+    void broadcast_toARoleOrACapability_reachesEachMatchingAgentOnce() throws Exception {
+        Reply toWorkers = call("POST", "/api/v1/messages/broadcast", "{\"from\":\"boss\",\"role\":\"worker\","
+                + "\"content\":{\"standup\":true}}");
+        Reply toPython = call("POST", "/api/v1/messages/broadcast", "{\"from\":\"boss\",\"capability\":\"python\","
+                + "\"content\":\"hi\"}");
+        Reply toSupervisors = call("POST", "/api/v1/messages/broadcast", "{\"from\":\"boss\",\"role\":\"supervisor\","
+                + "\"content\":1}");
+
+        assertThat(toWorkers.status()).isEqualTo(201);
+        assertThat(toWorkers.body().get("agent_ids").toString()).isEqualTo("[\"py1\",\"py2\"]");
+        assertThat(toPython.body().get("recipients").asInt()).isEqualTo(2);
+        assertThat(toSupervisors.body().get("recipients").asInt()).as("the sender is left out").isZero();
+        JsonNode got = call("POST", "/api/v1/agents/py1/receive?max_messages=10", null).body();
+        assertThat(got.get("count").asInt()).isEqualTo(2);
+        assertThat(call("POST", "/api/v1/agents/boss/receive", null).body().get("count").asInt()).isZero();
+    }
+
+    @Test
+    void badTasks_get400NamingTheField() throws Exception {
+        assertThat(field(call("POST", "/api/v1/tasks", "{}"))).isEqualTo("type");
+        assertThat(field(call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"max_retries\":-1}"))).isEqualTo("max_retries");
+        assertThat(field(call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"timeout_seconds\":0}")))
+                .isEqualTo("timeout_seconds");
+        assertThat(field(call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"priority\":\"asap\"}"))).isEqualTo("priority");
+        assertThat(field(call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"a b\"]}")))
+                .isEqualTo("required_capabilities");
+        assertThat(field(call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"strategy\":\"best\"}"))).isEqualTo("strategy");
+        assertThat(call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"parent_id\":\"task-0\"}").status()).isEqualTo(404);
+        String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"]}")
+                .body().get("task_id").asText();
+        assertThat(field(call("POST", "/api/v1/tasks/" + id + "/progress", "{\"agent_id\":\"py1\",\"progress\":101}")))
+                .isEqualTo("progress");
+        assertThat(call("POST", "/api/v1/tasks/" + id + "/complete", "{\"agent_id\":\"boss\"}").status())
+                .as("boss is not the assignee").isEqualTo(409);
+    }
+
+    static String field(Reply reply) {
+        assertThat(reply.status()).as(reply.body().toString()).isEqualTo(400);
+        return reply.body().get("field").asText();
+    }
+}
