@@ -34,6 +34,8 @@ import java.util.function.Predicate;
 public final class Registry implements AutoCloseable {
     /** Least-loaded walks the load order when the rarest required capability is this common. */
     private static final int SCAN_LIMIT = 512;
+    /** Weighted selection weighs this many eligible agents, not all of them. */
+    private static final int WEIGHTED_SAMPLE = 64;
     /** Weight of the newest task in the moving mean of task time. */
     private static final double LATENCY_SMOOTHING = 0.2;
 
@@ -356,36 +358,16 @@ public final class Registry implements AutoCloseable {
     }
 
     private Entry random(NavigableSet<AgentId> pool, Predicate<Entry> eligible) {
-        ThreadLocalRandom random = ThreadLocalRandom.current();
-        if (pool == allIds || pool.size() > SCAN_LIMIT) {
-            for (int probe = 0; probe < 64 && !sample.isEmpty(); probe++) {
-                Entry entry = sample.get(random.nextInt(sample.size()));
-                if (eligible.test(entry)) {
-                    return entry;
-                }
-            }
-        }
-        // Few eligible among many, or a small pool: reservoir-sample the pool.
-        Entry chosen = null;
-        int seen = 0;
-        for (AgentId id : pool) {
-            Entry entry = agents.get(id);
-            if (eligible.test(entry) && random.nextInt(++seen) == 0) {
-                chosen = entry;
-            }
-        }
-        return chosen;
+        List<Entry> candidates = candidates(pool, eligible, 1);
+        return candidates.isEmpty() ? null : candidates.getFirst();
     }
 
+    /** Weighted pick among up to {@link #WEIGHTED_SAMPLE} eligible agents found from a random start. */
     private Entry weighted(NavigableSet<AgentId> pool, Predicate<Entry> eligible) {
         ThreadLocalRandom random = ThreadLocalRandom.current();
         Entry chosen = null;
         double total = 0;
-        for (AgentId id : pool) {
-            Entry entry = agents.get(id);
-            if (!eligible.test(entry)) {
-                continue;
-            }
+        for (Entry entry : candidates(pool, eligible, WEIGHTED_SAMPLE)) {
             double weight = weight(entry);
             total += weight;
             if (random.nextDouble() * total < weight) { // weighted reservoir of one
@@ -393,6 +375,30 @@ public final class Registry implements AutoCloseable {
             }
         }
         return chosen;
+    }
+
+    /**
+     * Up to {@code wanted} eligible agents of {@code pool}, walking it in id order from a random
+     * agent (wrapping around): a uniform start without scanning the whole pool, however large.
+     */
+    private List<Entry> candidates(NavigableSet<AgentId> pool, Predicate<Entry> eligible, int wanted) {
+        List<Entry> found = new ArrayList<>(wanted);
+        if (pool.isEmpty()) {
+            return found;
+        }
+        AgentId start = sample.get(ThreadLocalRandom.current().nextInt(sample.size())).profile.id();
+        for (NavigableSet<AgentId> part : List.of(pool.tailSet(start, true), pool.headSet(start, false))) {
+            for (AgentId id : part) {
+                Entry entry = agents.get(id);
+                if (eligible.test(entry)) {
+                    found.add(entry);
+                    if (found.size() == wanted) {
+                        return found;
+                    }
+                }
+            }
+        }
+        return found;
     }
 
     private static double weight(Entry entry) {

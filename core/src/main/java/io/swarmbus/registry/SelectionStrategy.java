@@ -9,11 +9,12 @@ public enum SelectionStrategy {
     LEAST_LOADED,
     /** Each capable agent in turn, per set of required capabilities. */
     ROUND_ROBIN,
-    /** Uniformly at random. */
+    /** At random: the first capable agent in id order from a randomly chosen one. */
     RANDOM,
     /**
      * At random, weighted by measured success rate and speed: weight = smoothed success rate
-     * ÷ (1 + mean task seconds), times the share of free slots.
+     * ÷ (1 + mean task seconds), times the share of free slots; among up to 64 capable agents
+     * taken from a random start, so that it stays fast with many agents.
      */
     WEIGHTED;
 
