@@ -155,6 +155,17 @@ public final class SwarmbusClient {
         call("POST", "/api/v1/agents/" + path(agent) + "/ack", body);
     }
 
+    /** Acks one message; false if it is not leased to {@code agent} (any more). */
+    public boolean ackOne(String agent, String messageId) {
+        ObjectNode body = JSON.createObjectNode().put("message_id", messageId);
+        return call("POST", "/api/v1/agents/" + path(agent) + "/ack", body).path("acked").size() == 1;
+    }
+
+    /** The server's message counters. */
+    public JsonNode stats() {
+        return call("GET", "/api/v1/stats", null);
+    }
+
     /** Gives a leased message back, visible again after {@code delay}. */
     public void nack(String agent, String messageId, Duration delay) {
         call("POST", "/api/v1/agents/" + path(agent) + "/nack", JSON.createObjectNode().put("message_id", messageId)
