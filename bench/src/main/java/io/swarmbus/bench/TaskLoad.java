@@ -26,6 +26,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * </pre>
  */
 public final class TaskLoad {
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+
     private TaskLoad() {}
 
     public static void main(String[] args) throws Exception {
@@ -81,7 +83,7 @@ public final class TaskLoad {
             producers.add(Thread.ofVirtual().start(() -> {
                 while (running.get()) {
                     open.acquireUninterruptibly();
-                    ObjectNode task = SwarmbusClient.JSON.createObjectNode().put("type", "echo").put("created_by", boss)
+                    ObjectNode task = JSON.createObjectNode().put("type", "echo").put("created_by", boss)
                             .put("max_retries", 0);
                     task.putObject("parameters").put("t0", System.nanoTime());
                     task.putArray("required_capabilities").add(capability);
