@@ -44,6 +44,10 @@ public final class TaskLoad {
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
+        run(server, seconds, workers, inFlight);
+    }
+
+    private static void run(String server, int seconds, int workers, int inFlight) throws Exception {
         long pid = ProcessHandle.current().pid();
         SwarmbusClient client = SwarmbusClient.login(server, "taskload-" + pid, "taskload-password");
         String boss = "tl-boss-" + pid;
