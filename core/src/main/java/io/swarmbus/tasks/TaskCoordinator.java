@@ -8,6 +8,7 @@ import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.messaging.MessageType;
 import io.swarmbus.messaging.SendRequest;
 import io.swarmbus.registry.AgentInfo;
+import io.swarmbus.registry.AgentStatus;
 import io.swarmbus.registry.Registry;
 import io.swarmbus.storage.DurableTable;
 import java.time.Duration;
@@ -210,7 +211,8 @@ public final class TaskCoordinator implements AutoCloseable {
                     continue;
                 }
                 AgentId agent = task.assignee().orElseThrow();
-                if (gone.contains(agent)) {
+                // Offline by silence (just swept), by its own word, or deleted: its tasks move on.
+                if (gone.contains(agent) || registry.get(agent).map(a -> a.status() == AgentStatus.OFFLINE).orElse(true)) {
                     registry.taskReleased(agent);
                     seq = Math.max(seq, attemptFailed(task, "agent " + agent + " went offline", TaskStatus.FAILED));
                 } else if (task.assignedAt().orElseThrow().toEpochMilli() + task.spec().timeout().toMillis() <= now) {

@@ -192,6 +192,23 @@ class TaskCoordinatorTest {
     }
 
     @Test
+    void anAgentThatSaysItIsLeaving_orIsDeleted_losesItsTasksAtTheNextTick() {
+        worker("leaving", 1, "x");
+        worker("deleted", 1, "x");
+        Task first = tasks.create(spec(3, "x"));
+        Task second = tasks.create(spec(3, "x"));
+        worker("stays", 2, "x");
+
+        registry.heartbeat(AgentId.of("leaving"), Optional.of(io.swarmbus.registry.AgentStatus.OFFLINE),
+                Optional.empty(), Map.of());
+        registry.deregister(AgentId.of("deleted"));
+        tasks.tick();
+
+        assertThat(tasks.get(first.id()).orElseThrow().assignee()).contains(AgentId.of("stays"));
+        assertThat(tasks.get(second.id()).orElseThrow().assignee()).contains(AgentId.of("stays"));
+    }
+
+    @Test
     void tasksWait_untilACapableAgentHasAFreeSlot_mostUrgentFirst() {
         worker("busy", 1, "x");
         Task running = tasks.create(spec(0, "x"));
