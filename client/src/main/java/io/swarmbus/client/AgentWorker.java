@@ -90,6 +90,9 @@ public final class AgentWorker implements AutoCloseable {
     private final Semaphore free;
     private final Duration heartbeatInterval;
     private final Duration grace;
+    private final Duration lease;
+    /** The task_request message each running task came in, whose lease is renewed while it runs. */
+    private final Map<String, String> requests = new ConcurrentHashMap<>();
     private final AtomicBoolean running = new AtomicBoolean(true);
     private final Map<String, Thread> handlers = new ConcurrentHashMap<>();
     private final Map<String, TaskContext> contexts = new ConcurrentHashMap<>();
@@ -104,11 +107,14 @@ public final class AgentWorker implements AutoCloseable {
         this.free = new Semaphore(slots);
         this.heartbeatInterval = b.heartbeatInterval;
         this.grace = b.grace;
+        this.lease = b.lease;
         client.registerAgent(agentId, b.role, b.capabilities, slots, b.metadata);
         heartbeats = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon()
                 .name("swarmbus-heartbeat-" + agentId).factory());
         heartbeats.scheduleAtFixedRate(this::heartbeat, heartbeatInterval.toMillis(), heartbeatInterval.toMillis(),
                 TimeUnit.MILLISECONDS);
+        long renewEvery = Math.max(100, lease.toMillis() / 3);
+        heartbeats.scheduleAtFixedRate(this::renewLeases, renewEvery, renewEvery, TimeUnit.MILLISECONDS);
         receiver = Thread.ofVirtual().name("swarmbus-worker-" + agentId).start(this::receiveLoop);
     }
 
@@ -129,12 +135,24 @@ public final class AgentWorker implements AutoCloseable {
         }
     }
 
+    /** Keeps the requests of running tasks leased, so a long task is not redelivered meanwhile. */
+    private void renewLeases() {
+        if (requests.isEmpty()) {
+            return;
+        }
+        try {
+            client.extendLease(agentId, List.copyOf(requests.values()), lease);
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "lease renewal of " + agentId + " failed: " + e.getMessage());
+        }
+    }
+
     private void receiveLoop() {
         while (running.get()) {
             try {
                 // One more than the free slots, so a task_cancel gets through while every slot is busy.
                 int room = free.availablePermits() + 1;
-                List<Delivery> got = client.receive(agentId, room, Duration.ofSeconds(2), Duration.ofMinutes(10));
+                List<Delivery> got = client.receive(agentId, room, Duration.ofSeconds(2), lease);
                 for (Delivery delivery : got) {
                     dispatch(delivery);
                 }
@@ -159,6 +177,7 @@ public final class AgentWorker implements AutoCloseable {
                     return;
                 }
                 contexts.put(task.taskId(), task);
+                requests.put(task.taskId(), delivery.id());
                 handlers.put(task.taskId(), Thread.ofVirtual().name("swarmbus-task-" + task.taskId())
                         .start(() -> run(task, delivery)));
             }
@@ -192,6 +211,7 @@ public final class AgentWorker implements AutoCloseable {
         } finally {
             handlers.remove(task.taskId());
             contexts.remove(task.taskId());
+            requests.remove(task.taskId());
             free.release();
         }
     }
@@ -259,6 +279,7 @@ public final class AgentWorker implements AutoCloseable {
         private Map<String, String> metadata = Map.of();
         private Duration heartbeatInterval = Duration.ofSeconds(5);
         private Duration grace = Duration.ofSeconds(30);
+        private Duration lease = Duration.ofSeconds(60);
         private TaskHandler handler;
 
         private Builder(SwarmbusClient client, String agentId) {
@@ -289,6 +310,15 @@ public final class AgentWorker implements AutoCloseable {
         /** How often to heartbeat; keep it well under the server's heartbeat TTL (default 30 s). */
         public Builder heartbeatInterval(Duration value) {
             heartbeatInterval = value;
+            return this;
+        }
+
+        /**
+         * How long a received task request stays leased; renewed every third of it while the
+         * task runs, so it comes back to another receiver only if this worker stops renewing.
+         */
+        public Builder leaseDuration(Duration value) {
+            lease = value;
             return this;
         }
 

@@ -155,6 +155,16 @@ public final class SwarmbusClient {
         call("POST", "/api/v1/agents/" + path(agent) + "/ack", body);
     }
 
+    /** Extends leases {@code agent} still holds to {@code visibility} from now; returns the ids extended. */
+    public List<String> extendLease(String agent, Collection<String> messageIds, Duration visibility) {
+        ObjectNode body = JSON.createObjectNode().put("visibility_timeout", visibility.toMillis() / 1000.0);
+        body.set("message_ids", strings(messageIds));
+        List<String> extended = new ArrayList<>();
+        call("POST", "/api/v1/agents/" + path(agent) + "/extend", body).path("extended")
+                .forEach(id -> extended.add(id.asText()));
+        return extended;
+    }
+
     /** Acks one message; false if it is not leased to {@code agent} (any more). */
     public boolean ackOne(String agent, String messageId) {
         ObjectNode body = JSON.createObjectNode().put("message_id", messageId);

@@ -133,6 +133,24 @@ class AgentWorkerTest {
     }
 
     @Test
+    void aTaskLongerThanItsLease_keepsTheLeaseRenewed_andIsDeliveredOnce() throws Exception {
+        workers.add(AgentWorker.builder(client, "patient").capabilities("long").leaseDuration(Duration.ofSeconds(1))
+                .heartbeatInterval(Duration.ofMillis(300)).handler(t -> {
+                    Thread.sleep(3_500);
+                    return "done";
+                }).start());
+        String id = client.createTask(task("long", "long")).taskId();
+
+        Task done = await(id);
+        var history = client.call("GET", "/api/v1/agents/patient/messages?limit=10", null).path("messages");
+
+        assertThat(done.status()).isEqualTo("completed");
+        assertThat(history).hasSize(1);
+        assertThat(history.get(0).path("deliveries").get(0).path("attempts").asInt()).isEqualTo(1);
+        assertThat(history.get(0).path("deliveries").get(0).path("status").asText()).isEqualTo("acked");
+    }
+
+    @Test
     void leastLoaded_spreadsAThousandTasksOverFourEqualWorkers() throws Exception {
         Map<String, Integer> done = new HashMap<>();
         for (int w = 0; w < 4; w++) {

@@ -13,6 +13,7 @@ import io.swarmbus.messaging.Event.IdempotencyKept;
 import io.swarmbus.messaging.Event.InboxCreated;
 import io.swarmbus.messaging.Event.InboxDeleted;
 import io.swarmbus.messaging.Event.LeaseExpired;
+import io.swarmbus.messaging.Event.LeaseExtended;
 import io.swarmbus.messaging.Event.Leased;
 import io.swarmbus.messaging.Event.Nacked;
 import io.swarmbus.messaging.Event.Replayed;
@@ -595,19 +596,53 @@ final class Engine implements MessageBus {
         try {
             checkOpen();
             Inbox inbox = requireInbox(agent);
-            Set<MessageId> held = new LinkedHashSet<>();
-            List<MessageId> notHeld = new ArrayList<>();
-            for (MessageId id : ids) {
-                DeliveryState d = delivery(inbox, id.value());
-                if (d == null || d.status != DeliveryStatus.LEASED || !held.add(id)) {
-                    notHeld.add(id);
-                }
-            }
-            AckResult result = new AckResult(List.copyOf(held), notHeld);
-            if (held.isEmpty()) {
+            AckResult result = leasesHeld(inbox, ids);
+            if (result.acked().isEmpty()) {
                 return CompletableFuture.completedFuture(result);
             }
-            done = commit(new Acked(agent, held.stream().mapToLong(MessageId::value).toArray()), result);
+            done = commit(new Acked(agent, ids(result.acked())), result);
+        } finally {
+            unlock();
+        }
+        @SuppressWarnings("unchecked")
+        CompletableFuture<AckResult> result = (CompletableFuture<AckResult>) (CompletableFuture<?>) done;
+        return result;
+    }
+
+    /** Splits {@code ids} into those {@code inbox} holds a lease on (each once) and the rest. */
+    private AckResult leasesHeld(Inbox inbox, Collection<MessageId> ids) {
+        Set<MessageId> held = new LinkedHashSet<>();
+        List<MessageId> notHeld = new ArrayList<>();
+        for (MessageId id : ids) {
+            DeliveryState d = delivery(inbox, id.value());
+            if (d == null || d.status != DeliveryStatus.LEASED || !held.add(id)) {
+                notHeld.add(id);
+            }
+        }
+        return new AckResult(List.copyOf(held), notHeld);
+    }
+
+    private static long[] ids(List<MessageId> ids) {
+        return ids.stream().mapToLong(MessageId::value).toArray();
+    }
+
+    @Override
+    public CompletableFuture<AckResult> extendLeaseAsync(AgentId agent, Collection<MessageId> ids, Duration visibility) {
+        if (visibility.isNegative() || visibility.isZero() || visibility.compareTo(config.maxVisibility()) > 0) {
+            throw SwarmbusException.invalid("visibility_timeout", "visibility timeout must be positive and at most "
+                    + config.maxVisibility() + ", was " + visibility);
+        }
+        CompletableFuture<Object> done;
+        lock.lock();
+        try {
+            checkOpen();
+            Inbox inbox = requireInbox(agent);
+            AckResult result = leasesHeld(inbox, ids);
+            if (result.acked().isEmpty()) {
+                return CompletableFuture.completedFuture(result);
+            }
+            long deadline = config.clock().millis() + visibility.toMillis();
+            done = commit(new LeaseExtended(agent, ids(result.acked()), deadline), result);
         } finally {
             unlock();
         }
@@ -914,6 +949,7 @@ final class Engine implements MessageBus {
             case Sent e -> applySent(e, replaying);
             case Leased e -> applyLeased(e);
             case Acked e -> applyAcked(e);
+            case LeaseExtended e -> applyLeaseExtended(e);
             case Nacked e -> applyNacked(e);
             case LeaseExpired e -> applyLeaseExpired(e);
             case Replayed e -> applyReplayed(e);
@@ -970,6 +1006,16 @@ final class Engine implements MessageBus {
             inbox.leased++;
             setDeadline(d, e.deadline());
             delivered++;
+        }
+    }
+
+    private void applyLeaseExtended(LeaseExtended e) {
+        Inbox inbox = inboxes.get(e.agent());
+        for (long id : e.ids()) {
+            DeliveryState d = delivery(inbox, id);
+            if (d != null && d.status == DeliveryStatus.LEASED) {
+                setDeadline(d, e.deadline());
+            }
         }
     }
 

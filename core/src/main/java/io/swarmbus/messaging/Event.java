@@ -38,6 +38,9 @@ sealed interface Event {
     /** Deliveries were leased to a receiver until {@code deadline} (epoch ms). */
     record Leased(AgentId agent, long[] ids, long deadline) implements Event {}
 
+    /** Leases still held were extended to a new deadline; attempts do not change. */
+    record LeaseExtended(AgentId agent, long[] ids, long deadline) implements Event {}
+
     /** Deliveries were acknowledged. */
     record Acked(AgentId agent, long[] ids) implements Event {}
 

@@ -112,6 +112,13 @@ public interface MessageBus extends AutoCloseable {
     /** Acknowledges leased deliveries; the future completes once the acks are durable. */
     CompletableFuture<AckResult> ackAsync(AgentId agent, Collection<MessageId> ids);
 
+    /**
+     * Extends leases still held to {@code visibility} from now, for a receiver that needs longer
+     * than it asked for; attempts do not change. {@link AckResult#acked()} lists those extended,
+     * {@link AckResult#notHeld()} the rest. The future completes once the extension is durable.
+     */
+    CompletableFuture<AckResult> extendLeaseAsync(AgentId agent, Collection<MessageId> ids, Duration visibility);
+
     /** Acknowledges one delivery; {@link ErrorCode#LEASE_NOT_HELD} if the caller holds no lease on it. */
     default void ack(AgentId agent, MessageId id) {
         AckResult result = await(ackAsync(agent, List.of(id)));

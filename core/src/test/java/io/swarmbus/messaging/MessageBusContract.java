@@ -268,6 +268,29 @@ abstract class MessageBusContract {
     }
 
     @Test
+    void extendLease_keepsADeliveryLeased_pastItsFirstDeadline_andSurvivesReopening() {
+        SendResult sent = send(ALICE, Address.agent(BOB), "1");
+        SendResult other = send(ALICE, Address.agent(CAROL), "2");
+        bus.receive(BOB, 1, Duration.ofSeconds(5), Duration.ZERO);
+
+        clock.advance(Duration.ofSeconds(4));
+        AckResult extended = bus.extendLeaseAsync(BOB, List.of(sent.id(), other.id()), Duration.ofSeconds(10)).join();
+        reopen();
+        clock.advance(Duration.ofSeconds(9));
+        runTimers();
+        assertThat(bus.receive(BOB, 1)).as("still leased at 13 s").isEmpty();
+        clock.advance(Duration.ofSeconds(2));
+        runTimers();
+
+        assertThat(extended.acked()).containsExactly(sent.id());
+        assertThat(extended.notHeld()).containsExactly(other.id());
+        Delivery again = bus.receive(BOB, 1).getFirst();
+        assertThat(again.attempt()).as("an extension is not a new attempt").isEqualTo(2);
+        assertThatThrownBy(() -> bus.extendLeaseAsync(BOB, List.of(sent.id()), Duration.ZERO))
+                .isInstanceOf(SwarmbusException.class);
+    }
+
+    @Test
     void ack_afterLeaseExpired_isLeaseNotHeld() {
         SendResult sent = send(ALICE, Address.agent(BOB), "1");
         bus.receive(BOB, 1, Duration.ofSeconds(1), Duration.ZERO);

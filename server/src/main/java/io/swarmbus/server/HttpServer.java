@@ -242,6 +242,7 @@ public final class HttpServer implements AutoCloseable {
         api.get("/api/v1/registry/stats", "Agents by status and role, average load", agents::stats);
         api.post("/api/v1/agents/{id}/receive", "Receive (long-poll) with leases", agent(messages::receive));
         api.post("/api/v1/agents/{id}/ack", "Acknowledge deliveries", agent(messages::ack));
+        api.post("/api/v1/agents/{id}/extend", "Extend leases still held", agent(messages::extend));
         api.post("/api/v1/agents/{id}/nack", "Give a delivery back, optionally delayed", agent(messages::nack));
         api.get("/api/v1/agents/{id}/messages", "An agent's history", agent(messages::historyOf));
         api.get("/api/v1/agents/{id}/dead-letters", "An agent's dead letters", agent(messages::deadLetters));

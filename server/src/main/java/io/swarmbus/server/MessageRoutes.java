@@ -266,6 +266,23 @@ final class MessageRoutes {
         }));
     }
 
+    /**
+     * {@code POST /api/v1/agents/{id}/extend}: {@code {"message_ids": [...], "visibility_timeout": s}}
+     * keeps leases a receiver still needs; attempts do not change.
+     */
+    void extend(Context ctx, AgentId agent) {
+        auth.requireOwner(Auth.principal(ctx), agent);
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        List<MessageId> ids = messageIds(body);
+        Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout").orElse(bus.defaultVisibility());
+        ctx.future(() -> Http.after(bus.extendLeaseAsync(agent, ids, visibility)).thenAccept(result -> {
+            Map<String, Object> view = new LinkedHashMap<>();
+            view.put("extended", result.acked().stream().map(MessageId::toString).toList());
+            view.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
+            Http.json(ctx, 200, view);
+        }));
+    }
+
     private static List<MessageId> messageIds(RequestBody body) {
         if (body.has("message_id")) {
             return List.of(MessageId.parse(body.text("message_id")));
