@@ -195,6 +195,96 @@ public final class SwarmbusClient {
         return call("POST", "/api/v1/messages/broadcast", body, UUID.randomUUID().toString());
     }
 
+    /**
+     * Sends many messages in one request (1 to 1,000 bodies as for {@link #send(ObjectNode)}); one
+     * result per message, in order: {@code message_id} or {@code error}.
+     */
+    public JsonNode sendBatch(List<ObjectNode> messages) {
+        ObjectNode body = JSON.createObjectNode();
+        body.putArray("messages").addAll(messages);
+        return call("POST", "/api/v1/messages/batch", body).path("results");
+    }
+
+    /** A message with each delivery's status. */
+    public JsonNode message(String messageId) {
+        return call("GET", "/api/v1/messages/" + path(messageId), null);
+    }
+
+    /** History, newest first: {@code query} as for {@code GET /api/v1/messages} (agent, peer, type, since, until, limit). */
+    public JsonNode history(Map<String, String> query) {
+        StringBuilder q = new StringBuilder();
+        query.forEach((k, v) -> q.append(q.isEmpty() ? '?' : '&').append(path(k)).append('=').append(path(v)));
+        return call("GET", "/api/v1/messages" + q, null).path("messages");
+    }
+
+    /** {@code agent}'s dead letters. */
+    public JsonNode deadLetters(String agent) {
+        return call("GET", "/api/v1/agents/" + path(agent) + "/dead-letters", null);
+    }
+
+    /** Puts a dead letter back in {@code agent}'s inbox. */
+    public void replay(String agent, String messageId) {
+        call("POST", "/api/v1/agents/" + path(agent) + "/dead-letters/" + path(messageId) + "/replay", null);
+    }
+
+    // ---------------------------------------------------------------- groups and topics
+
+    public JsonNode createGroup(String name, Collection<String> members) {
+        ObjectNode body = JSON.createObjectNode().put("group_name", name);
+        body.set("agent_ids", strings(members));
+        return call("POST", "/api/v1/groups", body);
+    }
+
+    public JsonNode joinGroup(String name, String agent) {
+        return call("PUT", "/api/v1/groups/" + path(name) + "/members/" + path(agent), null);
+    }
+
+    public JsonNode leaveGroup(String name, String agent) {
+        return call("DELETE", "/api/v1/groups/" + path(name) + "/members/" + path(agent), null);
+    }
+
+    public void deleteGroup(String name) {
+        call("DELETE", "/api/v1/groups/" + path(name), null);
+    }
+
+    /** Sends to every member of a group; {@code message} as for {@link #send(ObjectNode)} without an address. */
+    public SendResult sendToGroup(String name, ObjectNode message) {
+        return SendResult.of(call("POST", "/api/v1/groups/" + path(name) + "/messages", message,
+                UUID.randomUUID().toString()));
+    }
+
+    public JsonNode subscribe(String topic, String agent) {
+        return call("POST", "/api/v1/topics/" + path(topic) + "/subscribers", JSON.createObjectNode().put("agent_id", agent));
+    }
+
+    public JsonNode unsubscribe(String topic, String agent) {
+        return call("DELETE", "/api/v1/topics/" + path(topic) + "/subscribers/" + path(agent), null);
+    }
+
+    /** Sends to every subscriber of a topic; {@code message} as for {@link #send(ObjectNode)} without an address. */
+    public SendResult publish(String topic, ObjectNode message) {
+        return SendResult.of(call("POST", "/api/v1/topics/" + path(topic) + "/messages", message,
+                UUID.randomUUID().toString()));
+    }
+
+    // ---------------------------------------------------------------- agents (more) and administration
+
+    /** Changes the given fields of an agent's profile ({@code description}, {@code role}, {@code capabilities}, ...). */
+    public Agent updateAgent(String agentId, ObjectNode changes) {
+        return Agent.of(call("PUT", "/api/v1/agents/" + path(agentId), changes));
+    }
+
+    /** Creates a user (admins only). */
+    public JsonNode createUser(String username, String password, boolean admin) {
+        return call("POST", "/api/v1/users", JSON.createObjectNode().put("username", username).put("password", password)
+                .put("admin", admin));
+    }
+
+    /** Creates an admin API key (admins only); shown once. */
+    public String createApiKey() {
+        return call("POST", "/api/v1/api-keys", JSON.createObjectNode()).path("api_key").asText();
+    }
+
     // ---------------------------------------------------------------- tasks
 
     /**
@@ -233,6 +323,14 @@ public final class SwarmbusClient {
 
     public JsonNode taskStats() {
         return call("GET", "/api/v1/tasks/stats", null);
+    }
+
+    /** Your tasks, newest first; {@code status} may be null. */
+    public List<Task> tasks(String status, int limit) {
+        List<Task> tasks = new ArrayList<>();
+        call("GET", "/api/v1/tasks?limit=" + limit + (status == null ? "" : "&status=" + path(status)), null)
+                .path("tasks").forEach(t -> tasks.add(Task.of(t)));
+        return tasks;
     }
 
     // ---------------------------------------------------------------- plumbing

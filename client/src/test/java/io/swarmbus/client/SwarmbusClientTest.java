@@ -1,0 +1,102 @@
+package io.swarmbus.client;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.client.Types.Delivery;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.server.HttpServer;
+import io.swarmbus.server.ServerSettings;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The typed client over the messaging, group, topic and history parts of the API, and its errors. */
+class SwarmbusClientTest {
+    @TempDir
+    Path dir;
+    MessageBus bus;
+    HttpServer server;
+    SwarmbusClient client;
+
+    @BeforeEach
+    void start() {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        client = SwarmbusClient.login("http://127.0.0.1:" + server.port(), "team", "team-password");
+        for (String agent : List.of("a", "b", "c")) {
+            client.registerAgent(agent, "worker", List.of(), 1, Map.of());
+        }
+    }
+
+    @AfterEach
+    void stop() {
+        server.close();
+        bus.close();
+    }
+
+    static ObjectNode body(Object content) {
+        ObjectNode body = SwarmbusClient.JSON.createObjectNode().put("from", "a");
+        body.set("content", SwarmbusClient.JSON.valueToTree(content));
+        return body;
+    }
+
+    @Test
+    void groupsTopicsBatchesHistoryAndLeases() {
+        client.createGroup("team", List.of("b"));
+        client.joinGroup("team", "c");
+        client.subscribe("news", "c");
+        assertThat(client.sendToGroup("team", body("g")).recipients()).isEqualTo(2);
+        assertThat(client.publish("news", body("n")).recipients()).isEqualTo(1);
+        var results = client.sendBatch(List.of(body(1).put("to", "b"), body(2).put("to", "nobody")));
+        assertThat(results.get(0).has("message_id")).isTrue();
+        assertThat(results.get(1).path("error").asText()).isEqualTo("not_found");
+
+        List<Delivery> forC = client.receive("c", 10, Duration.ZERO, Duration.ofSeconds(30));
+        assertThat(forC).extracting(d -> d.content().asText()).containsExactlyInAnyOrder("g", "n");
+        assertThat(client.extendLease("c", List.of(forC.get(0).id()), Duration.ofMinutes(5)))
+                .containsExactly(forC.get(0).id());
+        client.ack("c", forC.stream().map(Delivery::id).toList());
+        var deliveries = client.message(forC.get(0).id()).path("deliveries");
+        for (var delivery : deliveries) {
+            if (delivery.path("agent_id").asText().equals("c")) {
+                assertThat(delivery.path("status").asText()).isEqualTo("acked");
+            }
+        }
+        assertThat(client.history(Map.of("agent", "b", "limit", "10"))).hasSize(2);
+        assertThat(client.updateAgent("b", SwarmbusClient.JSON.createObjectNode().put("role", "monitor")).role())
+                .isEqualTo("monitor");
+        client.leaveGroup("team", "c");
+        client.unsubscribe("news", "c");
+        assertThat(client.deadLetters("b").path("count").asInt()).isZero();
+    }
+
+    @Test
+    void refusals_carryStatusCodeAndField_andAnUnreachableServerSaysSo() throws Exception {
+        assertThatThrownBy(() -> client.send("a", "b", "chat", "x", "urgent")).isInstanceOfSatisfying(
+                SwarmbusApiException.class, e -> {
+                    assertThat(e.status()).isEqualTo(400);
+                    assertThat(e.code()).isEqualTo("invalid_argument");
+                    assertThat(e.field()).contains("priority");
+                });
+        assertThatThrownBy(() -> client.agent("ghost")).isInstanceOfSatisfying(SwarmbusApiException.class,
+                e -> assertThat(e.status()).isEqualTo(404));
+        int port;
+        try (ServerSocket socket = new ServerSocket(0)) {
+            port = socket.getLocalPort();
+        }
+        SwarmbusClient nowhere = SwarmbusClient.withToken("http://127.0.0.1:" + port, "t");
+        assertThatThrownBy(() -> nowhere.agent("a")).isInstanceOfSatisfying(SwarmbusApiException.class, e -> {
+            assertThat(e.status()).isZero();
+            assertThat(e.code()).isEqualTo("unreachable");
+        });
+    }
+}
