@@ -474,10 +474,7 @@ final class Engine implements MessageBus {
             throw SwarmbusException.invalid("max_messages", "max_messages must be 1 to "
                     + config.maxReceiveBatch() + ", was " + max);
         }
-        if (visibility.isNegative() || visibility.isZero() || visibility.compareTo(config.maxVisibility()) > 0) {
-            throw SwarmbusException.invalid("visibility_timeout", "visibility timeout must be positive and at most "
-                    + config.maxVisibility() + ", was " + visibility);
-        }
+        checkVisibility(visibility);
         if (wait.isNegative()) {
             throw SwarmbusException.invalid("timeout", "timeout must not be negative, was " + wait);
         }
@@ -495,6 +492,13 @@ final class Engine implements MessageBus {
             return waiter.future;
         } finally {
             unlock();
+        }
+    }
+
+    private void checkVisibility(Duration visibility) {
+        if (visibility.isNegative() || visibility.isZero() || visibility.compareTo(config.maxVisibility()) > 0) {
+            throw SwarmbusException.invalid("visibility_timeout", "visibility timeout must be positive and at most "
+                    + config.maxVisibility() + ", was " + visibility);
         }
     }
 
@@ -591,58 +595,40 @@ final class Engine implements MessageBus {
 
     @Override
     public CompletableFuture<AckResult> ackAsync(AgentId agent, Collection<MessageId> ids) {
-        CompletableFuture<Object> done;
-        lock.lock();
-        try {
-            checkOpen();
-            Inbox inbox = requireInbox(agent);
-            AckResult result = leasesHeld(inbox, ids);
-            if (result.acked().isEmpty()) {
-                return CompletableFuture.completedFuture(result);
-            }
-            done = commit(new Acked(agent, ids(result.acked())), result);
-        } finally {
-            unlock();
-        }
-        @SuppressWarnings("unchecked")
-        CompletableFuture<AckResult> result = (CompletableFuture<AckResult>) (CompletableFuture<?>) done;
-        return result;
-    }
-
-    /** Splits {@code ids} into those {@code inbox} holds a lease on (each once) and the rest. */
-    private AckResult leasesHeld(Inbox inbox, Collection<MessageId> ids) {
-        Set<MessageId> held = new LinkedHashSet<>();
-        List<MessageId> notHeld = new ArrayList<>();
-        for (MessageId id : ids) {
-            DeliveryState d = delivery(inbox, id.value());
-            if (d == null || d.status != DeliveryStatus.LEASED || !held.add(id)) {
-                notHeld.add(id);
-            }
-        }
-        return new AckResult(List.copyOf(held), notHeld);
-    }
-
-    private static long[] ids(List<MessageId> ids) {
-        return ids.stream().mapToLong(MessageId::value).toArray();
+        return withLeasesHeld(agent, ids, Acked::new);
     }
 
     @Override
     public CompletableFuture<AckResult> extendLeaseAsync(AgentId agent, Collection<MessageId> ids, Duration visibility) {
-        if (visibility.isNegative() || visibility.isZero() || visibility.compareTo(config.maxVisibility()) > 0) {
-            throw SwarmbusException.invalid("visibility_timeout", "visibility timeout must be positive and at most "
-                    + config.maxVisibility() + ", was " + visibility);
-        }
+        checkVisibility(visibility);
+        long deadline = config.clock().millis() + visibility.toMillis();
+        return withLeasesHeld(agent, ids, (who, held) -> new LeaseExtended(who, held, deadline));
+    }
+
+    /**
+     * Records {@code event} for the deliveries of {@code ids} that {@code agent} holds a lease on;
+     * the result lists those and the rest, once durable.
+     */
+    private CompletableFuture<AckResult> withLeasesHeld(AgentId agent, Collection<MessageId> ids,
+            java.util.function.BiFunction<AgentId, long[], Event> event) {
         CompletableFuture<Object> done;
         lock.lock();
         try {
             checkOpen();
             Inbox inbox = requireInbox(agent);
-            AckResult result = leasesHeld(inbox, ids);
-            if (result.acked().isEmpty()) {
+            Set<MessageId> held = new LinkedHashSet<>();
+            List<MessageId> notHeld = new ArrayList<>();
+            for (MessageId id : ids) {
+                DeliveryState d = delivery(inbox, id.value());
+                if (d == null || d.status != DeliveryStatus.LEASED || !held.add(id)) {
+                    notHeld.add(id);
+                }
+            }
+            AckResult result = new AckResult(List.copyOf(held), notHeld);
+            if (held.isEmpty()) {
                 return CompletableFuture.completedFuture(result);
             }
-            long deadline = config.clock().millis() + visibility.toMillis();
-            done = commit(new LeaseExtended(agent, ids(result.acked()), deadline), result);
+            done = commit(event.apply(agent, held.stream().mapToLong(MessageId::value).toArray()), result);
         } finally {
             unlock();
         }
