@@ -40,6 +40,12 @@ final class Cli {
               topic subscribe --topic T --agent A
               topic publish  --topic T --content JSON [--from A]
               history        [--agent A] [--limit 20]
+              task create    --type T [--capabilities a,b] [--parameters JSON] [--priority P]
+                             [--timeout SECONDS] [--retries N] [--created-by AGENT]
+              task get       --id TASK_ID
+              task list      [--status S] [--limit 20]
+              task cancel    --id TASK_ID [--reason TEXT]
+              task stats
               client options: --server URL --token TOKEN --json
             """;
 
@@ -132,6 +138,37 @@ final class Cli {
                     r -> "topic " + r.path("topic").asText() + " subscribers " + r.path("subscribers"));
             case "topic publish" -> send(call, "/api/v1/topics/" + path(required(options, "topic")) + "/messages",
                     options, false);
+            case "task create" -> {
+                ObjectNode body = object().put("type", required(options, "type"))
+                        .put("priority", options.getOrDefault("priority", "medium"))
+                        .put("timeout_seconds", integer(options, "timeout", 300)).put("max_retries", integer(options, "retries", 3));
+                body.set("parameters", json(options.getOrDefault("parameters", "{}"), "parameters"));
+                var capabilities = body.putArray("required_capabilities");
+                for (String capability : options.getOrDefault("capabilities", "").split(",")) {
+                    if (!capability.isBlank()) {
+                        capabilities.add(capability.trim());
+                    }
+                }
+                if (options.containsKey("created-by")) {
+                    body.put("created_by", options.get("created-by"));
+                }
+                call.print(call.post("/api/v1/tasks", body), Cli::describeTask);
+            }
+            case "task get" -> call.print(call.get("/api/v1/tasks/" + path(required(options, "id"))), Cli::describeTask);
+            case "task list" -> call.print(call.get("/api/v1/tasks?limit=" + integer(options, "limit", 20)
+                    + (options.containsKey("status") ? "&status=" + path(options.get("status")) : "")), r -> {
+                StringBuilder text = new StringBuilder(r.path("count").asInt() + " task(s), newest first");
+                r.path("tasks").forEach(t -> text.append(String.format("%n  %s", describeTask(t))));
+                return text.toString();
+            });
+            case "task cancel" -> call.print(call.post("/api/v1/tasks/" + path(required(options, "id")) + "/cancel",
+                    object().put("reason", options.getOrDefault("reason", "cancelled from the command line"))),
+                    Cli::describeTask);
+            case "task stats" -> call.print(call.get("/api/v1/tasks/stats"), r -> String.format(
+                    "%d task(s) %s; completion rate %.2f, mean %.0f ms, p95 %.0f ms, %d completed in the last minute",
+                    r.path("total_tasks").asInt(), r.path("by_status"), r.path("completion_rate").asDouble(),
+                    r.path("mean_duration_ms").asDouble(), r.path("p95_duration_ms").asDouble(),
+                    r.path("completed_last_minute").asInt()));
             case "history" -> {
                 String query = "?limit=" + options.getOrDefault("limit", "20")
                         + Optional.ofNullable(options.get("agent")).map(a -> "&agent=" + path(a)).orElse("");
@@ -207,6 +244,22 @@ final class Cli {
             return "group " + m.path("group").asText();
         }
         return m.has("topic") ? "topic " + m.path("topic").asText() : "everyone";
+    }
+
+    private static String describeTask(com.fasterxml.jackson.databind.JsonNode t) {
+        return t.path("task_id").asText() + "  " + t.path("type").asText() + "  " + t.path("status").asText()
+                + (t.path("assignee").isTextual() ? " on " + t.path("assignee").asText() : "")
+                + "  attempts " + t.path("attempts").asInt()
+                + (t.has("result") ? "  result " + t.path("result") : "")
+                + (t.has("error") ? "  error: " + t.path("error").asText() : "");
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode json(String text, String option) {
+        try {
+            return RequestBody.MAPPER.readTree(text);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalArgumentException("--" + option + " must be JSON, e.g. '{\"doc\":\"q3.pdf\"}'");
+        }
     }
 
     /** {@code ?name=value&...} for the options given among {@code names} (empty if none). */

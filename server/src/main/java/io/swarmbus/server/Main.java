@@ -227,7 +227,7 @@ public final class Main {
                 .build();
     }
 
-    private static final java.util.Set<String> TWO_WORD = java.util.Set.of("user", "agent", "group", "topic");
+    private static final java.util.Set<String> TWO_WORD = java.util.Set.of("user", "agent", "group", "topic", "task");
 
     private int client(String command, Map<String, String> options) {
         try {

@@ -92,8 +92,19 @@ class MainTest {
             assertThat(output().trim()).isEqualTo("{\"messages\":[],\"count\":0}");
             assertThat(run(with(auth, "agent", "list"))).isZero();
             assertThat(output()).contains("2 agent(s)", "writer");
+            assertThat(run(with(auth, "task", "create", "--type", "edit", "--capabilities", "editing",
+                    "--parameters", "{\"doc\":\"a.md\"}", "--priority", "high", "--retries", "1"))).isZero();
+            assertThat(output()).contains("edit  assigned on writer  attempts 1");
+            String taskId = output().trim().split("\\s+")[0];
+            assertThat(run(with(auth, "task", "list", "--status", "assigned"))).isZero();
+            assertThat(output()).contains("1 task(s)", taskId);
+            assertThat(run(with(auth, "task", "cancel", "--id", taskId, "--reason", "not needed"))).isZero();
+            assertThat(output()).contains("cancelled", "error: not needed");
+            assertThat(run(with(auth, "task", "stats"))).isZero();
+            assertThat(output()).contains("1 task(s)");
+            assertThat(run(with(auth, "task", "create", "--type", "x", "--parameters", "{oops"))).isEqualTo(2);
             assertThat(run(with(auth, "history", "--agent", "writer"))).isZero();
-            assertThat(output()).contains("3 message(s)");
+            assertThat(output()).contains("5 message(s)", "task_request", "task_cancel");
 
             assertThat(run(with(auth, "send", "--to", "ghost", "--from", "planner", "--content", "1"))).isEqualTo(1);
             assertThat(errorOutput()).isEqualTo("swarmbus: not_found (404): agent 'ghost' has no inbox\n");
