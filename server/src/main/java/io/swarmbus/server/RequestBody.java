@@ -40,7 +40,7 @@ final class RequestBody {
         }
         JsonNode root;
         try {
-            root = MAPPER.readTree(body);
+            root = JsonTree.read(body);
         } catch (JacksonException e) {
             throw SwarmbusException.invalid("body", "the request body is not valid JSON (at line "
                     + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")");
@@ -145,7 +145,7 @@ final class RequestBody {
         if (!root.has(field)) {
             throw SwarmbusException.invalid(field, "'" + field + "' is required");
         }
-        return root.get(field).toString();
+        return JsonTree.text(root.get(field));
     }
 
     Optional<Double> number(String field) {

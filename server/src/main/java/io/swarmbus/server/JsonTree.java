@@ -1,0 +1,103 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.util.RawValue;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Reads a request body into a JSON tree like {@code ObjectMapper.readTree}, except that a message's
+ * {@code content} is kept as the raw JSON text it arrived as (a {@link RawValue} node), not parsed
+ * into a tree only to be written back to text for storage. That round trip was a third of the
+ * server's CPU for 1 KiB messages (docs/benchmarks.md, W1).
+ *
+ * <p>A message is the body itself, the object under {@code message}, or an element of
+ * {@code messages}; {@code content} anywhere else (say, inside {@code headers}) is parsed as usual.
+ */
+final class JsonTree {
+    private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
+
+    private JsonTree() {}
+
+    /** Where an object sits: whether its {@code content} is a message's. */
+    private enum Scope { MESSAGE, MESSAGE_LIST, OTHER }
+
+    /** The tree of {@code json}, or null if it is empty. Throws Jackson's exceptions for bad JSON. */
+    static JsonNode read(byte[] json) throws IOException {
+        try (JsonParser parser = RequestBody.MAPPER.getFactory().createParser(json)) {
+            if (parser.nextToken() == null) {
+                return null;
+            }
+            JsonNode root = value(parser, json, Scope.MESSAGE);
+            if (parser.nextToken() != null) {
+                throw new com.fasterxml.jackson.core.JsonParseException(parser, "unexpected content after the JSON value");
+            }
+            return root;
+        }
+    }
+
+    /** The text of a content node: raw as it arrived, or written out if it was parsed. */
+    static String text(JsonNode node) {
+        if (node.isPojo() && ((com.fasterxml.jackson.databind.node.POJONode) node).getPojo() instanceof RawValue raw) {
+            return raw.rawValue().toString();
+        }
+        return node.toString();
+    }
+
+    private static JsonNode value(JsonParser parser, byte[] json, Scope scope) throws IOException {
+        JsonToken token = parser.currentToken();
+        return switch (token) {
+            case START_OBJECT -> {
+                ObjectNode object = NODES.objectNode();
+                while (parser.nextToken() == JsonToken.FIELD_NAME) {
+                    String name = parser.currentName();
+                    parser.nextToken();
+                    JsonNode field;
+                    if (scope == Scope.MESSAGE && name.equals("content") && parser.currentToken() != JsonToken.VALUE_NULL) {
+                        field = raw(parser, json);
+                    } else {
+                        field = value(parser, json, scope == Scope.MESSAGE && name.equals("message") ? Scope.MESSAGE
+                                : scope == Scope.MESSAGE && name.equals("messages") ? Scope.MESSAGE_LIST : Scope.OTHER);
+                    }
+                    object.set(name, field);
+                }
+                yield object;
+            }
+            case START_ARRAY -> {
+                ArrayNode array = NODES.arrayNode();
+                while (parser.nextToken() != JsonToken.END_ARRAY) {
+                    array.add(value(parser, json, scope == Scope.MESSAGE_LIST ? Scope.MESSAGE : Scope.OTHER));
+                }
+                yield array;
+            }
+            case VALUE_STRING -> NODES.textNode(parser.getText());
+            case VALUE_NUMBER_INT -> switch (parser.getNumberType()) {
+                case INT -> NODES.numberNode(parser.getIntValue());
+                case LONG -> NODES.numberNode(parser.getLongValue());
+                default -> NODES.numberNode(parser.getBigIntegerValue());
+            };
+            case VALUE_NUMBER_FLOAT -> NODES.numberNode(parser.getDoubleValue());
+            case VALUE_TRUE -> NODES.booleanNode(true);
+            case VALUE_FALSE -> NODES.booleanNode(false);
+            case VALUE_NULL -> NODES.nullNode();
+            default -> throw new com.fasterxml.jackson.core.JsonParseException(parser, "unexpected " + token);
+        };
+    }
+
+    /** The current value's bytes, as text, with the parser moved past it (and the value checked). */
+    private static JsonNode raw(JsonParser parser, byte[] json) throws IOException {
+        int start = (int) parser.currentTokenLocation().getByteOffset();
+        switch (parser.currentToken()) {
+            case START_OBJECT, START_ARRAY -> parser.skipChildren(); // validates the nested JSON too
+            case VALUE_STRING -> parser.finishToken();
+            default -> { } // numbers and literals are read whole already
+        }
+        int end = (int) parser.currentLocation().getByteOffset();
+        return NODES.pojoNode(new RawValue(new String(json, start, end - start, StandardCharsets.UTF_8)));
+    }
+}
