@@ -409,23 +409,29 @@ public final class NetLoad {
 
     /** REST send with auth versus {@code GET /health} on the same server, closed loop, same clients. */
     private void rest(int clients) throws Exception {
-        String to = agent("rest-sink");
         String from = agent("rest-producer");
-        String body = "{\"from\":\"" + from + "\",\"to\":\"" + to + "\",\"content\":" + CONTENT + "}";
-        HttpRequest send = HttpRequest.newBuilder(URI.create(server + "/api/v1/messages"))
-                .header("Content-Type", "application/json").header("Authorization", "Bearer " + token)
-                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
-        HttpRequest health = HttpRequest.newBuilder(URI.create(server + "/health")).GET().build();
-        double[] trivial = closedLoop(health, clients, 200);
-        double[] sends = closedLoop(send, clients, 201);
+        List<HttpRequest> sends = new ArrayList<>();
+        List<HttpRequest> healths = new ArrayList<>();
+        for (int c = 0; c < clients; c++) {
+            // One inbox per client: one inbox would fill up (messaging.max_inbox_depth).
+            String body = "{\"from\":\"" + from + "\",\"to\":\"" + agent("rest-sink-" + c) + "\",\"content\":"
+                    + CONTENT + "}";
+            sends.add(HttpRequest.newBuilder(URI.create(server + "/api/v1/messages"))
+                    .header("Content-Type", "application/json").header("Authorization", "Bearer " + token)
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build());
+            healths.add(HttpRequest.newBuilder(URI.create(server + "/health")).GET().build());
+        }
+        double[] trivial = closedLoop(healths, 200);
+        double[] sent = closedLoop(sends, 201);
         System.out.printf("%-62s %,10.0f req/s  p99 %.3f ms%n", "REST GET /health (trivial route), " + clients
                 + " clients", trivial[0], trivial[1]);
         System.out.printf("%-62s %,10.0f req/s  p99 %.3f ms  (%.0f%% of trivial)%n", "REST POST /api/v1/messages "
-                + "with auth, 1 KiB, " + clients + " clients", sends[0], sends[1], 100 * sends[0] / trivial[0]);
+                + "with auth, 1 KiB, " + clients + " clients", sent[0], sent[1], 100 * sent[0] / trivial[0]);
     }
 
-    /** Returns {requests per second, p99 ms} over the measured window. */
-    private double[] closedLoop(HttpRequest request, int clients, int expected) throws Exception {
+    /** One client per request, each repeating its own; returns {requests per second, p99 ms} over the measured window. */
+    private double[] closedLoop(List<HttpRequest> requests, int expected) throws Exception {
+        int clients = requests.size();
         AtomicBoolean running = new AtomicBoolean(true);
         AtomicBoolean measuring = new AtomicBoolean(false);
         List<long[]> perClient = new ArrayList<>();
@@ -435,6 +441,7 @@ public final class NetLoad {
             long[] samples = new long[2_000_000 / clients];
             perClient.add(samples);
             int[] n = {0};
+            HttpRequest request = requests.get(c);
             threads.add(Thread.ofPlatform().daemon().start(() -> {
                 while (running.get()) {
                     long t0 = System.nanoTime();
