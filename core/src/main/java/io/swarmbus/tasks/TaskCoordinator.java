@@ -55,12 +55,18 @@ public final class TaskCoordinator implements AutoCloseable {
     private final TreeSet<Task> pending = new TreeSet<>(Comparator.comparingInt((Task t) -> -t.spec().priority().level())
             .thenComparing(Task::createdAt).thenComparing(Task::id));
     private final ArrayDeque<String> finished = new ArrayDeque<>();
+    /** Ids of tasks an agent is working on: what {@link #tick} looks at, not every task kept. */
+    private final Set<String> running = new java.util.LinkedHashSet<>();
     private long lastId;
     /** Messages sent under the lock, to wait for (outside it) before the operation returns. */
     private List<java.util.concurrent.CompletableFuture<?>> sent = new ArrayList<>();
+    private List<Task> changed = new ArrayList<>();
+    private final java.util.function.Consumer<Task> listener;
 
-    private TaskCoordinator(DurableTable table, Registry registry, MessageBus bus, InstantSource clock, AgentId self) {
+    private TaskCoordinator(DurableTable table, Registry registry, MessageBus bus, InstantSource clock, AgentId self,
+            java.util.function.Consumer<Task> listener) {
         this.table = table;
+        this.listener = listener;
         this.registry = registry;
         this.bus = bus;
         this.clock = clock;
@@ -74,6 +80,7 @@ public final class TaskCoordinator implements AutoCloseable {
             if (task.status() == TaskStatus.PENDING) {
                 pending.add(task);
             } else if (task.status().isRunning()) {
+                running.add(task.id());
                 registry.taskAssigned(task.assignee().orElseThrow()); // its slot is still taken
             } else {
                 finished.add(task.id());
@@ -87,7 +94,17 @@ public final class TaskCoordinator implements AutoCloseable {
      */
     public static TaskCoordinator open(DurableTable table, Registry registry, MessageBus bus, InstantSource clock,
             AgentId self) {
-        return new TaskCoordinator(table, registry, bus, clock, self);
+        return open(table, registry, bus, clock, self, task -> { });
+    }
+
+    /**
+     * As {@link #open(DurableTable, Registry, MessageBus, InstantSource, AgentId)}, telling
+     * {@code listener} of every change to a task once it is durable (for audit trails), whatever
+     * caused it: a call, a report, a timeout or an agent going offline.
+     */
+    public static TaskCoordinator open(DurableTable table, Registry registry, MessageBus bus, InstantSource clock,
+            AgentId self, java.util.function.Consumer<Task> listener) {
+        return new TaskCoordinator(table, registry, bus, clock, self, listener);
     }
 
     /** The inbox agents send {@code task_response} messages to. */
@@ -101,7 +118,7 @@ public final class TaskCoordinator implements AutoCloseable {
     public Task create(TaskSpec spec) {
         long seq;
         Task task;
-        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        Pending outgoing;
         synchronized (this) {
             spec.parentId().ifPresent(parent -> {
                 Task found = tasks.get(parent);
@@ -135,7 +152,7 @@ public final class TaskCoordinator implements AutoCloseable {
     public Task complete(String id, AgentId agent, String result) {
         long seq;
         Task done;
-        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        Pending outgoing;
         synchronized (this) {
             Task task = running(id, agent);
             Instant now = clock.instant();
@@ -154,7 +171,7 @@ public final class TaskCoordinator implements AutoCloseable {
     public Task fail(String id, AgentId agent, String error) {
         long seq;
         Task after;
-        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        Pending outgoing;
         synchronized (this) {
             Task task = running(id, agent);
             registry.taskFinished(agent, false, Duration.ZERO);
@@ -170,7 +187,7 @@ public final class TaskCoordinator implements AutoCloseable {
     public Task cancel(String id, String reason) {
         long seq;
         Task cancelled;
-        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        Pending outgoing;
         synchronized (this) {
             Task task = require(id);
             if (task.status().isFinal()) {
@@ -201,15 +218,13 @@ public final class TaskCoordinator implements AutoCloseable {
     public List<AgentId> tick() {
         long seq = 0;
         List<AgentId> lost;
-        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        Pending outgoing;
         synchronized (this) {
             lost = registry.sweep();
             Set<AgentId> gone = new HashSet<>(lost);
             long now = clock.millis();
-            for (Task task : List.copyOf(tasks.values())) {
-                if (!task.status().isRunning()) {
-                    continue;
-                }
+            for (String id : List.copyOf(running)) {
+                Task task = tasks.get(id);
                 AgentId agent = task.assignee().orElseThrow();
                 // Offline by silence (just swept), by its own word, or deleted: its tasks move on.
                 if (gone.contains(agent) || registry.get(agent).map(a -> a.status() == AgentStatus.OFFLINE).orElse(true)) {
@@ -270,7 +285,7 @@ public final class TaskCoordinator implements AutoCloseable {
     private Task change(String id, AgentId agent, java.util.function.UnaryOperator<Task> update) {
         long seq;
         Task changed;
-        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        Pending outgoing;
         synchronized (this) {
             changed = update.apply(running(id, agent));
             seq = store(changed);
@@ -369,25 +384,37 @@ public final class TaskCoordinator implements AutoCloseable {
         return seq;
     }
 
-    private List<java.util.concurrent.CompletableFuture<?>> takeSent() {
-        List<java.util.concurrent.CompletableFuture<?>> taken = sent;
+    /** What an operation did under the lock and must see through after it: messages and changed tasks. */
+    private record Pending(List<java.util.concurrent.CompletableFuture<?>> sent, List<Task> changed) {}
+
+    private Pending takeSent() {
+        Pending taken = new Pending(sent, changed);
         sent = new ArrayList<>();
+        changed = new ArrayList<>();
         return taken;
     }
 
     /**
      * Outside the lock: waits until the operation's writes are durable and its messages accepted
-     * (a request that could not be delivered has already failed its attempt by then).
+     * (a request that could not be delivered has already failed its attempt by then), then tells
+     * the listener of every change, in order.
      */
-    private void settle(long seq, List<java.util.concurrent.CompletableFuture<?>> outgoing) {
+    private void settle(long seq, Pending outgoing) {
         table.awaitDurable(seq);
-        for (java.util.concurrent.CompletableFuture<?> message : outgoing) {
+        for (java.util.concurrent.CompletableFuture<?> message : outgoing.sent()) {
             message.exceptionally(failure -> null).join();
         }
+        outgoing.changed().forEach(listener);
     }
 
     private long store(Task task) {
         tasks.put(task.id(), task);
+        changed.add(task);
+        if (task.status().isRunning()) {
+            running.add(task.id());
+        } else {
+            running.remove(task.id());
+        }
         return table.putLater(task.id(), TaskCodec.encode(task));
     }
 
@@ -413,7 +440,7 @@ public final class TaskCoordinator implements AutoCloseable {
         Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
                 ? failure.getCause() : failure;
         long seq;
-        List<java.util.concurrent.CompletableFuture<?>> outgoing;
+        Pending outgoing;
         synchronized (this) {
             Task now = tasks.get(attempt.id());
             if (now == null || !now.status().isRunning() || now.attempts() != attempt.attempts()) {

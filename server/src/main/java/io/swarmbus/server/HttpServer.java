@@ -80,7 +80,7 @@ public final class HttpServer implements AutoCloseable {
         bus.createInbox(TASK_INBOX);
         reconcile(bus, registry, store);
         TaskCoordinator coordinator = TaskCoordinator.open(DurableTable.open(settings.dataDir().resolve("tasks"),
-                FsyncPolicy.ALWAYS), registry, bus, clock, TASK_INBOX);
+                FsyncPolicy.ALWAYS), registry, bus, clock, TASK_INBOX, task -> TaskRoutes.record(audit, task));
         Auth auth = new Auth(store, registry, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
                 settings.devMode());
         MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit);

@@ -64,12 +64,7 @@ final class TaskRoutes {
                 body.integer("max_retries").orElse(3), body.optionalText("parent_id"), creator,
                 body.optionalText("strategy").map(SelectionStrategy::parse).orElse(SelectionStrategy.LEAST_LOADED),
                 principal.admin() ? "" : principal.name());
-        Task task = tasks.create(spec);
-        record("created", task);
-        if (task.status() == TaskStatus.ASSIGNED) {
-            record("assigned", task);
-        }
-        Http.json(ctx, 201, Views.task(task));
+        Http.json(ctx, 201, Views.task(tasks.create(spec)));
     }
 
     void get(Context ctx) {
@@ -118,18 +113,16 @@ final class TaskRoutes {
     void complete(Context ctx) {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         AgentId agent = reporter(ctx, body);
-        Task task = tasks.complete(ctx.pathParam("id"), agent, body.has("result") ? body.json("result") : "null");
-        record("completed", task);
-        Http.json(ctx, 200, Views.task(task));
+        Http.json(ctx, 200, Views.task(tasks.complete(ctx.pathParam("id"), agent,
+                body.has("result") ? body.json("result") : "null")));
     }
 
     /** {@code POST /api/v1/tasks/{id}/fail}: {@code {"agent_id", "error": text}}; retried elsewhere if retries remain. */
     void fail(Context ctx) {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         AgentId agent = reporter(ctx, body);
-        Task task = tasks.fail(ctx.pathParam("id"), agent, body.optionalText("error").orElse("failed"));
-        record(task.status() == TaskStatus.FAILED ? "failed" : "retried", task);
-        Http.json(ctx, 200, Views.task(task));
+        Http.json(ctx, 200, Views.task(tasks.fail(ctx.pathParam("id"), agent,
+                body.optionalText("error").orElse("failed"))));
     }
 
     /** {@code POST /api/v1/tasks/{id}/cancel}: optionally {@code {"reason"}}. */
@@ -137,9 +130,8 @@ final class TaskRoutes {
         Auth.Principal principal = Auth.principal(ctx);
         Task task = visible(principal, ctx.pathParam("id"));
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
-        Task cancelled = tasks.cancel(task.id(), body.optionalText("reason").orElse("cancelled by " + principal.name()));
-        record("cancelled", cancelled);
-        Http.json(ctx, 200, Views.task(cancelled));
+        Http.json(ctx, 200, Views.task(tasks.cancel(task.id(), body.optionalText("reason")
+                .orElse("cancelled by " + principal.name()))));
     }
 
     /** {@code GET /api/v1/tasks/stats}: over your tasks (all, for admins). */
@@ -185,13 +177,9 @@ final class TaskRoutes {
             String id = content.text("task_id");
             String status = content.optionalText("status").orElse("completed");
             switch (status) {
-                case "completed" -> record("completed", tasks.complete(id, agent,
-                        content.has("result") ? content.json("result") : "null"));
-                case "failed", "error" -> {
-                    Task task = tasks.fail(id, agent, content.optionalText("error")
-                            .or(() -> content.optionalText("error_message")).orElse("failed"));
-                    record(task.status() == TaskStatus.FAILED ? "failed" : "retried", task);
-                }
+                case "completed" -> tasks.complete(id, agent, content.has("result") ? content.json("result") : "null");
+                case "failed", "error" -> tasks.fail(id, agent, content.optionalText("error")
+                        .or(() -> content.optionalText("error_message")).orElse("failed"));
                 case "in_progress" -> tasks.progress(id, agent, content.integer("progress")
                         .or(() -> content.integer("completion_percentage")).orElse(0));
                 default -> throw SwarmbusException.invalid("status", "unknown task status '" + status + "'");
@@ -247,16 +235,26 @@ final class TaskRoutes {
                 || task.assignee().map(agent -> auth.owns(principal, agent)).orElse(false);
     }
 
-    private void record(String event, Task task) {
+    /**
+     * Writes a task's change to the {@code task_history_} audit file; the coordinator calls it for
+     * every change, whatever caused it.
+     */
+    static void record(AuditLog audit, Task task) {
         if (!audit.enabled()) {
             return;
         }
+        String event = switch (task.status()) {
+            case PENDING -> task.attempts() == 0 ? "created" : "retry_pending";
+            case IN_PROGRESS -> "progress";
+            default -> task.status().wireName();
+        };
         Map<String, Object> fields = new LinkedHashMap<>();
         fields.put("task_id", task.id());
         fields.put("task_type", task.spec().type());
         fields.put("status", task.status().wireName());
         task.assignee().ifPresent(agent -> fields.put("agent_id", agent.value()));
         fields.put("attempts", task.attempts());
+        fields.put("progress", task.progress());
         task.error().ifPresent(error -> fields.put("error", error));
         audit.record(AuditLog.Stream.TASK_HISTORY, event, fields);
     }

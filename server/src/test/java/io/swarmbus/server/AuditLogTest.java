@@ -43,6 +43,16 @@ class AuditLogTest {
         return nodes;
     }
 
+    /** The audit log writes on its own thread: waits until {@code count} lines are there. */
+    List<JsonNode> awaitLines(Path audit, String prefix, int count) throws Exception {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        Path file = audit.resolve(prefix + LocalDate.now(ZoneOffset.UTC) + ".jsonl");
+        while ((!Files.exists(file) || Files.readAllLines(file).size() < count) && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        return lines(audit, prefix);
+    }
+
     @Test
     void api_writesDailyJsonlFiles() throws Exception {
         Path audit = dir.resolve("audit");
@@ -62,6 +72,10 @@ class AuditLogTest {
             post(port, "/messages", t, "{\"receiver_id\":\"agent1\",\"content\":\"x\",\"message_type\":\"command\"}");
             post(port, "/api/v1/agents/agent1/receive", t, "{}");
             assertThat(post(port, "/messages", t, "{\"receiver_id\":\"ghost\",\"content\":\"x\"}")).isEqualTo(404);
+            post(port, "/api/v1/agents", t, "{\"agent_id\":\"w1\",\"capabilities\":[\"x\"]}");
+            post(port, "/api/v1/tasks", t, "{\"type\":\"t\",\"required_capabilities\":[\"x\"],\"max_retries\":0}");
+            String task = awaitLines(audit, "task_history_", 2).getFirst().get("task_id").asText();
+            post(port, "/api/v1/tasks/" + task + "/fail", t, "{\"agent_id\":\"w1\",\"error\":\"no\"}");
             Thread.sleep(300);
         } finally {
             stop.countDown();
@@ -70,7 +84,11 @@ class AuditLogTest {
             bus.close();
         }
 
-        assertThat(lines(audit, "agent_activity_")).extracting(n -> n.get("event").asText()).containsExactly("registered");
+        assertThat(lines(audit, "agent_activity_")).extracting(n -> n.get("event").asText())
+                .containsExactly("registered", "registered");
+        assertThat(lines(audit, "task_history_")).extracting(n -> n.get("event").asText())
+                .containsExactly("created", "assigned", "failed");
+        assertThat(lines(audit, "task_history_").getLast().get("error").asText()).isEqualTo("no");
         List<JsonNode> messages = lines(audit, "message_audit_");
         assertThat(messages).extracting(n -> n.get("event").asText()).containsExactly("sent", "delivered");
         assertThat(messages.getFirst().get("from_agent").asText()).isEqualTo("agent1");
