@@ -155,9 +155,10 @@ class AgentWorkerTest {
         Map<String, Integer> done = new HashMap<>();
         for (int w = 0; w < 4; w++) {
             String name = "w" + w;
-            worker(name, 8, t -> {
-                // Long against the few milliseconds a report takes, so that scheduling noise on a
-                // busy machine does not decide which worker frees a slot first.
+            // Slots enough that no task waits: each is placed by load when created. (With a
+            // backlog, each freed slot takes the next task, and shares follow each worker's speed
+            // on a busy machine rather than the selection.)
+            worker(name, 300, t -> {
                 Thread.sleep(25);
                 synchronized (done) {
                     done.merge(name, 1, Integer::sum);
