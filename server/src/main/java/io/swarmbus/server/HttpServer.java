@@ -99,13 +99,13 @@ public final class HttpServer implements AutoCloseable {
             config.startup.showJavalinBanner = false;
             config.concurrency.useVirtualThreads = true;
             config.http.maxRequestSize = settings.maxRequestBytes();
-            // Thousands of agents connect at once (every long-poller holds a connection); the
-            // JDK's default accept backlog of 50 made the kernel drop handshakes, which clients
-            // only retry after 1, 3, 7, 15, 31 s (docs/benchmarks.md, long-poll).
             // Jetty keeps a cache of header fields per connection, about 100 KB each: 1 GB of live
             // heap with 10,000 long-pollers, and young GC pauses grew with it (docs/benchmarks.md).
             // Common headers still come from Jetty's shared static cache.
             config.jetty.modifyHttpConfiguration(http -> http.setHeaderCacheSize(0));
+            // Thousands of agents connect at once (every long-poller holds a connection); the
+            // JDK's default accept backlog of 50 made the kernel drop handshakes, which clients
+            // only retry after 1, 3, 7, 15, 31 s (docs/benchmarks.md, long-poll).
             config.jetty.addConnector((server, http) -> {
                 org.eclipse.jetty.server.ServerConnector connector = new org.eclipse.jetty.server.ServerConnector(
                         server, new org.eclipse.jetty.server.HttpConnectionFactory(http));
@@ -129,7 +129,15 @@ public final class HttpServer implements AutoCloseable {
             config.routes.ws("/api/v1/ws", new SocketRoutes(bus, auth, audit)::configure);
             errors(config, audit);
         });
-        app.start();
+        try {
+            app.start();
+        } catch (RuntimeException e) { // say, the port is taken: release what was opened
+            running.set(false);
+            timer.shutdownNow();
+            coordinator.close();
+            registry.close();
+            throw e;
+        }
         LOG.info("listening on {}:{} ({} mode)", settings.host(), app.port(), settings.devMode() ? "dev" : "production");
         return new HttpServer(app, generated, registry, coordinator, timer, running);
     }
