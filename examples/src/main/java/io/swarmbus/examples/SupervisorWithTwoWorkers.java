@@ -10,11 +10,8 @@ import java.util.Map;
 
 /**
  * A supervisor hands out two kinds of work; two workers with different capabilities take them.
- *
- * <pre>
- * ./swarmbus serve --dev &amp;
- * java -cp examples/target/classes:... io.swarmbus.examples.SupervisorWithTwoWorkers http://127.0.0.1:8080
- * </pre>
+ * {@code ExamplesTest} runs it against a real server; {@link #main} runs it against one at the
+ * given address (default {@code http://127.0.0.1:8080}, which {@code ./swarmbus serve --dev} starts).
  */
 public final class SupervisorWithTwoWorkers {
     private SupervisorWithTwoWorkers() {}
