@@ -21,7 +21,10 @@ gc_flag="-XX:+UseG1GC"
 RATE_LIMIT_PER_MINUTE=100000000 "$JAVA_HOME/bin/java" -Xmx8g "$gc_flag" -jar "$root/server/target/swarmbus.jar" \
   serve --dev --port "$port" --data-dir "$data" > "$data.server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data" "$data.server.log"' EXIT
+cleanup() { kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data" "$data.server.log"; }
+# Every pass leaves gigabytes in the data directory: remove it however the script ends.
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 for _ in $(seq 1 60); do
   curl -sf "http://127.0.0.1:$port/health" > /dev/null && break
   sleep 0.5

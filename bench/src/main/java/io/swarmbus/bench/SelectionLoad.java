@@ -64,6 +64,10 @@ public final class SelectionLoad {
             for (SelectionStrategy strategy : SelectionStrategy.values()) {
                 measure(registry, strategy, capabilities, calls, random);
             }
+        } finally {
+            try (var files = Files.walk(dir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
         }
     }
 

@@ -63,7 +63,14 @@ final class SocketRoutes {
                 ctx.attribute(PRINCIPAL, auth.authenticate(ctx.header("X-Api-Key"), header));
                 open.put(ctx.sessionId(), new AtomicBoolean(true));
             } catch (SwarmbusException e) {
-                send(ctx, error(null, e));
+                // Written and waited for here: queued, it could lose the race with the close.
+                var written = new org.eclipse.jetty.websocket.api.Callback.Completable();
+                ctx.session.sendText(render(error(null, e)), written);
+                try {
+                    written.get(5, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (Exception ignored) {
+                    // the client is gone or slow; it is being closed anyway
+                }
                 ctx.closeSession(4401, "unauthenticated");
             }
         });
@@ -111,18 +118,20 @@ final class SocketRoutes {
 
     private void send(WsContext ctx, Auth.Principal principal, String ref, RequestBody message) {
         SendRequest request = request(principal, message);
-        Http.after(bus.sendAsync(request)).whenComplete((result, failure) -> {
-            if (failure == null) {
-                MessageRoutes.auditSent(audit, request, result);
-                StringBuilder answer = new StringBuilder(128).append("{\"op\":\"sent\"");
-                if (ref != null) {
-                    answer.append(",\"ref\":").append(quote(ref));
-                }
-                sendText(ctx, sent(answer.append(','), result).append('}').toString());
-            } else {
-                send(ctx, error(ref, refusal(failure)));
+        Outbox outbox = outbox(ctx);
+        // Completes on the journal's writer thread: only queue the answer there; the outbox's own
+        // thread renders and writes it, so group commit is not kept waiting.
+        bus.sendAsync(request).whenComplete((result, failure) -> outbox.add(() -> {
+            if (failure != null) {
+                return render(error(ref, refusal(failure)));
             }
-        });
+            MessageRoutes.auditSent(audit, request, result);
+            StringBuilder answer = new StringBuilder(128).append("{\"op\":\"sent\"");
+            if (ref != null) {
+                answer.append(",\"ref\":").append(quote(ref));
+            }
+            return sent(answer.append(','), result).append('}').toString();
+        }));
     }
 
     /**
@@ -254,14 +263,15 @@ final class SocketRoutes {
         return answer;
     }
 
-    /**
-     * Queues a frame. Jetty writes one frame at a time per session and answers a second write while
-     * one is pending with an error, and futures complete on many threads: so each session has an
-     * outbox drained by write-completion callbacks, never blocking the caller.
-     */
+    /** Queues {@code frame} for the session, rendered as JSON. */
     private void send(WsContext ctx, Map<String, Object> frame) {
+        String text = render(frame);
+        outbox(ctx).add(() -> text);
+    }
+
+    private static String render(Map<String, Object> frame) {
         try {
-            sendText(ctx, RequestBody.MAPPER.writeValueAsString(frame));
+            return RequestBody.MAPPER.writeValueAsString(frame);
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("cannot render a frame", e);
         }
@@ -276,50 +286,73 @@ final class SocketRoutes {
     }
 
     private void sendText(WsContext ctx, String text) {
-        Outbox outbox = outboxes.computeIfAbsent(ctx.sessionId(), id -> new Outbox(ctx.session));
-        outbox.frames.add(text);
-        outbox.drain();
+        outbox(ctx).add(() -> text);
     }
 
-    /** Frames waiting for one session, written strictly one after another. */
+    private Outbox outbox(WsContext ctx) {
+        return outboxes.computeIfAbsent(ctx.sessionId(), id -> new Outbox(ctx.session));
+    }
+
+    /**
+     * Frames waiting for one session. Jetty takes one outgoing frame at a time per session and
+     * refuses a second while one is pending, and answers are ready on many threads: so each
+     * session has a queue, drained by one virtual thread at a time that writes frame after frame
+     * and ends when the queue is empty. Frames are rendered by that thread, not by the thread
+     * that queued them (often the journal's writer).
+     */
     private static final class Outbox {
         final org.eclipse.jetty.websocket.api.Session session;
-        final java.util.concurrent.ConcurrentLinkedQueue<String> frames = new java.util.concurrent.ConcurrentLinkedQueue<>();
-        final AtomicBoolean writing = new AtomicBoolean();
+        final java.util.concurrent.ConcurrentLinkedQueue<java.util.function.Supplier<String>> frames =
+                new java.util.concurrent.ConcurrentLinkedQueue<>();
+        final AtomicBoolean draining = new AtomicBoolean();
 
         Outbox(org.eclipse.jetty.websocket.api.Session session) {
             this.session = session;
         }
 
-        void drain() {
-            while (!frames.isEmpty() && writing.compareAndSet(false, true)) {
-                String next = frames.poll();
-                if (next == null || !session.isOpen()) {
-                    writing.set(false);
+        void add(java.util.function.Supplier<String> frame) {
+            frames.add(frame);
+            if (draining.compareAndSet(false, true)) {
+                Thread.startVirtualThread(this::drain);
+            }
+        }
+
+        private void drain() {
+            do {
+                for (var next = frames.poll(); next != null; next = frames.poll()) {
                     if (!session.isOpen()) {
                         frames.clear();
+                        break;
                     }
-                    continue;
+                    if (!write(next.get())) {
+                        frames.clear();
+                        break;
+                    }
                 }
-                // Continue on a fresh virtual thread: a write that completes inline would otherwise
-                // recurse once per queued frame.
-                session.sendText(next, org.eclipse.jetty.websocket.api.Callback.from(() -> {
-                    writing.set(false);
-                    if (!frames.isEmpty()) {
-                        Thread.startVirtualThread(this::drain);
-                    }
-                }, failure -> {
-                    // A client that went away is routine; anything else is worth a warning.
-                    var log = org.slf4j.LoggerFactory.getLogger(SocketRoutes.class);
-                    if (session.isOpen()) {
-                        log.warn("websocket write failed; dropping {} queued frames", frames.size(), failure);
-                    } else {
-                        log.debug("websocket closed with {} frames queued", frames.size());
-                    }
-                    writing.set(false);
-                    frames.clear();
-                }));
-                return;
+                draining.set(false);
+                // A frame queued after the last poll but before the flag fell needs a drainer.
+            } while (!frames.isEmpty() && draining.compareAndSet(false, true));
+        }
+
+        /** Writes one frame and waits for it; false if the session failed. */
+        private boolean write(String text) {
+            var done = new org.eclipse.jetty.websocket.api.Callback.Completable();
+            session.sendText(text, done);
+            try {
+                done.get();
+                return true;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            } catch (java.util.concurrent.ExecutionException e) {
+                // A client that went away is routine; anything else is worth a warning.
+                var log = org.slf4j.LoggerFactory.getLogger(SocketRoutes.class);
+                if (session.isOpen()) {
+                    log.warn("websocket write failed; dropping {} queued frames", frames.size(), e.getCause());
+                } else {
+                    log.debug("websocket closed with {} frames queued", frames.size());
+                }
+                return false;
             }
         }
     }
