@@ -21,7 +21,7 @@ gc_flag="-XX:+UseG1GC"
 RATE_LIMIT_PER_MINUTE=100000000 "$JAVA_HOME/bin/java" -Xmx8g "$gc_flag" -jar "$root/server/target/swarmbus.jar" \
   serve --dev --port "$port" --data-dir "$data" > "$data.server.log" 2>&1 &
 server=$!
-cleanup() { kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data" "$data.server.log"; }
+cleanup() { kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data" "$data.server.log"; }
 # Every pass leaves gigabytes in the data directory: remove it however the script ends.
 trap cleanup EXIT
 trap 'exit 130' INT TERM
