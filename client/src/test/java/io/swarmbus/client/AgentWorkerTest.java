@@ -90,7 +90,11 @@ class AgentWorkerTest {
         assertThat(math.result().path("value").asInt()).isEqualTo(42);
         assertThat(text.assignee()).contains("shouter");
         assertThat(text.result().path("value").asText()).isEqualTo("SHOUT");
-        // and every request was acked once reported
+        // and every request is acked once reported (just after the result)
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (client.agent("doubler").raw().path("leased").asInt() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
         assertThat(client.agent("doubler").raw().path("leased").asInt()).isZero();
         assertThat(client.agent("doubler").raw().path("pending").asInt()).isZero();
     }
@@ -142,7 +146,14 @@ class AgentWorkerTest {
         String id = client.createTask(task("long", "long")).taskId();
 
         Task done = await(id);
+        // The worker acks the request just after reporting the result.
         var history = client.call("GET", "/api/v1/agents/patient/messages?limit=10", null).path("messages");
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (!history.path(0).path("deliveries").path(0).path("status").asText().equals("acked")
+                && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+            history = client.call("GET", "/api/v1/agents/patient/messages?limit=10", null).path("messages");
+        }
 
         assertThat(done.status()).isEqualTo("completed");
         assertThat(history).hasSize(1);
