@@ -142,7 +142,7 @@ class ExamplesTest {
             assertThat(done.assignee()).contains("rescuer");
             assertThat(done.raw().path("failed_by").toString()).isEqualTo("[\"doomed\"]");
             assertThat(done.error()).isEmpty();
-            assertThat(took).as("TTL + the coordinator's tick + one receive").isLessThan(TTL.plusSeconds(3));
+            assertThat(took).as("TTL + the coordinator's tick + one receive").isLessThan(TTL.plusSeconds(4));
         }
     }
 
