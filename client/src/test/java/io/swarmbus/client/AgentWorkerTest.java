@@ -164,13 +164,14 @@ class AgentWorkerTest {
     @Test
     void leastLoaded_spreadsAThousandTasksOverFourEqualWorkers() throws Exception {
         Map<String, Integer> done = new HashMap<>();
+        CountDownLatch allCreated = new CountDownLatch(1);
         for (int w = 0; w < 4; w++) {
             String name = "w" + w;
-            // Slots enough that no task waits: each is placed by load when created. (With a
-            // backlog, each freed slot takes the next task, and shares follow each worker's speed
-            // on a busy machine rather than the selection.)
+            // Equal workers: slots for every task, and no task finishes before all are placed, so
+            // each is placed by load alone. (Finishing meanwhile, shares would follow how fast each
+            // worker happens to report on a busy machine, which is not what this tests.)
             worker(name, 300, t -> {
-                Thread.sleep(25);
+                allCreated.await();
                 synchronized (done) {
                     done.merge(name, 1, Integer::sum);
                 }
@@ -181,6 +182,7 @@ class AgentWorkerTest {
         for (int i = 0; i < 1000; i++) {
             ids.add(client.createTask(task("unit", "work").put("max_retries", 0)).taskId());
         }
+        allCreated.countDown();
         for (String id : ids) {
             assertThat(await(id).status()).isEqualTo("completed");
         }

@@ -155,32 +155,33 @@ final class SocketRoutes {
                 results.add(CompletableFuture.failedFuture(e));
             }
         }
-        CompletableFuture<Void> all = CompletableFuture.allOf(results.toArray(CompletableFuture<?>[]::new));
-        Http.after(all.handle((ignored, failure) -> null)).thenRun(() -> {
-            StringBuilder answer = new StringBuilder(64 + 96 * results.size()).append("{\"op\":\"sent_batch\"");
-            if (ref != null) {
-                answer.append(",\"ref\":").append(quote(ref));
+        Outbox outbox = outbox(ctx);
+        CompletableFuture.allOf(results.toArray(CompletableFuture<?>[]::new))
+                .whenComplete((ignored, failure) -> outbox.add(() -> batchAnswer(ref, requests, results)));
+    }
+
+    /** {@code sent_batch}: one result per message, in order; rendered on the outbox's thread. */
+    private String batchAnswer(String ref, List<SendRequest> requests, List<CompletableFuture<SendResult>> results) {
+        StringBuilder answer = new StringBuilder(64 + 96 * results.size()).append("{\"op\":\"sent_batch\"");
+        if (ref != null) {
+            answer.append(",\"ref\":").append(quote(ref));
+        }
+        answer.append(",\"results\":[");
+        for (int i = 0; i < results.size(); i++) {
+            answer.append(i > 0 ? "," : "").append('{');
+            try {
+                SendResult result = results.get(i).join();
+                MessageRoutes.auditSent(audit, requests.get(i), result);
+                sent(answer, result);
+            } catch (java.util.concurrent.CompletionException e) {
+                SwarmbusException refused = refusal(e);
+                answer.append("\"status\":").append(refused.code().httpStatus()).append(",\"error\":")
+                        .append(quote(refused.code().code())).append(",\"message\":").append(quote(refused.getMessage()));
+                refused.field().ifPresent(field -> answer.append(",\"field\":").append(quote(field)));
             }
-            answer.append(",\"results\":[");
-            for (int i = 0; i < results.size(); i++) {
-                if (i > 0) {
-                    answer.append(',');
-                }
-                try {
-                    SendResult result = results.get(i).join();
-                    MessageRoutes.auditSent(audit, requests.get(i), result);
-                    sent(answer.append('{'), result).append('}');
-                } catch (java.util.concurrent.CompletionException e) {
-                    SwarmbusException refused = refusal(e);
-                    answer.append("{\"status\":").append(refused.code().httpStatus()).append(",\"error\":")
-                            .append(quote(refused.code().code())).append(",\"message\":")
-                            .append(quote(refused.getMessage()));
-                    refused.field().ifPresent(field -> answer.append(",\"field\":").append(quote(field)));
-                    answer.append('}');
-                }
-            }
-            sendText(ctx, answer.append("]}").toString());
-        });
+            answer.append('}');
+        }
+        return answer.append("]}").toString();
     }
 
     private SendRequest request(Auth.Principal principal, RequestBody message) {
@@ -283,10 +284,6 @@ final class SocketRoutes {
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("cannot quote a string", e);
         }
-    }
-
-    private void sendText(WsContext ctx, String text) {
-        outbox(ctx).add(() -> text);
     }
 
     private Outbox outbox(WsContext ctx) {
