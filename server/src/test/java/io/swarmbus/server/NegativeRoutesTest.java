@@ -71,7 +71,14 @@ class NegativeRoutesTest {
         if (token != null) {
             request.header("Authorization", "Bearer " + token);
         }
-        HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> response;
+        try {
+            response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        } catch (java.io.IOException e) {
+            // The server closes a connection after refusing a body it did not read; a pooled
+            // connection can be reused just as that happens. Not what these tests are about: once more.
+            response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        }
         JsonNode json = response.body().isEmpty() ? null : RequestBody.MAPPER.readTree(response.body());
         return new Reply(response.statusCode(), json);
     }
