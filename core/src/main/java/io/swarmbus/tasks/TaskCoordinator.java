@@ -17,7 +17,6 @@ import java.time.InstantSource;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -58,7 +57,8 @@ public final class TaskCoordinator implements AutoCloseable {
     /** Ids of tasks an agent is working on: what {@link #tick} looks at, not every task kept. */
     private final Set<String> running = new java.util.LinkedHashSet<>();
     private long lastId;
-    /** Messages sent under the lock, to wait for (outside it) before the operation returns. */
+    /** The operation in progress (see {@link #operation}): its last write, messages sent, tasks changed. */
+    private long lastWrite;
     private List<java.util.concurrent.CompletableFuture<?>> sent = new ArrayList<>();
     private List<Task> changed = new ArrayList<>();
     private final java.util.function.Consumer<Task> listener;
@@ -116,10 +116,7 @@ public final class TaskCoordinator implements AutoCloseable {
 
     /** Creates a task and, if a capable agent has a free slot, assigns it at once. */
     public Task create(TaskSpec spec) {
-        long seq;
-        Task task;
-        Pending outgoing;
-        synchronized (this) {
+        return operation(() -> {
             spec.parentId().ifPresent(parent -> {
                 Task found = tasks.get(parent);
                 if (found == null || !found.spec().owner().equals(spec.owner())) {
@@ -127,16 +124,13 @@ public final class TaskCoordinator implements AutoCloseable {
                 }
             });
             Instant now = clock.instant();
-            task = new Task(nextId(now), spec, TaskStatus.PENDING, Optional.empty(), 0, List.of(), 0, Optional.empty(),
-                    Optional.empty(), now, Optional.empty(), Optional.empty());
+            Task task = new Task(nextId(now), spec, TaskStatus.PENDING, Optional.empty(), 0, List.of(), 0,
+                    Optional.empty(), Optional.empty(), now, Optional.empty(), Optional.empty());
             pending.add(task);
-            seq = store(task);
-            seq = Math.max(seq, tryAssign(task));
-            task = tasks.get(task.id());
-            outgoing = takeSent();
-        }
-        settle(seq, outgoing);
-        return task;
+            store(task);
+            tryAssign(task);
+            return tasks.get(task.id());
+        });
     }
 
     /** The agent reports progress (0-100): the task is in progress. */
@@ -150,45 +144,31 @@ public final class TaskCoordinator implements AutoCloseable {
 
     /** The agent reports the task done with {@code result} (JSON text). */
     public Task complete(String id, AgentId agent, String result) {
-        long seq;
-        Task done;
-        Pending outgoing;
-        synchronized (this) {
+        return operation(() -> {
             Task task = running(id, agent);
             Instant now = clock.instant();
             registry.taskFinished(agent, true, Duration.between(task.assignedAt().orElse(now), now));
-            done = with(task, TaskStatus.COMPLETED, task.assignee(), 100, Optional.of(result), Optional.empty(),
+            Task done = with(task, TaskStatus.COMPLETED, task.assignee(), 100, Optional.of(result), Optional.empty(),
                     Optional.of(now));
-            seq = finish(done);
-            seq = Math.max(seq, assignPending());
-            outgoing = takeSent();
-        }
-        settle(seq, outgoing);
-        return done;
+            finish(done);
+            assignPending();
+            return done;
+        });
     }
 
     /** The agent reports that its attempt failed with {@code error}: retried elsewhere, or failed for good. */
     public Task fail(String id, AgentId agent, String error) {
-        long seq;
-        Task after;
-        Pending outgoing;
-        synchronized (this) {
+        return operation(() -> {
             Task task = running(id, agent);
             registry.taskFinished(agent, false, Duration.ZERO);
-            seq = attemptFailed(task, error, TaskStatus.FAILED);
-            after = tasks.get(id);
-            outgoing = takeSent();
-        }
-        settle(seq, outgoing);
-        return after;
+            attemptFailed(task, error, TaskStatus.FAILED);
+            return tasks.get(id);
+        });
     }
 
     /** Cancels a task that is not finished; its agent, if any, is sent a {@code task_cancel} message. */
     public Task cancel(String id, String reason) {
-        long seq;
-        Task cancelled;
-        Pending outgoing;
-        synchronized (this) {
+        return operation(() -> {
             Task task = require(id);
             if (task.status().isFinal()) {
                 throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "task '" + id + "' is already "
@@ -198,16 +178,15 @@ public final class TaskCoordinator implements AutoCloseable {
             if (task.status().isRunning()) {
                 AgentId agent = task.assignee().orElseThrow();
                 registry.taskReleased(agent);
-                send(agent, TASK_CANCEL, task, "{\"task_id\":" + Json.quote(id) + ",\"reason\":" + Json.quote(reason) + "}");
+                send(agent, TASK_CANCEL, task, "{\"task_id\":" + Json.quote(id) + ",\"reason\":" + Json.quote(reason)
+                        + "}");
             }
-            cancelled = with(task, TaskStatus.CANCELLED, task.assignee(), task.progress(), Optional.empty(),
+            Task cancelled = with(task, TaskStatus.CANCELLED, task.assignee(), task.progress(), Optional.empty(),
                     Optional.of(reason), Optional.of(clock.instant()));
-            seq = finish(cancelled);
-            seq = Math.max(seq, assignPending());
-            outgoing = takeSent();
-        }
-        settle(seq, outgoing);
-        return cancelled;
+            finish(cancelled);
+            assignPending();
+            return cancelled;
+        });
     }
 
     /**
@@ -216,33 +195,26 @@ public final class TaskCoordinator implements AutoCloseable {
      * Returns the agents found offline.
      */
     public List<AgentId> tick() {
-        long seq = 0;
-        List<AgentId> lost;
-        Pending outgoing;
-        synchronized (this) {
-            lost = registry.sweep();
-            Set<AgentId> gone = new HashSet<>(lost);
+        return operation(() -> {
+            List<AgentId> lost = registry.sweep();
             long now = clock.millis();
             for (String id : List.copyOf(running)) {
                 Task task = tasks.get(id);
                 AgentId agent = task.assignee().orElseThrow();
                 // Offline by silence (just swept), by its own word, or deleted: its tasks move on.
-                if (gone.contains(agent) || registry.get(agent).map(a -> a.status() == AgentStatus.OFFLINE).orElse(true)) {
+                if (lost.contains(agent) || registry.get(agent).map(a -> a.status() == AgentStatus.OFFLINE).orElse(true)) {
                     registry.taskReleased(agent);
-                    seq = Math.max(seq, attemptFailed(task, "agent " + agent + " went offline", TaskStatus.FAILED));
+                    attemptFailed(task, "agent " + agent + " went offline", TaskStatus.FAILED);
                 } else if (task.assignedAt().orElseThrow().toEpochMilli() + task.spec().timeout().toMillis() <= now) {
                     registry.taskFinished(agent, false, Duration.ZERO);
-                    send(agent, TASK_CANCEL, task, "{\"task_id\":" + Json.quote(task.id())
-                            + ",\"reason\":\"timed out\"}");
-                    seq = Math.max(seq, attemptFailed(task, "timed out after " + task.spec().timeout().toSeconds()
-                            + " s on " + agent, TaskStatus.TIMED_OUT));
+                    send(agent, TASK_CANCEL, task, "{\"task_id\":" + Json.quote(task.id()) + ",\"reason\":\"timed out\"}");
+                    attemptFailed(task, "timed out after " + task.spec().timeout().toSeconds() + " s on " + agent,
+                            TaskStatus.TIMED_OUT);
                 }
             }
-            seq = Math.max(seq, assignPending());
-            outgoing = takeSent();
-        }
-        settle(seq, outgoing);
-        return lost;
+            assignPending();
+            return lost;
+        });
     }
 
     // ---------------------------------------------------------------- queries
@@ -283,16 +255,11 @@ public final class TaskCoordinator implements AutoCloseable {
     }
 
     private Task change(String id, AgentId agent, java.util.function.UnaryOperator<Task> update) {
-        long seq;
-        Task changed;
-        Pending outgoing;
-        synchronized (this) {
-            changed = update.apply(running(id, agent));
-            seq = store(changed);
-            outgoing = takeSent();
-        }
-        settle(seq, outgoing);
-        return changed;
+        return operation(() -> {
+            Task changed = update.apply(running(id, agent));
+            store(changed);
+            return changed;
+        });
     }
 
     private Task require(String id) {
@@ -304,7 +271,7 @@ public final class TaskCoordinator implements AutoCloseable {
     }
 
     /** An attempt ended without a result: try another agent if retries remain, else end the task. */
-    private long attemptFailed(Task task, String error, TaskStatus finalStatus) {
+    private void attemptFailed(Task task, String error, TaskStatus finalStatus) {
         List<AgentId> failedBy = new ArrayList<>(task.failedBy());
         task.assignee().ifPresent(failedBy::add);
         if (task.attempts() <= task.spec().maxRetries()) {
@@ -312,19 +279,21 @@ public final class TaskCoordinator implements AutoCloseable {
                     List.copyOf(failedBy), 0, Optional.empty(), Optional.of(error), task.createdAt(), task.assignedAt(),
                     Optional.empty());
             pending.add(retry);
-            return Math.max(store(retry), tryAssign(retry));
+            store(retry);
+            tryAssign(retry);
+            return;
         }
         Task ended = new Task(task.id(), task.spec(), finalStatus, task.assignee(), task.attempts(),
                 List.copyOf(failedBy), task.progress(), Optional.empty(), Optional.of(error), task.createdAt(),
                 task.assignedAt(), Optional.of(clock.instant()));
-        return finish(ended);
+        finish(ended);
     }
 
-    /** Gives {@code task} to the best agent, if one is free; returns the write's sequence (0 if none). */
-    private long tryAssign(Task task) {
+    /** Gives {@code task} to the best agent, if one is free. */
+    private void tryAssign(Task task) {
         Optional<AgentInfo> agent = pick(task);
         if (agent.isEmpty()) {
-            return 0;
+            return;
         }
         AgentId chosen = agent.get().profile().id();
         pending.remove(task);
@@ -332,14 +301,13 @@ public final class TaskCoordinator implements AutoCloseable {
         Task assigned = new Task(task.id(), task.spec(), TaskStatus.ASSIGNED, Optional.of(chosen), task.attempts() + 1,
                 task.failedBy(), 0, Optional.empty(), task.error(), task.createdAt(), Optional.of(clock.instant()),
                 Optional.empty());
-        long seq = store(assigned);
+        store(assigned);
         // On a thread of its own: never inside this lock, never on the journal's writer thread.
         send(chosen, TASK_REQUEST, assigned, request(assigned)).whenCompleteAsync((ok, failure) -> {
             if (failure != null) {
                 undelivered(assigned, failure);
             }
         }, Thread::startVirtualThread);
-        return seq;
     }
 
     /** Never an agent that already failed the task if another qualifies; else not the last one; else anyone. */
@@ -362,52 +330,56 @@ public final class TaskCoordinator implements AutoCloseable {
     }
 
     /** Tries every waiting task, most urgent first. */
-    private long assignPending() {
-        long seq = 0;
+    private void assignPending() {
         for (Task task : List.copyOf(pending)) {
-            seq = Math.max(seq, tryAssign(task));
+            tryAssign(task);
         }
-        return seq;
     }
 
-    private long finish(Task task) {
+    private void finish(Task task) {
         pending.remove(task);
-        long seq = store(task);
+        store(task);
         finished.add(task.id());
         task.spec().createdBy().filter(bus::hasInbox).ifPresent(creator -> send(creator, TASK_RESPONSE, task,
                 response(task)));
         while (finished.size() > KEEP_FINISHED) {
             String oldest = finished.poll();
             tasks.remove(oldest);
-            seq = Math.max(seq, table.removeLater(oldest));
+            lastWrite = Math.max(lastWrite, table.removeLater(oldest));
         }
-        return seq;
-    }
-
-    /** What an operation did under the lock and must see through after it: messages and changed tasks. */
-    private record Pending(List<java.util.concurrent.CompletableFuture<?>> sent, List<Task> changed) {}
-
-    private Pending takeSent() {
-        Pending taken = new Pending(sent, changed);
-        sent = new ArrayList<>();
-        changed = new ArrayList<>();
-        return taken;
     }
 
     /**
-     * Outside the lock: waits until the operation's writes are durable and its messages accepted
-     * (a request that could not be delivered has already failed its attempt by then), then tells
-     * the listener of every change, in order.
+     * Runs {@code body} under the lock, writing without waiting; then, outside the lock, waits
+     * until its writes are durable and its messages accepted (a request that could not be
+     * delivered has failed its attempt by then), and tells the listener of every change, in order.
+     * One slow fsync so never holds up other callers.
      */
-    private void settle(long seq, Pending outgoing) {
-        table.awaitDurable(seq);
-        for (java.util.concurrent.CompletableFuture<?> message : outgoing.sent()) {
+    private <T> T operation(java.util.function.Supplier<T> body) {
+        T result;
+        Pending done;
+        synchronized (this) {
+            try {
+                result = body.get();
+            } finally {
+                done = new Pending(lastWrite, sent, changed);
+                lastWrite = 0;
+                sent = new ArrayList<>();
+                changed = new ArrayList<>();
+            }
+        }
+        table.awaitDurable(done.lastWrite());
+        for (java.util.concurrent.CompletableFuture<?> message : done.sent()) {
             message.exceptionally(failure -> null).join();
         }
-        outgoing.changed().forEach(listener);
+        done.changed().forEach(listener);
+        return result;
     }
 
-    private long store(Task task) {
+    /** What one operation did under the lock: its last write, the messages it sent, the tasks it changed. */
+    private record Pending(long lastWrite, List<java.util.concurrent.CompletableFuture<?>> sent, List<Task> changed) {}
+
+    private void store(Task task) {
         tasks.put(task.id(), task);
         changed.add(task);
         if (task.status().isRunning()) {
@@ -415,7 +387,7 @@ public final class TaskCoordinator implements AutoCloseable {
         } else {
             running.remove(task.id());
         }
-        return table.putLater(task.id(), TaskCodec.encode(task));
+        lastWrite = Math.max(lastWrite, table.putLater(task.id(), TaskCodec.encode(task)));
     }
 
     /**
@@ -439,20 +411,16 @@ public final class TaskCoordinator implements AutoCloseable {
     private void undelivered(Task attempt, Throwable failure) {
         Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
                 ? failure.getCause() : failure;
-        long seq;
-        Pending outgoing;
-        synchronized (this) {
+        operation(() -> {
             Task now = tasks.get(attempt.id());
             if (now == null || !now.status().isRunning() || now.attempts() != attempt.attempts()) {
-                return;
+                return null; // already moved on
             }
             AgentId agent = now.assignee().orElseThrow();
             registry.taskReleased(agent);
-            seq = attemptFailed(now, "could not deliver the task to " + agent + ": " + cause.getMessage(),
-                    TaskStatus.FAILED);
-            outgoing = takeSent();
-        }
-        settle(seq, outgoing);
+            attemptFailed(now, "could not deliver the task to " + agent + ": " + cause.getMessage(), TaskStatus.FAILED);
+            return null;
+        });
     }
 
     private static String request(Task task) {
