@@ -5,20 +5,20 @@
 #
 #   bench/net-bench.sh <workload> [NetLoad options...]
 #
-# workload: rest | w1 | w3 | longpoll. Environment: SERVER_GC (G1 or ZGC, default G1),
-# WARMUP_PASSES (default 2), PORT (default 18081), DATA (default a new temp directory, deleted
+# workload: rest | w1 | w2 | w3 | longpoll. Environment: SERVER_GC (G1 or ZGC, default G1),
+# SERVER_OPTS (extra server JVM flags, e.g. for a JFR recording), WARMUP_PASSES (default 2), PORT (default 18081), DATA (default a new temp directory, deleted
 # afterwards).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 JAVA_HOME="$("$root/bin/find-jdk")"
-workload="${1:?usage: bench/net-bench.sh rest|w1|w3|longpoll [options]}"
+workload="${1:?usage: bench/net-bench.sh rest|w1|w2|w3|longpoll [options]}"
 shift
 port="${PORT:-18081}"
 data="${DATA:-$(mktemp -d)}"
 gc_flag="-XX:+UseG1GC"
 [ "${SERVER_GC:-G1}" = "ZGC" ] && gc_flag="-XX:+UseZGC"
 
-RATE_LIMIT_PER_MINUTE=100000000 "$JAVA_HOME/bin/java" -Xmx8g "$gc_flag" -jar "$root/server/target/swarmbus.jar" \
+RATE_LIMIT_PER_MINUTE=100000000 "$JAVA_HOME/bin/java" -Xmx8g "$gc_flag" ${SERVER_OPTS:-} -jar "$root/server/target/swarmbus.jar" \
   serve --dev --port "$port" --data-dir "$data" > "$data.server.log" 2>&1 &
 server=$!
 cleanup() { kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data" "$data.server.log"; }

@@ -30,6 +30,7 @@ public final class NetLoad {
     private static final String CONTENT = "\"" + "x".repeat(1022) + "\"";
     private static final Pattern ACCESS_TOKEN = Pattern.compile("\"access_token\":\"([^\"]+)\"");
     private static final Pattern SCHEDULED = Pattern.compile("\"scheduled\":\"(\\d+)\"");
+    private static final Pattern ACKED = Pattern.compile("\"acked\":(\\d+)");
     private static final Pattern DELIVERY_ID = Pattern.compile("\"delivery\":\\{\"id\":\"([0-9a-f]{16})\"");
 
     private final String server;
@@ -73,11 +74,12 @@ public final class NetLoad {
         for (String run : workload.equals("all") ? List.of("rest", "w1", "w3") : List.of(workload)) {
             switch (run) {
                 case "w1" -> load.w1(producers, 256, batch);
+                case "w2" -> load.w2(producers == 32 ? 8 : producers, 256, batch);
                 case "w3" -> load.w3(rate);
                 case "rest" -> load.rest(32);
                 case "longpoll" -> load.longPoll(receivers, rate);
                 default -> throw new IllegalArgumentException("unknown workload " + run
-                        + "; use w1, w3, rest, longpoll or all");
+                        + "; use w1, w2, w3, rest, longpoll or all");
             }
         }
     }
@@ -162,19 +164,100 @@ public final class NetLoad {
      * sends per frame ({@code send_batch} when more than one).
      */
     private void w1(int producers, int window, int batch) throws Exception {
-        if (window % batch != 0) {
-            throw new IllegalArgumentException("--batch must divide the window of " + window);
-        }
         String from = agent("w1-producer");
-        LongAdder sent = new LongAdder();
-        LongAdder refused = new LongAdder();
-        String[] lastError = {""};
-        AtomicBoolean running = new AtomicBoolean(true);
-        List<Thread> threads = new ArrayList<>();
+        Producers sending = new Producers(window, batch);
         for (int p = 0; p < producers; p++) {
             // One inbox per producer, as in the engine benchmark: one inbox would fill up
             // (messaging.max_inbox_depth) and every later send would be refused.
-            String sink = agent("w1-sink-" + p);
+            sending.start(from, agent("w1-sink-" + p));
+        }
+        Thread.sleep(3_000);
+        long before = sending.sent.sum();
+        long started = System.nanoTime();
+        Thread.sleep(seconds * 1_000L);
+        double rate = (sending.sent.sum() - before) / ((System.nanoTime() - started) / 1e9);
+        sending.stop();
+        System.out.printf("%-62s %,12.0f msg/s%n", "W1 WebSocket durable send, " + producers + " x " + window
+                + " in flight, " + batch + " per " + (binary ? "binary" : "text") + " frame", rate);
+        sending.printRefusals();
+    }
+
+    /**
+     * W2: {@code pairs} producers as in W1, each sending to its own consumer; each consumer is a
+     * WebSocket subscription that acks what it received, in one ack per burst of deliveries read.
+     * Counts messages acknowledged by the server per second.
+     */
+    private void w2(int pairs, int window, int batch) throws Exception {
+        String from = agent("w2-producer");
+        Producers sending = new Producers(window, batch);
+        LongAdder acked = new LongAdder();
+        List<RawWebSocket> consumers = new ArrayList<>();
+        for (int p = 0; p < pairs; p++) {
+            String consumer = agent("w2-consumer-" + p);
+            RawWebSocket ws = socket();
+            consumers.add(ws);
+            ws.send("{\"op\":\"subscribe\",\"agent\":\"" + consumer + "\",\"max_messages\":256}");
+            Thread.ofPlatform().daemon().start(() -> consume(ws, consumer, acked));
+            sending.start(from, consumer);
+        }
+        Thread.sleep(3_000);
+        long before = acked.sum();
+        long started = System.nanoTime();
+        Thread.sleep(seconds * 1_000L);
+        double rate = (acked.sum() - before) / ((System.nanoTime() - started) / 1e9);
+        sending.stop();
+        for (RawWebSocket consumer : consumers) {
+            consumer.close();
+        }
+        System.out.printf("%-62s %,12.0f msg/s%n", "W2 WebSocket send -> receive -> ack, " + pairs + " + " + pairs
+                + ", " + batch + " send(s) per frame", rate);
+        sending.printRefusals();
+    }
+
+    /** Reads deliveries and acks them: one ack frame for all deliveries read before the socket ran dry. */
+    private static void consume(RawWebSocket ws, String agent, LongAdder acked) {
+        StringBuilder ids = new StringBuilder();
+        try {
+            for (String frame = ws.read(); frame != null; frame = ws.read()) {
+                Matcher id = DELIVERY_ID.matcher(frame);
+                if (id.find()) {
+                    ids.append(ids.isEmpty() ? "\"" : ",\"").append(id.group(1)).append('"');
+                } else if (frame.startsWith("{\"op\":\"acked\"")) {
+                    Matcher n = ACKED.matcher(frame);
+                    if (n.find()) {
+                        acked.add(Long.parseLong(n.group(1)));
+                    }
+                }
+                if (!ids.isEmpty() && (!ws.buffered() || ids.length() > 256 * 19)) {
+                    ws.send("{\"op\":\"ack\",\"agent\":\"" + agent + "\",\"message_ids\":[" + ids + "]}");
+                    ids.setLength(0);
+                }
+            }
+        } catch (IOException closed) {
+            // the run is over
+        }
+    }
+
+    /** WebSocket producers that each keep a window of sends in flight until {@link #stop}. */
+    private final class Producers {
+        final LongAdder sent = new LongAdder();
+        private final LongAdder refused = new LongAdder();
+        private final AtomicBoolean running = new AtomicBoolean(true);
+        private final List<Thread> threads = new ArrayList<>();
+        private final int window;
+        private final int batch;
+        private volatile String lastError = "";
+
+        Producers(int window, int batch) {
+            if (window % batch != 0) {
+                throw new IllegalArgumentException("--batch must divide the window of " + window);
+            }
+            this.window = window;
+            this.batch = batch;
+        }
+
+        /** One new socket sending from {@code from} to {@code to}, answers read by a thread of its own. */
+        void start(String from, String to) throws IOException {
             Semaphore inFlight = new Semaphore(window);
             RawWebSocket ws = socket();
             threads.add(Thread.ofPlatform().daemon().start(() -> {
@@ -184,15 +267,15 @@ public final class NetLoad {
                         sent.add(accepted);
                         if (accepted < batch) {
                             refused.add(batch - accepted);
-                            lastError[0] = answer;
+                            lastError = answer;
                         }
                         inFlight.release(batch); // every frame is answered by exactly one frame
                     }
                 } catch (IOException e) {
-                    lastError[0] = e.toString();
+                    lastError = e.toString();
                 }
             }));
-            String json = batch == 1 ? sendFrame("w1", from, sink, "") : batchFrame(from, sink, batch);
+            String json = batch == 1 ? sendFrame("w", from, to, "") : batchFrame(from, to, batch);
             byte[] frame = RawWebSocket.frame(json.getBytes(StandardCharsets.UTF_8), binary);
             threads.add(Thread.ofPlatform().daemon().start(() -> {
                 try {
@@ -208,23 +291,22 @@ public final class NetLoad {
                     inFlight.acquireUninterruptibly(window);
                     ws.close();
                 } catch (IOException e) {
-                    lastError[0] = e.toString();
+                    lastError = e.toString();
                 }
             }));
         }
-        Thread.sleep(3_000);
-        long before = sent.sum();
-        long started = System.nanoTime();
-        Thread.sleep(seconds * 1_000L);
-        double rate = (sent.sum() - before) / ((System.nanoTime() - started) / 1e9);
-        running.set(false);
-        for (Thread thread : threads) {
-            thread.join(10_000);
+
+        void stop() throws InterruptedException {
+            running.set(false);
+            for (Thread thread : threads) {
+                thread.join(10_000);
+            }
         }
-        System.out.printf("%-62s %,12.0f msg/s%n", "W1 WebSocket durable send, " + producers + " x " + window
-                + " in flight, " + batch + " per " + (binary ? "binary" : "text") + " frame", rate);
-        if (refused.sum() > 0) {
-            System.out.printf("%-62s %,12d refused; last: %s%n", "", refused.sum(), lastError[0]);
+
+        void printRefusals() {
+            if (refused.sum() > 0) {
+                System.out.printf("%-62s %,12d refused; last: %s%n", "", refused.sum(), lastError);
+            }
         }
     }
 

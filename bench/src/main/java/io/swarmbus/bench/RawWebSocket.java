@@ -123,6 +123,11 @@ final class RawWebSocket implements AutoCloseable {
         write(frame(json.getBytes(StandardCharsets.UTF_8), true), true);
     }
 
+    /** Whether bytes from the server are waiting to be read, so {@link #read} would not block on the socket. */
+    boolean buffered() throws IOException {
+        return in.available() > 0;
+    }
+
     /** The next data message's payload as text, or null once the server closed. Answers pings. */
     String read() throws IOException {
         ByteArrayOutputStream message = null;

@@ -1,13 +1,9 @@
 package io.swarmbus.messaging;
 
 import io.swarmbus.SwarmbusException;
-import java.util.regex.Pattern;
 
 /** Where a message goes: exactly one agent, group, topic, or every agent. */
 public sealed interface Address {
-    /** Group and topic names: 1 to 128 letters, digits and {@code _ - . : @ /}. */
-    Pattern NAME = Pattern.compile("[A-Za-z0-9_.:@/-]{1,128}");
-
     /** To one agent's inbox. @param agent the recipient */
     record Direct(AgentId agent) implements Address {
         /** Requires an agent. */
@@ -62,9 +58,9 @@ public sealed interface Address {
         return new Broadcast();
     }
 
-    /** Validates a group or topic name, naming the field in the error. */
+    /** Validates a group or topic name (1 to 128 letters, digits and {@code _ - . : @ /}), naming the field in the error. */
     static String checkName(String field, String name) {
-        if (name == null || !NAME.matcher(name).matches()) {
+        if (!Names.valid(name, "/")) {
             throw SwarmbusException.invalid(field, field + " name '" + name
                     + "' is invalid: use 1 to 128 letters, digits or _ - . : @ /");
         }

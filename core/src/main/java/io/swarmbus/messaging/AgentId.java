@@ -1,7 +1,6 @@
 package io.swarmbus.messaging;
 
 import io.swarmbus.SwarmbusException;
-import java.util.regex.Pattern;
 
 /**
  * The name of an agent and of its inbox: 1 to 128 letters, digits and {@code _ - . : @}.
@@ -9,11 +8,9 @@ import java.util.regex.Pattern;
  * @param value the name
  */
 public record AgentId(String value) implements Comparable<AgentId> {
-    private static final Pattern VALID = Pattern.compile("[A-Za-z0-9_.:@-]{1,128}");
-
     /** Rejects names that are empty, too long or contain other characters. */
     public AgentId {
-        if (value == null || !VALID.matcher(value).matches()) {
+        if (!Names.valid(value, "")) {
             throw SwarmbusException.invalid("agent_id", "agent id '" + value
                     + "' is invalid: use 1 to 128 letters, digits or _ - . : @");
         }
