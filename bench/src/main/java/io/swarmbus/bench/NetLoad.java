@@ -31,6 +31,7 @@ public final class NetLoad {
     private static final Pattern ACCESS_TOKEN = Pattern.compile("\"access_token\":\"([^\"]+)\"");
     private static final Pattern SCHEDULED = Pattern.compile("\"scheduled\":\"(\\d+)\"");
     private static final Pattern ACKED = Pattern.compile("\"acked\":(\\d+)");
+    private static final Pattern DELIVERED_ID = Pattern.compile("\\{\"id\":\"([0-9a-f]{16})\",\"from\"");
     private static final Pattern DELIVERY_ID = Pattern.compile("\"delivery\":\\{\"id\":\"([0-9a-f]{16})\"");
 
     private final String server;
@@ -38,6 +39,8 @@ public final class NetLoad {
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final String token;
     private boolean binary;
+    /** W2 consumers subscribe with {@code "batch":true}: many deliveries per frame. */
+    private boolean batchedDeliveries;
 
     private NetLoad(String server, int seconds) throws Exception {
         this.server = server;
@@ -52,6 +55,7 @@ public final class NetLoad {
         int seconds = 10;
         int producers = 32;
         boolean text = false;
+        boolean batchedDeliveries = false;
         int batch = 1;
         int rate = 5_000;
         int receivers = 10_000;
@@ -59,6 +63,7 @@ public final class NetLoad {
             switch (args[i]) {
                 case "--producers" -> producers = Integer.parseInt(args[++i]);
                 case "--text" -> text = true;
+                case "--batched-deliveries" -> batchedDeliveries = true;
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
                 case "--rate" -> rate = Integer.parseInt(args[++i]);
                 case "--receivers" -> receivers = Integer.parseInt(args[++i]);
@@ -69,6 +74,7 @@ public final class NetLoad {
         }
         NetLoad load = new NetLoad(server, seconds);
         load.binary = !text;
+        load.batchedDeliveries = batchedDeliveries;
         System.out.printf("swarmbus network load against %s: %d cores here, JDK %s, %d s per run%n", server,
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), seconds);
         for (String run : workload.equals("all") ? List.of("rest", "w1", "w3") : List.of(workload)) {
@@ -196,7 +202,8 @@ public final class NetLoad {
             String consumer = agent("w2-consumer-" + p);
             RawWebSocket ws = socket();
             consumers.add(ws);
-            ws.send("{\"op\":\"subscribe\",\"agent\":\"" + consumer + "\",\"max_messages\":256}");
+            ws.send("{\"op\":\"subscribe\",\"agent\":\"" + consumer + "\",\"max_messages\":256,\"batch\":"
+                    + batchedDeliveries + "}");
             Thread.ofPlatform().daemon().start(() -> consume(ws, consumer, acked));
             sending.start(from, consumer);
         }
@@ -210,7 +217,7 @@ public final class NetLoad {
             consumer.close();
         }
         System.out.printf("%-62s %,12.0f msg/s%n", "W2 WebSocket send -> receive -> ack, " + pairs + " + " + pairs
-                + ", " + batch + " send(s) per frame", rate);
+                + ", " + batch + " send(s) per frame" + (batchedDeliveries ? ", batched deliveries" : ""), rate);
         sending.printRefusals();
     }
 
@@ -219,10 +226,11 @@ public final class NetLoad {
         StringBuilder ids = new StringBuilder();
         try {
             for (String frame = ws.read(); frame != null; frame = ws.read()) {
-                Matcher id = DELIVERY_ID.matcher(frame);
-                if (id.find()) {
+                Matcher id = DELIVERED_ID.matcher(frame);
+                while (id.find()) {
                     ids.append(ids.isEmpty() ? "\"" : ",\"").append(id.group(1)).append('"');
-                } else if (frame.startsWith("{\"op\":\"acked\"")) {
+                }
+                if (frame.startsWith("{\"op\":\"acked\"")) {
                     Matcher n = ACKED.matcher(frame);
                     if (n.find()) {
                         acked.add(Long.parseLong(n.group(1)));

@@ -32,7 +32,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       {@code {"message_id","recipients","duplicate"}} or {@code {"status","error","message"}}, in
  *       order;</li>
  *   <li>{@code {"op":"subscribe","agent":"b","max_messages":100,"visibility_timeout":30}} → a stream
- *       of {@code {"op":"message","delivery":{...}}} until the connection closes;</li>
+ *       of {@code {"op":"message","delivery":{...}}} until the connection closes; with
+ *       {@code "batch":true}, {@code {"op":"messages","deliveries":[..]}} frames instead, each
+ *       carrying what one receive leased (up to {@code max_messages});</li>
  *   <li>{@code {"op":"ack","agent":"b","message_ids":[..]}} → {@code {"op":"acked",..}};</li>
  * </ul>
  * and {@code {"op":"error","ref":..,"error":..,"message":..}} for anything refused. Authenticate on
@@ -214,21 +216,35 @@ final class SocketRoutes {
         int max = frame.integer("max_messages").orElse(100);
         Duration visibility = frame.number("visibility_timeout").map(s -> Duration.ofMillis((long) (s * 1000)))
                 .orElse(bus.defaultVisibility());
+        boolean batch = frame.flag("batch");
         AtomicBoolean running = open.get(ctx.sessionId());
+        Outbox outbox = outbox(ctx);
         Thread.ofVirtual().name("swarmbus-ws-" + agent).start(() -> {
             try {
                 while (running != null && running.get()) {
                     List<Delivery> got = bus.receive(agent, max, visibility, Duration.ofSeconds(5));
-                    for (Delivery delivery : got) {
-                        Map<String, Object> event = answer("message", null);
-                        event.put("delivery", Views.delivery(delivery));
-                        send(ctx, event);
+                    if (batch && !got.isEmpty()) {
+                        outbox.add(() -> deliveries(got));
+                    } else {
+                        for (Delivery delivery : got) {
+                            outbox.add(() -> Views.writeDelivery(new StringBuilder(1280)
+                                    .append("{\"op\":\"message\",\"delivery\":"), delivery).append('}').toString());
+                        }
                     }
                 }
             } catch (SwarmbusException e) {
                 send(ctx, error(null, e));
             }
         });
+    }
+
+    /** {@code {"op":"messages","deliveries":[..]}}: everything one receive returned, in one frame. */
+    private static String deliveries(List<Delivery> got) {
+        StringBuilder json = new StringBuilder(64 + 1280 * got.size()).append("{\"op\":\"messages\",\"deliveries\":[");
+        for (int i = 0; i < got.size(); i++) {
+            Views.writeDelivery(json.append(i > 0 ? "," : ""), got.get(i));
+        }
+        return json.append("]}").toString();
     }
 
     private void ack(WsContext ctx, Auth.Principal principal, String ref, RequestBody frame) {

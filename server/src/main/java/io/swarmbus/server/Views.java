@@ -1,6 +1,7 @@
 package io.swarmbus.server;
 
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import com.fasterxml.jackson.databind.util.RawValue;
 import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.Delivery;
@@ -47,6 +48,53 @@ final class Views {
         view.put("attempt", d.attempt());
         view.put("lease_expires_at", d.leaseExpiresAt().toString());
         return view;
+    }
+
+    /**
+     * {@link #delivery} written straight to JSON text, field for field the same: the WebSocket
+     * stream writes one per delivery, and building and serializing the map cost more than the
+     * delivery itself (docs/benchmarks.md, W2). {@code ViewsTest} holds the two to the same output.
+     */
+    static StringBuilder writeDelivery(StringBuilder json, Delivery d) {
+        Message m = d.message();
+        json.append("{\"id\":\"").append(m.id()).append("\",\"from\":");
+        quote(json, m.from().value());
+        switch (m.to()) {
+            case Address.Direct to -> quote(json.append(",\"to\":"), to.agent().value());
+            case Address.Group g -> quote(json.append(",\"group\":"), g.name());
+            case Address.Topic t -> quote(json.append(",\"topic\":"), t.name());
+            case Address.Broadcast b -> json.append(",\"broadcast\":true");
+        }
+        quote(json.append(",\"type\":"), m.type().name());
+        json.append(",\"content\":");
+        if (content(m.content()) instanceof RawValue) {
+            json.append(m.content());
+        } else {
+            quote(json, m.content());
+        }
+        quote(json.append(",\"priority\":"), m.priority().wireName());
+        m.correlationId().ifPresent(v -> quote(json.append(",\"correlation_id\":"), v));
+        m.replyTo().ifPresent(v -> quote(json.append(",\"reply_to\":"), v));
+        m.conversationId().ifPresent(v -> quote(json.append(",\"conversation_id\":"), v));
+        if (!m.headers().isEmpty()) {
+            json.append(",\"headers\":{");
+            boolean first = true;
+            for (Map.Entry<String, String> header : m.headers().entrySet()) {
+                quote(json.append(first ? "" : ","), header.getKey()).append(':');
+                quote(json, header.getValue());
+                first = false;
+            }
+            json.append('}');
+        }
+        quote(json.append(",\"created_at\":"), m.createdAt().toString());
+        m.expiresAt().ifPresent(v -> quote(json.append(",\"expires_at\":"), v.toString()));
+        m.idempotencyKey().ifPresent(v -> quote(json.append(",\"idempotency_key\":"), v));
+        json.append(",\"attempt\":").append(d.attempt());
+        return quote(json.append(",\"lease_expires_at\":"), d.leaseExpiresAt().toString()).append('}');
+    }
+
+    private static StringBuilder quote(StringBuilder json, String text) {
+        return json.append('"').append(JsonStringEncoder.getInstance().quoteAsString(text)).append('"');
     }
 
     static Map<String, Object> record(MessageRecord r) {

@@ -136,6 +136,48 @@ class WebSocketTest {
     }
 
     @Test
+    void batchedSubscription_deliversManyMessagesPerFrame_eachOnceWithItsContent() throws Exception {
+        String token = token("team");
+        register(token, "producer");
+        register(token, "consumer");
+        int count = 300;
+        for (int i = 0; i < count; i++) {
+            bus.send(io.swarmbus.messaging.SendRequest.builder(io.swarmbus.messaging.AgentId.of("producer"),
+                    io.swarmbus.messaging.Address.agent("consumer")).content("{\"n\":" + i + "}").build());
+        }
+        Frames frames = new Frames();
+        WebSocket consumer = connect("?token=" + token, frames);
+        consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"max_messages\":128,\"batch\":true}", true)
+                .join();
+
+        Set<Integer> seen = new HashSet<>();
+        int batchFrames = 0;
+        while (seen.size() < count) {
+            JsonNode frame = frames.next();
+            assertThat(frame.get("op").asText()).isEqualTo("messages");
+            JsonNode deliveries = frame.get("deliveries");
+            assertThat(deliveries.size()).isBetween(1, 128);
+            batchFrames++;
+            StringBuilder ids = new StringBuilder();
+            for (JsonNode delivery : deliveries) {
+                assertThat(seen.add(delivery.get("content").get("n").asInt())).isTrue();
+                assertThat(delivery.get("attempt").asInt()).isEqualTo(1);
+                ids.append(ids.isEmpty() ? "\"" : ",\"").append(delivery.get("id").asText()).append('"');
+            }
+            consumer.sendText("{\"op\":\"ack\",\"agent\":\"consumer\",\"message_ids\":[" + ids + "]}", true).join();
+        }
+
+        assertThat(batchFrames).as("300 messages in frames of at most 128").isBetween(3, count - 1);
+        for (int acked = 0; acked < count; ) {
+            JsonNode frame = frames.next();
+            assertThat(frame.get("op").asText()).isEqualTo("acked");
+            acked += frame.get("acked").asInt();
+        }
+        assertThat(bus.inboxStats(io.swarmbus.messaging.AgentId.of("consumer")).depth()).isZero();
+        consumer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
+
+    @Test
     void binaryFrames_carryTheSameJson() throws Exception {
         String token = token("team");
         register(token, "a");
