@@ -365,7 +365,9 @@ public final class NetLoad {
                     done.countDown();
                 }
             } catch (IOException e) {
-                System.err.println("w3 consumer: " + e);
+                if (done.getCount() > 0) {
+                    System.err.println("w3 consumer: " + e); // else closed at the end of the run
+                }
             }
         });
         RawWebSocket producer = sendOpenLoop(rate, total, (i, scheduled) -> sendFrame("w3", from, to, scheduled));
@@ -494,7 +496,9 @@ public final class NetLoad {
         }
         StringBuilder line = new StringBuilder();
         worst.forEach((second, max) -> line.append(String.format(" %ds:%.0f", second, max / 1e6)));
-        System.out.printf("%-62s%s%n", "worst latency (ms) per second of the run", line);
+        // The wall-clock start lets a stall be matched with the server's log or a JFR recording.
+        java.time.Instant start = java.time.Instant.now().minusNanos(System.nanoTime() - first);
+        System.out.printf("%-62s%s%n", "worst latency (ms) per second from " + start, line);
     }
 
     /** REST send with auth versus {@code GET /health} on the same server, closed loop, same clients. */
