@@ -1,6 +1,7 @@
 package io.swarmbus.server;
 
 import io.swarmbus.SwarmbusException;
+import io.swarmbus.llm.sim.SimSettings;
 import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.BusConfig;
 import io.swarmbus.messaging.BusStats;
@@ -31,6 +32,11 @@ public final class Main {
                         [--dev] [--config FILE.yaml] [--data-dir data] [--max-request-bytes N];
                         JWT_SECRET is required without --dev; every key: docs/config.md
               demo      run a small swarm conversation through the engine in --data-dir and print it
+              llm-sim   an OpenAI-compatible model simulator: [--port 8000] [--host 127.0.0.1]
+                        [--model a,b] [--zero-latency] [--overhead-ms 20] [--prefill-rate 8000]
+                        [--decode-rate 60] [--decode-slowdown 0.02] [--max-concurrency 64]
+                        [--max-queue 0] [--cache-blocks 8192] [--block-size 16] [--output-tokens 32]
+                        [--failure-rate 0] [--slow-rate 0] [--slow-factor 1] [--seed 42]
 
             client (talk to a running server):
             """ + Cli.USAGE + """
@@ -73,6 +79,9 @@ public final class Main {
             err.println("swarmbus: " + e.getMessage());
             return 2;
         }
+        if (command.equals("llm-sim")) {
+            return llmSim(options);
+        }
         if (!command.equals("serve") && !command.equals("demo")) {
             return client(command, options);
         }
@@ -101,6 +110,36 @@ public final class Main {
         }
     }
 
+
+    /** Runs the model simulator until the process is stopped. */
+    private int llmSim(Map<String, String> options) {
+        Map<String, String> simOptions = new HashMap<>(options);
+        String host = Optional.ofNullable(simOptions.remove("host")).orElse("127.0.0.1");
+        SimSettings settings;
+        int port;
+        try {
+            port = Integer.parseInt(Optional.ofNullable(simOptions.remove("port")).orElse("8000"));
+            boolean zero = simOptions.remove("zero-latency") != null;
+            settings = (zero ? SimSettings.zeroLatency() : SimSettings.defaults()).with(simOptions);
+        } catch (IllegalArgumentException e) {
+            err.println("swarmbus llm-sim: " + e.getMessage());
+            return 2;
+        }
+        try (LlmSimServer sim = LlmSimServer.start(settings, host, port)) {
+            out.printf("llm-sim listening on http://%s:%d/v1 serving %s%n", host, sim.port(),
+                    String.join(", ", settings.models()));
+            out.println("  " + settings);
+            out.flush();
+            new java.util.concurrent.CountDownLatch(1).await();
+            return 0;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 0;
+        } catch (RuntimeException e) {
+            err.println("swarmbus llm-sim: cannot start on " + host + ":" + port + ": " + e.getMessage());
+            return 1;
+        }
+    }
 
     /**
      * Serves until the process is told to stop (Ctrl-C or SIGTERM), then closes the server and lets
