@@ -86,6 +86,37 @@ final class Config {
     static final Key<Integer> PERFORMANCE_INTERVAL_SECONDS = define("audit.performance_interval_seconds", List.of(),
             "int", "60", s -> intIn(s, 1, 86_400), "How often a `performance_` record is written.");
 
+    static final Key<String> LLM_BACKENDS = define("llm.backends", List.of("LLM_BACKENDS"), "list", "", s -> s,
+            "OpenAI-compatible backends of the LLM gateway: a comma list of URLs (each serving every model its "
+                    + "`/v1/models` lists; also `--llm-backend URL`, repeatable), or in YAML a list of URLs and objects "
+                    + "with `url` and optional `name`, `api_key_env`, `models`, `weight`, `max_concurrency`, `rpm`, "
+                    + "`tpm`, `input_cost_per_million`, `output_cost_per_million`. See docs/llm.md.");
+    static final Key<String> LLM_STRATEGY = define("llm.strategy", List.of("LLM_STRATEGY"), "enum",
+            "least_outstanding", s -> oneOf(s, io.swarmbus.llm.route.Strategies.NAMES),
+            "How the gateway picks a backend: round_robin, weighted, least_outstanding, peak_ewma, power_of_two, "
+                    + "prefix_affinity, usage_based, cost_based.");
+    static final Key<String> LOAD_BALANCING_STRATEGY = define("load_balancing.strategy", List.of(), "enum", "",
+            s -> s.isEmpty() ? s : oneOf(s, io.swarmbus.llm.route.Strategies.NAMES),
+            "AgentSched's name for `llm.strategy`; when set, it wins.");
+    static final Key<Integer> CONNECTION_POOL_MAX = define("connection_pool.max_connections", List.of(), "int", "64",
+            s -> intIn(s, 1, 100_000), "Most requests in flight to one LLM backend (unless the backend sets "
+                    + "`max_concurrency`); more wait in the gateway's admission queue.");
+    static final Key<Integer> CONNECTION_POOL_TIMEOUT = define("connection_pool.timeout", List.of(), "int", "300",
+            s -> intIn(s, 1, 86_400), "Seconds to wait for an LLM backend's response headers before trying another.");
+    static final Key<Integer> LLM_MAX_QUEUE = define("llm.max_queue", List.of(), "int", "10000",
+            s -> intIn(s, 0, 10_000_000), "LLM requests that may wait for a backend slot; beyond it 429 with Retry-After.");
+    static final Key<Integer> LLM_QUEUE_TIMEOUT = define("llm.queue_timeout_seconds", List.of(), "int", "60",
+            s -> intIn(s, 1, 86_400), "Longest an LLM request waits for a backend slot (503 after); "
+                    + "`X-Swarmbus-Timeout-Ms` can ask for less.");
+    static final Key<Integer> LLM_RETRIES = define("llm.retries", List.of(), "int", "2", s -> intIn(s, 0, 10),
+            "Further backends tried after a connect error, timeout, 5xx or 429, before any byte reached the client.");
+    static final Key<String> LLM_FALLBACKS = define("llm.fallbacks", List.of(), "map", "", s -> s,
+            "Model fallbacks, in YAML a map from a model (or alias) to the models tried in order when it cannot "
+                    + "be answered, e.g. `gpt-4o: [gpt-4o-mini]`.");
+
+    /** Keys whose YAML value is a list or map, kept as JSON text rather than flattened. */
+    private static final Set<String> STRUCTURED = Set.of("llm.backends", "llm.fallbacks");
+
     private final Map<String, Object> values;
 
     private Config(Map<String, Object> values) {
@@ -146,7 +177,9 @@ final class Config {
     }
 
     private static void flatten(String prefix, JsonNode node, Map<String, String> into) {
-        if (node.isObject()) {
+        if (STRUCTURED.contains(prefix) && (node.isObject() || node.isArray())) {
+            into.put(prefix, node.toString());
+        } else if (node.isObject()) {
             node.properties().forEach(e -> flatten(prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey(),
                     e.getValue(), into));
         } else {

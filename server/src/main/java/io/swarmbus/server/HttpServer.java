@@ -6,6 +6,7 @@ import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
+import io.swarmbus.llm.LlmGateway;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.BusStats;
 import io.swarmbus.messaging.MessageBus;
@@ -46,11 +47,13 @@ public final class HttpServer implements AutoCloseable {
     private final TaskCoordinator coordinator;
     private final ScheduledExecutorService timer;
     private final java.util.concurrent.atomic.AtomicBoolean running;
+    private final LlmGateway llm;
 
     private HttpServer(Javalin app, Optional<String> generatedAdminPassword, Registry registry,
             TaskCoordinator coordinator, ScheduledExecutorService timer,
-            java.util.concurrent.atomic.AtomicBoolean running) {
+            java.util.concurrent.atomic.AtomicBoolean running, LlmGateway llm) {
         this.app = app;
+        this.llm = llm;
         this.registry = registry;
         this.coordinator = coordinator;
         this.timer = timer;
@@ -95,6 +98,8 @@ public final class HttpServer implements AutoCloseable {
         long tickMillis = Math.max(100, Math.min(1000, settings.heartbeatTtl().toMillis() / 4));
         timer.scheduleAtFixedRate(() -> tick(coordinator, audit), tickMillis, tickMillis, TimeUnit.MILLISECONDS);
         Metrics metrics = new Metrics(bus);
+        LlmGateway llm = new LlmGateway(settings.llm());
+        LlmRoutes llmRoutes = new LlmRoutes(llm, auth);
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.concurrency.useVirtualThreads = true;
@@ -125,6 +130,7 @@ public final class HttpServer implements AutoCloseable {
             taskRoutes(api, taskRoutes);
             api.sse("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
             seedRoutes(api, messages, members, agents);
+            llmRoutes(api, llmRoutes);
             api.get("/openapi.json", "This document", ctx -> Http.json(ctx, 200, api.openApi()));
             config.routes.ws("/api/v1/ws", new SocketRoutes(bus, auth, audit)::configure);
             errors(config, audit);
@@ -136,10 +142,11 @@ public final class HttpServer implements AutoCloseable {
             timer.shutdownNow();
             coordinator.close();
             registry.close();
+            llm.close();
             throw e;
         }
         LOG.info("listening on {}:{} ({} mode)", settings.host(), app.port(), settings.devMode() ? "dev" : "production");
-        return new HttpServer(app, generated, registry, coordinator, timer, running);
+        return new HttpServer(app, generated, registry, coordinator, timer, running, llm);
     }
 
     private static String secret(ServerSettings settings) {
@@ -198,6 +205,17 @@ public final class HttpServer implements AutoCloseable {
         }
         coordinator.close();
         registry.close();
+        llm.close();
+    }
+
+    /** The OpenAI-compatible gateway and its state. */
+    private static void llmRoutes(ApiCatalog api, LlmRoutes llm) {
+        api.post("/v1/chat/completions", "OpenAI-compatible chat completion, routed to an LLM backend", llm::chat);
+        api.post("/v1/completions", "OpenAI-compatible text completion", llm::completions);
+        api.post("/v1/embeddings", "OpenAI-compatible embeddings", llm::embeddings);
+        api.get("/v1/models", "Models the gateway's backends serve", llm::models);
+        api.get("/api/v1/llm/backends", "LLM backends: health, load, latency, tokens, errors", llm::backends);
+        api.get("/api/v1/llm/usage", "LLM token usage and cost per agent, key, backend and model", llm::usage);
     }
 
     /** Marks agents that stopped heartbeating offline (their tasks go elsewhere), times out tasks, assigns waiting ones. */
@@ -371,6 +389,21 @@ public final class HttpServer implements AutoCloseable {
     }
 
     static void error(Context ctx, SwarmbusException e) {
+        if (ctx.path().startsWith("/v1/")) { // the OpenAI-compatible routes answer as OpenAI does (ADR 0003)
+            if ((e.code() == ErrorCode.RATE_LIMITED || e.code() == ErrorCode.INBOX_FULL)
+                    && ctx.res().getHeader("Retry-After") == null) {
+                ctx.header("Retry-After", "1");
+            }
+            int status = e.code().httpStatus();
+            String type = status == 401 ? "authentication_error" : status == 429 ? "rate_limit_error"
+                    : status >= 500 ? "server_error" : "invalid_request_error";
+            com.fasterxml.jackson.databind.node.ObjectNode body = io.swarmbus.llm.OpenAiWire.error(e.getMessage(), type,
+                    e.code().code());
+            e.field().ifPresent(field -> ((com.fasterxml.jackson.databind.node.ObjectNode) body.get("error"))
+                    .put("param", field));
+            Http.json(ctx, status, body);
+            return;
+        }
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("error", e.code().code());
         body.put("message", e.getMessage());

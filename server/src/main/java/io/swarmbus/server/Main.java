@@ -29,7 +29,8 @@ public final class Main {
 
             server:
               serve     start the HTTP API on embedded storage: [--port 8080] [--host 0.0.0.0]
-                        [--dev] [--config FILE.yaml] [--data-dir data] [--max-request-bytes N];
+                        [--dev] [--config FILE.yaml] [--data-dir data] [--max-request-bytes N]
+                        [--llm-backend URL]... [--llm-strategy NAME];
                         JWT_SECRET is required without --dev; every key: docs/config.md
               demo      run a small swarm conversation through the engine in --data-dir and print it
               llm-sim   an OpenAI-compatible model simulator: [--port 8000] [--host 127.0.0.1]
@@ -111,6 +112,48 @@ public final class Main {
     }
 
 
+    /** The LLM gateway's settings from the {@code llm.*}, {@code load_balancing.*} and {@code connection_pool.*} keys. */
+    static io.swarmbus.llm.GatewaySettings llmSettings(Config config, Map<String, String> env) {
+        int maxConcurrency = config.get(Config.CONNECTION_POOL_MAX);
+        List<io.swarmbus.llm.BackendSpec> backends = new java.util.ArrayList<>();
+        String text = config.get(Config.LLM_BACKENDS).trim();
+        try {
+            if (text.startsWith("[")) {
+                for (com.fasterxml.jackson.databind.JsonNode entry : io.swarmbus.llm.OpenAiWire.JSON.readTree(text)) {
+                    backends.add(io.swarmbus.llm.BackendSpec.parse(entry, maxConcurrency, env));
+                }
+            } else if (!text.isEmpty()) {
+                for (String url : text.split(",")) {
+                    backends.add(io.swarmbus.llm.BackendSpec.ofUrl(url, maxConcurrency));
+                }
+            }
+        } catch (java.io.IOException | IllegalArgumentException e) {
+            throw new IllegalArgumentException("config key 'llm.backends' is invalid: " + e.getMessage());
+        }
+        Map<String, List<String>> fallbacks = new HashMap<>();
+        String fallbackText = config.get(Config.LLM_FALLBACKS).trim();
+        if (!fallbackText.isEmpty()) {
+            try {
+                io.swarmbus.llm.OpenAiWire.JSON.readTree(fallbackText).properties().forEach(e -> {
+                    List<String> models = new java.util.ArrayList<>();
+                    e.getValue().forEach(m -> models.add(m.asText()));
+                    if (e.getValue().isTextual()) {
+                        models.add(e.getValue().asText());
+                    }
+                    fallbacks.put(e.getKey(), models);
+                });
+            } catch (java.io.IOException e) {
+                throw new IllegalArgumentException("config key 'llm.fallbacks' is invalid: " + e.getMessage());
+            }
+        }
+        String strategy = config.get(Config.LOAD_BALANCING_STRATEGY).isEmpty() ? config.get(Config.LLM_STRATEGY)
+                : config.get(Config.LOAD_BALANCING_STRATEGY);
+        return new io.swarmbus.llm.GatewaySettings(backends, strategy, config.get(Config.LLM_MAX_QUEUE),
+                Duration.ofSeconds(config.get(Config.LLM_QUEUE_TIMEOUT)),
+                Duration.ofSeconds(config.get(Config.CONNECTION_POOL_TIMEOUT)), config.get(Config.LLM_RETRIES),
+                fallbacks, Duration.ofSeconds(5));
+    }
+
     /** Runs the model simulator until the process is stopped. */
     private int llmSim(Map<String, String> options) {
         Map<String, String> simOptions = new HashMap<>(options);
@@ -152,7 +195,8 @@ public final class Main {
                 Optional.of(config.get(Config.JWT_SECRET)).filter(s -> !s.isEmpty()),
                 Duration.ofMinutes(config.get(Config.TOKEN_EXPIRE_MINUTES)), config.get(Config.RATE_LIMIT),
                 Optional.of(config.get(Config.ADMIN_PASSWORD)).filter(s -> !s.isEmpty()))
-                .withHeartbeatTtl(Duration.ofSeconds(config.get(Config.HEARTBEAT_TTL_SECONDS)));
+                .withHeartbeatTtl(Duration.ofSeconds(config.get(Config.HEARTBEAT_TTL_SECONDS)))
+                .withLlm(llmSettings(config, System.getenv()));
         String keyFile = config.get(Config.JWT_PRIVATE_KEY_FILE);
         if (config.get(Config.JWT_ALGORITHM).equals("RS256")) {
             if (keyFile.isEmpty()) {
@@ -243,6 +287,8 @@ public final class Main {
         Optional.ofNullable(options.get("data-dir")).ifPresent(v -> flags.put(Config.DATA_DIR.name(), v));
         Optional.ofNullable(options.get("max-request-bytes"))
                 .ifPresent(v -> flags.put(Config.MAX_REQUEST_BYTES.name(), v));
+        Optional.ofNullable(options.get("llm-backend")).ifPresent(v -> flags.put(Config.LLM_BACKENDS.name(), v));
+        Optional.ofNullable(options.get("llm-strategy")).ifPresent(v -> flags.put(Config.LLM_STRATEGY.name(), v));
         if (options.containsKey("dev")) {
             flags.put(Config.DEV.name(), "true");
             if (!options.containsKey("host") && !System.getenv().containsKey("HOST")) {
@@ -290,7 +336,9 @@ public final class Main {
             }
             String name = args[i].substring(2);
             boolean hasValue = i + 1 < args.length && !args[i + 1].startsWith("--");
-            options.put(name, hasValue ? args[++i] : "true");
+            String value = hasValue ? args[++i] : "true";
+            // Repeatable: --llm-backend A --llm-backend B is the list "A,B".
+            options.merge(name, value, (a, b) -> name.equals("llm-backend") ? a + "," + b : b);
         }
         return options;
     }

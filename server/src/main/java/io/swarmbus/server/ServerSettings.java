@@ -1,5 +1,6 @@
 package io.swarmbus.server;
 
+import io.swarmbus.llm.GatewaySettings;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
@@ -19,6 +20,7 @@ import java.util.Set;
  * @param adminPassword the first admin's password ({@code SWARMBUS_ADMIN_PASSWORD}); generated if absent
  * @param jwtPrivateKeyFile an RSA private key (PKCS#8 PEM): tokens are then RS256 and the secret unused
  * @param heartbeatTtl how long an agent may go without a heartbeat before it is marked offline
+ * @param llm the LLM gateway's backends and routing (no backends: the gateway answers 404 for every model)
  */
 public record ServerSettings(
         Path dataDir,
@@ -31,7 +33,11 @@ public record ServerSettings(
         int rateLimitPerMinute,
         Optional<String> adminPassword,
         Optional<Path> jwtPrivateKeyFile,
-        Duration heartbeatTtl) {
+        Duration heartbeatTtl,
+        GatewaySettings llm) {
+
+    /** A gateway without backends. */
+    public static final GatewaySettings NO_LLM = GatewaySettings.of(java.util.List.of(), "least_outstanding");
 
     /** The default heartbeat TTL. */
     public static final Duration DEFAULT_HEARTBEAT_TTL = Duration.ofSeconds(30);
@@ -40,19 +46,25 @@ public record ServerSettings(
     public ServerSettings(Path dataDir, String host, int port, long maxRequestBytes, boolean devMode,
             Optional<String> jwtSecret, Duration tokenLifetime, int rateLimitPerMinute, Optional<String> adminPassword) {
         this(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime, rateLimitPerMinute, adminPassword,
-                Optional.empty(), DEFAULT_HEARTBEAT_TTL);
+                Optional.empty(), DEFAULT_HEARTBEAT_TTL, NO_LLM);
     }
 
     /** These settings with tokens signed RS256 by the key in {@code pemFile}. */
     public ServerSettings withJwtPrivateKey(Path pemFile) {
         return new ServerSettings(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime,
-                rateLimitPerMinute, adminPassword, Optional.of(pemFile), heartbeatTtl);
+                rateLimitPerMinute, adminPassword, Optional.of(pemFile), heartbeatTtl, llm);
     }
 
     /** These settings with another heartbeat TTL. */
     public ServerSettings withHeartbeatTtl(Duration ttl) {
         return new ServerSettings(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime,
-                rateLimitPerMinute, adminPassword, jwtPrivateKeyFile, ttl);
+                rateLimitPerMinute, adminPassword, jwtPrivateKeyFile, ttl, llm);
+    }
+
+    /** These settings with the LLM gateway routing over {@code gateway}'s backends. */
+    public ServerSettings withLlm(GatewaySettings gateway) {
+        return new ServerSettings(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime,
+                rateLimitPerMinute, adminPassword, jwtPrivateKeyFile, heartbeatTtl, gateway);
     }
 
     /** Secrets copied from examples; production mode refuses them. */

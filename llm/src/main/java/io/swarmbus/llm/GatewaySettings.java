@@ -1,0 +1,48 @@
+package io.swarmbus.llm;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * How the gateway routes.
+ *
+ * @param backends the model servers
+ * @param strategy routing strategy name (see {@link io.swarmbus.llm.route.Strategies})
+ * @param maxQueue requests that may wait for a backend slot; beyond it 429
+ * @param queueTimeout longest a request waits in the queue unless it names a shorter deadline
+ * @param requestTimeout longest wait for a backend's response headers
+ * @param retries further backends tried after a connect error, 5xx or 429, before any byte reached the client
+ * @param fallbacks model → models tried, in order, when no backend of the model could answer
+ * @param healthInterval period of the active health checks ({@code GET /v1/models})
+ */
+public record GatewaySettings(List<BackendSpec> backends, String strategy, int maxQueue, Duration queueTimeout,
+        Duration requestTimeout, int retries, Map<String, List<String>> fallbacks, Duration healthInterval) {
+
+    public GatewaySettings {
+        backends = List.copyOf(backends);
+        fallbacks = Map.copyOf(fallbacks);
+        io.swarmbus.llm.route.Strategies.check(strategy);
+        if (maxQueue < 0 || retries < 0) {
+            throw new IllegalArgumentException("max_queue and retries must be 0 or more");
+        }
+    }
+
+    /** The given backends with defaults for everything else. */
+    public static GatewaySettings of(List<BackendSpec> backends, String strategy) {
+        return new GatewaySettings(backends, strategy, 10_000, Duration.ofSeconds(60), Duration.ofSeconds(300), 2,
+                Map.of(), Duration.ofSeconds(5));
+    }
+
+    public GatewaySettings withHealthInterval(Duration every) {
+        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks, every);
+    }
+
+    public GatewaySettings withQueue(int max, Duration timeout) {
+        return new GatewaySettings(backends, strategy, max, timeout, requestTimeout, retries, fallbacks, healthInterval);
+    }
+
+    public GatewaySettings withFallbacks(Map<String, List<String>> map) {
+        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, map, healthInterval);
+    }
+}

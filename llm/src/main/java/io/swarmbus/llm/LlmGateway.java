@@ -1,0 +1,433 @@
+package io.swarmbus.llm;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.llm.route.Admission;
+import io.swarmbus.llm.route.Backend;
+import io.swarmbus.llm.route.LlmCall;
+import io.swarmbus.llm.route.RoutingStrategy;
+import io.swarmbus.llm.route.Strategies;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The LLM gateway: takes an OpenAI-style request, admits it to a backend chosen by the route's
+ * strategy ({@link Admission}), and passes the answer through, streamed chunk by chunk when asked.
+ * A connect error, timeout, 5xx or 429 from a backend counts against it and the request is retried
+ * on another backend, then on the model's fallbacks; never once a byte has reached the client.
+ * Token usage and cost are recorded per agent, key, backend and model.
+ */
+public final class LlmGateway implements AutoCloseable {
+    private final GatewaySettings settings;
+    private final List<Backend> backends = new ArrayList<>();
+    private final Admission admission;
+    private final HttpClient http;
+    private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+    private final UsageLedger usage = new UsageLedger();
+    private final AtomicBoolean open = new AtomicBoolean(true);
+    private final Thread healthChecker;
+
+    /** The part of the answer the client sees; the server writes it to its HTTP response. */
+    public interface Sink {
+        /** Called once, before any bytes: the status and content type to answer with. */
+        void start(int status, String contentType) throws IOException;
+
+        /** Writes and flushes; throws if the client went away. */
+        void write(byte[] bytes) throws IOException;
+    }
+
+    /**
+     * One request.
+     *
+     * @param path {@code /v1/chat/completions}, {@code /v1/completions} or {@code /v1/embeddings}
+     * @param body the request body (the gateway may set {@code model} and {@code stream_options})
+     * @param agent the calling agent (or principal), for fairness and accounting
+     * @param key the principal (user or API key) the usage is billed to
+     * @param priority 0–3
+     * @param deadlineNanos {@link System#nanoTime} by which it must be admitted to a backend
+     */
+    public record Request(String path, ObjectNode body, String agent, String key, int priority, long deadlineNanos) {}
+
+    /** A request that could not be answered; nothing was written to the client. */
+    public static final class Refused extends Exception {
+        private final int status;
+        private final String type;
+        private final String code;
+        private final long retryAfterSeconds;
+
+        public Refused(int status, String type, String code, String message, long retryAfterSeconds) {
+            super(message);
+            this.status = status;
+            this.type = type;
+            this.code = code;
+            this.retryAfterSeconds = retryAfterSeconds;
+        }
+
+        public int status() {
+            return status;
+        }
+
+        public String type() {
+            return type;
+        }
+
+        public String code() {
+            return code;
+        }
+
+        /** Seconds a client should wait before retrying; 0 when retrying would not help. */
+        public long retryAfterSeconds() {
+            return retryAfterSeconds;
+        }
+    }
+
+    public LlmGateway(GatewaySettings settings) {
+        this.settings = settings;
+        for (BackendSpec spec : settings.backends()) {
+            backends.add(new Backend(spec, backends.size()));
+        }
+        RoutingStrategy strategy = Strategies.named(settings.strategy());
+        this.admission = new Admission(backends, strategy, settings.maxQueue());
+        this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).executor(executor)
+                .connectTimeout(Duration.ofSeconds(5)).build();
+        checkHealth();
+        this.healthChecker = Thread.ofVirtual().name("swarmbus-llm-health").start(this::healthLoop);
+    }
+
+    public List<Backend> backends() {
+        return List.copyOf(backends);
+    }
+
+    public UsageLedger usage() {
+        return usage;
+    }
+
+    public int queued() {
+        return admission.queued();
+    }
+
+    public GatewaySettings settings() {
+        return settings;
+    }
+
+    /** Every model a backend serves now, and every fallback alias. */
+    public Set<String> models() {
+        Set<String> models = new TreeSet<>(settings.fallbacks().keySet());
+        backends.forEach(b -> models.addAll(b.models()));
+        return models;
+    }
+
+    /**
+     * Answers {@code request} into {@code sink}. Returns normally once the answer (or a backend's
+     * own 4xx) was written, or the client went away mid-answer; throws {@link Refused} when nothing
+     * was written.
+     */
+    public void handle(Request request, Sink sink) throws Refused, InterruptedException {
+        ObjectNode body = request.body();
+        String asked = body.path("model").asText("");
+        if (asked.isEmpty()) {
+            throw new Refused(400, "invalid_request_error", null, "'model' is required", 0);
+        }
+        List<String> models = new ArrayList<>();
+        models.add(asked);
+        models.addAll(settings.fallbacks().getOrDefault(asked, List.of()));
+        if (models.stream().noneMatch(this::served)) {
+            throw new Refused(404, "invalid_request_error", "model_not_found", "model '" + asked
+                    + "' is not served by any backend; models: " + models(), 0);
+        }
+        boolean stream = body.path("stream").asBoolean(false);
+        boolean clientWantsUsage = body.path("stream_options").path("include_usage").asBoolean(false);
+        if (stream) {
+            // Ask every stream for its usage, so it is accounted; strip it again if the client did not ask.
+            body.putObject("stream_options").put("include_usage", true);
+        }
+        LlmCall call = new LlmCall(asked, request.agent(), request.priority(), PromptText.words(body),
+                request.deadlineNanos());
+        Refused last = null;
+        for (String model : models) {
+            if (!served(model)) {
+                continue;
+            }
+            body.put("model", model);
+            byte[] bytes = body.toString().getBytes(StandardCharsets.UTF_8);
+            Set<Backend> tried = new HashSet<>();
+            for (int attempt = 0; attempt <= settings.retries(); attempt++) {
+                Backend backend;
+                try {
+                    backend = admission.acquire(call.withModel(model), tried);
+                } catch (Admission.Rejected r) {
+                    Refused refused = refused(r);
+                    if (r.reason() == Admission.Rejected.Reason.QUEUE_FULL
+                            || r.reason() == Admission.Rejected.Reason.TIMEOUT) {
+                        throw refused; // waiting again elsewhere would only wait longer
+                    }
+                    last = last != null && r.reason() == Admission.Rejected.Reason.NO_BACKEND ? last : refused;
+                    break; // next model
+                }
+                tried.add(backend);
+                try {
+                    Outcome outcome = attempt(backend, request, model, bytes, stream, clientWantsUsage, sink);
+                    if (outcome.answered()) {
+                        return;
+                    }
+                    last = outcome.refused();
+                } finally {
+                    admission.release(backend);
+                }
+            }
+        }
+        throw last != null ? last : new Refused(503, "server_error", null, "no backend could answer", 1);
+    }
+
+    private boolean served(String model) {
+        return backends.stream().anyMatch(b -> b.models().contains(model));
+    }
+
+    /** Either answered (something was written, or need not be retried), or refused and worth retrying. */
+    private record Outcome(boolean answered, Refused refused) {}
+
+    private Outcome attempt(Backend backend, Request request, String model, byte[] body, boolean stream,
+            boolean clientWantsUsage, Sink sink) {
+        HttpRequest.Builder upstream = HttpRequest.newBuilder(URI.create(backend.spec().url() + request.path()))
+                .timeout(settings.requestTimeout()).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body));
+        backend.spec().apiKey().ifPresent(key -> upstream.header("Authorization", "Bearer " + key));
+        long started = System.nanoTime();
+        HttpResponse<InputStream> response;
+        try {
+            response = http.send(upstream.build(), HttpResponse.BodyHandlers.ofInputStream());
+        } catch (IOException e) {
+            boolean refusedConnection = e instanceof ConnectException;
+            backend.failed(System.nanoTime(), refusedConnection);
+            return retry(backend, e instanceof HttpTimeoutException ? "timed out" : "failed: " + e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new Outcome(true, null);
+        }
+        int status = response.statusCode();
+        try (InputStream in = response.body()) {
+            if (status >= 500 || status == 429) {
+                String text = new String(in.readNBytes(2_000), StandardCharsets.UTF_8);
+                backend.failed(System.nanoTime(), false);
+                return retry(backend, "answered " + status + ": " + text);
+            }
+            backend.answered(System.nanoTime(), System.nanoTime() - started);
+            String contentType = response.headers().firstValue("Content-Type").orElse("application/json");
+            if (stream && status == 200) {
+                return relayStream(backend, request, model, in, clientWantsUsage, sink);
+            }
+            byte[] answer;
+            try {
+                answer = in.readAllBytes();
+            } catch (IOException e) {
+                backend.failed(System.nanoTime(), false);
+                return retry(backend, "broke off its answer: " + e);
+            }
+            if (status == 200) {
+                account(backend, request, model, usageOf(answer));
+            }
+            try {
+                sink.start(status, contentType);
+                sink.write(answer);
+            } catch (IOException clientGone) {
+                // nothing to do: the answer was complete upstream
+            }
+            return new Outcome(true, null);
+        } catch (IOException e) {
+            return new Outcome(true, null); // closing the upstream body failed: the answer is already out
+        }
+    }
+
+    /**
+     * Passes server-sent events through one by one. Until the first event reaches the client a
+     * failure is retried elsewhere; after that the stream ends where the backend broke off. A
+     * client that goes away closes the upstream stream, which cancels the backend's generation.
+     */
+    private Outcome relayStream(Backend backend, Request request, String model, InputStream in,
+            boolean clientWantsUsage, Sink sink) {
+        boolean started = false;
+        StringBuilder event = new StringBuilder();
+        JsonNode usageSeen = null;
+        BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+        try {
+            for (String line = lines.readLine(); line != null; line = lines.readLine()) {
+                if (!line.isEmpty()) {
+                    event.append(line).append('\n');
+                    continue;
+                }
+                if (event.isEmpty()) {
+                    continue;
+                }
+                String text = event.toString();
+                event.setLength(0);
+                boolean usageOnly = false;
+                if (text.contains("\"usage\"")) {
+                    JsonNode chunk = parseData(text);
+                    if (chunk != null && chunk.path("usage").isObject()) {
+                        usageSeen = chunk.get("usage");
+                        usageOnly = chunk.path("choices").isEmpty();
+                    }
+                }
+                if (usageOnly && !clientWantsUsage) {
+                    continue;
+                }
+                try {
+                    if (!started) {
+                        sink.start(200, "text/event-stream");
+                        started = true;
+                    }
+                    sink.write((text + "\n").getBytes(StandardCharsets.UTF_8));
+                } catch (IOException e) {
+                    throw new ClientGone(e);
+                }
+            }
+        } catch (ClientGone e) {
+            account(backend, request, model, usageSeen);
+            return new Outcome(true, null); // closing `in` (by the caller) cancels the upstream request
+        } catch (IOException e) {
+            backend.failed(System.nanoTime(), false);
+            if (!started) {
+                return retry(backend, "broke off its stream: " + e);
+            }
+            return new Outcome(true, null);
+        }
+        account(backend, request, model, usageSeen);
+        if (!started) {
+            return retry(backend, "ended its stream without an event");
+        }
+        return new Outcome(true, null);
+    }
+
+    /** A sink write failed: the client is gone. */
+    private static final class ClientGone extends IOException {
+        ClientGone(IOException cause) {
+            super(cause);
+        }
+    }
+
+    private static JsonNode parseData(String event) {
+        for (String line : event.split("\n")) {
+            if (line.startsWith("data:")) {
+                try {
+                    return OpenAiWire.JSON.readTree(line.substring(5).trim());
+                } catch (IOException e) {
+                    return null;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static JsonNode usageOf(byte[] answer) {
+        try {
+            return OpenAiWire.JSON.readTree(answer).get("usage");
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private void account(Backend backend, Request request, String model, JsonNode usageNode) {
+        if (usageNode == null || !usageNode.isObject()) {
+            return;
+        }
+        int prompt = usageNode.path("prompt_tokens").asInt(0);
+        int completion = usageNode.path("completion_tokens").asInt(0);
+        backend.used(System.nanoTime(), prompt, completion);
+        double cost = (prompt * backend.spec().inputCostPerMillion() + completion * backend.spec().outputCostPerMillion())
+                / 1e6;
+        usage.record(request.agent(), request.key(), backend.name(), model, prompt, completion, cost);
+    }
+
+    private static Outcome retry(Backend backend, String what) {
+        return new Outcome(false, new Refused(502, "server_error", "backend_failed",
+                "backend " + backend.name() + " " + what, 1));
+    }
+
+    private static Refused refused(Admission.Rejected r) {
+        long seconds = Math.max(1, (r.retryAfterNanos() + 999_999_999L) / 1_000_000_000L);
+        return switch (r.reason()) {
+            case QUEUE_FULL -> new Refused(429, "rate_limit_error", "queue_full", r.getMessage(), seconds);
+            case TIMEOUT -> new Refused(503, "server_error", "queue_timeout", r.getMessage(), seconds);
+            case UNHEALTHY -> new Refused(503, "server_error", "no_healthy_backend", r.getMessage(), seconds);
+            case NO_BACKEND -> new Refused(502, "server_error", "backend_failed", r.getMessage(), 1);
+        };
+    }
+
+    // ------------------------------------------------------------------ health
+
+    private void healthLoop() {
+        while (open.get()) {
+            try {
+                Thread.sleep(settings.healthInterval());
+            } catch (InterruptedException e) {
+                return;
+            }
+            checkHealth();
+        }
+    }
+
+    /** {@code GET /v1/models} on every backend at once: up or down, and what it serves. */
+    private void checkHealth() {
+        List<Thread> checks = new ArrayList<>();
+        for (Backend backend : backends) {
+            checks.add(Thread.ofVirtual().start(() -> check(backend)));
+        }
+        for (Thread check : checks) {
+            try {
+                check.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        admission.dispatch(); // a backend that came back can take waiting requests
+    }
+
+    private void check(Backend backend) {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(backend.spec().url() + "/v1/models"))
+                .timeout(Duration.ofSeconds(2)).GET();
+        backend.spec().apiKey().ifPresent(key -> request.header("Authorization", "Bearer " + key));
+        try {
+            HttpResponse<byte[]> response = http.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+            if (response.statusCode() != 200) {
+                backend.checked(false);
+                return;
+            }
+            List<String> ids = new ArrayList<>();
+            OpenAiWire.JSON.readTree(response.body()).path("data").forEach(m -> ids.add(m.path("id").asText()));
+            backend.discovered(ids);
+            backend.checked(true);
+        } catch (IOException e) {
+            backend.checked(false);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public void close() {
+        if (open.compareAndSet(true, false)) {
+            healthChecker.interrupt();
+            http.close();
+            executor.shutdownNow();
+        }
+    }
+}
