@@ -104,6 +104,11 @@ class NegativeRoutesTest {
     static void assertErrorShape(Reply reply, String what) {
         assertThat(reply.body()).as(what + " answers JSON").isNotNull();
         assertThat(reply.body().has("error")).as(what + " has 'error'").isTrue();
+        if (what.contains("path=/v1/")) { // OpenAI-compatible routes answer as OpenAI does (ADR 0003)
+            assertThat(reply.body().get("error").has("message")).as(what + " has 'error.message'").isTrue();
+            assertThat(reply.body().get("error").has("type")).as(what + " has 'error.type'").isTrue();
+            return;
+        }
         assertThat(reply.body().has("message")).as(what + " has 'message'").isTrue();
     }
 

@@ -1,0 +1,292 @@
+package io.swarmbus.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.swarmbus.llm.BackendSpec;
+import io.swarmbus.llm.GatewaySettings;
+import io.swarmbus.llm.sim.SimSettings;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The LLM gateway over real HTTP, in front of llm-sim servers. */
+class LlmGatewayTest {
+    @TempDir
+    Path dir;
+    MessageBus bus;
+    HttpServer server;
+    final List<LlmSimServer> sims = new ArrayList<>();
+    final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    String token;
+
+    record Reply(int status, JsonNode body, HttpResponse<String> response) {}
+
+    LlmSimServer sim(String... options) {
+        Map<String, String> map = new java.util.HashMap<>();
+        for (int i = 0; i < options.length; i += 2) {
+            map.put(options[i], options[i + 1]);
+        }
+        LlmSimServer sim = LlmSimServer.start(SimSettings.defaults().with(map), "127.0.0.1", 0);
+        sims.add(sim);
+        return sim;
+    }
+
+    static BackendSpec backend(LlmSimServer sim, int maxConcurrency) {
+        return BackendSpec.ofUrl("http://127.0.0.1:" + sim.port() + "/v1", maxConcurrency);
+    }
+
+    void start(GatewaySettings llm) throws Exception {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        ServerSettings settings = ServerSettings.forTests(dir).withLlm(llm);
+        server = HttpServer.start(bus, new ServerSettings(settings.dataDir(), settings.host(), 0,
+                settings.maxRequestBytes(), true, settings.jwtSecret(), settings.tokenLifetime(), 1_000_000,
+                settings.adminPassword(), settings.jwtPrivateKeyFile(), settings.heartbeatTtl(), llm));
+        token = token("team");
+    }
+
+    @AfterEach
+    void stop() {
+        if (server != null) {
+            server.close();
+            bus.close();
+        }
+        sims.forEach(LlmSimServer::close);
+    }
+
+    String token(String user) throws Exception {
+        return RequestBody.MAPPER.readTree(post(null, "/auth/token", "{\"username\":\"" + user
+                + "\",\"password\":\"password-1\"}", Map.of()).body()).get("access_token").asText();
+    }
+
+    HttpResponse<String> post(String bearer, String path, String body, Map<String, String> headers) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
+        if (bearer != null) {
+            request.header("Authorization", "Bearer " + bearer);
+        }
+        headers.forEach(request::header);
+        return client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    Reply chat(String body) throws Exception {
+        return chat(body, Map.of());
+    }
+
+    Reply chat(String body, Map<String, String> headers) throws Exception {
+        HttpResponse<String> response = post(token, "/v1/chat/completions", body, headers);
+        return new Reply(response.statusCode(), RequestBody.MAPPER.readTree(response.body()), response);
+    }
+
+    JsonNode get(String path) throws Exception {
+        return RequestBody.MAPPER.readTree(client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + server.port() + path)).header("Authorization", "Bearer " + token).build(),
+                HttpResponse.BodyHandlers.ofString()).body());
+    }
+
+    @Test
+    void chatCompletionsAndEmbeddings_passThrough_andUsageIsAccounted() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
+        start(GatewaySettings.of(List.of(backend(a, 8)), "least_outstanding"));
+
+        Reply reply = chat("{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"}]}");
+        assertThat(reply.status()).isEqualTo(200);
+        assertThat(reply.body().at("/choices/0/message/content").asText().split(" ")).hasSize(5);
+        assertThat(reply.body().at("/usage/prompt_tokens").asInt()).isEqualTo(3);
+
+        HttpResponse<String> completion = post(token, "/v1/completions", "{\"model\":\"m\",\"prompt\":\"once upon\"}",
+                Map.of());
+        assertThat(completion.statusCode()).isEqualTo(200);
+        assertThat(RequestBody.MAPPER.readTree(completion.body()).at("/choices/0/text").asText()).isNotEmpty();
+        HttpResponse<String> embedding = post(token, "/v1/embeddings", "{\"model\":\"m\",\"input\":[\"a b\",\"c\"]}",
+                Map.of());
+        assertThat(RequestBody.MAPPER.readTree(embedding.body()).get("data")).hasSize(2);
+
+        assertThat(get("/v1/models").at("/data/0/id").asText()).isEqualTo("m");
+        JsonNode usage = get("/api/v1/llm/usage");
+        assertThat(usage.at("/agents/team/requests").asInt()).isEqualTo(3);
+        assertThat(usage.at("/agents/team/completion_tokens").asInt()).isEqualTo(5 + 32);
+        JsonNode backends = get("/api/v1/llm/backends");
+        assertThat(backends.at("/backends/0/requests").asInt()).isEqualTo(3);
+        assertThat(backends.at("/backends/0/healthy").asBoolean()).isTrue();
+    }
+
+    @Test
+    void streaming_passesChunksThroughAsTheyAreDecoded_withUsageOnlyWhenAsked() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "50", "output-tokens", "10");
+        start(GatewaySettings.of(List.of(backend(a, 8)), "least_outstanding"));
+        for (boolean usage : new boolean[] {false, true}) {
+            HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                    + "/v1/chat/completions")).header("Authorization", "Bearer " + token)
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"m\",\"stream\":true,"
+                            + (usage ? "\"stream_options\":{\"include_usage\":true}," : "")
+                            + "\"messages\":[{\"role\":\"user\",\"content\":\"count\"}]}")).build();
+            HttpResponse<Stream<String>> response = client.send(request, HttpResponse.BodyHandlers.ofLines());
+            assertThat(response.statusCode()).isEqualTo(200);
+            assertThat(response.headers().firstValue("Content-Type").orElse("")).startsWith("text/event-stream");
+            List<String> data = new ArrayList<>();
+            List<Long> arrivals = new ArrayList<>();
+            response.body().filter(line -> line.startsWith("data: ")).forEach(line -> {
+                data.add(line.substring(6));
+                arrivals.add(System.nanoTime());
+            });
+            assertThat(data.getLast()).isEqualTo("[DONE]");
+            long contentChunks = data.stream().filter(d -> d.contains("\"content\":\"") && !d.contains("\"content\":\"\""))
+                    .count();
+            assertThat(contentChunks).isEqualTo(10);
+            assertThat(data.stream().anyMatch(d -> d.contains("\"usage\""))).isEqualTo(usage);
+            // 10 tokens at 50/s: the first arrives about 180 ms before the last, not all at once.
+            assertThat((arrivals.get(data.size() - 2) - arrivals.get(1)) / 1_000_000).isGreaterThan(100);
+        }
+        assertThat(get("/api/v1/llm/usage").at("/agents/team/completion_tokens").asInt()).isEqualTo(20);
+    }
+
+    @Test
+    void aBackendThatDiesMidRun_failsNoRequest() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "2", "decode-rate", "0");
+        LlmSimServer b = sim("model", "m", "overhead-ms", "2", "decode-rate", "0");
+        LlmSimServer c = sim("model", "m", "overhead-ms", "2", "decode-rate", "0");
+        start(GatewaySettings.of(List.of(backend(a, 16), backend(b, 16), backend(c, 16)), "round_robin"));
+        AtomicBoolean running = new AtomicBoolean(true);
+        AtomicInteger ok = new AtomicInteger();
+        List<String> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+        List<Thread> clients = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            int n = i;
+            clients.add(Thread.ofVirtual().start(() -> {
+                while (running.get()) {
+                    try {
+                        Reply reply = chat("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"client " + n
+                                + "\"}]}");
+                        if (reply.status() == 200) {
+                            ok.incrementAndGet();
+                        } else {
+                            failures.add(reply.status() + " " + reply.body());
+                        }
+                    } catch (Exception e) {
+                        failures.add(e.toString());
+                    }
+                }
+            }));
+        }
+        Thread.sleep(500);
+        int before = ok.get();
+        b.close(); // its connections drop, in-flight requests included
+        Thread.sleep(1_000);
+        running.set(false);
+        for (Thread t : clients) {
+            t.join(10_000);
+        }
+        assertThat(failures).isEmpty();
+        assertThat(ok.get()).isGreaterThan(before + 50);
+        JsonNode dead = get("/api/v1/llm/backends").at("/backends/1");
+        assertThat(dead.get("healthy").asBoolean()).isFalse();
+        assertThat(dead.get("errors").asInt()).isPositive();
+    }
+
+    @Test
+    void fallbacksAnswerForAModelWithoutAHealthyBackend_andUnknownModelsGet404() throws Exception {
+        LlmSimServer small = sim("model", "small", "overhead-ms", "1", "decode-rate", "0");
+        LlmSimServer big = sim("model", "big", "overhead-ms", "1", "decode-rate", "0");
+        start(GatewaySettings.of(List.of(backend(small, 4), backend(big, 4)), "least_outstanding")
+                .withFallbacks(Map.of("big", List.of("small"), "fast", List.of("small"))));
+        assertThat(chat("{\"model\":\"fast\",\"messages\":[]}").body().get("model").asText()).isEqualTo("small");
+        big.close();
+        Reply reply = chat("{\"model\":\"big\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}");
+        assertThat(reply.status()).isEqualTo(200);
+        assertThat(reply.body().get("model").asText()).isEqualTo("small");
+
+        Reply unknown = chat("{\"model\":\"huge\",\"messages\":[]}");
+        assertThat(unknown.status()).isEqualTo(404);
+        assertThat(unknown.body().at("/error/code").asText()).isEqualTo("model_not_found");
+        assertThat(unknown.body().at("/error/message").asText()).contains("huge");
+    }
+
+    @Test
+    void whenEveryBackendIsBusy_requestsWait_andOnlyAFullQueueAnswers429() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "300", "decode-rate", "0");
+        start(GatewaySettings.of(List.of(backend(a, 1)), "least_outstanding").withQueue(1, Duration.ofSeconds(10)));
+        List<Thread> threads = new ArrayList<>();
+        List<Reply> replies = java.util.Collections.synchronizedList(new ArrayList<>());
+        for (int i = 0; i < 3; i++) {
+            threads.add(Thread.ofVirtual().start(() -> {
+                try {
+                    replies.add(chat("{\"model\":\"m\",\"messages\":[]}"));
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }));
+            Thread.sleep(100);
+        }
+        for (Thread t : threads) {
+            t.join(10_000);
+        }
+        assertThat(replies).extracting(Reply::status).containsExactlyInAnyOrder(200, 200, 429);
+        Reply refused = replies.stream().filter(r -> r.status() == 429).findFirst().orElseThrow();
+        assertThat(refused.response().headers().firstValue("Retry-After")).isPresent();
+        assertThat(refused.body().at("/error/type").asText()).isEqualTo("rate_limit_error");
+    }
+
+    @Test
+    void aClientThatHangsUp_cancelsTheBackendsGeneration() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "20", "output-tokens", "200");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
+        HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                + "/v1/chat/completions")).header("Authorization", "Bearer " + token)
+                .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"m\",\"stream\":true,\"messages\":[]}")).build();
+        HttpResponse<InputStream> response = client.send(request, HttpResponse.BodyHandlers.ofInputStream());
+        InputStream body = response.body();
+        assertThat(body.read(new byte[100])).isPositive();
+        assertThat(a.simulator().stats().running()).isEqualTo(1);
+        body.close(); // 200 tokens at 20/s would take 10 s
+        long deadline = System.nanoTime() + 3_000_000_000L;
+        while (a.simulator().stats().running() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertThat(a.simulator().stats().running()).as("the backend stopped generating").isZero();
+        assertThat(get("/api/v1/llm/backends").at("/backends/0/in_flight").asInt()).isZero();
+    }
+
+    @Test
+    void badRequests_getOpenAiShapedErrors_andAgentsMustBeOwned() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
+        Reply malformed = chat("{\"model\":");
+        assertThat(malformed.status()).isEqualTo(400);
+        assertThat(malformed.body().at("/error/type").asText()).isEqualTo("invalid_request_error");
+        assertThat(chat("[1,2]").status()).isEqualTo(400);
+        assertThat(chat("{\"messages\":[]}").body().at("/error/message").asText()).contains("model");
+        assertThat(chat("{\"model\":7}").status()).isEqualTo(400);
+
+        HttpResponse<String> anonymous = post(null, "/v1/chat/completions", "{\"model\":\"m\"}", Map.of());
+        assertThat(anonymous.statusCode()).isEqualTo(401);
+        assertThat(RequestBody.MAPPER.readTree(anonymous.body()).at("/error/type").asText())
+                .isEqualTo("authentication_error");
+
+        String other = token("other");
+        post(other, "/api/v1/agents", "{\"agent_id\":\"theirs\"}", Map.of());
+        post(token, "/api/v1/agents", "{\"agent_id\":\"mine\"}", Map.of());
+        assertThat(chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.AGENT_HEADER, "theirs")).status())
+                .isEqualTo(404);
+        assertThat(chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.AGENT_HEADER, "mine",
+                LlmRoutes.PRIORITY_HEADER, "high")).status()).isEqualTo(200);
+        assertThat(chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.PRIORITY_HEADER, "urgent")).status())
+                .isEqualTo(400);
+        assertThat(get("/api/v1/llm/usage").at("/agents/mine/requests").asInt()).isEqualTo(1);
+    }
+}
