@@ -49,6 +49,14 @@ final class RawHttp implements AutoCloseable {
 
     /** Sends {@code request} and reads its response. */
     Response exchange(byte[] request) throws IOException {
+        return exchange(request, null);
+    }
+
+    /**
+     * Sends {@code request} and reads its response; {@code firstByte[0]} gets the
+     * {@link System#nanoTime} at which the body's first bytes arrived (for time to first event).
+     */
+    Response exchange(byte[] request, long[] firstByte) throws IOException {
         out.write(request);
         out.flush();
         String statusLine = line();
@@ -68,13 +76,20 @@ final class RawHttp implements AutoCloseable {
         }
         ByteArrayOutputStream body = new ByteArrayOutputStream();
         if (chunked) {
-            for (int size = Integer.parseInt(line().split(";")[0].trim(), 16); size > 0;
+            String first = line();
+            if (firstByte != null) {
+                firstByte[0] = System.nanoTime();
+            }
+            for (int size = Integer.parseInt(first.split(";")[0].trim(), 16); size > 0;
                     size = Integer.parseInt(line().split(";")[0].trim(), 16)) {
                 body.write(in.readNBytes(size));
                 line();
             }
             line(); // the empty line after the last chunk
         } else if (length > 0) {
+            if (firstByte != null) {
+                firstByte[0] = System.nanoTime();
+            }
             body.write(in.readNBytes((int) length));
         }
         return new Response(status, body.toString(StandardCharsets.UTF_8));

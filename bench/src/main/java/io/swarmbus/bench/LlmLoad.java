@@ -1,0 +1,206 @@
+package io.swarmbus.bench;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The LLM gateway's overhead, side by side in one run: the same chat request sent straight to the
+ * backends (round-robin from the client), through nginx, and through Swarmbus. Backends are
+ * {@code llm-sim --zero-latency}, so what remains is HTTP and the proxies. Measures, per target,
+ * open-loop latency at given rates from each request's scheduled send time (no coordinated
+ * omission), the time to the first streamed event, and the most requests a second 64 keep-alive
+ * connections get.
+ *
+ * <pre>
+ * java -cp bench/target/swarmbus-bench.jar io.swarmbus.bench.LlmLoad --direct URL,URL,.. \
+ *     --target nginx=URL --target swarmbus=URL --token TOKEN [--rates 300,1000] [--seconds 10]
+ * </pre>
+ */
+public final class LlmLoad {
+    private static final String BODY = "{\"model\":\"sim-model\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\","
+            + "\"content\":\"summarise the state of the swarm in one line\"}]}";
+    private static final String STREAM_BODY = BODY.replace("{\"model\"", "{\"stream\":true,\"model\"");
+
+    private final String token;
+    private final int seconds;
+
+    private LlmLoad(String token, int seconds) {
+        this.token = token;
+        this.seconds = seconds;
+    }
+
+    /** Where requests go: one URL, or several taken in turn by the client's connections. */
+    record Target(String name, List<String> urls) {}
+
+    public static void main(String[] args) throws Exception {
+        List<Target> targets = new ArrayList<>();
+        String token = "";
+        int seconds = 10;
+        int connections = 64;
+        List<Integer> rates = List.of(300, 1000);
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--direct" -> targets.add(new Target("direct", List.of(args[++i].split(","))));
+                case "--target" -> {
+                    String[] named = args[++i].split("=", 2);
+                    targets.add(new Target(named[0], List.of(named[1])));
+                }
+                case "--token" -> token = args[++i];
+                case "--seconds" -> seconds = Integer.parseInt(args[++i]);
+                case "--connections" -> connections = Integer.parseInt(args[++i]);
+                case "--rates" -> rates = Arrays.stream(args[++i].split(",")).map(Integer::parseInt).toList();
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        LlmLoad load = new LlmLoad(token, seconds);
+        System.out.printf("LLM gateway overhead: %d cores, JDK %s, %d s per measurement, targets %s%n",
+                Runtime.getRuntime().availableProcessors(), Runtime.version(), seconds,
+                targets.stream().map(Target::name).toList());
+        Map<String, double[]> results = new LinkedHashMap<>();
+        for (Target target : targets) {
+            load.closedLoop(target, connections, 3); // warm-up, not reported
+        }
+        for (int rate : rates) {
+            for (Target target : targets) {
+                results.put(target.name() + "@" + rate, load.openLoop(target, rate, BODY, false));
+            }
+        }
+        for (Target target : targets) {
+            results.put(target.name() + "@ttfe", load.openLoop(target, 200, STREAM_BODY, true));
+        }
+        for (Target target : targets) {
+            double rate = load.closedLoop(target, connections, seconds);
+            System.out.printf("%-10s max %,8.0f req/s with %d connections%n", target.name(), rate, connections);
+        }
+        System.out.println("\nadded over direct (ms):");
+        for (String key : results.keySet()) {
+            String where = key.substring(key.indexOf('@'));
+            double[] direct = results.get("direct" + where);
+            if (direct != null && !key.startsWith("direct@")) {
+                double[] r = results.get(key);
+                System.out.printf("%-22s p50 %+.3f  p99 %+.3f  p99.9 %+.3f%n", key, r[0] - direct[0], r[1] - direct[1],
+                        r[2] - direct[2]);
+            }
+        }
+    }
+
+    /**
+     * Sends at {@code rate}/s for the measured seconds (after one unmeasured second) from 64
+     * connections; a request waits for a free connection if all are busy, and that wait counts.
+     * Returns p50, p99, p99.9 in ms.
+     */
+    private double[] openLoop(Target target, int rate, String body, boolean firstEvent) throws Exception {
+        int warm = rate;
+        int total = warm + rate * seconds;
+        long[] latencies = new long[total];
+        BlockingQueue<long[]> jobs = new ArrayBlockingQueue<>(total);
+        CountDownLatch done = new CountDownLatch(total);
+        AtomicInteger errors = new AtomicInteger();
+        List<Thread> workers = new ArrayList<>();
+        for (int c = 0; c < 64; c++) {
+            String url = target.urls().get(c % target.urls().size());
+            byte[] request = RawHttp.request("POST", url, path(url), token, body);
+            workers.add(Thread.ofPlatform().daemon().start(() -> {
+                RawHttp connection = null;
+                long[] first = new long[1];
+                try {
+                    for (long[] job = jobs.take(); job[0] >= 0; job = jobs.take()) {
+                        try {
+                            RawHttp.Response response;
+                            try {
+                                if (connection == null) {
+                                    connection = new RawHttp(url);
+                                }
+                                response = connection.exchange(request, first);
+                            } catch (IOException closed) {
+                                // A keep-alive connection the server closed between requests: once more, anew.
+                                connection = new RawHttp(url);
+                                response = connection.exchange(request, first);
+                            }
+                            long end = firstEvent ? first[0] : System.nanoTime();
+                            if (response.status() != 200) {
+                                errors.incrementAndGet();
+                            }
+                            latencies[(int) job[1]] = end - job[0];
+                        } catch (IOException e) {
+                            errors.incrementAndGet();
+                            connection = null;
+                        }
+                        done.countDown();
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }));
+        }
+        long interval = 1_000_000_000L / rate;
+        long start = System.nanoTime() + 20_000_000;
+        for (int i = 0; i < total; i++) {
+            long scheduled = start + i * interval;
+            OpenLoop.waitUntil(scheduled);
+            jobs.add(new long[] {scheduled, i});
+        }
+        done.await();
+        for (int c = 0; c < workers.size(); c++) {
+            jobs.add(new long[] {-1, -1});
+        }
+        long[] measured = Arrays.copyOfRange(latencies, warm, total);
+        Arrays.sort(measured);
+        double[] p = {OpenLoop.percentile(measured, 0.5), OpenLoop.percentile(measured, 0.99),
+                OpenLoop.percentile(measured, 0.999)};
+        System.out.printf("%-10s %-22s p50 %7.3f ms  p99 %7.3f ms  p99.9 %7.3f ms%s%n", target.name(),
+                firstEvent ? "first event @" + rate + "/s" : "open loop " + rate + "/s", p[0], p[1], p[2],
+                errors.get() > 0 ? "  (" + errors.get() + " errors)" : "");
+        return p;
+    }
+
+    /** Requests per second that {@code connections} closed-loop clients get. */
+    private double closedLoop(Target target, int connections, int runSeconds) throws Exception {
+        LongAdder count = new LongAdder();
+        AtomicBoolean running = new AtomicBoolean(true);
+        List<Thread> threads = new ArrayList<>();
+        for (int c = 0; c < connections; c++) {
+            String url = target.urls().get(c % target.urls().size());
+            byte[] request = RawHttp.request("POST", url, path(url), token, BODY);
+            threads.add(Thread.ofPlatform().daemon().start(() -> {
+                while (running.get()) {
+                    // Servers close keep-alive connections now and then (nginx after keepalive_requests).
+                    try (RawHttp connection = new RawHttp(url)) {
+                        while (running.get()) {
+                            if (connection.exchange(request).status() == 200) {
+                                count.increment();
+                            }
+                        }
+                    } catch (IOException e) {
+                        // reconnect
+                    }
+                }
+            }));
+        }
+        Thread.sleep(1_000);
+        long before = count.sum();
+        long started = System.nanoTime();
+        Thread.sleep(runSeconds * 1_000L);
+        double rate = (count.sum() - before) / ((System.nanoTime() - started) / 1e9);
+        running.set(false);
+        for (Thread t : threads) {
+            t.join(5_000);
+        }
+        return rate;
+    }
+
+    private static String path(String url) {
+        String rest = url.replaceFirst("^http://[^/]+", "");
+        return (rest.isEmpty() ? "" : rest.replaceAll("/$", "")) + "/v1/chat/completions";
+    }
+}
