@@ -38,6 +38,10 @@ public record GatewaySettings(List<BackendSpec> backends, String strategy, int m
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks, every);
     }
 
+    public GatewaySettings withRequestTimeout(Duration timeout) {
+        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, timeout, retries, fallbacks, healthInterval);
+    }
+
     public GatewaySettings withQueue(int max, Duration timeout) {
         return new GatewaySettings(backends, strategy, max, timeout, requestTimeout, retries, fallbacks, healthInterval);
     }

@@ -49,6 +49,14 @@ public record ServerSettings(
                 Optional.empty(), DEFAULT_HEARTBEAT_TTL, NO_LLM);
     }
 
+    /** Settings without LLM backends. */
+    public ServerSettings(Path dataDir, String host, int port, long maxRequestBytes, boolean devMode,
+            Optional<String> jwtSecret, Duration tokenLifetime, int rateLimitPerMinute, Optional<String> adminPassword,
+            Optional<Path> jwtPrivateKeyFile, Duration heartbeatTtl) {
+        this(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime, rateLimitPerMinute, adminPassword,
+                jwtPrivateKeyFile, heartbeatTtl, NO_LLM);
+    }
+
     /** These settings with tokens signed RS256 by the key in {@code pemFile}. */
     public ServerSettings withJwtPrivateKey(Path pemFile) {
         return new ServerSettings(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime,
