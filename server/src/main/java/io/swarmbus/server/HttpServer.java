@@ -99,6 +99,7 @@ public final class HttpServer implements AutoCloseable {
         timer.scheduleAtFixedRate(() -> tick(coordinator, audit), tickMillis, tickMillis, TimeUnit.MILLISECONDS);
         Metrics metrics = new Metrics(bus);
         LlmGateway llm = new LlmGateway(settings.llm());
+        metrics.llm(llm);
         LlmRoutes llmRoutes = new LlmRoutes(llm, auth);
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;

@@ -106,6 +106,30 @@ final class Metrics {
                 .record(Duration.ofNanos(System.nanoTime() - started));
     }
 
+    /** Per LLM backend: requests, errors, tokens, in flight, latency, health; and the admission queue. */
+    void llm(io.swarmbus.llm.LlmGateway gateway) {
+        for (io.swarmbus.llm.route.Backend b : gateway.backends()) {
+            String name = b.name();
+            FunctionCounter.builder("swarmbus_llm_requests", b, io.swarmbus.llm.route.Backend::requests)
+                    .description("LLM requests sent to the backend").tag("backend", name).register(registry);
+            FunctionCounter.builder("swarmbus_llm_errors", b, io.swarmbus.llm.route.Backend::failures)
+                    .description("connect errors, timeouts, 5xx and 429 from the backend").tag("backend", name)
+                    .register(registry);
+            FunctionCounter.builder("swarmbus_llm_prompt_tokens", b, io.swarmbus.llm.route.Backend::promptTokens)
+                    .description("prompt tokens the backend processed").tag("backend", name).register(registry);
+            FunctionCounter.builder("swarmbus_llm_completion_tokens", b, io.swarmbus.llm.route.Backend::completionTokens)
+                    .description("tokens the backend generated").tag("backend", name).register(registry);
+            Gauge.builder("swarmbus_llm_in_flight", b, io.swarmbus.llm.route.Backend::inFlight)
+                    .description("LLM requests running on the backend").tag("backend", name).register(registry);
+            Gauge.builder("swarmbus_llm_ewma_latency_seconds", b, x -> x.ewmaNanos(System.nanoTime()) / 1e9)
+                    .description("peak-EWMA latency to the backend's first byte").tag("backend", name).register(registry);
+            Gauge.builder("swarmbus_llm_backend_healthy", b, x -> x.healthy(System.nanoTime()) ? 1 : 0)
+                    .description("1 if the backend is up and not ejected").tag("backend", name).register(registry);
+        }
+        Gauge.builder("swarmbus_llm_queued", gateway, io.swarmbus.llm.LlmGateway::queued)
+                .description("LLM requests waiting for a backend slot").register(registry);
+    }
+
     void scrape(Context ctx) {
         ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(registry.scrape());
     }

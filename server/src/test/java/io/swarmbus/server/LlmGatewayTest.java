@@ -124,6 +124,14 @@ class LlmGatewayTest {
         JsonNode backends = get("/api/v1/llm/backends");
         assertThat(backends.at("/backends/0/requests").asInt()).isEqualTo(3);
         assertThat(backends.at("/backends/0/healthy").asBoolean()).isTrue();
+
+        String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        String name = "127.0.0.1:" + a.port();
+        assertThat(metrics).contains("swarmbus_llm_requests_total{backend=\"" + name + "\"} 3.0")
+                .contains("swarmbus_llm_completion_tokens_total{backend=\"" + name + "\"} 37.0")
+                .contains("swarmbus_llm_backend_healthy{backend=\"" + name + "\"} 1.0")
+                .contains("swarmbus_llm_queued 0.0");
     }
 
     @Test
