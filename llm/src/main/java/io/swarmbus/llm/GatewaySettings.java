@@ -34,10 +34,6 @@ public record GatewaySettings(List<BackendSpec> backends, String strategy, int m
                 Map.of(), Duration.ofSeconds(5));
     }
 
-    public GatewaySettings withHealthInterval(Duration every) {
-        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks, every);
-    }
-
     public GatewaySettings withRequestTimeout(Duration timeout) {
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, timeout, retries, fallbacks, healthInterval);
     }

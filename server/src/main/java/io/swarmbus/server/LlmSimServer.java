@@ -81,10 +81,7 @@ final class LlmSimServer implements AutoCloseable {
 
     private void generate(Context ctx, boolean chat) throws IOException, InterruptedException {
         JsonNode body = body(ctx);
-        if (body == null) {
-            return;
-        }
-        String model = model(ctx, body);
+        String model = body == null ? null : model(ctx, body);
         if (model == null) {
             return;
         }
@@ -169,10 +166,7 @@ final class LlmSimServer implements AutoCloseable {
 
     private void embeddings(Context ctx) {
         JsonNode body = body(ctx);
-        if (body == null) {
-            return;
-        }
-        String model = model(ctx, body);
+        String model = body == null ? null : model(ctx, body);
         if (model == null) {
             return;
         }

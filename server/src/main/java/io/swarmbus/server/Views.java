@@ -67,7 +67,7 @@ final class Views {
         }
         quote(json.append(",\"type\":"), m.type().name());
         json.append(",\"content\":");
-        if (content(m.content()) instanceof RawValue) {
+        if (isJson(m.content())) {
             json.append(m.content());
         } else {
             quote(json, m.content());

@@ -101,7 +101,7 @@ public final class Strategies {
 
     /** Cheapest for this prompt (input price; output price breaks ties); load breaks the rest. */
     static Backend costBased(List<Backend> candidates, LlmCall call, long now) {
-        double cheapest = candidates.stream().mapToDouble(b -> price(b, call)).min().orElse(0);
+        double cheapest = candidates.stream().mapToDouble(b -> price(b, call)).min().getAsDouble(); // never empty
         List<Backend> cheap = candidates.stream().filter(b -> price(b, call) <= cheapest * 1.000001).toList();
         return leastOutstanding(cheap, call, now);
     }

@@ -88,67 +88,51 @@ public record SimSettings(
 
     /** These settings with command-line options applied ({@code --decode-rate 30} as {@code decode-rate=30}). */
     public SimSettings with(Map<String, String> options) {
-        SimSettings s = this;
+        List<String> models = this.models;
+        double overhead = overheadMillis;
+        double prefill = prefillTokensPerSecond;
+        double decode = decodeTokensPerSecond;
+        double slowdown = decodeSlowdown;
+        int concurrency = maxConcurrency;
+        int queue = maxQueue;
+        int cache = cacheBlocks;
+        int block = blockSize;
+        int output = outputTokens;
+        double failures = failureRate;
+        double slow = slowRate;
+        double factor = slowFactor;
+        int dimensions = embeddingDimensions;
+        long seedValue = seed;
         for (Map.Entry<String, String> option : options.entrySet()) {
             String value = option.getValue().trim();
             if (value.startsWith("-")) {
                 throw new IllegalArgumentException("--" + option.getKey() + " must be 0 or more, was " + value);
             }
             try {
-                s = switch (option.getKey()) {
-                    case "model", "models" -> new SimSettings(Arrays.stream(value.split(",")).map(String::trim)
-                            .filter(m -> !m.isEmpty()).toList(), s.overheadMillis, s.prefillTokensPerSecond,
-                            s.decodeTokensPerSecond, s.decodeSlowdown, s.maxConcurrency, s.maxQueue, s.cacheBlocks,
-                            s.blockSize, s.outputTokens, s.failureRate, s.slowRate, s.slowFactor,
-                            s.embeddingDimensions, s.seed);
-                    case "overhead-ms" -> s.numbers(Double.parseDouble(value), -1, -1, -1, -1, -1);
-                    case "prefill-rate" -> s.numbers(-1, Double.parseDouble(value), -1, -1, -1, -1);
-                    case "decode-rate" -> s.numbers(-1, -1, Double.parseDouble(value), -1, -1, -1);
-                    case "decode-slowdown" -> s.numbers(-1, -1, -1, Double.parseDouble(value), -1, -1);
-                    case "failure-rate" -> s.numbers(-1, -1, -1, -1, Double.parseDouble(value), -1);
-                    case "slow-rate" -> s.numbers(-1, -1, -1, -1, -1, Double.parseDouble(value));
-                    case "slow-factor" -> new SimSettings(s.models, s.overheadMillis, s.prefillTokensPerSecond,
-                            s.decodeTokensPerSecond, s.decodeSlowdown, s.maxConcurrency, s.maxQueue, s.cacheBlocks,
-                            s.blockSize, s.outputTokens, s.failureRate, s.slowRate, Double.parseDouble(value),
-                            s.embeddingDimensions, s.seed);
-                    case "max-concurrency" -> s.ints(Integer.parseInt(value), -1, -1, -1, -1, -1);
-                    case "max-queue" -> s.ints(-1, Integer.parseInt(value), -1, -1, -1, -1);
-                    case "cache-blocks" -> s.ints(-1, -1, Integer.parseInt(value), -1, -1, -1);
-                    case "block-size" -> s.ints(-1, -1, -1, Integer.parseInt(value), -1, -1);
-                    case "output-tokens" -> s.ints(-1, -1, -1, -1, Integer.parseInt(value), -1);
-                    case "embedding-dimensions" -> s.ints(-1, -1, -1, -1, -1, Integer.parseInt(value));
-                    case "seed" -> new SimSettings(s.models, s.overheadMillis, s.prefillTokensPerSecond,
-                            s.decodeTokensPerSecond, s.decodeSlowdown, s.maxConcurrency, s.maxQueue, s.cacheBlocks,
-                            s.blockSize, s.outputTokens, s.failureRate, s.slowRate, s.slowFactor,
-                            s.embeddingDimensions, Long.parseLong(value));
+                switch (option.getKey()) {
+                    case "model", "models" -> models = Arrays.stream(value.split(",")).map(String::trim)
+                            .filter(m -> !m.isEmpty()).toList();
+                    case "overhead-ms" -> overhead = Double.parseDouble(value);
+                    case "prefill-rate" -> prefill = Double.parseDouble(value);
+                    case "decode-rate" -> decode = Double.parseDouble(value);
+                    case "decode-slowdown" -> slowdown = Double.parseDouble(value);
+                    case "failure-rate" -> failures = Double.parseDouble(value);
+                    case "slow-rate" -> slow = Double.parseDouble(value);
+                    case "slow-factor" -> factor = Double.parseDouble(value);
+                    case "max-concurrency" -> concurrency = Integer.parseInt(value);
+                    case "max-queue" -> queue = Integer.parseInt(value);
+                    case "cache-blocks" -> cache = Integer.parseInt(value);
+                    case "block-size" -> block = Integer.parseInt(value);
+                    case "output-tokens" -> output = Integer.parseInt(value);
+                    case "embedding-dimensions" -> dimensions = Integer.parseInt(value);
+                    case "seed" -> seedValue = Long.parseLong(value);
                     default -> throw new IllegalArgumentException("unknown option --" + option.getKey());
-                };
+                }
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException("--" + option.getKey() + " must be a number, was '" + value + "'");
             }
         }
-        return s;
-    }
-
-    /** A copy with the given doubles replaced; -1 keeps the current value. */
-    private SimSettings numbers(double overhead, double prefill, double decode, double slowdown, double failures,
-            double slow) {
-        return new SimSettings(models, keep(overhead, overheadMillis), keep(prefill, prefillTokensPerSecond),
-                keep(decode, decodeTokensPerSecond), keep(slowdown, decodeSlowdown), maxConcurrency, maxQueue,
-                cacheBlocks, blockSize, outputTokens, keep(failures, failureRate), keep(slow, slowRate), slowFactor,
-                embeddingDimensions, seed);
-    }
-
-    /** A copy with the given ints replaced; -1 keeps the current value. */
-    private SimSettings ints(int concurrency, int queue, int cache, int block, int output, int dimensions) {
-        return new SimSettings(models, overheadMillis, prefillTokensPerSecond, decodeTokensPerSecond, decodeSlowdown,
-                concurrency == -1 ? maxConcurrency : concurrency, queue == -1 ? maxQueue : queue,
-                cache == -1 ? cacheBlocks : cache, block == -1 ? blockSize : block,
-                output == -1 ? outputTokens : output, failureRate, slowRate, slowFactor,
-                dimensions == -1 ? embeddingDimensions : dimensions, seed);
-    }
-
-    private static double keep(double replacement, double current) {
-        return replacement == -1 ? current : replacement;
+        return new SimSettings(models, overhead, prefill, decode, slowdown, concurrency, queue, cache, block, output,
+                failures, slow, factor, dimensions, seedValue);
     }
 }
