@@ -8,11 +8,12 @@ import io.swarmbus.llm.GatewaySettings;
 import io.swarmbus.llm.sim.SimSettings;
 import io.swarmbus.messaging.BusConfig;
 import io.swarmbus.messaging.MessageBus;
-import java.io.InputStream;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -257,14 +258,17 @@ class LlmGatewayTest {
     void aClientThatHangsUp_cancelsTheBackendsGeneration() throws Exception {
         LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "20", "output-tokens", "200");
         start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
-        HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
-                + "/v1/chat/completions")).header("Authorization", "Bearer " + token)
-                .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"m\",\"stream\":true,\"messages\":[]}")).build();
-        HttpResponse<InputStream> response = client.send(request, HttpResponse.BodyHandlers.ofInputStream());
-        InputStream body = response.body();
-        assertThat(body.read(new byte[100])).isPositive();
-        assertThat(a.simulator().stats().running()).isEqualTo(1);
-        body.close(); // 200 tokens at 20/s would take 10 s
+        // A raw socket, so that hanging up is a closed connection and not a client library's choice.
+        String body = "{\"model\":\"m\",\"stream\":true,\"messages\":[]}";
+        try (Socket socket = new Socket("127.0.0.1", server.port())) {
+            socket.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+                    + "Authorization: Bearer " + token + "\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: " + body.length() + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+            byte[] head = new byte[4096];
+            int read = socket.getInputStream().read(head);
+            assertThat(new String(head, 0, read, StandardCharsets.UTF_8)).startsWith("HTTP/1.1 200");
+            assertThat(a.simulator().stats().running()).isEqualTo(1);
+        } // 200 tokens at 20/s would take 10 s
         long deadline = System.nanoTime() + 3_000_000_000L;
         while (a.simulator().stats().running() > 0 && System.nanoTime() < deadline) {
             Thread.sleep(20);
