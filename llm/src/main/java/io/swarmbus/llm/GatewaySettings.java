@@ -1,5 +1,6 @@
 package io.swarmbus.llm;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -15,12 +16,17 @@ import java.util.Map;
  * @param retries further backends tried after a connect error, 5xx or 429, before any byte reached the client
  * @param fallbacks model → models tried, in order, when no backend of the model could answer
  * @param healthInterval period of the active health checks ({@code GET /v1/models})
+ * @param quotas rate limits and daily budgets per key and per agent
+ * @param stateFile where usage totals and today's budgets are saved (every few seconds and at
+ *     close) and restored from at start; null keeps them in memory only
  */
 public record GatewaySettings(List<BackendSpec> backends, String strategy, int maxQueue, Duration queueTimeout,
-        Duration requestTimeout, int retries, Map<String, List<String>> fallbacks, Duration healthInterval) {
+        Duration requestTimeout, int retries, Map<String, List<String>> fallbacks, Duration healthInterval,
+        Quotas.Settings quotas, Path stateFile) {
 
     public GatewaySettings {
         backends = List.copyOf(backends);
+        java.util.Objects.requireNonNull(quotas, "quotas");
         fallbacks = Map.copyOf(fallbacks);
         io.swarmbus.llm.route.Strategies.check(strategy);
         if (maxQueue < 0 || retries < 0) {
@@ -31,18 +37,31 @@ public record GatewaySettings(List<BackendSpec> backends, String strategy, int m
     /** The given backends with defaults for everything else. */
     public static GatewaySettings of(List<BackendSpec> backends, String strategy) {
         return new GatewaySettings(backends, strategy, 10_000, Duration.ofSeconds(60), Duration.ofSeconds(300), 2,
-                Map.of(), Duration.ofSeconds(5));
+                Map.of(), Duration.ofSeconds(5), Quotas.Settings.NONE, null);
     }
 
     public GatewaySettings withRequestTimeout(Duration timeout) {
-        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, timeout, retries, fallbacks, healthInterval);
+        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, timeout, retries, fallbacks,
+                healthInterval, quotas, stateFile);
     }
 
     public GatewaySettings withQueue(int max, Duration timeout) {
-        return new GatewaySettings(backends, strategy, max, timeout, requestTimeout, retries, fallbacks, healthInterval);
+        return new GatewaySettings(backends, strategy, max, timeout, requestTimeout, retries, fallbacks,
+                healthInterval, quotas, stateFile);
     }
 
     public GatewaySettings withFallbacks(Map<String, List<String>> map) {
-        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, map, healthInterval);
+        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, map,
+                healthInterval, quotas, stateFile);
+    }
+
+    public GatewaySettings withQuotas(Quotas.Settings limits) {
+        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks,
+                healthInterval, limits, stateFile);
+    }
+
+    public GatewaySettings withStateFile(Path file) {
+        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks,
+                healthInterval, quotas, file);
     }
 }

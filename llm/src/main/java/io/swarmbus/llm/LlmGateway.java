@@ -11,6 +11,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
 import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -18,6 +19,10 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -42,8 +47,10 @@ public final class LlmGateway implements AutoCloseable {
     private final HttpClient http;
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     private final UsageLedger usage = new UsageLedger();
+    private final Quotas quotas;
     private final AtomicBoolean open = new AtomicBoolean(true);
     private final Thread healthChecker;
+    private volatile boolean dirty; // usage changed since the state file was last written
 
     /** The part of the answer the client sees; the server writes it to its HTTP response. */
     public interface Sink {
@@ -59,12 +66,14 @@ public final class LlmGateway implements AutoCloseable {
      *
      * @param path {@code /v1/chat/completions}, {@code /v1/completions} or {@code /v1/embeddings}
      * @param body the request body (the gateway may set {@code model} and {@code stream_options})
-     * @param agent the calling agent (or principal), for fairness and accounting
+     * @param agent the calling agent (or principal), for fairness, limits and accounting
+     * @param task the task the call is made for, for accounting; may be null
      * @param key the principal (user or API key) the usage is billed to
      * @param priority 0–3
      * @param deadlineNanos {@link System#nanoTime} by which it must be admitted to a backend
      */
-    public record Request(String path, ObjectNode body, String agent, String key, int priority, long deadlineNanos) {}
+    public record Request(String path, ObjectNode body, String agent, String task, String key, int priority,
+            long deadlineNanos) {}
 
     /** A request that could not be answered; nothing was written to the client. */
     public static final class Refused extends Exception {
@@ -101,6 +110,8 @@ public final class LlmGateway implements AutoCloseable {
 
     public LlmGateway(GatewaySettings settings) {
         this.settings = settings;
+        this.quotas = new Quotas(settings.quotas(), Clock.systemUTC());
+        restoreState();
         for (BackendSpec spec : settings.backends()) {
             backends.add(new Backend(spec, backends.size()));
         }
@@ -118,6 +129,10 @@ public final class LlmGateway implements AutoCloseable {
 
     public UsageLedger usage() {
         return usage;
+    }
+
+    public Quotas quotas() {
+        return quotas;
     }
 
     public int queued() {
@@ -153,6 +168,7 @@ public final class LlmGateway implements AutoCloseable {
             throw new Refused(404, "invalid_request_error", "model_not_found", "model '" + asked
                     + "' is not served by any backend; models: " + models(), 0);
         }
+        quotas.admit(request.agent(), request.key(), System.nanoTime());
         boolean stream = body.path("stream").asBoolean(false);
         boolean clientWantsUsage = body.path("stream_options").path("include_usage").asBoolean(false);
         if (stream) {
@@ -353,7 +369,9 @@ public final class LlmGateway implements AutoCloseable {
         backend.used(System.nanoTime(), prompt, completion);
         double cost = (prompt * backend.spec().inputCostPerMillion() + completion * backend.spec().outputCostPerMillion())
                 / 1e6;
-        usage.record(request.agent(), request.key(), backend.name(), model, prompt, completion, cost);
+        usage.record(request.agent(), request.task(), request.key(), backend.name(), model, prompt, completion, cost);
+        quotas.used(request.agent(), request.key(), prompt, completion, cost, System.nanoTime());
+        dirty = true;
     }
 
     private static Outcome retry(Backend backend, String what) {
@@ -381,6 +399,45 @@ public final class LlmGateway implements AutoCloseable {
                 return;
             }
             checkHealth();
+            saveState();
+        }
+    }
+
+    // ------------------------------------------------------------------ saved state
+
+    private void restoreState() {
+        Path file = settings.stateFile();
+        if (file == null || !Files.exists(file)) {
+            return;
+        }
+        try {
+            JsonNode saved = OpenAiWire.JSON.readTree(file.toFile());
+            usage.restore(saved.path("usage"));
+            quotas.restore(saved.path("quotas"));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the LLM usage file " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Writes usage and today's budgets when they changed: to a temporary file, then renamed over the old. */
+    private synchronized void saveState() {
+        Path file = settings.stateFile();
+        if (file == null || !dirty) {
+            return;
+        }
+        dirty = false;
+        ObjectNode state = OpenAiWire.JSON.createObjectNode();
+        state.set("usage", usage.toJson());
+        state.set("quotas", quotas.toJson());
+        Path temporary = file.resolveSibling(file.getFileName() + ".tmp");
+        try {
+            Files.createDirectories(file.toAbsolutePath().getParent());
+            Files.write(temporary, OpenAiWire.JSON.writeValueAsBytes(state));
+            Files.move(temporary, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            dirty = true; // try again next round
+            System.getLogger(LlmGateway.class.getName()).log(System.Logger.Level.WARNING,
+                    "cannot save LLM usage to " + file + ": " + e.getMessage());
         }
     }
 
@@ -426,6 +483,7 @@ public final class LlmGateway implements AutoCloseable {
     public void close() {
         if (open.compareAndSet(true, false)) {
             healthChecker.interrupt();
+            saveState();
             http.close();
             executor.shutdownNow();
         }

@@ -113,9 +113,13 @@ final class Config {
     static final Key<String> LLM_FALLBACKS = define("llm.fallbacks", List.of(), "map", "", s -> s,
             "Model fallbacks, in YAML a map from a model (or alias) to the models tried in order when it cannot "
                     + "be answered, e.g. `gpt-4o: [gpt-4o-mini]`.");
+    static final Key<String> LLM_LIMITS = define("llm.limits", List.of(), "map", "", s -> s,
+            "Rate limits and daily budgets of the LLM gateway, in YAML a map with `key` (every principal), `agent` "
+                    + "(every agent), `keys` and `agents` (by name), each a quota of `rpm`, `tpm`, `daily_tokens`, "
+                    + "`daily_cost` (0 = no limit), e.g. `agent: {rpm: 60, daily_cost: 5}`. Over a limit: 429.");
 
     /** Keys whose YAML value is a list or map, kept as JSON text rather than flattened. */
-    private static final Set<String> STRUCTURED = Set.of("llm.backends", "llm.fallbacks");
+    private static final Set<String> STRUCTURED = Set.of("llm.backends", "llm.fallbacks", "llm.limits");
 
     private final Map<String, Object> values;
 

@@ -23,12 +23,14 @@ import java.util.Map;
  * {@code /api/v1/llm/usage}). Calls are authenticated like every route and attributed to the
  * agent named in {@code X-Swarmbus-Agent} (which the caller must own), else to the caller.
  * {@code X-Swarmbus-Priority} (0–3 or low/medium/high/critical) orders the admission queue;
- * {@code X-Swarmbus-Timeout-Ms} bounds the wait in it.
+ * {@code X-Swarmbus-Timeout-Ms} bounds the wait in it; {@code X-Swarmbus-Task} names the task the
+ * call is made for, so its tokens and cost are accounted to it too.
  */
 final class LlmRoutes {
     static final String AGENT_HEADER = "X-Swarmbus-Agent";
     static final String PRIORITY_HEADER = "X-Swarmbus-Priority";
     static final String TIMEOUT_HEADER = "X-Swarmbus-Timeout-Ms";
+    static final String TASK_HEADER = "X-Swarmbus-Task";
 
     private final LlmGateway gateway;
     private final Auth auth;
@@ -75,7 +77,11 @@ final class LlmRoutes {
                 throw SwarmbusException.invalid(TIMEOUT_HEADER, TIMEOUT_HEADER + " must be whole milliseconds");
             }
         }
-        LlmGateway.Request request = new LlmGateway.Request(path, body, agent, principal.name(), priority,
+        String task = ctx.header(TASK_HEADER);
+        if (task != null && (task.isBlank() || task.length() > 200)) {
+            throw SwarmbusException.invalid(TASK_HEADER, TASK_HEADER + " must be a task id of 1 to 200 characters");
+        }
+        LlmGateway.Request request = new LlmGateway.Request(path, body, agent, task, principal.name(), priority,
                 System.nanoTime() + waitNanos);
         try {
             gateway.handle(request, new ResponseSink(ctx));
@@ -162,20 +168,25 @@ final class LlmRoutes {
     }
 
     /**
-     * {@code GET /api/v1/llm/usage}: tokens and cost per agent, key, backend and model. Admins see
-     * everything; others see their own key and the agents they own.
+     * {@code GET /api/v1/llm/usage}: tokens and cost per agent, task, key, backend and model, and for
+     * agents and keys today's use against their limits. Admins see everything; others see their
+     * own key and the agents they own.
      */
     void usage(Context ctx) {
         Auth.Principal principal = Auth.principal(ctx);
         Map<String, Object> body = new LinkedHashMap<>();
-        for (String kind : List.of("agent", "key", "backend", "model")) {
-            if (!principal.admin() && (kind.equals("backend") || kind.equals("model"))) {
+        for (String kind : UsageLedger.KINDS) {
+            if (!principal.admin() && (kind.equals("backend") || kind.equals("model") || kind.equals("task"))) {
                 continue;
             }
             Map<String, Object> entries = new LinkedHashMap<>();
             gateway.usage().of(kind).forEach((name, usage) -> {
                 if (principal.admin() || visible(principal, kind, name)) {
-                    entries.put(name, view(usage));
+                    Map<String, Object> view = view(usage);
+                    if (kind.equals("agent") || kind.equals("key")) {
+                        view.putAll(gateway.quotas().today(kind, name));
+                    }
+                    entries.put(name, view);
                 }
             });
             body.put(kind.equals("key") ? "keys" : kind + "s", entries);

@@ -148,10 +148,20 @@ public final class Main {
         }
         String strategy = config.get(Config.LOAD_BALANCING_STRATEGY).isEmpty() ? config.get(Config.LLM_STRATEGY)
                 : config.get(Config.LOAD_BALANCING_STRATEGY);
+        io.swarmbus.llm.Quotas.Settings quotas = io.swarmbus.llm.Quotas.Settings.NONE;
+        String limitsText = config.get(Config.LLM_LIMITS).trim();
+        if (!limitsText.isEmpty()) {
+            try {
+                quotas = io.swarmbus.llm.Quotas.Settings.parse(io.swarmbus.llm.OpenAiWire.JSON.readTree(limitsText));
+            } catch (java.io.IOException | IllegalArgumentException e) {
+                throw new IllegalArgumentException("config key 'llm.limits' is invalid: " + e.getMessage());
+            }
+        }
         return new io.swarmbus.llm.GatewaySettings(backends, strategy, config.get(Config.LLM_MAX_QUEUE),
                 Duration.ofSeconds(config.get(Config.LLM_QUEUE_TIMEOUT)),
                 Duration.ofSeconds(config.get(Config.CONNECTION_POOL_TIMEOUT)), config.get(Config.LLM_RETRIES),
-                fallbacks, Duration.ofSeconds(5));
+                fallbacks, Duration.ofSeconds(5), quotas,
+                Path.of(config.get(Config.DATA_DIR)).resolve("llm-usage.json"));
     }
 
     /** Runs the model simulator until the process is stopped. */

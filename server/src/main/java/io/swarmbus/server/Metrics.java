@@ -106,7 +106,10 @@ final class Metrics {
                 .record(Duration.ofNanos(System.nanoTime() - started));
     }
 
-    /** Per LLM backend: requests, errors, tokens, in flight, latency, health; and the admission queue. */
+    /**
+     * Per LLM backend: requests, errors, tokens, in flight, latency, health; the admission queue; and
+     * usage per agent, task, key and model (tagged {@code kind} and {@code name}).
+     */
     void llm(io.swarmbus.llm.LlmGateway gateway) {
         for (io.swarmbus.llm.route.Backend b : gateway.backends()) {
             String name = b.name();
@@ -128,6 +131,22 @@ final class Metrics {
         }
         Gauge.builder("swarmbus_llm_queued", gateway, io.swarmbus.llm.LlmGateway::queued)
                 .description("LLM requests waiting for a backend slot").register(registry);
+        gateway.usage().onNewName((kind, name, usage) -> {
+            if (kind.equals("backend")) {
+                return; // counted per backend above
+            }
+            FunctionCounter.builder("swarmbus_llm_usage_requests", usage, io.swarmbus.llm.UsageLedger.Usage::requests)
+                    .description("answered LLM requests").tag("kind", kind).tag("name", name).register(registry);
+            FunctionCounter.builder("swarmbus_llm_usage_prompt_tokens", usage,
+                    io.swarmbus.llm.UsageLedger.Usage::promptTokens).description("prompt tokens used")
+                    .tag("kind", kind).tag("name", name).register(registry);
+            FunctionCounter.builder("swarmbus_llm_usage_completion_tokens", usage,
+                    io.swarmbus.llm.UsageLedger.Usage::completionTokens).description("completion tokens used")
+                    .tag("kind", kind).tag("name", name).register(registry);
+            FunctionCounter.builder("swarmbus_llm_usage_cost", usage, io.swarmbus.llm.UsageLedger.Usage::cost)
+                    .description("cost of the tokens used, in the backends' price unit").tag("kind", kind)
+                    .tag("name", name).register(registry);
+        });
     }
 
     void scrape(Context ctx) {

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.swarmbus.llm.BackendSpec;
 import io.swarmbus.llm.GatewaySettings;
+import io.swarmbus.llm.Quotas;
 import io.swarmbus.llm.sim.SimSettings;
 import io.swarmbus.messaging.BusConfig;
 import io.swarmbus.messaging.MessageBus;
@@ -275,6 +276,56 @@ class LlmGatewayTest {
         }
         assertThat(a.simulator().stats().running()).as("the backend stopped generating").isZero();
         assertThat(get("/api/v1/llm/backends").at("/backends/0/in_flight").asInt()).isZero();
+    }
+
+    @Test
+    void limitsAndBudgets_answer429_andUsagePerTaskOutlivesARestart() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "10");
+        Quotas.Settings limits = Quotas.Settings.parse(RequestBody.MAPPER.readTree(
+                "{\"agent\":{\"rpm\":2},\"keys\":{\"team\":{\"daily_tokens\":30}}}"));
+        GatewaySettings llm = GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding").withQuotas(limits)
+                .withStateFile(dir.resolve("llm-usage.json"));
+        start(llm);
+        String body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"one two three\"}]}";
+        Map<String, String> asPlanner = Map.of(LlmRoutes.AGENT_HEADER, "planner", LlmRoutes.TASK_HEADER, "task-7");
+        post(token, "/api/v1/agents", "{\"agent_id\":\"planner\"}", Map.of());
+        assertThat(chat(body, asPlanner).status()).isEqualTo(200);
+        assertThat(chat(body, asPlanner).status()).isEqualTo(200);
+        Reply overRate = chat(body, asPlanner);
+        assertThat(overRate.status()).isEqualTo(429);
+        assertThat(overRate.body().at("/error/code").asText()).isEqualTo("rate_limit_exceeded");
+        assertThat(overRate.body().at("/error/message").asText()).contains("agent 'planner'");
+        assertThat(overRate.response().headers().firstValue("Retry-After")).isPresent();
+
+        // The key 'team' has used 2 × (4 prompt + 10 completion) = 28 of its 30 tokens: one more passes, then none.
+        assertThat(chat(body).status()).isEqualTo(200);
+        Reply overBudget = chat(body);
+        assertThat(overBudget.status()).isEqualTo(429);
+        assertThat(overBudget.body().at("/error/type").asText()).isEqualTo("insufficient_quota");
+
+        JsonNode usage = get("/api/v1/llm/usage");
+        assertThat(usage.at("/keys/team/tokens_today").asInt()).isEqualTo(42);
+        assertThat(usage.at("/keys/team/daily_tokens_limit").asInt()).isEqualTo(30);
+        assertThat(usage.at("/agents/planner/rpm_limit").asInt()).isEqualTo(2);
+        assertThat(usage.has("tasks")).as("tasks are for admins").isFalse();
+
+        server.close();
+        bus.close();
+        server = null;
+        start(llm); // the same data directory: usage and today's budget come back
+        assertThat(chat(body).status()).isEqualTo(429);
+        String admin = RequestBody.MAPPER.readTree(post(null, "/auth/token",
+                "{\"username\":\"admin\",\"password\":\"" + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}",
+                Map.of()).body()).get("access_token").asText();
+        JsonNode all = RequestBody.MAPPER.readTree(client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + server.port() + "/api/v1/llm/usage")).header("Authorization", "Bearer " + admin).build(),
+                HttpResponse.BodyHandlers.ofString()).body());
+        assertThat(all.at("/tasks/task-7/requests").asInt()).isEqualTo(2);
+        assertThat(all.at("/tasks/task-7/completion_tokens").asInt()).isEqualTo(20);
+        assertThat(all.at("/keys/team/requests").asInt()).isEqualTo(3);
+        String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(metrics).contains("swarmbus_llm_usage_completion_tokens_total{kind=\"task\",name=\"task-7\"} 20.0");
     }
 
     @Test

@@ -180,35 +180,4 @@ public final class Backend {
     public long completionTokens() {
         return completionTokens.sum();
     }
-
-    /** Counts over the last minute in one-second buckets. */
-    static final class WindowCounter {
-        private final long[] buckets = new long[60];
-        private final long[] seconds = new long[60];
-
-        WindowCounter() {
-            java.util.Arrays.fill(seconds, Long.MIN_VALUE / 2); // no bucket is from the last minute yet
-        }
-
-        synchronized void add(long nanos, long amount) {
-            long second = nanos / 1_000_000_000L;
-            int slot = (int) Math.floorMod(second, 60L);
-            if (seconds[slot] != second) {
-                seconds[slot] = second;
-                buckets[slot] = 0;
-            }
-            buckets[slot] += amount;
-        }
-
-        synchronized long sum(long nanos) {
-            long second = nanos / 1_000_000_000L;
-            long total = 0;
-            for (int i = 0; i < 60; i++) {
-                if (second - seconds[i] < 60) {
-                    total += buckets[i];
-                }
-            }
-            return total;
-        }
-    }
 }
