@@ -100,6 +100,13 @@ public final class HttpServer implements AutoCloseable {
         Metrics metrics = new Metrics(bus);
         LlmGateway llm = new LlmGateway(settings.llm());
         metrics.llm(llm);
+        if (registry.get(LlmBusService.ADDRESS).isEmpty()) {
+            LlmBusService llmOverBus = new LlmBusService(bus, llm, registry);
+            Thread.ofVirtual().name("swarmbus-llm-inbox").start(() -> llmOverBus.run(running));
+        } else {
+            LOG.warn("an agent named '{}' exists, so llm_request messages go to it rather than to the gateway",
+                    LlmBusService.ADDRESS);
+        }
         LlmRoutes llmRoutes = new LlmRoutes(llm, auth);
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
@@ -240,7 +247,7 @@ public final class HttpServer implements AutoCloseable {
     private static void reconcile(MessageBus bus, Registry registry, AccessStore store) {
         Map<String, String> legacyOwners = store.takeLegacyAgentOwners();
         for (AgentId inbox : bus.inboxes()) {
-            if (registry.get(inbox).isEmpty() && !inbox.equals(TASK_INBOX)) {
+            if (registry.get(inbox).isEmpty() && !inbox.equals(TASK_INBOX) && !inbox.equals(LlmBusService.ADDRESS)) {
                 registry.register(new AgentProfile(inbox, "", "worker", java.util.Set.of(), 1, Map.of(),
                         legacyOwners.getOrDefault(inbox.value(), "admin")));
             }

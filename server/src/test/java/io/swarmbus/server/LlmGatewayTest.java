@@ -321,11 +321,52 @@ class LlmGatewayTest {
                 + server.port() + "/api/v1/llm/usage")).header("Authorization", "Bearer " + admin).build(),
                 HttpResponse.BodyHandlers.ofString()).body());
         assertThat(all.at("/tasks/task-7/requests").asInt()).isEqualTo(2);
+        String agents = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                + "/api/v1/agents")).header("Authorization", "Bearer " + admin).build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(agents).contains("planner").doesNotContain("\"llm\"");
         assertThat(all.at("/tasks/task-7/completion_tokens").asInt()).isEqualTo(20);
         assertThat(all.at("/keys/team/requests").asInt()).isEqualTo(3);
         String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
                 + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
         assertThat(metrics).contains("swarmbus_llm_usage_completion_tokens_total{kind=\"task\",name=\"task-7\"} 20.0");
+    }
+
+    @Test
+    void anLlmRequestMessage_isAnsweredInTheSendersInbox_withItsCorrelationId() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "6");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
+        post(token, "/api/v1/agents", "{\"agent_id\":\"planner\"}", Map.of());
+        assertThat(post(token, "/api/v1/messages", """
+                {"from": "planner", "to": "llm", "type": "llm_request", "correlation_id": "c-1",
+                 "headers": {"task_id": "task-9"},
+                 "content": {"model": "m", "stream": true, "messages": [{"role": "user", "content": "plan the day"}]}}
+                """, Map.of()).statusCode()).isEqualTo(201);
+        assertThat(post(token, "/api/v1/messages", """
+                {"from": "planner", "to": "llm", "type": "llm_request", "correlation_id": "c-2",
+                 "content": {"model": "huge", "messages": []}}
+                """, Map.of()).statusCode()).isEqualTo(201);
+
+        Map<String, JsonNode> byCorrelation = new java.util.HashMap<>();
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (byCorrelation.size() < 2 && System.nanoTime() < deadline) {
+            JsonNode got = RequestBody.MAPPER.readTree(post(token, "/api/v1/agents/planner/receive",
+                    "{\"max_messages\":10,\"timeout\":2}", Map.of()).body());
+            got.path("messages").forEach(m -> byCorrelation.put(m.path("correlation_id").asText(), m));
+        }
+        JsonNode answer = byCorrelation.get("c-1");
+        assertThat(answer.path("type").asText()).isEqualTo("llm_response");
+        assertThat(answer.path("from").asText()).isEqualTo("llm");
+        assertThat(answer.at("/content/choices/0/message/content").asText().split(" ")).hasSize(6);
+        JsonNode refused = byCorrelation.get("c-2").path("content");
+        assertThat(refused.path("status").asInt()).isEqualTo(404);
+        assertThat(refused.at("/error/code").asText()).isEqualTo("model_not_found");
+
+        JsonNode usage = get("/api/v1/llm/usage");
+        assertThat(usage.at("/agents/planner/completion_tokens").asInt()).isEqualTo(6);
+        assertThat(usage.at("/keys/team/requests").asInt()).as("billed to the sender's owner").isEqualTo(1);
+        assertThat(get("/api/v1/agents").toString()).doesNotContain("\"llm\"");
+        assertThat(post(token, "/api/v1/agents", "{\"agent_id\":\"llm\"}", Map.of()).statusCode()).isEqualTo(409);
     }
 
     @Test

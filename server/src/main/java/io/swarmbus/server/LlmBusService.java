@@ -1,0 +1,202 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.llm.LlmGateway;
+import io.swarmbus.llm.OpenAiWire;
+import io.swarmbus.messaging.Address;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.Delivery;
+import io.swarmbus.messaging.Message;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.messaging.MessageType;
+import io.swarmbus.messaging.SendRequest;
+import io.swarmbus.registry.Registry;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The LLM gateway over the bus (AgentSched's request-reply): an {@code llm_request} message to the
+ * {@code llm} address carries an OpenAI request body; the gateway schedules it exactly like an HTTP
+ * call (same admission queue, limits and accounting, billed to the sender's owner) and sends an
+ * {@code llm_response} to the message's {@code reply_to} (else the sender) with the request's
+ * correlation id (else its message id). The response content is the backend's answer, or
+ * {@code {"error": {...}, "status": N}}.
+ *
+ * <p>The inbox is the queue: only as many requests are taken from it as the backends can run plus
+ * as many again waiting, so a burst stays durable in the inbox rather than in memory. A request is
+ * acknowledged once its response was sent; one taken by a server that crashed is delivered again.
+ */
+final class LlmBusService {
+    static final AgentId ADDRESS = AgentId.of("llm");
+    static final MessageType REQUEST = MessageType.of("llm_request");
+    static final MessageType RESPONSE = MessageType.of("llm_response");
+    /** Header of an {@code llm_request} naming the task the call is made for (accounting). */
+    static final String TASK_HEADER = "task_id";
+    private static final Logger LOG = LoggerFactory.getLogger(LlmBusService.class);
+    private static final Duration LEASE = Duration.ofMinutes(10);
+
+    private final MessageBus bus;
+    private final LlmGateway gateway;
+    private final Registry registry;
+    private final Semaphore slots;
+
+    LlmBusService(MessageBus bus, LlmGateway gateway, Registry registry) {
+        this.bus = bus;
+        this.gateway = gateway;
+        this.registry = registry;
+        int capacity = gateway.backends().stream().mapToInt(b -> b.spec().maxConcurrency()).sum();
+        this.slots = new Semaphore(Math.max(16, 2 * capacity));
+        bus.createInbox(ADDRESS);
+    }
+
+    /** Reads the {@code llm} inbox until {@code running} turns false; one virtual thread per request. */
+    void run(AtomicBoolean running) {
+        while (running.get()) {
+            try {
+                slots.acquire();
+                int taken = 1 + slots.drainPermits();
+                List<Delivery> got;
+                try {
+                    got = bus.receive(ADDRESS, taken, LEASE, Duration.ofSeconds(1));
+                } finally {
+                    slots.release(taken); // each request takes its own permit back below
+                }
+                for (Delivery delivery : got) {
+                    slots.acquire();
+                    Thread.ofVirtual().name("swarmbus-llm-request").start(() -> {
+                        try {
+                            handle(delivery);
+                        } finally {
+                            slots.release();
+                        }
+                    });
+                }
+            } catch (InterruptedException e) {
+                return;
+            } catch (RuntimeException e) {
+                if (running.get()) {
+                    LOG.warn("llm inbox reader: {}", e.getMessage());
+                    pause();
+                }
+            }
+        }
+    }
+
+    /** Answers one request and acknowledges it; a response that cannot be sent leaves it for redelivery. */
+    void handle(Delivery delivery) {
+        Message message = delivery.message();
+        String reply;
+        if (!message.type().equals(REQUEST)) {
+            reply = error(400, "invalid_request_error", "the llm address takes llm_request messages, not '"
+                    + message.type().name() + "'");
+        } else {
+            reply = answer(message);
+        }
+        Address to = Address.agent(message.replyTo().map(AgentId::of).orElse(message.from()));
+        SendRequest.Builder response = SendRequest.builder(ADDRESS, to).type(RESPONSE).content(reply)
+                .priority(message.priority()).correlationId(message.correlationId().orElse(message.id().toString()));
+        message.conversationId().ifPresent(response::conversationId);
+        try {
+            bus.send(response.build());
+        } catch (RuntimeException e) {
+            LOG.info("llm_response to {} for {} not sent: {}", to, message.id(), e.getMessage());
+            return; // not acknowledged: delivered again when the lease ends
+        }
+        bus.ackAsync(ADDRESS, List.of(delivery.id()));
+    }
+
+    private String answer(Message message) {
+        JsonNode body;
+        try {
+            body = OpenAiWire.JSON.readTree(message.content());
+        } catch (IOException e) {
+            return error(400, "invalid_request_error", "the content must be an OpenAI request body (JSON)");
+        }
+        if (!(body instanceof ObjectNode request)) {
+            return error(400, "invalid_request_error", "the content must be a JSON object");
+        }
+        String path = switch (request.path("endpoint").asText("chat/completions")) {
+            case "chat/completions" -> "/v1/chat/completions";
+            case "completions" -> "/v1/completions";
+            case "embeddings" -> "/v1/embeddings";
+            default -> null;
+        };
+        if (path == null) {
+            return error(400, "invalid_request_error", "'endpoint' must be chat/completions, completions or embeddings");
+        }
+        request.remove("endpoint");
+        request.remove(List.of("stream", "stream_options")); // one answer per message
+        String agent = message.from().value();
+        String key = registry.ownerOf(message.from()).orElse(agent);
+        long waitNanos = gateway.settings().queueTimeout().toNanos();
+        if (message.expiresAt().isPresent()) {
+            waitNanos = Math.min(waitNanos, Math.max(0, Duration.between(Instant.now(), message.expiresAt().get()).toNanos()));
+        }
+        LlmGateway.Request call = new LlmGateway.Request(path, request, agent, message.headers().get(TASK_HEADER), key,
+                message.priority().ordinal(), System.nanoTime() + waitNanos);
+        BufferSink sink = new BufferSink();
+        try {
+            gateway.handle(call, sink);
+        } catch (LlmGateway.Refused refused) {
+            ObjectNode error = OpenAiWire.error(refused.getMessage(), refused.type(), refused.code());
+            error.put("status", refused.status());
+            if (refused.retryAfterSeconds() > 0) {
+                error.put("retry_after_seconds", refused.retryAfterSeconds());
+            }
+            return error.toString();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return error(503, "server_error", "the server is stopping");
+        }
+        String answer = sink.bytes.toString(StandardCharsets.UTF_8);
+        if (sink.status == 200) {
+            return answer;
+        }
+        try {
+            ObjectNode failed = (ObjectNode) OpenAiWire.JSON.readTree(answer);
+            failed.put("status", sink.status);
+            return failed.toString();
+        } catch (IOException | ClassCastException e) {
+            return error(sink.status, "server_error", answer);
+        }
+    }
+
+    private static String error(int status, String type, String message) {
+        ObjectNode error = OpenAiWire.error(message, type, null);
+        error.put("status", status);
+        return error.toString();
+    }
+
+    private static void pause() {
+        try {
+            Thread.sleep(1000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Collects the whole answer. */
+    private static final class BufferSink implements LlmGateway.Sink {
+        final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        int status;
+
+        @Override
+        public void start(int code, String contentType) {
+            status = code;
+        }
+
+        @Override
+        public void write(byte[] data) {
+            bytes.writeBytes(data);
+        }
+    }
+}
