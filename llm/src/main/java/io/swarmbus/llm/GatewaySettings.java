@@ -17,16 +17,18 @@ import java.util.Map;
  * @param fallbacks model → models tried, in order, when no backend of the model could answer
  * @param healthInterval period of the active health checks ({@code GET /v1/models})
  * @param quotas rate limits and daily budgets per key and per agent
+ * @param scaling how the scaling signal is computed ({@link Scaling})
  * @param stateFile where usage totals and today's budgets are saved (every few seconds and at
  *     close) and restored from at start; null keeps them in memory only
  */
 public record GatewaySettings(List<BackendSpec> backends, String strategy, int maxQueue, Duration queueTimeout,
         Duration requestTimeout, int retries, Map<String, List<String>> fallbacks, Duration healthInterval,
-        Quotas.Settings quotas, Path stateFile) {
+        Quotas.Settings quotas, Scaling.Settings scaling, Path stateFile) {
 
     public GatewaySettings {
         backends = List.copyOf(backends);
         java.util.Objects.requireNonNull(quotas, "quotas");
+        java.util.Objects.requireNonNull(scaling, "scaling");
         fallbacks = Map.copyOf(fallbacks);
         io.swarmbus.llm.route.Strategies.check(strategy);
         if (maxQueue < 0 || retries < 0) {
@@ -37,31 +39,31 @@ public record GatewaySettings(List<BackendSpec> backends, String strategy, int m
     /** The given backends with defaults for everything else. */
     public static GatewaySettings of(List<BackendSpec> backends, String strategy) {
         return new GatewaySettings(backends, strategy, 10_000, Duration.ofSeconds(60), Duration.ofSeconds(300), 2,
-                Map.of(), Duration.ofSeconds(5), Quotas.Settings.NONE, null);
+                Map.of(), Duration.ofSeconds(5), Quotas.Settings.NONE, Scaling.Settings.DEFAULT, null);
     }
 
     public GatewaySettings withRequestTimeout(Duration timeout) {
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, timeout, retries, fallbacks,
-                healthInterval, quotas, stateFile);
+                healthInterval, quotas, scaling, stateFile);
     }
 
     public GatewaySettings withQueue(int max, Duration timeout) {
         return new GatewaySettings(backends, strategy, max, timeout, requestTimeout, retries, fallbacks,
-                healthInterval, quotas, stateFile);
+                healthInterval, quotas, scaling, stateFile);
     }
 
     public GatewaySettings withFallbacks(Map<String, List<String>> map) {
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, map,
-                healthInterval, quotas, stateFile);
+                healthInterval, quotas, scaling, stateFile);
     }
 
     public GatewaySettings withQuotas(Quotas.Settings limits) {
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks,
-                healthInterval, limits, stateFile);
+                healthInterval, limits, scaling, stateFile);
     }
 
     public GatewaySettings withStateFile(Path file) {
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks,
-                healthInterval, quotas, file);
+                healthInterval, quotas, scaling, file);
     }
 }

@@ -117,6 +117,16 @@ final class Config {
             "Rate limits and daily budgets of the LLM gateway, in YAML a map with `key` (every principal), `agent` "
                     + "(every agent), `keys` and `agents` (by name), each a quota of `rpm`, `tpm`, `daily_tokens`, "
                     + "`daily_cost` (0 = no limit), e.g. `agent: {rpm: 60, daily_cost: 5}`. Over a limit: 429.");
+    static final Key<Integer> SCALING_MIN_AGENTS = define("scaling.min_agents", List.of(), "int", "1",
+            s -> intIn(s, 0, 1_000_000), "Fewest agents the scaling signal advises (`GET /api/v1/scaling`).");
+    static final Key<Integer> SCALING_MAX_AGENTS = define("scaling.max_agents", List.of(), "int", "10",
+            s -> intIn(s, 1, 1_000_000), "Most agents the scaling signal advises.");
+    static final Key<Double> SCALING_FACTOR = define("scaling.scaling_factor", List.of(), "number", "1.5",
+            s -> numberAbove(s, 1), "Agents are multiplied by it to scale up and divided by it to scale down.");
+    static final Key<Integer> SCALING_BACKLOG = define("scaling.target_backlog_per_agent", List.of(), "int", "10",
+            s -> intIn(s, 1, 1_000_000), "Messages waiting per agent above which the signal asks for more agents.");
+    static final Key<Double> SCALING_UTILIZATION = define("scaling.target_utilization", List.of(), "number", "0.8",
+            s -> numberAbove(s, 0), "Share of LLM backend slots busy at the advised backend count (0 to 1).");
 
     /** Keys whose YAML value is a list or map, kept as JSON text rather than flattened. */
     private static final Set<String> STRUCTURED = Set.of("llm.backends", "llm.fallbacks", "llm.limits");
@@ -219,6 +229,19 @@ final class Config {
                     .append(key.doc()).append(" |\n");
         }
         return out.toString();
+    }
+
+    private static double numberAbove(String text, double floor) {
+        double value;
+        try {
+            value = Double.parseDouble(text);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("expected a number");
+        }
+        if (!(value > floor) || Double.isInfinite(value)) {
+            throw new IllegalArgumentException("must be more than " + floor);
+        }
+        return value;
     }
 
     private static int intIn(String text, int min, int max) {

@@ -108,6 +108,8 @@ public final class HttpServer implements AutoCloseable {
                     LlmBusService.ADDRESS);
         }
         LlmRoutes llmRoutes = new LlmRoutes(llm, auth);
+        ScalingRoutes scaling = new ScalingRoutes(llm, registry, bus);
+        metrics.scaling(scaling::advice);
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.concurrency.useVirtualThreads = true;
@@ -139,6 +141,7 @@ public final class HttpServer implements AutoCloseable {
             api.sse("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
             seedRoutes(api, messages, members, agents);
             llmRoutes(api, llmRoutes);
+            api.get("/api/v1/scaling", "Backend and agent replica counts the load asks for", scaling::scaling);
             api.get("/openapi.json", "This document", ctx -> Http.json(ctx, 200, api.openApi()));
             config.routes.ws("/api/v1/ws", new SocketRoutes(bus, auth, audit)::configure);
             errors(config, audit);
@@ -223,7 +226,8 @@ public final class HttpServer implements AutoCloseable {
         api.post("/v1/embeddings", "OpenAI-compatible embeddings", llm::embeddings);
         api.get("/v1/models", "Models the gateway's backends serve", llm::models);
         api.get("/api/v1/llm/backends", "LLM backends: health, load, latency, tokens, errors", llm::backends);
-        api.get("/api/v1/llm/usage", "LLM token usage and cost per agent, key, backend and model", llm::usage);
+        api.get("/api/v1/llm/usage", "LLM token usage and cost per agent, task, key, backend and model",
+                llm::usage);
     }
 
     /** Marks agents that stopped heartbeating offline (their tasks go elsewhere), times out tasks, assigns waiting ones. */

@@ -160,8 +160,18 @@ public final class Main {
         return new io.swarmbus.llm.GatewaySettings(backends, strategy, config.get(Config.LLM_MAX_QUEUE),
                 Duration.ofSeconds(config.get(Config.LLM_QUEUE_TIMEOUT)),
                 Duration.ofSeconds(config.get(Config.CONNECTION_POOL_TIMEOUT)), config.get(Config.LLM_RETRIES),
-                fallbacks, Duration.ofSeconds(5), quotas,
+                fallbacks, Duration.ofSeconds(5), quotas, scaling(config),
                 Path.of(config.get(Config.DATA_DIR)).resolve("llm-usage.json"));
+    }
+
+    private static io.swarmbus.llm.Scaling.Settings scaling(Config config) {
+        try {
+            return new io.swarmbus.llm.Scaling.Settings(config.get(Config.SCALING_MIN_AGENTS),
+                    config.get(Config.SCALING_MAX_AGENTS), config.get(Config.SCALING_FACTOR),
+                    config.get(Config.SCALING_BACKLOG), config.get(Config.SCALING_UTILIZATION));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("config keys 'scaling.*' are invalid: " + e.getMessage());
+        }
     }
 
     /** Runs the model simulator until the process is stopped. */

@@ -149,6 +149,15 @@ final class Metrics {
         });
     }
 
+    /** The scaling signal's advised backend and agent counts, computed at each scrape. */
+    void scaling(java.util.function.Supplier<io.swarmbus.llm.Scaling.Advice> advice) {
+        Gauge.builder("swarmbus_scaling_desired_backends", advice, a -> a.get().desiredBackends())
+                .description("LLM backend replicas the load asks for").strongReference(true).register(registry);
+        Gauge.builder("swarmbus_scaling_desired_agents", advice, a -> a.get().desiredAgents())
+                .description("agent replicas the load asks for, within scaling.min_agents and max_agents")
+                .strongReference(true).register(registry); // the supplier is held nowhere else
+    }
+
     void scrape(Context ctx) {
         ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(registry.scrape());
     }

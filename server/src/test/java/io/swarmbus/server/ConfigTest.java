@@ -38,6 +38,46 @@ class ConfigTest {
     }
 
     @Test
+    void theLlmGateway_takesAgentSchedsBlocks_backendsAndLimitsFromYaml() throws Exception {
+        Path file = Files.writeString(dir.resolve("swarmbus.yaml"), """
+                scaling:
+                  min_agents: 2
+                  max_agents: 10
+                  scaling_factor: 1.5
+                load_balancing:
+                  strategy: "round_robin"
+                connection_pool:
+                  max_connections: 100
+                  timeout: 30
+                llm:
+                  backends:
+                    - http://10.0.0.1:8000/v1
+                    - {url: "http://10.0.0.2:8000/v1", max_concurrency: 8, rpm: 600}
+                  limits:
+                    agent: {rpm: 60, daily_cost: 5}
+                    keys: {alice: {tpm: 100000}}
+                """);
+        io.swarmbus.llm.GatewaySettings llm = Main.llmSettings(Config.load(Optional.of(file), Map.of(), Map.of()),
+                Map.of());
+
+        assertThat(llm.strategy()).isEqualTo("round_robin");
+        assertThat(llm.requestTimeout()).hasSeconds(30);
+        assertThat(llm.backends()).extracting(io.swarmbus.llm.BackendSpec::maxConcurrency).containsExactly(100, 8);
+        assertThat(llm.scaling().minAgents()).isEqualTo(2);
+        assertThat(llm.scaling().factor()).isEqualTo(1.5);
+        assertThat(llm.quotas().perAgent().rpm()).isEqualTo(60);
+        assertThat(llm.quotas().keys().get("alice").tpm()).isEqualTo(100_000);
+        assertThat(llm.stateFile()).hasFileName("llm-usage.json");
+
+        Path bad = Files.writeString(dir.resolve("bad.yaml"), "llm:\n  limits:\n    agent: {rpm: lots}\n");
+        assertThatThrownBy(() -> Main.llmSettings(Config.load(Optional.of(bad), Map.of(), Map.of()), Map.of()))
+                .hasMessageContaining("llm.limits").hasMessageContaining("rpm");
+        Path backwards = Files.writeString(dir.resolve("backwards.yaml"), "scaling:\n  min_agents: 5\n  max_agents: 2\n");
+        assertThatThrownBy(() -> Main.llmSettings(Config.load(Optional.of(backwards), Map.of(), Map.of()), Map.of()))
+                .hasMessageContaining("scaling");
+    }
+
+    @Test
     void invalidValues_failNamingTheKey() throws Exception {
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("PORT", "eighty"), Map.of()))
                 .hasMessageContaining("config key 'server.port' is invalid: expected a whole number (was 'eighty')");

@@ -370,6 +370,46 @@ class LlmGatewayTest {
     }
 
     @Test
+    void theScalingSignal_asksForBackendsWhileRequestsQueue_andForAgentsWhenTheirBacklogGrows() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "600", "decode-rate", "0");
+        start(GatewaySettings.of(List.of(backend(a, 1)), "least_outstanding"));
+        post(token, "/api/v1/agents", "{\"agent_id\":\"worker-1\"}", Map.of());
+        for (int i = 0; i < 25; i++) {
+            assertThat(post(token, "/api/v1/messages", "{\"from\":\"worker-1\",\"to\":\"worker-1\",\"content\":\"job "
+                    + i + "\"}", Map.of()).statusCode()).isEqualTo(201);
+        }
+        List<Thread> calls = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            calls.add(Thread.ofVirtual().start(() -> {
+                try {
+                    chat("{\"model\":\"m\",\"messages\":[]}");
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }));
+        }
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        JsonNode busy = get("/api/v1/scaling");
+        while (busy.at("/backends/queued").asInt() < 2 && System.nanoTime() < deadline) {
+            busy = get("/api/v1/scaling");
+        }
+        assertThat(busy.at("/backends/in_flight").asInt()).isEqualTo(1);
+        assertThat(busy.at("/backends/desired").asInt()).as("3 requests, 1 slot each, 80%% busy").isEqualTo(4);
+        assertThat(busy.at("/agents/desired").asInt()).as("LLM-bound: more agents would only queue").isEqualTo(1);
+        for (Thread call : calls) {
+            call.join(10_000);
+        }
+        JsonNode idle = get("/api/v1/scaling");
+        assertThat(idle.at("/backends/desired").asInt()).isEqualTo(1);
+        assertThat(idle.at("/agents/backlog").asInt()).isEqualTo(25);
+        assertThat(idle.at("/agents/desired").asInt()).isEqualTo(2);
+        assertThat(idle.at("/agents/reason").asText()).contains("scale up");
+        String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(metrics).contains("swarmbus_scaling_desired_agents").contains("swarmbus_scaling_desired_backends 1.0");
+    }
+
+    @Test
     void badRequests_getOpenAiShapedErrors_andAgentsMustBeOwned() throws Exception {
         LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
         start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
