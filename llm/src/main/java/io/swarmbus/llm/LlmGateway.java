@@ -274,12 +274,14 @@ public final class LlmGateway implements AutoCloseable {
 
     /**
      * Passes server-sent events through one by one. Until the first event reaches the client a
-     * failure is retried elsewhere; after that the stream ends where the backend broke off. A
-     * client that goes away closes the upstream stream, which cancels the backend's generation.
+     * failure is retried elsewhere; after that the stream ends where the backend broke off, and
+     * the backend is charged a failure. A client that goes away closes the upstream stream, which
+     * cancels the backend's generation.
      */
     private Outcome relayStream(Backend backend, Request request, String model, InputStream in,
             boolean clientWantsUsage, Sink sink) {
         boolean started = false;
+        boolean done = false;
         StringBuilder event = new StringBuilder();
         JsonNode usageSeen = null;
         BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
@@ -294,6 +296,7 @@ public final class LlmGateway implements AutoCloseable {
                 }
                 String text = event.toString();
                 event.setLength(0);
+                done |= text.startsWith("data: [DONE]");
                 boolean usageOnly = false;
                 if (text.contains("\"usage\"")) {
                     JsonNode chunk = parseData(text);
@@ -328,6 +331,9 @@ public final class LlmGateway implements AutoCloseable {
         account(backend, request, model, usageSeen);
         if (!started) {
             return retry(backend, "ended its stream without an event");
+        }
+        if (!done) {
+            backend.failed(System.nanoTime(), false); // cut off before [DONE]: the client got a broken stream
         }
         return new Outcome(true, null);
     }
