@@ -90,7 +90,7 @@ final class Config {
             "OpenAI-compatible backends of the LLM gateway: a comma list of URLs (each serving every model its "
                     + "`/v1/models` lists; also `--llm-backend URL`, repeatable), or in YAML a list of URLs and objects "
                     + "with `url` and optional `name`, `api_key_env`, `models`, `weight`, `max_concurrency`, `rpm`, "
-                    + "`tpm`, `input_cost_per_million`, `output_cost_per_million`. See docs/llm.md.");
+                    + "`tpm`, `input_cost_per_million`, `output_cost_per_million`. See docs/llm-gateway.md.");
     static final Key<String> LLM_STRATEGY = define("llm.strategy", List.of("LLM_STRATEGY"), "enum",
             "least_outstanding", s -> oneOf(s, io.swarmbus.llm.route.Strategies.NAMES),
             "How the gateway picks a backend: round_robin, weighted, least_outstanding, peak_ewma, power_of_two, "
