@@ -6,7 +6,8 @@
 #
 #   bench/llm-bench.sh [LlmLoad options: --seconds N --rates 300,1000 --connections 64]
 #
-# Environment: SERVER_GC (G1 or ZGC, default G1), BASE_PORT (default 18300).
+# Environment: SERVER_GC (G1 or ZGC, default G1), SERVER_OPTS (extra server JVM flags, e.g. a JFR
+# recording), BASE_PORT (default 18300).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 JAVA_HOME="$("$root/bin/find-jdk")"
@@ -38,7 +39,7 @@ for i in 1 2 3 4; do
   backends+=(--llm-backend "http://127.0.0.1:$port/v1")
   upstream+="    server 127.0.0.1:$port;"$'\n'
 done
-RATE_LIMIT_PER_MINUTE=100000000 "$java" -Xmx2g "$gc_flag" -jar "$jar" serve --dev --port "$base" \
+RATE_LIMIT_PER_MINUTE=100000000 "$java" -Xmx2g "$gc_flag" ${SERVER_OPTS:-} -jar "$jar" serve --dev --port "$base" \
   --data-dir "$work/data" --llm-strategy round_robin "${backends[@]}" > "$work/server.log" 2>&1 &
 pids+=($!)
 cat > "$work/nginx.conf" <<CONF

@@ -280,6 +280,20 @@ class LlmGatewayTest {
     }
 
     @Test
+    void aBackendSlowerThanTheRequestTimeout_isLeftForAnother() throws Exception {
+        LlmSimServer slow = sim("model", "m", "overhead-ms", "3000", "decode-rate", "0");
+        LlmSimServer fast = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
+        start(GatewaySettings.of(List.of(backend(slow, 4), backend(fast, 4)), "round_robin")
+                .withRequestTimeout(Duration.ofMillis(400)));
+        for (int i = 0; i < 2; i++) { // round-robin sends one of the two to the slow backend first
+            long started = System.nanoTime();
+            assertThat(chat("{\"model\":\"m\",\"messages\":[]}").status()).isEqualTo(200);
+            assertThat((System.nanoTime() - started) / 1_000_000).isLessThan(2_000);
+        }
+        assertThat(get("/api/v1/llm/backends").at("/backends/0/errors").asInt()).isPositive();
+    }
+
+    @Test
     void fallbacksAnswerForAModelWithoutAHealthyBackend_andUnknownModelsGet404() throws Exception {
         LlmSimServer small = sim("model", "small", "overhead-ms", "1", "decode-rate", "0");
         LlmSimServer big = sim("model", "big", "overhead-ms", "1", "decode-rate", "0");
