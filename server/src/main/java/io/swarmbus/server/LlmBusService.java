@@ -66,7 +66,7 @@ final class LlmBusService {
                 int taken = 1 + slots.drainPermits();
                 List<Delivery> got;
                 try {
-                    got = bus.receive(ADDRESS, taken, LEASE, Duration.ofSeconds(1));
+                    got = bus.receive(ADDRESS, Math.min(taken, 100), LEASE, Duration.ofSeconds(1));
                 } finally {
                     slots.release(taken); // each request takes its own permit back below
                 }
