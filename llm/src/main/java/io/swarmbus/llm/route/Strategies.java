@@ -1,7 +1,7 @@
 package io.swarmbus.llm.route;
 
 import io.swarmbus.llm.PromptText;
-import java.util.Comparator;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -130,7 +130,8 @@ public final class Strategies {
     /**
      * Cache-aware routing. The router remembers, per backend, the prompt blocks it has sent there
      * (the same chained block hashes the backend's prefix cache keys on, in an LRU of bounded size).
-     * A call goes to the backend holding the longest run of its leading blocks, so a growing
+     * A call goes to the backend holding the longest run of its leading blocks (the least busy of
+     * those, when several hold as much), so a growing
      * conversation or a shared system prompt lands where its prefix is cached, unless that backend
      * is overloaded relative to the others (more than {@code 1.5 ×} the least-loaded one's in-flight
      * plus 4), in which case the least-loaded backend takes it and learns the prefix.
@@ -152,15 +153,21 @@ public final class Strategies {
             if (blocks.length == 0) {
                 return leastLoaded;
             }
-            Backend best = null;
+            List<Backend> longest = new ArrayList<>();
             int bestMatch = 0;
-            for (Backend b : candidates.stream().sorted(Comparator.comparingInt(Backend::index)).toList()) {
+            for (Backend b : candidates) {
                 int match = matched(b, blocks);
                 if (match > bestMatch) {
                     bestMatch = match;
-                    best = b;
+                    longest.clear();
+                }
+                if (match == bestMatch && match > 0) {
+                    longest.add(b);
                 }
             }
+            // Backends holding the same prefix (a system prompt every one has seen) share by load:
+            // favouring one would pile every new conversation onto it.
+            Backend best = longest.isEmpty() ? null : leastOutstanding(longest, call, now);
             if (best == null || best.inFlight() > leastLoaded.inFlight() * 1.5 + 4) {
                 return leastLoaded;
             }

@@ -118,6 +118,23 @@ class StrategiesTest {
     }
 
     @Test
+    void prefixAffinity_sharesAPrefixEveryBackendHolds_byLoad() {
+        List<Backend> backends = four();
+        RoutingStrategy strategy = Strategies.named("prefix_affinity");
+        String system = "you are one of many agents in a swarm ".repeat(10);
+        for (Backend b : backends) {
+            strategy.routed(b, call(system + "warm " + b.index()));
+        }
+        backends.get(0).started(NOW);
+        backends.get(1).started(NOW);
+        backends.get(3).started(NOW);
+        for (int i = 0; i < 20; i++) {
+            assertThat(strategy.choose(backends, call(system + "a new conversation " + i), NOW))
+                    .isSameAs(backends.get(2));
+        }
+    }
+
+    @Test
     void usageBased_picksTheMostHeadroomUnderRpm() {
         List<Backend> backends = List.of(backend(0, 1, 100, 0), backend(1, 1, 1_000, 0));
         for (int i = 0; i < 50; i++) {
