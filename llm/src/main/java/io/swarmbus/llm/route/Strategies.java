@@ -73,7 +73,13 @@ public final class Strategies {
      * each gets measured.
      */
     static Backend peakEwma(List<Backend> candidates, LlmCall call, long now) {
-        return lowest(candidates, b -> b.ewmaNanos(now) * (b.inFlight() + 1));
+        // A backend not yet answered counts as the average of those that have: scored as 0 it
+        // would take every call (load times 0 is 0) until its first answer, however slow it is.
+        double unknown = candidates.stream().mapToDouble(b -> b.ewmaNanos(now)).filter(e -> e > 0).average().orElse(1);
+        return lowest(candidates, b -> {
+            double ewma = b.ewmaNanos(now);
+            return (ewma > 0 ? ewma : unknown) * (b.inFlight() + 1);
+        });
     }
 
     /** Two at random, the one with fewer in flight: nearly least-outstanding at a fraction of the reads. */

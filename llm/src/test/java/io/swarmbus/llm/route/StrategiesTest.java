@@ -118,6 +118,22 @@ class StrategiesTest {
     }
 
     @Test
+    void peakEwma_countsABackendNotYetAnswered_asAverage_notAsInstant() {
+        List<Backend> backends = four();
+        for (int i = 0; i < 3; i++) {
+            backends.get(i).answered(NOW, 10_000_000L);
+        }
+        for (int i = 0; i < 3; i++) {
+            backends.get(3).started(NOW); // busy with its first calls, none answered yet
+        }
+        Map<Backend, Integer> counts = counts(Strategies.named("peak_ewma"), backends, 100);
+        assertThat(counts).doesNotContainKey(backends.get(3));
+        List<Backend> fresh = four(); // nothing answered anywhere: load decides
+        fresh.get(0).started(NOW);
+        assertThat(counts(Strategies.named("peak_ewma"), fresh, 100)).doesNotContainKey(fresh.get(0));
+    }
+
+    @Test
     void prefixAffinity_sharesAPrefixEveryBackendHolds_byLoad() {
         List<Backend> backends = four();
         RoutingStrategy strategy = Strategies.named("prefix_affinity");
