@@ -56,6 +56,11 @@ public final class Quotas {
             return quotas;
         }
 
+        /** Whether nothing is limited: then no call is metered at all. */
+        boolean unlimited() {
+            return perKey.equals(Quota.NONE) && perAgent.equals(Quota.NONE) && keys.isEmpty() && agents.isEmpty();
+        }
+
         Quota of(String kind, String name) {
             return kind.equals("key") ? keys.getOrDefault(name, perKey) : agents.getOrDefault(name, perAgent);
         }
@@ -97,6 +102,9 @@ public final class Quotas {
      * requests already in flight can carry a key a little past its tokens per minute.
      */
     public synchronized void admit(String agent, String key, long nanos) throws LlmGateway.Refused {
+        if (settings.unlimited()) {
+            return;
+        }
         long today = today();
         Meter keyMeter = meter("key", key, today);
         Meter agentMeter = meter("agent", agent, today);
@@ -109,6 +117,9 @@ public final class Quotas {
 
     /** Counts the tokens and cost an answered request used. */
     public synchronized void used(String agent, String key, int prompt, int completion, double cost, long nanos) {
+        if (settings.unlimited()) {
+            return;
+        }
         long today = today();
         for (Meter m : new Meter[] {meter("key", key, today), meter("agent", agent, today)}) {
             m.tokens.add(nanos, (long) prompt + completion);
@@ -153,13 +164,20 @@ public final class Quotas {
         return LocalDate.ofInstant(clock.instant(), ZoneOffset.UTC).toEpochDay();
     }
 
-    /** Today's tokens and cost of {@code kind} ("key" or "agent") {@code name}, for the usage view. */
+    /**
+     * Today's tokens and cost of {@code kind} ("key" or "agent") {@code name} and its limits, for
+     * the usage view; empty when nothing is limited (nothing is metered then).
+     */
     public synchronized Map<String, Object> today(String kind, String name) {
-        Meter meter = meter(kind, name, today());
+        if (settings.unlimited()) {
+            return Map.of();
+        }
+        Meter meter = meters.get(kind + ":" + name);
+        boolean current = meter != null && meter.day == today();
         Quota quota = settings.of(kind, name);
         Map<String, Object> view = new LinkedHashMap<>();
-        view.put("tokens_today", meter.dayTokens);
-        view.put("cost_today", meter.dayCost);
+        view.put("tokens_today", current ? meter.dayTokens : 0L);
+        view.put("cost_today", current ? meter.dayCost : 0.0);
         view.put("daily_tokens_limit", quota.dailyTokens());
         view.put("daily_cost_limit", quota.dailyCost());
         view.put("rpm_limit", quota.rpm());

@@ -147,8 +147,7 @@ final class LlmBusService {
         try {
             gateway.handle(call, sink);
         } catch (LlmGateway.Refused refused) {
-            ObjectNode error = OpenAiWire.error(refused.getMessage(), refused.type(), refused.code());
-            error.put("status", refused.status());
+            ObjectNode error = error(refused.status(), refused.type(), refused.code(), refused.getMessage());
             if (refused.retryAfterSeconds() > 0) {
                 error.put("retry_after_seconds", refused.retryAfterSeconds());
             }
@@ -171,9 +170,14 @@ final class LlmBusService {
     }
 
     private static String error(int status, String type, String message) {
-        ObjectNode error = OpenAiWire.error(message, type, null);
+        return error(status, type, null, message).toString();
+    }
+
+    /** OpenAI's error shape plus the HTTP status the same call would have had. */
+    private static ObjectNode error(int status, String type, String code, String message) {
+        ObjectNode error = OpenAiWire.error(message, type, code);
         error.put("status", status);
-        return error.toString();
+        return error;
     }
 
     private static void pause() {
