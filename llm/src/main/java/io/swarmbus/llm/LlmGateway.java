@@ -7,16 +7,16 @@ import io.swarmbus.llm.route.Backend;
 import io.swarmbus.llm.route.LlmCall;
 import io.swarmbus.llm.route.RoutingStrategy;
 import io.swarmbus.llm.route.Strategies;
+import io.swarmbus.llm.upstream.UpstreamClient;
+import io.swarmbus.llm.upstream.UpstreamResponse;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.net.ConnectException;
+import java.net.SocketTimeoutException;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,14 +26,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -47,8 +42,11 @@ public final class LlmGateway implements AutoCloseable {
     private final GatewaySettings settings;
     private final List<Backend> backends = new ArrayList<>();
     private final Admission admission;
-    private final HttpClient http;
-    private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+    private static final Map<String, String> JSON_CONTENT = Map.of("Content-Type", "application/json");
+    private static final byte[] NO_BODY = new byte[0];
+    private static final Duration HEALTH_TIMEOUT = Duration.ofSeconds(2);
+
+    private final UpstreamClient upstream = new UpstreamClient(Duration.ofSeconds(5));
     private final UsageLedger usage = new UsageLedger();
     private final Quotas quotas;
     private final AtomicBoolean open = new AtomicBoolean(true);
@@ -120,8 +118,6 @@ public final class LlmGateway implements AutoCloseable {
         }
         RoutingStrategy strategy = Strategies.named(settings.strategy());
         this.admission = new Admission(backends, strategy, settings.maxQueue());
-        this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).executor(executor)
-                .connectTimeout(Duration.ofSeconds(5)).build();
         checkHealth();
         this.healthChecker = Thread.ofVirtual().name("swarmbus-llm-health").start(this::healthLoop);
     }
@@ -225,50 +221,34 @@ public final class LlmGateway implements AutoCloseable {
 
     private Outcome attempt(Backend backend, Request request, String model, byte[] body, boolean stream,
             boolean clientWantsUsage, Sink sink) {
-        // No HttpRequest.timeout(): the client's per-request timer cost a tenth of the gateway's CPU
-        // under load (a lock and a sorted set per request). Waiting on the future bounds it as well.
-        HttpRequest.Builder upstream = HttpRequest.newBuilder(URI.create(backend.spec().url() + request.path()))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofByteArray(body));
-        backend.spec().apiKey().ifPresent(key -> upstream.header("Authorization", "Bearer " + key));
         long started = System.nanoTime();
-        HttpResponse<InputStream> response;
-        CompletableFuture<HttpResponse<InputStream>> pending = http.sendAsync(upstream.build(),
-                HttpResponse.BodyHandlers.ofInputStream());
+        UpstreamResponse response;
         try {
-            response = pending.get(settings.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
-        } catch (TimeoutException e) {
-            pending.cancel(true);
+            response = upstream.send("POST", URI.create(backend.spec().url() + request.path()), headers(backend), body,
+                    settings.requestTimeout());
+        } catch (SocketTimeoutException e) {
             backend.failed(System.nanoTime(), false);
             return retry(backend, "timed out");
-        } catch (ExecutionException e) {
-            Throwable cause = e.getCause();
-            boolean refusedConnection = cause instanceof ConnectException;
-            backend.failed(System.nanoTime(), refusedConnection);
-            return retry(backend, "failed: " + cause);
-        } catch (InterruptedException e) {
-            pending.cancel(true);
-            Thread.currentThread().interrupt();
-            return new Outcome(true, null);
+        } catch (IOException e) {
+            if (Thread.currentThread().isInterrupted()) {
+                return new Outcome(true, null); // shutting down
+            }
+            backend.failed(System.nanoTime(), e instanceof ConnectException);
+            return retry(backend, "failed: " + e);
         }
-        int status = response.statusCode();
-        try (InputStream in = response.body()) {
+        int status = response.status();
+        try (response) {
+            InputStream in = response.body();
             if (status >= 500 || status == 429) {
-                String text = new String(in.readNBytes(2_000), StandardCharsets.UTF_8);
                 backend.failed(System.nanoTime(), false);
-                return retry(backend, "answered " + status + ": " + text);
+                return retry(backend, "answered " + status + ": " + errorText(in));
             }
             backend.answered(System.nanoTime(), System.nanoTime() - started);
-            String contentType = response.headers().firstValue("Content-Type").orElse("application/json");
+            String contentType = response.header("Content-Type").orElse("application/json");
             if (stream && status == 200) {
                 return relayStream(backend, request, model, in, clientWantsUsage, sink);
             }
-            byte[] answer;
-            try {
-                answer = in.readAllBytes();
-            } catch (IOException e) {
-                backend.failed(System.nanoTime(), false);
-                return retry(backend, "broke off its answer: " + e);
-            }
+            byte[] answer = in.readAllBytes();
             if (status == 200) {
                 account(backend, request, model, usageOf(answer));
             }
@@ -280,8 +260,22 @@ public final class LlmGateway implements AutoCloseable {
             }
             return new Outcome(true, null);
         } catch (IOException e) {
-            return new Outcome(true, null); // closing the upstream body failed: the answer is already out
+            backend.failed(System.nanoTime(), false);
+            return retry(backend, "broke off its answer: " + e);
         }
+    }
+
+    private static String errorText(InputStream in) {
+        try {
+            return new String(in.readNBytes(2_000), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "(unreadable: " + e.getMessage() + ")";
+        }
+    }
+
+    private static Map<String, String> headers(Backend backend) {
+        return backend.spec().apiKey().map(key -> Map.of("Content-Type", "application/json", "Authorization",
+                "Bearer " + key)).orElse(JSON_CONTENT);
     }
 
     /**
@@ -477,12 +471,11 @@ public final class LlmGateway implements AutoCloseable {
     }
 
     private void check(Backend backend) {
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(backend.spec().url() + "/v1/models"))
-                .timeout(Duration.ofSeconds(2)).GET();
-        backend.spec().apiKey().ifPresent(key -> request.header("Authorization", "Bearer " + key));
-        try {
-            HttpResponse<byte[]> response = http.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
-            if (response.statusCode() != 200) {
+        Map<String, String> headers = backend.spec().apiKey().map(key -> Map.of("Authorization", "Bearer " + key))
+                .orElse(Map.of());
+        try (UpstreamResponse response = upstream.send("GET", URI.create(backend.spec().url() + "/v1/models"), headers,
+                NO_BODY, HEALTH_TIMEOUT)) {
+            if (response.status() != 200) {
                 backend.checked(false);
                 return;
             }
@@ -492,8 +485,6 @@ public final class LlmGateway implements AutoCloseable {
             backend.checked(true);
         } catch (IOException e) {
             backend.checked(false);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
     }
 
@@ -502,8 +493,7 @@ public final class LlmGateway implements AutoCloseable {
         if (open.compareAndSet(true, false)) {
             healthChecker.interrupt();
             saveState();
-            http.close();
-            executor.shutdownNow();
+            upstream.close();
         }
     }
 }
