@@ -1,5 +1,7 @@
 package io.swarmbus.llm;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.swarmbus.llm.route.Admission;
@@ -60,6 +62,12 @@ public final class LlmGateway implements AutoCloseable {
 
         /** Writes and flushes; throws if the client went away. */
         void write(byte[] bytes) throws IOException;
+
+        /** A whole answer at once, instead of {@link #start} and {@link #write}: sent with its length. */
+        default void answer(int status, String contentType, byte[] body) throws IOException {
+            start(status, contentType);
+            write(body);
+        }
     }
 
     /**
@@ -253,8 +261,7 @@ public final class LlmGateway implements AutoCloseable {
                 account(backend, request, model, usageOf(answer));
             }
             try {
-                sink.start(status, contentType);
-                sink.write(answer);
+                sink.answer(status, contentType, answer);
             } catch (IOException clientGone) {
                 // nothing to do: the answer was complete upstream
             }
@@ -364,9 +371,21 @@ public final class LlmGateway implements AutoCloseable {
         return null;
     }
 
+    /** The answer's top-level {@code usage}, found without building a tree of the rest. */
     private static JsonNode usageOf(byte[] answer) {
-        try {
-            return OpenAiWire.JSON.readTree(answer).get("usage");
+        try (JsonParser parser = OpenAiWire.JSON.createParser(answer)) {
+            if (parser.nextToken() != JsonToken.START_OBJECT) {
+                return null;
+            }
+            while (parser.nextToken() == JsonToken.FIELD_NAME) {
+                String name = parser.currentName();
+                parser.nextToken();
+                if (name.equals("usage")) {
+                    return parser.readValueAsTree();
+                }
+                parser.skipChildren();
+            }
+            return null;
         } catch (IOException e) {
             return null;
         }

@@ -136,6 +136,15 @@ final class LlmRoutes {
             out.write(bytes);
             out.flush();
         }
+
+        /** With a Content-Length and no flush, head and body leave in one write, and no chunk framing. */
+        @Override
+        public void answer(int status, String contentType, byte[] body) throws IOException {
+            ctx.status(status);
+            ctx.contentType(contentType);
+            ctx.res().setContentLength(body.length);
+            ctx.res().getOutputStream().write(body);
+        }
     }
 
     /** {@code GET /api/v1/llm/backends}: health, load, latency, tokens and errors of each backend. */
