@@ -102,7 +102,9 @@ final class Config {
             s -> intIn(s, 1, 100_000), "Most requests in flight to one LLM backend (unless the backend sets "
                     + "`max_concurrency`); more wait in the gateway's admission queue.");
     static final Key<Integer> CONNECTION_POOL_TIMEOUT = define("connection_pool.timeout", List.of(), "int", "300",
-            s -> intIn(s, 1, 86_400), "Seconds to wait for an LLM backend's response headers before trying another.");
+            s -> intIn(s, 1, 86_400), "Seconds to wait for an LLM backend to accept a "
+                    + "connection, to answer, and for each next piece of a stream; before the answer starts, another "
+                    + "backend is tried.");
     static final Key<Integer> LLM_MAX_QUEUE = define("llm.max_queue", List.of(), "int", "10000",
             s -> intIn(s, 0, 10_000_000), "LLM requests that may wait for a backend slot; beyond it 429 with Retry-After.");
     static final Key<Integer> LLM_QUEUE_TIMEOUT = define("llm.queue_timeout_seconds", List.of(), "int", "60",
