@@ -289,12 +289,19 @@ public final class Registry implements AutoCloseable {
      * {@code required} capability and a free slot, leaving out {@code exclude}; empty if none
      * qualifies.
      */
-    public synchronized Optional<AgentInfo> best(Optional<String> owner, Set<String> required,
+    public Optional<AgentInfo> best(Optional<String> owner, Set<String> required,
             SelectionStrategy strategy, Set<AgentId> exclude) {
+        return best(owner, required, strategy, exclude, Set.of());
+    }
+
+    /** As {@link #best(Optional, Set, SelectionStrategy, Set)}, among {@code only} these agents unless it is empty. */
+    public synchronized Optional<AgentInfo> best(Optional<String> owner, Set<String> required,
+            SelectionStrategy strategy, Set<AgentId> exclude, Set<AgentId> only) {
         AgentProfile.validCapabilities(required, "required_capabilities");
         Predicate<Entry> eligible = e -> e.available() && !exclude.contains(e.profile.id()) && owns(owner, e)
-                && e.profile.capabilities().containsAll(required);
-        NavigableSet<AgentId> pool = rarest(required);
+                && e.profile.capabilities().containsAll(required) && (only.isEmpty() || only.contains(e.profile.id()));
+        NavigableSet<AgentId> pool = only.isEmpty() ? rarest(required)
+                : only.stream().filter(agents::containsKey).collect(java.util.stream.Collectors.toCollection(TreeSet::new));
         Entry chosen = switch (strategy) {
             case LEAST_LOADED -> leastLoaded(pool, eligible);
             case ROUND_ROBIN -> roundRobin(required, pool, eligible);

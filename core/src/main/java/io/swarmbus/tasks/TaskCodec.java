@@ -20,7 +20,7 @@ import java.util.Set;
 
 /** The durable form of a task: a version byte, then the fields in order; long texts length-prefixed. */
 final class TaskCodec {
-    private static final byte VERSION = 1;
+    private static final byte VERSION = 2; // 2 added candidates; 1 is still read
 
     private TaskCodec() {}
 
@@ -63,6 +63,10 @@ final class TaskCodec {
             out.writeLong(task.createdAt().toEpochMilli());
             out.writeLong(task.assignedAt().map(Instant::toEpochMilli).orElse(-1L));
             out.writeLong(task.finishedAt().map(Instant::toEpochMilli).orElse(-1L));
+            out.writeInt(spec.candidates().size());
+            for (AgentId candidate : spec.candidates()) {
+                out.writeUTF(candidate.value());
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -72,7 +76,7 @@ final class TaskCodec {
     static Task decode(byte[] bytes) {
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
             byte version = in.readByte();
-            if (version != VERSION) {
+            if (version != 1 && version != VERSION) {
                 throw new IllegalStateException("unknown task record version " + version);
             }
             String id = in.readUTF();
@@ -90,8 +94,6 @@ final class TaskCodec {
             Optional<AgentId> createdBy = optional(in).map(AgentId::of);
             SelectionStrategy strategy = SelectionStrategy.valueOf(in.readUTF());
             String owner = in.readUTF();
-            TaskSpec spec = new TaskSpec(type, description, parameters, capabilities, priority, timeout, maxRetries,
-                    parent, createdBy, strategy, owner);
             TaskStatus status = TaskStatus.valueOf(in.readUTF());
             Optional<AgentId> assignee = optional(in).map(AgentId::of);
             int attempts = in.readInt();
@@ -105,6 +107,14 @@ final class TaskCodec {
             Instant createdAt = Instant.ofEpochMilli(in.readLong());
             long assignedAt = in.readLong();
             long finishedAt = in.readLong();
+            Set<AgentId> candidates = new LinkedHashSet<>();
+            if (version >= 2) {
+                for (int n = in.readInt(); n > 0; n--) {
+                    candidates.add(AgentId.of(in.readUTF()));
+                }
+            }
+            TaskSpec spec = new TaskSpec(type, description, parameters, capabilities, priority, timeout, maxRetries,
+                    parent, createdBy, strategy, owner, candidates);
             return new Task(id, spec, status, assignee, attempts, List.copyOf(failedBy), progress, result, error,
                     createdAt, assignedAt < 0 ? Optional.empty() : Optional.of(Instant.ofEpochMilli(assignedAt)),
                     finishedAt < 0 ? Optional.empty() : Optional.of(Instant.ofEpochMilli(finishedAt)));

@@ -321,7 +321,7 @@ public final class TaskCoordinator implements AutoCloseable {
         }
         for (Set<AgentId> exclude : exclusions) {
             Optional<AgentInfo> agent = registry.best(owner, task.spec().requiredCapabilities(), task.spec().strategy(),
-                    exclude);
+                    exclude, task.spec().candidates());
             if (agent.isPresent()) {
                 return agent;
             }

@@ -26,6 +26,7 @@ import java.util.TreeSet;
  * @param createdBy the agent told of the outcome by a {@code task_response} message
  * @param strategy how its agent is picked
  * @param owner the user it belongs to; only that user's agents get it (anyone's if empty)
+ * @param candidates if not empty, only these agents may get it (a swarm's members, one pinned agent)
  */
 public record TaskSpec(
         String type,
@@ -38,7 +39,8 @@ public record TaskSpec(
         Optional<String> parentId,
         Optional<AgentId> createdBy,
         SelectionStrategy strategy,
-        String owner) {
+        String owner,
+        Set<AgentId> candidates) {
 
     public TaskSpec {
         if (type == null || type.isBlank() || type.length() > 128) {
@@ -62,5 +64,9 @@ public record TaskSpec(
         createdBy = createdBy == null ? Optional.empty() : createdBy;
         strategy = strategy == null ? SelectionStrategy.LEAST_LOADED : strategy;
         owner = owner == null ? "" : owner;
+        candidates = candidates == null ? Set.of() : Collections.unmodifiableSortedSet(new TreeSet<>(candidates));
+        if (candidates.size() > 10_000) {
+            throw SwarmbusException.invalid("candidates", "at most 10000 candidate agents, was " + candidates.size());
+        }
     }
 }

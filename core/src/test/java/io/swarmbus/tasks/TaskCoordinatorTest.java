@@ -64,7 +64,7 @@ class TaskCoordinatorTest {
     static TaskSpec spec(int maxRetries, String... capabilities) {
         return new TaskSpec("api_development", "build it", "{\"framework\":\"fastapi\"}", Set.of(capabilities),
                 Priority.HIGH, Duration.ofSeconds(60), maxRetries, Optional.empty(), Optional.of(BOSS),
-                SelectionStrategy.LEAST_LOADED, "team");
+                SelectionStrategy.LEAST_LOADED, "team", Set.of());
     }
 
     List<Delivery> inbox(String agent) {
@@ -213,9 +213,9 @@ class TaskCoordinatorTest {
         worker("busy", 1, "x");
         Task running = tasks.create(spec(0, "x"));
         Task low = tasks.create(new TaskSpec("t", "", "{}", Set.of("x"), Priority.LOW, Duration.ofMinutes(1), 0,
-                Optional.empty(), Optional.empty(), SelectionStrategy.LEAST_LOADED, "team"));
+                Optional.empty(), Optional.empty(), SelectionStrategy.LEAST_LOADED, "team", Set.of()));
         Task urgent = tasks.create(new TaskSpec("t", "", "{}", Set.of("x"), Priority.CRITICAL, Duration.ofMinutes(1), 0,
-                Optional.empty(), Optional.empty(), SelectionStrategy.LEAST_LOADED, "team"));
+                Optional.empty(), Optional.empty(), SelectionStrategy.LEAST_LOADED, "team", Set.of()));
 
         assertThat(low.status()).isEqualTo(TaskStatus.PENDING);
         tasks.complete(running.id(), AgentId.of("busy"), "{}");
@@ -258,16 +258,40 @@ class TaskCoordinatorTest {
         worker("a", 5, "x");
         Task parent = tasks.create(spec(0, "x"));
         Task child = tasks.create(new TaskSpec("sub", "", "{}", Set.of("x"), Priority.MEDIUM, Duration.ofMinutes(1), 0,
-                Optional.of(parent.id()), Optional.empty(), SelectionStrategy.LEAST_LOADED, "team"));
+                Optional.of(parent.id()), Optional.empty(), SelectionStrategy.LEAST_LOADED, "team", Set.of()));
 
         assertThat(child.spec().parentId()).contains(parent.id());
         assertThat(tasks.list(t -> t.spec().parentId().equals(Optional.of(parent.id())), 10)).containsExactly(child);
         assertThatThrownBy(() -> tasks.create(new TaskSpec("sub", "", "{}", Set.of(), Priority.MEDIUM,
                 Duration.ofMinutes(1), 0, Optional.of(parent.id()), Optional.empty(), SelectionStrategy.RANDOM,
-                "someone-else"))).hasMessageContaining("does not exist");
+                "someone-else", Set.of()))).hasMessageContaining("does not exist");
     }
 
     @Test
+    void candidates_limitWhoMayTakeATask_andSurviveARestart() {
+        worker("a", 4, "x");
+        worker("b", 4, "x");
+        TaskSpec base = spec(1, "x");
+        TaskSpec pinned = new TaskSpec(base.type(), base.description(), base.parameters(), base.requiredCapabilities(),
+                base.priority(), base.timeout(), base.maxRetries(), base.parentId(), base.createdBy(),
+                base.strategy(), base.owner(), Set.of(AgentId.of("b")));
+        for (int i = 0; i < 4; i++) {
+            assertThat(tasks.create(pinned).assignee()).contains(AgentId.of("b"));
+        }
+        Task fifth = tasks.create(pinned); // b has no free slot: it waits rather than go to a
+        assertThat(fifth.status()).isEqualTo(TaskStatus.PENDING);
+        Task failed = tasks.fail(tasks.list(t -> t.status() == TaskStatus.ASSIGNED, 1).getFirst().id(),
+                AgentId.of("b"), "oops");
+        assertThat(failed.assignee()).contains(AgentId.of("b")); // retried by its only candidate, older first
+        assertThat(failed.attempts()).isEqualTo(2);
+        assertThat(tasks.get(fifth.id()).orElseThrow().status()).isEqualTo(TaskStatus.PENDING);
+        close();
+
+        open();
+        assertThat(tasks.get(failed.id()).orElseThrow().spec().candidates()).containsExactly(AgentId.of("b"));
+    }
+
+        @Test
     void tasksSurviveARestart_withTheirAgentAndLoad() {
         worker("a", 2, "x");
         Task running = tasks.create(spec(0, "x"));

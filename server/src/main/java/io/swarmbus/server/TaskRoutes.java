@@ -63,8 +63,20 @@ final class TaskRoutes {
                 Duration.ofMillis((long) (body.number("timeout_seconds").orElse(300.0) * 1000)),
                 body.integer("max_retries").orElse(3), body.optionalText("parent_id"), creator,
                 body.optionalText("strategy").map(SelectionStrategy::parse).orElse(SelectionStrategy.LEAST_LOADED),
-                principal.admin() ? "" : principal.name());
+                principal.admin() ? "" : principal.name(),
+                body.has("candidates") ? candidates(principal, body) : Set.of());
         Http.json(ctx, 201, Views.task(tasks.create(spec)));
+    }
+
+    /** The agents a task may go to: each must exist and be the caller's. */
+    private Set<AgentId> candidates(Auth.Principal principal, RequestBody body) {
+        Set<AgentId> candidates = new LinkedHashSet<>();
+        for (String name : body.strings("candidates")) {
+            AgentId agent = AgentId.of(name);
+            auth.requireOwner(principal, agent);
+            candidates.add(agent);
+        }
+        return candidates;
     }
 
     void get(Context ctx) {

@@ -123,6 +123,9 @@ final class Views {
         view.put("timeout_seconds", t.spec().timeout().toMillis() / 1000.0);
         view.put("max_retries", t.spec().maxRetries());
         view.put("strategy", t.spec().strategy().wireName());
+        if (!t.spec().candidates().isEmpty()) {
+            view.put("candidates", t.spec().candidates().stream().map(io.swarmbus.messaging.AgentId::value).toList());
+        }
         t.spec().parentId().ifPresent(parent -> view.put("parent_id", parent));
         t.spec().createdBy().ifPresent(agent -> view.put("created_by", agent.value()));
         view.put("status", t.status().wireName());
