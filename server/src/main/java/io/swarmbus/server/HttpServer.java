@@ -82,8 +82,16 @@ public final class HttpServer implements AutoCloseable {
                 clock, settings.heartbeatTtl());
         bus.createInbox(TASK_INBOX);
         reconcile(bus, registry, store);
+        TaskWorkers.Outcomes swarmOutcomes = new TaskWorkers.Outcomes();
         TaskCoordinator coordinator = TaskCoordinator.open(DurableTable.open(settings.dataDir().resolve("tasks"),
-                FsyncPolicy.ALWAYS), registry, bus, clock, TASK_INBOX, task -> TaskRoutes.record(audit, task));
+                FsyncPolicy.ALWAYS), registry, bus, clock, TASK_INBOX, task -> {
+                    TaskRoutes.record(audit, task);
+                    swarmOutcomes.changed(task);
+                });
+        Networks networks = new Networks(DurableTable.open(settings.dataDir().resolve("networks"), FsyncPolicy.ALWAYS),
+                DurableTable.open(settings.dataDir().resolve("network-executions"), FsyncPolicy.ALWAYS), registry,
+                coordinator, swarmOutcomes, clock);
+        NetworkRoutes networkRoutes = new NetworkRoutes(networks, coordinator, clock);
         Auth auth = new Auth(store, registry, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
                 settings.devMode());
         MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit);
@@ -136,6 +144,7 @@ public final class HttpServer implements AutoCloseable {
             ApiCatalog api = new ApiCatalog(config.routes, Auth.PUBLIC);
             api.get("/metrics", "Prometheus metrics", metrics::scrape);
             api.post("/auth/token", "Get a token", auth::token);
+            networkRoutes(api, networkRoutes); // before /api/v1/agents/{id}, which would take "networks" for an id
             routes(api, bus, messages, members, agents);
             taskRoutes(api, taskRoutes);
             api.sse("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
@@ -217,6 +226,20 @@ public final class HttpServer implements AutoCloseable {
         coordinator.close();
         registry.close();
         llm.close();
+    }
+
+    /** Agent networks (seed 003 §1). */
+    private static void networkRoutes(ApiCatalog api, NetworkRoutes networks) {
+        api.post("/api/v1/agents/networks", "Create an agent network", networks::create);
+        api.get("/api/v1/agents/networks", "List your agent networks", networks::list);
+        api.get("/api/v1/agents/networks/{id}", "Get an agent network", networks::get);
+        api.post("/api/v1/agents/networks/{id}/execute", "Run a task on a network by its strategy", networks::execute);
+        api.get("/api/v1/agents/networks/{id}/executions", "A network's executions", networks::executions);
+        api.get("/api/v1/agents/networks/{id}/executions/{execution_id}", "One execution with its steps",
+                networks::execution);
+        api.get("/api/v1/agents/networks/{id}/status", "A network's measured status", networks::status);
+        api.get("/api/v1/agents/networks/{id}/optimize", "Recommendations from a network's measured metrics",
+                networks::optimize);
     }
 
     /** The OpenAI-compatible gateway and its state. */

@@ -140,6 +140,14 @@ final class RequestBody {
         return values;
     }
 
+    /** A field's JSON as it came; required. */
+    JsonNode node(String field) {
+        if (!has(field)) {
+            throw SwarmbusException.invalid(field, "'" + field + "' is required");
+        }
+        return root.get(field);
+    }
+
     /** Raw JSON text of any value; required. */
     String json(String field) {
         if (!root.has(field)) {

@@ -1,0 +1,129 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.javalin.http.Context;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.tasks.TaskCoordinator;
+import java.time.Clock;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/**
+ * Agent networks over HTTP, at seed 003's paths ({@code /api/v1/agents/networks…}): create, list,
+ * execute (202, or the finished execution with {@code ?wait_seconds=N}), executions, status and
+ * optimize. Owner-scoped: a user sees and uses only networks of their own agents.
+ */
+final class NetworkRoutes {
+    private static final int MAX_WAIT_SECONDS = 300;
+
+    private final Networks networks;
+    private final TaskCoordinator tasks;
+    private final Clock clock;
+
+    NetworkRoutes(Networks networks, TaskCoordinator tasks, Clock clock) {
+        this.networks = networks;
+        this.tasks = tasks;
+        this.clock = clock;
+    }
+
+    /** {@code POST /api/v1/agents/networks}: {@code name}, {@code agents}, optional {@code description}, {@code coordination_strategy}. */
+    void create(Context ctx) {
+        Auth.Principal principal = Auth.principal(ctx);
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        ObjectNode network = networks.create(principal.name(), principal.admin(), body.text("name"),
+                body.optionalText("description").orElse(null), body.strings("agents"),
+                body.optionalText("coordination_strategy").orElse(Networks.ROUND_ROBIN));
+        Http.json(ctx, 201, network);
+    }
+
+    void list(Context ctx) {
+        Auth.Principal principal = Auth.principal(ctx);
+        List<ObjectNode> list = networks.list(principal.name(), principal.admin());
+        Http.json(ctx, 200, java.util.Map.of("networks", list, "total_count", list.size()));
+    }
+
+    void get(Context ctx) {
+        Http.json(ctx, 200, network(ctx));
+    }
+
+    /** {@code POST …/{id}/execute}: {@code task} (an object), optional {@code priority}. */
+    void execute(Context ctx) throws InterruptedException {
+        ObjectNode network = network(ctx);
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        ObjectNode execution = networks.execute(network, body.node("task"), body.optionalText("priority").orElse("normal"));
+        int waitSeconds = waitSeconds(ctx);
+        String id = execution.get("execution_id").asText();
+        long deadline = System.nanoTime() + waitSeconds * 1_000_000_000L;
+        while (waitSeconds > 0 && running(id) && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        ObjectNode now = networks.execution(id).orElse(execution);
+        Http.json(ctx, running(id) ? 202 : 200, now);
+    }
+
+    void executions(Context ctx) {
+        ObjectNode network = network(ctx);
+        List<ObjectNode> list = networks.executionsOf(network.get("id").asText());
+        Http.json(ctx, 200, java.util.Map.of("executions", list, "total_count", list.size()));
+    }
+
+    void execution(Context ctx) {
+        ObjectNode network = network(ctx);
+        String id = ctx.pathParam("execution_id");
+        ObjectNode execution = networks.execution(id)
+                .filter(e -> e.path("network_id").asText().equals(network.get("id").asText()))
+                .orElseThrow(() -> new SwarmbusException(ErrorCode.NOT_FOUND, "execution " + id + " not found"));
+        Http.json(ctx, 200, execution);
+    }
+
+    void status(Context ctx) {
+        ObjectNode network = network(ctx);
+        Http.json(ctx, 200, NetworkInsights.status(network, networks.executionsOf(network.get("id").asText()),
+                networks.agents(network), swarmTasks(network, false), clock.instant()));
+    }
+
+    void optimize(Context ctx) {
+        ObjectNode network = network(ctx);
+        Http.json(ctx, 200, NetworkInsights.optimize(network, networks.executionsOf(network.get("id").asText()),
+                networks.agents(network), swarmTasks(network, true), clock.instant()));
+    }
+
+    /** Swarm tasks that only this network's agents may take: running ones, or waiting ones. */
+    private int swarmTasks(ObjectNode network, boolean waiting) {
+        Set<AgentId> agents = new java.util.HashSet<>();
+        network.get("agents").forEach(a -> agents.add(AgentId.of(a.asText())));
+        return tasks.list(t -> t.spec().type().startsWith("swarm.") && !t.spec().candidates().isEmpty()
+                && agents.containsAll(t.spec().candidates())
+                && (waiting ? t.status() == io.swarmbus.tasks.TaskStatus.PENDING : t.status().isRunning()),
+                Integer.MAX_VALUE).size();
+    }
+
+    private ObjectNode network(Context ctx) {
+        Auth.Principal principal = Auth.principal(ctx);
+        return networks.require(ctx.pathParam("id"), principal.name(), principal.admin());
+    }
+
+    private boolean running(String executionId) {
+        return networks.execution(executionId).map(e -> e.path("status").asText().equals("running")).orElse(false);
+    }
+
+    private static int waitSeconds(Context ctx) {
+        String wait = ctx.queryParam("wait_seconds");
+        if (wait == null) {
+            return 0;
+        }
+        try {
+            int seconds = Integer.parseInt(wait.trim());
+            if (seconds < 0 || seconds > MAX_WAIT_SECONDS) {
+                throw new NumberFormatException();
+            }
+            return seconds;
+        } catch (NumberFormatException e) {
+            throw SwarmbusException.invalid("wait_seconds", "wait_seconds must be 0 to " + MAX_WAIT_SECONDS);
+        }
+    }
+
+}

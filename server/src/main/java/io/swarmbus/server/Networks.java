@@ -1,0 +1,278 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.registry.AgentInfo;
+import io.swarmbus.registry.Registry;
+import io.swarmbus.storage.DurableTable;
+import io.swarmbus.swarm.ConsensusAlgorithm;
+import io.swarmbus.swarm.Execution;
+import io.swarmbus.swarm.Strategy;
+import io.swarmbus.swarm.SwarmRunner;
+import io.swarmbus.tasks.TaskCoordinator;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Agent networks (seed 003 §1): named sets of agents with a coordination strategy. Executing a
+ * task on a network runs the strategy over its agents as tasks ({@link TaskWorkers}) on a thread
+ * of its own; the execution, with every step, is kept durably. Networks and executions are JSON
+ * rows in {@link DurableTable}s.
+ */
+final class Networks {
+    /** The seed's default: each execution goes whole to the next agent in turn. */
+    static final String ROUND_ROBIN = "round-robin";
+    private static final int KEEP_EXECUTIONS = 10_000;
+
+    private final DurableTable networkTable;
+    private final DurableTable executionTable;
+    private final Registry registry;
+    private final TaskCoordinator tasks;
+    private final TaskWorkers.Outcomes outcomes;
+    private final Clock clock;
+    private final Map<String, ObjectNode> networks = new ConcurrentHashMap<>();
+    private final Map<String, ObjectNode> executions = new ConcurrentHashMap<>();
+    private final Map<String, AtomicLong> turns = new ConcurrentHashMap<>();
+    private final AtomicLong lastId = new AtomicLong();
+
+    Networks(DurableTable networkTable, DurableTable executionTable, Registry registry, TaskCoordinator tasks,
+            TaskWorkers.Outcomes outcomes, Clock clock) {
+        this.networkTable = networkTable;
+        this.executionTable = executionTable;
+        this.registry = registry;
+        this.tasks = tasks;
+        this.outcomes = outcomes;
+        this.clock = clock;
+        networkTable.rows().forEach((id, bytes) -> networks.put(id, read(bytes)));
+        executionTable.rows().forEach((id, bytes) -> {
+            ObjectNode execution = read(bytes);
+            if (execution.path("status").asText().equals("running")) { // the server stopped mid-run
+                execution.put("status", "failed").put("error", "the server stopped during the execution");
+                executionTable.put(id, bytes(execution));
+            }
+            executions.put(id, execution);
+        });
+    }
+
+    /** Every valid {@code coordination_strategy}. */
+    static List<String> strategies() {
+        List<String> names = new ArrayList<>(List.of(ROUND_ROBIN));
+        names.addAll(Strategy.wireNames());
+        return names;
+    }
+
+    ObjectNode create(String owner, boolean admin, String name, String description, List<String> agents,
+            String strategy) {
+        if (name.isBlank() || name.length() > 200) {
+            throw SwarmbusException.invalid("name", "name must be 1 to 200 characters");
+        }
+        if (agents.isEmpty() || agents.size() > 10_000) {
+            throw SwarmbusException.invalid("agents", "a network needs 1 to 10000 agents, was " + agents.size());
+        }
+        if (!strategies().contains(strategy)) {
+            Strategy.parse(strategy); // accepts map_reduce for map-reduce, or says what is valid
+        }
+        String coordination = strategies().contains(strategy) ? strategy : Strategy.parse(strategy).wireName();
+        for (String agent : agents) {
+            Optional<String> agentOwner = registry.ownerOf(AgentId.of(agent));
+            if (agentOwner.isEmpty() || !(admin || agentOwner.get().equals(owner))) {
+                throw new SwarmbusException(ErrorCode.NOT_FOUND, "Agent " + agent + " not found");
+            }
+        }
+        Instant now = clock.instant();
+        ObjectNode network = RequestBody.MAPPER.createObjectNode().put("id", id("net"))
+                .put("name", name).put("description", description);
+        ArrayNode list = network.putArray("agents");
+        agents.stream().distinct().forEach(list::add);
+        network.put("coordination_strategy", coordination).put("status", "active")
+                .put("created_at", now.toString()).put("updated_at", now.toString()).put("owner_id", owner);
+        networkTable.put(network.get("id").asText(), bytes(network));
+        networks.put(network.get("id").asText(), network);
+        return network;
+    }
+
+    /** The network, if it exists and {@code owner} may see it. */
+    ObjectNode require(String id, String owner, boolean admin) {
+        ObjectNode network = networks.get(id);
+        if (network == null || !(admin || network.path("owner_id").asText().equals(owner))) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "Agent network " + id + " not found");
+        }
+        return network;
+    }
+
+    List<ObjectNode> list(String owner, boolean admin) {
+        return networks.values().stream().filter(n -> admin || n.path("owner_id").asText().equals(owner))
+                .sorted(Comparator.comparing(n -> n.path("created_at").asText())).toList();
+    }
+
+    /**
+     * Starts running {@code task} on {@code network}: {@code objective} (else {@code description}
+     * or {@code prompt}, else the whole task as text), and optionally {@code items},
+     * {@code strategy}, {@code timeout_seconds}, {@code rounds}, {@code consensus_algorithm},
+     * {@code quorum}, {@code chunk_chars}, {@code leader}, {@code judge}.
+     */
+    ObjectNode execute(ObjectNode network, JsonNode task, String priority) {
+        if (!task.isObject()) {
+            throw SwarmbusException.invalid("task", "task must be a JSON object");
+        }
+        String objective = task.path("objective").asText(task.path("description").asText(task.path("prompt").asText("")));
+        objective = objective.isBlank() ? task.toString() : objective;
+        String strategyName = task.path("strategy").asText(network.path("coordination_strategy").asText());
+        List<String> agents = new ArrayList<>();
+        network.get("agents").forEach(a -> agents.add(a.asText()));
+        Strategy strategy;
+        if (strategyName.equals(ROUND_ROBIN)) {
+            long turn = turns.computeIfAbsent(network.get("id").asText(), k -> new AtomicLong()).getAndIncrement();
+            String next = agents.get((int) (turn % agents.size()));
+            agents.clear();
+            agents.add(next);
+            strategy = Strategy.SEQUENTIAL; // one step, on the next agent in turn
+        } else {
+            strategy = Strategy.parse(strategyName);
+        }
+        List<SwarmRunner.Member> members = agents.stream().map(a -> new SwarmRunner.Member(a, role(a), weight(task, a)))
+                .toList();
+        SwarmRunner.Plan plan = new SwarmRunner.Plan(strategy, objective, task.path("input"), members, options(task));
+        Instant now = clock.instant();
+        ObjectNode execution = RequestBody.MAPPER.createObjectNode().put("execution_id", id("exe"))
+                .put("network_id", network.get("id").asText());
+        execution.set("task", task);
+        execution.put("coordination_strategy", strategyName).put("priority", priority).put("status", "running")
+                .put("started_at", now.toString());
+        execution.putNull("results");
+        store(execution);
+        String owner = network.path("owner_id").asText();
+        int retries = Math.max(0, Math.min(3, task.path("max_retries").asInt(1)));
+        SwarmRunner runner = new SwarmRunner(new TaskWorkers(tasks, outcomes, owner, retries), clock);
+        Thread.ofVirtual().name("swarmbus-network-" + execution.get("execution_id").asText()).start(() -> {
+            ObjectNode done = execution.deepCopy();
+            try {
+                Execution result = runner.run(plan);
+                done.put("status", result.status()).set("results", result.result());
+                done.set("steps", steps(result.steps()));
+                done.put("finished_at", result.finishedAt().toString())
+                        .put("duration_ms", Duration.between(result.startedAt(), result.finishedAt()).toMillis());
+            } catch (RuntimeException e) {
+                done.put("status", "failed").put("error", String.valueOf(e.getMessage()))
+                        .put("finished_at", clock.instant().toString());
+            }
+            store(done);
+            touch(network.get("id").asText());
+        });
+        return execution;
+    }
+
+    /** Sets a network's {@code updated_at}, on a copy: readers may be serializing the old one. */
+    private void touch(String networkId) {
+        networks.computeIfPresent(networkId, (id, network) -> {
+            ObjectNode updated = network.deepCopy().put("updated_at", clock.instant().toString());
+            networkTable.put(id, bytes(updated));
+            return updated;
+        });
+    }
+
+    Optional<ObjectNode> execution(String id) {
+        return Optional.ofNullable(executions.get(id));
+    }
+
+    /** The network's executions, oldest first. */
+    List<ObjectNode> executionsOf(String networkId) {
+        return executions.values().stream().filter(e -> e.path("network_id").asText().equals(networkId))
+                .sorted(Comparator.comparing(e -> e.path("started_at").asText())).toList();
+    }
+
+    private SwarmRunner.Options options(JsonNode task) {
+        SwarmRunner.Options defaults = SwarmRunner.Options.defaults();
+        return new SwarmRunner.Options(
+                task.has("timeout_seconds") ? Duration.ofMillis((long) (task.get("timeout_seconds").asDouble() * 1000))
+                        : defaults.stepTimeout(),
+                task.path("rounds").asInt(defaults.rounds()),
+                task.has("consensus_algorithm") ? ConsensusAlgorithm.parse(task.get("consensus_algorithm").asText())
+                        : defaults.consensus(),
+                task.path("quorum").asDouble(defaults.quorum()),
+                task.path("chunk_chars").asInt(defaults.chunkChars()),
+                optionalText(task, "leader"), optionalText(task, "judge"));
+    }
+
+    private static Optional<String> optionalText(JsonNode task, String field) {
+        return task.path(field).isTextual() ? Optional.of(task.get(field).asText()) : Optional.empty();
+    }
+
+    private String role(String agent) {
+        return registry.get(AgentId.of(agent)).map(info -> info.profile().role()).orElse("worker");
+    }
+
+    private static double weight(JsonNode task, String agent) {
+        return task.path("weights").path(agent).asDouble(1);
+    }
+
+    static ArrayNode steps(List<Execution.Step> steps) {
+        ArrayNode list = RequestBody.MAPPER.createArrayNode();
+        for (Execution.Step step : steps) {
+            ObjectNode json = list.addObject().put("round", step.round()).put("kind", step.kind());
+            json.put("task_id", step.taskId().orElse(null)).put("agent", step.agent().orElse(null))
+                    .put("status", step.succeeded() ? "completed" : "failed").put("duration_ms", step.millis());
+            step.error().ifPresent(e -> json.put("error", e));
+        }
+        return list;
+    }
+
+    private void store(ObjectNode execution) {
+        String id = execution.get("execution_id").asText();
+        executions.put(id, execution);
+        executionTable.put(id, bytes(execution));
+        if (executions.size() > KEEP_EXECUTIONS) {
+            executions.values().stream().filter(e -> !e.path("status").asText().equals("running"))
+                    .min(Comparator.comparing(e -> e.path("started_at").asText())).ifPresent(oldest -> {
+                        String oldestId = oldest.get("execution_id").asText();
+                        executions.remove(oldestId);
+                        executionTable.remove(oldestId);
+                    });
+        }
+    }
+
+    /** Ids that sort by creation: a prefix, milliseconds and a counter. */
+    private String id(String prefix) {
+        long millis = clock.millis();
+        long next = lastId.updateAndGet(last -> Math.max(last + 1, millis << 12));
+        return prefix + "-" + Long.toHexString(next);
+    }
+
+    private static byte[] bytes(ObjectNode node) {
+        try {
+            return RequestBody.MAPPER.writeValueAsBytes(node);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static ObjectNode read(byte[] bytes) {
+        try {
+            return (ObjectNode) RequestBody.MAPPER.readTree(bytes);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Agents of the network with their registry view, for status and optimize. */
+    Map<String, Optional<AgentInfo>> agents(ObjectNode network) {
+        Map<String, Optional<AgentInfo>> agents = new LinkedHashMap<>();
+        network.get("agents").forEach(a -> agents.put(a.asText(), registry.get(AgentId.of(a.asText()))));
+        return agents;
+    }
+}

@@ -1,0 +1,208 @@
+package io.swarmbus.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Agent networks over real HTTP, with external agents that read their task_request messages and
+ * answer through the task API, as an agent in any language would.
+ */
+class NetworkApiTest {
+    @TempDir
+    Path dir;
+    MessageBus bus;
+    HttpServer server;
+    String token;
+    final HttpClient client = HttpClient.newHttpClient();
+    final AtomicBoolean agentsRunning = new AtomicBoolean(true);
+    final List<Thread> agentThreads = new ArrayList<>();
+
+    record Reply(int status, JsonNode body) {}
+
+    @BeforeEach
+    void start() throws Exception {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        token = token("team");
+        for (String agent : List.of("alpha", "beta", "gamma")) {
+            call(token, "POST", "/api/v1/agents", "{\"agent_id\":\"" + agent + "\",\"role\":\"worker\","
+                    + "\"max_concurrent_tasks\":4}");
+            agentThreads.add(Thread.ofVirtual().start(() -> answerTasks(agent)));
+        }
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        agentsRunning.set(false);
+        for (Thread thread : agentThreads) {
+            thread.join(5_000);
+        }
+        server.close();
+        bus.close();
+    }
+
+    /** alpha and beta answer "42" (beta adds a full stop), gamma answers "41" and fails every judge call. */
+    void answerTasks(String agent) {
+        while (agentsRunning.get()) {
+            try {
+                JsonNode messages = call(token, "POST", "/api/v1/agents/" + agent + "/receive?timeout=1", null).body()
+                        .path("messages");
+                for (JsonNode message : messages) {
+                    JsonNode content = message.get("content");
+                    if (message.get("type").asText().equals("task_request")) {
+                        String id = content.get("task_id").asText();
+                        String kind = content.get("type").asText();
+                        if (agent.equals("gamma") && kind.equals("swarm.judge")) {
+                            call(token, "POST", "/api/v1/tasks/" + id + "/fail", "{\"agent_id\":\"gamma\","
+                                    + "\"error\":\"gamma cannot judge\"}");
+                        } else {
+                            String answer = switch (agent) {
+                                case "alpha" -> "42";
+                                case "beta" -> "42.";
+                                default -> "41";
+                            };
+                            call(token, "POST", "/api/v1/tasks/" + id + "/complete", "{\"agent_id\":\"" + agent
+                                    + "\",\"result\":{\"answer\":\"" + answer + "\"}}");
+                        }
+                    }
+                    call(token, "POST", "/api/v1/agents/" + agent + "/ack", "{\"message_id\":\""
+                            + message.get("id").asText() + "\"}");
+                }
+            } catch (Exception e) {
+                if (agentsRunning.get()) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
+    }
+
+    String token(String user) throws Exception {
+        HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + server.port() + "/auth/token")).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"username\":\"" + user + "\",\"password\":\"password-1\"}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        return RequestBody.MAPPER.readTree(response.body()).get("access_token").asText();
+    }
+
+    Reply call(String bearer, String method, String path, String body) throws Exception {
+        HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + server.port() + path)).header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + bearer)
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        return new Reply(response.statusCode(), RequestBody.MAPPER.readTree(response.body()));
+    }
+
+    String network(String strategy) throws Exception {
+        Reply created = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"trio\",\"description\":\"three\","
+                + "\"agents\":[\"alpha\",\"beta\",\"gamma\"],\"coordination_strategy\":\"" + strategy + "\"}");
+        assertThat(created.status()).as(created.body().toString()).isEqualTo(201);
+        return created.body().get("id").asText();
+    }
+
+    @Test
+    void createExecuteAndStatus_runTheStrategyOverTheAgents_andMeasureIt() throws Exception {
+        String id = network("collaborative");
+        Reply execution = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute?wait_seconds=20",
+                "{\"task\":{\"objective\":\"What is six times seven?\"},\"priority\":\"high\"}");
+        Reply status = call(token, "GET", "/api/v1/agents/networks/" + id + "/status", null);
+
+        assertThat(execution.status()).as(execution.body().toString()).isEqualTo(200);
+        JsonNode results = execution.body().get("results");
+        assertThat(execution.body().get("status").asText()).isEqualTo("completed");
+        assertThat(results.get("answer").asText()).isEqualTo("42");
+        assertThat(results.get("consensus").get("confidence").asDouble()).isEqualTo(2.0 / 3);
+        assertThat(results.get("consensus").get("reached").asBoolean()).isTrue();
+        assertThat(execution.body().get("steps")).hasSize(3).allSatisfy(step -> {
+            assertThat(step.get("kind").asText()).isEqualTo("solve");
+            assertThat(step.get("task_id").asText()).startsWith("task-");
+        });
+        JsonNode task = call(token, "GET", "/api/v1/tasks/" + execution.body().get("steps").get(0).get("task_id")
+                .asText(), null).body();
+        assertThat(task.get("type").asText()).isEqualTo("swarm.solve");
+        assertThat(task.get("candidates")).hasSize(1);
+
+        assertThat(status.body().get("agent_count").asInt()).isEqualTo(3);
+        assertThat(status.body().get("total_executions").asInt()).isEqualTo(1);
+        JsonNode metrics = status.body().get("performance_metrics");
+        assertThat(metrics.get("success_rate").asDouble()).isEqualTo(1.0);
+        assertThat(metrics.get("avg_execution_time").asDouble()).isPositive();
+        assertThat(metrics.get("throughput").asDouble()).isPositive();
+        assertThat(status.body().get("agents")).allSatisfy(a -> assertThat(a.get("steps").asInt()).isEqualTo(1));
+    }
+
+    @Test
+    void competitive_withAJudgeThatFails_fallsBackToTheVote_andOptimizeNamesTheFailingAgent() throws Exception {
+        String id = network("competitive");
+        for (int i = 0; i < 3; i++) {
+            Reply execution = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute?wait_seconds=20",
+                    "{\"task\":{\"objective\":\"best answer?\",\"judge\":\"gamma\",\"max_retries\":0}}");
+            assertThat(execution.body().get("status").asText()).isEqualTo("partial");
+            assertThat(execution.body().get("results").get("selected_by").asText()).isEqualTo("vote");
+            assertThat(execution.body().get("results").get("winner").asText()).isEqualTo("alpha");
+        }
+        JsonNode advice = call(token, "GET", "/api/v1/agents/networks/" + id + "/optimize", null).body();
+
+        assertThat(advice.get("executions_analyzed").asInt()).isEqualTo(3);
+        assertThat(advice.get("recommendations")).anySatisfy(r -> {
+            assertThat(r.get("type").asText()).isEqualTo("failing_agent");
+            assertThat(r.get("evidence").get("agent").asText()).isEqualTo("gamma");
+            assertThat(r.get("evidence").get("failures").asInt()).isEqualTo(3);
+        });
+        assertThat(advice.get("recommendations")).noneSatisfy(r -> assertThat(r.get("evidence").path("agent").asText())
+                .isIn("alpha", "beta"));
+    }
+
+    @Test
+    void roundRobin_givesEachExecutionToTheNextAgent() throws Exception {
+        String id = network("round-robin");
+        List<String> agents = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            JsonNode execution = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute?wait_seconds=20",
+                    "{\"task\":{\"description\":\"say something\"}}").body();
+            agents.add(execution.get("steps").get(0).get("agent").asText());
+        }
+        assertThat(agents).containsExactly("alpha", "beta", "gamma");
+    }
+
+    @Test
+    void badRequests_getClearErrors_andOthersSeeNothing() throws Exception {
+        Reply unknown = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"n\",\"agents\":[\"alpha\",\"ghost\"]}");
+        Reply badStrategy = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"n\",\"agents\":[\"alpha\"],"
+                + "\"coordination_strategy\":\"anarchy\"}");
+        Reply noAgents = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"n\",\"agents\":[]}");
+        String id = network("debate");
+        String stranger = token("stranger");
+        Reply theirs = call(stranger, "GET", "/api/v1/agents/networks/" + id + "/status", null);
+        Reply borrow = call(stranger, "POST", "/api/v1/agents/networks", "{\"name\":\"n\",\"agents\":[\"alpha\"]}");
+        Reply badTask = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute", "{\"task\":\"just text\"}");
+        Reply badWait = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute?wait_seconds=9999",
+                "{\"task\":{}}");
+
+        assertThat(unknown.status()).isEqualTo(404);
+        assertThat(unknown.body().get("message").asText()).isEqualTo("Agent ghost not found");
+        assertThat(badStrategy.status()).isEqualTo(400);
+        assertThat(badStrategy.body().get("message").asText()).contains("hierarchical").contains("map-reduce");
+        assertThat(noAgents.status()).isEqualTo(400);
+        assertThat(theirs.status()).isEqualTo(404);
+        assertThat(borrow.status()).isEqualTo(404);
+        assertThat(badTask.status()).isEqualTo(400);
+        assertThat(badWait.status()).isEqualTo(400);
+        assertThat(call(stranger, "GET", "/api/v1/agents/networks", null).body().get("total_count").asInt()).isZero();
+    }
+}
