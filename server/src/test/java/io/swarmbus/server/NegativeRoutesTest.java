@@ -98,7 +98,7 @@ class NegativeRoutesTest {
     String bobs(String path) {
         return path.replace("{id}", path.contains("/messages/") ? bobsMessage : "bob")
                 .replace("{message_id}", bobsMessage).replace("{name}", "bobs").replace("{agent}", "bob")
-                .replace("{topic}", "t");
+                .replace("{topic}", "t").replace("{execution_id}", "exe-1");
     }
 
     static void assertErrorShape(Reply reply, String what) {
@@ -131,7 +131,7 @@ class NegativeRoutesTest {
             }
             String path = op.path().replace("{id}", op.path().contains("/messages/") ? bobsMessage : "alice")
                     .replace("{message_id}", bobsMessage).replace("{name}", "nogroup").replace("{agent}", "alice")
-                    .replace("{topic}", "t");
+                    .replace("{topic}", "t").replace("{execution_id}", "exe-1");
             Reply malformed = call(op.method(), path, "{\"broken\":", alice);
             assertThat(malformed.status()).as(op + " malformed").isIn(400, 403, 404);
             assertErrorShape(malformed, op + " malformed");
