@@ -41,13 +41,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * Token usage and cost are recorded per agent, key, backend and model.
  */
 public final class LlmGateway implements AutoCloseable {
-    private final GatewaySettings settings;
-    private final List<Backend> backends = new ArrayList<>();
-    private final Admission admission;
     private static final Map<String, String> JSON_CONTENT = Map.of("Content-Type", "application/json");
     private static final byte[] NO_BODY = new byte[0];
     private static final Duration HEALTH_TIMEOUT = Duration.ofSeconds(2);
 
+    private final GatewaySettings settings;
+    private final List<Backend> backends = new ArrayList<>();
+    private final Admission admission;
     private final UpstreamClient upstream = new UpstreamClient(Duration.ofSeconds(5));
     private final UsageLedger usage = new UsageLedger();
     private final Quotas quotas;

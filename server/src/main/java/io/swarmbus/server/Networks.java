@@ -76,6 +76,19 @@ final class Networks {
         return names;
     }
 
+    /** A valid strategy's wire name ({@code map_reduce} is taken for {@code map-reduce}); 400 listing the valid ones. */
+    private static String coordination(String name) {
+        if (name.equals(ROUND_ROBIN)) {
+            return name;
+        }
+        try {
+            return Strategy.parse(name).wireName();
+        } catch (SwarmbusException e) {
+            throw SwarmbusException.invalid("coordination_strategy", "unknown coordination_strategy '" + name
+                    + "'; valid: " + strategies());
+        }
+    }
+
     ObjectNode create(String owner, boolean admin, String name, String description, List<String> agents,
             String strategy) {
         if (name.isBlank() || name.length() > 200) {
@@ -84,10 +97,7 @@ final class Networks {
         if (agents.isEmpty() || agents.size() > 10_000) {
             throw SwarmbusException.invalid("agents", "a network needs 1 to 10000 agents, was " + agents.size());
         }
-        if (!strategies().contains(strategy)) {
-            Strategy.parse(strategy); // accepts map_reduce for map-reduce, or says what is valid
-        }
-        String coordination = strategies().contains(strategy) ? strategy : Strategy.parse(strategy).wireName();
+        String coordination = coordination(strategy);
         for (String agent : agents) {
             Optional<String> agentOwner = registry.ownerOf(AgentId.of(agent));
             if (agentOwner.isEmpty() || !(admin || agentOwner.get().equals(owner))) {
@@ -132,7 +142,7 @@ final class Networks {
         }
         String objective = task.path("objective").asText(task.path("description").asText(task.path("prompt").asText("")));
         objective = objective.isBlank() ? task.toString() : objective;
-        String strategyName = task.path("strategy").asText(network.path("coordination_strategy").asText());
+        String strategyName = coordination(task.path("strategy").asText(network.path("coordination_strategy").asText()));
         List<String> agents = new ArrayList<>();
         network.get("agents").forEach(a -> agents.add(a.asText()));
         Strategy strategy;
