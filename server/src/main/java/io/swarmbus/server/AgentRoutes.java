@@ -46,6 +46,10 @@ final class AgentRoutes {
     void register(Context ctx) {
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         AgentId id = body.agent("agent_id");
+        if (id.value().equals("networks")) { // GET /api/v1/agents/networks lists networks, not this agent
+            throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id 'networks' is reserved for "
+                    + "/api/v1/agents/networks");
+        }
         Auth.Principal principal = Auth.principal(ctx);
         AgentProfile profile = new AgentProfile(id, body.optionalText("description").orElse(""),
                 body.firstPresent("role", "agent_role").map(body::text).orElse("worker"),

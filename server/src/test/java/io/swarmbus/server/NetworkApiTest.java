@@ -186,6 +186,7 @@ class NetworkApiTest {
         Reply badStrategy = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"n\",\"agents\":[\"alpha\"],"
                 + "\"coordination_strategy\":\"anarchy\"}");
         Reply noAgents = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"n\",\"agents\":[]}");
+        Reply reserved = call(token, "POST", "/api/v1/agents", "{\"agent_id\":\"networks\"}");
         String id = network("debate");
         String stranger = token("stranger");
         Reply theirs = call(stranger, "GET", "/api/v1/agents/networks/" + id + "/status", null);
@@ -199,6 +200,7 @@ class NetworkApiTest {
         assertThat(badStrategy.status()).isEqualTo(400);
         assertThat(badStrategy.body().get("message").asText()).contains("hierarchical").contains("map-reduce");
         assertThat(noAgents.status()).isEqualTo(400);
+        assertThat(reserved.status()).isEqualTo(409);
         assertThat(theirs.status()).isEqualTo(404);
         assertThat(borrow.status()).isEqualTo(404);
         assertThat(badTask.status()).isEqualTo(400);
