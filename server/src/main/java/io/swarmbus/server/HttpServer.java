@@ -92,9 +92,12 @@ public final class HttpServer implements AutoCloseable {
                 DurableTable.open(settings.dataDir().resolve("network-executions"), FsyncPolicy.ALWAYS), registry,
                 coordinator, swarmOutcomes, clock);
         NetworkRoutes networkRoutes = new NetworkRoutes(networks, coordinator, clock);
+        Swarms swarms = new Swarms(DurableTable.open(settings.dataDir().resolve("swarm-members"), FsyncPolicy.ALWAYS),
+                registry, bus, clock);
         Auth auth = new Auth(store, registry, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
                 settings.devMode());
         MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit);
+        SwarmRoutes swarmRoutes = new SwarmRoutes(swarms, auth, coordinator);
         MembershipRoutes members = new MembershipRoutes(bus, auth);
         AgentRoutes agents = new AgentRoutes(bus, registry, auth, audit);
         TaskRoutes taskRoutes = new TaskRoutes(coordinator, bus, auth, audit);
@@ -145,6 +148,7 @@ public final class HttpServer implements AutoCloseable {
             api.get("/metrics", "Prometheus metrics", metrics::scrape);
             api.post("/auth/token", "Get a token", auth::token);
             networkRoutes(api, networkRoutes); // before /api/v1/agents/{id}, which would take "networks" for an id
+            swarmRoutes(api, swarmRoutes);
             routes(api, bus, messages, members, agents);
             taskRoutes(api, taskRoutes);
             api.sse("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
@@ -226,6 +230,16 @@ public final class HttpServer implements AutoCloseable {
         coordinator.close();
         registry.close();
         llm.close();
+    }
+
+    /** Swarm membership (seed 003 §2), at /swarm and, as the seed mounts it too, /v1/swarm. */
+    private static void swarmRoutes(ApiCatalog api, SwarmRoutes swarms) {
+        for (String prefix : java.util.List.of("/swarm", "/v1/swarm")) {
+            api.post(prefix + "/join", "Join a swarm in a role", swarms::join);
+            api.post(prefix + "/leave", "Leave a swarm", swarms::leave);
+            api.get(prefix + "/list", "Your swarms and their members", swarms::list);
+            api.get(prefix + "/status", "Your swarms' members, tasks and roles", swarms::status);
+        }
     }
 
     /** Agent networks (seed 003 §1). */

@@ -19,10 +19,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Agent networks over real HTTP, with external agents that read their task_request messages and
+ * Agent networks and swarm membership over real HTTP, with external agents that read their task_request messages and
  * answer through the task API, as an agent in any language would.
  */
-class NetworkApiTest {
+class SwarmApiTest {
     @TempDir
     Path dir;
     MessageBus bus;
@@ -206,5 +206,68 @@ class NetworkApiTest {
         assertThat(badTask.status()).isEqualTo(400);
         assertThat(badWait.status()).isEqualTo(400);
         assertThat(call(stranger, "GET", "/api/v1/agents/networks", null).body().get("total_count").asInt()).isZero();
+    }
+
+    @Test
+    void joinListStatusLeave_atBothSeedPrefixes() throws Exception {
+        Reply first = call(token, "POST", "/swarm/join", "{\"role\":\"task-coordinator\",\"capability\":\"planning\","
+                + "\"agent_id\":\"alpha\",\"region\":\"eu\"}");
+        String swarm = first.body().get("swarm_id").asText();
+        Reply second = call(token, "POST", "/v1/swarm/join", "{\"role\":\"monitor\",\"capability\":\"review\","
+                + "\"swarm_id\":\"" + swarm + "\"}");
+        Reply again = call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\","
+                + "\"swarm_id\":\"" + swarm + "\",\"agent_id\":\"alpha\"}");
+        JsonNode list = call(token, "GET", "/swarm/list", null).body();
+        JsonNode status = call(token, "GET", "/v1/swarm/status?swarm_id=" + swarm, null).body();
+        String created = second.body().get("member_id").asText();
+        JsonNode createdAgent = call(token, "GET", "/api/v1/agents/" + created, null).body();
+        Reply left = call(token, "POST", "/swarm/leave", "{\"swarm_id\":\"" + swarm + "\",\"member_id\":\"alpha\"}");
+        JsonNode after = call(token, "GET", "/swarm/status", null).body();
+
+        assertThat(first.status()).isEqualTo(201);
+        assertThat(first.body().get("member_id").asText()).isEqualTo("alpha");
+        assertThat(first.body().get("status").asText()).isEqualTo("active");
+        assertThat(second.status()).isEqualTo(201);
+        assertThat(second.body().get("swarm_id").asText()).isEqualTo(swarm);
+        assertThat(createdAgent.get("role").asText()).isEqualTo("monitor"); // a new agent for the member
+        assertThat(again.status()).isEqualTo(409);
+        assertThat(list.get("total_count").asInt()).isEqualTo(1);
+        assertThat(list.get("swarms").get(0).get("members")).extracting(m -> m.get("member_id").asText())
+                .containsExactly("alpha", created);
+        assertThat(list.get("swarms").get(0).get("members").get(0).get("region").asText()).isEqualTo("eu");
+        assertThat(status.get(0).get("member_count").asInt()).isEqualTo(2);
+        assertThat(status.get(0).get("roles").get("monitor").asInt()).isEqualTo(1);
+        assertThat(left.status()).isEqualTo(200);
+        assertThat(left.body().get("status").asText()).isEqualTo("left");
+        assertThat(after.get(0).get("member_count").asInt()).isEqualTo(1);
+    }
+
+    @Test
+    void swarmMembership_refusesBadRoles_strangersAndUnknownSwarms() throws Exception {
+        Reply badRole = call(token, "POST", "/swarm/join", "{\"role\":\"king\",\"capability\":\"x\"}");
+        Reply noCapability = call(token, "POST", "/swarm/join", "{\"role\":\"monitor\"}");
+        Reply badPriority = call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\","
+                + "\"priority\":\"urgent-ish\"}");
+        Reply unknownSwarm = call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\","
+                + "\"swarm_id\":\"swarm-nope\"}");
+        String swarm = call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\","
+                + "\"agent_id\":\"beta\"}").body().get("swarm_id").asText();
+        String stranger = token("stranger");
+        Reply borrow = call(stranger, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\","
+                + "\"agent_id\":\"gamma\"}");
+        Reply theirLeave = call(stranger, "POST", "/swarm/leave", "{\"swarm_id\":\"" + swarm + "\"}");
+        Reply theirStatus = call(stranger, "GET", "/swarm/status?swarm_id=" + swarm, null);
+
+        assertThat(badRole.status()).isEqualTo(400);
+        assertThat(badRole.body().get("message").asText())
+                .isEqualTo("Invalid role. Must be one of: [load-balancer, resource-optimizer, task-coordinator, monitor]");
+        assertThat(noCapability.status()).isEqualTo(400);
+        assertThat(badPriority.status()).isEqualTo(400);
+        assertThat(unknownSwarm.status()).isEqualTo(404);
+        assertThat(borrow.status()).isEqualTo(404);
+        assertThat(theirLeave.status()).isEqualTo(404);
+        assertThat(theirLeave.body().get("message").asText()).isEqualTo("Swarm member not found");
+        assertThat(theirStatus.status()).isEqualTo(404);
+        assertThat(call(stranger, "GET", "/swarm/list", null).body().get("total_count").asInt()).isZero();
     }
 }
