@@ -97,7 +97,7 @@ public final class HttpServer implements AutoCloseable {
         Auth auth = new Auth(store, registry, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
                 settings.devMode());
         MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit);
-        SwarmRoutes swarmRoutes = new SwarmRoutes(swarms, auth, coordinator);
+        SwarmRoutes swarmRoutes = new SwarmRoutes(swarms, networks, auth, coordinator);
         MembershipRoutes members = new MembershipRoutes(bus, auth);
         AgentRoutes agents = new AgentRoutes(bus, registry, auth, audit);
         TaskRoutes taskRoutes = new TaskRoutes(coordinator, bus, auth, audit);
@@ -239,6 +239,8 @@ public final class HttpServer implements AutoCloseable {
             api.post(prefix + "/leave", "Leave a swarm", swarms::leave);
             api.get(prefix + "/list", "Your swarms and their members", swarms::list);
             api.get(prefix + "/status", "Your swarms' members, tasks and roles", swarms::status);
+            api.post(prefix + "/coordinate", "Run a strategy over a swarm's members", swarms::coordinate);
+            api.post(prefix + "/consensus", "Consensus over a coordination's member answers", swarms::consensus);
         }
     }
 

@@ -137,11 +137,7 @@ final class Networks {
      * {@code quorum}, {@code chunk_chars}, {@code leader}, {@code judge}.
      */
     ObjectNode execute(ObjectNode network, JsonNode task, String priority) {
-        if (!task.isObject()) {
-            throw SwarmbusException.invalid("task", "task must be a JSON object");
-        }
-        String objective = task.path("objective").asText(task.path("description").asText(task.path("prompt").asText("")));
-        objective = objective.isBlank() ? task.toString() : objective;
+        requireObject(task);
         String strategyName = coordination(task.path("strategy").asText(network.path("coordination_strategy").asText()));
         List<String> agents = new ArrayList<>();
         network.get("agents").forEach(a -> agents.add(a.asText()));
@@ -155,21 +151,33 @@ final class Networks {
         } else {
             strategy = Strategy.parse(strategyName);
         }
-        List<SwarmRunner.Member> members = agents.stream().map(a -> new SwarmRunner.Member(a, role(a), weight(task, a)))
-                .toList();
-        SwarmRunner.Plan plan = new SwarmRunner.Plan(strategy, objective, task.path("input"), members, options(task));
-        Instant now = clock.instant();
         ObjectNode execution = RequestBody.MAPPER.createObjectNode().put("execution_id", id("exe"))
                 .put("network_id", network.get("id").asText());
         execution.set("task", task);
-        execution.put("coordination_strategy", strategyName).put("priority", priority).put("status", "running")
-                .put("started_at", now.toString());
+        execution.put("coordination_strategy", strategyName).put("priority", priority);
+        return start(execution, agents, strategy, task, network.path("owner_id").asText(),
+                () -> touch(network.get("id").asText()));
+    }
+
+    /**
+     * Runs {@code strategy} over {@code agents} on a thread of its own, as {@code owner}'s tasks,
+     * and stores {@code execution} as running, then finished with its result and steps; calls
+     * {@code after} at the end. The task's fields are as for {@link #execute}.
+     */
+    ObjectNode start(ObjectNode execution, List<String> agents, Strategy strategy, JsonNode task, String owner,
+            Runnable after) {
+        requireObject(task);
+        String objective = task.path("objective").asText(task.path("description").asText(task.path("prompt").asText("")));
+        objective = objective.isBlank() ? task.toString() : objective;
+        List<SwarmRunner.Member> members = agents.stream().map(a -> new SwarmRunner.Member(a, role(a), weight(task, a)))
+                .toList();
+        SwarmRunner.Plan plan = new SwarmRunner.Plan(strategy, objective, task.path("input"), members, options(task));
+        execution.put("status", "running").put("started_at", clock.instant().toString());
         execution.putNull("results");
         store(execution);
-        String owner = network.path("owner_id").asText();
         int retries = Math.max(0, Math.min(3, task.path("max_retries").asInt(1)));
         SwarmRunner runner = new SwarmRunner(new TaskWorkers(tasks, outcomes, owner, retries), clock);
-        Thread.ofVirtual().name("swarmbus-network-" + execution.get("execution_id").asText()).start(() -> {
+        Thread.ofVirtual().name("swarmbus-run-" + execution.get("execution_id").asText()).start(() -> {
             ObjectNode done = execution.deepCopy();
             try {
                 Execution result = runner.run(plan);
@@ -182,9 +190,21 @@ final class Networks {
                         .put("finished_at", clock.instant().toString());
             }
             store(done);
-            touch(network.get("id").asText());
+            after.run();
         });
         return execution;
+    }
+
+    private static void requireObject(JsonNode task) {
+        if (!task.isObject()) {
+            throw SwarmbusException.invalid("task", "task must be a JSON object");
+        }
+    }
+
+    /** Executions matching {@code filter}, oldest first. */
+    List<ObjectNode> executionsWhere(java.util.function.Predicate<ObjectNode> filter) {
+        return executions.values().stream().filter(filter)
+                .sorted(Comparator.comparing(e -> e.path("started_at").asText())).toList();
     }
 
     /** Sets a network's {@code updated_at}, on a copy: readers may be serializing the old one. */
@@ -202,8 +222,7 @@ final class Networks {
 
     /** The network's executions, oldest first. */
     List<ObjectNode> executionsOf(String networkId) {
-        return executions.values().stream().filter(e -> e.path("network_id").asText().equals(networkId))
-                .sorted(Comparator.comparing(e -> e.path("started_at").asText())).toList();
+        return executionsWhere(e -> e.path("network_id").asText().equals(networkId));
     }
 
     private SwarmRunner.Options options(JsonNode task) {
@@ -237,6 +256,7 @@ final class Networks {
             ObjectNode json = list.addObject().put("round", step.round()).put("kind", step.kind());
             json.put("task_id", step.taskId().orElse(null)).put("agent", step.agent().orElse(null))
                     .put("status", step.succeeded() ? "completed" : "failed").put("duration_ms", step.millis());
+            step.output().ifPresent(output -> json.set("answer", SwarmRunner.answerOf(output)));
             step.error().ifPresent(e -> json.put("error", e));
         }
         return list;

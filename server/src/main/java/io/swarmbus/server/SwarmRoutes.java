@@ -14,15 +14,21 @@ import java.util.Set;
 
 /**
  * Swarm membership over HTTP at seed 003's paths, under {@code /swarm} and {@code /v1/swarm}:
- * join (201), leave, list and status. Owner-scoped: a user sees only swarms of their own members.
+ * join (201), leave, list, status, coordinate (a strategy over the swarm's active members, run as
+ * a network execution is) and consensus (over a coordination's per-member answers). Owner-scoped:
+ * a user sees only swarms of their own members.
  */
 final class SwarmRoutes {
+    private static final int MAX_WAIT_SECONDS = 3_600;
+
     private final Swarms swarms;
+    private final Networks runs;
     private final Auth auth;
     private final TaskCoordinator tasks;
 
-    SwarmRoutes(Swarms swarms, Auth auth, TaskCoordinator tasks) {
+    SwarmRoutes(Swarms swarms, Networks runs, Auth auth, TaskCoordinator tasks) {
         this.swarms = swarms;
+        this.runs = runs;
         this.auth = auth;
         this.tasks = tasks;
     }
@@ -90,5 +96,185 @@ final class SwarmRoutes {
         members.forEach(m -> ids.add(AgentId.of(m.get("member_id").asText())));
         return tasks.list(t -> t.status().isRunning() && t.spec().type().startsWith("swarm.")
                 && t.assignee().map(ids::contains).orElse(false), Integer.MAX_VALUE).size();
+    }
+
+    /**
+     * {@code POST /swarm/coordinate}: {@code task_id} (your name for the coordination, or the id of
+     * one of your tasks whose description and parameters become the objective), optional
+     * {@code strategy} (default {@code map-reduce}), {@code parameters} (as a network task:
+     * {@code objective}, {@code input}, {@code rounds}, …), {@code swarm_id} (needed when you have
+     * several). Answers with the coordination, finished if it ends within {@code ?wait_seconds}.
+     */
+    void coordinate(Context ctx) throws InterruptedException {
+        Auth.Principal principal = Auth.principal(ctx);
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        String taskId = body.text("task_id");
+        if (taskId.isBlank() || taskId.length() > 200) {
+            throw SwarmbusException.invalid("task_id", "task_id must be 1 to 200 characters");
+        }
+        String swarmId = body.optionalText("swarm_id").orElseGet(() -> onlySwarm(principal));
+        List<ObjectNode> members = swarms.active(swarmId, principal);
+        if (members.isEmpty()) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "No active swarm members found");
+        }
+        io.swarmbus.swarm.Strategy strategy = io.swarmbus.swarm.Strategy.parse(
+                body.optionalText("strategy").orElse("map-reduce"));
+        ObjectNode parameters = parameters(principal, body, taskId);
+        List<String> ids = members.stream().map(m -> m.get("member_id").asText()).toList();
+        ObjectNode execution = RequestBody.MAPPER.createObjectNode().put("execution_id", "coord-" + java.util.UUID
+                .randomUUID()).put("task_id", taskId).put("swarm_id", swarmId).put("owner_id", principal.name())
+                .put("coordination_strategy", strategy.wireName());
+        execution.set("assigned_members", RequestBody.MAPPER.valueToTree(ids));
+        execution.set("task", parameters);
+        runs.start(execution, ids, strategy, parameters, principal.name(), () -> { });
+        String id = execution.get("execution_id").asText();
+        awaitFinished(id, waitSeconds(ctx.queryParam("wait_seconds")));
+        ObjectNode now = runs.execution(id).orElse(execution);
+        Http.json(ctx, running(now) ? 202 : 200, coordinationView(now));
+    }
+
+    /**
+     * {@code POST /swarm/consensus}: {@code task_id} of your coordination, optional
+     * {@code consensus_algorithm} (default {@code majority-vote}), {@code timeout_seconds} (how long
+     * to wait for the coordination to finish, default 300), {@code quorum}, {@code weights}.
+     */
+    void consensus(Context ctx) throws InterruptedException {
+        Auth.Principal principal = Auth.principal(ctx);
+        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        String taskId = body.text("task_id");
+        io.swarmbus.swarm.ConsensusAlgorithm algorithm = io.swarmbus.swarm.ConsensusAlgorithm.parse(
+                body.optionalText("consensus_algorithm").orElse("majority-vote"));
+        double quorum = body.number("quorum").orElse(io.swarmbus.swarm.Consensus.DEFAULT_QUORUM);
+        int timeout = body.integer("timeout_seconds").orElse(300);
+        if (timeout < 0 || timeout > MAX_WAIT_SECONDS) {
+            throw SwarmbusException.invalid("timeout_seconds", "timeout_seconds must be 0 to " + MAX_WAIT_SECONDS);
+        }
+        ObjectNode coordination = latestCoordination(principal, taskId);
+        awaitFinished(coordination.get("execution_id").asText(), timeout);
+        coordination = runs.execution(coordination.get("execution_id").asText()).orElse(coordination);
+        if (running(coordination)) {
+            throw new SwarmbusException(ErrorCode.UNAVAILABLE, "coordination " + taskId + " is still running after "
+                    + timeout + " s");
+        }
+        List<io.swarmbus.swarm.Consensus.Vote> votes = new java.util.ArrayList<>();
+        com.fasterxml.jackson.databind.JsonNode weights = body.has("weights") ? body.node("weights")
+                : RequestBody.MAPPER.createObjectNode();
+        memberAnswers(coordination).forEach((member, answer) -> votes.add(new io.swarmbus.swarm.Consensus.Vote(member,
+                answer, weights.path(member).asDouble(1))));
+        int members = coordination.get("assigned_members").size();
+        io.swarmbus.swarm.Consensus consensus = io.swarmbus.swarm.Consensus.decide(algorithm, votes, members, quorum);
+        ObjectNode view = RequestBody.MAPPER.createObjectNode().put("task_id", taskId)
+                .put("swarm_id", coordination.get("swarm_id").asText()).put("consensus_algorithm", algorithm.wireName());
+        ObjectNode result = view.putObject("result");
+        result.put("final_answer", consensus.answer().orElse(null));
+        ObjectNode tally = result.putObject("votes");
+        consensus.tally().forEach(tally::put);
+        view.put("confidence_score", consensus.confidence()).put("consensus_reached", consensus.reached());
+        ArrayNode participating = view.putArray("participating_members");
+        votes.forEach(v -> participating.add(v.member()));
+        view.set("member_votes", io.swarmbus.swarm.SwarmRunner.consensusJson(consensus).get("votes"));
+        view.put("consensus_reached_at", java.time.Instant.now().toString());
+        Http.json(ctx, 200, view);
+    }
+
+    /** Each member's final answer: the strategy's per-member answers, else each agent's last answered step. */
+    private static Map<String, String> memberAnswers(ObjectNode coordination) {
+        Map<String, String> answers = new java.util.LinkedHashMap<>();
+        com.fasterxml.jackson.databind.JsonNode perMember = coordination.path("results").path("answers");
+        if (perMember.isArray() && !perMember.isEmpty()) {
+            perMember.forEach(a -> answers.put(a.get("member").asText(), text(a.get("answer"))));
+            return answers;
+        }
+        coordination.path("steps").forEach(step -> {
+            if (step.has("answer") && step.path("agent").isTextual()) {
+                answers.put(step.get("agent").asText(), text(step.get("answer")));
+            }
+        });
+        return answers;
+    }
+
+    private static String text(com.fasterxml.jackson.databind.JsonNode answer) {
+        return answer.isTextual() ? answer.asText() : answer.toString();
+    }
+
+    private ObjectNode latestCoordination(Auth.Principal principal, String taskId) {
+        List<ObjectNode> found = runs.executionsWhere(e -> e.path("task_id").asText().equals(taskId)
+                && e.has("swarm_id") && (principal.admin() || e.path("owner_id").asText().equals(principal.name())));
+        if (found.isEmpty()) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "Task " + taskId + " not found");
+        }
+        return found.getLast();
+    }
+
+    /** The coordination's parameters; without an objective, those of your task {@code taskId}. */
+    private ObjectNode parameters(Auth.Principal principal, RequestBody body, String taskId) {
+        com.fasterxml.jackson.databind.JsonNode given = body.has("parameters") ? body.node("parameters")
+                : RequestBody.MAPPER.createObjectNode();
+        if (!given.isObject()) {
+            throw SwarmbusException.invalid("parameters", "parameters must be a JSON object");
+        }
+        ObjectNode parameters = ((ObjectNode) given).deepCopy();
+        boolean hasObjective = List.of("objective", "description", "prompt").stream()
+                .anyMatch(f -> parameters.path(f).isTextual() && !parameters.get(f).asText().isBlank());
+        if (!hasObjective) {
+            io.swarmbus.tasks.Task task = tasks.get(taskId)
+                    .filter(t -> principal.admin() || t.spec().owner().equals(principal.name()))
+                    .orElseThrow(() -> SwarmbusException.invalid("parameters", "parameters.objective is required "
+                            + "unless task_id names one of your tasks"));
+            parameters.put("objective", task.spec().description().isBlank() ? task.spec().type()
+                    : task.spec().description());
+            try {
+                parameters.set("input", RequestBody.MAPPER.readTree(task.spec().parameters()));
+            } catch (java.io.IOException e) {
+                parameters.put("input", task.spec().parameters());
+            }
+        }
+        return parameters;
+    }
+
+    private String onlySwarm(Auth.Principal principal) {
+        Set<String> ids = swarms.swarms(principal).keySet();
+        if (ids.isEmpty()) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "No active swarm members found");
+        }
+        if (ids.size() > 1) {
+            throw SwarmbusException.invalid("swarm_id", "swarm_id is required: you have " + ids.size() + " swarms");
+        }
+        return ids.iterator().next();
+    }
+
+    private static ObjectNode coordinationView(ObjectNode execution) {
+        ObjectNode view = execution.deepCopy();
+        view.remove("owner_id");
+        if (running(execution)) {
+            view.put("status", "coordinating");
+        }
+        return view;
+    }
+
+    private void awaitFinished(String executionId, int seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + seconds * 1_000_000_000L;
+        while (runs.execution(executionId).map(SwarmRoutes::running).orElse(false) && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+    }
+
+    private static boolean running(ObjectNode execution) {
+        return execution.path("status").asText().equals("running");
+    }
+
+    private static int waitSeconds(String wait) {
+        if (wait == null) {
+            return 0;
+        }
+        try {
+            int seconds = Integer.parseInt(wait.trim());
+            if (seconds < 0 || seconds > MAX_WAIT_SECONDS) {
+                throw new NumberFormatException();
+            }
+            return seconds;
+        } catch (NumberFormatException e) {
+            throw SwarmbusException.invalid("wait_seconds", "wait_seconds must be 0 to " + MAX_WAIT_SECONDS);
+        }
     }
 }

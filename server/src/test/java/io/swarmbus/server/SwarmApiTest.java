@@ -270,4 +270,57 @@ class SwarmApiTest {
         assertThat(theirStatus.status()).isEqualTo(404);
         assertThat(call(stranger, "GET", "/swarm/list", null).body().get("total_count").asInt()).isZero();
     }
+
+    @Test
+    void coordinate_runsAStrategyOverTheMembers_andConsensusCountsTheirAnswers() throws Exception {
+        Reply none = call(token, "POST", "/swarm/coordinate", "{\"task_id\":\"q0\",\"parameters\":{\"objective\":\"x\"}}");
+        String swarm = call(token, "POST", "/swarm/join", "{\"role\":\"task-coordinator\",\"capability\":\"x\","
+                + "\"agent_id\":\"alpha\"}").body().get("swarm_id").asText();
+        for (String agent : List.of("beta", "gamma")) {
+            call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\",\"agent_id\":\"" + agent
+                    + "\",\"swarm_id\":\"" + swarm + "\"}");
+        }
+        Reply coordinated = call(token, "POST", "/swarm/coordinate?wait_seconds=20", "{\"task_id\":\"q1\","
+                + "\"strategy\":\"collaborative\",\"parameters\":{\"objective\":\"six times seven?\"}}");
+        Reply majority = call(token, "POST", "/v1/swarm/consensus", "{\"task_id\":\"q1\"}");
+        Reply unanimous = call(token, "POST", "/swarm/consensus", "{\"task_id\":\"q1\","
+                + "\"consensus_algorithm\":\"unanimous\"}");
+        Reply weighted = call(token, "POST", "/swarm/consensus", "{\"task_id\":\"q1\","
+                + "\"consensus_algorithm\":\"weighted\",\"weights\":{\"gamma\":5}}");
+        Reply unknown = call(token, "POST", "/swarm/consensus", "{\"task_id\":\"nope\"}");
+        Reply badAlgorithm = call(token, "POST", "/swarm/consensus", "{\"task_id\":\"q1\","
+                + "\"consensus_algorithm\":\"dictator\"}");
+
+        assertThat(none.status()).isEqualTo(404);
+        assertThat(none.body().get("message").asText()).isEqualTo("No active swarm members found");
+        assertThat(coordinated.status()).as(coordinated.body().toString()).isEqualTo(200);
+        assertThat(coordinated.body().get("status").asText()).isEqualTo("completed");
+        assertThat(coordinated.body().get("swarm_id").asText()).isEqualTo(swarm);
+        assertThat(coordinated.body().get("assigned_members")).hasSize(3);
+        assertThat(majority.body().get("result").get("final_answer").asText()).isEqualTo("42");
+        assertThat(majority.body().get("confidence_score").asDouble()).isEqualTo(2.0 / 3);
+        assertThat(majority.body().get("consensus_reached").asBoolean()).isTrue();
+        assertThat(majority.body().get("participating_members")).hasSize(3);
+        assertThat(majority.body().get("result").get("votes").get("42").asDouble()).isEqualTo(2.0);
+        assertThat(unanimous.body().get("consensus_reached").asBoolean()).isFalse();
+        assertThat(weighted.body().get("result").get("final_answer").asText()).isEqualTo("41");
+        assertThat(unknown.status()).isEqualTo(404);
+        assertThat(unknown.body().get("message").asText()).isEqualTo("Task nope not found");
+        assertThat(badAlgorithm.status()).isEqualTo(400);
+    }
+
+    @Test
+    void coordinate_onATaskId_takesTheObjectiveFromThatTask() throws Exception {
+        call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\",\"agent_id\":\"alpha\"}");
+        String task = call(token, "POST", "/api/v1/tasks", "{\"type\":\"review\",\"description\":\"review the plan\","
+                + "\"parameters\":{\"doc\":\"plan.md\"},\"candidates\":[\"beta\"]}").body().get("task_id").asText();
+        Reply coordinated = call(token, "POST", "/swarm/coordinate?wait_seconds=20", "{\"task_id\":\"" + task + "\","
+                + "\"strategy\":\"sequential\"}");
+        Reply noObjective = call(token, "POST", "/swarm/coordinate", "{\"task_id\":\"not-a-task\"}");
+
+        assertThat(coordinated.body().get("task").get("objective").asText()).isEqualTo("review the plan");
+        assertThat(coordinated.body().get("task").get("input").get("doc").asText()).isEqualTo("plan.md");
+        assertThat(coordinated.body().get("results").get("answer").asText()).isEqualTo("42");
+        assertThat(noObjective.status()).isEqualTo(400);
+    }
 }

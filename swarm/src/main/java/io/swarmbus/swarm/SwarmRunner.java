@@ -330,7 +330,8 @@ public final class SwarmRunner {
                 run.plan.options().quorum());
     }
 
-    static ObjectNode consensusJson(Consensus consensus) {
+    /** A consensus as JSON: algorithm, reached, confidence, members, answer, tally and votes. */
+    public static ObjectNode consensusJson(Consensus consensus) {
         ObjectNode json = JSON.createObjectNode().put("algorithm", consensus.algorithm().wireName())
                 .put("reached", consensus.reached()).put("confidence", consensus.confidence())
                 .put("members", consensus.members());
