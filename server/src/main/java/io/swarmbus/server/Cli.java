@@ -46,6 +46,20 @@ final class Cli {
               task list      [--status S] [--limit 20]
               task cancel    --id TASK_ID [--reason TEXT]
               task stats
+              network create --name N --agents a,b,c [--strategy round-robin|hierarchical|map-reduce|...]
+                             [--description D]
+              network list
+              network execute [--id NET] (--task FILE_OR_JSON | --objective TEXT) [--wait SECONDS]
+              network status  [--id NET]
+              network optimize [--id NET]
+              swarm join     --role load-balancer|resource-optimizer|task-coordinator|monitor --capability C
+                             [--region R] [--priority normal] [--swarm-id S] [--agent A]
+              swarm list
+              swarm status   [--swarm-id S]
+              swarm coordinate --task-id T [--strategy map-reduce] [--objective TEXT] [--parameters JSON]
+                             [--swarm-id S] [--wait SECONDS]
+              swarm consensus --task-id T [--algorithm majority-vote|weighted|quorum|unanimous] [--timeout 300]
+              swarm leave    --swarm-id S [--member M]
               client options: --server URL --token TOKEN --json
             """;
 
@@ -179,6 +193,10 @@ final class Cli {
                     return text.toString();
                 });
             }
+            case "network create", "network list", "network execute", "network status", "network optimize" ->
+                    network(call, command.substring("network ".length()), options);
+            case "swarm join", "swarm list", "swarm status", "swarm coordinate", "swarm consensus", "swarm leave" ->
+                    swarm(call, command.substring("swarm ".length()), options);
             default -> throw new IllegalArgumentException("unknown command '" + command + "'");
         }
     }
@@ -252,6 +270,170 @@ final class Cli {
                 + "  attempts " + t.path("attempts").asInt()
                 + (t.has("result") ? "  result " + t.path("result") : "")
                 + (t.has("error") ? "  error: " + t.path("error").asText() : "");
+    }
+
+    private void network(Call call, String verb, Map<String, String> options) {
+        String base = "/api/v1/agents/networks";
+        switch (verb) {
+            case "create" -> {
+                ObjectNode body = object().put("name", required(options, "name"))
+                        .put("coordination_strategy", options.getOrDefault("strategy", "round-robin"));
+                options.computeIfPresent("description", (k, d) -> {
+                    body.put("description", d);
+                    return d;
+                });
+                var agents = body.putArray("agents");
+                for (String agent : required(options, "agents").split(",")) {
+                    agents.add(agent.trim());
+                }
+                call.print(call.post(base, body), Cli::describeNetwork);
+            }
+            case "list" -> call.print(call.get(base), r -> {
+                StringBuilder text = new StringBuilder(r.path("total_count").asInt() + " network(s)");
+                r.path("networks").forEach(n -> text.append("\n  ").append(describeNetwork(n)));
+                return text.toString();
+            });
+            case "execute" -> {
+                ObjectNode body = object();
+                body.set("task", options.containsKey("task") ? taskJson(options.get("task"))
+                        : object().put("objective", required(options, "objective")));
+                call.print(call.post(base + "/" + path(networkId(call, options)) + "/execute?wait_seconds="
+                        + integer(options, "wait", 60), body), Cli::describeExecution);
+            }
+            case "status" -> call.print(call.get(base + "/" + path(networkId(call, options)) + "/status"), r -> {
+                JsonNode m = r.path("performance_metrics");
+                return String.format("%s (%s): %d agents, %d executions (%d running), %d active tasks; "
+                        + "avg %s s, success rate %s, %s executions/min", r.path("name").asText(),
+                        r.path("coordination_strategy").asText(), r.path("agent_count").asInt(),
+                        r.path("total_executions").asInt(), r.path("running_executions").asInt(),
+                        r.path("active_tasks").asInt(), m.path("avg_execution_time").asText("-"),
+                        m.path("success_rate").asText("-"), m.path("throughput").asText("-"));
+            });
+            case "optimize" -> call.print(call.get(base + "/" + path(networkId(call, options)) + "/optimize"), r -> {
+                StringBuilder text = new StringBuilder(r.path("recommendations").size() + " recommendation(s) from "
+                        + r.path("executions_analyzed").asInt() + " execution(s)");
+                r.path("recommendations").forEach(x -> text.append(String.format("%n  [%s] %s: %s",
+                        x.path("impact").asText(), x.path("type").asText(), x.path("description").asText())));
+                return text.toString();
+            });
+            default -> throw new IllegalArgumentException("unknown command 'network " + verb + "'");
+        }
+    }
+
+    /** {@code --id}, or the caller's only network. */
+    private static String networkId(Call call, Map<String, String> options) {
+        if (options.containsKey("id")) {
+            return options.get("id");
+        }
+        JsonNode networks = call.get("/api/v1/agents/networks").path("networks");
+        if (networks.size() != 1) {
+            throw new IllegalArgumentException("--id is required: you have " + networks.size() + " networks");
+        }
+        return networks.get(0).path("id").asText();
+    }
+
+    /** A task from a file, if {@code value} names one, else from JSON text. */
+    private static JsonNode taskJson(String value) {
+        java.nio.file.Path file = java.nio.file.Path.of(value);
+        if (!value.trim().startsWith("{") && java.nio.file.Files.isRegularFile(file)) {
+            try {
+                return json(java.nio.file.Files.readString(file), "task");
+            } catch (IOException e) {
+                throw new IllegalArgumentException("cannot read --task " + value + ": " + e.getMessage());
+            }
+        }
+        return json(value, "task");
+    }
+
+    private void swarm(Call call, String verb, Map<String, String> options) {
+        String base = "/swarm";
+        switch (verb) {
+            case "join" -> {
+                ObjectNode body = object().put("role", required(options, "role"))
+                        .put("capability", required(options, "capability"))
+                        .put("priority", options.getOrDefault("priority", "normal"));
+                for (String[] pair : new String[][] {{"region", "region"}, {"swarm-id", "swarm_id"}, {"agent", "agent_id"}}) {
+                    if (options.containsKey(pair[0])) {
+                        body.put(pair[1], options.get(pair[0]));
+                    }
+                }
+                call.print(call.post(base + "/join", body), r -> "joined " + r.path("swarm_id").asText() + " as "
+                        + r.path("member_id").asText() + " (" + r.path("role").asText() + ")");
+            }
+            case "list" -> call.print(call.get(base + "/list"), r -> {
+                StringBuilder text = new StringBuilder(r.path("total_count").asInt() + " swarm(s)");
+                r.path("swarms").forEach(sw -> {
+                    text.append("\n  ").append(sw.path("swarm_id").asText()).append("  ")
+                            .append(sw.path("coordination_status").asText()).append(':');
+                    sw.path("members").forEach(m -> text.append(' ').append(m.path("member_id").asText()).append('(')
+                            .append(m.path("role").asText()).append(')'));
+                });
+                return text.toString();
+            });
+            case "status" -> call.print(call.get(base + "/status" + query(options, "swarm-id").replace("swarm-id=",
+                    "swarm_id=")), r -> {
+                StringBuilder text = new StringBuilder();
+                r.forEach(sw -> text.append(text.isEmpty() ? "" : "\n").append(String.format("%s: %d member(s), "
+                        + "%d active task(s), %s, roles %s", sw.path("swarm_id").asText(), sw.path("member_count").asInt(),
+                        sw.path("active_tasks").asInt(), sw.path("coordination_status").asText(), sw.path("roles"))));
+                return text.isEmpty() ? "no swarms" : text.toString();
+            });
+            case "coordinate" -> {
+                ObjectNode body = object().put("task_id", required(options, "task-id"))
+                        .put("strategy", options.getOrDefault("strategy", "map-reduce"));
+                JsonNode given = options.containsKey("parameters") ? json(options.get("parameters"), "parameters")
+                        : object();
+                if (!(given instanceof ObjectNode parameters)) {
+                    throw new IllegalArgumentException("--parameters must be a JSON object");
+                }
+                options.computeIfPresent("objective", (k, o) -> {
+                    parameters.put("objective", o);
+                    return o;
+                });
+                body.set("parameters", parameters);
+                options.computeIfPresent("swarm-id", (k, id) -> {
+                    body.put("swarm_id", id);
+                    return id;
+                });
+                call.print(call.post(base + "/coordinate?wait_seconds=" + integer(options, "wait", 60), body),
+                        Cli::describeExecution);
+            }
+            case "consensus" -> call.print(call.post(base + "/consensus", object()
+                    .put("task_id", required(options, "task-id"))
+                    .put("consensus_algorithm", options.getOrDefault("algorithm", "majority-vote"))
+                    .put("timeout_seconds", integer(options, "timeout", 300))), r -> String.format(
+                    "%s: %s (confidence %.2f, %s) votes %s from %s", r.path("consensus_algorithm").asText(),
+                    r.path("result").path("final_answer").asText("no answer"), r.path("confidence_score").asDouble(),
+                    r.path("consensus_reached").asBoolean() ? "reached" : "not reached", r.path("result").path("votes"),
+                    r.path("participating_members")));
+            case "leave" -> {
+                ObjectNode body = object().put("swarm_id", required(options, "swarm-id"));
+                options.computeIfPresent("member", (k, m) -> {
+                    body.put("member_id", m);
+                    return m;
+                });
+                call.print(call.post(base + "/leave", body), r -> r.path("member_id").asText() + " left "
+                        + r.path("swarm_id").asText());
+            }
+            default -> throw new IllegalArgumentException("unknown command 'swarm " + verb + "'");
+        }
+    }
+
+    private static String describeNetwork(JsonNode n) {
+        return n.path("id").asText() + "  " + n.path("name").asText() + "  " + n.path("coordination_strategy").asText()
+                + "  agents " + n.path("agents");
+    }
+
+    private static String describeExecution(JsonNode e) {
+        StringBuilder text = new StringBuilder(e.path("execution_id").asText() + "  "
+                + e.path("coordination_strategy").asText() + "  " + e.path("status").asText());
+        if (e.path("results").has("answer")) {
+            text.append("\n  answer: ").append(e.path("results").path("answer"));
+        }
+        e.path("steps").forEach(step -> text.append(String.format("%n  %-11s %-8s %-10s %5d ms%s", step.path("kind")
+                .asText(), step.path("agent").asText("-"), step.path("status").asText(), step.path("duration_ms").asLong(),
+                step.has("error") ? "  " + step.path("error").asText() : "")));
+        return text.toString();
     }
 
     private static com.fasterxml.jackson.databind.JsonNode json(String text, String option) {

@@ -332,7 +332,8 @@ public final class Main {
                 .build();
     }
 
-    private static final java.util.Set<String> TWO_WORD = java.util.Set.of("user", "agent", "group", "topic", "task");
+    private static final java.util.Set<String> TWO_WORD = java.util.Set.of("user", "agent", "group", "topic", "task", "network",
+            "swarm");
 
     private int client(String command, Map<String, String> options) {
         try {

@@ -323,4 +323,51 @@ class SwarmApiTest {
         assertThat(coordinated.body().get("results").get("answer").asText()).isEqualTo("42");
         assertThat(noObjective.status()).isEqualTo(400);
     }
+
+    /** Runs the command line against the test server; returns exit code and output. */
+    String cli(String... args) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        List<String> all = new ArrayList<>(List.of(args));
+        all.addAll(List.of("--server", "http://127.0.0.1:" + server.port(), "--token", token));
+        int code = new Main(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8),
+                new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8)).run(all.toArray(String[]::new));
+        return code + " " + out.toString(java.nio.charset.StandardCharsets.UTF_8)
+                + err.toString(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void theCommandLine_mirrorsSeed003() throws Exception {
+        Path taskFile = dir.resolve("task.json");
+        java.nio.file.Files.writeString(taskFile, "{\"objective\":\"six times seven?\"}");
+
+        String created = cli("network", "create", "--name", "test-network", "--agents", "alpha,beta,gamma",
+                "--strategy", "collaborative");
+        String executed = cli("network", "execute", "--task", taskFile.toString(), "--wait", "20");
+        String status = cli("network", "status");
+        String optimize = cli("network", "optimize");
+        String joined = cli("swarm", "join", "--role", "load-balancer", "--capability", "gpu-processing", "--agent",
+                "alpha");
+        String listed = cli("swarm", "list");
+        String coordinated = cli("swarm", "coordinate", "--task-id", "task123", "--strategy", "collaborative",
+                "--objective", "six times seven?", "--wait", "20");
+        String consensus = cli("swarm", "consensus", "--task-id", "task123");
+        String swarmStatus = cli("swarm", "status");
+        String swarmId = java.util.Arrays.stream(listed.split("\\s+")).filter(w -> w.startsWith("swarm-")).findFirst()
+                .orElseThrow();
+        String left = cli("swarm", "leave", "--swarm-id", swarmId);
+        String badRole = cli("swarm", "join", "--role", "king", "--capability", "x");
+
+        assertThat(created).startsWith("0 net-").contains("test-network  collaborative");
+        assertThat(executed).startsWith("0 exe-").contains("completed").contains("answer: \"42\"");
+        assertThat(status).startsWith("0 test-network (collaborative): 3 agents, 1 executions");
+        assertThat(optimize).startsWith("0 ").contains("recommendation(s) from 1 execution(s)");
+        assertThat(joined).startsWith("0 joined swarm-").contains(" as alpha (load-balancer)");
+        assertThat(listed).startsWith("0 1 swarm(s)").contains("alpha(load-balancer)");
+        assertThat(coordinated).startsWith("0 coord-").contains("completed");
+        assertThat(consensus).startsWith("0 majority-vote: 42 (confidence 1.00, reached)");
+        assertThat(swarmStatus).startsWith("0 swarm-").contains("1 member(s)");
+        assertThat(left).startsWith("0 alpha left swarm-");
+        assertThat(badRole).startsWith("1 ").contains("Invalid role. Must be one of");
+    }
 }
