@@ -7,7 +7,6 @@ import io.swarmbus.registry.AgentInfo;
 import io.swarmbus.registry.AgentStatus;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -37,7 +36,7 @@ final class NetworkInsights {
                 .put("coordination_strategy", network.get("coordination_strategy").asText())
                 .put("agent_count", agents.size()).put("active_tasks", activeTasks)
                 .put("total_executions", executions.size())
-                .put("running_executions", executions.stream().filter(e -> running(e)).count());
+                .put("running_executions", executions.stream().filter(Networks::running).count());
         status.set("performance_metrics", metrics(executions, now));
         ArrayNode perAgent = status.putArray("agents");
         records(executions, agents).values().forEach(r -> perAgent.addObject().put("agent", r.agent())
@@ -61,7 +60,7 @@ final class NetworkInsights {
         queueing(agents, waitingTasks, recommendations);
         strategy(network, executions, recommendations);
         result.set("performance_metrics", metrics(executions, now));
-        result.put("executions_analyzed", executions.stream().filter(e -> !running(e)).count());
+        result.put("executions_analyzed", executions.stream().filter(e -> !Networks.running(e)).count());
         result.put("optimized_at", now.toString());
         return result;
     }
@@ -133,13 +132,15 @@ final class NetworkInsights {
     }
 
     private static void strategy(ObjectNode network, List<ObjectNode> executions, ArrayNode into) {
-        List<ObjectNode> finished = executions.stream().filter(e -> !running(e)).toList();
+        List<ObjectNode> finished = executions.stream().filter(e -> !Networks.running(e)).toList();
         if (finished.size() < MIN_STEPS) {
             return;
         }
-        double confidence = finished.stream().map(e -> e.path("results").path("consensus").path("confidence"))
-                .filter(JsonNode::isNumber).mapToDouble(JsonNode::asDouble).average().orElse(Double.NaN);
-        if (!Double.isNaN(confidence) && confidence < 0.6) {
+        java.util.OptionalDouble meanConfidence = finished.stream()
+                .map(e -> e.path("results").path("consensus").path("confidence"))
+                .filter(JsonNode::isNumber).mapToDouble(JsonNode::asDouble).average(); // empty: no votes were taken
+        double confidence = meanConfidence.orElse(1);
+        if (confidence < 0.6) {
             recommendation(into, "strategy", "medium", String.format("members agree weakly (mean confidence %.2f); "
                     + "debate lets them see each other's answers before a judge decides", confidence))
                     .putObject("evidence").put("mean_confidence", confidence).put("executions", finished.size())
@@ -157,7 +158,7 @@ final class NetworkInsights {
 
     /** Mean execution time, success rate and throughput over the finished executions. */
     static ObjectNode metrics(List<ObjectNode> executions, Instant now) {
-        List<ObjectNode> finished = executions.stream().filter(e -> !running(e) && e.has("duration_ms")).toList();
+        List<ObjectNode> finished = executions.stream().filter(e -> !Networks.running(e) && e.has("duration_ms")).toList();
         ObjectNode metrics = RequestBody.MAPPER.createObjectNode().put("finished_executions", finished.size());
         if (finished.isEmpty()) {
             metrics.putNull("avg_execution_time").putNull("success_rate").putNull("throughput");
@@ -205,10 +206,6 @@ final class NetworkInsights {
             records.put(agent, new AgentRecord(agent, c[0], c[1], succeeded == 0 ? 0 : (double) millis.get(agent) / succeeded));
         });
         return records;
-    }
-
-    private static boolean running(ObjectNode execution) {
-        return execution.path("status").asText().equals("running");
     }
 
     private static double median(double[] values) {

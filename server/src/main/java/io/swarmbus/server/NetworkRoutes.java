@@ -9,7 +9,6 @@ import io.swarmbus.tasks.TaskCoordinator;
 import java.time.Clock;
 import java.util.List;
 import java.util.Set;
-import java.util.stream.Collectors;
 
 /**
  * Agent networks over HTTP, at seed 003's paths ({@code /api/v1/agents/networks…}): create, list,
@@ -54,14 +53,9 @@ final class NetworkRoutes {
         ObjectNode network = network(ctx);
         RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
         ObjectNode execution = networks.execute(network, body.node("task"), body.optionalText("priority").orElse("normal"));
-        int waitSeconds = waitSeconds(ctx);
-        String id = execution.get("execution_id").asText();
-        long deadline = System.nanoTime() + waitSeconds * 1_000_000_000L;
-        while (waitSeconds > 0 && running(id) && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-        }
-        ObjectNode now = networks.execution(id).orElse(execution);
-        Http.json(ctx, running(id) ? 202 : 200, now);
+        ObjectNode now = networks.awaitFinished(execution,
+                Networks.waitSeconds(ctx.queryParam("wait_seconds"), MAX_WAIT_SECONDS));
+        Http.json(ctx, Networks.running(now) ? 202 : 200, now);
     }
 
     void executions(Context ctx) {
@@ -105,25 +99,4 @@ final class NetworkRoutes {
         Auth.Principal principal = Auth.principal(ctx);
         return networks.require(ctx.pathParam("id"), principal.name(), principal.admin());
     }
-
-    private boolean running(String executionId) {
-        return networks.execution(executionId).map(e -> e.path("status").asText().equals("running")).orElse(false);
-    }
-
-    private static int waitSeconds(Context ctx) {
-        String wait = ctx.queryParam("wait_seconds");
-        if (wait == null) {
-            return 0;
-        }
-        try {
-            int seconds = Integer.parseInt(wait.trim());
-            if (seconds < 0 || seconds > MAX_WAIT_SECONDS) {
-                throw new NumberFormatException();
-            }
-            return seconds;
-        } catch (NumberFormatException e) {
-            throw SwarmbusException.invalid("wait_seconds", "wait_seconds must be 0 to " + MAX_WAIT_SECONDS);
-        }
-    }
-
 }

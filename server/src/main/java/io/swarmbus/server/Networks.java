@@ -14,8 +14,6 @@ import io.swarmbus.swarm.Execution;
 import io.swarmbus.swarm.Strategy;
 import io.swarmbus.swarm.SwarmRunner;
 import io.swarmbus.tasks.TaskCoordinator;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -25,6 +23,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -48,7 +50,9 @@ final class Networks {
     private final Map<String, ObjectNode> networks = new ConcurrentHashMap<>();
     private final Map<String, ObjectNode> executions = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> turns = new ConcurrentHashMap<>();
-    private final AtomicLong lastId = new AtomicLong();
+    private final SortableIds ids;
+    /** Running executions: completed with the finished execution, for callers that wait. */
+    private final Map<String, CompletableFuture<ObjectNode>> running = new ConcurrentHashMap<>();
 
     Networks(DurableTable networkTable, DurableTable executionTable, Registry registry, TaskCoordinator tasks,
             TaskWorkers.Outcomes outcomes, Clock clock) {
@@ -58,12 +62,13 @@ final class Networks {
         this.tasks = tasks;
         this.outcomes = outcomes;
         this.clock = clock;
-        networkTable.rows().forEach((id, bytes) -> networks.put(id, read(bytes)));
+        this.ids = new SortableIds(clock);
+        networkTable.rows().forEach((id, bytes) -> networks.put(id, JsonRows.read(bytes)));
         executionTable.rows().forEach((id, bytes) -> {
-            ObjectNode execution = read(bytes);
-            if (execution.path("status").asText().equals("running")) { // the server stopped mid-run
+            ObjectNode execution = JsonRows.read(bytes);
+            if (running(execution)) { // the server stopped mid-run
                 execution.put("status", "failed").put("error", "the server stopped during the execution");
-                executionTable.put(id, bytes(execution));
+                executionTable.put(id, JsonRows.bytes(execution));
             }
             executions.put(id, execution);
         });
@@ -105,13 +110,13 @@ final class Networks {
             }
         }
         Instant now = clock.instant();
-        ObjectNode network = RequestBody.MAPPER.createObjectNode().put("id", id("net"))
+        ObjectNode network = RequestBody.MAPPER.createObjectNode().put("id", ids.next("net"))
                 .put("name", name).put("description", description);
         ArrayNode list = network.putArray("agents");
         agents.stream().distinct().forEach(list::add);
         network.put("coordination_strategy", coordination).put("status", "active")
                 .put("created_at", now.toString()).put("updated_at", now.toString()).put("owner_id", owner);
-        networkTable.put(network.get("id").asText(), bytes(network));
+        networkTable.put(network.get("id").asText(), JsonRows.bytes(network));
         networks.put(network.get("id").asText(), network);
         return network;
     }
@@ -151,7 +156,7 @@ final class Networks {
         } else {
             strategy = Strategy.parse(strategyName);
         }
-        ObjectNode execution = RequestBody.MAPPER.createObjectNode().put("execution_id", id("exe"))
+        ObjectNode execution = RequestBody.MAPPER.createObjectNode().put("execution_id", ids.next("exe"))
                 .put("network_id", network.get("id").asText());
         execution.set("task", task);
         execution.put("coordination_strategy", strategyName).put("priority", priority);
@@ -175,6 +180,8 @@ final class Networks {
         execution.put("status", "running").put("started_at", clock.instant().toString());
         execution.putNull("results");
         store(execution);
+        CompletableFuture<ObjectNode> finished = new CompletableFuture<>();
+        running.put(execution.get("execution_id").asText(), finished);
         int retries = Math.max(0, Math.min(3, task.path("max_retries").asInt(1)));
         SwarmRunner runner = new SwarmRunner(new TaskWorkers(tasks, outcomes, owner, retries), clock);
         Thread.ofVirtual().name("swarmbus-run-" + execution.get("execution_id").asText()).start(() -> {
@@ -190,6 +197,8 @@ final class Networks {
                         .put("finished_at", clock.instant().toString());
             }
             store(done);
+            running.remove(done.get("execution_id").asText());
+            finished.complete(done);
             after.run();
         });
         return execution;
@@ -211,9 +220,50 @@ final class Networks {
     private void touch(String networkId) {
         networks.computeIfPresent(networkId, (id, network) -> {
             ObjectNode updated = network.deepCopy().put("updated_at", clock.instant().toString());
-            networkTable.put(id, bytes(updated));
+            networkTable.put(id, JsonRows.bytes(updated));
             return updated;
         });
+    }
+
+    /** New execution ids, for callers that build their own executions for {@link #start}. */
+    String newExecutionId(String prefix) {
+        return ids.next(prefix);
+    }
+
+    static boolean running(ObjectNode execution) {
+        return execution.path("status").asText().equals("running");
+    }
+
+    /** The execution once it has finished, or as it stands after {@code seconds}. */
+    ObjectNode awaitFinished(ObjectNode execution, int seconds) throws InterruptedException {
+        String id = execution.get("execution_id").asText();
+        CompletableFuture<ObjectNode> finished = running.get(id);
+        if (finished != null && seconds > 0) {
+            try {
+                return finished.get(seconds, TimeUnit.SECONDS);
+            } catch (TimeoutException stillRunning) {
+                // answered as it stands
+            } catch (ExecutionException e) {
+                throw new IllegalStateException(e.getCause());
+            }
+        }
+        return execution(id).orElse(execution);
+    }
+
+    /** {@code ?wait_seconds=}: 0 if absent, else 0 to {@code max}. */
+    static int waitSeconds(String wait, int max) {
+        if (wait == null) {
+            return 0;
+        }
+        try {
+            int seconds = Integer.parseInt(wait.trim());
+            if (seconds >= 0 && seconds <= max) {
+                return seconds;
+            }
+        } catch (NumberFormatException e) {
+            // said below
+        }
+        throw SwarmbusException.invalid("wait_seconds", "wait_seconds must be 0 to " + max);
     }
 
     Optional<ObjectNode> execution(String id) {
@@ -265,9 +315,9 @@ final class Networks {
     private void store(ObjectNode execution) {
         String id = execution.get("execution_id").asText();
         executions.put(id, execution);
-        executionTable.put(id, bytes(execution));
+        executionTable.put(id, JsonRows.bytes(execution));
         if (executions.size() > KEEP_EXECUTIONS) {
-            executions.values().stream().filter(e -> !e.path("status").asText().equals("running"))
+            executions.values().stream().filter(e -> !running(e))
                     .min(Comparator.comparing(e -> e.path("started_at").asText())).ifPresent(oldest -> {
                         String oldestId = oldest.get("execution_id").asText();
                         executions.remove(oldestId);
@@ -276,28 +326,8 @@ final class Networks {
         }
     }
 
-    /** Ids that sort by creation: a prefix, milliseconds and a counter. */
-    private String id(String prefix) {
-        long millis = clock.millis();
-        long next = lastId.updateAndGet(last -> Math.max(last + 1, millis << 12));
-        return prefix + "-" + Long.toHexString(next);
-    }
 
-    private static byte[] bytes(ObjectNode node) {
-        try {
-            return RequestBody.MAPPER.writeValueAsBytes(node);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
 
-    private static ObjectNode read(byte[] bytes) {
-        try {
-            return (ObjectNode) RequestBody.MAPPER.readTree(bytes);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
 
     /** Agents of the network with their registry view, for status and optimize. */
     Map<String, Optional<AgentInfo>> agents(ObjectNode network) {

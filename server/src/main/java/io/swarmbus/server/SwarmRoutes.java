@@ -121,16 +121,15 @@ final class SwarmRoutes {
                 body.optionalText("strategy").orElse("map-reduce"));
         ObjectNode parameters = parameters(principal, body, taskId);
         List<String> ids = members.stream().map(m -> m.get("member_id").asText()).toList();
-        ObjectNode execution = RequestBody.MAPPER.createObjectNode().put("execution_id", "coord-" + java.util.UUID
-                .randomUUID()).put("task_id", taskId).put("swarm_id", swarmId).put("owner_id", principal.name())
+        ObjectNode execution = RequestBody.MAPPER.createObjectNode().put("execution_id", runs.newExecutionId("coord"))
+                .put("task_id", taskId).put("swarm_id", swarmId).put("owner_id", principal.name())
                 .put("coordination_strategy", strategy.wireName());
         execution.set("assigned_members", RequestBody.MAPPER.valueToTree(ids));
         execution.set("task", parameters);
         runs.start(execution, ids, strategy, parameters, principal.name(), () -> { });
-        String id = execution.get("execution_id").asText();
-        awaitFinished(id, waitSeconds(ctx.queryParam("wait_seconds")));
-        ObjectNode now = runs.execution(id).orElse(execution);
-        Http.json(ctx, running(now) ? 202 : 200, coordinationView(now));
+        ObjectNode now = runs.awaitFinished(execution, Networks.waitSeconds(ctx.queryParam("wait_seconds"),
+                MAX_WAIT_SECONDS));
+        Http.json(ctx, Networks.running(now) ? 202 : 200, coordinationView(now));
     }
 
     /**
@@ -149,10 +148,8 @@ final class SwarmRoutes {
         if (timeout < 0 || timeout > MAX_WAIT_SECONDS) {
             throw SwarmbusException.invalid("timeout_seconds", "timeout_seconds must be 0 to " + MAX_WAIT_SECONDS);
         }
-        ObjectNode coordination = latestCoordination(principal, taskId);
-        awaitFinished(coordination.get("execution_id").asText(), timeout);
-        coordination = runs.execution(coordination.get("execution_id").asText()).orElse(coordination);
-        if (running(coordination)) {
+        ObjectNode coordination = runs.awaitFinished(latestCoordination(principal, taskId), timeout);
+        if (Networks.running(coordination)) {
             throw new SwarmbusException(ErrorCode.UNAVAILABLE, "coordination " + taskId + " is still running after "
                     + timeout + " s");
         }
@@ -246,35 +243,9 @@ final class SwarmRoutes {
     private static ObjectNode coordinationView(ObjectNode execution) {
         ObjectNode view = execution.deepCopy();
         view.remove("owner_id");
-        if (running(execution)) {
+        if (Networks.running(execution)) {
             view.put("status", "coordinating");
         }
         return view;
-    }
-
-    private void awaitFinished(String executionId, int seconds) throws InterruptedException {
-        long deadline = System.nanoTime() + seconds * 1_000_000_000L;
-        while (runs.execution(executionId).map(SwarmRoutes::running).orElse(false) && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-        }
-    }
-
-    private static boolean running(ObjectNode execution) {
-        return execution.path("status").asText().equals("running");
-    }
-
-    private static int waitSeconds(String wait) {
-        if (wait == null) {
-            return 0;
-        }
-        try {
-            int seconds = Integer.parseInt(wait.trim());
-            if (seconds < 0 || seconds > MAX_WAIT_SECONDS) {
-                throw new NumberFormatException();
-            }
-            return seconds;
-        } catch (NumberFormatException e) {
-            throw SwarmbusException.invalid("wait_seconds", "wait_seconds must be 0 to " + MAX_WAIT_SECONDS);
-        }
     }
 }

@@ -8,8 +8,6 @@ import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.registry.AgentProfile;
 import io.swarmbus.registry.Registry;
 import io.swarmbus.storage.DurableTable;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.Comparator;
@@ -19,7 +17,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Swarm membership (seed 003 §2): agents join swarms in a role, leave them, and are listed by
@@ -37,14 +34,15 @@ final class Swarms {
     private final MessageBus bus;
     private final Clock clock;
     private final Map<String, ObjectNode> members = new ConcurrentHashMap<>();
-    private final AtomicLong lastId = new AtomicLong();
+    private final SortableIds ids;
 
     Swarms(DurableTable table, Registry registry, MessageBus bus, Clock clock) {
         this.table = table;
         this.registry = registry;
         this.bus = bus;
         this.clock = clock;
-        table.rows().forEach((id, bytes) -> members.put(id, read(bytes)));
+        this.ids = new SortableIds(clock);
+        table.rows().forEach((id, bytes) -> members.put(id, JsonRows.read(bytes)));
     }
 
     /** What a member asked to join with. */
@@ -64,7 +62,7 @@ final class Swarms {
         join.region().filter(r -> r.isBlank() || r.length() > 64).ifPresent(r -> {
             throw SwarmbusException.invalid("region", "region must be 1 to 64 characters");
         });
-        String swarmId = join.swarmId().orElseGet(() -> id("swarm"));
+        String swarmId = join.swarmId().orElseGet(() -> ids.next("swarm"));
         if (join.swarmId().isPresent() && active(swarmId, principal).isEmpty()) {
             throw new SwarmbusException(ErrorCode.NOT_FOUND, "swarm " + swarmId + " not found");
         }
@@ -77,7 +75,7 @@ final class Swarms {
                         + swarmId);
             }
         } else {
-            agent = AgentId.of(id("member"));
+            agent = AgentId.of(ids.next("member"));
             registry.register(new AgentProfile(agent, "member of " + swarmId, join.role(), Set.of(join.capability()), 1,
                     Map.of(), principal.name()));
             bus.createInbox(agent);
@@ -121,26 +119,9 @@ final class Swarms {
     }
 
     private void store(String key, ObjectNode member) {
-        try {
-            table.put(key, RequestBody.MAPPER.writeValueAsBytes(member));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        table.put(key, JsonRows.bytes(member));
         members.put(key, member);
     }
 
-    private static ObjectNode read(byte[] bytes) {
-        try {
-            return (ObjectNode) RequestBody.MAPPER.readTree(bytes);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
 
-    /** Ids that sort by creation: a prefix, milliseconds and a counter. */
-    private String id(String prefix) {
-        long millis = clock.millis();
-        long next = lastId.updateAndGet(last -> Math.max(last + 1, millis << 12));
-        return prefix + "-" + Long.toHexString(next);
-    }
 }

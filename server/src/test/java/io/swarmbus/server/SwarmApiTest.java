@@ -5,10 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.swarmbus.messaging.BusConfig;
 import io.swarmbus.messaging.MessageBus;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
+import io.swarmbus.server.TestApi.Reply;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,16 +25,15 @@ class SwarmApiTest {
     MessageBus bus;
     HttpServer server;
     String token;
-    final HttpClient client = HttpClient.newHttpClient();
+    TestApi api;
     final AtomicBoolean agentsRunning = new AtomicBoolean(true);
     final List<Thread> agentThreads = new ArrayList<>();
-
-    record Reply(int status, JsonNode body) {}
 
     @BeforeEach
     void start() throws Exception {
         bus = MessageBus.open(BusConfig.builder(dir).build());
         server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        api = new TestApi(server);
         token = token("team");
         for (String agent : List.of("alpha", "beta", "gamma")) {
             call(token, "POST", "/api/v1/agents", "{\"agent_id\":\"" + agent + "\",\"role\":\"worker\","
@@ -92,20 +88,11 @@ class SwarmApiTest {
     }
 
     String token(String user) throws Exception {
-        HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
-                + server.port() + "/auth/token")).header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString("{\"username\":\"" + user + "\",\"password\":\"password-1\"}"))
-                .build(), HttpResponse.BodyHandlers.ofString());
-        return RequestBody.MAPPER.readTree(response.body()).get("access_token").asText();
+        return api.token(user);
     }
 
     Reply call(String bearer, String method, String path, String body) throws Exception {
-        HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
-                + server.port() + path)).header("Content-Type", "application/json")
-                .header("Authorization", "Bearer " + bearer)
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
-                .build(), HttpResponse.BodyHandlers.ofString());
-        return new Reply(response.statusCode(), RequestBody.MAPPER.readTree(response.body()));
+        return api.call(bearer, method, path, body);
     }
 
     String network(String strategy) throws Exception {

@@ -1,0 +1,37 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+
+/** JSON calls to a test server over real HTTP: tokens for dev-mode users, and calls with a bearer token. */
+final class TestApi {
+    /** A status and the JSON body. */
+    record Reply(int status, JsonNode body) {}
+
+    private final HttpClient client = HttpClient.newHttpClient();
+    private final HttpServer server;
+
+    TestApi(HttpServer server) {
+        this.server = server;
+    }
+
+    /** A token for {@code user}, signed up on first use (dev mode). */
+    String token(String user) throws Exception {
+        return call(null, "POST", "/auth/token", "{\"username\":\"" + user + "\",\"password\":\"password-1\"}").body()
+                .get("access_token").asText();
+    }
+
+    Reply call(String bearer, String method, String path, String body) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
+                .header("Content-Type", "application/json")
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        if (bearer != null) {
+            request.header("Authorization", "Bearer " + bearer);
+        }
+        HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        return new Reply(response.statusCode(), RequestBody.MAPPER.readTree(response.body()));
+    }
+}
