@@ -1,6 +1,7 @@
 package io.swarmbus.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Priority;
 import io.swarmbus.registry.SelectionStrategy;
@@ -22,6 +23,7 @@ import java.util.stream.Collectors;
  * Swarm work as tasks: each piece of work becomes a task of type {@code swarm.<kind>} for one of
  * its candidate members, so external agents (reading {@code task_request} messages) and managed
  * agents take part alike, with the task engine's retries, timeouts and reassignment. The task's
+ * parameters are the work's input plus {@code answer_schema}, the JSON Schema of the answer. The task's
  * final status completes the work: {@code completed} with its result, anything else as failed.
  */
 final class TaskWorkers implements Workers {
@@ -64,7 +66,9 @@ final class TaskWorkers implements Workers {
     @Override
     public CompletableFuture<Answer> submit(Work work) {
         Set<AgentId> candidates = work.candidates().stream().map(AgentId::of).collect(Collectors.toSet());
-        Task task = tasks.create(new TaskSpec("swarm." + work.kind(), work.instruction(), work.input().toString(),
+        ObjectNode parameters = work.input().deepCopy();
+        parameters.set("answer_schema", work.answerSchema());
+        Task task = tasks.create(new TaskSpec("swarm." + work.kind(), work.instruction(), parameters.toString(),
                 Set.of(), Priority.MEDIUM, work.timeout(), maxRetries, Optional.empty(), Optional.empty(),
                 SelectionStrategy.LEAST_LOADED, owner, candidates));
         CompletableFuture<Answer> future = new CompletableFuture<>();

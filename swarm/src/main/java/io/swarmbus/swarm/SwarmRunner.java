@@ -59,7 +59,7 @@ public final class SwarmRunner {
      * @param rounds debate rounds, the first answers included (2 to 10)
      * @param consensus how collaborative votes count
      * @param quorum the share of members a quorum needs
-     * @param chunkChars an objective longer than this is handled in chunks (map-reduce, hierarchical)
+     * @param chunkChars an objective longer than this is handled in chunks, each a subtask
      * @param leader the member that decomposes, consolidates and reduces (else a task-coordinator, else the first)
      * @param judge the member that judges (else a monitor, else the leader)
      */
@@ -106,8 +106,22 @@ public final class SwarmRunner {
                 });
             }
             input = input == null || input.isNull() ? JSON.createObjectNode() : input;
+            JsonNode choices = input.path("choices");
+            if (!choices.isMissingNode() && !validChoices(choices)) {
+                throw SwarmbusException.invalid("input.choices", "choices must be a list of 2 to 100 distinct texts");
+            }
             members = List.copyOf(members);
         }
+    }
+
+    private static boolean validChoices(JsonNode choices) {
+        Set<String> seen = new HashSet<>();
+        for (JsonNode choice : choices) {
+            if (!choice.isTextual() || choice.asText().isBlank() || !seen.add(choice.asText())) {
+                return false;
+            }
+        }
+        return choices.isArray() && seen.size() >= 2 && seen.size() <= 100;
     }
 
     /** Runs {@code plan} to its end. */
@@ -138,14 +152,14 @@ public final class SwarmRunner {
             ObjectNode input = run.input().put("max_subtasks", Math.min(MAX_SUBTASKS, 2 * workers.size()));
             subtasks = run.await(run.submit(1, "decompose", "Split the objective into at most max_subtasks independent "
                     + "subtasks that together achieve it. Answer with JSON: {\"subtasks\": [\"...\", ...]}.", input,
-                    Set.of(leader))).map(a -> subtasksOf(a.output())).filter(s -> !s.isEmpty())
+                    AnswerSchemas.subtasks(input.get("max_subtasks").asInt()), Set.of(leader))).map(a -> subtasksOf(a.output())).filter(s -> !s.isEmpty())
                     .orElse(List.of(run.plan.objective()));
         }
         subtasks = subtasks.subList(0, Math.min(MAX_SUBTASKS, subtasks.size()));
         List<Pending> pending = new ArrayList<>();
         for (int i = 0; i < subtasks.size(); i++) {
             pending.add(run.submit(1, "solve", "Do this subtask of the objective. Answer with JSON: {\"answer\": ...}.",
-                    run.input().put("subtask", subtasks.get(i)).put("index", i), Set.copyOf(workers)));
+                    run.input().put("subtask", subtasks.get(i)).put("index", i), run.freeAnswer(), Set.copyOf(workers)));
         }
         ArrayNode done = JSON.createArrayNode();
         for (int i = 0; i < subtasks.size(); i++) {
@@ -157,7 +171,7 @@ public final class SwarmRunner {
             ObjectNode input = run.input();
             input.set("subtasks", done);
             run.await(run.submit(1, "consolidate", "Combine the subtasks' answers into one answer to the objective. "
-                    + "Answer with JSON: {\"answer\": ...}.", input, Set.of(leader)))
+                    + "Answer with JSON: {\"answer\": ...}.", input, run.freeAnswer(), Set.of(leader)))
                     .ifPresent(a -> result.set("answer", answerOf(a.output())));
         }
         result.set("subtasks", done);
@@ -177,7 +191,7 @@ public final class SwarmRunner {
             ObjectNode input = run.input().put("index", i);
             input.set("item", items.get(i));
             pending.add(run.submit(1, "map", "Apply the objective to this item alone. Answer with JSON: "
-                    + "{\"answer\": ...}.", input, everyone));
+                    + "{\"answer\": ...}.", input, run.freeAnswer(), everyone));
         }
         ArrayNode mapped = JSON.createArrayNode();
         for (int i = 0; i < items.size(); i++) {
@@ -189,7 +203,7 @@ public final class SwarmRunner {
             ObjectNode input = run.input();
             input.set("mapped", mapped);
             run.await(run.submit(1, "reduce", "Combine the mapped answers (some may be missing) into one answer to "
-                    + "the objective. Answer with JSON: {\"answer\": ...}.", input, Set.of(run.leader())))
+                    + "the objective. Answer with JSON: {\"answer\": ...}.", input, run.freeAnswer(), Set.of(run.leader())))
                     .ifPresent(a -> result.set("answer", answerOf(a.output())));
         }
         result.set("mapped", mapped);
@@ -225,7 +239,7 @@ public final class SwarmRunner {
                 input.set("others", others);
                 turns.put(member.id(), run.submit(round, "debate", "These are the other members' answers from the last "
                         + "round. Weigh them against yours (own) and answer again. Answer with JSON: {\"answer\": ...}.",
-                        input, Set.of(member.id())));
+                        input, run.choiceAnswer(), Set.of(member.id())));
             }
             Map<String, JsonNode> next = new LinkedHashMap<>(answers); // a member that fails keeps its last answer
             turns.forEach((id, turn) -> run.await(turn).ifPresent(a -> next.put(id, answerOf(a.output()))));
@@ -246,7 +260,7 @@ public final class SwarmRunner {
             input.set("previous", previous);
             Pending step = run.submit(i + 1, "step", "Continue the work on the objective from the previous member's "
                     + "answer (previous; none if you are first). Answer with JSON: {\"answer\": ...}.", input,
-                    Set.of(members.get(i).id()));
+                    run.freeAnswer(), Set.of(members.get(i).id()));
             Optional<Workers.Answer> answer = run.await(step);
             if (answer.isPresent()) {
                 previous = answerOf(answer.get().output());
@@ -263,13 +277,48 @@ public final class SwarmRunner {
 
     /** Every member solves the objective; the answers of those that did, by member. */
     private Map<String, JsonNode> solveAll(Run run, int round) {
+        if (run.plan.objective().length() > run.plan.options().chunkChars()) {
+            return solveAllInChunks(run, round);
+        }
         Map<String, Pending> pending = new LinkedHashMap<>();
         for (Member member : run.plan.members()) {
             pending.put(member.id(), run.submit(round, "solve", "Solve the objective. Answer with JSON: "
-                    + "{\"answer\": ...}.", run.input(), Set.of(member.id())));
+                    + "{\"answer\": ...}.", run.input(), run.choiceAnswer(), Set.of(member.id())));
         }
         Map<String, JsonNode> answers = new LinkedHashMap<>();
         pending.forEach((id, p) -> run.await(p).ifPresent(a -> answers.put(id, answerOf(a.output()))));
+        return answers;
+    }
+
+    /**
+     * A long objective: each member answers it chunk by chunk, a subtask per chunk that carries only
+     * its chunk, and its answer is the list of its chunks' answers. A member missing any chunk has
+     * no answer (a partial answer would not compare with the others').
+     */
+    private Map<String, JsonNode> solveAllInChunks(Run run, int round) {
+        List<String> chunks = Chunks.split(run.plan.objective(), run.plan.options().chunkChars());
+        Map<String, List<Pending>> pending = new LinkedHashMap<>();
+        for (Member member : run.plan.members()) {
+            List<Pending> parts = new ArrayList<>();
+            for (int i = 0; i < chunks.size(); i++) {
+                ObjectNode input = JSON.createObjectNode().put("objective_chunk", chunks.get(i)).put("index", i)
+                        .put("of", chunks.size());
+                parts.add(run.submit(round, "solve", "The objective is too long to send at once; this is one chunk "
+                        + "of it (index of of). Solve what this chunk asks. Answer with JSON: {\"answer\": ...}.",
+                        input, run.freeAnswer(), Set.of(member.id())));
+            }
+            pending.put(member.id(), parts);
+        }
+        Map<String, JsonNode> answers = new LinkedHashMap<>();
+        pending.forEach((id, parts) -> {
+            ArrayNode answer = JSON.createArrayNode();
+            for (Pending part : parts) {
+                run.await(part).ifPresent(a -> answer.add(answerOf(a.output())));
+            }
+            if (answer.size() == parts.size()) {
+                answers.put(id, answer);
+            }
+        });
         return answers;
     }
 
@@ -288,7 +337,7 @@ public final class SwarmRunner {
             Optional<Workers.Answer> verdict = run.await(run.submit(run.plan.options().rounds(), "judge",
                     "Score each candidate's answer to the objective from 0 to 10 and pick the best. Answer with JSON: "
                             + "{\"winner\": \"<member>\", \"scores\": {\"<member>\": 0-10, ...}, \"reason\": \"...\"}.",
-                    input, Set.of(run.judge())));
+                    input, AnswerSchemas.verdict(answers.keySet()), Set.of(run.judge())));
             Optional<String> winner = verdict.flatMap(v -> winnerOf(v.output(), answers));
             if (winner.isPresent()) {
                 JsonNode output = verdict.get().output();
@@ -453,10 +502,21 @@ public final class SwarmRunner {
                     .orElse(plan.members().getFirst().id());
         }
 
-        Pending submit(int round, String kind, String instruction, ObjectNode input, Set<String> candidates) {
+        /** A free-text answer's schema. */
+        ObjectNode freeAnswer() {
+            return AnswerSchemas.answer(JSON.missingNode());
+        }
+
+        /** The schema of an answer to the whole objective: one of its {@code choices}, if it offers some. */
+        ObjectNode choiceAnswer() {
+            return AnswerSchemas.answer(plan.input().path("choices"));
+        }
+
+        Pending submit(int round, String kind, String instruction, ObjectNode input, ObjectNode answerSchema,
+                Set<String> candidates) {
             CompletableFuture<Workers.Answer> future;
             try {
-                future = workers.submit(new Workers.Work(kind, instruction, input, candidates,
+                future = workers.submit(new Workers.Work(kind, instruction, input, answerSchema, candidates,
                         plan.options().stepTimeout()));
             } catch (RuntimeException e) {
                 future = CompletableFuture.failedFuture(e);

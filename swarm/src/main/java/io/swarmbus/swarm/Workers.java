@@ -24,10 +24,12 @@ public interface Workers {
      *     {@code consolidate}, {@code judge}, {@code debate}, {@code step}
      * @param instruction what to do and what to answer with, in words an agent (or an LLM) can follow
      * @param input the objective and whatever the step works on
+     * @param answerSchema the JSON Schema of the answer asked for
      * @param candidates the members that may take it
      * @param timeout how long the agent has
      */
-    record Work(String kind, String instruction, ObjectNode input, Set<String> candidates, Duration timeout) {}
+    record Work(String kind, String instruction, ObjectNode input, ObjectNode answerSchema, Set<String> candidates,
+            Duration timeout) {}
 
     /** An agent's answer: the task it answered and its output (JSON). */
     record Answer(String taskId, String agent, JsonNode output) {}

@@ -146,6 +146,51 @@ class SwarmRunnerTest {
     }
 
     @Test
+    void competitive_aLongObjective_isSolvedChunkByChunk_eachChunkATaskOfItsOwn() {
+        ScriptedWorkers workers = new ScriptedWorkers((agent, work) -> switch (work.kind()) {
+            case "solve" -> {
+                assertThat(work.input().has("objective")).isFalse(); // only the chunk travels
+                if (agent.equals("b") && work.input().get("index").asInt() == 1) {
+                    throw new IllegalStateException("b failed a chunk");
+                }
+                yield answer(agent + work.input().get("index").asInt());
+            }
+            case "judge" -> json("{\"winner\": \"a\"}");
+            default -> throw new IllegalStateException(work.kind());
+        });
+        String objective = "First paragraph. ".repeat(10) + "\n\n" + "Second paragraph here. ".repeat(10);
+        Options options = new Options(Duration.ofSeconds(5), 2, ConsensusAlgorithm.MAJORITY_VOTE, 0.5, 200,
+                Optional.empty(), Optional.empty());
+        Execution run = run(workers, Strategy.COMPETITIVE, objective, null, members("a", "b", "c:monitor"), options);
+
+        int chunks = Chunks.split(objective, 200).size();
+        assertThat(chunks).isGreaterThan(1);
+        assertThat(workers.of("solve")).hasSize(3 * chunks);
+        assertThat(run.result().get("answer").get(1).asText()).isEqualTo("a1");
+        // b's answer has a hole, so it is not a candidate; a and c are
+        assertThat(workers.of("judge").getFirst().input().get("candidates")).extracting(c -> c.get("member").asText())
+                .containsExactly("a", "c");
+        assertThat(run.status()).isEqualTo("partial");
+    }
+
+    @Test
+    void answerSchemas_offerTheChoices_andNameTheJudgesCandidates() {
+        ScriptedWorkers workers = new ScriptedWorkers((agent, work) -> work.kind().equals("judge")
+                ? json("{\"winner\": \"b\"}") : answer(agent.equals("a") ? "yes" : "no"));
+        run(workers, Strategy.COMPETITIVE, "Ship it?", json("{\"choices\": [\"yes\", \"no\"]}"),
+                members("a", "b", "j:monitor"), Options.defaults());
+
+        JsonNode solve = workers.of("solve").getFirst().answerSchema();
+        assertThat(solve.at("/properties/answer/enum").toString()).isEqualTo("[\"yes\",\"no\"]");
+        assertThat(solve.at("/required/0").asText()).isEqualTo("answer");
+        JsonNode verdict = workers.of("judge").getFirst().answerSchema();
+        assertThat(verdict.at("/properties/winner/enum").toString()).isEqualTo("[\"a\",\"b\",\"j\"]");
+        assertThat(verdict.at("/properties/scores/properties/b/maximum").asInt()).isEqualTo(10);
+        assertThatThrownBy(() -> new Plan(Strategy.COLLABORATIVE, "x", json("{\"choices\": [\"only\"]}"),
+                members("a"), Options.defaults())).isInstanceOf(SwarmbusException.class).hasMessageContaining("2 to 100");
+    }
+
+    @Test
     void mapReduce_mapsEachItemInParallel_andReducesWhatCameBack() throws Exception {
         ScriptedWorkers workers = new ScriptedWorkers((agent, work) -> switch (work.kind()) {
             case "map" -> {
