@@ -6,6 +6,7 @@ import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.swarmbus.llm.OpenAiWire;
 import io.swarmbus.llm.PromptText;
+import io.swarmbus.llm.sim.SchemaSample;
 import io.swarmbus.llm.sim.SimSettings;
 import io.swarmbus.llm.sim.Simulator;
 import java.io.IOException;
@@ -19,7 +20,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code swarmbus llm-sim}: an OpenAI-compatible model server whose latency comes from
  * {@link Simulator}'s model, so routing can be tested and benchmarked without GPUs. Serves
  * {@code /v1/chat/completions} and {@code /v1/completions} (streamed as server-sent events or not),
- * {@code /v1/embeddings}, {@code /v1/models}, and its counters at {@code /sim/stats}.
+ * {@code /v1/embeddings}, {@code /v1/models}, and its counters at {@code /sim/stats}. A
+ * {@code response_format} of {@code json_schema} or {@code json_object} is answered with JSON that
+ * fits it, as guided decoding would.
  */
 final class LlmSimServer implements AutoCloseable {
     private final Simulator sim;
@@ -112,14 +115,15 @@ final class LlmSimServer implements AutoCloseable {
             long created = System.currentTimeMillis() / 1000;
             String finish = plan.truncated() ? "length" : "stop";
             ObjectNode usage = OpenAiWire.usage(plan.promptTokens(), plan.output().size(), plan.cachedTokens());
+            List<String> pieces = pieces(body, model, prompt, plan);
             if (stream) {
-                stream(ctx, chat, id, model, created, plan, finish, includeUsage ? usage : null);
+                stream(ctx, chat, id, model, created, plan, pieces, finish, includeUsage ? usage : null);
                 return;
             }
-            for (int i = 1; i < plan.output().size(); i++) {
+            for (int i = 1; i < pieces.size(); i++) {
                 pause(sim.tokenIntervalNanos(plan));
             }
-            String text = String.join(" ", plan.output());
+            String text = String.join(" ", pieces);
             json(ctx, 200, chat ? OpenAiWire.chatCompletion(id, model, created, text, finish, usage)
                     : OpenAiWire.completion(id, model, created, text, finish, usage));
         } finally {
@@ -128,11 +132,26 @@ final class LlmSimServer implements AutoCloseable {
     }
 
     /**
+     * The output, space-separated: the simulated words, or, when {@code response_format} asks for
+     * JSON, a JSON value made from them that fits the schema ({@link SchemaSample}).
+     */
+    private static List<String> pieces(JsonNode body, String model, List<String> prompt, Simulator.Plan plan) {
+        JsonNode format = body.path("response_format");
+        JsonNode json = switch (format.path("type").asText("text")) {
+            case "json_schema" -> SchemaSample.of(format.path("json_schema").path("schema"), plan.output(),
+                    model.hashCode() * 31L + prompt.hashCode());
+            case "json_object" -> SchemaSample.answerObject(plan.output());
+            default -> null;
+        };
+        return json == null ? plan.output() : List.of(json.toString().split(" "));
+    }
+
+    /**
      * Writes the answer as server-sent events, one token per chunk as it is decoded. A client that
      * went away makes the write fail, which ends the sequence and frees its slot.
      */
     private void stream(Context ctx, boolean chat, String id, String model, long created, Simulator.Plan plan,
-            String finish, ObjectNode usage) throws IOException {
+            List<String> output, String finish, ObjectNode usage) throws IOException {
         ctx.status(200);
         ctx.contentType("text/event-stream");
         ctx.header("Cache-Control", "no-cache");
@@ -140,7 +159,6 @@ final class LlmSimServer implements AutoCloseable {
         if (chat) {
             event(out, OpenAiWire.chatChunk(id, model, created, "assistant", "", null));
         }
-        List<String> output = plan.output();
         for (int i = 0; i < output.size(); i++) {
             if (i > 0) {
                 pause(sim.tokenIntervalNanos(plan));

@@ -139,6 +139,20 @@ class LlmGatewayTest {
     }
 
     @Test
+    void aResponseFormatSchema_isAnsweredWithJsonThatFitsIt() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
+        start(GatewaySettings.of(List.of(backend(a, 8)), "least_outstanding"));
+        Reply reply = chat("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"plan\"}],"
+                + "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"plan\",\"schema\":"
+                + "{\"type\":\"object\",\"properties\":{\"subtasks\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"
+                + "\"minItems\":2,\"maxItems\":2}}}}}}");
+        assertThat(reply.status()).isEqualTo(200);
+        JsonNode content = RequestBody.MAPPER.readTree(reply.body().at("/choices/0/message/content").asText());
+        assertThat(content.get("subtasks")).hasSize(2);
+        assertThat(reply.body().at("/usage/completion_tokens").asInt()).isEqualTo(32); // the model's length, as usual
+    }
+
+    @Test
     void streaming_passesChunksThroughAsTheyAreDecoded_withUsageOnlyWhenAsked() throws Exception {
         LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "50", "output-tokens", "10");
         start(GatewaySettings.of(List.of(backend(a, 8)), "least_outstanding"));
