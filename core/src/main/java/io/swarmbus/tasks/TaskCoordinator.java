@@ -235,6 +235,15 @@ public final class TaskCoordinator implements AutoCloseable {
         return found;
     }
 
+    /** How many waiting tasks match {@code filter}; looks at the waiting ones only (for autoscalers). */
+    public synchronized int countPending(Predicate<Task> filter) {
+        int count = 0;
+        for (Task task : pending) {
+            count += filter.test(task) ? 1 : 0;
+        }
+        return count;
+    }
+
     /** Completion rate, durations, throughput and per-agent utilization over tasks of {@code owner} (all if empty). */
     public synchronized TaskStats stats(Optional<String> owner) {
         return TaskStats.of(tasks.values().stream().filter(t -> owner.isEmpty() || owner.get().equals(t.spec().owner()))

@@ -48,12 +48,14 @@ public final class HttpServer implements AutoCloseable {
     private final ScheduledExecutorService timer;
     private final java.util.concurrent.atomic.AtomicBoolean running;
     private final LlmGateway llm;
+    private final ManagedAgents managed;
 
     private HttpServer(Javalin app, Optional<String> generatedAdminPassword, Registry registry,
             TaskCoordinator coordinator, ScheduledExecutorService timer,
-            java.util.concurrent.atomic.AtomicBoolean running, LlmGateway llm) {
+            java.util.concurrent.atomic.AtomicBoolean running, LlmGateway llm, ManagedAgents managed) {
         this.app = app;
         this.llm = llm;
+        this.managed = managed;
         this.registry = registry;
         this.coordinator = coordinator;
         this.timer = timer;
@@ -119,6 +121,9 @@ public final class HttpServer implements AutoCloseable {
                     LlmBusService.ADDRESS);
         }
         LlmRoutes llmRoutes = new LlmRoutes(llm, auth);
+        ManagedAgents managed = new ManagedAgents(DurableTable.open(settings.dataDir().resolve("managed-agents"),
+                FsyncPolicy.ALWAYS), registry, bus, coordinator, llm, clock);
+        ManagedAgentRoutes managedRoutes = new ManagedAgentRoutes(managed, clock);
         ScalingRoutes scaling = new ScalingRoutes(llm, registry, bus);
         metrics.scaling(scaling::advice);
         Javalin app = Javalin.create(config -> {
@@ -154,6 +159,7 @@ public final class HttpServer implements AutoCloseable {
             api.sse("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
             seedRoutes(api, messages, members, agents);
             llmRoutes(api, llmRoutes);
+            managedRoutes(api, managedRoutes);
             api.get("/api/v1/scaling", "Backend and agent replica counts the load asks for", scaling::scaling);
             api.get("/openapi.json", "This document", ctx -> Http.json(ctx, 200, api.openApi()));
             config.routes.ws("/api/v1/ws", new SocketRoutes(bus, auth, audit)::configure);
@@ -164,13 +170,14 @@ public final class HttpServer implements AutoCloseable {
         } catch (RuntimeException e) { // say, the port is taken: release what was opened
             running.set(false);
             timer.shutdownNow();
+            managed.close();
             coordinator.close();
             registry.close();
             llm.close();
             throw e;
         }
         LOG.info("listening on {}:{} ({} mode)", settings.host(), app.port(), settings.devMode() ? "dev" : "production");
-        return new HttpServer(app, generated, registry, coordinator, timer, running, llm);
+        return new HttpServer(app, generated, registry, coordinator, timer, running, llm, managed);
     }
 
     private static String secret(ServerSettings settings) {
@@ -227,6 +234,7 @@ public final class HttpServer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        managed.close();
         coordinator.close();
         registry.close();
         llm.close();
@@ -242,6 +250,15 @@ public final class HttpServer implements AutoCloseable {
             api.post(prefix + "/coordinate", "Run a strategy over a swarm's members", swarms::coordinate);
             api.post(prefix + "/consensus", "Consensus over a coordination's member answers", swarms::consensus);
         }
+    }
+
+    /** Managed LLM agent pools. */
+    private static void managedRoutes(ApiCatalog api, ManagedAgentRoutes managed) {
+        api.post("/api/v1/managed-agents", "Create a pool of managed LLM agents", managed::create);
+        api.get("/api/v1/managed-agents", "Your managed agent pools", managed::list);
+        api.get("/api/v1/managed-agents/{name}", "A pool: template, replicas, queue, usage, scaling", managed::get);
+        api.put("/api/v1/managed-agents/{name}/replicas", "Set a pool's replica count and bounds", managed::scale);
+        api.delete("/api/v1/managed-agents/{name}", "Stop a pool's replicas and delete it", managed::delete);
     }
 
     /** Agent networks (seed 003 §1). */

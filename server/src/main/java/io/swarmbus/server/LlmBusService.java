@@ -12,9 +12,7 @@ import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.messaging.MessageType;
 import io.swarmbus.messaging.SendRequest;
 import io.swarmbus.registry.Registry;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -143,7 +141,7 @@ final class LlmBusService {
         }
         LlmGateway.Request call = new LlmGateway.Request(path, request, agent, message.headers().get(TASK_HEADER), key,
                 message.priority().ordinal(), System.nanoTime() + waitNanos);
-        BufferSink sink = new BufferSink();
+        BufferedAnswer sink = new BufferedAnswer();
         try {
             gateway.handle(call, sink);
         } catch (LlmGateway.Refused refused) {
@@ -156,16 +154,16 @@ final class LlmBusService {
             Thread.currentThread().interrupt();
             return error(503, "server_error", "the server is stopping");
         }
-        String answer = sink.bytes.toString(StandardCharsets.UTF_8);
-        if (sink.status == 200) {
+        String answer = sink.text();
+        if (sink.status() == 200) {
             return answer;
         }
         try {
             ObjectNode failed = (ObjectNode) OpenAiWire.JSON.readTree(answer);
-            failed.put("status", sink.status);
+            failed.put("status", sink.status());
             return failed.toString();
         } catch (IOException | ClassCastException e) {
-            return error(sink.status, "server_error", answer);
+            return error(sink.status(), "server_error", answer);
         }
     }
 
@@ -185,22 +183,6 @@ final class LlmBusService {
             Thread.sleep(1000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-    }
-
-    /** Collects the whole answer. */
-    private static final class BufferSink implements LlmGateway.Sink {
-        final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        int status;
-
-        @Override
-        public void start(int code, String contentType) {
-            status = code;
-        }
-
-        @Override
-        public void write(byte[] data) {
-            bytes.writeBytes(data);
         }
     }
 }

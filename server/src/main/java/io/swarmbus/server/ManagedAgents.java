@@ -1,0 +1,259 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.llm.LlmGateway;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.registry.AgentInfo;
+import io.swarmbus.registry.AgentProfile;
+import io.swarmbus.registry.Registry;
+import io.swarmbus.storage.DurableTable;
+import io.swarmbus.tasks.Task;
+import io.swarmbus.tasks.TaskCoordinator;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Managed LLM agents: pools of agents the server runs itself from a {@link ManagedTemplate}. Each
+ * replica is a registered agent with an inbox, so tasks reach it like any other agent
+ * ({@link ManagedReplica}). Every {@link #TICK} the scaler heartbeats the replicas and moves
+ * each pool's replica count between its bounds on its queue depth ({@link ManagedPool#decide}).
+ * Templates and the replica count are durable; a restart brings the pools back.
+ */
+final class ManagedAgents implements AutoCloseable {
+    static final String POOL_METADATA = "managed_pool";
+    static final Duration TICK = Duration.ofMillis(500);
+    private static final Logger LOG = LoggerFactory.getLogger(ManagedAgents.class);
+    private static final int KEEP_CALL_COUNTS = 100_000;
+
+    private final DurableTable table;
+    private final Registry registry;
+    private final MessageBus bus;
+    private final TaskCoordinator tasks;
+    private final LlmGateway gateway;
+    private final Clock clock;
+    private final Map<String, ManagedPool> pools = new ConcurrentHashMap<>();
+    /** LLM calls per task, for the cap: the newest {@value #KEEP_CALL_COUNTS} tasks. */
+    private final Map<String, ManagedPool.Calls> callsPerTask = Collections.synchronizedMap(new LinkedHashMap<>() {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, ManagedPool.Calls> eldest) {
+            return size() > KEEP_CALL_COUNTS;
+        }
+    });
+    private final AtomicBoolean running = new AtomicBoolean(true);
+    private final Thread scaler;
+
+    ManagedAgents(DurableTable table, Registry registry, MessageBus bus, TaskCoordinator tasks, LlmGateway gateway,
+            Clock clock) {
+        this.table = table;
+        this.registry = registry;
+        this.bus = bus;
+        this.tasks = tasks;
+        this.gateway = gateway;
+        this.clock = clock;
+        table.rows().forEach((name, bytes) -> pools.put(name, new ManagedPool(ManagedTemplate.fromJson(
+                JsonRows.read(bytes)), callsPerTask)));
+        // Replicas of the last run come back under their names, with their inboxes and the tasks
+        // given to them; those beyond the count, or of a pool since deleted, are removed.
+        Map<String, List<AgentId>> left = new java.util.HashMap<>();
+        for (AgentInfo agent : registry.list()) {
+            String pool = agent.profile().metadata().get(POOL_METADATA);
+            if (pool != null && pools.containsKey(pool)) {
+                left.computeIfAbsent(pool, p -> new java.util.ArrayList<>()).add(agent.profile().id());
+            } else if (pool != null) {
+                removeAgent(agent.profile().id());
+            }
+        }
+        pools.forEach((name, pool) -> {
+            for (AgentId id : left.getOrDefault(name, List.of())) {
+                if (pool.replicas.size() < pool.template().replicas()) {
+                    start(pool, id);
+                } else {
+                    removeAgent(id);
+                }
+            }
+            resize(pool, pool.template().replicas());
+        });
+        this.scaler = Thread.ofVirtual().name("swarmbus-managed-scaler").start(this::scaleLoop);
+    }
+
+    /** Creates a pool and starts its replicas; 409 if the name is taken, 400 if no backend serves the model. */
+    ObjectNode create(ManagedTemplate template) {
+        requireServed(template.model());
+        ManagedPool pool = new ManagedPool(template, callsPerTask);
+        if (pools.putIfAbsent(template.name(), pool) != null) {
+            throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "a managed agent pool named '" + template.name()
+                    + "' exists");
+        }
+        table.put(template.name(), JsonRows.bytes(template.toJson()));
+        resize(pool, template.replicas());
+        pool.record(new ManagedPool.Decision(0, pool.replicas.size(), "created"), clock.instant());
+        return pool.toJson();
+    }
+
+    List<ObjectNode> list(String owner, boolean admin) {
+        return pools.values().stream().filter(p -> admin || p.template().owner().equals(owner))
+                .sorted(java.util.Comparator.comparing(p -> p.template().name())).map(ManagedPool::toJson).toList();
+    }
+
+    /** The pool, if {@code owner} may see it; else 404, as for a pool that does not exist. */
+    ManagedPool require(String name, String owner, boolean admin) {
+        ManagedPool pool = pools.get(name);
+        if (pool == null || !(admin || pool.template().owner().equals(owner))) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "managed agent pool '" + name + "' not found");
+        }
+        return pool;
+    }
+
+    /** Sets the replica count and bounds; the scaler keeps moving the count within the new bounds. */
+    ObjectNode scale(ManagedPool pool, int replicas, int min, int max) {
+        synchronized (pool) {
+            ManagedTemplate changed = pool.template().withReplicas(replicas, min, max);
+            ManagedPool.Decision decision = new ManagedPool.Decision(pool.replicas.size(), replicas, "set by "
+                    + "request");
+            resize(pool, replicas);
+            pool.template(changed);
+            table.put(changed.name(), JsonRows.bytes(changed.toJson()));
+            pool.record(decision, clock.instant());
+        }
+        return pool.toJson();
+    }
+
+    /** Stops every replica, removes them from the registry, and forgets the pool. */
+    void delete(ManagedPool pool) {
+        pools.remove(pool.template().name());
+        table.remove(pool.template().name());
+        synchronized (pool) {
+            for (ManagedReplica replica : List.copyOf(pool.replicas)) {
+                pool.replicas.remove(replica);
+                replica.stop(true);
+                removeAgent(replica.id());
+            }
+        }
+    }
+
+    /** Every pool's decision now: for the scaler, and for tests that drive it. */
+    void scaleOnce() {
+        for (ManagedPool pool : List.copyOf(pools.values())) {
+            synchronized (pool) {
+                pool.replicas.forEach(r -> registry.heartbeat(r.id(), Optional.empty(), Optional.empty(), Map.of()));
+                ManagedPool.Decision decision = pool.decide(queueDepth(pool),
+                        pool.replicas.stream().anyMatch(ManagedReplica::idle), clock.instant());
+                if (decision.to() != decision.from()) {
+                    resize(pool, decision.to());
+                    pool.template(pool.template().withReplicas(pool.replicas.size(), pool.template().minReplicas(),
+                            pool.template().maxReplicas()));
+                    table.put(pool.template().name(), JsonRows.bytes(pool.template().toJson()));
+                    pool.record(decision, clock.instant());
+                    LOG.info("managed pool {}: {} -> {} replicas: {}", pool.template().name(), decision.from(),
+                            decision.to(), decision.reason());
+                }
+            }
+        }
+    }
+
+    /** Tasks waiting that the pool's replicas could take, plus task messages waiting in their inboxes. */
+    private int queueDepth(ManagedPool pool) {
+        ManagedTemplate template = pool.template();
+        Set<AgentId> replicas = new java.util.HashSet<>();
+        long inboxes = 0;
+        for (ManagedReplica replica : pool.replicas) {
+            replicas.add(replica.id());
+            inboxes += replica.waiting();
+        }
+        int pending = tasks.countPending((Task task) -> task.spec().owner().equals(template.owner())
+                && template.capabilities().containsAll(task.spec().requiredCapabilities())
+                && (task.spec().candidates().isEmpty() || task.spec().candidates().stream().anyMatch(replicas::contains)));
+        return (int) Math.min(Integer.MAX_VALUE, pending + inboxes);
+    }
+
+    /** Starts or stops replicas until the pool has {@code count}; stops idle ones first. */
+    private void resize(ManagedPool pool, int count) {
+        while (pool.replicas.size() < count) {
+            start(pool, nextReplicaId(pool.template()));
+        }
+        while (pool.replicas.size() > count) {
+            ManagedReplica leaving = pool.replicas.stream().filter(ManagedReplica::idle).reduce((a, b) -> b)
+                    .orElse(pool.replicas.getLast());
+            pool.replicas.remove(leaving);
+            // Off the scaler's thread: a busy replica finishes its task first. Its inbox goes with
+            // it; a task sent to it meanwhile is given to another agent at the next tick.
+            Thread.ofVirtual().name("swarmbus-managed-stop").start(() -> {
+                leaving.stop(false);
+                removeAgent(leaving.id());
+            });
+        }
+    }
+
+    private void start(ManagedPool pool, AgentId id) {
+        ManagedTemplate t = pool.template();
+        registry.register(new AgentProfile(id, "managed agent of pool " + t.name() + " (model " + t.model() + ")",
+                t.role(), t.capabilities(), t.maxConcurrentTasks(), Map.of(POOL_METADATA, t.name(), "model", t.model()),
+                t.owner()));
+        bus.createInbox(id);
+        ManagedReplica replica = new ManagedReplica(id, pool, bus, tasks, gateway);
+        pool.replicas.add(replica);
+        replica.start();
+    }
+
+    /** The lowest {@code <name>-<n>} that is not an agent already. */
+    private AgentId nextReplicaId(ManagedTemplate template) {
+        for (int n = 1; ; n++) {
+            AgentId id = AgentId.of(template.name() + "-" + n);
+            if (registry.get(id).isEmpty()) {
+                return id;
+            }
+        }
+    }
+
+    private void removeAgent(AgentId id) {
+        registry.deregister(id);
+        if (bus.hasInbox(id)) {
+            bus.deleteInbox(id);
+        }
+    }
+
+    private void requireServed(String model) {
+        if (gateway.backends().isEmpty()) {
+            throw SwarmbusException.invalid("model", "no LLM backend is configured; managed agents call the gateway "
+                    + "(see docs/llm-gateway.md)");
+        }
+        Set<String> served = gateway.models();
+        if (!served.isEmpty() && !served.contains(model)) {
+            throw SwarmbusException.invalid("model", "no LLM backend serves model '" + model + "'; served: " + served);
+        }
+    }
+
+    private void scaleLoop() {
+        while (running.get()) {
+            try {
+                Thread.sleep(TICK);
+                scaleOnce();
+            } catch (InterruptedException e) {
+                return;
+            } catch (RuntimeException e) {
+                LOG.warn("managed agent scaler: {}", e.getMessage());
+            }
+        }
+    }
+
+    /** Stops the scaler and the replicas; they stay registered and start again with the server. */
+    @Override
+    public void close() {
+        running.set(false);
+        scaler.interrupt();
+        pools.values().forEach(pool -> pool.replicas.forEach(r -> r.stop(true)));
+    }
+}

@@ -1,0 +1,244 @@
+package io.swarmbus.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.swarmbus.llm.BackendSpec;
+import io.swarmbus.llm.GatewaySettings;
+import io.swarmbus.llm.sim.SimSettings;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.server.TestApi.Reply;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Managed LLM agents over real HTTP, calling real llm-sim backends through the gateway. */
+class ManagedAgentsTest {
+    @TempDir
+    Path dir;
+    MessageBus bus;
+    HttpServer server;
+    TestApi api;
+    String token;
+    final List<AutoCloseable> backends = new ArrayList<>();
+
+    LlmSimServer sim(String... options) {
+        Map<String, String> map = new HashMap<>();
+        for (int i = 0; i < options.length; i += 2) {
+            map.put(options[i], options[i + 1]);
+        }
+        LlmSimServer sim = LlmSimServer.start(SimSettings.defaults().with(map), "127.0.0.1", 0);
+        backends.add(sim);
+        return sim;
+    }
+
+    void start(String backendUrl) throws Exception {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        GatewaySettings llm = GatewaySettings.of(List.of(BackendSpec.ofUrl(backendUrl, 16)), "least_outstanding");
+        ServerSettings settings = ServerSettings.forTests(dir).withLlm(llm);
+        server = HttpServer.start(bus, settings);
+        api = new TestApi(server);
+        token = api.token("team");
+    }
+
+    void restart() throws Exception {
+        server.close();
+        bus.close();
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir).withLlm(GatewaySettings.of(List.of(
+                BackendSpec.ofUrl("http://127.0.0.1:" + ((LlmSimServer) backends.getFirst()).port() + "/v1", 16)),
+                "least_outstanding")));
+        api = new TestApi(server);
+        token = api.token("team");
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (server != null) {
+            server.close();
+            bus.close();
+        }
+        for (AutoCloseable backend : backends) {
+            backend.close();
+        }
+    }
+
+    Reply call(String method, String path, String body) throws Exception {
+        return api.call(token, method, path, body);
+    }
+
+    /** Polls {@code path} until {@code done} holds, for at most {@code seconds}. */
+    JsonNode await(String path, Predicate<JsonNode> done, int seconds) throws Exception {
+        long until = System.nanoTime() + Duration.ofSeconds(seconds).toNanos();
+        JsonNode body = call("GET", path, null).body();
+        while (!done.test(body) && System.nanoTime() < until) {
+            Thread.sleep(50);
+            body = call("GET", path, null).body();
+        }
+        assertThat(done.test(body)).as(path + " -> " + body).isTrue();
+        return body;
+    }
+
+    String task(String body) throws Exception {
+        Reply created = call("POST", "/api/v1/tasks", body);
+        assertThat(created.status()).as(created.body().toString()).isEqualTo(201);
+        return created.body().get("task_id").asText();
+    }
+
+    @Test
+    void aPool_answersTasksThroughTheGateway_accountsItsTokens_andComesBackAfterARestart() throws Exception {
+        LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "8");
+        start("http://127.0.0.1:" + sim.port() + "/v1");
+        Reply created = call("POST", "/api/v1/managed-agents", "{\"name\":\"writer\",\"model\":\"m\","
+                + "\"system_prompt\":\"You write tersely.\",\"capabilities\":[\"write\"],\"replicas\":2,"
+                + "\"max_tokens\":8}");
+        assertThat(created.status()).as(created.body().toString()).isEqualTo(201);
+        assertThat(created.body().get("replica_agents")).extracting(r -> r.get("agent_id").asText())
+                .containsExactly("writer-1", "writer-2");
+        JsonNode agent = call("GET", "/api/v1/agents/writer-1", null).body();
+        assertThat(agent.toString()).contains("write").contains("managed_pool");
+
+        String id = task("{\"type\":\"draft\",\"description\":\"Draft a haiku\",\"required_capabilities\":[\"write\"]}");
+        JsonNode done = await("/api/v1/tasks/" + id, t -> t.path("status").asText().equals("completed"), 10);
+        assertThat(done.at("/result/answer").asText().split(" ")).hasSize(8);
+        String replica = done.get("assignee").asText();
+        assertThat(replica).startsWith("writer-");
+
+        JsonNode pool = call("GET", "/api/v1/managed-agents/writer", null).body();
+        assertThat(pool.at("/usage/llm_calls").asInt()).isEqualTo(1);
+        assertThat(pool.at("/usage/completion_tokens").asInt()).isEqualTo(8);
+        assertThat(pool.at("/usage/tasks_completed").asInt()).isEqualTo(1);
+        JsonNode usage = call("GET", "/api/v1/llm/usage", null).body();
+        assertThat(usage.at("/agents/" + replica + "/completion_tokens").asInt()).isEqualTo(8);
+        assertThat(sim.simulator().stats().requests()).isEqualTo(1);
+
+        restart();
+        JsonNode again = call("GET", "/api/v1/managed-agents/writer", null).body();
+        assertThat(again.get("replica_agents")).hasSize(2);
+        String second = task("{\"type\":\"draft\",\"description\":\"Another\",\"required_capabilities\":[\"write\"]}");
+        await("/api/v1/tasks/" + second, t -> t.path("status").asText().equals("completed"), 10);
+    }
+
+    @Test
+    void theCallCap_endsATaskWhoseAnswersNeverFitItsSchema_overEveryAttempt() throws Exception {
+        AtomicInteger calls = new AtomicInteger();
+        com.sun.net.httpserver.HttpServer model = com.sun.net.httpserver.HttpServer.create(
+                new InetSocketAddress("127.0.0.1", 0), 0);
+        model.createContext("/v1/chat/completions", exchange -> {
+            calls.incrementAndGet();
+            exchange.getRequestBody().readAllBytes();
+            byte[] body = ("{\"id\":\"x\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":0,"
+                    + "\"message\":{\"role\":\"assistant\",\"content\":\"I would rather chat.\"},\"finish_reason\":\"stop\"}],"
+                    + "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":4,\"total_tokens\":9}}")
+                    .getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().add("Content-Type", "application/json");
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        model.createContext("/v1/models", exchange -> {
+            byte[] body = "{\"object\":\"list\",\"data\":[{\"id\":\"m\",\"object\":\"model\"}]}"
+                    .getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        model.start();
+        backends.add(() -> model.stop(0));
+        start("http://127.0.0.1:" + model.getAddress().getPort() + "/v1");
+        call("POST", "/api/v1/managed-agents", "{\"name\":\"chatty\",\"model\":\"m\",\"capabilities\":[\"plan\"],"
+                + "\"replicas\":2,\"max_llm_calls_per_task\":3}");
+
+        String id = task("{\"type\":\"plan\",\"required_capabilities\":[\"plan\"],\"max_retries\":2,\"parameters\":"
+                + "{\"answer_schema\":{\"type\":\"object\",\"properties\":{\"steps\":{\"type\":\"array\"}},"
+                + "\"required\":[\"steps\"]}}}");
+        JsonNode failed = await("/api/v1/tasks/" + id, t -> t.path("status").asText().equals("failed"), 10);
+
+        assertThat(failed.get("error").asText()).contains("max_llm_calls_per_task")
+                .contains("not the JSON asked for");
+        assertThat(calls.get()).isEqualTo(3); // three calls over three attempts, never more
+        JsonNode pool = call("GET", "/api/v1/managed-agents/chatty", null).body();
+        assertThat(pool.at("/usage/llm_calls").asInt()).isEqualTo(3);
+        assertThat(pool.at("/usage/prompt_tokens").asInt()).isEqualTo(15);
+        assertThat(pool.at("/usage/tasks_stopped_by_call_cap").asInt()).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void replicasScaleUpOnQueueDepth_andBackDownWhenTheQueueStaysEmpty() throws Exception {
+        LlmSimServer sim = sim("model", "m", "overhead-ms", "700", "decode-rate", "0", "output-tokens", "4");
+        start("http://127.0.0.1:" + sim.port() + "/v1");
+        call("POST", "/api/v1/managed-agents", "{\"name\":\"crew\",\"model\":\"m\",\"capabilities\":[\"work\"],"
+                + "\"replicas\":1,\"min_replicas\":1,\"max_replicas\":4,\"target_queue_per_replica\":1,"
+                + "\"scale_down_after_seconds\":1}");
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            ids.add(task("{\"type\":\"work\",\"required_capabilities\":[\"work\"]}"));
+        }
+
+        JsonNode grown = await("/api/v1/managed-agents/crew", p -> p.get("replica_agents").size() == 4, 10);
+        assertThat(grown.get("scaling_events").toString()).contains("tasks waiting for 1 replicas");
+        for (String id : ids) {
+            await("/api/v1/tasks/" + id, t -> t.path("status").asText().equals("completed"), 20);
+        }
+        JsonNode shrunk = await("/api/v1/managed-agents/crew", p -> p.get("replica_agents").size() == 1, 15);
+        assertThat(shrunk.get("scaling_events").toString()).contains("no task waiting");
+        assertThat(shrunk.get("replicas").asInt()).isEqualTo(1);
+        // the replicas that stopped are gone from the registry too
+        await("/api/v1/agents?limit=100", a -> a.toString().split("crew-", -1).length - 1 == 1, 5);
+    }
+
+    @Test
+    void badTemplatesAndStrangers_getClearErrors_andDeleteRemovesTheReplicas() throws Exception {
+        LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
+        start("http://127.0.0.1:" + sim.port() + "/v1");
+
+        Reply unknownModel = call("POST", "/api/v1/managed-agents", "{\"name\":\"a\",\"model\":\"gpt-9\"}");
+        Reply badName = call("POST", "/api/v1/managed-agents", "{\"name\":\"Bad Name\",\"model\":\"m\"}");
+        Reply tooMany = call("POST", "/api/v1/managed-agents", "{\"name\":\"a\",\"model\":\"m\",\"replicas\":5,"
+                + "\"max_replicas\":2}");
+        Reply badCap = call("POST", "/api/v1/managed-agents", "{\"name\":\"a\",\"model\":\"m\","
+                + "\"max_llm_calls_per_task\":0}");
+        Reply missing = call("POST", "/api/v1/managed-agents", "{\"model\":\"m\"}");
+        Reply ok = call("POST", "/api/v1/managed-agents", "{\"name\":\"a\",\"model\":\"m\",\"max_replicas\":3}");
+        Reply duplicate = call("POST", "/api/v1/managed-agents", "{\"name\":\"a\",\"model\":\"m\"}");
+        String stranger = api.token("stranger");
+        Reply theirs = api.call(stranger, "GET", "/api/v1/managed-agents/a", null);
+        Reply theirList = api.call(stranger, "GET", "/api/v1/managed-agents", null);
+        Reply badBounds = call("PUT", "/api/v1/managed-agents/a/replicas", "{\"min_replicas\":3,\"max_replicas\":2}");
+        Reply scaled = call("PUT", "/api/v1/managed-agents/a/replicas", "{\"replicas\":3}");
+
+        assertThat(unknownModel.status()).isEqualTo(400);
+        assertThat(unknownModel.body().get("message").asText()).contains("'gpt-9'").contains("[m]");
+        assertThat(badName.status()).isEqualTo(400);
+        assertThat(badName.body().get("field").asText()).isEqualTo("name");
+        assertThat(tooMany.status()).isEqualTo(400);
+        assertThat(tooMany.body().get("field").asText()).isEqualTo("replicas");
+        assertThat(badCap.body().get("field").asText()).isEqualTo("max_llm_calls_per_task");
+        assertThat(missing.status()).isEqualTo(400);
+        assertThat(ok.status()).isEqualTo(201);
+        assertThat(duplicate.status()).isEqualTo(409);
+        assertThat(theirs.status()).isEqualTo(404);
+        assertThat(theirList.body().get("total_count").asInt()).isZero();
+        assertThat(badBounds.status()).isEqualTo(400);
+        assertThat(scaled.body().get("replica_agents")).hasSize(3);
+        assertThat(call("GET", "/api/v1/agents/a-3", null).status()).isEqualTo(200);
+
+        Reply deleted = call("DELETE", "/api/v1/managed-agents/a", null);
+        assertThat(deleted.status()).isEqualTo(200);
+        assertThat(call("GET", "/api/v1/managed-agents/a", null).status()).isEqualTo(404);
+        for (String replica : List.of("a-1", "a-2", "a-3")) {
+            assertThat(call("GET", "/api/v1/agents/" + replica, null).status()).isEqualTo(404);
+        }
+    }
+}
