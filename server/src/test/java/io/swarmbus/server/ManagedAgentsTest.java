@@ -199,6 +199,52 @@ class ManagedAgentsTest {
     }
 
     @Test
+    void everyStrategy_runsEndToEnd_overManagedAgentsOnLlmSim() throws Exception {
+        LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "12");
+        start("http://127.0.0.1:" + sim.port() + "/v1");
+        call("POST", "/api/v1/managed-agents", "{\"name\":\"mind\",\"model\":\"m\",\"replicas\":3,"
+                + "\"system_prompt\":\"You are careful.\"}");
+        String swarm = call("POST", "/swarm/join", "{\"role\":\"task-coordinator\",\"capability\":\"think\","
+                + "\"agent_id\":\"mind-1\"}").body().get("swarm_id").asText();
+        call("POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"think\",\"agent_id\":\"mind-2\","
+                + "\"swarm_id\":\"" + swarm + "\"}");
+        call("POST", "/swarm/join", "{\"role\":\"load-balancer\",\"capability\":\"think\",\"agent_id\":\"mind-3\","
+                + "\"swarm_id\":\"" + swarm + "\"}");
+        Map<String, JsonNode> runs = new HashMap<>();
+        for (String strategy : List.of("hierarchical", "map-reduce", "collaborative", "competitive", "debate",
+                "sequential")) {
+            Reply run = call("POST", "/swarm/coordinate?wait_seconds=30", "{\"task_id\":\"" + strategy + "\","
+                    + "\"strategy\":\"" + strategy + "\",\"parameters\":{\"objective\":\"Pick a name for the "
+                    + "release\",\"input\":{\"choices\":[\"aurora\",\"borealis\",\"cirrus\"]}}}");
+            assertThat(run.status()).as(strategy + ": " + run.body()).isEqualTo(200);
+            assertThat(run.body().get("status").asText()).as(strategy + ": " + run.body()).isEqualTo("completed");
+            runs.put(strategy, run.body());
+        }
+
+        JsonNode hierarchical = runs.get("hierarchical").get("results");
+        assertThat(hierarchical.get("leader").asText()).isEqualTo("mind-1"); // the task-coordinator
+        assertThat(hierarchical.get("subtasks").size()).isBetween(1, 4); // the model's decomposition, 2 workers
+        assertThat(hierarchical.get("answer").isTextual()).isTrue();
+        JsonNode collaborative = runs.get("collaborative").get("results");
+        double votes = 0;
+        for (JsonNode count : collaborative.at("/consensus/tally")) {
+            votes += count.asDouble();
+        }
+        assertThat(votes).isEqualTo(3.0); // every replica voted for one of the choices
+        assertThat(List.of("aurora", "borealis", "cirrus")).contains(collaborative.at("/consensus/votes/0/answer").asText());
+        JsonNode competitive = runs.get("competitive").get("results");
+        assertThat(competitive.get("selected_by").asText()).isEqualTo("judge");
+        assertThat(List.of("mind-1", "mind-2", "mind-3")).contains(competitive.get("winner").asText());
+        assertThat(runs.get("debate").at("/results/rounds")).hasSize(2);
+        assertThat(runs.get("sequential").at("/results/chain")).hasSize(3);
+
+        JsonNode pool = call("GET", "/api/v1/managed-agents/mind", null).body();
+        assertThat(pool.at("/usage/llm_calls").asLong()).isEqualTo(sim.simulator().stats().requests());
+        assertThat(pool.at("/usage/completion_tokens").asLong()).isEqualTo(sim.simulator().stats().completionTokens());
+        assertThat(pool.at("/usage/tasks_failed").asInt()).isZero();
+    }
+
+    @Test
     void badTemplatesAndStrangers_getClearErrors_andDeleteRemovesTheReplicas() throws Exception {
         LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
         start("http://127.0.0.1:" + sim.port() + "/v1");
