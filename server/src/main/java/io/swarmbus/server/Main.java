@@ -32,7 +32,10 @@ public final class Main {
                         [--dev] [--config FILE.yaml] [--data-dir data] [--max-request-bytes N]
                         [--llm-backend URL]... [--llm-strategy NAME];
                         JWT_SECRET is required without --dev; every key: docs/config.md
-              demo      run a small swarm conversation through the engine in --data-dir and print it
+              demo      start a server, llm-sim backends and managed LLM agents, run every swarm
+                        strategy and print each step: [--replicas 4] [--data-dir DIR (default: a new
+                        temporary one)]; --messaging runs a small message exchange through the
+                        engine in --data-dir instead
               llm-sim   an OpenAI-compatible model simulator: [--port 8000] [--host 127.0.0.1]
                         [--model a,b] [--zero-latency] [--overhead-ms 20] [--prefill-rate 8000]
                         [--decode-rate 60] [--decode-slowdown 0.02] [--max-concurrency 64]
@@ -82,6 +85,9 @@ public final class Main {
         }
         if (command.equals("llm-sim")) {
             return llmSim(options);
+        }
+        if (command.equals("demo") && !options.containsKey("messaging")) {
+            return swarmDemo(options);
         }
         if (!command.equals("serve") && !command.equals("demo")) {
             return client(command, options);
@@ -175,6 +181,28 @@ public final class Main {
     }
 
     /** Runs the model simulator until the process is stopped. */
+    private int swarmDemo(Map<String, String> options) {
+        try {
+            int replicas = Integer.parseInt(options.getOrDefault("replicas", "4"));
+            if (replicas < 1 || replicas > 16) {
+                throw new IllegalArgumentException("--replicas must be 1 to 16");
+            }
+            Path dir = options.containsKey("data-dir") ? Path.of(options.get("data-dir"))
+                    : java.nio.file.Files.createTempDirectory("swarmbus-demo-");
+            new SwarmDemo(out).run(dir, replicas);
+            return 0;
+        } catch (IllegalArgumentException e) {
+            err.println("swarmbus demo: " + e.getMessage());
+            return 2;
+        } catch (java.io.IOException | IllegalStateException e) {
+            err.println("swarmbus demo: " + e.getMessage());
+            return 1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 1;
+        }
+    }
+
     private int llmSim(Map<String, String> options) {
         Map<String, String> simOptions = new HashMap<>(options);
         String host = Optional.ofNullable(simOptions.remove("host")).orElse("127.0.0.1");

@@ -49,11 +49,24 @@ class MainTest {
     }
 
     @Test
-    void demo_runsTwice_andTheSecondRunRecoversTheFirst() {
-        assertThat(run("demo", "--data-dir", dir.toString())).isZero();
+    void demo_runsEveryStrategyOverManagedAgents_andPrintsATableOfTimeAndTokens() {
+        assertThat(run("demo", "--replicas", "3", "--data-dir", dir.toString())).as(errorOutput()).isZero();
+        String printed = output();
+        for (String strategy : SwarmDemo.STRATEGIES) {
+            assertThat(printed).contains("== " + strategy + " ==");
+            assertThat(printed).containsPattern("(?m)^" + strategy + " +completed +\\d+ +\\d+ +[1-9]\\d* +[1-9]\\d* +[1-9]\\d*$");
+        }
+        assertThat(printed).contains("managed pool 'analyst': 3 replicas", "joined swarm", "leader analyst-1 split it");
+        assertThat(run("demo", "--replicas", "0")).isEqualTo(2);
+        assertThat(errorOutput()).contains("--replicas must be 1 to 16");
+    }
+
+    @Test
+    void demoMessaging_runsTwice_andTheSecondRunRecoversTheFirst() {
+        assertThat(run("demo", "--messaging", "--data-dir", dir.toString())).isZero();
         assertThat(output()).contains("inbox planner    created", "acked", "duplicate=true");
 
-        assertThat(run("demo", "--data-dir", dir.toString())).isZero();
+        assertThat(run("demo", "--messaging", "--data-dir", dir.toString())).isZero();
         assertThat(output()).contains("inbox planner    recovered", "recovered ");
     }
 
