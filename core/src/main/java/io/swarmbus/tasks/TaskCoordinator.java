@@ -244,6 +244,15 @@ public final class TaskCoordinator implements AutoCloseable {
         return count;
     }
 
+    /** How many tasks an agent is working on match {@code filter}; looks at those only. */
+    public synchronized int countRunning(Predicate<Task> filter) {
+        int count = 0;
+        for (String id : running) {
+            count += filter.test(tasks.get(id)) ? 1 : 0;
+        }
+        return count;
+    }
+
     /** Completion rate, durations, throughput and per-agent utilization over tasks of {@code owner} (all if empty). */
     public synchronized TaskStats stats(Optional<String> owner) {
         return TaskStats.of(tasks.values().stream().filter(t -> owner.isEmpty() || owner.get().equals(t.spec().owner()))

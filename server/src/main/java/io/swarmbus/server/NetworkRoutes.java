@@ -89,10 +89,9 @@ final class NetworkRoutes {
     private int swarmTasks(ObjectNode network, boolean waiting) {
         Set<AgentId> agents = new java.util.HashSet<>();
         network.get("agents").forEach(a -> agents.add(AgentId.of(a.asText())));
-        return tasks.list(t -> t.spec().type().startsWith("swarm.") && !t.spec().candidates().isEmpty()
-                && agents.containsAll(t.spec().candidates())
-                && (waiting ? t.status() == io.swarmbus.tasks.TaskStatus.PENDING : t.status().isRunning()),
-                Integer.MAX_VALUE).size();
+        java.util.function.Predicate<io.swarmbus.tasks.Task> ours = t -> t.spec().type().startsWith("swarm.")
+                && !t.spec().candidates().isEmpty() && agents.containsAll(t.spec().candidates());
+        return waiting ? tasks.countPending(ours) : tasks.countRunning(ours);
     }
 
     private ObjectNode network(Context ctx) {

@@ -94,8 +94,7 @@ final class SwarmRoutes {
     private int activeTasks(List<ObjectNode> members) {
         Set<AgentId> ids = new HashSet<>();
         members.forEach(m -> ids.add(AgentId.of(m.get("member_id").asText())));
-        return tasks.list(t -> t.status().isRunning() && t.spec().type().startsWith("swarm.")
-                && t.assignee().map(ids::contains).orElse(false), Integer.MAX_VALUE).size();
+        return tasks.countRunning(t -> t.spec().type().startsWith("swarm.") && t.assignee().map(ids::contains).orElse(false));
     }
 
     /**

@@ -33,7 +33,8 @@ final class Swarms {
     private final Registry registry;
     private final MessageBus bus;
     private final Clock clock;
-    private final Map<String, ObjectNode> members = new ConcurrentHashMap<>();
+    /** Active members by swarm, each swarm's in the order they joined; members who left are only in the table. */
+    private final Map<String, Map<String, ObjectNode>> swarms = new ConcurrentHashMap<>();
     private final SortableIds ids;
 
     Swarms(DurableTable table, Registry registry, MessageBus bus, Clock clock) {
@@ -42,14 +43,28 @@ final class Swarms {
         this.bus = bus;
         this.clock = clock;
         this.ids = new SortableIds(clock);
-        table.rows().forEach((id, bytes) -> members.put(id, JsonRows.read(bytes)));
+        table.rows().values().stream().map(JsonRows::read).filter(m -> m.get("status").asText().equals("active"))
+                .sorted(Comparator.comparing((ObjectNode m) -> m.get("joined_at").asText())
+                        .thenComparing(m -> m.get("member_id").asText()))
+                .forEach(this::index);
     }
 
     /** What a member asked to join with. */
     record Join(String role, String capability, Optional<String> region, String priority, Optional<String> swarmId,
             Optional<String> agentId) {}
 
-    synchronized ObjectNode join(Auth auth, Auth.Principal principal, Join join) {
+    ObjectNode join(Auth auth, Auth.Principal principal, Join join) {
+        long write;
+        ObjectNode member;
+        synchronized (this) {
+            member = joinLater(auth, principal, join);
+            write = table.putLater(key(member), JsonRows.bytes(member));
+        }
+        table.awaitDurable(write); // outside the lock: concurrent joins share an fsync
+        return member;
+    }
+
+    private ObjectNode joinLater(Auth auth, Auth.Principal principal, Join join) {
         if (!ROLES.contains(join.role())) {
             throw SwarmbusException.invalid("role", "Invalid role. Must be one of: " + ROLES);
         }
@@ -70,7 +85,7 @@ final class Swarms {
         if (join.agentId().isPresent()) {
             agent = AgentId.of(join.agentId().get());
             auth.requireOwner(principal, agent);
-            if (active(swarmId, principal).stream().anyMatch(m -> m.get("member_id").asText().equals(agent.value()))) {
+            if (swarms.getOrDefault(swarmId, Map.of()).containsKey(agent.value())) {
                 throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent " + agent + " is already a member of "
                         + swarmId);
             }
@@ -85,42 +100,57 @@ final class Swarms {
                 .put("member_id", agent.value()).put("role", join.role()).put("capability", join.capability())
                 .put("region", join.region().orElse(null)).put("priority", priority).put("status", "active")
                 .put("joined_at", now.toString()).put("owner_id", principal.name());
-        store(swarmId + "/" + agent.value(), member);
+        index(member);
         return member;
     }
 
-    synchronized ObjectNode leave(Auth.Principal principal, String swarmId, Optional<String> memberId) {
-        ObjectNode member = active(swarmId, principal).stream()
-                .filter(m -> memberId.map(id -> m.get("member_id").asText().equals(id)).orElse(true)).findFirst()
-                .orElseThrow(() -> new SwarmbusException(ErrorCode.NOT_FOUND, "Swarm member not found"));
-        ObjectNode left = member.deepCopy().put("status", "left").put("left_at", clock.instant().toString());
-        store(swarmId + "/" + member.get("member_id").asText(), left);
+    ObjectNode leave(Auth.Principal principal, String swarmId, Optional<String> memberId) {
+        long write;
+        ObjectNode left;
+        synchronized (this) {
+            Map<String, ObjectNode> swarm = swarms.getOrDefault(swarmId, Map.of());
+            ObjectNode member = (memberId.isPresent() ? Optional.ofNullable(swarm.get(memberId.get())).stream()
+                    : swarm.values().stream()).filter(m -> visible(m, principal)).findFirst()
+                    .orElseThrow(() -> new SwarmbusException(ErrorCode.NOT_FOUND, "Swarm member not found"));
+            left = member.deepCopy().put("status", "left").put("left_at", clock.instant().toString());
+            write = table.putLater(key(left), JsonRows.bytes(left));
+            swarm.remove(member.get("member_id").asText());
+            if (swarm.isEmpty()) {
+                swarms.remove(swarmId);
+            }
+        }
+        table.awaitDurable(write);
         return left;
     }
 
     /** The caller's active members of {@code swarmId}, in the order they joined. */
-    List<ObjectNode> active(String swarmId, Auth.Principal principal) {
-        return members.values().stream().filter(m -> m.get("swarm_id").asText().equals(swarmId))
-                .filter(m -> m.get("status").asText().equals("active"))
-                .filter(m -> principal.admin() || m.get("owner_id").asText().equals(principal.name()))
-                .sorted(Comparator.comparing((ObjectNode m) -> m.get("joined_at").asText())
-                        .thenComparing(m -> m.get("member_id").asText()))
-                .toList();
+    synchronized List<ObjectNode> active(String swarmId, Auth.Principal principal) {
+        return swarms.getOrDefault(swarmId, Map.of()).values().stream().filter(m -> visible(m, principal)).toList();
     }
 
     /** The caller's swarms with active members, by swarm id, each with its members in the order they joined. */
-    Map<String, List<ObjectNode>> swarms(Auth.Principal principal) {
-        Map<String, List<ObjectNode>> swarms = new LinkedHashMap<>();
-        members.values().stream().filter(m -> m.get("status").asText().equals("active"))
-                .filter(m -> principal.admin() || m.get("owner_id").asText().equals(principal.name()))
-                .map(m -> m.get("swarm_id").asText()).distinct().sorted()
-                .forEach(id -> swarms.put(id, active(id, principal)));
-        return swarms;
+    synchronized Map<String, List<ObjectNode>> swarms(Auth.Principal principal) {
+        Map<String, List<ObjectNode>> mine = new java.util.TreeMap<>();
+        swarms.forEach((id, members) -> {
+            List<ObjectNode> visible = members.values().stream().filter(m -> visible(m, principal)).toList();
+            if (!visible.isEmpty()) {
+                mine.put(id, visible);
+            }
+        });
+        return mine;
     }
 
-    private void store(String key, ObjectNode member) {
-        table.put(key, JsonRows.bytes(member));
-        members.put(key, member);
+    private static boolean visible(ObjectNode member, Auth.Principal principal) {
+        return principal.admin() || member.get("owner_id").asText().equals(principal.name());
+    }
+
+    private void index(ObjectNode member) {
+        swarms.computeIfAbsent(member.get("swarm_id").asText(), id -> new java.util.LinkedHashMap<>())
+                .put(member.get("member_id").asText(), member);
+    }
+
+    private static String key(ObjectNode member) {
+        return member.get("swarm_id").asText() + "/" + member.get("member_id").asText();
     }
 
 
