@@ -136,8 +136,10 @@ final class ManagedAgents implements AutoCloseable {
         pools.remove(pool.template().name());
         table.remove(pool.template().name());
         synchronized (pool) {
-            for (ManagedReplica replica : List.copyOf(pool.replicas)) {
-                pool.replicas.remove(replica);
+            List<ManagedReplica> replicas = List.copyOf(pool.replicas);
+            pool.replicas.clear();
+            replicas.forEach(r -> r.halt(true)); // all at once: each reader ends within a poll
+            for (ManagedReplica replica : replicas) {
                 replica.stop(true);
                 removeAgent(replica.id());
             }
@@ -254,6 +256,7 @@ final class ManagedAgents implements AutoCloseable {
     public void close() {
         running.set(false);
         scaler.interrupt();
+        pools.values().forEach(pool -> pool.replicas.forEach(r -> r.halt(true)));
         pools.values().forEach(pool -> pool.replicas.forEach(r -> r.stop(true)));
     }
 }

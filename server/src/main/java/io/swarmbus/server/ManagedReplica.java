@@ -71,12 +71,17 @@ final class ManagedReplica {
         return bus.hasInbox(id) ? bus.inboxStats(id).pending() : 0;
     }
 
-    /** Stops taking work, interrupting any call in progress when {@code now}; waits for the readers to end. */
-    void stop(boolean now) {
+    /** Stops taking work, interrupting any call in progress when {@code now}; returns at once. */
+    void halt(boolean now) {
         stopping = true;
         if (now) {
             working.values().forEach(Thread::interrupt);
         }
+    }
+
+    /** {@link #halt}s, then waits for the readers to end (within a poll, once idle). */
+    void stop(boolean now) {
+        halt(now);
         for (Thread worker : workers) {
             try {
                 worker.join(Duration.ofSeconds(now ? 5 : 600));
