@@ -60,6 +60,12 @@ final class Cli {
                              [--swarm-id S] [--wait SECONDS]
               swarm consensus --task-id T [--algorithm majority-vote|weighted|quorum|unanimous] [--timeout 300]
               swarm leave    --swarm-id S [--member M]
+              managed create --name N --model M [--system-prompt TEXT] [--capabilities a,b] [--replicas 1]
+                             [--min 1] [--max R] [--max-tokens 512] [--max-llm-calls 3]
+              managed list
+              managed get    --name N
+              managed scale  --name N [--replicas R] [--min R] [--max R]
+              managed delete --name N
               client options: --server URL --token TOKEN --json
             """;
 
@@ -197,6 +203,8 @@ final class Cli {
                     network(call, command.substring("network ".length()), options);
             case "swarm join", "swarm list", "swarm status", "swarm coordinate", "swarm consensus", "swarm leave" ->
                     swarm(call, command.substring("swarm ".length()), options);
+            case "managed create", "managed list", "managed get", "managed scale", "managed delete" ->
+                    managed(call, command.substring("managed ".length()), options);
             default -> throw new IllegalArgumentException("unknown command '" + command + "'");
         }
     }
@@ -318,6 +326,60 @@ final class Cli {
             });
             default -> throw new IllegalArgumentException("unknown command 'network " + verb + "'");
         }
+    }
+
+    /** Managed LLM agent pools. */
+    private void managed(Call call, String verb, Map<String, String> options) {
+        String base = "/api/v1/managed-agents";
+        switch (verb) {
+            case "create" -> {
+                ObjectNode body = object().put("name", required(options, "name")).put("model", required(options, "model"))
+                        .put("system_prompt", options.getOrDefault("system-prompt", ""))
+                        .put("replicas", integer(options, "replicas", 1));
+                if (options.containsKey("capabilities")) {
+                    var caps = body.putArray("capabilities");
+                    for (String capability : required(options, "capabilities").split(",")) {
+                        caps.add(capability.trim());
+                    }
+                }
+                for (String[] field : new String[][] {{"min", "min_replicas"}, {"max", "max_replicas"},
+                        {"max-tokens", "max_tokens"}, {"max-llm-calls", "max_llm_calls_per_task"}}) {
+                    if (options.containsKey(field[0])) {
+                        body.put(field[1], integer(options, field[0], 0));
+                    }
+                }
+                call.print(call.post(base, body), Cli::describePool);
+            }
+            case "list" -> call.print(call.get(base), r -> {
+                StringBuilder text = new StringBuilder(r.path("total_count").asInt() + " pool(s)");
+                r.path("managed_agents").forEach(p -> text.append("\n  ").append(describePool(p)));
+                return text.toString();
+            });
+            case "get" -> call.print(call.get(base + "/" + path(required(options, "name"))), Cli::describePool);
+            case "scale" -> {
+                ObjectNode body = object();
+                for (String[] field : new String[][] {{"replicas", "replicas"}, {"min", "min_replicas"},
+                        {"max", "max_replicas"}}) {
+                    if (options.containsKey(field[0])) {
+                        body.put(field[1], integer(options, field[0], 0));
+                    }
+                }
+                call.print(call.send("PUT", base + "/" + path(required(options, "name")) + "/replicas", body),
+                        Cli::describePool);
+            }
+            case "delete" -> call.print(call.send("DELETE", base + "/" + path(required(options, "name")), null),
+                    r -> "deleted " + r.path("deleted").asText());
+            default -> throw new IllegalArgumentException("unknown command 'managed " + verb + "'");
+        }
+    }
+
+    private static String describePool(JsonNode p) {
+        JsonNode u = p.path("usage");
+        return String.format("%s: %d replicas (%d to %d) of %s, queue %d; %d LLM calls, %d+%d tokens, %d tasks done, "
+                + "%d failed", p.path("name").asText(), p.path("replica_agents").size(), p.path("min_replicas").asInt(),
+                p.path("max_replicas").asInt(), p.path("model").asText(), p.path("queue_depth").asInt(),
+                u.path("llm_calls").asLong(), u.path("prompt_tokens").asLong(), u.path("completion_tokens").asLong(),
+                u.path("tasks_completed").asLong(), u.path("tasks_failed").asLong());
     }
 
     /** {@code --id}, or the caller's only network. */

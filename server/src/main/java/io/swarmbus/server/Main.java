@@ -361,7 +361,7 @@ public final class Main {
     }
 
     private static final java.util.Set<String> TWO_WORD = java.util.Set.of("user", "agent", "group", "topic", "task", "network",
-            "swarm");
+            "swarm", "managed");
 
     private int client(String command, Map<String, String> options) {
         try {

@@ -244,6 +244,31 @@ class ManagedAgentsTest {
         assertThat(pool.at("/usage/tasks_failed").asInt()).isZero();
     }
 
+    String cli(String... args) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        List<String> all = new ArrayList<>(List.of(args));
+        all.addAll(List.of("--server", "http://127.0.0.1:" + server.port(), "--token", token));
+        java.io.PrintStream print = new java.io.PrintStream(out, true, StandardCharsets.UTF_8);
+        int code = new Main(print, print).run(all.toArray(String[]::new));
+        return code + " " + out.toString(StandardCharsets.UTF_8).strip();
+    }
+
+    @Test
+    void theCommandLine_createsScalesShowsAndDeletesAPool() throws Exception {
+        LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
+        start("http://127.0.0.1:" + sim.port() + "/v1");
+
+        assertThat(cli("managed", "create", "--name", "ops", "--model", "m", "--capabilities", "a,b", "--replicas", "2",
+                "--max", "5")).isEqualTo("0 ops: 2 replicas (1 to 5) of m, queue 0; 0 LLM calls, 0+0 tokens, 0 tasks done, "
+                + "0 failed");
+        assertThat(cli("managed", "scale", "--name", "ops", "--replicas", "3")).startsWith("0 ops: 3 replicas (1 to 5)");
+        assertThat(cli("managed", "list")).startsWith("0 1 pool(s)\n  ops: 3 replicas");
+        assertThat(cli("managed", "get", "--name", "nope")).startsWith("1 ").contains("not found");
+        assertThat(cli("managed", "create", "--name", "x", "--model", "m", "--replicas", "many"))
+                .startsWith("2 ").contains("--replicas must be a whole number");
+        assertThat(cli("managed", "delete", "--name", "ops")).isEqualTo("0 deleted ops");
+    }
+
     @Test
     void badTemplatesAndStrangers_getClearErrors_andDeleteRemovesTheReplicas() throws Exception {
         LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
