@@ -151,8 +151,8 @@ final class ManagedAgents implements AutoCloseable {
         for (ManagedPool pool : List.copyOf(pools.values())) {
             synchronized (pool) {
                 pool.replicas.forEach(r -> registry.heartbeat(r.id(), Optional.empty(), Optional.empty(), Map.of()));
-                ManagedPool.Decision decision = pool.decide(queueDepth(pool),
-                        pool.replicas.stream().anyMatch(ManagedReplica::idle), clock.instant());
+                Load load = load(pool);
+                ManagedPool.Decision decision = pool.decide(load.queue(), load.anyIdle(), clock.instant());
                 if (decision.to() != decision.from()) {
                     resize(pool, decision.to());
                     pool.template(pool.template().withReplicas(pool.replicas.size(), pool.template().minReplicas(),
@@ -166,19 +166,25 @@ final class ManagedAgents implements AutoCloseable {
         }
     }
 
-    /** Tasks waiting that the pool's replicas could take, plus task messages waiting in their inboxes. */
-    private int queueDepth(ManagedPool pool) {
+    /** A pool's queue depth, and whether any replica works on nothing. */
+    private record Load(int queue, boolean anyIdle) {}
+
+    /** Queue depth: tasks waiting that the pool's replicas could take, plus task messages in their inboxes. */
+    private Load load(ManagedPool pool) {
         ManagedTemplate template = pool.template();
         Set<AgentId> replicas = new java.util.HashSet<>();
         long inboxes = 0;
+        boolean anyIdle = false;
         for (ManagedReplica replica : pool.replicas) {
             replicas.add(replica.id());
-            inboxes += replica.waiting();
+            long waiting = replica.waiting();
+            inboxes += waiting;
+            anyIdle |= waiting == 0 && !replica.working();
         }
         int pending = tasks.countPending((Task task) -> task.spec().owner().equals(template.owner())
                 && template.capabilities().containsAll(task.spec().requiredCapabilities())
                 && (task.spec().candidates().isEmpty() || task.spec().candidates().stream().anyMatch(replicas::contains)));
-        return (int) Math.min(Integer.MAX_VALUE, pending + inboxes);
+        return new Load((int) Math.min(Integer.MAX_VALUE, pending + inboxes), anyIdle);
     }
 
     /** Starts or stops replicas until the pool has {@code count}; stops idle ones first. */

@@ -48,11 +48,6 @@ final class ManagedPool {
         template = changed;
     }
 
-    /** How long a replica holds a task message: as long as its calls could take, at most. */
-    Duration lease() {
-        return Duration.ofMinutes(10);
-    }
-
     /** Counts a call against the task's cap; false when the cap is reached. */
     boolean takeCall(String taskId) {
         int[] allowed = {0};

@@ -30,6 +30,8 @@ import org.slf4j.LoggerFactory;
 final class ManagedReplica {
     private static final Logger LOG = LoggerFactory.getLogger(ManagedReplica.class);
     private static final Duration POLL = Duration.ofSeconds(1);
+    /** How long a replica holds a task message unacknowledged: longer than its model calls take. */
+    private static final Duration LEASE = Duration.ofMinutes(10);
 
     private final AgentId id;
     private final ManagedPool pool;
@@ -61,9 +63,14 @@ final class ManagedReplica {
         }
     }
 
+    /** Whether it works on a task now. */
+    boolean working() {
+        return taken.get() > 0;
+    }
+
     /** Whether it works on nothing and nothing waits in its inbox. */
     boolean idle() {
-        return taken.get() == 0 && waiting() == 0;
+        return !working() && waiting() == 0;
     }
 
     /** Task messages waiting in its inbox. */
@@ -95,7 +102,7 @@ final class ManagedReplica {
     private void read() {
         while (!stopping) {
             try {
-                for (Delivery delivery : bus.receive(id, 1, pool.lease(), POLL)) {
+                for (Delivery delivery : bus.receive(id, 1, LEASE, POLL)) {
                     handle(delivery);
                 }
             } catch (RuntimeException e) {

@@ -45,6 +45,7 @@ record ManagedTemplate(String name, String owner, String model, String systemPro
             throw SwarmbusException.invalid("system_prompt", "system_prompt must be at most 100000 characters");
         }
         capabilities = Set.copyOf(new TreeSet<>(capabilities));
+        // The replicas' profile rules (role, capabilities, concurrency) checked now, not at the first replica.
         new AgentProfile(AgentId.of(name + "-1"), "", role, capabilities, maxConcurrentTasks, java.util.Map.of(), owner);
         if (maxTokens < 1 || maxTokens > 1_000_000) {
             throw SwarmbusException.invalid("max_tokens", "max_tokens must be 1 to 1000000");

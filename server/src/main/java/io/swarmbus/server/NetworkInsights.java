@@ -139,8 +139,8 @@ final class NetworkInsights {
         java.util.OptionalDouble meanConfidence = finished.stream()
                 .map(e -> e.path("results").path("consensus").path("confidence"))
                 .filter(JsonNode::isNumber).mapToDouble(JsonNode::asDouble).average(); // empty: no votes were taken
-        double confidence = meanConfidence.orElse(1);
-        if (confidence < 0.6) {
+        if (meanConfidence.isPresent() && meanConfidence.getAsDouble() < 0.6) {
+            double confidence = meanConfidence.getAsDouble();
             recommendation(into, "strategy", "medium", String.format("members agree weakly (mean confidence %.2f); "
                     + "debate lets them see each other's answers before a judge decides", confidence))
                     .putObject("evidence").put("mean_confidence", confidence).put("executions", finished.size())

@@ -245,12 +245,7 @@ class ManagedAgentsTest {
     }
 
     String cli(String... args) {
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-        List<String> all = new ArrayList<>(List.of(args));
-        all.addAll(List.of("--server", "http://127.0.0.1:" + server.port(), "--token", token));
-        java.io.PrintStream print = new java.io.PrintStream(out, true, StandardCharsets.UTF_8);
-        int code = new Main(print, print).run(all.toArray(String[]::new));
-        return code + " " + out.toString(StandardCharsets.UTF_8).strip();
+        return api.cli(token, args);
     }
 
     @Test

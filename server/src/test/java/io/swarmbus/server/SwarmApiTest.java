@@ -313,14 +313,7 @@ class SwarmApiTest {
 
     /** Runs the command line against the test server; returns exit code and output. */
     String cli(String... args) {
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
-        List<String> all = new ArrayList<>(List.of(args));
-        all.addAll(List.of("--server", "http://127.0.0.1:" + server.port(), "--token", token));
-        int code = new Main(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8),
-                new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8)).run(all.toArray(String[]::new));
-        return code + " " + out.toString(java.nio.charset.StandardCharsets.UTF_8)
-                + err.toString(java.nio.charset.StandardCharsets.UTF_8);
+        return api.cli(token, args);
     }
 
     @Test

@@ -24,6 +24,16 @@ final class TestApi {
                 .get("access_token").asText();
     }
 
+    /** Runs a {@code swarmbus} client command against the server as {@code bearer}: "exit-code output". */
+    String cli(String bearer, String... args) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.util.List<String> all = new java.util.ArrayList<>(java.util.List.of(args));
+        all.addAll(java.util.List.of("--server", "http://127.0.0.1:" + server.port(), "--token", bearer));
+        java.io.PrintStream print = new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8);
+        int code = new Main(print, print).run(all.toArray(String[]::new));
+        return code + " " + out.toString(java.nio.charset.StandardCharsets.UTF_8).strip();
+    }
+
     Reply call(String bearer, String method, String path, String body) throws Exception {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
                 .header("Content-Type", "application/json")
