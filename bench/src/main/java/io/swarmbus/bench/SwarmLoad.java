@@ -2,10 +2,7 @@ package io.swarmbus.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -31,14 +28,18 @@ public final class SwarmLoad {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String[] ROLES = {"load-balancer", "resource-optimizer", "task-coordinator", "monitor"};
 
-    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final String server;
+    /** Each client thread's own keep-alive connection. */
+    private final ThreadLocal<RawHttp> connection = new ThreadLocal<>();
     private final int concurrency;
+    /** The clients' threads, kept across phases so each keeps its connection. */
+    private final ExecutorService clients;
     private String token;
 
     private SwarmLoad(String server, int concurrency) {
         this.server = server;
         this.concurrency = concurrency;
+        this.clients = Executors.newFixedThreadPool(concurrency);
     }
 
     public static void main(String[] args) throws Exception {
@@ -48,6 +49,7 @@ public final class SwarmLoad {
         int networkSize = 100;
         int statusCalls = 2000;
         int concurrency = 8;
+        int rounds = 2;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--server" -> server = args[++i];
@@ -56,19 +58,29 @@ public final class SwarmLoad {
                 case "--network-size" -> networkSize = Integer.parseInt(args[++i]);
                 case "--status-calls" -> statusCalls = Integer.parseInt(args[++i]);
                 case "--concurrency" -> concurrency = Integer.parseInt(args[++i]);
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
-        new SwarmLoad(server, concurrency).run(members, networks, Math.min(networkSize, members), statusCalls);
+        SwarmLoad load = new SwarmLoad(server, concurrency);
+        for (int round = 1; round <= rounds; round++) {
+            // The JIT is still compiling the server's hot paths for tens of seconds after start:
+            // the last round is the one to read.
+            System.out.printf("round %d of %d%s%n", round, rounds, round < rounds ? " (warm-up)" : "");
+            load.run("sl-" + ProcessHandle.current().pid() + "-" + round, members, networks,
+                    Math.min(networkSize, members), statusCalls);
+        }
+        load.clients.shutdownNow();
     }
 
-    private void run(int members, int networks, int networkSize, int statusCalls) throws Exception {
-        long pid = ProcessHandle.current().pid();
-        token = call("POST", "/auth/token", "{\"username\":\"swarmload-" + pid + "\",\"password\":\"swarmload-pw\"}")
+    private void run(String prefix, int members, int networks, int networkSize, int statusCalls) throws Exception {
+        token = null;
+        timed("GET /health (trivial route, baseline)", statusCalls, i -> "GET /health");
+        token = call("POST", "/auth/token", "{\"username\":\"" + prefix + "\",\"password\":\"swarmload-pw\"}")
                 .get("access_token").asText();
         String[] agents = new String[members];
         for (int i = 0; i < members; i++) {
-            agents[i] = "sl-" + pid + "-" + i;
+            agents[i] = prefix + "-" + i;
         }
         timed("register agents (setup)", members, i -> "POST /api/v1/agents {\"agent_id\":\"" + agents[i]
                 + "\",\"role\":\"worker\"}");
@@ -108,23 +120,21 @@ public final class SwarmLoad {
         long[] nanos = new long[count];
         java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
         long start = System.nanoTime();
-        try (ExecutorService pool = Executors.newFixedThreadPool(concurrency)) {
-            List<Future<?>> clients = new ArrayList<>();
-            for (int c = 0; c < concurrency; c++) {
-                clients.add(pool.submit(() -> {
-                    for (int i = next.getAndIncrement(); i < count; i = next.getAndIncrement()) {
-                        String[] parts = request.apply(i).split(" ", 3);
-                        long t0 = System.nanoTime();
-                        JsonNode body = call(parts[0], parts[1], parts.length > 2 ? parts[2] : null);
-                        nanos[i] = System.nanoTime() - t0;
-                        answered.accept(i, body);
-                    }
-                    return null;
-                }));
-            }
-            for (Future<?> client : clients) {
-                client.get();
-            }
+        List<Future<?>> running = new ArrayList<>();
+        for (int c = 0; c < concurrency; c++) {
+            running.add(clients.submit(() -> {
+                for (int i = next.getAndIncrement(); i < count; i = next.getAndIncrement()) {
+                    String[] parts = request.apply(i).split(" ", 3);
+                    long t0 = System.nanoTime();
+                    JsonNode body = call(parts[0], parts[1], parts.length > 2 ? parts[2] : null);
+                    nanos[i] = System.nanoTime() - t0;
+                    answered.accept(i, body);
+                }
+                return null;
+            }));
+        }
+        for (Future<?> client : running) {
+            client.get();
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         Arrays.sort(nanos);
@@ -137,16 +147,20 @@ public final class SwarmLoad {
         void accept(int index, JsonNode body);
     }
 
-    private JsonNode call(String method, String path, String body) throws Exception {
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(server + path))
-                .header("Content-Type", "application/json")
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
-        if (token != null) {
-            request.header("Authorization", "Bearer " + token);
+    /**
+     * One request on this thread's connection. The load generator shares the server's two cores,
+     * so it speaks raw HTTP/1.1: {@code java.net.http.HttpClient} cost more CPU per request than
+     * the routes it timed, and its own scheduling added to their tails.
+     */
+    private JsonNode call(String method, String path, String body) throws IOException {
+        RawHttp http = connection.get();
+        if (http == null) {
+            http = new RawHttp(server);
+            connection.set(http);
         }
-        HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
-        if (response.statusCode() >= 300) {
-            throw new IllegalStateException(method + " " + path + " answered " + response.statusCode() + ": "
+        RawHttp.Response response = http.exchange(RawHttp.request(method, server, path, token, body));
+        if (response.status() >= 300) {
+            throw new IllegalStateException(method + " " + path + " answered " + response.status() + ": "
                     + response.body());
         }
         return JSON.readTree(response.body());

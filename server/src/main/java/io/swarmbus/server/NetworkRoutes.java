@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.http.Context;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
-import io.swarmbus.messaging.AgentId;
 import io.swarmbus.tasks.TaskCoordinator;
 import java.time.Clock;
 import java.util.List;
@@ -87,10 +86,11 @@ final class NetworkRoutes {
 
     /** Swarm tasks that only this network's agents may take: running ones, or waiting ones. */
     private int swarmTasks(ObjectNode network, boolean waiting) {
-        Set<AgentId> agents = new java.util.HashSet<>();
-        network.get("agents").forEach(a -> agents.add(AgentId.of(a.asText())));
+        Set<String> agents = new java.util.HashSet<>();
+        network.get("agents").forEach(a -> agents.add(a.asText()));
         java.util.function.Predicate<io.swarmbus.tasks.Task> ours = t -> t.spec().type().startsWith("swarm.")
-                && !t.spec().candidates().isEmpty() && agents.containsAll(t.spec().candidates());
+                && !t.spec().candidates().isEmpty()
+                && t.spec().candidates().stream().allMatch(c -> agents.contains(c.value()));
         return waiting ? tasks.countPending(ours) : tasks.countRunning(ours);
     }
 

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.http.Context;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
-import io.swarmbus.messaging.AgentId;
 import io.swarmbus.tasks.TaskCoordinator;
 import java.util.HashSet;
 import java.util.List;
@@ -81,20 +80,33 @@ final class SwarmRoutes {
             if (only != null && !only.equals(id)) {
                 return;
             }
-            int active = activeTasks(members);
+            // One pass over the members: with a thousand of them, their JSON lookups are the cost.
+            Set<String> ids = new HashSet<>();
+            Map<String, Integer> roles = new java.util.LinkedHashMap<>();
+            for (ObjectNode member : members) {
+                ids.add(member.get("member_id").asText());
+                roles.merge(member.get("role").asText(), 1, Integer::sum);
+            }
+            int active = activeTasks(ids);
             ObjectNode status = list.addObject().put("swarm_id", id).put("member_count", members.size())
                     .put("active_tasks", active).put("coordination_status", active > 0 ? "coordinating" : "idle");
-            ObjectNode roles = status.putObject("roles");
-            members.forEach(m -> roles.put(m.get("role").asText(), roles.path(m.get("role").asText()).asInt(0) + 1));
+            ObjectNode roleCounts = status.putObject("roles");
+            roles.forEach(roleCounts::put);
         });
         Http.json(ctx, 200, list);
     }
 
     /** Swarm tasks running on these members. */
     private int activeTasks(List<ObjectNode> members) {
-        Set<AgentId> ids = new HashSet<>();
-        members.forEach(m -> ids.add(AgentId.of(m.get("member_id").asText())));
-        return tasks.countRunning(t -> t.spec().type().startsWith("swarm.") && t.assignee().map(ids::contains).orElse(false));
+        Set<String> ids = new HashSet<>();
+        members.forEach(m -> ids.add(m.get("member_id").asText()));
+        return activeTasks(ids);
+    }
+
+    /** Swarm tasks running on the members with these ids (checked when they joined, so plain strings). */
+    private int activeTasks(Set<String> memberIds) {
+        return tasks.countRunning(t -> t.spec().type().startsWith("swarm.")
+                && t.assignee().map(a -> memberIds.contains(a.value())).orElse(false));
     }
 
     /**

@@ -34,6 +34,8 @@ final class Swarms {
     private final Clock clock;
     /** Active members by swarm, each swarm's in the order they joined; members who left are only in the table. */
     private final Map<String, Map<String, ObjectNode>> swarms = new ConcurrentHashMap<>();
+    /** How many active members each owner has in each swarm: a caller's swarms are found without a scan of all. */
+    private final Map<String, Map<String, Integer>> membersByOwner = new java.util.HashMap<>();
     private final SortableIds ids;
 
     Swarms(DurableTable table, Registry registry, MessageBus bus, Clock clock) {
@@ -77,7 +79,7 @@ final class Swarms {
             throw SwarmbusException.invalid("region", "region must be 1 to 64 characters");
         });
         String swarmId = join.swarmId().orElseGet(() -> ids.next("swarm"));
-        if (join.swarmId().isPresent() && active(swarmId, principal).isEmpty()) {
+        if (join.swarmId().isPresent() && !hasMembers(swarmId, principal)) {
             throw new SwarmbusException(ErrorCode.NOT_FOUND, "swarm " + swarmId + " not found");
         }
         AgentId agent;
@@ -117,6 +119,10 @@ final class Swarms {
             if (swarm.isEmpty()) {
                 swarms.remove(swarmId);
             }
+            Map<String, Integer> owned = membersByOwner.get(member.get("owner_id").asText());
+            if (owned.merge(swarmId, -1, Integer::sum) == 0) {
+                owned.remove(swarmId);
+            }
         }
         table.awaitDurable(write);
         return left;
@@ -130,13 +136,20 @@ final class Swarms {
     /** The caller's swarms with active members, by swarm id, each with its members in the order they joined. */
     synchronized Map<String, List<ObjectNode>> swarms(Auth.Principal principal) {
         Map<String, List<ObjectNode>> mine = new java.util.TreeMap<>();
-        swarms.forEach((id, members) -> {
-            List<ObjectNode> visible = members.values().stream().filter(m -> visible(m, principal)).toList();
+        Set<String> ids = principal.admin() ? swarms.keySet()
+                : membersByOwner.getOrDefault(principal.name(), Map.of()).keySet();
+        for (String id : ids) {
+            List<ObjectNode> visible = active(id, principal);
             if (!visible.isEmpty()) {
                 mine.put(id, visible);
             }
-        });
+        }
         return mine;
+    }
+
+    private boolean hasMembers(String swarmId, Auth.Principal principal) {
+        return principal.admin() ? swarms.containsKey(swarmId)
+                : membersByOwner.getOrDefault(principal.name(), Map.of()).containsKey(swarmId);
     }
 
     private static boolean visible(ObjectNode member, Auth.Principal principal) {
@@ -144,8 +157,10 @@ final class Swarms {
     }
 
     private void index(ObjectNode member) {
-        swarms.computeIfAbsent(member.get("swarm_id").asText(), id -> new java.util.LinkedHashMap<>())
-                .put(member.get("member_id").asText(), member);
+        String swarmId = member.get("swarm_id").asText();
+        swarms.computeIfAbsent(swarmId, id -> new java.util.LinkedHashMap<>()).put(member.get("member_id").asText(), member);
+        membersByOwner.computeIfAbsent(member.get("owner_id").asText(), owner -> new java.util.HashMap<>())
+                .merge(swarmId, 1, Integer::sum);
     }
 
     private static String key(ObjectNode member) {

@@ -210,6 +210,10 @@ class SwarmApiTest {
         JsonNode createdAgent = call(token, "GET", "/api/v1/agents/" + created, null).body();
         Reply left = call(token, "POST", "/swarm/leave", "{\"swarm_id\":\"" + swarm + "\",\"member_id\":\"alpha\"}");
         JsonNode after = call(token, "GET", "/swarm/status", null).body();
+        call(token, "POST", "/swarm/leave", "{\"swarm_id\":\"" + swarm + "\"}");
+        JsonNode empty = call(token, "GET", "/swarm/status", null).body();
+        Reply rejoin = call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\","
+                + "\"swarm_id\":\"" + swarm + "\",\"agent_id\":\"alpha\"}");
 
         assertThat(first.status()).isEqualTo(201);
         assertThat(first.body().get("member_id").asText()).isEqualTo("alpha");
@@ -227,6 +231,8 @@ class SwarmApiTest {
         assertThat(left.status()).isEqualTo(200);
         assertThat(left.body().get("status").asText()).isEqualTo("left");
         assertThat(after.get(0).get("member_count").asInt()).isEqualTo(1);
+        assertThat(empty).isEmpty(); // a swarm ends with its last member
+        assertThat(rejoin.status()).isEqualTo(404);
     }
 
     @Test
