@@ -1095,9 +1095,19 @@ final class Engine implements MessageBus {
         if (inbox == null) {
             return;
         }
-        for (StoredMessage stored : new ArrayList<>(messages.values())) {
-            DeliveryState d = stored.deliveryTo(agent);
-            if (d != null && d.inbox == inbox && !d.status.terminal()) {
+        // Only this inbox's deliveries, not a scan of every message (seconds under the lock with
+        // millions pending): pending ones are in its ready queue (beside stale entries whose status
+        // moved on), dead letters in its dead map, leased and delayed ones among the timed.
+        Set<DeliveryState> open = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        open.addAll(inbox.ready);
+        open.addAll(inbox.dead.values());
+        for (DeliveryState d : timed) {
+            if (d.inbox == inbox) {
+                open.add(d);
+            }
+        }
+        for (DeliveryState d : open) {
+            if (!d.status.terminal()) {
                 timed.remove(d);
                 d.status = DeliveryStatus.DISCARDED;
                 finishDelivery(d);
@@ -1116,10 +1126,18 @@ final class Engine implements MessageBus {
     private void applyRestored(Restored e) {
         StoredMessage stored = new StoredMessage(e.message(), e.recipients().size());
         for (int i = 0; i < stored.deliveries.length; i++) {
-            Inbox inbox = inboxes.computeIfAbsent(e.recipients().get(i), Inbox::new);
+            AgentId recipient = e.recipients().get(i);
+            DeliveryStatus status = STATUSES[e.statuses()[i]];
+            Inbox inbox = inboxes.get(recipient);
+            if (inbox == null) {
+                // A snapshot names every inbox before its messages, so a missing one was deleted
+                // and its deliveries discarded: they stay history, on an inbox of their own,
+                // rather than bringing the deleted inbox back.
+                inbox = status.terminal() ? new Inbox(recipient) : inboxes.computeIfAbsent(recipient, Inbox::new);
+            }
             DeliveryState d = new DeliveryState(stored, inbox);
             stored.deliveries[i] = d;
-            d.status = STATUSES[e.statuses()[i]];
+            d.status = status;
             d.attempts = e.attempts()[i];
             restore(d, e.deadlines()[i]);
         }

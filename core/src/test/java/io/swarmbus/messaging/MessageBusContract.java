@@ -209,6 +209,43 @@ abstract class MessageBusContract {
         assertThatThrownBy(() -> bus.receive(BOB, 1)).isInstanceOf(SwarmbusException.class);
     }
 
+    @Test
+    void deleteInbox_discardsPendingLeasedDelayedAndDeadDeliveries_andLeavesOtherRecipientsAlone() {
+        reopen(c -> c.maxDeliveries(2));
+        bus.createGroup("team", List.of(BOB, CAROL));
+        MessageId dead = send(ALICE, BOB, "dead", Priority.CRITICAL).id();
+        bus.receive(BOB, 1);
+        bus.nack(BOB, dead, Duration.ZERO);
+        bus.receive(BOB, 1);
+        bus.nack(BOB, dead, Duration.ZERO);
+        MessageId delayed = send(ALICE, BOB, "delayed", Priority.HIGH).id();
+        bus.receive(BOB, 1);
+        bus.nack(BOB, delayed, Duration.ofMinutes(5));
+        MessageId leased = send(ALICE, BOB, "leased", Priority.HIGH).id();
+        bus.receive(BOB, 1);
+        MessageId acked = send(ALICE, BOB, "acked", Priority.HIGH).id();
+        bus.receive(BOB, 1);
+        bus.ack(BOB, acked);
+        MessageId shared = send(ALICE, Address.group("team"), "shared").id();
+        assertThat(statusOf(dead, BOB)).isEqualTo(DeliveryStatus.DEAD_LETTERED);
+        assertThat(statusOf(delayed, BOB)).isEqualTo(DeliveryStatus.DELAYED);
+        assertThat(statusOf(leased, BOB)).isEqualTo(DeliveryStatus.LEASED);
+
+        bus.deleteInbox(BOB);
+
+        for (MessageId id : List.of(dead, delayed, leased, shared)) {
+            assertThat(statusOf(id, BOB)).as(id.toString()).isEqualTo(DeliveryStatus.DISCARDED);
+        }
+        assertThat(statusOf(acked, BOB)).isEqualTo(DeliveryStatus.ACKED);
+        assertThat(statusOf(shared, CAROL)).isEqualTo(DeliveryStatus.PENDING);
+        clock.advance(Duration.ofMinutes(10)); // the lease and the delay end: nothing comes back
+        runTimers();
+        reopen(c -> c.maxDeliveries(2));
+        assertThat(bus.hasInbox(BOB)).isFalse();
+        assertThat(statusOf(delayed, BOB)).isEqualTo(DeliveryStatus.DISCARDED);
+        assertThat(contents(bus.receive(CAROL, 10))).containsExactly("shared");
+    }
+
     // ---------------------------------------------------------------- order
 
     @Test
