@@ -41,6 +41,8 @@ public final class NetLoad {
     private boolean binary;
     /** W2 consumers subscribe with {@code "batch":true}: many deliveries per frame. */
     private boolean batchedDeliveries;
+    /** Agents this run registered through {@link #agent}: deleted when their workload ends. */
+    private final List<String> created = new ArrayList<>();
 
     private NetLoad(String server, int seconds) throws Exception {
         this.server = server;
@@ -87,7 +89,25 @@ public final class NetLoad {
                 default -> throw new IllegalArgumentException("unknown workload " + run
                         + "; use w1, w2, w3, rest, longpoll or all");
             }
+            load.deleteAgents();
         }
+    }
+
+    /**
+     * Deletes the agents the last workload registered, with whatever they left pending (W1 leaves
+     * about a million messages per pass): a warm-up pass should leave the server's JIT warm, not
+     * its heap full of another pass's backlog for the measured pass's collector to trace.
+     */
+    private void deleteAgents() throws Exception {
+        for (String agent : created) {
+            HttpRequest request = HttpRequest.newBuilder(URI.create(server + "/api/v1/agents/" + agent))
+                    .header("Authorization", "Bearer " + token).DELETE().build();
+            int status = http.send(request, HttpResponse.BodyHandlers.discarding()).statusCode();
+            if (status >= 300) {
+                System.err.printf("could not delete agent %s: status %d%n", agent, status);
+            }
+        }
+        created.clear();
     }
 
     // ---------------------------------------------------------------- plumbing
@@ -114,6 +134,7 @@ public final class NetLoad {
     private String agent(String name) throws Exception {
         String id = name + "-" + ProcessHandle.current().pid();
         post("/api/v1/agents", "{\"agent_id\":\"" + id + "\"}", token);
+        created.add(id);
         return id;
     }
 
