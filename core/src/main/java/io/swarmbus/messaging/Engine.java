@@ -416,7 +416,9 @@ final class Engine implements MessageBus {
             checkRoom(inboxes.get(recipient));
         }
         long id = Math.max(now << MessageId.COUNTER_BITS, lastId + 1);
-        Message message = new Message(new MessageId(id), request.from(), request.to(), request.type(),
+        Inbox sender = inboxes.get(request.from());
+        Address to = request.to() instanceof Address.Direct d ? inboxes.get(d.agent()).address : request.to();
+        Message message = new Message(new MessageId(id), sender != null ? sender.agent : request.from(), to, request.type(),
                 request.content(), request.priority(), request.correlationId(), request.replyTo(),
                 request.conversationId(), request.headers(), Instant.ofEpochMilli(now),
                 request.ttl().map(ttl -> Instant.ofEpochMilli(now + ttl.toMillis())), request.idempotencyKey());
@@ -446,10 +448,7 @@ final class Engine implements MessageBus {
     /** The sorted recipients of a send; the sender never receives its own group, topic or broadcast. */
     private List<AgentId> recipientsOf(SendRequest request) {
         Collection<AgentId> targets = switch (request.to()) {
-            case Address.Direct d -> {
-                requireInbox(d.agent());
-                yield List.of(d.agent());
-            }
+            case Address.Direct d -> List.of(requireInbox(d.agent()).agent);
             case Address.Group g -> requireGroup(g.name());
             case Address.Topic t -> topics.getOrDefault(t.name(), new TreeSet<>());
             case Address.Broadcast b -> new TreeSet<>(inboxes.keySet());
