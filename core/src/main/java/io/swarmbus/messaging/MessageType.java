@@ -30,6 +30,9 @@ public record MessageType(String name) {
     public static final MessageType ERROR_REPORT = new MessageType("error_report");
     /** Coordination among agents of a swarm. */
     public static final MessageType COORDINATION = new MessageType("coordination");
+    private static final java.util.Map<String, MessageType> KNOWN = java.util.stream.Stream.of(CHAT, COMMAND,
+            FUNCTION_CALL, TASK_REQUEST, TASK_RESPONSE, STATUS_UPDATE, HEARTBEAT, ERROR_REPORT, COORDINATION)
+            .collect(java.util.stream.Collectors.toUnmodifiableMap(MessageType::name, type -> type));
 
     /** Rejects names that are not lower-case identifiers of 1 to 64 characters. */
     public MessageType {
@@ -41,7 +44,10 @@ public record MessageType(String name) {
 
     /** The type with this wire name. */
     public static MessageType of(String name) {
-        return new MessageType(name);
+        // The common types are shared: most sends name one, and then need neither a new object
+        // held by every pending message nor a regular-expression check.
+        MessageType known = name == null ? null : KNOWN.get(name);
+        return known != null ? known : new MessageType(name);
     }
 
     @Override
