@@ -136,9 +136,10 @@ final class NetworkInsights {
         if (finished.size() < MIN_STEPS) {
             return;
         }
+        // Empty when none of the executions took a vote: then there is no agreement to judge.
         java.util.OptionalDouble meanConfidence = finished.stream()
                 .map(e -> e.path("results").path("consensus").path("confidence"))
-                .filter(JsonNode::isNumber).mapToDouble(JsonNode::asDouble).average(); // empty: no votes were taken
+                .filter(JsonNode::isNumber).mapToDouble(JsonNode::asDouble).average();
         if (meanConfidence.isPresent() && meanConfidence.getAsDouble() < 0.6) {
             double confidence = meanConfidence.getAsDouble();
             recommendation(into, "strategy", "medium", String.format("members agree weakly (mean confidence %.2f); "

@@ -75,10 +75,10 @@ public final class Strategies {
     static Backend peakEwma(List<Backend> candidates, LlmCall call, long now) {
         // A backend not yet answered counts as the average of those that have: scored as 0 it
         // would take every call (load times 0 is 0) until its first answer, however slow it is.
-        double unknown = candidates.stream().mapToDouble(b -> b.ewmaNanos(now)).filter(e -> e > 0).average().orElse(1);
+        double unmeasured = candidates.stream().mapToDouble(b -> b.ewmaNanos(now)).filter(e -> e > 0).average().orElse(1);
         return lowest(candidates, b -> {
             double ewma = b.ewmaNanos(now);
-            return (ewma > 0 ? ewma : unknown) * (b.inFlight() + 1);
+            return (ewma > 0 ? ewma : unmeasured) * (b.inFlight() + 1);
         });
     }
 
