@@ -25,7 +25,8 @@ import java.util.Objects;
  * @param historyRetention how long finished messages stay queryable
  * @param historyMaxMessages the most finished messages kept queryable
  * @param snapshotAfterBytes journal bytes after which a snapshot is taken (or, if more, as many
- *     bytes as the last snapshot took, so snapshotting a large state stays proportionate)
+ *     bytes as the retained messages would take in it, so a snapshot is only written once it
+ *     frees more than it costs)
  * @param reaperInterval how often expired leases and delays are looked for
  * @param snapshotOnClose whether a clean close writes a snapshot, so the next open replays nothing
  * @param clock the time source; tests pass a fake one

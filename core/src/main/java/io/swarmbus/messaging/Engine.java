@@ -85,8 +85,6 @@ final class Engine implements MessageBus {
     private final EventCodec codec = new EventCodec();
     private final ScheduledExecutorService scheduler;
     private final ReentrantLock snapshotLock = new ReentrantLock();
-    /** Bytes the last snapshot took; 0 until one is written. Read by the timer, set under snapshotLock. */
-    private volatile long lastSnapshotBytes;
     private Journal journal;
     private RecoveryReport recovery;
 
@@ -98,6 +96,8 @@ final class Engine implements MessageBus {
     private final LinkedHashMap<IdempotencyKey, IdempotencyEntry> idempotency = new LinkedHashMap<>();
     private final TreeSet<DeliveryState> timed = new TreeSet<>(DeliveryState.DEADLINE_ORDER);
     private final ArrayDeque<StoredMessage> finished = new ArrayDeque<>();
+    /** About what the retained messages take in a snapshot ({@link StoredMessage#snapshotBytes}). */
+    private long retainedBytes;
     private final ArrayDeque<Confirm> confirms = new ArrayDeque<>();
     private final List<Runnable> completions = new ArrayList<>();
     private final LinkedHashSet<Inbox> woken = new LinkedHashSet<>();
@@ -736,6 +736,7 @@ final class Engine implements MessageBus {
 
     /** Ends due leases and delays, drops history past retention, and snapshots when the journal grew. */
     void reap() {
+        long state;
         lock.lock();
         try {
             if (closed || failure != null) {
@@ -752,17 +753,19 @@ final class Engine implements MessageBus {
             }
             dropOldHistory(now);
             dropOldIdempotencyKeys(now);
+            state = retainedBytes;
         } catch (RuntimeException e) {
             // A storage failure is reported through the listener; the timer must keep running.
             return;
         } finally {
             unlock();
         }
-        // A snapshot writes the whole state, so with much pending it waits until the journal has
-        // grown by as much as the last snapshot took: snapshots then cost at most as much disk
-        // and CPU as the journal itself, however large the state, and replay stays under two
-        // snapshots' worth.
-        long due = Math.max(config.snapshotAfterBytes(), lastSnapshotBytes);
+        // A snapshot rewrites every retained message, so it only pays once the journal since the
+        // last one holds more than the state it would write: until then replay costs less than
+        // twice the state, and a snapshot would free little. While messages pile up unconsumed
+        // (the state growing as fast as the journal) none is taken; each one taken costs at most
+        // as much disk and CPU as the journal written since the one before.
+        long due = Math.max(config.snapshotAfterBytes(), state);
         if (journal.bytesSinceSnapshot() >= due && snapshotLock.tryLock()) {
             try {
                 writeSnapshot();
@@ -776,7 +779,9 @@ final class Engine implements MessageBus {
         long oldest = now - config.historyRetention().toMillis();
         while (!finished.isEmpty() && (finished.size() > config.historyMaxMessages()
                 || finished.peekFirst().message.createdAt().toEpochMilli() < oldest)) {
-            messages.remove(finished.pollFirst().message.id());
+            StoredMessage dropped = finished.pollFirst();
+            messages.remove(dropped.message.id());
+            retainedBytes -= dropped.snapshotBytes();
         }
     }
 
@@ -812,13 +817,7 @@ final class Engine implements MessageBus {
             lock.unlock();
         }
         EventCodec snapshotCodec = new EventCodec();
-        long[] bytes = {0};
-        journal.writeSnapshot(seq, sink -> events.forEach(e -> {
-            ByteBuffer frame = snapshotCodec.encode(e);
-            bytes[0] += frame.remaining();
-            sink.accept(frame);
-        }));
-        lastSnapshotBytes = bytes[0];
+        journal.writeSnapshot(seq, sink -> events.forEach(e -> sink.accept(snapshotCodec.encode(e))));
     }
 
     /** The whole state as events; immutable messages are shared, mutable parts copied. */
@@ -969,6 +968,7 @@ final class Engine implements MessageBus {
         }
         lastId = Math.max(lastId, message.id().value());
         messages.put(stored.message.id(), stored);
+        retainedBytes += stored.snapshotBytes();
         message.idempotencyKey().ifPresent(key -> idempotency.put(new IdempotencyKey(message.from(), key),
                 new IdempotencyEntry(stored.id(), message.createdAt().toEpochMilli(), stored.deliveries.length)));
         sent++;
@@ -1142,6 +1142,7 @@ final class Engine implements MessageBus {
         }
         lastId = Math.max(lastId, stored.id());
         messages.put(stored.message.id(), stored);
+        retainedBytes += stored.snapshotBytes();
         if (stored.open == 0) {
             finished.add(stored);
         }
@@ -1309,6 +1310,7 @@ final class Engine implements MessageBus {
         public void reset() {
             finish();
             messages.clear();
+            retainedBytes = 0;
             inboxes.clear();
             groups.clear();
             topics.clear();

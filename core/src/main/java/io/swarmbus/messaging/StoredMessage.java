@@ -37,6 +37,14 @@ final class StoredMessage {
         return null;
     }
 
+    /**
+     * About the bytes the message takes in a snapshot: its content (one byte a character, as most
+     * agent text is ASCII) plus a fixed allowance for the fields and each delivery.
+     */
+    long snapshotBytes() {
+        return message.content().length() + 128L + 32L * deliveries.length;
+    }
+
     List<AgentId> recipients() {
         List<AgentId> list = new ArrayList<>(deliveries.length);
         for (DeliveryState d : deliveries) {

@@ -66,6 +66,18 @@ final class CrashChild {
             AgentId consumer = consumer(c);
             Thread.ofPlatform().start(() -> child.consume(consumer));
         }
+        // It keeps all history, so its state grows with the journal and the engine would seldom
+        // snapshot on its own: take one often, so that kills land during snapshots too.
+        Thread.ofPlatform().daemon().start(() -> {
+            while (true) {
+                try {
+                    Thread.sleep(250);
+                    bus.snapshot();
+                } catch (InterruptedException | RuntimeException e) {
+                    return;
+                }
+            }
+        });
         System.out.println("READY");
         System.out.flush();
         Thread.sleep(Long.MAX_VALUE);

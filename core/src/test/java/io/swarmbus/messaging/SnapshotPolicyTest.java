@@ -1,0 +1,55 @@
+package io.swarmbus.messaging;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * When the engine snapshots on its own: not while the state grows as fast as the journal (a
+ * snapshot would rewrite it all and free nothing), and once the journal holds more than the
+ * state it would write.
+ */
+class SnapshotPolicyTest {
+    static final AgentId PRODUCER = AgentId.of("producer");
+    static final AgentId CONSUMER = AgentId.of("consumer");
+    static final String KIB = "x".repeat(1024);
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void noSnapshotWhileMessagesPileUp_oneOnceTheyAreConsumed() throws Exception {
+        BusConfig config = BusConfig.builder(dir).snapshotAfterBytes(1 << 20).historyMaxMessages(10)
+                .reaperInterval(Duration.ofHours(1)).snapshotOnClose(false).build();
+        try (MessageBus bus = MessageBus.open(config)) {
+            Engine engine = (Engine) bus;
+            bus.createInbox(PRODUCER);
+            bus.createInbox(CONSUMER);
+            for (int i = 0; i < 4_000; i++) { // about 4 MiB of journal, all of it still pending
+                bus.send(SendRequest.builder(PRODUCER, Address.agent(CONSUMER)).content(KIB).build());
+            }
+            engine.reap();
+            assertThat(snapshots()).as("a snapshot would rewrite every pending message").isZero();
+
+            List<Delivery> got;
+            while (!(got = bus.receive(CONSUMER, 500, Duration.ofMinutes(1), Duration.ZERO)).isEmpty()) {
+                bus.ackAsync(CONSUMER, got.stream().map(Delivery::id).toList()).join();
+            }
+            engine.reap();
+            assertThat(snapshots()).as("consumed, the state is ten messages of history").isEqualTo(1);
+        }
+    }
+
+    private long snapshots() throws IOException {
+        try (Stream<Path> files = Files.list(dir.resolve("snapshots"))) {
+            return files.filter(f -> f.toString().endsWith(".snap")).count();
+        }
+    }
+}
