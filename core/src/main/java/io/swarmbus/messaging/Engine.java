@@ -529,7 +529,10 @@ final class Engine implements MessageBus {
         for (int i = 0; i < ids.length; i++) {
             ids[i] = chosen.get(i).id();
         }
-        record(new Leased(inbox.agent, ids, deadline));
+        journal.append(codec.encode(new Leased(inbox.agent, ids, deadline)), false); // as record() does
+        for (DeliveryState d : chosen) {
+            leaseDelivery(d, deadline); // what applying the event does, without looking each one up again
+        }
         Instant expiresAt = Instant.ofEpochMilli(deadline);
         List<Delivery> deliveries = new ArrayList<>(chosen.size());
         for (DeliveryState d : chosen) {
@@ -594,40 +597,49 @@ final class Engine implements MessageBus {
 
     @Override
     public CompletableFuture<AckResult> ackAsync(AgentId agent, Collection<MessageId> ids) {
-        return withLeasesHeld(agent, ids, Acked::new);
+        return withLeasesHeld(agent, ids, Acked::new, this::ackDelivery);
     }
 
     @Override
     public CompletableFuture<AckResult> extendLeaseAsync(AgentId agent, Collection<MessageId> ids, Duration visibility) {
         checkVisibility(visibility);
         long deadline = config.clock().millis() + visibility.toMillis();
-        return withLeasesHeld(agent, ids, (who, held) -> new LeaseExtended(who, held, deadline));
+        return withLeasesHeld(agent, ids, (who, held) -> new LeaseExtended(who, held, deadline),
+                d -> setDeadline(d, deadline));
     }
 
     /**
-     * Records {@code event} for the deliveries of {@code ids} that {@code agent} holds a lease on;
-     * the result lists those and the rest, once durable.
+     * Journals {@code event} for the deliveries of {@code ids} that {@code agent} holds a lease on
+     * and makes {@code change} to each, which is what applying the event does (without looking
+     * each delivery up again); the result lists those and the rest, once durable.
      */
     private CompletableFuture<AckResult> withLeasesHeld(AgentId agent, Collection<MessageId> ids,
-            java.util.function.BiFunction<AgentId, long[], Event> event) {
+            java.util.function.BiFunction<AgentId, long[], Event> event,
+            java.util.function.Consumer<DeliveryState> change) {
         CompletableFuture<Object> done;
         lock.lock();
         try {
             checkOpen();
             Inbox inbox = requireInbox(agent);
             Set<MessageId> held = new LinkedHashSet<>();
+            List<DeliveryState> heldStates = new ArrayList<>(ids.size());
             List<MessageId> notHeld = new ArrayList<>();
             for (MessageId id : ids) {
                 DeliveryState d = delivery(inbox, id.value());
                 if (d == null || d.status != DeliveryStatus.LEASED || !held.add(id)) {
                     notHeld.add(id);
+                } else {
+                    heldStates.add(d);
                 }
             }
             AckResult result = new AckResult(List.copyOf(held), notHeld);
             if (held.isEmpty()) {
                 return CompletableFuture.completedFuture(result);
             }
-            done = commit(event.apply(agent, held.stream().mapToLong(MessageId::value).toArray()), result);
+            Event changed = event.apply(agent, held.stream().mapToLong(MessageId::value).toArray());
+            lastAwaitedSeq = journal.append(codec.encode(changed), true); // as commit() does
+            heldStates.forEach(change);
+            done = confirmAt(lastAwaitedSeq, null, result);
         } finally {
             unlock();
         }
@@ -981,17 +993,21 @@ final class Engine implements MessageBus {
     private void applyLeased(Leased e) {
         Inbox inbox = inboxes.get(e.agent());
         for (long id : e.ids()) {
-            DeliveryState d = delivery(inbox, id);
-            if (d == null || d.status != DeliveryStatus.PENDING) {
-                continue;
-            }
-            d.status = DeliveryStatus.LEASED;
-            d.attempts++;
-            inbox.pending--;
-            inbox.leased++;
-            setDeadline(d, e.deadline());
-            delivered++;
+            leaseDelivery(delivery(inbox, id), e.deadline());
         }
+    }
+
+    /** Leases a pending delivery until {@code deadline}; anything else is left as it is. */
+    private void leaseDelivery(DeliveryState d, long deadline) {
+        if (d == null || d.status != DeliveryStatus.PENDING) {
+            return;
+        }
+        d.status = DeliveryStatus.LEASED;
+        d.attempts++;
+        d.inbox.pending--;
+        d.inbox.leased++;
+        setDeadline(d, deadline);
+        delivered++;
     }
 
     private void applyLeaseExtended(LeaseExtended e) {
@@ -1007,16 +1023,20 @@ final class Engine implements MessageBus {
     private void applyAcked(Acked e) {
         Inbox inbox = inboxes.get(e.agent());
         for (long id : e.ids()) {
-            DeliveryState d = delivery(inbox, id);
-            if (d == null || d.status != DeliveryStatus.LEASED) {
-                continue;
-            }
-            timed.remove(d);
-            d.status = DeliveryStatus.ACKED;
-            inbox.leased--;
-            acked++;
-            finishDelivery(d);
+            ackDelivery(delivery(inbox, id));
         }
+    }
+
+    /** Acknowledges a leased delivery; anything else is left as it is. */
+    private void ackDelivery(DeliveryState d) {
+        if (d == null || d.status != DeliveryStatus.LEASED) {
+            return;
+        }
+        timed.remove(d);
+        d.status = DeliveryStatus.ACKED;
+        d.inbox.leased--;
+        acked++;
+        finishDelivery(d);
     }
 
     private void applyNacked(Nacked e) {

@@ -94,7 +94,21 @@ final class Views {
     }
 
     private static StringBuilder quote(StringBuilder json, String text) {
+        if (!needsEscape(text, 0, text.length())) { // ids, names and timestamps: the usual case
+            return json.append('"').append(text).append('"');
+        }
         return json.append('"').append(JsonStringEncoder.getInstance().quoteAsString(text)).append('"');
+    }
+
+    /** Whether JSON needs an escape for a character of {@code text[from, to)}: a quote, backslash or control. */
+    private static boolean needsEscape(String text, int from, int to) {
+        for (int i = from; i < to; i++) {
+            char c = text.charAt(i);
+            if (c < 0x20 || c == '"' || c == '\\') {
+                return true;
+            }
+        }
+        return false;
     }
 
     static Map<String, Object> record(MessageRecord r) {
@@ -198,6 +212,10 @@ final class Views {
     }
 
     private static boolean isJson(String text) {
+        int n = text.length();
+        if (n >= 2 && text.charAt(0) == '"' && text.charAt(n - 1) == '"' && !needsEscape(text, 1, n - 1)) {
+            return true; // a string without escapes, as agents' text mostly is: no parser needed
+        }
         try (JsonParser parser = RequestBody.MAPPER.getFactory().createParser(text)) {
             if (parser.nextToken() == null) {
                 return false;

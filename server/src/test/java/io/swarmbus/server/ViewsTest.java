@@ -45,7 +45,8 @@ class ViewsTest {
 
     @Test
     void contentThatIsNotJson_goesOutAsAJsonString_andTheAnswerStaysValidJson() throws Exception {
-        for (String content : new String[] {"hello", "{\"open\":", "1 2", "{} trailing", "", "\"unterminated"}) {
+        for (String content : new String[] {"hello", "{\"open\":", "1 2", "{} trailing", "", "\"unterminated",
+                "\"", "\"a\"b\"", "\"tab\there\"", "\"ends in a backslash\\\""}) {
             JsonNode view = rendered(withContent(content));
             assertThat(view.get("content").isTextual()).as(content).isTrue();
             assertThat(view.get("content").asText()).isEqualTo(content);
