@@ -17,6 +17,7 @@ import io.swarmbus.storage.DurableTable;
 import io.swarmbus.storage.FsyncPolicy;
 import io.swarmbus.tasks.TaskCoordinator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletionException;
@@ -24,6 +25,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiConsumer;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,6 +38,8 @@ public final class HttpServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpServer.class);
     /** Pending connections the kernel may queue for accept; Linux caps it at net.core.somaxconn. */
     private static final int ACCEPT_BACKLOG = 4096;
+    /** How many agents marked offline in one tick the log names; the audit file has them all. */
+    private static final int LOST_NAMED = 10;
     /** The coordinator's inbox: task messages come from it, task_response messages go to it. */
     static final AgentId TASK_INBOX = AgentId.of("swarmbus");
     /** One line per request; at DEBUG, so production logs stay quiet unless asked. */
@@ -289,10 +293,16 @@ public final class HttpServer implements AutoCloseable {
     /** Marks agents that stopped heartbeating offline (their tasks go elsewhere), times out tasks, assigns waiting ones. */
     private static void tick(TaskCoordinator coordinator, AuditLog audit) {
         try {
-            for (AgentId lost : coordinator.tick()) {
-                LOG.info("agent {} missed its heartbeats; marked offline", lost);
-                audit.record(AuditLog.Stream.AGENT_ACTIVITY, "status_change", Map.of("agent_id", lost.value(),
+            List<AgentId> lost = coordinator.tick();
+            for (AgentId agent : lost) {
+                audit.record(AuditLog.Stream.AGENT_ACTIVITY, "status_change", Map.of("agent_id", agent.value(),
                         "new_status", "offline", "reason", "missed heartbeats"));
+            }
+            if (!lost.isEmpty()) { // one line a tick: thousands of agents may go silent at once
+                String named = lost.stream().limit(LOST_NAMED).map(AgentId::value)
+                        .collect(Collectors.joining(", "));
+                LOG.info("{} agent(s) missed their heartbeats; marked offline: {}{}", lost.size(), named,
+                        lost.size() > LOST_NAMED ? " and " + (lost.size() - LOST_NAMED) + " more" : "");
             }
         } catch (RuntimeException e) {
             LOG.error("coordination tick failed", e); // the timer must keep running
