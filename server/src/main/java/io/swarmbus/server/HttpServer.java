@@ -53,13 +53,18 @@ public final class HttpServer implements AutoCloseable {
     private final java.util.concurrent.atomic.AtomicBoolean running;
     private final LlmGateway llm;
     private final ManagedAgents managed;
+    private final Networks networks;
+    private final Swarms swarms;
 
     private HttpServer(Javalin app, Optional<String> generatedAdminPassword, Registry registry,
             TaskCoordinator coordinator, ScheduledExecutorService timer,
-            java.util.concurrent.atomic.AtomicBoolean running, LlmGateway llm, ManagedAgents managed) {
+            java.util.concurrent.atomic.AtomicBoolean running, LlmGateway llm, ManagedAgents managed, Networks networks,
+            Swarms swarms) {
         this.app = app;
         this.llm = llm;
         this.managed = managed;
+        this.networks = networks;
+        this.swarms = swarms;
         this.registry = registry;
         this.coordinator = coordinator;
         this.timer = timer;
@@ -175,13 +180,15 @@ public final class HttpServer implements AutoCloseable {
             running.set(false);
             timer.shutdownNow();
             managed.close();
+            networks.close();
+            swarms.close();
             coordinator.close();
             registry.close();
             llm.close();
             throw e;
         }
         LOG.info("listening on {}:{} ({} mode)", settings.host(), app.port(), settings.devMode() ? "dev" : "production");
-        return new HttpServer(app, generated, registry, coordinator, timer, running, llm, managed);
+        return new HttpServer(app, generated, registry, coordinator, timer, running, llm, managed, networks, swarms);
     }
 
     private static String secret(ServerSettings settings) {
@@ -239,6 +246,8 @@ public final class HttpServer implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         managed.close();
+        networks.close(); // its runs wait on tasks: before the coordinator
+        swarms.close();
         coordinator.close();
         registry.close();
         llm.close();

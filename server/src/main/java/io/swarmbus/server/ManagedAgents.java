@@ -264,5 +264,6 @@ final class ManagedAgents implements AutoCloseable {
         scaler.interrupt();
         pools.values().forEach(pool -> pool.replicas.forEach(r -> r.halt(true)));
         pools.values().forEach(pool -> pool.replicas.forEach(r -> r.stop(true)));
+        table.close();
     }
 }

@@ -23,12 +23,15 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Agent networks (seed 003 §1): named sets of agents with a coordination strategy. Executing a
@@ -36,10 +39,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * of its own; the execution, with every step, is kept durably. Networks and executions are JSON
  * rows in {@link DurableTable}s.
  */
-final class Networks {
+final class Networks implements AutoCloseable {
     /** The seed's default: each execution goes whole to the next agent in turn. */
     static final String ROUND_ROBIN = "round-robin";
     private static final int KEEP_EXECUTIONS = 10_000;
+    private static final Logger LOG = LoggerFactory.getLogger(Networks.class);
+    /** How long closing waits for interrupted runs to record how they ended. */
+    private static final Duration CLOSE_WAIT = Duration.ofSeconds(5);
+    private static final String STOPPED = "the server stopped during the execution";
 
     private final DurableTable networkTable;
     private final DurableTable executionTable;
@@ -53,6 +60,8 @@ final class Networks {
     private final SortableIds ids;
     /** Running executions: completed with the finished execution, for callers that wait. */
     private final Map<String, CompletableFuture<ObjectNode>> running = new ConcurrentHashMap<>();
+    private final Set<Thread> runThreads = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
 
     Networks(DurableTable networkTable, DurableTable executionTable, Registry registry, TaskCoordinator tasks,
             TaskWorkers.Outcomes outcomes, Clock clock) {
@@ -67,7 +76,7 @@ final class Networks {
         executionTable.rows().forEach((id, bytes) -> {
             ObjectNode execution = JsonRows.read(bytes);
             if (running(execution)) { // the server stopped mid-run
-                execution.put("status", "failed").put("error", "the server stopped during the execution");
+                execution.put("status", "failed").put("error", STOPPED);
                 executionTable.put(id, JsonRows.bytes(execution));
             }
             executions.put(id, execution);
@@ -184,7 +193,7 @@ final class Networks {
         running.put(execution.get("execution_id").asText(), finished);
         int retries = Math.max(0, Math.min(3, task.path("max_retries").asInt(1)));
         SwarmRunner runner = new SwarmRunner(new TaskWorkers(tasks, outcomes, owner, retries), clock);
-        Thread.ofVirtual().name("swarmbus-run-" + execution.get("execution_id").asText()).start(() -> {
+        Thread thread = Thread.ofVirtual().name("swarmbus-run-" + execution.get("execution_id").asText()).unstarted(() -> {
             ObjectNode done = execution.deepCopy();
             try {
                 Execution result = runner.run(plan);
@@ -196,11 +205,22 @@ final class Networks {
                 done.put("status", "failed").put("error", String.valueOf(e.getMessage()))
                         .put("finished_at", clock.instant().toString());
             }
-            store(done);
-            running.remove(done.get("execution_id").asText());
-            finished.complete(done);
-            after.run();
+            if (closed) { // interrupted by close: whatever the runner made of that, the run did not finish
+                done.put("status", "failed").put("error", STOPPED).put("finished_at", clock.instant().toString());
+            }
+            try {
+                store(done);
+                running.remove(done.get("execution_id").asText());
+                finished.complete(done);
+                after.run();
+            } catch (RuntimeException e) { // the tables closed under a run that outlasted CLOSE_WAIT
+                LOG.debug("execution {} ended after close: {}", done.get("execution_id").asText(), e.getMessage());
+            } finally {
+                runThreads.remove(Thread.currentThread());
+            }
         });
+        runThreads.add(thread);
+        thread.start();
         return execution;
     }
 
@@ -334,5 +354,26 @@ final class Networks {
         Map<String, Optional<AgentInfo>> agents = new LinkedHashMap<>();
         network.get("agents").forEach(a -> agents.put(a.asText(), registry.get(AgentId.of(a.asText()))));
         return agents;
+    }
+
+    /**
+     * Interrupts the runs still going, waits up to {@link #CLOSE_WAIT} for them to record that the
+     * server stopped them (a run that outlasts it is marked so at the next start), and closes the
+     * tables.
+     */
+    @Override
+    public void close() {
+        closed = true;
+        runThreads.forEach(Thread::interrupt);
+        long until = System.nanoTime() + CLOSE_WAIT.toNanos();
+        try {
+            for (Thread thread : List.copyOf(runThreads)) {
+                thread.join(Duration.ofNanos(Math.max(1, until - System.nanoTime())));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        networkTable.close();
+        executionTable.close();
     }
 }

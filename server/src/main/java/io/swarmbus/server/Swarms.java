@@ -23,7 +23,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * without an {@code agent_id} registers a new agent for the member. Members are JSON rows in a
  * {@link DurableTable}, kept after they leave (status {@code left}).
  */
-final class Swarms {
+final class Swarms implements AutoCloseable {
     static final List<String> ROLES = List.of("load-balancer", "resource-optimizer", "task-coordinator", "monitor");
     /** The seed's default is "normal"; "medium" is the bus's name for the same. */
     static final List<String> PRIORITIES = List.of("low", "normal", "medium", "high", "critical");
@@ -168,4 +168,9 @@ final class Swarms {
     }
 
 
+
+    @Override
+    public void close() {
+        table.close();
+    }
 }

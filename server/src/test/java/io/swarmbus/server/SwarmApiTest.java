@@ -168,6 +168,31 @@ class SwarmApiTest {
     }
 
     @Test
+    void closingTheServer_stopsARunningExecution_andRecordsWhy() throws Exception {
+        agentsRunning.set(false); // nobody answers: the execution waits on its tasks
+        for (Thread thread : agentThreads) {
+            thread.join(5_000);
+        }
+        String id = network("sequential");
+        Reply started = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute",
+                "{\"task\":{\"objective\":\"never answered\"}}");
+        assertThat(started.status()).as(started.body().toString()).isEqualTo(202);
+        String execution = started.body().get("execution_id").asText();
+
+        server.close();
+        bus.close();
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        api = new TestApi(server);
+        token = token("team");
+        JsonNode stopped = call(token, "GET", "/api/v1/agents/networks/" + id + "/executions/" + execution, null).body();
+        assertThat(stopped.get("status").asText()).isEqualTo("failed");
+        assertThat(stopped.get("error").asText()).contains("server stopped");
+        assertThat(stopped.has("finished_at")).as("recorded by the closing server, not found at the next start: "
+                + stopped).isTrue();
+    }
+
+    @Test
     void badRequests_getClearErrors_andOthersSeeNothing() throws Exception {
         Reply unknown = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"n\",\"agents\":[\"alpha\",\"ghost\"]}");
         Reply badStrategy = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"n\",\"agents\":[\"alpha\"],"
