@@ -326,6 +326,10 @@ final class SocketRoutes {
         void add(java.util.function.Supplier<String> frame) {
             frames.add(frame);
             if (draining.compareAndSet(false, true)) {
+                // Always on a thread of its own, even when the caller is a virtual thread that could
+                // wait for the write: the caller may be this session's reader, and a reader blocked
+                // on a write while the client blocks on its own writes stalls both (tried: W3's
+                // median went from 0.25 ms to seconds).
                 Thread.startVirtualThread(this::drain);
             }
         }
