@@ -131,15 +131,26 @@ final class NetworkInsights {
         }
     }
 
+    /** The mean confidence of the executions that took a vote; empty if none did, as there is no agreement to judge. */
+    private static java.util.OptionalDouble meanVoteConfidence(List<ObjectNode> executions) {
+        double sum = 0;
+        int votes = 0;
+        for (ObjectNode execution : executions) {
+            JsonNode confidence = execution.path("results").path("consensus").path("confidence");
+            if (confidence.isNumber()) {
+                sum += confidence.asDouble();
+                votes++;
+            }
+        }
+        return votes == 0 ? java.util.OptionalDouble.empty() : java.util.OptionalDouble.of(sum / votes);
+    }
+
     private static void strategy(ObjectNode network, List<ObjectNode> executions, ArrayNode into) {
         List<ObjectNode> finished = executions.stream().filter(e -> !Networks.running(e)).toList();
         if (finished.size() < MIN_STEPS) {
             return;
         }
-        // Empty when none of the executions took a vote: then there is no agreement to judge.
-        java.util.OptionalDouble meanConfidence = finished.stream()
-                .map(e -> e.path("results").path("consensus").path("confidence"))
-                .filter(JsonNode::isNumber).mapToDouble(JsonNode::asDouble).average();
+        java.util.OptionalDouble meanConfidence = meanVoteConfidence(finished);
         if (meanConfidence.isPresent() && meanConfidence.getAsDouble() < 0.6) {
             double confidence = meanConfidence.getAsDouble();
             recommendation(into, "strategy", "medium", String.format("members agree weakly (mean confidence %.2f); "

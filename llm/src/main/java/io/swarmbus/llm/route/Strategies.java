@@ -75,11 +75,25 @@ public final class Strategies {
     static Backend peakEwma(List<Backend> candidates, LlmCall call, long now) {
         // A backend not yet answered counts as the average of those that have: scored as 0 it
         // would take every call (load times 0 is 0) until its first answer, however slow it is.
-        double unmeasured = candidates.stream().mapToDouble(b -> b.ewmaNanos(now)).filter(e -> e > 0).average().orElse(1);
+        double unmeasured = meanMeasuredEwma(candidates, now);
         return lowest(candidates, b -> {
             double ewma = b.ewmaNanos(now);
             return (ewma > 0 ? ewma : unmeasured) * (b.inFlight() + 1);
         });
+    }
+
+    /** The mean latency estimate of the backends that have answered; 1 if none has, so load alone decides. */
+    private static double meanMeasuredEwma(List<Backend> candidates, long now) {
+        double sum = 0;
+        int measured = 0;
+        for (Backend backend : candidates) {
+            double ewma = backend.ewmaNanos(now);
+            if (ewma > 0) {
+                sum += ewma;
+                measured++;
+            }
+        }
+        return measured == 0 ? 1 : sum / measured;
     }
 
     /** Two at random, the one with fewer in flight: nearly least-outstanding at a fraction of the reads. */
