@@ -529,10 +529,7 @@ final class Engine implements MessageBus {
         for (int i = 0; i < ids.length; i++) {
             ids[i] = chosen.get(i).id();
         }
-        journal.append(codec.encode(new Leased(inbox.agent, ids, deadline)), false); // as record() does
-        for (DeliveryState d : chosen) {
-            leaseDelivery(d, deadline); // what applying the event does, without looking each one up again
-        }
+        record(new Leased(inbox.agent, ids, deadline), () -> chosen.forEach(d -> leaseDelivery(d, deadline)));
         Instant expiresAt = Instant.ofEpochMilli(deadline);
         List<Delivery> deliveries = new ArrayList<>(chosen.size());
         for (DeliveryState d : chosen) {
@@ -636,10 +633,8 @@ final class Engine implements MessageBus {
             if (held.isEmpty()) {
                 return CompletableFuture.completedFuture(result);
             }
-            Event changed = event.apply(agent, held.stream().mapToLong(MessageId::value).toArray());
-            lastAwaitedSeq = journal.append(codec.encode(changed), true); // as commit() does
-            heldStates.forEach(change);
-            done = confirmAt(lastAwaitedSeq, null, result);
+            done = commit(event.apply(agent, held.stream().mapToLong(MessageId::value).toArray()), result,
+                    () -> heldStates.forEach(change));
         } finally {
             unlock();
         }
@@ -906,8 +901,16 @@ final class Engine implements MessageBus {
 
     /** Appends an event, applies it, and returns a future completed with {@code value} once durable. */
     private CompletableFuture<Object> commit(Event event, Object value) {
+        return commit(event, value, () -> apply(event, false));
+    }
+
+    /**
+     * {@link #commit(Event, Object)} for a caller that holds the deliveries the event is about:
+     * {@code applied} makes the change applying it would, without looking each one up again.
+     */
+    private CompletableFuture<Object> commit(Event event, Object value, Runnable applied) {
         lastAwaitedSeq = journal.append(codec.encode(event), true);
-        apply(event, false);
+        applied.run();
         return confirmAt(lastAwaitedSeq, null, value);
     }
 
@@ -917,8 +920,13 @@ final class Engine implements MessageBus {
      * a transition that replay and the reaper redo.
      */
     private void record(Event event) {
+        record(event, () -> apply(event, false));
+    }
+
+    /** {@link #record(Event)} with the change made by {@code applied}, as for {@link #commit(Event, Object, Runnable)}. */
+    private void record(Event event, Runnable applied) {
         journal.append(codec.encode(event), false);
-        apply(event, false);
+        applied.run();
     }
 
     private CompletableFuture<Object> confirmAt(long seq, StoredMessage becomesVisible, Object value) {

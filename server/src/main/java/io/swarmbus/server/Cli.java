@@ -102,12 +102,7 @@ final class Cli {
                         .put("description", options.getOrDefault("description", ""))
                         .put("role", options.getOrDefault("role", "worker"))
                         .put("max_concurrent_tasks", integer(options, "max-tasks", 1));
-                var capabilities = body.putArray("capabilities");
-                for (String capability : options.getOrDefault("capabilities", "").split(",")) {
-                    if (!capability.isBlank()) {
-                        capabilities.add(capability.trim());
-                    }
-                }
+                list(body, "capabilities", options.getOrDefault("capabilities", ""));
                 call.print(call.post("/api/v1/agents", body), r -> r.path("registration").asText() + " "
                         + r.path("agent_id").asText() + " (" + r.path("role").asText() + ", capabilities "
                         + r.path("capabilities") + ")");
@@ -163,12 +158,7 @@ final class Cli {
                         .put("priority", options.getOrDefault("priority", "medium"))
                         .put("timeout_seconds", integer(options, "timeout", 300)).put("max_retries", integer(options, "retries", 3));
                 body.set("parameters", json(options.getOrDefault("parameters", "{}"), "parameters"));
-                var capabilities = body.putArray("required_capabilities");
-                for (String capability : options.getOrDefault("capabilities", "").split(",")) {
-                    if (!capability.isBlank()) {
-                        capabilities.add(capability.trim());
-                    }
-                }
+                list(body, "required_capabilities", options.getOrDefault("capabilities", ""));
                 if (options.containsKey("created-by")) {
                     body.put("created_by", options.get("created-by"));
                 }
@@ -328,6 +318,25 @@ final class Cli {
         }
     }
 
+    /** Sets {@code field} to the non-blank items of the comma list {@code csv}. */
+    private static void list(ObjectNode body, String field, String csv) {
+        var items = body.putArray(field);
+        for (String item : csv.split(",")) {
+            if (!item.isBlank()) {
+                items.add(item.trim());
+            }
+        }
+    }
+
+    /** For each (option, field) pair given, sets the field to the option's integer value. */
+    private static void integers(ObjectNode body, Map<String, String> options, String... optionFieldPairs) {
+        for (int i = 0; i < optionFieldPairs.length; i += 2) {
+            if (options.containsKey(optionFieldPairs[i])) {
+                body.put(optionFieldPairs[i + 1], integer(options, optionFieldPairs[i], 0));
+            }
+        }
+    }
+
     /** Managed LLM agent pools. */
     private void managed(Call call, String verb, Map<String, String> options) {
         String base = "/api/v1/managed-agents";
@@ -337,17 +346,10 @@ final class Cli {
                         .put("system_prompt", options.getOrDefault("system-prompt", ""))
                         .put("replicas", integer(options, "replicas", 1));
                 if (options.containsKey("capabilities")) {
-                    var caps = body.putArray("capabilities");
-                    for (String capability : required(options, "capabilities").split(",")) {
-                        caps.add(capability.trim());
-                    }
+                    list(body, "capabilities", options.get("capabilities"));
                 }
-                for (String[] field : new String[][] {{"min", "min_replicas"}, {"max", "max_replicas"},
-                        {"max-tokens", "max_tokens"}, {"max-llm-calls", "max_llm_calls_per_task"}}) {
-                    if (options.containsKey(field[0])) {
-                        body.put(field[1], integer(options, field[0], 0));
-                    }
-                }
+                integers(body, options, "min", "min_replicas", "max", "max_replicas", "max-tokens", "max_tokens",
+                        "max-llm-calls", "max_llm_calls_per_task");
                 call.print(call.post(base, body), Cli::describePool);
             }
             case "list" -> call.print(call.get(base), r -> {
@@ -358,12 +360,7 @@ final class Cli {
             case "get" -> call.print(call.get(base + "/" + path(required(options, "name"))), Cli::describePool);
             case "scale" -> {
                 ObjectNode body = object();
-                for (String[] field : new String[][] {{"replicas", "replicas"}, {"min", "min_replicas"},
-                        {"max", "max_replicas"}}) {
-                    if (options.containsKey(field[0])) {
-                        body.put(field[1], integer(options, field[0], 0));
-                    }
-                }
+                integers(body, options, "replicas", "replicas", "min", "min_replicas", "max", "max_replicas");
                 call.print(call.send("PUT", base + "/" + path(required(options, "name")) + "/replicas", body),
                         Cli::describePool);
             }

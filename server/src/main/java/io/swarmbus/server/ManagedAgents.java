@@ -97,7 +97,7 @@ final class ManagedAgents implements AutoCloseable {
             throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "a managed agent pool named '" + template.name()
                     + "' exists");
         }
-        table.put(template.name(), JsonRows.bytes(template.toJson()));
+        save(template);
         resize(pool, template.replicas());
         pool.record(new ManagedPool.Decision(0, pool.replicas.size(), "created"), clock.instant());
         return pool.toJson();
@@ -125,7 +125,7 @@ final class ManagedAgents implements AutoCloseable {
                     + "request");
             resize(pool, replicas);
             pool.template(changed);
-            table.put(changed.name(), JsonRows.bytes(changed.toJson()));
+            save(changed);
             pool.record(decision, clock.instant());
         }
         return pool.toJson();
@@ -138,11 +138,8 @@ final class ManagedAgents implements AutoCloseable {
         synchronized (pool) {
             List<ManagedReplica> replicas = List.copyOf(pool.replicas);
             pool.replicas.clear();
-            replicas.forEach(r -> r.halt(true)); // all at once: each reader ends within a poll
-            for (ManagedReplica replica : replicas) {
-                replica.stop(true);
-                removeAgent(replica.id());
-            }
+            stopAll(replicas);
+            replicas.forEach(r -> removeAgent(r.id()));
         }
     }
 
@@ -157,7 +154,7 @@ final class ManagedAgents implements AutoCloseable {
                     resize(pool, decision.to());
                     pool.template(pool.template().withReplicas(pool.replicas.size(), pool.template().minReplicas(),
                             pool.template().maxReplicas()));
-                    table.put(pool.template().name(), JsonRows.bytes(pool.template().toJson()));
+                    save(pool.template());
                     pool.record(decision, clock.instant());
                     LOG.info("managed pool {}: {} -> {} replicas: {}", pool.template().name(), decision.from(),
                             decision.to(), decision.reason());
@@ -262,8 +259,18 @@ final class ManagedAgents implements AutoCloseable {
     public void close() {
         running.set(false);
         scaler.interrupt();
-        pools.values().forEach(pool -> pool.replicas.forEach(r -> r.halt(true)));
-        pools.values().forEach(pool -> pool.replicas.forEach(r -> r.stop(true)));
+        stopAll(pools.values().stream().flatMap(pool -> pool.replicas.stream()).toList());
         table.close();
+    }
+
+    /** Halts them all at once, so each reader ends within one poll, then waits for each to stop. */
+    private static void stopAll(List<ManagedReplica> replicas) {
+        replicas.forEach(r -> r.halt(true));
+        replicas.forEach(r -> r.stop(true));
+    }
+
+    /** Keeps the template durable, so a restart brings the pool back as it is now. */
+    private void save(ManagedTemplate template) {
+        table.put(template.name(), JsonRows.bytes(template.toJson()));
     }
 }
