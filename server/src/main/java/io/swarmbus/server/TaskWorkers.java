@@ -66,7 +66,8 @@ final class TaskWorkers implements Workers {
     @Override
     public CompletableFuture<Answer> submit(Work work) {
         Set<AgentId> candidates = work.candidates().stream().map(AgentId::of).collect(Collectors.toSet());
-        ObjectNode parameters = work.input().deepCopy();
+        // A shallow copy: the input's values (a map-reduce's items among them) are shared, only read.
+        ObjectNode parameters = RequestBody.MAPPER.createObjectNode().setAll(work.input());
         parameters.set("answer_schema", work.answerSchema());
         Task task = tasks.create(new TaskSpec("swarm." + work.kind(), work.instruction(), parameters.toString(),
                 Set.of(), Priority.MEDIUM, work.timeout(), maxRetries, Optional.empty(), Optional.empty(),
