@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The LLM gateway's overhead beside nginx, in one run: four `llm-sim --zero-latency` backends, the
 # Swarmbus gateway and nginx (round-robin, keep-alive) in front of the same four, then LlmLoad
-# against the backends directly, nginx and Swarmbus. Needs built jars (./mvnw -DskipTests install)
-# and nginx (apt-get install nginx-light).
+# against the backends directly, nginx, Swarmbus's main port (`swarmbus`, virtual threads) and its
+# gateway port (`swarmbus-port`, `--llm-port`, platform threads). Needs built jars
+# (./mvnw -DskipTests install) and nginx (apt-get install nginx-light).
 #
 #   bench/llm-bench.sh [LlmLoad options: --seconds N --rates 300,1000 --connections 64 --warmup 30]
 #
@@ -40,7 +41,7 @@ for i in 1 2 3 4; do
   upstream+="    server 127.0.0.1:$port;"$'\n'
 done
 RATE_LIMIT_PER_MINUTE=100000000 "$java" -Xmx2g "$gc_flag" ${SERVER_OPTS:-} -jar "$jar" serve --dev --port "$base" \
-  --data-dir "$work/data" --llm-strategy round_robin "${backends[@]}" > "$work/server.log" 2>&1 &
+  --llm-port "$((base + 50))" --data-dir "$work/data" --llm-strategy round_robin "${backends[@]}" > "$work/server.log" 2>&1 &
 pids+=($!)
 cat > "$work/nginx.conf" <<CONF
 worker_processes auto;
@@ -73,4 +74,5 @@ token="$(curl -s -X POST "http://127.0.0.1:$base/auth/token" -H 'Content-Type: a
   -d '{"username":"bench","password":"bench-password"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')"
 "$java" -Xmx2g -cp "$root/bench/target/swarmbus-bench.jar" io.swarmbus.bench.LlmLoad \
   --direct "$(IFS=,; echo "${direct[*]}")" --target "nginx=http://127.0.0.1:$((base + 90))" \
-  --target "swarmbus=http://127.0.0.1:$base" --token "$token" "$@"
+  --target "swarmbus=http://127.0.0.1:$base" --target "swarmbus-port=http://127.0.0.1:$((base + 50))" \
+  --token "$token" "$@"

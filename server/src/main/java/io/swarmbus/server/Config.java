@@ -105,6 +105,14 @@ final class Config {
             s -> intIn(s, 1, 86_400), "Seconds to wait for an LLM backend to accept a "
                     + "connection, to answer, and for each next piece of a stream; before the answer starts, another "
                     + "backend is tried.");
+    static final Key<Integer> LLM_PORT = define("llm.port", List.of("SWARMBUS_LLM_PORT"), "int", "-1",
+            s -> intIn(s, -1, 65_535), "A second port for the LLM gateway (also `--llm-port N`): the "
+                    + "OpenAI-compatible API (`/v1/...`) only, answered on platform threads, which adds less latency "
+                    + "and takes more requests a second than the main port's virtual threads (docs/llm-gateway.md). "
+                    + "-1 for none, 0 for any free port.");
+    static final Key<Integer> LLM_PORT_THREADS = define("llm.port_threads", List.of(), "int", "200",
+            s -> intIn(s, 16, 10_000), "Platform threads of `llm.port`; while more than half of them are busy, "
+                    + "further calls on it continue on virtual threads, so slow models never starve the port.");
     static final Key<Integer> LLM_MAX_QUEUE = define("llm.max_queue", List.of(), "int", "10000",
             s -> intIn(s, 0, 10_000_000), "LLM requests that may wait for a backend slot; beyond it 429 with Retry-After.");
     static final Key<Integer> LLM_QUEUE_TIMEOUT = define("llm.queue_timeout_seconds", List.of(), "int", "60",

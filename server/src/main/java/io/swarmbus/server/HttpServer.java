@@ -20,12 +20,18 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiConsumer;
+import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -55,11 +61,13 @@ public final class HttpServer implements AutoCloseable {
     private final ManagedAgents managed;
     private final Networks networks;
     private final Swarms swarms;
+    private final Optional<ServerConnector> llmConnector;
 
     private HttpServer(Javalin app, Optional<String> generatedAdminPassword, Registry registry,
             TaskCoordinator coordinator, ScheduledExecutorService timer,
             java.util.concurrent.atomic.AtomicBoolean running, LlmGateway llm, ManagedAgents managed, Networks networks,
-            Swarms swarms) {
+            Swarms swarms, Optional<ServerConnector> llmConnector) {
+        this.llmConnector = llmConnector;
         this.app = app;
         this.llm = llm;
         this.managed = managed;
@@ -129,7 +137,14 @@ public final class HttpServer implements AutoCloseable {
             LOG.warn("an agent named '{}' exists, so llm_request messages go to it rather than to the gateway",
                     LlmBusService.ADDRESS);
         }
-        LlmRoutes llmRoutes = new LlmRoutes(llm, auth);
+        Optional<QueuedThreadPool> llmPool = settings.llmPort().map(HttpServer::llmPool);
+        LlmRoutes llmRoutes = new LlmRoutes(llm, auth, llmPool.<BooleanSupplier>map(
+                pool -> () -> pool.getBusyThreads() * 2 > pool.getMaxThreads()).orElse(() -> false));
+        if (llmPool.isPresent()) {
+            metrics.llmPort(llmRoutes);
+        }
+        AtomicReference<ServerConnector> llmConnector =
+                new AtomicReference<>();
         ManagedAgents managed = new ManagedAgents(DurableTable.open(settings.dataDir().resolve("managed-agents"),
                 FsyncPolicy.ALWAYS), registry, bus, coordinator, llm, clock);
         ManagedAgentRoutes managedRoutes = new ManagedAgentRoutes(managed, clock);
@@ -147,13 +162,24 @@ public final class HttpServer implements AutoCloseable {
             // JDK's default accept backlog of 50 made the kernel drop handshakes, which clients
             // only retry after 1, 3, 7, 15, 31 s (docs/benchmarks.md, long-poll).
             config.jetty.addConnector((server, http) -> {
-                org.eclipse.jetty.server.ServerConnector connector = new org.eclipse.jetty.server.ServerConnector(
-                        server, new org.eclipse.jetty.server.HttpConnectionFactory(http));
+                ServerConnector connector = new ServerConnector(
+                        server, new HttpConnectionFactory(http));
                 connector.setHost(settings.host());
                 connector.setPort(settings.port());
                 connector.setAcceptQueueSize(ACCEPT_BACKLOG);
                 return connector;
             });
+            settings.llmPort().ifPresent(port -> config.jetty.addConnector((server, http) -> {
+                ServerConnector connector = new ServerConnector(
+                        server, llmPool.orElseThrow(), null, null, -1, -1,
+                        new HttpConnectionFactory(http));
+                connector.setHost(settings.host());
+                connector.setPort(port.port());
+                connector.setAcceptQueueSize(ACCEPT_BACKLOG);
+                llmConnector.set(connector);
+                return connector;
+            }));
+            config.routes.before(ctx -> onlyV1OnTheLlmPort(ctx, llmConnector.get()));
             config.routes.before(metrics::start);
             config.routes.before(auth::filter);
             config.routes.after(metrics::finish);
@@ -188,7 +214,35 @@ public final class HttpServer implements AutoCloseable {
             throw e;
         }
         LOG.info("listening on {}:{} ({} mode)", settings.host(), app.port(), settings.devMode() ? "dev" : "production");
-        return new HttpServer(app, generated, registry, coordinator, timer, running, llm, managed, networks, swarms);
+        if (llmConnector.get() != null) {
+            LOG.info("the LLM gateway also listens on {}:{} (/v1/... only, platform threads)", settings.host(),
+                    llmConnector.get().getLocalPort());
+        }
+        return new HttpServer(app, generated, registry, coordinator, timer, running, llm, managed, networks, swarms,
+                Optional.ofNullable(llmConnector.get()));
+    }
+
+    /**
+     * The gateway port's threads. On them Jetty runs a request on the thread that read it, and a
+     * thread blocked on a backend's answer is woken by the kernel directly; on a virtual thread the
+     * same call takes two more hand-offs (the JDK's I/O poller, then a carrier thread), which is
+     * what the gateway's overhead benchmark measures (docs/benchmarks.md).
+     */
+    private static QueuedThreadPool llmPool(ServerSettings.LlmPort port) {
+        QueuedThreadPool pool = new QueuedThreadPool(
+                port.threads(), Math.min(8, port.threads()));
+        pool.setName("swarmbus-llm");
+        return pool;
+    }
+
+    /** The gateway's own port answers the OpenAI-compatible API and nothing else. */
+    private static void onlyV1OnTheLlmPort(Context ctx,
+            ServerConnector llmConnector) {
+        if (llmConnector != null && ctx.req().getLocalPort() == llmConnector.getLocalPort()
+                && !ctx.path().startsWith("/v1/")) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "port " + llmConnector.getLocalPort()
+                    + " serves the OpenAI-compatible API (/v1/...) only; " + ctx.path() + " is on the main port");
+        }
     }
 
     private static String secret(ServerSettings settings) {
@@ -233,6 +287,11 @@ public final class HttpServer implements AutoCloseable {
     /** The port it listens on. */
     public int port() {
         return app.port();
+    }
+
+    /** The LLM gateway's own port, if it has one. */
+    public OptionalInt llmPort() {
+        return llmConnector.map(c -> OptionalInt.of(c.getLocalPort())).orElse(OptionalInt.empty());
     }
 
     @Override

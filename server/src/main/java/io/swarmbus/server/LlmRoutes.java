@@ -16,6 +16,11 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BooleanSupplier;
 
 /**
  * The OpenAI-compatible face of the LLM gateway ({@code /v1/chat/completions}, {@code /v1/completions},
@@ -32,12 +37,27 @@ final class LlmRoutes {
     static final String TIMEOUT_HEADER = "X-Swarmbus-Timeout-Ms";
     static final String TASK_HEADER = "X-Swarmbus-Task";
 
+    private static final ExecutorService VIRTUAL = Executors.newVirtualThreadPerTaskExecutor();
+
     private final LlmGateway gateway;
     private final Auth auth;
+    private final BooleanSupplier platformPoolBusy;
+    private final LongAdder movedToVirtualThreads = new LongAdder();
 
-    LlmRoutes(LlmGateway gateway, Auth auth) {
+    /**
+     * @param platformPoolBusy whether the gateway port's platform threads are more than half busy;
+     *     calls arriving on that port then continue on virtual threads, so slow models can hold any
+     *     number of calls without starving the port
+     */
+    LlmRoutes(LlmGateway gateway, Auth auth, BooleanSupplier platformPoolBusy) {
         this.gateway = gateway;
         this.auth = auth;
+        this.platformPoolBusy = platformPoolBusy;
+    }
+
+    /** Calls on the gateway port that continued on a virtual thread because its pool was busy. */
+    long movedToVirtualThreads() {
+        return movedToVirtualThreads.sum();
     }
 
     void chat(Context ctx) throws InterruptedException {
@@ -83,6 +103,21 @@ final class LlmRoutes {
         }
         LlmGateway.Request request = new LlmGateway.Request(path, body, agent, task, principal.name(), priority,
                 System.nanoTime() + waitNanos);
+        if (!Thread.currentThread().isVirtual() && platformPoolBusy.getAsBoolean()) {
+            movedToVirtualThreads.increment();
+            ctx.future(() -> CompletableFuture.runAsync(() -> {
+                try {
+                    answer(ctx, request);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt(); // the server is stopping
+                }
+            }, VIRTUAL));
+            return;
+        }
+        answer(ctx, request);
+    }
+
+    private void answer(Context ctx, LlmGateway.Request request) throws InterruptedException {
         try {
             gateway.handle(request, new ResponseSink(ctx));
         } catch (LlmGateway.Refused refused) {

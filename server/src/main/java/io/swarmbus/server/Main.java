@@ -30,7 +30,7 @@ public final class Main {
             server:
               serve     start the HTTP API on embedded storage: [--port 8080] [--host 0.0.0.0]
                         [--dev] [--config FILE.yaml] [--data-dir data] [--max-request-bytes N]
-                        [--llm-backend URL]... [--llm-strategy NAME];
+                        [--llm-backend URL]... [--llm-strategy NAME] [--llm-port N];
                         JWT_SECRET is required without --dev; every key: docs/config.md
               demo      start a server, llm-sim backends and managed LLM agents, run every swarm
                         strategy and print each step: [--replicas 4] [--data-dir DIR (default: a new
@@ -245,6 +245,10 @@ public final class Main {
                 Optional.of(config.get(Config.ADMIN_PASSWORD)).filter(s -> !s.isEmpty()))
                 .withHeartbeatTtl(Duration.ofSeconds(config.get(Config.HEARTBEAT_TTL_SECONDS)))
                 .withLlm(llmSettings(config, System.getenv()));
+        if (config.get(Config.LLM_PORT) >= 0) {
+            settings = settings.withLlmPort(new ServerSettings.LlmPort(config.get(Config.LLM_PORT),
+                    config.get(Config.LLM_PORT_THREADS)));
+        }
         String keyFile = config.get(Config.JWT_PRIVATE_KEY_FILE);
         if (config.get(Config.JWT_ALGORITHM).equals("RS256")) {
             if (keyFile.isEmpty()) {
@@ -272,6 +276,9 @@ public final class Main {
             String base = "http://" + settings.host() + ":" + server.port();
             out.printf("Swarmbus listening on %s (%s mode, data in %s)%n", base, dev ? "dev" : "production",
                     dataDir.toAbsolutePath());
+            String host = settings.host();
+            server.llmPort().ifPresent(port -> out.printf(
+                    "  LLM gateway's own port: http://%s:%d/v1 (OpenAI-compatible API only)%n", host, port));
             out.println("  " + describe(bus.recovery()));
             server.generatedAdminPassword().ifPresent(password -> out.println(
                     "  first start: created user 'admin' with password " + password + " (shown once)"));
@@ -337,6 +344,7 @@ public final class Main {
                 .ifPresent(v -> flags.put(Config.MAX_REQUEST_BYTES.name(), v));
         Optional.ofNullable(options.get("llm-backend")).ifPresent(v -> flags.put(Config.LLM_BACKENDS.name(), v));
         Optional.ofNullable(options.get("llm-strategy")).ifPresent(v -> flags.put(Config.LLM_STRATEGY.name(), v));
+        Optional.ofNullable(options.get("llm-port")).ifPresent(v -> flags.put(Config.LLM_PORT.name(), v));
         if (options.containsKey("dev")) {
             flags.put(Config.DEV.name(), "true");
             if (!options.containsKey("host") && !System.getenv().containsKey("HOST")) {

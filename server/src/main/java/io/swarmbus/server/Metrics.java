@@ -149,6 +149,13 @@ final class Metrics {
         });
     }
 
+    /** Calls on the gateway's own port that continued on a virtual thread because its pool was busy. */
+    void llmPort(LlmRoutes routes) {
+        FunctionCounter.builder("swarmbus_llm_port_virtual_calls", routes, LlmRoutes::movedToVirtualThreads)
+                .description("calls on the gateway port that went on on a virtual thread, its platform pool being "
+                        + "more than half busy").register(registry);
+    }
+
     /** The scaling signal's advised backend and agent counts, computed at each scrape. */
     void scaling(java.util.function.Supplier<io.swarmbus.llm.Scaling.Advice> advice) {
         Gauge.builder("swarmbus_scaling_desired_backends", advice, a -> a.get().desiredBackends())

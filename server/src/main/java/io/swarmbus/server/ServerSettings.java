@@ -21,6 +21,7 @@ import java.util.Set;
  * @param jwtPrivateKeyFile an RSA private key (PKCS#8 PEM): tokens are then RS256 and the secret unused
  * @param heartbeatTtl how long an agent may go without a heartbeat before it is marked offline
  * @param llm the LLM gateway's backends and routing (no backends: the gateway answers 404 for every model)
+ * @param llmPort a second port serving only the OpenAI-compatible API, on platform threads
  */
 public record ServerSettings(
         Path dataDir,
@@ -34,7 +35,17 @@ public record ServerSettings(
         Optional<String> adminPassword,
         Optional<Path> jwtPrivateKeyFile,
         Duration heartbeatTtl,
-        GatewaySettings llm) {
+        GatewaySettings llm,
+        Optional<LlmPort> llmPort) {
+
+    /**
+     * The gateway's own port: {@code /v1/...} only, answered on a pool of {@code threads} platform
+     * threads instead of virtual threads (docs/llm-gateway.md, "The gateway's own port").
+     *
+     * @param port the port, 0 for any free one
+     * @param threads the pool's size; past half of it busy, further calls continue on virtual threads
+     */
+    public record LlmPort(int port, int threads) {}
 
     /** A gateway without backends. */
     public static final GatewaySettings NO_LLM = GatewaySettings.of(java.util.List.of(), "least_outstanding");
@@ -46,7 +57,7 @@ public record ServerSettings(
     public ServerSettings(Path dataDir, String host, int port, long maxRequestBytes, boolean devMode,
             Optional<String> jwtSecret, Duration tokenLifetime, int rateLimitPerMinute, Optional<String> adminPassword) {
         this(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime, rateLimitPerMinute, adminPassword,
-                Optional.empty(), DEFAULT_HEARTBEAT_TTL, NO_LLM);
+                Optional.empty(), DEFAULT_HEARTBEAT_TTL, NO_LLM, Optional.empty());
     }
 
     /** Settings without LLM backends. */
@@ -54,25 +65,31 @@ public record ServerSettings(
             Optional<String> jwtSecret, Duration tokenLifetime, int rateLimitPerMinute, Optional<String> adminPassword,
             Optional<Path> jwtPrivateKeyFile, Duration heartbeatTtl) {
         this(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime, rateLimitPerMinute, adminPassword,
-                jwtPrivateKeyFile, heartbeatTtl, NO_LLM);
+                jwtPrivateKeyFile, heartbeatTtl, NO_LLM, Optional.empty());
     }
 
     /** These settings with tokens signed RS256 by the key in {@code pemFile}. */
     public ServerSettings withJwtPrivateKey(Path pemFile) {
         return new ServerSettings(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime,
-                rateLimitPerMinute, adminPassword, Optional.of(pemFile), heartbeatTtl, llm);
+                rateLimitPerMinute, adminPassword, Optional.of(pemFile), heartbeatTtl, llm, llmPort);
     }
 
     /** These settings with another heartbeat TTL. */
     public ServerSettings withHeartbeatTtl(Duration ttl) {
         return new ServerSettings(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime,
-                rateLimitPerMinute, adminPassword, jwtPrivateKeyFile, ttl, llm);
+                rateLimitPerMinute, adminPassword, jwtPrivateKeyFile, ttl, llm, llmPort);
     }
 
     /** These settings with the LLM gateway routing over {@code gateway}'s backends. */
     public ServerSettings withLlm(GatewaySettings gateway) {
         return new ServerSettings(dataDir, host, port, maxRequestBytes, devMode, jwtSecret, tokenLifetime,
-                rateLimitPerMinute, adminPassword, jwtPrivateKeyFile, heartbeatTtl, gateway);
+                rateLimitPerMinute, adminPassword, jwtPrivateKeyFile, heartbeatTtl, gateway, llmPort);
+    }
+
+    /** These settings with the gateway also listening on its own port. */
+    public ServerSettings withLlmPort(LlmPort port) {
+        return new ServerSettings(dataDir, host, this.port, maxRequestBytes, devMode, jwtSecret, tokenLifetime,
+                rateLimitPerMinute, adminPassword, jwtPrivateKeyFile, heartbeatTtl, llm, Optional.of(port));
     }
 
     /** Secrets copied from examples; production mode refuses them. */

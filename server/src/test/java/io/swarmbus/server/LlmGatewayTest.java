@@ -55,11 +55,15 @@ class LlmGatewayTest {
     }
 
     void start(GatewaySettings llm) throws Exception {
+        start(llm, java.util.Optional.empty());
+    }
+
+    void start(GatewaySettings llm, java.util.Optional<ServerSettings.LlmPort> llmPort) throws Exception {
         bus = MessageBus.open(BusConfig.builder(dir).build());
         ServerSettings settings = ServerSettings.forTests(dir).withLlm(llm);
         server = HttpServer.start(bus, new ServerSettings(settings.dataDir(), settings.host(), 0,
                 settings.maxRequestBytes(), true, settings.jwtSecret(), settings.tokenLifetime(), 1_000_000,
-                settings.adminPassword(), settings.jwtPrivateKeyFile(), settings.heartbeatTtl(), llm));
+                settings.adminPassword(), settings.jwtPrivateKeyFile(), settings.heartbeatTtl(), llm, llmPort));
         token = token("team");
     }
 
@@ -101,6 +105,46 @@ class LlmGatewayTest {
         return RequestBody.MAPPER.readTree(client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
                 + server.port() + path)).header("Authorization", "Bearer " + token).build(),
                 HttpResponse.BodyHandlers.ofString()).body());
+    }
+
+    @Test
+    void gatewayPort_servesTheV1ApiOnly_andCallsPastHalfItsPoolGoOnOnVirtualThreads() throws Exception {
+        LlmSimServer slow = sim("model", "m", "overhead-ms", "400", "decode-rate", "0");
+        start(GatewaySettings.of(List.of(backend(slow, 64)), "least_outstanding"),
+                java.util.Optional.of(new ServerSettings.LlmPort(0, 16)));
+        int llmPort = server.llmPort().orElseThrow();
+        assertThat(llmPort).isNotEqualTo(server.port());
+        String body = "{\"model\":\"m\",\"max_tokens\":2,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+        java.util.function.Supplier<HttpRequest> call = () -> HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + llmPort + "/v1/chat/completions"))
+                .header("Content-Type", "application/json").header("Authorization", "Bearer " + token)
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+
+        // Twenty slow calls at once: more than half of the 16 threads would be held, so the later
+        // calls continue on virtual threads, and every call is answered.
+        List<java.util.concurrent.CompletableFuture<HttpResponse<String>>> calls = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            calls.add(client.sendAsync(call.get(), HttpResponse.BodyHandlers.ofString()));
+        }
+        for (var answered : calls) {
+            HttpResponse<String> response = answered.get(30, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+            assertThat(RequestBody.MAPPER.readTree(response.body()).at("/usage/completion_tokens").asInt()).isEqualTo(2);
+        }
+        String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        double moved = metrics.lines().filter(l -> l.startsWith("swarmbus_llm_port_virtual_calls_total"))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
+        assertThat(moved).isBetween(1.0, 19.0);
+
+        // Only /v1/... there; the main port still serves the gateway as well.
+        HttpResponse<String> other = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + llmPort
+                + "/api/v1/llm/backends")).header("Authorization", "Bearer " + token).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(other.statusCode()).isEqualTo(404);
+        assertThat(RequestBody.MAPPER.readTree(other.body()).get("message").asText())
+                .contains("serves the OpenAI-compatible API (/v1/...) only");
+        assertThat(chat(body).status()).isEqualTo(200);
     }
 
     @Test
