@@ -143,8 +143,7 @@ public final class HttpServer implements AutoCloseable {
         if (llmPool.isPresent()) {
             metrics.llmPort(llmRoutes);
         }
-        AtomicReference<ServerConnector> llmConnector =
-                new AtomicReference<>();
+        AtomicReference<ServerConnector> llmConnector = new AtomicReference<>();
         ManagedAgents managed = new ManagedAgents(DurableTable.open(settings.dataDir().resolve("managed-agents"),
                 FsyncPolicy.ALWAYS), registry, bus, coordinator, llm, clock);
         ManagedAgentRoutes managedRoutes = new ManagedAgentRoutes(managed, clock);
@@ -162,16 +161,14 @@ public final class HttpServer implements AutoCloseable {
             // JDK's default accept backlog of 50 made the kernel drop handshakes, which clients
             // only retry after 1, 3, 7, 15, 31 s (docs/benchmarks.md, long-poll).
             config.jetty.addConnector((server, http) -> {
-                ServerConnector connector = new ServerConnector(
-                        server, new HttpConnectionFactory(http));
+                ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
                 connector.setHost(settings.host());
                 connector.setPort(settings.port());
                 connector.setAcceptQueueSize(ACCEPT_BACKLOG);
                 return connector;
             });
             settings.llmPort().ifPresent(port -> config.jetty.addConnector((server, http) -> {
-                ServerConnector connector = new ServerConnector(
-                        server, llmPool.orElseThrow(), null, null, -1, -1,
+                ServerConnector connector = new ServerConnector(server, llmPool.orElseThrow(), null, null, -1, -1,
                         new HttpConnectionFactory(http));
                 connector.setHost(settings.host());
                 connector.setPort(port.port());
@@ -180,6 +177,7 @@ public final class HttpServer implements AutoCloseable {
                 return connector;
             }));
             config.routes.before(ctx -> onlyV1OnTheLlmPort(ctx, llmConnector.get()));
+            config.routes.wsBeforeUpgrade(ctx -> onlyV1OnTheLlmPort(ctx, llmConnector.get()));
             config.routes.before(metrics::start);
             config.routes.before(auth::filter);
             config.routes.after(metrics::finish);
@@ -229,15 +227,13 @@ public final class HttpServer implements AutoCloseable {
      * what the gateway's overhead benchmark measures (docs/benchmarks.md).
      */
     private static QueuedThreadPool llmPool(ServerSettings.LlmPort port) {
-        QueuedThreadPool pool = new QueuedThreadPool(
-                port.threads(), Math.min(8, port.threads()));
+        QueuedThreadPool pool = new QueuedThreadPool(port.threads(), Math.min(8, port.threads()));
         pool.setName("swarmbus-llm");
         return pool;
     }
 
     /** The gateway's own port answers the OpenAI-compatible API and nothing else. */
-    private static void onlyV1OnTheLlmPort(Context ctx,
-            ServerConnector llmConnector) {
+    private static void onlyV1OnTheLlmPort(Context ctx, ServerConnector llmConnector) {
         if (llmConnector != null && ctx.req().getLocalPort() == llmConnector.getLocalPort()
                 && !ctx.path().startsWith("/v1/")) {
             throw new SwarmbusException(ErrorCode.NOT_FOUND, "port " + llmConnector.getLocalPort()

@@ -144,6 +144,11 @@ class LlmGatewayTest {
         assertThat(other.statusCode()).isEqualTo(404);
         assertThat(RequestBody.MAPPER.readTree(other.body()).get("message").asText())
                 .contains("serves the OpenAI-compatible API (/v1/...) only");
+        var socket = client.newWebSocketBuilder().buildAsync(URI.create("ws://127.0.0.1:" + llmPort
+                + "/api/v1/ws?token=" + token), new java.net.http.WebSocket.Listener() {});
+        assertThat(socket).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(
+                java.util.concurrent.ExecutionException.class).havingCause()
+                .isInstanceOf(java.net.http.WebSocketHandshakeException.class);
         assertThat(chat(body).status()).isEqualTo(200);
     }
 
