@@ -1,12 +1,12 @@
 package io.swarmbus.llm.upstream;
 
-import java.io.BufferedInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.util.Objects;
 
 /** One open HTTP/1.1 connection to a backend: a socket with a read buffer, and when it went idle. */
 final class Connection implements AutoCloseable {
@@ -14,25 +14,79 @@ final class Connection implements AutoCloseable {
 
     final String origin;
     final Socket socket;
-    final InputStream in;
+    final Input in;
     final OutputStream out;
     long idleSince;
 
     Connection(String origin, Socket socket) throws IOException {
         this.origin = origin;
         this.socket = socket;
-        this.in = new BufferedInputStream(socket.getInputStream(), 16 * 1024);
+        this.in = new Input(socket.getInputStream());
         this.out = socket.getOutputStream();
     }
 
     /** Waits for the first byte of an answer; false if the connection ended instead. */
     boolean awaitAnswer() throws IOException {
-        in.mark(1);
-        if (in.read() < 0) {
-            return false;
+        return in.fill();
+    }
+
+    /**
+     * The socket's bytes through a buffer, without {@link java.io.BufferedInputStream}'s lock: a
+     * connection serves one thread at a time, and response heads and chunk sizes are read a byte
+     * at a time, where taking that lock per byte was 5% of the gateway port's CPU (async-profiler,
+     * {@code bench/llm-bench.sh}).
+     */
+    static final class Input extends InputStream {
+        private final InputStream socket;
+        private final byte[] buffer = new byte[16 * 1024];
+        private int position;
+        private int limit;
+
+        Input(InputStream socket) {
+            this.socket = socket;
         }
-        in.reset();
-        return true;
+
+        /** Waits until a byte is buffered; false at the end of the stream. */
+        boolean fill() throws IOException {
+            if (position < limit) {
+                return true;
+            }
+            int read = socket.read(buffer, 0, buffer.length);
+            if (read < 0) {
+                return false;
+            }
+            position = 0;
+            limit = read;
+            return true;
+        }
+
+        @Override
+        public int read() throws IOException {
+            return fill() ? buffer[position++] & 0xff : -1;
+        }
+
+        @Override
+        public int read(byte[] into, int offset, int length) throws IOException {
+            Objects.checkFromIndexSize(offset, length, into.length);
+            if (length == 0) {
+                return 0;
+            }
+            if (position == limit && length >= buffer.length) {
+                return socket.read(into, offset, length); // nothing buffered: a large read skips the copy
+            }
+            if (!fill()) {
+                return -1;
+            }
+            int n = Math.min(length, limit - position);
+            System.arraycopy(buffer, position, into, offset, n);
+            position += n;
+            return n;
+        }
+
+        @Override
+        public int available() throws IOException {
+            return position < limit ? limit - position : socket.available();
+        }
     }
 
     /**
