@@ -245,6 +245,10 @@ public final class Main {
                 Optional.of(config.get(Config.ADMIN_PASSWORD)).filter(s -> !s.isEmpty()))
                 .withHeartbeatTtl(Duration.ofSeconds(config.get(Config.HEARTBEAT_TTL_SECONDS)))
                 .withLlm(llmSettings(config, System.getenv()));
+        if (config.get(Config.LLM_PORT) > 0 && config.get(Config.LLM_PORT).equals(config.get(Config.PORT))) {
+            throw new IllegalArgumentException("llm.port (" + config.get(Config.LLM_PORT)
+                    + ") must differ from server.port: it is a second port, for the OpenAI-compatible API only");
+        }
         if (config.get(Config.LLM_PORT) >= 0) {
             settings = settings.withLlmPort(new ServerSettings.LlmPort(config.get(Config.LLM_PORT),
                     config.get(Config.LLM_PORT_THREADS)));

@@ -49,6 +49,13 @@ class MainTest {
     }
 
     @Test
+    void serve_refusesAGatewayPortThatIsTheMainPort() {
+        assertThat(run("serve", "--dev", "--port", "18123", "--llm-port", "18123", "--data-dir",
+                dir.toString())).isEqualTo(2);
+        assertThat(errorOutput()).contains("llm.port (18123) must differ from server.port");
+    }
+
+    @Test
     void demo_runsEveryStrategyOverManagedAgents_andPrintsATableOfTimeAndTokens() {
         assertThat(run("demo", "--replicas", "3", "--data-dir", dir.toString())).as(errorOutput()).isZero();
         String printed = output();
