@@ -228,7 +228,7 @@ public final class HttpServer implements AutoCloseable {
      */
     private static QueuedThreadPool llmPool(ServerSettings.LlmPort port) {
         QueuedThreadPool pool = new QueuedThreadPool(port.threads(), Math.min(8, port.threads()));
-        pool.setName("swarmbus-llm");
+        pool.setName("swarmbus-llm-port");
         return pool;
     }
 

@@ -150,6 +150,13 @@ class LlmGatewayTest {
                 java.util.concurrent.ExecutionException.class).havingCause()
                 .isInstanceOf(java.net.http.WebSocketHandshakeException.class);
         assertThat(chat(body).status()).isEqualTo(200);
+
+        // Its pool stops with the server: platform threads left behind would keep a JVM alive.
+        assertThat(Thread.getAllStackTraces().keySet()).anyMatch(t -> t.getName().startsWith("swarmbus-llm-port"));
+        server.close();
+        bus.close();
+        server = null;
+        assertThat(Thread.getAllStackTraces().keySet()).noneMatch(t -> t.getName().startsWith("swarmbus-llm-port"));
     }
 
     @Test
