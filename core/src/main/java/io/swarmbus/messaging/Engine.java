@@ -602,7 +602,7 @@ final class Engine implements MessageBus {
         checkVisibility(visibility);
         long deadline = config.clock().millis() + visibility.toMillis();
         return withLeasesHeld(agent, ids, (who, held) -> new LeaseExtended(who, held, deadline),
-                d -> setDeadline(d, deadline));
+                d -> extendDelivery(d, deadline));
     }
 
     /**
@@ -1021,10 +1021,14 @@ final class Engine implements MessageBus {
     private void applyLeaseExtended(LeaseExtended e) {
         Inbox inbox = inboxes.get(e.agent());
         for (long id : e.ids()) {
-            DeliveryState d = delivery(inbox, id);
-            if (d != null && d.status == DeliveryStatus.LEASED) {
-                setDeadline(d, e.deadline());
-            }
+            extendDelivery(delivery(inbox, id), e.deadline());
+        }
+    }
+
+    /** Moves a leased delivery's deadline; anything else is left as it is. */
+    private void extendDelivery(DeliveryState d, long deadline) {
+        if (d != null && d.status == DeliveryStatus.LEASED) {
+            setDeadline(d, deadline);
         }
     }
 

@@ -29,7 +29,9 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiConsumer;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
+import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.slf4j.Logger;
@@ -160,24 +162,15 @@ public final class HttpServer implements AutoCloseable {
             // Thousands of agents connect at once (every long-poller holds a connection); the
             // JDK's default accept backlog of 50 made the kernel drop handshakes, which clients
             // only retry after 1, 3, 7, 15, 31 s (docs/benchmarks.md, long-poll).
-            config.jetty.addConnector((server, http) -> {
-                ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
-                connector.setHost(settings.host());
-                connector.setPort(settings.port());
-                connector.setAcceptQueueSize(ACCEPT_BACKLOG);
-                return connector;
+            config.jetty.addConnector((server, http) -> listener(server, http, null, settings.host(), settings.port()));
+            settings.llmPort().ifPresent(port -> {
+                config.jetty.addConnector((server, http) -> {
+                    llmConnector.set(listener(server, http, llmPool.orElseThrow(), settings.host(), port.port()));
+                    return llmConnector.get();
+                });
+                config.routes.before(ctx -> onlyV1OnTheLlmPort(ctx, llmConnector.get()));
+                config.routes.wsBeforeUpgrade(ctx -> onlyV1OnTheLlmPort(ctx, llmConnector.get()));
             });
-            settings.llmPort().ifPresent(port -> config.jetty.addConnector((server, http) -> {
-                ServerConnector connector = new ServerConnector(server, llmPool.orElseThrow(), null, null, -1, -1,
-                        new HttpConnectionFactory(http));
-                connector.setHost(settings.host());
-                connector.setPort(port.port());
-                connector.setAcceptQueueSize(ACCEPT_BACKLOG);
-                llmConnector.set(connector);
-                return connector;
-            }));
-            config.routes.before(ctx -> onlyV1OnTheLlmPort(ctx, llmConnector.get()));
-            config.routes.wsBeforeUpgrade(ctx -> onlyV1OnTheLlmPort(ctx, llmConnector.get()));
             config.routes.before(metrics::start);
             config.routes.before(auth::filter);
             config.routes.after(metrics::finish);
@@ -220,6 +213,17 @@ public final class HttpServer implements AutoCloseable {
                 Optional.ofNullable(llmConnector.get()));
     }
 
+    /** A listener with a deep accept backlog, on {@code threads} (null: the server's own). */
+    private static ServerConnector listener(Server server, HttpConfiguration http, QueuedThreadPool threads,
+            String host, int port) {
+        ServerConnector connector = new ServerConnector(server, threads, null, null, -1, -1,
+                new HttpConnectionFactory(http));
+        connector.setHost(host);
+        connector.setPort(port);
+        connector.setAcceptQueueSize(ACCEPT_BACKLOG);
+        return connector;
+    }
+
     /**
      * The gateway port's threads. On them Jetty runs a request on the thread that read it, and a
      * thread blocked on a backend's answer is woken by the kernel directly; on a virtual thread the
@@ -234,7 +238,7 @@ public final class HttpServer implements AutoCloseable {
 
     /** The gateway's own port answers the OpenAI-compatible API and nothing else. */
     private static void onlyV1OnTheLlmPort(Context ctx, ServerConnector llmConnector) {
-        if (llmConnector != null && ctx.req().getLocalPort() == llmConnector.getLocalPort()
+        if (ctx.req().getLocalPort() == llmConnector.getLocalPort()
                 && !ctx.path().startsWith("/v1/")) {
             throw new SwarmbusException(ErrorCode.NOT_FOUND, "port " + llmConnector.getLocalPort()
                     + " serves the OpenAI-compatible API (/v1/...) only; " + ctx.path() + " is on the main port");

@@ -167,8 +167,6 @@ final class Swarms implements AutoCloseable {
         return member.get("swarm_id").asText() + "/" + member.get("member_id").asText();
     }
 
-
-
     @Override
     public void close() {
         table.close();

@@ -92,6 +92,18 @@ class LlmGatewayTest {
         return client.send(request.build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    String metrics() throws Exception {
+        return client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/metrics"))
+                .build(), HttpResponse.BodyHandlers.ofString()).body();
+    }
+
+    /** The value of a metric without tags, from Prometheus text: the line {@code name value}. */
+    static double untaggedValue(String metrics, String name) {
+        String line = metrics.lines().filter(l -> l.startsWith(name + " ")).findFirst()
+                .orElseThrow(() -> new AssertionError("no metric " + name));
+        return Double.parseDouble(line.substring(name.length() + 1));
+    }
+
     Reply chat(String body) throws Exception {
         return chat(body, Map.of());
     }
@@ -131,11 +143,8 @@ class LlmGatewayTest {
             assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
             assertThat(RequestBody.MAPPER.readTree(response.body()).at("/usage/completion_tokens").asInt()).isEqualTo(2);
         }
-        String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
-                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
-        double moved = metrics.lines().filter(l -> l.startsWith("swarmbus_llm_port_virtual_calls_total"))
-                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
-        assertThat(moved).isBetween(1.0, 19.0);
+        String metrics = metrics();
+        assertThat(untaggedValue(metrics, "swarmbus_llm_port_virtual_calls_total")).isBetween(1.0, 19.0);
 
         // Only /v1/... there; the main port still serves the gateway as well.
         HttpResponse<String> other = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + llmPort
@@ -185,8 +194,7 @@ class LlmGatewayTest {
         assertThat(backends.at("/backends/0/requests").asInt()).isEqualTo(3);
         assertThat(backends.at("/backends/0/healthy").asBoolean()).isTrue();
 
-        String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
-                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        String metrics = metrics();
         String name = "127.0.0.1:" + a.port();
         assertThat(metrics).contains("swarmbus_llm_requests_total{backend=\"" + name + "\"} 3.0")
                 .contains("swarmbus_llm_completion_tokens_total{backend=\"" + name + "\"} 37.0")
@@ -478,8 +486,7 @@ class LlmGatewayTest {
         assertThat(agents).contains("planner").doesNotContain("\"llm\"");
         assertThat(all.at("/tasks/task-7/completion_tokens").asInt()).isEqualTo(20);
         assertThat(all.at("/keys/team/requests").asInt()).isEqualTo(3);
-        String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
-                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        String metrics = metrics();
         assertThat(metrics).contains("swarmbus_llm_usage_completion_tokens_total{kind=\"task\",name=\"task-7\"} 20.0");
     }
 
@@ -555,8 +562,7 @@ class LlmGatewayTest {
         assertThat(idle.at("/agents/backlog").asInt()).isEqualTo(25);
         assertThat(idle.at("/agents/desired").asInt()).isEqualTo(2);
         assertThat(idle.at("/agents/reason").asText()).contains("scale up");
-        String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
-                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        String metrics = metrics();
         assertThat(metrics).contains("swarmbus_scaling_desired_agents").contains("swarmbus_scaling_desired_backends 1.0");
     }
 
