@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.BiConsumer;
 
 /**
  * Authentication (bearer JWT or admin {@code X-Api-Key}), per-principal rate limits, and the
@@ -48,21 +49,29 @@ final class Auth {
         if (PUBLIC.contains(ctx.path())) {
             return;
         }
-        Principal principal = authenticate(ctx);
+        ctx.attribute(ATTRIBUTE, admit(ctx.header("X-Api-Key"), ctx.header("Authorization"), ctx::header));
+    }
+
+    /**
+     * Authenticates a request and takes one call from its principal's rate limit.
+     *
+     * @param apiKey the {@code X-Api-Key} header, or null
+     * @param authorization the {@code Authorization} header, or null
+     * @param answerHeader sets a header on the answer: {@code WWW-Authenticate} when there were
+     *     no credentials, {@code Retry-After} when the rate limit is spent
+     */
+    Principal admit(String apiKey, String authorization, BiConsumer<String, String> answerHeader) {
+        if (apiKey == null && authorization == null) {
+            answerHeader.accept("WWW-Authenticate", "Bearer");
+        }
+        Principal principal = authenticate(apiKey, authorization);
         long wait = limiter.acquire(principal.name());
         if (wait > 0) {
-            ctx.header("Retry-After", Long.toString(wait));
+            answerHeader.accept("Retry-After", Long.toString(wait));
             throw new SwarmbusException(ErrorCode.RATE_LIMITED, "rate limit exceeded for '" + principal.name()
                     + "'; retry after " + wait + " s");
         }
-        ctx.attribute(ATTRIBUTE, principal);
-    }
-
-    private Principal authenticate(Context ctx) {
-        if (ctx.header("X-Api-Key") == null && ctx.header("Authorization") == null) {
-            ctx.header("WWW-Authenticate", "Bearer");
-        }
-        return authenticate(ctx.header("X-Api-Key"), ctx.header("Authorization"));
+        return principal;
     }
 
     /** Checks an {@code X-Api-Key} value or an {@code Authorization: Bearer} value; either may be null. */

@@ -27,7 +27,6 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiConsumer;
-import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
@@ -139,12 +138,7 @@ public final class HttpServer implements AutoCloseable {
             LOG.warn("an agent named '{}' exists, so llm_request messages go to it rather than to the gateway",
                     LlmBusService.ADDRESS);
         }
-        Optional<QueuedThreadPool> llmPool = settings.llmPort().map(HttpServer::llmPool);
-        LlmRoutes llmRoutes = new LlmRoutes(llm, auth, llmPool.<BooleanSupplier>map(
-                pool -> () -> pool.getBusyThreads() * 2 > pool.getMaxThreads()).orElse(() -> false));
-        if (llmPool.isPresent()) {
-            metrics.llmPort(llmRoutes);
-        }
+        LlmRoutes llmRoutes = new LlmRoutes(llm, auth);
         AtomicReference<ServerConnector> llmConnector = new AtomicReference<>();
         ManagedAgents managed = new ManagedAgents(DurableTable.open(settings.dataDir().resolve("managed-agents"),
                 FsyncPolicy.ALWAYS), registry, bus, coordinator, llm, clock);
@@ -155,6 +149,7 @@ public final class HttpServer implements AutoCloseable {
             config.startup.showJavalinBanner = false;
             config.concurrency.useVirtualThreads = true;
             config.http.maxRequestSize = settings.maxRequestBytes();
+            config.http.prefer405over404 = true; // a known path with the wrong method says so
             // Jetty keeps a cache of header fields per connection, about 100 KB each: 1 GB of live
             // heap with 10,000 long-pollers, and young GC pauses grew with it (docs/benchmarks.md).
             // Common headers still come from Jetty's shared static cache.
@@ -164,12 +159,15 @@ public final class HttpServer implements AutoCloseable {
             // only retry after 1, 3, 7, 15, 31 s (docs/benchmarks.md, long-poll).
             config.jetty.addConnector((server, http) -> listener(server, http, null, settings.host(), settings.port()));
             settings.llmPort().ifPresent(port -> {
+                QueuedThreadPool pool = llmPool(port);
                 config.jetty.addConnector((server, http) -> {
-                    llmConnector.set(listener(server, http, llmPool.orElseThrow(), settings.host(), port.port()));
+                    llmConnector.set(listener(server, http, pool, settings.host(), port.port()));
                     return llmConnector.get();
                 });
-                config.routes.before(ctx -> onlyV1OnTheLlmPort(ctx, llmConnector.get()));
-                config.routes.wsBeforeUpgrade(ctx -> onlyV1OnTheLlmPort(ctx, llmConnector.get()));
+                LlmPortHandler handler = new LlmPortHandler(llmConnector, pool, llmRoutes, auth, metrics, audit,
+                        settings.maxRequestBytes());
+                config.jetty.modifyServer(server -> server.setHandler(handler)); // Javalin's goes inside it
+                metrics.llmPort(handler);
             });
             config.routes.before(metrics::start);
             config.routes.before(auth::filter);
@@ -234,15 +232,6 @@ public final class HttpServer implements AutoCloseable {
         QueuedThreadPool pool = new QueuedThreadPool(port.threads(), Math.min(8, port.threads()));
         pool.setName("swarmbus-llm-port");
         return pool;
-    }
-
-    /** The gateway's own port answers the OpenAI-compatible API and nothing else. */
-    private static void onlyV1OnTheLlmPort(Context ctx, ServerConnector llmConnector) {
-        if (ctx.req().getLocalPort() == llmConnector.getLocalPort()
-                && !ctx.path().startsWith("/v1/")) {
-            throw new SwarmbusException(ErrorCode.NOT_FOUND, "port " + llmConnector.getLocalPort()
-                    + " serves the OpenAI-compatible API (/v1/...) only; " + ctx.path() + " is on the main port");
-        }
     }
 
     private static String secret(ServerSettings settings) {
@@ -470,9 +459,15 @@ public final class HttpServer implements AutoCloseable {
         if (ACCESS.isDebugEnabled()) {
             var endpoint = ctx.endpoints().matchedHttpEndpoint();
             Auth.Principal principal = ctx.attribute("swarmbus.principal");
-            ACCESS.debug("method={} route={} status={} principal={}", ctx.method(),
-                    endpoint == null ? "unmatched" : endpoint.path, ctx.statusCode(),
+            logAccess(ctx.method().name(), endpoint == null ? "unmatched" : endpoint.path, ctx.statusCode(),
                     principal == null ? "-" : principal.name());
+        }
+    }
+
+    /** One line per request at debug level: method, route template, status and principal. */
+    static void logAccess(String method, String route, int status, String principal) {
+        if (ACCESS.isDebugEnabled()) {
+            ACCESS.debug("method={} route={} status={} principal={}", method, route, status, principal);
         }
     }
 
@@ -535,29 +530,11 @@ public final class HttpServer implements AutoCloseable {
     }
 
     static void error(Context ctx, SwarmbusException e) {
-        if (ctx.path().startsWith("/v1/")) { // the OpenAI-compatible routes answer as OpenAI does (ADR 0003)
-            if ((e.code() == ErrorCode.RATE_LIMITED || e.code() == ErrorCode.INBOX_FULL)
-                    && ctx.res().getHeader("Retry-After") == null) {
-                ctx.header("Retry-After", "1");
-            }
-            int status = e.code().httpStatus();
-            String type = status == 401 ? "authentication_error" : status == 429 ? "rate_limit_error"
-                    : status >= 500 ? "server_error" : "invalid_request_error";
-            com.fasterxml.jackson.databind.node.ObjectNode body = io.swarmbus.llm.OpenAiWire.error(e.getMessage(), type,
-                    e.code().code());
-            e.field().ifPresent(field -> ((com.fasterxml.jackson.databind.node.ObjectNode) body.get("error"))
-                    .put("param", field));
-            Http.json(ctx, status, body);
-            return;
-        }
-        Map<String, Object> body = new LinkedHashMap<>();
-        body.put("error", e.code().code());
-        body.put("message", e.getMessage());
-        e.field().ifPresent(field -> body.put("field", field));
-        if (e.code() == ErrorCode.INBOX_FULL) {
+        ErrorAnswer answer = ErrorAnswer.of(ctx.path(), e);
+        if (answer.retryAfter() && ctx.res().getHeader("Retry-After") == null) {
             ctx.header("Retry-After", "1");
         }
-        Http.json(ctx, e.code().httpStatus(), body);
+        Http.json(ctx, answer.status(), answer.body());
     }
 
     /** Logs the failure with its stack; the client learns only that it happened. */

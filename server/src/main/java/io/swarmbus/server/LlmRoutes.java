@@ -16,11 +16,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.atomic.LongAdder;
-import java.util.function.BooleanSupplier;
+import java.util.function.UnaryOperator;
 
 /**
  * The OpenAI-compatible face of the LLM gateway ({@code /v1/chat/completions}, {@code /v1/completions},
@@ -37,27 +33,16 @@ final class LlmRoutes {
     static final String TIMEOUT_HEADER = "X-Swarmbus-Timeout-Ms";
     static final String TASK_HEADER = "X-Swarmbus-Task";
 
-    private static final ExecutorService VIRTUAL = Executors.newVirtualThreadPerTaskExecutor();
-
     private final LlmGateway gateway;
     private final Auth auth;
-    private final BooleanSupplier platformPoolBusy;
-    private final LongAdder movedToVirtualThreads = new LongAdder();
 
-    /**
-     * @param platformPoolBusy whether the gateway port's platform threads are more than half busy;
-     *     calls arriving on that port then continue on virtual threads, so slow models can hold any
-     *     number of calls without starving the port
-     */
-    LlmRoutes(LlmGateway gateway, Auth auth, BooleanSupplier platformPoolBusy) {
+    LlmRoutes(LlmGateway gateway, Auth auth) {
         this.gateway = gateway;
         this.auth = auth;
-        this.platformPoolBusy = platformPoolBusy;
     }
 
-    /** Calls on the gateway port that continued on a virtual thread because its pool was busy. */
-    long movedToVirtualThreads() {
-        return movedToVirtualThreads.sum();
+    LlmGateway gateway() {
+        return gateway;
     }
 
     void chat(Context ctx) throws InterruptedException {
@@ -77,19 +62,41 @@ final class LlmRoutes {
     }
 
     private void call(Context ctx, String path) throws InterruptedException {
-        Auth.Principal principal = Auth.principal(ctx);
-        ObjectNode body = body(ctx);
+        LlmGateway.Request request = request(Auth.principal(ctx), parse(ctx.bodyAsBytes()), ctx::header, path);
+        try {
+            gateway.handle(request, new ResponseSink(ctx));
+        } catch (LlmGateway.Refused refused) {
+            if (refused.retryAfterSeconds() > 0) {
+                ctx.header("Retry-After", Long.toString(refused.retryAfterSeconds()));
+            }
+            Http.json(ctx, refused.status(), refusal(refused));
+        }
+    }
+
+    /** The OpenAI-shaped answer to a call the gateway refused. */
+    static ObjectNode refusal(LlmGateway.Refused refused) {
+        return OpenAiWire.error(refused.getMessage(), refused.type(), refused.code());
+    }
+
+    /**
+     * A call's request: its body, and from the headers the agent it is made for, its priority,
+     * how long it may wait for a backend, and its task.
+     *
+     * @param header a request header's value by name, or null
+     */
+    LlmGateway.Request request(Auth.Principal principal, ObjectNode body, UnaryOperator<String> header,
+            String path) {
         String agent = principal.name();
-        String named = ctx.header(AGENT_HEADER);
+        String named = header.apply(AGENT_HEADER);
         if (named != null) {
             AgentId id = AgentId.of(named);
             auth.requireOwner(principal, id);
             agent = id.value();
         }
-        int priority = ctx.header(PRIORITY_HEADER) == null ? Priority.MEDIUM.ordinal()
-                : Priority.parse(ctx.header(PRIORITY_HEADER)).ordinal();
+        int priority = header.apply(PRIORITY_HEADER) == null ? Priority.MEDIUM.ordinal()
+                : Priority.parse(header.apply(PRIORITY_HEADER)).ordinal();
         long waitNanos = gateway.settings().queueTimeout().toNanos();
-        String timeout = ctx.header(TIMEOUT_HEADER);
+        String timeout = header.apply(TIMEOUT_HEADER);
         if (timeout != null) {
             try {
                 waitNanos = Math.min(waitNanos, Math.max(1, Long.parseLong(timeout.trim())) * 1_000_000L);
@@ -97,41 +104,19 @@ final class LlmRoutes {
                 throw SwarmbusException.invalid(TIMEOUT_HEADER, TIMEOUT_HEADER + " must be whole milliseconds");
             }
         }
-        String task = ctx.header(TASK_HEADER);
+        String task = header.apply(TASK_HEADER);
         if (task != null && (task.isBlank() || task.length() > 200)) {
             throw SwarmbusException.invalid(TASK_HEADER, TASK_HEADER + " must be a task id of 1 to 200 characters");
         }
-        LlmGateway.Request request = new LlmGateway.Request(path, body, agent, task, principal.name(), priority,
+        return new LlmGateway.Request(path, body, agent, task, principal.name(), priority,
                 System.nanoTime() + waitNanos);
-        if (!Thread.currentThread().isVirtual() && platformPoolBusy.getAsBoolean()) {
-            movedToVirtualThreads.increment();
-            ctx.future(() -> CompletableFuture.runAsync(() -> {
-                try {
-                    answer(ctx, request);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt(); // the server is stopping
-                }
-            }, VIRTUAL));
-            return;
-        }
-        answer(ctx, request);
     }
 
-    private void answer(Context ctx, LlmGateway.Request request) throws InterruptedException {
-        try {
-            gateway.handle(request, new ResponseSink(ctx));
-        } catch (LlmGateway.Refused refused) {
-            if (refused.retryAfterSeconds() > 0) {
-                ctx.header("Retry-After", Long.toString(refused.retryAfterSeconds()));
-            }
-            Http.json(ctx, refused.status(), OpenAiWire.error(refused.getMessage(), refused.type(), refused.code()));
-        }
-    }
-
-    private static ObjectNode body(Context ctx) {
+    /** A call's body: a JSON object whose {@code model}, if present, is a string. */
+    static ObjectNode parse(byte[] bytes) {
         JsonNode body;
         try {
-            body = OpenAiWire.JSON.readTree(ctx.bodyAsBytes());
+            body = OpenAiWire.JSON.readTree(bytes);
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw SwarmbusException.invalid("body", "the body is not valid JSON: " + e.getOriginalMessage());
         } catch (IOException e) {

@@ -99,9 +99,14 @@ final class Metrics {
         }
         // The route template, never the raw path, so labels hold no ids.
         var endpoint = ctx.endpoints().matchedHttpEndpoint();
-        String route = endpoint == null ? "unmatched" : endpoint.path;
-        timers.computeIfAbsent(new TimerKey(ctx.method().name(), route, ctx.statusCode()), this::timer)
-                .record(System.nanoTime() - started, java.util.concurrent.TimeUnit.NANOSECONDS);
+        record(ctx.method().name(), endpoint == null ? "unmatched" : endpoint.path, ctx.statusCode(),
+                System.nanoTime() - started);
+    }
+
+    /** Records one request's latency; {@code route} is a route template or "unmatched". */
+    void record(String method, String route, int status, long nanos) {
+        timers.computeIfAbsent(new TimerKey(method, route, status), this::timer)
+                .record(nanos, java.util.concurrent.TimeUnit.NANOSECONDS);
     }
 
     private Timer timer(TimerKey key) {
@@ -160,8 +165,8 @@ final class Metrics {
     }
 
     /** Calls on the gateway's own port that continued on a virtual thread because its pool was busy. */
-    void llmPort(LlmRoutes routes) {
-        FunctionCounter.builder("swarmbus_llm_port_virtual_calls", routes, LlmRoutes::movedToVirtualThreads)
+    void llmPort(LlmPortHandler port) {
+        FunctionCounter.builder("swarmbus_llm_port_virtual_calls", port, LlmPortHandler::movedToVirtualThreads)
                 .description("calls on the gateway port that went on on a virtual thread, its platform pool being "
                         + "more than half busy").register(registry);
     }

@@ -82,8 +82,14 @@ class LlmGatewayTest {
                 + "\",\"password\":\"password-1\"}", Map.of()).body()).get("access_token").asText();
     }
 
+    /** The port the OpenAI-compatible API is called on: the main port here, the gateway port in {@link LlmGatewayPortTest}. */
+    int v1Port() {
+        return server.port();
+    }
+
     HttpResponse<String> post(String bearer, String path, String body, Map<String, String> headers) throws Exception {
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
+        int port = path.startsWith("/v1/") ? v1Port() : server.port();
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
         if (bearer != null) {
             request.header("Authorization", "Bearer " + bearer);
@@ -145,6 +151,8 @@ class LlmGatewayTest {
         }
         String metrics = metrics();
         assertThat(untaggedValue(metrics, "swarmbus_llm_port_virtual_calls_total")).isBetween(1.0, 19.0);
+        assertThat(metrics).as("the port's calls are timed like the main port's").containsPattern(
+                "http_server_requests_seconds_count\\{method=\"POST\",route=\"/v1/chat/completions\",status=\"200\"} 20");
 
         // Only /v1/... there; the main port still serves the gateway as well.
         HttpResponse<String> other = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + llmPort
@@ -221,7 +229,7 @@ class LlmGatewayTest {
         LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "50", "output-tokens", "10");
         start(GatewaySettings.of(List.of(backend(a, 8)), "least_outstanding"));
         for (boolean usage : new boolean[] {false, true}) {
-            HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+            HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + v1Port()
                     + "/v1/chat/completions")).header("Authorization", "Bearer " + token)
                     .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"m\",\"stream\":true,"
                             + (usage ? "\"stream_options\":{\"include_usage\":true}," : "")
@@ -420,7 +428,7 @@ class LlmGatewayTest {
         start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
         // A raw socket, so that hanging up is a closed connection and not a client library's choice.
         String body = "{\"model\":\"m\",\"stream\":true,\"messages\":[]}";
-        try (Socket socket = new Socket("127.0.0.1", server.port())) {
+        try (Socket socket = new Socket("127.0.0.1", v1Port())) {
             socket.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
                     + "Authorization: Bearer " + token + "\r\nContent-Type: application/json\r\n"
                     + "Content-Length: " + body.length() + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
@@ -576,6 +584,22 @@ class LlmGatewayTest {
         assertThat(chat("[1,2]").status()).isEqualTo(400);
         assertThat(chat("{\"messages\":[]}").body().at("/error/message").asText()).contains("model");
         assertThat(chat("{\"model\":7}").status()).isEqualTo(400);
+        Reply oversized = chat("{\"model\":\"m\",\"messages\":[],\"pad\":\"" + "x".repeat(3 << 20) + "\"}");
+        assertThat(oversized.status()).isEqualTo(413);
+        assertThat(oversized.body().at("/error/code").asText()).isEqualTo("request_too_large");
+        HttpResponse<String> unknown = post(token, "/v1/nothing", "{}", Map.of());
+        assertThat(unknown.statusCode()).isEqualTo(404);
+        assertThat(RequestBody.MAPPER.readTree(unknown.body()).at("/error/type").asText())
+                .isEqualTo("invalid_request_error");
+        HttpResponse<String> wrongMethod = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + v1Port() + "/v1/chat/completions")).header("Authorization", "Bearer " + token).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(wrongMethod.statusCode()).isEqualTo(405);
+        assertThat(RequestBody.MAPPER.readTree(wrongMethod.body()).at("/error/message").asText()).contains("GET");
+        HttpResponse<String> models = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + v1Port() + "/v1/models")).header("Authorization", "Bearer " + token).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(RequestBody.MAPPER.readTree(models.body()).at("/data/0/id").asText()).isEqualTo("m");
 
         HttpResponse<String> anonymous = post(null, "/v1/chat/completions", "{\"model\":\"m\"}", Map.of());
         assertThat(anonymous.statusCode()).isEqualTo(401);

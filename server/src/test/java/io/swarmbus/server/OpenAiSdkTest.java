@@ -43,15 +43,25 @@ class OpenAiSdkTest {
         sim = LlmSimServer.start(SimSettings.defaults().with(Map.of("overhead-ms", "1", "decode-rate", "500",
                 "output-tokens", "8")), "127.0.0.1", 0);
         bus = MessageBus.open(BusConfig.builder(dir).build());
-        server = HttpServer.start(bus, ServerSettings.forTests(dir).withLlm(GatewaySettings.of(
-                List.of(BackendSpec.ofUrl("http://127.0.0.1:" + sim.port() + "/v1", 8)), "least_outstanding")));
+        server = HttpServer.start(bus, settings(ServerSettings.forTests(dir).withLlm(GatewaySettings.of(
+                List.of(BackendSpec.ofUrl("http://127.0.0.1:" + sim.port() + "/v1", 8)), "least_outstanding"))));
         HttpResponse<String> login = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(
                 "http://127.0.0.1:" + server.port() + "/auth/token")).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString("{\"username\":\"sdk\",\"password\":\"password-1\"}"))
                 .build(), HttpResponse.BodyHandlers.ofString());
         String token = RequestBody.MAPPER.readTree(login.body()).get("access_token").asText();
-        openai = OpenAIOkHttpClient.builder().baseUrl("http://127.0.0.1:" + server.port() + "/v1").apiKey(token)
+        openai = OpenAIOkHttpClient.builder().baseUrl("http://127.0.0.1:" + v1Port() + "/v1").apiKey(token)
                 .maxRetries(0).build();
+    }
+
+    /** The server's settings: as given here; with a gateway port in {@link OpenAiSdkPortTest}. */
+    ServerSettings settings(ServerSettings settings) {
+        return settings;
+    }
+
+    /** The port the client calls. */
+    int v1Port() {
+        return server.port();
     }
 
     @AfterEach

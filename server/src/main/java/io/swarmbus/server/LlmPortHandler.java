@@ -1,0 +1,235 @@
+package io.swarmbus.server;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.llm.LlmGateway;
+import io.swarmbus.llm.OpenAiWire;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.LongAdder;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.Blocker;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway port (ADR 0005): answers every request on its connector with Jetty's core API, and
+ * passes requests on other connectors to the rest of the server. It serves the OpenAI-compatible
+ * API only, with the main port's authentication, rate limits, errors, metrics and audit; what it
+ * leaves out is the servlet layer and Javalin, which cost a call as much CPU again as everything
+ * else the port did (docs/benchmarks.md).
+ *
+ * <p>A call runs on the platform thread that read it while at most half of the port's pool is
+ * busy; past that it runs on a virtual thread, so slow models can hold any number of calls
+ * without starving the port.
+ */
+final class LlmPortHandler extends Handler.Wrapper {
+    private static final Logger LOG = LoggerFactory.getLogger(LlmPortHandler.class);
+    private static final Set<String> CALLS = Set.of("/v1/chat/completions", "/v1/completions", "/v1/embeddings");
+    private static final String MODELS = "/v1/models";
+    private static final ExecutorService VIRTUAL = Executors.newVirtualThreadPerTaskExecutor();
+
+    private final AtomicReference<ServerConnector> connector;
+    private final QueuedThreadPool pool;
+    private final LlmRoutes routes;
+    private final Auth auth;
+    private final Metrics metrics;
+    private final AuditLog audit;
+    private final long maxRequestBytes;
+    private final LongAdder movedToVirtualThreads = new LongAdder();
+
+    /**
+     * @param connector the gateway port's connector, set once the server has made it
+     * @param pool its threads
+     */
+    LlmPortHandler(AtomicReference<ServerConnector> connector, QueuedThreadPool pool, LlmRoutes routes, Auth auth,
+            Metrics metrics, AuditLog audit, long maxRequestBytes) {
+        this.connector = connector;
+        this.pool = pool;
+        this.routes = routes;
+        this.auth = auth;
+        this.metrics = metrics;
+        this.audit = audit;
+        this.maxRequestBytes = maxRequestBytes;
+    }
+
+    /** Calls that continued on a virtual thread because the port's pool was more than half busy. */
+    long movedToVirtualThreads() {
+        return movedToVirtualThreads.sum();
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) throws Exception {
+        if (request.getConnectionMetaData().getConnector() != connector.get()) {
+            return super.handle(request, response, callback);
+        }
+        if (pool.getBusyThreads() * 2 > pool.getMaxThreads()) {
+            movedToVirtualThreads.increment();
+            VIRTUAL.execute(() -> serve(request, response, callback));
+        } else {
+            serve(request, response, callback);
+        }
+        return true;
+    }
+
+    private void serve(Request request, Response response, Callback callback) {
+        long started = System.nanoTime();
+        String method = request.getMethod();
+        String path = request.getHttpURI().getPath();
+        String route = "unmatched";
+        String principal = "-";
+        try {
+            route = route(method, path);
+            Auth.Principal caller = auth.admit(request.getHeaders().get("X-Api-Key"),
+                    request.getHeaders().get(HttpHeader.AUTHORIZATION), (name, value) -> response.getHeaders().put(name, value));
+            principal = caller.name();
+            if (route.equals(MODELS)) {
+                answer(response, 200, OpenAiWire.models(List.copyOf(routes.gateway().models()), "swarmbus"));
+            } else {
+                LlmGateway.Request call = routes.request(caller, LlmRoutes.parse(body(request)),
+                        name -> request.getHeaders().get(name), route);
+                routes.gateway().handle(call, new CoreSink(response));
+            }
+            callback.succeeded();
+        } catch (LlmGateway.Refused refused) {
+            if (refused.retryAfterSeconds() > 0) {
+                response.getHeaders().put(HttpHeader.RETRY_AFTER, refused.retryAfterSeconds());
+            }
+            answer(response, refused.status(), LlmRoutes.refusal(refused), callback);
+        } catch (SwarmbusException e) {
+            audit.record(AuditLog.Stream.ERRORS, e.code().code(), Map.of("status", e.code().httpStatus(),
+                    "message", e.getMessage(), "method", method, "path", path));
+            ErrorAnswer answer = ErrorAnswer.of(path, e);
+            if (answer.retryAfter() && !response.getHeaders().contains(HttpHeader.RETRY_AFTER)) {
+                response.getHeaders().put(HttpHeader.RETRY_AFTER, 1);
+            }
+            answer(response, answer.status(), answer.body(), callback);
+        } catch (IOException e) {
+            callback.failed(e); // the client went away while sending its request
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt(); // the server is stopping
+            callback.failed(e);
+        } catch (RuntimeException e) {
+            LOG.error("internal error on {} {}", method, path, e);
+            if (response.isCommitted()) {
+                callback.failed(e);
+                return;
+            }
+            answer(response, 500, ErrorAnswer.of(path, new SwarmbusException(ErrorCode.INTERNAL,
+                    "internal error; the server logged the details")).body(), callback);
+        } finally {
+            metrics.record(method, route, response.getStatus(), System.nanoTime() - started);
+            HttpServer.logAccess(method, route, response.getStatus(), principal);
+        }
+    }
+
+    /** The route a request is for; throws 404 or 405 when there is none. */
+    private String route(String method, String path) {
+        if (!path.startsWith("/v1/")) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "port " + connector.get().getLocalPort()
+                    + " serves the OpenAI-compatible API (/v1/...) only; " + path + " is on the main port");
+        }
+        String route = path.length() > 4 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+        String allowed = CALLS.contains(route) ? "POST" : route.equals(MODELS) ? "GET" : null;
+        if (allowed == null) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "no route " + method + " " + path);
+        }
+        if (!allowed.equals(method)) {
+            throw new SwarmbusException(ErrorCode.METHOD_NOT_ALLOWED, "method " + method + " is not allowed on " + path);
+        }
+        return route;
+    }
+
+    /** The request's body, up to the server's size limit (413 beyond it). */
+    private byte[] body(Request request) throws IOException {
+        if (request.getLength() > maxRequestBytes) {
+            throw tooLarge();
+        }
+        try (InputStream in = Content.Source.asInputStream(request)) {
+            byte[] body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxRequestBytes + 1));
+            if (body.length > maxRequestBytes) {
+                throw tooLarge();
+            }
+            return body;
+        }
+    }
+
+    private SwarmbusException tooLarge() {
+        return new SwarmbusException(ErrorCode.REQUEST_TOO_LARGE, "the request body is larger than the limit of "
+                + maxRequestBytes + " bytes (server.max_request_bytes)");
+    }
+
+    /** A whole JSON answer, completing the exchange. */
+    private static void answer(Response response, int status, Object body, Callback callback) {
+        byte[] bytes;
+        try {
+            bytes = RequestBody.MAPPER.writeValueAsBytes(body);
+        } catch (JsonProcessingException e) {
+            callback.failed(e);
+            return;
+        }
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+        response.write(true, ByteBuffer.wrap(bytes), callback);
+    }
+
+    /** A whole JSON answer, written before returning. */
+    private static void answer(Response response, int status, Object body) throws IOException {
+        new CoreSink(response).answer(status, "application/json", RequestBody.MAPPER.writeValueAsBytes(body));
+    }
+
+    /** Writes the gateway's answer to the response, each piece flushed before the next is read. */
+    private static final class CoreSink implements LlmGateway.Sink {
+        private final Response response;
+
+        CoreSink(Response response) {
+            this.response = response;
+        }
+
+        @Override
+        public void start(int status, String contentType) {
+            response.setStatus(status);
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
+            if (contentType.startsWith("text/event-stream")) {
+                response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
+                response.getHeaders().put("X-Accel-Buffering", "no");
+            }
+        }
+
+        @Override
+        public void write(byte[] bytes) throws IOException {
+            write(false, bytes);
+        }
+
+        /** With a Content-Length, head and body leave in one write, without chunk framing. */
+        @Override
+        public void answer(int status, String contentType, byte[] body) throws IOException {
+            response.setStatus(status);
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
+            response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
+            write(true, body);
+        }
+
+        private void write(boolean last, byte[] bytes) throws IOException {
+            try (Blocker.Callback written = Blocker.callback()) {
+                response.write(last, ByteBuffer.wrap(bytes), written);
+                written.block();
+            }
+        }
+    }
+}

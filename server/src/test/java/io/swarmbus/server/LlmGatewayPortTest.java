@@ -1,0 +1,20 @@
+package io.swarmbus.server;
+
+import io.swarmbus.llm.GatewaySettings;
+import java.util.Optional;
+
+/**
+ * Every gateway test again, with the OpenAI-compatible API called on the gateway's own port,
+ * which answers through Jetty's core API rather than through Javalin ({@link LlmPortHandler}).
+ */
+class LlmGatewayPortTest extends LlmGatewayTest {
+    @Override
+    void start(GatewaySettings llm) throws Exception {
+        start(llm, Optional.of(new ServerSettings.LlmPort(0, 32)));
+    }
+
+    @Override
+    int v1Port() {
+        return server.llmPort().orElseThrow();
+    }
+}
