@@ -18,7 +18,6 @@ import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.net.ConnectException;
 import java.net.SocketTimeoutException;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -80,9 +79,18 @@ public final class LlmGateway implements AutoCloseable {
      * @param key the principal (user or API key) the usage is billed to
      * @param priority 0–3
      * @param deadlineNanos {@link System#nanoTime} by which it must be admitted to a backend
+     * @param received the bytes {@code body} was parsed from, sent to the backend as they are when
+     *     the gateway changes nothing in the body; null to send {@code body} serialized. They must
+     *     hold no duplicate keys, so that the backend reads the model the gateway routed on.
      */
     public record Request(String path, ObjectNode body, String agent, String task, String key, int priority,
-            long deadlineNanos) {}
+            long deadlineNanos, byte[] received) {
+        /** A request built here rather than received: its body is serialized to be sent. */
+        public Request(String path, ObjectNode body, String agent, String task, String key, int priority,
+                long deadlineNanos) {
+            this(path, body, agent, task, key, priority, deadlineNanos, null);
+        }
+    }
 
     /** A request that could not be answered; nothing was written to the client. */
     public static final class Refused extends Exception {
@@ -178,9 +186,10 @@ public final class LlmGateway implements AutoCloseable {
         quotas.admit(request.agent(), request.key(), System.nanoTime());
         boolean stream = body.path("stream").asBoolean(false);
         boolean clientWantsUsage = body.path("stream_options").path("include_usage").asBoolean(false);
-        if (stream) {
+        if (stream && !clientWantsUsage) {
             // Ask every stream for its usage, so it is accounted; strip it again if the client did not ask.
-            body.putObject("stream_options").put("include_usage", true);
+            JsonNode options = body.get("stream_options");
+            (options instanceof ObjectNode given ? given : body.putObject("stream_options")).put("include_usage", true);
         }
         LlmCall call = new LlmCall(asked, request.agent(), request.priority(), PromptText.words(body),
                 request.deadlineNanos());
@@ -189,8 +198,13 @@ public final class LlmGateway implements AutoCloseable {
             if (!served(model)) {
                 continue;
             }
-            body.put("model", model);
-            byte[] bytes = body.toString().getBytes(StandardCharsets.UTF_8);
+            byte[] bytes;
+            if (request.received() != null && model.equals(asked) && !(stream && !clientWantsUsage)) {
+                bytes = request.received(); // unchanged: no need to write it out again
+            } else {
+                body.put("model", model);
+                bytes = body.toString().getBytes(StandardCharsets.UTF_8);
+            }
             Set<Backend> tried = new HashSet<>();
             for (int attempt = 0; attempt <= settings.retries(); attempt++) {
                 Backend backend;
@@ -232,7 +246,7 @@ public final class LlmGateway implements AutoCloseable {
         long started = System.nanoTime();
         UpstreamResponse response;
         try {
-            response = upstream.send("POST", URI.create(backend.spec().url() + request.path()), headers(backend), body,
+            response = upstream.send("POST", backend.endpoint(request.path()), headers(backend), body,
                     settings.requestTimeout());
         } catch (SocketTimeoutException e) {
             backend.failed(System.nanoTime(), false);
@@ -492,7 +506,7 @@ public final class LlmGateway implements AutoCloseable {
     private void check(Backend backend) {
         Map<String, String> headers = backend.spec().apiKey().map(key -> Map.of("Authorization", "Bearer " + key))
                 .orElse(Map.of());
-        try (UpstreamResponse response = upstream.send("GET", URI.create(backend.spec().url() + "/v1/models"), headers,
+        try (UpstreamResponse response = upstream.send("GET", backend.endpoint("/v1/models"), headers,
                 NO_BODY, HEALTH_TIMEOUT)) {
             if (response.status() != 200) {
                 backend.checked(false);

@@ -101,8 +101,8 @@ final class LlmPortHandler extends Handler.Wrapper {
             if (route.equals(MODELS)) {
                 answer(response, 200, OpenAiWire.models(List.copyOf(routes.gateway().models()), "swarmbus"));
             } else {
-                LlmGateway.Request call = routes.request(caller, LlmRoutes.parse(body(request)),
-                        name -> request.getHeaders().get(name), route);
+                LlmGateway.Request call = routes.request(caller, body(request), name -> request.getHeaders().get(name),
+                        route);
                 routes.gateway().handle(call, new CoreSink(response));
             }
             callback.succeeded();
@@ -157,10 +157,14 @@ final class LlmPortHandler extends Handler.Wrapper {
 
     /** The request's body, up to the server's size limit (413 beyond it). */
     private byte[] body(Request request) throws IOException {
-        if (request.getLength() > maxRequestBytes) {
+        long length = request.getLength(); // Content-Length, which Jetty holds the body to; -1 when chunked
+        if (length > maxRequestBytes) {
             throw tooLarge();
         }
         try (InputStream in = Content.Source.asInputStream(request)) {
+            if (length >= 0) {
+                return in.readNBytes((int) length);
+            }
             byte[] body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxRequestBytes + 1));
             if (body.length > maxRequestBytes) {
                 throw tooLarge();

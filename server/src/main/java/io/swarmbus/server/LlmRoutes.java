@@ -1,6 +1,8 @@
 package io.swarmbus.server;
 
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.http.Context;
 import io.swarmbus.SwarmbusException;
@@ -33,6 +35,8 @@ final class LlmRoutes {
     static final String TIMEOUT_HEADER = "X-Swarmbus-Timeout-Ms";
     static final String TASK_HEADER = "X-Swarmbus-Task";
 
+    private static final ObjectReader STRICT = OpenAiWire.JSON.reader(DeserializationFeature.FAIL_ON_READING_DUP_TREE_KEY);
+
     private final LlmGateway gateway;
     private final Auth auth;
 
@@ -62,7 +66,7 @@ final class LlmRoutes {
     }
 
     private void call(Context ctx, String path) throws InterruptedException {
-        LlmGateway.Request request = request(Auth.principal(ctx), parse(ctx.bodyAsBytes()), ctx::header, path);
+        LlmGateway.Request request = request(Auth.principal(ctx), ctx.bodyAsBytes(), ctx::header, path);
         try {
             gateway.handle(request, new ResponseSink(ctx));
         } catch (LlmGateway.Refused refused) {
@@ -82,10 +86,11 @@ final class LlmRoutes {
      * A call's request: its body, and from the headers the agent it is made for, its priority,
      * how long it may wait for a backend, and its task.
      *
+     * @param body the body as received; the gateway may send it on as it is
      * @param header a request header's value by name, or null
      */
-    LlmGateway.Request request(Auth.Principal principal, ObjectNode body, UnaryOperator<String> header,
-            String path) {
+    LlmGateway.Request request(Auth.Principal principal, byte[] body, UnaryOperator<String> header, String path) {
+        ObjectNode json = parse(body);
         String agent = principal.name();
         String named = header.apply(AGENT_HEADER);
         if (named != null) {
@@ -108,15 +113,18 @@ final class LlmRoutes {
         if (task != null && (task.isBlank() || task.length() > 200)) {
             throw SwarmbusException.invalid(TASK_HEADER, TASK_HEADER + " must be a task id of 1 to 200 characters");
         }
-        return new LlmGateway.Request(path, body, agent, task, principal.name(), priority,
-                System.nanoTime() + waitNanos);
+        return new LlmGateway.Request(path, json, agent, task, principal.name(), priority,
+                System.nanoTime() + waitNanos, body);
     }
 
-    /** A call's body: a JSON object whose {@code model}, if present, is a string. */
-    static ObjectNode parse(byte[] bytes) {
+    /**
+     * A call's body: a JSON object whose {@code model}, if present, is a string, and without
+     * duplicate keys, which would let a backend read another model than the one routed on.
+     */
+    private static ObjectNode parse(byte[] bytes) {
         JsonNode body;
         try {
-            body = OpenAiWire.JSON.readTree(bytes);
+            body = STRICT.readTree(bytes);
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw SwarmbusException.invalid("body", "the body is not valid JSON: " + e.getOriginalMessage());
         } catch (IOException e) {

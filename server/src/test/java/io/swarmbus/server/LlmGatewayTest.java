@@ -584,6 +584,9 @@ class LlmGatewayTest {
         assertThat(chat("[1,2]").status()).isEqualTo(400);
         assertThat(chat("{\"messages\":[]}").body().at("/error/message").asText()).contains("model");
         assertThat(chat("{\"model\":7}").status()).isEqualTo(400);
+        Reply twice = chat("{\"model\":\"m\",\"messages\":[],\"model\":\"other\"}");
+        assertThat(twice.status()).as("a backend might read the other model").isEqualTo(400);
+        assertThat(twice.body().at("/error/message").asText()).contains("Duplicate field 'model'");
         Reply oversized = chat("{\"model\":\"m\",\"messages\":[],\"pad\":\"" + "x".repeat(3 << 20) + "\"}");
         assertThat(oversized.status()).isEqualTo(413);
         assertThat(oversized.body().at("/error/code").asText()).isEqualTo("request_too_large");

@@ -1,8 +1,11 @@
 package io.swarmbus.llm.route;
 
 import io.swarmbus.llm.BackendSpec;
+import java.net.URI;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -21,6 +24,7 @@ public final class Backend {
     private final BackendSpec spec;
     private final int index;
     private volatile Set<String> models;
+    private final Map<String, URI> endpoints = new ConcurrentHashMap<>();
     final AtomicInteger inFlight = new AtomicInteger();
     private final WindowCounter requestsPerMinute = new WindowCounter();
     private final WindowCounter tokensPerMinute = new WindowCounter();
@@ -51,6 +55,11 @@ public final class Backend {
 
     public String name() {
         return spec.name();
+    }
+
+    /** The URL of {@code path} ({@code /v1/...}) on this backend; made once per path, not per call. */
+    public URI endpoint(String path) {
+        return endpoints.computeIfAbsent(path, p -> URI.create(spec.url() + p));
     }
 
     /** Position in the configuration, for stable tie-breaking. */

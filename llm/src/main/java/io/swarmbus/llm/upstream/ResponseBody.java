@@ -80,6 +80,21 @@ abstract class ResponseBody extends InputStream {
             }
         }
 
+        /** The rest of the body in one array of its known length, rather than in growing buffers. */
+        @Override
+        public byte[] readAllBytes() throws IOException {
+            if (remaining > Integer.MAX_VALUE - 8) {
+                return super.readAllBytes();
+            }
+            byte[] all = new byte[(int) remaining];
+            int filled = 0;
+            while (filled < all.length) {
+                filled += read(all, filled, all.length - filled); // throws EOFException if cut short
+            }
+            read(); // -1 now; reaching the end hands the connection back to the pool
+            return all;
+        }
+
         @Override
         int readBody(byte[] into, int offset, int length) throws IOException {
             if (remaining == 0) {

@@ -153,6 +153,18 @@ class UpstreamClientTest {
     }
 
     @Test
+    void send_fixedLengthAnswerCutShort_failsToBeRead() throws Exception {
+        ScriptedServer server = new ScriptedServer((head, body, out) -> {
+            write(out, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf");
+            out.close();
+        });
+        UpstreamResponse response = post(server, "{}");
+        assertThrows(java.io.EOFException.class, () -> response.body().readAllBytes());
+        response.close();
+        assertEquals(0, client.idleCount(server.uri("/")));
+    }
+
+    @Test
     void send_chunkedAnswer_isDecodedWithExtensionsAndTrailers_andTheConnectionReused() throws Exception {
         ScriptedServer server = new ScriptedServer((head, body, out) -> {
             write(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
