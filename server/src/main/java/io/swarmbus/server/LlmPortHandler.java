@@ -31,8 +31,8 @@ import org.slf4j.LoggerFactory;
  * The gateway port (ADR 0005): answers every request on its connector with Jetty's core API, and
  * passes requests on other connectors to the rest of the server. It serves the OpenAI-compatible
  * API only, with the main port's authentication, rate limits, errors, metrics and audit; what it
- * leaves out is the servlet layer and Javalin, which cost a call as much CPU again as everything
- * else the port did (docs/benchmarks.md).
+ * leaves out is the servlet layer and Javalin, through which a call cost the server 25–72% more
+ * CPU (ADR 0006, docs/benchmarks.md).
  *
  * <p>A call runs on the platform thread that read it while at most half of the port's pool is
  * busy; past that it runs on a virtual thread, so slow models can hold any number of calls
@@ -120,7 +120,7 @@ final class LlmPortHandler extends Handler.Wrapper {
             }
             answer(response, answer.status(), answer.body(), callback);
         } catch (IOException e) {
-            callback.failed(e); // the client went away while sending its request
+            callback.failed(e); // the client went away
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt(); // the server is stopping
             callback.failed(e);
