@@ -7,7 +7,9 @@
 #
 #   bench/llm-ab.sh A.jar B.jar        e.g. a build of main against server/target/swarmbus.jar
 #
-# Environment: ROUNDS (default 3), WARMUP seconds per round (default 20), BASE_PORT (default 18400).
+# Environment: ROUNDS (default 3), WARMUP seconds per round (default 20), BASE_PORT (default 18400),
+# A_OPTS and B_OPTS (JVM flags for each side; the same jar twice then compares flags, e.g.
+# B_OPTS=-XX:+UseParallelGC).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 JAVA_HOME="$("$root/bin/find-jdk")"
@@ -36,8 +38,10 @@ done
 # One secret for both, so one token serves both.
 export JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 server_pids=()
+opts=("${A_OPTS:--XX:+UseG1GC}" "${B_OPTS:--XX:+UseG1GC}")
 for n in 0 1; do
-  RATE_LIMIT_PER_MINUTE=100000000 "$java" -Xmx2g -XX:+UseG1GC -jar "${jars[$n]}" serve --dev \
+  # shellcheck disable=SC2086 # the flags are words
+  RATE_LIMIT_PER_MINUTE=100000000 "$java" -Xmx2g ${opts[$n]} -jar "${jars[$n]}" serve --dev \
     --port $((base + 10 + n)) --llm-port $((base + 50 + n)) --data-dir "$work/data$n" --llm-strategy round_robin \
     "${backends[@]}" > "$work/server$n.log" 2>&1 &
   pids+=($!)
