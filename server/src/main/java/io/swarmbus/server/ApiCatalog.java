@@ -59,6 +59,11 @@ final class ApiCatalog {
         add("get", path, summary, 200);
     }
 
+    /** A route answered in front of Javalin ({@link GatewayHandler}), documented with the rest. */
+    void outside(String method, String path, String summary) {
+        add(method, path, summary, 200);
+    }
+
     private void add(String method, String path, String summary, int success) {
         operations.add(new Operation(method, path, summary, publicPaths.contains(path), success));
     }

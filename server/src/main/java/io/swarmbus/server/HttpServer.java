@@ -158,17 +158,17 @@ public final class HttpServer implements AutoCloseable {
             // JDK's default accept backlog of 50 made the kernel drop handshakes, which clients
             // only retry after 1, 3, 7, 15, 31 s (docs/benchmarks.md, long-poll).
             config.jetty.addConnector((server, http) -> listener(server, http, null, settings.host(), settings.port()));
-            settings.llmPort().ifPresent(port -> {
-                QueuedThreadPool pool = llmPool(port);
-                config.jetty.addConnector((server, http) -> {
-                    llmConnector.set(listener(server, http, pool, settings.host(), port.port()));
-                    return llmConnector.get();
-                });
-                LlmPortHandler handler = new LlmPortHandler(llmConnector, pool, llmRoutes, auth, metrics, audit,
-                        settings.maxRequestBytes());
-                config.jetty.modifyServer(server -> server.setHandler(handler)); // Javalin's goes inside it
-                metrics.llmPort(handler);
-            });
+            QueuedThreadPool llmPool = settings.llmPort().map(HttpServer::llmPool).orElse(null);
+            settings.llmPort().ifPresent(port -> config.jetty.addConnector((server, http) -> {
+                llmConnector.set(listener(server, http, llmPool, settings.host(), port.port()));
+                return llmConnector.get();
+            }));
+            GatewayHandler gateway = new GatewayHandler(llmConnector, llmPool, llmRoutes, auth, metrics, audit,
+                    settings.maxRequestBytes());
+            config.jetty.modifyServer(server -> server.setHandler(gateway)); // Javalin's goes inside it
+            if (llmPool != null) {
+                metrics.llmPort(gateway);
+            }
             config.routes.before(metrics::start);
             config.routes.before(auth::filter);
             config.routes.after(metrics::finish);
@@ -338,10 +338,11 @@ public final class HttpServer implements AutoCloseable {
 
     /** The OpenAI-compatible gateway and its state. */
     private static void llmRoutes(ApiCatalog api, LlmRoutes llm) {
-        api.post("/v1/chat/completions", "OpenAI-compatible chat completion, routed to an LLM backend", llm::chat);
-        api.post("/v1/completions", "OpenAI-compatible text completion", llm::completions);
-        api.post("/v1/embeddings", "OpenAI-compatible embeddings", llm::embeddings);
-        api.get("/v1/models", "Models the gateway's backends serve", llm::models);
+        // Answered by GatewayHandler in front of Javalin, on both ports.
+        api.outside("post", "/v1/chat/completions", "OpenAI-compatible chat completion, routed to an LLM backend");
+        api.outside("post", "/v1/completions", "OpenAI-compatible text completion");
+        api.outside("post", "/v1/embeddings", "OpenAI-compatible embeddings");
+        api.outside("get", "/v1/models", "Models the gateway's backends serve");
         api.get("/api/v1/llm/backends", "LLM backends: health, load, latency, tokens, errors", llm::backends);
         api.get("/api/v1/llm/usage", "LLM token usage and cost per agent, task, key, backend and model",
                 llm::usage);

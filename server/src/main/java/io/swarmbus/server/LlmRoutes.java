@@ -13,7 +13,6 @@ import io.swarmbus.llm.route.Backend;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Priority;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,9 +20,9 @@ import java.util.Map;
 import java.util.function.UnaryOperator;
 
 /**
- * The OpenAI-compatible face of the LLM gateway ({@code /v1/chat/completions}, {@code /v1/completions},
- * {@code /v1/embeddings}, {@code /v1/models}) and its state ({@code /api/v1/llm/backends},
- * {@code /api/v1/llm/usage}). Calls are authenticated like every route and attributed to the
+ * What the LLM gateway's routes need of a request: a call's {@link #request} for the
+ * OpenAI-compatible routes ({@link GatewayHandler} answers those), and the gateway's state
+ * ({@code /api/v1/llm/backends}, {@code /api/v1/llm/usage}). Calls are attributed to the
  * agent named in {@code X-Swarmbus-Agent} (which the caller must own), else to the caller.
  * {@code X-Swarmbus-Priority} (0–3 or low/medium/high/critical) orders the admission queue;
  * {@code X-Swarmbus-Timeout-Ms} bounds the wait in it; {@code X-Swarmbus-Task} names the task the
@@ -47,34 +46,6 @@ final class LlmRoutes {
 
     LlmGateway gateway() {
         return gateway;
-    }
-
-    void chat(Context ctx) throws InterruptedException {
-        call(ctx, "/v1/chat/completions");
-    }
-
-    void completions(Context ctx) throws InterruptedException {
-        call(ctx, "/v1/completions");
-    }
-
-    void embeddings(Context ctx) throws InterruptedException {
-        call(ctx, "/v1/embeddings");
-    }
-
-    void models(Context ctx) {
-        Http.json(ctx, 200, OpenAiWire.models(List.copyOf(gateway.models()), "swarmbus"));
-    }
-
-    private void call(Context ctx, String path) throws InterruptedException {
-        LlmGateway.Request request = request(Auth.principal(ctx), ctx.bodyAsBytes(), ctx::header, path);
-        try {
-            gateway.handle(request, new ResponseSink(ctx));
-        } catch (LlmGateway.Refused refused) {
-            if (refused.retryAfterSeconds() > 0) {
-                ctx.header("Retry-After", Long.toString(refused.retryAfterSeconds()));
-            }
-            Http.json(ctx, refused.status(), refusal(refused));
-        }
     }
 
     /** The OpenAI-shaped answer to a call the gateway refused. */
@@ -137,42 +108,6 @@ final class LlmRoutes {
             throw SwarmbusException.invalid("model", "'model' must be a string");
         }
         return object;
-    }
-
-    /** Writes the gateway's answer straight to the HTTP response, flushing every piece. */
-    private static final class ResponseSink implements LlmGateway.Sink {
-        private final Context ctx;
-        private OutputStream out;
-
-        ResponseSink(Context ctx) {
-            this.ctx = ctx;
-        }
-
-        @Override
-        public void start(int status, String contentType) throws IOException {
-            ctx.status(status);
-            ctx.contentType(contentType);
-            if (contentType.startsWith("text/event-stream")) {
-                ctx.header("Cache-Control", "no-cache");
-                ctx.header("X-Accel-Buffering", "no");
-            }
-            out = ctx.res().getOutputStream();
-        }
-
-        @Override
-        public void write(byte[] bytes) throws IOException {
-            out.write(bytes);
-            out.flush();
-        }
-
-        /** With a Content-Length and no flush, head and body leave in one write, and no chunk framing. */
-        @Override
-        public void answer(int status, String contentType, byte[] body) throws IOException {
-            ctx.status(status);
-            ctx.contentType(contentType);
-            ctx.res().setContentLength(body.length);
-            ctx.res().getOutputStream().write(body);
-        }
     }
 
     /** {@code GET /api/v1/llm/backends}: health, load, latency, tokens and errors of each backend. */

@@ -165,8 +165,8 @@ final class Metrics {
     }
 
     /** Calls on the gateway's own port that continued on a virtual thread because its pool was busy. */
-    void llmPort(LlmPortHandler port) {
-        FunctionCounter.builder("swarmbus_llm_port_virtual_calls", port, LlmPortHandler::movedToVirtualThreads)
+    void llmPort(GatewayHandler port) {
+        FunctionCounter.builder("swarmbus_llm_port_virtual_calls", port, GatewayHandler::movedToVirtualThreads)
                 .description("calls on the gateway port that went on on a virtual thread, its platform pool being "
                         + "more than half busy").register(registry);
     }

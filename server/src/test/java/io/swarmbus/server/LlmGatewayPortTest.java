@@ -5,7 +5,7 @@ import java.util.Optional;
 
 /**
  * Every gateway test again, with the OpenAI-compatible API called on the gateway's own port,
- * which answers through Jetty's core API rather than through Javalin ({@link LlmPortHandler}).
+ * on platform threads.
  */
 class LlmGatewayPortTest extends LlmGatewayTest {
     @Override

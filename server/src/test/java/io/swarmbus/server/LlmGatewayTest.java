@@ -160,7 +160,11 @@ class LlmGatewayTest {
                 HttpResponse.BodyHandlers.ofString());
         assertThat(other.statusCode()).isEqualTo(404);
         assertThat(RequestBody.MAPPER.readTree(other.body()).get("message").asText())
-                .contains("serves the OpenAI-compatible API (/v1/...) only");
+                .contains("serves the OpenAI-compatible API only");
+        HttpResponse<String> swarm = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + llmPort
+                + "/v1/swarm/agents")).header("Authorization", "Bearer " + token).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(swarm.statusCode()).as("/v1 routes other than OpenAI's are on the main port only").isEqualTo(404);
         var socket = client.newWebSocketBuilder().buildAsync(URI.create("ws://127.0.0.1:" + llmPort
                 + "/api/v1/ws?token=" + token), new java.net.http.WebSocket.Listener() {});
         assertThat(socket).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(

@@ -28,20 +28,25 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The gateway port (ADR 0005): answers every request on its connector with Jetty's core API, and
- * passes requests on other connectors to the rest of the server. It serves the OpenAI-compatible
- * API only, with the main port's authentication, rate limits, errors, metrics and audit; what it
- * leaves out is the servlet layer and Javalin, through which a call cost the server 25–72% more
- * CPU (ADR 0006, docs/benchmarks.md).
+ * The OpenAI-compatible API ({@code /v1/chat/completions}, {@code /v1/completions},
+ * {@code /v1/embeddings}, {@code /v1/models}) on Jetty's core API, in front of Javalin: on the
+ * main port it answers those four routes and passes every other request on; on the gateway's own
+ * port (ADR 0005) it answers everything, the four routes and 404s. Same authentication, rate
+ * limits, errors, metrics and audit as the routes behind it; what it leaves out is the servlet
+ * layer and Javalin, through which a call cost the server 25–72% more CPU (ADR 0006,
+ * docs/benchmarks.md).
  *
- * <p>A call runs on the platform thread that read it while at most half of the port's pool is
- * busy; past that it runs on a virtual thread, so slow models can hold any number of calls
- * without starving the port.
+ * <p>On the main port a call runs on the virtual thread Jetty gave it. On the gateway port it
+ * runs on the platform thread that read it while at most half of the port's pool is busy; past
+ * that it runs on a virtual thread, so slow models can hold any number of calls without
+ * starving the port.
  */
-final class LlmPortHandler extends Handler.Wrapper {
-    private static final Logger LOG = LoggerFactory.getLogger(LlmPortHandler.class);
+final class GatewayHandler extends Handler.Wrapper {
+    private static final Logger LOG = LoggerFactory.getLogger(GatewayHandler.class);
     private static final Set<String> CALLS = Set.of("/v1/chat/completions", "/v1/completions", "/v1/embeddings");
     private static final String MODELS = "/v1/models";
+    /** The most of a refused body read and dropped before answering 413. */
+    private static final long DRAIN_LIMIT = 64L << 20;
     private static final ExecutorService VIRTUAL = Executors.newVirtualThreadPerTaskExecutor();
 
     private final AtomicReference<ServerConnector> connector;
@@ -54,10 +59,11 @@ final class LlmPortHandler extends Handler.Wrapper {
     private final LongAdder movedToVirtualThreads = new LongAdder();
 
     /**
-     * @param connector the gateway port's connector, set once the server has made it
-     * @param pool its threads
+     * @param connector the gateway port's connector, set once the server has made it; stays
+     *     empty when there is no such port
+     * @param pool its threads, or null
      */
-    LlmPortHandler(AtomicReference<ServerConnector> connector, QueuedThreadPool pool, LlmRoutes routes, Auth auth,
+    GatewayHandler(AtomicReference<ServerConnector> connector, QueuedThreadPool pool, LlmRoutes routes, Auth auth,
             Metrics metrics, AuditLog audit, long maxRequestBytes) {
         this.connector = connector;
         this.pool = pool;
@@ -75,10 +81,11 @@ final class LlmPortHandler extends Handler.Wrapper {
 
     @Override
     public boolean handle(Request request, Response response, Callback callback) throws Exception {
-        if (request.getConnectionMetaData().getConnector() != connector.get()) {
+        boolean gatewayPort = request.getConnectionMetaData().getConnector() == connector.get();
+        if (!gatewayPort && routeOf(request.getHttpURI().getPath()) == null) {
             return super.handle(request, response, callback);
         }
-        if (pool.getBusyThreads() * 2 > pool.getMaxThreads()) {
+        if (gatewayPort && pool.getBusyThreads() * 2 > pool.getMaxThreads()) {
             movedToVirtualThreads.increment();
             VIRTUAL.execute(() -> serve(request, response, callback));
         } else {
@@ -138,17 +145,21 @@ final class LlmPortHandler extends Handler.Wrapper {
         }
     }
 
-    /** The route a request is for; throws 404 or 405 when there is none. */
-    private String route(String method, String path) {
-        if (!path.startsWith("/v1/")) {
-            throw new SwarmbusException(ErrorCode.NOT_FOUND, "port " + connector.get().getLocalPort()
-                    + " serves the OpenAI-compatible API (/v1/...) only; " + path + " is on the main port");
-        }
+    /** One of the four routes, for {@code path} with or without a trailing slash; else null. */
+    private static String routeOf(String path) {
         String route = path.length() > 4 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
-        String allowed = CALLS.contains(route) ? "POST" : route.equals(MODELS) ? "GET" : null;
-        if (allowed == null) {
-            throw new SwarmbusException(ErrorCode.NOT_FOUND, "no route " + method + " " + path);
+        return CALLS.contains(route) || route.equals(MODELS) ? route : null;
+    }
+
+    /** The route a request is for; throws 404 (only on the gateway port) or 405 when there is none. */
+    private String route(String method, String path) {
+        String route = routeOf(path);
+        if (route == null) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "port " + connector.get().getLocalPort()
+                    + " serves the OpenAI-compatible API only (POST /v1/chat/completions, /v1/completions, "
+                    + "/v1/embeddings; GET /v1/models); " + path + " is on the main port");
         }
+        String allowed = route.equals(MODELS) ? "GET" : "POST";
         if (!allowed.equals(method)) {
             throw new SwarmbusException(ErrorCode.METHOD_NOT_ALLOWED, "method " + method + " is not allowed on " + path);
         }
@@ -158,22 +169,34 @@ final class LlmPortHandler extends Handler.Wrapper {
     /** The request's body, up to the server's size limit (413 beyond it). */
     private byte[] body(Request request) throws IOException {
         long length = request.getLength(); // Content-Length, which Jetty holds the body to; -1 when chunked
-        if (length > maxRequestBytes) {
-            throw tooLarge();
-        }
         try (InputStream in = Content.Source.asInputStream(request)) {
+            if (length > maxRequestBytes) {
+                throw tooLarge(in);
+            }
             if (length >= 0) {
                 return in.readNBytes((int) length);
             }
             byte[] body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxRequestBytes + 1));
             if (body.length > maxRequestBytes) {
-                throw tooLarge();
+                throw tooLarge(in);
             }
             return body;
         }
     }
 
-    private SwarmbusException tooLarge() {
+    /**
+     * The 413, after reading what is left of the body (up to {@link #DRAIN_LIMIT}) and dropping
+     * it: a connection closed with unread bytes is reset, and the client may lose the answer.
+     */
+    private SwarmbusException tooLarge(InputStream body) throws IOException {
+        long dropped = 0;
+        while (dropped < DRAIN_LIMIT) {
+            long skipped = body.skip(DRAIN_LIMIT - dropped);
+            if (skipped <= 0 && body.read() < 0) {
+                break; // the end of the body
+            }
+            dropped += Math.max(1, skipped);
+        }
         return new SwarmbusException(ErrorCode.REQUEST_TOO_LARGE, "the request body is larger than the limit of "
                 + maxRequestBytes + " bytes (server.max_request_bytes)");
     }
