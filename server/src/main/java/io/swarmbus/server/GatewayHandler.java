@@ -34,7 +34,8 @@ import org.slf4j.LoggerFactory;
  * port (ADR 0005) it answers everything, the four routes and 404s. Same authentication, rate
  * limits, errors, metrics and audit as the routes behind it; what it leaves out is the servlet
  * layer and Javalin, through which a call cost the server 25–72% more CPU (ADR 0006,
- * docs/benchmarks.md).
+ * docs/benchmarks.md). These routes never pass Javalin's filters ({@link HttpServer}): what is
+ * added there for every request must be added here too.
  *
  * <p>On the main port a call runs on the virtual thread Jetty gave it. On the gateway port it
  * runs on the platform thread that read it while at most half of the port's pool is busy; past

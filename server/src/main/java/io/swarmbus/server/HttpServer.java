@@ -169,6 +169,8 @@ public final class HttpServer implements AutoCloseable {
             if (llmPool != null) {
                 metrics.llmPort(gateway);
             }
+            // The OpenAI-compatible routes are answered in front of these filters (GatewayHandler), which
+            // does the same for them: a change here belongs there too.
             config.routes.before(metrics::start);
             config.routes.before(auth::filter);
             config.routes.after(metrics::finish);
