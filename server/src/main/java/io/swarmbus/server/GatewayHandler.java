@@ -15,6 +15,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
+import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Handler;
@@ -103,14 +104,14 @@ final class GatewayHandler extends Handler.Wrapper {
         String principal = "-";
         try {
             route = route(method, path);
-            Auth.Principal caller = auth.admit(request.getHeaders().get("X-Api-Key"),
-                    request.getHeaders().get(HttpHeader.AUTHORIZATION), (name, value) -> response.getHeaders().put(name, value));
+            HttpFields headers = request.getHeaders();
+            Auth.Principal caller = auth.admit(headers.get("X-Api-Key"), headers.get(HttpHeader.AUTHORIZATION),
+                    (name, value) -> response.getHeaders().put(name, value));
             principal = caller.name();
             if (route.equals(MODELS)) {
                 answer(response, 200, OpenAiWire.models(List.copyOf(routes.gateway().models()), "swarmbus"));
             } else {
-                LlmGateway.Request call = routes.request(caller, body(request), name -> request.getHeaders().get(name),
-                        route);
+                LlmGateway.Request call = routes.request(caller, body(request), headers::get, route);
                 routes.gateway().handle(call, new CoreSink(response));
             }
             callback.succeeded();
