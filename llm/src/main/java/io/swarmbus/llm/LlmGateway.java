@@ -310,7 +310,7 @@ public final class LlmGateway implements AutoCloseable {
         boolean started = false;
         boolean done = false;
         StringBuilder event = new StringBuilder();
-        JsonNode usageSeen = null;
+        Tokens usageSeen = null;
         BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
         try {
             for (String line = lines.readLine(); line != null; line = lines.readLine()) {
@@ -328,7 +328,7 @@ public final class LlmGateway implements AutoCloseable {
                 if (text.contains("\"usage\"")) {
                     JsonNode chunk = parseData(text);
                     if (chunk != null && chunk.path("usage").isObject()) {
-                        usageSeen = chunk.get("usage");
+                        usageSeen = Tokens.of(chunk.get("usage"));
                         usageOnly = chunk.path("choices").isEmpty();
                     }
                 }
@@ -385,17 +385,25 @@ public final class LlmGateway implements AutoCloseable {
         return null;
     }
 
-    /** The answer's top-level {@code usage}, found without building a tree of the rest. */
-    private static JsonNode usageOf(byte[] answer) {
+    /** The tokens a call used, from its answer's {@code usage}. */
+    private record Tokens(int prompt, int completion) {
+        static Tokens of(JsonNode usage) {
+            return usage == null || !usage.isObject() ? null
+                    : new Tokens(usage.path("prompt_tokens").asInt(0), usage.path("completion_tokens").asInt(0));
+        }
+    }
+
+    /** The answer's top-level {@code usage}, read off the parser without building a tree of anything. */
+    private static Tokens usageOf(byte[] answer) {
         try (JsonParser parser = OpenAiWire.JSON.createParser(answer)) {
             if (parser.nextToken() != JsonToken.START_OBJECT) {
                 return null;
             }
             while (parser.nextToken() == JsonToken.FIELD_NAME) {
                 String name = parser.currentName();
-                parser.nextToken();
+                JsonToken value = parser.nextToken();
                 if (name.equals("usage")) {
-                    return parser.readValueAsTree();
+                    return value == JsonToken.START_OBJECT ? tokens(parser) : null;
                 }
                 parser.skipChildren();
             }
@@ -405,12 +413,30 @@ public final class LlmGateway implements AutoCloseable {
         }
     }
 
-    private void account(Backend backend, Request request, String model, JsonNode usageNode) {
-        if (usageNode == null || !usageNode.isObject()) {
+    /** The counts of a {@code usage} object whose start the parser is at. */
+    private static Tokens tokens(JsonParser parser) throws IOException {
+        int prompt = 0;
+        int completion = 0;
+        while (parser.nextToken() == JsonToken.FIELD_NAME) {
+            String name = parser.currentName();
+            JsonToken value = parser.nextToken();
+            if (value == JsonToken.VALUE_NUMBER_INT && name.equals("prompt_tokens")) {
+                prompt = parser.getIntValue();
+            } else if (value == JsonToken.VALUE_NUMBER_INT && name.equals("completion_tokens")) {
+                completion = parser.getIntValue();
+            } else {
+                parser.skipChildren();
+            }
+        }
+        return new Tokens(prompt, completion);
+    }
+
+    private void account(Backend backend, Request request, String model, Tokens tokens) {
+        if (tokens == null) {
             return;
         }
-        int prompt = usageNode.path("prompt_tokens").asInt(0);
-        int completion = usageNode.path("completion_tokens").asInt(0);
+        int prompt = tokens.prompt();
+        int completion = tokens.completion();
         backend.used(System.nanoTime(), prompt, completion);
         double cost = (prompt * backend.spec().inputCostPerMillion() + completion * backend.spec().outputCostPerMillion())
                 / 1e6;

@@ -72,6 +72,10 @@ public final class Admission {
         }
     }
 
+    private static boolean serves(Backend backend, LlmCall call, Set<Backend> excluded) {
+        return backend.models().contains(call.model()) && !excluded.contains(backend);
+    }
+
     /**
      * A backend serving {@code call.model()}, not in {@code excluded}, with a slot reserved for the
      * call; waits in the queue while all are busy. Every backend returned must be {@link #release}d.
@@ -81,15 +85,21 @@ public final class Admission {
         lock.lock();
         try {
             long now = System.nanoTime();
-            List<Backend> serving = backends.stream()
-                    .filter(b -> b.models().contains(call.model()) && !excluded.contains(b)).toList();
-            if (serving.isEmpty()) {
+            boolean served = false;
+            boolean healthy = false;
+            for (Backend b : backends) { // a loop, not streams: this runs under the lock on every call
+                if (serves(b, call, excluded)) {
+                    served = true;
+                    healthy |= b.healthy(now);
+                }
+            }
+            if (!served) {
                 throw new Rejected(Rejected.Reason.NO_BACKEND, "no " + (excluded.isEmpty() ? "" : "other ")
                         + "backend serves model '" + call.model() + "'", 0);
             }
-            if (serving.stream().noneMatch(b -> b.healthy(now))) {
-                long back = serving.stream().mapToLong(b -> b.ejectedFor(now)).filter(n -> n > 0).min()
-                        .orElse(1_000_000_000L);
+            if (!healthy) {
+                long back = backends.stream().filter(b -> serves(b, call, excluded)).mapToLong(b -> b.ejectedFor(now))
+                        .filter(n -> n > 0).min().orElse(1_000_000_000L);
                 throw new Rejected(Rejected.Reason.UNHEALTHY, "every backend serving model '" + call.model()
                         + "' is down or ejected after failures", back);
             }
