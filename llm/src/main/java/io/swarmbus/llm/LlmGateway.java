@@ -186,7 +186,8 @@ public final class LlmGateway implements AutoCloseable {
         quotas.admit(request.agent(), request.key(), System.nanoTime());
         boolean stream = body.path("stream").asBoolean(false);
         boolean clientWantsUsage = body.path("stream_options").path("include_usage").asBoolean(false);
-        if (stream && !clientWantsUsage) {
+        boolean usageAdded = stream && !clientWantsUsage;
+        if (usageAdded) {
             // Ask every stream for its usage, so it is accounted; strip it again if the client did not ask.
             JsonNode options = body.get("stream_options");
             (options instanceof ObjectNode given ? given : body.putObject("stream_options")).put("include_usage", true);
@@ -199,7 +200,7 @@ public final class LlmGateway implements AutoCloseable {
                 continue;
             }
             byte[] bytes;
-            if (request.received() != null && model.equals(asked) && !(stream && !clientWantsUsage)) {
+            if (request.received() != null && model.equals(asked) && !usageAdded) {
                 bytes = request.received(); // unchanged: no need to write it out again
             } else {
                 body.put("model", model);

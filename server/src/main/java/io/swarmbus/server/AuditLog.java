@@ -80,6 +80,12 @@ final class AuditLog implements AutoCloseable {
         return dir != null;
     }
 
+    /** Records an error answered to {@code method path}. */
+    void error(io.swarmbus.SwarmbusException e, String method, String path) {
+        record(Stream.ERRORS, e.code().code(), Map.of("status", e.code().httpStatus(), "message", e.getMessage(),
+                "method", method, "path", path));
+    }
+
     /** Records one event; never blocks. */
     void record(Stream stream, String event, Map<String, Object> fields) {
         if (!enabled()) {

@@ -15,6 +15,11 @@ import java.util.Map;
  *     OpenAI-compatible {@code /v1/...} routes the shape OpenAI answers with (ADR 0003)
  */
 record ErrorAnswer(int status, Object body, boolean retryAfter) {
+    /** The error a client sees for a failure the server logged: no details of it. */
+    static SwarmbusException internal() {
+        return new SwarmbusException(ErrorCode.INTERNAL, "internal error; the server logged the details");
+    }
+
     static ErrorAnswer of(String path, SwarmbusException e) {
         int status = e.code().httpStatus();
         if (path.startsWith("/v1/")) {

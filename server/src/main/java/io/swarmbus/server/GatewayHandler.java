@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -109,11 +108,10 @@ final class GatewayHandler extends Handler.Wrapper {
                     (name, value) -> response.getHeaders().put(name, value));
             principal = caller.name();
             if (route.equals(MODELS)) {
-                answer(response, 200, OpenAiWire.models(List.copyOf(routes.gateway().models()), "swarmbus"));
-            } else {
-                LlmGateway.Request call = routes.request(caller, body(request), headers::get, route);
-                routes.gateway().handle(call, new CoreSink(response));
+                answer(response, 200, OpenAiWire.models(List.copyOf(routes.gateway().models()), "swarmbus"), callback);
+                return;
             }
+            routes.gateway().handle(routes.request(caller, body(request), headers::get, route), new CoreSink(response));
             callback.succeeded();
         } catch (LlmGateway.Refused refused) {
             if (refused.retryAfterSeconds() > 0) {
@@ -121,8 +119,7 @@ final class GatewayHandler extends Handler.Wrapper {
             }
             answer(response, refused.status(), LlmRoutes.refusal(refused), callback);
         } catch (SwarmbusException e) {
-            audit.record(AuditLog.Stream.ERRORS, e.code().code(), Map.of("status", e.code().httpStatus(),
-                    "message", e.getMessage(), "method", method, "path", path));
+            audit.error(e, method, path);
             ErrorAnswer answer = ErrorAnswer.of(path, e);
             if (answer.retryAfter() && !response.getHeaders().contains(HttpHeader.RETRY_AFTER)) {
                 response.getHeaders().put(HttpHeader.RETRY_AFTER, 1);
@@ -139,8 +136,7 @@ final class GatewayHandler extends Handler.Wrapper {
                 callback.failed(e);
                 return;
             }
-            answer(response, 500, ErrorAnswer.of(path, new SwarmbusException(ErrorCode.INTERNAL,
-                    "internal error; the server logged the details")).body(), callback);
+            answer(response, 500, ErrorAnswer.of(path, ErrorAnswer.internal()).body(), callback);
         } finally {
             metrics.record(method, route, response.getStatus(), System.nanoTime() - started);
             HttpServer.logAccess(method, route, response.getStatus(), principal);
@@ -215,11 +211,6 @@ final class GatewayHandler extends Handler.Wrapper {
         response.setStatus(status);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
         response.write(true, ByteBuffer.wrap(bytes), callback);
-    }
-
-    /** A whole JSON answer, written before returning. */
-    private static void answer(Response response, int status, Object body) throws IOException {
-        new CoreSink(response).answer(status, "application/json", RequestBody.MAPPER.writeValueAsBytes(body));
     }
 
     /** Writes the gateway's answer to the response, each piece flushed before the next is read. */

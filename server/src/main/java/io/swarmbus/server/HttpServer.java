@@ -206,7 +206,7 @@ public final class HttpServer implements AutoCloseable {
         }
         LOG.info("listening on {}:{} ({} mode)", settings.host(), app.port(), settings.devMode() ? "dev" : "production");
         if (llmConnector.get() != null) {
-            LOG.info("the LLM gateway also listens on {}:{} (/v1/... only, platform threads)", settings.host(),
+            LOG.info("the LLM gateway also listens on {}:{} (the OpenAI-compatible API only, platform threads)", settings.host(),
                     llmConnector.get().getLocalPort());
         }
         return new HttpServer(app, generated, registry, coordinator, timer, running, llm, managed, networks, swarms,
@@ -502,8 +502,7 @@ public final class HttpServer implements AutoCloseable {
         var r = config.routes;
         BiConsumer<Context, SwarmbusException> error = (ctx, e) -> {
             error(ctx, e);
-            audit.record(AuditLog.Stream.ERRORS, e.code().code(), Map.of("status", e.code().httpStatus(),
-                    "message", e.getMessage(), "method", ctx.method().name(), "path", ctx.path()));
+            audit.error(e, ctx.method().name(), ctx.path());
         };
         r.exception(SwarmbusException.class, (e, ctx) -> error.accept(ctx, e));
         r.exception(CompletionException.class, (e, ctx) -> {
@@ -543,6 +542,6 @@ public final class HttpServer implements AutoCloseable {
     /** Logs the failure with its stack; the client learns only that it happened. */
     private static void internal(Context ctx, Throwable e) {
         LOG.error("internal error on {} {}", ctx.method(), ctx.path(), e);
-        error(ctx, new SwarmbusException(ErrorCode.INTERNAL, "internal error; the server logged the details"));
+        error(ctx, ErrorAnswer.internal());
     }
 }

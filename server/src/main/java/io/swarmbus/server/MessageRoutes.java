@@ -138,8 +138,7 @@ final class MessageRoutes {
     }
 
     private static void errorView(Map<String, Object> view, Throwable error) {
-        SwarmbusException e = error instanceof SwarmbusException s ? s
-                : new SwarmbusException(io.swarmbus.ErrorCode.INTERNAL, "internal error; the server logged the details");
+        SwarmbusException e = error instanceof SwarmbusException s ? s : ErrorAnswer.internal();
         view.put("status", e.code().httpStatus());
         view.put("error", e.code().code());
         view.put("message", e.getMessage());

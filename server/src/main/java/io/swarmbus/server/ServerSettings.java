@@ -39,7 +39,7 @@ public record ServerSettings(
         Optional<LlmPort> llmPort) {
 
     /**
-     * The gateway's own port: {@code /v1/...} only, answered on a pool of {@code threads} platform
+     * The gateway's own port: the OpenAI-compatible API only, answered on a pool of {@code threads} platform
      * threads instead of virtual threads (docs/llm-gateway.md, "The gateway's own port").
      *
      * @param port the port, 0 for any free one

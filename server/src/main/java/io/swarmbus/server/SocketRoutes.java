@@ -206,8 +206,7 @@ final class SocketRoutes {
     private static SwarmbusException refusal(Throwable failure) {
         Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
                 ? failure.getCause() : failure;
-        return cause instanceof SwarmbusException s ? s
-                : new SwarmbusException(ErrorCode.INTERNAL, "internal error; the server logged the details");
+        return cause instanceof SwarmbusException s ? s : ErrorAnswer.internal();
     }
 
     private void subscribe(WsContext ctx, Auth.Principal principal, RequestBody frame) {
