@@ -95,8 +95,11 @@ final class Engine implements MessageBus {
     private final Map<String, TreeSet<AgentId>> topics = new TreeMap<>();
     private final LinkedHashMap<IdempotencyKey, IdempotencyEntry> idempotency = new LinkedHashMap<>();
     private final TreeSet<DeliveryState> timed = new TreeSet<>(DeliveryState.DEADLINE_ORDER);
-    private final ArrayDeque<StoredMessage> finished = new ArrayDeque<>();
-    /** About what the retained messages take in a snapshot ({@link StoredMessage#snapshotBytes}). */
+    /** Finished messages, kept for history outside the heap; {@code messages} holds the rest. */
+    private final HistoryLog history = new HistoryLog();
+    /** Encodes finished messages for {@code history}; under the lock, or on the recovery thread. */
+    private final EventCodec historyCodec = new EventCodec();
+    /** About what the live messages take in a snapshot ({@link StoredMessage#snapshotBytes}). */
     private long retainedBytes;
     private final ArrayDeque<Confirm> confirms = new ArrayDeque<>();
     private final List<Runnable> completions = new ArrayList<>();
@@ -702,7 +705,12 @@ final class Engine implements MessageBus {
     public Optional<MessageRecord> message(MessageId id) {
         lock.lock();
         try {
-            return Optional.ofNullable(messages.get(id)).map(m -> m.toRecord(config.clock().millis()));
+            StoredMessage live = messages.get(id);
+            if (live != null) {
+                return Optional.of(live.toRecord(config.clock().millis()));
+            }
+            ByteBuffer kept = history.find(id.value());
+            return kept == null ? Optional.empty() : Optional.of(historyRecord(new EventCodec(), kept));
         } finally {
             lock.unlock();
         }
@@ -713,13 +721,30 @@ final class Engine implements MessageBus {
         lock.lock();
         try {
             long now = config.clock().millis();
-            List<MessageRecord> found = new ArrayList<>();
+            List<MessageRecord> live = new ArrayList<>();
             for (StoredMessage stored : messages.sequencedValues().reversed()) {
                 if (query.matches(stored.message, stored.recipients())) {
-                    found.add(stored.toRecord(now));
-                    if (found.size() == query.limit()) {
+                    live.add(stored.toRecord(now));
+                    if (live.size() == query.limit()) {
                         break;
                     }
+                }
+            }
+            EventCodec decoder = new EventCodec();
+            List<HistoryLog.Entry> kept = history.newest(query.limit(), payload -> {
+                Restored r = decoder.decodeRestored(payload, false);
+                return query.matches(r.message(), r.recipients());
+            });
+            // Both newest first: merge them by id.
+            List<MessageRecord> found = new ArrayList<>();
+            int l = 0;
+            int k = 0;
+            while (found.size() < query.limit() && (l < live.size() || k < kept.size())) {
+                if (k == kept.size() || l < live.size()
+                        && live.get(l).message().id().value() > kept.get(k).id()) {
+                    found.add(live.get(l++));
+                } else {
+                    found.add(historyRecord(decoder, kept.get(k++).payload()));
                 }
             }
             return found;
@@ -733,7 +758,7 @@ final class Engine implements MessageBus {
         lock.lock();
         try {
             return new BusStats(sent, delivered, acked, nacked, leasesExpired, deadLettered, expired, duplicates,
-                    inboxes.size(), messages.size(), journal.lastSeq(), journal.durableSeq(), journal.stats());
+                    inboxes.size(), messages.size() + history.size(), journal.lastSeq(), journal.durableSeq(), journal.stats());
         } finally {
             lock.unlock();
         }
@@ -760,7 +785,7 @@ final class Engine implements MessageBus {
             }
             dropOldHistory(now);
             dropOldIdempotencyKeys(now);
-            state = retainedBytes;
+            state = retainedBytes + history.bytes();
         } catch (RuntimeException e) {
             // A storage failure is reported through the listener; the timer must keep running.
             return;
@@ -784,11 +809,9 @@ final class Engine implements MessageBus {
 
     private void dropOldHistory(long now) {
         long oldest = now - config.historyRetention().toMillis();
-        while (!finished.isEmpty() && (finished.size() > config.historyMaxMessages()
-                || finished.peekFirst().message.createdAt().toEpochMilli() < oldest)) {
-            StoredMessage dropped = finished.pollFirst();
-            messages.remove(dropped.message.id());
-            retainedBytes -= dropped.snapshotBytes();
+        while (history.size() > 0
+                && (history.size() > config.historyMaxMessages() || history.oldestAcceptedAt() < oldest)) {
+            history.dropOldest();
         }
     }
 
@@ -812,6 +835,7 @@ final class Engine implements MessageBus {
 
     private void writeSnapshot() {
         List<Event> events;
+        HistoryLog.Pinned finished;
         long seq;
         lock.lock();
         try {
@@ -820,11 +844,25 @@ final class Engine implements MessageBus {
             }
             seq = journal.lastSeq();
             events = captureState();
+            finished = history.pin();
         } finally {
             lock.unlock();
         }
-        EventCodec snapshotCodec = new EventCodec();
-        journal.writeSnapshot(seq, sink -> events.forEach(e -> sink.accept(snapshotCodec.encode(e))));
+        try {
+            EventCodec snapshotCodec = new EventCodec();
+            // History records are already in the snapshot's encoding: they are copied as they are.
+            journal.writeSnapshot(seq, sink -> {
+                events.forEach(e -> sink.accept(snapshotCodec.encode(e)));
+                finished.payloads().forEach(sink);
+            });
+        } finally {
+            lock.lock();
+            try {
+                history.release(finished);
+            } finally {
+                lock.unlock();
+            }
+        }
     }
 
     /** The whole state as events; immutable messages are shared, mutable parts copied. */
@@ -834,17 +872,7 @@ final class Engine implements MessageBus {
         groups.forEach((name, members) -> events.add(new GroupCreated(name, List.copyOf(members))));
         topics.forEach((topic, agents) -> agents.forEach(agent -> events.add(new Subscribed(topic, agent))));
         for (StoredMessage stored : messages.values()) {
-            int n = stored.deliveries.length;
-            byte[] statuses = new byte[n];
-            int[] attempts = new int[n];
-            long[] deadlines = new long[n];
-            for (int i = 0; i < n; i++) {
-                DeliveryState d = stored.deliveries[i];
-                statuses[i] = (byte) d.status.ordinal();
-                attempts[i] = d.attempts;
-                deadlines[i] = d.deadline;
-            }
-            events.add(new Restored(stored.message, stored.recipients(), statuses, attempts, deadlines));
+            events.add(stored.toRestored());
         }
         idempotency.forEach((key, entry) -> events.add(new IdempotencyKept(key.sender(), key.key(), entry.id(),
                 entry.acceptedAt(), entry.recipients())));
@@ -993,7 +1021,7 @@ final class Engine implements MessageBus {
                 new IdempotencyEntry(stored.id(), message.createdAt().toEpochMilli(), stored.deliveries.length)));
         sent++;
         if (stored.open == 0) {
-            finished.add(stored);
+            retire(stored);
         }
         return stored;
     }
@@ -1176,7 +1204,7 @@ final class Engine implements MessageBus {
         messages.put(stored.message.id(), stored);
         retainedBytes += stored.snapshotBytes();
         if (stored.open == 0) {
-            finished.add(stored);
+            retire(stored);
         }
     }
 
@@ -1220,8 +1248,24 @@ final class Engine implements MessageBus {
 
     private void finishDelivery(DeliveryState d) {
         if (--d.stored.open == 0) {
-            finished.add(d.stored);
+            retire(d.stored);
         }
+    }
+
+    /** Moves a message whose deliveries have all ended from the live state to history. */
+    private void retire(StoredMessage stored) {
+        messages.remove(stored.message.id());
+        retainedBytes -= stored.snapshotBytes();
+        history.add(stored.id(), stored.message.createdAt().toEpochMilli(), historyCodec.encode(stored.toRestored()));
+    }
+
+    private static MessageRecord historyRecord(EventCodec decoder, ByteBuffer payload) {
+        Restored kept = decoder.decodeRestored(payload, true);
+        List<DeliveryInfo> deliveries = new ArrayList<>(kept.recipients().size());
+        for (int i = 0; i < kept.recipients().size(); i++) {
+            deliveries.add(new DeliveryInfo(kept.recipients().get(i), STATUSES[kept.statuses()[i]], kept.attempts()[i]));
+        }
+        return new MessageRecord(kept.message(), deliveries);
     }
 
     private DeliveryState delivery(Inbox inbox, long id) {
@@ -1348,7 +1392,7 @@ final class Engine implements MessageBus {
             topics.clear();
             idempotency.clear();
             timed.clear();
-            finished.clear();
+            history.clear();
             lastId = 0;
         }
 

@@ -60,7 +60,8 @@ final class EventCodec {
     private static final byte TOPIC = 3;
     private static final byte BROADCAST = 4;
 
-    private ByteBuffer out = ByteBuffer.allocate(64 * 1024);
+    /** Grows to the largest event encoded; small at first, as many codecs only decode. */
+    private ByteBuffer out = ByteBuffer.allocate(1024);
     private int lastMessageBytes;
     /** Decoding sees the same few agent names over and over: skip re-validating them. */
     private final Map<String, AgentId> agents = new HashMap<>();
@@ -250,7 +251,7 @@ final class EventCodec {
             case GROUP_LEFT -> new GroupLeft(string(in), agent(in));
             case SUBSCRIBED -> new Subscribed(string(in), agent(in));
             case UNSUBSCRIBED -> new Unsubscribed(string(in), agent(in));
-            case SENT -> new Sent(message(in), agents(in));
+            case SENT -> new Sent(message(in, true), agents(in));
             case LEASED -> new Leased(agent(in), longs(in), in.getLong());
             case ACKED -> new Acked(agent(in), longs(in));
             case LEASE_EXTENDED -> new LeaseExtended(agent(in), longs(in), in.getLong());
@@ -259,15 +260,27 @@ final class EventCodec {
             case REPLAYED -> new Replayed(agent(in), in.getLong());
             case DELAY_ENDED -> new DelayEnded(agent(in), in.getLong());
             case EXPIRED -> new Expired(agent(in), longs(in));
-            case RESTORED -> restored(in);
+            case RESTORED -> restored(in, true);
             case IDEMPOTENCY_KEPT -> new IdempotencyKept(agent(in), string(in), in.getLong(), in.getLong(),
                     in.getInt());
             default -> throw new IllegalArgumentException("unknown event tag " + tag);
         };
     }
 
-    private Restored restored(ByteBuffer in) {
-        Message message = message(in);
+    /**
+     * Decodes a {@link Restored} event; without {@code content} its message's content reads as
+     * empty, which saves copying it when only the other fields are looked at.
+     */
+    Restored decodeRestored(ByteBuffer in, boolean content) {
+        byte tag = in.get();
+        if (tag != RESTORED) {
+            throw new IllegalArgumentException("expected a restored message, found event tag " + tag);
+        }
+        return restored(in, content);
+    }
+
+    private Restored restored(ByteBuffer in, boolean content) {
+        Message message = message(in, content);
         List<AgentId> recipients = agents(in);
         int n = recipients.size();
         byte[] statuses = new byte[n];
@@ -281,12 +294,18 @@ final class EventCodec {
         return new Restored(message, recipients, statuses, attempts, deadlines);
     }
 
-    private Message message(ByteBuffer in) {
+    private Message message(ByteBuffer in, boolean withContent) {
         MessageId id = new MessageId(in.getLong());
         AgentId from = agent(in);
         Address to = address(in);
         MessageType type = types.computeIfAbsent(string(in), MessageType::new);
-        String content = string(in);
+        String content;
+        if (withContent) {
+            content = string(in);
+        } else {
+            in.position(in.position() + 4 + in.getInt(in.position()));
+            content = "";
+        }
         Priority priority = Priority.ofLevel(in.get());
         Optional<String> correlationId = optional(in);
         Optional<String> replyTo = optional(in);
@@ -341,6 +360,11 @@ final class EventCodec {
 
     private static String string(ByteBuffer in) {
         int length = in.getInt();
+        if (!in.hasArray()) {
+            byte[] bytes = new byte[length];
+            in.get(bytes);
+            return new String(bytes, StandardCharsets.UTF_8);
+        }
         String value = new String(in.array(), in.arrayOffset() + in.position(), length, StandardCharsets.UTF_8);
         in.position(in.position() + length);
         return value;

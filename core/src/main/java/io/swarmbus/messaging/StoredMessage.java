@@ -53,6 +53,21 @@ final class StoredMessage {
         return list;
     }
 
+    /** The message and its deliveries as a snapshot keeps them. */
+    Event.Restored toRestored() {
+        int n = deliveries.length;
+        byte[] statuses = new byte[n];
+        int[] attempts = new int[n];
+        long[] deadlines = new long[n];
+        for (int i = 0; i < n; i++) {
+            DeliveryState d = deliveries[i];
+            statuses[i] = (byte) d.status.ordinal();
+            attempts[i] = d.attempts;
+            deadlines[i] = d.deadline;
+        }
+        return new Event.Restored(message, recipients(), statuses, attempts, deadlines);
+    }
+
     MessageRecord toRecord(long nowMillis) {
         List<DeliveryInfo> infos = new ArrayList<>(deliveries.length);
         for (DeliveryState d : deliveries) {

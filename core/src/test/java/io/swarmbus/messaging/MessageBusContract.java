@@ -575,6 +575,35 @@ abstract class MessageBusContract {
         assertThat(bus.message(ids.get(2))).isEmpty();
     }
 
+    @Test
+    void history_isNewestFirst_whateverOrderMessagesFinishIn_andSurvivesASnapshot() {
+        reopen(c -> c.historyMaxMessages(2));
+        MessageId first = send(ALICE, Address.agent(BOB), "first").id();
+        MessageId second = send(ALICE, Address.agent(BOB), "second").id();
+        MessageId third = send(ALICE, Address.agent(BOB), "third").id();
+        bus.receive(BOB, 3);
+        bus.ack(BOB, third);
+        bus.ack(BOB, first);
+        runTimers();
+
+        assertThat(historyContents(HistoryQuery.all())).containsExactly("third", "second", "first");
+        assertThat(historyContents(HistoryQuery.all().withLimit(2))).containsExactly("third", "second");
+        assertThat(bus.message(first)).get().satisfies(r -> {
+            assertThat(r.message().content()).isEqualTo("first");
+            assertThat(r.deliveries()).containsExactly(new DeliveryInfo(BOB, DeliveryStatus.ACKED, 1));
+        });
+
+        bus.ack(BOB, second);
+        bus.snapshot();
+        reopen(c -> c.historyMaxMessages(2));
+        runTimers();
+
+        // Three finished, two kept: the first to finish ("third") is the first to go.
+        assertThat(historyContents(HistoryQuery.all())).containsExactly("second", "first");
+        assertThat(bus.message(third)).isEmpty();
+        assertThat(bus.stats().retainedMessages()).isEqualTo(2);
+    }
+
     List<String> historyContents(HistoryQuery query) {
         return bus.history(query).stream().map(r -> r.message().content()).toList();
     }

@@ -1,0 +1,253 @@
+package io.swarmbus.messaging;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.PriorityQueue;
+import java.util.function.Predicate;
+
+/**
+ * The finished messages kept for history (every delivery acked, expired or discarded), as encoded
+ * records in direct memory rather than as objects on the heap.
+ *
+ * <p>Why off the heap: a message kept as history outlives several young collections, and each one
+ * copies it until it is promoted. With the default 100,000 kept and 1 KiB bodies, G1's young pauses
+ * grew to 20-50 ms on two cores and decided the tail latency of every send (docs/benchmarks.md).
+ * Here a finished message costs the collector nothing.
+ *
+ * <p>Messages enter in the order they finish and leave in the same order, oldest first, so the
+ * store is a queue of chunks: records are appended to the newest chunk and dropped from the oldest,
+ * and a chunk whose records are all dropped is reused. A record is the message's id, its acceptance
+ * time (epoch ms), the payload's length and the payload, which the engine makes the snapshot's
+ * encoding of the message so that a snapshot can copy it as it is.
+ *
+ * <p>Guarded by the engine lock. A snapshot {@link #pin pins} the chunks it reads, so that it can
+ * write their records outside the lock while new ones are appended and old ones dropped.
+ */
+final class HistoryLog {
+    static final int CHUNK_BYTES = 4 << 20;
+    private static final int HEADER_BYTES = 8 + 8 + 4;
+    /** Emptied chunks kept for reuse; more than this are left to the collector. */
+    private static final int SPARE_CHUNKS = 2;
+
+    private final int chunkBytes;
+    private final ArrayDeque<Chunk> chunks = new ArrayDeque<>();
+    private final ArrayDeque<ByteBuffer> spare = new ArrayDeque<>();
+    private int size;
+    private long bytes;
+
+    HistoryLog() {
+        this(CHUNK_BYTES);
+    }
+
+    /** With chunks of {@code chunkBytes}: tests use small ones to cross chunk boundaries. */
+    HistoryLog(int chunkBytes) {
+        this.chunkBytes = chunkBytes;
+    }
+
+    /** Records kept. */
+    int size() {
+        return size;
+    }
+
+    /** Bytes the kept records take, headers included. */
+    long bytes() {
+        return bytes;
+    }
+
+    /** Appends a record; {@code payload} is copied from its position to its limit. */
+    void add(long id, long acceptedAt, ByteBuffer payload) {
+        int recordBytes = HEADER_BYTES + payload.remaining();
+        Chunk tail = chunks.peekLast();
+        if (tail == null || tail.free() < recordBytes) {
+            tail = new Chunk(allocate(recordBytes));
+            chunks.addLast(tail);
+        }
+        tail.append(id, acceptedAt, payload);
+        size++;
+        bytes += recordBytes;
+    }
+
+    /** The acceptance time of the oldest record; only when {@link #size} is not zero. */
+    long oldestAcceptedAt() {
+        Chunk head = chunks.getFirst();
+        return head.memory.getLong(head.starts[head.first] + 8);
+    }
+
+    /** Drops the oldest record; only when {@link #size} is not zero. */
+    void dropOldest() {
+        Chunk head = chunks.getFirst();
+        bytes -= head.recordBytes(head.first);
+        size--;
+        if (++head.first == head.count) {
+            chunks.removeFirst();
+            retire(head);
+        }
+    }
+
+    /** Drops every record. */
+    void clear() {
+        chunks.forEach(this::retire);
+        chunks.clear();
+        size = 0;
+        bytes = 0;
+    }
+
+    /** The payload of the record with this id, or null; a view valid until the next change. */
+    ByteBuffer find(long id) {
+        for (var it = chunks.descendingIterator(); it.hasNext(); ) {
+            Chunk chunk = it.next();
+            if (id >= chunk.minId && id <= chunk.maxId) {
+                for (int i = chunk.count - 1; i >= chunk.first; i--) {
+                    if (chunk.id(i) == id) {
+                        return chunk.payload(i);
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Up to {@code limit} records whose payload {@code matches} accepts, highest id first; views valid
+     * until the next change. Records sit in the order their messages finished, which is close to
+     * id order but not the same, so this reads the newest chunks first and stops at the first
+     * chunk older than which no record can beat the {@code limit} found so far.
+     */
+    List<Entry> newest(int limit, Predicate<ByteBuffer> matches) {
+        Chunk[] order = chunks.toArray(Chunk[]::new);
+        long[] highestUpTo = new long[order.length];
+        long highest = Long.MIN_VALUE;
+        for (int c = 0; c < order.length; c++) {
+            highest = Math.max(highest, order[c].maxId);
+            highestUpTo[c] = highest;
+        }
+        PriorityQueue<Entry> best = new PriorityQueue<>(Comparator.comparingLong(Entry::id));
+        for (int c = order.length - 1; c >= 0; c--) {
+            if (best.size() == limit && best.peek().id() > highestUpTo[c]) {
+                break;
+            }
+            Chunk chunk = order[c];
+            for (int i = chunk.count - 1; i >= chunk.first; i--) {
+                long id = chunk.id(i);
+                if (best.size() == limit && id < best.peek().id()) {
+                    continue;
+                }
+                ByteBuffer payload = chunk.payload(i);
+                if (matches.test(payload.duplicate())) {
+                    best.add(new Entry(id, payload));
+                    if (best.size() > limit) {
+                        best.poll();
+                    }
+                }
+            }
+        }
+        Entry[] found = best.toArray(Entry[]::new);
+        Arrays.sort(found, Comparator.comparingLong(Entry::id).reversed());
+        return List.of(found);
+    }
+
+    /** A record found: its message's id and its payload. */
+    record Entry(long id, ByteBuffer payload) {}
+
+    /**
+     * Every record's payload as it is now, oldest first, readable outside the lock until
+     * {@link #release} is called with the result: until then their chunks are not reused.
+     */
+    Pinned pin() {
+        List<ByteBuffer> payloads = new ArrayList<>(size);
+        List<Chunk> pinned = new ArrayList<>(chunks.size());
+        for (Chunk chunk : chunks) {
+            chunk.pins++;
+            pinned.add(chunk);
+            for (int i = chunk.first; i < chunk.count; i++) {
+                payloads.add(chunk.payload(i));
+            }
+        }
+        return new Pinned(payloads, pinned);
+    }
+
+    /** Lets the chunks of {@code pinned} be reused again. */
+    void release(Pinned pinned) {
+        for (Chunk chunk : pinned.chunks) {
+            if (--chunk.pins == 0 && chunk.retired) {
+                recycle(chunk.memory);
+            }
+        }
+    }
+
+    /** Payloads readable outside the engine lock until released. */
+    record Pinned(List<ByteBuffer> payloads, List<Chunk> chunks) {}
+
+    private ByteBuffer allocate(int recordBytes) {
+        if (recordBytes <= chunkBytes && !spare.isEmpty()) {
+            return spare.removeFirst().clear();
+        }
+        // A record larger than a chunk gets a chunk of its own size.
+        return ByteBuffer.allocateDirect(Math.max(chunkBytes, recordBytes));
+    }
+
+    private void retire(Chunk chunk) {
+        chunk.retired = true;
+        if (chunk.pins == 0) {
+            recycle(chunk.memory);
+        }
+    }
+
+    private void recycle(ByteBuffer memory) {
+        if (memory.capacity() == chunkBytes && spare.size() < SPARE_CHUNKS) {
+            spare.addLast(memory);
+        }
+    }
+
+    /** A block of direct memory holding records back to back, and where each starts. */
+    static final class Chunk {
+        private final ByteBuffer memory;
+        private int[] starts = new int[256];
+        private int count;
+        /** The first record not dropped. */
+        private int first;
+        private int end;
+        private long minId = Long.MAX_VALUE;
+        private long maxId = Long.MIN_VALUE;
+        private int pins;
+        private boolean retired;
+
+        private Chunk(ByteBuffer memory) {
+            this.memory = memory;
+        }
+
+        private int free() {
+            return memory.capacity() - end;
+        }
+
+        private void append(long id, long acceptedAt, ByteBuffer payload) {
+            if (count == starts.length) {
+                starts = Arrays.copyOf(starts, count * 2);
+            }
+            starts[count++] = end;
+            int length = payload.remaining();
+            memory.putLong(end, id).putLong(end + 8, acceptedAt).putInt(end + 16, length)
+                    .put(end + HEADER_BYTES, payload, payload.position(), length);
+            end += HEADER_BYTES + length;
+            minId = Math.min(minId, id);
+            maxId = Math.max(maxId, id);
+        }
+
+        private long id(int record) {
+            return memory.getLong(starts[record]);
+        }
+
+        private int recordBytes(int record) {
+            return HEADER_BYTES + memory.getInt(starts[record] + 16);
+        }
+
+        private ByteBuffer payload(int record) {
+            int start = starts[record];
+            return memory.slice(start + HEADER_BYTES, memory.getInt(start + 16));
+        }
+    }
+}

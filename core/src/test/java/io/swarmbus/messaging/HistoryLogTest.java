@@ -1,0 +1,112 @@
+package io.swarmbus.messaging;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Random;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.Test;
+
+class HistoryLogTest {
+    /** Small chunks, so that a few records cross chunk boundaries. */
+    private final HistoryLog log = new HistoryLog(256);
+
+    private static ByteBuffer payload(String text) {
+        return ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static String text(ByteBuffer payload) {
+        return StandardCharsets.UTF_8.decode(payload.duplicate()).toString();
+    }
+
+    @Test
+    void recordsLeaveInTheOrderTheyCame_andChunksAreReused() {
+        for (int i = 0; i < 100; i++) {
+            log.add(i, 1000 + i, payload("record-" + i));
+        }
+        assertThat(log.size()).isEqualTo(100);
+        long all = log.bytes();
+
+        for (int i = 0; i < 90; i++) {
+            assertThat(log.oldestAcceptedAt()).isEqualTo(1000 + i);
+            log.dropOldest();
+        }
+
+        assertThat(log.size()).isEqualTo(10);
+        assertThat(log.bytes()).isLessThan(all).isPositive();
+        assertThat(text(log.find(95))).isEqualTo("record-95");
+        assertThat(log.find(5)).isNull();
+        for (int i = 100; i < 200; i++) {
+            log.add(i, 1000 + i, payload("record-" + i));
+        }
+        assertThat(text(log.find(150))).isEqualTo("record-150");
+        assertThat(text(log.find(91))).isEqualTo("record-91");
+    }
+
+    @Test
+    void aRecordLargerThanAChunk_getsAChunkOfItsOwn() {
+        String big = "x".repeat(1000);
+        log.add(1, 1, payload("small"));
+        log.add(2, 2, payload(big));
+        log.add(3, 3, payload("after"));
+
+        assertThat(text(log.find(2))).isEqualTo(big);
+        assertThat(log.newest(3, p -> true)).extracting(HistoryLog.Entry::id).containsExactly(3L, 2L, 1L);
+    }
+
+    @Test
+    void newest_givesTheHighestIdsThatMatch_evenWhenRecordsFinishedOutOfIdOrder() {
+        Random random = new Random(7);
+        for (int round = 0; round < 50; round++) {
+            HistoryLog shuffled = new HistoryLog(128 + random.nextInt(512));
+            List<Long> ids = new ArrayList<>();
+            long next = 0;
+            for (int i = 0; i < 300; i++) {
+                // Ids mostly rising, some finishing far out of order, as acks arrive.
+                long id = random.nextInt(5) == 0 ? random.nextInt(300) * 10L : (next += 10);
+                if (!ids.contains(id)) {
+                    ids.add(id);
+                    shuffled.add(id, id, payload("m" + id));
+                }
+            }
+            for (int drop = random.nextInt(100); drop > 0; drop--) {
+                shuffled.dropOldest();
+                ids.removeFirst();
+            }
+            int limit = 1 + random.nextInt(40);
+            Predicate<ByteBuffer> even = p -> Long.parseLong(text(p).substring(1)) % 20 == 0;
+
+            List<Long> expected = ids.stream().filter(id -> id % 20 == 0)
+                    .sorted(Comparator.reverseOrder()).limit(limit).toList();
+            assertThat(shuffled.newest(limit, even)).as("round %d", round)
+                    .extracting(HistoryLog.Entry::id).containsExactlyElementsOf(expected);
+        }
+    }
+
+    @Test
+    void pinnedRecords_stayReadableWhileDroppedAndOverwritten() {
+        for (int i = 0; i < 20; i++) {
+            log.add(i, i, payload("old-" + i));
+        }
+        HistoryLog.Pinned pinned = log.pin();
+
+        for (int i = 0; i < 20; i++) {
+            log.dropOldest();
+        }
+        for (int i = 20; i < 60; i++) {
+            log.add(i, i, payload("new-" + i));
+        }
+
+        assertThat(pinned.payloads()).extracting(HistoryLogTest::text).first().isEqualTo("old-0");
+        assertThat(pinned.payloads()).extracting(HistoryLogTest::text).last().isEqualTo("old-19");
+        log.release(pinned);
+        log.clear();
+        assertThat(log.size()).isZero();
+        assertThat(log.bytes()).isZero();
+        assertThat(log.newest(5, p -> true)).isEmpty();
+    }
+}
