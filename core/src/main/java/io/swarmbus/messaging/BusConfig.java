@@ -24,6 +24,7 @@ import java.util.Objects;
  * @param dedupeWindow how long an idempotency key is remembered
  * @param historyRetention how long finished messages stay queryable
  * @param historyMaxMessages the most finished messages kept queryable
+ * @param historyMaxBytes the most bytes of direct memory the kept finished messages take
  * @param snapshotAfterBytes journal bytes after which a snapshot is taken (or, if more, as many
  *     bytes as the retained messages would take in it, so a snapshot is only written once it
  *     frees more than it costs)
@@ -45,6 +46,7 @@ public record BusConfig(
         Duration dedupeWindow,
         Duration historyRetention,
         int historyMaxMessages,
+        long historyMaxBytes,
         long snapshotAfterBytes,
         Duration reaperInterval,
         boolean snapshotOnClose,
@@ -67,6 +69,7 @@ public record BusConfig(
         atLeast("max_deliveries", maxDeliveries, 1);
         atLeast("max_receive_batch", maxReceiveBatch, 1);
         atLeast("history_max_messages", historyMaxMessages, 0);
+        atLeast("history_max_bytes", historyMaxBytes, 0);
         atLeast("snapshot_after_bytes", snapshotAfterBytes, 1 << 20);
         if (defaultVisibility.compareTo(maxVisibility) > 0) {
             throw new IllegalArgumentException("default_visibility (" + defaultVisibility
@@ -112,6 +115,7 @@ public record BusConfig(
         private Duration dedupeWindow = Duration.ofMinutes(10);
         private Duration historyRetention = Duration.ofDays(7);
         private int historyMaxMessages = 100_000;
+        private long historyMaxBytes = 1L << 30;
         private long snapshotAfterBytes = 256L << 20;
         private Duration reaperInterval = Duration.ofMillis(100);
         private boolean snapshotOnClose = true;
@@ -193,6 +197,12 @@ public record BusConfig(
             return this;
         }
 
+        /** Default 1 GiB. */
+        public Builder historyMaxBytes(long value) {
+            historyMaxBytes = value;
+            return this;
+        }
+
         /** Default 256 MiB. */
         public Builder snapshotAfterBytes(long value) {
             snapshotAfterBytes = value;
@@ -221,7 +231,7 @@ public record BusConfig(
         public BusConfig build() {
             return new BusConfig(dataDirectory, fsyncPolicy, fsyncInterval, segmentBytes, maxMessageBytes,
                     maxInboxDepth, defaultVisibility, maxVisibility, maxDeliveries, maxReceiveBatch, dedupeWindow,
-                    historyRetention, historyMaxMessages, snapshotAfterBytes, reaperInterval, snapshotOnClose, clock);
+                    historyRetention, historyMaxMessages, historyMaxBytes, snapshotAfterBytes, reaperInterval, snapshotOnClose, clock);
         }
     }
 }

@@ -1257,6 +1257,9 @@ final class Engine implements MessageBus {
         messages.remove(stored.message.id());
         retainedBytes -= stored.snapshotBytes();
         history.add(stored.id(), stored.message.createdAt().toEpochMilli(), historyCodec.encode(stored.toRestored()));
+        while (history.bytes() > config.historyMaxBytes()) {
+            history.dropOldest();
+        }
     }
 
     private static MessageRecord historyRecord(EventCodec decoder, ByteBuffer payload) {

@@ -7,6 +7,7 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.PriorityQueue;
+import java.util.function.IntFunction;
 import java.util.function.Predicate;
 
 /**
@@ -34,18 +35,23 @@ final class HistoryLog {
     private static final int SPARE_CHUNKS = 2;
 
     private final int chunkBytes;
+    private final IntFunction<ByteBuffer> directMemory;
     private final ArrayDeque<Chunk> chunks = new ArrayDeque<>();
     private final ArrayDeque<ByteBuffer> spare = new ArrayDeque<>();
     private int size;
     private long bytes;
 
     HistoryLog() {
-        this(CHUNK_BYTES);
+        this(CHUNK_BYTES, ByteBuffer::allocateDirect);
     }
 
-    /** With chunks of {@code chunkBytes}: tests use small ones to cross chunk boundaries. */
-    HistoryLog(int chunkBytes) {
+    /**
+     * With chunks of {@code chunkBytes} taken from {@code directMemory}: tests use small chunks to
+     * cross chunk boundaries, and a limited supply to run out of memory.
+     */
+    HistoryLog(int chunkBytes, IntFunction<ByteBuffer> directMemory) {
         this.chunkBytes = chunkBytes;
+        this.directMemory = directMemory;
     }
 
     /** Records kept. */
@@ -58,17 +64,38 @@ final class HistoryLog {
         return bytes;
     }
 
-    /** Appends a record; {@code payload} is copied from its position to its limit. */
-    void add(long id, long acceptedAt, ByteBuffer payload) {
+    /**
+     * Appends a record; {@code payload} is copied from its position to its limit. When the JVM's
+     * direct memory runs out (its limit, {@code -XX:MaxDirectMemorySize}, is the heap's maximum
+     * unless set), history gives way: the oldest records are dropped until a chunk is free, and if
+     * none can be, this one is not kept. Returns whether it was.
+     */
+    boolean add(long id, long acceptedAt, ByteBuffer payload) {
         int recordBytes = HEADER_BYTES + payload.remaining();
         Chunk tail = chunks.peekLast();
         if (tail == null || tail.free() < recordBytes) {
-            tail = new Chunk(allocate(recordBytes));
+            ByteBuffer memory = allocate(recordBytes);
+            while (memory == null && !chunks.isEmpty()) {
+                dropOldestChunk();
+                memory = allocate(recordBytes);
+            }
+            if (memory == null) {
+                return false;
+            }
+            tail = new Chunk(memory);
             chunks.addLast(tail);
         }
         tail.append(id, acceptedAt, payload);
         size++;
         bytes += recordBytes;
+        return true;
+    }
+
+    private void dropOldestChunk() {
+        Chunk head = chunks.getFirst();
+        while (chunks.peekFirst() == head) {
+            dropOldest();
+        }
     }
 
     /** The acceptance time of the oldest record; only when {@link #size} is not zero. */
@@ -182,12 +209,17 @@ final class HistoryLog {
     /** Payloads readable outside the engine lock until released. */
     record Pinned(List<ByteBuffer> payloads, List<Chunk> chunks) {}
 
+    /** A chunk for a record of {@code recordBytes}, or null if direct memory is exhausted. */
     private ByteBuffer allocate(int recordBytes) {
         if (recordBytes <= chunkBytes && !spare.isEmpty()) {
             return spare.removeFirst().clear();
         }
-        // A record larger than a chunk gets a chunk of its own size.
-        return ByteBuffer.allocateDirect(Math.max(chunkBytes, recordBytes));
+        try {
+            // A record larger than a chunk gets a chunk of its own size.
+            return directMemory.apply(Math.max(chunkBytes, recordBytes));
+        } catch (OutOfMemoryError e) {
+            return null; // "Cannot reserve ... bytes of direct buffer memory": a limit, not a broken heap
+        }
     }
 
     private void retire(Chunk chunk) {

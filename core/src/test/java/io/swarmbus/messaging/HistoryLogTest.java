@@ -8,12 +8,13 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 
 class HistoryLogTest {
     /** Small chunks, so that a few records cross chunk boundaries. */
-    private final HistoryLog log = new HistoryLog(256);
+    private final HistoryLog log = new HistoryLog(256, ByteBuffer::allocateDirect);
 
     private static ByteBuffer payload(String text) {
         return ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8));
@@ -62,7 +63,7 @@ class HistoryLogTest {
     void newest_givesTheHighestIdsThatMatch_evenWhenRecordsFinishedOutOfIdOrder() {
         Random random = new Random(7);
         for (int round = 0; round < 50; round++) {
-            HistoryLog shuffled = new HistoryLog(128 + random.nextInt(512));
+            HistoryLog shuffled = new HistoryLog(128 + random.nextInt(512), ByteBuffer::allocateDirect);
             List<Long> ids = new ArrayList<>();
             long next = 0;
             for (int i = 0; i < 300; i++) {
@@ -85,6 +86,28 @@ class HistoryLogTest {
             assertThat(shuffled.newest(limit, even)).as("round %d", round)
                     .extracting(HistoryLog.Entry::id).containsExactlyElementsOf(expected);
         }
+    }
+
+    @Test
+    void whenDirectMemoryRunsOut_theOldestRecordsGiveWay() {
+        AtomicInteger chunksLeft = new AtomicInteger(3);
+        HistoryLog limited = new HistoryLog(256, bytes -> {
+            if (chunksLeft.getAndDecrement() <= 0) {
+                throw new OutOfMemoryError("Cannot reserve " + bytes + " bytes of direct buffer memory");
+            }
+            return ByteBuffer.allocateDirect(bytes);
+        });
+
+        for (int i = 0; i < 100; i++) {
+            assertThat(limited.add(i, i, payload("record-" + i))).isTrue();
+        }
+
+        assertThat(limited.size()).isBetween(10, 40);
+        assertThat(text(limited.find(99))).isEqualTo("record-99");
+        assertThat(limited.find(0)).isNull();
+        assertThat(limited.add(100, 100, payload("x".repeat(300)))).as("larger than any free chunk").isFalse();
+        assertThat(limited.size()).as("gave way, yet this one did not fit").isZero();
+        assertThat(limited.add(101, 101, payload("record-101"))).isTrue();
     }
 
     @Test

@@ -604,6 +604,19 @@ abstract class MessageBusContract {
         assertThat(bus.stats().retainedMessages()).isEqualTo(2);
     }
 
+    @Test
+    void history_keepsNoMoreBytesThanItsLimit_droppingTheOldestFirst() {
+        reopen(c -> c.historyMaxBytes(2500));
+        for (int i = 0; i < 5; i++) {
+            send(ALICE, Address.agent(BOB), i + "x".repeat(999));
+        }
+        for (Delivery d : bus.receive(BOB, 5)) {
+            bus.ack(BOB, d.id());
+        }
+
+        assertThat(historyContents(HistoryQuery.all())).extracting(c -> c.charAt(0)).containsExactly('4', '3');
+    }
+
     List<String> historyContents(HistoryQuery query) {
         return bus.history(query).stream().map(r -> r.message().content()).toList();
     }

@@ -369,6 +369,7 @@ public final class Main {
                 .dedupeWindow(Duration.ofSeconds(config.get(Config.DEDUPE_WINDOW_SECONDS)))
                 .historyRetention(Duration.ofHours(config.get(Config.HISTORY_RETENTION_HOURS)))
                 .historyMaxMessages(config.get(Config.HISTORY_MAX_MESSAGES))
+                .historyMaxBytes((long) config.get(Config.HISTORY_MAX_MEGABYTES) << 20)
                 .build();
     }
 
