@@ -363,6 +363,7 @@ public final class NetLoad {
         int warmup = rate * 3;
         int total = warmup + rate * seconds;
         long[] latencies = new long[total];
+        long[] scheduledAt = new long[total];
         CountDownLatch done = new CountDownLatch(total);
         RawWebSocket consumer = socket();
         consumer.send("{\"op\":\"subscribe\",\"agent\":\"" + to + "\",\"max_messages\":256}");
@@ -376,7 +377,9 @@ public final class NetLoad {
                         continue; // an ack's answer
                     }
                     if (index < total) {
-                        latencies[index++] = now - Long.parseLong(scheduled.group(1));
+                        scheduledAt[index] = Long.parseLong(scheduled.group(1));
+                        latencies[index] = now - scheduledAt[index];
+                        index++;
                     }
                     Matcher id = DELIVERY_ID.matcher(frame);
                     if (id.find()) {
@@ -393,6 +396,8 @@ public final class NetLoad {
         });
         RawWebSocket producer = sendOpenLoop(rate, total, (i, scheduled) -> sendFrame("w3", from, to, scheduled));
         done.await();
+        printWorstSeconds(Arrays.copyOfRange(scheduledAt, warmup, total), Arrays.copyOfRange(latencies, warmup, total),
+                total - warmup);
         long[] measured = Arrays.copyOfRange(latencies, warmup, total);
         Arrays.sort(measured);
         System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms%n",

@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -345,6 +346,46 @@ class FileJournalTest {
 
         assertThat(recorded.journal).containsExactly("a");
         assertThat(temp).doesNotExist();
+    }
+
+    @Test
+    void compaction_deletesCoveredFiles_andAHalfDeletedOneIsNeverReplayed() throws IOException {
+        JournalConfig config = new JournalConfig(dir, FsyncPolicy.ALWAYS, Duration.ofMillis(50), 1 << 20, 64L << 20);
+        String record = "r".repeat(100_000);
+        try (FileJournal journal = open(config, new Recorded())) {
+            for (int snapshot = 1; snapshot <= 3; snapshot++) {
+                long seq = 0;
+                for (int i = 0; i < 15; i++) {
+                    seq = journal.append(text(record), true);
+                }
+                long at = seq;
+                journal.writeSnapshot(at, sink -> sink.accept(text("state-" + at)));
+            }
+        }
+        Path first = dir.resolve("journal").resolve(String.format("%020d.seg", 1));
+        assertThat(first).as("covered by the older snapshot kept").doesNotExist();
+        try (Stream<Path> files = Stream.concat(Files.list(dir.resolve("journal")), Files.list(dir.resolve("snapshots")))) {
+            List<String> names = files.map(p -> p.getFileName().toString()).toList();
+            assertThat(names).filteredOn(name -> name.endsWith(".snap"))
+                    .containsExactlyInAnyOrder(String.format("%020d.snap", 30), String.format("%020d.snap", 45));
+            assertThat(names).filteredOn(name -> name.endsWith(".seg")).hasSizeBetween(1, 3);
+            assertThat(names).noneMatch(name -> name.endsWith(".deleting"));
+        }
+        // A crash in the middle of deleting leaves a renamed, shrunken file: the next open removes it.
+        Path leftover = first.resolveSibling(first.getFileName() + ".deleting");
+        Files.write(leftover, new byte[] {1, 2, 3});
+
+        Recorded recorded = new Recorded();
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            assertThat(journal.recover(recorded).clean()).isTrue();
+        }
+
+        assertThat(leftover).doesNotExist();
+        assertThat(recorded.snapshot).containsExactly("state-45");
+        assertThat(recorded.journal).isEmpty();
+        try (Stream<Path> files = Files.list(dir.resolve("journal"))) {
+            assertThat(files.map(p -> p.getFileName().toString())).noneMatch(name -> name.endsWith(".deleting"));
+        }
     }
 
     @Test
