@@ -79,8 +79,8 @@ final class Config {
             "100000", s -> intIn(s, 0, Integer.MAX_VALUE), "Most finished messages kept queryable.");
     static final Key<Integer> HISTORY_MAX_MEGABYTES = define("messaging.history_max_megabytes", List.of(), "int",
             "1024", s -> intIn(s, 0, 1 << 20), "Most memory the finished messages kept queryable take. They are "
-                    + "kept outside the Java heap, in direct memory (`-XX:MaxDirectMemorySize`, by default the "
-                    + "heap's maximum); when that runs out, the oldest give way.");
+                    + "kept outside the Java heap, in direct memory, and take at most half of the JVM's limit "
+                    + "(`-XX:MaxDirectMemorySize`, by default the heap's maximum) whatever this says.");
 
     static final Key<String> AUDIT_DIR = define("audit.dir", List.of("MESSAGE_HISTORY_DIR", "SWARMBUS_AUDIT_DIR"),
             "path", "", s -> s, "Directory of the daily JSONL audit files (`agent_activity_`, `message_audit_`, "

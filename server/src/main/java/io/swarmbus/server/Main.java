@@ -369,8 +369,25 @@ public final class Main {
                 .dedupeWindow(Duration.ofSeconds(config.get(Config.DEDUPE_WINDOW_SECONDS)))
                 .historyRetention(Duration.ofHours(config.get(Config.HISTORY_RETENTION_HOURS)))
                 .historyMaxMessages(config.get(Config.HISTORY_MAX_MESSAGES))
-                .historyMaxBytes((long) config.get(Config.HISTORY_MAX_MEGABYTES) << 20)
+                .historyMaxBytes(historyMaxBytes(config, directMemoryLimit()))
                 .build();
+    }
+
+    /**
+     * Kept history lives in direct memory, which Jetty's I/O buffers share: it gets at most half
+     * of the JVM's limit, whatever the setting asks, so that a small heap (and with it a small
+     * default limit) never leaves the server short of buffers.
+     */
+    static long historyMaxBytes(Config config, long directMemoryLimit) {
+        return Math.min((long) config.get(Config.HISTORY_MAX_MEGABYTES) << 20, directMemoryLimit / 2);
+    }
+
+    /** {@code -XX:MaxDirectMemorySize}, or the heap's maximum when it is not set (the JVM's default). */
+    static long directMemoryLimit() {
+        String value = java.lang.management.ManagementFactory.getPlatformMXBean(
+                com.sun.management.HotSpotDiagnosticMXBean.class).getVMOption("MaxDirectMemorySize").getValue();
+        long bytes = Long.parseLong(value);
+        return bytes > 0 ? bytes : Runtime.getRuntime().maxMemory();
     }
 
     private static final java.util.Set<String> TWO_WORD = java.util.Set.of("user", "agent", "group", "topic", "task", "network",

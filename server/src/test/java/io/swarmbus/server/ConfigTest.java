@@ -101,4 +101,15 @@ class ConfigTest {
                 .as("docs/config.md is stale: run ./mvnw -pl server test -Dtest=ConfigTest -Dconfig.doc.write=true")
                 .isEqualTo(Config.markdown());
     }
+
+    @Test
+    void historyMemory_isTheSetting_butAtMostHalfTheJvmsDirectMemory() {
+        Config defaults = Config.load(Optional.empty(), Map.of(), Map.of());
+        Config small = Config.load(Optional.empty(), Map.of(), Map.of("messaging.history_max_megabytes", "64"));
+
+        assertThat(Main.historyMaxBytes(defaults, 8L << 30)).isEqualTo(1L << 30);
+        assertThat(Main.historyMaxBytes(defaults, 512L << 20)).isEqualTo(256L << 20);
+        assertThat(Main.historyMaxBytes(small, 8L << 30)).isEqualTo(64L << 20);
+        assertThat(Main.directMemoryLimit()).isPositive();
+    }
 }
