@@ -29,7 +29,7 @@ import java.util.function.Predicate;
  * write their records outside the lock while new ones are appended and old ones dropped.
  */
 final class HistoryLog {
-    static final int CHUNK_BYTES = 4 << 20;
+    private static final int CHUNK_BYTES = 4 << 20;
     private static final int HEADER_BYTES = 8 + 8 + 4;
     /** Emptied chunks kept for reuse; more than this are left to the collector. */
     private static final int SPARE_CHUNKS = 2;
