@@ -45,9 +45,12 @@ import java.util.TreeSet;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
 
@@ -85,6 +88,12 @@ final class Engine implements MessageBus {
     private final EventCodec codec = new EventCodec();
     private final ScheduledExecutorService scheduler;
     private final ReentrantLock snapshotLock = new ReentrantLock();
+    private static final System.Logger LOG = System.getLogger(Engine.class.getName());
+    private static final long SNAPSHOT_RETRY_NANOS = TimeUnit.SECONDS.toNanos(10);
+    private final ExecutorService snapshots = Executors.newSingleThreadExecutor(
+            Thread.ofPlatform().name("swarmbus-snapshot").daemon().factory());
+    private final AtomicBoolean snapshotQueued = new AtomicBoolean();
+    private volatile long snapshotRetryAt = Long.MIN_VALUE;
     private Journal journal;
     private RecoveryReport recovery;
 
@@ -146,6 +155,7 @@ final class Engine implements MessageBus {
             engine.resetCounters();
         } catch (RuntimeException e) {
             engine.scheduler.shutdownNow();
+            engine.snapshots.shutdownNow();
             engine.journal.close();
             throw e;
         }
@@ -766,7 +776,12 @@ final class Engine implements MessageBus {
 
     // ================================================================ timers, retention, snapshots
 
-    /** Ends due leases and delays, drops history past retention, and snapshots when the journal grew. */
+    /**
+     * Ends due leases and delays, drops history past retention, and starts a snapshot when the
+     * journal grew. The snapshot runs on a thread of its own: written on the timer thread, a
+     * large one held up lease ends and long-poll timeouts for as long as it took, and one that
+     * failed (a full disk) ended the timer for good.
+     */
     void reap() {
         long state;
         lock.lock();
@@ -798,13 +813,36 @@ final class Engine implements MessageBus {
         // (the state growing as fast as the journal) none is taken; each one taken costs at most
         // as much disk and CPU as the journal written since the one before.
         long due = Math.max(config.snapshotAfterBytes(), state);
-        if (journal.bytesSinceSnapshot() >= due && snapshotLock.tryLock()) {
-            try {
-                writeSnapshot();
-            } finally {
-                snapshotLock.unlock();
-            }
+        if (journal.bytesSinceSnapshot() >= due && System.nanoTime() >= snapshotRetryAt
+                && snapshotQueued.compareAndSet(false, true)) {
+            snapshots.execute(this::backgroundSnapshot);
         }
+    }
+
+    private void backgroundSnapshot() {
+        try {
+            lock.lock();
+            try {
+                if (closed) {
+                    return; // close() writes the last one
+                }
+            } finally {
+                lock.unlock();
+            }
+            snapshot();
+        } catch (RuntimeException e) {
+            // The journal keeps every record until a snapshot succeeds; nothing is lost meanwhile.
+            snapshotRetryAt = System.nanoTime() + SNAPSHOT_RETRY_NANOS;
+            LOG.log(System.Logger.Level.WARNING, "snapshot failed; retrying in "
+                    + TimeUnit.NANOSECONDS.toSeconds(SNAPSHOT_RETRY_NANOS) + " s", e);
+        } finally {
+            snapshotQueued.set(false);
+        }
+    }
+
+    /** Waits for the snapshot the reaper started, if any. For tests. */
+    void awaitBackgroundSnapshot() throws Exception {
+        snapshots.submit(() -> { }).get();
     }
 
     private void dropOldHistory(long now) {
@@ -901,6 +939,7 @@ final class Engine implements MessageBus {
             }
         }
         scheduler.shutdownNow();
+        snapshots.shutdown();
         try {
             if (config.snapshotOnClose() && failure == null && journal.bytesSinceSnapshot() > 0) {
                 snapshot();
@@ -922,6 +961,7 @@ final class Engine implements MessageBus {
             lock.unlock();
         }
         scheduler.shutdownNow();
+        snapshots.shutdownNow();
         journal.close();
     }
 

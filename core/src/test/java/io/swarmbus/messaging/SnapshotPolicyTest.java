@@ -36,6 +36,7 @@ class SnapshotPolicyTest {
                 bus.send(SendRequest.builder(PRODUCER, Address.agent(CONSUMER)).content(KIB).build());
             }
             engine.reap();
+            engine.awaitBackgroundSnapshot();
             assertThat(snapshots()).as("a snapshot would rewrite every pending message").isZero();
 
             List<Delivery> got;
@@ -43,7 +44,43 @@ class SnapshotPolicyTest {
                 bus.ackAsync(CONSUMER, got.stream().map(Delivery::id).toList()).join();
             }
             engine.reap();
+            engine.awaitBackgroundSnapshot();
             assertThat(snapshots()).as("consumed, the state is ten messages of history").isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aSnapshotThatFails_leavesTheTimersRunning() throws Exception {
+        BusConfig config = BusConfig.builder(dir).snapshotAfterBytes(1 << 20).historyMaxMessages(10)
+                .reaperInterval(Duration.ofMillis(10)).snapshotOnClose(false).build();
+        try (MessageBus bus = MessageBus.open(config)) {
+            Engine engine = (Engine) bus;
+            bus.createInbox(PRODUCER);
+            bus.createInbox(CONSUMER);
+            // Snapshots cannot be written: their directory is now a file.
+            try (Stream<Path> files = Files.list(dir.resolve("snapshots"))) {
+                for (Path file : files.toList()) {
+                    Files.delete(file);
+                }
+            }
+            Files.delete(dir.resolve("snapshots"));
+            Files.writeString(dir.resolve("snapshots"), "not a directory");
+            for (int i = 0; i < 2_000; i++) {
+                bus.send(SendRequest.builder(PRODUCER, Address.agent(CONSUMER)).content(KIB).build());
+            }
+            List<Delivery> got;
+            while (!(got = bus.receive(CONSUMER, 500, Duration.ofMinutes(1), Duration.ZERO)).isEmpty()) {
+                bus.ackAsync(CONSUMER, got.stream().map(Delivery::id).toList()).join();
+            }
+            Thread.sleep(200); // the reaper has tried a snapshot by now, and it failed
+            engine.awaitBackgroundSnapshot();
+
+            MessageId leased = bus.send(SendRequest.builder(PRODUCER, Address.agent(CONSUMER)).content("x").build()).id();
+            assertThat(bus.receive(CONSUMER, 1, Duration.ofMillis(50), Duration.ZERO)).hasSize(1);
+
+            assertThat(bus.receive(CONSUMER, 1, Duration.ofMinutes(1), Duration.ofSeconds(5)))
+                    .as("the lease ended: the reaper still runs").singleElement()
+                    .satisfies(d -> assertThat(d.id()).isEqualTo(leased));
         }
     }
 
