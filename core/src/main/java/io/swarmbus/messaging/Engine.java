@@ -891,7 +891,7 @@ final class Engine implements MessageBus {
             // History records are already in the snapshot's encoding: they are copied as they are.
             journal.writeSnapshot(seq, sink -> {
                 events.forEach(e -> sink.accept(snapshotCodec.encode(e)));
-                finished.payloads().forEach(sink);
+                finished.forEachPayload(sink);
             });
         } finally {
             lock.lock();

@@ -7,6 +7,7 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.PriorityQueue;
+import java.util.function.Consumer;
 import java.util.function.IntFunction;
 import java.util.function.Predicate;
 
@@ -181,35 +182,51 @@ final class HistoryLog {
     record Entry(long id, ByteBuffer payload) {}
 
     /**
-     * Every record's payload as it is now, oldest first, readable outside the lock until
-     * {@link #release} is called with the result: until then their chunks are not reused.
+     * The records as they are now, readable outside the lock until {@link #release} is called with
+     * the result: until then their chunks are not reused. Takes time in the number of chunks, not
+     * of records, as it runs under the engine lock; the records are read later, and never change.
      */
     Pinned pin() {
-        List<ByteBuffer> payloads = new ArrayList<>(size);
-        List<Chunk> pinned = new ArrayList<>(chunks.size());
+        List<Range> ranges = new ArrayList<>(chunks.size());
         for (Chunk chunk : chunks) {
             chunk.pins++;
-            pinned.add(chunk);
-            for (int i = chunk.first; i < chunk.count; i++) {
-                payloads.add(chunk.payload(i));
-            }
+            // The starts array is only ever replaced by a longer copy, so this one stays valid.
+            ranges.add(new Range(chunk, chunk.starts, chunk.first, chunk.count));
         }
-        return new Pinned(payloads, pinned);
+        return new Pinned(ranges);
     }
 
     /** Lets the chunks of {@code pinned} be reused again. */
     void release(Pinned pinned) {
-        for (Chunk chunk : pinned.chunks) {
+        for (Range range : pinned.ranges) {
+            Chunk chunk = range.chunk;
             if (--chunk.pins == 0 && chunk.retired) {
                 recycle(chunk.memory);
             }
         }
     }
 
-    /** Payloads readable outside the engine lock until released. */
-    record Pinned(List<ByteBuffer> payloads, List<Chunk> chunks) {}
+    /** Records pinned for reading outside the engine lock until released. */
+    static final class Pinned {
+        private final List<Range> ranges;
 
-    /** A chunk for a record of {@code recordBytes}, or null if direct memory is exhausted. */
+        private Pinned(List<Range> ranges) {
+            this.ranges = ranges;
+        }
+
+        /** Hands each pinned record's payload to {@code sink}, oldest first. */
+        void forEachPayload(Consumer<ByteBuffer> sink) {
+            for (Range range : ranges) {
+                for (int i = range.from; i < range.to; i++) {
+                    int start = range.starts[i];
+                    sink.accept(range.chunk.memory.slice(start + HEADER_BYTES, range.chunk.memory.getInt(start + 16)));
+                }
+            }
+        }
+    }
+
+    private record Range(Chunk chunk, int[] starts, int from, int to) {}
+
     private ByteBuffer allocate(int recordBytes) {
         if (recordBytes <= chunkBytes && !spare.isEmpty()) {
             return spare.removeFirst().clear();
@@ -236,7 +253,7 @@ final class HistoryLog {
     }
 
     /** A block of direct memory holding records back to back, and where each starts. */
-    static final class Chunk {
+    private static final class Chunk {
         private final ByteBuffer memory;
         private int[] starts = new int[256];
         private int count;
