@@ -741,7 +741,10 @@ final class Engine implements MessageBus {
                 }
             }
             EventCodec decoder = new EventCodec();
-            List<HistoryLog.Entry> kept = history.newest(query.limit(), payload -> {
+            List<AgentId> parties = new ArrayList<>(2);
+            query.agent().ifPresent(parties::add);
+            query.peer().ifPresent(parties::add);
+            List<HistoryLog.Entry> kept = history.newest(query.limit(), parties, payload -> {
                 Restored r = decoder.decodeRestored(payload, false);
                 return query.matches(r.message(), r.recipients());
             });
@@ -1296,7 +1299,10 @@ final class Engine implements MessageBus {
     private void retire(StoredMessage stored) {
         messages.remove(stored.message.id());
         retainedBytes -= stored.snapshotBytes();
-        history.add(stored.id(), stored.message.createdAt().toEpochMilli(), historyCodec.encode(stored.toRestored()));
+        List<AgentId> parties = stored.recipients();
+        parties.add(stored.message.from());
+        history.add(stored.id(), stored.message.createdAt().toEpochMilli(), historyCodec.encode(stored.toRestored()),
+                parties);
         while (history.bytes() > config.historyMaxBytes()) {
             history.dropOldest();
         }

@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.PriorityQueue;
@@ -71,7 +72,7 @@ final class HistoryLog {
      * unless set), history gives way: the oldest records are dropped until a chunk is free, and if
      * none can be, this one is not kept. Returns whether it was.
      */
-    boolean add(long id, long acceptedAt, ByteBuffer payload) {
+    boolean add(long id, long acceptedAt, ByteBuffer payload, Collection<AgentId> parties) {
         int recordBytes = HEADER_BYTES + payload.remaining();
         Chunk tail = chunks.peekLast();
         if (tail == null || tail.free() < recordBytes) {
@@ -87,6 +88,9 @@ final class HistoryLog {
             chunks.addLast(tail);
         }
         tail.append(id, acceptedAt, payload);
+        for (AgentId party : parties) {
+            tail.agents.add(party);
+        }
         size++;
         bytes += recordBytes;
         return true;
@@ -143,9 +147,11 @@ final class HistoryLog {
      * Up to {@code limit} records whose payload {@code matches} accepts, highest id first; views valid
      * until the next change. Records sit in the order their messages finished, which is close to
      * id order but not the same, so this reads the newest chunks first and stops at the first
-     * chunk older than which no record can beat the {@code limit} found so far.
+     * chunk older than which no record can beat the {@code limit} found so far. Chunks that hold
+     * no message of one of {@code parties} (a sender or recipient every match must have) are
+     * skipped unread: asking for a quiet agent's history does not decode everyone else's.
      */
-    List<Entry> newest(int limit, Predicate<ByteBuffer> matches) {
+    List<Entry> newest(int limit, Collection<AgentId> parties, Predicate<ByteBuffer> matches) {
         Chunk[] order = chunks.toArray(Chunk[]::new);
         long[] highestUpTo = new long[order.length];
         long highest = Long.MIN_VALUE;
@@ -159,6 +165,9 @@ final class HistoryLog {
                 break;
             }
             Chunk chunk = order[c];
+            if (!chunk.agents.mayHoldAll(parties)) {
+                continue;
+            }
             for (int i = chunk.count - 1; i >= chunk.first; i--) {
                 long id = chunk.id(i);
                 if (best.size() == limit && id < best.peek().id()) {
@@ -264,6 +273,8 @@ final class HistoryLog {
         private long maxId = Long.MIN_VALUE;
         private int pins;
         private boolean retired;
+        /** Every sender and recipient of the chunk's records, and likely a few others. */
+        private final AgentFilter agents = new AgentFilter();
 
         private Chunk(ByteBuffer memory) {
             this.memory = memory;
@@ -297,6 +308,43 @@ final class HistoryLog {
         private ByteBuffer payload(int record) {
             int start = starts[record];
             return memory.slice(start + HEADER_BYTES, memory.getInt(start + 16));
+        }
+    }
+
+    /**
+     * A Bloom filter of agent ids: 8,192 bits, two probes. Never says no to an agent that was
+     * added; says yes to one that was not only when the chunk held thousands of distinct agents.
+     */
+    private static final class AgentFilter {
+        private final long[] bits = new long[128];
+
+        void add(AgentId agent) {
+            int hash = agent.hashCode();
+            set(hash & 8191);
+            set(spread(hash));
+        }
+
+        boolean mayHoldAll(Collection<AgentId> agents) {
+            for (AgentId agent : agents) {
+                int hash = agent.hashCode();
+                if (!isSet(hash & 8191) || !isSet(spread(hash))) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        /** A second probe from the hash's high bits after mixing, independent of the first's low ones. */
+        private static int spread(int hash) {
+            return (hash * 0x9E3779B9) >>> 19;
+        }
+
+        private void set(int bit) {
+            bits[bit >>> 6] |= 1L << bit;
+        }
+
+        private boolean isSet(int bit) {
+            return (bits[bit >>> 6] & 1L << bit) != 0;
         }
     }
 }

@@ -27,7 +27,7 @@ class HistoryLogTest {
     @Test
     void recordsLeaveInTheOrderTheyCame_andChunksAreReused() {
         for (int i = 0; i < 100; i++) {
-            log.add(i, 1000 + i, payload("record-" + i));
+            log.add(i, 1000 + i, payload("record-" + i), List.of());
         }
         assertThat(log.size()).isEqualTo(100);
         long all = log.bytes();
@@ -42,7 +42,7 @@ class HistoryLogTest {
         assertThat(text(log.find(95))).isEqualTo("record-95");
         assertThat(log.find(5)).isNull();
         for (int i = 100; i < 200; i++) {
-            log.add(i, 1000 + i, payload("record-" + i));
+            log.add(i, 1000 + i, payload("record-" + i), List.of());
         }
         assertThat(text(log.find(150))).isEqualTo("record-150");
         assertThat(text(log.find(91))).isEqualTo("record-91");
@@ -51,12 +51,12 @@ class HistoryLogTest {
     @Test
     void aRecordLargerThanAChunk_getsAChunkOfItsOwn() {
         String big = "x".repeat(1000);
-        log.add(1, 1, payload("small"));
-        log.add(2, 2, payload(big));
-        log.add(3, 3, payload("after"));
+        log.add(1, 1, payload("small"), List.of());
+        log.add(2, 2, payload(big), List.of());
+        log.add(3, 3, payload("after"), List.of());
 
         assertThat(text(log.find(2))).isEqualTo(big);
-        assertThat(log.newest(3, p -> true)).extracting(HistoryLog.Entry::id).containsExactly(3L, 2L, 1L);
+        assertThat(log.newest(3, List.of(), p -> true)).extracting(HistoryLog.Entry::id).containsExactly(3L, 2L, 1L);
     }
 
     @Test
@@ -71,7 +71,7 @@ class HistoryLogTest {
                 long id = random.nextInt(5) == 0 ? random.nextInt(300) * 10L : (next += 10);
                 if (!ids.contains(id)) {
                     ids.add(id);
-                    shuffled.add(id, id, payload("m" + id));
+                    shuffled.add(id, id, payload("m" + id), List.of());
                 }
             }
             for (int drop = random.nextInt(100); drop > 0; drop--) {
@@ -83,7 +83,7 @@ class HistoryLogTest {
 
             List<Long> expected = ids.stream().filter(id -> id % 20 == 0)
                     .sorted(Comparator.reverseOrder()).limit(limit).toList();
-            assertThat(shuffled.newest(limit, even)).as("round %d", round)
+            assertThat(shuffled.newest(limit, List.of(), even)).as("round %d", round)
                     .extracting(HistoryLog.Entry::id).containsExactlyElementsOf(expected);
         }
     }
@@ -99,21 +99,43 @@ class HistoryLogTest {
         });
 
         for (int i = 0; i < 100; i++) {
-            assertThat(limited.add(i, i, payload("record-" + i))).isTrue();
+            assertThat(limited.add(i, i, payload("record-" + i), List.of())).isTrue();
         }
 
         assertThat(limited.size()).isBetween(10, 40);
         assertThat(text(limited.find(99))).isEqualTo("record-99");
         assertThat(limited.find(0)).isNull();
-        assertThat(limited.add(100, 100, payload("x".repeat(300)))).as("larger than any free chunk").isFalse();
+        assertThat(limited.add(100, 100, payload("x".repeat(300)), List.of())).as("larger than any free chunk").isFalse();
         assertThat(limited.size()).as("gave way, yet this one did not fit").isZero();
-        assertThat(limited.add(101, 101, payload("record-101"))).isTrue();
+        assertThat(limited.add(101, 101, payload("record-101"), List.of())).isTrue();
+    }
+
+    @Test
+    void newest_skipsChunksWithoutTheAgentsAskedFor() {
+        AgentId alice = AgentId.of("alice");
+        AgentId bob = AgentId.of("bob");
+        AgentId carol = AgentId.of("carol");
+        for (int i = 0; i < 60; i++) {
+            log.add(i, i, payload("a-b-" + i), List.of(alice, bob));
+        }
+        log.add(60, 60, payload("carol-alone"), List.of(carol));
+        List<String> decoded = new ArrayList<>();
+        Predicate<ByteBuffer> carols = p -> {
+            decoded.add(text(p));
+            return text(p).startsWith("carol");
+        };
+
+        assertThat(log.newest(10, List.of(carol), carols)).extracting(HistoryLog.Entry::id).containsExactly(60L);
+        assertThat(decoded).as("only the chunk with carol's record was read").contains("carol-alone").hasSizeLessThan(10);
+        assertThat(log.newest(3, List.of(alice, bob), p -> text(p).startsWith("a-b-"))).extracting(HistoryLog.Entry::id)
+                .containsExactly(59L, 58L, 57L);
+        assertThat(log.newest(3, List.of(bob, AgentId.of("dave")), p -> true)).isEmpty();
     }
 
     @Test
     void pinnedRecords_stayReadableWhileDroppedAndOverwritten() {
         for (int i = 0; i < 20; i++) {
-            log.add(i, i, payload("old-" + i));
+            log.add(i, i, payload("old-" + i), List.of());
         }
         HistoryLog.Pinned pinned = log.pin();
 
@@ -121,7 +143,7 @@ class HistoryLogTest {
             log.dropOldest();
         }
         for (int i = 20; i < 60; i++) {
-            log.add(i, i, payload("new-" + i));
+            log.add(i, i, payload("new-" + i), List.of());
         }
 
         List<String> read = new ArrayList<>();
@@ -131,6 +153,6 @@ class HistoryLogTest {
         log.clear();
         assertThat(log.size()).isZero();
         assertThat(log.bytes()).isZero();
-        assertThat(log.newest(5, p -> true)).isEmpty();
+        assertThat(log.newest(5, List.of(), p -> true)).isEmpty();
     }
 }
