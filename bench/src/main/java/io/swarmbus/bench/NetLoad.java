@@ -396,9 +396,8 @@ public final class NetLoad {
         });
         RawWebSocket producer = sendOpenLoop(rate, total, (i, scheduled) -> sendFrame("w3", from, to, scheduled));
         done.await();
-        printWorstSeconds(Arrays.copyOfRange(scheduledAt, warmup, total), Arrays.copyOfRange(latencies, warmup, total),
-                total - warmup);
         long[] measured = Arrays.copyOfRange(latencies, warmup, total);
+        printWorstSeconds(Arrays.copyOfRange(scheduledAt, warmup, total), measured, measured.length);
         Arrays.sort(measured);
         System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms%n",
                 "W3 WebSocket open loop " + rate + "/s, scheduled -> received", OpenLoop.percentile(measured, 0.5),

@@ -1299,10 +1299,9 @@ final class Engine implements MessageBus {
     private void retire(StoredMessage stored) {
         messages.remove(stored.message.id());
         retainedBytes -= stored.snapshotBytes();
-        List<AgentId> parties = stored.recipients();
-        parties.add(stored.message.from());
-        history.add(stored.id(), stored.message.createdAt().toEpochMilli(), historyCodec.encode(stored.toRestored()),
-                parties);
+        Restored kept = stored.toRestored();
+        history.add(stored.id(), stored.message.createdAt().toEpochMilli(), historyCodec.encode(kept),
+                kept.message().from(), kept.recipients());
         while (history.bytes() > config.historyMaxBytes()) {
             history.dropOldest();
         }

@@ -72,7 +72,7 @@ final class HistoryLog {
      * unless set), history gives way: the oldest records are dropped until a chunk is free, and if
      * none can be, this one is not kept. Returns whether it was.
      */
-    boolean add(long id, long acceptedAt, ByteBuffer payload, Collection<AgentId> parties) {
+    boolean add(long id, long acceptedAt, ByteBuffer payload, AgentId sender, Collection<AgentId> recipients) {
         int recordBytes = HEADER_BYTES + payload.remaining();
         Chunk tail = chunks.peekLast();
         if (tail == null || tail.free() < recordBytes) {
@@ -88,9 +88,8 @@ final class HistoryLog {
             chunks.addLast(tail);
         }
         tail.append(id, acceptedAt, payload);
-        for (AgentId party : parties) {
-            tail.agents.add(party);
-        }
+        tail.agents.add(sender);
+        recipients.forEach(tail.agents::add);
         size++;
         bytes += recordBytes;
         return true;

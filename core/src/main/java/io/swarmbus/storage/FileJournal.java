@@ -300,23 +300,19 @@ public final class FileJournal implements Journal {
     private long takeBatch() throws InterruptedException {
         lock.lock();
         try {
-            while (true) {
-                while (!flushDue() && !closing) {
-                    awaitWork();
-                }
-                if (closing && active.position() == 0) {
-                    return CLOSED;
-                }
-                if (active.position() > 0) {
-                    ByteBuffer taken = active;
-                    active = flushing;
-                    flushing = taken;
-                    awaitedPending = false;
-                    full = false;
-                    hasRoom.signalAll();
-                    return lastSeq;
-                }
+            while (!flushDue() && !closing) {
+                awaitWork();
             }
+            if (active.position() == 0) {
+                return CLOSED; // woken to close, with nothing left to write
+            }
+            ByteBuffer taken = active;
+            active = flushing;
+            flushing = taken;
+            awaitedPending = false;
+            full = false;
+            hasRoom.signalAll();
+            return lastSeq;
         } finally {
             lock.unlock();
         }

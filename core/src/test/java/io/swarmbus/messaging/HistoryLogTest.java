@@ -13,6 +13,7 @@ import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 
 class HistoryLogTest {
+    private static final AgentId SENDER = AgentId.of("sender");
     /** Small chunks, so that a few records cross chunk boundaries. */
     private final HistoryLog log = new HistoryLog(256, ByteBuffer::allocateDirect);
 
@@ -27,7 +28,7 @@ class HistoryLogTest {
     @Test
     void recordsLeaveInTheOrderTheyCame_andChunksAreReused() {
         for (int i = 0; i < 100; i++) {
-            log.add(i, 1000 + i, payload("record-" + i), List.of());
+            log.add(i, 1000 + i, payload("record-" + i), SENDER, List.of());
         }
         assertThat(log.size()).isEqualTo(100);
         long all = log.bytes();
@@ -42,7 +43,7 @@ class HistoryLogTest {
         assertThat(text(log.find(95))).isEqualTo("record-95");
         assertThat(log.find(5)).isNull();
         for (int i = 100; i < 200; i++) {
-            log.add(i, 1000 + i, payload("record-" + i), List.of());
+            log.add(i, 1000 + i, payload("record-" + i), SENDER, List.of());
         }
         assertThat(text(log.find(150))).isEqualTo("record-150");
         assertThat(text(log.find(91))).isEqualTo("record-91");
@@ -51,9 +52,9 @@ class HistoryLogTest {
     @Test
     void aRecordLargerThanAChunk_getsAChunkOfItsOwn() {
         String big = "x".repeat(1000);
-        log.add(1, 1, payload("small"), List.of());
-        log.add(2, 2, payload(big), List.of());
-        log.add(3, 3, payload("after"), List.of());
+        log.add(1, 1, payload("small"), SENDER, List.of());
+        log.add(2, 2, payload(big), SENDER, List.of());
+        log.add(3, 3, payload("after"), SENDER, List.of());
 
         assertThat(text(log.find(2))).isEqualTo(big);
         assertThat(log.newest(3, List.of(), p -> true)).extracting(HistoryLog.Entry::id).containsExactly(3L, 2L, 1L);
@@ -71,7 +72,7 @@ class HistoryLogTest {
                 long id = random.nextInt(5) == 0 ? random.nextInt(300) * 10L : (next += 10);
                 if (!ids.contains(id)) {
                     ids.add(id);
-                    shuffled.add(id, id, payload("m" + id), List.of());
+                    shuffled.add(id, id, payload("m" + id), SENDER, List.of());
                 }
             }
             for (int drop = random.nextInt(100); drop > 0; drop--) {
@@ -99,15 +100,15 @@ class HistoryLogTest {
         });
 
         for (int i = 0; i < 100; i++) {
-            assertThat(limited.add(i, i, payload("record-" + i), List.of())).isTrue();
+            assertThat(limited.add(i, i, payload("record-" + i), SENDER, List.of())).isTrue();
         }
 
         assertThat(limited.size()).isBetween(10, 40);
         assertThat(text(limited.find(99))).isEqualTo("record-99");
         assertThat(limited.find(0)).isNull();
-        assertThat(limited.add(100, 100, payload("x".repeat(300)), List.of())).as("larger than any free chunk").isFalse();
+        assertThat(limited.add(100, 100, payload("x".repeat(300)), SENDER, List.of())).as("larger than any free chunk").isFalse();
         assertThat(limited.size()).as("gave way, yet this one did not fit").isZero();
-        assertThat(limited.add(101, 101, payload("record-101"), List.of())).isTrue();
+        assertThat(limited.add(101, 101, payload("record-101"), SENDER, List.of())).isTrue();
     }
 
     @Test
@@ -116,9 +117,9 @@ class HistoryLogTest {
         AgentId bob = AgentId.of("bob");
         AgentId carol = AgentId.of("carol");
         for (int i = 0; i < 60; i++) {
-            log.add(i, i, payload("a-b-" + i), List.of(alice, bob));
+            log.add(i, i, payload("a-b-" + i), alice, List.of(bob));
         }
-        log.add(60, 60, payload("carol-alone"), List.of(carol));
+        log.add(60, 60, payload("carol-alone"), carol, List.of());
         List<String> decoded = new ArrayList<>();
         Predicate<ByteBuffer> carols = p -> {
             decoded.add(text(p));
@@ -135,7 +136,7 @@ class HistoryLogTest {
     @Test
     void pinnedRecords_stayReadableWhileDroppedAndOverwritten() {
         for (int i = 0; i < 20; i++) {
-            log.add(i, i, payload("old-" + i), List.of());
+            log.add(i, i, payload("old-" + i), SENDER, List.of());
         }
         HistoryLog.Pinned pinned = log.pin();
 
@@ -143,7 +144,7 @@ class HistoryLogTest {
             log.dropOldest();
         }
         for (int i = 20; i < 60; i++) {
-            log.add(i, i, payload("new-" + i), List.of());
+            log.add(i, i, payload("new-" + i), SENDER, List.of());
         }
 
         List<String> read = new ArrayList<>();

@@ -26,23 +26,14 @@ class SnapshotPolicyTest {
 
     @Test
     void noSnapshotWhileMessagesPileUp_oneOnceTheyAreConsumed() throws Exception {
-        BusConfig config = BusConfig.builder(dir).snapshotAfterBytes(1 << 20).historyMaxMessages(10)
-                .reaperInterval(Duration.ofHours(1)).snapshotOnClose(false).build();
-        try (MessageBus bus = MessageBus.open(config)) {
+        try (MessageBus bus = open(Duration.ofHours(1))) {
             Engine engine = (Engine) bus;
-            bus.createInbox(PRODUCER);
-            bus.createInbox(CONSUMER);
-            for (int i = 0; i < 4_000; i++) { // about 4 MiB of journal, all of it still pending
-                bus.send(SendRequest.builder(PRODUCER, Address.agent(CONSUMER)).content(KIB).build());
-            }
+            sendKibs(bus, 4_000); // about 4 MiB of journal, all of it still pending
             engine.reap();
             engine.awaitBackgroundSnapshot();
             assertThat(snapshots()).as("a snapshot would rewrite every pending message").isZero();
 
-            List<Delivery> got;
-            while (!(got = bus.receive(CONSUMER, 500, Duration.ofMinutes(1), Duration.ZERO)).isEmpty()) {
-                bus.ackAsync(CONSUMER, got.stream().map(Delivery::id).toList()).join();
-            }
+            consumeAll(bus);
             engine.reap();
             engine.awaitBackgroundSnapshot();
             assertThat(snapshots()).as("consumed, the state is ten messages of history").isEqualTo(1);
@@ -51,12 +42,8 @@ class SnapshotPolicyTest {
 
     @Test
     void aSnapshotThatFails_leavesTheTimersRunning() throws Exception {
-        BusConfig config = BusConfig.builder(dir).snapshotAfterBytes(1 << 20).historyMaxMessages(10)
-                .reaperInterval(Duration.ofMillis(10)).snapshotOnClose(false).build();
-        try (MessageBus bus = MessageBus.open(config)) {
+        try (MessageBus bus = open(Duration.ofMillis(10))) {
             Engine engine = (Engine) bus;
-            bus.createInbox(PRODUCER);
-            bus.createInbox(CONSUMER);
             // Snapshots cannot be written: their directory is now a file.
             try (Stream<Path> files = Files.list(dir.resolve("snapshots"))) {
                 for (Path file : files.toList()) {
@@ -65,13 +52,8 @@ class SnapshotPolicyTest {
             }
             Files.delete(dir.resolve("snapshots"));
             Files.writeString(dir.resolve("snapshots"), "not a directory");
-            for (int i = 0; i < 2_000; i++) {
-                bus.send(SendRequest.builder(PRODUCER, Address.agent(CONSUMER)).content(KIB).build());
-            }
-            List<Delivery> got;
-            while (!(got = bus.receive(CONSUMER, 500, Duration.ofMinutes(1), Duration.ZERO)).isEmpty()) {
-                bus.ackAsync(CONSUMER, got.stream().map(Delivery::id).toList()).join();
-            }
+            sendKibs(bus, 2_000);
+            consumeAll(bus);
             Thread.sleep(200); // the reaper has tried a snapshot by now, and it failed
             engine.awaitBackgroundSnapshot();
 
@@ -81,6 +63,28 @@ class SnapshotPolicyTest {
             assertThat(bus.receive(CONSUMER, 1, Duration.ofMinutes(1), Duration.ofSeconds(5)))
                     .as("the lease ended: the reaper still runs").singleElement()
                     .satisfies(d -> assertThat(d.id()).isEqualTo(leased));
+        }
+    }
+
+    /** A bus that snapshots after 1 MiB of journal and keeps ten messages of history. */
+    private MessageBus open(Duration reaperInterval) {
+        MessageBus bus = MessageBus.open(BusConfig.builder(dir).snapshotAfterBytes(1 << 20).historyMaxMessages(10)
+                .reaperInterval(reaperInterval).snapshotOnClose(false).build());
+        bus.createInbox(PRODUCER);
+        bus.createInbox(CONSUMER);
+        return bus;
+    }
+
+    private static void sendKibs(MessageBus bus, int count) {
+        for (int i = 0; i < count; i++) {
+            bus.send(SendRequest.builder(PRODUCER, Address.agent(CONSUMER)).content(KIB).build());
+        }
+    }
+
+    private static void consumeAll(MessageBus bus) {
+        List<Delivery> got;
+        while (!(got = bus.receive(CONSUMER, 500, Duration.ofMinutes(1), Duration.ZERO)).isEmpty()) {
+            bus.ackAsync(CONSUMER, got.stream().map(Delivery::id).toList()).join();
         }
     }
 
