@@ -13,6 +13,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -23,6 +24,7 @@ import java.util.regex.Pattern;
  * <pre>
  * ./swarmbus serve --dev &amp;      # in another terminal, or with JWT_SECRET in production mode
  * java -cp bench/target/swarmbus-bench.jar io.swarmbus.bench.NetLoad [w1|w3|rest|all]
+ *      [longpoll [--receivers 10000] [--rate 5000] [--ack]]
  *      [--server http://127.0.0.1:8080] [--seconds 10]
  * </pre>
  */
@@ -41,6 +43,8 @@ public final class NetLoad {
     private boolean binary;
     /** W2 consumers subscribe with {@code "batch":true}: many deliveries per frame. */
     private boolean batchedDeliveries;
+    /** Long-poll receivers ack what they receive ({@code --ack}); by default it stays leased. */
+    private boolean longPollAcks;
     /** Agents this run registered through {@link #agent}: deleted when their workload ends. */
     private final List<String> created = new ArrayList<>();
 
@@ -58,6 +62,7 @@ public final class NetLoad {
         int producers = 32;
         boolean text = false;
         boolean batchedDeliveries = false;
+        boolean longPollAcks = false;
         int batch = 1;
         int rate = 5_000;
         int receivers = 10_000;
@@ -66,6 +71,7 @@ public final class NetLoad {
                 case "--producers" -> producers = Integer.parseInt(args[++i]);
                 case "--text" -> text = true;
                 case "--batched-deliveries" -> batchedDeliveries = true;
+                case "--ack" -> longPollAcks = true;
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
                 case "--rate" -> rate = Integer.parseInt(args[++i]);
                 case "--receivers" -> receivers = Integer.parseInt(args[++i]);
@@ -77,6 +83,7 @@ public final class NetLoad {
         NetLoad load = new NetLoad(server, seconds);
         load.binary = !text;
         load.batchedDeliveries = batchedDeliveries;
+        load.longPollAcks = longPollAcks;
         System.out.printf("swarmbus network load against %s: %d cores here, JDK %s, %d s per run%n", server,
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), seconds);
         for (String run : workload.equals("all") ? List.of("rest", "w1", "w3") : List.of(workload)) {
@@ -410,7 +417,10 @@ public final class NetLoad {
      * Holds {@code receivers} long-poll receives open at once (one agent each, REST, one keep-alive
      * connection and virtual thread each), while one WebSocket producer sends open-loop at
      * {@code rate}/s spread over them; latency runs from each message's scheduled send time to its
-     * arrival at a receiver.
+     * arrival at a receiver. By default receivers never ack, so every message stays leased, on the
+     * server's heap, for the run; with {@code --ack} each receiver acks what it received before it
+     * polls again, which doubles the requests. The receivers are deleted at the end, so a warm-up
+     * pass leaves nothing behind.
      */
     private void longPoll(int receivers, int rate) throws Exception {
         String prefix = "lp-" + ProcessHandle.current().pid() + "-";
@@ -418,26 +428,8 @@ public final class NetLoad {
         for (int i = 0; i < receivers; i++) {
             agents.add(prefix + i);
         }
-        List<Thread> registering = new ArrayList<>();
-        for (int t = 0; t < 16; t++) {
-            int first = t;
-            registering.add(Thread.ofVirtual().start(() -> {
-                try (RawHttp connection = new RawHttp(server)) {
-                    for (int i = first; i < receivers; i += 16) {
-                        RawHttp.Response response = connection.exchange(RawHttp.request("POST", server,
-                                "/api/v1/agents", token, "{\"agent_id\":\"" + agents.get(i) + "\"}"));
-                        if (response.status() != 201) {
-                            throw new IllegalStateException("register: " + response);
-                        }
-                    }
-                } catch (IOException e) {
-                    throw new IllegalStateException(e);
-                }
-            }));
-        }
-        for (Thread thread : registering) {
-            thread.join();
-        }
+        eachOnSixteenConnections(agents, "POST", agent -> "/api/v1/agents",
+                agent -> "{\"agent_id\":\"" + agent + "\"}", 201);
         String from = agent("lp-producer");
         int warmup = rate * 3;
         int total = warmup + rate * seconds;
@@ -450,6 +442,7 @@ public final class NetLoad {
         for (String agent : agents) {
             byte[] receive = RawHttp.request("POST", server, "/api/v1/agents/" + agent
                     + "/receive?max_messages=10&timeout=20", token, null);
+            String ackPath = "/api/v1/agents/" + agent + "/ack";
             Thread.ofVirtual().start(() -> {
                 try (RawHttp connection = new RawHttp(server)) {
                     while (running.get()) {
@@ -469,6 +462,17 @@ public final class NetLoad {
                                     scheduledAt[index[0]] = scheduled;
                                     latencies[index[0]++] = now - scheduled;
                                 }
+                            }
+                        }
+                        if (longPollAcks) {
+                            List<String> ids = new ArrayList<>();
+                            Matcher id = DELIVERED_ID.matcher(response.body());
+                            while (id.find()) {
+                                ids.add("\"" + id.group(1) + "\"");
+                            }
+                            if (!ids.isEmpty() && connection.exchange(RawHttp.request("POST", server, ackPath, token,
+                                    "{\"message_ids\":[" + String.join(",", ids) + "]}")).status() != 200) {
+                                failures.increment();
                             }
                         }
                     }
@@ -502,11 +506,39 @@ public final class NetLoad {
         long[] measured = Arrays.copyOfRange(latencies, Math.min(warmup, got), got);
         Arrays.sort(measured);
         System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  (%,d of %,d delivered, %,d failed polls)%n",
-                receivers + " long-poll receivers, " + rate + "/s, scheduled -> received",
+                receivers + " long-poll receivers" + (longPollAcks ? " (acking)" : "") + ", " + rate
+                        + "/s, scheduled -> received",
                 OpenLoop.percentile(measured, 0.5), OpenLoop.percentile(measured, 0.99),
                 OpenLoop.percentile(measured, 0.999), got, total, failures.sum());
         producer.close();
+        eachOnSixteenConnections(agents, "DELETE", agent -> "/api/v1/agents/" + agent, agent -> null, 200);
         System.exit(0); // the pollers' open requests would otherwise hold the JVM for their timeout
+    }
+
+    /** Sends one request per agent, spread over 16 keep-alive connections, each answered with {@code expected}. */
+    private void eachOnSixteenConnections(List<String> agents, String method, Function<String, String> path,
+            Function<String, String> body, int expected) throws InterruptedException {
+        List<Thread> threads = new ArrayList<>();
+        for (int t = 0; t < 16; t++) {
+            int first = t;
+            threads.add(Thread.ofVirtual().start(() -> {
+                try (RawHttp connection = new RawHttp(server)) {
+                    for (int i = first; i < agents.size(); i += 16) {
+                        String agent = agents.get(i);
+                        RawHttp.Response response = connection.exchange(
+                                RawHttp.request(method, server, path.apply(agent), token, body.apply(agent)));
+                        if (response.status() != expected) {
+                            throw new IllegalStateException(method + " " + path.apply(agent) + ": " + response);
+                        }
+                    }
+                } catch (IOException e) {
+                    throw new IllegalStateException(e);
+                }
+            }));
+        }
+        for (Thread thread : threads) {
+            thread.join();
+        }
     }
 
     /** Per second of scheduled send time, the worst latency: shows whether a tail is one stall or spread out. */
