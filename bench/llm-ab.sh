@@ -5,7 +5,8 @@
 # process's CPU time over the calls it served, from /proc and /metrics). Round 1 includes the
 # JIT's warm-up; compare the later ones.
 #
-#   bench/llm-ab.sh A.jar B.jar        e.g. a build of main against server/target/swarmbus.jar
+#   bench/llm-ab.sh A.jar B.jar [LlmLoad options, e.g. --prompt-words 2000]
+#                                      e.g. a build of main against server/target/swarmbus.jar
 #
 # Environment: ROUNDS (default 3), WARMUP seconds per round (default 20), BASE_PORT (default 18400),
 # A_OPTS and B_OPTS (JVM flags for each side; the same jar twice then compares flags, e.g.
@@ -14,8 +15,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 JAVA_HOME="$("$root/bin/find-jdk")"
 java="$JAVA_HOME/bin/java"
-[ $# -eq 2 ] || { echo "usage: bench/llm-ab.sh A.jar B.jar" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: bench/llm-ab.sh A.jar B.jar [LlmLoad options]" >&2; exit 2; }
 jars=("$1" "$2")
+shift 2
 base="${BASE_PORT:-18400}"
 work="$(mktemp -d)"
 pids=()
@@ -69,7 +71,7 @@ for round in $(seq 1 "${ROUNDS:-3}"); do
   for n in 0 1; do before+=("$(cpu_ticks "${server_pids[$n]}") $(calls $((base + 10 + n)))"); done
   "$java" -Xmx1g -cp "$root/bench/target/swarmbus-bench.jar" io.swarmbus.bench.LlmLoad \
     --target "A=http://127.0.0.1:$((base + 50))" --target "B=http://127.0.0.1:$((base + 51))" \
-    --token "$token" --warmup "${WARMUP:-20}" --rates 1000 --seconds 10 > "$work/round$round.txt"
+    --token "$token" --warmup "${WARMUP:-20}" --rates 1000 --seconds 10 "$@" > "$work/round$round.txt"
   echo "round $round"
   grep -E '^(A|B) ' "$work/round$round.txt"
   for n in 0 1; do

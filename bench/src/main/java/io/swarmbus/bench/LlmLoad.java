@@ -24,21 +24,31 @@ import java.util.concurrent.atomic.LongAdder;
  * <pre>
  * java -cp bench/target/swarmbus-bench.jar io.swarmbus.bench.LlmLoad --direct URL,URL,.. \
  *     --target nginx=URL --target swarmbus=URL --token TOKEN [--rates 300,1000] [--seconds 10] [--warmup 30]
+ *     [--prompt-words N]
  * </pre>
  */
 public final class LlmLoad {
-    private static final String BODY = "{\"model\":\"sim-model\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\","
-            + "\"content\":\"summarise the state of the swarm in one line\"}]}";
-    private static final String STREAM_BODY = BODY.replace("{\"model\"", "{\"stream\":true,\"model\"");
+    private static final String PROMPT = "summarise the state of the swarm in one line";
 
     private final String token;
     private final int seconds;
+    /** The chat request every call sends, and its streamed form. */
+    private final String body;
+    private final String streamBody;
     /** Set while warming up: open loops run but print nothing. */
     private boolean warming;
 
-    private LlmLoad(String token, int seconds) {
+    /** @param promptWords the prompt's length in words: 0 for a one-line prompt, else an agent-sized one */
+    private LlmLoad(String token, int seconds, int promptWords) {
         this.token = token;
         this.seconds = seconds;
+        StringBuilder prompt = new StringBuilder(PROMPT);
+        for (int i = 0; i < promptWords; i++) {
+            prompt.append(" word").append(i % 997);
+        }
+        this.body = "{\"model\":\"sim-model\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\","
+                + "\"content\":\"" + prompt + "\"}]}";
+        this.streamBody = body.replace("{\"model\"", "{\"stream\":true,\"model\"");
     }
 
     /** Where requests go: one URL, or several taken in turn by the client's connections. */
@@ -50,6 +60,7 @@ public final class LlmLoad {
         int seconds = 10;
         int connections = 64;
         int warmup = 30;
+        int promptWords = 0;
         List<Integer> rates = List.of(300, 1000);
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -62,11 +73,12 @@ public final class LlmLoad {
                 case "--seconds" -> seconds = Integer.parseInt(args[++i]);
                 case "--connections" -> connections = Integer.parseInt(args[++i]);
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
+                case "--prompt-words" -> promptWords = Integer.parseInt(args[++i]);
                 case "--rates" -> rates = Arrays.stream(args[++i].split(",")).map(Integer::parseInt).toList();
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
-        LlmLoad load = new LlmLoad(token, seconds);
+        LlmLoad load = new LlmLoad(token, seconds, promptWords);
         System.out.printf("LLM gateway overhead: %d cores, JDK %s, %d s per measurement, targets %s%n",
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), seconds,
                 targets.stream().map(Target::name).toList());
@@ -77,16 +89,16 @@ public final class LlmLoad {
         load.warming = true;
         for (Target target : targets) {
             load.closedLoop(target, connections, warmup);
-            load.openLoop(target, 200, STREAM_BODY, true);
+            load.openLoop(target, 200, load.streamBody, true);
         }
         load.warming = false;
         for (int rate : rates) {
             for (Target target : targets) {
-                results.put(target.name() + "@" + rate, load.openLoop(target, rate, BODY, false));
+                results.put(target.name() + "@" + rate, load.openLoop(target, rate, load.body, false));
             }
         }
         for (Target target : targets) {
-            results.put(target.name() + "@ttfe", load.openLoop(target, 200, STREAM_BODY, true));
+            results.put(target.name() + "@ttfe", load.openLoop(target, 200, load.streamBody, true));
         }
         for (Target target : targets) {
             double rate = load.closedLoop(target, connections, seconds);
@@ -183,7 +195,7 @@ public final class LlmLoad {
         List<Thread> threads = new ArrayList<>();
         for (int c = 0; c < connections; c++) {
             String url = target.urls().get(c % target.urls().size());
-            byte[] request = RawHttp.request("POST", url, path(url), token, BODY);
+            byte[] request = RawHttp.request("POST", url, path(url), token, body);
             threads.add(Thread.ofPlatform().daemon().start(() -> {
                 while (running.get()) {
                     // Servers close keep-alive connections now and then (nginx after keepalive_requests).

@@ -47,6 +47,8 @@ public final class LlmGateway implements AutoCloseable {
     private final GatewaySettings settings;
     private final List<Backend> backends = new ArrayList<>();
     private final Admission admission;
+    /** Whether the strategy reads a call's prompt words; splitting them is skipped otherwise. */
+    private final boolean readsPrompt;
     private final UpstreamClient upstream = new UpstreamClient(Duration.ofSeconds(5));
     private final UsageLedger usage = new UsageLedger();
     private final Quotas quotas;
@@ -133,6 +135,7 @@ public final class LlmGateway implements AutoCloseable {
             backends.add(new Backend(spec, backends.size()));
         }
         RoutingStrategy strategy = Strategies.named(settings.strategy());
+        this.readsPrompt = strategy.readsPrompt();
         this.admission = new Admission(backends, strategy, settings.maxQueue());
         checkHealth();
         this.healthChecker = Thread.ofVirtual().name("swarmbus-llm-health").start(this::healthLoop);
@@ -192,8 +195,8 @@ public final class LlmGateway implements AutoCloseable {
             JsonNode options = body.get("stream_options");
             (options instanceof ObjectNode given ? given : body.putObject("stream_options")).put("include_usage", true);
         }
-        LlmCall call = new LlmCall(asked, request.agent(), request.priority(), PromptText.words(body),
-                request.deadlineNanos());
+        LlmCall call = new LlmCall(asked, request.agent(), request.priority(),
+                readsPrompt ? PromptText.words(body) : List.of(), request.deadlineNanos());
         Refused last = null;
         for (String model : models) {
             if (!served(model)) {

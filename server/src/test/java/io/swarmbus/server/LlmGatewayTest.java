@@ -180,6 +180,37 @@ class LlmGatewayTest {
         assertThat(Thread.getAllStackTraces().keySet()).noneMatch(t -> t.getName().startsWith("swarmbus-llm-port"));
     }
 
+    /**
+     * The gateway hands {@code prefix_affinity} the prompt's words (it skips splitting them for
+     * strategies that do not read them): a growing conversation goes back to the backend that has
+     * its prefix cached every time. Without the words each call would go to a backend picked by
+     * load, all three idle here, and miss the cache two times in three.
+     */
+    @Test
+    void prefixAffinity_sendsAGrowingConversationWhereItsPrefixIsCached() throws Exception {
+        List<BackendSpec> three = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            three.add(backend(sim("model", "m", "overhead-ms", "0", "decode-rate", "0"), 8));
+        }
+        start(GatewaySettings.of(three, "prefix_affinity"));
+        StringBuilder conversation = new StringBuilder();
+        for (int word = 0; word < 100; word++) {
+            conversation.append("context").append(word).append(' ');
+        }
+        for (int turn = 0; turn < 6; turn++) {
+            conversation.append("turn").append(turn).append(' ');
+            Reply reply = chat("{\"model\":\"m\",\"max_tokens\":2,\"messages\":[{\"role\":\"user\",\"content\":\""
+                    + conversation + "\"}]}");
+            assertThat(reply.status()).isEqualTo(200);
+            int cached = reply.body().at("/usage/prompt_tokens_details/cached_tokens").asInt();
+            if (turn == 0) {
+                assertThat(cached).isZero();
+            } else {
+                assertThat(cached).as("turn %d's prefix was cached where turn 0 went", turn).isGreaterThanOrEqualTo(96);
+            }
+        }
+    }
+
     @Test
     void chatCompletionsAndEmbeddings_passThrough_andUsageIsAccounted() throws Exception {
         LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");

@@ -9,7 +9,8 @@ import java.util.List;
  * @param model the model asked for (after alias resolution)
  * @param agent who is calling: the agent, else the principal; fairness is per caller
  * @param priority 0 (low) to 3 (critical); higher is admitted first
- * @param words the prompt's words ({@link PromptText}), for cache-aware routing and token estimates
+ * @param words the prompt's words ({@link PromptText}), for cache-aware and cost-based routing;
+ *     empty when the route's strategy does not read them ({@link RoutingStrategy#readsPrompt})
  * @param deadlineNanos {@link System#nanoTime} by which it must have been admitted
  */
 public record LlmCall(String model, String agent, int priority, List<String> words, long deadlineNanos) {

@@ -13,4 +13,13 @@ public interface RoutingStrategy {
 
     /** Told which backend a call went to, for strategies that learn (prefix affinity). */
     default void routed(Backend backend, LlmCall call) {}
+
+    /**
+     * Whether this strategy reads {@link LlmCall#words}. Splitting an agent's prompt of thousands of
+     * words costs more than the rest of routing, so the gateway does it only for strategies that
+     * read the words; the others get an empty list.
+     */
+    default boolean readsPrompt() {
+        return false;
+    }
 }

@@ -35,7 +35,7 @@ public final class Strategies {
             case "power_of_two" -> Strategies::powerOfTwo;
             case "prefix_affinity" -> new PrefixAffinity(16, 65_536);
             case "usage_based" -> Strategies::usageBased;
-            default -> Strategies::costBased;
+            default -> new CostBased();
         };
     }
 
@@ -120,10 +120,18 @@ public final class Strategies {
     }
 
     /** Cheapest for this prompt (input price; output price breaks ties); load breaks the rest. */
-    static Backend costBased(List<Backend> candidates, LlmCall call, long now) {
-        double cheapest = candidates.stream().mapToDouble(b -> price(b, call)).min().getAsDouble(); // never empty
-        List<Backend> cheap = candidates.stream().filter(b -> price(b, call) <= cheapest * 1.000001).toList();
-        return leastOutstanding(cheap, call, now);
+    static final class CostBased implements RoutingStrategy {
+        @Override
+        public Backend choose(List<Backend> candidates, LlmCall call, long now) {
+            double cheapest = candidates.stream().mapToDouble(b -> price(b, call)).min().getAsDouble(); // never empty
+            List<Backend> cheap = candidates.stream().filter(b -> price(b, call) <= cheapest * 1.000001).toList();
+            return leastOutstanding(cheap, call, now);
+        }
+
+        @Override
+        public boolean readsPrompt() {
+            return true; // its length prices the input
+        }
     }
 
     private static double price(Backend b, LlmCall call) {
@@ -192,6 +200,11 @@ public final class Strategies {
                 return leastLoaded;
             }
             return best;
+        }
+
+        @Override
+        public boolean readsPrompt() {
+            return true;
         }
 
         @Override

@@ -170,6 +170,14 @@ class StrategiesTest {
     }
 
     @Test
+    void onlyPrefixAffinityAndCostBased_readThePrompt() {
+        for (String name : Strategies.NAMES) {
+            assertThat(Strategies.named(name).readsPrompt()).as(name)
+                    .isEqualTo(name.equals("prefix_affinity") || name.equals("cost_based"));
+        }
+    }
+
+    @Test
     void unknownStrategy_namesTheValidOnes() {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> Strategies.named("fastest"))
                 .hasMessageContaining("prefix_affinity").hasMessageContaining("fastest");
