@@ -81,18 +81,9 @@ public final class LlmGateway implements AutoCloseable {
      * @param key the principal (user or API key) the usage is billed to
      * @param priority 0–3
      * @param deadlineNanos {@link System#nanoTime} by which it must be admitted to a backend
-     * @param received the bytes {@code body} was parsed from, sent to the backend as they are when
-     *     the gateway changes nothing in the body; null to send {@code body} serialized. They must
-     *     hold no duplicate keys, so that the backend reads the model the gateway routed on.
      */
-    public record Request(String path, ObjectNode body, String agent, String task, String key, int priority,
-            long deadlineNanos, byte[] received) {
-        /** A request built here rather than received: its body is serialized to be sent. */
-        public Request(String path, ObjectNode body, String agent, String task, String key, int priority,
-                long deadlineNanos) {
-            this(path, body, agent, task, key, priority, deadlineNanos, null);
-        }
-    }
+    public record Request(String path, CallBody body, String agent, String task, String key, int priority,
+            long deadlineNanos) {}
 
     /** A request that could not be answered; nothing was written to the client. */
     public static final class Refused extends Exception {
@@ -174,8 +165,8 @@ public final class LlmGateway implements AutoCloseable {
      * was written.
      */
     public void handle(Request request, Sink sink) throws Refused, InterruptedException {
-        ObjectNode body = request.body();
-        String asked = body.path("model").asText("");
+        CallBody body = request.body();
+        String asked = body.model();
         if (asked.isEmpty()) {
             throw new Refused(400, "invalid_request_error", null, "'model' is required", 0);
         }
@@ -187,27 +178,28 @@ public final class LlmGateway implements AutoCloseable {
                     + "' is not served by any backend; models: " + models(), 0);
         }
         quotas.admit(request.agent(), request.key(), System.nanoTime());
-        boolean stream = body.path("stream").asBoolean(false);
-        boolean clientWantsUsage = body.path("stream_options").path("include_usage").asBoolean(false);
+        boolean stream = body.stream();
+        boolean clientWantsUsage = body.includeUsage();
         boolean usageAdded = stream && !clientWantsUsage;
         if (usageAdded) {
             // Ask every stream for its usage, so it is accounted; strip it again if the client did not ask.
-            JsonNode options = body.get("stream_options");
-            (options instanceof ObjectNode given ? given : body.putObject("stream_options")).put("include_usage", true);
+            JsonNode options = body.tree().get("stream_options");
+            (options instanceof ObjectNode given ? given : body.tree().putObject("stream_options"))
+                    .put("include_usage", true);
         }
         LlmCall call = new LlmCall(asked, request.agent(), request.priority(),
-                readsPrompt ? PromptText.words(body) : List.of(), request.deadlineNanos());
+                readsPrompt ? PromptText.words(body.tree()) : List.of(), request.deadlineNanos());
         Refused last = null;
         for (String model : models) {
             if (!served(model)) {
                 continue;
             }
             byte[] bytes;
-            if (request.received() != null && model.equals(asked) && !usageAdded) {
-                bytes = request.received(); // unchanged: no need to write it out again
+            if (body.received() != null && model.equals(asked) && !usageAdded) {
+                bytes = body.received(); // unchanged: no need to write it out again
             } else {
-                body.put("model", model);
-                bytes = body.toString().getBytes(StandardCharsets.UTF_8);
+                body.tree().put("model", model);
+                bytes = body.tree().toString().getBytes(StandardCharsets.UTF_8);
             }
             Set<Backend> tried = new HashSet<>();
             for (int attempt = 0; attempt <= settings.retries(); attempt++) {

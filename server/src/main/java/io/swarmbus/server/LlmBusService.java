@@ -2,6 +2,7 @@ package io.swarmbus.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.llm.CallBody;
 import io.swarmbus.llm.LlmGateway;
 import io.swarmbus.llm.OpenAiWire;
 import io.swarmbus.messaging.Address;
@@ -139,7 +140,7 @@ final class LlmBusService {
         if (message.expiresAt().isPresent()) {
             waitNanos = Math.min(waitNanos, Math.max(0, Duration.between(Instant.now(), message.expiresAt().get()).toNanos()));
         }
-        LlmGateway.Request call = new LlmGateway.Request(path, request, agent, message.headers().get(TASK_HEADER), key,
+        LlmGateway.Request call = new LlmGateway.Request(path, CallBody.of(request), agent, message.headers().get(TASK_HEADER), key,
                 message.priority().ordinal(), System.nanoTime() + waitNanos);
         BufferedAnswer sink = new BufferedAnswer();
         try {

@@ -1,18 +1,15 @@
 package io.swarmbus.server;
 
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.http.Context;
 import io.swarmbus.SwarmbusException;
+import io.swarmbus.llm.CallBody;
 import io.swarmbus.llm.LlmGateway;
 import io.swarmbus.llm.OpenAiWire;
 import io.swarmbus.llm.UsageLedger;
 import io.swarmbus.llm.route.Backend;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Priority;
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -33,8 +30,6 @@ final class LlmRoutes {
     static final String PRIORITY_HEADER = "X-Swarmbus-Priority";
     static final String TIMEOUT_HEADER = "X-Swarmbus-Timeout-Ms";
     static final String TASK_HEADER = "X-Swarmbus-Task";
-
-    private static final ObjectReader STRICT = OpenAiWire.JSON.reader(DeserializationFeature.FAIL_ON_READING_DUP_TREE_KEY);
 
     private final LlmGateway gateway;
     private final Auth auth;
@@ -61,7 +56,12 @@ final class LlmRoutes {
      * @param header a request header's value by name, or null
      */
     LlmGateway.Request request(Auth.Principal principal, byte[] body, UnaryOperator<String> header, String path) {
-        ObjectNode json = parse(body);
+        CallBody json;
+        try {
+            json = CallBody.parse(body);
+        } catch (CallBody.Invalid e) {
+            throw SwarmbusException.invalid(e.field(), e.getMessage());
+        }
         String agent = principal.name();
         String named = header.apply(AGENT_HEADER);
         if (named != null) {
@@ -85,29 +85,7 @@ final class LlmRoutes {
             throw SwarmbusException.invalid(TASK_HEADER, TASK_HEADER + " must be a task id of 1 to 200 characters");
         }
         return new LlmGateway.Request(path, json, agent, task, principal.name(), priority,
-                System.nanoTime() + waitNanos, body);
-    }
-
-    /**
-     * A call's body: a JSON object whose {@code model}, if present, is a string, and without
-     * duplicate keys, which would let a backend read another model than the one routed on.
-     */
-    private static ObjectNode parse(byte[] bytes) {
-        JsonNode body;
-        try {
-            body = STRICT.readTree(bytes);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw SwarmbusException.invalid("body", "the body is not valid JSON: " + e.getOriginalMessage());
-        } catch (IOException e) {
-            throw SwarmbusException.invalid("body", "the body could not be read");
-        }
-        if (!(body instanceof ObjectNode object)) {
-            throw SwarmbusException.invalid("body", "the body must be a JSON object");
-        }
-        if (object.has("model") && !object.get("model").isTextual()) {
-            throw SwarmbusException.invalid("model", "'model' must be a string");
-        }
-        return object;
+                System.nanoTime() + waitNanos);
     }
 
     /** {@code GET /api/v1/llm/backends}: health, load, latency, tokens and errors of each backend. */

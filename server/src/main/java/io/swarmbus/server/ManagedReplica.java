@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.swarmbus.SwarmbusException;
+import io.swarmbus.llm.CallBody;
 import io.swarmbus.llm.LlmGateway;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Delivery;
@@ -184,7 +185,7 @@ final class ManagedReplica {
             }
             BufferedAnswer sink = new BufferedAnswer();
             try {
-                gateway.handle(new LlmGateway.Request("/v1/chat/completions", body, id.value(), taskId,
+                gateway.handle(new LlmGateway.Request("/v1/chat/completions", CallBody.of(body), id.value(), taskId,
                         template.owner(), 1, System.nanoTime() + gateway.settings().queueTimeout().toNanos()), sink);
             } catch (LlmGateway.Refused refused) {
                 String error = "the gateway refused the call (" + refused.status() + "): " + refused.getMessage();
