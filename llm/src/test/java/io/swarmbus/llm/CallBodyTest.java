@@ -62,6 +62,8 @@ class CallBodyTest {
                 .isInstanceOf(CallBody.Invalid.class).hasMessageStartingWith("the body is not valid JSON");
         assertThatThrownBy(() -> parse("{\"model\":42}")).isInstanceOf(CallBody.Invalid.class)
                 .hasMessage("'model' must be a string").extracting(e -> ((CallBody.Invalid) e).field()).isEqualTo("model");
+        assertThatThrownBy(() -> parse("{\"model\":null}")).isInstanceOf(CallBody.Invalid.class)
+                .hasMessage("'model' must be a string");
         assertThatThrownBy(() -> parse("")).isInstanceOf(CallBody.Invalid.class);
     }
 
