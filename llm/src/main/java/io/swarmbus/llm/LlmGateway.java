@@ -183,9 +183,9 @@ public final class LlmGateway implements AutoCloseable {
         boolean usageAdded = stream && !clientWantsUsage;
         if (usageAdded) {
             // Ask every stream for its usage, so it is accounted; strip it again if the client did not ask.
-            JsonNode options = body.tree().get("stream_options");
-            (options instanceof ObjectNode given ? given : body.tree().putObject("stream_options"))
-                    .put("include_usage", true);
+            ObjectNode tree = body.tree();
+            JsonNode options = tree.get("stream_options");
+            (options instanceof ObjectNode given ? given : tree.putObject("stream_options")).put("include_usage", true);
         }
         LlmCall call = new LlmCall(asked, request.agent(), request.priority(),
                 readsPrompt ? PromptText.words(body.tree()) : List.of(), request.deadlineNanos());
@@ -198,8 +198,7 @@ public final class LlmGateway implements AutoCloseable {
             if (body.received() != null && model.equals(asked) && !usageAdded) {
                 bytes = body.received(); // unchanged: no need to write it out again
             } else {
-                body.tree().put("model", model);
-                bytes = body.tree().toString().getBytes(StandardCharsets.UTF_8);
+                bytes = body.tree().put("model", model).toString().getBytes(StandardCharsets.UTF_8);
             }
             Set<Backend> tried = new HashSet<>();
             for (int attempt = 0; attempt <= settings.retries(); attempt++) {

@@ -123,8 +123,12 @@ public final class Strategies {
     static final class CostBased implements RoutingStrategy {
         @Override
         public Backend choose(List<Backend> candidates, LlmCall call, long now) {
-            double cheapest = candidates.stream().mapToDouble(b -> price(b, call)).min().getAsDouble(); // never empty
-            List<Backend> cheap = candidates.stream().filter(b -> price(b, call) <= cheapest * 1.000001).toList();
+            double cheapest = Double.MAX_VALUE;
+            for (Backend b : candidates) {
+                cheapest = Math.min(cheapest, price(b, call));
+            }
+            double limit = cheapest * 1.000001;
+            List<Backend> cheap = candidates.stream().filter(b -> price(b, call) <= limit).toList();
             return leastOutstanding(cheap, call, now);
         }
 
