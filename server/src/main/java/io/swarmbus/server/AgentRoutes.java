@@ -44,7 +44,7 @@ final class AgentRoutes {
      * {@code max_concurrent_tasks}, {@code metadata}. Registering again replaces the profile.
      */
     void register(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         AgentId id = body.agent("agent_id");
         if (id.value().equals("networks")) { // GET /api/v1/agents/networks lists networks, not this agent
             throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id 'networks' is reserved for "
@@ -81,7 +81,7 @@ final class AgentRoutes {
      */
     void update(Context ctx, AgentId id) {
         auth.requireOwner(Auth.principal(ctx), id);
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         AgentInfo info;
         synchronized (this) {
             AgentProfile old = registry.require(id).profile();
@@ -102,7 +102,7 @@ final class AgentRoutes {
      */
     void heartbeat(Context ctx, AgentId id) {
         auth.requireOwner(Auth.principal(ctx), id);
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         Optional<AgentStatus> status = body.optionalText("status").map(AgentStatus::parse);
         AgentStatus before = registry.require(id).status();
         AgentInfo info = registry.heartbeat(id, status, body.integer("current_tasks"), body.numberMap("health"));

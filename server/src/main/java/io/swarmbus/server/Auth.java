@@ -101,7 +101,7 @@ final class Auth {
     /** {@code POST /auth/token}: JSON or form {@code username}, {@code password}. */
     void token(Context ctx) {
         RequestBody body = ctx.contentType() != null && ctx.contentType().startsWith("application/json")
-                ? RequestBody.parse(ctx.bodyAsBytes()) : RequestBody.parse(new byte[0]);
+                ? RequestBody.parse(Http.body(ctx)) : RequestBody.parse(new byte[0]);
         String username = Http.param(ctx, body, "username")
                 .orElseThrow(() -> SwarmbusException.invalid("username", "'username' is required"));
         String password = Http.param(ctx, body, "password")

@@ -1,8 +1,12 @@
 package io.swarmbus.server;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import io.javalin.config.Key;
 import io.javalin.http.Context;
 import io.swarmbus.SwarmbusException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.Arrays;
 import java.time.Duration;
 import java.util.Optional;
 
@@ -15,7 +19,31 @@ final class Http {
      */
     static final java.util.concurrent.Executor AFTER_ENGINE = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
 
+    /** The server's request size limit ({@code server.max_request_bytes}), as app data. */
+    static final Key<Long> BODY_LIMIT = new Key<>("swarmbus-max-request-bytes");
+
     private Http() {}
+
+    /**
+     * The request's body. Javalin's own reader copies every body through a new 8 KB buffer into a
+     * growing one, a quarter of the heap a REST send allocated (docs/benchmarks.md); with a
+     * Content-Length within the limit this reads exactly that many bytes. The rest goes through
+     * Javalin: chunked bodies, the 413 for an oversized one, and form bodies, whose parameters
+     * Javalin parses from its own cached copy. A body is read once, by the route's handler.
+     */
+    static byte[] body(Context ctx) {
+        long length = ctx.req().getContentLengthLong();
+        if (length < 0 || length > ctx.appData(BODY_LIMIT) || ctx.isFormUrlencoded() || ctx.isMultipartFormData()) {
+            return ctx.bodyAsBytes();
+        }
+        try {
+            byte[] body = new byte[(int) length];
+            int read = ctx.req().getInputStream().readNBytes(body, 0, body.length);
+            return read == body.length ? body : Arrays.copyOf(body, read);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the request body", e);
+        }
+    }
 
     /** The same outcome as {@code future}, delivered on a virtual thread rather than the journal's. */
     static <T> java.util.concurrent.CompletableFuture<T> after(java.util.concurrent.CompletableFuture<T> future) {

@@ -21,7 +21,7 @@ final class ManagedAgentRoutes {
 
     void create(Context ctx) {
         Auth.Principal principal = Auth.principal(ctx);
-        ManagedTemplate template = ManagedTemplate.from(RequestBody.parse(ctx.bodyAsBytes()), principal.name(),
+        ManagedTemplate template = ManagedTemplate.from(RequestBody.parse(Http.body(ctx)), principal.name(),
                 clock.instant());
         Http.json(ctx, 201, managed.create(template));
     }
@@ -39,7 +39,7 @@ final class ManagedAgentRoutes {
     /** {@code PUT …/{name}/replicas}: {@code replicas}, {@code min_replicas}, {@code max_replicas}, each optional. */
     void scale(Context ctx) {
         ManagedPool pool = pool(ctx);
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         ManagedTemplate now = pool.template();
         int min = body.integer("min_replicas").orElse(now.minReplicas());
         int max = body.integer("max_replicas").orElse(now.maxReplicas());

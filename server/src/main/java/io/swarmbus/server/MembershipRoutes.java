@@ -21,7 +21,7 @@ final class MembershipRoutes {
 
     /** {@code POST /api/v1/groups} and the seed's {@code POST /groups}: {@code {"group_name", "agent_ids"}}. */
     void createGroup(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         String name = body.text("group_name");
         Auth.Principal principal = Auth.principal(ctx);
         synchronized (this) {
@@ -83,7 +83,7 @@ final class MembershipRoutes {
     /** {@code POST /api/v1/topics/{topic}/subscribers}: {@code {"agent_id": ...}}. */
     void subscribe(Context ctx) {
         String topic = ctx.pathParam("topic");
-        AgentId agent = RequestBody.parse(ctx.bodyAsBytes()).agent("agent_id");
+        AgentId agent = RequestBody.parse(Http.body(ctx)).agent("agent_id");
         auth.requireOwner(Auth.principal(ctx), agent);
         boolean added = bus.subscribe(agent, topic);
         Map<String, Object> view = topic(topic);
@@ -108,7 +108,7 @@ final class MembershipRoutes {
     /** {@code POST /api/v1/users} (admin): {@code {"username", "password", "admin": false}}. */
     void addUser(Context ctx) {
         Auth.requireAdmin(Auth.principal(ctx));
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         String name = AgentId.of(body.text("username")).value();
         AccessStore.User user = auth.store().addUser(name, body.text("password"), body.flag("admin"));
         Http.json(ctx, 201, Map.of("username", user.name(), "admin", user.admin()));

@@ -37,25 +37,25 @@ final class MessageRoutes {
 
     /** {@code POST /api/v1/messages}: to one of an agent, a group, a topic or everyone. */
     void send(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         respondToSend(ctx, request(ctx, body, addressOf(body)));
     }
 
     /** {@code POST /api/v1/groups/{name}/messages}. */
     void sendToGroup(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         respondToSend(ctx, request(ctx, body, Address.group(ctx.pathParam("name"))));
     }
 
     /** The seed's {@code POST /groups/message}: {@code {"group_name", "content", "message_type"}}. */
     void sendToNamedGroup(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         respondToSend(ctx, request(ctx, body, Address.group(body.text("group_name"))));
     }
 
     /** {@code POST /api/v1/topics/{topic}/messages}. */
     void publish(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         respondToSend(ctx, request(ctx, body, Address.topic(ctx.pathParam("topic"))));
     }
 
@@ -65,7 +65,7 @@ final class MessageRoutes {
      * each; the sender is left out).
      */
     void broadcast(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         if (!body.has("role") && !body.has("capability")) {
             respondToSend(ctx, request(ctx, body, Address.broadcast()));
             return;
@@ -101,7 +101,7 @@ final class MessageRoutes {
      * request, each answered on its own ({@code message_id} or {@code error}) once all are durable.
      */
     void sendBatch(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         List<RequestBody> items = body.objects("messages");
         if (items.isEmpty() || items.size() > 1000) {
             throw SwarmbusException.invalid("messages", "'messages' must hold 1 to 1000 messages, held " + items.size());
@@ -228,7 +228,7 @@ final class MessageRoutes {
     /** {@code POST /api/v1/agents/{id}/receive}: long-poll with {@code max_messages} and {@code timeout}. */
     void receive(Context ctx, AgentId agent) {
         auth.requireOwner(Auth.principal(ctx), agent);
-        RequestBody body = isJson(ctx) ? RequestBody.parse(ctx.bodyAsBytes()) : RequestBody.parse(new byte[0]);
+        RequestBody body = isJson(ctx) ? RequestBody.parse(Http.body(ctx)) : RequestBody.parse(new byte[0]);
         int max = Http.intParam(ctx, body, "max_messages", 10);
         Duration wait = Http.secondsParam(ctx, body, "timeout").orElse(Duration.ZERO);
         Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout").orElse(bus.defaultVisibility());
@@ -253,7 +253,7 @@ final class MessageRoutes {
     /** {@code POST /api/v1/agents/{id}/ack}: {@code {"message_ids": [...]}} or {@code {"message_id": "..."}}. */
     void ack(Context ctx, AgentId agent) {
         auth.requireOwner(Auth.principal(ctx), agent);
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         List<MessageId> ids = messageIds(body);
         ctx.future(() -> Http.after(bus.ackAsync(agent, ids)).thenAccept(result -> {
             result.acked().forEach(id -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "acked",
@@ -271,7 +271,7 @@ final class MessageRoutes {
      */
     void extend(Context ctx, AgentId agent) {
         auth.requireOwner(Auth.principal(ctx), agent);
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         List<MessageId> ids = messageIds(body);
         Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout").orElse(bus.defaultVisibility());
         ctx.future(() -> Http.after(bus.extendLeaseAsync(agent, ids, visibility)).thenAccept(result -> {
@@ -299,7 +299,7 @@ final class MessageRoutes {
     /** {@code POST /api/v1/agents/{id}/nack}: {@code {"message_id": "...", "delay_seconds": 5}}. */
     void nack(Context ctx, AgentId agent) {
         auth.requireOwner(Auth.principal(ctx), agent);
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         MessageId id = MessageId.parse(body.text("message_id"));
         Duration delay = Http.secondsParam(ctx, body, "delay_seconds").orElse(Duration.ZERO);
         ctx.future(() -> Http.after(bus.nackAsync(agent, id, delay)).thenRun(() -> {
@@ -324,7 +324,7 @@ final class MessageRoutes {
      */
     void setStatus(Context ctx) {
         MessageId id = MessageId.parse(ctx.pathParam("id"));
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         AgentId agent = body.optionalText("agent_id").map(AgentId::of)
                 .orElseGet(() -> AgentId.of(Auth.principal(ctx).name()));
         auth.requireOwner(Auth.principal(ctx), agent);

@@ -30,7 +30,7 @@ final class NetworkRoutes {
     /** {@code POST /api/v1/agents/networks}: {@code name}, {@code agents}, optional {@code description}, {@code coordination_strategy}. */
     void create(Context ctx) {
         Auth.Principal principal = Auth.principal(ctx);
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         ObjectNode network = networks.create(principal.name(), principal.admin(), body.text("name"),
                 body.optionalText("description").orElse(null), body.strings("agents"),
                 body.optionalText("coordination_strategy").orElse(Networks.ROUND_ROBIN));
@@ -50,7 +50,7 @@ final class NetworkRoutes {
     /** {@code POST …/{id}/execute}: {@code task} (an object), optional {@code priority}. */
     void execute(Context ctx) throws InterruptedException {
         ObjectNode network = network(ctx);
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         ObjectNode execution = networks.execute(network, body.node("task"), body.optionalText("priority").orElse("normal"));
         ObjectNode now = networks.awaitFinished(execution,
                 Networks.waitSeconds(ctx.queryParam("wait_seconds"), MAX_WAIT_SECONDS));

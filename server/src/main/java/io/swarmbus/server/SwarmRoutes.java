@@ -34,7 +34,7 @@ final class SwarmRoutes {
 
     /** {@code POST /swarm/join}: {@code role}, {@code capability}, optional {@code region}, {@code priority}, {@code swarm_id}, {@code agent_id}. */
     void join(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         ObjectNode member = swarms.join(auth, Auth.principal(ctx), new Swarms.Join(body.text("role"),
                 body.text("capability"), body.optionalText("region"), body.optionalText("priority").orElse("normal"),
                 body.optionalText("swarm_id"), body.optionalText("agent_id")));
@@ -46,7 +46,7 @@ final class SwarmRoutes {
 
     /** {@code POST /swarm/leave}: {@code swarm_id}, optional {@code member_id} (else any one of yours). */
     void leave(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         ObjectNode left = swarms.leave(Auth.principal(ctx), body.text("swarm_id"), body.optionalText("member_id"));
         Http.json(ctx, 200, RequestBody.MAPPER.createObjectNode().put("swarm_id", left.get("swarm_id").asText())
                 .put("member_id", left.get("member_id").asText()).put("left_at", left.get("left_at").asText())
@@ -118,7 +118,7 @@ final class SwarmRoutes {
      */
     void coordinate(Context ctx) throws InterruptedException {
         Auth.Principal principal = Auth.principal(ctx);
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         String taskId = body.text("task_id");
         if (taskId.isBlank() || taskId.length() > 200) {
             throw SwarmbusException.invalid("task_id", "task_id must be 1 to 200 characters");
@@ -150,7 +150,7 @@ final class SwarmRoutes {
      */
     void consensus(Context ctx) throws InterruptedException {
         Auth.Principal principal = Auth.principal(ctx);
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         String taskId = body.text("task_id");
         io.swarmbus.swarm.ConsensusAlgorithm algorithm = io.swarmbus.swarm.ConsensusAlgorithm.parse(
                 body.optionalText("consensus_algorithm").orElse("majority-vote"));

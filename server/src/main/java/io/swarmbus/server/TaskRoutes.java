@@ -52,7 +52,7 @@ final class TaskRoutes {
      */
     void create(Context ctx) {
         Auth.Principal principal = Auth.principal(ctx);
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         Optional<AgentId> creator = body.firstPresent("created_by", "supervisor_id").map(body::agent);
         creator.ifPresent(agent -> auth.requireOwner(principal, agent));
         TaskSpec spec = new TaskSpec(body.text(body.firstPresent("type", "task_type").orElse("type")),
@@ -114,7 +114,7 @@ final class TaskRoutes {
 
     /** {@code POST /api/v1/tasks/{id}/progress}: {@code {"agent_id", "progress": 0-100}}. */
     void progress(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         AgentId agent = reporter(ctx, body);
         int percent = body.integer("progress").orElseThrow(() -> SwarmbusException.invalid("progress",
                 "'progress' (0 to 100) is required"));
@@ -123,7 +123,7 @@ final class TaskRoutes {
 
     /** {@code POST /api/v1/tasks/{id}/complete}: {@code {"agent_id", "result": any JSON}}. */
     void complete(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         AgentId agent = reporter(ctx, body);
         Http.json(ctx, 200, Views.task(tasks.complete(ctx.pathParam("id"), agent,
                 body.has("result") ? body.json("result") : "null")));
@@ -131,7 +131,7 @@ final class TaskRoutes {
 
     /** {@code POST /api/v1/tasks/{id}/fail}: {@code {"agent_id", "error": text}}; retried elsewhere if retries remain. */
     void fail(Context ctx) {
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         AgentId agent = reporter(ctx, body);
         Http.json(ctx, 200, Views.task(tasks.fail(ctx.pathParam("id"), agent,
                 body.optionalText("error").orElse("failed"))));
@@ -141,7 +141,7 @@ final class TaskRoutes {
     void cancel(Context ctx) {
         Auth.Principal principal = Auth.principal(ctx);
         Task task = visible(principal, ctx.pathParam("id"));
-        RequestBody body = RequestBody.parse(ctx.bodyAsBytes());
+        RequestBody body = RequestBody.parse(Http.body(ctx));
         Http.json(ctx, 200, Views.task(tasks.cancel(task.id(), body.optionalText("reason")
                 .orElse("cancelled by " + principal.name()))));
     }

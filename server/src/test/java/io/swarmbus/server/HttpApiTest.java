@@ -160,6 +160,35 @@ class HttpApiTest {
     }
 
     @Test
+    void bodiesWithoutContentLength_areReadAndLimitedAsOthers() throws Exception {
+        register("a", "b");
+        String small = "{\"from\":\"a\",\"to\":\"b\",\"content\":\"chunked\"}";
+        String large = "{\"from\":\"a\",\"to\":\"b\",\"content\":\"" + "x".repeat(100_000) + "\"}";
+
+        HttpResponse<String> sent = sendChunked(small);
+        HttpResponse<String> tooBig = sendChunked(large);
+
+        assertThat(sent.statusCode()).as(sent.body()).isEqualTo(201);
+        assertThat(tooBig.statusCode()).isEqualTo(413);
+        assertThat(RequestBody.MAPPER.readTree(tooBig.body()).get("error").asText()).isEqualTo("request_too_large");
+        Reply received = call("POST", "/api/v1/agents/b/receive", "{\"max_messages\":10}");
+        assertThat(received.body().get("messages")).hasSize(1);
+        assertThat(received.body().get("messages").get(0).get("content").asText()).isEqualTo("chunked");
+    }
+
+    /** A send whose body has no Content-Length: the client streams it in chunks. */
+    HttpResponse<String> sendChunked(String body) throws Exception {
+        HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/api/v1/messages"))
+                .timeout(Duration.ofSeconds(30))
+                .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + token)
+                .POST(HttpRequest.BodyPublishers.ofInputStream(
+                        () -> new java.io.ByteArrayInputStream(body.getBytes(java.nio.charset.StandardCharsets.UTF_8))))
+                .build();
+        return client.send(request, HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
     void batchSend_answersEachMessageOnItsOwn() throws Exception {
         register("a", "b");
 
