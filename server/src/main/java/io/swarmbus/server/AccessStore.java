@@ -29,6 +29,8 @@ import javax.crypto.spec.PBEKeySpec;
  * directory, rewritten atomically (temp file, fsync, rename) on every change; changes are rare.
  */
 final class AccessStore {
+    /** What every API key starts with, so a bearer value can be told from a JWT. */
+    static final String API_KEY_PREFIX = "sbk_";
     private static final int ITERATIONS = 120_000;
     private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -110,7 +112,7 @@ final class AccessStore {
     synchronized String newApiKey(String owner) {
         byte[] raw = new byte[32];
         RANDOM.nextBytes(raw);
-        String key = "sbk_" + HexFormat.of().formatHex(raw);
+        String key = API_KEY_PREFIX + HexFormat.of().formatHex(raw);
         apiKeys.put(sha256(key), owner);
         save();
         return key;

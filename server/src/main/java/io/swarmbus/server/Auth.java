@@ -74,20 +74,32 @@ final class Auth {
         return principal;
     }
 
-    /** Checks an {@code X-Api-Key} value or an {@code Authorization: Bearer} value; either may be null. */
+    /**
+     * Checks an {@code X-Api-Key} value or an {@code Authorization: Bearer} value; either may be
+     * null. The bearer value may be an API key too, since that is where OpenAI's client libraries
+     * put theirs.
+     */
     Principal authenticate(String apiKey, String header) {
         if (apiKey != null) {
-            return store.userForApiKey(apiKey).filter(AccessStore.User::admin)
-                    .map(u -> new Principal(u.name(), true))
-                    .orElseThrow(() -> Tokens.unauthenticated("the API key is not valid"));
+            return keyHolder(apiKey);
         }
         if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
             throw Tokens.unauthenticated("send 'Authorization: Bearer <token>' (from POST /auth/token) or an admin 'X-Api-Key'");
         }
-        String subject = tokens.verify(header.substring(7).trim());
+        String bearer = header.substring(7).trim();
+        if (bearer.startsWith(AccessStore.API_KEY_PREFIX)) {
+            return keyHolder(bearer);
+        }
+        String subject = tokens.verify(bearer);
         AccessStore.User user = store.user(subject)
                 .orElseThrow(() -> Tokens.unauthenticated("the token's user no longer exists"));
         return new Principal(user.name(), user.admin());
+    }
+
+    private Principal keyHolder(String apiKey) {
+        return store.userForApiKey(apiKey).filter(AccessStore.User::admin)
+                .map(u -> new Principal(u.name(), true))
+                .orElseThrow(() -> Tokens.unauthenticated("the API key is not valid"));
     }
 
     static Principal principal(Context ctx) {

@@ -208,6 +208,10 @@ class AuthTest {
 
         assertThat(call("GET", "/api/v1/agents", null, Map.of("X-Api-Key", key)).status()).isEqualTo(200);
         assertThat(call("GET", "/api/v1/agents", null, Map.of("X-Api-Key", key + "x")).status()).isEqualTo(401);
+        assertThat(call("GET", "/api/v1/agents", null, Map.of("Authorization", "Bearer " + key)).status())
+                .as("a key where OpenAI's clients send theirs").isEqualTo(200);
+        assertThat(call("GET", "/api/v1/agents", null, Map.of("Authorization", "Bearer " + key + "x")).status())
+                .isEqualTo(401);
     }
 
     @Test
