@@ -2,9 +2,12 @@ package io.swarmbus.llm.route;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -27,6 +30,8 @@ public final class Admission {
     private final ReentrantLock lock = new ReentrantLock();
     /** By priority (index 0 = low … 3 = critical): caller → its waiters, callers in service order. */
     private final List<LinkedHashMap<String, ArrayDeque<Waiter>>> waiting = new ArrayList<>();
+    /** Model → waiters for it by priority: whether a new call must queue behind someone. */
+    private final Map<String, int[]> waitingByModel = new HashMap<>();
     private int queued;
 
     public Admission(List<Backend> backends, RoutingStrategy strategy, int maxQueue) {
@@ -103,7 +108,7 @@ public final class Admission {
                 throw new Rejected(Rejected.Reason.UNHEALTHY, "every backend serving model '" + call.model()
                         + "' is down or ejected after failures", back);
             }
-            if (!queuedAtOrAbove(call.priority())) {
+            if (!queuedAhead(call)) {
                 Backend placed = place(call, excluded, now);
                 if (placed != null) {
                     return placed;
@@ -115,6 +120,7 @@ public final class Admission {
             }
             waiter = new Waiter(call, excluded, new CompletableFuture<>());
             waiting.get(call.priority()).computeIfAbsent(call.agent(), a -> new ArrayDeque<>()).add(waiter);
+            waitingByModel.computeIfAbsent(call.model(), m -> new int[4])[call.priority()]++;
             queued++;
         } finally {
             lock.unlock();
@@ -173,7 +179,7 @@ public final class Admission {
                             continue;
                         }
                         queue.pollFirst();
-                        queued--;
+                        left(head);
                         callers.remove(caller);
                         if (!queue.isEmpty()) {
                             callers.put(caller, queue); // to the back of the round
@@ -188,13 +194,36 @@ public final class Admission {
         }
     }
 
-    private boolean queuedAtOrAbove(int priority) {
-        for (int p = priority; p <= 3; p++) {
-            if (!waiting.get(p).isEmpty()) {
-                return true;
+    /**
+     * Whether a waiter at the call's priority or above wants a backend the call could take; then
+     * the call queues behind it. Waiters for models served elsewhere do not hold it up.
+     */
+    private boolean queuedAhead(LlmCall call) {
+        if (queued == 0) {
+            return false;
+        }
+        for (Backend b : backends) {
+            if (!b.models().contains(call.model())) {
+                continue;
+            }
+            for (String model : b.models()) {
+                int[] byPriority = waitingByModel.get(model);
+                for (int p = call.priority(); byPriority != null && p <= 3; p++) {
+                    if (byPriority[p] > 0) {
+                        return true;
+                    }
+                }
             }
         }
         return false;
+    }
+
+    private void left(Waiter waiter) {
+        queued--;
+        int[] byPriority = waitingByModel.get(waiter.call().model());
+        if (--byPriority[waiter.call().priority()] == 0 && Arrays.stream(byPriority).allMatch(n -> n == 0)) {
+            waitingByModel.remove(waiter.call().model());
+        }
     }
 
     private Backend place(LlmCall call, Set<Backend> excluded, long now) {
@@ -217,7 +246,7 @@ public final class Admission {
         LinkedHashMap<String, ArrayDeque<Waiter>> callers = waiting.get(waiter.call().priority());
         ArrayDeque<Waiter> queue = callers.get(waiter.call().agent());
         if (queue != null && queue.remove(waiter)) {
-            queued--;
+            left(waiter);
             if (queue.isEmpty()) {
                 callers.remove(waiter.call().agent());
             }

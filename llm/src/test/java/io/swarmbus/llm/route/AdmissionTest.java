@@ -72,6 +72,26 @@ class AdmissionTest {
     }
 
     @Test
+    void aCallForAnotherModel_doesNotWaitBehindThisModelsQueue() throws Exception {
+        Backend forM = backend(0, 1);
+        Backend forN = new Backend(new BackendSpec("n", URI.create("http://127.0.0.1:9100"),
+                Optional.empty(), List.of("n"), 1, 1, 0, 0, 0, 0), 1);
+        Admission admission = new Admission(List.of(forM, forN), Strategies.named("round_robin"), 100);
+        admission.acquire(call("a", 1, 1000), Set.of());
+        List<String> order = Collections.synchronizedList(new ArrayList<>());
+        Thread queuedForM = start(admission, forM, "a", 1, order);
+        awaitQueued(admission, 1);
+
+        Backend got = admission.acquire(new LlmCall("n", "b", 1, List.of("x"), System.nanoTime() + 200_000_000L), Set.of());
+
+        assertThat(got).isSameAs(forN);
+        assertThat(admission.queued()).isEqualTo(1);
+        admission.release(forM);
+        queuedForM.join(5000);
+        assertThat(order).containsExactly("a");
+    }
+
+    @Test
     void higherPriorityWaitersGoFirst() throws Exception {
         Backend b = backend(0, 1);
         Admission admission = new Admission(List.of(b), Strategies.named("round_robin"), 1000);
