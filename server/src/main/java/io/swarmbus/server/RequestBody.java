@@ -2,6 +2,8 @@ package io.swarmbus.server;
 
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import com.fasterxml.jackson.core.util.JsonRecyclerPools;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -41,9 +43,13 @@ final class RequestBody {
         JsonNode root;
         try {
             root = JsonTree.read(body);
+        } catch (StreamConstraintsException e) { // Jackson's limits on depth and lengths; no location
+            throw SwarmbusException.invalid("body", "the request body exceeds a JSON limit: "
+                    + e.getOriginalMessage().replaceAll(", from `[^`]*`", ""));
         } catch (JacksonException e) {
-            throw SwarmbusException.invalid("body", "the request body is not valid JSON (at line "
-                    + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")");
+            JsonLocation at = e.getLocation();
+            throw SwarmbusException.invalid("body", "the request body is not valid JSON" + (at == null ? ""
+                    : " (at line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"));
         } catch (java.io.IOException e) {
             throw SwarmbusException.invalid("body", "the request body could not be read");
         }

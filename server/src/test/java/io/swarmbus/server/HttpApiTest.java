@@ -11,6 +11,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -157,6 +158,16 @@ class HttpApiTest {
         assertThat(badId.status()).isEqualTo(400);
         assertThat(tooBig.status()).isEqualTo(413);
         assertThat(tooBig.body().get("error").asText()).isEqualTo("request_too_large");
+        Reply tooDeep = call("POST", "/api/v1/messages",
+                "{\"from\":\"a\",\"to\":\"b\",\"content\":" + "[".repeat(1500) + "]".repeat(1500) + "}");
+        Reply longNumber = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":"
+                + "9".repeat(1200) + "}");
+        for (Reply beyondALimit : List.of(tooDeep, longNumber)) {
+            assertThat(beyondALimit.status()).isEqualTo(400);
+            assertThat(beyondALimit.body().get("field").asText()).isEqualTo("body");
+            assertThat(beyondALimit.body().get("message").asText()).startsWith("the request body exceeds a JSON limit")
+                    .doesNotContain("StreamReadConstraints");
+        }
     }
 
     @Test
