@@ -3,6 +3,7 @@ package io.swarmbus.server;
 import io.javalin.http.Context;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.MessageRecord;
 import java.util.LinkedHashMap;
@@ -135,6 +136,17 @@ final class Auth {
     void requireOwner(Principal principal, AgentId agent) {
         if (!owns(principal, agent)) {
             throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent + "' has no inbox");
+        }
+    }
+
+    /**
+     * Fails with 404 unless the caller may send as {@code from} to {@code to}: it owns the sender,
+     * and, for a group, the group (others' groups are as hidden for sending as for reading).
+     */
+    void requireMaySend(Principal principal, AgentId from, Address to) {
+        requireOwner(principal, from);
+        if (to instanceof Address.Group group) {
+            requireGroupOwner(principal, group.name());
         }
     }
 

@@ -149,7 +149,7 @@ final class MessageRoutes {
     private SendRequest request(Context ctx, RequestBody body, Address to) {
         Auth.Principal principal = Auth.principal(ctx);
         AgentId from = body.firstPresent("from", "sender_id").map(body::agent).orElseGet(() -> AgentId.of(principal.name()));
-        auth.requireOwner(principal, from);
+        auth.requireMaySend(principal, from, to);
         return request(body, from, to, ctx.header("Idempotency-Key"), ctx.header("traceparent"));
     }
 

@@ -5,6 +5,7 @@ import io.javalin.websocket.WsConfig;
 import io.javalin.websocket.WsContext;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Delivery;
 import io.swarmbus.messaging.MessageBus;
@@ -189,8 +190,9 @@ final class SocketRoutes {
     private SendRequest request(Auth.Principal principal, RequestBody message) {
         AgentId from = message.firstPresent("from", "sender_id").map(message::agent)
                 .orElseGet(() -> AgentId.of(principal.name()));
-        auth.requireOwner(principal, from);
-        return MessageRoutes.request(message, from, MessageRoutes.addressOf(message), null, null);
+        Address to = MessageRoutes.addressOf(message);
+        auth.requireMaySend(principal, from, to);
+        return MessageRoutes.request(message, from, to, null, null);
     }
 
     /**

@@ -168,6 +168,23 @@ class NegativeRoutesTest {
     }
 
     @Test
+    void anotherUsersGroup_takesNoMessageFromHer() throws Exception {
+        List<Reply> sends = List.of(
+                call("POST", "/api/v1/groups/bobs/messages", "{\"from\":\"alice\",\"content\":1}", alice),
+                call("POST", "/groups/message", "{\"group_name\":\"bobs\",\"content\":1}", alice),
+                call("POST", "/api/v1/messages", "{\"from\":\"alice\",\"group\":\"bobs\",\"content\":1}", alice),
+                call("POST", "/api/v1/messages/batch",
+                        "{\"messages\":[{\"from\":\"alice\",\"group\":\"bobs\",\"content\":1}]}", alice));
+
+        for (int i = 0; i < 3; i++) {
+            assertThat(sends.get(i).status()).as("send " + i).isEqualTo(404);
+            assertErrorShape(sends.get(i), "send " + i);
+        }
+        assertThat(sends.get(3).body().get("results").get(0).get("status").asInt()).isEqualTo(404);
+        assertThat(bus.inboxStats(io.swarmbus.messaging.AgentId.of("bob")).pending()).isEqualTo(1);
+    }
+
+    @Test
     void sendFields_withWrongTypesOrValues_are400NamingTheField() throws Exception {
         Map<String, String> cases = new java.util.LinkedHashMap<>();
         cases.put("{\"to\":\"alice\"}", "content");
