@@ -481,12 +481,17 @@ final class Engine implements MessageBus {
     // ================================================================ receiving
 
     @Override
-    public CompletableFuture<List<Delivery>> receiveAsync(AgentId agent, int max, Duration visibility, Duration wait) {
+    public void checkReceive(int max, Duration visibility) {
         if (max < 1 || max > config.maxReceiveBatch()) {
             throw SwarmbusException.invalid("max_messages", "max_messages must be 1 to "
                     + config.maxReceiveBatch() + ", was " + max);
         }
         checkVisibility(visibility);
+    }
+
+    @Override
+    public CompletableFuture<List<Delivery>> receiveAsync(AgentId agent, int max, Duration visibility, Duration wait) {
+        checkReceive(max, visibility);
         if (wait.isNegative()) {
             throw SwarmbusException.invalid("timeout", "timeout must not be negative, was " + wait);
         }

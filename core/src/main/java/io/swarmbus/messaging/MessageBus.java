@@ -96,6 +96,9 @@ public interface MessageBus extends AutoCloseable {
      */
     CompletableFuture<List<Delivery>> receiveAsync(AgentId agent, int max, Duration visibility, Duration wait);
 
+    /** Fails as {@link #receiveAsync} would for these arguments, without receiving anything. */
+    void checkReceive(int max, Duration visibility);
+
     /** Leases what is available now, without waiting, with the default visibility timeout. */
     default List<Delivery> receive(AgentId agent, int max) {
         return await(receiveAsync(agent, max, defaultVisibility(), Duration.ZERO));

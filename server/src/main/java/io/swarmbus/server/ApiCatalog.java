@@ -4,14 +4,12 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Handler;
-import io.javalin.http.sse.SseClient;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -52,11 +50,6 @@ final class ApiCatalog {
     void delete(String path, String summary, Handler handler) {
         routes.delete(path, handler);
         add("delete", path, summary, 200);
-    }
-
-    void sse(String path, String summary, Consumer<SseClient> client) {
-        routes.sse(path, client);
-        add("get", path, summary, 200);
     }
 
     /** A route answered in front of Javalin ({@link GatewayHandler}), documented with the rest. */

@@ -188,7 +188,7 @@ public final class HttpServer implements AutoCloseable {
             swarmRoutes(api, swarmRoutes);
             routes(api, bus, messages, members, agents);
             taskRoutes(api, taskRoutes);
-            api.sse("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
+            api.get("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
             seedRoutes(api, messages, members, agents);
             llmRoutes(api, llmRoutes);
             managedRoutes(api, managedRoutes);

@@ -3,6 +3,7 @@ package io.swarmbus.server;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import io.javalin.http.Context;
 import io.javalin.http.sse.SseClient;
+import io.javalin.http.sse.SseHandler;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Delivery;
@@ -29,14 +30,26 @@ final class StreamRoutes {
         this.auth = auth;
     }
 
-    void stream(SseClient client) {
-        Context ctx = client.ctx();
+    /**
+     * Checks the request before the stream starts, so an error answers with its status and the
+     * usual JSON body; once the stream has started, its status is 200 for good.
+     */
+    void stream(Context ctx) {
+        AgentId agent = AgentId.of(ctx.pathParam("id"));
+        auth.requireOwner(Auth.principal(ctx), agent);
+        RequestBody none = RequestBody.parse(new byte[0]);
+        int max = Http.intParam(ctx, none, "max_messages", 100);
+        Duration visibility = Http.secondsParam(ctx, none, "visibility_timeout").orElse(bus.defaultVisibility());
+        bus.checkReceive(max, visibility);
+        String accept = ctx.header("Accept");
+        if (accept == null || !accept.contains("text/event-stream")) {
+            throw SwarmbusException.invalid("Accept", "a push stream needs 'Accept: text/event-stream'");
+        }
+        new SseHandler(0, client -> stream(client, agent, max, visibility)).handle(ctx);
+    }
+
+    private void stream(SseClient client, AgentId agent, int max, Duration visibility) {
         try {
-            AgentId agent = AgentId.of(ctx.pathParam("id"));
-            auth.requireOwner(Auth.principal(ctx), agent);
-            RequestBody none = RequestBody.parse(new byte[0]);
-            int max = Http.intParam(ctx, none, "max_messages", 100);
-            Duration visibility = Http.secondsParam(ctx, none, "visibility_timeout").orElse(bus.defaultVisibility());
             client.sendComment("streaming deliveries for " + agent);
             while (!client.terminated()) {
                 List<Delivery> got = bus.receive(agent, max, visibility, WAIT);
@@ -47,7 +60,7 @@ final class StreamRoutes {
                     client.sendEvent("message", json(Views.delivery(delivery)), delivery.id().toString());
                 }
             }
-        } catch (SwarmbusException e) {
+        } catch (SwarmbusException e) { // the agent deleted, the server closing
             client.sendEvent("error", json(Map.of("error", e.code().code(), "message", e.getMessage())));
         } finally {
             client.close();

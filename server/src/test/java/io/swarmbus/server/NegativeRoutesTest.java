@@ -87,7 +87,7 @@ class NegativeRoutesTest {
         JsonNode paths = call("GET", "/openapi.json", null, null).body().get("paths");
         List<Operation> operations = new ArrayList<>();
         paths.properties().forEach(p -> p.getValue().properties().forEach(m -> {
-            if (!m.getValue().get("security").isEmpty() && !p.getKey().endsWith("/stream")) {
+            if (!m.getValue().get("security").isEmpty()) {
                 operations.add(new Operation(m.getKey().toUpperCase(java.util.Locale.ROOT), p.getKey()));
             }
         }));
@@ -182,6 +182,26 @@ class NegativeRoutesTest {
         }
         assertThat(sends.get(3).body().get("results").get(0).get("status").asInt()).isEqualTo(404);
         assertThat(bus.inboxStats(io.swarmbus.messaging.AgentId.of("bob")).pending()).isEqualTo(1);
+    }
+
+    @Test
+    void pushStream_refusesWithItsStatusBeforeStreaming() throws Exception {
+        Map<String, Integer> cases = new java.util.LinkedHashMap<>();
+        cases.put("/api/v1/agents/bob/stream", 404);
+        cases.put("/api/v1/agents/alice/stream?max_messages=abc", 400);
+        cases.put("/api/v1/agents/alice/stream?max_messages=0", 400);
+        cases.put("/api/v1/agents/alice/stream?visibility_timeout=-1", 400);
+        for (var c : cases.entrySet()) {
+            HttpResponse<String> response = client.send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + server.port() + c.getKey()))
+                    .header("Authorization", "Bearer " + alice).header("Accept", "text/event-stream").build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(response.statusCode()).as(c.getKey()).isEqualTo(c.getValue());
+            assertErrorShape(new Reply(response.statusCode(), RequestBody.MAPPER.readTree(response.body())), c.getKey());
+        }
+        Reply noAccept = call("GET", "/api/v1/agents/alice/stream", null, alice);
+        assertThat(noAccept.status()).isEqualTo(400);
+        assertThat(noAccept.body().get("field").asText()).isEqualTo("Accept");
     }
 
     @Test
