@@ -94,8 +94,10 @@ public final class Main {
         }
         Config config;
         try {
+            Map<String, String> serverOptions = new HashMap<>(options);
+            serverOptions.remove("messaging"); // demo's choice of demo, not a server setting
             config = Config.load(Optional.ofNullable(options.get("config")).map(Path::of), System.getenv(),
-                    flags(options));
+                    flags(serverOptions));
         } catch (IllegalArgumentException e) {
             err.println("swarmbus: " + e.getMessage());
             return 2;
@@ -338,17 +340,30 @@ public final class Main {
         });
     }
 
-    /** Command-line flags as config keys; {@code --dev} also moves the default host to loopback. */
+    /** The flags of {@code serve} and {@code demo} that set a config key, and the key each sets. */
+    private static final Map<String, String> CONFIG_FLAGS = Map.of(
+            "port", Config.PORT.name(),
+            "host", Config.HOST.name(),
+            "data-dir", Config.DATA_DIR.name(),
+            "max-request-bytes", Config.MAX_REQUEST_BYTES.name(),
+            "llm-backend", Config.LLM_BACKENDS.name(),
+            "llm-strategy", Config.LLM_STRATEGY.name(),
+            "llm-port", Config.LLM_PORT.name());
+
+    /**
+     * Command-line flags as config keys; {@code --dev} also moves the default host to loopback. An
+     * unknown flag is refused: a mistyped {@code --prot} must not start a server on the default port.
+     */
     static Map<String, String> flags(Map<String, String> options) {
+        for (String name : options.keySet()) {
+            if (!CONFIG_FLAGS.containsKey(name) && !name.equals("dev") && !name.equals("config")) {
+                throw new IllegalArgumentException("unknown option --" + name + "; the options are "
+                        + java.util.stream.Stream.concat(CONFIG_FLAGS.keySet().stream(), java.util.stream.Stream.of("config", "dev"))
+                                .sorted().map(flag -> "--" + flag).collect(java.util.stream.Collectors.joining(", ")));
+            }
+        }
         Map<String, String> flags = new HashMap<>();
-        Optional.ofNullable(options.get("port")).ifPresent(v -> flags.put(Config.PORT.name(), v));
-        Optional.ofNullable(options.get("host")).ifPresent(v -> flags.put(Config.HOST.name(), v));
-        Optional.ofNullable(options.get("data-dir")).ifPresent(v -> flags.put(Config.DATA_DIR.name(), v));
-        Optional.ofNullable(options.get("max-request-bytes"))
-                .ifPresent(v -> flags.put(Config.MAX_REQUEST_BYTES.name(), v));
-        Optional.ofNullable(options.get("llm-backend")).ifPresent(v -> flags.put(Config.LLM_BACKENDS.name(), v));
-        Optional.ofNullable(options.get("llm-strategy")).ifPresent(v -> flags.put(Config.LLM_STRATEGY.name(), v));
-        Optional.ofNullable(options.get("llm-port")).ifPresent(v -> flags.put(Config.LLM_PORT.name(), v));
+        CONFIG_FLAGS.forEach((flag, key) -> Optional.ofNullable(options.get(flag)).ifPresent(v -> flags.put(key, v)));
         if (options.containsKey("dev")) {
             flags.put(Config.DEV.name(), "true");
             if (!options.containsKey("host") && !System.getenv().containsKey("HOST")) {

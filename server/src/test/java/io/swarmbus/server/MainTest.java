@@ -49,6 +49,12 @@ class MainTest {
     }
 
     @Test
+    void serve_refusesAnUnknownOption_ratherThanStartOnTheDefaultPort() {
+        assertThat(run("serve", "--dev", "--prot", "18124", "--data-dir", dir.toString())).isEqualTo(2);
+        assertThat(errorOutput()).contains("unknown option --prot").contains("--port");
+    }
+
+    @Test
     void serve_refusesAGatewayPortThatIsTheMainPort() {
         assertThat(run("serve", "--dev", "--port", "18123", "--llm-port", "18123", "--data-dir",
                 dir.toString())).isEqualTo(2);
