@@ -113,6 +113,14 @@ final class Auth {
 
     /** {@code POST /auth/token}: JSON or form {@code username}, {@code password}. */
     void token(Context ctx) {
+        // Passwords are guessed here, and each guess costs a password hash: the caller's address
+        // gets the same per-minute allowance a principal does (no user name can contain a space).
+        long wait = limiter.acquire("address " + ctx.ip());
+        if (wait > 0) {
+            ctx.header("Retry-After", Long.toString(wait));
+            throw new SwarmbusException(ErrorCode.RATE_LIMITED, "too many token requests from this address; retry after "
+                    + wait + " s");
+        }
         RequestBody body = ctx.contentType() != null && ctx.contentType().startsWith("application/json")
                 ? RequestBody.parse(Http.body(ctx)) : RequestBody.parse(new byte[0]);
         String username = Http.param(ctx, body, "username")

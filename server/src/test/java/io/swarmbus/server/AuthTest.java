@@ -228,6 +228,20 @@ class AuthTest {
     }
 
     @Test
+    void passwordGuesses_areRateLimitedByAddress() throws Exception {
+        start(false, 5);
+        Reply last = null;
+        for (int i = 0; i < 6; i++) {
+            last = call("POST", "/auth/token", "{\"username\":\"admin\",\"password\":\"guess-" + i + "\"}", Map.of());
+            assertThat(last.status()).as("guess " + i).isEqualTo(i < 5 ? 401 : 429);
+        }
+        assertThat(last.body().get("error").asText()).isEqualTo("rate_limited");
+        assertThat(last.raw().headers().firstValue("Retry-After")).isPresent();
+        Reply right = call("POST", "/auth/token", "{\"username\":\"admin\",\"password\":\"the-admin-password\"}", Map.of());
+        assertThat(right.status()).as("the right password, from the same address, waits too").isEqualTo(429);
+    }
+
+    @Test
     void internalErrors_neverLeakDetails() throws Exception {
         io.javalin.Javalin app = io.javalin.Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
