@@ -47,7 +47,7 @@ final class Config {
     static final Key<Integer> FSYNC_INTERVAL_MS = define("storage.fsync_interval_ms", List.of(), "int", "50",
             s -> intIn(s, 1, 60_000), "fsync period under `interval`; also the longest a bookkeeping record waits.");
     static final Key<String> JWT_SECRET = define("auth.jwt_secret", List.of("JWT_SECRET"), "string", "",
-            s -> s, "HS256 secret, at least 32 bytes. Required outside dev mode; well-known example values are refused.");
+            s -> s, "HS256 secret, at least 32 bytes. Required outside dev mode, where placeholders (words like `change_me`, `your_secret`, `example`) and repetitive values are refused.");
     static final Key<String> JWT_ALGORITHM = define("auth.jwt_algorithm", List.of("JWT_ALGORITHM"), "enum", "HS256",
             s -> oneOf(s.toUpperCase(Locale.ROOT), Set.of("HS256", "RS256")),
             "Token signature algorithm: `HS256` with `auth.jwt_secret`, or `RS256` with `auth.jwt_private_key_file`.");

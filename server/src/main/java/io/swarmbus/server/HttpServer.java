@@ -245,9 +245,9 @@ public final class HttpServer implements AutoCloseable {
     private static String secret(ServerSettings settings) {
         if (settings.jwtSecret().isPresent()) {
             String secret = settings.jwtSecret().get();
-            if (!settings.devMode() && ServerSettings.KNOWN_DEFAULT_SECRETS.contains(secret.toLowerCase(java.util.Locale.ROOT))) {
-                throw new IllegalArgumentException("JWT_SECRET is a well-known example value; set a random one "
-                        + "(e.g. openssl rand -hex 32)");
+            if (!settings.devMode() && ServerSettings.looksLikeAPlaceholder(secret)) {
+                throw new IllegalArgumentException("JWT_SECRET looks like a well-known example value or a "
+                        + "placeholder; set a random one (e.g. openssl rand -hex 32)");
             }
             return secret;
         }

@@ -3,8 +3,8 @@ package io.swarmbus.server;
 import io.swarmbus.llm.GatewaySettings;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
-import java.util.Set;
 
 /**
  * How the HTTP server runs.
@@ -92,9 +92,18 @@ public record ServerSettings(
                 rateLimitPerMinute, adminPassword, jwtPrivateKeyFile, heartbeatTtl, llm, Optional.of(port));
     }
 
-    /** Secrets copied from examples; production mode refuses them. */
-    static final Set<String> KNOWN_DEFAULT_SECRETS = Set.of("your_secret_key_here", "secret", "changeme",
-            "change-me", "jwt_secret");
+    /** Words of the placeholders example files ship as secrets ("your-secret-key-change-in-production"). */
+    private static final List<String> PLACEHOLDER_WORDS = List.of("your_secret", "secret_key", "jwt_secret",
+            "change_me", "changeme", "change_this", "change_in_production", "example", "placeholder");
+
+    /**
+     * Whether a secret looks copied from an example, or is too repetitive to be random: production
+     * mode refuses it, however long it is.
+     */
+    static boolean looksLikeAPlaceholder(String secret) {
+        String words = secret.toLowerCase(java.util.Locale.ROOT).replaceAll("[^a-z0-9]+", "_");
+        return secret.chars().distinct().count() < 8 || PLACEHOLDER_WORDS.stream().anyMatch(words::contains);
+    }
 
     /** Defaults for tests and embedding: dev mode, loopback, any port. */
     public static ServerSettings forTests(Path dataDir) {

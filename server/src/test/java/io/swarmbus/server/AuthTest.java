@@ -21,6 +21,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Date;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
@@ -84,6 +85,16 @@ class AuthTest {
                 .hasMessageContaining("JWT_SECRET is not set");
         assertThatThrownBy(() -> HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, false,
                 Optional.of("your_secret_key_here"), Duration.ofMinutes(60), 300, Optional.of("pw-pw-pw-pw"))))
+                .hasMessageContaining("well-known");
+        for (String placeholder : List.of("your-secret-key-change-in-production", "CHANGE_ME_to_a_long_random_string_0123",
+                "a".repeat(40), "abababababababababababababababababababab")) {
+            assertThat(ServerSettings.looksLikeAPlaceholder(placeholder)).as(placeholder).isTrue();
+        }
+        assertThat(ServerSettings.looksLikeAPlaceholder(java.util.HexFormat.of().formatHex(new byte[] {
+                0x3f, 0x1a, 0x5c, (byte) 0x9e, 0x27, 0x41, (byte) 0xd8, 0x6b, 0x02, (byte) 0xf3, 0x7c, 0x55, (byte) 0xb1,
+                0x0e, (byte) 0x96, 0x4d}))).isFalse();
+        assertThatThrownBy(() -> HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, false,
+                Optional.of("your-secret-key-change-in-production"), Duration.ofMinutes(60), 300, Optional.of("pw-pw-pw-pw"))))
                 .hasMessageContaining("well-known");
     }
 
