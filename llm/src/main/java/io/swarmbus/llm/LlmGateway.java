@@ -64,6 +64,12 @@ public final class LlmGateway implements AutoCloseable {
         /** Writes and flushes; throws if the client went away. */
         void write(byte[] bytes) throws IOException;
 
+        /**
+         * The backend broke off an answer already started: the sink must end it as a failure (say,
+         * by aborting the connection), so the client cannot take it for a complete answer.
+         */
+        void cut(String reason);
+
         /** A whole answer at once, instead of {@link #start} and {@link #write}: sent with its length. */
         default void answer(int status, String contentType, byte[] body) throws IOException {
             start(status, contentType);
@@ -348,6 +354,7 @@ public final class LlmGateway implements AutoCloseable {
             if (!started) {
                 return retry(backend, "broke off its stream: " + e);
             }
+            sink.cut("backend '" + backend.name() + "' broke off its stream: " + e);
             return new Outcome(true, null);
         }
         account(backend, request, model, usageSeen);
@@ -355,7 +362,8 @@ public final class LlmGateway implements AutoCloseable {
             return retry(backend, "ended its stream without an event");
         }
         if (!done) {
-            backend.failed(System.nanoTime(), false); // cut off before [DONE]: the client got a broken stream
+            backend.failed(System.nanoTime(), false);
+            sink.cut("backend '" + backend.name() + "' ended its stream before [DONE]");
         }
         return new Outcome(true, null);
     }

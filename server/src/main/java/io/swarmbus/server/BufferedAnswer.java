@@ -19,6 +19,13 @@ final class BufferedAnswer implements LlmGateway.Sink {
         bytes.writeBytes(data);
     }
 
+    /** A broken answer is a failed one: 502, with the reason after what arrived. */
+    @Override
+    public void cut(String reason) {
+        status = 502;
+        bytes.writeBytes(("\n" + reason).getBytes(StandardCharsets.UTF_8));
+    }
+
     int status() {
         return status;
     }

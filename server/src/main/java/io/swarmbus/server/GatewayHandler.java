@@ -17,6 +17,7 @@ import java.util.concurrent.atomic.LongAdder;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.io.EofException;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -111,8 +112,13 @@ final class GatewayHandler extends Handler.Wrapper {
                 answer(response, 200, OpenAiWire.models(List.copyOf(routes.gateway().models()), "swarmbus"), callback);
                 return;
             }
-            routes.gateway().handle(routes.request(caller, body(request), headers::get, route), new CoreSink(response));
-            callback.succeeded();
+            CoreSink sink = new CoreSink(response);
+            routes.gateway().handle(routes.request(caller, body(request), headers::get, route), sink);
+            if (sink.cut != null) {
+                callback.failed(new EofException(sink.cut)); // aborts: the client sees a broken stream
+            } else {
+                callback.succeeded();
+            }
         } catch (LlmGateway.Refused refused) {
             if (refused.retryAfterSeconds() > 0) {
                 response.getHeaders().put(HttpHeader.RETRY_AFTER, refused.retryAfterSeconds());
@@ -216,6 +222,7 @@ final class GatewayHandler extends Handler.Wrapper {
     /** Writes the gateway's answer to the response, each piece flushed before the next is read. */
     private static final class CoreSink implements LlmGateway.Sink {
         private final Response response;
+        private String cut;
 
         CoreSink(Response response) {
             this.response = response;
@@ -234,6 +241,11 @@ final class GatewayHandler extends Handler.Wrapper {
         @Override
         public void write(byte[] bytes) throws IOException {
             write(false, bytes);
+        }
+
+        @Override
+        public void cut(String reason) {
+            cut = reason;
         }
 
         /** With a Content-Length, head and body leave in one write, without chunk framing. */

@@ -1,6 +1,7 @@
 package io.swarmbus.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.swarmbus.llm.BackendSpec;
@@ -340,9 +341,15 @@ class LlmGatewayTest {
                         if (reply.statusCode() != 200) {
                             failures.add(reply.statusCode() + " " + reply.body());
                         } else if (streaming && !reply.body().contains("[DONE]")) {
-                            cutStreams.incrementAndGet(); // had started: may end where the backend died
+                            failures.add("a stream cut off by the backend looked complete: " + reply.body());
                         } else {
                             ok.incrementAndGet();
+                        }
+                    } catch (java.io.IOException e) {
+                        if (streaming) {
+                            cutStreams.incrementAndGet(); // had started: broken off where the backend died
+                        } else {
+                            failures.add(e.toString());
                         }
                     } catch (Exception e) {
                         failures.add(e.toString());
@@ -366,6 +373,42 @@ class LlmGatewayTest {
         assertThat(ok.get()).as("answers went on after the kill").isGreaterThan(before + 20);
         assertThat(cutStreams.get()).as("at most the streams running on the killed backend").isLessThanOrEqualTo(4);
         assertThat(get("/api/v1/llm/backends").at("/backends/1/healthy").asBoolean()).isFalse();
+    }
+
+    @Test
+    void aStreamTheBackendEndsBeforeDone_endsAsABrokenStreamForTheClient() throws Exception {
+        com.sun.net.httpserver.HttpServer backend = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        backend.createContext("/v1/models", exchange -> {
+            byte[] body = "{\"object\":\"list\",\"data\":[{\"id\":\"m\",\"object\":\"model\"}]}"
+                    .getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        backend.createContext("/v1/chat/completions", exchange -> {
+            exchange.getRequestBody().readAllBytes();
+            exchange.getResponseHeaders().add("Content-Type", "text/event-stream");
+            exchange.sendResponseHeaders(200, 0);
+            exchange.getResponseBody().write(("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":"
+                    + "[{\"index\":0,\"delta\":{\"content\":\"half an\"}}]}\n\n").getBytes(StandardCharsets.UTF_8));
+            exchange.close(); // no [DONE]: the answer stops halfway
+        });
+        backend.start();
+        try {
+            start(GatewaySettings.of(List.of(BackendSpec.ofUrl("http://127.0.0.1:" + backend.getAddress().getPort()
+                    + "/v1", 4)), "round_robin"));
+            HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + v1Port() + "/v1/chat/completions"))
+                    .header("Content-Type", "application/json").header("Authorization", "Bearer " + token)
+                    .POST(HttpRequest.BodyPublishers.ofString(
+                            "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"))
+                    .build();
+
+            assertThatThrownBy(() -> client.send(request, HttpResponse.BodyHandlers.ofString()))
+                    .isInstanceOf(java.io.IOException.class);
+        } finally {
+            backend.stop(0);
+        }
     }
 
     @Test
