@@ -269,7 +269,7 @@ public final class LlmGateway implements AutoCloseable {
             backend.answered(System.nanoTime(), System.nanoTime() - started);
             String contentType = response.header("Content-Type").orElse("application/json");
             if (stream && status == 200) {
-                return relayStream(backend, request, model, in, clientWantsUsage, sink);
+                return relayStream(backend, request, model, in, body.length, clientWantsUsage, sink);
             }
             byte[] answer = in.readAllBytes();
             if (status == 200) {
@@ -306,10 +306,11 @@ public final class LlmGateway implements AutoCloseable {
      * the backend is charged a failure. A client that goes away closes the upstream stream, which
      * cancels the backend's generation.
      */
-    private Outcome relayStream(Backend backend, Request request, String model, InputStream in,
+    private Outcome relayStream(Backend backend, Request request, String model, InputStream in, int bodyBytes,
             boolean clientWantsUsage, Sink sink) {
         boolean started = false;
         boolean done = false;
+        int events = 0; // relayed, for an estimate of the usage when the stream ends before its usage chunk
         StringBuilder event = new StringBuilder();
         Tokens usageSeen = null;
         BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
@@ -342,22 +343,24 @@ public final class LlmGateway implements AutoCloseable {
                         started = true;
                     }
                     sink.write((text + "\n").getBytes(StandardCharsets.UTF_8));
+                    events++;
                 } catch (IOException e) {
                     throw new ClientGone(e);
                 }
             }
         } catch (ClientGone e) {
-            account(backend, request, model, usageSeen);
+            account(backend, request, model, usageSeen != null ? usageSeen : Tokens.estimate(bodyBytes, events));
             return new Outcome(true, null); // closing `in` (by the caller) cancels the upstream request
         } catch (IOException e) {
             backend.failed(System.nanoTime(), false);
             if (!started) {
                 return retry(backend, "broke off its stream: " + e);
             }
+            account(backend, request, model, usageSeen != null ? usageSeen : Tokens.estimate(bodyBytes, events));
             sink.cut("backend '" + backend.name() + "' broke off its stream: " + e);
             return new Outcome(true, null);
         }
-        account(backend, request, model, usageSeen);
+        account(backend, request, model, usageSeen != null || !started ? usageSeen : Tokens.estimate(bodyBytes, events));
         if (!started) {
             return retry(backend, "ended its stream without an event");
         }
@@ -393,6 +396,15 @@ public final class LlmGateway implements AutoCloseable {
         static Tokens of(JsonNode usage) {
             return usage == null || !usage.isObject() ? null
                     : new Tokens(usage.path("prompt_tokens").asInt(0), usage.path("completion_tokens").asInt(0));
+        }
+
+        /**
+         * For a stream that ended before its usage chunk (the client hung up, the backend broke
+         * off): about four bytes of request a prompt token, and a token an event relayed. Counted
+         * rather than nothing, or hanging up early would dodge token limits and budgets.
+         */
+        static Tokens estimate(int requestBytes, int events) {
+            return new Tokens((requestBytes + 3) / 4, events);
         }
     }
 

@@ -521,6 +521,9 @@ class LlmGatewayTest {
         }
         assertThat(a.simulator().stats().running()).as("the backend stopped generating").isZero();
         assertThat(get("/api/v1/llm/backends").at("/backends/0/in_flight").asInt()).isZero();
+        JsonNode usage = get("/api/v1/llm/usage");
+        assertThat(usage.at("/agents/team/requests").asInt()).as("hanging up early still counts").isEqualTo(1);
+        assertThat(usage.at("/agents/team/prompt_tokens").asInt()).as("estimated from the request").isPositive();
     }
 
     @Test
