@@ -102,13 +102,17 @@ final class MessageRoutes {
      */
     void sendBatch(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
-        List<RequestBody> items = body.objects("messages");
+        List<Optional<RequestBody>> items = body.items("messages");
         if (items.isEmpty() || items.size() > 1000) {
             throw SwarmbusException.invalid("messages", "'messages' must hold 1 to 1000 messages, held " + items.size());
         }
         List<CompletableFuture<Map<String, Object>>> results = new ArrayList<>();
-        for (RequestBody item : items) {
-            results.add(sendOne(ctx, item));
+        for (Optional<RequestBody> item : items) {
+            results.add(item.map(message -> sendOne(ctx, message)).orElseGet(() -> {
+                Map<String, Object> view = new LinkedHashMap<>();
+                errorView(view, SwarmbusException.invalid("messages", "each message must be a JSON object"));
+                return CompletableFuture.completedFuture(view);
+            }));
         }
         ctx.future(() -> CompletableFuture.allOf(results.toArray(CompletableFuture[]::new))
                 .thenRun(() -> Http.json(ctx, 200, Views.list("results", results.stream().map(
@@ -203,7 +207,12 @@ final class MessageRoutes {
         if (traceparent != null && !traceparent.isBlank()) {
             builder.header("traceparent", traceparent);
         }
-        body.number("ttl_seconds").ifPresent(seconds -> builder.ttl(Duration.ofMillis((long) (seconds * 1000))));
+        body.number("ttl_seconds").ifPresent(seconds -> {
+            if (!(seconds > 0)) {
+                throw SwarmbusException.invalid("ttl_seconds", "ttl_seconds must be positive, was " + seconds);
+            }
+            builder.ttl(Duration.ofMillis(Math.max(1, (long) (seconds * 1000))));
+        });
         Optional.ofNullable(idempotencyHeader).or(() -> body.optionalText("idempotency_key"))
                 .ifPresent(builder::idempotencyKey);
         return builder.build();

@@ -123,6 +123,19 @@ final class RequestBody {
         return bodies;
     }
 
+    /** The array {@code field}, item by item: a body for each object, empty for anything else. */
+    List<Optional<RequestBody>> items(String field) {
+        JsonNode node = root.get(field);
+        if (node == null || !node.isArray()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be an array of objects");
+        }
+        List<Optional<RequestBody>> items = new ArrayList<>();
+        for (JsonNode item : node) {
+            items.add(item.isObject() ? Optional.of(new RequestBody(item)) : Optional.empty());
+        }
+        return items;
+    }
+
     AgentId agent(String field) {
         return AgentId.of(text(field));
     }

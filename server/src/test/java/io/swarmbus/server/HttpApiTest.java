@@ -207,7 +207,8 @@ class HttpApiTest {
                 + "{\"from\":\"a\",\"to\":\"b\",\"content\":{\"n\":1}},"
                 + "{\"from\":\"a\",\"to\":\"ghost\",\"content\":{\"n\":2}},"
                 + "{\"from\":\"a\",\"to\":\"b\",\"content\":{\"n\":3},\"priority\":\"urgent\"},"
-                + "{\"from\":\"a\",\"to\":\"b\",\"content\":{\"n\":4},\"priority\":\"critical\"}]}");
+                + "{\"from\":\"a\",\"to\":\"b\",\"content\":{\"n\":4},\"priority\":\"critical\"},"
+                + "\"not a message\"]}");
 
         assertThat(batch.status()).isEqualTo(200);
         JsonNode results = batch.body().get("results");
@@ -215,6 +216,8 @@ class HttpApiTest {
         assertThat(results.get(1).get("error").asText()).isEqualTo("not_found");
         assertThat(results.get(2).get("field").asText()).isEqualTo("priority");
         assertThat(results.get(3).has("message_id")).isTrue();
+        assertThat(results.get(4).get("status").asInt()).isEqualTo(400);
+        assertThat(results.get(4).get("field").asText()).isEqualTo("messages");
         JsonNode got = call("POST", "/api/v1/agents/b/receive", null).body().get("messages");
         assertThat(got).hasSize(2);
         assertThat(got.get(0).get("content").get("n").asInt()).isEqualTo(4);

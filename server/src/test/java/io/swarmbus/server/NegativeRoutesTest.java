@@ -218,6 +218,7 @@ class NegativeRoutesTest {
         cases.put("{\"to\":\"alice\",\"content\":1,\"type\":\"Not A Type\"}", "message_type");
         cases.put("{\"to\":\"alice\",\"content\":1,\"headers\":{\"a\":1}}", "headers");
         cases.put("{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":\"soon\"}", "ttl_seconds");
+        cases.put("{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":-5}", "ttl_seconds");
         cases.put("[1,2]", "body");
         for (var c : cases.entrySet()) {
             Reply reply = call("POST", "/api/v1/messages", c.getKey(), alice);
