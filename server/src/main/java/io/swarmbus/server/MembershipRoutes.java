@@ -86,7 +86,7 @@ final class MembershipRoutes {
         AgentId agent = RequestBody.parse(Http.body(ctx)).agent("agent_id");
         auth.requireOwner(Auth.principal(ctx), agent);
         boolean added = bus.subscribe(agent, topic);
-        Map<String, Object> view = topic(topic);
+        Map<String, Object> view = topic(ctx, topic);
         view.put("changed", added);
         Http.json(ctx, added ? 201 : 200, view);
     }
@@ -96,13 +96,13 @@ final class MembershipRoutes {
         AgentId agent = AgentId.of(ctx.pathParam("agent"));
         auth.requireOwner(Auth.principal(ctx), agent);
         boolean removed = bus.unsubscribe(agent, topic);
-        Map<String, Object> view = topic(topic);
+        Map<String, Object> view = topic(ctx, topic);
         view.put("changed", removed);
         Http.json(ctx, 200, view);
     }
 
     void getTopic(Context ctx) {
-        Http.json(ctx, 200, topic(ctx.pathParam("topic")));
+        Http.json(ctx, 200, topic(ctx, ctx.pathParam("topic")));
     }
 
     /** {@code POST /api/v1/users} (admin): {@code {"username", "password", "admin": false}}. */
@@ -122,10 +122,13 @@ final class MembershipRoutes {
                 "note", "store it now: only its hash is kept"));
     }
 
-    private Map<String, Object> topic(String topic) {
+    /** A topic with those of its subscribers the caller owns: other users' agents stay unnamed. */
+    private Map<String, Object> topic(Context ctx, String topic) {
+        Auth.Principal principal = Auth.principal(ctx);
         Map<String, Object> view = new LinkedHashMap<>();
         view.put("topic", topic);
-        view.put("subscribers", bus.subscribers(topic).stream().sorted().map(AgentId::value).toList());
+        view.put("subscribers", bus.subscribers(topic).stream().filter(agent -> auth.owns(principal, agent))
+                .sorted().map(AgentId::value).toList());
         return view;
     }
 }

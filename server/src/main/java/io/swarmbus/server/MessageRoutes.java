@@ -324,7 +324,16 @@ final class MessageRoutes {
         MessageRecord record = bus.message(id).filter(r -> auth.maySee(Auth.principal(ctx), r))
                 .orElseThrow(() -> new SwarmbusException(io.swarmbus.ErrorCode.NOT_FOUND,
                         "message " + id + " does not exist or is past retention"));
-        Http.json(ctx, 200, Views.record(record));
+        Http.json(ctx, 200, view(Auth.principal(ctx), record));
+    }
+
+    /**
+     * A message as the caller may see it: its sender's owner sees every delivery, a recipient's
+     * owner only those to its own agents, so other users' agents go unnamed.
+     */
+    private Map<String, Object> view(Auth.Principal principal, MessageRecord record) {
+        boolean sender = auth.owns(principal, record.message().from());
+        return Views.record(record, recipient -> sender || auth.owns(principal, recipient));
     }
 
     /**
@@ -367,22 +376,24 @@ final class MessageRoutes {
         }
         Auth.Principal principal = Auth.principal(ctx);
         Http.json(ctx, 200, Views.list("messages", bus.history(query).stream()
-                .filter(r -> auth.maySee(principal, r)).map(Views::record).toList()));
+                .filter(r -> auth.maySee(principal, r)).map(r -> view(principal, r)).toList()));
     }
 
     /** {@code GET /api/v1/agents/{id}/messages}: that agent's history, newest first. */
     void historyOf(Context ctx, AgentId agent) {
-        auth.requireOwner(Auth.principal(ctx), agent);
+        Auth.Principal principal = Auth.principal(ctx);
+        auth.requireOwner(principal, agent);
         int limit = Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100);
         List<Map<String, Object>> views = bus.history(HistoryQuery.all().withAgent(agent).withLimit(limit)).stream()
-                .map(Views::record).toList();
+                .map(r -> view(principal, r)).toList();
         Http.json(ctx, 200, Views.list("messages", views));
     }
 
     /** {@code GET /api/v1/agents/{id}/dead-letters}. */
     void deadLetters(Context ctx, AgentId agent) {
-        auth.requireOwner(Auth.principal(ctx), agent);
-        Http.json(ctx, 200, Views.list("messages", bus.deadLetters(agent).stream().map(Views::record).toList()));
+        Auth.Principal principal = Auth.principal(ctx);
+        auth.requireOwner(principal, agent);
+        Http.json(ctx, 200, Views.list("messages", bus.deadLetters(agent).stream().map(r -> view(principal, r)).toList()));
     }
 
     /** {@code POST /api/v1/agents/{id}/dead-letters/{message_id}/replay}. */

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import com.fasterxml.jackson.databind.util.RawValue;
 import io.swarmbus.messaging.Address;
+import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Delivery;
 import io.swarmbus.messaging.DeliveryInfo;
 import io.swarmbus.messaging.InboxStats;
@@ -111,9 +112,11 @@ final class Views {
         return false;
     }
 
-    static Map<String, Object> record(MessageRecord r) {
+    /** A message with its deliveries to the recipients {@code shown}. */
+    static Map<String, Object> record(MessageRecord r, java.util.function.Predicate<AgentId> shown) {
         Map<String, Object> view = message(r.message());
-        view.put("deliveries", r.deliveries().stream().map(Views::deliveryInfo).toList());
+        view.put("deliveries", r.deliveries().stream().filter(d -> shown.test(d.recipient()))
+                .map(Views::deliveryInfo).toList());
         return view;
     }
 

@@ -185,6 +185,22 @@ class NegativeRoutesTest {
     }
 
     @Test
+    void sharedTopicsAndMessages_nameOnlyTheCallersOwnAgents() throws Exception {
+        call("POST", "/api/v1/topics/news/subscribers", "{\"agent_id\":\"alice\"}", alice);
+        call("POST", "/api/v1/topics/news/subscribers", "{\"agent_id\":\"bob\"}", bob);
+        String published = call("POST", "/api/v1/topics/news/messages", "{\"from\":\"bob\",\"content\":1}", bob)
+                .body().get("message_id").asText();
+
+        assertThat(call("GET", "/api/v1/topics/news", null, alice).body().get("subscribers").toString())
+                .isEqualTo("[\"alice\"]");
+        JsonNode seenByAlice = call("GET", "/api/v1/messages/" + published, null, alice).body().get("deliveries");
+        assertThat(seenByAlice).hasSize(1);
+        assertThat(seenByAlice.get(0).get("agent_id").asText()).isEqualTo("alice");
+        assertThat(call("GET", "/api/v1/messages/" + published, null, bob).body().get("deliveries"))
+                .as("the sender sees every delivery").hasSize(1);
+    }
+
+    @Test
     void pushStream_refusesWithItsStatusBeforeStreaming() throws Exception {
         Map<String, Integer> cases = new java.util.LinkedHashMap<>();
         cases.put("/api/v1/agents/bob/stream", 404);
