@@ -76,6 +76,9 @@ public final class CallBody {
                     default -> parser.skipChildren(); // checked, not decoded
                 }
             }
+            if (parser.nextToken() != null) { // the backend would get it as it was sent
+                throw new Invalid("body", "the body has more after its JSON object");
+            }
         } catch (JsonProcessingException e) {
             throw new Invalid("body", "the body is not valid JSON: " + e.getOriginalMessage());
         } catch (IOException e) {

@@ -65,6 +65,9 @@ class CallBodyTest {
         assertThatThrownBy(() -> parse("{\"model\":null}")).isInstanceOf(CallBody.Invalid.class)
                 .hasMessage("'model' must be a string");
         assertThatThrownBy(() -> parse("")).isInstanceOf(CallBody.Invalid.class);
+        assertThatThrownBy(() -> parse("{\"model\":\"m\"} trailing")).isInstanceOf(CallBody.Invalid.class);
+        assertThatThrownBy(() -> parse("{\"model\":\"m\"}{\"model\":\"n\"}")).isInstanceOf(CallBody.Invalid.class)
+                .hasMessage("the body has more after its JSON object");
     }
 
     @Test
