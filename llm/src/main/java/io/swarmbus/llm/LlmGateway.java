@@ -49,6 +49,7 @@ public final class LlmGateway implements AutoCloseable {
     private final Admission admission;
     /** Whether the strategy reads a call's prompt words; splitting them is skipped otherwise. */
     private final boolean readsPrompt;
+    private static final Duration RATE_WINDOW_TICK = Duration.ofMillis(200);
     private final UpstreamClient upstream = new UpstreamClient(Duration.ofSeconds(5));
     private final UsageLedger usage = new UsageLedger();
     private final Quotas quotas;
@@ -477,15 +478,27 @@ public final class LlmGateway implements AutoCloseable {
 
     // ------------------------------------------------------------------ health
 
+    /**
+     * Checks health and saves usage every {@code healthInterval}; in between, every 200 ms, hands
+     * waiting calls to backends whose minute's window has moved under their rpm or tpm again (no
+     * call finishing there would wake them).
+     */
     private void healthLoop() {
+        long nextCheck = System.nanoTime() + settings.healthInterval().toNanos();
         while (open.get()) {
             try {
-                Thread.sleep(settings.healthInterval());
+                Thread.sleep(RATE_WINDOW_TICK);
             } catch (InterruptedException e) {
                 return;
             }
-            checkHealth();
-            saveState();
+            if (admission.queued() > 0) {
+                admission.dispatch();
+            }
+            if (System.nanoTime() - nextCheck >= 0) {
+                checkHealth();
+                saveState();
+                nextCheck = System.nanoTime() + settings.healthInterval().toNanos();
+            }
         }
     }
 

@@ -101,9 +101,15 @@ public final class Backend {
         return ewmaNanos * Math.exp(-(now - ewmaStamp) / (EWMA_DECAY_NANOS * 10));
     }
 
-    /** Whether it may take another request now: healthy, not ejected, under its (probation) limit. */
+    /**
+     * Whether it may take another request now: healthy, not ejected, under its (probation) limit,
+     * and under its {@code rpm} and {@code tpm} for the last minute, so a provider's rate limit is
+     * waited for in the queue rather than met as its 429.
+     */
     public synchronized boolean available(long now) {
-        return checkedUp && now >= ejectedUntil && inFlight.get() < allowance();
+        return checkedUp && now >= ejectedUntil && inFlight.get() < allowance()
+                && (spec.rpm() == 0 || requestsPerMinute.sum(now) < spec.rpm())
+                && (spec.tpm() == 0 || tokensPerMinute.sum(now) < spec.tpm());
     }
 
     /** Whether it is up at all (may still be busy). */

@@ -92,6 +92,26 @@ class AdmissionTest {
     }
 
     @Test
+    void aBackendAtItsRpmOrTpm_takesNoMoreThisMinute_andCallsWaitRatherThanFail() throws Exception {
+        Backend limited = new Backend(new BackendSpec("limited", URI.create("http://127.0.0.1:9200"),
+                Optional.empty(), List.of("m"), 1, 8, 2, 0, 0, 0), 0);
+        Backend tokens = new Backend(new BackendSpec("tokens", URI.create("http://127.0.0.1:9201"),
+                Optional.empty(), List.of("m"), 1, 8, 0, 100, 0, 0), 1);
+        Admission admission = new Admission(List.of(limited), Strategies.named("round_robin"), 100);
+        for (int i = 0; i < 2; i++) {
+            admission.release(admission.acquire(call("a", 1, 1000), Set.of()));
+        }
+
+        assertThatThrownBy(() -> admission.acquire(call("a", 1, 200), Set.of()))
+                .isInstanceOf(Admission.Rejected.class)
+                .extracting(e -> ((Admission.Rejected) e).reason()).isEqualTo(Admission.Rejected.Reason.TIMEOUT);
+        long now = System.nanoTime();
+        assertThat(tokens.available(now)).isTrue();
+        tokens.used(now, 60, 40);
+        assertThat(tokens.available(now)).as("100 tokens used of a tpm of 100").isFalse();
+    }
+
+    @Test
     void higherPriorityWaitersGoFirst() throws Exception {
         Backend b = backend(0, 1);
         Admission admission = new Admission(List.of(b), Strategies.named("round_robin"), 1000);
