@@ -129,7 +129,7 @@ final class Auth {
                 .orElseThrow(() -> SwarmbusException.invalid("password", "'password' is required"));
         Optional<AccessStore.User> user = store.authenticate(username, password);
         if (user.isEmpty() && devMode && store.user(username).isEmpty()) {
-            AgentId.of(username); // user names double as default agent ids
+            userName(username);
             user = Optional.of(store.addUser(username, password, false));
         }
         AccessStore.User known = user.orElseThrow(() -> Tokens.unauthenticated("wrong username or password"));
@@ -138,6 +138,15 @@ final class Auth {
         view.put("token_type", "bearer");
         view.put("expires_in", tokens.lifetime().toSeconds());
         Http.json(ctx, 200, view);
+    }
+
+    /** A new user's name, which doubles as its default agent id, so it must be a valid one. */
+    static String userName(String name) {
+        try {
+            return AgentId.of(name).value();
+        } catch (SwarmbusException e) {
+            throw SwarmbusException.invalid("username", "a user name must be a valid agent id: " + e.getMessage());
+        }
     }
 
     /** Fails with 404 unless the caller owns {@code agent} (or is an admin). */

@@ -90,6 +90,9 @@ final class Cli {
     /** Runs {@code command} (one or two words) with {@code options}. */
     void run(String command, Map<String, String> options) {
         String server = options.getOrDefault("server", env.getOrDefault("SWARMBUS_SERVER", "http://127.0.0.1:8080"));
+        if (!server.matches("https?://[^/\\s]+(/\\S*)?")) {
+            throw new IllegalArgumentException("--server must be a URL like http://127.0.0.1:8080, was '" + server + "'");
+        }
         Optional<String> token = Optional.ofNullable(options.getOrDefault("token", env.get("SWARMBUS_TOKEN")));
         Call call = new Call(server, token, options.containsKey("json"));
         switch (command) {

@@ -66,6 +66,10 @@ final class MessageRoutes {
      */
     void broadcast(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
+        body.firstPresent("to", "receiver_id", "group", "group_name", "topic").ifPresent(field -> {
+            throw SwarmbusException.invalid(field, "a broadcast goes to every agent, or to those with a 'role' "
+                    + "or 'capability'; '" + field + "' has no place in it");
+        });
         if (!body.has("role") && !body.has("capability")) {
             respondToSend(ctx, request(ctx, body, Address.broadcast()));
             return;
@@ -223,6 +227,12 @@ final class MessageRoutes {
         List<Address> given = new ArrayList<>();
         body.firstPresent("to", "receiver_id").ifPresent(field -> given.add(Address.agent(body.agent(field))));
         body.firstPresent("group", "group_name").ifPresent(field -> given.add(Address.group(body.text(field))));
+        for (String[] aliases : new String[][] {{"to", "receiver_id"}, {"group", "group_name"}}) {
+            if (body.has(aliases[0]) && body.has(aliases[1])) {
+                throw SwarmbusException.invalid(aliases[1], "give '" + aliases[0] + "' or its seed name '" + aliases[1]
+                        + "', not both");
+            }
+        }
         body.optionalText("topic").ifPresent(topic -> given.add(Address.topic(topic)));
         if (body.flag("broadcast")) {
             given.add(Address.broadcast());

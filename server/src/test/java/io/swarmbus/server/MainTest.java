@@ -149,6 +149,12 @@ class MainTest {
     }
 
     @Test
+    void client_withAServerThatIsNotAUrl_saysSo() {
+        assertThat(run("agent", "list", "--server", "not-a-url", "--token", "x")).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: --server must be a URL like http://127.0.0.1:8080, was 'not-a-url'\n");
+    }
+
+    @Test
     void badUsage_exitsWithTwo() {
         assertThat(run()).isEqualTo(2);
         assertThat(run("send", "--server", "http://127.0.0.1:1", "--content", "1", "--to")).isEqualTo(2);

@@ -235,12 +235,19 @@ class NegativeRoutesTest {
         cases.put("{\"to\":\"alice\",\"content\":1,\"headers\":{\"a\":1}}", "headers");
         cases.put("{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":\"soon\"}", "ttl_seconds");
         cases.put("{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":-5}", "ttl_seconds");
+        cases.put("{\"to\":\"alice\",\"receiver_id\":\"bob\",\"content\":1}", "receiver_id");
         cases.put("[1,2]", "body");
         for (var c : cases.entrySet()) {
             Reply reply = call("POST", "/api/v1/messages", c.getKey(), alice);
             assertThat(reply.status()).as(c.getKey()).isEqualTo(400);
             assertThat(reply.body().get("field").asText()).as(c.getKey()).isEqualTo(c.getValue());
         }
+        Reply badName = call("POST", "/auth/token", "{\"username\":\"x y\",\"password\":\"password-1\"}", null);
+        assertThat(badName.status()).isEqualTo(400);
+        assertThat(badName.body().get("field").asText()).isEqualTo("username");
+        Reply broadcastTo = call("POST", "/api/v1/messages/broadcast", "{\"to\":\"bob\",\"content\":1}", alice);
+        assertThat(broadcastTo.status()).isEqualTo(400);
+        assertThat(broadcastTo.body().get("field").asText()).isEqualTo("to");
         Reply unknownId = call("GET", "/api/v1/messages/00000000000000ff", null, alice);
         assertThat(unknownId.status()).isEqualTo(404);
         Reply badLimit = call("GET", "/api/v1/messages?limit=0", null, alice);
