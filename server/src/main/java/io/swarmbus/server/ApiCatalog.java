@@ -38,8 +38,13 @@ final class ApiCatalog {
     }
 
     void post(String path, String summary, Handler handler) {
+        post(path, summary, summary.startsWith("Create") || summary.startsWith("Send") ? 201 : 200, handler);
+    }
+
+    /** A POST whose success status the summary does not tell. */
+    void post(String path, String summary, int success, Handler handler) {
         routes.post(path, handler);
-        add("post", path, summary, summary.startsWith("Create") || summary.startsWith("Send") ? 201 : 200);
+        add("post", path, summary, success);
     }
 
     void put(String path, String summary, Handler handler) {

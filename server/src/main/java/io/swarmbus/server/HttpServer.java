@@ -335,7 +335,7 @@ public final class HttpServer implements AutoCloseable {
         api.post("/api/v1/agents/networks", "Create an agent network", networks::create);
         api.get("/api/v1/agents/networks", "List your agent networks", networks::list);
         api.get("/api/v1/agents/networks/{id}", "Get an agent network", networks::get);
-        api.post("/api/v1/agents/networks/{id}/execute", "Run a task on a network by its strategy", networks::execute);
+        api.post("/api/v1/agents/networks/{id}/execute", "Run a task on a network by its strategy", 202, networks::execute);
         api.get("/api/v1/agents/networks/{id}/executions", "A network's executions", networks::executions);
         api.get("/api/v1/agents/networks/{id}/executions/{execution_id}", "One execution with its steps",
                 networks::execution);
@@ -402,7 +402,7 @@ public final class HttpServer implements AutoCloseable {
         api.post("/api/v1/users", "Create a user (admin)", members::addUser);
         api.post("/api/v1/api-keys", "Create an admin API key", members::addApiKey);
 
-        api.post("/api/v1/agents", "Register an agent (or replace its profile)", agents::register);
+        api.post("/api/v1/agents", "Register an agent (or replace its profile)", 201, agents::register);
         api.get("/api/v1/agents", "Your agents; filter by capabilities, status, available", agents::list);
         api.get("/api/v1/agents/{id}", "Get an agent", agent(agents::get));
         api.put("/api/v1/agents/{id}", "Update an agent's profile", agent(agents::update));
@@ -420,7 +420,7 @@ public final class HttpServer implements AutoCloseable {
 
         api.post("/api/v1/messages", "Send a message", messages::send);
         api.post("/api/v1/messages/broadcast", "Send to every agent", messages::broadcast);
-        api.post("/api/v1/messages/batch", "Send many messages, one result each", messages::sendBatch);
+        api.post("/api/v1/messages/batch", "Send many messages, one result each", 200, messages::sendBatch);
         api.get("/api/v1/messages", "Query history", messages::history);
         api.get("/api/v1/messages/{id}", "Get a message with its delivery states", messages::get);
 
@@ -433,7 +433,7 @@ public final class HttpServer implements AutoCloseable {
         api.post("/api/v1/groups/{name}/messages", "Send to a group", messages::sendToGroup);
 
         api.get("/api/v1/topics/{topic}", "A topic's subscribers", members::getTopic);
-        api.post("/api/v1/topics/{topic}/subscribers", "Subscribe an agent", members::subscribe);
+        api.post("/api/v1/topics/{topic}/subscribers", "Subscribe an agent", 201, members::subscribe);
         api.delete("/api/v1/topics/{topic}/subscribers/{agent}", "Unsubscribe an agent", members::unsubscribe);
         api.post("/api/v1/topics/{topic}/messages", "Send to a topic", messages::publish);
     }
@@ -452,7 +452,7 @@ public final class HttpServer implements AutoCloseable {
     /** The seed document's paths, answering exactly as it shows them. */
     private static void seedRoutes(ApiCatalog api, MessageRoutes messages, MembershipRoutes members,
             AgentRoutes agents) {
-        api.post("/agents/register", "Register an agent (seed path)", agents::register);
+        api.post("/agents/register", "Register an agent (seed path)", 201, agents::register);
         api.post("/agents/receive", "Receive for your own agent (seed path)", messages::receiveOwn);
         api.delete("/agents/{id}", "Delete an agent (seed path)", agent(agents::delete));
         api.get("/agents/{id}/messages", "An agent's history (seed path)", agent(messages::historyOf));

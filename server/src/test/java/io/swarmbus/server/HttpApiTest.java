@@ -295,6 +295,9 @@ class HttpApiTest {
             assertThat(paths.has(path)).as(path).isTrue();
         }
         assertThat(paths.get("/messages").get("post").get("security")).isNotEmpty();
+        assertThat(paths.get("/api/v1/messages/batch").get("post").get("responses").has("200")).isTrue();
+        assertThat(paths.get("/api/v1/agents").get("post").get("responses").has("201")).isTrue();
+        assertThat(paths.get("/agents/register").get("post").get("responses").has("201")).isTrue();
         assertThat(paths.get("/health").get("get").get("security")).isEmpty();
         assertThat(paths.get("/api/v1/agents/{id}/dead-letters/{message_id}/replay").get("post").get("parameters"))
                 .hasSize(2);
