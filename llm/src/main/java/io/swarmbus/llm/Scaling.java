@@ -49,7 +49,8 @@ public final class Scaling {
      * The agents' load now.
      *
      * @param agents agents counted (working ones)
-     * @param backlog messages waiting in their inboxes
+     * @param backlog messages waiting in the inboxes of all agents, offline ones too (their work
+     *     waits for an agent all the same)
      */
     public record AgentLoad(int agents, long backlog) {}
 
@@ -61,6 +62,12 @@ public final class Scaling {
         int desiredBackends = Math.max(1, (int) Math.ceil(demand / (backends.slotsPerBackend() * settings.utilization())));
         String backendReason = demand + " requests running or waiting, " + Math.round(backends.slotsPerBackend())
                 + " slots per backend, target utilization " + settings.utilization();
+        if (backends.queued() > 0 && desiredBackends <= backends.healthy()) {
+            // Slots are averaged over every backend, and one model's backends can be full while
+            // others idle: requests that queue never ask for fewer backends than there are.
+            desiredBackends = backends.healthy() + 1;
+            backendReason += "; " + backends.queued() + " waiting for a slot: one more";
+        }
 
         int now = agents.agents();
         double perAgent = now == 0 ? agents.backlog() : (double) agents.backlog() / now;

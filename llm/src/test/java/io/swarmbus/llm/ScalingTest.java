@@ -17,6 +17,10 @@ class ScalingTest {
         assertThat(Scaling.advise(settings, backends(0, 0), new Scaling.AgentLoad(4, 0)).desiredBackends()).isEqualTo(1);
         assertThat(Scaling.advise(settings, backends(16, 0), new Scaling.AgentLoad(4, 0)).desiredBackends()).isEqualTo(2);
         assertThat(Scaling.advise(settings, backends(20, 30), new Scaling.AgentLoad(4, 0)).desiredBackends()).isEqualTo(7);
+        Scaling.Advice queuedOnOneSmallBackend = Scaling.advise(settings,
+                new Scaling.BackendLoad(3, 3, 22, 1, 3), new Scaling.AgentLoad(4, 0));
+        assertThat(queuedOnOneSmallBackend.desiredBackends()).as("never fewer while requests queue").isEqualTo(4);
+        assertThat(queuedOnOneSmallBackend.backendReason()).contains("3 waiting for a slot");
     }
 
     @Test

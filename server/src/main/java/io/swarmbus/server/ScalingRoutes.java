@@ -64,12 +64,13 @@ final class ScalingRoutes {
         int count = 0;
         long backlog = 0;
         for (AgentInfo agent : registry.list()) {
-            if (agent.status() == AgentStatus.OFFLINE
-                    || owner.isPresent() && !owner.get().equals(agent.profile().owner())) {
+            if (owner.isPresent() && !owner.get().equals(agent.profile().owner())) {
                 continue;
             }
-            count++;
-            if (bus.hasInbox(agent.profile().id())) {
+            if (agent.status() != AgentStatus.OFFLINE) {
+                count++;
+            }
+            if (bus.hasInbox(agent.profile().id())) { // an offline agent's work waits all the same
                 backlog += bus.inboxStats(agent.profile().id()).pending();
             }
         }

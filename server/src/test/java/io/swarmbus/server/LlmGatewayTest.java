@@ -653,6 +653,11 @@ class LlmGatewayTest {
         assertThat(idle.at("/agents/reason").asText()).contains("scale up");
         String metrics = metrics();
         assertThat(metrics).contains("swarmbus_scaling_desired_agents").contains("swarmbus_scaling_desired_backends 1.0");
+        post(token, "/api/v1/agents/worker-1/heartbeat", "{\"status\":\"offline\"}", Map.of());
+        JsonNode crashed = get("/api/v1/scaling");
+        assertThat(crashed.at("/agents/backlog").asInt()).as("an offline agent's work still waits").isEqualTo(25);
+        assertThat(crashed.at("/agents/desired").asInt()).isPositive();
+        assertThat(crashed.at("/agents/reason").asText()).contains("scale up");
     }
 
     @Test
