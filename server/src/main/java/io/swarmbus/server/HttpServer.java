@@ -116,7 +116,8 @@ public final class HttpServer implements AutoCloseable {
                 registry, bus, clock);
         Auth auth = new Auth(store, registry, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
                 settings.devMode());
-        MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit);
+        Metrics metrics = new Metrics(bus);
+        MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit, metrics);
         SwarmRoutes swarmRoutes = new SwarmRoutes(swarms, networks, auth, coordinator);
         MembershipRoutes members = new MembershipRoutes(bus, auth);
         AgentRoutes agents = new AgentRoutes(bus, registry, auth, audit);
@@ -128,7 +129,6 @@ public final class HttpServer implements AutoCloseable {
         // Often enough for task timeouts to the second, and for a TTL of a few seconds.
         long tickMillis = Math.max(100, Math.min(1000, settings.heartbeatTtl().toMillis() / 4));
         timer.scheduleAtFixedRate(() -> tick(coordinator, audit), tickMillis, tickMillis, TimeUnit.MILLISECONDS);
-        Metrics metrics = new Metrics(bus);
         LlmGateway llm = new LlmGateway(settings.llm());
         metrics.llm(llm);
         if (registry.get(LlmBusService.ADDRESS).isEmpty()) {
@@ -188,13 +188,13 @@ public final class HttpServer implements AutoCloseable {
             swarmRoutes(api, swarmRoutes);
             routes(api, bus, messages, members, agents);
             taskRoutes(api, taskRoutes);
-            api.get("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth)::stream);
+            api.get("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth, metrics)::stream);
             seedRoutes(api, messages, members, agents);
             llmRoutes(api, llmRoutes);
             managedRoutes(api, managedRoutes);
             api.get("/api/v1/scaling", "Backend and agent replica counts the load asks for", scaling::scaling);
             api.get("/openapi.json", "This document", ctx -> Http.json(ctx, 200, api.openApi()));
-            config.routes.ws("/api/v1/ws", new SocketRoutes(bus, auth, audit)::configure);
+            config.routes.ws("/api/v1/ws", new SocketRoutes(bus, auth, audit, metrics)::configure);
             errors(config, audit);
         });
         try {

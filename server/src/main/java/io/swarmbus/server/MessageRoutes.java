@@ -27,12 +27,14 @@ final class MessageRoutes {
     private final io.swarmbus.registry.Registry registry;
     private final Auth auth;
     private final AuditLog audit;
+    private final Metrics metrics;
 
-    MessageRoutes(MessageBus bus, io.swarmbus.registry.Registry registry, Auth auth, AuditLog audit) {
+    MessageRoutes(MessageBus bus, io.swarmbus.registry.Registry registry, Auth auth, AuditLog audit, Metrics metrics) {
         this.bus = bus;
         this.registry = registry;
         this.auth = auth;
         this.audit = audit;
+        this.metrics = metrics;
     }
 
     /** {@code POST /api/v1/messages}: to one of an agent, a group, a topic or everyone. */
@@ -252,6 +254,7 @@ final class MessageRoutes {
         Duration wait = Http.secondsParam(ctx, body, "timeout").orElse(Duration.ZERO);
         Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout").orElse(bus.defaultVisibility());
         ctx.future(() -> Http.after(bus.receiveAsync(agent, max, visibility, wait)).thenAccept(deliveries -> {
+            metrics.delivered(deliveries);
             deliveries.forEach(d -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "delivered", Map.of(
                     "message_id", d.id().toString(), "from_agent", d.message().from().value(),
                     "to_agent", agent.value(), "message_type", d.message().type().name(), "attempt", d.attempt())));

@@ -8,11 +8,14 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.BusStats;
+import io.swarmbus.messaging.Delivery;
 import io.swarmbus.messaging.InboxStats;
 import io.swarmbus.messaging.MessageBus;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.function.ToDoubleFunction;
 import java.util.function.ToLongFunction;
 
@@ -30,6 +33,7 @@ final class Metrics {
     private final Map<TimerKey, Timer> timers = new ConcurrentHashMap<>();
 
     private record TimerKey(String method, String route, int status) {}
+    private final Timer deliveryLatency;
     private volatile InboxTotals totals = new InboxTotals(0, 0, 0, 0, 0);
     private volatile long totalsAt;
 
@@ -54,6 +58,10 @@ final class Metrics {
         gauge("swarmbus_inbox_depth_max", "depth of the deepest inbox", InboxTotals::deepest);
         Gauge.builder("swarmbus_agents", bus, b -> b.stats().inboxes()).description("agents with an inbox")
                 .register(registry);
+        deliveryLatency = Timer.builder("swarmbus_delivery_latency").description(
+                "from a send's acceptance to its first delivery to a receiver (REST, stream or WebSocket)")
+                .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofSeconds(60)).register(registry);
     }
 
     private void counter(String name, String help, ToDoubleFunction<BusStats> read) {
@@ -85,6 +93,23 @@ final class Metrics {
             totalsAt = now;
         }
         return totals;
+    }
+
+    /**
+     * Records how long each first delivery waited from its send's acceptance (to the millisecond,
+     * as messages are stamped); redeliveries are left out, their wait is a lease's timeout.
+     */
+    void delivered(List<Delivery> deliveries) {
+        if (deliveries.isEmpty()) {
+            return;
+        }
+        long now = System.currentTimeMillis();
+        for (Delivery delivery : deliveries) {
+            if (delivery.attempt() == 1) {
+                deliveryLatency.record(Math.max(0, now - delivery.message().createdAt().toEpochMilli()),
+                        TimeUnit.MILLISECONDS);
+            }
+        }
     }
 
     void start(Context ctx) {

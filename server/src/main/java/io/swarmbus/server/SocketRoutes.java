@@ -48,13 +48,15 @@ final class SocketRoutes {
     private final MessageBus bus;
     private final Auth auth;
     private final AuditLog audit;
+    private final Metrics metrics;
     private final Map<String, AtomicBoolean> open = new ConcurrentHashMap<>();
     private final Map<String, Outbox> outboxes = new ConcurrentHashMap<>();
 
-    SocketRoutes(MessageBus bus, Auth auth, AuditLog audit) {
+    SocketRoutes(MessageBus bus, Auth auth, AuditLog audit, Metrics metrics) {
         this.bus = bus;
         this.auth = auth;
         this.audit = audit;
+        this.metrics = metrics;
     }
 
     void configure(WsConfig ws) {
@@ -224,6 +226,7 @@ final class SocketRoutes {
             try {
                 while (running != null && running.get()) {
                     List<Delivery> got = bus.receive(agent, max, visibility, Duration.ofSeconds(5));
+                    metrics.delivered(got);
                     if (batch && !got.isEmpty()) {
                         outbox.add(() -> deliveries(got));
                     } else {

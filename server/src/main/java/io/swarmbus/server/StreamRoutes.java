@@ -24,10 +24,12 @@ final class StreamRoutes {
 
     private final MessageBus bus;
     private final Auth auth;
+    private final Metrics metrics;
 
-    StreamRoutes(MessageBus bus, Auth auth) {
+    StreamRoutes(MessageBus bus, Auth auth, Metrics metrics) {
         this.bus = bus;
         this.auth = auth;
+        this.metrics = metrics;
     }
 
     /**
@@ -53,6 +55,7 @@ final class StreamRoutes {
             client.sendComment("streaming deliveries for " + agent);
             while (!client.terminated()) {
                 List<Delivery> got = bus.receive(agent, max, visibility, WAIT);
+                metrics.delivered(got);
                 if (got.isEmpty()) {
                     client.sendComment("keep-alive");
                 }

@@ -242,15 +242,17 @@ class HttpApiTest {
         register("a", "b");
         call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1}");
         call("GET", "/api/v1/messages/0000000000000001", null);
+        call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":2}");
+        call("POST", "/api/v1/agents/b/receive", "{\"max_messages\":1}");
 
         HttpResponse<String> scrape = client.send(HttpRequest.newBuilder(
                 URI.create("http://127.0.0.1:" + server.port() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
 
         assertThat(scrape.statusCode()).isEqualTo(200);
-        assertThat(scrape.body()).contains("swarmbus_messages_sent_total 1.0", "swarmbus_inbox_pending 1.0",
-                "swarmbus_journal_fsyncs_total");
+        assertThat(scrape.body()).contains("swarmbus_messages_sent_total 2.0", "swarmbus_inbox_pending 1.0",
+                "swarmbus_journal_fsyncs_total", "swarmbus_delivery_latency_seconds_count 1");
         assertThat(scrape.body()).containsPattern(
-                "http_server_requests_seconds_count\\{method=\"POST\",route=\"/api/v1/messages\",status=\"201\"} 1");
+                "http_server_requests_seconds_count\\{method=\"POST\",route=\"/api/v1/messages\",status=\"201\"} 2");
         assertThat(scrape.body()).contains("status=\"404\"");
     }
 
