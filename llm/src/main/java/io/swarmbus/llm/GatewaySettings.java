@@ -20,10 +20,11 @@ import java.util.Map;
  * @param scaling how the scaling signal is computed ({@link Scaling})
  * @param stateFile where usage totals and today's budgets are saved (every few seconds and at
  *     close) and restored from at start; null keeps them in memory only
+ * @param routeStrategies model → the strategy routing its calls, where it is not {@code strategy}
  */
 public record GatewaySettings(List<BackendSpec> backends, String strategy, int maxQueue, Duration queueTimeout,
         Duration requestTimeout, int retries, Map<String, List<String>> fallbacks, Duration healthInterval,
-        Quotas.Settings quotas, Scaling.Settings scaling, Path stateFile) {
+        Quotas.Settings quotas, Scaling.Settings scaling, Path stateFile, Map<String, String> routeStrategies) {
 
     public GatewaySettings {
         backends = List.copyOf(backends);
@@ -31,6 +32,8 @@ public record GatewaySettings(List<BackendSpec> backends, String strategy, int m
         java.util.Objects.requireNonNull(scaling, "scaling");
         fallbacks = Map.copyOf(fallbacks);
         io.swarmbus.llm.route.Strategies.check(strategy);
+        routeStrategies = Map.copyOf(routeStrategies);
+        routeStrategies.values().forEach(io.swarmbus.llm.route.Strategies::check);
         if (maxQueue < 0 || retries < 0) {
             throw new IllegalArgumentException("max_queue and retries must be 0 or more");
         }
@@ -39,31 +42,39 @@ public record GatewaySettings(List<BackendSpec> backends, String strategy, int m
     /** The given backends with defaults for everything else. */
     public static GatewaySettings of(List<BackendSpec> backends, String strategy) {
         return new GatewaySettings(backends, strategy, 10_000, Duration.ofSeconds(60), Duration.ofSeconds(300), 2,
-                Map.of(), Duration.ofSeconds(5), Quotas.Settings.NONE, Scaling.Settings.DEFAULT, null);
+                Map.of(), Duration.ofSeconds(5), Quotas.Settings.NONE, Scaling.Settings.DEFAULT, null, Map.of());
     }
 
     public GatewaySettings withRequestTimeout(Duration timeout) {
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, timeout, retries, fallbacks,
-                healthInterval, quotas, scaling, stateFile);
+                healthInterval, quotas, scaling, stateFile, routeStrategies);
     }
 
     public GatewaySettings withQueue(int max, Duration timeout) {
         return new GatewaySettings(backends, strategy, max, timeout, requestTimeout, retries, fallbacks,
-                healthInterval, quotas, scaling, stateFile);
+                healthInterval, quotas, scaling, stateFile, routeStrategies);
     }
 
     public GatewaySettings withFallbacks(Map<String, List<String>> map) {
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, map,
-                healthInterval, quotas, scaling, stateFile);
+                healthInterval, quotas, scaling, stateFile, routeStrategies);
     }
 
     public GatewaySettings withQuotas(Quotas.Settings limits) {
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks,
-                healthInterval, limits, scaling, stateFile);
+                healthInterval, limits, scaling, stateFile, routeStrategies);
     }
 
     public GatewaySettings withStateFile(Path file) {
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks,
-                healthInterval, quotas, scaling, file);
+                healthInterval, quotas, scaling, file, routeStrategies);
+    }
+
+    /** These settings with {@code model}'s calls routed by {@code strategyName}. */
+    public GatewaySettings withRouteStrategy(String model, String strategyName) {
+        Map<String, String> routes = new java.util.HashMap<>(routeStrategies);
+        routes.put(model, strategyName);
+        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks,
+                healthInterval, quotas, scaling, stateFile, routes);
     }
 }

@@ -47,8 +47,6 @@ public final class LlmGateway implements AutoCloseable {
     private final GatewaySettings settings;
     private final List<Backend> backends = new ArrayList<>();
     private final Admission admission;
-    /** Whether the strategy reads a call's prompt words; splitting them is skipped otherwise. */
-    private final boolean readsPrompt;
     private static final Duration RATE_WINDOW_TICK = Duration.ofMillis(200);
     private final UpstreamClient upstream = new UpstreamClient(Duration.ofSeconds(5));
     private final UsageLedger usage = new UsageLedger();
@@ -132,9 +130,9 @@ public final class LlmGateway implements AutoCloseable {
         for (BackendSpec spec : settings.backends()) {
             backends.add(new Backend(spec, backends.size()));
         }
-        RoutingStrategy strategy = Strategies.named(settings.strategy());
-        this.readsPrompt = strategy.readsPrompt();
-        this.admission = new Admission(backends, strategy, settings.maxQueue());
+        Map<String, RoutingStrategy> routes = new java.util.HashMap<>();
+        settings.routeStrategies().forEach((model, name) -> routes.put(model, Strategies.named(name)));
+        this.admission = new Admission(backends, Strategies.named(settings.strategy()), routes, settings.maxQueue());
         checkHealth();
         this.healthChecker = Thread.ofVirtual().name("swarmbus-llm-health").start(this::healthLoop);
     }
@@ -194,6 +192,8 @@ public final class LlmGateway implements AutoCloseable {
             JsonNode options = tree.get("stream_options");
             (options instanceof ObjectNode given ? given : tree.putObject("stream_options")).put("include_usage", true);
         }
+        // Splitting the prompt into words costs; only strategies that read them get them.
+        boolean readsPrompt = models.stream().anyMatch(model -> admission.strategyFor(model).readsPrompt());
         LlmCall call = new LlmCall(asked, request.agent(), request.priority(),
                 readsPrompt ? PromptText.words(body.tree()) : List.of(), request.deadlineNanos());
         Refused last = null;

@@ -128,6 +128,9 @@ final class Config {
     static final Key<String> LLM_FALLBACKS = define("llm.fallbacks", List.of(), "map", "", s -> s,
             "Model fallbacks, in YAML a map from a model (or alias) to the models tried in order when it cannot "
                     + "be answered, e.g. `gpt-4o: [gpt-4o-mini]`.");
+    static final Key<String> LLM_ROUTES = define("llm.routes", List.of(), "map", "", s -> s,
+            "Routes with a strategy of their own, in YAML a map from a model (or alias) to `{strategy: name}`, e.g. "
+                    + "`sim-model: {strategy: prefix_affinity}`; other models use `llm.strategy`.");
     static final Key<String> LLM_LIMITS = define("llm.limits", List.of(), "map", "", s -> s,
             "Rate limits and daily budgets of the LLM gateway, in YAML a map with `key` (every principal), `agent` "
                     + "(every agent), `keys` and `agents` (by name), each a quota of `rpm`, `tpm`, `daily_tokens`, "
@@ -144,7 +147,7 @@ final class Config {
             s -> numberAbove(s, 0), "Share of LLM backend slots busy at the advised backend count (0 to 1).");
 
     /** Keys whose YAML value is a list or map, kept as JSON text rather than flattened. */
-    private static final Set<String> STRUCTURED = Set.of("llm.backends", "llm.fallbacks", "llm.limits");
+    private static final Set<String> STRUCTURED = Set.of("llm.backends", "llm.fallbacks", "llm.limits", "llm.routes");
 
     private final Map<String, Object> values;
 

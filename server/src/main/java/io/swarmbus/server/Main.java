@@ -154,6 +154,19 @@ public final class Main {
                 throw new IllegalArgumentException("config key 'llm.fallbacks' is invalid: " + e.getMessage());
             }
         }
+        Map<String, String> routeStrategies = new HashMap<>();
+        String routesText = config.get(Config.LLM_ROUTES).trim();
+        if (!routesText.isEmpty()) {
+            try {
+                io.swarmbus.llm.OpenAiWire.JSON.readTree(routesText).properties().forEach(e -> {
+                    String name = e.getValue().path("strategy").asText("");
+                    io.swarmbus.llm.route.Strategies.check(name);
+                    routeStrategies.put(e.getKey(), name);
+                });
+            } catch (java.io.IOException | IllegalArgumentException e) {
+                throw new IllegalArgumentException("config key 'llm.routes' is invalid: " + e.getMessage());
+            }
+        }
         String strategy = config.get(Config.LOAD_BALANCING_STRATEGY).isEmpty() ? config.get(Config.LLM_STRATEGY)
                 : config.get(Config.LOAD_BALANCING_STRATEGY);
         io.swarmbus.llm.Quotas.Settings quotas = io.swarmbus.llm.Quotas.Settings.NONE;
@@ -169,7 +182,7 @@ public final class Main {
                 Duration.ofSeconds(config.get(Config.LLM_QUEUE_TIMEOUT)),
                 Duration.ofSeconds(config.get(Config.CONNECTION_POOL_TIMEOUT)), config.get(Config.LLM_RETRIES),
                 fallbacks, Duration.ofSeconds(5), quotas, scaling(config),
-                Path.of(config.get(Config.DATA_DIR)).resolve("llm-usage.json"));
+                Path.of(config.get(Config.DATA_DIR)).resolve("llm-usage.json"), routeStrategies);
     }
 
     private static io.swarmbus.llm.Scaling.Settings scaling(Config config) {

@@ -56,6 +56,8 @@ class ConfigTest {
                   limits:
                     agent: {rpm: 60, daily_cost: 5}
                     keys: {alice: {tpm: 100000}}
+                  routes:
+                    chat-model: {strategy: prefix_affinity}
                 """);
         io.swarmbus.llm.GatewaySettings llm = Main.llmSettings(Config.load(Optional.of(file), Map.of(), Map.of()),
                 Map.of());
@@ -68,6 +70,10 @@ class ConfigTest {
         assertThat(llm.quotas().perAgent().rpm()).isEqualTo(60);
         assertThat(llm.quotas().keys().get("alice").tpm()).isEqualTo(100_000);
         assertThat(llm.stateFile()).hasFileName("llm-usage.json");
+        assertThat(llm.routeStrategies()).containsExactly(Map.entry("chat-model", "prefix_affinity"));
+        Path unknownStrategy = Files.writeString(dir.resolve("route.yaml"), "llm:\n  routes:\n    m: {strategy: fastest}\n");
+        assertThatThrownBy(() -> Main.llmSettings(Config.load(Optional.of(unknownStrategy), Map.of(), Map.of()), Map.of()))
+                .hasMessageContaining("llm.routes").hasMessageContaining("fastest");
 
         Path bad = Files.writeString(dir.resolve("bad.yaml"), "llm:\n  limits:\n    agent: {rpm: lots}\n");
         assertThatThrownBy(() -> Main.llmSettings(Config.load(Optional.of(bad), Map.of(), Map.of()), Map.of()))

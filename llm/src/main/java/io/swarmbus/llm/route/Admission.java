@@ -26,6 +26,8 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class Admission {
     private final List<Backend> backends;
     private final RoutingStrategy strategy;
+    /** Models routed by a strategy of their own: their route's, not {@link #strategy}. */
+    private final Map<String, RoutingStrategy> routeStrategies;
     private final int maxQueue;
     private final ReentrantLock lock = new ReentrantLock();
     /** By priority (index 0 = low … 3 = critical): caller → its waiters, callers in service order. */
@@ -35,8 +37,14 @@ public final class Admission {
     private int queued;
 
     public Admission(List<Backend> backends, RoutingStrategy strategy, int maxQueue) {
+        this(backends, strategy, Map.of(), maxQueue);
+    }
+
+    public Admission(List<Backend> backends, RoutingStrategy strategy, Map<String, RoutingStrategy> routeStrategies,
+            int maxQueue) {
         this.backends = List.copyOf(backends);
         this.strategy = strategy;
+        this.routeStrategies = Map.copyOf(routeStrategies);
         this.maxQueue = maxQueue;
         for (int p = 0; p <= 3; p++) {
             waiting.add(new LinkedHashMap<>());
@@ -236,10 +244,16 @@ public final class Admission {
         if (candidates.isEmpty()) {
             return null;
         }
-        Backend chosen = strategy.choose(candidates, call, now);
+        RoutingStrategy routing = strategyFor(call.model());
+        Backend chosen = routing.choose(candidates, call, now);
         chosen.started(now);
-        strategy.routed(chosen, call);
+        routing.routed(chosen, call);
         return chosen;
+    }
+
+    /** The strategy routing {@code model}'s calls. */
+    public RoutingStrategy strategyFor(String model) {
+        return routeStrategies.getOrDefault(model, strategy);
     }
 
     private void remove(Waiter waiter) {

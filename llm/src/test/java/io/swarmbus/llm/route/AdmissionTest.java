@@ -112,6 +112,21 @@ class AdmissionTest {
     }
 
     @Test
+    void aModelWithARouteOfItsOwn_isRoutedByItsStrategy() throws Exception {
+        Backend first = backend(0, 8);
+        Backend second = backend(1, 8);
+        RoutingStrategy alwaysTheLast = (candidates, call, now) -> candidates.getLast();
+        Admission admission = new Admission(List.of(first, second), Strategies.named("round_robin"),
+                java.util.Map.of("m", alwaysTheLast), 100);
+
+        assertThat(admission.strategyFor("m")).isSameAs(alwaysTheLast);
+        assertThat(admission.strategyFor("other")).isNotSameAs(alwaysTheLast);
+        for (int i = 0; i < 3; i++) {
+            assertThat(admission.acquire(call("a", 1, 1000), Set.of())).as("call " + i).isSameAs(second);
+        }
+    }
+
+    @Test
     void higherPriorityWaitersGoFirst() throws Exception {
         Backend b = backend(0, 1);
         Admission admission = new Admission(List.of(b), Strategies.named("round_robin"), 1000);
