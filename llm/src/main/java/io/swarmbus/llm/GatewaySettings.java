@@ -69,12 +69,4 @@ public record GatewaySettings(List<BackendSpec> backends, String strategy, int m
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks,
                 healthInterval, quotas, scaling, file, routeStrategies);
     }
-
-    /** These settings with {@code model}'s calls routed by {@code strategyName}. */
-    public GatewaySettings withRouteStrategy(String model, String strategyName) {
-        Map<String, String> routes = new java.util.HashMap<>(routeStrategies);
-        routes.put(model, strategyName);
-        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks,
-                healthInterval, quotas, scaling, stateFile, routes);
-    }
 }

@@ -152,9 +152,9 @@ public final class HttpServer implements AutoCloseable {
             config.appData(Http.BODY_LIMIT, settings.maxRequestBytes());
             config.http.prefer405over404 = true; // a known path with the wrong method says so
             // Javalin copies each response through a buffer of this size, new for every response,
-            // and defaults it to Jetty's 32 KB output buffer: that was half of the heap allocated
-            // under long-polling, and young pauses came twice as often (docs/benchmarks.md). Jetty
-            // still buffers the response itself; this is only the copy's stride.
+            // and defaults it to Jetty's 32 KB output buffer: that was 63% of the heap a REST
+            // request allocated (docs/benchmarks.md). Jetty still buffers the response itself;
+            // this is only the copy's stride.
             config.http.responseBufferSize = 4096;
             // Jetty keeps a cache of header fields per connection, about 100 KB each: 1 GB of live
             // heap with 10,000 long-pollers, and young GC pauses grew with it (docs/benchmarks.md).
