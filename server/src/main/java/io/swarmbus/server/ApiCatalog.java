@@ -57,6 +57,12 @@ final class ApiCatalog {
         add("delete", path, summary, 200);
     }
 
+    /** A WebSocket endpoint: its upgrade is a GET answered 101. */
+    void webSocket(String path, String summary, java.util.function.Consumer<io.javalin.websocket.WsConfig> ws) {
+        routes.ws(path, ws);
+        add("get", path, summary, 101);
+    }
+
     /** A route answered in front of Javalin ({@link GatewayHandler}), documented with the rest. */
     void outside(String method, String path, String summary) {
         add(method, path, summary, 200);

@@ -300,6 +300,7 @@ class HttpApiTest {
         assertThat(paths.get("/api/v1/messages/batch").get("post").get("responses").has("200")).isTrue();
         assertThat(paths.get("/api/v1/agents").get("post").get("responses").has("201")).isTrue();
         assertThat(paths.get("/agents/register").get("post").get("responses").has("201")).isTrue();
+        assertThat(paths.get("/api/v1/ws").get("get").get("responses").has("101")).isTrue();
         assertThat(paths.get("/health").get("get").get("security")).isEmpty();
         assertThat(paths.get("/api/v1/agents/{id}/dead-letters/{message_id}/replay").get("post").get("parameters"))
                 .hasSize(2);
