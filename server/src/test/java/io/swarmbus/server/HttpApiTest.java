@@ -244,6 +244,10 @@ class HttpApiTest {
         call("GET", "/api/v1/messages/0000000000000001", null);
         call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":2}");
         call("POST", "/api/v1/agents/b/receive", "{\"max_messages\":1}");
+        String signedIn = token;
+        token = null;
+        assertThat(call("POST", "/api/v1/agents/b/receive", "{}").status()).isEqualTo(401);
+        token = signedIn;
 
         HttpResponse<String> scrape = client.send(HttpRequest.newBuilder(
                 URI.create("http://127.0.0.1:" + server.port() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
@@ -254,6 +258,8 @@ class HttpApiTest {
         assertThat(scrape.body()).containsPattern(
                 "http_server_requests_seconds_count\\{method=\"POST\",route=\"/api/v1/messages\",status=\"201\"} 2");
         assertThat(scrape.body()).contains("status=\"404\"");
+        assertThat(scrape.body()).as("refused before Javalin matched the route, counted by its template")
+                .containsPattern("http_server_requests_seconds_count\\{method=\"POST\",route=\"/api/v1/agents/\\{id}/receive\",status=\"401\"} 1");
     }
 
     @Test
