@@ -113,12 +113,14 @@ final class Auth {
 
     /** {@code POST /auth/token}: JSON or form {@code username}, {@code password}. */
     void token(Context ctx) {
-        // Passwords are guessed here, and each guess costs a password hash: the caller's address
-        // gets the same per-minute allowance a principal does (no user name can contain a space).
-        long wait = limiter.acquire("address " + ctx.ip());
+        // Passwords are guessed here, and each guess costs a password hash: wrong passwords from
+        // one address are limited like a principal's requests (no user name contains a space).
+        // Right ones are not counted, so a swarm whose agents all sign in from one host can start.
+        String address = "address " + ctx.ip();
+        long wait = limiter.check(address);
         if (wait > 0) {
             ctx.header("Retry-After", Long.toString(wait));
-            throw new SwarmbusException(ErrorCode.RATE_LIMITED, "too many token requests from this address; retry after "
+            throw new SwarmbusException(ErrorCode.RATE_LIMITED, "too many wrong passwords from this address; retry after "
                     + wait + " s");
         }
         RequestBody body = ctx.contentType() != null && ctx.contentType().startsWith("application/json")
@@ -132,7 +134,11 @@ final class Auth {
             userName(username);
             user = Optional.of(store.addUser(username, password, false));
         }
-        AccessStore.User known = user.orElseThrow(() -> Tokens.unauthenticated("wrong username or password"));
+        if (user.isEmpty()) {
+            limiter.acquire(address);
+            throw Tokens.unauthenticated("wrong username or password");
+        }
+        AccessStore.User known = user.get();
         Map<String, Object> view = new LinkedHashMap<>();
         view.put("access_token", tokens.issue(known.name(), known.admin()));
         view.put("token_type", "bearer");

@@ -34,13 +34,22 @@ final class RateLimiter {
 
     /** Takes one token; returns 0 if allowed, otherwise the seconds to wait before retrying. */
     long acquire(String principal) {
+        return take(principal, true);
+    }
+
+    /** Like {@link #acquire}, but takes nothing: whether a token is there now. */
+    long check(String principal) {
+        return take(principal, false);
+    }
+
+    private long take(String principal, boolean consume) {
         long now = nanoTime.getAsLong();
         Bucket bucket = buckets.computeIfAbsent(principal, p -> new Bucket(capacity, now));
         synchronized (bucket) {
             bucket.tokens = Math.min(capacity, bucket.tokens + (now - bucket.updated) * perNano);
             bucket.updated = now;
             if (bucket.tokens >= 1) {
-                bucket.tokens -= 1;
+                bucket.tokens -= consume ? 1 : 0;
                 return 0;
             }
             return (long) Math.ceil((1 - bucket.tokens) / perNano / 1e9);
