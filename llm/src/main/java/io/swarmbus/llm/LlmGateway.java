@@ -44,10 +44,12 @@ public final class LlmGateway implements AutoCloseable {
     private static final byte[] NO_BODY = new byte[0];
     private static final Duration HEALTH_TIMEOUT = Duration.ofSeconds(2);
 
+    /** How often waiting calls are looked at again as backends' rpm/tpm windows move. */
+    private static final Duration RATE_WINDOW_TICK = Duration.ofMillis(200);
+
     private final GatewaySettings settings;
     private final List<Backend> backends = new ArrayList<>();
     private final Admission admission;
-    private static final Duration RATE_WINDOW_TICK = Duration.ofMillis(200);
     private final UpstreamClient upstream = new UpstreamClient(Duration.ofSeconds(5));
     private final UsageLedger usage = new UsageLedger();
     private final Quotas quotas;
@@ -192,8 +194,10 @@ public final class LlmGateway implements AutoCloseable {
             JsonNode options = tree.get("stream_options");
             (options instanceof ObjectNode given ? given : tree.putObject("stream_options")).put("include_usage", true);
         }
-        // Splitting the prompt into words costs; only strategies that read them get them.
-        boolean readsPrompt = models.stream().anyMatch(model -> admission.strategyFor(model).readsPrompt());
+        boolean readsPrompt = false; // splitting the prompt costs: only for strategies that read the words
+        for (String model : models) {
+            readsPrompt |= admission.strategyFor(model).readsPrompt();
+        }
         LlmCall call = new LlmCall(asked, request.agent(), request.priority(),
                 readsPrompt ? PromptText.words(body.tree()) : List.of(), request.deadlineNanos());
         Refused last = null;
@@ -350,21 +354,22 @@ public final class LlmGateway implements AutoCloseable {
                 }
             }
         } catch (ClientGone e) {
-            account(backend, request, model, usageSeen != null ? usageSeen : Tokens.estimate(bodyBytes, events));
+            account(backend, request, model, Tokens.seenOrEstimated(usageSeen, bodyBytes, events));
             return new Outcome(true, null); // closing `in` (by the caller) cancels the upstream request
         } catch (IOException e) {
             backend.failed(System.nanoTime(), false);
             if (!started) {
                 return retry(backend, "broke off its stream: " + e);
             }
-            account(backend, request, model, usageSeen != null ? usageSeen : Tokens.estimate(bodyBytes, events));
+            account(backend, request, model, Tokens.seenOrEstimated(usageSeen, bodyBytes, events));
             sink.cut("backend '" + backend.name() + "' broke off its stream: " + e);
             return new Outcome(true, null);
         }
-        account(backend, request, model, usageSeen != null || !started ? usageSeen : Tokens.estimate(bodyBytes, events));
         if (!started) {
+            account(backend, request, model, usageSeen);
             return retry(backend, "ended its stream without an event");
         }
+        account(backend, request, model, Tokens.seenOrEstimated(usageSeen, bodyBytes, events));
         if (!done) {
             backend.failed(System.nanoTime(), false);
             sink.cut("backend '" + backend.name() + "' ended its stream before [DONE]");
@@ -400,12 +405,13 @@ public final class LlmGateway implements AutoCloseable {
         }
 
         /**
-         * For a stream that ended before its usage chunk (the client hung up, the backend broke
-         * off): about four bytes of request a prompt token, and a token an event relayed. Counted
-         * rather than nothing, or hanging up early would dodge token limits and budgets.
+         * The usage a stream reported, or, for one that ended before its usage chunk (the client
+         * hung up, the backend broke off), an estimate: about four bytes of request a prompt token,
+         * and a token an event relayed. Counted rather than nothing, or hanging up early would
+         * dodge token limits and budgets.
          */
-        static Tokens estimate(int requestBytes, int events) {
-            return new Tokens((requestBytes + 3) / 4, events);
+        static Tokens seenOrEstimated(Tokens seen, int requestBytes, int events) {
+            return seen != null ? seen : new Tokens((requestBytes + 3) / 4, events);
         }
     }
 

@@ -72,39 +72,6 @@ final class ApiCatalog {
         operations.add(new Operation(method, path, summary, publicPaths.contains(path), success));
     }
 
-    private volatile List<Map.Entry<Operation, Pattern>> matchers;
-
-    /**
-     * The route template of {@code method path}, or "unmatched": for requests refused before Javalin
-     * matched their route (a 401 or 429 from the auth filter), so they are counted by route too.
-     * The first registered template that matches wins, as in Javalin.
-     */
-    String templateOf(String method, String path) {
-        List<Map.Entry<Operation, Pattern>> all = matchers;
-        if (all == null) {
-            all = operations.stream().map(op -> Map.entry(op, patternOf(op.path()))).toList();
-            matchers = all;
-        }
-        for (Map.Entry<Operation, Pattern> entry : all) {
-            if (entry.getKey().method().equalsIgnoreCase(method) && entry.getValue().matcher(path).matches()) {
-                return entry.getKey().path();
-            }
-        }
-        return "unmatched";
-    }
-
-    /** A template's path parameters match one path segment each; the rest matches as written. */
-    private static Pattern patternOf(String template) {
-        StringBuilder regex = new StringBuilder();
-        Matcher m = PATH_PARAM.matcher(template);
-        int last = 0;
-        while (m.find()) {
-            regex.append(Pattern.quote(template.substring(last, m.start()))).append("[^/]+");
-            last = m.end();
-        }
-        return Pattern.compile(regex.append(Pattern.quote(template.substring(last))).toString());
-    }
-
     List<Operation> operations() {
         return List.copyOf(operations);
     }

@@ -45,7 +45,7 @@ final class Auth {
         return store;
     }
 
-    /** Runs before every route: public paths pass; others need credentials and rate-limit room. */
+    /** Runs before every matched route: public paths pass; others need credentials and rate-limit room. */
     void filter(Context ctx) {
         if (PUBLIC.contains(ctx.path())) {
             return;

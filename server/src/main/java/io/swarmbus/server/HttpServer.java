@@ -177,12 +177,13 @@ public final class HttpServer implements AutoCloseable {
             }
             // The OpenAI-compatible routes are answered in front of these filters (GatewayHandler), which
             // does the same for them: a change here belongs there too.
-            ApiCatalog api = new ApiCatalog(config.routes, Auth.PUBLIC);
-            metrics.routes(ctx -> routeOf(ctx, api));
             config.routes.before(metrics::start);
-            config.routes.before(auth::filter);
+            // Once the route is matched, so a refusal is counted and logged under its route template;
+            // a path with no route is a 404 without credentials.
+            config.routes.beforeMatched(auth::filter);
             config.routes.after(metrics::finish);
-            config.routes.after(ctx -> logAccess(ctx, api));
+            config.routes.after(HttpServer::logAccess);
+            ApiCatalog api = new ApiCatalog(config.routes, Auth.PUBLIC);
             api.get("/metrics", "Prometheus metrics", metrics::scrape);
             api.post("/auth/token", "Get a token", auth::token);
             networkRoutes(api, networkRoutes); // before /api/v1/agents/{id}, which would take "networks" for an id
@@ -466,20 +467,17 @@ public final class HttpServer implements AutoCloseable {
         api.post("/groups/message", "Send to a group (seed path)", messages::sendToNamedGroup);
     }
 
-    private static void logAccess(Context ctx, ApiCatalog api) {
+    private static void logAccess(Context ctx) {
         if (ACCESS.isDebugEnabled()) {
             Auth.Principal principal = ctx.attribute("swarmbus.principal");
-            logAccess(ctx.method().name(), routeOf(ctx, api), ctx.statusCode(), principal == null ? "-" : principal.name());
+            logAccess(ctx.method().name(), routeOf(ctx), ctx.statusCode(), principal == null ? "-" : principal.name());
         }
     }
 
-    /**
-     * The request's route template: the one Javalin matched, or, for a request refused before
-     * matching (the auth filter's 401 or 429), the catalog's; "unmatched" for unknown paths.
-     */
-    static String routeOf(Context ctx, ApiCatalog api) {
+    /** The request's route template (never the raw path, so it holds no ids); "unmatched" for unknown paths. */
+    static String routeOf(Context ctx) {
         var endpoint = ctx.endpoints().matchedHttpEndpoint();
-        return endpoint != null ? endpoint.path : api.templateOf(ctx.method().name(), ctx.path());
+        return endpoint == null ? "unmatched" : endpoint.path;
     }
 
     /** One line per request at debug level: method, route template, status and principal. */

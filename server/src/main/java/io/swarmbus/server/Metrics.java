@@ -34,8 +34,6 @@ final class Metrics {
 
     private record TimerKey(String method, String route, int status) {}
     private final Timer deliveryLatency;
-    /** A request's route template ({@link HttpServer#routeOf}); set once the routes are known. */
-    private volatile java.util.function.Function<Context, String> routeOf = ctx -> "unmatched";
     private volatile InboxTotals totals = new InboxTotals(0, 0, 0, 0, 0);
     private volatile long totalsAt;
 
@@ -114,10 +112,6 @@ final class Metrics {
         }
     }
 
-    void routes(java.util.function.Function<Context, String> routeOf) {
-        this.routeOf = routeOf;
-    }
-
     void start(Context ctx) {
         ctx.attribute(STARTED, System.nanoTime());
     }
@@ -128,8 +122,7 @@ final class Metrics {
         if (started == null) {
             return;
         }
-        // The route template, never the raw path, so labels hold no ids.
-        record(ctx.method().name(), routeOf.apply(ctx), ctx.statusCode(), System.nanoTime() - started);
+        record(ctx.method().name(), HttpServer.routeOf(ctx), ctx.statusCode(), System.nanoTime() - started);
     }
 
     /** Records one request's latency; {@code route} is a route template or "unmatched". */

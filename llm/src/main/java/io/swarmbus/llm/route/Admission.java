@@ -2,7 +2,6 @@ package io.swarmbus.llm.route;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -211,16 +210,19 @@ public final class Admission {
             return false;
         }
         for (Backend b : backends) {
-            if (!b.models().contains(call.model())) {
-                continue;
+            if (b.models().contains(call.model()) && b.models().stream().anyMatch(m -> waiting(m, call.priority()))) {
+                return true;
             }
-            for (String model : b.models()) {
-                int[] byPriority = waitingByModel.get(model);
-                for (int p = call.priority(); byPriority != null && p <= 3; p++) {
-                    if (byPriority[p] > 0) {
-                        return true;
-                    }
-                }
+        }
+        return false;
+    }
+
+    /** Whether calls for {@code model} wait at {@code priority} or above. */
+    private boolean waiting(String model, int priority) {
+        int[] byPriority = waitingByModel.get(model);
+        for (int p = priority; byPriority != null && p <= 3; p++) {
+            if (byPriority[p] > 0) {
+                return true;
             }
         }
         return false;
@@ -228,9 +230,10 @@ public final class Admission {
 
     private void left(Waiter waiter) {
         queued--;
-        int[] byPriority = waitingByModel.get(waiter.call().model());
-        if (--byPriority[waiter.call().priority()] == 0 && Arrays.stream(byPriority).allMatch(n -> n == 0)) {
-            waitingByModel.remove(waiter.call().model());
+        String model = waiter.call().model();
+        waitingByModel.get(model)[waiter.call().priority()]--;
+        if (!waiting(model, 0)) {
+            waitingByModel.remove(model);
         }
     }
 
