@@ -1,12 +1,10 @@
 package io.swarmbus.server;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.llm.LlmGateway;
 import io.swarmbus.llm.OpenAiWire;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.Set;
@@ -16,7 +14,6 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
-import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.io.EofException;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
@@ -25,8 +22,6 @@ import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Blocker;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The OpenAI-compatible API ({@code /v1/chat/completions}, {@code /v1/completions},
@@ -44,11 +39,8 @@ import org.slf4j.LoggerFactory;
  * starving the port.
  */
 final class GatewayHandler extends Handler.Wrapper {
-    private static final Logger LOG = LoggerFactory.getLogger(GatewayHandler.class);
     private static final Set<String> CALLS = Set.of("/v1/chat/completions", "/v1/completions", "/v1/embeddings");
     private static final String MODELS = "/v1/models";
-    /** The most of a refused body read and dropped before answering 413. */
-    private static final long DRAIN_LIMIT = 64L << 20;
     private static final ExecutorService VIRTUAL = Executors.newVirtualThreadPerTaskExecutor();
 
     private final AtomicReference<ServerConnector> connector;
@@ -109,11 +101,11 @@ final class GatewayHandler extends Handler.Wrapper {
                     (name, value) -> response.getHeaders().put(name, value));
             principal = caller.name();
             if (route.equals(MODELS)) {
-                answer(response, 200, OpenAiWire.models(List.copyOf(routes.gateway().models()), "swarmbus"), callback);
+                CoreHttp.json(response, 200, OpenAiWire.models(List.copyOf(routes.gateway().models()), "swarmbus"), callback);
                 return;
             }
             CoreSink sink = new CoreSink(response);
-            routes.gateway().handle(routes.request(caller, body(request), headers::get, route), sink);
+            routes.gateway().handle(routes.request(caller, CoreHttp.body(request, maxRequestBytes), headers::get, route), sink);
             if (sink.cut != null) {
                 callback.failed(new EofException(sink.cut)); // aborts: the client sees a broken stream
             } else {
@@ -123,26 +115,16 @@ final class GatewayHandler extends Handler.Wrapper {
             if (refused.retryAfterSeconds() > 0) {
                 response.getHeaders().put(HttpHeader.RETRY_AFTER, refused.retryAfterSeconds());
             }
-            answer(response, refused.status(), LlmRoutes.refusal(refused), callback);
+            CoreHttp.json(response, refused.status(), LlmRoutes.refusal(refused), callback);
         } catch (SwarmbusException e) {
-            audit.error(e, method, path);
-            ErrorAnswer answer = ErrorAnswer.of(path, e);
-            if (answer.retryAfter() && !response.getHeaders().contains(HttpHeader.RETRY_AFTER)) {
-                response.getHeaders().put(HttpHeader.RETRY_AFTER, 1);
-            }
-            answer(response, answer.status(), answer.body(), callback);
+            CoreHttp.refuse(response, method, path, e, audit, callback);
         } catch (IOException e) {
             callback.failed(e); // the client went away
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt(); // the server is stopping
             callback.failed(e);
         } catch (RuntimeException e) {
-            LOG.error("internal error on {} {}", method, path, e);
-            if (response.isCommitted()) {
-                callback.failed(e);
-                return;
-            }
-            answer(response, 500, ErrorAnswer.of(path, ErrorAnswer.internal()).body(), callback);
+            CoreHttp.internal(response, method, path, e, callback);
         } finally {
             metrics.record(method, route, response.getStatus(), System.nanoTime() - started);
             HttpServer.logAccess(method, route, response.getStatus(), principal);
@@ -168,55 +150,6 @@ final class GatewayHandler extends Handler.Wrapper {
             throw new SwarmbusException(ErrorCode.METHOD_NOT_ALLOWED, "method " + method + " is not allowed on " + path);
         }
         return route;
-    }
-
-    /** The request's body, up to the server's size limit (413 beyond it). */
-    private byte[] body(Request request) throws IOException {
-        long length = request.getLength(); // Content-Length, which Jetty holds the body to; -1 when chunked
-        try (InputStream in = Content.Source.asInputStream(request)) {
-            if (length > maxRequestBytes) {
-                throw tooLarge(in);
-            }
-            if (length >= 0) {
-                return in.readNBytes((int) length);
-            }
-            byte[] body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxRequestBytes + 1));
-            if (body.length > maxRequestBytes) {
-                throw tooLarge(in);
-            }
-            return body;
-        }
-    }
-
-    /**
-     * The 413, after reading what is left of the body (up to {@link #DRAIN_LIMIT}) and dropping
-     * it: a connection closed with unread bytes is reset, and the client may lose the answer.
-     */
-    private SwarmbusException tooLarge(InputStream body) throws IOException {
-        long dropped = 0;
-        while (dropped < DRAIN_LIMIT) {
-            long skipped = body.skip(DRAIN_LIMIT - dropped);
-            if (skipped <= 0 && body.read() < 0) {
-                break; // the end of the body
-            }
-            dropped += Math.max(1, skipped);
-        }
-        return new SwarmbusException(ErrorCode.REQUEST_TOO_LARGE, "the request body is larger than the limit of "
-                + maxRequestBytes + " bytes (server.max_request_bytes)");
-    }
-
-    /** A whole JSON answer, completing the exchange. */
-    private static void answer(Response response, int status, Object body, Callback callback) {
-        byte[] bytes;
-        try {
-            bytes = RequestBody.MAPPER.writeValueAsBytes(body);
-        } catch (JsonProcessingException e) {
-            callback.failed(e);
-            return;
-        }
-        response.setStatus(status);
-        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
-        response.write(true, ByteBuffer.wrap(bytes), callback);
     }
 
     /** Writes the gateway's answer to the response, each piece flushed before the next is read. */

@@ -71,7 +71,16 @@ final class Http {
     }
 
     static int intParam(Context ctx, RequestBody body, String name, int fallback) {
-        Optional<String> value = param(ctx, body, name);
+        return wholeNumber(name, param(ctx, body, name), fallback);
+    }
+
+    /** Seconds as a decimal number, e.g. {@code timeout=2.5}. */
+    static Optional<Duration> secondsParam(Context ctx, RequestBody body, String name) {
+        return seconds(name, param(ctx, body, name));
+    }
+
+    /** Parameter {@code name}'s {@code value} as a whole number, or {@code fallback} when absent. */
+    static int wholeNumber(String name, Optional<String> value, int fallback) {
         try {
             return value.map(Integer::parseInt).orElse(fallback);
         } catch (NumberFormatException e) {
@@ -79,9 +88,8 @@ final class Http {
         }
     }
 
-    /** Seconds as a decimal number, e.g. {@code timeout=2.5}. */
-    static Optional<Duration> secondsParam(Context ctx, RequestBody body, String name) {
-        Optional<String> value = param(ctx, body, name);
+    /** Parameter {@code name}'s {@code value} as seconds, 0 to a day, in a decimal number. */
+    static Optional<Duration> seconds(String name, Optional<String> value) {
         if (value.isEmpty()) {
             return Optional.empty();
         }

@@ -117,7 +117,7 @@ public final class HttpServer implements AutoCloseable {
         Auth auth = new Auth(store, registry, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
                 settings.devMode());
         Metrics metrics = new Metrics(bus);
-        MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit, metrics);
+        MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit);
         SwarmRoutes swarmRoutes = new SwarmRoutes(swarms, networks, auth, coordinator);
         MembershipRoutes members = new MembershipRoutes(bus, auth);
         AgentRoutes agents = new AgentRoutes(bus, registry, auth, audit);
@@ -171,12 +171,14 @@ public final class HttpServer implements AutoCloseable {
             }));
             GatewayHandler gateway = new GatewayHandler(llmConnector, llmPool, llmRoutes, auth, metrics, audit,
                     settings.maxRequestBytes());
-            config.jetty.modifyServer(server -> server.setHandler(gateway)); // Javalin's goes inside it
+            // Long-polls too are answered in front of Javalin, so that a waiting receiver holds few objects.
+            gateway.setHandler(new ReceiveHandler(bus, auth, metrics, audit, settings.maxRequestBytes()));
+            config.jetty.modifyServer(server -> server.setHandler(gateway)); // Javalin's goes inside them
             if (llmPool != null) {
                 metrics.llmPort(gateway);
             }
-            // The OpenAI-compatible routes are answered in front of these filters (GatewayHandler), which
-            // does the same for them: a change here belongs there too.
+            // The OpenAI-compatible routes and long-polls are answered in front of these filters
+            // (GatewayHandler, ReceiveHandler), which do the same for them: a change here belongs there too.
             config.routes.before(metrics::start);
             // Once the route is matched, so a refusal is counted and logged under its route template;
             // a path with no route is a 404 without credentials.
@@ -292,6 +294,13 @@ public final class HttpServer implements AutoCloseable {
     /** The LLM gateway's own port, if it has one. */
     public OptionalInt llmPort() {
         return llmConnector.map(c -> OptionalInt.of(c.getLocalPort())).orElse(OptionalInt.empty());
+    }
+
+    /** Sets the connectors' idle timeout (Jetty's default is 30 s), for tests that outwait it. */
+    void idleTimeout(java.time.Duration timeout) {
+        for (var connector : app.jettyServer().server().getConnectors()) {
+            ((ServerConnector) connector).setIdleTimeout(timeout.toMillis());
+        }
     }
 
     @Override
@@ -413,7 +422,7 @@ public final class HttpServer implements AutoCloseable {
         api.post("/api/v1/agents/{id}/heartbeat", "Heartbeat: status, current tasks, health", agent(agents::heartbeat));
         api.get("/api/v1/registry/best", "The best available agent for capabilities, by strategy", agents::best);
         api.get("/api/v1/registry/stats", "Agents by status and role, average load", agents::stats);
-        api.post("/api/v1/agents/{id}/receive", "Receive (long-poll) with leases", agent(messages::receive));
+        api.outside("post", ReceiveHandler.ROUTE, "Receive (long-poll) with leases"); // answered by ReceiveHandler
         api.post("/api/v1/agents/{id}/ack", "Acknowledge deliveries", agent(messages::ack));
         api.post("/api/v1/agents/{id}/extend", "Extend leases still held", agent(messages::extend));
         api.post("/api/v1/agents/{id}/nack", "Give a delivery back, optionally delayed", agent(messages::nack));
@@ -456,7 +465,7 @@ public final class HttpServer implements AutoCloseable {
     private static void seedRoutes(ApiCatalog api, MessageRoutes messages, MembershipRoutes members,
             AgentRoutes agents) {
         api.post("/agents/register", "Register an agent (seed path)", 201, agents::register);
-        api.post("/agents/receive", "Receive for your own agent (seed path)", messages::receiveOwn);
+        api.outside("post", ReceiveHandler.SEED_ROUTE, "Receive for your own agent (seed path)"); // ReceiveHandler
         api.delete("/agents/{id}", "Delete an agent (seed path)", agent(agents::delete));
         api.get("/agents/{id}/messages", "An agent's history (seed path)", agent(messages::historyOf));
         api.post("/messages", "Send a message (seed path)", messages::send);

@@ -27,14 +27,12 @@ final class MessageRoutes {
     private final io.swarmbus.registry.Registry registry;
     private final Auth auth;
     private final AuditLog audit;
-    private final Metrics metrics;
 
-    MessageRoutes(MessageBus bus, io.swarmbus.registry.Registry registry, Auth auth, AuditLog audit, Metrics metrics) {
+    MessageRoutes(MessageBus bus, io.swarmbus.registry.Registry registry, Auth auth, AuditLog audit) {
         this.bus = bus;
         this.registry = registry;
         this.auth = auth;
         this.audit = audit;
-        this.metrics = metrics;
     }
 
     /** {@code POST /api/v1/messages}: to one of an agent, a group, a topic or everyone. */
@@ -244,32 +242,6 @@ final class MessageRoutes {
                     + "or \"broadcast\": true; got " + given.size());
         }
         return given.getFirst();
-    }
-
-    /** {@code POST /api/v1/agents/{id}/receive}: long-poll with {@code max_messages} and {@code timeout}. */
-    void receive(Context ctx, AgentId agent) {
-        auth.requireOwner(Auth.principal(ctx), agent);
-        RequestBody body = isJson(ctx) ? RequestBody.parse(Http.body(ctx)) : RequestBody.parse(new byte[0]);
-        int max = Http.intParam(ctx, body, "max_messages", 10);
-        Duration wait = Http.secondsParam(ctx, body, "timeout").orElse(Duration.ZERO);
-        Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout").orElse(bus.defaultVisibility());
-        ctx.future(() -> Http.after(bus.receiveAsync(agent, max, visibility, wait)).thenAccept(deliveries -> {
-            metrics.delivered(deliveries);
-            deliveries.forEach(d -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "delivered", Map.of(
-                    "message_id", d.id().toString(), "from_agent", d.message().from().value(),
-                    "to_agent", agent.value(), "message_type", d.message().type().name(), "attempt", d.attempt())));
-            List<Map<String, Object>> views = deliveries.stream().map(Views::delivery).toList();
-            Http.json(ctx, 200, Views.list("messages", views));
-        }));
-    }
-
-    /** The seed's {@code POST /agents/receive}: for the caller's own agent (its user name). */
-    void receiveOwn(Context ctx) {
-        receive(ctx, AgentId.of(Auth.principal(ctx).name()));
-    }
-
-    private static boolean isJson(Context ctx) {
-        return ctx.contentType() != null && ctx.contentType().startsWith("application/json");
     }
 
     /** {@code POST /api/v1/agents/{id}/ack}: {@code {"message_ids": [...]}} or {@code {"message_id": "..."}}. */

@@ -118,6 +118,56 @@ class HttpApiTest {
     }
 
     @Test
+    void receive_longPollOutlastsTheConnectionsIdleTimeoutAndKeepsItsConnection() throws Exception {
+        register("patient");
+        server.idleTimeout(Duration.ofMillis(300));
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) { // opened under the short timeout
+            socket.setSoTimeout(10_000);
+            var in = new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream(),
+                    java.nio.charset.StandardCharsets.ISO_8859_1));
+            for (int poll = 0; poll < 2; poll++) {
+                long started = System.nanoTime();
+                socket.getOutputStream().write(("POST /api/v1/agents/patient/receive?timeout=1 HTTP/1.1\r\n"
+                        + "Host: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 0\r\n\r\n")
+                        .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+                assertThat(in.readLine()).as("poll %d's status line", poll).isEqualTo("HTTP/1.1 200 OK");
+                int length = 0;
+                for (String header = in.readLine(); !header.isEmpty(); header = in.readLine()) {
+                    if (header.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                        length = Integer.parseInt(header.substring(15).trim());
+                    }
+                }
+                char[] body = new char[length];
+                assertThat(in.read(body, 0, length)).isEqualTo(length);
+                assertThat(RequestBody.MAPPER.readTree(new String(body)).get("count").asInt()).isZero();
+                assertThat(Duration.ofNanos(System.nanoTime() - started)).isGreaterThan(Duration.ofMillis(900));
+            }
+        }
+    }
+
+    @Test
+    void receive_refusesOtherMethodsAndTakesATrailingSlash() throws Exception {
+        register("a", "b");
+        call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1}");
+
+        Reply get = call("GET", "/api/v1/agents/b/receive", null);
+        assertThat(get.status()).isEqualTo(405);
+        assertThat(get.body().get("error").asText()).isEqualTo("method_not_allowed");
+        Reply slash = call("POST", "/api/v1/agents/b/receive/?max_messages=1", null);
+        assertThat(slash.status()).isEqualTo(200);
+        assertThat(slash.body().get("count").asInt()).isEqualTo(1);
+        assertThat(call("POST", "/api/v1/agents/b/receive?max_messages=x", null).body().get("field").asText())
+                .isEqualTo("max_messages");
+        assertThat(call("POST", "/api/v1/agents/b/receive", "{\"timeout\":-1}").body().get("field").asText())
+                .isEqualTo("timeout");
+        String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/metrics"))
+                .build(), HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(metrics)
+                .containsPattern("http_server_requests_seconds_count\\{method=\"POST\",route=\"/api/v1/agents/\\{id}/receive\",status=\"200\"} 1")
+                .contains("route=\"/api/v1/agents/{id}/receive\",status=\"405\"");
+    }
+
+    @Test
     void groupsAndTopics_fanOut() throws Exception {
         register("lead", "w1", "w2");
         assertThat(call("POST", "/api/v1/groups", "{\"group_name\":\"team\",\"agent_ids\":[\"w1\",\"w2\"]}")

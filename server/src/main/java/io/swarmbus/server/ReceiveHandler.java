@@ -1,0 +1,186 @@
+package io.swarmbus.server;
+
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.Delivery;
+import io.swarmbus.messaging.MessageBus;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletionException;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.Fields;
+import org.eclipse.jetty.util.UrlEncoded;
+
+/**
+ * Long-poll receive, {@code POST /api/v1/agents/{id}/receive} and the seed's
+ * {@code POST /agents/receive}, on Jetty's core API in front of Javalin (ADR 0007). A waiting
+ * receiver holds only Jetty's request and the engine's waiter: through the servlet layer and
+ * Javalin each one held about a hundred more objects, which every young collection copied while
+ * ten thousand receivers waited (docs/benchmarks.md). Same parameters, authentication, rate
+ * limit, errors, metrics, access log and audit as Javalin's routes; these two never pass
+ * Javalin's filters ({@link HttpServer}), so what is added there for every request must be added
+ * here too.
+ */
+final class ReceiveHandler extends Handler.Wrapper {
+    static final String ROUTE = "/api/v1/agents/{id}/receive";
+    static final String SEED_ROUTE = "/agents/receive";
+    private static final String PREFIX = "/api/v1/agents/";
+    private static final String SUFFIX = "/receive";
+    private static final Fields NONE = new Fields(true);
+
+    private final MessageBus bus;
+    private final Auth auth;
+    private final Metrics metrics;
+    private final AuditLog audit;
+    private final long maxRequestBytes;
+
+    ReceiveHandler(MessageBus bus, Auth auth, Metrics metrics, AuditLog audit, long maxRequestBytes) {
+        this.bus = bus;
+        this.auth = auth;
+        this.metrics = metrics;
+        this.audit = audit;
+        this.maxRequestBytes = maxRequestBytes;
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) throws Exception {
+        String path = Request.getPathInContext(request);
+        if (path.length() > 1 && path.endsWith("/")) {
+            path = path.substring(0, path.length() - 1); // as Javalin, which ignores a trailing slash
+        }
+        String route = path.equals(SEED_ROUTE) ? SEED_ROUTE : agentOf(path) != null ? ROUTE : null;
+        if (route == null) {
+            return super.handle(request, response, callback);
+        }
+        new Poll(request, response, callback, path, route).start();
+        return true;
+    }
+
+    /** The id in {@code /api/v1/agents/{id}/receive}, or null for any other path. */
+    private static String agentOf(String path) {
+        if (!path.startsWith(PREFIX) || !path.endsWith(SUFFIX) || path.length() <= PREFIX.length() + SUFFIX.length()) {
+            return null;
+        }
+        String id = path.substring(PREFIX.length(), path.length() - SUFFIX.length());
+        return id.indexOf('/') < 0 ? id : null;
+    }
+
+    /** One receive, from its request to its answer. */
+    private final class Poll {
+        private final Request request;
+        private final Response response;
+        private final Callback callback;
+        private final String path;
+        private final String route;
+        private final String method;
+        private final long started = System.nanoTime();
+        private String principal = "-";
+
+        Poll(Request request, Response response, Callback callback, String path, String route) {
+            this.request = request;
+            this.response = response;
+            this.callback = callback;
+            this.path = path;
+            this.route = route;
+            this.method = request.getMethod();
+        }
+
+        void start() {
+            try {
+                if (!method.equals("POST")) {
+                    throw new SwarmbusException(ErrorCode.METHOD_NOT_ALLOWED, "method " + method + " is not allowed on "
+                            + path);
+                }
+                HttpFields headers = request.getHeaders();
+                Auth.Principal caller = auth.admit(headers.get("X-Api-Key"), headers.get(HttpHeader.AUTHORIZATION),
+                        (name, value) -> response.getHeaders().put(name, value));
+                principal = caller.name();
+                AgentId agent = AgentId.of(route.equals(SEED_ROUTE) ? caller.name() : agentOf(path));
+                auth.requireOwner(caller, agent);
+                Parameters parameters = parameters(headers.get(HttpHeader.CONTENT_TYPE));
+                int max = Http.wholeNumber("max_messages", parameters.get("max_messages"), 10);
+                Duration wait = Http.seconds("timeout", parameters.get("timeout")).orElse(Duration.ZERO);
+                Duration visibility = Http.seconds("visibility_timeout", parameters.get("visibility_timeout"))
+                        .orElse(bus.defaultVisibility());
+                // Jetty fails a request that outlasts the connection's idle timeout unless told
+                // otherwise; a receiver waiting for a message is not idle.
+                request.addIdleTimeoutListener(timeout -> false);
+                bus.receiveAsync(agent, max, visibility, wait)
+                        .whenCompleteAsync((deliveries, failure) -> answer(agent, deliveries, failure), Http.AFTER_ENGINE);
+            } catch (RuntimeException | IOException e) {
+                fail(e);
+            }
+        }
+
+        /** Query, then form, then JSON-body parameters, as {@link Http#param} reads them. */
+        private Parameters parameters(String contentType) throws IOException {
+            Fields query = request.getHttpURI().getQuery() == null ? NONE : Request.extractQueryParameters(request);
+            byte[] body = CoreHttp.body(request, maxRequestBytes);
+            Fields form = NONE;
+            RequestBody json = RequestBody.parse(new byte[0]);
+            if (contentType != null && contentType.startsWith("application/x-www-form-urlencoded")) {
+                form = new Fields();
+                UrlEncoded.decodeTo(new String(body, StandardCharsets.ISO_8859_1), form::add, StandardCharsets.UTF_8);
+            } else if (contentType != null && contentType.startsWith("application/json")) {
+                json = RequestBody.parse(body);
+            }
+            return new Parameters(query, form, json);
+        }
+
+        private void answer(AgentId agent, List<Delivery> deliveries, Throwable failure) {
+            if (failure != null) {
+                fail(failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure);
+                return;
+            }
+            try {
+                metrics.delivered(deliveries);
+                deliveries.forEach(d -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "delivered", Map.of(
+                        "message_id", d.id().toString(), "from_agent", d.message().from().value(),
+                        "to_agent", agent.value(), "message_type", d.message().type().name(), "attempt", d.attempt())));
+                List<Map<String, Object>> views = deliveries.stream().map(Views::delivery).toList();
+                CoreHttp.json(response, 200, Views.list("messages", views), callback);
+                finish();
+            } catch (RuntimeException e) {
+                fail(e);
+            }
+        }
+
+        private void fail(Throwable e) {
+            switch (e) {
+                case SwarmbusException refused -> CoreHttp.refuse(response, method, path, refused, audit, callback);
+                case IOException gone -> callback.failed(gone); // the client went away
+                default -> CoreHttp.internal(response, method, path, e, callback);
+            }
+            finish();
+        }
+
+        private void finish() {
+            metrics.record(method, route, response.getStatus(), System.nanoTime() - started);
+            HttpServer.logAccess(method, route, response.getStatus(), principal);
+        }
+    }
+
+    /** A receive's parameters: the query's, then a form body's, then a JSON body's. */
+    private record Parameters(Fields query, Fields form, RequestBody json) {
+        Optional<String> get(String name) {
+            String value = query.getValue(name);
+            if (value == null) {
+                value = form.getValue(name);
+            }
+            if (value != null) {
+                return Optional.of(value);
+            }
+            return json.has(name) ? Optional.of(json.optionalNumberOrText(name)) : Optional.empty();
+        }
+    }
+}
