@@ -36,7 +36,6 @@ final class ReceiveHandler extends Handler.Wrapper {
     static final String SEED_ROUTE = "/agents/receive";
     private static final String PREFIX = "/api/v1/agents/";
     private static final String SUFFIX = "/receive";
-    private static final Fields NONE = new Fields(true);
 
     private final MessageBus bus;
     private final Auth auth;
@@ -124,17 +123,29 @@ final class ReceiveHandler extends Handler.Wrapper {
 
         /** Query, then form, then JSON-body parameters, as {@link Http#param} reads them. */
         private Parameters parameters(String contentType) throws IOException {
-            Fields query = request.getHttpURI().getQuery() == null ? NONE : Request.extractQueryParameters(request);
+            Fields query = fields(request.getHttpURI().getQuery());
             byte[] body = CoreHttp.body(request, maxRequestBytes);
-            Fields form = NONE;
+            Fields form = Fields.EMPTY;
             RequestBody json = RequestBody.parse(new byte[0]);
             if (contentType != null && contentType.startsWith("application/x-www-form-urlencoded")) {
-                form = new Fields();
-                UrlEncoded.decodeTo(new String(body, StandardCharsets.ISO_8859_1), form::add, StandardCharsets.UTF_8);
+                form = fields(new String(body, StandardCharsets.ISO_8859_1));
             } else if (contentType != null && contentType.startsWith("application/json")) {
                 json = RequestBody.parse(body);
             }
             return new Parameters(query, form, json);
+        }
+
+        /**
+         * URL-encoded fields, case-sensitive as Javalin's. Not {@code Request.extractQueryParameters},
+         * which keeps its result in a new attribute map on the request for as long as the poll waits.
+         */
+        private static Fields fields(String encoded) {
+            if (encoded == null || encoded.isEmpty()) {
+                return Fields.EMPTY;
+            }
+            Fields fields = new Fields(true);
+            UrlEncoded.decodeTo(encoded, fields::add, StandardCharsets.UTF_8);
+            return fields;
         }
 
         private void answer(AgentId agent, List<Delivery> deliveries, Throwable failure) {
