@@ -63,7 +63,7 @@ final class ApiCatalog {
         add("get", path, summary, 101);
     }
 
-    /** A route answered in front of Javalin ({@link GatewayHandler}, {@link ReceiveHandler}), documented too. */
+    /** A route answered in front of Javalin ({@link GatewayHandler}), documented with the rest. */
     void outside(String method, String path, String summary) {
         add(method, path, summary, 200);
     }

@@ -422,7 +422,7 @@ public final class HttpServer implements AutoCloseable {
         api.post("/api/v1/agents/{id}/heartbeat", "Heartbeat: status, current tasks, health", agent(agents::heartbeat));
         api.get("/api/v1/registry/best", "The best available agent for capabilities, by strategy", agents::best);
         api.get("/api/v1/registry/stats", "Agents by status and role, average load", agents::stats);
-        api.outside("post", ReceiveHandler.ROUTE, "Receive (long-poll) with leases"); // answered by ReceiveHandler
+        api.post(ReceiveHandler.ROUTE, "Receive (long-poll) with leases", HttpServer::answeredInFront);
         api.post("/api/v1/agents/{id}/ack", "Acknowledge deliveries", agent(messages::ack));
         api.post("/api/v1/agents/{id}/extend", "Extend leases still held", agent(messages::extend));
         api.post("/api/v1/agents/{id}/nack", "Give a delivery back, optionally delayed", agent(messages::nack));
@@ -465,7 +465,7 @@ public final class HttpServer implements AutoCloseable {
     private static void seedRoutes(ApiCatalog api, MessageRoutes messages, MembershipRoutes members,
             AgentRoutes agents) {
         api.post("/agents/register", "Register an agent (seed path)", 201, agents::register);
-        api.outside("post", ReceiveHandler.SEED_ROUTE, "Receive for your own agent (seed path)"); // ReceiveHandler
+        api.post(ReceiveHandler.SEED_ROUTE, "Receive for your own agent (seed path)", HttpServer::answeredInFront);
         api.delete("/agents/{id}", "Delete an agent (seed path)", agent(agents::delete));
         api.get("/agents/{id}/messages", "An agent's history (seed path)", agent(messages::historyOf));
         api.post("/messages", "Send a message (seed path)", messages::send);
@@ -494,6 +494,15 @@ public final class HttpServer implements AutoCloseable {
         if (ACCESS.isDebugEnabled()) {
             ACCESS.debug("method={} route={} status={} principal={}", method, route, status, principal);
         }
+    }
+
+    /**
+     * The Javalin route of a POST that {@link ReceiveHandler} answers before Javalin sees it. It
+     * is registered so that other methods on the path get Javalin's answers (a 405, or another
+     * route); a request reaching it is a wiring fault.
+     */
+    private static void answeredInFront(Context ctx) {
+        throw new IllegalStateException(ctx.method() + " " + ctx.path() + " reached Javalin; ReceiveHandler answers it");
     }
 
     /** Adapts a handler that acts for the agent named in the path. */

@@ -1,6 +1,5 @@
 package io.swarmbus.server;
 
-import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Delivery;
@@ -24,12 +23,14 @@ import org.eclipse.jetty.util.UrlEncoded;
 /**
  * Long-poll receive, {@code POST /api/v1/agents/{id}/receive} and the seed's
  * {@code POST /agents/receive}, on Jetty's core API in front of Javalin (ADR 0007). A waiting
- * receiver holds only Jetty's request and the engine's waiter: through the servlet layer and
- * Javalin each one held about a hundred more objects, which every young collection copied while
- * ten thousand receivers waited (docs/benchmarks.md). Same parameters, authentication, rate
- * limit, errors, metrics, access log and audit as Javalin's routes; these two never pass
- * Javalin's filters ({@link HttpServer}), so what is added there for every request must be added
- * here too.
+ * receiver holds Jetty's request, this handler's {@link Poll} and continuation, and the engine's
+ * waiter: through the servlet layer and Javalin each one held about a hundred more objects, which
+ * every young collection copied while ten thousand receivers waited (docs/benchmarks.md). Same
+ * parameters, authentication, rate limit, errors, metrics, access log and audit as Javalin's
+ * routes. Only POST is taken here; Javalin keeps the two routes registered, so other methods get
+ * its answers (a 405, or another route such as the seed's {@code DELETE /agents/{id}}). These
+ * requests never pass Javalin's filters ({@link HttpServer}): what is added there for every
+ * request must be added here too. Unlike Javalin, answers are not gzip-compressed.
  */
 final class ReceiveHandler extends Handler.Wrapper {
     static final String ROUTE = "/api/v1/agents/{id}/receive";
@@ -58,8 +59,8 @@ final class ReceiveHandler extends Handler.Wrapper {
             path = path.substring(0, path.length() - 1); // as Javalin, which ignores a trailing slash
         }
         String route = path.equals(SEED_ROUTE) ? SEED_ROUTE : agentOf(path) != null ? ROUTE : null;
-        if (route == null) {
-            return super.handle(request, response, callback);
+        if (route == null || !request.getMethod().equals("POST")) {
+            return super.handle(request, response, callback); // other methods: Javalin's 405, or another route
         }
         new Poll(request, response, callback, path, route).start();
         return true;
@@ -96,10 +97,6 @@ final class ReceiveHandler extends Handler.Wrapper {
 
         void start() {
             try {
-                if (!method.equals("POST")) {
-                    throw new SwarmbusException(ErrorCode.METHOD_NOT_ALLOWED, "method " + method + " is not allowed on "
-                            + path);
-                }
                 HttpFields headers = request.getHeaders();
                 Auth.Principal caller = auth.admit(headers.get("X-Api-Key"), headers.get(HttpHeader.AUTHORIZATION),
                         (name, value) -> response.getHeaders().put(name, value));
@@ -117,7 +114,8 @@ final class ReceiveHandler extends Handler.Wrapper {
                 bus.receiveAsync(agent, max, visibility, wait)
                         .whenCompleteAsync((deliveries, failure) -> answer(agent, deliveries, failure), Http.AFTER_ENGINE);
             } catch (RuntimeException | IOException e) {
-                fail(e);
+                refuseOrAbort(e);
+                record();
             }
         }
 
@@ -144,38 +142,55 @@ final class ReceiveHandler extends Handler.Wrapper {
                 return Fields.EMPTY;
             }
             Fields fields = new Fields(true);
-            UrlEncoded.decodeTo(encoded, fields::add, StandardCharsets.UTF_8);
+            try {
+                UrlEncoded.decodeTo(encoded, fields::add, StandardCharsets.UTF_8);
+            } catch (IllegalArgumentException e) { // a bad %-escape, or bytes that are not UTF-8
+                throw SwarmbusException.invalid(null, "the parameters are not valid URL encoding: " + e.getMessage());
+            }
             return fields;
         }
 
+        /** Runs on a virtual thread once the engine answers; completes the exchange whatever fails. */
         private void answer(AgentId agent, List<Delivery> deliveries, Throwable failure) {
-            if (failure != null) {
-                fail(failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure);
-                return;
-            }
             try {
+                if (failure != null) {
+                    refuseOrAbort(failure instanceof CompletionException && failure.getCause() != null
+                            ? failure.getCause() : failure);
+                    return;
+                }
                 metrics.delivered(deliveries);
                 deliveries.forEach(d -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "delivered", Map.of(
                         "message_id", d.id().toString(), "from_agent", d.message().from().value(),
                         "to_agent", agent.value(), "message_type", d.message().type().name(), "attempt", d.attempt())));
                 List<Map<String, Object>> views = deliveries.stream().map(Views::delivery).toList();
                 CoreHttp.json(response, 200, Views.list("messages", views), callback);
-                finish();
             } catch (RuntimeException e) {
-                fail(e);
+                refuseOrAbort(e);
+            } finally {
+                record();
             }
         }
 
-        private void fail(Throwable e) {
-            switch (e) {
-                case SwarmbusException refused -> CoreHttp.refuse(response, method, path, refused, audit, callback);
-                case IOException gone -> callback.failed(gone); // the client went away
-                default -> CoreHttp.internal(response, method, path, e, callback);
+        /**
+         * Completes the exchange with the error answer for {@code e}, or aborts it; never throws,
+         * since an exchange left open would stay open (idle timeouts do not end a poll).
+         */
+        private void refuseOrAbort(Throwable e) {
+            try {
+                switch (e) {
+                    case Throwable any when response.isCommitted() -> callback.failed(any); // too late to answer
+                    case SwarmbusException refused -> CoreHttp.refuse(response, method, path, refused, audit, callback);
+                    // The body could not be read: the client went away or stalled. Jetty answers if it still can.
+                    case IOException unreadable -> callback.failed(unreadable);
+                    default -> CoreHttp.internal(response, method, path, e, callback);
+                }
+            } catch (RuntimeException failed) {
+                callback.failed(failed);
             }
-            finish();
         }
 
-        private void finish() {
+        /** The latency metric and access log line, once per request. */
+        private void record() {
             metrics.record(method, route, response.getStatus(), System.nanoTime() - started);
             HttpServer.logAccess(method, route, response.getStatus(), principal);
         }
