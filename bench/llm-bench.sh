@@ -5,7 +5,8 @@
 # gateway port (`swarmbus-port`, `--llm-port`, platform threads). Needs built jars
 # (./mvnw -DskipTests install) and nginx (apt-get install nginx-light).
 #
-#   bench/llm-bench.sh [LlmLoad options: --seconds N --rates 300,1000 --connections 64 --warmup 30]
+#   bench/llm-bench.sh [LlmLoad options: --seconds N --rates 300,1000 --connections 64 --warmup 30
+#                       --max-rounds N --max-only]
 #
 # Environment: SERVER_GC (G1 or ZGC, default G1), SERVER_OPTS (extra server JVM flags, e.g. a JFR
 # recording), BASE_PORT (default 18300).

@@ -24,8 +24,13 @@ import java.util.concurrent.atomic.LongAdder;
  * <pre>
  * java -cp bench/target/swarmbus-bench.jar io.swarmbus.bench.LlmLoad --direct URL,URL,.. \
  *     --target nginx=URL --target swarmbus=URL --token TOKEN [--rates 300,1000] [--seconds 10] [--warmup 30]
- *     [--prompt-words N]
+ *     [--prompt-words N] [--max-rounds N] [--max-only]
  * </pre>
+ *
+ * <p>{@code --max-rounds N} measures the most requests a second N times, the targets taking turns,
+ * and prints each target's median and its median share of nginx's within a round: on a shared
+ * machine whose speed drifts from minute to minute, a ratio taken within one round is steadier
+ * than one taken between runs. {@code --max-only} skips the latency measurements.
  */
 public final class LlmLoad {
     private static final String PROMPT = "summarise the state of the swarm in one line";
@@ -62,6 +67,8 @@ public final class LlmLoad {
         int warmup = 30;
         int promptWords = 0;
         List<Integer> rates = List.of(300, 1000);
+        int maxRounds = 1;
+        boolean maxOnly = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--direct" -> targets.add(new Target("direct", List.of(args[++i].split(","))));
@@ -75,6 +82,8 @@ public final class LlmLoad {
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
                 case "--prompt-words" -> promptWords = Integer.parseInt(args[++i]);
                 case "--rates" -> rates = Arrays.stream(args[++i].split(",")).map(Integer::parseInt).toList();
+                case "--max-rounds" -> maxRounds = Integer.parseInt(args[++i]);
+                case "--max-only" -> maxOnly = true;
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -89,20 +98,33 @@ public final class LlmLoad {
         load.warming = true;
         for (Target target : targets) {
             load.closedLoop(target, connections, warmup);
-            load.openLoop(target, 200, load.streamBody, true);
+            if (!maxOnly) {
+                load.openLoop(target, 200, load.streamBody, true);
+            }
         }
         load.warming = false;
-        for (int rate : rates) {
+        for (int rate : maxOnly ? List.<Integer>of() : rates) {
             for (Target target : targets) {
                 results.put(target.name() + "@" + rate, load.openLoop(target, rate, load.body, false));
             }
         }
-        for (Target target : targets) {
+        for (Target target : maxOnly ? List.<Target>of() : targets) {
             results.put(target.name() + "@ttfe", load.openLoop(target, 200, load.streamBody, true));
         }
-        for (Target target : targets) {
-            double rate = load.closedLoop(target, connections, seconds);
-            System.out.printf("%-10s max %,8.0f req/s with %d connections%n", target.name(), rate, connections);
+        Map<String, List<Double>> maxima = new LinkedHashMap<>();
+        for (int round = 1; round <= maxRounds; round++) {
+            for (Target target : targets) {
+                double rate = load.closedLoop(target, connections, seconds);
+                maxima.computeIfAbsent(target.name(), name -> new ArrayList<>()).add(rate);
+                System.out.printf("%-10s max %,8.0f req/s with %d connections%s%n", target.name(), rate, connections,
+                        maxRounds > 1 ? " (round " + round + ")" : "");
+            }
+        }
+        if (maxRounds > 1) {
+            printMedians(maxima);
+        }
+        if (results.isEmpty()) {
+            return;
         }
         System.out.println("\nadded over direct (ms):");
         for (String key : results.keySet()) {
@@ -114,6 +136,30 @@ public final class LlmLoad {
                         r[2] - direct[2]);
             }
         }
+    }
+
+    /** Each target's median most requests a second, and its median share of nginx's in the same round. */
+    private static void printMedians(Map<String, List<Double>> maxima) {
+        List<Double> nginx = maxima.get("nginx");
+        System.out.println("\nmedian over " + maxima.values().iterator().next().size() + " rounds:");
+        for (Map.Entry<String, List<Double>> target : maxima.entrySet()) {
+            String share = "";
+            if (nginx != null && !target.getKey().equals("nginx")) {
+                List<Double> shares = new ArrayList<>();
+                for (int round = 0; round < nginx.size(); round++) {
+                    shares.add(target.getValue().get(round) / nginx.get(round));
+                }
+                share = String.format("  %.2f× nginx (rounds: %s)", median(shares),
+                        shares.stream().map(r -> String.format("%.2f", r)).toList());
+            }
+            System.out.printf("%-14s max %,8.0f req/s%s%n", target.getKey(), median(target.getValue()), share);
+        }
+    }
+
+    private static double median(List<Double> values) {
+        List<Double> sorted = values.stream().sorted().toList();
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
     }
 
     /**
