@@ -101,11 +101,13 @@ final class GatewayHandler extends Handler.Wrapper {
                     (name, value) -> response.getHeaders().put(name, value));
             principal = caller.name();
             if (route.equals(MODELS)) {
-                CoreHttp.json(response, 200, OpenAiWire.models(List.copyOf(routes.gateway().models()), "swarmbus"), callback);
+                Object models = OpenAiWire.models(List.copyOf(routes.gateway().models()), "swarmbus");
+                CoreHttp.json(response, 200, models, callback);
                 return;
             }
             CoreSink sink = new CoreSink(response);
-            routes.gateway().handle(routes.request(caller, CoreHttp.body(request, maxRequestBytes), headers::get, route), sink);
+            byte[] body = CoreHttp.body(request, maxRequestBytes);
+            routes.gateway().handle(routes.request(caller, body, headers::get, route), sink);
             if (sink.cut != null) {
                 callback.failed(new EofException(sink.cut)); // aborts: the client sees a broken stream
             } else {
