@@ -368,11 +368,12 @@ public final class Main {
      * unknown flag is refused: a mistyped {@code --prot} must not start a server on the default port.
      */
     static Map<String, String> flags(Map<String, String> options) {
+        java.util.Set<String> known = new java.util.TreeSet<>(CONFIG_FLAGS.keySet());
+        known.addAll(List.of("config", "dev"));
         for (String name : options.keySet()) {
-            if (!CONFIG_FLAGS.containsKey(name) && !name.equals("dev") && !name.equals("config")) {
-                throw new IllegalArgumentException("unknown option --" + name + "; the options are "
-                        + java.util.stream.Stream.concat(CONFIG_FLAGS.keySet().stream(), java.util.stream.Stream.of("config", "dev"))
-                                .sorted().map(flag -> "--" + flag).collect(java.util.stream.Collectors.joining(", ")));
+            if (!known.contains(name)) {
+                throw new IllegalArgumentException("unknown option --" + name + "; the options are --"
+                        + String.join(", --", known));
             }
         }
         Map<String, String> flags = new HashMap<>();

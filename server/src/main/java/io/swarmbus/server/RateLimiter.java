@@ -49,7 +49,9 @@ final class RateLimiter {
             bucket.tokens = Math.min(capacity, bucket.tokens + (now - bucket.updated) * perNano);
             bucket.updated = now;
             if (bucket.tokens >= 1) {
-                bucket.tokens -= consume ? 1 : 0;
+                if (consume) {
+                    bucket.tokens -= 1;
+                }
                 return 0;
             }
             return (long) Math.ceil((1 - bucket.tokens) / perNano / 1e9);

@@ -107,18 +107,12 @@ final class RequestBody {
         return new RequestBody(node);
     }
 
-    /** An array of JSON objects, each as its own body. */
+    /** An array of JSON objects, each as its own body; anything else in it fails the whole. */
     List<RequestBody> objects(String field) {
-        JsonNode node = root.get(field);
-        if (node == null || !node.isArray()) {
-            throw SwarmbusException.invalid(field, "'" + field + "' must be an array of objects");
-        }
         List<RequestBody> bodies = new ArrayList<>();
-        for (JsonNode item : node) {
-            if (!item.isObject()) {
-                throw SwarmbusException.invalid(field, "'" + field + "' must hold only objects");
-            }
-            bodies.add(new RequestBody(item));
+        for (Optional<RequestBody> item : items(field)) {
+            bodies.add(item.orElseThrow(() -> SwarmbusException.invalid(field,
+                    "'" + field + "' must hold only objects")));
         }
         return bodies;
     }

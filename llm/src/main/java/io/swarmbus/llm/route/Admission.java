@@ -210,8 +210,12 @@ public final class Admission {
             return false;
         }
         for (Backend b : backends) {
-            if (b.models().contains(call.model()) && b.models().stream().anyMatch(m -> waiting(m, call.priority()))) {
-                return true;
+            if (b.models().contains(call.model())) {
+                for (String model : b.models()) {
+                    if (waiting(model, call.priority())) {
+                        return true;
+                    }
+                }
             }
         }
         return false;
