@@ -379,13 +379,7 @@ class LlmGatewayTest {
     void aStreamTheBackendEndsBeforeDone_endsAsABrokenStreamForTheClient() throws Exception {
         com.sun.net.httpserver.HttpServer backend = com.sun.net.httpserver.HttpServer.create(
                 new java.net.InetSocketAddress("127.0.0.1", 0), 0);
-        backend.createContext("/v1/models", exchange -> {
-            byte[] body = "{\"object\":\"list\",\"data\":[{\"id\":\"m\",\"object\":\"model\"}]}"
-                    .getBytes(StandardCharsets.UTF_8);
-            exchange.sendResponseHeaders(200, body.length);
-            exchange.getResponseBody().write(body);
-            exchange.close();
-        });
+        TestApi.listsModel(backend, "m");
         backend.createContext("/v1/chat/completions", exchange -> {
             exchange.getRequestBody().readAllBytes();
             exchange.getResponseHeaders().add("Content-Type", "text/event-stream");

@@ -147,13 +147,7 @@ class ManagedAgentsTest {
             exchange.getResponseBody().write(body);
             exchange.close();
         });
-        model.createContext("/v1/models", exchange -> {
-            byte[] body = "{\"object\":\"list\",\"data\":[{\"id\":\"m\",\"object\":\"model\"}]}"
-                    .getBytes(StandardCharsets.UTF_8);
-            exchange.sendResponseHeaders(200, body.length);
-            exchange.getResponseBody().write(body);
-            exchange.close();
-        });
+        TestApi.listsModel(model, "m");
         model.start();
         backends.add(() -> model.stop(0));
         start("http://127.0.0.1:" + model.getAddress().getPort() + "/v1");

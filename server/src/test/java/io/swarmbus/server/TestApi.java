@@ -44,4 +44,15 @@ final class TestApi {
         HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
         return new Reply(response.statusCode(), RequestBody.MAPPER.readTree(response.body()));
     }
+
+    /** Makes a stand-in backend list {@code model} at {@code /v1/models}, as OpenAI-compatible servers do. */
+    static void listsModel(com.sun.net.httpserver.HttpServer backend, String model) {
+        backend.createContext("/v1/models", exchange -> {
+            byte[] body = ("{\"object\":\"list\",\"data\":[{\"id\":\"" + model + "\",\"object\":\"model\"}]}")
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+    }
 }
