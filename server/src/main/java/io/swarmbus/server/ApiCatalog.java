@@ -1,9 +1,14 @@
 package io.swarmbus.server;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Handler;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,10 +20,17 @@ import java.util.regex.Pattern;
 
 /**
  * Registers routes and remembers them, so that {@code /openapi.json} is generated from the very
- * routes the server answers: no endpoint can be served yet missing from the document.
+ * routes the server answers: no endpoint can be served yet missing from the document. What each
+ * operation takes (body fields, query parameters, headers) is kept in {@value #REQUESTS_RESOURCE},
+ * beside the code, since the handlers read their fields one by one and declare none.
  */
 final class ApiCatalog {
+    static final String REQUESTS_RESOURCE = "/openapi-requests.yaml";
+    /** The resource's top-level key for named field sets; every other key names an operation. */
+    static final String SHARED = "shared";
     private static final Pattern PATH_PARAM = Pattern.compile("\\{([^}]+)}");
+    private static final List<String> PARAMETER_KINDS = List.of("query", "header");
+    private static final ObjectNode REQUESTS = requests();
 
     /** One documented operation. */
     record Operation(String method, String path, String summary, boolean isPublic, int success) {}
@@ -95,31 +107,132 @@ final class ApiCatalog {
         ObjectNode paths = doc.putObject("paths");
         Map<String, ObjectNode> byPath = new LinkedHashMap<>();
         for (Operation op : operations) {
-            ObjectNode item = byPath.computeIfAbsent(op.path(), p -> paths.putObject(p));
-            ObjectNode operation = item.putObject(op.method());
-            operation.put("summary", op.summary());
-            operation.put("operationId", op.method() + op.path().replaceAll("[^A-Za-z0-9]+", "_"));
-            operation.putArray("tags").add(tag(op.path()));
-            ArrayNode parameters = operation.putArray("parameters");
-            Matcher m = PATH_PARAM.matcher(op.path());
-            while (m.find()) {
-                parameters.addObject().put("name", m.group(1)).put("in", "path").put("required", true)
-                        .putObject("schema").put("type", "string");
-            }
-            if (op.isPublic()) {
-                operation.putArray("security");
-            } else {
-                ArrayNode security = operation.putArray("security");
-                security.addObject().putArray("bearer");
-                security.addObject().putArray("apiKey");
-            }
-            ObjectNode responses = operation.putObject("responses");
-            responses.putObject(Integer.toString(op.success())).put("description", "success");
-            responses.putObject("default").put("description", "error")
-                    .putObject("content").putObject("application/json").putObject("schema")
-                    .put("$ref", "#/components/schemas/Error");
+            byPath.computeIfAbsent(op.path(), p -> paths.putObject(p)).set(op.method(), operation(op));
         }
         return doc;
+    }
+
+    private static ObjectNode operation(Operation op) {
+        ObjectNode operation = RequestBody.MAPPER.createObjectNode();
+        operation.put("summary", op.summary());
+        operation.put("operationId", op.method() + op.path().replaceAll("[^A-Za-z0-9]+", "_"));
+        operation.putArray("tags").add(tag(op.path()));
+        ArrayNode parameters = operation.putArray("parameters");
+        Matcher m = PATH_PARAM.matcher(op.path());
+        while (m.find()) {
+            parameters.addObject().put("name", m.group(1)).put("in", "path").put("required", true)
+                    .putObject("schema").put("type", "string");
+        }
+        JsonNode request = REQUESTS.path(op.method() + " " + op.path());
+        for (String in : PARAMETER_KINDS) {
+            request.path(in).properties().forEach(field -> parameters.add(parameter(field.getKey(), in, field.getValue())));
+        }
+        if (request.has("body")) {
+            operation.set("requestBody", requestBody(request));
+        }
+        if (op.isPublic()) {
+            operation.putArray("security");
+        } else {
+            ArrayNode security = operation.putArray("security");
+            security.addObject().putArray("bearer");
+            security.addObject().putArray("apiKey");
+        }
+        ObjectNode responses = operation.putObject("responses");
+        responses.putObject(Integer.toString(op.success())).put("description", "success");
+        responses.putObject("default").put("description", "error")
+                .putObject("content").putObject("application/json").putObject("schema")
+                .put("$ref", "#/components/schemas/Error");
+        return operation;
+    }
+
+    private static ObjectNode parameter(String name, String in, JsonNode field) {
+        ObjectNode parameter = RequestBody.MAPPER.createObjectNode().put("name", name).put("in", in)
+                .put("required", field.path("required").asBoolean());
+        ObjectNode schema = schema(field);
+        if (schema.has("description")) {
+            parameter.set("description", schema.remove("description"));
+        }
+        return parameter.set("schema", schema);
+    }
+
+    /** A JSON body, and where the route also reads a form, the same fields as a form. */
+    private static ObjectNode requestBody(JsonNode request) {
+        ObjectNode schema = RequestBody.MAPPER.createObjectNode().put("type", "object");
+        ObjectNode properties = schema.putObject("properties");
+        ArrayNode required = RequestBody.MAPPER.createArrayNode();
+        request.get("body").properties().forEach(field -> {
+            properties.set(field.getKey(), schema(field.getValue()));
+            if (field.getValue().path("required").asBoolean()) {
+                required.add(field.getKey());
+            }
+        });
+        if (!required.isEmpty()) {
+            schema.set("required", required);
+        }
+        ObjectNode body = RequestBody.MAPPER.createObjectNode().put("required", !required.isEmpty());
+        ObjectNode content = body.putObject("content");
+        content.putObject("application/json").set("schema", schema);
+        if (request.path("form").asBoolean()) {
+            content.putObject("application/x-www-form-urlencoded").set("schema", schema.deepCopy());
+        }
+        return body;
+    }
+
+    /** A field's JSON Schema: the field as written, less {@code required}, with an items type as a schema. */
+    private static ObjectNode schema(JsonNode field) {
+        ObjectNode schema = field.deepCopy();
+        schema.remove("required");
+        if (schema.path("items").isTextual()) {
+            schema.set("items", RequestBody.MAPPER.createObjectNode().put("type", schema.get("items").asText()));
+        }
+        return schema;
+    }
+
+    /**
+     * The operations' request shapes from {@value #REQUESTS_RESOURCE}, each with its field lists
+     * merged into one map and an entry naming another operation replaced by that one's shape.
+     */
+    static ObjectNode requests() {
+        ObjectNode file;
+        try (InputStream in = ApiCatalog.class.getResourceAsStream(REQUESTS_RESOURCE)) {
+            file = (ObjectNode) new YAMLMapper().readTree(in);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + REQUESTS_RESOURCE, e);
+        }
+        JsonNode shared = file.path(SHARED);
+        file.remove(SHARED);
+        ObjectNode requests = RequestBody.MAPPER.createObjectNode();
+        file.properties().forEach(entry -> {
+            JsonNode shape = entry.getValue().isTextual() ? file.get(entry.getValue().asText()) : entry.getValue();
+            if (shape == null || !shape.isObject()) {
+                throw new IllegalStateException(REQUESTS_RESOURCE + ": '" + entry.getKey()
+                        + "' is neither a shape nor another operation's key");
+            }
+            ObjectNode resolved = shape.deepCopy();
+            for (String section : List.of("body", "query", "header")) {
+                if (resolved.has(section)) {
+                    resolved.set(section, fields(resolved.get(section), shared));
+                }
+            }
+            requests.set(entry.getKey(), resolved);
+        });
+        return requests;
+    }
+
+    /** A section's fields: a map as it is, or a list's maps and named shared sets merged in order. */
+    private static JsonNode fields(JsonNode section, JsonNode shared) {
+        if (!section.isArray()) {
+            return section;
+        }
+        ObjectNode fields = RequestBody.MAPPER.createObjectNode();
+        for (JsonNode part : section) {
+            JsonNode set = part.isTextual() ? shared.path(part.asText()) : part;
+            if (!set.isObject()) {
+                throw new IllegalStateException(REQUESTS_RESOURCE + ": no shared field set '" + part.asText() + "'");
+            }
+            fields.setAll((ObjectNode) set);
+        }
+        return fields;
     }
 
     private static String tag(String path) {

@@ -1,0 +1,175 @@
+package io.swarmbus.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.messaging.BusConfig;
+import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.server.TestApi.Reply;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.StreamSupport;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The request shapes {@code /openapi.json} documents ({@code openapi-requests.yaml}): they name
+ * registered routes, every route with a body has one, and the required fields are those the
+ * handlers require.
+ */
+class OpenApiDocTest {
+    /** POSTs and PUTs whose handlers read no body. */
+    static final Set<String> BODYLESS = Set.of(
+            "post /api/v1/api-keys", // the key is generated; nothing to give
+            "put /api/v1/groups/{name}/members/{agent}", // the group and agent are in the path
+            "post /api/v1/agents/{id}/dead-letters/{message_id}/replay"); // the message is in the path
+
+    @TempDir
+    Path dir;
+    MessageBus bus;
+    HttpServer server;
+    TestApi api;
+    String alice;
+    JsonNode paths;
+
+    @BeforeEach
+    void start() throws Exception {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        api = new TestApi(server);
+        alice = api.token("alice");
+        api.call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"alice\"}");
+        paths = api.call(null, "GET", "/openapi.json", null).body().get("paths");
+    }
+
+    @AfterEach
+    void stop() {
+        server.close();
+        bus.close();
+    }
+
+    /** Every documented operation as "method path". */
+    List<String> operations() {
+        List<String> operations = new ArrayList<>();
+        paths.properties().forEach(p -> p.getValue().fieldNames().forEachRemaining(m -> operations.add(m + " " + p.getKey())));
+        return operations;
+    }
+
+    JsonNode operation(String key) {
+        String[] parts = key.split(" ", 2);
+        return paths.path(parts[1]).path(parts[0]);
+    }
+
+    @Test
+    void everyRequestShape_namesARegisteredOperation() {
+        List<String> keys = new ArrayList<>();
+        ApiCatalog.requests().fieldNames().forEachRemaining(keys::add);
+        assertThat(keys).hasSizeGreaterThan(40);
+        assertThat(operations()).containsAll(keys);
+    }
+
+    @Test
+    void everyPostAndPut_documentsItsBody_unlessItReadsNone() {
+        List<String> writes = operations().stream().filter(op -> op.startsWith("post ") || op.startsWith("put "))
+                .toList();
+        assertThat(writes).contains(BODYLESS.toArray(String[]::new));
+        for (String op : writes) {
+            JsonNode body = operation(op).path("requestBody");
+            if (BODYLESS.contains(op)) {
+                assertThat(body.isMissingNode()).as(op + " reads no body").isTrue();
+                continue;
+            }
+            JsonNode schema = body.path("content").path("application/json").path("schema");
+            assertThat(schema.path("properties").isEmpty()).as(op + " documents its body fields").isFalse();
+            schema.path("properties").properties().forEach(field -> assertThat(field.getValue().path("description")
+                    .asText()).as(op + " " + field.getKey() + " is described").isNotBlank());
+        }
+    }
+
+    @Test
+    void documentedRequiredFields_areTheOnesTheHandlersRequire() throws Exception {
+        // A body each handler accepts. Removing any one field the document marks required must be a
+        // 400 naming that field, and the documented required fields plus these must be enough.
+        Map<String, String> accepted = new LinkedHashMap<>();
+        accepted.put("post /api/v1/agents", "{\"agent_id\":\"carol\",\"role\":\"worker\"}");
+        // The address is "exactly one of" to, group, topic, broadcast: described, not required.
+        accepted.put("post /api/v1/messages", "{\"from\":\"alice\",\"to\":\"alice\",\"content\":{\"n\":1}}");
+        accepted.put("post /api/v1/groups", "{\"group_name\":\"team\",\"agent_ids\":[\"alice\"]}");
+        accepted.put("post /api/v1/tasks", "{\"type\":\"summary\",\"description\":\"sum it up\"}");
+        accepted.put("post /auth/token", "{\"username\":\"dave\",\"password\":\"password-1\"}");
+        accepted.put("post /api/v1/topics/{topic}/subscribers", "{\"agent_id\":\"alice\"}");
+        accepted.put("post /api/v1/agents/networks", "{\"name\":\"trio\",\"agents\":[\"alice\"]}");
+        accepted.put("post /swarm/join", "{\"role\":\"monitor\",\"capability\":\"watching\",\"agent_id\":\"alice\"}");
+        for (var c : accepted.entrySet()) {
+            String op = c.getKey();
+            String path = op.split(" ", 2)[1].replace("{topic}", "news");
+            ObjectNode body = (ObjectNode) RequestBody.MAPPER.readTree(c.getValue());
+            List<String> required = required(op);
+            assertThat(required).as(op + " documents required fields").isNotEmpty();
+            assertThat(names(body.fieldNames())).as(op + " example has them").containsAll(required);
+            for (String field : required) {
+                ObjectNode without = body.deepCopy();
+                without.remove(field);
+                Reply reply = api.call(alice, "POST", path, without.toString());
+                assertThat(reply.status()).as(op + " without " + field).isEqualTo(400);
+                assertThat(reply.body().path("field").asText()).as(op + " without " + field).isEqualTo(field);
+            }
+            Reply ok = api.call(alice, "POST", path, body.toString());
+            assertThat(ok.status()).as(op + " " + ok.body()).isBetween(200, 299);
+        }
+    }
+
+    @Test
+    void queryParametersAndFormBodies_areDocumentedWhereTheRoutesReadThem() {
+        assertThat(query("get /api/v1/agents")).contains("capabilities", "status", "available", "limit");
+        assertThat(query("get /api/v1/messages")).contains("since", "until", "peer", "limit");
+        assertThat(query("get /api/v1/tasks")).contains("status", "assignee", "parent_id", "type", "limit");
+        assertThat(query("get /api/v1/registry/best")).contains("capabilities", "strategy", "exclude");
+        assertThat(query("post /api/v1/agents/{id}/receive")).contains("max_messages", "timeout", "visibility_timeout");
+        assertThat(query("post /api/v1/agents/networks/{id}/execute")).contains("wait_seconds");
+        assertThat(query("get /v1/swarm/status")).contains("swarm_id");
+        assertThat(query("get /api/v1/ws")).contains("token");
+        JsonNode since = parameter("get /api/v1/messages", "since");
+        assertThat(since.path("schema").path("type").asText()).isEqualTo("string");
+        assertThat(since.path("description").asText()).contains("ISO-8601");
+        assertThat(parameter("get /api/v1/agents/{id}/stream", "Accept").path("required").asBoolean()).isTrue();
+        for (String op : List.of("post /auth/token", "post /agents/receive", "post /api/v1/agents/{id}/receive")) {
+            assertThat(names(operation(op).path("requestBody").path("content").fieldNames())).as(op)
+                    .containsExactly("application/json", "application/x-www-form-urlencoded");
+        }
+        assertThat(operation("post /api/v1/messages").path("requestBody").path("content").path("application/json")
+                .path("schema").path("properties").path("priority").path("type").toString())
+                .isEqualTo("[\"integer\",\"string\"]");
+    }
+
+    List<String> required(String op) {
+        JsonNode schema = operation(op).path("requestBody").path("content").path("application/json").path("schema");
+        return StreamSupport.stream(schema.path("required").spliterator(), false).map(JsonNode::asText).toList();
+    }
+
+    List<String> query(String op) {
+        return StreamSupport.stream(operation(op).path("parameters").spliterator(), false)
+                .filter(p -> p.path("in").asText().equals("query")).map(p -> p.path("name").asText()).toList();
+    }
+
+    JsonNode parameter(String op, String name) {
+        return StreamSupport.stream(operation(op).path("parameters").spliterator(), false)
+                .filter(p -> p.path("name").asText().toLowerCase(Locale.ROOT).equals(name.toLowerCase(Locale.ROOT)))
+                .findFirst().orElseThrow();
+    }
+
+    static List<String> names(Iterator<String> names) {
+        List<String> list = new ArrayList<>();
+        names.forEachRemaining(list::add);
+        return list;
+    }
+}
