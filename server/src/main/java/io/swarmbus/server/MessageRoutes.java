@@ -82,9 +82,15 @@ final class MessageRoutes {
                 capability, java.util.Set.of(), false, Integer.MAX_VALUE).stream()
                 .filter(agent -> role.isEmpty() || agent.profile().role().equals(role.get()))
                 .map(agent -> agent.profile().id()).filter(agent -> !agent.equals(from)).sorted().toList();
+        Optional<String> key = Optional.ofNullable(ctx.header("Idempotency-Key")).or(() -> body.optionalText("idempotency_key"));
         List<CompletableFuture<io.swarmbus.messaging.SendResult>> sends = new ArrayList<>();
         for (AgentId target : targets) {
-            SendRequest request = request(ctx, body, Address.agent(target));
+            Address to = Address.agent(target);
+            auth.requireMaySend(principal, from, to);
+            // One message per target: a key shared by all of them would make every copy after the
+            // first a duplicate of it, so each target's copy is keyed by the key and the target.
+            SendRequest request = request(body, from, to, key.map(k -> k + "/" + target.value()).orElse(null),
+                    ctx.header("traceparent"));
             sends.add(bus.sendAsync(request).thenApply(result -> {
                 auditSent(audit, request, result);
                 return result;
@@ -106,6 +112,11 @@ final class MessageRoutes {
      */
     void sendBatch(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
+        if (ctx.header("Idempotency-Key") != null) {
+            // It would key every message alike, and all but the first would be dropped as duplicates.
+            throw SwarmbusException.invalid("Idempotency-Key", "a batch takes no Idempotency-Key header; "
+                    + "give each message its own idempotency_key");
+        }
         List<Optional<RequestBody>> items = body.items("messages");
         if (items.isEmpty() || items.size() > 1000) {
             throw SwarmbusException.invalid("messages", "'messages' must hold 1 to 1000 messages, held " + items.size());

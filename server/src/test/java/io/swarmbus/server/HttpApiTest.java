@@ -283,6 +283,22 @@ class HttpApiTest {
     }
 
     @Test
+    void batchSend_withAnIdempotencyKeyHeader_isRefused_andSendsNothing() throws Exception {
+        register("a", "b");
+        HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                        + "/api/v1/messages/batch"))
+                .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
+                .header("Idempotency-Key", "k-1")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"messages\": [{\"from\":\"a\",\"to\":\"b\",\"content\":1},"
+                        + "{\"from\":\"a\",\"to\":\"b\",\"content\":2}]}")).build();
+        HttpResponse<String> refused = client.send(request, HttpResponse.BodyHandlers.ofString());
+
+        assertThat(refused.statusCode()).isEqualTo(400);
+        assertThat(RequestBody.MAPPER.readTree(refused.body()).get("field").asText()).isEqualTo("Idempotency-Key");
+        assertThat(call("POST", "/api/v1/agents/b/receive", null).body().get("count").asInt()).isZero();
+    }
+
+    @Test
     void traceparent_travelsWithTheMessage() throws Exception {
         register("a", "b");
         String traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

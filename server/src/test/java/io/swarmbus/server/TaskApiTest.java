@@ -7,6 +7,7 @@ import io.swarmbus.messaging.BusConfig;
 import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.server.TestApi.Reply;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -160,6 +161,22 @@ class TaskApiTest {
         JsonNode got = call("POST", "/api/v1/agents/py1/receive?max_messages=10", null).body();
         assertThat(got.get("count").asInt()).isEqualTo(2);
         assertThat(call("POST", "/api/v1/agents/boss/receive", null).body().get("count").asInt()).isZero();
+    }
+
+    @Test
+    void broadcastToARole_withAnIdempotencyKey_reachesEachAgentOnce_andARetryNone() throws Exception {
+        String body = "{\"from\":\"boss\",\"role\":\"worker\",\"content\":1,\"idempotency_key\":\"standup-7\"}";
+
+        Reply first = call("POST", "/api/v1/messages/broadcast", body);
+        Reply retry = call("POST", "/api/v1/messages/broadcast", body);
+
+        assertThat(first.body().get("agent_ids").toString()).isEqualTo("[\"py1\",\"py2\"]");
+        assertThat(retry.body().get("message_ids")).as("a retry answers the first ids").isEqualTo(first.body()
+                .get("message_ids"));
+        for (String worker : List.of("py1", "py2")) {
+            assertThat(call("POST", "/api/v1/agents/" + worker + "/receive?max_messages=10", null).body()
+                    .get("count").asInt()).as(worker + " got its copy, once").isEqualTo(1);
+        }
     }
 
     @Test
