@@ -303,12 +303,14 @@ public final class NetLoad {
                         sent.add(accepted);
                         if (accepted < batch) {
                             refused.add(batch - accepted);
-                            lastError = answer;
+                            lastError = answer.length() > 300 ? answer.substring(0, 300) + "..." : answer;
                         }
                         inFlight.release(batch); // every frame is answered by exactly one frame
                     }
                 } catch (IOException e) {
-                    lastError = e.toString();
+                    if (running.get()) { // else the socket closed at the end of the run, as it should
+                        lastError = e.toString();
+                    }
                 }
             }));
             String json = batch == 1 ? sendFrame("w", from, to, "") : batchFrame(from, to, batch);

@@ -803,7 +803,7 @@ final class Engine implements MessageBus {
                 switch (d.status) {
                     case LEASED -> record(new LeaseExpired(d.inbox.agent, d.id()));
                     case DELAYED -> record(new DelayEnded(d.inbox.agent, d.id()));
-                    default -> timed.remove(d);
+                    default -> clearDeadline(d);
                 }
             }
             dropOldHistory(now);
@@ -1120,7 +1120,7 @@ final class Engine implements MessageBus {
         if (d == null || d.status != DeliveryStatus.LEASED) {
             return;
         }
-        timed.remove(d);
+        clearDeadline(d);
         d.status = DeliveryStatus.ACKED;
         d.inbox.leased--;
         acked++;
@@ -1145,7 +1145,7 @@ final class Engine implements MessageBus {
 
     /** A lease ended without an ack: back to the inbox (now or after a delay), or dead after max deliveries. */
     private void endLease(DeliveryState d, long notBefore) {
-        timed.remove(d);
+        clearDeadline(d);
         d.inbox.leased--;
         if (d.attempts >= config.maxDeliveries()) {
             d.status = DeliveryStatus.DEAD_LETTERED;
@@ -1165,7 +1165,7 @@ final class Engine implements MessageBus {
     private void applyDelayEnded(DelayEnded e) {
         DeliveryState d = delivery(inboxes.get(e.agent()), e.id());
         if (d != null && d.status == DeliveryStatus.DELAYED) {
-            timed.remove(d);
+            clearDeadline(d);
             d.status = DeliveryStatus.PENDING;
             d.inbox.delayed--;
             d.inbox.pending++;
@@ -1204,18 +1204,14 @@ final class Engine implements MessageBus {
         }
         // Only this inbox's deliveries, not a scan of every message (seconds under the lock with
         // millions pending): pending ones are in its ready queue (beside stale entries whose status
-        // moved on), dead letters in its dead map, leased and delayed ones among the timed.
+        // moved on), dead letters in its dead map, leased and delayed ones in its timed set.
         Set<DeliveryState> open = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         open.addAll(inbox.ready);
         open.addAll(inbox.dead.values());
-        for (DeliveryState d : timed) {
-            if (d.inbox == inbox) {
-                open.add(d);
-            }
-        }
+        open.addAll(inbox.timed());
         for (DeliveryState d : open) {
             if (!d.status.terminal()) {
-                timed.remove(d);
+                clearDeadline(d);
                 d.status = DeliveryStatus.DISCARDED;
                 finishDelivery(d);
             }
@@ -1279,9 +1275,17 @@ final class Engine implements MessageBus {
     }
 
     private void setDeadline(DeliveryState d, long deadline) {
-        timed.remove(d);
+        clearDeadline(d);
         d.deadline = deadline;
         timed.add(d);
+        d.inbox.addTimed(d);
+    }
+
+    /** Takes a delivery out of the deadline-ordered set (found by its deadline, so before it changes). */
+    private void clearDeadline(DeliveryState d) {
+        if (timed.remove(d)) {
+            d.inbox.removeTimed(d);
+        }
     }
 
     private void pushReady(DeliveryState d) {

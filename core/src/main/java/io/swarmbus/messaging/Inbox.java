@@ -1,8 +1,10 @@
 package io.swarmbus.messaging;
 
 import java.util.ArrayDeque;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.PriorityQueue;
+import java.util.Set;
 
 /** One agent's inbox. Guarded by the engine lock. */
 final class Inbox {
@@ -19,6 +21,12 @@ final class Inbox {
     final LinkedHashMap<Long, DeliveryState> dead = new LinkedHashMap<>();
     /** Long-poll receivers, first come first served. */
     final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
+    /**
+     * Its leased and delayed deliveries, which are also in the engine's deadline-ordered set: so
+     * deleting the inbox finds its own without walking everyone's. Created on first use, since most
+     * inboxes of a large registry never lease anything.
+     */
+    private Set<DeliveryState> timed;
     int pending;
     int leased;
     int delayed;
@@ -26,6 +34,23 @@ final class Inbox {
     Inbox(AgentId agent) {
         this.agent = agent;
         this.address = Address.agent(agent);
+    }
+
+    void addTimed(DeliveryState d) {
+        if (timed == null) {
+            timed = new HashSet<>();
+        }
+        timed.add(d);
+    }
+
+    void removeTimed(DeliveryState d) {
+        if (timed != null) {
+            timed.remove(d);
+        }
+    }
+
+    Set<DeliveryState> timed() {
+        return timed == null ? Set.of() : timed;
     }
 
     /** Messages counting against the depth limit. */
