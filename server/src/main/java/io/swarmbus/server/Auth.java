@@ -123,6 +123,10 @@ final class Auth {
             throw new SwarmbusException(ErrorCode.RATE_LIMITED, "too many wrong passwords from this address; retry after "
                     + wait + " s");
         }
+        if (ctx.queryParam("password") != null) {
+            throw SwarmbusException.invalid("password", "send the password in the request body (JSON or form), "
+                    + "not in the URL, where proxies and logs keep it");
+        }
         RequestBody body = ctx.contentType() != null && ctx.contentType().startsWith("application/json")
                 ? RequestBody.parse(Http.body(ctx)) : RequestBody.parse(new byte[0]);
         String username = Http.param(ctx, body, "username")

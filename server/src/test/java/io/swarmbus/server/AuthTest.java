@@ -98,6 +98,18 @@ class AuthTest {
                 .hasMessageContaining("well-known");
     }
 
+    @Test
+    void aPasswordInTheUrl_isRefused_andIssuesNoToken() throws Exception {
+        start(false, 300);
+
+        Reply inUrl = call("POST", "/auth/token?username=admin&password=the-admin-password", "{}", Map.of());
+
+        assertThat(inUrl.status()).isEqualTo(400);
+        assertThat(inUrl.body().get("field").asText()).isEqualTo("password");
+        assertThat(inUrl.body().has("access_token")).isFalse();
+        assertThat(token("admin", "the-admin-password")).as("the body still works").isNotBlank();
+    }
+
     static Path rsaKeyPem(Path dir, String name, int bits) throws Exception {
         java.security.KeyPairGenerator generator = java.security.KeyPairGenerator.getInstance("RSA");
         generator.initialize(bits);
