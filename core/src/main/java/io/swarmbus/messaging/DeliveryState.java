@@ -22,6 +22,9 @@ final class DeliveryState {
     long deadline;
     /** Whether an entry for this delivery sits in the inbox's ready heap (possibly stale). */
     boolean inReady;
+    /** Neighbours in its inbox's list of leased and delayed deliveries; null when not in it. */
+    DeliveryState previousTimed;
+    DeliveryState nextTimed;
 
     DeliveryState(StoredMessage stored, Inbox inbox) {
         this.stored = stored;

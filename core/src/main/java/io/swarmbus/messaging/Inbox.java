@@ -1,10 +1,10 @@
 package io.swarmbus.messaging;
 
 import java.util.ArrayDeque;
-import java.util.HashSet;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.PriorityQueue;
-import java.util.Set;
 
 /** One agent's inbox. Guarded by the engine lock. */
 final class Inbox {
@@ -22,11 +22,12 @@ final class Inbox {
     /** Long-poll receivers, first come first served. */
     final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
     /**
-     * Its leased and delayed deliveries, which are also in the engine's deadline-ordered set: so
-     * deleting the inbox finds its own without walking everyone's. Created on first use, since most
-     * inboxes of a large registry never lease anything.
+     * The first of its leased and delayed deliveries, which are also in the engine's deadline-ordered
+     * set: so deleting the inbox finds its own without walking everyone's. Linked through the
+     * deliveries themselves: every lease passes through here under the engine lock, and a link
+     * costs neither an allocation nor a hash.
      */
-    private Set<DeliveryState> timed;
+    private DeliveryState firstTimed;
     int pending;
     int leased;
     int delayed;
@@ -37,20 +38,33 @@ final class Inbox {
     }
 
     void addTimed(DeliveryState d) {
-        if (timed == null) {
-            timed = new HashSet<>();
+        d.nextTimed = firstTimed;
+        if (firstTimed != null) {
+            firstTimed.previousTimed = d;
         }
-        timed.add(d);
+        firstTimed = d;
     }
 
+    /** Unlinks {@code d}, which must have been added and not removed since. */
     void removeTimed(DeliveryState d) {
-        if (timed != null) {
-            timed.remove(d);
+        if (d.previousTimed == null) {
+            firstTimed = d.nextTimed;
+        } else {
+            d.previousTimed.nextTimed = d.nextTimed;
         }
+        if (d.nextTimed != null) {
+            d.nextTimed.previousTimed = d.previousTimed;
+        }
+        d.previousTimed = null;
+        d.nextTimed = null;
     }
 
-    Set<DeliveryState> timed() {
-        return timed == null ? Set.of() : timed;
+    List<DeliveryState> timed() {
+        List<DeliveryState> timed = new ArrayList<>();
+        for (DeliveryState d = firstTimed; d != null; d = d.nextTimed) {
+            timed.add(d);
+        }
+        return timed;
     }
 
     /** Messages counting against the depth limit. */
