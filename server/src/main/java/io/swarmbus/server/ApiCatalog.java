@@ -30,7 +30,6 @@ final class ApiCatalog {
     static final String SHARED = "shared";
     private static final Pattern PATH_PARAM = Pattern.compile("\\{([^}]+)}");
     private static final List<String> PARAMETER_KINDS = List.of("query", "header");
-    private static final ObjectNode REQUESTS = requests();
 
     /** One documented operation. */
     record Operation(String method, String path, String summary, boolean isPublic, int success) {}
@@ -123,7 +122,7 @@ final class ApiCatalog {
             parameters.addObject().put("name", m.group(1)).put("in", "path").put("required", true)
                     .putObject("schema").put("type", "string");
         }
-        JsonNode request = REQUESTS.path(op.method() + " " + op.path());
+        JsonNode request = Requests.ALL.path(op.method() + " " + op.path());
         for (String in : PARAMETER_KINDS) {
             request.path(in).properties().forEach(field -> parameters.add(parameter(field.getKey(), in, field.getValue())));
         }
@@ -176,6 +175,11 @@ final class ApiCatalog {
             content.putObject("application/x-www-form-urlencoded").set("schema", schema.deepCopy());
         }
         return body;
+    }
+
+    /** The request shapes, read when the document is first asked for: not on every start. */
+    private static final class Requests {
+        static final ObjectNode ALL = requests();
     }
 
     /** A field's JSON Schema: the field as written, less {@code required}, with an items type as a schema. */

@@ -60,10 +60,18 @@ final class Http {
 
     /** A query, form or JSON-body parameter, in that order. */
     static Optional<String> param(Context ctx, RequestBody body, String name) {
-        String value = ctx.queryParam(name);
-        if (value == null && ctx.contentType() != null && ctx.contentType().startsWith("application/x-www-form-urlencoded")) {
-            value = ctx.formParam(name);
-        }
+        String query = ctx.queryParam(name);
+        boolean form = query == null && ctx.contentType() != null
+                && ctx.contentType().startsWith("application/x-www-form-urlencoded");
+        return param(query, form ? ctx.formParam(name) : null, body, name);
+    }
+
+    /**
+     * The parameter's value from the first place that has it: the query's {@code query}, the form
+     * body's {@code form} (each null if absent), then the JSON body's field.
+     */
+    static Optional<String> param(String query, String form, RequestBody body, String name) {
+        String value = query != null ? query : form;
         if (value != null) {
             return Optional.of(value);
         }

@@ -37,6 +37,8 @@ final class ReceiveHandler extends Handler.Wrapper {
     static final String SEED_ROUTE = "/agents/receive";
     private static final String PREFIX = "/api/v1/agents/";
     private static final String SUFFIX = "/receive";
+    /** The only method answered here. */
+    private static final String METHOD = "POST";
 
     private final MessageBus bus;
     private final Auth auth;
@@ -58,11 +60,12 @@ final class ReceiveHandler extends Handler.Wrapper {
         if (path.length() > 1 && path.endsWith("/")) {
             path = path.substring(0, path.length() - 1); // as Javalin, which ignores a trailing slash
         }
-        String route = path.equals(SEED_ROUTE) ? SEED_ROUTE : agentOf(path) != null ? ROUTE : null;
-        if (route == null || !request.getMethod().equals("POST")) {
+        boolean seed = path.equals(SEED_ROUTE);
+        String agent = seed ? null : agentOf(path); // the seed's route receives for the caller's own
+        if ((!seed && agent == null) || !request.getMethod().equals(METHOD)) {
             return super.handle(request, response, callback); // other methods: Javalin's 405, or another route
         }
-        new Poll(request, response, callback, path, route).start();
+        new Poll(request, response, callback, path, agent).start();
         return true;
     }
 
@@ -81,18 +84,17 @@ final class ReceiveHandler extends Handler.Wrapper {
         private final Response response;
         private final Callback callback;
         private final String path;
-        private final String route;
-        private final String method;
+        /** The path's agent, or null on the seed's route. */
+        private final String agent;
         private final long started = System.nanoTime();
         private String principal = "-";
 
-        Poll(Request request, Response response, Callback callback, String path, String route) {
+        Poll(Request request, Response response, Callback callback, String path, String agent) {
             this.request = request;
             this.response = response;
             this.callback = callback;
             this.path = path;
-            this.route = route;
-            this.method = request.getMethod();
+            this.agent = agent;
         }
 
         void start() {
@@ -101,8 +103,8 @@ final class ReceiveHandler extends Handler.Wrapper {
                 Auth.Principal caller = auth.admit(headers.get("X-Api-Key"), headers.get(HttpHeader.AUTHORIZATION),
                         (name, value) -> response.getHeaders().put(name, value));
                 principal = caller.name();
-                AgentId agent = AgentId.of(route.equals(SEED_ROUTE) ? caller.name() : agentOf(path));
-                auth.requireOwner(caller, agent);
+                AgentId receiver = AgentId.of(agent == null ? caller.name() : agent);
+                auth.requireOwner(caller, receiver);
                 Parameters parameters = parameters(headers.get(HttpHeader.CONTENT_TYPE));
                 int max = Http.wholeNumber("max_messages", parameters.get("max_messages"), 10);
                 Duration wait = Http.seconds("timeout", parameters.get("timeout")).orElse(Duration.ZERO);
@@ -111,8 +113,8 @@ final class ReceiveHandler extends Handler.Wrapper {
                 // Jetty fails a request that outlasts the connection's idle timeout unless told
                 // otherwise; a receiver waiting for a message is not idle.
                 request.addIdleTimeoutListener(timeout -> false);
-                bus.receiveAsync(agent, max, visibility, wait)
-                        .whenCompleteAsync((deliveries, failure) -> answer(agent, deliveries, failure), Http.AFTER_ENGINE);
+                bus.receiveAsync(receiver, max, visibility, wait).whenCompleteAsync(
+                        (deliveries, failure) -> answer(receiver, deliveries, failure), Http.AFTER_ENGINE);
             } catch (RuntimeException | IOException e) {
                 refuseOrAbort(e);
                 record();
@@ -179,34 +181,28 @@ final class ReceiveHandler extends Handler.Wrapper {
             try {
                 switch (e) {
                     case Throwable any when response.isCommitted() -> callback.failed(any); // too late to answer
-                    case SwarmbusException refused -> CoreHttp.refuse(response, method, path, refused, audit, callback);
+                    case SwarmbusException refused -> CoreHttp.refuse(response, METHOD, path, refused, audit, callback);
                     // The body could not be read: the client went away or stalled. Jetty answers if it still can.
                     case IOException unreadable -> callback.failed(unreadable);
-                    default -> CoreHttp.internal(response, method, path, e, callback);
+                    default -> CoreHttp.internal(response, METHOD, path, e, callback);
                 }
             } catch (RuntimeException failed) {
                 callback.failed(failed);
             }
         }
 
-        /** The latency metric and access log line, once per request. */
+        /** The latency metric and access log line, once per request, under the route's template. */
         private void record() {
-            metrics.record(method, route, response.getStatus(), System.nanoTime() - started);
-            HttpServer.logAccess(method, route, response.getStatus(), principal);
+            String route = agent == null ? SEED_ROUTE : ROUTE;
+            metrics.record(METHOD, route, response.getStatus(), System.nanoTime() - started);
+            HttpServer.logAccess(METHOD, route, response.getStatus(), principal);
         }
     }
 
     /** A receive's parameters: the query's, then a form body's, then a JSON body's. */
     private record Parameters(Fields query, Fields form, RequestBody json) {
         Optional<String> get(String name) {
-            String value = query.getValue(name);
-            if (value == null) {
-                value = form.getValue(name);
-            }
-            if (value != null) {
-                return Optional.of(value);
-            }
-            return json.has(name) ? Optional.of(json.optionalNumberOrText(name)) : Optional.empty();
+            return Http.param(query.getValue(name), form.getValue(name), json, name);
         }
     }
 }
