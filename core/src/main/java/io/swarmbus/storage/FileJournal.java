@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
@@ -39,13 +40,22 @@ import java.util.stream.Stream;
  *       ({@code writeOrder}), so the file holds them in sequence order; an fsync makes durable
  *       everything written to the file before it began, so whichever fsync returns reports its
  *       batch and all before it, and reports only ever move forward ({@link #reportDurable}).</li>
+ *   <li>Each segment is made {@code segmentBytes} long when it is created, as a hole: the file's
+ *       size then stays put while records fill it, and an fsync has only the data to write. When
+ *       an append grows the file, ext4's fdatasync also writes the inode, a second I/O it waits
+ *       for: on this project's test machine that made each fsync about a quarter slower and the
+ *       engine's W3 p99 with it (docs/benchmarks.md). A hole costs no disk space; the written
+ *       part ends at the first header of zeros ({@link Frames}).</li>
  *   <li>Layout: {@code journal/<first seq>.seg} and {@code snapshots/<seq>.snap}, names zero-padded
  *       so that lexical order is numeric order. A snapshot is written to a temp file, fsynced,
  *       renamed, and the directory fsynced, so it is either whole or absent.</li>
  *   <li>Recovery reads the newest snapshot that is whole (an empty frame ends it), falls back to
  *       the one before, then replays later records. A frame with a bad length or checksum, a torn
  *       frame, or a gap in sequence numbers ends the good data: the file is truncated there, later
- *       segments are removed, and the report says so. Nothing of that is fatal.</li>
+ *       segments are removed, and the report says so. Nothing of that is fatal. A segment's
+ *       records may end in zeros, the unused rest of its preallocation; zeros followed by data
+ *       count as a bad frame (data past a hole was never reported durable, since an fsync covers
+ *       everything written before it).</li>
  *   <li>The two newest snapshots are kept; segments wholly covered by the older of them are
  *       deleted, so one unreadable snapshot never loses data.</li>
  * </ul>
@@ -130,7 +140,7 @@ public final class FileJournal implements Journal {
             long[] replay = replaySegments(snapshotSeq, target, problems);
             lastSeq = Math.max(snapshotSeq, replay[1]);
             durableSeq = lastSeq;
-            openActiveSegment();
+            openActiveSegment(replay[3]);
             recovered = true;
             int writerCount = config.fsyncPolicy() == FsyncPolicy.ALWAYS ? 2 : 1;
             writersRunning.set(writerCount);
@@ -411,10 +421,12 @@ public final class FileJournal implements Journal {
         Path file = segmentDir.resolve(name(firstSeq, SEGMENT_SUFFIX));
         segment = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
         segmentSize = 0;
+        preallocate();
         fsyncDirectory(segmentDir);
     }
 
-    private void openActiveSegment() throws IOException {
+    /** Opens the newest segment to append after its {@code writtenEnd} bytes of records. */
+    private void openActiveSegment(long writtenEnd) throws IOException {
         List<Path> segments = list(segmentDir, SEGMENT_SUFFIX);
         if (segments.isEmpty()) {
             createSegment(lastSeq + 1);
@@ -422,8 +434,17 @@ public final class FileJournal implements Journal {
         }
         Path last = segments.getLast();
         segment = FileChannel.open(last, StandardOpenOption.WRITE);
-        segmentSize = segment.size();
+        segmentSize = writtenEnd;
         segment.position(segmentSize);
+        preallocate(); // a segment from before preallocation, or one cut short by recovery
+    }
+
+    /** Makes the active segment {@code segmentBytes} long if it is shorter, as a hole (class notes). */
+    private void preallocate() throws IOException {
+        if (segment.size() < config.segmentBytes()) {
+            segment.write(ByteBuffer.allocate(1), config.segmentBytes() - 1);
+            segment.force(true); // the new size now, so that no later fsync has it to write
+        }
     }
 
     @Override
@@ -650,13 +671,14 @@ public final class FileJournal implements Journal {
         }
     }
 
-    /** Returns {records replayed, last good seq, bytes truncated}. */
+    /** Returns {records replayed, last good seq, bytes truncated, where the newest segment's records end}. */
     private long[] replaySegments(long snapshotSeq, RecoveryTarget target, List<String> problems)
             throws IOException {
         List<Path> segments = list(segmentDir, SEGMENT_SUFFIX);
         long replayed = 0;
         long last = snapshotSeq;
         long truncated = 0;
+        long writtenEnd = 0;
         for (int i = 0; i < segments.size(); i++) {
             Path file = segments.get(i);
             long expected = seqOf(file);
@@ -676,14 +698,21 @@ public final class FileJournal implements Journal {
                     last = Math.max(last, expected);
                     expected++;
                 }
-                if (status == Frames.Status.END) {
+                long goodEnd = reader.frameStart();
+                writtenEnd = goodEnd;
+                long cut = writtenUntil(channel, goodEnd) - goodEnd;
+                // In a preallocated segment a frame cut short by a crash reads as one ending in zeros.
+                boolean torn = status == Frames.Status.TORN || status == Frames.Status.CORRUPT
+                        && reader.length() >= 0 && reader.length() <= Frames.MAX_PAYLOAD
+                        && Frames.HEADER + (long) reader.length() > cut;
+                if (status == Frames.Status.END || status == Frames.Status.UNWRITTEN && cut == 0) {
+                    // The end of the file, or the unused rest of its preallocation (an older segment
+                    // has one too if segment_bytes shrank since it was made).
                     continue;
                 }
-                long goodEnd = reader.frameStart();
-                long cut = channel.size() - goodEnd;
-                String why = switch (status) {
-                    case TORN -> "a torn record";
+                String why = torn ? "a torn record" : switch (status) {
                     case CORRUPT -> "a corrupt record";
+                    case UNWRITTEN -> "unwritten space followed by data";
                     default -> "a record out of sequence (expected " + expected + ")";
                 };
                 problems.add(file.getFileName() + ": " + why + " at byte " + goodEnd + "; truncated "
@@ -692,14 +721,42 @@ public final class FileJournal implements Journal {
                 channel.force(true);
                 truncated += cut;
                 for (Path later : segments.subList(i + 1, segments.size())) {
-                    truncated += Files.size(later);
+                    try (FileChannel laterChannel = FileChannel.open(later, StandardOpenOption.READ)) {
+                        truncated += writtenUntil(laterChannel, 0);
+                    }
                     Files.delete(later);
                 }
                 fsyncDirectory(segmentDir);
                 break;
             }
         }
-        return new long[] {replayed, last, truncated};
+        return new long[] {replayed, last, truncated, writtenEnd};
+    }
+
+    /**
+     * Where the bytes of {@code channel} from {@code from} on stop being zeros: just past the last
+     * non-zero byte, or {@code from} if there is none (a preallocated segment's unused rest).
+     */
+    private static long writtenUntil(FileChannel channel, long from) throws IOException {
+        byte[] zeros = new byte[1 << 20];
+        ByteBuffer buffer = ByteBuffer.allocate(zeros.length);
+        long until = from;
+        for (long at = from; at < channel.size(); ) {
+            buffer.clear();
+            int read = channel.read(buffer, at);
+            if (read < 0) {
+                break;
+            }
+            if (Arrays.mismatch(buffer.array(), 0, read, zeros, 0, read) >= 0) {
+                int last = read - 1;
+                while (buffer.get(last) == 0) {
+                    last--;
+                }
+                until = at + last + 1;
+            }
+            at += read;
+        }
+        return until;
     }
 
     // ---------------------------------------------------------------- files

@@ -8,7 +8,8 @@ import java.util.zip.CRC32C;
 /**
  * The on-disk frame shared by journal segments and snapshots:
  * {@code [int length][int crc32c][long seq][payload: length bytes]}, big-endian, where the CRC
- * covers the sequence number and the payload.
+ * covers the sequence number and the payload. A header of zeros is where nothing was written yet
+ * (a preallocated segment's tail): no frame has one, since sequence numbers start at 1.
  */
 final class Frames {
     static final int HEADER = 16;
@@ -31,8 +32,8 @@ final class Frames {
         return (int) crc.getValue();
     }
 
-    /** Outcome of reading one frame. */
-    enum Status { OK, END, TORN, CORRUPT }
+    /** Outcome of reading one frame: {@code UNWRITTEN} is a header of zeros. */
+    enum Status { OK, END, TORN, CORRUPT, UNWRITTEN }
 
     /**
      * Reads frames one after another from a channel through a growable buffer. After {@link #next}
@@ -46,6 +47,7 @@ final class Frames {
         private long bufferFileOffset;
         private long frameStart;
         private long seq;
+        private int length;
         private ByteBuffer payload;
 
         Reader(FileChannel channel) throws IOException {
@@ -59,8 +61,11 @@ final class Frames {
                 return buffer.hasRemaining() ? Status.TORN : Status.END;
             }
             int at = buffer.position();
-            int length = buffer.getInt(at);
+            length = buffer.getInt(at);
             int storedCrc = buffer.getInt(at + 4);
+            if (length == 0 && storedCrc == 0 && buffer.getLong(at + 8) == 0) {
+                return Status.UNWRITTEN;
+            }
             if (length < 0 || length > MAX_PAYLOAD) {
                 return Status.CORRUPT;
             }
@@ -83,6 +88,11 @@ final class Frames {
 
         long seq() {
             return seq;
+        }
+
+        /** The payload length the last frame's header announced, whole or not. */
+        int length() {
+            return length;
         }
 
         ByteBuffer payload() {

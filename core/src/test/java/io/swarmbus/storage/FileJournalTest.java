@@ -90,6 +90,128 @@ class FileJournalTest {
         }
     }
 
+    /** Where a segment's records end: at its first header of zeros, or at its end. */
+    static long writtenEnd(Path segment) throws IOException {
+        try (FileChannel channel = FileChannel.open(segment, StandardOpenOption.READ)) {
+            ByteBuffer header = ByteBuffer.allocate(Frames.HEADER);
+            long at = 0;
+            while (at + Frames.HEADER <= channel.size()) {
+                channel.read(header.clear(), at);
+                if (header.getInt(0) == 0 && header.getInt(4) == 0 && header.getLong(8) == 0) {
+                    return at;
+                }
+                at += Frames.HEADER + header.getInt(0);
+            }
+            return at;
+        }
+    }
+
+    /** Writes {@code bytes} into {@code segment} at {@code at}, as a crash or a disk might have left them. */
+    static void overwrite(Path segment, long at, ByteBuffer bytes) throws IOException {
+        try (FileChannel channel = FileChannel.open(segment, StandardOpenOption.WRITE)) {
+            channel.write(bytes, at);
+        }
+    }
+
+    @Test
+    void segments_arePreallocated_andAppendsResumeWhereTheRecordsEnd() throws IOException {
+        JournalConfig config = JournalConfig.defaults(dir);
+        write(config, "a", "b");
+        Path segment = onlySegment();
+        assertThat(Files.size(segment)).as("made full size up front").isEqualTo(config.segmentBytes());
+        long end = writtenEnd(segment);
+        assertThat(end).isEqualTo(2 * (Frames.HEADER + 1));
+
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            assertThat(journal.recover(new Recorded()).clean()).isTrue();
+            journal.append(text("c"), true);
+        }
+        Recorded recorded = new Recorded();
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            assertThat(journal.recover(recorded).clean()).isTrue();
+        }
+        assertThat(recorded.journal).containsExactly("a", "b", "c");
+        assertThat(writtenEnd(segment)).isEqualTo(end + Frames.HEADER + 1);
+        assertThat(Files.size(segment)).isEqualTo(config.segmentBytes());
+    }
+
+    @Test
+    void recover_dataPastUnwrittenSpace_isDiscardedAndReported() throws IOException {
+        JournalConfig config = JournalConfig.defaults(dir);
+        write(config, "a", "b");
+        Path segment = onlySegment();
+        long end = writtenEnd(segment);
+        // A well-formed record of the next number past a gap of zeros: written, but never covered
+        // by an fsync that returned, or the gap would hold data too.
+        ByteBuffer stale = ByteBuffer.allocate(Frames.HEADER + 5);
+        Frames.write(stale, 3, text("stale"));
+        overwrite(segment, end + 4096, stale.flip());
+
+        Recorded recorded = new Recorded();
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            RecoveryReport report = journal.recover(recorded);
+            assertThat(report.problems()).singleElement().asString()
+                    .contains("unwritten space followed by data at byte " + end);
+            assertThat(report.truncatedBytes()).isEqualTo(4096 + Frames.HEADER + 5);
+            assertThat(journal.append(text("c"), true)).isEqualTo(3);
+        }
+        assertThat(recorded.journal).containsExactly("a", "b");
+
+        Recorded again = new Recorded();
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            assertThat(journal.recover(again).clean()).isTrue();
+        }
+        assertThat(again.journal).containsExactly("a", "b", "c");
+    }
+
+    @Test
+    void recover_aSegmentWrittenBeforePreallocation_isExtendedAndAppendedTo() throws IOException {
+        JournalConfig config = JournalConfig.defaults(dir);
+        write(config, "a", "b");
+        Path segment = onlySegment();
+        long end = writtenEnd(segment);
+        try (FileChannel channel = FileChannel.open(segment, StandardOpenOption.WRITE)) {
+            channel.truncate(end); // how segments ended before they were preallocated
+        }
+
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            assertThat(journal.recover(new Recorded()).clean()).isTrue();
+            journal.append(text("c"), true);
+        }
+        assertThat(Files.size(segment)).isEqualTo(config.segmentBytes());
+        Recorded recorded = new Recorded();
+        open(config, recorded).close();
+        assertThat(recorded.journal).containsExactly("a", "b", "c");
+    }
+
+    @Test
+    void recover_anOlderSegmentEndingInZeros_isNotCorruption() throws IOException {
+        // Made with 2 MiB segments, then reopened with 1 MiB ones: the first segment rolls at 1 MiB
+        // and keeps the rest of its 2 MiB preallocation as zeros.
+        Path journalDir = dir;
+        JournalConfig bigger = new JournalConfig(journalDir, FsyncPolicy.ALWAYS, Duration.ofMillis(50), 2 << 20, 1 << 20);
+        write(bigger, "first");
+        JournalConfig smaller = new JournalConfig(journalDir, FsyncPolicy.ALWAYS, Duration.ofMillis(50), 1 << 20, 1 << 20);
+        String big = "y".repeat(600_000);
+        try (FileJournal journal = open(smaller, new Recorded())) {
+            for (int i = 0; i < 3; i++) {
+                long seq = journal.append(text(big), true);
+                while (journal.durableSeq() < seq) {
+                    Thread.onSpinWait();
+                }
+            }
+        }
+        try (Stream<Path> files = Files.list(dir.resolve("journal"))) {
+            assertThat(files.count()).isGreaterThan(1);
+        }
+
+        Recorded recorded = new Recorded();
+        try (FileJournal journal = FileJournal.open(smaller, new Durable())) {
+            assertThat(journal.recover(recorded).problems()).isEmpty();
+        }
+        assertThat(recorded.journal).hasSize(4).first().isEqualTo("first");
+    }
+
     @Test
     void recover_replaysEveryRecordInOrderWithItsSequenceNumber() {
         JournalConfig config = JournalConfig.defaults(dir);
@@ -189,11 +311,10 @@ class FileJournalTest {
         JournalConfig config = JournalConfig.defaults(dir);
         write(config, "first", "second");
         Path segment = onlySegment();
-        long goodSize = Files.size(segment);
-        try (FileChannel channel = FileChannel.open(segment, StandardOpenOption.APPEND)) {
-            // A frame header announcing 100 bytes, followed by only 10: the crash hit mid-write.
-            channel.write(ByteBuffer.allocate(26).putInt(100).putInt(12345).putLong(3).rewind());
-        }
+        long goodEnd = writtenEnd(segment);
+        // A frame header announcing 100 bytes, followed by only 10: the crash hit mid-write.
+        ByteBuffer torn = ByteBuffer.allocate(26).putInt(100).putInt(12345).putLong(3);
+        overwrite(segment, goodEnd, torn.put("0123456789".getBytes(StandardCharsets.UTF_8)).flip());
 
         Recorded recorded = new Recorded();
         try (FileJournal journal = FileJournal.open(config, new Durable())) {
@@ -208,7 +329,7 @@ class FileJournalTest {
         Recorded again = new Recorded();
         open(config, again).close();
         assertThat(again.journal).containsExactly("first", "second", "third");
-        assertThat(Files.size(segment)).isGreaterThan(goodSize);
+        assertThat(writtenEnd(segment)).isEqualTo(goodEnd + Frames.HEADER + 5);
     }
 
     @Test
@@ -230,16 +351,14 @@ class FileJournalTest {
         assertThat(recorded.journal).containsExactly("one");
         assertThat(report.problems()).singleElement().asString()
                 .contains("corrupt record at byte 19");
-        assertThat(Files.size(segment)).isEqualTo(19);
+        assertThat(writtenEnd(segment)).isEqualTo(19);
     }
 
     @Test
     void recover_garbageLength_isCorruptNotAnAllocation() throws IOException {
         JournalConfig config = JournalConfig.defaults(dir);
         write(config, "one");
-        try (FileChannel channel = FileChannel.open(onlySegment(), StandardOpenOption.APPEND)) {
-            channel.write(ByteBuffer.allocate(32).putInt(Integer.MAX_VALUE).rewind());
-        }
+        overwrite(onlySegment(), writtenEnd(onlySegment()), ByteBuffer.allocate(32).putInt(Integer.MAX_VALUE).rewind());
 
         Recorded recorded = new Recorded();
         try (FileJournal journal = FileJournal.open(config, new Durable())) {
