@@ -29,6 +29,8 @@ import java.util.regex.Pattern;
  * </pre>
  */
 public final class NetLoad {
+    /** W1 inboxes per producer; see {@link #w1}. */
+    private static final int SINKS_PER_PRODUCER = 4;
     private static final String CONTENT = "\"" + "x".repeat(1022) + "\"";
     private static final Pattern ACCESS_TOKEN = Pattern.compile("\"access_token\":\"([^\"]+)\"");
     private static final Pattern SCHEDULED = Pattern.compile("\"scheduled\":\"(\\d+)\"");
@@ -208,9 +210,14 @@ public final class NetLoad {
         String from = agent("w1-producer");
         Producers sending = new Producers(window, batch);
         for (int p = 0; p < producers; p++) {
-            // One inbox per producer, as in the engine benchmark: one inbox would fill up
-            // (messaging.max_inbox_depth) and every later send would be refused.
-            sending.start(from, agent("w1-sink-" + p));
+            // Inboxes of their own for each producer, taken in turn: nothing drains them, and at
+            // 160,000 msg/s one inbox per producer reached messaging.max_inbox_depth (100,000) in
+            // a pass, after which every send to it was refused.
+            List<String> sinks = new ArrayList<>();
+            for (int k = 0; k < SINKS_PER_PRODUCER; k++) {
+                sinks.add(agent("w1-sink-" + p + "-" + k));
+            }
+            sending.start(from, sinks);
         }
         Thread.sleep(3_000);
         long before = sending.sent.sum();
@@ -301,6 +308,11 @@ public final class NetLoad {
 
         /** One new socket sending from {@code from} to {@code to}, answers read by a thread of its own. */
         void start(String from, String to) throws IOException {
+            start(from, List.of(to));
+        }
+
+        /** As {@link #start(String, String)}, each frame to the next of {@code sinks} in turn. */
+        void start(String from, List<String> sinks) throws IOException {
             Semaphore inFlight = new Semaphore(window);
             RawWebSocket ws = socket();
             threads.add(Thread.ofPlatform().daemon().start(() -> {
@@ -320,11 +332,15 @@ public final class NetLoad {
                     }
                 }
             }));
-            String json = batch == 1 ? sendFrame("w", from, to, "") : batchFrame(from, to, batch);
-            byte[] frame = RawWebSocket.frame(json.getBytes(StandardCharsets.UTF_8), binary);
+            List<byte[]> frames = new ArrayList<>();
+            for (String to : sinks) {
+                String json = batch == 1 ? sendFrame("w", from, to, "") : batchFrame(from, to, batch);
+                frames.add(RawWebSocket.frame(json.getBytes(StandardCharsets.UTF_8), binary));
+            }
             threads.add(Thread.ofPlatform().daemon().start(() -> {
                 try {
-                    while (running.get()) {
+                    for (int next = 0; running.get(); next = (next + 1) % frames.size()) {
+                        byte[] frame = frames.get(next);
                         // Flush only when the window is full, so frames queued meanwhile share a write.
                         if (!inFlight.tryAcquire(batch)) {
                             ws.flush();
