@@ -43,8 +43,8 @@ import java.util.stream.Stream;
  *   <li>Each segment is made {@code segmentBytes} long when it is created, as a hole: the file's
  *       size then stays put while records fill it, and an fsync has only the data to write. When
  *       an append grows the file, ext4's fdatasync also writes the inode, a second I/O it waits
- *       for: on this project's test machine that made each fsync about a quarter slower and the
- *       engine's W3 p99 with it (docs/benchmarks.md). A hole costs no disk space; the written
+ *       for: on this project's test machine that made each fsync about a quarter slower, and the
+ *       engine's median W3 latency with it (docs/benchmarks.md). A hole costs no disk space; the written
  *       part ends at the first header of zeros ({@link Frames}).</li>
  *   <li>Layout: {@code journal/<first seq>.seg} and {@code snapshots/<seq>.snap}, names zero-padded
  *       so that lexical order is numeric order. A snapshot is written to a temp file, fsynced,

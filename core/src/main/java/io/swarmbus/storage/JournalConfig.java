@@ -10,7 +10,8 @@ import java.util.Objects;
  * @param directory where segments and snapshots live; created if missing
  * @param fsyncPolicy when bytes are forced to disk
  * @param fsyncInterval how often {@link FsyncPolicy#INTERVAL} forces; ignored by {@code ALWAYS}
- * @param segmentBytes the size past which the active segment is closed and a new one started
+ * @param segmentBytes the size past which the active segment is closed and a new one started, and
+ *     the size each segment is made when it is created (as a hole, taking no disk space)
  * @param maxBufferedBytes appended bytes not yet written past which appenders are held back
  */
 public record JournalConfig(
