@@ -106,6 +106,15 @@ class FileJournalTest {
         }
     }
 
+    /** Opens and closes the journal, checking that recovery found nothing wrong; what it replayed. */
+    Recorded recoverClean(JournalConfig config) {
+        Recorded recorded = new Recorded();
+        try (FileJournal journal = FileJournal.open(config, new Durable())) {
+            assertThat(journal.recover(recorded).clean()).isTrue();
+        }
+        return recorded;
+    }
+
     /** Writes {@code bytes} into {@code segment} at {@code at}, as a crash or a disk might have left them. */
     static void overwrite(Path segment, long at, ByteBuffer bytes) throws IOException {
         try (FileChannel channel = FileChannel.open(segment, StandardOpenOption.WRITE)) {
@@ -126,10 +135,7 @@ class FileJournalTest {
             assertThat(journal.recover(new Recorded()).clean()).isTrue();
             journal.append(text("c"), true);
         }
-        Recorded recorded = new Recorded();
-        try (FileJournal journal = FileJournal.open(config, new Durable())) {
-            assertThat(journal.recover(recorded).clean()).isTrue();
-        }
+        Recorded recorded = recoverClean(config);
         assertThat(recorded.journal).containsExactly("a", "b", "c");
         assertThat(writtenEnd(segment)).isEqualTo(end + Frames.HEADER + 1);
         assertThat(Files.size(segment)).isEqualTo(config.segmentBytes());
@@ -157,10 +163,7 @@ class FileJournalTest {
         }
         assertThat(recorded.journal).containsExactly("a", "b");
 
-        Recorded again = new Recorded();
-        try (FileJournal journal = FileJournal.open(config, new Durable())) {
-            assertThat(journal.recover(again).clean()).isTrue();
-        }
+        Recorded again = recoverClean(config);
         assertThat(again.journal).containsExactly("a", "b", "c");
     }
 
@@ -462,10 +465,7 @@ class FileJournalTest {
         Path temp = dir.resolve("snapshots").resolve(String.format("%020d.snap.tmp", 1));
         Files.write(temp, new byte[] {9, 9, 9});
 
-        Recorded recorded = new Recorded();
-        try (FileJournal journal = FileJournal.open(config, new Durable())) {
-            assertThat(journal.recover(recorded).clean()).isTrue();
-        }
+        Recorded recorded = recoverClean(config);
 
         assertThat(recorded.journal).containsExactly("a");
         assertThat(temp).doesNotExist();
@@ -498,10 +498,7 @@ class FileJournalTest {
         Path leftover = first.resolveSibling(first.getFileName() + ".deleting");
         Files.write(leftover, new byte[] {1, 2, 3});
 
-        Recorded recorded = new Recorded();
-        try (FileJournal journal = FileJournal.open(config, new Durable())) {
-            assertThat(journal.recover(recorded).clean()).isTrue();
-        }
+        Recorded recorded = recoverClean(config);
 
         assertThat(leftover).doesNotExist();
         assertThat(recorded.snapshot).containsExactly("state-45");
