@@ -137,7 +137,10 @@ final class ApiCatalog {
             security.addObject().putArray("apiKey");
         }
         ObjectNode responses = operation.putObject("responses");
-        responses.putObject(Integer.toString(op.success())).put("description", "success");
+        ObjectNode success = responses.putObject(Integer.toString(op.success())).put("description", "success");
+        if (request.has("response")) {
+            success.putObject("content").putObject("application/json").set("schema", objectSchema(request.get("response")));
+        }
         responses.putObject("default").put("description", "error")
                 .putObject("content").putObject("application/json").putObject("schema")
                 .put("$ref", "#/components/schemas/Error");
@@ -156,19 +159,8 @@ final class ApiCatalog {
 
     /** A JSON body, and where the route also reads a form, the same fields as a form. */
     private static ObjectNode requestBody(JsonNode request) {
-        ObjectNode schema = RequestBody.MAPPER.createObjectNode().put("type", "object");
-        ObjectNode properties = schema.putObject("properties");
-        ArrayNode required = RequestBody.MAPPER.createArrayNode();
-        request.get("body").properties().forEach(field -> {
-            properties.set(field.getKey(), schema(field.getValue()));
-            if (field.getValue().path("required").asBoolean()) {
-                required.add(field.getKey());
-            }
-        });
-        if (!required.isEmpty()) {
-            schema.set("required", required);
-        }
-        ObjectNode body = RequestBody.MAPPER.createObjectNode().put("required", !required.isEmpty());
+        ObjectNode schema = objectSchema(request.get("body"));
+        ObjectNode body = RequestBody.MAPPER.createObjectNode().put("required", schema.has("required"));
         ObjectNode content = body.putObject("content");
         content.putObject("application/json").set("schema", schema);
         if (request.path("form").asBoolean()) {
@@ -182,12 +174,41 @@ final class ApiCatalog {
         static final ObjectNode ALL = requests();
     }
 
-    /** A field's JSON Schema: the field as written, less {@code required}, with an items type as a schema. */
+    /** An object's JSON Schema from its fields: their schemas, and the required ones named. */
+    private static ObjectNode objectSchema(JsonNode fields) {
+        ObjectNode schema = RequestBody.MAPPER.createObjectNode().put("type", "object");
+        ObjectNode properties = schema.putObject("properties");
+        ArrayNode required = RequestBody.MAPPER.createArrayNode();
+        fields.properties().forEach(field -> {
+            properties.set(field.getKey(), schema(field.getValue()));
+            if (field.getValue().path("required").asBoolean()) {
+                required.add(field.getKey());
+            }
+        });
+        if (!required.isEmpty()) {
+            schema.set("required", required);
+        }
+        return schema;
+    }
+
+    /**
+     * A field's JSON Schema: the field as written, less {@code required}, with an items type as a
+     * schema, and its own {@code fields}, if any, as the object's (or the items') properties.
+     */
     private static ObjectNode schema(JsonNode field) {
         ObjectNode schema = field.deepCopy();
         schema.remove("required");
+        JsonNode fields = schema.remove("fields");
         if (schema.path("items").isTextual()) {
             schema.set("items", RequestBody.MAPPER.createObjectNode().put("type", schema.get("items").asText()));
+        }
+        if (fields != null) {
+            ObjectNode object = objectSchema(fields);
+            if (schema.has("items")) {
+                schema.set("items", object);
+            } else {
+                schema.setAll(object);
+            }
         }
         return schema;
     }
@@ -213,7 +234,7 @@ final class ApiCatalog {
                         + "' is neither a shape nor another operation's key");
             }
             ObjectNode resolved = shape.deepCopy();
-            for (String section : List.of("body", "query", "header")) {
+            for (String section : List.of("body", "query", "header", "response")) {
                 if (resolved.has(section)) {
                     resolved.set(section, fields(resolved.get(section), shared));
                 }
@@ -223,18 +244,25 @@ final class ApiCatalog {
         return requests;
     }
 
-    /** A section's fields: a map as it is, or a list's maps and named shared sets merged in order. */
+    /**
+     * A section's fields: a map as it is, or a list's maps and named shared sets merged in order;
+     * a field's own {@code fields}, a set's name among them, resolved the same way.
+     */
     private static JsonNode fields(JsonNode section, JsonNode shared) {
-        if (!section.isArray()) {
-            return section;
-        }
         ObjectNode fields = RequestBody.MAPPER.createObjectNode();
-        for (JsonNode part : section) {
+        for (JsonNode part : section.isArray() ? section : List.of(section)) {
             JsonNode set = part.isTextual() ? shared.path(part.asText()) : part;
+            if (set.isArray()) {
+                set = fields(set, shared);
+            }
             if (!set.isObject()) {
                 throw new IllegalStateException(REQUESTS_RESOURCE + ": no shared field set '" + part.asText() + "'");
             }
-            fields.setAll((ObjectNode) set);
+            set.properties().forEach(field -> {
+                JsonNode own = field.getValue().get("fields");
+                fields.set(field.getKey(), own == null ? field.getValue()
+                        : ((ObjectNode) field.getValue().deepCopy()).set("fields", fields(own, shared)));
+            });
         }
         return fields;
     }

@@ -151,6 +151,50 @@ class OpenApiDocTest {
                 .isEqualTo("[\"integer\",\"string\"]");
     }
 
+    @Test
+    void documentedResponses_areWhatTheRoutesAnswer() throws Exception {
+        // One real call per operation whose answer is documented, including the seed's aliases.
+        // The answer must have every field the document marks required and no field it leaves out.
+        api.call(alice, "POST", "/api/v1/messages", "{\"to\":\"alice\",\"content\":{\"n\":1},\"headers\":{\"k\":\"v\"}}");
+        Map<String, Reply> answers = new LinkedHashMap<>();
+        answers.put("post /auth/token", api.call(null, "POST", "/auth/token",
+                "{\"username\":\"alice\",\"password\":\"password-1\"}"));
+        answers.put("post /api/v1/agents", api.call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"alice-2\"}"));
+        answers.put("post /agents/register", api.call(alice, "POST", "/agents/register", "{\"agent_id\":\"alice-3\"}"));
+        answers.put("get /api/v1/agents/{id}", api.call(alice, "GET", "/api/v1/agents/alice", null));
+        answers.put("post /api/v1/messages", api.call(alice, "POST", "/api/v1/messages",
+                "{\"to\":\"alice\",\"content\":\"hi\",\"correlation_id\":\"c\",\"ttl_seconds\":60}"));
+        answers.put("post /messages", api.call(alice, "POST", "/messages", "{\"receiver_id\":\"alice\",\"content\":\"hi\"}"));
+        Reply received = api.call(alice, "POST", "/api/v1/agents/alice/receive?max_messages=2", null);
+        answers.put("post /api/v1/agents/{id}/receive", received);
+        answers.put("post /agents/receive", api.call(alice, "POST", "/agents/receive?max_messages=1", null));
+        answers.put("post /api/v1/agents/{id}/ack", api.call(alice, "POST", "/api/v1/agents/alice/ack",
+                "{\"message_ids\":[\"" + received.body().at("/messages/0/id").asText() + "\",\"00000000000000ff\"]}"));
+
+        List<String> documented = operations().stream().filter(op -> !response(op).isMissingNode()).toList();
+        assertThat(answers.keySet()).as("a call for each documented answer").containsExactlyInAnyOrderElementsOf(documented);
+        answers.forEach((op, reply) -> {
+            assertThat(reply.status()).as(op).isLessThan(300);
+            assertMatches(op, response(op), reply.body());
+        });
+        assertThat(received.body().path("messages")).hasSize(2);
+        for (JsonNode delivery : received.body().path("messages")) {
+            assertMatches("a delivery", response("post /api/v1/agents/{id}/receive").at("/properties/messages/items"), delivery);
+        }
+    }
+
+    JsonNode response(String op) {
+        JsonNode success = operation(op).path("responses").properties().iterator().next().getValue();
+        return success.path("content").path("application/json").path("schema");
+    }
+
+    static void assertMatches(String what, JsonNode schema, JsonNode answer) {
+        List<String> fields = names(answer.fieldNames());
+        assertThat(names(schema.path("properties").fieldNames())).as(what + ": documented fields").containsAll(fields);
+        List<String> required = StreamSupport.stream(schema.path("required").spliterator(), false).map(JsonNode::asText).toList();
+        assertThat(fields).as(what + ": required fields present").containsAll(required);
+    }
+
     List<String> required(String op) {
         JsonNode schema = operation(op).path("requestBody").path("content").path("application/json").path("schema");
         return StreamSupport.stream(schema.path("required").spliterator(), false).map(JsonNode::asText).toList();
