@@ -168,8 +168,19 @@ class OpenApiDocTest {
         Reply received = api.call(alice, "POST", "/api/v1/agents/alice/receive?max_messages=2", null);
         answers.put("post /api/v1/agents/{id}/receive", received);
         answers.put("post /agents/receive", api.call(alice, "POST", "/agents/receive?max_messages=1", null));
+        String first = received.body().at("/messages/0/id").asText();
         answers.put("post /api/v1/agents/{id}/ack", api.call(alice, "POST", "/api/v1/agents/alice/ack",
-                "{\"message_ids\":[\"" + received.body().at("/messages/0/id").asText() + "\",\"00000000000000ff\"]}"));
+                "{\"message_ids\":[\"" + first + "\",\"00000000000000ff\"]}"));
+        answers.put("post /api/v1/agents/{id}/nack", api.call(alice, "POST", "/api/v1/agents/alice/nack",
+                "{\"message_id\":\"" + received.body().at("/messages/1/id").asText() + "\",\"delay_seconds\":5}"));
+        answers.put("get /api/v1/messages/{id}", api.call(alice, "GET", "/api/v1/messages/" + first, null));
+        answers.put("get /messages/{id}", api.call(alice, "GET", "/messages/" + first, null));
+        Reply history = api.call(alice, "GET", "/api/v1/messages?agent=alice", null);
+        answers.put("get /api/v1/messages", history);
+        answers.put("get /api/v1/agents", api.call(alice, "GET", "/api/v1/agents", null));
+        answers.put("delete /api/v1/agents/{id}", api.call(alice, "DELETE", "/api/v1/agents/alice-2", null));
+        answers.put("delete /agents/{id}", api.call(alice, "DELETE", "/agents/alice-3", null));
+        answers.put("get /health", api.call(null, "GET", "/health", null));
 
         List<String> documented = operations().stream().filter(op -> !response(op).isMissingNode()).toList();
         assertThat(answers.keySet()).as("a call for each documented answer").containsExactlyInAnyOrderElementsOf(documented);
@@ -180,6 +191,18 @@ class OpenApiDocTest {
         assertThat(received.body().path("messages")).hasSize(2);
         for (JsonNode delivery : received.body().path("messages")) {
             assertMatches("a delivery", response("post /api/v1/agents/{id}/receive").at("/properties/messages/items"), delivery);
+        }
+        JsonNode record = response("get /api/v1/messages").at("/properties/messages/items");
+        assertThat(history.body().path("messages")).hasSizeGreaterThan(2);
+        for (JsonNode message : history.body().path("messages")) {
+            assertMatches("a message in history", record, message);
+            for (JsonNode delivery : message.path("deliveries")) {
+                assertMatches("a message's delivery", record.at("/properties/deliveries/items"), delivery);
+            }
+        }
+        JsonNode agent = response("get /api/v1/agents").at("/properties/agents/items");
+        for (JsonNode listed : answers.get("get /api/v1/agents").body().path("agents")) {
+            assertMatches("a listed agent", agent, listed);
         }
     }
 
