@@ -181,6 +181,27 @@ class OpenApiDocTest {
         answers.put("delete /api/v1/agents/{id}", api.call(alice, "DELETE", "/api/v1/agents/alice-2", null));
         answers.put("delete /agents/{id}", api.call(alice, "DELETE", "/agents/alice-3", null));
         answers.put("get /health", api.call(null, "GET", "/health", null));
+        api.call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"alice-4\"}");
+        answers.put("post /api/v1/groups", api.call(alice, "POST", "/api/v1/groups",
+                "{\"group_name\":\"g1\",\"agent_ids\":[\"alice\"]}"));
+        answers.put("post /groups", api.call(alice, "POST", "/groups", "{\"group_name\":\"g2\",\"agent_ids\":[\"alice\"]}"));
+        answers.put("get /api/v1/groups", api.call(alice, "GET", "/api/v1/groups", null));
+        answers.put("get /api/v1/groups/{name}", api.call(alice, "GET", "/api/v1/groups/g1", null));
+        answers.put("put /api/v1/groups/{name}/members/{agent}", api.call(alice, "PUT", "/api/v1/groups/g1/members/alice-4", null));
+        answers.put("delete /api/v1/groups/{name}/members/{agent}",
+                api.call(alice, "DELETE", "/api/v1/groups/g1/members/alice-4", null));
+        answers.put("post /api/v1/groups/{name}/messages", api.call(alice, "POST", "/api/v1/groups/g1/messages",
+                "{\"from\":\"alice\",\"content\":\"x\"}"));
+        answers.put("post /groups/message", api.call(alice, "POST", "/groups/message",
+                "{\"sender_id\":\"alice\",\"group_name\":\"g1\",\"content\":\"x\"}"));
+        answers.put("delete /api/v1/groups/{name}", api.call(alice, "DELETE", "/api/v1/groups/g2", null));
+        answers.put("post /api/v1/topics/{topic}/subscribers", api.call(alice, "POST", "/api/v1/topics/t1/subscribers",
+                "{\"agent_id\":\"alice-4\"}"));
+        answers.put("get /api/v1/topics/{topic}", api.call(alice, "GET", "/api/v1/topics/t1", null));
+        answers.put("post /api/v1/topics/{topic}/messages", api.call(alice, "POST", "/api/v1/topics/t1/messages",
+                "{\"from\":\"alice\",\"content\":\"x\"}"));
+        answers.put("delete /api/v1/topics/{topic}/subscribers/{agent}",
+                api.call(alice, "DELETE", "/api/v1/topics/t1/subscribers/alice-4", null));
 
         List<String> documented = operations().stream().filter(op -> !response(op).isMissingNode()).toList();
         assertThat(answers.keySet()).as("a call for each documented answer").containsExactlyInAnyOrderElementsOf(documented);
@@ -199,6 +220,9 @@ class OpenApiDocTest {
             for (JsonNode delivery : message.path("deliveries")) {
                 assertMatches("a message's delivery", record.at("/properties/deliveries/items"), delivery);
             }
+        }
+        for (JsonNode group : answers.get("get /api/v1/groups").body().path("groups")) {
+            assertMatches("a listed group", response("get /api/v1/groups").at("/properties/groups/items"), group);
         }
         JsonNode agent = response("get /api/v1/agents").at("/properties/agents/items");
         for (JsonNode listed : answers.get("get /api/v1/agents").body().path("agents")) {
