@@ -21,8 +21,9 @@ import java.util.regex.Pattern;
 /**
  * Registers routes and remembers them, so that {@code /openapi.json} is generated from the very
  * routes the server answers: no endpoint can be served yet missing from the document. What each
- * operation takes (body fields, query parameters, headers) is kept in {@value #REQUESTS_RESOURCE},
- * beside the code, since the handlers read their fields one by one and declare none.
+ * operation takes (body fields, query parameters, headers), and for the most used ones what they
+ * answer, is kept in {@value #REQUESTS_RESOURCE}, beside the code, since the handlers read and
+ * write their fields one by one and declare none.
  */
 final class ApiCatalog {
     static final String REQUESTS_RESOURCE = "/openapi-requests.yaml";
