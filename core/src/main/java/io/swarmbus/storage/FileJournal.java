@@ -701,22 +701,14 @@ public final class FileJournal implements Journal {
                 long goodEnd = reader.frameStart();
                 writtenEnd = goodEnd;
                 long cut = writtenUntil(channel, goodEnd) - goodEnd;
-                // In a preallocated segment a frame cut short by a crash reads as one ending in zeros.
-                boolean torn = status == Frames.Status.TORN || status == Frames.Status.CORRUPT
-                        && reader.length() >= 0 && reader.length() <= Frames.MAX_PAYLOAD
-                        && Frames.HEADER + (long) reader.length() > cut;
                 if (status == Frames.Status.END || status == Frames.Status.UNWRITTEN && cut == 0) {
                     // The end of the file, or the unused rest of its preallocation (an older segment
                     // has one too if segment_bytes shrank since it was made).
                     continue;
                 }
-                String why = torn ? "a torn record" : switch (status) {
-                    case CORRUPT -> "a corrupt record";
-                    case UNWRITTEN -> "unwritten space followed by data";
-                    default -> "a record out of sequence (expected " + expected + ")";
-                };
-                problems.add(file.getFileName() + ": " + why + " at byte " + goodEnd + "; truncated "
-                        + cut + " bytes" + (i + 1 < segments.size() ? " and removed later segments" : ""));
+                problems.add(file.getFileName() + ": " + badFrame(status, reader, cut, expected) + " at byte "
+                        + goodEnd + "; truncated " + cut + " bytes"
+                        + (i + 1 < segments.size() ? " and removed later segments" : ""));
                 channel.truncate(goodEnd);
                 channel.force(true);
                 truncated += cut;
@@ -733,11 +725,27 @@ public final class FileJournal implements Journal {
         return new long[] {replayed, last, truncated, writtenEnd};
     }
 
+    /** What ended a segment's good data, for the report; {@code cut} bytes were written after it. */
+    private static String badFrame(Frames.Status status, Frames.Reader reader, long cut, long expected) {
+        return switch (status) {
+            case TORN -> "a torn record";
+            // In a preallocated segment a frame cut short by a crash reads as a whole one ending in
+            // zeros, whose checksum fails: it is torn if the data stops before its announced end.
+            case CORRUPT -> reader.length() >= 0 && reader.length() <= Frames.MAX_PAYLOAD
+                    && Frames.HEADER + (long) reader.length() > cut ? "a torn record" : "a corrupt record";
+            case UNWRITTEN -> "unwritten space followed by data";
+            default -> "a record out of sequence (expected " + expected + ")";
+        };
+    }
+
     /**
      * Where the bytes of {@code channel} from {@code from} on stop being zeros: just past the last
      * non-zero byte, or {@code from} if there is none (a preallocated segment's unused rest).
      */
     private static long writtenUntil(FileChannel channel, long from) throws IOException {
+        if (from >= channel.size()) {
+            return from; // a segment read to its end: nothing to scan, no buffers to allocate
+        }
         byte[] zeros = new byte[1 << 20];
         ByteBuffer buffer = ByteBuffer.allocate(zeros.length);
         long until = from;

@@ -106,11 +106,17 @@ class FileJournalTest {
         }
     }
 
-    /** Opens and closes the journal, checking that recovery found nothing wrong; what it replayed. */
-    Recorded recoverClean(JournalConfig config) {
+    /**
+     * Opens the journal, checks that recovery found nothing wrong, appends {@code records} and
+     * closes it; what recovery replayed.
+     */
+    Recorded recoverClean(JournalConfig config, String... records) {
         Recorded recorded = new Recorded();
         try (FileJournal journal = FileJournal.open(config, new Durable())) {
             assertThat(journal.recover(recorded).clean()).isTrue();
+            for (String record : records) {
+                journal.append(text(record), true);
+            }
         }
         return recorded;
     }
@@ -131,10 +137,7 @@ class FileJournalTest {
         long end = writtenEnd(segment);
         assertThat(end).isEqualTo(2 * (Frames.HEADER + 1));
 
-        try (FileJournal journal = FileJournal.open(config, new Durable())) {
-            assertThat(journal.recover(new Recorded()).clean()).isTrue();
-            journal.append(text("c"), true);
-        }
+        recoverClean(config, "c");
         Recorded recorded = recoverClean(config);
         assertThat(recorded.journal).containsExactly("a", "b", "c");
         assertThat(writtenEnd(segment)).isEqualTo(end + Frames.HEADER + 1);
@@ -177,24 +180,18 @@ class FileJournalTest {
             channel.truncate(end); // how segments ended before they were preallocated
         }
 
-        try (FileJournal journal = FileJournal.open(config, new Durable())) {
-            assertThat(journal.recover(new Recorded()).clean()).isTrue();
-            journal.append(text("c"), true);
-        }
+        recoverClean(config, "c");
         assertThat(Files.size(segment)).isEqualTo(config.segmentBytes());
-        Recorded recorded = new Recorded();
-        open(config, recorded).close();
-        assertThat(recorded.journal).containsExactly("a", "b", "c");
+        assertThat(recoverClean(config).journal).containsExactly("a", "b", "c");
     }
 
     @Test
     void recover_anOlderSegmentEndingInZeros_isNotCorruption() throws IOException {
         // Made with 2 MiB segments, then reopened with 1 MiB ones: the first segment rolls at 1 MiB
         // and keeps the rest of its 2 MiB preallocation as zeros.
-        Path journalDir = dir;
-        JournalConfig bigger = new JournalConfig(journalDir, FsyncPolicy.ALWAYS, Duration.ofMillis(50), 2 << 20, 1 << 20);
+        JournalConfig bigger = new JournalConfig(dir, FsyncPolicy.ALWAYS, Duration.ofMillis(50), 2 << 20, 1 << 20);
         write(bigger, "first");
-        JournalConfig smaller = new JournalConfig(journalDir, FsyncPolicy.ALWAYS, Duration.ofMillis(50), 1 << 20, 1 << 20);
+        JournalConfig smaller = new JournalConfig(dir, FsyncPolicy.ALWAYS, Duration.ofMillis(50), 1 << 20, 1 << 20);
         String big = "y".repeat(600_000);
         try (FileJournal journal = open(smaller, new Recorded())) {
             for (int i = 0; i < 3; i++) {
