@@ -202,6 +202,48 @@ class OpenApiDocTest {
                 "{\"from\":\"alice\",\"content\":\"x\"}"));
         answers.put("delete /api/v1/topics/{topic}/subscribers/{agent}",
                 api.call(alice, "DELETE", "/api/v1/topics/t1/subscribers/alice-4", null));
+        String admin = api.call(null, "POST", "/auth/token", "{\"username\":\"admin\",\"password\":\""
+                + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}").body().get("access_token").asText();
+        answers.put("post /api/v1/users", api.call(admin, "POST", "/api/v1/users",
+                "{\"username\":\"carol\",\"password\":\"password-2\"}"));
+        answers.put("post /api/v1/api-keys", api.call(admin, "POST", "/api/v1/api-keys", null));
+        answers.put("get /api/v1/stats", api.call(alice, "GET", "/api/v1/stats", null));
+        answers.put("get /healthz", api.call(null, "GET", "/healthz", null));
+        answers.put("get /readyz", api.call(null, "GET", "/readyz", null));
+        answers.put("put /api/v1/agents/{id}", api.call(alice, "PUT", "/api/v1/agents/alice-4",
+                "{\"capabilities\":[\"sql\"]}"));
+        answers.put("post /api/v1/agents/{id}/heartbeat", api.call(alice, "POST", "/api/v1/agents/alice-4/heartbeat",
+                "{\"status\":\"active\",\"health\":{\"cpu\":0.5}}"));
+        answers.put("get /api/v1/registry/best", api.call(alice, "GET", "/api/v1/registry/best?capabilities=sql", null));
+        answers.put("get /api/v1/registry/stats", api.call(alice, "GET", "/api/v1/registry/stats", null));
+        answers.put("get /api/v1/agents/{id}/messages", api.call(alice, "GET", "/api/v1/agents/alice/messages", null));
+        answers.put("get /agents/{id}/messages", api.call(alice, "GET", "/agents/alice/messages", null));
+        api.call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"alice-5\"}");
+        Reply batch = api.call(alice, "POST", "/api/v1/messages/batch",
+                "{\"messages\":[{\"to\":\"alice-5\",\"content\":1},{\"to\":\"nobody\",\"content\":2}]}");
+        answers.put("post /api/v1/messages/batch", batch);
+        // alice-5's message, received and given back until it runs out of attempts (5 by default).
+        Reply extended = null;
+        for (int attempt = 0; attempt < 5; attempt++) {
+            String id = api.call(alice, "POST", "/api/v1/agents/alice-5/receive", null).body().at("/messages/0/id").asText();
+            if (extended == null) {
+                extended = api.call(alice, "POST", "/api/v1/agents/alice-5/extend", "{\"message_ids\":[\"" + id + "\"]}");
+                answers.put("put /messages/{id}/status", api.call(alice, "PUT", "/messages/" + id + "/status",
+                        "{\"status\":\"failed\",\"agent_id\":\"alice-5\"}"));
+            } else {
+                api.call(alice, "POST", "/api/v1/agents/alice-5/nack", "{\"message_id\":\"" + id + "\"}");
+            }
+        }
+        answers.put("post /api/v1/agents/{id}/extend", extended);
+        Reply deadLetters = api.call(alice, "GET", "/api/v1/agents/alice-5/dead-letters", null);
+        answers.put("get /api/v1/agents/{id}/dead-letters", deadLetters);
+        assertThat(deadLetters.body().path("messages")).as("alice-5's message ran out of attempts").hasSize(1);
+        answers.put("post /api/v1/agents/{id}/dead-letters/{message_id}/replay", api.call(alice, "POST",
+                "/api/v1/agents/alice-5/dead-letters/" + deadLetters.body().at("/messages/0/id").asText() + "/replay", null));
+        answers.put("post /api/v1/messages/broadcast", api.call(alice, "POST", "/api/v1/messages/broadcast",
+                "{\"from\":\"alice\",\"content\":\"all\"}"));
+        answers.put("post /messages/broadcast", api.call(alice, "POST", "/messages/broadcast",
+                "{\"sender_id\":\"alice\",\"content\":\"all\"}"));
 
         List<String> documented = operations().stream().filter(op -> !response(op).isMissingNode()).toList();
         assertThat(answers.keySet()).as("a call for each documented answer").containsExactlyInAnyOrderElementsOf(documented);
@@ -223,6 +265,15 @@ class OpenApiDocTest {
         }
         for (JsonNode group : answers.get("get /api/v1/groups").body().path("groups")) {
             assertMatches("a listed group", response("get /api/v1/groups").at("/properties/groups/items"), group);
+        }
+        assertThat(batch.body().path("results")).hasSize(2);
+        for (JsonNode result : batch.body().path("results")) {
+            assertMatches("a batch result", response("post /api/v1/messages/batch").at("/properties/results/items"), result);
+        }
+        for (String op : List.of("get /api/v1/agents/{id}/messages", "get /api/v1/agents/{id}/dead-letters")) {
+            for (JsonNode message : answers.get(op).body().path("messages")) {
+                assertMatches("a message of " + op, response(op).at("/properties/messages/items"), message);
+            }
         }
         JsonNode agent = response("get /api/v1/agents").at("/properties/agents/items");
         for (JsonNode listed : answers.get("get /api/v1/agents").body().path("agents")) {
