@@ -231,7 +231,7 @@ final class SocketRoutes {
                         outbox.add(() -> deliveries(got));
                     } else {
                         for (Delivery delivery : got) {
-                            outbox.add(() -> Views.writeDelivery(new StringBuilder(1280)
+                            outbox.add(() -> Views.writeDelivery(new StringBuilder(32 + Views.jsonLength(delivery))
                                     .append("{\"op\":\"message\",\"delivery\":"), delivery).append('}').toString());
                         }
                     }
@@ -244,7 +244,11 @@ final class SocketRoutes {
 
     /** {@code {"op":"messages","deliveries":[..]}}: everything one receive returned, in one frame. */
     private static String deliveries(List<Delivery> got) {
-        StringBuilder json = new StringBuilder(64 + 1280 * got.size()).append("{\"op\":\"messages\",\"deliveries\":[");
+        int length = 64;
+        for (Delivery delivery : got) {
+            length += Views.jsonLength(delivery) + 1;
+        }
+        StringBuilder json = new StringBuilder(length).append("{\"op\":\"messages\",\"deliveries\":[");
         for (int i = 0; i < got.size(); i++) {
             Views.writeDelivery(json.append(i > 0 ? "," : ""), got.get(i));
         }

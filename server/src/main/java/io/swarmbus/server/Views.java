@@ -94,6 +94,20 @@ final class Views {
         return quote(json.append(",\"lease_expires_at\":"), d.leaseExpiresAt().toString()).append('}');
     }
 
+    /**
+     * About how long {@link #writeDelivery} makes {@code d}: its content and headers, plus room for
+     * the other fields. A builder sized so is not regrown and copied while it is written (a fixed
+     * 1,280 chars was regrown for every 1 KiB message: a fifth of what W3 allocated per message).
+     */
+    static int jsonLength(Delivery d) {
+        Message m = d.message();
+        int length = 512 + m.content().length();
+        for (Map.Entry<String, String> header : m.headers().entrySet()) {
+            length += header.getKey().length() + header.getValue().length() + 6;
+        }
+        return length;
+    }
+
     private static StringBuilder quote(StringBuilder json, String text) {
         if (!needsEscape(text, 0, text.length())) { // ids, names and timestamps: the usual case
             return json.append('"').append(text).append('"');
