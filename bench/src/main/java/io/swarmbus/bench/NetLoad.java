@@ -10,7 +10,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Function;
@@ -208,7 +207,7 @@ public final class NetLoad {
      */
     private void w1(int producers, int window, int batch) throws Exception {
         String from = agent("w1-producer");
-        Producers sending = new Producers(window, batch);
+        WindowedProducers sending = new WindowedProducers(window, batch);
         for (int p = 0; p < producers; p++) {
             // Inboxes of their own for each producer, taken in turn: nothing drains them, and at
             // 160,000 msg/s one inbox per producer reached messaging.max_inbox_depth (100,000) in
@@ -217,7 +216,7 @@ public final class NetLoad {
             for (int k = 0; k < SINKS_PER_PRODUCER; k++) {
                 sinks.add(agent("w1-sink-" + p + "-" + k));
             }
-            sending.start(from, sinks);
+            sending.start(producer(from, sinks, batch));
         }
         Thread.sleep(3_000);
         long before = sending.sent.sum();
@@ -237,7 +236,7 @@ public final class NetLoad {
      */
     private void w2(int pairs, int window, int batch) throws Exception {
         String from = agent("w2-producer");
-        Producers sending = new Producers(window, batch);
+        WindowedProducers sending = new WindowedProducers(window, batch);
         LongAdder acked = new LongAdder();
         List<RawWebSocket> consumers = new ArrayList<>();
         for (int p = 0; p < pairs; p++) {
@@ -247,7 +246,7 @@ public final class NetLoad {
             ws.send("{\"op\":\"subscribe\",\"agent\":\"" + consumer + "\",\"max_messages\":256,\"batch\":"
                     + batchedDeliveries + "}");
             Thread.ofPlatform().daemon().start(() -> consume(ws, consumer, acked));
-            sending.start(from, consumer);
+            sending.start(producer(from, List.of(consumer), batch));
         }
         Thread.sleep(3_000);
         long before = acked.sum();
@@ -288,87 +287,42 @@ public final class NetLoad {
         }
     }
 
-    /** WebSocket producers that each keep a window of sends in flight until {@link #stop}. */
-    private final class Producers {
-        final LongAdder sent = new LongAdder();
-        private final LongAdder refused = new LongAdder();
-        private final AtomicBoolean running = new AtomicBoolean(true);
-        private final List<Thread> threads = new ArrayList<>();
-        private final int window;
-        private final int batch;
-        private volatile String lastError = "";
+    /**
+     * A producer on a new socket: frames from {@code from} to each of {@code sinks} in turn,
+     * {@code batch} sends per frame ({@code send_batch} when more than one).
+     */
+    private WindowedProducers.Connection producer(String from, List<String> sinks, int batch) throws IOException {
+        RawWebSocket ws = socket();
+        List<byte[]> frames = new ArrayList<>();
+        for (String to : sinks) {
+            String json = batch == 1 ? sendFrame("w", from, to, "") : batchFrame(from, to, batch);
+            frames.add(RawWebSocket.frame(json.getBytes(StandardCharsets.UTF_8), binary));
+        }
+        return new WindowedProducers.Connection() {
+            private int next;
 
-        Producers(int window, int batch) {
-            if (window % batch != 0) {
-                throw new IllegalArgumentException("--batch must divide the window of " + window);
+            @Override
+            public void write() throws IOException {
+                ws.write(frames.get(next), false);
+                next = (next + 1) % frames.size();
             }
-            this.window = window;
-            this.batch = batch;
-        }
 
-        /** One new socket sending from {@code from} to {@code to}, answers read by a thread of its own. */
-        void start(String from, String to) throws IOException {
-            start(from, List.of(to));
-        }
-
-        /** As {@link #start(String, String)}, each frame to the next of {@code sinks} in turn. */
-        void start(String from, List<String> sinks) throws IOException {
-            Semaphore inFlight = new Semaphore(window);
-            RawWebSocket ws = socket();
-            threads.add(Thread.ofPlatform().daemon().start(() -> {
-                try {
-                    for (String answer = ws.read(); answer != null; answer = ws.read()) {
-                        int accepted = count(answer, "\"message_id\"");
-                        sent.add(accepted);
-                        if (accepted < batch) {
-                            refused.add(batch - accepted);
-                            lastError = answer.length() > 300 ? answer.substring(0, 300) + "..." : answer;
-                        }
-                        inFlight.release(batch); // every frame is answered by exactly one frame
-                    }
-                } catch (IOException e) {
-                    if (running.get()) { // else the socket closed at the end of the run, as it should
-                        lastError = e.toString();
-                    }
-                }
-            }));
-            List<byte[]> frames = new ArrayList<>();
-            for (String to : sinks) {
-                String json = batch == 1 ? sendFrame("w", from, to, "") : batchFrame(from, to, batch);
-                frames.add(RawWebSocket.frame(json.getBytes(StandardCharsets.UTF_8), binary));
+            @Override
+            public void flush() throws IOException {
+                ws.flush();
             }
-            threads.add(Thread.ofPlatform().daemon().start(() -> {
-                try {
-                    for (int next = 0; running.get(); next = (next + 1) % frames.size()) {
-                        byte[] frame = frames.get(next);
-                        // Flush only when the window is full, so frames queued meanwhile share a write.
-                        if (!inFlight.tryAcquire(batch)) {
-                            ws.flush();
-                            inFlight.acquireUninterruptibly(batch);
-                        }
-                        ws.write(frame, false);
-                    }
-                    ws.flush();
-                    inFlight.acquireUninterruptibly(window);
-                    ws.close();
-                } catch (IOException e) {
-                    lastError = e.toString();
-                }
-            }));
-        }
 
-        void stop() throws InterruptedException {
-            running.set(false);
-            for (Thread thread : threads) {
-                thread.join(10_000);
+            @Override
+            public WindowedProducers.Answer read() throws IOException {
+                String answer = ws.read(); // every frame is answered by exactly one frame
+                return answer == null ? null : new WindowedProducers.Answer(count(answer, "\"message_id\""), answer);
             }
-        }
 
-        void printRefusals() {
-            if (refused.sum() > 0) {
-                System.out.printf("%-62s %,12d refused; last: %s%n", "", refused.sum(), lastError);
+            @Override
+            public void close() throws IOException {
+                ws.close();
             }
-        }
+        };
     }
 
     private String batchFrame(String from, String to, int batch) {

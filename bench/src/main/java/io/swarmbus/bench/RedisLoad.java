@@ -5,7 +5,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.regex.Matcher;
@@ -110,10 +109,10 @@ public final class RedisLoad {
 
     /** W1: {@code producers} connections, each keeping {@code window} pipelined XADDs in flight. */
     private void w1(int producers, int window) throws Exception {
-        Producers sending = new Producers(window);
+        WindowedProducers sending = new WindowedProducers(window, 1);
         for (int p = 0; p < producers; p++) {
             String to = stream("w1-sink-" + p);
-            sending.start(xadd(to, message("w1-producer", to, "")));
+            sending.start(producer(xadd(to, message("w1-producer", to, ""))));
         }
         Thread.sleep(3_000);
         long before = sending.sent.sum();
@@ -131,7 +130,7 @@ public final class RedisLoad {
      * reads up to 256 entries a call and acks them in the next call's pipeline. Counts acks a second.
      */
     private void w2(int pairs, int window) throws Exception {
-        Producers sending = new Producers(window);
+        WindowedProducers sending = new WindowedProducers(window, 1);
         LongAdder acked = new LongAdder();
         AtomicBoolean running = new AtomicBoolean(true);
         List<Thread> consumers = new ArrayList<>();
@@ -139,7 +138,7 @@ public final class RedisLoad {
             String to = stream("w2-" + p);
             RawRedis consumer = group(to);
             consumers.add(Thread.ofPlatform().daemon().start(() -> consume(consumer, to, running, acked, null)));
-            sending.start(xadd(to, message("w2-producer", to, "")));
+            sending.start(producer(xadd(to, message("w2-producer", to, ""))));
         }
         Thread.sleep(3_000);
         long before = acked.sum();
@@ -267,71 +266,30 @@ public final class RedisLoad {
         }
     }
 
-    /** Connections that each keep a window of pipelined commands in flight until {@link #stop}. */
-    private final class Producers {
-        final LongAdder sent = new LongAdder();
-        private final LongAdder refused = new LongAdder();
-        private final AtomicBoolean running = new AtomicBoolean(true);
-        private final List<Thread> threads = new ArrayList<>();
-        private final int window;
-        private volatile String lastError = "";
-
-        Producers(int window) {
-            this.window = window;
-        }
-
-        /** One new connection writing {@code command} over and over, replies read by a thread of its own. */
-        void start(byte[] command) throws IOException {
-            Semaphore inFlight = new Semaphore(window);
-            RawRedis redis = connect();
-            threads.add(Thread.ofPlatform().daemon().start(() -> {
-                try {
-                    while (true) {
-                        Object reply = redis.read();
-                        if (reply instanceof RawRedis.Error error) {
-                            refused.increment();
-                            lastError = error.message();
-                        } else {
-                            sent.increment();
-                        }
-                        inFlight.release();
-                    }
-                } catch (IOException e) {
-                    if (running.get()) {
-                        lastError = e.toString();
-                    }
-                }
-            }));
-            threads.add(Thread.ofPlatform().daemon().start(() -> {
-                try {
-                    while (running.get()) {
-                        // Flush only when the window is full, so commands queued meanwhile share a write.
-                        if (!inFlight.tryAcquire()) {
-                            redis.flush();
-                            inFlight.acquireUninterruptibly();
-                        }
-                        redis.write(command);
-                    }
-                    redis.flush();
-                    inFlight.acquireUninterruptibly(window);
-                    redis.close();
-                } catch (IOException e) {
-                    lastError = e.toString();
-                }
-            }));
-        }
-
-        void stop() throws InterruptedException {
-            running.set(false);
-            for (Thread thread : threads) {
-                thread.join(10_000);
+    /** A producer on a new connection, writing {@code command} over and over. */
+    private WindowedProducers.Connection producer(byte[] command) throws IOException {
+        RawRedis redis = connect();
+        return new WindowedProducers.Connection() {
+            @Override
+            public void write() throws IOException {
+                redis.write(command);
             }
-        }
 
-        void printRefusals() {
-            if (refused.sum() > 0) {
-                System.out.printf("%-62s %,12d refused; last: %s%n", "", refused.sum(), lastError);
+            @Override
+            public void flush() throws IOException {
+                redis.flush();
             }
-        }
+
+            @Override
+            public WindowedProducers.Answer read() throws IOException {
+                return redis.read() instanceof RawRedis.Error error ? new WindowedProducers.Answer(0, error.message())
+                        : new WindowedProducers.Answer(1, "");
+            }
+
+            @Override
+            public void close() throws IOException {
+                redis.close();
+            }
+        };
     }
 }
