@@ -23,7 +23,7 @@ import java.util.regex.Pattern;
  *      [--port 6379] [--seconds 10] [--producers 32] [--rate 5000]
  * </pre>
  *
- * Printed lines have NetLoad's shape, so {@code bench/net-rounds.sh} reads their headline figures.
+ * Printed lines have NetLoad's shape, so {@code bench/rounds.sh} reads their headline figures.
  */
 public final class RedisLoad {
     private static final String CONTENT = "\"" + "x".repeat(1022) + "\"";

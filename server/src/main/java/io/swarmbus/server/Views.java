@@ -96,8 +96,8 @@ final class Views {
 
     /**
      * About how long {@link #writeDelivery} makes {@code d}: its content and headers, plus room for
-     * the other fields. A builder sized so is not regrown and copied while it is written (a fixed
-     * 1,280 chars was regrown for every 1 KiB message: a fifth of what W3 allocated per message).
+     * the other fields. A builder sized so is not regrown and copied while it is written; a fixed
+     * 1,280 chars was regrown for every 1 KiB message (docs/benchmarks.md, W3's allocation).
      */
     static int jsonLength(Delivery d) {
         Message m = d.message();
