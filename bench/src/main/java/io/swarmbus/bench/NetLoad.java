@@ -218,11 +218,7 @@ public final class NetLoad {
             }
             sending.start(producer(from, sinks, batch));
         }
-        Thread.sleep(3_000);
-        long before = sending.sent.sum();
-        long started = System.nanoTime();
-        Thread.sleep(seconds * 1_000L);
-        double rate = (sending.sent.sum() - before) / ((System.nanoTime() - started) / 1e9);
+        double rate = WindowedProducers.perSecond(sending.sent, seconds);
         sending.stop();
         System.out.printf("%-62s %,12.0f msg/s%n", "W1 WebSocket durable send, " + producers + " x " + window
                 + " in flight, " + batch + " per " + (binary ? "binary" : "text") + " frame", rate);
@@ -248,11 +244,7 @@ public final class NetLoad {
             Thread.ofPlatform().daemon().start(() -> consume(ws, consumer, acked));
             sending.start(producer(from, List.of(consumer), batch));
         }
-        Thread.sleep(3_000);
-        long before = acked.sum();
-        long started = System.nanoTime();
-        Thread.sleep(seconds * 1_000L);
-        double rate = (acked.sum() - before) / ((System.nanoTime() - started) / 1e9);
+        double rate = WindowedProducers.perSecond(acked, seconds);
         sending.stop();
         for (RawWebSocket consumer : consumers) {
             consumer.close();

@@ -114,11 +114,7 @@ public final class RedisLoad {
             String to = stream("w1-sink-" + p);
             sending.start(producer(xadd(to, message("w1-producer", to, ""))));
         }
-        Thread.sleep(3_000);
-        long before = sending.sent.sum();
-        long started = System.nanoTime();
-        Thread.sleep(seconds * 1_000L);
-        double rate = (sending.sent.sum() - before) / ((System.nanoTime() - started) / 1e9);
+        double rate = WindowedProducers.perSecond(sending.sent, seconds);
         sending.stop();
         System.out.printf("%-62s %,12.0f msg/s%n", "W1 Redis XADD, appendfsync always, " + producers + " x " + window
                 + " in flight", rate);
@@ -140,11 +136,7 @@ public final class RedisLoad {
             consumers.add(Thread.ofPlatform().daemon().start(() -> consume(consumer, to, running, acked, null)));
             sending.start(producer(xadd(to, message("w2-producer", to, ""))));
         }
-        Thread.sleep(3_000);
-        long before = acked.sum();
-        long started = System.nanoTime();
-        Thread.sleep(seconds * 1_000L);
-        double rate = (acked.sum() - before) / ((System.nanoTime() - started) / 1e9);
+        double rate = WindowedProducers.perSecond(acked, seconds);
         sending.stop();
         running.set(false);
         for (Thread consumer : consumers) {

@@ -85,6 +85,15 @@ final class WindowedProducers {
         }));
     }
 
+    /** How fast {@code counter} rises over {@code seconds}, measured after 3 s for the load to settle. */
+    static double perSecond(LongAdder counter, int seconds) throws InterruptedException {
+        Thread.sleep(3_000);
+        long before = counter.sum();
+        long started = System.nanoTime();
+        Thread.sleep(seconds * 1_000L);
+        return (counter.sum() - before) / ((System.nanoTime() - started) / 1e9);
+    }
+
     void stop() throws InterruptedException {
         running.set(false);
         for (Thread thread : threads) {
