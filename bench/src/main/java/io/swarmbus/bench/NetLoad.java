@@ -168,20 +168,8 @@ public final class NetLoad {
     private RawWebSocket sendOpenLoop(int rate, int total, ScheduledFrame frames) throws IOException {
         RawWebSocket producer = socket();
         Thread.ofPlatform().daemon().start(() -> drain(producer));
-        long interval = 1_000_000_000L / rate;
-        long start = System.nanoTime() + 50_000_000;
-        long[] late = new long[total];
-        for (int i = 0; i < total; i++) {
-            long scheduled = start + i * interval;
-            OpenLoop.waitUntil(scheduled);
-            producer.write(RawWebSocket.frame(frames.frame(i, scheduled).getBytes(StandardCharsets.UTF_8), binary), true);
-            late[i] = System.nanoTime() - scheduled;
-        }
-        // How late the generator itself wrote each frame: latency the server cannot have caused.
-        Arrays.sort(late);
-        System.out.printf("%-62s p50 %.3f ms  p99.0 %.3f ms  p99.9 %.3f ms  max %.3f ms%n", "  sender: scheduled -> frame written",
-                OpenLoop.percentile(late, 0.5), OpenLoop.percentile(late, 0.99), OpenLoop.percentile(late, 0.999),
-                late[total - 1] / 1e6);
+        OpenLoop.send(rate, total, "  sender: scheduled -> frame written", (i, scheduled) -> producer.write(
+                RawWebSocket.frame(frames.frame(i, scheduled).getBytes(StandardCharsets.UTF_8), binary), true));
         return producer;
     }
 
@@ -376,10 +364,7 @@ public final class NetLoad {
         done.await();
         long[] measured = Arrays.copyOfRange(latencies, warmup, total);
         printWorstSeconds(Arrays.copyOfRange(scheduledAt, warmup, total), measured, measured.length);
-        Arrays.sort(measured);
-        System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms%n",
-                "W3 WebSocket open loop " + rate + "/s, scheduled -> received", OpenLoop.percentile(measured, 0.5),
-                OpenLoop.percentile(measured, 0.99), OpenLoop.percentile(measured, 0.999), measured[measured.length - 1] / 1e6);
+        OpenLoop.print("W3 WebSocket open loop " + rate + "/s, scheduled -> received", measured);
         producer.close();
         consumer.close();
     }

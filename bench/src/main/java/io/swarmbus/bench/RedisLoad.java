@@ -222,30 +222,16 @@ public final class RedisLoad {
         }));
         try (RawRedis producer = connect()) {
             Thread.ofPlatform().daemon().start(() -> drain(producer));
-            long interval = 1_000_000_000L / rate;
-            long start = System.nanoTime() + 50_000_000;
-            long[] late = new long[total];
-            for (int i = 0; i < total; i++) {
-                long scheduled = start + i * interval;
-                OpenLoop.waitUntil(scheduled);
+            OpenLoop.send(rate, total, "  sender: scheduled -> command written", (i, scheduled) -> {
                 producer.write(xadd(stream, message("w3-producer", stream,
                         ",\"headers\":{\"scheduled\":\"" + scheduled + "\"}")));
                 producer.flush();
-                late[i] = System.nanoTime() - scheduled;
-            }
-            Arrays.sort(late);
-            System.out.printf("%-62s p50 %.3f ms  p99.0 %.3f ms  p99.9 %.3f ms  max %.3f ms%n",
-                    "  sender: scheduled -> command written", OpenLoop.percentile(late, 0.5),
-                    OpenLoop.percentile(late, 0.99), OpenLoop.percentile(late, 0.999), late[total - 1] / 1e6);
+            });
             done.await();
         }
         running.set(false);
         long[] measured = Arrays.copyOfRange(latencies, warmup, total);
-        Arrays.sort(measured);
-        System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms%n",
-                "W3 Redis open loop " + rate + "/s, scheduled -> read", OpenLoop.percentile(measured, 0.5),
-                OpenLoop.percentile(measured, 0.99), OpenLoop.percentile(measured, 0.999),
-                measured[measured.length - 1] / 1e6);
+        OpenLoop.print("W3 Redis open loop " + rate + "/s, scheduled -> read", measured);
     }
 
     private static void drain(RawRedis redis) {
