@@ -252,32 +252,29 @@ class OpenApiDocTest {
             assertMatches(op, response(op), reply.body());
         });
         assertThat(received.body().path("messages")).hasSize(2);
-        for (JsonNode delivery : received.body().path("messages")) {
-            assertMatches("a delivery", response("post /api/v1/agents/{id}/receive").at("/properties/messages/items"), delivery);
-        }
-        JsonNode record = response("get /api/v1/messages").at("/properties/messages/items");
+        assertItemsMatch("post /api/v1/agents/{id}/receive", received, "messages");
         assertThat(history.body().path("messages")).hasSizeGreaterThan(2);
+        assertItemsMatch("get /api/v1/messages", history, "messages");
+        JsonNode delivery = response("get /api/v1/messages").at("/properties/messages/items/properties/deliveries/items");
         for (JsonNode message : history.body().path("messages")) {
-            assertMatches("a message in history", record, message);
-            for (JsonNode delivery : message.path("deliveries")) {
-                assertMatches("a message's delivery", record.at("/properties/deliveries/items"), delivery);
+            for (JsonNode each : message.path("deliveries")) {
+                assertMatches("a message's delivery", delivery, each);
             }
-        }
-        for (JsonNode group : answers.get("get /api/v1/groups").body().path("groups")) {
-            assertMatches("a listed group", response("get /api/v1/groups").at("/properties/groups/items"), group);
         }
         assertThat(batch.body().path("results")).hasSize(2);
-        for (JsonNode result : batch.body().path("results")) {
-            assertMatches("a batch result", response("post /api/v1/messages/batch").at("/properties/results/items"), result);
-        }
+        assertItemsMatch("post /api/v1/messages/batch", batch, "results");
+        assertItemsMatch("get /api/v1/groups", answers.get("get /api/v1/groups"), "groups");
+        assertItemsMatch("get /api/v1/agents", answers.get("get /api/v1/agents"), "agents");
         for (String op : List.of("get /api/v1/agents/{id}/messages", "get /api/v1/agents/{id}/dead-letters")) {
-            for (JsonNode message : answers.get(op).body().path("messages")) {
-                assertMatches("a message of " + op, response(op).at("/properties/messages/items"), message);
-            }
+            assertItemsMatch(op, answers.get(op), "messages");
         }
-        JsonNode agent = response("get /api/v1/agents").at("/properties/agents/items");
-        for (JsonNode listed : answers.get("get /api/v1/agents").body().path("agents")) {
-            assertMatches("a listed agent", agent, listed);
+    }
+
+    /** Each item of the array {@code field} in {@code op}'s answer against the items {@code op} documents. */
+    void assertItemsMatch(String op, Reply reply, String field) {
+        JsonNode items = response(op).at("/properties/" + field + "/items");
+        for (JsonNode item : reply.body().path(field)) {
+            assertMatches("an item of " + field + " in " + op, items, item);
         }
     }
 
