@@ -244,6 +244,27 @@ class OpenApiDocTest {
                 "{\"from\":\"alice\",\"content\":\"all\"}"));
         answers.put("post /messages/broadcast", api.call(alice, "POST", "/messages/broadcast",
                 "{\"sender_id\":\"alice\",\"content\":\"all\"}"));
+        // Tasks, each for alice: one completed, one failed without retries, one cancelled.
+        String forAlice = "\"candidates\":[\"alice\"],\"max_retries\":0";
+        Reply task = api.call(alice, "POST", "/api/v1/tasks", "{\"type\":\"sum\",\"parameters\":{\"n\":1}," + forAlice + "}");
+        answers.put("post /api/v1/tasks", task);
+        String taskPath = "/api/v1/tasks/" + task.body().path("task_id").asText();
+        answers.put("get /api/v1/tasks/{id}", api.call(alice, "GET", taskPath, null));
+        answers.put("post /api/v1/tasks/{id}/progress", api.call(alice, "POST", taskPath + "/progress",
+                "{\"agent_id\":\"alice\",\"progress\":50}"));
+        answers.put("post /api/v1/tasks/{id}/complete", api.call(alice, "POST", taskPath + "/complete",
+                "{\"agent_id\":\"alice\",\"result\":{\"sum\":1}}"));
+        String failing = api.call(alice, "POST", "/api/v1/tasks", "{\"type\":\"sum\"," + forAlice + "}").body()
+                .path("task_id").asText();
+        answers.put("post /api/v1/tasks/{id}/fail", api.call(alice, "POST", "/api/v1/tasks/" + failing + "/fail",
+                "{\"agent_id\":\"alice\",\"error\":\"no\"}"));
+        String cancelled = api.call(alice, "POST", "/api/v1/tasks", "{\"type\":\"sum\"," + forAlice + "}").body()
+                .path("task_id").asText();
+        answers.put("post /api/v1/tasks/{id}/cancel", api.call(alice, "POST", "/api/v1/tasks/" + cancelled + "/cancel", "{}"));
+        Reply tasks = api.call(alice, "GET", "/api/v1/tasks", null);
+        answers.put("get /api/v1/tasks", tasks);
+        Reply taskStats = api.call(alice, "GET", "/api/v1/tasks/stats", null);
+        answers.put("get /api/v1/tasks/stats", taskStats);
 
         List<String> documented = operations().stream().filter(op -> !response(op).isMissingNode()).toList();
         assertThat(answers.keySet()).as("a call for each documented answer").containsExactlyInAnyOrderElementsOf(documented);
@@ -268,6 +289,12 @@ class OpenApiDocTest {
         for (String op : List.of("get /api/v1/agents/{id}/messages", "get /api/v1/agents/{id}/dead-letters")) {
             assertItemsMatch(op, answers.get(op), "messages");
         }
+        // Each task's optional fields, once present: the result, the error, the finish.
+        assertThat(tasks.body().path("tasks")).hasSize(3);
+        assertThat(tasks.body().path("tasks").findValuesAsText("status")).containsExactly("cancelled", "failed", "completed");
+        assertItemsMatch("get /api/v1/tasks", tasks, "tasks");
+        assertThat(taskStats.body().path("agents")).hasSize(1);
+        assertItemsMatch("get /api/v1/tasks/stats", taskStats, "agents");
     }
 
     /** Each item of the array {@code field} in {@code op}'s answer against the items {@code op} documents. */
