@@ -141,6 +141,9 @@ final class ApiCatalog {
         ObjectNode success = responses.putObject(Integer.toString(op.success())).put("description", "success");
         if (request.has("response")) {
             success.putObject("content").putObject("application/json").set("schema", objectSchema(request.get("response")));
+        } else if (request.has("response_items")) { // an answer that is a JSON array of these objects
+            success.putObject("content").putObject("application/json").putObject("schema").put("type", "array")
+                    .set("items", objectSchema(request.get("response_items")));
         }
         responses.putObject("default").put("description", "error")
                 .putObject("content").putObject("application/json").putObject("schema")
@@ -235,7 +238,7 @@ final class ApiCatalog {
                         + "' is neither a shape nor another operation's key");
             }
             ObjectNode resolved = shape.deepCopy();
-            for (String section : List.of("body", "query", "header", "response")) {
+            for (String section : List.of("body", "query", "header", "response", "response_items")) {
                 if (resolved.has(section)) {
                     resolved.set(section, fields(resolved.get(section), shared));
                 }

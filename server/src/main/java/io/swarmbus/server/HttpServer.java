@@ -324,11 +324,11 @@ public final class HttpServer implements AutoCloseable {
     /** Swarm membership (seed 003 §2), at /swarm and, as the seed mounts it too, /v1/swarm. */
     private static void swarmRoutes(ApiCatalog api, SwarmRoutes swarms) {
         for (String prefix : java.util.List.of("/swarm", "/v1/swarm")) {
-            api.post(prefix + "/join", "Join a swarm in a role", swarms::join);
+            api.post(prefix + "/join", "Join a swarm in a role", 201, swarms::join);
             api.post(prefix + "/leave", "Leave a swarm", swarms::leave);
             api.get(prefix + "/list", "Your swarms and their members", swarms::list);
             api.get(prefix + "/status", "Your swarms' members, tasks and roles", swarms::status);
-            api.post(prefix + "/coordinate", "Run a strategy over a swarm's members", swarms::coordinate);
+            api.post(prefix + "/coordinate", "Run a strategy over a swarm's members", 202, swarms::coordinate);
             api.post(prefix + "/consensus", "Consensus over a coordination's member answers", swarms::consensus);
         }
     }

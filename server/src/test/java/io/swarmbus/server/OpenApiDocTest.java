@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.llm.BackendSpec;
+import io.swarmbus.llm.GatewaySettings;
+import io.swarmbus.llm.sim.SimSettings;
 import io.swarmbus.messaging.BusConfig;
 import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.server.TestApi.Reply;
@@ -15,6 +18,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Predicate;
 import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -36,6 +40,7 @@ class OpenApiDocTest {
     @TempDir
     Path dir;
     MessageBus bus;
+    LlmSimServer model; // for the managed agents and the gateway's routes
     HttpServer server;
     TestApi api;
     String alice;
@@ -44,7 +49,10 @@ class OpenApiDocTest {
     @BeforeEach
     void start() throws Exception {
         bus = MessageBus.open(BusConfig.builder(dir).build());
-        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        model = LlmSimServer.start(SimSettings.defaults().with(Map.of("model", "m", "overhead-ms", "1", "decode-rate", "0")),
+                "127.0.0.1", 0);
+        server = HttpServer.start(bus, ServerSettings.forTests(dir).withLlm(GatewaySettings.of(
+                List.of(BackendSpec.ofUrl("http://127.0.0.1:" + model.port() + "/v1", 16)), "least_outstanding")));
         api = new TestApi(server);
         alice = api.token("alice");
         api.call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"alice\"}");
@@ -55,6 +63,7 @@ class OpenApiDocTest {
     void stop() {
         server.close();
         bus.close();
+        model.close();
     }
 
     /** Every documented operation as "method path". */
@@ -202,8 +211,7 @@ class OpenApiDocTest {
                 "{\"from\":\"alice\",\"content\":\"x\"}"));
         answers.put("delete /api/v1/topics/{topic}/subscribers/{agent}",
                 api.call(alice, "DELETE", "/api/v1/topics/t1/subscribers/alice-4", null));
-        String admin = api.call(null, "POST", "/auth/token", "{\"username\":\"admin\",\"password\":\""
-                + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}").body().get("access_token").asText();
+        String admin = adminToken();
         answers.put("post /api/v1/users", api.call(admin, "POST", "/api/v1/users",
                 "{\"username\":\"carol\",\"password\":\"password-2\"}"));
         answers.put("post /api/v1/api-keys", api.call(admin, "POST", "/api/v1/api-keys", null));
@@ -244,7 +252,35 @@ class OpenApiDocTest {
                 "{\"from\":\"alice\",\"content\":\"all\"}"));
         answers.put("post /messages/broadcast", api.call(alice, "POST", "/messages/broadcast",
                 "{\"sender_id\":\"alice\",\"content\":\"all\"}"));
-        // Tasks, each for alice: one completed, one failed without retries, one cancelled.
+        callTaskRoutes(answers);
+        callNetworkRoutes(answers);
+        callSwarmRoutes(answers);
+        callManagedAgentAndLlmRoutes(answers);
+
+        List<String> documented = operations().stream().filter(op -> !response(op).isMissingNode()).toList();
+        assertThat(answers.keySet()).as("a call for each documented answer").containsExactlyInAnyOrderElementsOf(documented);
+        answers.forEach((op, reply) -> {
+            assertThat(String.valueOf(reply.status())).as(op + " answers its documented status").isEqualTo(successStatus(op));
+            JsonNode schema = response(op);
+            if (schema.path("type").asText().equals("array")) {
+                reply.body().forEach(item -> assertMatches("an item of " + op, schema.path("items"), item));
+            } else {
+                assertMatches(op, schema, reply.body());
+            }
+        });
+        // The arrays assertMatches looked into, none of them empty, so that their items were checked.
+        assertThat(received.body().path("messages")).hasSize(2);
+        assertThat(batch.body().path("results")).hasSize(2);
+        assertThat(history.body().at("/messages/0/deliveries")).isNotEmpty();
+        Map<String, String> arrays = Map.of("get /api/v1/messages", "messages", "get /api/v1/groups", "groups",
+                "get /api/v1/agents", "agents", "get /api/v1/agents/{id}/messages", "messages",
+                "get /api/v1/agents/{id}/dead-letters", "messages", "get /api/v1/tasks", "tasks",
+                "get /api/v1/tasks/stats", "agents", "get /swarm/list", "swarms");
+        arrays.forEach((op, field) -> assertThat(answers.get(op).body().path(field)).as(op + " " + field).isNotEmpty());
+    }
+
+    /** Tasks, each for alice: one completed, one failed without retries, one cancelled. */
+    void callTaskRoutes(Map<String, Reply> answers) throws Exception {
         String forAlice = "\"candidates\":[\"alice\"],\"max_retries\":0";
         Reply task = api.call(alice, "POST", "/api/v1/tasks", "{\"type\":\"sum\",\"parameters\":{\"n\":1}," + forAlice + "}");
         answers.put("post /api/v1/tasks", task);
@@ -265,44 +301,109 @@ class OpenApiDocTest {
         answers.put("get /api/v1/tasks", tasks);
         Reply taskStats = api.call(alice, "GET", "/api/v1/tasks/stats", null);
         answers.put("get /api/v1/tasks/stats", taskStats);
-
-        List<String> documented = operations().stream().filter(op -> !response(op).isMissingNode()).toList();
-        assertThat(answers.keySet()).as("a call for each documented answer").containsExactlyInAnyOrderElementsOf(documented);
-        answers.forEach((op, reply) -> {
-            assertThat(reply.status()).as(op).isLessThan(300);
-            assertMatches(op, response(op), reply.body());
-        });
-        assertThat(received.body().path("messages")).hasSize(2);
-        assertItemsMatch("post /api/v1/agents/{id}/receive", received, "messages");
-        assertThat(history.body().path("messages")).hasSizeGreaterThan(2);
-        assertItemsMatch("get /api/v1/messages", history, "messages");
-        JsonNode delivery = response("get /api/v1/messages").at("/properties/messages/items/properties/deliveries/items");
-        for (JsonNode message : history.body().path("messages")) {
-            for (JsonNode each : message.path("deliveries")) {
-                assertMatches("a message's delivery", delivery, each);
-            }
-        }
-        assertThat(batch.body().path("results")).hasSize(2);
-        assertItemsMatch("post /api/v1/messages/batch", batch, "results");
-        assertItemsMatch("get /api/v1/groups", answers.get("get /api/v1/groups"), "groups");
-        assertItemsMatch("get /api/v1/agents", answers.get("get /api/v1/agents"), "agents");
-        for (String op : List.of("get /api/v1/agents/{id}/messages", "get /api/v1/agents/{id}/dead-letters")) {
-            assertItemsMatch(op, answers.get(op), "messages");
-        }
-        // Each task's optional fields, once present: the result, the error, the finish.
-        assertThat(tasks.body().path("tasks")).hasSize(3);
         assertThat(tasks.body().path("tasks").findValuesAsText("status")).containsExactly("cancelled", "failed", "completed");
-        assertItemsMatch("get /api/v1/tasks", tasks, "tasks");
-        assertThat(taskStats.body().path("agents")).hasSize(1);
-        assertItemsMatch("get /api/v1/tasks/stats", taskStats, "agents");
     }
 
-    /** Each item of the array {@code field} in {@code op}'s answer against the items {@code op} documents. */
-    void assertItemsMatch(String op, Reply reply, String field) {
-        JsonNode items = response(op).at("/properties/" + field + "/items");
-        for (JsonNode item : reply.body().path(field)) {
-            assertMatches("an item of " + field + " in " + op, items, item);
+    /** A network of alice alone, and one execution on it, whose step the test answers as alice. */
+    void callNetworkRoutes(Map<String, Reply> answers) throws Exception {
+        Reply network = api.call(alice, "POST", "/api/v1/agents/networks",
+                "{\"name\":\"solo\",\"agents\":[\"alice\"],\"description\":\"alice alone\"}");
+        answers.put("post /api/v1/agents/networks", network);
+        String path = "/api/v1/agents/networks/" + network.body().path("id").asText();
+        Reply started = api.call(alice, "POST", path + "/execute", "{\"task\":{\"objective\":\"six times seven?\"}}");
+        answers.put("post /api/v1/agents/networks/{id}/execute", started);
+        assertThat(answerSwarmTasks()).isEqualTo(1);
+        Reply finished = await(path + "/executions/" + started.body().path("execution_id").asText(),
+                run -> run.path("status").asText().equals("completed"));
+        answers.put("get /api/v1/agents/networks/{id}/executions/{execution_id}", finished);
+        answers.put("get /api/v1/agents/networks", api.call(alice, "GET", "/api/v1/agents/networks", null));
+        answers.put("get /api/v1/agents/networks/{id}", api.call(alice, "GET", path, null));
+        answers.put("get /api/v1/agents/networks/{id}/status", api.call(alice, "GET", path + "/status", null));
+        answers.put("get /api/v1/agents/networks/{id}/optimize", api.call(alice, "GET", path + "/optimize", null));
+        answers.put("get /api/v1/agents/networks/{id}/executions", api.call(alice, "GET", path + "/executions", null));
+        assertThat(finished.body().path("steps")).isNotEmpty();
+        assertThat(answers.get("get /api/v1/agents/networks/{id}/status").body().path("agents")).isNotEmpty();
+    }
+
+    /** At each of the seed's prefixes, a swarm of one of alice's agents: join, one coordination, consensus, leave. */
+    void callSwarmRoutes(Map<String, Reply> answers) throws Exception {
+        api.call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"alice-6\"}");
+        for (String prefix : List.of("", "/v1")) {
+            String member = prefix.isEmpty() ? "alice" : "alice-6";
+            Reply joined = api.call(alice, "POST", prefix + "/swarm/join",
+                    "{\"role\":\"monitor\",\"capability\":\"watching\",\"agent_id\":\"" + member + "\"}");
+            String swarm = joined.body().path("swarm_id").asText();
+            answers.put("post " + prefix + "/swarm/join", joined);
+            answers.put("get " + prefix + "/swarm/list", api.call(alice, "GET", prefix + "/swarm/list", null));
+            answers.put("get " + prefix + "/swarm/status", api.call(alice, "GET", prefix + "/swarm/status", null));
+            assertThat(answers.get("get " + prefix + "/swarm/status").body()).hasSize(1);
+            answers.put("post " + prefix + "/swarm/coordinate", api.call(alice, "POST", prefix + "/swarm/coordinate",
+                    "{\"task_id\":\"q-" + member + "\",\"strategy\":\"sequential\",\"swarm_id\":\"" + swarm + "\","
+                            + "\"parameters\":{\"objective\":\"six times seven?\"}}"));
+            assertThat(answerSwarmTasks()).isEqualTo(1);
+            Reply consensus = api.call(alice, "POST", prefix + "/swarm/consensus",
+                    "{\"task_id\":\"q-" + member + "\",\"timeout_seconds\":10}");
+            assertThat(consensus.body().path("member_votes")).isNotEmpty();
+            answers.put("post " + prefix + "/swarm/consensus", consensus);
+            answers.put("post " + prefix + "/swarm/leave", api.call(alice, "POST", prefix + "/swarm/leave",
+                    "{\"swarm_id\":\"" + swarm + "\",\"member_id\":\"" + member + "\"}"));
         }
+    }
+
+    /** A pool of managed agents on the test's model server; the gateway's backends and usage; scaling advice. */
+    void callManagedAgentAndLlmRoutes(Map<String, Reply> answers) throws Exception {
+        answers.put("post /api/v1/managed-agents", api.call(alice, "POST", "/api/v1/managed-agents",
+                "{\"name\":\"writer\",\"model\":\"m\"}"));
+        answers.put("get /api/v1/managed-agents", api.call(alice, "GET", "/api/v1/managed-agents", null));
+        answers.put("get /api/v1/managed-agents/{name}", api.call(alice, "GET", "/api/v1/managed-agents/writer", null));
+        answers.put("put /api/v1/managed-agents/{name}/replicas", api.call(alice, "PUT",
+                "/api/v1/managed-agents/writer/replicas", "{\"replicas\":2,\"max_replicas\":2}"));
+        answers.put("delete /api/v1/managed-agents/{name}", api.call(alice, "DELETE", "/api/v1/managed-agents/writer", null));
+        answers.put("get /api/v1/llm/backends", api.call(alice, "GET", "/api/v1/llm/backends", null));
+        answers.put("get /api/v1/llm/usage", api.call(adminToken(), "GET", "/api/v1/llm/usage", null)); // admins see more
+        answers.put("get /api/v1/scaling", api.call(alice, "GET", "/api/v1/scaling", null));
+        assertThat(answers.get("put /api/v1/managed-agents/{name}/replicas").body().path("replica_agents")).hasSize(2);
+        assertThat(answers.get("get /api/v1/llm/backends").body().path("backends")).hasSize(1);
+        assertThat(names(answers.get("get /api/v1/llm/usage").body().fieldNames())).contains("tasks", "backends", "models");
+    }
+
+    /** Completes each swarm task assigned to one of alice's agents, as that agent, once there is one; how many. */
+    int answerSwarmTasks() throws Exception {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        int answered = 0;
+        while (answered == 0 && System.nanoTime() < deadline) {
+            for (JsonNode task : api.call(alice, "GET", "/api/v1/tasks?status=assigned", null).body().path("tasks")) {
+                if (task.path("type").asText().startsWith("swarm.")) {
+                    api.call(alice, "POST", "/api/v1/tasks/" + task.path("task_id").asText() + "/complete",
+                            "{\"agent_id\":\"" + task.path("assignee").asText() + "\",\"result\":{\"answer\":\"42\"}}");
+                    answered++;
+                }
+            }
+            Thread.sleep(answered == 0 ? 20 : 0);
+        }
+        return answered;
+    }
+
+    /** GETs {@code path} as alice until {@code done} holds of the answer, for up to 10 s. */
+    Reply await(String path, Predicate<JsonNode> done) throws Exception {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        Reply reply = api.call(alice, "GET", path, null);
+        while (!done.test(reply.body()) && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+            reply = api.call(alice, "GET", path, null);
+        }
+        assertThat(done.test(reply.body())).as(path + " " + reply.body()).isTrue();
+        return reply;
+    }
+
+    String adminToken() throws Exception {
+        return api.call(null, "POST", "/auth/token", "{\"username\":\"admin\",\"password\":\""
+                + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}").body().get("access_token").asText();
+    }
+
+    /** The documented success status: the first of an operation's responses. */
+    String successStatus(String op) {
+        return operation(op).path("responses").fieldNames().next();
     }
 
     JsonNode response(String op) {
@@ -310,11 +411,24 @@ class OpenApiDocTest {
         return success.path("content").path("application/json").path("schema");
     }
 
+    /**
+     * The answer's fields are all documented and the required ones present; so too in each object,
+     * and each array's objects, whose fields the document lists.
+     */
     static void assertMatches(String what, JsonNode schema, JsonNode answer) {
         List<String> fields = names(answer.fieldNames());
         assertThat(names(schema.path("properties").fieldNames())).as(what + ": documented fields").containsAll(fields);
         List<String> required = StreamSupport.stream(schema.path("required").spliterator(), false).map(JsonNode::asText).toList();
         assertThat(fields).as(what + ": required fields present").containsAll(required);
+        schema.path("properties").properties().forEach(field -> {
+            JsonNode value = answer.path(field.getKey());
+            JsonNode items = field.getValue().path("items");
+            if (value.isObject() && field.getValue().has("properties")) {
+                assertMatches(what + " " + field.getKey(), field.getValue(), value);
+            } else if (value.isArray() && items.has("properties")) {
+                value.forEach(item -> assertMatches(what + " " + field.getKey() + "[]", items, item));
+            }
+        });
     }
 
     List<String> required(String op) {
