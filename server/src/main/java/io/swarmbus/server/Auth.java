@@ -24,7 +24,9 @@ final class Auth {
     private static final String ATTRIBUTE = "swarmbus.principal";
     /** Paths anyone may call. */
     static final Set<String> PUBLIC = Set.of("/health", "/healthz", "/readyz", "/auth/token", "/metrics",
-            "/openapi.json", "/api/v1/ws"); // the WebSocket authenticates its own upgrade
+            "/openapi.json");
+    /** The WebSocket, which authenticates its own upgrade and answers a refusal in a frame. */
+    private static final String SOCKET = "/api/v1/ws";
 
     private final AccessStore store;
     private final io.swarmbus.registry.Registry registry;
@@ -47,7 +49,7 @@ final class Auth {
 
     /** Runs before every matched route: public paths pass; others need credentials and rate-limit room. */
     void filter(Context ctx) {
-        if (PUBLIC.contains(ctx.path())) {
+        if (PUBLIC.contains(ctx.path()) || ctx.path().equals(SOCKET)) {
             return;
         }
         ctx.attribute(ATTRIBUTE, admit(ctx.header("X-Api-Key"), ctx.header("Authorization"), ctx::header));

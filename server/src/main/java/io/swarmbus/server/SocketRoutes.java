@@ -42,6 +42,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * connect with {@code Authorization: Bearer}, {@code X-Api-Key}, or {@code ?token=}.
  */
 final class SocketRoutes {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SocketRoutes.class);
     private static final String PRINCIPAL = "swarmbus.ws.principal";
     private static final int MAX_BATCH = 1000;
 
@@ -65,7 +66,9 @@ final class SocketRoutes {
                 String token = ctx.queryParam("token");
                 String header = ctx.header("Authorization") != null ? ctx.header("Authorization")
                         : token == null ? null : "Bearer " + token;
-                ctx.attribute(PRINCIPAL, auth.authenticate(ctx.header("X-Api-Key"), header));
+                // The upgrade is one request against the principal's rate limit; frames on the open
+                // socket are not counted (docs/api.md), as the socket is the high-throughput path.
+                ctx.attribute(PRINCIPAL, auth.admit(ctx.header("X-Api-Key"), header, (name, value) -> { }));
                 open.put(ctx.sessionId(), new AtomicBoolean(true));
             } catch (SwarmbusException e) {
                 // Written and waited for here: queued, it could lose the race with the close.
@@ -76,7 +79,11 @@ final class SocketRoutes {
                 } catch (Exception ignored) {
                     // the client is gone or slow; it is being closed anyway
                 }
-                ctx.closeSession(4401, "unauthenticated");
+                if (e.code() == ErrorCode.RATE_LIMITED) {
+                    ctx.closeSession(4429, "rate limited");
+                } else {
+                    ctx.closeSession(4401, "unauthenticated");
+                }
             }
         });
         ws.onMessage(ctx -> handle(ctx, ctx.message().getBytes(StandardCharsets.UTF_8)));
@@ -206,11 +213,15 @@ final class SocketRoutes {
                 .append(result.recipients()).append(",\"duplicate\":").append(result.duplicate());
     }
 
-    /** What to tell the client about a failed send; internal details stay in the log. */
+    /** What to tell the client about a failed send or ack; internal details stay in the log. */
     private static SwarmbusException refusal(Throwable failure) {
         Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
                 ? failure.getCause() : failure;
-        return cause instanceof SwarmbusException s ? s : ErrorAnswer.internal();
+        if (cause instanceof SwarmbusException s) {
+            return s;
+        }
+        LOG.error("websocket call failed", cause);
+        return ErrorAnswer.internal();
     }
 
     private void subscribe(WsContext ctx, Auth.Principal principal, RequestBody frame) {
@@ -266,7 +277,7 @@ final class SocketRoutes {
                 answer.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
                 send(ctx, answer);
             } else {
-                send(ctx, error(ref, new SwarmbusException(ErrorCode.STORAGE_FAILURE, failure.getMessage())));
+                send(ctx, error(ref, refusal(failure)));
             }
         });
     }
@@ -371,11 +382,10 @@ final class SocketRoutes {
                 return false;
             } catch (java.util.concurrent.ExecutionException e) {
                 // A client that went away is routine; anything else is worth a warning.
-                var log = org.slf4j.LoggerFactory.getLogger(SocketRoutes.class);
                 if (session.isOpen()) {
-                    log.warn("websocket write failed; dropping {} queued frames", frames.size(), e.getCause());
+                    LOG.warn("websocket write failed; dropping {} queued frames", frames.size(), e.getCause());
                 } else {
-                    log.debug("websocket closed with {} frames queued", frames.size());
+                    LOG.debug("websocket closed with {} frames queued", frames.size());
                 }
                 return false;
             }

@@ -16,6 +16,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.WebSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -248,6 +249,27 @@ class AuthTest {
         assertThat(last.status()).isEqualTo(429);
         assertThat(last.body().get("error").asText()).isEqualTo("rate_limited");
         assertThat(last.raw().headers().firstValue("Retry-After")).isPresent();
+    }
+
+    @Test
+    void rateLimit_countsAWebSocketUpgrade_andRefusesOneWhenSpent() throws Exception {
+        start(true, 2);
+        String alice = token("alice", "alice-password");
+        call("GET", "/api/v1/agents", null, bearer(alice));
+        WebSocketTest.Frames first = new WebSocketTest.Frames();
+        WebSocket open = client.newWebSocketBuilder().header("Authorization", "Bearer " + alice)
+                .buildAsync(URI.create("ws://127.0.0.1:" + server.port() + "/api/v1/ws"), first).join();
+        // A request and an upgrade spent the limit of two: this upgrade finds it spent.
+        WebSocketTest.Frames refused = new WebSocketTest.Frames();
+        client.newWebSocketBuilder().header("Authorization", "Bearer " + alice)
+                .buildAsync(URI.create("ws://127.0.0.1:" + server.port() + "/api/v1/ws"), refused).join();
+
+        JsonNode error = refused.next();
+        assertThat(error.get("error").asText()).isEqualTo("rate_limited");
+        assertThat(error.get("message").asText()).contains("retry after");
+        assertThat(refused.closeCode()).isEqualTo(4429);
+        assertThat(first.received).as("the first socket is open and was refused nothing").isEmpty();
+        open.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
     }
 
     @Test

@@ -46,6 +46,7 @@ class WebSocketTest {
     static final class Frames implements WebSocket.Listener {
         final BlockingQueue<JsonNode> received = new LinkedBlockingQueue<>();
         private final StringBuilder partial = new StringBuilder();
+        private final java.util.concurrent.CompletableFuture<Integer> closed = new java.util.concurrent.CompletableFuture<>();
 
         @Override
         public CompletionStage<?> onText(WebSocket socket, CharSequence data, boolean last) {
@@ -60,6 +61,17 @@ class WebSocketTest {
             }
             socket.request(1);
             return null;
+        }
+
+        @Override
+        public CompletionStage<?> onClose(WebSocket socket, int statusCode, String reason) {
+            closed.complete(statusCode);
+            return null;
+        }
+
+        /** The close code the server sent, waited for up to 10 s. */
+        int closeCode() throws Exception {
+            return closed.get(10, TimeUnit.SECONDS);
         }
 
         JsonNode next() throws InterruptedException {
