@@ -86,6 +86,15 @@ final class AuditLog implements AutoCloseable {
                 "method", method, "path", path));
     }
 
+    /**
+     * Records a failure the client was told only "internal error" about: the operator's file gets
+     * the exception, the stack goes to the log.
+     */
+    void internalError(Throwable cause, String method, String path) {
+        record(Stream.ERRORS, io.swarmbus.ErrorCode.INTERNAL.code(), Map.of("status", 500, "message", String.valueOf(cause),
+                "method", method, "path", path));
+    }
+
     /** Records one event; never blocks. */
     void record(Stream stream, String event, Map<String, Object> fields) {
         if (!enabled()) {

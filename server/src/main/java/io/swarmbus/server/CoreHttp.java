@@ -86,8 +86,9 @@ final class CoreHttp {
     }
 
     /** Logs the failure with its stack; the client learns only that it happened. */
-    static void internal(Response response, String method, String path, Throwable e, Callback callback) {
+    static void internal(Response response, String method, String path, Throwable e, AuditLog audit, Callback callback) {
         LOG.error("internal error on {} {}", method, path, e);
+        audit.internalError(e, method, path);
         if (response.isCommitted()) {
             callback.failed(e);
             return;

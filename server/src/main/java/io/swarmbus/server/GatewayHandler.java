@@ -126,7 +126,7 @@ final class GatewayHandler extends Handler.Wrapper {
             Thread.currentThread().interrupt(); // the server is stopping
             callback.failed(e);
         } catch (RuntimeException e) {
-            CoreHttp.internal(response, method, path, e, callback);
+            CoreHttp.internal(response, method, path, e, audit, callback);
         } finally {
             metrics.record(method, route, response.getStatus(), System.nanoTime() - started);
             HttpServer.logAccess(method, route, response.getStatus(), principal);

@@ -192,7 +192,7 @@ public final class HttpServer implements AutoCloseable {
             swarmRoutes(api, swarmRoutes);
             routes(api, bus, messages, members, agents);
             taskRoutes(api, taskRoutes);
-            api.get("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth, metrics)::stream);
+            api.get("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth, metrics, audit)::stream);
             seedRoutes(api, messages, members, agents);
             llmRoutes(api, llmRoutes);
             managedRoutes(api, managedRoutes);
@@ -540,7 +540,7 @@ public final class HttpServer implements AutoCloseable {
             if (e.getCause() instanceof SwarmbusException cause) {
                 error.accept(ctx, cause);
             } else {
-                internal(ctx, e.getCause() == null ? e : e.getCause());
+                internal(ctx, e.getCause() == null ? e : e.getCause(), audit);
             }
         });
         r.exception(HttpResponseException.class, (e, ctx) -> {
@@ -550,16 +550,20 @@ public final class HttpServer implements AutoCloseable {
                 case 405 -> ErrorCode.METHOD_NOT_ALLOWED;
                 default -> ErrorCode.INVALID_ARGUMENT;
             };
-            error(ctx, new SwarmbusException(code, e.getMessage()));
+            error.accept(ctx, new SwarmbusException(code, e.getMessage()));
         });
-        r.exception(Exception.class, (e, ctx) -> internal(ctx, e));
+        r.exception(Exception.class, (e, ctx) -> internal(ctx, e, audit));
         r.error(404, "*", ctx -> {
             if (ctx.result() == null || !ctx.result().startsWith("{")) {
-                error(ctx, new SwarmbusException(ErrorCode.NOT_FOUND, "no route " + ctx.method() + " " + ctx.path()));
+                error.accept(ctx, new SwarmbusException(ErrorCode.NOT_FOUND, "no route " + ctx.method() + " " + ctx.path()));
             }
         });
-        r.error(405, "*", ctx -> error(ctx, new SwarmbusException(ErrorCode.METHOD_NOT_ALLOWED,
-                "method " + ctx.method() + " is not allowed on " + ctx.path())));
+        r.error(405, "*", ctx -> {
+            if (ctx.result() == null || !ctx.result().startsWith("{")) { // not answered (and recorded) already
+                error.accept(ctx, new SwarmbusException(ErrorCode.METHOD_NOT_ALLOWED,
+                        "method " + ctx.method() + " is not allowed on " + ctx.path()));
+            }
+        });
     }
 
     static void error(Context ctx, SwarmbusException e) {
@@ -571,8 +575,9 @@ public final class HttpServer implements AutoCloseable {
     }
 
     /** Logs the failure with its stack; the client learns only that it happened. */
-    private static void internal(Context ctx, Throwable e) {
+    private static void internal(Context ctx, Throwable e, AuditLog audit) {
         LOG.error("internal error on {} {}", ctx.method(), ctx.path(), e);
+        audit.internalError(e, ctx.method().name(), ctx.path());
         error(ctx, ErrorAnswer.internal());
     }
 }

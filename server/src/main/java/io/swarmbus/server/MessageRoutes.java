@@ -184,6 +184,26 @@ final class MessageRoutes {
         }));
     }
 
+    /** A {@code delivered} line for each delivery to {@code agent}, whichever path leased it. */
+    static void auditDelivered(AuditLog audit, AgentId agent, List<io.swarmbus.messaging.Delivery> deliveries) {
+        if (audit.enabled()) {
+            deliveries.forEach(d -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "delivered", Map.of(
+                    "message_id", d.id().toString(), "from_agent", d.message().from().value(),
+                    "to_agent", agent.value(), "message_type", d.message().type().name(), "attempt", d.attempt())));
+        }
+    }
+
+    /** An {@code acked} line for each message {@code agent} acked, whichever path acked it. */
+    static void auditAcked(AuditLog audit, AgentId agent, List<MessageId> acked) {
+        acked.forEach(id -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "acked",
+                Map.of("message_id", id.toString(), "agent_id", agent.value())));
+    }
+
+    static void auditNacked(AuditLog audit, AgentId agent, MessageId id, Duration delay) {
+        audit.record(AuditLog.Stream.MESSAGE_AUDIT, "nacked", Map.of("message_id", id.toString(),
+                "agent_id", agent.value(), "delay_seconds", delay.toMillis() / 1000.0));
+    }
+
     /** Records an accepted send in the message audit file (when auditing is on); duplicates are not new. */
     static void auditSent(AuditLog audit, SendRequest request, io.swarmbus.messaging.SendResult result) {
         if (!audit.enabled() || result.duplicate()) {
@@ -261,8 +281,7 @@ final class MessageRoutes {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         List<MessageId> ids = messageIds(body);
         ctx.future(() -> Http.after(bus.ackAsync(agent, ids)).thenAccept(result -> {
-            result.acked().forEach(id -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "acked",
-                    Map.of("message_id", id.toString(), "agent_id", agent.value())));
+            auditAcked(audit, agent, result.acked());
             Map<String, Object> view = new LinkedHashMap<>();
             view.put("acked", result.acked().stream().map(MessageId::toString).toList());
             view.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
@@ -308,8 +327,7 @@ final class MessageRoutes {
         MessageId id = MessageId.parse(body.text("message_id"));
         Duration delay = Http.secondsParam(ctx, body, "delay_seconds").orElse(Duration.ZERO);
         ctx.future(() -> Http.after(bus.nackAsync(agent, id, delay)).thenRun(() -> {
-            audit.record(AuditLog.Stream.MESSAGE_AUDIT, "nacked", Map.of("message_id", id.toString(),
-                    "agent_id", agent.value(), "delay_seconds", delay.toMillis() / 1000.0));
+            auditNacked(audit, agent, id, delay);
             Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", delay.isZero() ? "requeued" : "delayed"));
         }));
     }
@@ -349,10 +367,13 @@ final class MessageRoutes {
                     throw new SwarmbusException(io.swarmbus.ErrorCode.LEASE_NOT_HELD, "agent '" + agent
                             + "' holds no lease on message " + id + " (never received, lease expired, or already acked)");
                 }
+                auditAcked(audit, agent, r.acked());
                 Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "acked"));
             }));
-            case "failed", "rejected" -> ctx.future(() -> Http.after(bus.nackAsync(agent, id, Duration.ZERO)).thenRun(() ->
-                    Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "requeued"))));
+            case "failed", "rejected" -> ctx.future(() -> Http.after(bus.nackAsync(agent, id, Duration.ZERO)).thenRun(() -> {
+                auditNacked(audit, agent, id, Duration.ZERO);
+                Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "requeued"));
+            }));
             default -> throw SwarmbusException.invalid("status", "status must be acked, processed, completed, "
                     + "failed or rejected, was '" + status + "'");
         }

@@ -161,9 +161,7 @@ final class ReceiveHandler extends Handler.Wrapper {
                     return;
                 }
                 metrics.delivered(deliveries);
-                deliveries.forEach(d -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "delivered", Map.of(
-                        "message_id", d.id().toString(), "from_agent", d.message().from().value(),
-                        "to_agent", agent.value(), "message_type", d.message().type().name(), "attempt", d.attempt())));
+                MessageRoutes.auditDelivered(audit, agent, deliveries);
                 List<Map<String, Object>> views = deliveries.stream().map(Views::delivery).toList();
                 CoreHttp.json(response, 200, Views.list("messages", views), callback);
             } catch (RuntimeException e) {
@@ -184,7 +182,7 @@ final class ReceiveHandler extends Handler.Wrapper {
                     case SwarmbusException refused -> CoreHttp.refuse(response, METHOD, path, refused, audit, callback);
                     // The body could not be read: the client went away or stalled. Jetty answers if it still can.
                     case IOException unreadable -> callback.failed(unreadable);
-                    default -> CoreHttp.internal(response, METHOD, path, e, callback);
+                    default -> CoreHttp.internal(response, METHOD, path, e, audit, callback);
                 }
             } catch (RuntimeException failed) {
                 callback.failed(failed);

@@ -238,6 +238,7 @@ final class SocketRoutes {
                 while (running != null && running.get()) {
                     List<Delivery> got = bus.receive(agent, max, visibility, Duration.ofSeconds(5));
                     metrics.delivered(got);
+                    MessageRoutes.auditDelivered(audit, agent, got);
                     if (batch && !got.isEmpty()) {
                         outbox.add(() -> deliveries(got));
                     } else {
@@ -272,6 +273,7 @@ final class SocketRoutes {
         List<MessageId> ids = frame.strings("message_ids").stream().map(MessageId::parse).toList();
         Http.after(bus.ackAsync(agent, ids)).whenComplete((result, failure) -> {
             if (failure == null) {
+                MessageRoutes.auditAcked(audit, agent, result.acked());
                 Map<String, Object> answer = answer("acked", ref);
                 answer.put("acked", result.acked().size());
                 answer.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());

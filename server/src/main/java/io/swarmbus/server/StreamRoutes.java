@@ -25,11 +25,13 @@ final class StreamRoutes {
     private final MessageBus bus;
     private final Auth auth;
     private final Metrics metrics;
+    private final AuditLog audit;
 
-    StreamRoutes(MessageBus bus, Auth auth, Metrics metrics) {
+    StreamRoutes(MessageBus bus, Auth auth, Metrics metrics, AuditLog audit) {
         this.bus = bus;
         this.auth = auth;
         this.metrics = metrics;
+        this.audit = audit;
     }
 
     /**
@@ -56,6 +58,7 @@ final class StreamRoutes {
             while (!client.terminated()) {
                 List<Delivery> got = bus.receive(agent, max, visibility, WAIT);
                 metrics.delivered(got);
+                MessageRoutes.auditDelivered(audit, agent, got);
                 if (got.isEmpty()) {
                     client.sendComment("keep-alive");
                 }

@@ -9,6 +9,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.WebSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -26,12 +27,17 @@ class AuditLogTest {
     final HttpClient client = HttpClient.newHttpClient();
 
     int post(int port, String path, String token, String body) throws Exception {
+        return send(port, "POST", path, token, body).statusCode();
+    }
+
+    HttpResponse<String> send(int port, String method, String path, String token, String body) throws Exception {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
+                .header("Content-Type", "application/json").method(method, body == null
+                        ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
         if (token != null) {
             request.header("Authorization", "Bearer " + token);
         }
-        return client.send(request.build(), HttpResponse.BodyHandlers.ofString()).statusCode();
+        return client.send(request.build(), HttpResponse.BodyHandlers.ofString());
     }
 
     List<JsonNode> lines(Path audit, String prefix) throws Exception {
@@ -70,8 +76,23 @@ class AuditLogTest {
             String t = RequestBody.MAPPER.readTree(token.body()).get("access_token").asText();
             post(port, "/agents/register", t, "{\"agent_id\":\"agent1\"}");
             post(port, "/messages", t, "{\"receiver_id\":\"agent1\",\"content\":\"x\",\"message_type\":\"command\"}");
-            post(port, "/api/v1/agents/agent1/receive", t, "{}");
+            String received = RequestBody.MAPPER.readTree(send(port, "POST", "/api/v1/agents/agent1/receive", t, "{}").body())
+                    .at("/messages/0/id").asText();
+            assertThat(send(port, "PUT", "/messages/" + received + "/status", t, "{\"status\":\"acked\"}").statusCode())
+                    .isEqualTo(200);
+            // The same events on the WebSocket: a delivery, and its ack.
+            post(port, "/messages", t, "{\"receiver_id\":\"agent1\",\"content\":\"y\"}");
+            WebSocketTest.Frames frames = new WebSocketTest.Frames();
+            WebSocket socket = client.newWebSocketBuilder().buildAsync(URI.create("ws://127.0.0.1:" + port
+                    + "/api/v1/ws?token=" + t), frames).join();
+            socket.sendText("{\"op\":\"subscribe\",\"agent\":\"agent1\"}", true).join();
+            String pushed = frames.next().at("/delivery/id").asText();
+            socket.sendText("{\"op\":\"ack\",\"agent\":\"agent1\",\"message_ids\":[\"" + pushed + "\"]}", true).join();
+            assertThat(frames.next().get("acked").asInt()).isEqualTo(1);
+            socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
             assertThat(post(port, "/messages", t, "{\"receiver_id\":\"ghost\",\"content\":\"x\"}")).isEqualTo(404);
+            assertThat(post(port, "/nowhere", t, "{}")).isEqualTo(404);
+            assertThat(send(port, "DELETE", "/auth/token", null, null).statusCode()).isEqualTo(405);
             post(port, "/api/v1/agents", t, "{\"agent_id\":\"w1\",\"capabilities\":[\"x\"]}");
             post(port, "/api/v1/tasks", t, "{\"type\":\"t\",\"required_capabilities\":[\"x\"],\"max_retries\":0}");
             String task = awaitLines(audit, "task_history_", 2).getFirst().get("task_id").asText();
@@ -90,11 +111,12 @@ class AuditLogTest {
                 .containsExactly("created", "assigned", "failed");
         assertThat(lines(audit, "task_history_").getLast().get("error").asText()).isEqualTo("no");
         List<JsonNode> messages = lines(audit, "message_audit_");
-        assertThat(messages).extracting(n -> n.get("event").asText()).containsExactly("sent", "delivered");
+        assertThat(messages).extracting(n -> n.get("event").asText())
+                .containsExactly("sent", "delivered", "acked", "sent", "delivered", "acked");
         assertThat(messages.getFirst().get("from_agent").asText()).isEqualTo("agent1");
         assertThat(messages.getFirst().get("message_type").asText()).isEqualTo("command");
         assertThat(messages.getFirst().has("timestamp")).isTrue();
-        assertThat(lines(audit, "errors_")).extracting(n -> n.get("status").asInt()).containsExactly(404);
+        assertThat(lines(audit, "errors_")).extracting(n -> n.get("status").asInt()).containsExactly(404, 404, 405);
         assertThat(lines(audit, "performance_")).isNotEmpty()
                 .allSatisfy(n -> assertThat(n.has("sent_per_second")).isTrue());
     }

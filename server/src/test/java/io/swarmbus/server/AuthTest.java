@@ -259,6 +259,9 @@ class AuthTest {
         WebSocketTest.Frames first = new WebSocketTest.Frames();
         WebSocket open = client.newWebSocketBuilder().header("Authorization", "Bearer " + alice)
                 .buildAsync(URI.create("ws://127.0.0.1:" + server.port() + "/api/v1/ws"), first).join();
+        // Its answer to a frame shows that its upgrade was counted (upgrades are handled concurrently).
+        open.sendText("{\"op\":\"nope\"}", true).join();
+        assertThat(first.next().get("field").asText()).isEqualTo("op");
         // A request and an upgrade spent the limit of two: this upgrade finds it spent.
         WebSocketTest.Frames refused = new WebSocketTest.Frames();
         client.newWebSocketBuilder().header("Authorization", "Bearer " + alice)
@@ -268,7 +271,7 @@ class AuthTest {
         assertThat(error.get("error").asText()).isEqualTo("rate_limited");
         assertThat(error.get("message").asText()).contains("retry after");
         assertThat(refused.closeCode()).isEqualTo(4429);
-        assertThat(first.received).as("the first socket is open and was refused nothing").isEmpty();
+        assertThat(first.received).as("the first socket was refused nothing").isEmpty();
         open.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
     }
 
