@@ -294,13 +294,14 @@ class AuthTest {
     }
 
     @Test
-    void internalErrors_neverLeakDetails() throws Exception {
+    void internalErrors_neverLeakDetails_butTheOperatorsErrorFileHasThem() throws Exception {
+        AuditLog audit = AuditLog.start(dir.resolve("audit"), 30, java.time.Clock.systemUTC());
         io.javalin.Javalin app = io.javalin.Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.routes.get("/boom", ctx -> {
                 throw new IllegalStateException("secret detail: jdbc:postgres://db/prod password=hunter2");
             });
-            HttpServer.errors(config, AuditLog.off());
+            HttpServer.errors(config, audit);
         }).start("127.0.0.1", 0);
         try {
             HttpResponse<String> response = client.send(HttpRequest.newBuilder(
@@ -311,6 +312,13 @@ class AuthTest {
             assertThat(response.body()).doesNotContain("secret", "hunter2", "IllegalStateException", "at io.");
         } finally {
             app.stop();
+            audit.close();
         }
+        java.nio.file.Path errors = dir.resolve("audit").resolve("errors_" + java.time.LocalDate.now(java.time.ZoneOffset.UTC)
+                + ".jsonl");
+        JsonNode line = RequestBody.MAPPER.readTree(java.nio.file.Files.readAllLines(errors).getFirst());
+        assertThat(line.get("event").asText()).isEqualTo("internal");
+        assertThat(line.get("status").asInt()).isEqualTo(500);
+        assertThat(line.get("message").asText()).contains("IllegalStateException", "secret detail");
     }
 }
