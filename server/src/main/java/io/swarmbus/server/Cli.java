@@ -233,8 +233,8 @@ final class Cli {
 
     private void receive(Call call, Map<String, String> options) {
         String agent = required(options, "agent");
-        ObjectNode body = object().put("max_messages", Integer.parseInt(options.getOrDefault("max", "10")))
-                .put("timeout", Double.parseDouble(options.getOrDefault("wait", "0")));
+        ObjectNode body = object().put("max_messages", integer(options, "max", 10))
+                .put("timeout", number(options, "wait", 0));
         JsonNode reply = call.post("/api/v1/agents/" + path(agent) + "/receive", body);
         call.print(reply, r -> {
             StringBuilder text = new StringBuilder(r.path("count").asInt() + " message(s) for " + agent);
@@ -523,6 +523,15 @@ final class Cli {
             return value == null ? fallback : Integer.parseInt(value);
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("--" + name + " must be a whole number, was '" + value + "'");
+        }
+    }
+
+    private static double number(Map<String, String> options, String name, double fallback) {
+        String value = options.get(name);
+        try {
+            return value == null ? fallback : Double.parseDouble(value);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--" + name + " must be a number, was '" + value + "'");
         }
     }
 

@@ -138,6 +138,44 @@ class MainTest {
     }
 
     @Test
+    void clientCommands_addUsersAndMembers_ackOne_deleteAnAgent_andTakeTheServerAndTokenFromTheEnvironment()
+            throws Exception {
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
+                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
+            String url = "http://127.0.0.1:" + server.port();
+            assertThat(run("token", "--server", url, "--username", "admin", "--password", "admin-password-for-tests"))
+                    .isZero();
+            String admin = output().trim();
+            assertThat(run("user", "add", "--server", url, "--token", admin, "--username", "carol", "--password",
+                    "carol-password"))
+                    .isZero();
+            assertThat(output()).contains("created user carol");
+            assertThat(run("token", "--server", url, "--username", "carol", "--password", "carol-password")).isZero();
+            String[] carol = {"--server", url, "--token", output().trim()};
+
+            assertThat(run(with(carol, "agent", "register", "--id", "c1"))).isZero();
+            assertThat(run(with(carol, "agent", "register", "--id", "c2"))).isZero();
+            assertThat(run(with(carol, "group", "create", "--name", "pair", "--members", "c1"))).isZero();
+            assertThat(run(with(carol, "group", "add", "--name", "pair", "--agent", "c2"))).isZero();
+            assertThat(output()).contains("group pair = [\"c1\",\"c2\"]");
+            assertThat(run(with(carol, "send", "--from", "c1", "--to", "c2", "--content", "1"))).isZero();
+            assertThat(run(with(carol, "receive", "--agent", "c2", "--json"))).isZero();
+            String id = RequestBody.MAPPER.readTree(output()).at("/messages/0/id").asText();
+            assertThat(run(with(carol, "ack", "--agent", "c2", "--id", id))).isZero();
+            assertThat(output()).contains("acked 1, not held 0");
+            assertThat(run(with(carol, "receive", "--agent", "c2", "--max", "many"))).isEqualTo(2);
+            assertThat(errorOutput()).isEqualTo("swarmbus: --max must be a whole number, was 'many'\n");
+            assertThat(run(with(carol, "agent", "delete", "--id", "c1"))).isZero();
+            assertThat(output()).contains("deleted c1");
+
+            ByteArrayOutputStream listed = new ByteArrayOutputStream();
+            new Cli(new PrintStream(listed, true, StandardCharsets.UTF_8),
+                    java.util.Map.of("SWARMBUS_SERVER", url, "SWARMBUS_TOKEN", carol[3])).run("agent list", java.util.Map.of());
+            assertThat(listed.toString(StandardCharsets.UTF_8)).contains("1 agent(s)", "c2").doesNotContain("c1 ");
+        }
+    }
+
+    @Test
     void client_withTheServerDown_saysSoInOneLine() throws Exception {
         int port;
         try (ServerSocket socket = new ServerSocket(0)) {
