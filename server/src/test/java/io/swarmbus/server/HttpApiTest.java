@@ -338,6 +338,57 @@ class HttpApiTest {
     }
 
     @Test
+    void metrics_countEveryStageOfADelivery() throws Exception {
+        register("a", "b");
+        for (int i = 1; i <= 3; i++) {
+            call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":" + i + "}");
+        }
+        String first = call("POST", "/api/v1/agents/b/receive", "{\"max_messages\":1}").body().at("/messages/0/id").asText();
+        call("POST", "/api/v1/agents/b/ack", "{\"message_id\":\"" + first + "\"}");
+        // The second message, given back until it runs out of attempts (5 by default): a dead letter.
+        for (int attempt = 1; attempt <= 5; attempt++) {
+            JsonNode got = call("POST", "/api/v1/agents/b/receive", "{\"max_messages\":1}").body().at("/messages/0");
+            assertThat(got.get("attempt").asInt()).isEqualTo(attempt);
+            call("POST", "/api/v1/agents/b/nack", "{\"message_id\":\"" + got.get("id").asText() + "\"}");
+        }
+
+        String scrape = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/metrics"))
+                .build(), HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(scrape).contains("swarmbus_messages_sent_total 3.0", "swarmbus_messages_delivered_total 6.0",
+                "swarmbus_messages_acked_total 1.0", "swarmbus_messages_dead_lettered_total 1.0",
+                "swarmbus_dead_letters 1.0", "swarmbus_inbox_pending 1.0", "swarmbus_inbox_leased 0.0");
+        assertThat(scrape).containsPattern("swarmbus_messages_nacked_total [45]\\.0");
+        assertThat(scrape).containsPattern("swarmbus_inbox_depth_max [1-9]");
+    }
+
+    @Test
+    void history_filtersByPeerTypeConversationAndTime() throws Exception {
+        register("a", "b", "c");
+        call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,\"conversation_id\":\"plan\"}");
+        call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"c\",\"content\":2,\"type\":\"command\"}");
+        Thread.sleep(20);
+        java.time.Instant middle = java.time.Instant.now();
+        Thread.sleep(20);
+        call("POST", "/api/v1/messages", "{\"from\":\"b\",\"to\":\"a\",\"content\":3,\"conversation_id\":\"plan\"}");
+
+        assertThat(contents("agent=a&peer=b")).containsExactly("3", "1");
+        assertThat(contents("agent=a&type=command")).containsExactly("2");
+        assertThat(contents("conversation_id=plan")).containsExactly("3", "1");
+        assertThat(contents("agent=a&since=" + middle)).containsExactly("3");
+        assertThat(contents("agent=a&until=" + middle)).containsExactly("2", "1");
+        Reply bad = call("GET", "/api/v1/messages?since=yesterday", null);
+        assertThat(bad.status()).isEqualTo(400);
+        assertThat(bad.body().get("field").asText()).isEqualTo("since");
+    }
+
+    /** The contents of the history that {@code query} selects, newest first. */
+    List<String> contents(String query) throws Exception {
+        Reply reply = call("GET", "/api/v1/messages?" + query, null);
+        assertThat(reply.status()).as(query + " " + reply.body()).isEqualTo(200);
+        return reply.body().get("messages").findValuesAsText("content");
+    }
+
+    @Test
     void stream_pushesDeliveriesThatAreAckedOverRest() throws Exception {
         register("a", "b");
         HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
