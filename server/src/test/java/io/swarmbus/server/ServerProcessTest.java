@@ -46,6 +46,77 @@ class ServerProcessTest {
         throw new AssertionError("the server did not say where it listens");
     }
 
+    /**
+     * Starts {@code serve} in production mode with JSON logs and no admin password configured;
+     * returns once the banner's last line is out, with every line so far.
+     */
+    Running startInProduction(java.util.List<String> lines) throws Exception {
+        String java = ProcessHandle.current().info().command().orElseThrow();
+        ProcessBuilder builder = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "serve", "--port", "0", "--data-dir", dir.toString()).redirectErrorStream(true);
+        builder.environment().put("JWT_SECRET", "a3f1c9e07b5d42e8a61f0c3b9d7e5a24");
+        builder.environment().put("SWARMBUS_LOG_FORMAT", "json");
+        builder.environment().remove("SWARMBUS_ADMIN_PASSWORD");
+        Process process = builder.start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+        String base = null;
+        for (String line = out.readLine(); line != null; line = out.readLine()) {
+            lines.add(line);
+            Matcher m = LISTENING.matcher(line);
+            if (m.find() && line.startsWith("Swarmbus")) {
+                base = m.group(1);
+            }
+            if (line.contains("get a token:")) {
+                Thread.ofPlatform().daemon().start(() -> out.lines().forEach(l -> { }));
+                return new Running(process, base);
+            }
+        }
+        throw new AssertionError("the server's banner did not end: " + lines);
+    }
+
+    @Test
+    void production_printsTheGeneratedAdminPasswordOnce_logsJson_andSignsNobodyUp() throws Exception {
+        java.util.List<String> lines = new java.util.ArrayList<>();
+        Running first = startInProduction(lines);
+        try {
+            Matcher generated = Pattern.compile("created user 'admin' with password (\\S+) \\(shown once\\)")
+                    .matcher(String.join("\n", lines));
+            assertThat(generated.find()).as(String.join("\n", lines)).isTrue();
+            String password = generated.group(1);
+            assertThat(lines).anySatisfy(line -> assertThat(line).contains("curl -X POST " + first.base() + "/auth/token"));
+            JsonNode logged = lines.stream().filter(line -> line.startsWith("{")).findFirst()
+                    .map(line -> {
+                        try {
+                            return RequestBody.MAPPER.readTree(line);
+                        } catch (Exception e) {
+                            throw new AssertionError("a log line that is not JSON: " + line, e);
+                        }
+                    }).orElseThrow(() -> new AssertionError("no JSON log line in " + lines));
+            assertThat(logged.has("level")).isTrue();
+            assertThat(logged.has("formattedMessage")).isTrue();
+
+            assertThat(post(first.base() + "/auth/token", null, "{\"username\":\"admin\",\"password\":\"" + password
+                    + "\"}").get("access_token").asText()).isNotBlank();
+            HttpResponse<String> stranger = client.send(HttpRequest.newBuilder(URI.create(first.base() + "/auth/token"))
+                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
+                            "{\"username\":\"stranger\",\"password\":\"a-password\"}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(stranger.statusCode()).isEqualTo(401);
+        } finally {
+            first.process().destroy();
+            assertThat(first.process().waitFor(30, TimeUnit.SECONDS)).isTrue();
+        }
+
+        lines.clear();
+        Running second = startInProduction(lines);
+        try {
+            assertThat(lines).noneSatisfy(line -> assertThat(line).contains("created user 'admin'"));
+        } finally {
+            second.process().destroy();
+            second.process().waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
     JsonNode post(String url, String token, String body) throws Exception {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url)).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body));
