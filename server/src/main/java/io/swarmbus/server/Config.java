@@ -232,9 +232,14 @@ final class Config {
                 Generated from the declarations in `server/src/main/java/io/swarmbus/server/Config.java`
                 (`ConfigTest` fails when this file and they differ). Values are read from the defaults,
                 then the YAML file given with `swarmbus serve --config FILE`, then environment variables,
-                then command-line flags (`--port`, `--host`, `--data-dir`, `--dev`). A YAML file nests keys
-                by their dots (`server:` → `port: 8080`). An unknown key or an invalid value stops the
-                server at start with a message naming the key.
+                then command-line flags (`--port`, `--host`, `--data-dir`, `--max-request-bytes`,
+                `--llm-backend`, `--llm-strategy`, `--llm-port`, `--dev`). A YAML file nests keys by their
+                dots (`server:` → `port: 8080`). An unknown key or an invalid value stops the server at
+                start with a message naming the key.
+
+                One setting is an environment variable only, since it is read before anything else:
+                `SWARMBUS_LOG_FORMAT=json` writes the server's log as one JSON object a line (level,
+                logger, thread, formatted message, timestamp) on stderr; anything else keeps plain text.
 
                 | key | environment | type | default | meaning |
                 |---|---|---|---|---|
