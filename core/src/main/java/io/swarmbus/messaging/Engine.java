@@ -1355,6 +1355,19 @@ final class Engine implements MessageBus {
         }
     }
 
+    @Override
+    public Optional<String> unavailable() {
+        lock.lock();
+        try {
+            if (failure != null) {
+                return Optional.of("the journal failed and accepts no more writes: " + failure.getMessage());
+            }
+            return closed ? Optional.of("the message bus is closed") : Optional.empty();
+        } finally {
+            lock.unlock();
+        }
+    }
+
     private void checkOpen() {
         if (failure != null) {
             throw new SwarmbusException(ErrorCode.STORAGE_FAILURE, "the journal failed and accepts no more writes: "

@@ -162,6 +162,12 @@ public interface MessageBus extends AutoCloseable {
     /** Counters and gauges. */
     BusStats stats();
 
+    /**
+     * Why the bus takes no work now: its journal failed (say, the disk is full or gone), or it is
+     * closed. Empty while it takes work.
+     */
+    Optional<String> unavailable();
+
     /** Takes a snapshot now and drops the journal segments it makes unnecessary. */
     void snapshot();
 

@@ -128,9 +128,11 @@ class DurableBeforeVisibleTest {
     @Test
     void journalFailure_failsWaitingSendsAndRefusesNewOnes() {
         CompletableFuture<SendResult> sent = bus.sendAsync(SendRequest.builder(A, Address.agent(B)).content("1").build());
+        assertThat(bus.unavailable()).isEmpty();
 
         journal.listener.failed(new IOException("disk gone"));
 
+        assertThat(bus.unavailable()).hasValueSatisfying(reason -> assertThat(reason).contains("journal failed", "disk gone"));
         assertThat(sent).isCompletedExceptionally();
         assertThat(sent.handle((r, e) -> e instanceof java.util.concurrent.CompletionException ? e.getCause() : e)).isCompletedWithValueMatching(
                 e -> e instanceof SwarmbusException s && s.code() == ErrorCode.STORAGE_FAILURE);

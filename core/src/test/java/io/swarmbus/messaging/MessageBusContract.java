@@ -527,8 +527,10 @@ abstract class MessageBusContract {
     @Test
     void close_releasesWaitingReceivers() throws Exception {
         CompletableFuture<List<Delivery>> waiting = bus.receiveAsync(BOB, 5, LEASE, Duration.ofSeconds(30));
+        assertThat(bus.unavailable()).isEmpty();
         bus.close();
         assertThat(waiting.get(5, TimeUnit.SECONDS)).isEmpty();
+        assertThat(bus.unavailable()).contains("the message bus is closed");
         bus = MessageBus.open(config().build());
     }
 

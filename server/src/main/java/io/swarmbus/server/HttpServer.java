@@ -409,7 +409,12 @@ public final class HttpServer implements AutoCloseable {
             AgentRoutes agents) {
         api.get("/health", "Liveness", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
         api.get("/healthz", "Liveness", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
-        api.get("/readyz", "Readiness", ctx -> Http.json(ctx, 200, Map.of("status", "ready")));
+        api.get("/readyz", "Readiness: 503 while the message bus takes no work", ctx -> {
+            bus.unavailable().ifPresent(reason -> {
+                throw new SwarmbusException(ErrorCode.UNAVAILABLE, reason);
+            });
+            Http.json(ctx, 200, Map.of("status", "ready"));
+        });
         api.get("/api/v1/stats", "Engine counters", ctx -> Http.json(ctx, 200, stats(bus.stats())));
         api.post("/api/v1/users", "Create a user (admin)", members::addUser);
         api.post("/api/v1/api-keys", "Create an admin API key", members::addApiKey);

@@ -338,6 +338,18 @@ class HttpApiTest {
     }
 
     @Test
+    void readyz_isReady_until_theMessageBusTakesNoMoreWork() throws Exception {
+        token = null;
+        assertThat(call("GET", "/readyz", null).body().get("status").asText()).isEqualTo("ready");
+        bus.close();
+        Reply closed = call("GET", "/readyz", null);
+        assertThat(closed.status()).isEqualTo(503);
+        assertThat(closed.body().get("error").asText()).isEqualTo("unavailable");
+        assertThat(closed.body().get("message").asText()).isEqualTo("the message bus is closed");
+        assertThat(call("GET", "/healthz", null).status()).as("the process is alive all the same").isEqualTo(200);
+    }
+
+    @Test
     void metrics_countEveryStageOfADelivery() throws Exception {
         register("a", "b");
         for (int i = 1; i <= 3; i++) {
