@@ -306,7 +306,8 @@ final class MessageRoutes {
         }));
     }
 
-    private static List<MessageId> messageIds(RequestBody body) {
+    /** {@code message_ids} (1 to 10,000) or one {@code message_id}, as the ack, nack and extend routes take them. */
+    static List<MessageId> messageIds(RequestBody body) {
         if (body.has("message_id")) {
             return List.of(MessageId.parse(body.text("message_id")));
         }

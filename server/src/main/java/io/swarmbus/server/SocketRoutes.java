@@ -37,6 +37,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       {@code "batch":true}, {@code {"op":"messages","deliveries":[..]}} frames instead, each
  *       carrying what one receive leased (up to {@code max_messages});</li>
  *   <li>{@code {"op":"ack","agent":"b","message_ids":[..]}} → {@code {"op":"acked",..}};</li>
+ *   <li>{@code {"op":"nack","agent":"b","message_id":..,"delay_seconds":..}} → {@code {"op":"nacked",..}};</li>
+ *   <li>{@code {"op":"extend","agent":"b","message_ids":[..],"visibility_timeout":..}} → {@code {"op":"extended",..}};</li>
  * </ul>
  * and {@code {"op":"error","ref":..,"error":..,"message":..}} for anything refused. Authenticate on
  * connect with {@code Authorization: Bearer}, {@code X-Api-Key}, or {@code ?token=}.
@@ -121,7 +123,10 @@ final class SocketRoutes {
                 case "send_batch" -> sendBatch(ctx, principal, ref, frame.objects("messages"));
                 case "subscribe" -> subscribe(ctx, principal, frame);
                 case "ack" -> ack(ctx, principal, ref, frame);
-                default -> throw SwarmbusException.invalid("op", "op must be send, send_batch, subscribe or ack");
+                case "nack" -> nack(ctx, principal, ref, frame);
+                case "extend" -> extend(ctx, principal, ref, frame);
+                default -> throw SwarmbusException.invalid("op",
+                        "op must be send, send_batch, subscribe, ack, nack or extend");
             }
         } catch (SwarmbusException e) {
             send(ctx, error(ref, e));
@@ -270,18 +275,55 @@ final class SocketRoutes {
     private void ack(WsContext ctx, Auth.Principal principal, String ref, RequestBody frame) {
         AgentId agent = frame.agent("agent");
         auth.requireOwner(principal, agent);
-        List<MessageId> ids = frame.strings("message_ids").stream().map(MessageId::parse).toList();
-        Http.after(bus.ackAsync(agent, ids)).whenComplete((result, failure) -> {
-            if (failure == null) {
-                MessageRoutes.auditAcked(audit, agent, result.acked());
-                Map<String, Object> answer = answer("acked", ref);
-                answer.put("acked", result.acked().size());
-                answer.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
-                send(ctx, answer);
-            } else {
-                send(ctx, error(ref, refusal(failure)));
-            }
+        List<MessageId> ids = MessageRoutes.messageIds(frame);
+        answerWhenDone(ctx, ref, bus.ackAsync(agent, ids), result -> {
+            MessageRoutes.auditAcked(audit, agent, result.acked());
+            Map<String, Object> answer = answer("acked", ref);
+            answer.put("acked", result.acked().size());
+            answer.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
+            return answer;
         });
+    }
+
+    /** Gives a leased message back, at once or after {@code delay_seconds}, as REST's nack. */
+    private void nack(WsContext ctx, Auth.Principal principal, String ref, RequestBody frame) {
+        AgentId agent = frame.agent("agent");
+        auth.requireOwner(principal, agent);
+        MessageId id = MessageId.parse(frame.text("message_id"));
+        Duration delay = seconds(frame, "delay_seconds").orElse(Duration.ZERO);
+        answerWhenDone(ctx, ref, bus.nackAsync(agent, id, delay), ignored -> {
+            MessageRoutes.auditNacked(audit, agent, id, delay);
+            Map<String, Object> answer = answer("nacked", ref);
+            answer.put("message_id", id.toString());
+            answer.put("status", delay.isZero() ? "requeued" : "delayed");
+            return answer;
+        });
+    }
+
+    /** Renews leases for {@code visibility_timeout} from now, as REST's extend. */
+    private void extend(WsContext ctx, Auth.Principal principal, String ref, RequestBody frame) {
+        AgentId agent = frame.agent("agent");
+        auth.requireOwner(principal, agent);
+        List<MessageId> ids = MessageRoutes.messageIds(frame);
+        Duration visibility = seconds(frame, "visibility_timeout").orElse(bus.defaultVisibility());
+        answerWhenDone(ctx, ref, bus.extendLeaseAsync(agent, ids, visibility), result -> {
+            Map<String, Object> answer = answer("extended", ref);
+            answer.put("extended", result.acked().stream().map(MessageId::toString).toList());
+            answer.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
+            return answer;
+        });
+    }
+
+    /** Once {@code call} is durable, queues {@code answer}'s frame, or the refusal if it failed. */
+    private <T> void answerWhenDone(WsContext ctx, String ref, CompletableFuture<T> call,
+            java.util.function.Function<T, Map<String, Object>> answer) {
+        Http.after(call).whenComplete((result, failure) ->
+                send(ctx, failure == null ? answer.apply(result) : error(ref, refusal(failure))));
+    }
+
+    /** A number of seconds, 0 to a day, as the REST routes take it. */
+    private static java.util.Optional<Duration> seconds(RequestBody frame, String name) {
+        return Http.seconds(name, frame.number(name).map(String::valueOf));
     }
 
     private static Map<String, Object> answer(String op, String ref) {

@@ -248,6 +248,47 @@ class WebSocketTest {
     }
 
     @Test
+    void aConsumer_extendsAndGivesBackLeasesOnTheSocket_asOverRest() throws Exception {
+        String token = token("team");
+        register(token, "producer");
+        register(token, "consumer");
+        Frames frames = new Frames();
+        WebSocket socket = connect("?token=" + token, frames);
+        socket.sendText("{\"op\":\"send\",\"message\":{\"from\":\"producer\",\"to\":\"consumer\",\"content\":1}}",
+                true).join();
+        assertThat(frames.next().get("op").asText()).isEqualTo("sent");
+        socket.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"visibility_timeout\":30}", true).join();
+        JsonNode first = frames.next().get("delivery");
+        String id = first.get("id").asText();
+
+        socket.sendText("{\"op\":\"extend\",\"ref\":\"e\",\"agent\":\"consumer\",\"message_id\":\"" + id
+                + "\",\"visibility_timeout\":60}", true).join();
+        JsonNode extended = frames.next();
+        assertThat(extended.get("op").asText()).isEqualTo("extended");
+        assertThat(extended.get("ref").asText()).isEqualTo("e");
+        assertThat(extended.get("extended")).extracting(JsonNode::asText).containsExactly(id);
+        socket.sendText("{\"op\":\"nack\",\"ref\":\"n\",\"agent\":\"consumer\",\"message_id\":\"" + id + "\"}",
+                true).join();
+        // The answer and the redelivery it causes come in either order.
+        JsonNode[] next = {frames.next(), frames.next()};
+        JsonNode nacked = next[0].has("delivery") ? next[1] : next[0];
+        JsonNode again = (next[0].has("delivery") ? next[0] : next[1]).get("delivery");
+        assertThat(nacked.get("op").asText()).isEqualTo("nacked");
+        assertThat(nacked.get("status").asText()).isEqualTo("requeued");
+        assertThat(again.get("id").asText()).isEqualTo(id);
+        assertThat(again.get("attempt").asInt()).isEqualTo(2);
+
+        socket.sendText("{\"op\":\"nack\",\"ref\":\"bad\",\"agent\":\"consumer\",\"message_id\":\"" + id
+                + "\",\"delay_seconds\":-1}", true).join();
+        JsonNode refused = frames.next();
+        assertThat(refused.get("op").asText()).isEqualTo("error");
+        assertThat(refused.get("field").asText()).isEqualTo("delay_seconds");
+        socket.sendText("{\"op\":\"ack\",\"agent\":\"consumer\",\"message_id\":\"" + id + "\"}", true).join();
+        assertThat(frames.next().get("acked").asInt()).isEqualTo(1);
+        socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
+
+    @Test
     void badToken_getsAnErrorFrameAndIsClosed() throws Exception {
         Frames frames = new Frames();
         connect("?token=not-a-token", frames);
