@@ -146,8 +146,26 @@ final class Config {
     static final Key<Double> SCALING_UTILIZATION = define("scaling.target_utilization", List.of(), "number", "0.8",
             s -> numberAbove(s, 0), "Share of LLM backend slots busy at the advised backend count (0 to 1).");
 
+    // The seed's Kafka settings: read and checked now, used by the Kafka storage mode, which is not
+    // in this release. Brokers set therefore stop the server (Main), rather than leave data on local
+    // disk when the operator asked for Kafka.
+    static final Key<String> KAFKA_BOOTSTRAP_SERVERS = define("kafka.bootstrap_servers",
+            List.of("KAFKA_BOOTSTRAP_SERVERS"), "list", "", Config::hostPorts,
+            "Kafka brokers, `host:port`, comma-separated or a YAML list. Storage on Kafka is not in this release: "
+                    + "with brokers set the server refuses to start, rather than keep the data on local disk.");
+    static final Key<String> KAFKA_TOPIC_PREFIX = define("kafka.topic_prefix", List.of("KAFKA_TOPIC_PREFIX"), "string",
+            "swarmbus_", s -> s, "Prefix of the Kafka topics (Kafka storage).");
+    static final Key<Integer> KAFKA_NUM_PARTITIONS = define("kafka.num_partitions", List.of("KAFKA_NUM_PARTITIONS"),
+            "int", "6", s -> intIn(s, 1, 10_000), "Partitions of each Kafka topic (Kafka storage).");
+    static final Key<Integer> KAFKA_REPLICATION_FACTOR = define("kafka.replication_factor",
+            List.of("KAFKA_REPLICATION_FACTOR"), "int", "1", s -> intIn(s, 1, 32),
+            "Replicas of each Kafka partition (Kafka storage).");
+    static final Key<String> KAFKA_TOPICS = define("kafka.topics", List.of(), "list", "", s -> s,
+            "AgentSched's list of topics. Swarmbus creates topics as agents use them, so this is read and not used.");
+
     /** Keys whose YAML value is a list or map, kept as JSON text rather than flattened. */
-    private static final Set<String> STRUCTURED = Set.of("llm.backends", "llm.fallbacks", "llm.limits", "llm.routes");
+    private static final Set<String> STRUCTURED = Set.of("llm.backends", "llm.fallbacks", "llm.limits", "llm.routes",
+            "kafka.bootstrap_servers", "kafka.topics");
 
     private final Map<String, Object> values;
 
@@ -200,6 +218,11 @@ final class Config {
         Set<String> known = new java.util.HashSet<>();
         KEYS.forEach(k -> known.add(k.name()));
         for (String name : flat.keySet()) {
+            if (name.equals("agents") || name.startsWith("agents.")) {
+                throw new IllegalArgumentException("config file " + file + " declares 'agents', as AgentSched's "
+                        + "config does; Swarmbus does not start agents from its config: register them (POST "
+                        + "/api/v1/agents) or run managed LLM agents (POST /api/v1/managed-agents), see docs/swarms.md");
+            }
             if (!known.contains(name)) {
                 throw new IllegalArgumentException("config file " + file + " has an unknown key '" + name
                         + "'; see docs/config.md");
@@ -252,6 +275,28 @@ final class Config {
                     .append(key.doc()).append(" |\n");
         }
         return out.toString();
+    }
+
+    /** {@code host:port} entries, from a YAML list or comma-separated text; empty for none. */
+    private static String hostPorts(String text) {
+        List<String> entries = new ArrayList<>();
+        if (text.startsWith("[")) {
+            try {
+                new ObjectMapper().readTree(text).forEach(entry -> entries.add(entry.asText().trim()));
+            } catch (IOException e) {
+                throw new IllegalArgumentException("expected a list of host:port");
+            }
+        } else if (!text.isBlank()) {
+            for (String entry : text.split(",")) {
+                entries.add(entry.trim());
+            }
+        }
+        for (String entry : entries) {
+            if (!entry.matches("[^\\s:/]+:\\d{1,5}")) {
+                throw new IllegalArgumentException("'" + entry + "' is not host:port");
+            }
+        }
+        return String.join(",", entries);
     }
 
     private static double numberAbove(String text, double floor) {

@@ -98,6 +98,12 @@ public final class Main {
             serverOptions.remove("messaging"); // demo's choice of demo, not a server setting
             config = Config.load(Optional.ofNullable(options.get("config")).map(Path::of), System.getenv(),
                     flags(serverOptions));
+            // Checked before the data directory is opened: brokers mean the operator wants the data elsewhere.
+            if (!config.get(Config.KAFKA_BOOTSTRAP_SERVERS).isEmpty()) {
+                throw new IllegalArgumentException("kafka.bootstrap_servers (KAFKA_BOOTSTRAP_SERVERS) is set to "
+                        + config.get(Config.KAFKA_BOOTSTRAP_SERVERS) + ", but storage on Kafka is not in this release; "
+                        + "unset it to run on embedded storage in the data directory");
+            }
         } catch (IllegalArgumentException e) {
             err.println("swarmbus: " + e.getMessage());
             return 2;

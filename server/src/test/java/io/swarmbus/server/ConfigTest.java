@@ -84,6 +84,29 @@ class ConfigTest {
     }
 
     @Test
+    void theSeedsKafkaVariables_areReadAndChecked_andAgentSchedsAgentsBlockIsRefusedWithAPointer() throws Exception {
+        Config seed = Config.load(Optional.empty(), Map.of("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092, kafka-2:9092",
+                "KAFKA_TOPIC_PREFIX", "agent_messaging_", "KAFKA_NUM_PARTITIONS", "6", "KAFKA_REPLICATION_FACTOR", "1"),
+                Map.of());
+        assertThat(seed.get(Config.KAFKA_BOOTSTRAP_SERVERS)).isEqualTo("kafka:9092,kafka-2:9092");
+        assertThat(seed.get(Config.KAFKA_TOPIC_PREFIX)).isEqualTo("agent_messaging_");
+        assertThat(seed.get(Config.KAFKA_NUM_PARTITIONS)).isEqualTo(6);
+        assertThat(Config.load(Optional.empty(), Map.of(), Map.of()).get(Config.KAFKA_BOOTSTRAP_SERVERS)).isEmpty();
+        assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("KAFKA_REPLICATION_FACTOR", "0"), Map.of()))
+                .hasMessageContaining("kafka.replication_factor");
+        assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("KAFKA_BOOTSTRAP_SERVERS", "kafka"), Map.of()))
+                .hasMessageContaining("kafka.bootstrap_servers").hasMessageContaining("'kafka' is not host:port");
+
+        Path agents = Files.writeString(dir.resolve("agents.yaml"), """
+                agents:
+                  - id: "agent1"
+                    model: "gpt-3.5-turbo"
+                """);
+        assertThatThrownBy(() -> Config.load(Optional.of(agents), Map.of(), Map.of()))
+                .hasMessageContaining("declares 'agents'").hasMessageContaining("/api/v1/managed-agents");
+    }
+
+    @Test
     void invalidValues_failNamingTheKey() throws Exception {
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("PORT", "eighty"), Map.of()))
                 .hasMessageContaining("config key 'server.port' is invalid: expected a whole number (was 'eighty')");

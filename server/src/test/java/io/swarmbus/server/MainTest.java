@@ -49,6 +49,22 @@ class MainTest {
     }
 
     @Test
+    void serve_refusesKafkaBrokers_whileStorageOnKafkaIsNotInThisRelease() throws Exception {
+        Path agentSched = java.nio.file.Files.writeString(dir.resolve("agentsched.yaml"), """
+                kafka:
+                  bootstrap_servers:
+                    - "localhost:9092"
+                  topics:
+                    - "agent_messages"
+                """);
+        assertThat(run("serve", "--dev", "--config", agentSched.toString(), "--data-dir", dir.resolve("a").toString(),
+                "--port", "0")).isEqualTo(2);
+        assertThat(errorOutput()).contains("kafka.bootstrap_servers (KAFKA_BOOTSTRAP_SERVERS) is set to localhost:9092",
+                "storage on Kafka is not in this release");
+        assertThat(dir.resolve("a")).as("nothing was stored").doesNotExist();
+    }
+
+    @Test
     void serve_refusesAnUnknownOption_ratherThanStartOnTheDefaultPort() {
         assertThat(run("serve", "--dev", "--prot", "18124", "--data-dir", dir.toString())).isEqualTo(2);
         assertThat(errorOutput()).contains("unknown option --prot").contains("--port");
