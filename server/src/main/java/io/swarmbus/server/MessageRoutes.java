@@ -195,8 +195,10 @@ final class MessageRoutes {
 
     /** An {@code acked} line for each message {@code agent} acked, whichever path acked it. */
     static void auditAcked(AuditLog audit, AgentId agent, List<MessageId> acked) {
-        acked.forEach(id -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "acked",
-                Map.of("message_id", id.toString(), "agent_id", agent.value())));
+        if (audit.enabled()) { // checked first: acks are on the hot path, and the lines cost allocations
+            acked.forEach(id -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "acked",
+                    Map.of("message_id", id.toString(), "agent_id", agent.value())));
+        }
     }
 
     static void auditNacked(AuditLog audit, AgentId agent, MessageId id, Duration delay) {
