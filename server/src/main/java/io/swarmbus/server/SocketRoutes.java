@@ -45,7 +45,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 final class SocketRoutes {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SocketRoutes.class);
-    private static final String PRINCIPAL = "swarmbus.ws.principal";
+    private static final String CREDENTIALS = "swarmbus.ws.credentials";
     private static final int MAX_BATCH = 1000;
 
     private final MessageBus bus;
@@ -70,7 +70,8 @@ final class SocketRoutes {
                         : token == null ? null : "Bearer " + token;
                 // The upgrade is one request against the principal's rate limit; frames on the open
                 // socket are not counted (docs/api.md), as the socket is the high-throughput path.
-                ctx.attribute(PRINCIPAL, auth.admit(ctx.header("X-Api-Key"), header, (name, value) -> { }));
+                auth.admit(ctx.header("X-Api-Key"), header, (name, value) -> { });
+                ctx.attribute(CREDENTIALS, new Credentials(ctx.header("X-Api-Key"), header));
                 open.put(ctx.sessionId(), new AtomicBoolean(true));
             } catch (SwarmbusException e) {
                 // Written and waited for here: queued, it could lose the race with the close.
@@ -101,6 +102,28 @@ final class SocketRoutes {
         ws.onError(ctx -> stop(ctx));
     }
 
+    /** What the upgrade authenticated with: checked again for every frame. */
+    private record Credentials(String apiKey, String authorization) {}
+
+    /**
+     * The principal the socket's credentials stand for now, or null when they no longer do (the
+     * token expired, the user or key is gone): the socket then gets an {@code unauthenticated}
+     * frame and is closed with 4401. Checked per frame and per receive, so an open socket keeps no
+     * rights its credentials lost; a token seen before costs two map lookups ({@link Tokens}).
+     */
+    private Auth.Principal principal(WsContext ctx) {
+        Credentials credentials = ctx.attribute(CREDENTIALS);
+        try {
+            if (credentials == null) {
+                throw Tokens.unauthenticated("not authenticated");
+            }
+            return auth.authenticate(credentials.apiKey(), credentials.authorization());
+        } catch (SwarmbusException e) {
+            outbox(ctx).closeAfter(render(error(null, e)), 4401, "unauthenticated");
+            return null;
+        }
+    }
+
     private void stop(WsContext ctx) {
         outboxes.remove(ctx.sessionId());
         AtomicBoolean flag = open.remove(ctx.sessionId());
@@ -114,9 +137,9 @@ final class SocketRoutes {
         try {
             RequestBody frame = RequestBody.parse(json);
             ref = frame.optionalText("ref").orElse(null);
-            Auth.Principal principal = ctx.attribute(PRINCIPAL);
+            Auth.Principal principal = principal(ctx);
             if (principal == null) {
-                throw Tokens.unauthenticated("not authenticated");
+                return; // the session is being closed
             }
             switch (frame.text("op")) {
                 case "send" -> send(ctx, principal, ref, frame.object("message"));
@@ -240,7 +263,7 @@ final class SocketRoutes {
         Outbox outbox = outbox(ctx);
         Thread.ofVirtual().name("swarmbus-ws-" + agent).start(() -> {
             try {
-                while (running != null && running.get()) {
+                while (running != null && running.get() && principal(ctx) != null) {
                     List<Delivery> got = bus.receive(agent, max, visibility, Duration.ofSeconds(5));
                     metrics.delivered(got);
                     MessageRoutes.auditDelivered(audit, agent, got);
@@ -386,6 +409,15 @@ final class SocketRoutes {
             this.session = session;
         }
 
+        /** Sends {@code frame}, then closes the session with {@code code}; nothing queued later is sent. */
+        void closeAfter(String frame, int code, String reason) {
+            add(() -> frame);
+            add(() -> {
+                session.close(code, reason, org.eclipse.jetty.websocket.api.Callback.NOOP);
+                return null; // ends the drain (below)
+            });
+        }
+
         void add(java.util.function.Supplier<String> frame) {
             frames.add(frame);
             if (draining.compareAndSet(false, true)) {
@@ -404,7 +436,8 @@ final class SocketRoutes {
                         frames.clear();
                         break;
                     }
-                    if (!write(next.get())) {
+                    String text = next.get(); // null once the session was closed (closeAfter)
+                    if (text == null || !write(text)) {
                         frames.clear();
                         break;
                     }

@@ -42,9 +42,13 @@ class AuthTest {
     record Reply(int status, JsonNode body, HttpResponse<String> raw) {}
 
     void start(boolean dev, int ratePerMinute) {
+        start(dev, ratePerMinute, Duration.ofMinutes(60));
+    }
+
+    void start(boolean dev, int ratePerMinute, Duration tokenLifetime) {
         bus = MessageBus.open(BusConfig.builder(dir).build());
         server = HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, dev, Optional.of(SECRET),
-                Duration.ofMinutes(60), ratePerMinute, Optional.of("the-admin-password")));
+                tokenLifetime, ratePerMinute, Optional.of("the-admin-password")));
     }
 
     @AfterEach
@@ -273,6 +277,29 @@ class AuthTest {
         assertThat(refused.closeCode()).isEqualTo(4429);
         assertThat(first.received).as("the first socket was refused nothing").isEmpty();
         open.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
+
+    @Test
+    void aSocketWhoseTokenExpires_isRefusedItsNextFrame_andClosed() throws Exception {
+        start(true, 300, Duration.ofSeconds(2));
+        String alice = token("alice", "alice-password");
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"alice\"}", bearer(alice));
+        WebSocketTest.Frames frames = new WebSocketTest.Frames();
+        WebSocket socket = client.newWebSocketBuilder().header("Authorization", "Bearer " + alice)
+                .buildAsync(URI.create("ws://127.0.0.1:" + server.port() + "/api/v1/ws"), frames).join();
+        socket.sendText("{\"op\":\"nope\"}", true).join();
+        assertThat(frames.next().get("field").asText()).as("answered while the token is good").isEqualTo("op");
+
+        Thread.sleep(2_500);
+        socket.sendText("{\"op\":\"send\",\"ref\":\"late\",\"message\":{\"from\":\"alice\",\"to\":\"alice\","
+                + "\"content\":1}}", true).join();
+
+        JsonNode refused = frames.next();
+        assertThat(refused.get("error").asText()).isEqualTo("unauthenticated");
+        assertThat(refused.get("message").asText()).contains("expired");
+        assertThat(frames.closeCode()).isEqualTo(4401);
+        assertThat(bus.inboxStats(io.swarmbus.messaging.AgentId.of("alice")).pending()).as("the late send was not taken")
+                .isZero();
     }
 
     @Test
