@@ -38,8 +38,11 @@ final class AccessStore {
     record User(String name, String salt, String hash, boolean admin) {}
 
     private final Path file;
-    private final Map<String, User> users = new HashMap<>();
-    private final Map<String, String> apiKeys = new HashMap<>();
+    // Read on every request (and every WebSocket frame) without the lock: a sign-in hashes its
+    // password for tens of milliseconds, and other requests must not wait behind it. Changes
+    // still take the lock, so that each save writes one consistent state.
+    private final Map<String, User> users = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<String, String> apiKeys = new java.util.concurrent.ConcurrentHashMap<>();
     private final Map<String, String> agentOwners = new HashMap<>();
     private final Map<String, String> groupOwners = new HashMap<>();
 
@@ -68,11 +71,11 @@ final class AccessStore {
         root.path("group_owners").properties().forEach(e -> groupOwners.put(e.getKey(), e.getValue().asText()));
     }
 
-    synchronized boolean hasUsers() {
+    boolean hasUsers() {
         return !users.isEmpty();
     }
 
-    synchronized Optional<User> user(String name) {
+    Optional<User> user(String name) {
         return Optional.ofNullable(users.get(name));
     }
 
@@ -97,7 +100,7 @@ final class AccessStore {
     }
 
     /** The user if the password is right; comparison in constant time. */
-    synchronized Optional<User> authenticate(String name, String password) {
+    Optional<User> authenticate(String name, String password) {
         User user = users.get(name);
         if (user == null) {
             return Optional.empty();
@@ -118,7 +121,7 @@ final class AccessStore {
         return key;
     }
 
-    synchronized Optional<User> userForApiKey(String key) {
+    Optional<User> userForApiKey(String key) {
         return Optional.ofNullable(apiKeys.get(sha256(key))).map(users::get);
     }
 
