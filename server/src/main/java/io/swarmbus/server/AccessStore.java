@@ -39,7 +39,7 @@ final class AccessStore {
 
     private final Path file;
     // Read on every request (and every WebSocket frame) without the lock: a sign-in hashes its
-    // password for tens of milliseconds, and other requests must not wait behind it. Changes
+    // password (ITERATIONS rounds of PBKDF2), and other requests must not wait behind it. Changes
     // still take the lock, so that each save writes one consistent state.
     private final Map<String, User> users = new java.util.concurrent.ConcurrentHashMap<>();
     private final Map<String, String> apiKeys = new java.util.concurrent.ConcurrentHashMap<>();
