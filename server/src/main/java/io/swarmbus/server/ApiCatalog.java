@@ -72,6 +72,11 @@ final class ApiCatalog {
     /** A WebSocket endpoint: its upgrade is a GET answered 101. */
     void webSocket(String path, String summary, java.util.function.Consumer<io.javalin.websocket.WsConfig> ws) {
         routes.ws(path, ws);
+        // A plain request there, without the upgrade, is told what the path wants rather than "no route".
+        routes.get(path, ctx -> {
+            throw io.swarmbus.SwarmbusException.invalid("Upgrade", "GET " + path
+                    + " is a WebSocket: send 'Connection: Upgrade' and 'Upgrade: websocket'");
+        });
         add("get", path, summary, 101);
     }
 

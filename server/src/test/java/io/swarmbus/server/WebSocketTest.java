@@ -289,6 +289,16 @@ class WebSocketTest {
     }
 
     @Test
+    void aPlainRequestWithoutTheUpgrade_isToldWhatThePathWants() throws Exception {
+        HttpResponse<String> plain = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                + "/api/v1/ws")).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(plain.statusCode()).isEqualTo(400);
+        JsonNode body = RequestBody.MAPPER.readTree(plain.body());
+        assertThat(body.get("field").asText()).isEqualTo("Upgrade");
+        assertThat(body.get("message").asText()).contains("is a WebSocket");
+    }
+
+    @Test
     void badToken_getsAnErrorFrameAndIsClosed() throws Exception {
         Frames frames = new Frames();
         connect("?token=not-a-token", frames);
