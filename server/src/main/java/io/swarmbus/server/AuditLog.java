@@ -1,6 +1,12 @@
 package io.swarmbus.server;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import io.swarmbus.messaging.Address;
+import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.Delivery;
+import io.swarmbus.messaging.MessageId;
+import io.swarmbus.messaging.SendRequest;
+import io.swarmbus.messaging.SendResult;
 import java.io.IOException;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
@@ -8,9 +14,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.LocalDate;
 import java.time.ZoneOffset;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -93,6 +101,54 @@ final class AuditLog implements AutoCloseable {
     void internalError(Throwable cause, String method, String path) {
         record(Stream.ERRORS, io.swarmbus.ErrorCode.INTERNAL.code(), Map.of("status", 500, "message", String.valueOf(cause),
                 "method", method, "path", path));
+    }
+
+    // The message_audit_ lines, whichever path (REST, the seed's, SSE, WebSocket) the message took.
+    // Each checks enabled() before it builds anything: they are on the hot paths.
+
+    /** An accepted send; a duplicate is not a new message. */
+    void sent(SendRequest request, SendResult result) {
+        if (!enabled() || result.duplicate()) {
+            return;
+        }
+        Map<String, Object> fields = new LinkedHashMap<>();
+        fields.put("message_id", result.id().toString());
+        fields.put("from_agent", request.from().value());
+        switch (request.to()) {
+            case Address.Direct d -> fields.put("to_agent", d.agent().value());
+            case Address.Group g -> fields.put("group", g.name());
+            case Address.Topic t -> fields.put("topic", t.name());
+            case Address.Broadcast b -> fields.put("broadcast", true);
+        }
+        fields.put("message_type", request.type().name());
+        fields.put("priority", request.priority().wireName());
+        fields.put("recipients", result.recipients());
+        record(Stream.MESSAGE_AUDIT, "sent", fields);
+    }
+
+    /** Each of {@code deliveries}, leased to {@code agent}. */
+    void delivered(AgentId agent, List<Delivery> deliveries) {
+        if (enabled()) {
+            deliveries.forEach(d -> record(Stream.MESSAGE_AUDIT, "delivered", Map.of("message_id", d.id().toString(),
+                    "from_agent", d.message().from().value(), "to_agent", agent.value(),
+                    "message_type", d.message().type().name(), "attempt", d.attempt())));
+        }
+    }
+
+    /** Each message {@code agent} acked. */
+    void acked(AgentId agent, List<MessageId> acked) {
+        if (enabled()) {
+            acked.forEach(id -> record(Stream.MESSAGE_AUDIT, "acked", Map.of("message_id", id.toString(),
+                    "agent_id", agent.value())));
+        }
+    }
+
+    /** A message {@code agent} gave back, to be delivered again after {@code delay}. */
+    void nacked(AgentId agent, MessageId id, Duration delay) {
+        if (enabled()) {
+            record(Stream.MESSAGE_AUDIT, "nacked", Map.of("message_id", id.toString(), "agent_id", agent.value(),
+                    "delay_seconds", delay.toMillis() / 1000.0));
+        }
     }
 
     /** Records one event; never blocks. */

@@ -25,8 +25,6 @@ final class Auth {
     /** Paths anyone may call. */
     static final Set<String> PUBLIC = Set.of("/health", "/healthz", "/readyz", "/auth/token", "/metrics",
             "/openapi.json");
-    /** The WebSocket, which authenticates its own upgrade and answers a refusal in a frame. */
-    private static final String SOCKET = "/api/v1/ws";
 
     private final AccessStore store;
     private final io.swarmbus.registry.Registry registry;
@@ -49,7 +47,7 @@ final class Auth {
 
     /** Runs before every matched route: public paths pass; others need credentials and rate-limit room. */
     void filter(Context ctx) {
-        if (PUBLIC.contains(ctx.path()) || ctx.path().equals(SOCKET)) {
+        if (PUBLIC.contains(ctx.path())) {
             return;
         }
         ctx.attribute(ATTRIBUTE, admit(ctx.header("X-Api-Key"), ctx.header("Authorization"), ctx::header));

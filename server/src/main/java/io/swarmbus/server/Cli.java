@@ -518,20 +518,21 @@ final class Cli {
     }
 
     private static int integer(Map<String, String> options, String name, int fallback) {
-        String value = options.get(name);
-        try {
-            return value == null ? fallback : Integer.parseInt(value);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("--" + name + " must be a whole number, was '" + value + "'");
-        }
+        return option(options, name, fallback, Integer::parseInt, "a whole number");
     }
 
     private static double number(Map<String, String> options, String name, double fallback) {
+        return option(options, name, fallback, Double::parseDouble, "a number");
+    }
+
+    /** Option {@code --name} parsed, or {@code fallback} when absent; a one-line refusal when it does not parse. */
+    private static <T> T option(Map<String, String> options, String name, T fallback,
+            java.util.function.Function<String, T> parse, String what) {
         String value = options.get(name);
         try {
-            return value == null ? fallback : Double.parseDouble(value);
+            return value == null ? fallback : parse.apply(value);
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("--" + name + " must be a number, was '" + value + "'");
+            throw new IllegalArgumentException("--" + name + " must be " + what + ", was '" + value + "'");
         }
     }
 

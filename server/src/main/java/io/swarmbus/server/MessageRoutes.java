@@ -92,7 +92,7 @@ final class MessageRoutes {
             SendRequest request = request(body, from, to, key.map(k -> k + "/" + target.value()).orElse(null),
                     ctx.header("traceparent"));
             sends.add(bus.sendAsync(request).thenApply(result -> {
-                auditSent(audit, request, result);
+                audit.sent(request, result);
                 return result;
             }));
         }
@@ -140,7 +140,7 @@ final class MessageRoutes {
             return Http.after(bus.sendAsync(request)).handle((result, error) -> {
                 Map<String, Object> view = new LinkedHashMap<>();
                 if (error == null) {
-                    auditSent(audit, request, result);
+                    audit.sent(request, result);
                     view.put("message_id", result.id().toString());
                     view.put("recipients", result.recipients());
                     view.put("duplicate", result.duplicate());
@@ -174,7 +174,7 @@ final class MessageRoutes {
 
     private void respondToSend(Context ctx, SendRequest request) {
         ctx.future(() -> Http.after(bus.sendAsync(request)).thenAccept(result -> {
-            auditSent(audit, request, result);
+            audit.sent(request, result);
             Map<String, Object> view = new LinkedHashMap<>();
             view.put("message_id", result.id().toString());
             view.put("recipients", result.recipients());
@@ -182,48 +182,6 @@ final class MessageRoutes {
             view.put("status", "accepted");
             Http.json(ctx, result.duplicate() ? 200 : 201, view);
         }));
-    }
-
-    /** A {@code delivered} line for each delivery to {@code agent}, whichever path leased it. */
-    static void auditDelivered(AuditLog audit, AgentId agent, List<io.swarmbus.messaging.Delivery> deliveries) {
-        if (audit.enabled()) {
-            deliveries.forEach(d -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "delivered", Map.of(
-                    "message_id", d.id().toString(), "from_agent", d.message().from().value(),
-                    "to_agent", agent.value(), "message_type", d.message().type().name(), "attempt", d.attempt())));
-        }
-    }
-
-    /** An {@code acked} line for each message {@code agent} acked, whichever path acked it. */
-    static void auditAcked(AuditLog audit, AgentId agent, List<MessageId> acked) {
-        if (audit.enabled()) { // checked first: acks are on the hot path, and the lines cost allocations
-            acked.forEach(id -> audit.record(AuditLog.Stream.MESSAGE_AUDIT, "acked",
-                    Map.of("message_id", id.toString(), "agent_id", agent.value())));
-        }
-    }
-
-    static void auditNacked(AuditLog audit, AgentId agent, MessageId id, Duration delay) {
-        audit.record(AuditLog.Stream.MESSAGE_AUDIT, "nacked", Map.of("message_id", id.toString(),
-                "agent_id", agent.value(), "delay_seconds", delay.toMillis() / 1000.0));
-    }
-
-    /** Records an accepted send in the message audit file (when auditing is on); duplicates are not new. */
-    static void auditSent(AuditLog audit, SendRequest request, io.swarmbus.messaging.SendResult result) {
-        if (!audit.enabled() || result.duplicate()) {
-            return;
-        }
-        Map<String, Object> fields = new LinkedHashMap<>();
-        fields.put("message_id", result.id().toString());
-        fields.put("from_agent", request.from().value());
-        switch (request.to()) {
-            case Address.Direct d -> fields.put("to_agent", d.agent().value());
-            case Address.Group g -> fields.put("group", g.name());
-            case Address.Topic t -> fields.put("topic", t.name());
-            case Address.Broadcast b -> fields.put("broadcast", true);
-        }
-        fields.put("message_type", request.type().name());
-        fields.put("priority", request.priority().wireName());
-        fields.put("recipients", result.recipients());
-        audit.record(AuditLog.Stream.MESSAGE_AUDIT, "sent", fields);
     }
 
     /**
@@ -283,7 +241,7 @@ final class MessageRoutes {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         List<MessageId> ids = messageIds(body);
         ctx.future(() -> Http.after(bus.ackAsync(agent, ids)).thenAccept(result -> {
-            auditAcked(audit, agent, result.acked());
+            audit.acked(agent, result.acked());
             Map<String, Object> view = new LinkedHashMap<>();
             view.put("acked", result.acked().stream().map(MessageId::toString).toList());
             view.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
@@ -330,7 +288,7 @@ final class MessageRoutes {
         MessageId id = MessageId.parse(body.text("message_id"));
         Duration delay = Http.secondsParam(ctx, body, "delay_seconds").orElse(Duration.ZERO);
         ctx.future(() -> Http.after(bus.nackAsync(agent, id, delay)).thenRun(() -> {
-            auditNacked(audit, agent, id, delay);
+            audit.nacked(agent, id, delay);
             Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", delay.isZero() ? "requeued" : "delayed"));
         }));
     }
@@ -370,11 +328,11 @@ final class MessageRoutes {
                     throw new SwarmbusException(io.swarmbus.ErrorCode.LEASE_NOT_HELD, "agent '" + agent
                             + "' holds no lease on message " + id + " (never received, lease expired, or already acked)");
                 }
-                auditAcked(audit, agent, r.acked());
+                audit.acked(agent, r.acked());
                 Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "acked"));
             }));
             case "failed", "rejected" -> ctx.future(() -> Http.after(bus.nackAsync(agent, id, Duration.ZERO)).thenRun(() -> {
-                auditNacked(audit, agent, id, Duration.ZERO);
+                audit.nacked(agent, id, Duration.ZERO);
                 Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "requeued"));
             }));
             default -> throw SwarmbusException.invalid("status", "status must be acked, processed, completed, "

@@ -161,7 +161,7 @@ final class ReceiveHandler extends Handler.Wrapper {
                     return;
                 }
                 metrics.delivered(deliveries);
-                MessageRoutes.auditDelivered(audit, agent, deliveries);
+                audit.delivered(agent, deliveries);
                 List<Map<String, Object>> views = deliveries.stream().map(Views::delivery).toList();
                 CoreHttp.json(response, 200, Views.list("messages", views), callback);
             } catch (RuntimeException e) {

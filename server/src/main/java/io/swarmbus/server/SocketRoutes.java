@@ -68,10 +68,11 @@ final class SocketRoutes {
                 String token = ctx.queryParam("token");
                 String header = ctx.header("Authorization") != null ? ctx.header("Authorization")
                         : token == null ? null : "Bearer " + token;
+                Credentials credentials = new Credentials(ctx.header("X-Api-Key"), header);
                 // The upgrade is one request against the principal's rate limit; frames on the open
                 // socket are not counted (docs/api.md), as the socket is the high-throughput path.
-                auth.admit(ctx.header("X-Api-Key"), header, (name, value) -> { });
-                ctx.attribute(CREDENTIALS, new Credentials(ctx.header("X-Api-Key"), header));
+                auth.admit(credentials.apiKey(), credentials.authorization(), (name, value) -> { });
+                ctx.attribute(CREDENTIALS, credentials);
                 open.put(ctx.sessionId(), new AtomicBoolean(true));
             } catch (SwarmbusException e) {
                 // Written and waited for here: queued, it could lose the race with the close.
@@ -165,7 +166,7 @@ final class SocketRoutes {
             if (failure != null) {
                 return render(error(ref, refusal(failure)));
             }
-            MessageRoutes.auditSent(audit, request, result);
+            audit.sent(request, result);
             StringBuilder answer = new StringBuilder(128).append("{\"op\":\"sent\"");
             if (ref != null) {
                 answer.append(",\"ref\":").append(quote(ref));
@@ -211,7 +212,7 @@ final class SocketRoutes {
             answer.append(i > 0 ? "," : "").append('{');
             try {
                 SendResult result = results.get(i).join();
-                MessageRoutes.auditSent(audit, requests.get(i), result);
+                audit.sent(requests.get(i), result);
                 sent(answer, result);
             } catch (java.util.concurrent.CompletionException e) {
                 SwarmbusException refused = refusal(e);
@@ -266,7 +267,7 @@ final class SocketRoutes {
                 while (running != null && running.get() && principal(ctx) != null) {
                     List<Delivery> got = bus.receive(agent, max, visibility, Duration.ofSeconds(5));
                     metrics.delivered(got);
-                    MessageRoutes.auditDelivered(audit, agent, got);
+                    audit.delivered(agent, got);
                     if (batch && !got.isEmpty()) {
                         outbox.add(() -> deliveries(got));
                     } else {
@@ -300,7 +301,7 @@ final class SocketRoutes {
         auth.requireOwner(principal, agent);
         List<MessageId> ids = MessageRoutes.messageIds(frame);
         answerWhenDone(ctx, ref, bus.ackAsync(agent, ids), result -> {
-            MessageRoutes.auditAcked(audit, agent, result.acked());
+            audit.acked(agent, result.acked());
             Map<String, Object> answer = answer("acked", ref);
             answer.put("acked", result.acked().size());
             answer.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
@@ -315,7 +316,7 @@ final class SocketRoutes {
         MessageId id = MessageId.parse(frame.text("message_id"));
         Duration delay = seconds(frame, "delay_seconds").orElse(Duration.ZERO);
         answerWhenDone(ctx, ref, bus.nackAsync(agent, id, delay), ignored -> {
-            MessageRoutes.auditNacked(audit, agent, id, delay);
+            audit.nacked(agent, id, delay);
             Map<String, Object> answer = answer("nacked", ref);
             answer.put("message_id", id.toString());
             answer.put("status", delay.isZero() ? "requeued" : "delayed");

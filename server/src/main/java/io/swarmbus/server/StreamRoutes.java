@@ -58,7 +58,7 @@ final class StreamRoutes {
             while (!client.terminated()) {
                 List<Delivery> got = bus.receive(agent, max, visibility, WAIT);
                 metrics.delivered(got);
-                MessageRoutes.auditDelivered(audit, agent, got);
+                audit.delivered(agent, got);
                 if (got.isEmpty()) {
                     client.sendComment("keep-alive");
                 }

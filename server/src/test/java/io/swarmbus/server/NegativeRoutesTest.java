@@ -87,8 +87,7 @@ class NegativeRoutesTest {
         JsonNode paths = call("GET", "/openapi.json", null, null).body().get("paths");
         List<Operation> operations = new ArrayList<>();
         paths.properties().forEach(p -> p.getValue().properties().forEach(m -> {
-            // The WebSocket checks credentials on its upgrade (WebSocketTest, AuthTest), not on a plain request.
-            if (!m.getValue().get("security").isEmpty() && !p.getKey().equals("/api/v1/ws")) {
+            if (!m.getValue().get("security").isEmpty()) {
                 operations.add(new Operation(m.getKey().toUpperCase(java.util.Locale.ROOT), p.getKey()));
             }
         }));

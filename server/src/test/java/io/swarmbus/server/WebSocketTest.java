@@ -96,6 +96,15 @@ class WebSocketTest {
                 HttpResponse.BodyHandlers.ofString());
     }
 
+    /** A socket of user "team", after registering {@code agents} for it. */
+    WebSocket connectAsTeam(Frames frames, String... agents) throws Exception {
+        String token = token("team");
+        for (String agent : agents) {
+            register(token, agent);
+        }
+        return connect("?token=" + token, frames);
+    }
+
     WebSocket connect(String query, Frames frames) {
         return client.newWebSocketBuilder()
                 .buildAsync(URI.create("ws://127.0.0.1:" + server.port() + "/api/v1/ws" + query), frames).join();
@@ -191,11 +200,8 @@ class WebSocketTest {
 
     @Test
     void binaryFrames_carryTheSameJson() throws Exception {
-        String token = token("team");
-        register(token, "a");
-        register(token, "b");
         Frames frames = new Frames();
-        WebSocket socket = connect("?token=" + token, frames);
+        WebSocket socket = connectAsTeam(frames, "a", "b");
 
         socket.sendBinary(java.nio.ByteBuffer.wrap(("{\"op\":\"send\",\"ref\":\"r\\\"1\",\"message\":{\"from\":\"a\","
                 + "\"to\":\"b\",\"content\":\"caf\u00e9\"}}").getBytes(java.nio.charset.StandardCharsets.UTF_8)), true).join();
@@ -249,11 +255,8 @@ class WebSocketTest {
 
     @Test
     void aConsumer_extendsAndGivesBackLeasesOnTheSocket_asOverRest() throws Exception {
-        String token = token("team");
-        register(token, "producer");
-        register(token, "consumer");
         Frames frames = new Frames();
-        WebSocket socket = connect("?token=" + token, frames);
+        WebSocket socket = connectAsTeam(frames, "producer", "consumer");
         socket.sendText("{\"op\":\"send\",\"message\":{\"from\":\"producer\",\"to\":\"consumer\",\"content\":1}}",
                 true).join();
         assertThat(frames.next().get("op").asText()).isEqualTo("sent");
@@ -291,7 +294,7 @@ class WebSocketTest {
     @Test
     void aPlainRequestWithoutTheUpgrade_isToldWhatThePathWants() throws Exception {
         HttpResponse<String> plain = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
-                + "/api/v1/ws")).build(), HttpResponse.BodyHandlers.ofString());
+                + "/api/v1/ws")).header("Authorization", "Bearer " + token("team")).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(plain.statusCode()).isEqualTo(400);
         JsonNode body = RequestBody.MAPPER.readTree(plain.body());
         assertThat(body.get("field").asText()).isEqualTo("Upgrade");
