@@ -1,11 +1,15 @@
 # Sourced by the benchmark scripts: starts a dev-mode server on $port with its data in $data
-# (SERVER_GC G1 or ZGC, default G1; SERVER_OPTS extra JVM flags; SERVER_ARGS extra serve options;
+# (SERVER_GC G1, ZGC or Shenandoah, default G1; SERVER_OPTS extra JVM flags; SERVER_ARGS extra serve options;
 # SERVER_JAR another build's jar, for comparing builds), stops it and deletes $data
 # however the script ends, and returns once /health answers. Needs $root and $JAVA_HOME.
-gc_flag="-XX:+UseG1GC"
-[ "${SERVER_GC:-G1}" = "ZGC" ] && gc_flag="-XX:+UseZGC"
+case "${SERVER_GC:-G1}" in
+  G1) gc_flag="-XX:+UseG1GC" ;;
+  ZGC) gc_flag="-XX:+UseZGC" ;;
+  Shenandoah) gc_flag="-XX:+UseShenandoahGC -XX:ShenandoahGCMode=generational" ;;
+  *) echo "SERVER_GC must be G1, ZGC or Shenandoah, was '$SERVER_GC'" >&2; exit 2 ;;
+esac
 
-RATE_LIMIT_PER_MINUTE=100000000 "$JAVA_HOME/bin/java" -Xmx8g "$gc_flag" ${SERVER_OPTS:-} -jar "${SERVER_JAR:-$root/server/target/swarmbus.jar}" \
+RATE_LIMIT_PER_MINUTE=100000000 "$JAVA_HOME/bin/java" -Xmx8g $gc_flag ${SERVER_OPTS:-} -jar "${SERVER_JAR:-$root/server/target/swarmbus.jar}" \
   serve --dev --port "$port" --data-dir "$data" ${SERVER_ARGS:-} > "$data.server.log" 2>&1 &
 server=$!
 cleanup() { kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data" "$data.server.log"; }

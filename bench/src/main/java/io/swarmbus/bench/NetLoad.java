@@ -23,7 +23,7 @@ import java.util.regex.Pattern;
  * <pre>
  * ./swarmbus serve --dev &amp;      # in another terminal, or with JWT_SECRET in production mode
  * java -cp bench/target/swarmbus-bench.jar io.swarmbus.bench.NetLoad [w1|w3|rest|all]
- *      [longpoll [--receivers 10000] [--rate 5000] [--ack]]
+ *      [longpoll [--receivers 10000] [--rate 5000] [--ack | --ack-next]]
  *      [--server http://127.0.0.1:8080] [--seconds 10]
  * </pre>
  */
@@ -46,6 +46,7 @@ public final class NetLoad {
     private boolean batchedDeliveries;
     /** Long-poll receivers ack what they receive ({@code --ack}); by default it stays leased. */
     private boolean longPollAcks;
+    private boolean ackNext;
     /** Agents this run registered through {@link #agent}: deleted when their workload ends. */
     private final List<String> created = new ArrayList<>();
 
@@ -64,6 +65,7 @@ public final class NetLoad {
         boolean text = false;
         boolean batchedDeliveries = false;
         boolean longPollAcks = false;
+        boolean ackNext = false;
         int batch = 1;
         int rate = 5_000;
         int receivers = 10_000;
@@ -73,6 +75,7 @@ public final class NetLoad {
                 case "--text" -> text = true;
                 case "--batched-deliveries" -> batchedDeliveries = true;
                 case "--ack" -> longPollAcks = true;
+                case "--ack-next" -> ackNext = true;
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
                 case "--rate" -> rate = Integer.parseInt(args[++i]);
                 case "--receivers" -> receivers = Integer.parseInt(args[++i]);
@@ -85,6 +88,7 @@ public final class NetLoad {
         load.binary = !text;
         load.batchedDeliveries = batchedDeliveries;
         load.longPollAcks = longPollAcks;
+        load.ackNext = ackNext;
         System.out.printf("swarmbus network load against %s: %d cores here, JDK %s, %d s per run%n", server,
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), seconds);
         for (String run : workload.equals("all") ? List.of("rest", "w1", "w3") : List.of(workload)) {
@@ -375,7 +379,8 @@ public final class NetLoad {
      * {@code rate}/s spread over them; latency runs from each message's scheduled send time to its
      * arrival at a receiver. By default receivers never ack, so every message stays leased, on the
      * server's heap, for the run; with {@code --ack} each receiver acks what it received before it
-     * polls again, which doubles the requests. The receivers are deleted at the end, so a warm-up
+     * polls again, which doubles the requests; with {@code --ack-next} its next receive carries the
+     * acks ({@code "ack": [...]}), as a consumer loop would. The receivers are deleted at the end, so a warm-up
      * pass leaves nothing behind.
      */
     private void longPoll(int receivers, int rate) throws Exception {
@@ -396,14 +401,16 @@ public final class NetLoad {
         LongAdder waiting = new LongAdder();
         LongAdder failures = new LongAdder();
         for (String agent : agents) {
-            byte[] receive = RawHttp.request("POST", server, "/api/v1/agents/" + agent
-                    + "/receive?max_messages=10&timeout=20", token, null);
+            String receivePath = "/api/v1/agents/" + agent + "/receive?max_messages=10&timeout=20";
+            byte[] receive = RawHttp.request("POST", server, receivePath, token, null);
             String ackPath = "/api/v1/agents/" + agent + "/ack";
             Thread.ofVirtual().start(() -> {
                 try (RawHttp connection = new RawHttp(server)) {
+                    String toAck = "";
                     while (running.get()) {
                         waiting.increment();
-                        RawHttp.Response response = connection.exchange(receive);
+                        RawHttp.Response response = connection.exchange(toAck.isEmpty() ? receive
+                                : RawHttp.request("POST", server, receivePath, token, "{\"ack\":[" + toAck + "]}"));
                         waiting.decrement();
                         long now = System.nanoTime();
                         if (response.status() != 200) {
@@ -420,13 +427,15 @@ public final class NetLoad {
                                 }
                             }
                         }
-                        if (longPollAcks) {
+                        if (longPollAcks || ackNext) {
                             List<String> ids = new ArrayList<>();
                             Matcher id = DELIVERED_ID.matcher(response.body());
                             while (id.find()) {
                                 ids.add("\"" + id.group(1) + "\"");
                             }
-                            if (!ids.isEmpty() && connection.exchange(RawHttp.request("POST", server, ackPath, token,
+                            if (ackNext) {
+                                toAck = String.join(",", ids);
+                            } else if (!ids.isEmpty() && connection.exchange(RawHttp.request("POST", server, ackPath, token,
                                     "{\"message_ids\":[" + String.join(",", ids) + "]}")).status() != 200) {
                                 failures.increment();
                             }
@@ -462,7 +471,7 @@ public final class NetLoad {
         long[] measured = Arrays.copyOfRange(latencies, Math.min(warmup, got), got);
         Arrays.sort(measured);
         System.out.printf("%-62s p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  (%,d of %,d delivered, %,d failed polls)%n",
-                receivers + " long-poll receivers" + (longPollAcks ? " (acking)" : "") + ", " + rate
+                receivers + " long-poll receivers" + (longPollAcks ? " (acking)" : ackNext ? " (acking in the next receive)" : "") + ", " + rate
                         + "/s, scheduled -> received",
                 OpenLoop.percentile(measured, 0.5), OpenLoop.percentile(measured, 0.99),
                 OpenLoop.percentile(measured, 0.999), got, total, failures.sum());

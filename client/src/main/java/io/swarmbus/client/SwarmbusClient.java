@@ -141,10 +141,26 @@ public final class SwarmbusClient {
      * each stays invisible to others for {@code visibility} unless acked.
      */
     public List<Delivery> receive(String agent, int max, Duration wait, Duration visibility) {
+        return receive(agent, max, wait, visibility, null);
+    }
+
+    /**
+     * Acks {@code acks} (what the previous receive leased and the caller has handled), then
+     * receives as {@link #receive(String, int, Duration, Duration)} does, in one request: a consumer
+     * loop's ack costs no request of its own. The acks are durable before anything is leased.
+     */
+    public List<Delivery> ackAndReceive(String agent, Collection<String> acks, int max, Duration wait,
+            Duration visibility) {
+        ObjectNode body = JSON.createObjectNode();
+        body.set("ack", strings(acks));
+        return receive(agent, max, wait, visibility, body);
+    }
+
+    private List<Delivery> receive(String agent, int max, Duration wait, Duration visibility, ObjectNode body) {
         String query = "?max_messages=" + max + "&timeout=" + wait.toMillis() / 1000.0 + "&visibility_timeout="
                 + visibility.toMillis() / 1000.0;
         List<Delivery> got = new ArrayList<>();
-        call("POST", "/api/v1/agents/" + path(agent) + "/receive" + query, null, null, wait.plusSeconds(30))
+        call("POST", "/api/v1/agents/" + path(agent) + "/receive" + query, body, null, wait.plusSeconds(30))
                 .path("messages").forEach(m -> got.add(Delivery.of(m)));
         return got;
     }

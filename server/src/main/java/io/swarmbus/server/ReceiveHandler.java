@@ -1,15 +1,20 @@
 package io.swarmbus.server;
 
 import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AckResult;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Delivery;
 import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.messaging.MessageId;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
@@ -31,6 +36,11 @@ import org.eclipse.jetty.util.UrlEncoded;
  * its answers (a 405, or another route such as the seed's {@code DELETE /agents/{id}}). These
  * requests never pass Javalin's filters ({@link HttpServer}): what is added there for every
  * request must be added here too. Unlike Javalin, answers are not gzip-compressed.
+ *
+ * <p>A receive may carry {@code ack}, the ids of what the previous receive leased: they are acked,
+ * durably, before this receive leases anything. A consumer loop then makes one request per batch
+ * instead of two, and what it acked leaves the server's heap at once instead of staying leased
+ * until the consumer gets round to a separate ack.
  */
 final class ReceiveHandler extends Handler.Wrapper {
     static final String ROUTE = "/api/v1/agents/{id}/receive";
@@ -39,6 +49,8 @@ final class ReceiveHandler extends Handler.Wrapper {
     private static final String SUFFIX = "/receive";
     /** The only method answered here. */
     private static final String METHOD = "POST";
+    /** Most ids one {@code ack} may carry, as the ack route takes them. */
+    private static final int MAX_ACKS = 10_000;
 
     private final MessageBus bus;
     private final Auth auth;
@@ -88,6 +100,8 @@ final class ReceiveHandler extends Handler.Wrapper {
         private final String agent;
         private final long started = System.nanoTime();
         private String principal = "-";
+        /** What the request's {@code ack} acked, once it has; null without one. */
+        private AckResult acked;
 
         Poll(Request request, Response response, Callback callback, String path, String agent) {
             this.request = request;
@@ -110,11 +124,26 @@ final class ReceiveHandler extends Handler.Wrapper {
                 Duration wait = Http.seconds("timeout", parameters.get("timeout")).orElse(Duration.ZERO);
                 Duration visibility = Http.seconds("visibility_timeout", parameters.get("visibility_timeout"))
                         .orElse(bus.defaultVisibility());
+                List<MessageId> acks = parameters.acks();
                 // Jetty fails a request that outlasts the connection's idle timeout unless told
                 // otherwise; a receiver waiting for a message is not idle.
                 request.addIdleTimeoutListener(timeout -> false);
-                bus.receiveAsync(receiver, max, visibility, wait).whenCompleteAsync(
-                        (deliveries, failure) -> answer(receiver, deliveries, failure), Http.AFTER_ENGINE);
+                CompletableFuture<List<Delivery>> received;
+                if (acks == null) {
+                    received = bus.receiveAsync(receiver, max, visibility, wait);
+                } else {
+                    bus.checkReceive(max, visibility); // refused before anything is acked
+                    CompletableFuture<AckResult> ack = acks.isEmpty()
+                            ? CompletableFuture.completedFuture(new AckResult(List.of(), List.of()))
+                            : bus.ackAsync(receiver, acks);
+                    received = ack.thenComposeAsync(result -> {
+                        acked = result;
+                        audit.acked(receiver, result.acked());
+                        return bus.receiveAsync(receiver, max, visibility, wait);
+                    }, Http.AFTER_ENGINE);
+                }
+                received.whenCompleteAsync((deliveries, failure) -> answer(receiver, deliveries, failure),
+                        Http.AFTER_ENGINE);
             } catch (RuntimeException | IOException e) {
                 refuseOrAbort(e);
                 record();
@@ -163,7 +192,13 @@ final class ReceiveHandler extends Handler.Wrapper {
                 metrics.delivered(deliveries);
                 audit.delivered(agent, deliveries);
                 List<Map<String, Object>> views = deliveries.stream().map(Views::delivery).toList();
-                CoreHttp.json(response, 200, Views.list("messages", views), callback);
+                Map<String, Object> answer = Views.list("messages", views);
+                if (acked != null) {
+                    answer = new LinkedHashMap<>(answer);
+                    answer.put("acked", acked.acked().stream().map(MessageId::toString).toList());
+                    answer.put("not_held", acked.notHeld().stream().map(MessageId::toString).toList());
+                }
+                CoreHttp.json(response, 200, answer, callback);
             } catch (RuntimeException e) {
                 refuseOrAbort(e);
             } finally {
@@ -201,6 +236,31 @@ final class ReceiveHandler extends Handler.Wrapper {
     private record Parameters(Fields query, Fields form, RequestBody json) {
         Optional<String> get(String name) {
             return Http.param(query.getValue(name), form.getValue(name), json, name);
+        }
+
+        /**
+         * The ids to ack first, or null if none was asked for: comma-separated in the query or a
+         * form, an array in a JSON body. An empty list is allowed, so that a consumer loop's first
+         * receive needs no special case.
+         */
+        List<MessageId> acks() {
+            String listed = query.getValue("ack") != null ? query.getValue("ack") : form.getValue("ack");
+            List<String> ids;
+            if (listed != null) {
+                ids = listed.isBlank() ? List.of() : Arrays.stream(listed.split(",")).map(String::trim).toList();
+            } else if (json.has("ack")) {
+                ids = json.strings("ack");
+            } else {
+                return null;
+            }
+            if (ids.size() > MAX_ACKS) {
+                throw SwarmbusException.invalid("ack", "'ack' may hold at most " + MAX_ACKS + " ids, held " + ids.size());
+            }
+            try {
+                return ids.stream().map(MessageId::parse).toList();
+            } catch (SwarmbusException e) {
+                throw SwarmbusException.invalid("ack", e.getMessage());
+            }
         }
     }
 }
