@@ -77,6 +77,13 @@ class SwarmbusClientTest {
         client.leaveGroup("team", "c");
         client.unsubscribe("news", "c");
         assertThat(client.deadLetters("b").path("count").asInt()).isZero();
+
+        List<Delivery> forB = client.receive("b", 10, Duration.ZERO, Duration.ofSeconds(30));
+        assertThat(forB).hasSize(2);
+        assertThat(client.ackAndReceive("b", forB.stream().map(Delivery::id).toList(), 10, Duration.ZERO,
+                Duration.ofSeconds(30))).isEmpty();
+        assertThat(client.message(forB.get(0).id()).path("deliveries").get(0).path("status").asText())
+                .isEqualTo("acked");
     }
 
     @Test

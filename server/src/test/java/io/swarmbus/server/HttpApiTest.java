@@ -98,6 +98,48 @@ class HttpApiTest {
     }
 
     @Test
+    void receive_acksThePreviousBatchFirst_andRefusesBadAcksBeforeAckingAnything() throws Exception {
+        register("a", "b");
+        List<String> ids = new java.util.ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            ids.add(call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":" + i + "}")
+                    .body().get("message_id").asText());
+        }
+        Reply first = call("POST", "/api/v1/agents/b/receive", "{\"max_messages\":1,\"ack\":[]}");
+        assertThat(first.body().get("messages").get(0).get("id").asText()).isEqualTo(ids.get(0));
+        assertThat(first.body().get("acked")).isEmpty();
+        assertThat(first.body().get("not_held")).isEmpty();
+
+        // A bad id, a bad receive parameter: 400, and the lease on the first message stays.
+        Reply badId = call("POST", "/api/v1/agents/b/receive", "{\"ack\":[\"" + ids.get(0) + "\",\"zz\"]}");
+        assertThat(badId.status()).isEqualTo(400);
+        assertThat(badId.body().get("field").asText()).isEqualTo("ack");
+        Reply notArray = call("POST", "/api/v1/agents/b/receive", "{\"ack\":\"" + ids.get(0) + "\"}");
+        assertThat(notArray.body().get("field").asText()).isEqualTo("ack");
+        Reply badMax = call("POST", "/api/v1/agents/b/receive?max_messages=0&ack=" + ids.get(0), null);
+        assertThat(badMax.status()).isEqualTo(400);
+        assertThat(badMax.body().get("field").asText()).isEqualTo("max_messages");
+        assertThat(call("GET", "/api/v1/messages/" + ids.get(0), null).body().get("deliveries").get(0)
+                .get("status").asText()).isEqualTo("leased");
+
+        // Acked durably, then the next two leased; an id never leased is reported, not refused.
+        Reply next = call("POST", "/api/v1/agents/b/receive", "{\"max_messages\":2,\"ack\":[\"" + ids.get(0)
+                + "\",\"" + ids.get(2) + "\"]}");
+        assertThat(next.status()).isEqualTo(200);
+        assertThat(next.body().get("acked").get(0).asText()).isEqualTo(ids.get(0));
+        assertThat(next.body().get("not_held").get(0).asText()).isEqualTo(ids.get(2));
+        assertThat(next.body().get("count").asInt()).isEqualTo(2);
+        assertThat(call("GET", "/api/v1/messages/" + ids.get(0), null).body().get("deliveries").get(0)
+                .get("status").asText()).isEqualTo("acked");
+
+        // The query or a form lists them comma-separated; without 'ack' the answer has no ack fields.
+        Reply form = call("POST", "/api/v1/agents/b/receive", "ack=" + ids.get(1) + ",%20" + ids.get(2),
+                "application/x-www-form-urlencoded");
+        assertThat(form.body().get("acked")).hasSize(2);
+        assertThat(call("POST", "/api/v1/agents/b/receive", null).body().has("acked")).isFalse();
+    }
+
+    @Test
     void receive_longPoll_wakesWhenAMessageArrives() throws Exception {
         register("a", "b");
         CompletableFuture<Reply> waiting = CompletableFuture.supplyAsync(() -> {

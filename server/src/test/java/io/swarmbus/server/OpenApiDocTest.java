@@ -143,7 +143,7 @@ class OpenApiDocTest {
         assertThat(query("get /api/v1/messages")).contains("since", "until", "peer", "limit");
         assertThat(query("get /api/v1/tasks")).contains("status", "assignee", "parent_id", "type", "limit");
         assertThat(query("get /api/v1/registry/best")).contains("capabilities", "strategy", "exclude");
-        assertThat(query("post /api/v1/agents/{id}/receive")).contains("max_messages", "timeout", "visibility_timeout");
+        assertThat(query("post /api/v1/agents/{id}/receive")).contains("max_messages", "timeout", "visibility_timeout", "ack");
         assertThat(query("post /api/v1/agents/networks/{id}/execute")).contains("wait_seconds");
         assertThat(query("get /v1/swarm/status")).contains("swarm_id");
         assertThat(query("get /api/v1/ws")).contains("token");
@@ -176,7 +176,7 @@ class OpenApiDocTest {
         answers.put("post /messages", api.call(alice, "POST", "/messages", "{\"receiver_id\":\"alice\",\"content\":\"hi\"}"));
         Reply received = api.call(alice, "POST", "/api/v1/agents/alice/receive?max_messages=2", null);
         answers.put("post /api/v1/agents/{id}/receive", received);
-        answers.put("post /agents/receive", api.call(alice, "POST", "/agents/receive?max_messages=1", null));
+        answers.put("post /agents/receive", api.call(alice, "POST", "/agents/receive?max_messages=1&ack=", null));
         String first = received.body().at("/messages/0/id").asText();
         answers.put("post /api/v1/agents/{id}/ack", api.call(alice, "POST", "/api/v1/agents/alice/ack",
                 "{\"message_ids\":[\"" + first + "\",\"00000000000000ff\"]}"));
