@@ -5,7 +5,7 @@
 #
 #   bench/net-bench.sh <workload> [NetLoad options...]
 #
-# workload: rest | w1 | w2 | w3 | longpoll. Environment: SERVER_GC (G1 or ZGC, default G1),
+# workload: rest | w1 | w2 | w3 | longpoll. Environment: SERVER_GC (G1, ZGC or Shenandoah, default G1),
 # SERVER_OPTS (extra server JVM flags, e.g. for a JFR recording), WARMUP_PASSES (default 2), PORT (default 18081), DATA (default a new temp directory, deleted
 # afterwards).
 set -euo pipefail
