@@ -92,10 +92,12 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     print(f"ready {args.agent} {capabilities}", flush=True)
 
+    handled = []  # ids acked by the next receive: one request per message, not two
     while not stopping.is_set():
         try:
             got = bus.call("POST", bus.agent_path(args.agent) + "/receive?max_messages=1&timeout=2"
-                           "&visibility_timeout=600", timeout=40)["messages"]
+                           "&visibility_timeout=600", {"ack": handled}, timeout=40)["messages"]
+            handled = []
         except KeyboardInterrupt:
             break
         except Exception as e:
@@ -117,8 +119,10 @@ def main():
                     print(f"{outcome[0]} {task['task_id']}", flush=True)
                 except RuntimeError as e:  # 404/409: no longer ours (cancelled or moved on)
                     print(f"report refused: {e}", file=sys.stderr, flush=True)
-            bus.call("POST", bus.agent_path(args.agent) + "/ack", {"message_id": message["id"]})
+            handled.append(message["id"])
 
+    if handled:
+        bus.call("POST", bus.agent_path(args.agent) + "/ack", {"message_ids": handled})
     bus.call("POST", bus.agent_path(args.agent) + "/heartbeat", {"status": "offline", "current_tasks": 0})
     print("stopped", flush=True)
 
