@@ -46,6 +46,7 @@ public final class NetLoad {
     private boolean batchedDeliveries;
     /** Long-poll receivers ack what they receive ({@code --ack}); by default it stays leased. */
     private boolean longPollAcks;
+    /** Long-poll receivers ack what they received in their next receive ({@code --ack-next}). */
     private boolean ackNext;
     /** Agents this run registered through {@link #agent}: deleted when their workload ends. */
     private final List<String> created = new ArrayList<>();
