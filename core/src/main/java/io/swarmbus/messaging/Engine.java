@@ -1359,23 +1359,26 @@ final class Engine implements MessageBus {
     public Optional<String> unavailable() {
         lock.lock();
         try {
-            if (failure != null) {
-                return Optional.of("the journal failed and accepts no more writes: " + failure.getMessage());
-            }
-            return closed ? Optional.of("the message bus is closed") : Optional.empty();
+            return Optional.ofNullable(unavailableReason());
         } finally {
             lock.unlock();
         }
     }
 
     private void checkOpen() {
+        String reason = unavailableReason();
+        if (reason != null) {
+            throw new SwarmbusException(failure != null ? ErrorCode.STORAGE_FAILURE : ErrorCode.UNAVAILABLE, reason,
+                    failure);
+        }
+    }
+
+    /** Why no work is taken now, or null while it is. */
+    private String unavailableReason() {
         if (failure != null) {
-            throw new SwarmbusException(ErrorCode.STORAGE_FAILURE, "the journal failed and accepts no more writes: "
-                    + failure.getMessage(), failure);
+            return "the journal failed and accepts no more writes: " + failure.getMessage();
         }
-        if (closed) {
-            throw new SwarmbusException(ErrorCode.UNAVAILABLE, "the message bus is closed");
-        }
+        return closed ? "the message bus is closed" : null;
     }
 
     private Inbox requireInbox(AgentId agent) {

@@ -1,7 +1,6 @@
 package io.swarmbus.server;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
-import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Delivery;
 import io.swarmbus.messaging.MessageId;
@@ -114,12 +113,7 @@ final class AuditLog implements AutoCloseable {
         Map<String, Object> fields = new LinkedHashMap<>();
         fields.put("message_id", result.id().toString());
         fields.put("from_agent", request.from().value());
-        switch (request.to()) {
-            case Address.Direct d -> fields.put("to_agent", d.agent().value());
-            case Address.Group g -> fields.put("group", g.name());
-            case Address.Topic t -> fields.put("topic", t.name());
-            case Address.Broadcast b -> fields.put("broadcast", true);
-        }
+        Views.putAddress(fields, request.to(), "to_agent");
         fields.put("message_type", request.type().name());
         fields.put("priority", request.priority().wireName());
         fields.put("recipients", result.recipients());

@@ -242,10 +242,7 @@ final class MessageRoutes {
         List<MessageId> ids = messageIds(body);
         ctx.future(() -> Http.after(bus.ackAsync(agent, ids)).thenAccept(result -> {
             audit.acked(agent, result.acked());
-            Map<String, Object> view = new LinkedHashMap<>();
-            view.put("acked", result.acked().stream().map(MessageId::toString).toList());
-            view.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
-            Http.json(ctx, 200, view);
+            Http.json(ctx, 200, Views.leaseOutcome("acked", result));
         }));
     }
 
@@ -258,12 +255,8 @@ final class MessageRoutes {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         List<MessageId> ids = messageIds(body);
         Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout").orElse(bus.defaultVisibility());
-        ctx.future(() -> Http.after(bus.extendLeaseAsync(agent, ids, visibility)).thenAccept(result -> {
-            Map<String, Object> view = new LinkedHashMap<>();
-            view.put("extended", result.acked().stream().map(MessageId::toString).toList());
-            view.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
-            Http.json(ctx, 200, view);
-        }));
+        ctx.future(() -> Http.after(bus.extendLeaseAsync(agent, ids, visibility))
+                .thenAccept(result -> Http.json(ctx, 200, Views.leaseOutcome("extended", result))));
     }
 
     /** {@code message_ids} (1 to 10,000) or one {@code message_id}, as the ack, nack and extend routes take them. */

@@ -10,7 +10,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -194,9 +193,7 @@ final class ReceiveHandler extends Handler.Wrapper {
                 List<Map<String, Object>> views = deliveries.stream().map(Views::delivery).toList();
                 Map<String, Object> answer = Views.list("messages", views);
                 if (acked != null) {
-                    answer = new LinkedHashMap<>(answer);
-                    answer.put("acked", acked.acked().stream().map(MessageId::toString).toList());
-                    answer.put("not_held", acked.notHeld().stream().map(MessageId::toString).toList());
+                    answer.putAll(Views.leaseOutcome("acked", acked));
                 }
                 CoreHttp.json(response, 200, answer, callback);
             } catch (RuntimeException e) {

@@ -304,7 +304,7 @@ final class SocketRoutes {
             audit.acked(agent, result.acked());
             Map<String, Object> answer = answer("acked", ref);
             answer.put("acked", result.acked().size());
-            answer.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
+            answer.put("not_held", Views.ids(result.notHeld()));
             return answer;
         });
     }
@@ -332,8 +332,7 @@ final class SocketRoutes {
         Duration visibility = seconds(frame, "visibility_timeout").orElse(bus.defaultVisibility());
         answerWhenDone(ctx, ref, bus.extendLeaseAsync(agent, ids, visibility), result -> {
             Map<String, Object> answer = answer("extended", ref);
-            answer.put("extended", result.acked().stream().map(MessageId::toString).toList());
-            answer.put("not_held", result.notHeld().stream().map(MessageId::toString).toList());
+            answer.putAll(Views.leaseOutcome("extended", result));
             return answer;
         });
     }

@@ -3,12 +3,14 @@ package io.swarmbus.server;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import com.fasterxml.jackson.databind.util.RawValue;
+import io.swarmbus.messaging.AckResult;
 import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Delivery;
 import io.swarmbus.messaging.DeliveryInfo;
 import io.swarmbus.messaging.InboxStats;
 import io.swarmbus.messaging.Message;
+import io.swarmbus.messaging.MessageId;
 import io.swarmbus.messaging.MessageRecord;
 import java.io.IOException;
 import java.util.LinkedHashMap;
@@ -23,12 +25,7 @@ final class Views {
         Map<String, Object> view = new LinkedHashMap<>();
         view.put("id", m.id().toString());
         view.put("from", m.from().value());
-        switch (m.to()) {
-            case Address.Direct d -> view.put("to", d.agent().value());
-            case Address.Group g -> view.put("group", g.name());
-            case Address.Topic t -> view.put("topic", t.name());
-            case Address.Broadcast b -> view.put("broadcast", true);
-        }
+        putAddress(view, m.to(), "to");
         view.put("type", m.type().name());
         view.put("content", content(m.content()));
         view.put("priority", m.priority().wireName());
@@ -207,6 +204,32 @@ final class Views {
         view.put("delayed", s.delayed());
         view.put("dead_letters", s.deadLetters());
         view.put("waiting_receivers", s.waitingReceivers());
+        return view;
+    }
+
+    /** Where a message went: {@code agentField} (an agent), {@code group}, {@code topic} or {@code broadcast}. */
+    static void putAddress(Map<String, Object> view, Address to, String agentField) {
+        switch (to) {
+            case Address.Direct d -> view.put(agentField, d.agent().value());
+            case Address.Group g -> view.put("group", g.name());
+            case Address.Topic t -> view.put("topic", t.name());
+            case Address.Broadcast b -> view.put("broadcast", true);
+        }
+    }
+
+    /** Message ids as the API writes them. */
+    static List<String> ids(List<MessageId> ids) {
+        return ids.stream().map(MessageId::toString).toList();
+    }
+
+    /**
+     * An ack's or a lease extension's outcome: {@code {doneField: [...], "not_held": [...]}}, with
+     * {@code doneField} {@code acked} or {@code extended}.
+     */
+    static Map<String, Object> leaseOutcome(String doneField, AckResult result) {
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put(doneField, ids(result.acked()));
+        view.put("not_held", ids(result.notHeld()));
         return view;
     }
 
