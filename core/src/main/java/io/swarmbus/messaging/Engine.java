@@ -513,10 +513,15 @@ final class Engine implements MessageBus {
     }
 
     private void checkVisibility(Duration visibility) {
-        if (visibility.isNegative() || visibility.isZero() || visibility.compareTo(config.maxVisibility()) > 0) {
-            throw SwarmbusException.invalid("visibility_timeout", "visibility timeout must be positive and at most "
-                    + config.maxVisibility() + ", was " + visibility);
+        if (visibility.toMillis() < 1 || visibility.compareTo(config.maxVisibility()) > 0) {
+            throw SwarmbusException.invalid("visibility_timeout", "visibility timeout must be 0.001 to "
+                    + inSeconds(config.maxVisibility()) + ", was " + inSeconds(visibility));
         }
+    }
+
+    /** A duration as clients write it, in seconds: "43200 seconds", not Java's "PT12H". */
+    private static String inSeconds(Duration duration) {
+        return java.math.BigDecimal.valueOf(duration.toNanos(), 9).stripTrailingZeros().toPlainString() + " seconds";
     }
 
     private void giveUp(Inbox inbox, Waiter waiter) {
@@ -664,8 +669,8 @@ final class Engine implements MessageBus {
     @Override
     public CompletableFuture<Void> nackAsync(AgentId agent, MessageId id, Duration delay) {
         if (delay.isNegative() || delay.compareTo(config.maxVisibility()) > 0) {
-            throw SwarmbusException.invalid("delay", "nack delay must be 0 to " + config.maxVisibility()
-                    + ", was " + delay);
+            throw SwarmbusException.invalid("delay_seconds", "nack delay must be 0 to " + inSeconds(config.maxVisibility())
+                    + ", was " + inSeconds(delay));
         }
         CompletableFuture<Object> done;
         lock.lock();

@@ -35,6 +35,11 @@ public record SendRequest(
         Optional<Duration> ttl,
         Optional<String> idempotencyKey) {
     private static final int MAX_TOKEN_CHARS = 256;
+    /** The longest time to live: beyond it an expiry would be no expiry, and far enough out it overflows the clock. */
+    public static final Duration MAX_TTL = Duration.ofDays(365);
+    /** Headers are for tracing and routing hints, not payload: a cap keeps a garbage header from riding every copy. */
+    private static final int MAX_HEADERS = 64;
+    private static final int MAX_HEADER_VALUE_CHARS = 4096;
 
     /** Validates every field. */
     public SendRequest {
@@ -54,9 +59,26 @@ public record SendRequest(
         checkToken("conversation_id", conversationId);
         checkToken("idempotency_key", idempotencyKey);
         headers = headers.isEmpty() ? Map.of() : Map.copyOf(headers);
-        if (ttl.isPresent() && (ttl.get().isNegative() || ttl.get().isZero())) {
-            throw SwarmbusException.invalid("ttl", "ttl must be positive, was " + ttl.get());
+        checkHeaders(headers);
+        if (ttl.isPresent() && (ttl.get().isNegative() || ttl.get().isZero() || ttl.get().compareTo(MAX_TTL) > 0)) {
+            throw SwarmbusException.invalid("ttl", "ttl must be positive and at most " + MAX_TTL.toDays()
+                    + " days, was " + ttl.get());
         }
+    }
+
+    private static void checkHeaders(Map<String, String> headers) {
+        if (headers.size() > MAX_HEADERS) {
+            throw SwarmbusException.invalid("headers", "a message may carry at most " + MAX_HEADERS + " headers, had " + headers.size());
+        }
+        headers.forEach((name, value) -> {
+            if (name.isEmpty() || name.length() > MAX_TOKEN_CHARS) {
+                throw SwarmbusException.invalid("headers", "a header name must be 1 to " + MAX_TOKEN_CHARS + " characters");
+            }
+            if (value.length() > MAX_HEADER_VALUE_CHARS) {
+                throw SwarmbusException.invalid("headers", "header '" + name + "' is longer than " + MAX_HEADER_VALUE_CHARS
+                        + " characters");
+            }
+        });
     }
 
     private static void checkToken(String field, Optional<String> value) {

@@ -129,6 +129,8 @@ final class Auth {
         }
         RequestBody body = ctx.contentType() != null && ctx.contentType().startsWith("application/json")
                 ? RequestBody.parse(Http.body(ctx)) : RequestBody.parse(new byte[0]);
+        body.optionalText("username"); // in a JSON body, strings only: a number would sign up "1.0E308"
+        body.optionalText("password");
         String username = Http.param(ctx, body, "username")
                 .orElseThrow(() -> SwarmbusException.invalid("username", "'username' is required"));
         String password = Http.param(ctx, body, "password")

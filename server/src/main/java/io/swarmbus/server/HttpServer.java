@@ -199,7 +199,7 @@ public final class HttpServer implements AutoCloseable {
             api.get("/api/v1/scaling", "Backend and agent replica counts the load asks for", scaling::scaling);
             api.get("/openapi.json", "This document", ctx -> Http.json(ctx, 200, api.openApi()));
             api.webSocket("/api/v1/ws", "WebSocket: pipelined sends and batches, continuous receive, acks (docs/api.md)",
-                    new SocketRoutes(bus, auth, audit, metrics)::configure);
+                    new SocketRoutes(bus, auth, audit, metrics, settings.maxRequestBytes())::configure);
             errors(config, audit);
         });
         try {
@@ -504,10 +504,13 @@ public final class HttpServer implements AutoCloseable {
     /**
      * The Javalin route of a POST that {@link ReceiveHandler} answers before Javalin sees it. It
      * is registered so that other methods on the path get Javalin's answers (a 405, or another
-     * route); a request reaching it is a wiring fault.
+     * route). A POST reaches it only when its path holds a {@code .} or {@code ..} segment, which
+     * Jetty resolves away before {@link ReceiveHandler} reads the path and Javalin does not: no agent
+     * is named so (registration refuses it), so the answer is that there is none.
      */
     private static void answeredInFront(Context ctx) {
-        throw new IllegalStateException(ctx.method() + " " + ctx.path() + " reached Javalin; ReceiveHandler answers it");
+        throw new SwarmbusException(ErrorCode.NOT_FOUND, "no agent is addressed by '" + ctx.path()
+                + "': a path segment of '.' or '..' names no agent");
     }
 
     /** Adapts a handler that acts for the agent named in the path. */

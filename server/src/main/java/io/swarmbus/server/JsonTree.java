@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.util.RawValue;
+import io.swarmbus.SwarmbusException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 
@@ -55,7 +56,7 @@ final class JsonTree {
             case START_OBJECT -> {
                 ObjectNode object = NODES.objectNode();
                 while (parser.nextToken() == JsonToken.FIELD_NAME) {
-                    String name = parser.currentName();
+                    String name = paired(parser.currentName());
                     parser.nextToken();
                     JsonNode field;
                     if (scope == Scope.MESSAGE && name.equals("content") && parser.currentToken() != JsonToken.VALUE_NULL) {
@@ -75,7 +76,7 @@ final class JsonTree {
                 }
                 yield array;
             }
-            case VALUE_STRING -> NODES.textNode(parser.getText());
+            case VALUE_STRING -> NODES.textNode(paired(parser.getText()));
             case VALUE_NUMBER_INT -> switch (parser.getNumberType()) {
                 case INT -> NODES.numberNode(parser.getIntValue());
                 case LONG -> NODES.numberNode(parser.getLongValue());
@@ -87,6 +88,24 @@ final class JsonTree {
             case VALUE_NULL -> NODES.nullNode();
             default -> throw new com.fasterxml.jackson.core.JsonParseException(parser, "unexpected " + token);
         };
+    }
+
+    /**
+     * {@code text}, refused if it holds half of a UTF-16 surrogate pair. A JSON escape can spell
+     * one (backslash, u, d800), Jackson reads it, and no UTF-8 answer could later write it back:
+     * a value kept with one would break every answer that shows it.
+     */
+    private static String paired(String text) {
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                throw SwarmbusException.invalid("body", String.format(
+                        "the request body holds \\u%04x without the other half of its surrogate pair, which is not text", (int) c));
+            }
+        }
+        return text;
     }
 
     /** The current value's bytes, as text, with the parser moved past it (and the value checked). */

@@ -203,8 +203,9 @@ final class MessageRoutes {
             builder.header("traceparent", traceparent);
         }
         body.number("ttl_seconds").ifPresent(seconds -> {
-            if (!(seconds > 0)) {
-                throw SwarmbusException.invalid("ttl_seconds", "ttl_seconds must be positive, was " + seconds);
+            if (!(seconds > 0) || seconds > SendRequest.MAX_TTL.toSeconds()) {
+                throw SwarmbusException.invalid("ttl_seconds", "ttl_seconds must be positive and at most "
+                        + SendRequest.MAX_TTL.toSeconds() + " (" + SendRequest.MAX_TTL.toDays() + " days), was " + seconds);
             }
             builder.ttl(Duration.ofMillis(Math.max(1, (long) (seconds * 1000))));
         });

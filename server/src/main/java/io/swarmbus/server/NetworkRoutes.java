@@ -51,9 +51,9 @@ final class NetworkRoutes {
     void execute(Context ctx) throws InterruptedException {
         ObjectNode network = network(ctx);
         RequestBody body = RequestBody.parse(Http.body(ctx));
+        int waitSeconds = Networks.waitSeconds(ctx.queryParam("wait_seconds"), MAX_WAIT_SECONDS); // refused before anything starts
         ObjectNode execution = networks.execute(network, body.node("task"), body.optionalText("priority").orElse("normal"));
-        ObjectNode now = networks.awaitFinished(execution,
-                Networks.waitSeconds(ctx.queryParam("wait_seconds"), MAX_WAIT_SECONDS));
+        ObjectNode now = networks.awaitFinished(execution, waitSeconds);
         Http.json(ctx, Networks.running(now) ? 202 : 200, now);
     }
 

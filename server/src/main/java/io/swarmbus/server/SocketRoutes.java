@@ -52,10 +52,13 @@ final class SocketRoutes {
     private final Auth auth;
     private final AuditLog audit;
     private final Metrics metrics;
+    /** The largest frame taken, {@code server.max_request_bytes}; a larger one closes the socket (1009). */
+    private final long maxFrameBytes;
     private final Map<String, AtomicBoolean> open = new ConcurrentHashMap<>();
     private final Map<String, Outbox> outboxes = new ConcurrentHashMap<>();
 
-    SocketRoutes(MessageBus bus, Auth auth, AuditLog audit, Metrics metrics) {
+    SocketRoutes(MessageBus bus, Auth auth, AuditLog audit, Metrics metrics, long maxFrameBytes) {
+        this.maxFrameBytes = maxFrameBytes;
         this.bus = bus;
         this.auth = auth;
         this.audit = audit;
@@ -64,6 +67,10 @@ final class SocketRoutes {
 
     void configure(WsConfig ws) {
         ws.onConnect(ctx -> {
+            // A frame may be as large as a request body may be elsewhere: Jetty's own limit, 64 KiB,
+            // would close the socket on a message the REST route takes.
+            ctx.session.setMaxTextMessageSize(maxFrameBytes);
+            ctx.session.setMaxBinaryMessageSize(maxFrameBytes);
             try {
                 String token = ctx.queryParam("token");
                 String header = ctx.header("Authorization") != null ? ctx.header("Authorization")

@@ -119,6 +119,7 @@ final class SwarmRoutes {
     void coordinate(Context ctx) throws InterruptedException {
         Auth.Principal principal = Auth.principal(ctx);
         RequestBody body = RequestBody.parse(Http.body(ctx));
+        int waitSeconds = Networks.waitSeconds(ctx.queryParam("wait_seconds"), MAX_WAIT_SECONDS); // refused before anything starts
         String taskId = body.text("task_id");
         if (taskId.isBlank() || taskId.length() > 200) {
             throw SwarmbusException.invalid("task_id", "task_id must be 1 to 200 characters");
@@ -138,8 +139,7 @@ final class SwarmRoutes {
         execution.set("assigned_members", RequestBody.MAPPER.valueToTree(ids));
         execution.set("task", parameters);
         runs.start(execution, ids, strategy, parameters, principal.name(), () -> { });
-        ObjectNode now = runs.awaitFinished(execution, Networks.waitSeconds(ctx.queryParam("wait_seconds"),
-                MAX_WAIT_SECONDS));
+        ObjectNode now = runs.awaitFinished(execution, waitSeconds);
         Http.json(ctx, Networks.running(now) ? 202 : 200, coordinationView(now));
     }
 
@@ -151,6 +151,7 @@ final class SwarmRoutes {
     void consensus(Context ctx) throws InterruptedException {
         Auth.Principal principal = Auth.principal(ctx);
         RequestBody body = RequestBody.parse(Http.body(ctx));
+        int waitSeconds = Networks.waitSeconds(ctx.queryParam("wait_seconds"), MAX_WAIT_SECONDS); // refused before anything starts
         String taskId = body.text("task_id");
         io.swarmbus.swarm.ConsensusAlgorithm algorithm = io.swarmbus.swarm.ConsensusAlgorithm.parse(
                 body.optionalText("consensus_algorithm").orElse("majority-vote"));

@@ -249,6 +249,9 @@ class NegativeRoutesTest {
         cases.put("{\"to\":\"alice\",\"content\":1,\"headers\":{\"a\":1}}", "headers");
         cases.put("{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":\"soon\"}", "ttl_seconds");
         cases.put("{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":-5}", "ttl_seconds");
+        cases.put("{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":1e18}", "ttl_seconds"); // once overflowed the clock
+        cases.put("{\"to\":\"alice\",\"content\":1,\"headers\":{\"traceparent\":\"" + "x".repeat(5000) + "\"}}", "headers");
+        cases.put("{\"to\":\"alice\",\"content\":1,\"conversation_id\":\"\\ud800\"}", "body");
         cases.put("{\"to\":\"alice\",\"receiver_id\":\"bob\",\"content\":1}", "receiver_id");
         cases.put("[1,2]", "body");
         for (var c : cases.entrySet()) {
@@ -259,6 +262,9 @@ class NegativeRoutesTest {
         Reply badName = call("POST", "/auth/token", "{\"username\":\"x y\",\"password\":\"password-1\"}", null);
         assertThat(badName.status()).isEqualTo(400);
         assertThat(badName.body().get("field").asText()).isEqualTo("username");
+        Reply numericName = call("POST", "/auth/token", "{\"username\":1e308,\"password\":\"password-1\"}", null);
+        assertThat(numericName.status()).isEqualTo(400);
+        assertThat(numericName.body().get("field").asText()).isEqualTo("username");
         Reply broadcastTo = call("POST", "/api/v1/messages/broadcast", "{\"to\":\"bob\",\"content\":1}", alice);
         assertThat(broadcastTo.status()).isEqualTo(400);
         assertThat(broadcastTo.body().get("field").asText()).isEqualTo("to");
@@ -267,5 +273,39 @@ class NegativeRoutesTest {
         Reply badLimit = call("GET", "/api/v1/messages?limit=0", null, alice);
         assertThat(badLimit.status()).isEqualTo(400);
         assertThat(badLimit.body().get("field").asText()).isEqualTo("limit");
+    }
+
+    @Test
+    void badInputFoundByProbing_isRefusedWithItsField_andNothingOfItIsKept() throws Exception {
+        // A lone surrogate was kept in a task, answered 500, then broke every task list showing it.
+        Reply surrogate = call("POST", "/api/v1/tasks", "{\"type\":\"t\",\"parameters\":\"\\ud800\"}", alice);
+        assertThat(surrogate.status()).isEqualTo(400);
+        assertThat(surrogate.body().get("message").asText()).contains("surrogate");
+        assertThat(call("GET", "/api/v1/tasks?limit=1000", null, alice).body().get("tasks")).isEmpty();
+        Reply pair = call("POST", "/api/v1/tasks", "{\"type\":\"t\",\"parameters\":\"\\ud83d\\ude00\"}", alice);
+        assertThat(pair.status()).as("a whole pair is text").isEqualTo(201);
+        assertThat(call("GET", "/api/v1/tasks?limit=1000", null, alice).status()).isEqualTo(200);
+
+        // "." and ".." cannot be named in a URL path, so they cannot be agents.
+        for (String dots : List.of(".", "..")) {
+            Reply registered = call("POST", "/api/v1/agents", "{\"agent_id\":\"" + dots + "\"}", alice);
+            assertThat(registered.status()).as(dots).isEqualTo(400);
+            assertThat(registered.body().get("field").asText()).isEqualTo("agent_id");
+        }
+        Reply dotted = call("POST", "/api/v1/agents/%2E%2E/receive", "{}", alice);
+        assertThat(dotted.status()).isEqualTo(404);
+        assertErrorShape(dotted, "receive for ..");
+
+        // Leases and delays are refused in seconds, under the parameter's own name.
+        String id = call("POST", "/api/v1/messages", "{\"from\":\"alice\",\"to\":\"alice\",\"content\":1}", alice)
+                .body().get("message_id").asText();
+        Reply lease = call("POST", "/api/v1/agents/alice/receive?visibility_timeout=50000", "{}", alice);
+        assertThat(lease.status()).isEqualTo(400);
+        assertThat(lease.body().get("message").asText()).doesNotContain("PT").contains("seconds");
+        call("POST", "/api/v1/agents/alice/receive", "{}", alice);
+        Reply delay = call("POST", "/api/v1/agents/alice/nack?delay_seconds=50000", "{\"message_id\":\"" + id + "\"}", alice);
+        assertThat(delay.status()).as(String.valueOf(delay.body())).isEqualTo(400);
+        assertThat(delay.body().get("field").asText()).isEqualTo("delay_seconds");
+        assertThat(delay.body().get("message").asText()).doesNotContain("PT");
     }
 }

@@ -221,6 +221,8 @@ class SwarmApiTest {
         assertThat(borrow.status()).isEqualTo(404);
         assertThat(badTask.status()).isEqualTo(400);
         assertThat(badWait.status()).isEqualTo(400);
+        assertThat(call(token, "GET", "/api/v1/agents/networks/" + id + "/executions", null).body().toString())
+                .as("a refused execute starts nothing").doesNotContain("execution_id");
         assertThat(call(stranger, "GET", "/api/v1/agents/networks", null).body().get("total_count").asInt()).isZero();
     }
 
@@ -302,6 +304,11 @@ class SwarmApiTest {
             call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\",\"agent_id\":\"" + agent
                     + "\",\"swarm_id\":\"" + swarm + "\"}");
         }
+        Reply badWait = call(token, "POST", "/swarm/coordinate?wait_seconds=abc", "{\"task_id\":\"q9\","
+                + "\"parameters\":{\"objective\":\"x\"}}");
+        assertThat(badWait.status()).isEqualTo(400);
+        assertThat(call(token, "POST", "/swarm/consensus", "{\"task_id\":\"q9\"}").status())
+                .as("a refused coordination starts nothing").isEqualTo(404);
         Reply coordinated = call(token, "POST", "/swarm/coordinate?wait_seconds=20", "{\"task_id\":\"q1\","
                 + "\"strategy\":\"collaborative\",\"parameters\":{\"objective\":\"six times seven?\"}}");
         Reply majority = call(token, "POST", "/v1/swarm/consensus", "{\"task_id\":\"q1\"}");

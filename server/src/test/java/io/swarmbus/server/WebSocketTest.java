@@ -199,6 +199,23 @@ class WebSocketTest {
     }
 
     @Test
+    void aMessageAsLargeAsRestTakes_travelsInOneFrame_andALargerFrameClosesTheSocket() throws Exception {
+        Frames frames = new Frames();
+        WebSocket socket = connectAsTeam(frames, "a", "b");
+        String content = "x".repeat(512 * 1024); // past Jetty's default of 64 KiB a frame
+
+        socket.sendText("{\"op\":\"send\",\"message\":{\"from\":\"a\",\"to\":\"b\",\"content\":\"" + content
+                + "\"}}", true).join();
+
+        assertThat(frames.next().get("op").asText()).isEqualTo("sent");
+        assertThat(bus.receive(io.swarmbus.messaging.AgentId.of("b"), 1).getFirst().message().content())
+                .hasSize(content.length() + 2);
+        socket.sendText("{\"op\":\"send\",\"message\":{\"from\":\"a\",\"to\":\"b\",\"content\":\""
+                + "x".repeat(3 * 1024 * 1024) + "\"}}", true);
+        assertThat(frames.closeCode()).isEqualTo(1009);
+    }
+
+    @Test
     void binaryFrames_carryTheSameJson() throws Exception {
         Frames frames = new Frames();
         WebSocket socket = connectAsTeam(frames, "a", "b");
