@@ -173,7 +173,10 @@ public final class HttpServer implements AutoCloseable {
                     settings.maxRequestBytes());
             // Long-polls too are answered in front of Javalin, so that a waiting receiver holds few objects.
             gateway.setHandler(new ReceiveHandler(bus, auth, metrics, audit, settings.maxRequestBytes()));
-            config.jetty.modifyServer(server -> server.setHandler(gateway)); // Javalin's goes inside them
+            config.jetty.modifyServer(server -> {
+                server.setHandler(gateway); // Javalin's goes inside them
+                server.setErrorHandler(new JsonErrorHandler()); // what Jetty refuses itself, in the API's shape
+            });
             if (llmPool != null) {
                 metrics.llmPort(gateway);
             }

@@ -308,4 +308,20 @@ class NegativeRoutesTest {
         assertThat(delay.body().get("field").asText()).isEqualTo("delay_seconds");
         assertThat(delay.body().get("message").asText()).doesNotContain("PT");
     }
+
+    @Test
+    void whatJettyRefusesBeforeAnyRoute_isAnsweredInTheApisErrorShape() throws Exception {
+        Map<String, Reply> cases = new java.util.LinkedHashMap<>();
+        cases.put("a path that is not UTF-8", call("GET", "/api/v1/agents/%FF", null, alice));
+        cases.put("the same by PUT, which Jetty answered with no body", call("PUT", "/api/v1/agents/%FF", "{}", alice));
+        cases.put("a URI over Jetty's limit", call("GET", "/api/v1/agents/" + "a".repeat(100_000), null, alice));
+        cases.put("headers over Jetty's limit", call("GET", "/api/v1/agents", null, "x".repeat(20_000)));
+        for (var c : cases.entrySet()) {
+            assertThat(c.getValue().status()).as(c.getKey()).isBetween(400, 431);
+            assertErrorShape(c.getValue(), c.getKey());
+        }
+        assertThat(cases.get("a path that is not UTF-8").body().get("error").asText()).isEqualTo("invalid_argument");
+        assertThat(cases.get("a URI over Jetty's limit").status()).isEqualTo(414);
+        assertThat(cases.get("a URI over Jetty's limit").body().get("error").asText()).isEqualTo("request_too_large");
+    }
 }

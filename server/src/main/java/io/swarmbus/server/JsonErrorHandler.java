@@ -1,0 +1,46 @@
+package io.swarmbus.server;
+
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
+import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.handler.ErrorHandler;
+import org.eclipse.jetty.util.Callback;
+
+/**
+ * Jetty's own refusals in the API's error shape. Some requests are refused by Jetty before any
+ * handler of ours sees them: a path with a bad escape or one that is not UTF-8, a URI or header
+ * block over Jetty's limits, a malformed {@code Content-Length}, a control character in a header.
+ * Jetty answered those with an HTML page; a client of a JSON API should not have to parse one.
+ * The message is Jetty's reason (say, "Bad UTF-8 encoding"), which names no internals; a cause is
+ * never shown.
+ */
+final class JsonErrorHandler extends ErrorHandler {
+    /** Every method gets a body: Jetty's default leaves one out for all but GET, POST and HEAD. */
+    @Override
+    public boolean errorPageForMethod(String method) {
+        return true;
+    }
+
+    @Override
+    protected void generateResponse(Request request, Response response, int status, String message, Throwable cause,
+            Callback callback) {
+        String reason = message == null || message.isBlank() ? HttpStatus.getMessage(status) : message;
+        SwarmbusException error = new SwarmbusException(codeFor(status), reason);
+        // The raw path: a refused one may not decode. It only tells the OpenAI-compatible routes apart.
+        String path = request == null || request.getHttpURI() == null ? null : request.getHttpURI().getPath();
+        CoreHttp.json(response, status, ErrorAnswer.of(path == null ? "/" : path, error).body(), callback);
+    }
+
+    /** The API's code for a status Jetty chose; the status itself is kept as Jetty set it. */
+    private static ErrorCode codeFor(int status) {
+        return switch (status) {
+            case 404 -> ErrorCode.NOT_FOUND;
+            case 405 -> ErrorCode.METHOD_NOT_ALLOWED;
+            case 413, 414, 431 -> ErrorCode.REQUEST_TOO_LARGE;
+            case 503 -> ErrorCode.UNAVAILABLE;
+            default -> status >= 500 ? ErrorCode.INTERNAL : ErrorCode.INVALID_ARGUMENT;
+        };
+    }
+}
