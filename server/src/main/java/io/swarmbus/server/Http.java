@@ -5,8 +5,6 @@ import io.javalin.config.Key;
 import io.javalin.http.Context;
 import io.swarmbus.SwarmbusException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.util.Arrays;
 import java.time.Duration;
 import java.util.Optional;
 
@@ -36,13 +34,18 @@ final class Http {
         if (length < 0 || length > ctx.appData(BODY_LIMIT) || ctx.isFormUrlencoded() || ctx.isMultipartFormData()) {
             return ctx.bodyAsBytes();
         }
+        byte[] body = new byte[(int) length];
+        int read;
         try {
-            byte[] body = new byte[(int) length];
-            int read = ctx.req().getInputStream().readNBytes(body, 0, body.length);
-            return read == body.length ? body : Arrays.copyOf(body, read);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read the request body", e);
+            read = ctx.req().getInputStream().readNBytes(body, 0, body.length);
+        } catch (IOException e) { // the client went away or stalled mid-body: its fault, not a server error
+            read = -1;
         }
+        if (read != body.length) {
+            throw SwarmbusException.invalid("body", "the request body ended before the " + length
+                    + " bytes its Content-Length announced");
+        }
+        return body;
     }
 
     /** The same outcome as {@code future}, delivered on a virtual thread rather than the journal's. */

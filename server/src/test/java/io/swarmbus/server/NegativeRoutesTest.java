@@ -324,4 +324,18 @@ class NegativeRoutesTest {
         assertThat(cases.get("a URI over Jetty's limit").status()).isEqualTo(414);
         assertThat(cases.get("a URI over Jetty's limit").body().get("error").asText()).isEqualTo("request_too_large");
     }
+
+    @Test
+    void aBodyShorterThanItsContentLength_isA400_notAServerError() throws Exception {
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) {
+            String body = "{\"agent_id\":\"half\"";
+            socket.getOutputStream().write(("POST /api/v1/agents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice
+                    + "\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n" + body)
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            socket.shutdownOutput(); // the client stops mid-body
+            String answer = new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertThat(answer).startsWith("HTTP/1.1 400").contains("Content-Length announced");
+        }
+        assertThat(call("GET", "/api/v1/agents/half", null, alice).status()).isEqualTo(404);
+    }
 }
