@@ -13,8 +13,8 @@ import org.eclipse.jetty.util.Callback;
  * handler of ours sees them: a path with a bad escape or one that is not UTF-8, a URI or header
  * block over Jetty's limits, a malformed {@code Content-Length}, a control character in a header.
  * Jetty answered those with an HTML page; a client of a JSON API should not have to parse one.
- * The message is Jetty's reason (say, "Bad UTF-8 encoding"), which names no internals; a cause is
- * never shown.
+ * The message is Jetty's reason for a client error (say, "Bad UTF-8 encoding"), which names no
+ * internals; for a server error only the status's name, and a cause is never shown.
  */
 final class JsonErrorHandler extends ErrorHandler {
     /** Every method gets a body: Jetty's default leaves one out for all but GET, POST and HEAD. */
@@ -26,7 +26,8 @@ final class JsonErrorHandler extends ErrorHandler {
     @Override
     protected void generateResponse(Request request, Response response, int status, String message, Throwable cause,
             Callback callback) {
-        String reason = message == null || message.isBlank() ? HttpStatus.getMessage(status) : message;
+        // A server error's message could name what failed inside: only its status's reason is told.
+        String reason = message == null || message.isBlank() || status >= 500 ? HttpStatus.getMessage(status) : message;
         SwarmbusException error = new SwarmbusException(codeFor(status), reason);
         // The raw path: a refused one may not decode. It only tells the OpenAI-compatible routes apart.
         String path = request == null || request.getHttpURI() == null ? null : request.getHttpURI().getPath();
