@@ -16,6 +16,8 @@ import java.util.Set;
  */
 final class NetworkRoutes {
     private static final int MAX_WAIT_SECONDS = 300;
+    /** The seed's free-form priority ("normal" by default), kept to a short word. */
+    private static final java.util.regex.Pattern PRIORITY = java.util.regex.Pattern.compile("[A-Za-z0-9_-]{1,32}");
 
     private final Networks networks;
     private final TaskCoordinator tasks;
@@ -52,7 +54,12 @@ final class NetworkRoutes {
         ObjectNode network = network(ctx);
         RequestBody body = RequestBody.parse(Http.body(ctx));
         int waitSeconds = Networks.waitSeconds(ctx.queryParam("wait_seconds"), MAX_WAIT_SECONDS); // refused before anything starts
-        ObjectNode execution = networks.execute(network, body.node("task"), body.optionalText("priority").orElse("normal"));
+        String priority = body.optionalText("priority").orElse("normal");
+        if (!PRIORITY.matcher(priority).matches()) { // kept with the execution and shown in every view of it
+            throw SwarmbusException.invalid("priority", "priority must be a word of 1 to 32 letters, digits, - or _"
+                    + " (such as low, normal, high)");
+        }
+        ObjectNode execution = networks.execute(network, body.node("task"), priority);
         ObjectNode now = networks.awaitFinished(execution, waitSeconds);
         Http.json(ctx, Networks.running(now) ? 202 : 200, now);
     }

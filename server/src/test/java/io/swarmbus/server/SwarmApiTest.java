@@ -221,6 +221,10 @@ class SwarmApiTest {
         assertThat(borrow.status()).isEqualTo(404);
         assertThat(badTask.status()).isEqualTo(400);
         assertThat(badWait.status()).isEqualTo(400);
+        Reply badPriority = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute",
+                "{\"task\":{},\"priority\":\"" + "x".repeat(100) + "\"}");
+        assertThat(badPriority.status()).isEqualTo(400);
+        assertThat(badPriority.body().get("field").asText()).isEqualTo("priority");
         assertThat(call(token, "GET", "/api/v1/agents/networks/" + id + "/executions", null).body().toString())
                 .as("a refused execute starts nothing").doesNotContain("execution_id");
         assertThat(call(stranger, "GET", "/api/v1/agents/networks", null).body().get("total_count").asInt()).isZero();
