@@ -19,6 +19,11 @@ public enum ErrorCode {
     NOT_FOUND("not_found", 404, false),
     /** The thing being created already exists. */
     ALREADY_EXISTS("already_exists", 409, false),
+    /**
+     * The thing exists but is not in a state that allows this: a finished task cancelled, a task
+     * completed, failed or updated by an agent that no longer runs it.
+     */
+    INVALID_STATE("invalid_state", 409, false),
     /** The operation needs a lease the caller does not hold (never leased, expired or acked). */
     LEASE_NOT_HELD("lease_not_held", 409, false),
     /** A request body is larger than the server accepts. */

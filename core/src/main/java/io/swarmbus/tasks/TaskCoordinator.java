@@ -171,7 +171,7 @@ public final class TaskCoordinator implements AutoCloseable {
         return operation(() -> {
             Task task = require(id);
             if (task.status().isFinal()) {
-                throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "task '" + id + "' is already "
+                throw new SwarmbusException(ErrorCode.INVALID_STATE, "task '" + id + "' is already "
                         + task.status().wireName());
             }
             pending.remove(task);
@@ -265,7 +265,7 @@ public final class TaskCoordinator implements AutoCloseable {
     private Task running(String id, AgentId agent) {
         Task task = require(id);
         if (!task.status().isRunning() || !task.assignee().orElseThrow().equals(agent)) {
-            throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "task '" + id + "' is " + task.status().wireName()
+            throw new SwarmbusException(ErrorCode.INVALID_STATE, "task '" + id + "' is " + task.status().wireName()
                     + (task.assignee().isPresent() ? " with " + task.assignee().get() : "") + ", not running on "
                     + agent + "; its result is no longer expected from this agent");
         }

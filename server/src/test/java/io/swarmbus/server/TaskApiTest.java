@@ -137,7 +137,9 @@ class TaskApiTest {
                 .get("task_id").asText()).isEqualTo(child);
         assertThat(cancelled.body().get("status").asText()).isEqualTo("cancelled");
         assertThat(cancelled.body().get("error").asText()).isEqualTo("plan changed");
-        assertThat(call("POST", "/api/v1/tasks/" + child + "/cancel", null).status()).isEqualTo(409);
+        Reply again = call("POST", "/api/v1/tasks/" + child + "/cancel", null);
+        assertThat(again.status()).isEqualTo(409);
+        assertThat(again.body().get("error").asText()).isEqualTo("invalid_state");
         assertThat(call("GET", "/api/v1/tasks?status=cancelled", null).body().get("count").asInt()).isEqualTo(1);
         assertThat(call(stranger, "GET", "/api/v1/tasks/" + parent, null).status()).isEqualTo(404);
         assertThat(call(stranger, "GET", "/api/v1/tasks", null).body().get("count").asInt()).isZero();
@@ -194,8 +196,9 @@ class TaskApiTest {
                 .body().get("task_id").asText();
         assertThat(field(call("POST", "/api/v1/tasks/" + id + "/progress", "{\"agent_id\":\"py1\",\"progress\":101}")))
                 .isEqualTo("progress");
-        assertThat(call("POST", "/api/v1/tasks/" + id + "/complete", "{\"agent_id\":\"boss\"}").status())
-                .as("boss is not the assignee").isEqualTo(409);
+        Reply notHis = call("POST", "/api/v1/tasks/" + id + "/complete", "{\"agent_id\":\"boss\"}");
+        assertThat(notHis.status()).as("boss is not the assignee").isEqualTo(409);
+        assertThat(notHis.body().get("error").asText()).isEqualTo("invalid_state");
     }
 
     static String field(Reply reply) {
