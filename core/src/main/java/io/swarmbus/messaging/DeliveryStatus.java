@@ -19,6 +19,9 @@ public enum DeliveryStatus {
     /** Its inbox was deleted before it was acked. */
     DISCARDED;
 
+    /** Computed once: history and message views name a status for every recipient. */
+    private final String wireName = name().toLowerCase(Locale.ROOT);
+
     /** Whether nothing more will happen to this delivery. */
     public boolean terminal() {
         return this == ACKED || this == EXPIRED || this == DISCARDED;
@@ -26,6 +29,6 @@ public enum DeliveryStatus {
 
     /** The lower-case name used on the wire. */
     public String wireName() {
-        return name().toLowerCase(Locale.ROOT);
+        return wireName;
     }
 }

@@ -16,6 +16,9 @@ public enum Priority {
 
     private static final Priority[] BY_LEVEL = values();
 
+    /** Computed once: every delivery written names its priority. */
+    private final String wireName = name().toLowerCase(Locale.ROOT);
+
     /** The numeric level, 0 (low) to 3 (critical). */
     public int level() {
         return ordinal();
@@ -45,6 +48,6 @@ public enum Priority {
 
     /** The lower-case name used on the wire. */
     public String wireName() {
-        return name().toLowerCase(Locale.ROOT);
+        return wireName;
     }
 }
