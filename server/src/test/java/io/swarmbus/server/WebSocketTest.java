@@ -47,6 +47,21 @@ class WebSocketTest {
         final BlockingQueue<JsonNode> received = new LinkedBlockingQueue<>();
         private final StringBuilder partial = new StringBuilder();
         private final java.util.concurrent.CompletableFuture<Integer> closed = new java.util.concurrent.CompletableFuture<>();
+        /** While set, no more frames are asked for: the client stops reading its socket. */
+        volatile boolean paused;
+        private volatile WebSocket socket;
+
+        @Override
+        public void onOpen(WebSocket socket) {
+            this.socket = socket;
+            socket.request(1);
+        }
+
+        /** Reads again after {@link #paused}. */
+        void resume() {
+            paused = false;
+            socket.request(1);
+        }
 
         @Override
         public CompletionStage<?> onText(WebSocket socket, CharSequence data, boolean last) {
@@ -59,7 +74,9 @@ class WebSocketTest {
                 }
                 partial.setLength(0);
             }
-            socket.request(1);
+            if (!paused || !last) { // a large frame comes in parts: the one begun is read whole
+                socket.request(1);
+            }
             return null;
         }
 
@@ -213,6 +230,60 @@ class WebSocketTest {
         socket.sendText("{\"op\":\"send\",\"message\":{\"from\":\"a\",\"to\":\"b\",\"content\":\""
                 + "x".repeat(3 * 1024 * 1024) + "\"}}", true);
         assertThat(frames.closeCode()).isEqualTo(1009);
+    }
+
+    @Test
+    void aConsumerThatStopsReading_stallsNothing_andGetsEveryFrameOnceItReadsAgain() throws Exception {
+        String token = token("team");
+        register(token, "producer");
+        register(token, "consumer");
+        Frames producerFrames = new Frames();
+        Frames consumerFrames = new Frames();
+        WebSocket producer = connect("?token=" + token, producerFrames);
+        WebSocket consumer = connect("?token=" + token, consumerFrames);
+        consumerFrames.paused = true;
+        consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"max_messages\":256}", true).join();
+        // 18 MB: more than the loopback's socket buffers hold, so the server's writes must wait.
+        int count = 300;
+        String content = "x".repeat(60_000);
+        for (int i = 0; i < count; i++) {
+            producer.sendText("{\"op\":\"send\",\"message\":{\"from\":\"producer\",\"to\":\"consumer\","
+                    + "\"content\":\"" + i + content + "\"}}", true).join();
+        }
+        for (int i = 0; i < count; i++) {
+            assertThat(producerFrames.next().get("op").asText()).isEqualTo("sent");
+        }
+        String first = consumerFrames.next().get("delivery").get("id").asText();
+
+        // With the server's writes to it pending, the consumer's own frames are still read and done.
+        consumer.sendText("{\"op\":\"ack\",\"ref\":\"first\",\"agent\":\"consumer\",\"message_ids\":[\""
+                + first + "\"]}", true).join();
+        io.swarmbus.messaging.AgentId agent = io.swarmbus.messaging.AgentId.of("consumer");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (bus.inboxStats(agent).depth() == count && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertThat(bus.inboxStats(agent).depth()).as("the ack was done while the writes waited").isEqualTo(count - 1);
+
+        consumerFrames.resume();
+        Set<String> delivered = new HashSet<>(Set.of(first));
+        boolean ackAnswered = false;
+        while (delivered.size() < count || !ackAnswered) {
+            JsonNode frame = consumerFrames.next();
+            switch (frame.get("op").asText()) {
+                case "message" -> {
+                    JsonNode delivery = frame.get("delivery");
+                    assertThat(delivered.add(delivery.get("id").asText())).as("delivered once").isTrue();
+                    assertThat(delivery.get("content").asText()).hasSize(content.length() + String.valueOf(
+                            delivered.size() - 1).length()).endsWith(content);
+                }
+                case "acked" -> ackAnswered = frame.get("ref").asText().equals("first");
+                default -> throw new AssertionError("unexpected frame " + frame);
+            }
+        }
+        assertThat(delivered).hasSize(count);
+        producer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+        consumer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
     }
 
     @Test
