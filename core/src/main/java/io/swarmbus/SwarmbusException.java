@@ -23,6 +23,11 @@ public class SwarmbusException extends RuntimeException {
         return new SwarmbusException(ErrorCode.INVALID_ARGUMENT, message, field, null);
     }
 
+    /** Creates an exception with a code that blames one request field. */
+    public static SwarmbusException of(ErrorCode code, String field, String message) {
+        return new SwarmbusException(code, message, field, null);
+    }
+
     /** Creates an exception with a code, message and underlying cause. */
     public SwarmbusException(ErrorCode code, String message, Throwable cause) {
         this(code, message, null, cause);

@@ -175,6 +175,11 @@ final class Engine implements MessageBus {
     }
 
     @Override
+    public int maxMessageBytes() {
+        return config.maxMessageBytes();
+    }
+
+    @Override
     public Duration defaultVisibility() {
         return config.defaultVisibility();
     }

@@ -112,6 +112,9 @@ public interface MessageBus extends AutoCloseable {
     /** The lease length used when a receiver names none. */
     Duration defaultVisibility();
 
+    /** The largest message accepted, in bytes: content, headers and envelope ({@code max_message_bytes}). */
+    int maxMessageBytes();
+
     /** Acknowledges leased deliveries; the future completes once the acks are durable. */
     CompletableFuture<AckResult> ackAsync(AgentId agent, Collection<MessageId> ids);
 

@@ -40,6 +40,8 @@ import java.util.function.Predicate;
 public final class TaskCoordinator implements AutoCloseable {
     /** Finished tasks kept for queries and stats; older ones are dropped. */
     private static final int KEEP_FINISHED = 100_000;
+    /** Room left in a task message for what is not its content: ids, addresses, type, times. */
+    private static final int ENVELOPE_BYTES = 1024;
     public static final MessageType TASK_REQUEST = MessageType.of("task_request");
     public static final MessageType TASK_RESPONSE = MessageType.of("task_response");
     public static final MessageType TASK_CANCEL = MessageType.of("task_cancel");
@@ -126,6 +128,8 @@ public final class TaskCoordinator implements AutoCloseable {
             Instant now = clock.instant();
             Task task = new Task(nextId(now), spec, TaskStatus.PENDING, Optional.empty(), 0, List.of(), 0,
                     Optional.empty(), Optional.empty(), now, Optional.empty(), Optional.empty());
+            checkFits(spec.parameters().length() >= spec.description().length() ? "parameters" : "description",
+                    "task_request", request(task));
             pending.add(task);
             store(task);
             tryAssign(task);
@@ -147,9 +151,10 @@ public final class TaskCoordinator implements AutoCloseable {
         return operation(() -> {
             Task task = running(id, agent);
             Instant now = clock.instant();
-            registry.taskFinished(agent, true, Duration.between(task.assignedAt().orElse(now), now));
             Task done = with(task, TaskStatus.COMPLETED, task.assignee(), 100, Optional.of(result), Optional.empty(),
                     Optional.of(now));
+            checkFits("result", "task_response", response(done));
+            registry.taskFinished(agent, true, Duration.between(task.assignedAt().orElse(now), now));
             finish(done);
             assignPending();
             return done;
@@ -160,6 +165,8 @@ public final class TaskCoordinator implements AutoCloseable {
     public Task fail(String id, AgentId agent, String error) {
         return operation(() -> {
             Task task = running(id, agent);
+            checkFits("error", "task_response", response(with(task, TaskStatus.FAILED, task.assignee(), task.progress(),
+                    Optional.empty(), Optional.of(error), Optional.of(clock.instant()))));
             registry.taskFinished(agent, false, Duration.ZERO);
             attemptFailed(task, error, TaskStatus.FAILED);
             return tasks.get(id);
@@ -174,6 +181,9 @@ public final class TaskCoordinator implements AutoCloseable {
                 throw new SwarmbusException(ErrorCode.INVALID_STATE, "task '" + id + "' is already "
                         + task.status().wireName());
             }
+            Task cancelled = with(task, TaskStatus.CANCELLED, task.assignee(), task.progress(), Optional.empty(),
+                    Optional.of(reason), Optional.of(clock.instant()));
+            checkFits("reason", "task_response", response(cancelled));
             pending.remove(task);
             if (task.status().isRunning()) {
                 AgentId agent = task.assignee().orElseThrow();
@@ -181,8 +191,6 @@ public final class TaskCoordinator implements AutoCloseable {
                 send(agent, TASK_CANCEL, task, "{\"task_id\":" + Json.quote(id) + ",\"reason\":" + Json.quote(reason)
                         + "}");
             }
-            Task cancelled = with(task, TaskStatus.CANCELLED, task.assignee(), task.progress(), Optional.empty(),
-                    Optional.of(reason), Optional.of(clock.instant()));
             finish(cancelled);
             assignPending();
             return cancelled;
@@ -286,6 +294,20 @@ public final class TaskCoordinator implements AutoCloseable {
             throw new SwarmbusException(ErrorCode.NOT_FOUND, "task '" + id + "' does not exist");
         }
         return task;
+    }
+
+    /**
+     * Refuses, before anything changes, what could not travel on in the task's {@code message}:
+     * that message would be refused after the task had changed, and the request or report lost.
+     */
+    private void checkFits(String field, String message, String content) {
+        int limit = bus.maxMessageBytes() - Math.min(ENVELOPE_BYTES, bus.maxMessageBytes() / 2);
+        int bytes = content.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        if (bytes > limit) {
+            throw SwarmbusException.of(ErrorCode.MESSAGE_TOO_LARGE, field, "'" + field + "' makes the task's "
+                    + message + " message " + bytes + " bytes; max_message_bytes=" + bus.maxMessageBytes()
+                    + " leaves " + limit + " for it");
+        }
     }
 
     /** An attempt ended without a result: try another agent if retries remain, else end the task. */

@@ -3,6 +3,7 @@ package io.swarmbus.tasks;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.BusConfig;
@@ -97,6 +98,38 @@ class TaskCoordinatorTest {
         Delivery outcome = inbox("boss").getFirst();
         assertThat(outcome.message().type()).isEqualTo(TaskCoordinator.TASK_RESPONSE);
         assertThat(outcome.message().content()).contains("\"status\":\"completed\"", "\"result\":{\"files\":3}");
+    }
+
+    @Test
+    void whatCouldNotTravelInATaskMessage_isRefusedBeforeAnythingChanges() {
+        worker("py", 1, "python");
+        AgentId py = AgentId.of("py");
+        int max = bus.maxMessageBytes();
+        Task task = tasks.create(spec(0, "python"));
+        inbox("py");
+
+        assertThatThrownBy(() -> tasks.complete(task.id(), py, "\"" + "x".repeat(max) + "\""))
+                .isInstanceOfSatisfying(SwarmbusException.class, e -> {
+                    assertThat(e.code()).isEqualTo(ErrorCode.MESSAGE_TOO_LARGE);
+                    assertThat(e.field()).contains("result");
+                });
+        assertThatThrownBy(() -> tasks.fail(task.id(), py, "y".repeat(max)))
+                .isInstanceOfSatisfying(SwarmbusException.class, e -> assertThat(e.field()).contains("error"));
+        assertThatThrownBy(() -> tasks.cancel(task.id(), "z".repeat(max)))
+                .isInstanceOfSatisfying(SwarmbusException.class, e -> assertThat(e.field()).contains("reason"));
+        assertThatThrownBy(() -> tasks.create(new TaskSpec("t", "", "\"" + "p".repeat(max) + "\"", Set.of("python"),
+                Priority.HIGH, Duration.ofSeconds(60), 0, Optional.empty(), Optional.of(BOSS),
+                SelectionStrategy.LEAST_LOADED, "team", Set.of())))
+                .isInstanceOfSatisfying(SwarmbusException.class, e -> assertThat(e.field()).contains("parameters"));
+        assertThat(tasks.get(task.id()).orElseThrow().status()).isEqualTo(TaskStatus.ASSIGNED);
+        assertThat(registry.require(py).assignedTasks()).isEqualTo(1);
+        assertThat(tasks.list(t -> true, 10)).hasSize(1);
+        assertThat(inbox("boss")).isEmpty();
+
+        // Just under what is left for it: accepted, and the creator hears it, envelope and all.
+        String large = "\"" + "r".repeat(max - 1024 - 200) + "\"";
+        assertThat(tasks.complete(task.id(), py, large).status()).isEqualTo(TaskStatus.COMPLETED);
+        assertThat(inbox("boss").getFirst().message().content()).contains(large);
     }
 
     @Test

@@ -192,8 +192,14 @@ class TaskApiTest {
                 .isEqualTo("required_capabilities");
         assertThat(field(call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"strategy\":\"best\"}"))).isEqualTo("strategy");
         assertThat(call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"parent_id\":\"task-0\"}").status()).isEqualTo(404);
-        String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"]}")
-                .body().get("task_id").asText();
+        JsonNode created = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"]}")
+                .body();
+        String id = created.get("task_id").asText();
+        Reply tooLarge = call("POST", "/api/v1/tasks/" + id + "/complete", "{\"agent_id\":\""
+                + created.get("assignee").asText() + "\",\"result\":\"" + "x".repeat(1_100_000) + "\"}");
+        assertThat(tooLarge.status()).as("a result the creator's report could not carry").isEqualTo(413);
+        assertThat(tooLarge.body().get("error").asText()).isEqualTo("message_too_large");
+        assertThat(tooLarge.body().get("field").asText()).isEqualTo("result");
         assertThat(field(call("POST", "/api/v1/tasks/" + id + "/progress", "{\"agent_id\":\"py1\",\"progress\":101}")))
                 .isEqualTo("progress");
         Reply notHis = call("POST", "/api/v1/tasks/" + id + "/complete", "{\"agent_id\":\"boss\"}");
