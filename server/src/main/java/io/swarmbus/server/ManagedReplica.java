@@ -151,14 +151,27 @@ final class ManagedReplica {
                 request.path("parameters"));
         try {
             if (outcome.result() != null) {
-                tasks.complete(taskId, id, outcome.result().toString());
-                pool.taskCompleted();
+                complete(taskId, outcome.result().toString());
             } else {
                 tasks.fail(taskId, id, outcome.error());
                 pool.taskFailed(outcome.capped());
             }
         } catch (SwarmbusException e) {
             LOG.debug("managed agent {}: task {} changed while it worked: {}", id, taskId, e.getMessage());
+        }
+    }
+
+    /** Reports the answer; one too large to report ends the attempt as failed, saying why. */
+    private void complete(String taskId, String result) {
+        try {
+            tasks.complete(taskId, id, result);
+            pool.taskCompleted();
+        } catch (SwarmbusException e) {
+            if (e.code() != io.swarmbus.ErrorCode.MESSAGE_TOO_LARGE) {
+                throw e;
+            }
+            tasks.fail(taskId, id, "the model's answer could not be reported: " + e.getMessage());
+            pool.taskFailed(false);
         }
     }
 

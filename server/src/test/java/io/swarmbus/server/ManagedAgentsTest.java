@@ -44,7 +44,11 @@ class ManagedAgentsTest {
     }
 
     void start(String backendUrl) throws Exception {
-        bus = MessageBus.open(BusConfig.builder(dir).build());
+        start(backendUrl, BusConfig.builder(dir).build());
+    }
+
+    void start(String backendUrl, BusConfig config) throws Exception {
+        bus = MessageBus.open(config);
         GatewaySettings llm = GatewaySettings.of(List.of(BackendSpec.ofUrl(backendUrl, 16)), "least_outstanding");
         ServerSettings settings = ServerSettings.forTests(dir).withLlm(llm);
         server = HttpServer.start(bus, settings);
@@ -128,6 +132,20 @@ class ManagedAgentsTest {
         assertThat(again.get("replica_agents")).hasSize(2);
         String second = task("{\"type\":\"draft\",\"description\":\"Another\",\"required_capabilities\":[\"write\"]}");
         await("/api/v1/tasks/" + second, t -> t.path("status").asText().equals("completed"), 10);
+    }
+
+    @Test
+    void anAnswerTooLargeToReport_failsTheAttempt_ratherThanLeavingTheTaskRunning() throws Exception {
+        LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "2000");
+        start("http://127.0.0.1:" + sim.port() + "/v1", BusConfig.builder(dir).maxMessageBytes(4096).build());
+        assertThat(call("POST", "/api/v1/managed-agents", "{\"name\":\"writer\",\"model\":\"m\","
+                + "\"capabilities\":[\"write\"],\"replicas\":1,\"max_tokens\":2000}").status()).isEqualTo(201);
+
+        String id = task("{\"type\":\"draft\",\"description\":\"Write at length\",\"required_capabilities\":[\"write\"],"
+                + "\"max_retries\":0}");
+
+        JsonNode failed = await("/api/v1/tasks/" + id, t -> t.path("status").asText().equals("failed"), 10);
+        assertThat(failed.get("error").asText()).contains("could not be reported", "task_response");
     }
 
     @Test
