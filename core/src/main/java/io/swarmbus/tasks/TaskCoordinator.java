@@ -161,6 +161,22 @@ public final class TaskCoordinator implements AutoCloseable {
         });
     }
 
+    /**
+     * {@link #complete} for a result no caller can be refused for, one that came in a message or
+     * from a model: if it is too large to report to the creator, the attempt fails, saying why,
+     * rather than the task running on until its timeout.
+     */
+    public Task completeOrFail(String id, AgentId agent, String result) {
+        try {
+            return complete(id, agent, result);
+        } catch (SwarmbusException e) {
+            if (e.code() != ErrorCode.MESSAGE_TOO_LARGE) {
+                throw e;
+            }
+            return fail(id, agent, "the result could not be reported: " + e.getMessage());
+        }
+    }
+
     /** The agent reports that its attempt failed with {@code error}: retried elsewhere, or failed for good. */
     public Task fail(String id, AgentId agent, String error) {
         return operation(() -> {

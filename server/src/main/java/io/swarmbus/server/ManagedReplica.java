@@ -10,7 +10,9 @@ import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Delivery;
 import io.swarmbus.messaging.Message;
 import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.tasks.Task;
 import io.swarmbus.tasks.TaskCoordinator;
+import io.swarmbus.tasks.TaskStatus;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -151,27 +153,18 @@ final class ManagedReplica {
                 request.path("parameters"));
         try {
             if (outcome.result() != null) {
-                complete(taskId, outcome.result().toString());
+                Task done = tasks.completeOrFail(taskId, id, outcome.result().toString());
+                if (done.status() == TaskStatus.COMPLETED) {
+                    pool.taskCompleted();
+                } else {
+                    pool.taskFailed(false);
+                }
             } else {
                 tasks.fail(taskId, id, outcome.error());
                 pool.taskFailed(outcome.capped());
             }
         } catch (SwarmbusException e) {
             LOG.debug("managed agent {}: task {} changed while it worked: {}", id, taskId, e.getMessage());
-        }
-    }
-
-    /** Reports the answer; one too large to report ends the attempt as failed, saying why. */
-    private void complete(String taskId, String result) {
-        try {
-            tasks.complete(taskId, id, result);
-            pool.taskCompleted();
-        } catch (SwarmbusException e) {
-            if (e.code() != io.swarmbus.ErrorCode.MESSAGE_TOO_LARGE) {
-                throw e;
-            }
-            tasks.fail(taskId, id, "the model's answer could not be reported: " + e.getMessage());
-            pool.taskFailed(false);
         }
     }
 

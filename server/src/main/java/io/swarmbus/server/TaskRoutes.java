@@ -189,7 +189,7 @@ final class TaskRoutes {
             String id = content.text("task_id");
             String status = content.optionalText("status").orElse("completed");
             switch (status) {
-                case "completed" -> tasks.complete(id, agent, content.has("result") ? content.json("result") : "null");
+                case "completed" -> tasks.completeOrFail(id, agent, content.has("result") ? content.json("result") : "null");
                 case "failed", "error" -> tasks.fail(id, agent, content.optionalText("error")
                         .or(() -> content.optionalText("error_message")).orElse("failed"));
                 case "in_progress" -> tasks.progress(id, agent, content.integer("progress")

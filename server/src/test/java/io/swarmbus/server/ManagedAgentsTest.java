@@ -145,7 +145,7 @@ class ManagedAgentsTest {
                 + "\"max_retries\":0}");
 
         JsonNode failed = await("/api/v1/tasks/" + id, t -> t.path("status").asText().equals("failed"), 10);
-        assertThat(failed.get("error").asText()).contains("could not be reported", "task_response");
+        assertThat(failed.get("error").asText()).contains("result could not be reported", "task_response");
     }
 
     @Test

@@ -126,6 +126,24 @@ class TaskApiTest {
     }
 
     @Test
+    void aResultByMessageTooLargeToReport_failsTheAttempt_ratherThanLeavingTheTaskRunning() throws Exception {
+        String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"],"
+                + "\"max_retries\":0}").body().get("task_id").asText();
+        String worker = call("GET", "/api/v1/tasks/" + id, null).body().get("assignee").asText();
+        receiveOne(worker);
+        // Fits in the worker's message (1 MiB), not in the creator's report (1 MiB less 1 KiB).
+        String result = "\"" + "r".repeat((1 << 20) - 1000) + "\"";
+
+        Reply sent = call("POST", "/api/v1/messages", "{\"from\":\"" + worker + "\",\"to\":\"swarmbus\","
+                + "\"type\":\"task_response\",\"content\":{\"task_id\":\"" + id + "\",\"status\":\"completed\","
+                + "\"result\":" + result + "}}");
+        JsonNode failed = awaitStatus(id, "failed");
+
+        assertThat(sent.status()).as(sent.body().toString()).isEqualTo(201);
+        assertThat(failed.get("error").asText()).contains("result could not be reported", "task_response");
+    }
+
+    @Test
     void cancel_subtasks_filters_andOtherUsers() throws Exception {
         String parent = call("POST", "/api/v1/tasks", "{\"type\":\"plan\"}").body().get("task_id").asText();
         String child = call("POST", "/api/v1/tasks", "{\"type\":\"step\",\"parent_id\":\"" + parent + "\","
