@@ -2,6 +2,7 @@ package io.swarmbus.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Priority;
 import io.swarmbus.registry.SelectionStrategy;
@@ -69,9 +70,15 @@ final class TaskWorkers implements Workers {
         // A shallow copy: the input's values (a map-reduce's items among them) are shared, only read.
         ObjectNode parameters = RequestBody.MAPPER.createObjectNode().setAll(work.input());
         parameters.set("answer_schema", work.answerSchema());
-        Task task = tasks.create(new TaskSpec("swarm." + work.kind(), work.instruction(), parameters.toString(),
-                Set.of(), Priority.MEDIUM, work.timeout(), maxRetries, Optional.empty(), Optional.empty(),
-                SelectionStrategy.LEAST_LOADED, owner, candidates));
+        Task task;
+        try {
+            task = tasks.create(new TaskSpec("swarm." + work.kind(), work.instruction(), parameters.toString(),
+                    Set.of(), Priority.MEDIUM, work.timeout(), maxRetries, Optional.empty(), Optional.empty(),
+                    SelectionStrategy.LEAST_LOADED, owner, candidates));
+        } catch (SwarmbusException e) { // say, a reduce step whose inputs are too large for one task message
+            return CompletableFuture.failedFuture(new Failed(null, null, "swarm." + work.kind()
+                    + " could not be given out: " + e.getMessage()));
+        }
         CompletableFuture<Answer> future = new CompletableFuture<>();
         outcomes.waiting.put(task.id(), future);
         tasks.get(task.id()).ifPresent(outcomes::changed); // it may have ended before we were listening
