@@ -2,6 +2,8 @@ package io.swarmbus.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
 import io.swarmbus.llm.CallBody;
 import io.swarmbus.llm.LlmGateway;
 import io.swarmbus.llm.OpenAiWire;
@@ -105,7 +107,16 @@ final class LlmBusService {
                 .priority(message.priority()).correlationId(message.correlationId().orElse(message.id().toString()));
         message.conversationId().ifPresent(response::conversationId);
         try {
-            bus.send(response.build());
+            try {
+                bus.send(response.build());
+            } catch (SwarmbusException e) {
+                if (e.code() != ErrorCode.MESSAGE_TOO_LARGE) {
+                    throw e;
+                }
+                // Asked again, the model would answer as long, and be paid again: say why instead.
+                bus.send(response.content(error(413, "invalid_request_error", "the answer does not fit in a message: "
+                        + e.getMessage() + "; ask for fewer max_tokens, or call /v1 over HTTP")).build());
+            }
         } catch (RuntimeException e) {
             LOG.info("llm_response to {} for {} not sent: {}", to, message.id(), e.getMessage());
             return; // not acknowledged: delivered again when the lease ends

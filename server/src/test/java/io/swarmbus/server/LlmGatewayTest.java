@@ -60,7 +60,12 @@ class LlmGatewayTest {
     }
 
     void start(GatewaySettings llm, java.util.Optional<ServerSettings.LlmPort> llmPort) throws Exception {
-        bus = MessageBus.open(BusConfig.builder(dir).build());
+        start(llm, llmPort, BusConfig.builder(dir).build());
+    }
+
+    void start(GatewaySettings llm, java.util.Optional<ServerSettings.LlmPort> llmPort, BusConfig config)
+            throws Exception {
+        bus = MessageBus.open(config);
         ServerSettings settings = ServerSettings.forTests(dir).withLlm(llm);
         server = HttpServer.start(bus, new ServerSettings(settings.dataDir(), settings.host(), 0,
                 settings.maxRequestBytes(), true, settings.jwtSecret(), settings.tokenLifetime(), 1_000_000,
@@ -608,6 +613,33 @@ class LlmGatewayTest {
         assertThat(usage.at("/keys/team/requests").asInt()).as("billed to the sender's owner").isEqualTo(1);
         assertThat(get("/api/v1/agents").toString()).doesNotContain("\"llm\"");
         assertThat(post(token, "/api/v1/agents", "{\"agent_id\":\"llm\"}", Map.of()).statusCode()).isEqualTo(409);
+    }
+
+    @Test
+    void anAnswerTooLargeForAMessage_isAnsweredWithAnError_notAskedForAgainAndAgain() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "2000");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"), java.util.Optional.empty(),
+                BusConfig.builder(dir).maxMessageBytes(4096).build());
+        post(token, "/api/v1/agents", "{\"agent_id\":\"planner\"}", Map.of());
+        assertThat(post(token, "/api/v1/messages", """
+                {"from": "planner", "to": "llm", "type": "llm_request", "correlation_id": "long",
+                 "content": {"model": "m", "max_tokens": 2000, "messages": [{"role": "user", "content": "go on"}]}}
+                """, Map.of()).statusCode()).isEqualTo(201);
+
+        JsonNode got = RequestBody.MAPPER.readTree(post(token, "/api/v1/agents/planner/receive",
+                "{\"max_messages\":10,\"timeout\":10}", Map.of()).body());
+
+        JsonNode answer = got.path("messages").get(0);
+        assertThat(answer.path("correlation_id").asText()).isEqualTo("long");
+        assertThat(answer.at("/content/status").asInt()).isEqualTo(413);
+        assertThat(answer.at("/content/error/message").asText()).contains("does not fit in a message", "max_tokens");
+        assertThat(a.simulator().stats().requests()).as("the model was asked once").isEqualTo(1);
+        io.swarmbus.messaging.AgentId llm = io.swarmbus.messaging.AgentId.of("llm");
+        long deadline = System.nanoTime() + 5_000_000_000L; // acked just after the answer is sent
+        while (bus.inboxStats(llm).leased() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertThat(bus.inboxStats(llm).leased()).as("the request was acked").isZero();
     }
 
     @Test
