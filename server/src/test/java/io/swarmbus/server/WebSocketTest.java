@@ -127,15 +127,27 @@ class WebSocketTest {
                 .buildAsync(URI.create("ws://127.0.0.1:" + server.port() + "/api/v1/ws" + query), frames).join();
     }
 
-    @Test
-    void producerAndConsumer_onOneConnectionEach() throws Exception {
+    /** A producer's and a consumer's sockets, each with the frames it receives. */
+    record Ends(WebSocket producer, Frames producerFrames, WebSocket consumer, Frames consumerFrames) {}
+
+    /** Registers agents "producer" and "consumer" for user "team" and opens a socket for each. */
+    Ends producerAndConsumer() throws Exception {
         String token = token("team");
         register(token, "producer");
         register(token, "consumer");
         Frames producerFrames = new Frames();
         Frames consumerFrames = new Frames();
-        WebSocket producer = connect("?token=" + token, producerFrames);
-        WebSocket consumer = connect("?token=" + token, consumerFrames);
+        return new Ends(connect("?token=" + token, producerFrames), producerFrames,
+                connect("?token=" + token, consumerFrames), consumerFrames);
+    }
+
+    @Test
+    void producerAndConsumer_onOneConnectionEach() throws Exception {
+        Ends ends = producerAndConsumer();
+        Frames producerFrames = ends.producerFrames();
+        Frames consumerFrames = ends.consumerFrames();
+        WebSocket producer = ends.producer();
+        WebSocket consumer = ends.consumer();
         consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"max_messages\":50}", true).join();
 
         int count = 200;
@@ -234,24 +246,20 @@ class WebSocketTest {
 
     @Test
     void aConsumerThatStopsReading_stallsNothing_andGetsEveryFrameOnceItReadsAgain() throws Exception {
-        String token = token("team");
-        register(token, "producer");
-        register(token, "consumer");
-        Frames producerFrames = new Frames();
-        Frames consumerFrames = new Frames();
-        WebSocket producer = connect("?token=" + token, producerFrames);
-        WebSocket consumer = connect("?token=" + token, consumerFrames);
+        Ends ends = producerAndConsumer();
+        Frames consumerFrames = ends.consumerFrames();
+        WebSocket consumer = ends.consumer();
         consumerFrames.paused = true;
         consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"max_messages\":256}", true).join();
         // 18 MB: more than the loopback's socket buffers hold, so the server's writes must wait.
         int count = 300;
         String content = "x".repeat(60_000);
         for (int i = 0; i < count; i++) {
-            producer.sendText("{\"op\":\"send\",\"message\":{\"from\":\"producer\",\"to\":\"consumer\","
+            ends.producer().sendText("{\"op\":\"send\",\"message\":{\"from\":\"producer\",\"to\":\"consumer\","
                     + "\"content\":\"" + i + content + "\"}}", true).join();
         }
         for (int i = 0; i < count; i++) {
-            assertThat(producerFrames.next().get("op").asText()).isEqualTo("sent");
+            assertThat(ends.producerFrames().next().get("op").asText()).isEqualTo("sent");
         }
         String first = consumerFrames.next().get("delivery").get("id").asText();
 
@@ -282,7 +290,7 @@ class WebSocketTest {
             }
         }
         assertThat(delivered).hasSize(count);
-        producer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+        ends.producer().sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
         consumer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
     }
 
