@@ -107,21 +107,26 @@ final class LlmBusService {
                 .priority(message.priority()).correlationId(message.correlationId().orElse(message.id().toString()));
         message.conversationId().ifPresent(response::conversationId);
         try {
-            try {
-                bus.send(response.build());
-            } catch (SwarmbusException e) {
-                if (e.code() != ErrorCode.MESSAGE_TOO_LARGE) {
-                    throw e;
-                }
-                // Asked again, the model would answer as long, and be paid again: say why instead.
-                bus.send(response.content(error(413, "invalid_request_error", "the answer does not fit in a message: "
-                        + e.getMessage() + "; ask for fewer max_tokens, or call /v1 over HTTP")).build());
-            }
+            sendResponse(response);
         } catch (RuntimeException e) {
             LOG.info("llm_response to {} for {} not sent: {}", to, message.id(), e.getMessage());
             return; // not acknowledged: delivered again when the lease ends
         }
         bus.ackAsync(ADDRESS, List.of(delivery.id()));
+    }
+
+    /** Sends the answer; one too large for a message is replaced by an error saying so. */
+    private void sendResponse(SendRequest.Builder response) {
+        try {
+            bus.send(response.build());
+        } catch (SwarmbusException e) {
+            if (e.code() != ErrorCode.MESSAGE_TOO_LARGE) {
+                throw e;
+            }
+            // Asked again, the model would answer as long, and be paid again: say why instead.
+            bus.send(response.content(error(413, "invalid_request_error", "the answer does not fit in a message: "
+                    + e.getMessage() + "; ask for fewer max_tokens, or call /v1 over HTTP")).build());
+        }
     }
 
     private String answer(Message message) {
