@@ -266,28 +266,114 @@ final class SocketRoutes {
         int max = frame.integer("max_messages").orElse(100);
         Duration visibility = frame.number("visibility_timeout").map(s -> Duration.ofMillis((long) (s * 1000)))
                 .orElse(bus.defaultVisibility());
-        boolean batch = frame.flag("batch");
+        bus.checkReceive(max, visibility);
         AtomicBoolean running = open.get(ctx.sessionId());
-        Outbox outbox = outbox(ctx);
-        Thread.ofVirtual().name("swarmbus-ws-" + agent).start(() -> {
-            try {
-                while (running != null && running.get() && principal(ctx) != null) {
-                    List<Delivery> got = bus.receive(agent, max, visibility, Duration.ofSeconds(5));
-                    metrics.delivered(got);
-                    audit.delivered(agent, got);
-                    if (batch && !got.isEmpty()) {
-                        outbox.add(() -> deliveries(got));
-                    } else {
-                        for (Delivery delivery : got) {
-                            outbox.add(() -> Views.writeDelivery(new StringBuilder(32 + Views.jsonLength(delivery))
-                                    .append("{\"op\":\"message\",\"delivery\":"), delivery).append('}').toString());
-                        }
-                    }
+        if (running != null) {
+            new Subscription(ctx, agent, max, visibility, frame.flag("batch"), running).receive();
+        }
+    }
+
+    /**
+     * A subscribed agent's deliveries, streamed to the socket until it closes. It holds no thread:
+     * each receive is a long-poll whose completion queues the frame, and the frame's rendering, on
+     * the session's outbox, asks for the next. A delivery thus reaches the socket with one thread
+     * handoff after its fsync (journal to outbox) instead of two (journal to a receiving thread,
+     * then to the outbox), and a client that stops reading holds at most one receive's deliveries
+     * leased behind the frame being written; the rest stay in the inbox for the agent's other
+     * receivers.
+     */
+    private final class Subscription {
+        /** How long one receive waits before the next; only re-checks the credentials and the socket. */
+        private static final Duration WAIT = Duration.ofSeconds(5);
+        private final WsContext ctx;
+        private final AgentId agent;
+        private final int max;
+        private final Duration visibility;
+        private final boolean batch;
+        private final AtomicBoolean running;
+        private final Outbox outbox;
+
+        Subscription(WsContext ctx, AgentId agent, int max, Duration visibility, boolean batch, AtomicBoolean running) {
+            this.ctx = ctx;
+            this.agent = agent;
+            this.max = max;
+            this.visibility = visibility;
+            this.batch = batch;
+            this.running = running;
+            this.outbox = outbox(ctx);
+        }
+
+        /**
+         * Receives until a receive has to wait, queueing what each returned; the wait's completion
+         * (on the journal's thread, or the timer's) queues its deliveries, or receives again if none.
+         */
+        void receive() {
+            while (running.get() && principal(ctx) != null) {
+                CompletableFuture<List<Delivery>> next;
+                try {
+                    next = bus.receiveAsync(agent, max, visibility, WAIT);
+                } catch (SwarmbusException e) {
+                    send(ctx, error(null, e));
+                    return;
                 }
-            } catch (SwarmbusException e) {
-                send(ctx, error(null, e));
+                if (!next.isDone()) {
+                    next.whenComplete(this::received);
+                    return;
+                }
+                List<Delivery> got = next.getNow(List.of());
+                if (!got.isEmpty()) {
+                    queue(got); // the last frame's rendering receives again
+                    return;
+                }
             }
-        });
+        }
+
+        private void received(List<Delivery> got, Throwable failure) {
+            if (failure != null) {
+                send(ctx, error(null, refusal(failure)));
+            } else if (got.isEmpty()) {
+                receive();
+            } else {
+                queue(got);
+            }
+        }
+
+        /**
+         * Queues {@code got}'s frames. The outbox's thread counts and audits them with the first
+         * and receives again with the last, so the journal's thread only queues.
+         */
+        private void queue(List<Delivery> got) {
+            if (batch) {
+                outbox.add(() -> {
+                    recordDelivered(got);
+                    return thenReceive(deliveries(got));
+                });
+                return;
+            }
+            for (int i = 0; i < got.size(); i++) {
+                Delivery delivery = got.get(i);
+                boolean first = i == 0;
+                boolean last = i == got.size() - 1;
+                outbox.add(() -> {
+                    if (first) {
+                        recordDelivered(got);
+                    }
+                    String frame = Views.writeDelivery(new StringBuilder(32 + Views.jsonLength(delivery))
+                            .append("{\"op\":\"message\",\"delivery\":"), delivery).append('}').toString();
+                    return last ? thenReceive(frame) : frame;
+                });
+            }
+        }
+
+        private void recordDelivered(List<Delivery> got) {
+            metrics.delivered(got);
+            audit.delivered(agent, got);
+        }
+
+        private String thenReceive(String frame) {
+            receive();
+            return frame;
+        }
     }
 
     /** {@code {"op":"messages","deliveries":[..]}}: everything one receive returned, in one frame. */
