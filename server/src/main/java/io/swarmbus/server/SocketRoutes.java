@@ -430,11 +430,16 @@ final class SocketRoutes {
         });
     }
 
-    /** Once {@code call} is durable, queues {@code answer}'s frame, or the refusal if it failed. */
+    /**
+     * Once {@code call} is durable, queues {@code answer}'s frame, or the refusal if it failed.
+     * Completes on the journal's writer thread, which only queues: the outbox's thread makes the
+     * answer and renders it, as for {@code sent}.
+     */
     private <T> void answerWhenDone(WsContext ctx, String ref, CompletableFuture<T> call,
             java.util.function.Function<T, Map<String, Object>> answer) {
-        Http.after(call).whenComplete((result, failure) ->
-                send(ctx, failure == null ? answer.apply(result) : error(ref, refusal(failure))));
+        Outbox outbox = outbox(ctx);
+        call.whenComplete((result, failure) -> outbox.add(() ->
+                render(failure == null ? answer.apply(result) : error(ref, refusal(failure)))));
     }
 
     /** A number of seconds, 0 to a day, as the REST routes take it. */
