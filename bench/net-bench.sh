@@ -32,6 +32,19 @@ cpu_seconds() {
   ticks="$(getconf CLK_TCK)"
   awk -v t="$ticks" '{ sub(/.*\) /, ""); printf "%.2f %.2f", $12 / t, $13 / t }' "/proc/$server/stat"
 }
+# With SERVER_THREADS=1, each of the server's thread groups' CPU time and context switches over the
+# measured pass, the ten busiest (threads grouped by name without a trailing number; names are cut
+# at 15 characters).
+thread_counters() {
+  local task
+  for task in /proc/$server/task/*; do
+    awk -v id="${task##*/}" -v name="$(tr ' ' _ < "$task/comm")" '
+      FNR == 1 && FILENAME ~ /stat$/ { sub(/.*\) /, ""); user = $12; sys = $13 }
+      /^voluntary_ctxt_switches/ { voluntary = $2 } /^nonvoluntary_ctxt_switches/ { involuntary = $2 }
+      END { print id, name, user, sys, voluntary, involuntary }' "$task/stat" "$task/status" 2>/dev/null
+  done | sort
+}
+if [[ "${SERVER_THREADS:-0}" == 1 ]]; then thread_counters > "$data.threads.before"; fi
 echo "measured pass:"
 read -r user_before system_before <<< "$(cpu_seconds)"
 started=$(date +%s.%N)
@@ -41,3 +54,15 @@ awk -v u0="$user_before" -v s0="$system_before" -v u1="$user_after" -v s1="$syst
     -v t0="$started" -v t1="$(date +%s.%N)" 'BEGIN {
   printf "server CPU over the measured pass: user %.2f s, system %.2f s in %.1f s (%.0f%% of a core)\n",
     u1 - u0, s1 - s0, t1 - t0, 100 * (u1 - u0 + s1 - s0) / (t1 - t0) }'
+if [[ "${SERVER_THREADS:-0}" == 1 ]]; then
+  thread_counters > "$data.threads.after"
+  ticks="$(getconf CLK_TCK)"
+  join "$data.threads.before" "$data.threads.after" | awk -v t="$ticks" '{
+      name = $2; sub(/-?[0-9]+$/, "", name)
+      threads[name]++; user[name] += $8 - $3; sys[name] += $9 - $4
+      voluntary[name] += $10 - $5; involuntary[name] += $11 - $6 }
+    END { for (n in threads) if (user[n] + sys[n] + voluntary[n] > 0)
+      printf "  %-16s %3d threads  cpu %6.2f s (user %6.2f, system %6.2f)  switches %8d voluntary %7d involuntary\n",
+        n, threads[n], (user[n] + sys[n]) / t, user[n] / t, sys[n] / t, voluntary[n], involuntary[n] }' | sort -k5 -nr | head -10
+  rm -f "$data.threads.before" "$data.threads.after"
+fi
