@@ -312,8 +312,8 @@ final class SocketRoutes {
                 CompletableFuture<List<Delivery>> next;
                 try {
                     next = bus.receiveAsync(agent, max, visibility, WAIT);
-                } catch (SwarmbusException e) {
-                    send(ctx, error(null, e));
+                } catch (SwarmbusException e) { // the agent deleted, the server closing
+                    refuse(e);
                     return;
                 }
                 if (!next.isDone()) {
@@ -330,7 +330,7 @@ final class SocketRoutes {
 
         private void received(List<Delivery> got, Throwable failure) {
             if (failure != null) {
-                send(ctx, error(null, refusal(failure)));
+                refuse(refusal(failure));
             } else if (got.isEmpty()) {
                 receive();
             } else {
@@ -363,6 +363,11 @@ final class SocketRoutes {
                     return last ? thenReceive(frame) : frame;
                 });
             }
+        }
+
+        /** Ends the subscription with an error frame, on this session's outbox even if it has closed since. */
+        private void refuse(SwarmbusException e) {
+            outbox.add(() -> render(error(null, e)));
         }
 
         private void recordDelivered(List<Delivery> got) {

@@ -430,4 +430,31 @@ class WebSocketTest {
         assertThat(refused.get("ref").asText()).isEqualTo("x");
         assertThat(frames.next().get("field").asText()).isEqualTo("op");
     }
+
+    @Test
+    void aSubscription_isRefusedBadLimitsWithItsRef_andEndsWithAnErrorWhenItsAgentIsDeleted() throws Exception {
+        Frames frames = new Frames();
+        WebSocket socket = connectAsTeam(frames, "a", "b");
+
+        socket.sendText("{\"op\":\"subscribe\",\"ref\":\"s0\",\"agent\":\"b\",\"max_messages\":0}", true).join();
+        JsonNode refused = frames.next();
+        assertThat(refused.get("op").asText()).isEqualTo("error");
+        assertThat(refused.get("ref").asText()).isEqualTo("s0");
+        assertThat(refused.get("field").asText()).isEqualTo("max_messages");
+
+        socket.sendText("{\"op\":\"subscribe\",\"agent\":\"b\"}", true).join();
+        socket.sendText("{\"op\":\"send\",\"ref\":\"m\",\"message\":{\"from\":\"a\",\"to\":\"b\",\"content\":1}}", true).join();
+        java.util.Set<String> ops = new HashSet<>();
+        while (ops.size() < 2) {
+            ops.add(frames.next().get("op").asText());
+        }
+        assertThat(ops).containsExactlyInAnyOrder("sent", "message");
+
+        // The subscription is waiting in a long-poll; deleting the agent ends it with a frame saying why.
+        bus.deleteInbox(io.swarmbus.messaging.AgentId.of("b"));
+        JsonNode ended = frames.next();
+        assertThat(ended.get("op").asText()).isEqualTo("error");
+        assertThat(ended.get("error").asText()).isEqualTo("not_found");
+        socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
 }
