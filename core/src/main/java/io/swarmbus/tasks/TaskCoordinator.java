@@ -153,9 +153,9 @@ public final class TaskCoordinator implements AutoCloseable {
             Instant now = clock.instant();
             Task done = with(task, TaskStatus.COMPLETED, task.assignee(), 100, Optional.of(result), Optional.empty(),
                     Optional.of(now));
-            checkFits("result", "task_response", response(done));
+            String report = checkFits("result", "task_response", response(done));
             registry.taskFinished(agent, true, Duration.between(task.assignedAt().orElse(now), now));
-            finish(done);
+            finish(done, report);
             assignPending();
             return done;
         });
@@ -199,7 +199,7 @@ public final class TaskCoordinator implements AutoCloseable {
             }
             Task cancelled = with(task, TaskStatus.CANCELLED, task.assignee(), task.progress(), Optional.empty(),
                     Optional.of(reason), Optional.of(clock.instant()));
-            checkFits("reason", "task_response", response(cancelled));
+            String report = checkFits("reason", "task_response", response(cancelled));
             pending.remove(task);
             if (task.status().isRunning()) {
                 AgentId agent = task.assignee().orElseThrow();
@@ -207,7 +207,7 @@ public final class TaskCoordinator implements AutoCloseable {
                 send(agent, TASK_CANCEL, task, "{\"task_id\":" + Json.quote(id) + ",\"reason\":" + Json.quote(reason)
                         + "}");
             }
-            finish(cancelled);
+            finish(cancelled, report);
             assignPending();
             return cancelled;
         });
@@ -315,8 +315,9 @@ public final class TaskCoordinator implements AutoCloseable {
     /**
      * Refuses, before anything changes, what could not travel on in the task's {@code message}:
      * that message would be refused after the task had changed, and the request or report lost.
+     * Returns {@code content}, to be sent as it is.
      */
-    private void checkFits(String field, String message, String content) {
+    private String checkFits(String field, String message, String content) {
         int limit = bus.maxMessageBytes() - Math.min(ENVELOPE_BYTES, bus.maxMessageBytes() / 2);
         int bytes = content.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
         if (bytes > limit) {
@@ -324,6 +325,7 @@ public final class TaskCoordinator implements AutoCloseable {
                     + message + " message " + bytes + " bytes; max_message_bytes=" + bus.maxMessageBytes()
                     + " leaves " + limit + " for it");
         }
+        return content;
     }
 
     /** An attempt ended without a result: try another agent if retries remain, else end the task. */
@@ -342,7 +344,7 @@ public final class TaskCoordinator implements AutoCloseable {
         Task ended = new Task(task.id(), task.spec(), finalStatus, task.assignee(), task.attempts(),
                 List.copyOf(failedBy), task.progress(), Optional.empty(), Optional.of(error), task.createdAt(),
                 task.assignedAt(), Optional.of(clock.instant()));
-        finish(ended);
+        finish(ended, response(ended));
     }
 
     /** Gives {@code task} to the best agent, if one is free. */
@@ -392,12 +394,12 @@ public final class TaskCoordinator implements AutoCloseable {
         }
     }
 
-    private void finish(Task task) {
+    /** Ends {@code task}, sending its creator {@code report}, the task's {@link #response}. */
+    private void finish(Task task, String report) {
         pending.remove(task);
         store(task);
         finished.add(task.id());
-        task.spec().createdBy().filter(bus::hasInbox).ifPresent(creator -> send(creator, TASK_RESPONSE, task,
-                response(task)));
+        task.spec().createdBy().filter(bus::hasInbox).ifPresent(creator -> send(creator, TASK_RESPONSE, task, report));
         while (finished.size() > KEEP_FINISHED) {
             String oldest = finished.poll();
             tasks.remove(oldest);

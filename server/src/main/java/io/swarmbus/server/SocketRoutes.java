@@ -350,17 +350,12 @@ final class SocketRoutes {
                 });
                 return;
             }
-            for (int i = 0; i < got.size(); i++) {
-                Delivery delivery = got.get(i);
-                boolean first = i == 0;
-                boolean last = i == got.size() - 1;
+            for (Delivery delivery : got) {
                 outbox.add(() -> {
-                    if (first) {
+                    if (delivery == got.getFirst()) {
                         recordDelivered(got);
                     }
-                    String frame = Views.writeDelivery(new StringBuilder(32 + Views.jsonLength(delivery))
-                            .append("{\"op\":\"message\",\"delivery\":"), delivery).append('}').toString();
-                    return last ? thenReceive(frame) : frame;
+                    return delivery == got.getLast() ? thenReceive(message(delivery)) : message(delivery);
                 });
             }
         }
@@ -379,6 +374,12 @@ final class SocketRoutes {
             receive();
             return frame;
         }
+    }
+
+    /** {@code {"op":"message","delivery":{..}}}: one delivery. */
+    private static String message(Delivery delivery) {
+        return Views.writeDelivery(new StringBuilder(32 + Views.jsonLength(delivery))
+                .append("{\"op\":\"message\",\"delivery\":"), delivery).append('}').toString();
     }
 
     /** {@code {"op":"messages","deliveries":[..]}}: everything one receive returned, in one frame. */
