@@ -56,7 +56,13 @@ public final class Registry implements AutoCloseable {
     private final List<Entry> sample = new ArrayList<>();
     private final Map<String, AgentId> roundRobin = new HashMap<>();
     /** Owners by agent, readable without the lock: every authenticated call checks one. */
-    private final Map<AgentId, String> owners = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<AgentId, Ownership> owners = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * Who owns a registered agent, and since when: the id's current registration. An id deleted
+     * and registered again starts a new one, perhaps for another user.
+     */
+    public record Ownership(String owner, Instant since) {}
 
     /** Mutable runtime state of one agent. Guarded by the registry's lock. */
     private static final class Entry {
@@ -154,6 +160,11 @@ public final class Registry implements AutoCloseable {
 
     /** Who owns {@code id}, if it is registered. Lock-free. */
     public Optional<String> ownerOf(AgentId id) {
+        return ownership(id).map(Ownership::owner);
+    }
+
+    /** Who owns {@code id} and since when, if it is registered. Lock-free. */
+    public Optional<Ownership> ownership(AgentId id) {
         return Optional.ofNullable(owners.get(id));
     }
 
@@ -454,7 +465,7 @@ public final class Registry implements AutoCloseable {
     private void add(Entry entry) {
         AgentId id = entry.profile.id();
         agents.put(id, entry);
-        owners.put(id, entry.profile.owner());
+        owners.put(id, new Ownership(entry.profile.owner(), entry.registeredAt));
         allIds.add(id);
         for (String capability : entry.profile.capabilities()) {
             byCapability.computeIfAbsent(capability, c -> new TreeSet<>()).add(id);

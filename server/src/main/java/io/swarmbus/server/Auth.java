@@ -6,6 +6,9 @@ import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.MessageRecord;
+import io.swarmbus.registry.Registry;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -27,12 +30,12 @@ final class Auth {
             "/openapi.json");
 
     private final AccessStore store;
-    private final io.swarmbus.registry.Registry registry;
+    private final Registry registry;
     private final Tokens tokens;
     private final RateLimiter limiter;
     private final boolean devMode;
 
-    Auth(AccessStore store, io.swarmbus.registry.Registry registry, Tokens tokens, RateLimiter limiter,
+    Auth(AccessStore store, Registry registry, Tokens tokens, RateLimiter limiter,
             boolean devMode) {
         this.store = store;
         this.registry = registry;
@@ -183,10 +186,33 @@ final class Auth {
         return principal.admin() || registry.ownerOf(agent).map(principal.name()::equals).orElse(false);
     }
 
-    /** Whether the caller may see a message: it owns the sender or a recipient. */
+    /** Whether the caller may see a message: it owned the sender or a recipient when the message was sent. */
     boolean maySee(Principal principal, MessageRecord record) {
-        return principal.admin() || owns(principal, record.message().from())
-                || record.deliveries().stream().anyMatch(d -> owns(principal, d.recipient()));
+        Instant sent = record.message().createdAt();
+        return principal.admin() || ownedAt(principal, record.message().from(), sent)
+                || record.deliveries().stream().anyMatch(d -> ownedAt(principal, d.recipient(), sent));
+    }
+
+    /**
+     * Whether the caller owns {@code agent} in the registration that was current at {@code at}. An
+     * agent id deleted and registered again by another user must not show the new owner what the
+     * old owner's agent sent and received; nor, more simply, does it to the same user.
+     */
+    boolean ownedAt(Principal principal, AgentId agent, Instant at) {
+        if (principal.admin()) {
+            return true;
+        }
+        return registry.ownership(agent).filter(o -> o.owner().equals(principal.name())
+                && !at.isBefore(since(o))).isPresent();
+    }
+
+    /** When the agent's current registration began, to the millisecond as messages are stamped; far future if none. */
+    Instant registeredSince(AgentId agent) {
+        return registry.ownership(agent).map(Auth::since).orElse(Instant.MAX);
+    }
+
+    private static Instant since(Registry.Ownership ownership) {
+        return ownership.since().truncatedTo(ChronoUnit.MILLIS);
     }
 
     void requireGroupOwner(Principal principal, String group) {

@@ -301,8 +301,9 @@ final class MessageRoutes {
      * owner only those to its own agents, so other users' agents go unnamed.
      */
     private Map<String, Object> view(Auth.Principal principal, MessageRecord record) {
-        boolean sender = auth.owns(principal, record.message().from());
-        return Views.record(record, recipient -> sender || auth.owns(principal, recipient));
+        java.time.Instant sent = record.message().createdAt();
+        boolean sender = auth.ownedAt(principal, record.message().from(), sent);
+        return Views.record(record, recipient -> sender || auth.ownedAt(principal, recipient, sent));
     }
 
     /**
@@ -356,8 +357,11 @@ final class MessageRoutes {
         Auth.Principal principal = Auth.principal(ctx);
         auth.requireOwner(principal, agent);
         int limit = Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100);
-        List<Map<String, Object>> views = bus.history(HistoryQuery.all().withAgent(agent).withLimit(limit)).stream()
-                .map(r -> view(principal, r)).toList();
+        HistoryQuery query = HistoryQuery.all().withAgent(agent).withLimit(limit);
+        if (!principal.admin()) { // the agent's current registration only (Auth#ownedAt)
+            query = query.between(auth.registeredSince(agent), Instant.MAX);
+        }
+        List<Map<String, Object>> views = bus.history(query).stream().map(r -> view(principal, r)).toList();
         Http.json(ctx, 200, Views.list("messages", views));
     }
 

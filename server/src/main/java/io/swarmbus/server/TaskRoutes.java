@@ -244,7 +244,8 @@ final class TaskRoutes {
 
     private boolean maySee(Auth.Principal principal, Task task) {
         return principal.admin() || task.spec().owner().equals(principal.name())
-                || task.assignee().map(agent -> auth.owns(principal, agent)).orElse(false);
+                || task.assignee().map(agent -> auth.ownedAt(principal, agent,
+                        task.assignedAt().orElse(task.createdAt()))).orElse(false);
     }
 
     /**

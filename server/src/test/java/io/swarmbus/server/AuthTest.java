@@ -229,6 +229,40 @@ class AuthTest {
     }
 
     @Test
+    void anAgentIdDeletedAndRegisteredByAnotherUser_showsThemNothingOfItsPast() throws Exception {
+        start(true, 300);
+        String alice = token("alice", "alice-password");
+        String bob = token("bob", "bob-password");
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"a1\"}", bearer(alice));
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"tmp1\",\"capabilities\":[\"secret-work\"]}", bearer(alice));
+        String id = call("POST", "/api/v1/messages", "{\"from\":\"a1\",\"to\":\"tmp1\",\"content\":\"secret\","
+                + "\"conversation_id\":\"c1\"}", bearer(alice)).body().get("message_id").asText();
+        String fromTmp = call("POST", "/api/v1/messages", "{\"from\":\"tmp1\",\"to\":\"a1\",\"content\":\"reply\"}",
+                bearer(alice)).body().get("message_id").asText();
+        String task = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"secret-work\"]}",
+                bearer(alice)).body().get("task_id").asText();
+        assertThat(call("POST", "/api/v1/tasks/" + task + "/complete", "{\"agent_id\":\"tmp1\",\"result\":1}",
+                bearer(alice)).status()).isEqualTo(200);
+        assertThat(call("GET", "/api/v1/tasks/" + task, null, bearer(alice)).body().get("assignee").asText())
+                .isEqualTo("tmp1");
+        assertThat(call("DELETE", "/api/v1/agents/tmp1", null, bearer(alice)).status()).isEqualTo(200);
+        assertThat(call("POST", "/api/v1/agents", "{\"agent_id\":\"tmp1\"}", bearer(bob)).status()).isEqualTo(201);
+        String after = call("POST", "/api/v1/messages", "{\"from\":\"a1\",\"to\":\"tmp1\",\"content\":\"new\"}",
+                bearer(alice)).body().get("message_id").asText();
+
+        assertThat(call("GET", "/api/v1/messages/" + id, null, bearer(bob)).status()).isEqualTo(404);
+        assertThat(call("GET", "/api/v1/messages/" + fromTmp, null, bearer(bob)).status()).isEqualTo(404);
+        assertThat(call("GET", "/api/v1/tasks/" + task, null, bearer(bob)).status()).isEqualTo(404);
+        JsonNode history = call("GET", "/api/v1/agents/tmp1/messages", null, bearer(bob)).body();
+        assertThat(history.get("count").asInt()).as(history.toString()).isEqualTo(1);
+        assertThat(history.get("messages").get(0).get("id").asText()).isEqualTo(after);
+        assertThat(call("GET", "/api/v1/messages?conversation_id=c1", null, bearer(bob)).body().get("count").asInt())
+                .isZero();
+        // The old owner still sees its own message, through the sender it still owns.
+        assertThat(call("GET", "/api/v1/messages/" + id, null, bearer(alice)).status()).isEqualTo(200);
+    }
+
+    @Test
     void adminApiKey_authenticates() throws Exception {
         start(false, 300);
         String admin = token("admin", "the-admin-password");
