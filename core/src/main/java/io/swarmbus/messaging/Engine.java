@@ -34,6 +34,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -100,6 +101,8 @@ final class Engine implements MessageBus {
     // ---- state, guarded by lock
     private final LinkedHashMap<MessageId, StoredMessage> messages = new LinkedHashMap<>();
     private final Map<AgentId, Inbox> inboxes = new HashMap<>();
+    /** Service addresses that broadcasts pass by ({@link #excludeFromBroadcast}). */
+    private final Set<AgentId> unbroadcast = new HashSet<>();
     private final Map<String, TreeSet<AgentId>> groups = new TreeMap<>();
     private final Map<String, TreeSet<AgentId>> topics = new TreeMap<>();
     private final LinkedHashMap<IdempotencyKey, IdempotencyEntry> idempotency = new LinkedHashMap<>();
@@ -201,6 +204,16 @@ final class Engine implements MessageBus {
         }
         MessageBus.await(done);
         return true;
+    }
+
+    @Override
+    public void excludeFromBroadcast(AgentId agent) {
+        lock.lock();
+        try {
+            unbroadcast.add(agent);
+        } finally {
+            lock.unlock();
+        }
     }
 
     @Override
@@ -463,7 +476,10 @@ final class Engine implements MessageBus {
                 + " bytes, over the limit max_message_bytes=" + config.maxMessageBytes());
     }
 
-    /** The sorted recipients of a send; the sender never receives its own group, topic or broadcast. */
+    /**
+     * The sorted recipients of a send; the sender never receives its own group, topic or
+     * broadcast, and service addresses get no broadcast.
+     */
     private List<AgentId> recipientsOf(SendRequest request) {
         Collection<AgentId> targets = switch (request.to()) {
             case Address.Direct d -> List.of(requireInbox(d.agent()).agent);
@@ -474,9 +490,10 @@ final class Engine implements MessageBus {
         if (request.to() instanceof Address.Direct) {
             return List.copyOf(targets);
         }
+        boolean broadcast = request.to() instanceof Address.Broadcast;
         List<AgentId> recipients = new ArrayList<>(targets.size());
         for (AgentId target : targets) {
-            if (!target.equals(request.from())) {
+            if (!target.equals(request.from()) && !(broadcast && unbroadcast.contains(target))) {
                 recipients.add(target);
             }
         }

@@ -36,6 +36,13 @@ public interface MessageBus extends AutoCloseable {
     /** Creates an inbox for {@code agent}; false if it already had one. */
     boolean createInbox(AgentId agent);
 
+    /**
+     * Makes {@code agent} a service address: broadcasts pass it by, as it answers requests sent to
+     * it and has no use for what is said to everyone. Not stored: whoever runs the service says so
+     * each time the bus opens.
+     */
+    void excludeFromBroadcast(AgentId agent);
+
     /** Deletes the inbox, its dead letters, its group memberships and subscriptions. */
     void deleteInbox(AgentId agent);
 

@@ -186,6 +186,20 @@ abstract class MessageBusContract {
     }
 
     @Test
+    void broadcast_passesServiceAddressesBy_whichStillTakeDirectMessages() {
+        AgentId service = AgentId.of("service");
+        bus.createInbox(service);
+        bus.excludeFromBroadcast(service);
+
+        SendResult sent = send(ALICE, Address.broadcast(), "all");
+        send(ALICE, Address.agent(service), "to the service");
+
+        assertThat(sent.recipients()).isEqualTo(2);
+        assertThat(bus.receive(service, 10)).singleElement()
+                .satisfies(d -> assertThat(d.message().content()).isEqualTo("to the service"));
+    }
+
+    @Test
     void send_toUnknownAgentOrGroup_isNotFound() {
         assertThatThrownBy(() -> send(ALICE, Address.agent("ghost"), "1"))
                 .isInstanceOfSatisfying(SwarmbusException.class,

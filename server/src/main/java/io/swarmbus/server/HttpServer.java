@@ -101,6 +101,7 @@ public final class HttpServer implements AutoCloseable {
         Registry registry = Registry.open(DurableTable.open(settings.dataDir().resolve("registry"), FsyncPolicy.ALWAYS),
                 clock, settings.heartbeatTtl());
         bus.createInbox(TASK_INBOX);
+        bus.excludeFromBroadcast(TASK_INBOX);
         reconcile(bus, registry, store);
         TaskWorkers.Outcomes swarmOutcomes = new TaskWorkers.Outcomes();
         TaskCoordinator coordinator = TaskCoordinator.open(DurableTable.open(settings.dataDir().resolve("tasks"),

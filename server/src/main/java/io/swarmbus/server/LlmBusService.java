@@ -57,6 +57,7 @@ final class LlmBusService {
         int capacity = gateway.backends().stream().mapToInt(b -> b.spec().maxConcurrency()).sum();
         this.slots = new Semaphore(Math.max(16, 2 * capacity));
         bus.createInbox(ADDRESS);
+        bus.excludeFromBroadcast(ADDRESS);
     }
 
     /** Reads the {@code llm} inbox until {@code running} turns false; one virtual thread per request. */

@@ -44,19 +44,39 @@ final class MessageRoutes {
     /** {@code POST /api/v1/groups/{name}/messages}. */
     void sendToGroup(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
+        refuseAddressFields(body, "this route sends to the group its path names");
         respondToSend(ctx, request(ctx, body, Address.group(ctx.pathParam("name"))));
     }
 
     /** The seed's {@code POST /groups/message}: {@code {"group_name", "content", "message_type"}}. */
     void sendToNamedGroup(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
+        refuseAddressFields(body, "this route sends to the group named by 'group_name'", "group_name");
         respondToSend(ctx, request(ctx, body, Address.group(body.text("group_name"))));
     }
 
     /** {@code POST /api/v1/topics/{topic}/messages}. */
     void publish(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
+        refuseAddressFields(body, "this route publishes to the topic its path names");
         respondToSend(ctx, request(ctx, body, Address.topic(ctx.pathParam("topic"))));
+    }
+
+    /** The fields that say where a message goes, on {@code POST /api/v1/messages}. */
+    private static final List<String> ADDRESS_FIELDS = List.of("to", "receiver_id", "group", "group_name", "topic",
+            "broadcast");
+
+    /**
+     * Refuses an address field in the body of a route that already knows where the message goes
+     * (but for those {@code kept}): ignoring it would send the message somewhere the caller did not
+     * ask for.
+     */
+    private static void refuseAddressFields(RequestBody body, String where, String... kept) {
+        for (String field : ADDRESS_FIELDS) {
+            if (body.has(field) && !List.of(kept).contains(field)) {
+                throw SwarmbusException.invalid(field, where + "; '" + field + "' has no place in it");
+            }
+        }
     }
 
     /**
@@ -66,10 +86,11 @@ final class MessageRoutes {
      */
     void broadcast(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
-        body.firstPresent("to", "receiver_id", "group", "group_name", "topic").ifPresent(field -> {
-            throw SwarmbusException.invalid(field, "a broadcast goes to every agent, or to those with a 'role' "
-                    + "or 'capability'; '" + field + "' has no place in it");
-        });
+        refuseAddressFields(body, "a broadcast goes to every agent, or to those with a 'role' or 'capability'",
+                "broadcast");
+        if (body.has("broadcast") && !body.flag("broadcast")) {
+            throw SwarmbusException.invalid("broadcast", "this route broadcasts; 'broadcast' may only be true here");
+        }
         if (!body.has("role") && !body.has("capability")) {
             respondToSend(ctx, request(ctx, body, Address.broadcast()));
             return;

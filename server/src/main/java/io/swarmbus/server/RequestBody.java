@@ -185,10 +185,27 @@ final class RequestBody {
             return Optional.empty();
         }
         JsonNode node = root.get(field);
-        if (!node.canConvertToInt() || !node.isIntegralNumber()) {
-            throw SwarmbusException.invalid(field, "'" + field + "' must be a whole number");
+        Integer value = whole(node);
+        if (value == null) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be a whole number from " + Integer.MIN_VALUE
+                    + " to " + Integer.MAX_VALUE + ", was " + node);
         }
-        return Optional.of(node.asInt());
+        return Optional.of(value);
+    }
+
+    /**
+     * A JSON number that is a whole {@code int}, written as one ({@code 5}) or not ({@code 5.0},
+     * {@code 1e2}); null for anything else, a number out of range among them (never wrapped round).
+     */
+    private static Integer whole(JsonNode node) {
+        if (node.isIntegralNumber()) {
+            return node.canConvertToInt() ? node.intValue() : null;
+        }
+        if (node.isNumber()) {
+            double value = node.doubleValue();
+            return value == Math.rint(value) && Math.abs(value) <= Integer.MAX_VALUE ? (int) value : null;
+        }
+        return null;
     }
 
     boolean flag(String field) {
@@ -207,8 +224,12 @@ final class RequestBody {
             return Optional.empty();
         }
         JsonNode node = root.get(field);
-        if (node.isIntegralNumber()) {
-            return Optional.of(Priority.ofLevel(node.asInt()));
+        if (node.isNumber()) {
+            Integer level = whole(node);
+            if (level == null) {
+                throw SwarmbusException.invalid(field, "priority " + node + " is invalid: use 0-3 or low, medium, high, critical");
+            }
+            return Optional.of(Priority.ofLevel(level));
         }
         if (node.isTextual()) {
             return Optional.of(Priority.parse(node.asText()));

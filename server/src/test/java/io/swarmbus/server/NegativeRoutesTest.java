@@ -241,6 +241,10 @@ class NegativeRoutesTest {
         cases.put("{\"to\":\"alice\",\"content\":1,\"priority\":\"urgent\"}", "priority");
         cases.put("{\"to\":\"alice\",\"content\":1,\"priority\":7}", "priority");
         cases.put("{\"to\":\"alice\",\"content\":1,\"priority\":[1]}", "priority");
+        cases.put("{\"to\":\"alice\",\"content\":1,\"priority\":4294967298}", "priority"); // once wrapped round to 2
+        cases.put("{\"to\":\"alice\",\"content\":1,\"priority\":18446744073709551619}", "priority");
+        cases.put("{\"to\":\"alice\",\"content\":1,\"priority\":-4294967293}", "priority");
+        cases.put("{\"to\":\"alice\",\"content\":1,\"priority\":1.5}", "priority");
         cases.put("{\"to\":5,\"content\":1}", "to");
         cases.put("{\"to\":\"alice\",\"group\":\"g\",\"content\":1}", "to");
         cases.put("{\"content\":1}", "to");
@@ -268,6 +272,17 @@ class NegativeRoutesTest {
         Reply broadcastTo = call("POST", "/api/v1/messages/broadcast", "{\"to\":\"bob\",\"content\":1}", alice);
         assertThat(broadcastTo.status()).isEqualTo(400);
         assertThat(broadcastTo.body().get("field").asText()).isEqualTo("to");
+        // Routes that know where a message goes refuse another address rather than ignore it.
+        for (String[] c : new String[][] {
+                {"/api/v1/messages/broadcast", "{\"broadcast\":false,\"content\":1}", "broadcast"},
+                {"/api/v1/groups/g/messages", "{\"to\":\"bob\",\"content\":1}", "to"},
+                {"/api/v1/groups/g/messages", "{\"group\":\"other\",\"content\":1}", "group"},
+                {"/api/v1/topics/news/messages", "{\"broadcast\":true,\"content\":1}", "broadcast"},
+                {"/groups/message", "{\"group_name\":\"g\",\"to\":\"bob\",\"content\":1}", "to"}}) {
+            Reply reply = call("POST", c[0], c[1], alice);
+            assertThat(reply.status()).as(c[0] + " " + c[1]).isEqualTo(400);
+            assertThat(reply.body().get("field").asText()).as(c[0] + " " + c[1]).isEqualTo(c[2]);
+        }
         Reply unknownId = call("GET", "/api/v1/messages/00000000000000ff", null, alice);
         assertThat(unknownId.status()).isEqualTo(404);
         Reply badLimit = call("GET", "/api/v1/messages?limit=0", null, alice);

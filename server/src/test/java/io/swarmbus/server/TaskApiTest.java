@@ -184,6 +184,16 @@ class TaskApiTest {
     }
 
     @Test
+    void aBroadcastToEveryone_passesTheServersOwnAddressesBy() throws Exception {
+        Reply sent = call("POST", "/api/v1/messages/broadcast", "{\"from\":\"boss\",\"content\":\"all hands\"}");
+
+        assertThat(sent.status()).isEqualTo(201);
+        assertThat(sent.body().get("recipients").asInt()).as(sent.body().toString()).isEqualTo(2);
+        // Before, the llm address took it too and answered the sender with an error.
+        assertThat(call("POST", "/api/v1/agents/boss/receive?timeout=1", null).body().get("count").asInt()).isZero();
+    }
+
+    @Test
     void broadcastToARole_withAnIdempotencyKey_reachesEachAgentOnce_andARetryNone() throws Exception {
         String body = "{\"from\":\"boss\",\"role\":\"worker\",\"content\":1,\"idempotency_key\":\"standup-7\"}";
 
