@@ -663,18 +663,23 @@ final class Engine implements MessageBus {
         try {
             checkOpen();
             Inbox inbox = requireInbox(agent);
+            // An id named twice is answered once, where its first mention put it.
             Set<MessageId> held = new LinkedHashSet<>();
             List<DeliveryState> heldStates = new ArrayList<>(ids.size());
-            List<MessageId> notHeld = new ArrayList<>();
+            Set<MessageId> notHeld = new LinkedHashSet<>();
             for (MessageId id : ids) {
+                if (held.contains(id)) {
+                    continue;
+                }
                 DeliveryState d = delivery(inbox, id.value());
-                if (d == null || d.status != DeliveryStatus.LEASED || !held.add(id)) {
+                if (d == null || d.status != DeliveryStatus.LEASED) {
                     notHeld.add(id);
                 } else {
+                    held.add(id);
                     heldStates.add(d);
                 }
             }
-            AckResult result = new AckResult(List.copyOf(held), notHeld);
+            AckResult result = new AckResult(List.copyOf(held), List.copyOf(notHeld));
             if (held.isEmpty()) {
                 return CompletableFuture.completedFuture(result);
             }

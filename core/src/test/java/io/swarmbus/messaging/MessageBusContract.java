@@ -370,10 +370,10 @@ abstract class MessageBusContract {
         MessageId b = send(ALICE, Address.agent(BOB), "b").id();
         bus.receive(BOB, 1);
 
-        AckResult result = MessageBus.await(bus.ackAsync(BOB, List.of(a, b, a)));
+        AckResult result = MessageBus.await(bus.ackAsync(BOB, List.of(a, b, a, b)));
 
         assertThat(result.acked()).containsExactly(a);
-        assertThat(result.notHeld()).containsExactly(b, a);
+        assertThat(result.notHeld()).as("an id named twice is answered once").containsExactly(b);
     }
 
     @Test

@@ -46,9 +46,7 @@ final class AgentRoutes {
     void register(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         AgentId id = body.agent("agent_id");
-        if (id.value().equals(".") || id.value().equals("..")) { // a URL path cannot name them: /agents/../receive is /receive
-            throw SwarmbusException.invalid("agent_id", "agent id '" + id.value() + "' cannot be used: a URL path cannot name it");
-        }
+        Http.requireNameableInPath("agent_id", "agent id", id.value());
         if (id.value().equals("networks")) { // GET /api/v1/agents/networks lists networks, not this agent
             throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id 'networks' is reserved for "
                     + "/api/v1/agents/networks");

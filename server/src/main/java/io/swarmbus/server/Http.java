@@ -90,6 +90,17 @@ final class Http {
         return seconds(name, param(ctx, body, name));
     }
 
+    /**
+     * Refuses {@code .} and {@code ..} as a name that routes put in a path: a URL path cannot name
+     * them ({@code /agents/../receive} is {@code /receive}), so what is made under them could not
+     * be reached.
+     */
+    static void requireNameableInPath(String field, String what, String value) {
+        if (value.equals(".") || value.equals("..")) {
+            throw SwarmbusException.invalid(field, what + " '" + value + "' cannot be used: a URL path cannot name it");
+        }
+    }
+
     /** Parameter {@code name}'s {@code value} as a whole number, or {@code fallback} when absent. */
     static int wholeNumber(String name, Optional<String> value, int fallback) {
         try {

@@ -23,6 +23,7 @@ final class MembershipRoutes {
     void createGroup(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         String name = body.text("group_name");
+        Http.requireNameableInPath("group_name", "group name", name);
         Auth.Principal principal = Auth.principal(ctx);
         synchronized (this) {
             bus.createGroup(name, body.agents("agent_ids"));

@@ -283,6 +283,9 @@ final class MessageRoutes {
 
     /** {@code message_ids} (1 to 10,000) or one {@code message_id}, as the ack, nack and extend routes take them. */
     static List<MessageId> messageIds(RequestBody body) {
+        if (body.has("message_id") && body.has("message_ids")) {
+            throw SwarmbusException.invalid("message_id", "give 'message_ids' or 'message_id', not both");
+        }
         if (body.has("message_id")) {
             return List.of(MessageId.parse(body.text("message_id")));
         }

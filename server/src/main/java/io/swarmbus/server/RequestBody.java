@@ -174,8 +174,8 @@ final class RequestBody {
             return Optional.empty();
         }
         JsonNode node = root.get(field);
-        if (!node.isNumber()) {
-            throw SwarmbusException.invalid(field, "'" + field + "' must be a number");
+        if (!node.isNumber() || !Double.isFinite(node.asDouble())) { // 1e400 parses as infinity
+            throw SwarmbusException.invalid(field, "'" + field + "' must be a finite number");
         }
         return Optional.of(node.asDouble());
     }
@@ -258,10 +258,11 @@ final class RequestBody {
     java.util.Map<String, Double> numberMap(String field) {
         java.util.Map<String, Double> map = new java.util.LinkedHashMap<>();
         for (var entry : entries(field, "an object of numbers")) {
-            if (!entry.getValue().isNumber()) {
-                throw SwarmbusException.invalid(field, "'" + field + "." + entry.getKey() + "' must be a number");
+            double value = entry.getValue().asDouble();
+            if (!entry.getValue().isNumber() || !Double.isFinite(value)) { // 1e400 parses as infinity
+                throw SwarmbusException.invalid(field, "'" + field + "." + entry.getKey() + "' must be a finite number");
             }
-            map.put(entry.getKey(), entry.getValue().asDouble());
+            map.put(entry.getKey(), value);
         }
         return map;
     }

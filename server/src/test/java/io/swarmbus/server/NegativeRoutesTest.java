@@ -301,11 +301,14 @@ class NegativeRoutesTest {
         assertThat(pair.status()).as("a whole pair is text").isEqualTo(201);
         assertThat(call("GET", "/api/v1/tasks?limit=1000", null, alice).status()).isEqualTo(200);
 
-        // "." and ".." cannot be named in a URL path, so they cannot be agents.
+        // "." and ".." cannot be named in a URL path, so they cannot be agents or groups.
         for (String dots : List.of(".", "..")) {
             Reply registered = call("POST", "/api/v1/agents", "{\"agent_id\":\"" + dots + "\"}", alice);
             assertThat(registered.status()).as(dots).isEqualTo(400);
             assertThat(registered.body().get("field").asText()).isEqualTo("agent_id");
+            Reply group = call("POST", "/api/v1/groups", "{\"group_name\":\"" + dots + "\",\"agent_ids\":[]}", alice);
+            assertThat(group.status()).as(dots).isEqualTo(400);
+            assertThat(group.body().get("field").asText()).isEqualTo("group_name");
         }
         Reply dotted = call("POST", "/api/v1/agents/%2E%2E/receive", "{}", alice);
         assertThat(dotted.status()).isEqualTo(404);
@@ -322,6 +325,11 @@ class NegativeRoutesTest {
         assertThat(delay.status()).as(String.valueOf(delay.body())).isEqualTo(400);
         assertThat(delay.body().get("field").asText()).isEqualTo("delay_seconds");
         assertThat(delay.body().get("message").asText()).doesNotContain("PT");
+        // Both forms of ids at once: the list was ignored and the message stayed leased.
+        Reply both = call("POST", "/api/v1/agents/alice/ack", "{\"message_ids\":[\"" + id + "\"],"
+                + "\"message_id\":\"0000000000000000\"}", alice);
+        assertThat(both.status()).isEqualTo(400);
+        assertThat(both.body().get("field").asText()).isEqualTo("message_id");
     }
 
     @Test

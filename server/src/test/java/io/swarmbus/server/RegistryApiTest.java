@@ -69,6 +69,10 @@ class RegistryApiTest {
         Reply beat = call(alice, "POST", "/api/v1/agents/js/heartbeat", "{\"status\":\"busy\",\"current_tasks\":1,"
                 + "\"health\":{\"cpu\":0.9}}");
 
+        Reply infinite = call(alice, "POST", "/api/v1/agents/js/heartbeat", "{\"health\":{\"cpu\":1e400}}");
+
+        assertThat(infinite.status()).as("1e400 parses as infinity").isEqualTo(400);
+        assertThat(infinite.body().get("field").asText()).isEqualTo("health");
         assertThat(registered.status()).isEqualTo(201);
         assertThat(registered.body().get("registration").asText()).isEqualTo("registered");
         assertThat(registered.body().get("owner").asText()).isEqualTo("alice");
