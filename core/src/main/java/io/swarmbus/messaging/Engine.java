@@ -1250,10 +1250,14 @@ final class Engine implements MessageBus {
         }
         groups.values().forEach(members -> members.remove(agent));
         topics.values().forEach(subscribers -> subscribers.remove(agent));
+        // A waiting receiver learns that the agent is gone, as its next receive would, rather than
+        // taking an empty answer for "nothing came" and asking again.
+        SwarmbusException gone = new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent
+                + "' has no inbox: it was deleted while this receive waited");
         for (Waiter waiter : inbox.waiters) {
             if (waiter.claim()) {
                 waiter.timeout.cancel(false);
-                completions.add(() -> waiter.future.complete(List.of()));
+                completions.add(() -> waiter.future.completeExceptionally(gone));
             }
         }
     }

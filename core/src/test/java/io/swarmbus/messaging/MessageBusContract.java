@@ -200,6 +200,19 @@ abstract class MessageBusContract {
     }
 
     @Test
+    void aReceiveWaitingWhenItsAgentIsDeleted_failsNotFound() {
+        var waiting = bus.receiveAsync(BOB, 1, java.time.Duration.ofSeconds(30), java.time.Duration.ofSeconds(30));
+        assertThat(waiting).isNotDone();
+
+        bus.deleteInbox(BOB);
+
+        assertThat(waiting).failsWithin(java.time.Duration.ofSeconds(5))
+                .withThrowableOfType(java.util.concurrent.ExecutionException.class)
+                .havingCause().isInstanceOfSatisfying(SwarmbusException.class,
+                        e -> assertThat(e.code()).isEqualTo(ErrorCode.NOT_FOUND));
+    }
+
+    @Test
     void send_toUnknownAgentOrGroup_isNotFound() {
         assertThatThrownBy(() -> send(ALICE, Address.agent("ghost"), "1"))
                 .isInstanceOfSatisfying(SwarmbusException.class,

@@ -160,6 +160,26 @@ class HttpApiTest {
     }
 
     @Test
+    void receive_longPoll_whoseAgentIsDeletedMeanwhile_is404() throws Exception {
+        register("a", "b");
+        CompletableFuture<Reply> waiting = CompletableFuture.supplyAsync(() -> {
+            try {
+                return call("POST", "/api/v1/agents/b/receive?timeout=20", null);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        Thread.sleep(200);
+        assertThat(waiting).isNotDone();
+
+        assertThat(call("DELETE", "/api/v1/agents/b", null).status()).isEqualTo(200);
+
+        Reply got = waiting.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(got.status()).as(got.body().toString()).isEqualTo(404);
+        assertThat(got.body().get("message").asText()).contains("deleted while this receive waited");
+    }
+
+    @Test
     void receive_longPollOutlastsTheConnectionsIdleTimeoutAndKeepsItsConnection() throws Exception {
         register("patient");
         server.idleTimeout(Duration.ofMillis(300));
