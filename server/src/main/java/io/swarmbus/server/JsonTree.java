@@ -117,6 +117,35 @@ final class JsonTree {
             default -> { } // numbers and literals are read whole already
         }
         int end = (int) parser.currentLocation().getByteOffset();
-        return NODES.pojoNode(new RawValue(new String(json, start, end - start, StandardCharsets.UTF_8)));
+        return NODES.pojoNode(new RawValue(pairedEscapes(new String(json, start, end - start, StandardCharsets.UTF_8))));
+    }
+
+    /**
+     * {@code raw}, refused if one of its strings spells half of a surrogate pair with an escape
+     * (backslash, u, d800, not followed by the low half), as {@link #paired} refuses it in any
+     * other string of a body: one rule for the whole body. Raw text is checked escape by escape,
+     * as Jackson has already checked that each is well formed; text without a backslash costs one
+     * vectorized search.
+     */
+    private static String pairedEscapes(String raw) {
+        int i = raw.indexOf('\\');
+        while (i >= 0) {
+            if (raw.charAt(i + 1) != 'u') {
+                i = raw.indexOf('\\', i + 2); // a one-character escape: \" \\ \n and the like
+                continue;
+            }
+            char c = (char) Integer.parseInt(raw, i + 2, i + 6, 16);
+            boolean lowFollows = i + 11 < raw.length() && raw.charAt(i + 6) == '\\' && raw.charAt(i + 7) == 'u'
+                    && Character.isLowSurrogate((char) Integer.parseInt(raw, i + 8, i + 12, 16));
+            if (Character.isHighSurrogate(c) && lowFollows) {
+                i = raw.indexOf('\\', i + 12);
+            } else if (Character.isSurrogate(c)) {
+                throw SwarmbusException.invalid("body", String.format(
+                        "the request body holds \\u%04x without the other half of its surrogate pair, which is not text", (int) c));
+            } else {
+                i = raw.indexOf('\\', i + 6);
+            }
+        }
+        return raw;
     }
 }

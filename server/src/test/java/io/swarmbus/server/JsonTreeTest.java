@@ -46,6 +46,19 @@ class JsonTreeTest {
     }
 
     @Test
+    void halfASurrogatePairSpelledWithAnEscape_isRefused_inContentAsElsewhere() throws Exception {
+        for (String bad : List.of("\"\\ud800\"", "\"a\\udc00b\"", "{\"k\":[\"\\uD83D\"]}", "\"\\ud83d\\u0041\"",
+                "\"\\ud83d\\ud83d\"", "\"\\\\\\ud800\"")) {
+            assertThatThrownBy(() -> read("{\"content\":" + bad + "}")).as(bad)
+                    .isInstanceOf(io.swarmbus.SwarmbusException.class).hasMessageContaining("surrogate pair");
+        }
+        for (String good : List.of("\"\\ud83d\\ude00\"", "\"\\\\ud800\"", "\"x\\n\\u00e9\\\"\\ud83d\\udE00y\"",
+                "[\"\\\\\", \"\\u0041\"]")) {
+            assertThat(JsonTree.text(read("{\"content\":" + good + "}").get("content"))).as(good).isEqualTo(good);
+        }
+    }
+
+    @Test
     void malformedJson_isRefused_evenInsideContent() {
         for (String bad : List.of("{\"content\":{\"a\":}}", "{\"content\":[1,}", "{\"content\":tru}", "{\"a\":1} x",
                 "{\"content\":\"open", "{\"content\":01}")) {

@@ -256,6 +256,7 @@ class NegativeRoutesTest {
         cases.put("{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":1e18}", "ttl_seconds"); // once overflowed the clock
         cases.put("{\"to\":\"alice\",\"content\":1,\"headers\":{\"traceparent\":\"" + "x".repeat(5000) + "\"}}", "headers");
         cases.put("{\"to\":\"alice\",\"content\":1,\"conversation_id\":\"\\ud800\"}", "body");
+        cases.put("{\"to\":\"alice\",\"content\":\"\\ud800\"}", "body"); // content is kept as raw text, and checked too
         cases.put("{\"to\":\"alice\",\"receiver_id\":\"bob\",\"content\":1}", "receiver_id");
         cases.put("[1,2]", "body");
         for (var c : cases.entrySet()) {
