@@ -44,8 +44,14 @@ final class ApiCatalog {
         this.publicPaths = publicPaths;
     }
 
+    /**
+     * A GET route, and HEAD on the same path answering what GET would (Jetty sends no body for a
+     * HEAD). Left to itself Javalin answers HEAD on any GET route with an empty 200, even where
+     * GET would answer 404 or 400.
+     */
     void get(String path, String summary, Handler handler) {
         routes.get(path, handler);
+        routes.head(path, handler);
         add("get", path, summary, 200);
     }
 

@@ -49,6 +49,10 @@ final class StreamRoutes {
         if (accept == null || !accept.contains("text/event-stream")) {
             throw SwarmbusException.invalid("Accept", "a push stream needs 'Accept: text/event-stream'");
         }
+        if (ctx.method() == io.javalin.http.HandlerType.HEAD) { // what the stream would answer, without leasing anything
+            ctx.status(200).contentType("text/event-stream");
+            return;
+        }
         new SseHandler(0, client -> stream(client, agent, max, visibility)).handle(ctx);
     }
 

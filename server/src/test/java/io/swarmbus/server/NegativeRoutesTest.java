@@ -334,6 +334,24 @@ class NegativeRoutesTest {
     }
 
     @Test
+    void head_answersTheStatusGetWould_withoutABody() throws Exception {
+        Map<String, Integer> cases = new java.util.LinkedHashMap<>();
+        cases.put("/api/v1/agents/alice", 200);
+        cases.put("/api/v1/agents/bob", 404); // another user's
+        cases.put("/api/v1/agents/ghost", 404);
+        cases.put("/api/v1/messages/zz", 400);
+        cases.put("/api/v1/agents?limit=abc", 400);
+        cases.put("/api/v1/agents/alice/stream", 400); // no Accept: text/event-stream
+        for (var c : cases.entrySet()) {
+            Reply get = call("GET", c.getKey(), null, alice);
+            Reply head = call("HEAD", c.getKey(), null, alice);
+            assertThat(get.status()).as("GET " + c.getKey()).isEqualTo(c.getValue());
+            assertThat(head.status()).as("HEAD " + c.getKey()).isEqualTo(c.getValue());
+            assertThat(head.body()).as("HEAD " + c.getKey()).isNull();
+        }
+    }
+
+    @Test
     void whatJettyRefusesBeforeAnyRoute_isAnsweredInTheApisErrorShape() throws Exception {
         Map<String, Reply> cases = new java.util.LinkedHashMap<>();
         cases.put("a path that is not UTF-8", call("GET", "/api/v1/agents/%FF", null, alice));
