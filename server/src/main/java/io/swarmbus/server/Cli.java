@@ -69,6 +69,10 @@ final class Cli {
               client options: --server URL --token TOKEN --json
             """;
 
+    /** Each client command's options, read from {@link #USAGE}: what the help shows is what a command takes. */
+    static final Map<String, java.util.Set<String>> OPTIONS = optionsOf(USAGE);
+    private static final java.util.Set<String> CLIENT_OPTIONS = java.util.Set.of("server", "token", "json");
+
     private final PrintStream out;
     private final Map<String, String> env;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
@@ -87,8 +91,66 @@ final class Cli {
         this.env = env;
     }
 
+    /**
+     * The commands of a usage text and the options each names. A line starting with a word is a
+     * command (its words up to the first option); a line starting with an option continues the one
+     * above. Stops at the client options, which every command takes.
+     */
+    static Map<String, java.util.Set<String>> optionsOf(String usage) {
+        Map<String, java.util.Set<String>> commands = new java.util.LinkedHashMap<>();
+        java.util.regex.Pattern option = java.util.regex.Pattern.compile("--([a-z][a-z-]*)");
+        java.util.Set<String> current = null;
+        for (String line : usage.strip().lines().map(String::strip).toList()) {
+            if (line.startsWith("client options:")) {
+                break;
+            }
+            if (!line.startsWith("-") && !line.startsWith("[") && !line.startsWith("(")) {
+                java.util.List<String> words = new java.util.ArrayList<>();
+                for (String word : line.split("\\s+")) {
+                    if (word.startsWith("-") || word.startsWith("[") || word.startsWith("(")) {
+                        break;
+                    }
+                    words.add(word);
+                }
+                current = new java.util.TreeSet<>();
+                commands.put(String.join(" ", words), current);
+            }
+            java.util.regex.Matcher named = option.matcher(line);
+            while (named.find()) {
+                current.add(named.group(1));
+            }
+        }
+        return commands;
+    }
+
+    /** The subcommands of a two-word command's first word, as the usage lists them. */
+    static java.util.List<String> subcommands(String first) {
+        return OPTIONS.keySet().stream().filter(c -> c.startsWith(first + " ")).map(c -> c.substring(first.length() + 1))
+                .toList();
+    }
+
+    /**
+     * Refuses an unknown command, and an option its command does not take: a misspelt
+     * {@code --priorty} would otherwise be dropped without a word and the default used.
+     */
+    static void check(String command, Map<String, String> options) {
+        java.util.Set<String> taken = OPTIONS.get(command);
+        if (taken == null) {
+            java.util.List<String> subcommands = subcommands(command);
+            throw new IllegalArgumentException(subcommands.isEmpty() ? "unknown command '" + command + "'"
+                    : "'" + command + "' needs one of: " + String.join(", ", subcommands));
+        }
+        for (String name : new java.util.TreeSet<>(options.keySet())) {
+            if (!taken.contains(name) && !CLIENT_OPTIONS.contains(name)) {
+                throw new IllegalArgumentException("'" + command + "' takes no --" + name + (taken.isEmpty() ? ""
+                        : "; it takes " + String.join(", ", taken.stream().map(o -> "--" + o).toList())));
+            }
+        }
+    }
+
     /** Runs {@code command} (one or two words) with {@code options}. */
     void run(String command, Map<String, String> options) {
+        check(command, options);
         String server = options.getOrDefault("server", env.getOrDefault("SWARMBUS_SERVER", "http://127.0.0.1:8080"));
         if (!server.matches("https?://[^/\\s]+(/\\S*)?")) {
             throw new IllegalArgumentException("--server must be a URL like http://127.0.0.1:8080, was '" + server + "'");
@@ -546,8 +608,8 @@ final class Cli {
 
     private static String required(Map<String, String> options, String name) {
         String value = options.get(name);
-        if (value == null || value.equals("true")) {
-            throw new IllegalArgumentException("missing --" + name);
+        if (value == null || value.equals("true") || value.isBlank()) {
+            throw new IllegalArgumentException("missing --" + name + (value == null || value.equals("true") ? "" : " (it is empty)"));
         }
         return value;
     }

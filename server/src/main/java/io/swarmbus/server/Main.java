@@ -451,8 +451,14 @@ public final class Main {
             String name = args[i].substring(2);
             boolean hasValue = i + 1 < args.length && !args[i + 1].startsWith("--");
             String value = hasValue ? args[++i] : "true";
-            // Repeatable: --llm-backend A --llm-backend B is the list "A,B".
-            options.merge(name, value, (a, b) -> name.equals("llm-backend") ? a + "," + b : b);
+            // Repeatable: --llm-backend A --llm-backend B is the list "A,B". Any other option given
+            // twice is a mistake to point out, not one to settle by taking the last.
+            options.merge(name, value, (a, b) -> {
+                if (!name.equals("llm-backend")) {
+                    throw new IllegalArgumentException("--" + name + " is given twice");
+                }
+                return a + "," + b;
+            });
         }
         return options;
     }

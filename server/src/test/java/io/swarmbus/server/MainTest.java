@@ -218,6 +218,31 @@ class MainTest {
         assertThat(errorOutput()).contains("unexpected argument 'stray'");
         assertThat(run("serve", "--data-dir", dir.toString(), "--port", "eighty")).isEqualTo(2);
         assertThat(errorOutput()).contains("config key 'server.port' is invalid");
+        // Nothing below reaches a server: each is refused before any call.
+        assertThat(run("send", "--server", "http://127.0.0.1:1", "--to", "w", "--content", "7", "--priorty", "high"))
+                .isEqualTo(2);
+        assertThat(errorOutput()).contains("'send' takes no --priorty; it takes ").contains("--priority");
+        assertThat(run("agent", "register", "--server", "http://127.0.0.1:1", "--id", "w", "--capabilites", "x"))
+                .isEqualTo(2);
+        assertThat(errorOutput()).contains("'agent register' takes no --capabilites");
+        assertThat(run("send", "--server", "http://127.0.0.1:1", "--to", "a", "--content", "1", "--to", "b")).isEqualTo(2);
+        assertThat(errorOutput()).contains("--to is given twice");
+        assertThat(run("send", "--server", "http://127.0.0.1:1", "--to", "a", "--content", "")).isEqualTo(2);
+        assertThat(errorOutput()).contains("missing --content (it is empty)");
+        assertThat(run("agent")).isEqualTo(2);
+        assertThat(errorOutput()).contains("'agent' needs one of: register, list, heartbeat, delete");
+        assertThat(run("task", "stats", "--server", "http://127.0.0.1:1", "--limit", "3")).isEqualTo(2);
+        assertThat(errorOutput()).contains("'task stats' takes no --limit\n");
+    }
+
+    @Test
+    void everyClientCommand_takesTheOptionsItsUsageShows() {
+        assertThat(Cli.OPTIONS).containsKeys("token", "send", "receive", "history", "agent register", "task stats",
+                "network execute", "swarm coordinate", "managed scale");
+        assertThat(Cli.OPTIONS.get("send")).containsExactlyInAnyOrder("to", "group", "topic", "broadcast", "content",
+                "from", "type", "priority");
+        assertThat(Cli.OPTIONS.get("network execute")).containsExactlyInAnyOrder("id", "task", "objective", "wait");
+        assertThat(Cli.OPTIONS.get("task stats")).isEmpty();
     }
 
     private static String[] with(String[] auth, String... args) {
