@@ -103,7 +103,7 @@ final class MessageRoutes {
                 capability, java.util.Set.of(), false, Integer.MAX_VALUE).stream()
                 .filter(agent -> role.isEmpty() || agent.profile().role().equals(role.get()))
                 .map(agent -> agent.profile().id()).filter(agent -> !agent.equals(from)).sorted().toList();
-        Optional<String> key = Optional.ofNullable(ctx.header("Idempotency-Key")).or(() -> body.optionalText("idempotency_key"));
+        Optional<String> key = idempotencyKey(ctx.header("Idempotency-Key"), body);
         List<CompletableFuture<io.swarmbus.messaging.SendResult>> sends = new ArrayList<>();
         for (AgentId target : targets) {
             Address to = Address.agent(target);
@@ -190,7 +190,8 @@ final class MessageRoutes {
         Auth.Principal principal = Auth.principal(ctx);
         AgentId from = body.firstPresent("from", "sender_id").map(body::agent).orElseGet(() -> AgentId.of(principal.name()));
         auth.requireMaySend(principal, from, to);
-        return request(body, from, to, ctx.header("Idempotency-Key"), ctx.header("traceparent"));
+        return request(body, from, to, idempotencyKey(ctx.header("Idempotency-Key"), body).orElse(null),
+                ctx.header("traceparent"));
     }
 
     private void respondToSend(Context ctx, SendRequest request) {
@@ -235,17 +236,21 @@ final class MessageRoutes {
         return builder.build();
     }
 
+    /** The {@code Idempotency-Key} header or the body's {@code idempotency_key}; two different ones are refused. */
+    private static Optional<String> idempotencyKey(String header, RequestBody body) {
+        Optional<String> field = body.optionalText("idempotency_key");
+        if (header != null && field.isPresent() && !field.get().equals(header)) {
+            throw SwarmbusException.invalid("idempotency_key", "the Idempotency-Key header and 'idempotency_key' differ; "
+                    + "give one");
+        }
+        return Optional.ofNullable(header).or(() -> field);
+    }
+
     /** Exactly one of {@code to} (or the seed's {@code receiver_id}), {@code group}, {@code topic}, {@code broadcast}. */
     static Address addressOf(RequestBody body) {
         List<Address> given = new ArrayList<>();
         body.firstPresent("to", "receiver_id").ifPresent(field -> given.add(Address.agent(body.agent(field))));
         body.firstPresent("group", "group_name").ifPresent(field -> given.add(Address.group(body.text(field))));
-        for (String[] aliases : new String[][] {{"to", "receiver_id"}, {"group", "group_name"}}) {
-            if (body.has(aliases[0]) && body.has(aliases[1])) {
-                throw SwarmbusException.invalid(aliases[1], "give '" + aliases[0] + "' or its seed name '" + aliases[1]
-                        + "', not both");
-            }
-        }
         body.optionalText("topic").ifPresent(topic -> given.add(Address.topic(topic)));
         if (body.flag("broadcast")) {
             given.add(Address.broadcast());

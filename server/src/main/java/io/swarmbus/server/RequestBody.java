@@ -64,14 +64,21 @@ final class RequestBody {
         return node != null && !node.isNull();
     }
 
-    /** The first of {@code names} present, for fields that have a seed alias. */
+    /**
+     * Which of a field's names is present, for fields that have a seed alias ({@code from} or
+     * {@code sender_id}); refused if more than one is, since one would be dropped unread.
+     */
     Optional<String> firstPresent(String... names) {
+        String found = null;
         for (String name : names) {
             if (has(name)) {
-                return Optional.of(name);
+                if (found != null) {
+                    throw SwarmbusException.invalid(name, "give '" + found + "' or its other name '" + name + "', not both");
+                }
+                found = name;
             }
         }
-        return Optional.empty();
+        return Optional.ofNullable(found);
     }
 
     String text(String field) {

@@ -378,6 +378,24 @@ class HttpApiTest {
     }
 
     @Test
+    void anIdempotencyKeyHeaderAndADifferentBodyKey_areRefused_theSameOneTwiceIsNot() throws Exception {
+        register("a", "b");
+        java.util.function.Function<String, HttpRequest> send = key -> HttpRequest.newBuilder(URI.create(
+                        "http://127.0.0.1:" + server.port() + "/api/v1/messages"))
+                .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
+                .header("Idempotency-Key", "k-1")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"from\":\"a\",\"to\":\"b\",\"content\":1,"
+                        + "\"idempotency_key\":\"" + key + "\"}")).build();
+
+        HttpResponse<String> differ = client.send(send.apply("k-2"), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> same = client.send(send.apply("k-1"), HttpResponse.BodyHandlers.ofString());
+
+        assertThat(differ.statusCode()).isEqualTo(400);
+        assertThat(RequestBody.MAPPER.readTree(differ.body()).get("field").asText()).isEqualTo("idempotency_key");
+        assertThat(same.statusCode()).isEqualTo(201);
+    }
+
+    @Test
     void traceparent_travelsWithTheMessage() throws Exception {
         register("a", "b");
         String traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

@@ -258,6 +258,8 @@ class NegativeRoutesTest {
         cases.put("{\"to\":\"alice\",\"content\":1,\"conversation_id\":\"\\ud800\"}", "body");
         cases.put("{\"to\":\"alice\",\"content\":\"\\ud800\"}", "body"); // content is kept as raw text, and checked too
         cases.put("{\"to\":\"alice\",\"receiver_id\":\"bob\",\"content\":1}", "receiver_id");
+        cases.put("{\"to\":\"alice\",\"from\":\"alice\",\"sender_id\":\"alice\",\"content\":1}", "sender_id");
+        cases.put("{\"to\":\"alice\",\"type\":\"chat\",\"message_type\":\"command\",\"content\":1}", "message_type");
         cases.put("[1,2]", "body");
         for (var c : cases.entrySet()) {
             Reply reply = call("POST", "/api/v1/messages", c.getKey(), alice);
