@@ -128,7 +128,7 @@ final class AgentRoutes {
             throw SwarmbusException.invalid("limit", "limit must be 1 to 100000");
         }
         List<Map<String, Object>> views = registry.find(scope(principal), csv(ctx.queryParam("capabilities")),
-                statuses, "true".equals(ctx.queryParam("available")), limit).stream().map(this::view).toList();
+                statuses, Http.flagParam(ctx, "available"), limit).stream().map(this::view).toList();
         Http.json(ctx, 200, Views.list("agents", views));
     }
 

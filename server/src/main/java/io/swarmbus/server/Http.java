@@ -101,6 +101,18 @@ final class Http {
         }
     }
 
+    /** A yes-or-no query parameter: {@code true} or {@code false}, false when absent; anything else is refused. */
+    static boolean flagParam(Context ctx, String name) {
+        String value = ctx.queryParam(name);
+        if (value == null || value.equals("false")) {
+            return false;
+        }
+        if (value.equals("true")) {
+            return true;
+        }
+        throw SwarmbusException.invalid(name, "'" + name + "' must be true or false, was '" + value + "'");
+    }
+
     /** Parameter {@code name}'s {@code value} as a whole number, or {@code fallback} when absent. */
     static int wholeNumber(String name, Optional<String> value, int fallback) {
         try {
@@ -117,8 +129,13 @@ final class Http {
         }
         try {
             double seconds = Double.parseDouble(value.get());
-            if (seconds < 0 || Double.isNaN(seconds) || seconds > 86_400) {
-                throw SwarmbusException.invalid(name, "'" + name + "' must be 0 to 86400 seconds, was " + value.get());
+            // Only the bounds every duration shares; the engine refuses, with its own range, a
+            // value too long for what it sets (a lease, say, is at most max_visibility).
+            if (seconds < 0 || Double.isNaN(seconds)) {
+                throw SwarmbusException.invalid(name, "'" + name + "' must be a number of seconds, 0 or more, was " + value.get());
+            }
+            if (seconds > 86_400) {
+                throw SwarmbusException.invalid(name, "'" + name + "' must be at most 86400 seconds, was " + value.get());
             }
             return Optional.of(Duration.ofNanos((long) (seconds * 1e9)));
         } catch (NumberFormatException e) {

@@ -288,6 +288,12 @@ class NegativeRoutesTest {
         }
         Reply unknownId = call("GET", "/api/v1/messages/00000000000000ff", null, alice);
         assertThat(unknownId.status()).isEqualTo(404);
+        Reply maybe = call("GET", "/api/v1/agents?available=maybe", null, alice);
+        assertThat(maybe.status()).isEqualTo(400);
+        assertThat(maybe.body().get("field").asText()).isEqualTo("available");
+        Reply negative = call("POST", "/api/v1/agents/alice/receive?visibility_timeout=-3", "{}", alice);
+        assertThat(negative.status()).isEqualTo(400);
+        assertThat(negative.body().get("message").asText()).contains("0 or more").doesNotContain("86400");
         Reply badLimit = call("GET", "/api/v1/messages?limit=0", null, alice);
         assertThat(badLimit.status()).isEqualTo(400);
         assertThat(badLimit.body().get("field").asText()).isEqualTo("limit");
