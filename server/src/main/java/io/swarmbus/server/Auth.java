@@ -196,7 +196,8 @@ final class Auth {
     /**
      * Whether the caller owns {@code agent} in the registration that was current at {@code at}. An
      * agent id deleted and registered again by another user must not show the new owner what the
-     * old owner's agent sent and received; nor, more simply, does it to the same user.
+     * old owner's agent sent and received; to keep one rule, a new registration by the same user
+     * starts afresh too.
      */
     boolean ownedAt(Principal principal, AgentId agent, Instant at) {
         if (principal.admin()) {

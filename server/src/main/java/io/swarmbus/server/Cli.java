@@ -13,8 +13,15 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The client commands of {@code swarmbus}: each is one HTTP call to a running server, printed
@@ -70,8 +77,8 @@ final class Cli {
             """;
 
     /** Each client command's options, read from {@link #USAGE}: what the help shows is what a command takes. */
-    static final Map<String, java.util.Set<String>> OPTIONS = optionsOf(USAGE);
-    private static final java.util.Set<String> CLIENT_OPTIONS = java.util.Set.of("server", "token", "json");
+    static final Map<String, Set<String>> OPTIONS = optionsOf(USAGE);
+    private static final Set<String> CLIENT_OPTIONS = Set.of("server", "token", "json");
 
     private final PrintStream out;
     private final Map<String, String> env;
@@ -96,26 +103,26 @@ final class Cli {
      * command (its words up to the first option); a line starting with an option continues the one
      * above. Stops at the client options, which every command takes.
      */
-    static Map<String, java.util.Set<String>> optionsOf(String usage) {
-        Map<String, java.util.Set<String>> commands = new java.util.LinkedHashMap<>();
-        java.util.regex.Pattern option = java.util.regex.Pattern.compile("--([a-z][a-z-]*)");
-        java.util.Set<String> current = null;
+    static Map<String, Set<String>> optionsOf(String usage) {
+        Map<String, Set<String>> commands = new LinkedHashMap<>();
+        Pattern option = Pattern.compile("--([a-z][a-z-]*)");
+        Set<String> current = null;
         for (String line : usage.strip().lines().map(String::strip).toList()) {
             if (line.startsWith("client options:")) {
                 break;
             }
             if (!line.startsWith("-") && !line.startsWith("[") && !line.startsWith("(")) {
-                java.util.List<String> words = new java.util.ArrayList<>();
+                List<String> words = new ArrayList<>();
                 for (String word : line.split("\\s+")) {
                     if (word.startsWith("-") || word.startsWith("[") || word.startsWith("(")) {
                         break;
                     }
                     words.add(word);
                 }
-                current = new java.util.TreeSet<>();
+                current = new TreeSet<>();
                 commands.put(String.join(" ", words), current);
             }
-            java.util.regex.Matcher named = option.matcher(line);
+            Matcher named = option.matcher(line);
             while (named.find()) {
                 current.add(named.group(1));
             }
@@ -124,7 +131,7 @@ final class Cli {
     }
 
     /** The subcommands of a two-word command's first word, as the usage lists them. */
-    static java.util.List<String> subcommands(String first) {
+    static List<String> subcommands(String first) {
         return OPTIONS.keySet().stream().filter(c -> c.startsWith(first + " ")).map(c -> c.substring(first.length() + 1))
                 .toList();
     }
@@ -134,13 +141,13 @@ final class Cli {
      * {@code --priorty} would otherwise be dropped without a word and the default used.
      */
     static void check(String command, Map<String, String> options) {
-        java.util.Set<String> taken = OPTIONS.get(command);
+        Set<String> taken = OPTIONS.get(command);
         if (taken == null) {
-            java.util.List<String> subcommands = subcommands(command);
+            List<String> subcommands = subcommands(command);
             throw new IllegalArgumentException(subcommands.isEmpty() ? "unknown command '" + command + "'"
                     : "'" + command + "' needs one of: " + String.join(", ", subcommands));
         }
-        for (String name : new java.util.TreeSet<>(options.keySet())) {
+        for (String name : new TreeSet<>(options.keySet())) {
             if (!taken.contains(name) && !CLIENT_OPTIONS.contains(name)) {
                 throw new IllegalArgumentException("'" + command + "' takes no --" + name + (taken.isEmpty() ? ""
                         : "; it takes " + String.join(", ", taken.stream().map(o -> "--" + o).toList())));

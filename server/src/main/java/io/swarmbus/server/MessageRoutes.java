@@ -330,7 +330,7 @@ final class MessageRoutes {
      * owner only those to its own agents, so other users' agents go unnamed.
      */
     private Map<String, Object> view(Auth.Principal principal, MessageRecord record) {
-        java.time.Instant sent = record.message().createdAt();
+        Instant sent = record.message().createdAt();
         boolean sender = auth.ownedAt(principal, record.message().from(), sent);
         return Views.record(record, recipient -> sender || auth.ownedAt(principal, recipient, sent));
     }
