@@ -225,8 +225,10 @@ public final class TaskCoordinator implements AutoCloseable {
             for (String id : List.copyOf(running)) {
                 Task task = tasks.get(id);
                 AgentId agent = task.assignee().orElseThrow();
-                // Offline by silence (just swept), by its own word, or deleted: its tasks move on.
-                if (lost.contains(agent) || registry.get(agent).map(a -> a.status() == AgentStatus.OFFLINE).orElse(true)) {
+                // Offline by silence (just swept), by its own word, or deleted (and perhaps registered
+                // again since, by anyone): its tasks move on.
+                if (lost.contains(agent) || !assignedHere(task)
+                        || registry.get(agent).map(a -> a.status() == AgentStatus.OFFLINE).orElse(true)) {
                     registry.taskReleased(agent);
                     attemptFailed(task, "agent " + agent + " went offline", TaskStatus.FAILED);
                 } else if (task.assignedAt().orElseThrow().toEpochMilli() + task.spec().timeout().toMillis() <= now) {
@@ -288,12 +290,22 @@ public final class TaskCoordinator implements AutoCloseable {
     /** A running task of {@code agent}'s, or an error saying why not. */
     private Task running(String id, AgentId agent) {
         Task task = require(id);
-        if (!task.status().isRunning() || !task.assignee().orElseThrow().equals(agent)) {
+        if (!task.status().isRunning() || !task.assignee().orElseThrow().equals(agent) || !assignedHere(task)) {
             throw new SwarmbusException(ErrorCode.INVALID_STATE, "task '" + id + "' is " + task.status().wireName()
                     + (task.assignee().isPresent() ? " with " + task.assignee().get() : "") + ", not running on "
                     + agent + "; its result is no longer expected from this agent");
         }
         return task;
+    }
+
+    /**
+     * Whether the running task's agent is still the registration it was given to: an id deleted and
+     * registered again since, by its owner or another user, is a new agent that was never sent the
+     * task and may not report on it.
+     */
+    private boolean assignedHere(Task task) {
+        Instant assigned = task.assignedAt().orElseThrow();
+        return registry.ownership(task.assignee().orElseThrow()).map(o -> !o.since().isAfter(assigned)).orElse(false);
     }
 
     private Task change(String id, AgentId agent, java.util.function.UnaryOperator<Task> update) {

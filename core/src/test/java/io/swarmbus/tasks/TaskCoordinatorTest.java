@@ -242,6 +242,25 @@ class TaskCoordinatorTest {
     }
 
     @Test
+    void anAgentDeletedAndRegisteredAgain_isANewAgent_thatMayNotReportOnTheOldOnesTask() {
+        worker("w", 1, "x");
+        Task task = tasks.create(spec(3, "x"));
+        clock.advance(Duration.ofSeconds(1));
+        registry.deregister(AgentId.of("w"));
+        worker("w", 1, "x");
+
+        assertThatThrownBy(() -> tasks.complete(task.id(), AgentId.of("w"), "{}"))
+                .isInstanceOfSatisfying(SwarmbusException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.INVALID_STATE));
+        tasks.tick();
+
+        Task again = tasks.get(task.id()).orElseThrow();
+        assertThat(again.status()).isEqualTo(TaskStatus.ASSIGNED);
+        assertThat(again.assignedAt().orElseThrow()).as("given afresh to the new registration").isAfter(
+                task.assignedAt().orElseThrow());
+        assertThat(tasks.complete(task.id(), AgentId.of("w"), "{}").status()).isEqualTo(TaskStatus.COMPLETED);
+    }
+
+    @Test
     void tasksWait_untilACapableAgentHasAFreeSlot_mostUrgentFirst() {
         worker("busy", 1, "x");
         Task running = tasks.create(spec(0, "x"));

@@ -118,14 +118,14 @@ final class TaskRoutes {
         AgentId agent = reporter(ctx, body);
         int percent = body.integer("progress").orElseThrow(() -> SwarmbusException.invalid("progress",
                 "'progress' (0 to 100) is required"));
-        Http.json(ctx, 200, Views.task(tasks.progress(ctx.pathParam("id"), agent, percent)));
+        Http.json(ctx, 200, Views.task(tasks.progress(reported(ctx), agent, percent)));
     }
 
     /** {@code POST /api/v1/tasks/{id}/complete}: {@code {"agent_id", "result": any JSON}}. */
     void complete(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         AgentId agent = reporter(ctx, body);
-        Http.json(ctx, 200, Views.task(tasks.complete(ctx.pathParam("id"), agent,
+        Http.json(ctx, 200, Views.task(tasks.complete(reported(ctx), agent,
                 body.has("result") ? body.json("result") : "null")));
     }
 
@@ -133,7 +133,7 @@ final class TaskRoutes {
     void fail(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         AgentId agent = reporter(ctx, body);
-        Http.json(ctx, 200, Views.task(tasks.fail(ctx.pathParam("id"), agent,
+        Http.json(ctx, 200, Views.task(tasks.fail(reported(ctx), agent,
                 body.optionalText("error").orElse("failed"))));
     }
 
@@ -227,6 +227,14 @@ final class TaskRoutes {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * The id of the task a report is about, once the caller may see it: another user's task is a
+     * 404 here as everywhere, not a 409 that would say whose agent runs it.
+     */
+    private String reported(Context ctx) {
+        return visible(Auth.principal(ctx), ctx.pathParam("id")).id();
     }
 
     /** The reporting agent: given as {@code agent_id} (default: yours named like you), and yours. */

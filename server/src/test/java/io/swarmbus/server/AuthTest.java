@@ -245,8 +245,22 @@ class AuthTest {
                 bearer(alice)).status()).isEqualTo(200);
         assertThat(call("GET", "/api/v1/tasks/" + task, null, bearer(alice)).body().get("assignee").asText())
                 .isEqualTo("tmp1");
+        String running = call("POST", "/api/v1/tasks", "{\"type\":\"y\",\"required_capabilities\":[\"secret-work\"],"
+                + "\"parameters\":{\"api_secret\":\"s3cr3t\"}}", bearer(alice)).body().get("task_id").asText();
+        assertThat(call("GET", "/api/v1/tasks/" + running, null, bearer(alice)).body().get("assignee").asText())
+                .isEqualTo("tmp1");
         assertThat(call("DELETE", "/api/v1/agents/tmp1", null, bearer(alice)).status()).isEqualTo(200);
-        assertThat(call("POST", "/api/v1/agents", "{\"agent_id\":\"tmp1\"}", bearer(bob)).status()).isEqualTo(201);
+        assertThat(call("POST", "/api/v1/agents", "{\"agent_id\":\"tmp1\",\"capabilities\":[\"secret-work\"]}",
+                bearer(bob)).status()).isEqualTo(201);
+        // Bob's tmp1 is not the agent alice's task went to: it may neither see nor report on it.
+        for (String report : List.of("progress", "complete", "fail")) {
+            Reply reply = call("POST", "/api/v1/tasks/" + running + "/" + report, "{\"agent_id\":\"tmp1\","
+                    + "\"progress\":5,\"result\":\"taken\"}", bearer(bob));
+            assertThat(reply.status()).as(report + " " + reply.body()).isEqualTo(404);
+            assertThat(reply.body().toString()).doesNotContain("s3cr3t").doesNotContain("alice");
+        }
+        assertThat(call("GET", "/api/v1/tasks/" + running, null, bearer(alice)).body().get("status").asText())
+                .isNotEqualTo("completed");
         String after = call("POST", "/api/v1/messages", "{\"from\":\"a1\",\"to\":\"tmp1\",\"content\":\"new\"}",
                 bearer(alice)).body().get("message_id").asText();
 
