@@ -3,6 +3,7 @@ package io.swarmbus.messaging;
 import io.swarmbus.SwarmbusException;
 import java.time.Instant;
 import java.util.Optional;
+import java.util.function.BiPredicate;
 
 /**
  * A filter over retained messages; every part is optional and parts combine with AND. Results come
@@ -15,6 +16,8 @@ import java.util.Optional;
  * @param since accepted at or after
  * @param until accepted before
  * @param limit at most this many, 1 to 10,000
+ * @param shownIf only messages it accepts, given the message and its recipients: what a caller may
+ *     see, applied before the limit so that a page holds {@code limit} of those when there are
  */
 public record HistoryQuery(
         Optional<AgentId> agent,
@@ -23,12 +26,14 @@ public record HistoryQuery(
         Optional<String> conversationId,
         Optional<Instant> since,
         Optional<Instant> until,
-        int limit) {
+        int limit,
+        BiPredicate<Message, Iterable<AgentId>> shownIf) {
     /** The largest page a query may ask for. */
     public static final int MAX_LIMIT = 10_000;
 
     /** Validates the limit. */
     public HistoryQuery {
+        java.util.Objects.requireNonNull(shownIf, "shownIf");
         if (limit < 1 || limit > MAX_LIMIT) {
             throw SwarmbusException.invalid("limit", "limit must be 1 to " + MAX_LIMIT + ", was " + limit);
         }
@@ -37,40 +42,49 @@ public record HistoryQuery(
     /** A query matching everything, 100 at most; narrow it with the {@code with*} methods. */
     public static HistoryQuery all() {
         return new HistoryQuery(Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(),
-                Optional.empty(), Optional.empty(), 100);
+                Optional.empty(), Optional.empty(), 100, (message, recipients) -> true);
     }
 
     /** Only messages sent or received by {@code value}. */
     public HistoryQuery withAgent(AgentId value) {
-        return new HistoryQuery(Optional.of(value), peer, type, conversationId, since, until, limit);
+        return new HistoryQuery(Optional.of(value), peer, type, conversationId, since, until, limit, shownIf);
     }
 
     /** Only messages exchanged with {@code value}. */
     public HistoryQuery withPeer(AgentId value) {
-        return new HistoryQuery(agent, Optional.of(value), type, conversationId, since, until, limit);
+        return new HistoryQuery(agent, Optional.of(value), type, conversationId, since, until, limit, shownIf);
     }
 
     /** Only messages of this type. */
     public HistoryQuery withType(MessageType value) {
-        return new HistoryQuery(agent, peer, Optional.of(value), conversationId, since, until, limit);
+        return new HistoryQuery(agent, peer, Optional.of(value), conversationId, since, until, limit, shownIf);
     }
 
     /** Only messages of this conversation. */
     public HistoryQuery withConversation(String value) {
-        return new HistoryQuery(agent, peer, type, Optional.of(value), since, until, limit);
+        return new HistoryQuery(agent, peer, type, Optional.of(value), since, until, limit, shownIf);
     }
 
     /** Only messages accepted in {@code [from, to)}. */
     public HistoryQuery between(Instant from, Instant to) {
-        return new HistoryQuery(agent, peer, type, conversationId, Optional.of(from), Optional.of(to), limit);
+        return new HistoryQuery(agent, peer, type, conversationId, Optional.of(from), Optional.of(to), limit, shownIf);
     }
 
     /** At most {@code value} results. */
     public HistoryQuery withLimit(int value) {
-        return new HistoryQuery(agent, peer, type, conversationId, since, until, value);
+        return new HistoryQuery(agent, peer, type, conversationId, since, until, value, shownIf);
+    }
+
+    /** Only messages {@code value} accepts as well (see {@code shownIf}). */
+    public HistoryQuery shownIf(BiPredicate<Message, Iterable<AgentId>> value) {
+        return new HistoryQuery(agent, peer, type, conversationId, since, until, limit, value);
     }
 
     boolean matches(Message message, Iterable<AgentId> recipients) {
+        return matchesFilters(message, recipients) && shownIf.test(message, recipients);
+    }
+
+    private boolean matchesFilters(Message message, Iterable<AgentId> recipients) {
         if (type.isPresent() && !type.get().equals(message.type())) {
             return false;
         }

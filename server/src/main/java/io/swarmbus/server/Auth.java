@@ -5,6 +5,8 @@ import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.DeliveryInfo;
+import io.swarmbus.messaging.Message;
 import io.swarmbus.messaging.MessageRecord;
 import io.swarmbus.registry.Registry;
 import java.time.Instant;
@@ -188,9 +190,20 @@ final class Auth {
 
     /** Whether the caller may see a message: it owned the sender or a recipient when the message was sent. */
     boolean maySee(Principal principal, MessageRecord record) {
-        Instant sent = record.message().createdAt();
-        return principal.admin() || ownedAt(principal, record.message().from(), sent)
-                || record.deliveries().stream().anyMatch(d -> ownedAt(principal, d.recipient(), sent));
+        return maySee(principal, record.message(), record.deliveries().stream().map(DeliveryInfo::recipient)::iterator);
+    }
+
+    /** {@link #maySee(Principal, MessageRecord)} for a message and its recipients, as a history query filters them. */
+    boolean maySee(Principal principal, Message message, Iterable<AgentId> recipients) {
+        if (principal.admin() || ownedAt(principal, message.from(), message.createdAt())) {
+            return true;
+        }
+        for (AgentId recipient : recipients) {
+            if (ownedAt(principal, recipient, message.createdAt())) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

@@ -377,8 +377,9 @@ final class MessageRoutes {
             query = query.between(since.orElse(Instant.EPOCH), until.orElse(Instant.MAX));
         }
         Auth.Principal principal = Auth.principal(ctx);
-        Http.json(ctx, 200, Views.list("messages", bus.history(query).stream()
-                .filter(r -> auth.maySee(principal, r)).map(r -> view(principal, r)).toList()));
+        // Filtered as the history is searched, so that the page holds `limit` of the caller's own.
+        query = query.shownIf((message, recipients) -> auth.maySee(principal, message, recipients));
+        Http.json(ctx, 200, Views.list("messages", bus.history(query).stream().map(r -> view(principal, r)).toList()));
     }
 
     /** {@code GET /api/v1/agents/{id}/messages}: that agent's history, newest first. */

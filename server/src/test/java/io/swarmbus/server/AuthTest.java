@@ -277,6 +277,26 @@ class AuthTest {
     }
 
     @Test
+    void historyPages_holdTheCallersOwnMessages_howeverBusyOtherUsersAre() throws Exception {
+        start(true, 300);
+        String alice = token("alice", "alice-password");
+        String bob = token("bob", "bob-password");
+        call("POST", "/agents/register", "{\"agent_id\":\"alice\"}", bearer(alice));
+        call("POST", "/agents/register", "{\"agent_id\":\"bob\"}", bearer(bob));
+        String bobs = call("POST", "/api/v1/messages", "{\"to\":\"bob\",\"content\":\"mine\"}", bearer(bob))
+                .body().get("message_id").asText();
+        for (int i = 0; i < 5; i++) {
+            call("POST", "/api/v1/messages", "{\"to\":\"alice\",\"content\":" + i + "}", bearer(alice));
+        }
+
+        JsonNode page = call("GET", "/api/v1/messages?limit=1", null, bearer(bob)).body();
+
+        assertThat(page.get("count").asInt()).as(page.toString()).isEqualTo(1); // was 0: the limit came first
+        assertThat(page.get("messages").get(0).get("id").asText()).isEqualTo(bobs);
+        assertThat(call("GET", "/api/v1/messages?limit=3", null, bearer(alice)).body().get("count").asInt()).isEqualTo(3);
+    }
+
+    @Test
     void adminApiKey_authenticates() throws Exception {
         start(false, 300);
         String admin = token("admin", "the-admin-password");
