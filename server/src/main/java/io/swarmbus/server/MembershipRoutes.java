@@ -119,6 +119,11 @@ final class MembershipRoutes {
     void addApiKey(Context ctx) {
         Auth.Principal principal = Auth.principal(ctx);
         Auth.requireAdmin(principal);
+        // A key has no name, scope or expiry to set: one asked for would be a stronger key than meant.
+        RequestBody.parse(Http.body(ctx)).anyField().ifPresent(field -> {
+            throw SwarmbusException.invalid(field, "an API key takes no fields (it is an admin key, with no name, "
+                    + "scope or expiry); send {} or no body");
+        });
         Http.json(ctx, 201, Map.of("api_key", auth.store().newApiKey(principal.name()),
                 "note", "store it now: only its hash is kept"));
     }

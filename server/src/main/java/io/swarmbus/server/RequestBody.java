@@ -59,6 +59,12 @@ final class RequestBody {
         return new RequestBody(root);
     }
 
+    /** The body's first field, if it has any: for routes that take none. */
+    Optional<String> anyField() {
+        var names = root.fieldNames();
+        return names.hasNext() ? Optional.of(names.next()) : Optional.empty();
+    }
+
     boolean has(String field) {
         JsonNode node = root.get(field);
         return node != null && !node.isNull();

@@ -152,7 +152,7 @@ final class SocketRoutes {
             switch (frame.text("op")) {
                 case "send" -> send(ctx, principal, ref, frame.object("message"));
                 case "send_batch" -> sendBatch(ctx, principal, ref, frame.objects("messages"));
-                case "subscribe" -> subscribe(ctx, principal, frame);
+                case "subscribe" -> subscribe(ctx, principal, ref, frame);
                 case "ack" -> ack(ctx, principal, ref, frame);
                 case "nack" -> nack(ctx, principal, ref, frame);
                 case "extend" -> extend(ctx, principal, ref, frame);
@@ -260,7 +260,7 @@ final class SocketRoutes {
         return ErrorAnswer.internal();
     }
 
-    private void subscribe(WsContext ctx, Auth.Principal principal, RequestBody frame) {
+    private void subscribe(WsContext ctx, Auth.Principal principal, String ref, RequestBody frame) {
         AgentId agent = frame.agent("agent");
         auth.requireOwner(principal, agent);
         int max = frame.integer("max_messages").orElse(100);
@@ -269,7 +269,7 @@ final class SocketRoutes {
         bus.checkReceive(max, visibility);
         AtomicBoolean running = open.get(ctx.sessionId());
         if (running != null) {
-            new Subscription(ctx, agent, max, visibility, frame.flag("batch"), running).receive();
+            new Subscription(ctx, ref, agent, max, visibility, frame.flag("batch"), running).receive();
         }
     }
 
@@ -286,6 +286,8 @@ final class SocketRoutes {
         /** How long one receive waits before the next; only re-checks the credentials and the socket. */
         private static final Duration WAIT = Duration.ofSeconds(5);
         private final WsContext ctx;
+        /** The subscribe frame's {@code ref}, which the error frame that ends the subscription carries. */
+        private final String ref;
         private final AgentId agent;
         private final int max;
         private final Duration visibility;
@@ -293,8 +295,10 @@ final class SocketRoutes {
         private final AtomicBoolean running;
         private final Outbox outbox;
 
-        Subscription(WsContext ctx, AgentId agent, int max, Duration visibility, boolean batch, AtomicBoolean running) {
+        Subscription(WsContext ctx, String ref, AgentId agent, int max, Duration visibility, boolean batch,
+                AtomicBoolean running) {
             this.ctx = ctx;
+            this.ref = ref;
             this.agent = agent;
             this.max = max;
             this.visibility = visibility;
@@ -362,7 +366,7 @@ final class SocketRoutes {
 
         /** Ends the subscription with an error frame, on this session's outbox even if it has closed since. */
         private void refuse(SwarmbusException e) {
-            outbox.add(() -> render(error(null, e)));
+            outbox.add(() -> render(error(ref, e)));
         }
 
         private void recordDelivered(List<Delivery> got) {

@@ -308,6 +308,11 @@ class AuthTest {
                 .as("a key where OpenAI's clients send theirs").isEqualTo(200);
         assertThat(call("GET", "/api/v1/agents", null, Map.of("Authorization", "Bearer " + key + "x")).status())
                 .isEqualTo(401);
+        // Keys have no scopes: asking for one must not quietly make an unscoped admin key.
+        Reply scoped = call("POST", "/api/v1/api-keys", "{\"name\":\"ci\",\"scopes\":[\"read\"]}", bearer(admin));
+        assertThat(scoped.status()).isEqualTo(400);
+        assertThat(scoped.body().get("field").asText()).isEqualTo("name");
+        assertThat(call("POST", "/api/v1/api-keys", "[1]", bearer(admin)).status()).isEqualTo(400);
     }
 
     @Test

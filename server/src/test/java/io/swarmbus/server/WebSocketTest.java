@@ -445,7 +445,7 @@ class WebSocketTest {
         assertThat(refused.get("ref").asText()).isEqualTo("s0");
         assertThat(refused.get("field").asText()).isEqualTo("max_messages");
 
-        socket.sendText("{\"op\":\"subscribe\",\"agent\":\"b\"}", true).join();
+        socket.sendText("{\"op\":\"subscribe\",\"ref\":\"s1\",\"agent\":\"b\"}", true).join();
         socket.sendText("{\"op\":\"send\",\"ref\":\"m\",\"message\":{\"from\":\"a\",\"to\":\"b\",\"content\":1}}", true).join();
         java.util.Set<String> ops = new HashSet<>();
         while (ops.size() < 2) {
@@ -458,6 +458,7 @@ class WebSocketTest {
         JsonNode ended = frames.next();
         assertThat(ended.get("op").asText()).isEqualTo("error");
         assertThat(ended.get("error").asText()).isEqualTo("not_found");
+        assertThat(ended.get("ref").asText()).as("which subscription ended").isEqualTo("s1");
         socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
     }
 }
