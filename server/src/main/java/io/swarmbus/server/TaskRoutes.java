@@ -1,13 +1,17 @@
 package io.swarmbus.server;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.javalin.http.Context;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Delivery;
 import io.swarmbus.messaging.MessageBus;
+import io.swarmbus.messaging.MessageType;
 import io.swarmbus.messaging.Priority;
+import io.swarmbus.messaging.SendRequest;
 import io.swarmbus.registry.SelectionStrategy;
 import io.swarmbus.tasks.Task;
 import io.swarmbus.tasks.TaskCoordinator;
@@ -176,6 +180,8 @@ final class TaskRoutes {
      * {@code task_id} and {@code status} ({@code completed} with {@code result}, {@code failed} with
      * {@code error}, or {@code in_progress} with {@code progress}), reported by its sender.
      */
+    private static final MessageType ERROR_REPORT = MessageType.of("error_report");
+
     void onMessage(Delivery delivery) {
         if (!delivery.message().type().equals(TaskCoordinator.TASK_RESPONSE)) {
             LOG.debug("ignoring a {} message from {} in the task inbox", delivery.message().type().name(),
@@ -198,6 +204,27 @@ final class TaskRoutes {
             }
         } catch (SwarmbusException e) {
             LOG.info("task_response {} from {} not applied: {}", delivery.message().id(), agent, e.getMessage());
+            refuse(delivery, e);
+        }
+    }
+
+    /**
+     * Tells the sender of a report that was not applied why, with an {@code error_report} message
+     * correlated to the report: the REST routes answer such a report with an error, and an agent
+     * that reports by message must not be left to believe its report landed.
+     */
+    private void refuse(Delivery report, SwarmbusException e) {
+        Map<String, Object> error = new LinkedHashMap<>();
+        error.put("error", e.code().code());
+        error.put("message", e.getMessage());
+        e.field().ifPresent(field -> error.put("field", field));
+        try {
+            bus.send(SendRequest.builder(tasks.inbox(), Address.agent(report.message().from()))
+                    .type(ERROR_REPORT).content(RequestBody.MAPPER.writeValueAsString(error))
+                    .correlationId(report.message().id().toString()).build());
+        } catch (SwarmbusException | JsonProcessingException failed) {
+            LOG.info("could not tell {} why its task_response was not applied: {}", report.message().from(),
+                    failed.getMessage()); // the sender is gone, say
         }
     }
 

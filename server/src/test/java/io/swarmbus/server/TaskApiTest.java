@@ -126,6 +126,26 @@ class TaskApiTest {
     }
 
     @Test
+    void aReportByMessageThatCannotBeApplied_isAnsweredWithAnErrorReport() throws Exception {
+        String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"]}")
+                .body().get("task_id").asText();
+        String worker = call("GET", "/api/v1/tasks/" + id, null).body().get("assignee").asText();
+        receiveOne(worker);
+
+        String report = call("POST", "/api/v1/messages", "{\"from\":\"" + worker + "\",\"to\":\"swarmbus\","
+                + "\"type\":\"task_response\",\"content\":{\"task_id\":\"" + id + "\",\"status\":\"in_progress\","
+                + "\"progress\":500}}").body().get("message_id").asText();
+        JsonNode answer = receiveOne(worker);
+
+        assertThat(answer.get("type").asText()).isEqualTo("error_report");
+        assertThat(answer.get("from").asText()).isEqualTo("swarmbus");
+        assertThat(answer.get("correlation_id").asText()).isEqualTo(report);
+        assertThat(answer.get("content").get("error").asText()).isEqualTo("invalid_argument");
+        assertThat(answer.get("content").get("message").asText()).contains("progress must be 0 to 100");
+        assertThat(call("GET", "/api/v1/tasks/" + id, null).body().get("progress").asInt()).isZero();
+    }
+
+    @Test
     void aResultByMessageTooLargeToReport_failsTheAttempt_ratherThanLeavingTheTaskRunning() throws Exception {
         String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"],"
                 + "\"max_retries\":0}").body().get("task_id").asText();
