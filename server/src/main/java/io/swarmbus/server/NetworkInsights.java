@@ -168,22 +168,28 @@ final class NetworkInsights {
         }
     }
 
-    /** Mean execution time, success rate and throughput over the finished executions. */
+    /**
+     * Mean execution time, success rate and throughput over the finished executions. The rates
+     * count every finished one; the mean time those that ran to an end of their own (one that
+     * failed before its strategy could finish, or was stopped by a restart, has no duration).
+     */
     static ObjectNode metrics(List<ObjectNode> executions, Instant now) {
-        List<ObjectNode> finished = executions.stream().filter(e -> !Networks.running(e) && e.has("duration_ms")).toList();
+        List<ObjectNode> finished = executions.stream().filter(e -> !Networks.running(e)).toList();
         ObjectNode metrics = RequestBody.MAPPER.createObjectNode().put("finished_executions", finished.size());
         if (finished.isEmpty()) {
             metrics.putNull("avg_execution_time").putNull("success_rate").putNull("throughput");
             return metrics;
         }
-        double meanSeconds = finished.stream().mapToLong(e -> e.get("duration_ms").asLong()).average().orElse(0) / 1000;
+        double meanSeconds = finished.stream().filter(e -> e.has("duration_ms"))
+                .mapToLong(e -> e.get("duration_ms").asLong()).average().orElse(0) / 1000;
         long completed = finished.stream().filter(e -> e.path("status").asText().equals("completed")).count();
         long partial = finished.stream().filter(e -> e.path("status").asText().equals("partial")).count();
         Instant first = finished.stream().map(e -> Instant.parse(e.get("started_at").asText())).min(Instant::compareTo)
                 .orElse(now);
         Instant hourAgo = now.minus(Duration.ofHours(1));
         Instant from = first.isAfter(hourAgo) ? first : hourAgo;
-        long inWindow = finished.stream().filter(e -> Instant.parse(e.get("finished_at").asText()).isAfter(from)).count();
+        long inWindow = finished.stream().filter(e -> e.has("finished_at")) // not one a restart cut short
+                .filter(e -> Instant.parse(e.get("finished_at").asText()).isAfter(from)).count();
         double minutes = Math.max(1.0 / 60, Duration.between(from, now).toMillis() / 60_000.0);
         metrics.put("avg_execution_time", meanSeconds).put("success_rate", (double) completed / finished.size())
                 .put("partial_rate", (double) partial / finished.size()).put("throughput", inWindow / minutes)

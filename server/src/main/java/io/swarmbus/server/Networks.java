@@ -186,12 +186,16 @@ final class Networks implements AutoCloseable {
         List<SwarmRunner.Member> members = agents.stream().map(a -> new SwarmRunner.Member(a, role(a), weight(task, a)))
                 .toList();
         SwarmRunner.Plan plan = new SwarmRunner.Plan(strategy, objective, task.path("input"), members, options(task));
+        int retries = wholeField(task, "max_retries", 1);
+        if (retries < 0 || retries > 3) {
+            throw SwarmbusException.invalid("max_retries", "max_retries must be 0 to 3, was " + retries);
+        }
+        // Nothing is refused from here on: the execution is stored as running.
         execution.put("status", "running").put("started_at", clock.instant().toString());
         execution.putNull("results");
         store(execution);
         CompletableFuture<ObjectNode> finished = new CompletableFuture<>();
         running.put(execution.get("execution_id").asText(), finished);
-        int retries = Math.max(0, Math.min(3, task.path("max_retries").asInt(1)));
         SwarmRunner runner = new SwarmRunner(new TaskWorkers(tasks, outcomes, owner, retries), clock);
         Thread thread = Thread.ofVirtual().name("swarmbus-run-" + execution.get("execution_id").asText()).unstarted(() -> {
             ObjectNode done = execution.deepCopy();
@@ -298,26 +302,74 @@ final class Networks implements AutoCloseable {
     private SwarmRunner.Options options(JsonNode task) {
         SwarmRunner.Options defaults = SwarmRunner.Options.defaults();
         return new SwarmRunner.Options(
-                task.has("timeout_seconds") ? Duration.ofMillis((long) (task.get("timeout_seconds").asDouble() * 1000))
+                task.has("timeout_seconds") ? Duration.ofMillis((long) (numberField(task, "timeout_seconds", 0) * 1000))
                         : defaults.stepTimeout(),
-                task.path("rounds").asInt(defaults.rounds()),
+                wholeField(task, "rounds", defaults.rounds()),
                 task.has("consensus_algorithm") ? ConsensusAlgorithm.parse(task.get("consensus_algorithm").asText())
                         : defaults.consensus(),
-                task.path("quorum").asDouble(defaults.quorum()),
-                task.path("chunk_chars").asInt(defaults.chunkChars()),
+                numberField(task, "quorum", defaults.quorum()),
+                wholeField(task, "chunk_chars", defaults.chunkChars()),
                 optionalText(task, "leader"), optionalText(task, "judge"));
     }
 
+    // The task's fields are read strictly: Jackson's asInt and asDouble take "x" as 0 and 2.5 as 2,
+    // and a run would go ahead on settings the caller never asked for.
+
+    private static int wholeField(JsonNode task, String field, int fallback) {
+        JsonNode node = task.get(field);
+        if (node == null || node.isNull()) {
+            return fallback;
+        }
+        if (!node.isIntegralNumber() || !node.canConvertToInt()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be a whole number, was " + node);
+        }
+        return node.intValue();
+    }
+
+    private static double numberField(JsonNode task, String field, double fallback) {
+        JsonNode node = task.get(field);
+        if (node == null || node.isNull()) {
+            return fallback;
+        }
+        if (!node.isNumber() || !Double.isFinite(node.doubleValue())) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be a finite number, was " + node);
+        }
+        return node.doubleValue();
+    }
+
     private static Optional<String> optionalText(JsonNode task, String field) {
-        return task.path(field).isTextual() ? Optional.of(task.get(field).asText()) : Optional.empty();
+        JsonNode node = task.get(field);
+        if (node == null || node.isNull()) {
+            return Optional.empty();
+        }
+        if (!node.isTextual()) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be an agent id, was " + node);
+        }
+        return Optional.of(node.asText());
     }
 
     private String role(String agent) {
         return registry.get(AgentId.of(agent)).map(info -> info.profile().role()).orElse("worker");
     }
 
+    /** The agent's vote weight in {@code weights} (default 1), checked before any agent does work for the run. */
     private static double weight(JsonNode task, String agent) {
-        return task.path("weights").path(agent).asDouble(1);
+        JsonNode weights = task.get("weights");
+        if (weights == null || weights.isNull()) {
+            return 1;
+        }
+        if (!weights.isObject()) {
+            throw SwarmbusException.invalid("weights", "'weights' must be an object of agent ids to numbers, was " + weights);
+        }
+        JsonNode weight = weights.get(agent);
+        if (weight == null) {
+            return 1;
+        }
+        if (!weight.isNumber() || !Double.isFinite(weight.doubleValue()) || weight.doubleValue() < 0) {
+            throw SwarmbusException.invalid("weights", "a vote's weight must be a finite number, at least 0; '"
+                    + agent + "' has " + weight);
+        }
+        return weight.doubleValue();
     }
 
     static ArrayNode steps(List<Execution.Step> steps) {

@@ -225,6 +225,16 @@ class SwarmApiTest {
                 "{\"task\":{},\"priority\":\"" + "x".repeat(100) + "\"}");
         assertThat(badPriority.status()).isEqualTo(400);
         assertThat(badPriority.body().get("field").asText()).isEqualTo("priority");
+        // Task settings of the wrong type or range are refused before any agent does work, not read as defaults.
+        for (String[] c : new String[][] {{"\"max_retries\":9", "max_retries"}, {"\"max_retries\":\"x\"", "max_retries"},
+                {"\"rounds\":\"abc\"", "rounds"}, {"\"rounds\":2.5", "rounds"}, {"\"quorum\":\"x\"", "quorum"},
+                {"\"chunk_chars\":\"x\"", "chunk_chars"}, {"\"leader\":5", "leader"}, {"\"weights\":\"x\"", "weights"},
+                {"\"weights\":{\"alpha\":-1}", "weights"}, {"\"timeout_seconds\":\"soon\"", "timeout_seconds"}}) {
+            Reply refused = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute",
+                    "{\"task\":{\"objective\":\"q\"," + c[0] + "}}");
+            assertThat(refused.status()).as(c[0]).isEqualTo(400);
+            assertThat(refused.body().get("field").asText()).as(c[0]).isEqualTo(c[1]);
+        }
         assertThat(call(token, "GET", "/api/v1/agents/networks/" + id + "/executions", null).body().toString())
                 .as("a refused execute starts nothing").doesNotContain("execution_id");
         assertThat(call(stranger, "GET", "/api/v1/agents/networks", null).body().get("total_count").asInt()).isZero();
