@@ -473,6 +473,9 @@ final class Cli {
                 throw new IllegalArgumentException("cannot read --task " + value + ": " + e.getMessage());
             }
         }
+        if (!value.trim().startsWith("{") && !value.trim().startsWith("[")) { // a path, then, to a file not there
+            throw new IllegalArgumentException("--task " + value + ": no such file (give a file of JSON, or JSON text)");
+        }
         return json(value, "task");
     }
 

@@ -112,8 +112,18 @@ final class Networks implements AutoCloseable {
             throw SwarmbusException.invalid("agents", "a network needs 1 to 10000 agents, was " + agents.size());
         }
         String coordination = coordination(strategy);
+        java.util.Set<String> seen = new java.util.HashSet<>();
         for (String agent : agents) {
-            Optional<String> agentOwner = registry.ownerOf(AgentId.of(agent));
+            if (!seen.add(agent)) {
+                throw SwarmbusException.invalid("agents", "'agents' names " + agent + " twice");
+            }
+            AgentId id;
+            try {
+                id = AgentId.of(agent);
+            } catch (SwarmbusException e) {
+                throw SwarmbusException.invalid("agents", e.getMessage());
+            }
+            Optional<String> agentOwner = registry.ownerOf(id);
             if (agentOwner.isEmpty() || !(admin || agentOwner.get().equals(owner))) {
                 throw new SwarmbusException(ErrorCode.NOT_FOUND, "Agent " + agent + " not found");
             }
@@ -122,7 +132,7 @@ final class Networks implements AutoCloseable {
         ObjectNode network = RequestBody.MAPPER.createObjectNode().put("id", ids.next("net"))
                 .put("name", name).put("description", description);
         ArrayNode list = network.putArray("agents");
-        agents.stream().distinct().forEach(list::add);
+        agents.forEach(list::add);
         network.put("coordination_strategy", coordination).put("status", "active")
                 .put("created_at", now.toString()).put("updated_at", now.toString()).put("owner_id", owner);
         networkTable.put(network.get("id").asText(), JsonRows.bytes(network));

@@ -160,16 +160,15 @@ final class SwarmRoutes {
         if (timeout < 0 || timeout > MAX_WAIT_SECONDS) {
             throw SwarmbusException.invalid("timeout_seconds", "timeout_seconds must be 0 to " + MAX_WAIT_SECONDS);
         }
+        Map<String, Double> weights = body.numberMap("weights"); // checked before waiting for the coordination
         ObjectNode coordination = runs.awaitFinished(latestCoordination(principal, taskId), timeout);
         if (Networks.running(coordination)) {
             throw new SwarmbusException(ErrorCode.UNAVAILABLE, "coordination " + taskId + " is still running after "
                     + timeout + " s");
         }
         List<io.swarmbus.swarm.Consensus.Vote> votes = new java.util.ArrayList<>();
-        com.fasterxml.jackson.databind.JsonNode weights = body.has("weights") ? body.node("weights")
-                : RequestBody.MAPPER.createObjectNode();
         memberAnswers(coordination).forEach((member, answer) -> votes.add(new io.swarmbus.swarm.Consensus.Vote(member,
-                answer, weights.path(member).asDouble(1))));
+                answer, weights.getOrDefault(member, 1.0))));
         int members = coordination.get("assigned_members").size();
         io.swarmbus.swarm.Consensus consensus = io.swarmbus.swarm.Consensus.decide(algorithm, votes, members, quorum);
         ObjectNode view = RequestBody.MAPPER.createObjectNode().put("task_id", taskId)

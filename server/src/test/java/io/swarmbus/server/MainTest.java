@@ -233,6 +233,9 @@ class MainTest {
         assertThat(errorOutput()).contains("'agent' needs one of: register, list, heartbeat, delete");
         assertThat(run("task", "stats", "--server", "http://127.0.0.1:1", "--limit", "3")).isEqualTo(2);
         assertThat(errorOutput()).contains("'task stats' takes no --limit\n");
+        assertThat(run("network", "execute", "--server", "http://127.0.0.1:1", "--id", "n", "--task",
+                dir.resolve("missing.json").toString())).isEqualTo(2);
+        assertThat(errorOutput()).contains("missing.json: no such file");
     }
 
     @Test

@@ -216,6 +216,11 @@ class SwarmApiTest {
         assertThat(badStrategy.status()).isEqualTo(400);
         assertThat(badStrategy.body().get("message").asText()).contains("hierarchical").contains("map-reduce");
         assertThat(noAgents.status()).isEqualTo(400);
+        for (String agents : new String[] {"[\"alpha\",\"alpha\"]", "[\"al pha\"]"}) {
+            Reply refused = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"n\",\"agents\":" + agents + "}");
+            assertThat(refused.status()).as(agents).isEqualTo(400);
+            assertThat(refused.body().get("field").asText()).as(agents).isEqualTo("agents");
+        }
         assertThat(reserved.status()).isEqualTo(409);
         assertThat(theirs.status()).isEqualTo(404);
         assertThat(borrow.status()).isEqualTo(404);
@@ -331,6 +336,10 @@ class SwarmApiTest {
         Reply weighted = call(token, "POST", "/swarm/consensus", "{\"task_id\":\"q1\","
                 + "\"consensus_algorithm\":\"weighted\",\"weights\":{\"gamma\":5}}");
         Reply unknown = call(token, "POST", "/swarm/consensus", "{\"task_id\":\"nope\"}");
+        Reply textWeight = call(token, "POST", "/swarm/consensus", "{\"task_id\":\"q1\","
+                + "\"consensus_algorithm\":\"weighted\",\"weights\":{\"gamma\":\"x\"}}");
+        assertThat(textWeight.status()).as("a weight that is no number was counted as 1").isEqualTo(400);
+        assertThat(textWeight.body().get("field").asText()).isEqualTo("weights");
         Reply badAlgorithm = call(token, "POST", "/swarm/consensus", "{\"task_id\":\"q1\","
                 + "\"consensus_algorithm\":\"dictator\"}");
 
