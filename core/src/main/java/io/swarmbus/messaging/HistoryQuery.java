@@ -2,6 +2,7 @@ package io.swarmbus.messaging;
 
 import io.swarmbus.SwarmbusException;
 import java.time.Instant;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.function.BiPredicate;
 
@@ -33,7 +34,7 @@ public record HistoryQuery(
 
     /** Validates the limit. */
     public HistoryQuery {
-        java.util.Objects.requireNonNull(shownIf, "shownIf");
+        Objects.requireNonNull(shownIf, "shownIf");
         if (limit < 1 || limit > MAX_LIMIT) {
             throw SwarmbusException.invalid("limit", "limit must be 1 to " + MAX_LIMIT + ", was " + limit);
         }
