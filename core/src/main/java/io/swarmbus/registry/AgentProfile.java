@@ -41,10 +41,11 @@ public record AgentProfile(
         if (description.length() > 1024) {
             throw SwarmbusException.invalid("description", "description must be at most 1024 characters");
         }
+        String given = role;
         role = role == null ? "worker" : role.trim().toLowerCase(java.util.Locale.ROOT);
-        if (!ROLE.matcher(role).matches()) {
+        if (!ROLE.matcher(role).matches()) { // quoted as given, not as lower-cased for the check
             throw SwarmbusException.invalid("role", "role must be a word of lower-case letters, digits, _ or -, "
-                    + "such as supervisor, worker, coordinator or monitor; was '" + role + "'");
+                    + "such as supervisor, worker, coordinator or monitor; was '" + given + "'");
         }
         capabilities = java.util.Collections.unmodifiableSortedSet(
                 new TreeSet<>(validCapabilities(capabilities, "capabilities")));

@@ -208,6 +208,7 @@ class RegistryTest {
     @Test
     void invalidProfiles_areRefusedNamingTheField() {
         assertThatThrownBy(() -> profile("a", "Chief Of Staff", 1)).isInstanceOf(SwarmbusException.class)
+                .hasMessageContaining("was 'Chief Of Staff'") // as given
                 .extracting(e -> ((SwarmbusException) e).field().orElseThrow()).isEqualTo("role");
         assertThatThrownBy(() -> profile("a", "worker", 0)).extracting(e -> ((SwarmbusException) e).field()
                 .orElseThrow()).isEqualTo("max_concurrent_tasks");
