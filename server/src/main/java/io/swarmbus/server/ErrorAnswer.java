@@ -30,10 +30,15 @@ record ErrorAnswer(int status, Object body, boolean retryAfter) {
             return new ErrorAnswer(status, body,
                     e.code() == ErrorCode.RATE_LIMITED || e.code() == ErrorCode.INBOX_FULL);
         }
+        return new ErrorAnswer(status, body(e), e.code() == ErrorCode.INBOX_FULL);
+    }
+
+    /** {@code {"error": code, "message": text, "field": optional}}, the API's shape of an error. */
+    static Map<String, Object> body(SwarmbusException e) {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("error", e.code().code());
         body.put("message", e.getMessage());
         e.field().ifPresent(field -> body.put("field", field));
-        return new ErrorAnswer(status, body, e.code() == ErrorCode.INBOX_FULL);
+        return body;
     }
 }

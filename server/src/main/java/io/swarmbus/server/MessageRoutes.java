@@ -23,6 +23,10 @@ import java.util.concurrent.CompletionException;
 
 /** Sending, receiving, acking, history and dead letters over HTTP. */
 final class MessageRoutes {
+    /** The fields that say where a message goes, on {@code POST /api/v1/messages}. */
+    private static final List<String> ADDRESS_FIELDS = List.of("to", "receiver_id", "group", "group_name", "topic",
+            "broadcast");
+
     private final MessageBus bus;
     private final io.swarmbus.registry.Registry registry;
     private final Auth auth;
@@ -61,10 +65,6 @@ final class MessageRoutes {
         refuseAddressFields(body, "this route publishes to the topic its path names");
         respondToSend(ctx, request(ctx, body, Address.topic(ctx.pathParam("topic"))));
     }
-
-    /** The fields that say where a message goes, on {@code POST /api/v1/messages}. */
-    private static final List<String> ADDRESS_FIELDS = List.of("to", "receiver_id", "group", "group_name", "topic",
-            "broadcast");
 
     /**
      * Refuses an address field in the body of a route that already knows where the message goes

@@ -193,10 +193,14 @@ final class Networks implements AutoCloseable {
         requireObject(task);
         String objective = task.path("objective").asText(task.path("description").asText(task.path("prompt").asText("")));
         objective = objective.isBlank() ? task.toString() : objective;
-        List<SwarmRunner.Member> members = agents.stream().map(a -> new SwarmRunner.Member(a, role(a), weight(task, a)))
-                .toList();
-        SwarmRunner.Plan plan = new SwarmRunner.Plan(strategy, objective, task.path("input"), members, options(task));
-        int retries = wholeField(task, "max_retries", 1);
+        // The task's settings are read as strictly as a request's fields: Jackson's asInt would take
+        // "x" as 0 and 2.5 as 2, and a run would go ahead on settings the caller never asked for.
+        RequestBody settings = RequestBody.of((ObjectNode) task);
+        Map<String, Double> weights = weights(settings);
+        List<SwarmRunner.Member> members = agents.stream().map(a -> new SwarmRunner.Member(a, role(a),
+                weights.getOrDefault(a, 1.0))).toList();
+        SwarmRunner.Plan plan = new SwarmRunner.Plan(strategy, objective, task.path("input"), members, options(settings));
+        int retries = settings.integer("max_retries").orElse(1);
         if (retries < 0 || retries > 3) {
             throw SwarmbusException.invalid("max_retries", "max_retries must be 0 to 3, was " + retries);
         }
@@ -309,77 +313,31 @@ final class Networks implements AutoCloseable {
         return executionsWhere(e -> e.path("network_id").asText().equals(networkId));
     }
 
-    private SwarmRunner.Options options(JsonNode task) {
+    private SwarmRunner.Options options(RequestBody settings) {
         SwarmRunner.Options defaults = SwarmRunner.Options.defaults();
         return new SwarmRunner.Options(
-                task.has("timeout_seconds") ? Duration.ofMillis((long) (numberField(task, "timeout_seconds", 0) * 1000))
-                        : defaults.stepTimeout(),
-                wholeField(task, "rounds", defaults.rounds()),
-                task.has("consensus_algorithm") ? ConsensusAlgorithm.parse(task.get("consensus_algorithm").asText())
-                        : defaults.consensus(),
-                numberField(task, "quorum", defaults.quorum()),
-                wholeField(task, "chunk_chars", defaults.chunkChars()),
-                optionalText(task, "leader"), optionalText(task, "judge"));
-    }
-
-    // The task's fields are read strictly: Jackson's asInt and asDouble take "x" as 0 and 2.5 as 2,
-    // and a run would go ahead on settings the caller never asked for.
-
-    private static int wholeField(JsonNode task, String field, int fallback) {
-        JsonNode node = task.get(field);
-        if (node == null || node.isNull()) {
-            return fallback;
-        }
-        if (!node.isIntegralNumber() || !node.canConvertToInt()) {
-            throw SwarmbusException.invalid(field, "'" + field + "' must be a whole number, was " + node);
-        }
-        return node.intValue();
-    }
-
-    private static double numberField(JsonNode task, String field, double fallback) {
-        JsonNode node = task.get(field);
-        if (node == null || node.isNull()) {
-            return fallback;
-        }
-        if (!node.isNumber() || !Double.isFinite(node.doubleValue())) {
-            throw SwarmbusException.invalid(field, "'" + field + "' must be a finite number, was " + node);
-        }
-        return node.doubleValue();
-    }
-
-    private static Optional<String> optionalText(JsonNode task, String field) {
-        JsonNode node = task.get(field);
-        if (node == null || node.isNull()) {
-            return Optional.empty();
-        }
-        if (!node.isTextual()) {
-            throw SwarmbusException.invalid(field, "'" + field + "' must be an agent id, was " + node);
-        }
-        return Optional.of(node.asText());
+                settings.number("timeout_seconds").map(s -> Duration.ofMillis((long) (s * 1000)))
+                        .orElse(defaults.stepTimeout()),
+                settings.integer("rounds").orElse(defaults.rounds()),
+                settings.optionalText("consensus_algorithm").map(ConsensusAlgorithm::parse).orElse(defaults.consensus()),
+                settings.number("quorum").orElse(defaults.quorum()),
+                settings.integer("chunk_chars").orElse(defaults.chunkChars()),
+                settings.optionalText("leader"), settings.optionalText("judge"));
     }
 
     private String role(String agent) {
         return registry.get(AgentId.of(agent)).map(info -> info.profile().role()).orElse("worker");
     }
 
-    /** The agent's vote weight in {@code weights} (default 1), checked before any agent does work for the run. */
-    private static double weight(JsonNode task, String agent) {
-        JsonNode weights = task.get("weights");
-        if (weights == null || weights.isNull()) {
-            return 1;
-        }
-        if (!weights.isObject()) {
-            throw SwarmbusException.invalid("weights", "'weights' must be an object of agent ids to numbers, was " + weights);
-        }
-        JsonNode weight = weights.get(agent);
-        if (weight == null) {
-            return 1;
-        }
-        if (!weight.isNumber() || !Double.isFinite(weight.doubleValue()) || weight.doubleValue() < 0) {
-            throw SwarmbusException.invalid("weights", "a vote's weight must be a finite number, at least 0; '"
-                    + agent + "' has " + weight);
-        }
-        return weight.doubleValue();
+    /** The members' vote weights by agent (1 for one not named), checked before any agent does work for the run. */
+    private static Map<String, Double> weights(RequestBody settings) {
+        Map<String, Double> weights = settings.numberMap("weights");
+        weights.forEach((agent, weight) -> {
+            if (weight < 0) {
+                throw SwarmbusException.invalid("weights", "a vote's weight must be at least 0; '" + agent + "' has " + weight);
+            }
+        });
+        return weights;
     }
 
     static ArrayNode steps(List<Execution.Step> steps) {

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import com.fasterxml.jackson.core.util.JsonRecyclerPools;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.swarmbus.SwarmbusException;
@@ -33,6 +34,11 @@ final class RequestBody {
 
     private RequestBody(JsonNode root) {
         this.root = root;
+    }
+
+    /** The fields of {@code object}, a JSON object already parsed (a stored task, say), read as a body's are. */
+    static RequestBody of(ObjectNode object) {
+        return new RequestBody(object);
     }
 
     /** Parses a body that must be a JSON object; an empty body reads as {@code {}}. */

@@ -35,6 +35,7 @@ import org.slf4j.LoggerFactory;
  */
 final class TaskRoutes {
     private static final Logger LOG = LoggerFactory.getLogger(TaskRoutes.class);
+    private static final MessageType ERROR_REPORT = MessageType.of("error_report");
 
     private final TaskCoordinator tasks;
     private final MessageBus bus;
@@ -180,8 +181,6 @@ final class TaskRoutes {
      * {@code task_id} and {@code status} ({@code completed} with {@code result}, {@code failed} with
      * {@code error}, or {@code in_progress} with {@code progress}), reported by its sender.
      */
-    private static final MessageType ERROR_REPORT = MessageType.of("error_report");
-
     void onMessage(Delivery delivery) {
         if (!delivery.message().type().equals(TaskCoordinator.TASK_RESPONSE)) {
             LOG.debug("ignoring a {} message from {} in the task inbox", delivery.message().type().name(),
@@ -214,13 +213,9 @@ final class TaskRoutes {
      * that reports by message must not be left to believe its report landed.
      */
     private void refuse(Delivery report, SwarmbusException e) {
-        Map<String, Object> error = new LinkedHashMap<>();
-        error.put("error", e.code().code());
-        error.put("message", e.getMessage());
-        e.field().ifPresent(field -> error.put("field", field));
         try {
             bus.send(SendRequest.builder(tasks.inbox(), Address.agent(report.message().from()))
-                    .type(ERROR_REPORT).content(RequestBody.MAPPER.writeValueAsString(error))
+                    .type(ERROR_REPORT).content(RequestBody.MAPPER.writeValueAsString(ErrorAnswer.body(e)))
                     .correlationId(report.message().id().toString()).build());
         } catch (SwarmbusException | JsonProcessingException failed) {
             LOG.info("could not tell {} why its task_response was not applied: {}", report.message().from(),

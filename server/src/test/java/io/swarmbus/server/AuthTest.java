@@ -78,6 +78,21 @@ class AuthTest {
         return reply.body().get("access_token").asText();
     }
 
+    /**
+     * Starts a dev-mode server and signs up alice and bob, with an agent each named like them if
+     * {@code withAgents}; their tokens.
+     */
+    String[] aliceAndBob(boolean withAgents) throws Exception {
+        start(true, 300);
+        String alice = token("alice", "alice-password");
+        String bob = token("bob", "bob-password");
+        if (withAgents) {
+            call("POST", "/agents/register", "{\"agent_id\":\"alice\"}", bearer(alice));
+            call("POST", "/agents/register", "{\"agent_id\":\"bob\"}", bearer(bob));
+        }
+        return new String[] {alice, bob};
+    }
+
     Map<String, String> bearer(String token) {
         return Map.of("Authorization", "Bearer " + token);
     }
@@ -204,11 +219,9 @@ class AuthTest {
 
     @Test
     void ownership_othersAgentsAndMessagesAre404() throws Exception {
-        start(true, 300);
-        String alice = token("alice", "alice-password");
-        String bob = token("bob", "bob-password");
-        call("POST", "/agents/register", "{\"agent_id\":\"alice\"}", bearer(alice));
-        call("POST", "/agents/register", "{\"agent_id\":\"bob\"}", bearer(bob));
+        String[] users = aliceAndBob(true);
+        String alice = users[0];
+        String bob = users[1];
         String id = call("POST", "/messages", "{\"receiver_id\":\"bob\",\"content\":\"hi\"}", bearer(alice))
                 .body().get("message_id").asText();
 
@@ -230,9 +243,9 @@ class AuthTest {
 
     @Test
     void anAgentIdDeletedAndRegisteredByAnotherUser_showsThemNothingOfItsPast() throws Exception {
-        start(true, 300);
-        String alice = token("alice", "alice-password");
-        String bob = token("bob", "bob-password");
+        String[] users = aliceAndBob(false);
+        String alice = users[0];
+        String bob = users[1];
         call("POST", "/api/v1/agents", "{\"agent_id\":\"a1\"}", bearer(alice));
         call("POST", "/api/v1/agents", "{\"agent_id\":\"tmp1\",\"capabilities\":[\"secret-work\"]}", bearer(alice));
         String id = call("POST", "/api/v1/messages", "{\"from\":\"a1\",\"to\":\"tmp1\",\"content\":\"secret\","
@@ -278,11 +291,9 @@ class AuthTest {
 
     @Test
     void historyPages_holdTheCallersOwnMessages_howeverBusyOtherUsersAre() throws Exception {
-        start(true, 300);
-        String alice = token("alice", "alice-password");
-        String bob = token("bob", "bob-password");
-        call("POST", "/agents/register", "{\"agent_id\":\"alice\"}", bearer(alice));
-        call("POST", "/agents/register", "{\"agent_id\":\"bob\"}", bearer(bob));
+        String[] users = aliceAndBob(true);
+        String alice = users[0];
+        String bob = users[1];
         String bobs = call("POST", "/api/v1/messages", "{\"to\":\"bob\",\"content\":\"mine\"}", bearer(bob))
                 .body().get("message_id").asText();
         for (int i = 0; i < 5; i++) {
