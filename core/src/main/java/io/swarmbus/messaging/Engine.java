@@ -781,7 +781,7 @@ final class Engine implements MessageBus {
             List<AgentId> parties = new ArrayList<>(2);
             query.agent().ifPresent(parties::add);
             query.peer().ifPresent(parties::add);
-            List<HistoryLog.Entry> kept = history.newest(query.limit(), parties, payload -> {
+            List<HistoryLog.Entry> kept = history.newest(query.limit(), parties, query.involving(), payload -> {
                 Restored r = decoder.decodeRestored(payload, false);
                 return query.matches(r.message(), r.recipients());
             });

@@ -7,7 +7,9 @@ import java.util.Arrays;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.PriorityQueue;
+import java.util.Set;
 import java.util.function.Consumer;
 import java.util.function.IntFunction;
 import java.util.function.Predicate;
@@ -147,10 +149,11 @@ final class HistoryLog {
      * until the next change. Records sit in the order their messages finished, which is close to
      * id order but not the same, so this reads the newest chunks first and stops at the first
      * chunk older than which no record can beat the {@code limit} found so far. Chunks that hold
-     * no message of one of {@code parties} (a sender or recipient every match must have) are
-     * skipped unread: asking for a quiet agent's history does not decode everyone else's.
+     * no message of one of {@code parties} (a sender or recipient every match must have), or none
+     * of any of {@code anyOf} (one of which every match must have), are skipped unread: asking for
+     * a quiet agent's or a quiet user's history does not decode everyone else's.
      */
-    List<Entry> newest(int limit, Collection<AgentId> parties, Predicate<ByteBuffer> matches) {
+    List<Entry> newest(int limit, Collection<AgentId> parties, Optional<Set<AgentId>> anyOf, Predicate<ByteBuffer> matches) {
         Chunk[] order = chunks.toArray(Chunk[]::new);
         long[] highestUpTo = new long[order.length];
         long highest = Long.MIN_VALUE;
@@ -164,7 +167,7 @@ final class HistoryLog {
                 break;
             }
             Chunk chunk = order[c];
-            if (!chunk.agents.mayHoldAll(parties)) {
+            if (!chunk.agents.mayHoldAll(parties) || anyOf.isPresent() && !chunk.agents.mayHoldAny(anyOf.get())) {
                 continue;
             }
             for (int i = chunk.count - 1; i >= chunk.first; i--) {
@@ -331,6 +334,16 @@ final class HistoryLog {
                 }
             }
             return true;
+        }
+
+        boolean mayHoldAny(Collection<AgentId> agents) {
+            for (AgentId agent : agents) {
+                int hash = agent.hashCode();
+                if (isSet(hash & 8191) && isSet(spread(hash))) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /** A second probe from the hash's high bits after mixing, independent of the first's low ones. */

@@ -4,6 +4,7 @@ import io.swarmbus.SwarmbusException;
 import java.time.Instant;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.BiPredicate;
 
 /**
@@ -12,6 +13,8 @@ import java.util.function.BiPredicate;
  *
  * @param agent messages this agent sent or was a recipient of
  * @param peer with {@code agent}: only those exchanged with this agent; alone: sent or received by it
+ * @param involving only messages sent or received by one of these agents: a caller's own, so that
+ *     the search skips stretches of history that hold none of them without reading them
  * @param type only this type
  * @param conversationId only this conversation
  * @param since accepted at or after
@@ -23,6 +26,7 @@ import java.util.function.BiPredicate;
 public record HistoryQuery(
         Optional<AgentId> agent,
         Optional<AgentId> peer,
+        Optional<Set<AgentId>> involving,
         Optional<MessageType> type,
         Optional<String> conversationId,
         Optional<Instant> since,
@@ -35,6 +39,7 @@ public record HistoryQuery(
     /** Validates the limit. */
     public HistoryQuery {
         Objects.requireNonNull(shownIf, "shownIf");
+        involving = involving.map(Set::copyOf);
         if (limit < 1 || limit > MAX_LIMIT) {
             throw SwarmbusException.invalid("limit", "limit must be 1 to " + MAX_LIMIT + ", was " + limit);
         }
@@ -43,42 +48,47 @@ public record HistoryQuery(
     /** A query matching everything, 100 at most; narrow it with the {@code with*} methods. */
     public static HistoryQuery all() {
         return new HistoryQuery(Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(),
-                Optional.empty(), Optional.empty(), 100, (message, recipients) -> true);
+                Optional.empty(), Optional.empty(), Optional.empty(), 100, (message, recipients) -> true);
     }
 
     /** Only messages sent or received by {@code value}. */
     public HistoryQuery withAgent(AgentId value) {
-        return new HistoryQuery(Optional.of(value), peer, type, conversationId, since, until, limit, shownIf);
+        return new HistoryQuery(Optional.of(value), peer, involving, type, conversationId, since, until, limit, shownIf);
     }
 
     /** Only messages exchanged with {@code value}. */
     public HistoryQuery withPeer(AgentId value) {
-        return new HistoryQuery(agent, Optional.of(value), type, conversationId, since, until, limit, shownIf);
+        return new HistoryQuery(agent, Optional.of(value), involving, type, conversationId, since, until, limit, shownIf);
+    }
+
+    /** Only messages sent or received by one of {@code value}; none if it is empty. */
+    public HistoryQuery involving(Set<AgentId> value) {
+        return new HistoryQuery(agent, peer, Optional.of(value), type, conversationId, since, until, limit, shownIf);
     }
 
     /** Only messages of this type. */
     public HistoryQuery withType(MessageType value) {
-        return new HistoryQuery(agent, peer, Optional.of(value), conversationId, since, until, limit, shownIf);
+        return new HistoryQuery(agent, peer, involving, Optional.of(value), conversationId, since, until, limit, shownIf);
     }
 
     /** Only messages of this conversation. */
     public HistoryQuery withConversation(String value) {
-        return new HistoryQuery(agent, peer, type, Optional.of(value), since, until, limit, shownIf);
+        return new HistoryQuery(agent, peer, involving, type, Optional.of(value), since, until, limit, shownIf);
     }
 
     /** Only messages accepted in {@code [from, to)}. */
     public HistoryQuery between(Instant from, Instant to) {
-        return new HistoryQuery(agent, peer, type, conversationId, Optional.of(from), Optional.of(to), limit, shownIf);
+        return new HistoryQuery(agent, peer, involving, type, conversationId, Optional.of(from), Optional.of(to), limit, shownIf);
     }
 
     /** At most {@code value} results. */
     public HistoryQuery withLimit(int value) {
-        return new HistoryQuery(agent, peer, type, conversationId, since, until, value, shownIf);
+        return new HistoryQuery(agent, peer, involving, type, conversationId, since, until, value, shownIf);
     }
 
     /** Only messages {@code value} accepts as well (see {@code shownIf}). */
     public HistoryQuery shownIf(BiPredicate<Message, Iterable<AgentId>> value) {
-        return new HistoryQuery(agent, peer, type, conversationId, since, until, limit, value);
+        return new HistoryQuery(agent, peer, involving, type, conversationId, since, until, limit, value);
     }
 
     boolean matches(Message message, Iterable<AgentId> recipients) {
@@ -102,8 +112,23 @@ public record HistoryQuery(
             return exchanged(message, recipients, agent.get(), peer.get())
                     || exchanged(message, recipients, peer.get(), agent.get());
         }
+        if (involving.isPresent() && !involves(message, recipients, involving.get())) {
+            return false;
+        }
         Optional<AgentId> party = agent.or(() -> peer);
         return party.isEmpty() || message.from().equals(party.get()) || contains(recipients, party.get());
+    }
+
+    private static boolean involves(Message message, Iterable<AgentId> recipients, Set<AgentId> agents) {
+        if (agents.contains(message.from())) {
+            return true;
+        }
+        for (AgentId recipient : recipients) {
+            if (agents.contains(recipient)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static boolean exchanged(Message message, Iterable<AgentId> recipients, AgentId from, AgentId to) {

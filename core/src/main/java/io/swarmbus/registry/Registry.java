@@ -12,6 +12,7 @@ import java.util.Collection;
 import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.NavigableSet;
@@ -166,6 +167,17 @@ public final class Registry implements AutoCloseable {
     /** Who owns {@code id} and since when, if it is registered. Lock-free. */
     public Optional<Ownership> ownership(AgentId id) {
         return Optional.ofNullable(owners.get(id));
+    }
+
+    /** The agents {@code owner} has registered now. Lock-free. */
+    public Set<AgentId> ownedBy(String owner) {
+        Set<AgentId> owned = new HashSet<>();
+        owners.forEach((agent, ownership) -> {
+            if (ownership.owner().equals(owner)) {
+                owned.add(agent);
+            }
+        });
+        return owned;
     }
 
     public synchronized Optional<AgentInfo> get(AgentId id) {

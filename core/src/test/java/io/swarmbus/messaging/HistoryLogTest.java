@@ -7,7 +7,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
@@ -57,7 +59,7 @@ class HistoryLogTest {
         log.add(3, 3, payload("after"), SENDER, List.of());
 
         assertThat(text(log.find(2))).isEqualTo(big);
-        assertThat(log.newest(3, List.of(), p -> true)).extracting(HistoryLog.Entry::id).containsExactly(3L, 2L, 1L);
+        assertThat(log.newest(3, List.of(), Optional.empty(), p -> true)).extracting(HistoryLog.Entry::id).containsExactly(3L, 2L, 1L);
     }
 
     @Test
@@ -84,7 +86,7 @@ class HistoryLogTest {
 
             List<Long> expected = ids.stream().filter(id -> id % 20 == 0)
                     .sorted(Comparator.reverseOrder()).limit(limit).toList();
-            assertThat(shuffled.newest(limit, List.of(), even)).as("round %d", round)
+            assertThat(shuffled.newest(limit, List.of(), Optional.empty(), even)).as("round %d", round)
                     .extracting(HistoryLog.Entry::id).containsExactlyElementsOf(expected);
         }
     }
@@ -126,11 +128,18 @@ class HistoryLogTest {
             return text(p).startsWith("carol");
         };
 
-        assertThat(log.newest(10, List.of(carol), carols)).extracting(HistoryLog.Entry::id).containsExactly(60L);
+        assertThat(log.newest(10, List.of(carol), Optional.empty(), carols)).extracting(HistoryLog.Entry::id).containsExactly(60L);
         assertThat(decoded).as("only the chunk with carol's record was read").contains("carol-alone").hasSizeLessThan(10);
-        assertThat(log.newest(3, List.of(alice, bob), p -> text(p).startsWith("a-b-"))).extracting(HistoryLog.Entry::id)
+        assertThat(log.newest(3, List.of(alice, bob), Optional.empty(), p -> text(p).startsWith("a-b-"))).extracting(HistoryLog.Entry::id)
                 .containsExactly(59L, 58L, 57L);
-        assertThat(log.newest(3, List.of(bob, AgentId.of("dave")), p -> true)).isEmpty();
+        assertThat(log.newest(3, List.of(bob, AgentId.of("dave")), Optional.empty(), p -> true)).isEmpty();
+
+        decoded.clear();
+        assertThat(log.newest(10, List.of(), Optional.of(Set.of(carol, AgentId.of("dave"))), carols))
+                .extracting(HistoryLog.Entry::id).containsExactly(60L);
+        assertThat(decoded).as("any of: only the chunk with carol's record was read").contains("carol-alone")
+                .hasSizeLessThan(10);
+        assertThat(log.newest(10, List.of(), Optional.of(Set.of()), p -> true)).as("any of none").isEmpty();
     }
 
     @Test
@@ -154,6 +163,6 @@ class HistoryLogTest {
         log.clear();
         assertThat(log.size()).isZero();
         assertThat(log.bytes()).isZero();
-        assertThat(log.newest(5, List.of(), p -> true)).isEmpty();
+        assertThat(log.newest(5, List.of(), Optional.empty(), p -> true)).isEmpty();
     }
 }

@@ -584,6 +584,21 @@ abstract class MessageBusContract {
     }
 
     @Test
+    void history_involving_findsMessagesOfAnyOfTheAgents_finishedOrNot() {
+        send(ALICE, Address.agent(BOB), "a->b");
+        send(BOB, Address.agent(ALICE), "b->a");
+        MessageBus.await(bus.ackAsync(BOB, bus.receive(BOB, 10).stream().map(Delivery::id).toList()));
+        send(CAROL, Address.agent(ALICE), "c->a"); // alice's two stay leased or pending: live, not finished
+
+        assertThat(historyContents(HistoryQuery.all().involving(Set.of(CAROL)))).containsExactly("c->a");
+        assertThat(historyContents(HistoryQuery.all().involving(Set.of(BOB, CAROL))))
+                .containsExactly("c->a", "b->a", "a->b");
+        assertThat(historyContents(HistoryQuery.all().involving(Set.of(BOB)).withPeer(ALICE)))
+                .containsExactly("b->a", "a->b");
+        assertThat(historyContents(HistoryQuery.all().involving(Set.of()))).isEmpty();
+    }
+
+    @Test
     void history_keepsFinishedMessagesOnlyWithinRetention() {
         reopen(c -> c.historyRetention(Duration.ofHours(1)).historyMaxMessages(2));
         List<MessageId> ids = new ArrayList<>();

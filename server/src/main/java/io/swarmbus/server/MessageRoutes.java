@@ -377,7 +377,11 @@ final class MessageRoutes {
             query = query.between(since.orElse(Instant.EPOCH), until.orElse(Instant.MAX));
         }
         Auth.Principal principal = Auth.principal(ctx);
-        // Filtered as the history is searched, so that the page holds `limit` of the caller's own.
+        // Filtered as the history is searched, so that the page holds `limit` of the caller's own;
+        // `involving` lets the search skip stretches of history without the caller's agents unread.
+        if (!principal.admin()) {
+            query = query.involving(registry.ownedBy(principal.name()));
+        }
         query = query.shownIf((message, recipients) -> auth.maySee(principal, message, recipients));
         Http.json(ctx, 200, Views.list("messages", bus.history(query).stream().map(r -> view(principal, r)).toList()));
     }
