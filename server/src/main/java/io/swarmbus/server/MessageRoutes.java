@@ -207,10 +207,12 @@ final class MessageRoutes {
     }
 
     /**
-     * Builds a send from a message body. A W3C {@code traceparent} request header travels in the
-     * message's headers, so receivers continue the same trace.
+     * Builds a send from a message body. {@code idempotencyKey}, when given, is the key already
+     * settled from the request (header and body checked against each other); otherwise the body's
+     * own is used. A W3C {@code traceparent} request header travels in the message's headers, so
+     * receivers continue the same trace.
      */
-    static SendRequest request(RequestBody body, AgentId from, Address to, String idempotencyHeader,
+    static SendRequest request(RequestBody body, AgentId from, Address to, String idempotencyKey,
             String traceparent) {
         SendRequest.Builder builder = SendRequest.builder(from, to)
                 .content(body.json("content"))
@@ -231,7 +233,7 @@ final class MessageRoutes {
             }
             builder.ttl(Duration.ofMillis(Math.max(1, (long) (seconds * 1000))));
         });
-        Optional.ofNullable(idempotencyHeader).or(() -> body.optionalText("idempotency_key"))
+        Optional.ofNullable(idempotencyKey).or(() -> body.optionalText("idempotency_key"))
                 .ifPresent(builder::idempotencyKey);
         return builder.build();
     }
