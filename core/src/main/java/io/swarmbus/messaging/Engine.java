@@ -16,6 +16,7 @@ import io.swarmbus.messaging.Event.LeaseExpired;
 import io.swarmbus.messaging.Event.LeaseExtended;
 import io.swarmbus.messaging.Event.Leased;
 import io.swarmbus.messaging.Event.Nacked;
+import io.swarmbus.messaging.Event.Released;
 import io.swarmbus.messaging.Event.Replayed;
 import io.swarmbus.messaging.Event.Restored;
 import io.swarmbus.messaging.Event.Sent;
@@ -528,6 +529,12 @@ final class Engine implements MessageBus {
             Waiter waiter = new Waiter(max, visibility);
             inbox.waiters.add(waiter);
             waiter.timeout = scheduler.schedule(() -> giveUp(inbox, waiter), wait.toNanos(), TimeUnit.NANOSECONDS);
+            // A receiver that goes away cancels its wait, so that nothing more is leased to it.
+            waiter.future.whenComplete((got, failure) -> {
+                if (failure instanceof java.util.concurrent.CancellationException && withdraw(inbox, waiter)) {
+                    waiter.timeout.cancel(false);
+                }
+            });
             return waiter.future;
         } finally {
             unlock();
@@ -547,8 +554,15 @@ final class Engine implements MessageBus {
     }
 
     private void giveUp(Inbox inbox, Waiter waiter) {
+        if (withdraw(inbox, waiter)) {
+            waiter.future.complete(List.of());
+        }
+    }
+
+    /** Takes a waiter out of its inbox's line unless a delivery claimed it first; whether it did. */
+    private boolean withdraw(Inbox inbox, Waiter waiter) {
         if (!waiter.claim()) {
-            return;
+            return false;
         }
         lock.lock();
         try {
@@ -556,7 +570,7 @@ final class Engine implements MessageBus {
         } finally {
             lock.unlock();
         }
-        waiter.future.complete(List.of());
+        return true;
     }
 
     /** Leases up to {@code max} ready deliveries, journaling one event for the batch. */
@@ -630,7 +644,11 @@ final class Engine implements MessageBus {
                 }
                 waiter.timeout.cancel(false);
                 List<Delivery> deliveries = commitLease(inbox, chosen, waiter.visibility);
-                completions.add(() -> waiter.future.complete(deliveries));
+                completions.add(() -> {
+                    if (!waiter.future.complete(deliveries)) { // cancelled after the claim: nobody takes them
+                        releaseAsync(inbox.agent, deliveries.stream().map(Delivery::id).toList());
+                    }
+                });
             }
         }
     }
@@ -640,6 +658,11 @@ final class Engine implements MessageBus {
     @Override
     public CompletableFuture<AckResult> ackAsync(AgentId agent, Collection<MessageId> ids) {
         return withLeasesHeld(agent, ids, Acked::new, this::ackDelivery);
+    }
+
+    @Override
+    public CompletableFuture<AckResult> releaseAsync(AgentId agent, Collection<MessageId> ids) {
+        return withLeasesHeld(agent, ids, Released::new, this::releaseDelivery);
     }
 
     @Override
@@ -1062,6 +1085,7 @@ final class Engine implements MessageBus {
             case Leased e -> applyLeased(e);
             case Acked e -> applyAcked(e);
             case LeaseExtended e -> applyLeaseExtended(e);
+            case Released e -> applyReleased(e);
             case Nacked e -> applyNacked(e);
             case LeaseExpired e -> applyLeaseExpired(e);
             case Replayed e -> applyReplayed(e);
@@ -1157,6 +1181,27 @@ final class Engine implements MessageBus {
         d.inbox.leased--;
         acked++;
         finishDelivery(d);
+    }
+
+    private void applyReleased(Released e) {
+        Inbox inbox = inboxes.get(e.agent());
+        for (long id : e.ids()) {
+            releaseDelivery(delivery(inbox, id));
+        }
+    }
+
+    /** Ends a lease nobody saw: ready again at once, as if it had not been leased. */
+    private void releaseDelivery(DeliveryState d) {
+        if (d == null || d.status != DeliveryStatus.LEASED) {
+            return;
+        }
+        clearDeadline(d);
+        d.attempts--;
+        d.inbox.leased--;
+        delivered--;
+        d.status = DeliveryStatus.PENDING;
+        d.inbox.pending++;
+        pushReady(d);
     }
 
     private void applyNacked(Nacked e) {

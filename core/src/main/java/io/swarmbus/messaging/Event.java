@@ -41,6 +41,12 @@ sealed interface Event {
     /** Leases still held were extended to a new deadline; attempts do not change. */
     record LeaseExtended(AgentId agent, long[] ids, long deadline) implements Event {}
 
+    /**
+     * Leased deliveries were handed back unseen (their receiver went away before they could be
+     * written to it): ready again at once, the attempt not counted.
+     */
+    record Released(AgentId agent, long[] ids) implements Event {}
+
     /** Deliveries were acknowledged. */
     record Acked(AgentId agent, long[] ids) implements Event {}
 

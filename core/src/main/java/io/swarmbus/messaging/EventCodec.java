@@ -12,6 +12,7 @@ import io.swarmbus.messaging.Event.InboxCreated;
 import io.swarmbus.messaging.Event.InboxDeleted;
 import io.swarmbus.messaging.Event.LeaseExpired;
 import io.swarmbus.messaging.Event.LeaseExtended;
+import io.swarmbus.messaging.Event.Released;
 import io.swarmbus.messaging.Event.Leased;
 import io.swarmbus.messaging.Event.Nacked;
 import io.swarmbus.messaging.Event.Replayed;
@@ -54,6 +55,7 @@ final class EventCodec {
     private static final byte DELAY_ENDED = 17;
     private static final byte EXPIRED = 18;
     private static final byte LEASE_EXTENDED = 19;
+    private static final byte RELEASED = 20;
 
     private static final byte DIRECT = 1;
     private static final byte GROUP = 2;
@@ -90,6 +92,7 @@ final class EventCodec {
             case Leased e -> tag(LEASED).agent(e.agent()).longs(e.ids()).putLong(e.deadline());
             case Acked e -> tag(ACKED).agent(e.agent()).longs(e.ids());
             case LeaseExtended e -> tag(LEASE_EXTENDED).agent(e.agent()).longs(e.ids()).putLong(e.deadline());
+            case Released e -> tag(RELEASED).agent(e.agent()).longs(e.ids());
             case Nacked e -> tag(NACKED).agent(e.agent()).putLong(e.id()).putLong(e.notBefore());
             case LeaseExpired e -> tag(LEASE_EXPIRED).agent(e.agent()).putLong(e.id());
             case Replayed e -> tag(REPLAYED).agent(e.agent()).putLong(e.id());
@@ -255,6 +258,7 @@ final class EventCodec {
             case LEASED -> new Leased(agent(in), longs(in), in.getLong());
             case ACKED -> new Acked(agent(in), longs(in));
             case LEASE_EXTENDED -> new LeaseExtended(agent(in), longs(in), in.getLong());
+            case RELEASED -> new Released(agent(in), longs(in));
             case NACKED -> new Nacked(agent(in), in.getLong(), in.getLong());
             case LEASE_EXPIRED -> new LeaseExpired(agent(in), in.getLong());
             case REPLAYED -> new Replayed(agent(in), in.getLong());

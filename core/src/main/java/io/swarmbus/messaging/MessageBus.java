@@ -132,6 +132,14 @@ public interface MessageBus extends AutoCloseable {
      */
     CompletableFuture<AckResult> extendLeaseAsync(AgentId agent, Collection<MessageId> ids, Duration visibility);
 
+    /**
+     * Hands back leased deliveries that never reached their receiver: its connection closed before
+     * they could be written. They are ready again at once and the attempt does not count toward
+     * {@code max_deliveries}, since nobody saw them. {@link AckResult#acked()} lists those released,
+     * {@link AckResult#notHeld()} the rest. The future completes once the release is durable.
+     */
+    CompletableFuture<AckResult> releaseAsync(AgentId agent, Collection<MessageId> ids);
+
     /** Acknowledges one delivery; {@link ErrorCode#LEASE_NOT_HELD} if the caller holds no lease on it. */
     default void ack(AgentId agent, MessageId id) {
         AckResult result = await(ackAsync(agent, List.of(id)));

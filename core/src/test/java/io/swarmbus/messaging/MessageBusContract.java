@@ -400,6 +400,38 @@ abstract class MessageBusContract {
     }
 
     @Test
+    void release_makesDeliveriesReadyAtOnce_withoutCountingTheAttempt_andSurvivesReopen() {
+        reopen(c -> c.maxDeliveries(1));
+        SendResult sent = send(ALICE, Address.agent(BOB), "1");
+        MessageId id = bus.receive(BOB, 1).getFirst().id();
+
+        AckResult released = MessageBus.await(bus.releaseAsync(BOB, List.of(id, new MessageId(999_999))));
+
+        assertThat(released.acked()).containsExactly(id);
+        assertThat(released.notHeld()).containsExactly(new MessageId(999_999));
+        assertThat(MessageBus.await(bus.releaseAsync(ALICE, List.of(id))).notHeld()).as("not alice's lease").containsExactly(id);
+        assertThat(statusOf(sent.id(), BOB)).isEqualTo(DeliveryStatus.PENDING);
+        reopen(c -> c.maxDeliveries(1));
+        Delivery again = bus.receive(BOB, 1).getFirst();
+        assertThat(again.attempt()).as("the released attempt did not count").isEqualTo(1);
+        bus.nack(BOB, again.id(), Duration.ZERO);
+        assertThat(statusOf(sent.id(), BOB)).as("one delivery allowed, and used now").isEqualTo(DeliveryStatus.DEAD_LETTERED);
+    }
+
+    @Test
+    void aCancelledLongPoll_leavesTheLine_andLeasesNothing() {
+        CompletableFuture<List<Delivery>> gone = bus.receiveAsync(BOB, 5, LEASE, Duration.ofSeconds(30));
+        assertThat(bus.inboxStats(BOB).waitingReceivers()).isEqualTo(1);
+
+        gone.cancel(false);
+        SendResult sent = send(ALICE, Address.agent(BOB), "after the receiver left");
+
+        assertThat(bus.inboxStats(BOB).waitingReceivers()).isZero();
+        assertThat(statusOf(sent.id(), BOB)).isEqualTo(DeliveryStatus.PENDING);
+        assertThat(bus.receive(BOB, 5)).singleElement().satisfies(d -> assertThat(d.attempt()).isEqualTo(1));
+    }
+
+    @Test
     void nack_withDelay_redeliversOnlyAfterTheDelay() {
         SendResult sent = send(ALICE, Address.agent(BOB), "1");
         bus.receive(BOB, 1);

@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -56,6 +57,8 @@ final class SocketRoutes {
     private final long maxFrameBytes;
     private final Map<String, AtomicBoolean> open = new ConcurrentHashMap<>();
     private final Map<String, Outbox> outboxes = new ConcurrentHashMap<>();
+    /** Each open session's subscriptions, whose waiting receives end when it closes. */
+    private final Map<String, Set<Subscription>> subscriptions = new ConcurrentHashMap<>();
 
     SocketRoutes(MessageBus bus, Auth auth, AuditLog audit, Metrics metrics, long maxFrameBytes) {
         this.maxFrameBytes = maxFrameBytes;
@@ -137,6 +140,10 @@ final class SocketRoutes {
         AtomicBoolean flag = open.remove(ctx.sessionId());
         if (flag != null) {
             flag.set(false);
+        }
+        Set<Subscription> ended = subscriptions.remove(ctx.sessionId());
+        if (ended != null) {
+            ended.forEach(Subscription::stop);
         }
     }
 
@@ -269,7 +276,9 @@ final class SocketRoutes {
         bus.checkReceive(max, visibility);
         AtomicBoolean running = open.get(ctx.sessionId());
         if (running != null) {
-            new Subscription(ctx, ref, agent, max, visibility, frame.flag("batch"), running).receive();
+            Subscription subscription = new Subscription(ctx, ref, agent, max, visibility, frame.flag("batch"), running);
+            subscriptions.computeIfAbsent(ctx.sessionId(), id -> ConcurrentHashMap.newKeySet()).add(subscription);
+            subscription.receive();
         }
     }
 
@@ -294,6 +303,8 @@ final class SocketRoutes {
         private final boolean batch;
         private final AtomicBoolean running;
         private final Outbox outbox;
+        /** The receive waiting now, if one is. */
+        private volatile CompletableFuture<List<Delivery>> waiting;
 
         Subscription(WsContext ctx, String ref, AgentId agent, int max, Duration visibility, boolean batch,
                 AtomicBoolean running) {
@@ -321,6 +332,7 @@ final class SocketRoutes {
                     return;
                 }
                 if (!next.isDone()) {
+                    waiting = next;
                     next.whenComplete(this::received);
                     return;
                 }
@@ -332,7 +344,21 @@ final class SocketRoutes {
             }
         }
 
+        /** The socket closed: a receive still waiting is withdrawn, so nothing more is leased to it. */
+        void stop() {
+            CompletableFuture<List<Delivery>> pending = waiting;
+            if (pending != null) {
+                pending.cancel(false);
+            }
+        }
+
         private void received(List<Delivery> got, Throwable failure) {
+            if (!running.get()) { // the socket closed while this receive waited
+                if (got != null) {
+                    release(got);
+                }
+                return;
+            }
             if (failure != null) {
                 refuse(refusal(failure));
             } else if (got.isEmpty()) {
@@ -351,7 +377,7 @@ final class SocketRoutes {
                 outbox.add(() -> {
                     recordDelivered(got);
                     return thenReceive(deliveries(got));
-                });
+                }, () -> release(got));
                 return;
             }
             for (Delivery delivery : got) {
@@ -360,8 +386,16 @@ final class SocketRoutes {
                         recordDelivered(got);
                     }
                     return delivery == got.getLast() ? thenReceive(message(delivery)) : message(delivery);
-                });
+                }, () -> release(List.of(delivery)));
             }
+        }
+
+        /**
+         * Hands back deliveries the socket closed before they were written (or while one was):
+         * ready again for the agent's other receivers at once, not after the lease.
+         */
+        private void release(List<Delivery> got) {
+            bus.releaseAsync(agent, got.stream().map(Delivery::id).toList());
         }
 
         /** Ends the subscription with an error frame, on this session's outbox even if it has closed since. */
@@ -496,6 +530,9 @@ final class SocketRoutes {
         }
     }
 
+    /** A frame to write, rendered when its turn comes, and what to do if it never is written. */
+    private record Frame(java.util.function.Supplier<String> render, Runnable dropped) {}
+
     private Outbox outbox(WsContext ctx) {
         return outboxes.computeIfAbsent(ctx.sessionId(), id -> new Outbox(ctx.session));
     }
@@ -509,8 +546,7 @@ final class SocketRoutes {
      */
     private static final class Outbox {
         final org.eclipse.jetty.websocket.api.Session session;
-        final java.util.concurrent.ConcurrentLinkedQueue<java.util.function.Supplier<String>> frames =
-                new java.util.concurrent.ConcurrentLinkedQueue<>();
+        final java.util.concurrent.ConcurrentLinkedQueue<Frame> frames = new java.util.concurrent.ConcurrentLinkedQueue<>();
         final AtomicBoolean draining = new AtomicBoolean();
 
         Outbox(org.eclipse.jetty.websocket.api.Session session) {
@@ -527,7 +563,12 @@ final class SocketRoutes {
         }
 
         void add(java.util.function.Supplier<String> frame) {
-            frames.add(frame);
+            add(frame, () -> { });
+        }
+
+        /** Queues a frame; {@code dropped} runs if the session closes or fails before it is written. */
+        void add(java.util.function.Supplier<String> frame, Runnable dropped) {
+            frames.add(new Frame(frame, dropped));
             if (draining.compareAndSet(false, true)) {
                 // Always on a thread of its own, even when the caller is a virtual thread that could
                 // wait for the write: the caller may be this session's reader, and a reader blocked
@@ -541,18 +582,28 @@ final class SocketRoutes {
             do {
                 for (var next = frames.poll(); next != null; next = frames.poll()) {
                     if (!session.isOpen()) {
-                        frames.clear();
+                        next.dropped().run();
+                        dropAll();
                         break;
                     }
-                    String text = next.get(); // null once the session was closed (closeAfter)
+                    String text = next.render().get(); // null once the session was closed (closeAfter)
                     if (text == null || !write(text)) {
-                        frames.clear();
+                        if (text != null) {
+                            next.dropped().run();
+                        }
+                        dropAll();
                         break;
                     }
                 }
                 draining.set(false);
                 // A frame queued after the last poll but before the flag fell needs a drainer.
             } while (!frames.isEmpty() && draining.compareAndSet(false, true));
+        }
+
+        private void dropAll() {
+            for (var frame = frames.poll(); frame != null; frame = frames.poll()) {
+                frame.dropped().run();
+            }
         }
 
         /** Writes one frame and waits for it; false if the session failed. */

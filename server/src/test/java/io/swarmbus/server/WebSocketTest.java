@@ -3,6 +3,7 @@ package io.swarmbus.server;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.BusConfig;
 import io.swarmbus.messaging.MessageBus;
 import java.net.URI;
@@ -183,6 +184,31 @@ class WebSocketTest {
         assertThat(bus.inboxStats(io.swarmbus.messaging.AgentId.of("consumer")).depth()).isZero();
         producer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
         consumer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
+
+    @Test
+    void aClosedSocketsSubscription_stopsWaiting_andLeasesNothingMore() throws Exception {
+        Frames frames = new Frames();
+        WebSocket consumer = connectAsTeam(frames, "producer", "consumer");
+        AgentId agent = AgentId.of("consumer");
+        consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\"}", true).join();
+        awaitWaitingReceivers(agent, 1);
+
+        consumer.sendClose(WebSocket.NORMAL_CLOSURE, "gone").join();
+        awaitWaitingReceivers(agent, 0); // at once, not when the subscription's 5 s receive would have ended
+        bus.send(io.swarmbus.messaging.SendRequest.builder(AgentId.of("producer"), io.swarmbus.messaging.Address.agent(agent))
+                .content("\"after the close\"").build());
+
+        assertThat(bus.receive(agent, 10)).as("ready for another receiver, not leased to the closed socket")
+                .singleElement().satisfies(d -> assertThat(d.attempt()).isEqualTo(1));
+    }
+
+    private void awaitWaitingReceivers(AgentId agent, int expected) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        while (bus.inboxStats(agent).waitingReceivers() != expected && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertThat(bus.inboxStats(agent).waitingReceivers()).isEqualTo(expected);
     }
 
     @Test
