@@ -53,27 +53,56 @@ final class StreamRoutes {
             ctx.status(200).contentType("text/event-stream");
             return;
         }
-        new SseHandler(0, client -> stream(client, agent, max, visibility)).handle(ctx);
+        String apiKey = ctx.header("X-Api-Key");
+        String authorization = ctx.header("Authorization");
+        new SseHandler(0, client -> stream(client, () -> auth.requireOwner(auth.authenticate(apiKey, authorization), agent),
+                agent, max, visibility)).handle(ctx);
     }
 
-    private void stream(SseClient client, AgentId agent, int max, Duration visibility) {
+    /**
+     * Streams until the client goes or its credentials stop holding ({@code stillAllowed} throws:
+     * a token expired, a user or key removed, the agent now someone else's), checked before every
+     * batch is written, as the WebSocket checks per receive. Deliveries that cannot be written,
+     * for either reason, are released: ready for the agent's other receivers at once, the
+     * attempt not counted. One whose write seemed to succeed to a client that had already gone
+     * comes back when its lease ends, as over REST.
+     */
+    private void stream(SseClient client, Runnable stillAllowed, AgentId agent, int max, Duration visibility) {
         try {
             client.sendComment("streaming deliveries for " + agent);
             while (!client.terminated()) {
                 List<Delivery> got = bus.receive(agent, max, visibility, WAIT);
-                metrics.delivered(got);
-                audit.delivered(agent, got);
+                try {
+                    stillAllowed.run();
+                } catch (SwarmbusException e) {
+                    release(agent, got);
+                    throw e;
+                }
                 if (got.isEmpty()) {
                     client.sendComment("keep-alive");
                 }
-                for (Delivery delivery : got) {
+                int written = 0;
+                while (written < got.size() && !client.terminated()) {
+                    Delivery delivery = got.get(written);
                     client.sendEvent("message", json(Views.delivery(delivery)), delivery.id().toString());
+                    if (!client.terminated()) { // a failed write ends the client, so this one did not go out whole
+                        written++;
+                    }
                 }
+                metrics.delivered(got.subList(0, written));
+                audit.delivered(agent, got.subList(0, written));
+                release(agent, got.subList(written, got.size()));
             }
-        } catch (SwarmbusException e) { // the agent deleted, the server closing
+        } catch (SwarmbusException e) { // the agent deleted, the server closing, the credentials gone
             client.sendEvent("error", json(Map.of("error", e.code().code(), "message", e.getMessage())));
         } finally {
             client.close();
+        }
+    }
+
+    private void release(AgentId agent, List<Delivery> unwritten) {
+        if (!unwritten.isEmpty()) {
+            bus.releaseAsync(agent, unwritten.stream().map(Delivery::id).toList());
         }
     }
 

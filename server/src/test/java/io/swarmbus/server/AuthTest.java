@@ -387,6 +387,38 @@ class AuthTest {
     }
 
     @Test
+    void aStreamWhoseTokenExpires_endsWithAnError_andHandsBackWhatCameAfter() throws Exception {
+        start(true, 300, Duration.ofSeconds(2));
+        String alice = token("alice", "alice-password");
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"alice\"}", bearer(alice));
+        HttpResponse<java.util.stream.Stream<String>> stream = client.send(HttpRequest.newBuilder(URI.create(
+                "http://127.0.0.1:" + server.port() + "/api/v1/agents/alice/stream")).header("Authorization", "Bearer " + alice)
+                .header("Accept", "text/event-stream").build(), HttpResponse.BodyHandlers.ofLines());
+        assertThat(stream.statusCode()).isEqualTo(200);
+
+        Thread.sleep(2_500);
+        String fresh = token("alice", "alice-password");
+        assertThat(call("POST", "/api/v1/messages", "{\"from\":\"alice\",\"to\":\"alice\",\"content\":1}",
+                bearer(fresh)).status()).isEqualTo(201);
+
+        java.util.Iterator<String> lines = stream.body().iterator();
+        String event = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            while (lines.hasNext()) {
+                String line = lines.next();
+                if (line.startsWith("event:")) {
+                    return line + " " + lines.next();
+                }
+            }
+            return "the end of the stream";
+        }).get(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(event).startsWith("event: error").contains("unauthenticated").contains("expired");
+        stream.body().close();
+        io.swarmbus.messaging.InboxStats inbox = bus.inboxStats(io.swarmbus.messaging.AgentId.of("alice"));
+        assertThat(inbox.pending()).as("handed back, not left leased to the stream").isEqualTo(1);
+        assertThat(inbox.leased()).isZero();
+    }
+
+    @Test
     void passwordGuesses_areRateLimitedByAddress_rightPasswordsAreNot() throws Exception {
         start(false, 5);
         for (int i = 0; i < 8; i++) {
