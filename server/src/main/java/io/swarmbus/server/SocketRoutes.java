@@ -47,6 +47,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 final class SocketRoutes {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SocketRoutes.class);
     private static final String CREDENTIALS = "swarmbus.ws.credentials";
+    /** How often an open socket is pinged: well inside Jetty's 30 s idle timeout. */
+    static final Duration PING_INTERVAL = Duration.ofSeconds(10);
     private static final int MAX_BATCH = 1000;
 
     private final MessageBus bus;
@@ -84,6 +86,10 @@ final class SocketRoutes {
                 auth.admit(credentials.apiKey(), credentials.authorization(), (name, value) -> { });
                 ctx.attribute(CREDENTIALS, credentials);
                 open.put(ctx.sessionId(), new AtomicBoolean(true));
+                // Jetty closes a socket idle for 30 s: a subscription on a quiet inbox is not idle.
+                // The pings (and the client's pongs) keep it open, and keep NATs and proxies from
+                // dropping it; a client that is gone stops ponging and the idle timeout ends it.
+                ctx.enableAutomaticPings(PING_INTERVAL.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
             } catch (SwarmbusException e) {
                 // Written and waited for here: queued, it could lose the race with the close.
                 var written = new org.eclipse.jetty.websocket.api.Callback.Completable();

@@ -50,6 +50,7 @@ class WebSocketTest {
         private final java.util.concurrent.CompletableFuture<Integer> closed = new java.util.concurrent.CompletableFuture<>();
         /** While set, no more frames are asked for: the client stops reading its socket. */
         volatile boolean paused;
+        final java.util.concurrent.atomic.AtomicInteger pings = new java.util.concurrent.atomic.AtomicInteger();
         private volatile WebSocket socket;
 
         @Override
@@ -79,6 +80,12 @@ class WebSocketTest {
                 socket.request(1);
             }
             return null;
+        }
+
+        @Override
+        public CompletionStage<?> onPing(WebSocket socket, java.nio.ByteBuffer message) {
+            pings.incrementAndGet();
+            return WebSocket.Listener.super.onPing(socket, message); // answers with a pong
         }
 
         @Override
@@ -201,6 +208,22 @@ class WebSocketTest {
 
         assertThat(bus.receive(agent, 10)).as("ready for another receiver, not leased to the closed socket")
                 .singleElement().satisfies(d -> assertThat(d.attempt()).isEqualTo(1));
+    }
+
+    @Test
+    void aQuietSubscription_isPingedSoThatTheIdleTimeoutDoesNotCloseIt() throws Exception {
+        Frames frames = new Frames();
+        WebSocket consumer = connectAsTeam(frames, "consumer");
+        consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\"}", true).join();
+
+        long deadline = System.nanoTime() + SocketRoutes.PING_INTERVAL.toNanos() + TimeUnit.SECONDS.toNanos(5);
+        while (frames.pings.get() == 0 && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+
+        assertThat(frames.pings.get()).as("pinged within the interval").isPositive();
+        assertThat(consumer.isInputClosed()).isFalse();
+        consumer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
     }
 
     private void awaitWaitingReceivers(AgentId agent, int expected) throws InterruptedException {
