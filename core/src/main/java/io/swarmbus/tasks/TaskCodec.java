@@ -20,7 +20,7 @@ import java.util.Set;
 
 /** The durable form of a task: a version byte, then the fields in order; long texts length-prefixed. */
 final class TaskCodec {
-    private static final byte VERSION = 2; // 2 added candidates; 1 is still read
+    private static final byte VERSION = 3; // 3 added the traceparent, 2 candidates; 1 and 2 are still read
 
     private TaskCodec() {}
 
@@ -67,6 +67,7 @@ final class TaskCodec {
             for (AgentId candidate : spec.candidates()) {
                 out.writeUTF(candidate.value());
             }
+            optional(out, spec.traceparent());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -76,7 +77,7 @@ final class TaskCodec {
     static Task decode(byte[] bytes) {
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
             byte version = in.readByte();
-            if (version != 1 && version != VERSION) {
+            if (version < 1 || version > VERSION) {
                 throw new IllegalStateException("unknown task record version " + version);
             }
             String id = in.readUTF();
@@ -113,8 +114,9 @@ final class TaskCodec {
                     candidates.add(AgentId.of(in.readUTF()));
                 }
             }
+            Optional<String> traceparent = version >= 3 ? optional(in) : Optional.empty();
             TaskSpec spec = new TaskSpec(type, description, parameters, capabilities, priority, timeout, maxRetries,
-                    parent, createdBy, strategy, owner, candidates);
+                    parent, createdBy, strategy, owner, candidates, traceparent);
             return new Task(id, spec, status, assignee, attempts, List.copyOf(failedBy), progress, result, error,
                     createdAt, assignedAt < 0 ? Optional.empty() : Optional.of(Instant.ofEpochMilli(assignedAt)),
                     finishedAt < 0 ? Optional.empty() : Optional.of(Instant.ofEpochMilli(finishedAt)));

@@ -465,8 +465,10 @@ public final class TaskCoordinator implements AutoCloseable {
      * cannot be delivered fails its attempt (see {@link #undelivered}).
      */
     private java.util.concurrent.CompletableFuture<?> send(AgentId to, MessageType type, Task task, String content) {
-        SendRequest request = SendRequest.builder(self, Address.agent(to)).type(type).content(content)
-                .priority(task.spec().priority()).correlationId(task.id()).replyTo(self.value()).build();
+        SendRequest.Builder builder = SendRequest.builder(self, Address.agent(to)).type(type).content(content)
+                .priority(task.spec().priority()).correlationId(task.id()).replyTo(self.value());
+        task.spec().traceparent().ifPresent(value -> builder.header("traceparent", value)); // the trace goes on
+        SendRequest request = builder.build();
         java.util.concurrent.CompletableFuture<?> future;
         try {
             future = bus.sendAsync(request);

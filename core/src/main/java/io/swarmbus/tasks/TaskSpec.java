@@ -27,6 +27,7 @@ import java.util.TreeSet;
  * @param strategy how its agent is picked
  * @param owner the user it belongs to; only that user's agents get it (anyone's if empty)
  * @param candidates if not empty, only these agents may get it (a swarm's members, one pinned agent)
+ * @param traceparent the W3C trace the task belongs to; its messages carry it as a header
  */
 public record TaskSpec(
         String type,
@@ -40,7 +41,8 @@ public record TaskSpec(
         Optional<AgentId> createdBy,
         SelectionStrategy strategy,
         String owner,
-        Set<AgentId> candidates) {
+        Set<AgentId> candidates,
+        Optional<String> traceparent) {
 
     public TaskSpec {
         if (type == null || type.isBlank() || type.length() > 128) {
@@ -64,9 +66,24 @@ public record TaskSpec(
         createdBy = createdBy == null ? Optional.empty() : createdBy;
         strategy = strategy == null ? SelectionStrategy.LEAST_LOADED : strategy;
         owner = owner == null ? "" : owner;
+        traceparent = traceparent == null ? Optional.empty() : traceparent;
         candidates = candidates == null ? Set.of() : Collections.unmodifiableSortedSet(new TreeSet<>(candidates));
         if (candidates.size() > 10_000) {
             throw SwarmbusException.invalid("candidates", "at most 10000 candidate agents, was " + candidates.size());
         }
+    }
+
+    /** A task outside any trace. */
+    public TaskSpec(String type, String description, String parameters, Set<String> requiredCapabilities,
+            Priority priority, Duration timeout, int maxRetries, Optional<String> parentId, Optional<AgentId> createdBy,
+            SelectionStrategy strategy, String owner, Set<AgentId> candidates) {
+        this(type, description, parameters, requiredCapabilities, priority, timeout, maxRetries, parentId, createdBy,
+                strategy, owner, candidates, Optional.empty());
+    }
+
+    /** This task as part of the trace {@code value} (a W3C {@code traceparent}), which its messages carry. */
+    public TaskSpec withTraceparent(Optional<String> value) {
+        return new TaskSpec(type, description, parameters, requiredCapabilities, priority, timeout, maxRetries,
+                parentId, createdBy, strategy, owner, candidates, value);
     }
 }

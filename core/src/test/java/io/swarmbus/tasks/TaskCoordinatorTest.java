@@ -320,6 +320,19 @@ class TaskCoordinatorTest {
     }
 
     @Test
+    void aTasksTraceparent_survivesARestart() {
+        worker("a", 4, "x");
+        String trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        Task traced = tasks.create(spec(1, "x").withTraceparent(java.util.Optional.of(trace)));
+        Task plain = tasks.create(spec(1, "x"));
+        close();
+
+        open();
+        assertThat(tasks.get(traced.id()).orElseThrow().spec().traceparent()).contains(trace);
+        assertThat(tasks.get(plain.id()).orElseThrow().spec().traceparent()).isEmpty();
+    }
+
+    @Test
     void candidates_limitWhoMayTakeATask_andSurviveARestart() {
         worker("a", 4, "x");
         worker("b", 4, "x");

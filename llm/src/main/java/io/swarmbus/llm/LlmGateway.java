@@ -88,9 +88,10 @@ public final class LlmGateway implements AutoCloseable {
      * @param key the principal (user or API key) the usage is billed to
      * @param priority 0–3
      * @param deadlineNanos {@link System#nanoTime} by which it must be admitted to a backend
+     * @param traceparent the W3C trace the call belongs to, passed on to the backend; may be null
      */
     public record Request(String path, CallBody body, String agent, String task, String key, int priority,
-            long deadlineNanos) {}
+            long deadlineNanos, String traceparent) {}
 
     /** A request that could not be answered; nothing was written to the client. */
     public static final class Refused extends Exception {
@@ -252,7 +253,7 @@ public final class LlmGateway implements AutoCloseable {
         long started = System.nanoTime();
         UpstreamResponse response;
         try {
-            response = upstream.send("POST", backend.endpoint(request.path()), headers(backend), body,
+            response = upstream.send("POST", backend.endpoint(request.path()), headers(backend, request.traceparent()), body,
                     settings.requestTimeout());
         } catch (SocketTimeoutException e) {
             backend.failed(System.nanoTime(), false);
@@ -300,9 +301,14 @@ public final class LlmGateway implements AutoCloseable {
         }
     }
 
-    private static Map<String, String> headers(Backend backend) {
-        return backend.spec().apiKey().map(key -> Map.of("Content-Type", "application/json", "Authorization",
-                "Bearer " + key)).orElse(JSON_CONTENT);
+    /** A call's headers to a backend: its key, and the caller's trace so that the backend's spans join it. */
+    private static Map<String, String> headers(Backend backend, String traceparent) {
+        Map<String, String> headers = new java.util.HashMap<>(JSON_CONTENT);
+        backend.spec().apiKey().ifPresent(key -> headers.put("Authorization", "Bearer " + key));
+        if (traceparent != null) {
+            headers.put("traceparent", traceparent);
+        }
+        return headers;
     }
 
     /**

@@ -158,7 +158,8 @@ final class LlmBusService {
             waitNanos = Math.min(waitNanos, Math.max(0, Duration.between(Instant.now(), message.expiresAt().get()).toNanos()));
         }
         LlmGateway.Request call = new LlmGateway.Request(path, CallBody.of(request), agent, message.headers().get(TASK_HEADER), key,
-                message.priority().ordinal(), System.nanoTime() + waitNanos);
+                message.priority().ordinal(), System.nanoTime() + waitNanos,
+                io.swarmbus.messaging.Traceparent.parse(message.headers().get("traceparent")).orElse(null));
         BufferedAnswer sink = new BufferedAnswer();
         try {
             gateway.handle(call, sink);

@@ -85,7 +85,7 @@ final class LlmRoutes {
             throw SwarmbusException.invalid(TASK_HEADER, TASK_HEADER + " must be a task id of 1 to 200 characters");
         }
         return new LlmGateway.Request(path, json, agent, task, principal.name(), priority,
-                System.nanoTime() + waitNanos);
+                System.nanoTime() + waitNanos, io.swarmbus.messaging.Traceparent.parse(header.apply("traceparent")).orElse(null));
     }
 
     /** {@code GET /api/v1/llm/backends}: health, load, latency, tokens and errors of each backend. */

@@ -131,7 +131,8 @@ final class ManagedReplica {
                 taken.incrementAndGet();
                 working.put(taskId, Thread.currentThread());
                 try {
-                    work(taskId, content);
+                    work(taskId, content, io.swarmbus.messaging.Traceparent.parse(message.headers().get("traceparent"))
+                            .orElse(null));
                 } finally {
                     working.remove(taskId);
                     taken.decrementAndGet();
@@ -143,14 +144,14 @@ final class ManagedReplica {
         }
     }
 
-    private void work(String taskId, JsonNode request) {
+    private void work(String taskId, JsonNode request, String traceparent) {
         try {
             tasks.progress(taskId, id, 0);
         } catch (SwarmbusException e) {
             return; // cancelled, timed out or given to another agent since it was sent
         }
         ManagedAnswers.Outcome outcome = answer(taskId, request.path("description").asText(""),
-                request.path("parameters"));
+                request.path("parameters"), traceparent);
         try {
             if (outcome.result() != null) {
                 Task done = tasks.completeOrFail(taskId, id, outcome.result().toString());
@@ -169,7 +170,7 @@ final class ManagedReplica {
     }
 
     /** Asks the model until it gives a usable answer, the task's call cap is reached, or it cannot be asked. */
-    private ManagedAnswers.Outcome answer(String taskId, String description, JsonNode parameters) {
+    private ManagedAnswers.Outcome answer(String taskId, String description, JsonNode parameters, String traceparent) {
         ManagedTemplate template = pool.template();
         ObjectNode input = parameters.isObject() ? ((ObjectNode) parameters).deepCopy()
                 : RequestBody.MAPPER.createObjectNode().set("input", parameters);
@@ -192,7 +193,8 @@ final class ManagedReplica {
             BufferedAnswer sink = new BufferedAnswer();
             try {
                 gateway.handle(new LlmGateway.Request("/v1/chat/completions", CallBody.of(body), id.value(), taskId,
-                        template.owner(), 1, System.nanoTime() + gateway.settings().queueTimeout().toNanos()), sink);
+                        template.owner(), 1, System.nanoTime() + gateway.settings().queueTimeout().toNanos(),
+                        traceparent), sink);
             } catch (LlmGateway.Refused refused) {
                 String error = "the gateway refused the call (" + refused.status() + "): " + refused.getMessage();
                 pool.callFailed(taskId, error);

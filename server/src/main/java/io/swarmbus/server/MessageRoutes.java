@@ -10,6 +10,7 @@ import io.swarmbus.messaging.MessageId;
 import io.swarmbus.messaging.MessageRecord;
 import io.swarmbus.messaging.MessageType;
 import io.swarmbus.messaging.SendRequest;
+import io.swarmbus.messaging.Traceparent;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
@@ -209,8 +210,8 @@ final class MessageRoutes {
     /**
      * Builds a send from a message body. {@code idempotencyKey}, when given, is the key already
      * settled from the request (header and body checked against each other); otherwise the body's
-     * own is used. A W3C {@code traceparent} request header travels in the message's headers, so
-     * receivers continue the same trace.
+     * own is used. A valid W3C {@code traceparent} request header travels in the message's headers,
+     * so receivers continue the same trace; an invalid one is ignored, as the specification says.
      */
     static SendRequest request(RequestBody body, AgentId from, Address to, String idempotencyKey,
             String traceparent) {
@@ -223,9 +224,7 @@ final class MessageRoutes {
         body.optionalText("reply_to").ifPresent(builder::replyTo);
         body.optionalText("conversation_id").ifPresent(builder::conversationId);
         body.headers("headers").forEach(builder::header);
-        if (traceparent != null && !traceparent.isBlank()) {
-            builder.header("traceparent", traceparent);
-        }
+        Traceparent.parse(traceparent).ifPresent(value -> builder.header("traceparent", value));
         body.number("ttl_seconds").ifPresent(seconds -> {
             if (!(seconds > 0) || seconds > SendRequest.MAX_TTL.toSeconds()) {
                 throw SwarmbusException.invalid("ttl_seconds", "ttl_seconds must be positive and at most "

@@ -12,6 +12,7 @@ import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.messaging.MessageType;
 import io.swarmbus.messaging.Priority;
 import io.swarmbus.messaging.SendRequest;
+import io.swarmbus.messaging.Traceparent;
 import io.swarmbus.registry.SelectionStrategy;
 import io.swarmbus.tasks.Task;
 import io.swarmbus.tasks.TaskCoordinator;
@@ -69,7 +70,8 @@ final class TaskRoutes {
                 body.integer("max_retries").orElse(3), body.optionalText("parent_id"), creator,
                 body.optionalText("strategy").map(SelectionStrategy::parse).orElse(SelectionStrategy.LEAST_LOADED),
                 principal.admin() ? "" : principal.name(),
-                body.has("candidates") ? candidates(principal, body) : Set.of());
+                body.has("candidates") ? candidates(principal, body) : Set.of())
+                .withTraceparent(Traceparent.parse(ctx.header("traceparent")));
         Http.json(ctx, 201, Views.task(tasks.create(spec)));
     }
 

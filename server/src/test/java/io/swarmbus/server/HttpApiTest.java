@@ -407,6 +407,14 @@ class HttpApiTest {
 
         JsonNode got = call("POST", "/api/v1/agents/b/receive", null).body().get("messages").get(0);
         assertThat(got.get("headers").get("traceparent").asText()).isEqualTo(traceparent);
+
+        HttpRequest invalid = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/api/v1/messages"))
+                .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
+                .header("traceparent", "00-" + "0".repeat(32) + "-00f067aa0ba902b7-01")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"from\":\"a\",\"to\":\"b\",\"content\":2}")).build();
+        assertThat(client.send(invalid, HttpResponse.BodyHandlers.ofString()).statusCode()).as("sent all the same").isEqualTo(201);
+        JsonNode untraced = call("POST", "/api/v1/agents/b/receive", null).body().get("messages").get(0);
+        assertThat(untraced.has("headers")).as("an all-zero trace id is invalid: not passed on").isFalse();
     }
 
     @Test

@@ -411,6 +411,43 @@ class LlmGatewayTest {
     }
 
     @Test
+    void aCallsTraceparent_reachesTheBackend_fromTheApiAndFromAMessage() throws Exception {
+        java.util.concurrent.BlockingQueue<String> seen = new java.util.concurrent.LinkedBlockingQueue<>();
+        com.sun.net.httpserver.HttpServer backend = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        TestApi.listsModel(backend, "m");
+        backend.createContext("/v1/chat/completions", exchange -> {
+            exchange.getRequestBody().readAllBytes();
+            seen.add(String.valueOf(exchange.getRequestHeaders().getFirst("traceparent")));
+            byte[] body = ("{\"id\":\"c\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":0,"
+                    + "\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},\"finish_reason\":\"stop\"}],"
+                    + "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}").getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().add("Content-Type", "application/json");
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        backend.start();
+        try {
+            start(GatewaySettings.of(List.of(BackendSpec.ofUrl("http://127.0.0.1:" + backend.getAddress().getPort()
+                    + "/v1", 4)), "round_robin"));
+            String trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+            String ask = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+            assertThat(chat(ask, Map.of("traceparent", trace)).status()).isEqualTo(200);
+            assertThat(seen.poll(10, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(trace);
+            assertThat(chat(ask, Map.of("traceparent", "not-a-trace")).status()).isEqualTo(200);
+            assertThat(seen.poll(10, java.util.concurrent.TimeUnit.SECONDS)).as("an invalid one is not passed on").isEqualTo("null");
+
+            post(token, "/api/v1/agents", "{\"agent_id\":\"planner\"}", Map.of());
+            assertThat(post(token, "/api/v1/messages", "{\"from\":\"planner\",\"to\":\"llm\",\"type\":\"llm_request\","
+                    + "\"content\":" + ask + "}", Map.of("traceparent", trace)).statusCode()).isEqualTo(201);
+            assertThat(seen.poll(10, java.util.concurrent.TimeUnit.SECONDS)).as("a request by message").isEqualTo(trace);
+        } finally {
+            backend.stop(0);
+        }
+    }
+
+    @Test
     void aNoisyAgent_doesNotStarveAQuietOne() throws Exception {
         SimProcess a = simProcess("--model", "m", "--overhead-ms", "100", "--decode-rate", "0");
         start(GatewaySettings.of(List.of(a.backend(2)), "least_outstanding"));

@@ -99,6 +99,26 @@ class TaskApiTest {
     }
 
     @Test
+    void aTasksTraceparent_travelsWithItsRequestAndItsOutcome_andAnInvalidOneIsDropped() throws Exception {
+        String trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        Reply created = api.call(token, "POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"],"
+                + "\"created_by\":\"boss\"}", java.util.Map.of("traceparent", trace));
+        String worker = created.body().get("assignee").asText();
+        JsonNode request = receiveOne(worker);
+        call("POST", "/api/v1/tasks/" + created.body().get("task_id").asText() + "/complete",
+                "{\"agent_id\":\"" + worker + "\",\"result\":1}");
+        JsonNode outcome = receiveOne("boss");
+
+        assertThat(request.get("headers").get("traceparent").asText()).isEqualTo(trace);
+        assertThat(outcome.get("headers").get("traceparent").asText()).isEqualTo(trace);
+
+        Reply untraced = api.call(token, "POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"]}",
+                java.util.Map.of("traceparent", "garbage"));
+        JsonNode plain = receiveOne(untraced.body().get("assignee").asText());
+        assertThat(plain.has("headers")).as("an invalid traceparent is not passed on").isFalse();
+    }
+
+    @Test
     void aWorkerReportsByMessage_andAFailureMovesTheTaskToTheOtherWorker() throws Exception {
         String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"],"
                 + "\"max_retries\":1}").body().get("task_id").asText();

@@ -35,12 +35,19 @@ final class TestApi {
     }
 
     Reply call(String bearer, String method, String path, String body) throws Exception {
+        return call(bearer, method, path, body, java.util.Map.of());
+    }
+
+    /** A call with extra request headers. */
+    Reply call(String bearer, String method, String path, String body, java.util.Map<String, String> headers)
+            throws Exception {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
                 .header("Content-Type", "application/json")
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
         if (bearer != null) {
             request.header("Authorization", "Bearer " + bearer);
         }
+        headers.forEach(request::header);
         HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
         return new Reply(response.statusCode(), RequestBody.MAPPER.readTree(response.body()));
     }

@@ -1,0 +1,22 @@
+package io.swarmbus.messaging;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+class TraceparentTest {
+    @Test
+    void acceptsTheW3cFormat_andNothingElse() {
+        String valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assertThat(Traceparent.parse(valid)).contains(valid);
+        assertThat(Traceparent.parse(" " + valid + " ")).as("surrounding spaces").contains(valid);
+        assertThat(Traceparent.parse(null)).isEmpty();
+        assertThat(Traceparent.parse("garbage")).isEmpty();
+        assertThat(Traceparent.parse(valid.toUpperCase())).as("upper-case hex").isEmpty();
+        assertThat(Traceparent.parse("ff" + valid.substring(2))).as("version ff").isEmpty();
+        assertThat(Traceparent.parse("00-" + "0".repeat(32) + "-00f067aa0ba902b7-01")).as("zero trace id").isEmpty();
+        assertThat(Traceparent.parse("00-4bf92f3577b34da6a3ce929d0e0e4736-" + "0".repeat(16) + "-01")).as("zero parent id")
+                .isEmpty();
+        assertThat(Traceparent.parse(valid + "-extra")).isEmpty();
+    }
+}
