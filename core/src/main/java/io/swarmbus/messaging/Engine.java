@@ -831,7 +831,8 @@ final class Engine implements MessageBus {
         lock.lock();
         try {
             return new BusStats(sent, delivered, acked, nacked, leasesExpired, deadLettered, expired, duplicates,
-                    inboxes.size(), messages.size() + history.size(), journal.lastSeq(), journal.durableSeq(), journal.stats());
+                    inboxes.size(), (int) unbroadcast.stream().filter(inboxes::containsKey).count(),
+                    messages.size() + history.size(), journal.lastSeq(), journal.durableSeq(), journal.stats());
         } finally {
             lock.unlock();
         }

@@ -532,7 +532,7 @@ public final class HttpServer implements AutoCloseable {
         view.put("dead_lettered", s.deadLettered());
         view.put("expired", s.expired());
         view.put("duplicates", s.duplicates());
-        view.put("agents", s.inboxes());
+        view.put("agents", s.agentInboxes());
         view.put("retained_messages", s.retainedMessages());
         view.put("journal_fsyncs", s.journal().fsyncs());
         return view;

@@ -347,7 +347,7 @@ public final class Main {
                     fields.put("delivered_per_second", (now.delivered() - last.delivered()) / seconds);
                     fields.put("dead_lettered", now.deadLettered() - last.deadLettered());
                     fields.put("fsyncs", now.journal().fsyncs() - last.journal().fsyncs());
-                    fields.put("agents", now.inboxes());
+                    fields.put("agents", now.agentInboxes());
                     fields.put("retained_messages", now.retainedMessages());
                     fields.put("audit_records_dropped", audit.dropped());
                     audit.record(AuditLog.Stream.PERFORMANCE, "snapshot", fields);

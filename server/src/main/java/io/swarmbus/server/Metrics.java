@@ -56,7 +56,7 @@ final class Metrics {
         gauge("swarmbus_inbox_delayed", "messages nacked with a delay", InboxTotals::delayed);
         gauge("swarmbus_dead_letters", "messages in dead-letter queues", InboxTotals::deadLetters);
         gauge("swarmbus_inbox_depth_max", "depth of the deepest inbox", InboxTotals::deepest);
-        Gauge.builder("swarmbus_agents", bus, b -> b.stats().inboxes()).description("agents with an inbox")
+        Gauge.builder("swarmbus_agents", bus, b -> b.stats().agentInboxes()).description("agents with an inbox")
                 .register(registry);
         deliveryLatency = Timer.builder("swarmbus_delivery_latency").description(
                 "from a send's acceptance to its first delivery to a receiver (REST, stream or WebSocket)")

@@ -435,6 +435,8 @@ class HttpApiTest {
         assertThat(scrape.statusCode()).isEqualTo(200);
         assertThat(scrape.body()).contains("swarmbus_messages_sent_total 2.0", "swarmbus_inbox_pending 1.0",
                 "swarmbus_journal_fsyncs_total", "swarmbus_delivery_latency_seconds_count 1");
+        assertThat(scrape.body()).as("a and b; not the server's own swarmbus and llm inboxes").contains("swarmbus_agents 2.0");
+        assertThat(call("GET", "/api/v1/stats", null).body().get("agents").asInt()).isEqualTo(2);
         assertThat(scrape.body()).containsPattern(
                 "http_server_requests_seconds_count\\{method=\"POST\",route=\"/api/v1/messages\",status=\"201\"} 2");
         assertThat(scrape.body()).contains("status=\"404\"");
