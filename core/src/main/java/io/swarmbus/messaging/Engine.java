@@ -107,6 +107,8 @@ final class Engine implements MessageBus {
     private final Map<String, TreeSet<AgentId>> groups = new TreeMap<>();
     private final Map<String, TreeSet<AgentId>> topics = new TreeMap<>();
     private final LinkedHashMap<IdempotencyKey, IdempotencyEntry> idempotency = new LinkedHashMap<>();
+    /** The keys of {@code idempotency} by sender, so deleting an inbox forgets its keys without a scan of all. */
+    private final Map<AgentId, Set<String>> idempotencyKeysBySender = new HashMap<>();
     private final TreeSet<DeliveryState> timed = new TreeSet<>(DeliveryState.DEADLINE_ORDER);
     /** Finished messages, kept for history outside the heap; {@code messages} holds the rest. */
     private final HistoryLog history = new HistoryLog();
@@ -919,9 +921,17 @@ final class Engine implements MessageBus {
 
     private void dropOldIdempotencyKeys(long now) {
         long oldest = now - config.dedupeWindow().toMillis();
-        var entries = idempotency.values().iterator();
-        while (entries.hasNext() && entries.next().acceptedAt() < oldest) {
+        var entries = idempotency.entrySet().iterator();
+        while (entries.hasNext()) {
+            Map.Entry<IdempotencyKey, IdempotencyEntry> entry = entries.next();
+            if (entry.getValue().acceptedAt() >= oldest) {
+                break;
+            }
             entries.remove();
+            Set<String> keys = idempotencyKeysBySender.get(entry.getKey().sender());
+            if (keys != null && keys.remove(entry.getKey().key()) && keys.isEmpty()) {
+                idempotencyKeysBySender.remove(entry.getKey().sender());
+            }
         }
     }
 
@@ -1093,8 +1103,25 @@ final class Engine implements MessageBus {
             case DelayEnded e -> applyDelayEnded(e);
             case Expired e -> applyExpired(e);
             case Restored e -> applyRestored(e);
-            case IdempotencyKept e -> idempotency.put(new IdempotencyKey(e.sender(), e.key()),
+            case IdempotencyKept e -> keep(new IdempotencyKey(e.sender(), e.key()),
                     new IdempotencyEntry(e.id(), e.acceptedAt(), e.recipients()));
+        }
+    }
+
+    private void keep(IdempotencyKey key, IdempotencyEntry entry) {
+        idempotency.put(key, entry);
+        idempotencyKeysBySender.computeIfAbsent(key.sender(), sender -> new HashSet<>()).add(key.key());
+    }
+
+    /**
+     * Forgets what {@code sender} sent under idempotency keys: an agent id deleted and registered
+     * again starts afresh, so a key its earlier registration used must not make the new one's send
+     * a duplicate of a message it never sent.
+     */
+    private void forgetIdempotencyKeys(AgentId sender) {
+        Set<String> keys = idempotencyKeysBySender.remove(sender);
+        if (keys != null) {
+            keys.forEach(key -> idempotency.remove(new IdempotencyKey(sender, key)));
         }
     }
 
@@ -1122,7 +1149,7 @@ final class Engine implements MessageBus {
         lastId = Math.max(lastId, message.id().value());
         messages.put(stored.message.id(), stored);
         retainedBytes += stored.snapshotBytes();
-        message.idempotencyKey().ifPresent(key -> idempotency.put(new IdempotencyKey(message.from(), key),
+        message.idempotencyKey().ifPresent(key -> keep(new IdempotencyKey(message.from(), key),
                 new IdempotencyEntry(stored.id(), message.createdAt().toEpochMilli(), stored.deliveries.length)));
         sent++;
         if (stored.open == 0) {
@@ -1276,6 +1303,7 @@ final class Engine implements MessageBus {
     }
 
     private void applyInboxDeleted(AgentId agent) {
+        forgetIdempotencyKeys(agent);
         Inbox inbox = inboxes.remove(agent);
         if (inbox == null) {
             return;
@@ -1546,6 +1574,7 @@ final class Engine implements MessageBus {
             groups.clear();
             topics.clear();
             idempotency.clear();
+            idempotencyKeysBySender.clear();
             timed.clear();
             history.clear();
             lastId = 0;

@@ -43,7 +43,10 @@ public interface MessageBus extends AutoCloseable {
      */
     void excludeFromBroadcast(AgentId agent);
 
-    /** Deletes the inbox, its dead letters, its group memberships and subscriptions. */
+    /**
+     * Deletes the inbox, its dead letters, its group memberships and subscriptions, and the
+     * idempotency keys its agent sent under: an id created again starts afresh.
+     */
     void deleteInbox(AgentId agent);
 
     /** Whether {@code agent} has an inbox. */

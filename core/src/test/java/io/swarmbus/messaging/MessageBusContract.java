@@ -546,6 +546,38 @@ abstract class MessageBusContract {
         assertThat(bus.send(request).id()).isEqualTo(first.id());
     }
 
+    @Test
+    void idempotency_ofADeletedSender_isForgotten_soItsIdRegisteredAgainStartsAfresh() {
+        SendResult first = bus.send(keyed(ALICE, "order-1", "from the first alice"));
+        bus.deleteInbox(ALICE);
+        bus.createInbox(ALICE);
+
+        SendResult again = bus.send(keyed(ALICE, "order-1", "from the second alice"));
+
+        assertThat(again.duplicate()).isFalse();
+        assertThat(again.id()).isNotEqualTo(first.id());
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("from the first alice", "from the second alice");
+    }
+
+    @Test
+    void idempotency_ofADeletedSender_staysForgottenAfterJournalReplayAndAfterASnapshot() {
+        bus.send(keyed(ALICE, "k-1", "1"));
+        bus.send(keyed(ALICE, "k-2", "2"));
+        bus.deleteInbox(ALICE);
+        bus.createInbox(ALICE);
+
+        ((Engine) bus).abandon(); // no snapshot: the next open replays the journal
+        bus = MessageBus.open(config().build());
+        assertThat(bus.send(keyed(ALICE, "k-1", "1 again")).duplicate()).as("after journal replay").isFalse();
+        bus.snapshot();
+        reopen();
+        assertThat(bus.send(keyed(ALICE, "k-2", "2 again")).duplicate()).as("after a snapshot").isFalse();
+    }
+
+    private static SendRequest keyed(AgentId from, String key, String content) {
+        return SendRequest.builder(from, Address.agent(BOB)).content(content).idempotencyKey(key).build();
+    }
+
     // ---------------------------------------------------------------- long poll
 
     @Test

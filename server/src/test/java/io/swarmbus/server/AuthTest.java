@@ -290,6 +290,27 @@ class AuthTest {
     }
 
     @Test
+    void anAgentIdDeletedAndRegisteredByAnotherUser_doesNotInheritItsIdempotencyKeys() throws Exception {
+        String[] users = aliceAndBob(true);
+        String alice = users[0];
+        String bob = users[1];
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"shared-id\"}", bearer(alice));
+        Reply first = call("POST", "/api/v1/messages", "{\"from\":\"shared-id\",\"to\":\"alice\",\"content\":\"a\","
+                + "\"idempotency_key\":\"order-1\"}", bearer(alice));
+        assertThat(call("DELETE", "/api/v1/agents/shared-id", null, bearer(alice)).status()).isEqualTo(200);
+        assertThat(call("POST", "/api/v1/agents", "{\"agent_id\":\"shared-id\"}", bearer(bob)).status()).isEqualTo(201);
+
+        Reply bobs = call("POST", "/api/v1/messages", "{\"from\":\"shared-id\",\"to\":\"bob\",\"content\":\"b\","
+                + "\"idempotency_key\":\"order-1\"}", bearer(bob));
+
+        assertThat(bobs.status()).as(bobs.body().toString()).isEqualTo(201);
+        assertThat(bobs.body().get("duplicate").asBoolean()).isFalse();
+        assertThat(bobs.body().get("message_id").asText()).isNotEqualTo(first.body().get("message_id").asText());
+        JsonNode received = call("POST", "/api/v1/agents/bob/receive", "{}", bearer(bob)).body();
+        assertThat(received.get("count").asInt()).as(received.toString()).isEqualTo(1);
+    }
+
+    @Test
     void historyPages_holdTheCallersOwnMessages_howeverBusyOtherUsersAre() throws Exception {
         String[] users = aliceAndBob(true);
         String alice = users[0];
