@@ -469,8 +469,7 @@ final class Engine implements MessageBus {
 
     private void checkRoom(Inbox inbox) {
         if (inbox.depth() >= config.maxInboxDepth()) {
-            throw new SwarmbusException(ErrorCode.INBOX_FULL, "inbox '" + inbox.agent + "' is full (depth="
-                    + inbox.depth() + ", limit max_inbox_depth=" + config.maxInboxDepth() + ")");
+            throw new InboxFullException(inbox.agent, inbox.depth(), config.maxInboxDepth());
         }
     }
 

@@ -6,6 +6,7 @@ import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.DeliveryInfo;
+import io.swarmbus.messaging.InboxFullException;
 import io.swarmbus.messaging.Message;
 import io.swarmbus.messaging.MessageRecord;
 import io.swarmbus.registry.Registry;
@@ -182,6 +183,22 @@ final class Auth {
         if (to instanceof Address.Group group) {
             requireGroupOwner(principal, group.name());
         }
+    }
+
+    /**
+     * A full inbox as the caller may hear of it. A group, topic or broadcast send is refused whole
+     * when one inbox it would reach is full, and that inbox may be another user's agent, which must
+     * go unnamed; the caller's own agents (and, for an admin, anyone's) and a direct send's
+     * recipient, which the caller named itself, are named.
+     */
+    SwarmbusException shownTo(Principal principal, Address to, InboxFullException full) {
+        if (to instanceof Address.Direct || owns(principal, full.agent())) {
+            return full;
+        }
+        String send = to instanceof Address.Broadcast ? "broadcast" : to instanceof Address.Group ? "group message"
+                : "topic message";
+        return new SwarmbusException(ErrorCode.INBOX_FULL, "an inbox this " + send + " would reach is full (limit "
+                + "max_inbox_depth=" + full.limit() + "); nothing was sent");
     }
 
     boolean owns(Principal principal, AgentId agent) {

@@ -159,7 +159,7 @@ final class MessageRoutes {
     private CompletableFuture<Map<String, Object>> sendOne(Context ctx, RequestBody item) {
         try {
             SendRequest request = request(ctx, item, addressOf(item));
-            return Http.after(bus.sendAsync(request)).handle((result, error) -> {
+            return Http.after(sendAs(Auth.principal(ctx), request)).handle((result, error) -> {
                 Map<String, Object> view = new LinkedHashMap<>();
                 if (error == null) {
                     audit.sent(request, result);
@@ -175,6 +175,21 @@ final class MessageRoutes {
             Map<String, Object> view = new LinkedHashMap<>();
             errorView(view, e);
             return CompletableFuture.completedFuture(view);
+        }
+    }
+
+    /** Sends for the caller; a full inbox it may not learn of goes unnamed ({@link Auth#shownTo}). */
+    private CompletableFuture<io.swarmbus.messaging.SendResult> sendAs(Auth.Principal principal, SendRequest request) {
+        return sendAs(bus, auth, principal, request);
+    }
+
+    /** {@link #sendAs(Auth.Principal, SendRequest)} for the WebSocket's sends too. */
+    static CompletableFuture<io.swarmbus.messaging.SendResult> sendAs(MessageBus bus, Auth auth, Auth.Principal principal,
+            SendRequest request) {
+        try {
+            return bus.sendAsync(request);
+        } catch (io.swarmbus.messaging.InboxFullException full) {
+            throw auth.shownTo(principal, request.to(), full);
         }
     }
 
@@ -196,7 +211,7 @@ final class MessageRoutes {
     }
 
     private void respondToSend(Context ctx, SendRequest request) {
-        ctx.future(() -> Http.after(bus.sendAsync(request)).thenAccept(result -> {
+        ctx.future(() -> Http.after(sendAs(Auth.principal(ctx), request)).thenAccept(result -> {
             audit.sent(request, result);
             Map<String, Object> view = new LinkedHashMap<>();
             view.put("message_id", result.id().toString());

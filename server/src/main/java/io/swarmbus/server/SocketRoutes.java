@@ -182,7 +182,7 @@ final class SocketRoutes {
         Outbox outbox = outbox(ctx);
         // Completes on the journal's writer thread: only queue the answer there; the outbox's own
         // thread renders and writes it, so group commit is not kept waiting.
-        bus.sendAsync(request).whenComplete((result, failure) -> outbox.add(() -> {
+        MessageRoutes.sendAs(bus, auth, principal, request).whenComplete((result, failure) -> outbox.add(() -> {
             if (failure != null) {
                 return render(error(ref, refusal(failure)));
             }
@@ -210,7 +210,7 @@ final class SocketRoutes {
             try {
                 SendRequest request = request(principal, message);
                 requests.add(request);
-                results.add(bus.sendAsync(request));
+                results.add(MessageRoutes.sendAs(bus, auth, principal, request));
             } catch (SwarmbusException e) {
                 requests.add(null);
                 results.add(CompletableFuture.failedFuture(e));

@@ -25,6 +25,7 @@ import java.util.Date;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -45,8 +46,11 @@ class AuthTest {
         start(dev, ratePerMinute, Duration.ofMinutes(60));
     }
 
+    /** The bus's settings, which a test may change before it starts the server. */
+    UnaryOperator<BusConfig.Builder> busSettings = UnaryOperator.identity();
+
     void start(boolean dev, int ratePerMinute, Duration tokenLifetime) {
-        bus = MessageBus.open(BusConfig.builder(dir).build());
+        bus = MessageBus.open(busSettings.apply(BusConfig.builder(dir)).build());
         server = HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, dev, Optional.of(SECRET),
                 tokenLifetime, ratePerMinute, Optional.of("the-admin-password")));
     }
@@ -308,6 +312,44 @@ class AuthTest {
         assertThat(bobs.body().get("message_id").asText()).isNotEqualTo(first.body().get("message_id").asText());
         JsonNode received = call("POST", "/api/v1/agents/bob/receive", "{}", bearer(bob)).body();
         assertThat(received.get("count").asInt()).as(received.toString()).isEqualTo(1);
+    }
+
+    @Test
+    void aFullInboxOfAnotherUsersAgent_refusesABroadcastOrTopicMessageWithoutNamingIt() throws Exception {
+        busSettings = b -> b.maxInboxDepth(1);
+        String[] users = aliceAndBob(true);
+        String alice = users[0];
+        String bob = users[1];
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"secret-agent-of-bob\"}", bearer(bob));
+        call("POST", "/api/v1/topics/news/subscribers", "{\"agent_id\":\"secret-agent-of-bob\"}", bearer(bob));
+        assertThat(call("POST", "/api/v1/messages", "{\"to\":\"secret-agent-of-bob\",\"content\":\"fills it\"}",
+                bearer(alice)).status()).isEqualTo(201);
+        String admin = token("admin", "the-admin-password");
+
+        Reply broadcast = call("POST", "/api/v1/messages/broadcast", "{\"content\":1}", bearer(alice));
+        Reply published = call("POST", "/api/v1/topics/news/messages", "{\"content\":1}", bearer(alice));
+        Reply batch = call("POST", "/api/v1/messages/batch", "{\"messages\":[{\"broadcast\":true,\"content\":1}]}",
+                bearer(alice));
+        Reply direct = call("POST", "/api/v1/messages", "{\"to\":\"secret-agent-of-bob\",\"content\":1}", bearer(alice));
+        Reply byOwner = call("POST", "/api/v1/messages/broadcast", "{\"content\":1}", bearer(bob));
+        Reply byAdmin = call("POST", "/api/v1/messages/broadcast", "{\"from\":\"alice\",\"content\":1}", bearer(admin));
+
+        for (Reply refused : List.of(broadcast, published)) {
+            assertThat(refused.status()).as(refused.body().toString()).isEqualTo(429);
+            assertThat(refused.body().get("error").asText()).isEqualTo("inbox_full");
+            assertThat(refused.body().get("message").asText()).doesNotContain("secret-agent-of-bob")
+                    .contains("would reach is full");
+        }
+        JsonNode inBatch = batch.body().get("results").get(0);
+        assertThat(inBatch.get("status").asInt()).as(inBatch.toString()).isEqualTo(429);
+        assertThat(inBatch.get("message").asText()).doesNotContain("secret-agent-of-bob");
+        // Named to whoever may know the agent: the one who named it, its owner, an admin.
+        for (Reply named : List.of(direct, byOwner, byAdmin)) {
+            assertThat(named.status()).as(named.body().toString()).isEqualTo(429);
+            assertThat(named.body().get("message").asText()).contains("inbox 'secret-agent-of-bob' is full");
+        }
+        assertThat(call("POST", "/api/v1/agents/bob/receive", "{}", bearer(bob)).body().get("count").asInt())
+                .as("all or nothing: no copy reached the inbox that had room").isZero();
     }
 
     @Test
