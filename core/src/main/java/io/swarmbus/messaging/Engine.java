@@ -718,12 +718,13 @@ final class Engine implements MessageBus {
     }
 
     @Override
-    public CompletableFuture<Void> nackAsync(AgentId agent, MessageId id, Duration delay) {
+    public CompletableFuture<DeliveryStatus> nackAsync(AgentId agent, MessageId id, Duration delay) {
         if (delay.isNegative() || delay.compareTo(config.maxVisibility()) > 0) {
             throw SwarmbusException.invalid("delay_seconds", "nack delay must be 0 to " + inSeconds(config.maxVisibility())
                     + ", was " + inSeconds(delay));
         }
         CompletableFuture<Object> done;
+        DeliveryStatus after;
         lock.lock();
         try {
             checkOpen();
@@ -734,10 +735,12 @@ final class Engine implements MessageBus {
             }
             long notBefore = delay.isZero() ? 0 : config.clock().millis() + delay.toMillis();
             done = commit(new Nacked(agent, id.value(), notBefore), null);
+            // Applied at once, so the status it left is the answer: dead-lettered on the last attempt.
+            after = d.status;
         } finally {
             unlock();
         }
-        return done.thenApply(ignored -> null);
+        return done.thenApply(ignored -> after);
     }
 
     @Override

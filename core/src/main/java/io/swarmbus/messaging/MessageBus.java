@@ -154,13 +154,15 @@ public interface MessageBus extends AutoCloseable {
 
     /**
      * Gives a leased delivery back: deliverable again after {@code delay} (zero for now), or moved
-     * to the dead-letter queue if it has used up its deliveries.
+     * to the dead-letter queue if it has used up its deliveries. The future completes, once the
+     * nack is durable, with where the delivery went: {@link DeliveryStatus#PENDING},
+     * {@link DeliveryStatus#DELAYED} or {@link DeliveryStatus#DEAD_LETTERED}.
      */
-    CompletableFuture<Void> nackAsync(AgentId agent, MessageId id, Duration delay);
+    CompletableFuture<DeliveryStatus> nackAsync(AgentId agent, MessageId id, Duration delay);
 
     /** Synchronous {@link #nackAsync}. */
-    default void nack(AgentId agent, MessageId id, Duration delay) {
-        await(nackAsync(agent, id, delay));
+    default DeliveryStatus nack(AgentId agent, MessageId id, Duration delay) {
+        return await(nackAsync(agent, id, delay));
     }
 
     /** A retained message with each delivery's state. */

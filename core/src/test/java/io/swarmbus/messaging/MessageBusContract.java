@@ -448,6 +448,22 @@ abstract class MessageBusContract {
     }
 
     @Test
+    void nack_answersWhereTheDeliveryWent_deadLetteredOnTheLastAttempt() {
+        reopen(c -> c.maxDeliveries(3));
+        SendResult sent = send(ALICE, Address.agent(BOB), "1");
+        bus.receive(BOB, 1);
+        assertThat(bus.nack(BOB, sent.id(), Duration.ZERO)).isEqualTo(DeliveryStatus.PENDING);
+        bus.receive(BOB, 1);
+        assertThat(bus.nack(BOB, sent.id(), Duration.ofSeconds(1))).isEqualTo(DeliveryStatus.DELAYED);
+        clock.advance(Duration.ofSeconds(1));
+        runTimers();
+        bus.receive(BOB, 1);
+
+        assertThat(bus.nack(BOB, sent.id(), Duration.ZERO)).isEqualTo(DeliveryStatus.DEAD_LETTERED);
+        assertThat(statusOf(sent.id(), BOB)).isEqualTo(DeliveryStatus.DEAD_LETTERED);
+    }
+
+    @Test
     void nack_ofMessageNotLeased_isLeaseNotHeld() {
         SendResult sent = send(ALICE, Address.agent(BOB), "1");
         assertThatThrownBy(() -> bus.nack(BOB, sent.id(), Duration.ZERO))

@@ -326,9 +326,9 @@ final class MessageRoutes {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         MessageId id = MessageId.parse(body.text("message_id"));
         Duration delay = Http.secondsParam(ctx, body, "delay_seconds").orElse(Duration.ZERO);
-        ctx.future(() -> Http.after(bus.nackAsync(agent, id, delay)).thenRun(() -> {
+        ctx.future(() -> Http.after(bus.nackAsync(agent, id, delay)).thenAccept(after -> {
             audit.nacked(agent, id, delay);
-            Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", delay.isZero() ? "requeued" : "delayed"));
+            Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", Views.nackOutcome(after)));
         }));
     }
 
@@ -371,9 +371,9 @@ final class MessageRoutes {
                 audit.acked(agent, r.acked());
                 Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "acked"));
             }));
-            case "failed", "rejected" -> ctx.future(() -> Http.after(bus.nackAsync(agent, id, Duration.ZERO)).thenRun(() -> {
+            case "failed", "rejected" -> ctx.future(() -> Http.after(bus.nackAsync(agent, id, Duration.ZERO)).thenAccept(after -> {
                 audit.nacked(agent, id, Duration.ZERO);
-                Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "requeued"));
+                Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", Views.nackOutcome(after)));
             }));
             default -> throw SwarmbusException.invalid("status", "status must be acked, processed, completed, "
                     + "failed or rejected, was '" + status + "'");

@@ -458,11 +458,11 @@ final class SocketRoutes {
         auth.requireOwner(principal, agent);
         MessageId id = MessageId.parse(frame.text("message_id"));
         Duration delay = seconds(frame, "delay_seconds").orElse(Duration.ZERO);
-        answerWhenDone(ctx, ref, bus.nackAsync(agent, id, delay), ignored -> {
+        answerWhenDone(ctx, ref, bus.nackAsync(agent, id, delay), after -> {
             audit.nacked(agent, id, delay);
             Map<String, Object> answer = answer("nacked", ref);
             answer.put("message_id", id.toString());
-            answer.put("status", delay.isZero() ? "requeued" : "delayed");
+            answer.put("status", Views.nackOutcome(after));
             return answer;
         });
     }

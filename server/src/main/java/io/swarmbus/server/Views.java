@@ -8,6 +8,7 @@ import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Delivery;
 import io.swarmbus.messaging.DeliveryInfo;
+import io.swarmbus.messaging.DeliveryStatus;
 import io.swarmbus.messaging.InboxStats;
 import io.swarmbus.messaging.Message;
 import io.swarmbus.messaging.MessageId;
@@ -220,6 +221,14 @@ final class Views {
     /** Message ids as the API writes them. */
     static List<String> ids(List<MessageId> ids) {
         return ids.stream().map(MessageId::toString).toList();
+    }
+
+    /**
+     * What a nack did, as its answers' {@code status} says it: {@code requeued}, {@code delayed},
+     * or {@code dead_lettered} when it used up the message's last delivery.
+     */
+    static String nackOutcome(DeliveryStatus after) {
+        return after == DeliveryStatus.PENDING ? "requeued" : after.wireName();
     }
 
     /**

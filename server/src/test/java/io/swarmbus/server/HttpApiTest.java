@@ -481,6 +481,26 @@ class HttpApiTest {
     }
 
     @Test
+    void aNackThatUsesUpTheLastDelivery_answersDeadLettered_onTheNackRouteAndTheSeedsStatusRoute() throws Exception {
+        register("a", "b");
+        for (String route : List.of("nack", "status")) {
+            String id = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":\"" + route + "\"}")
+                    .body().get("message_id").asText();
+            for (int attempt = 1; attempt <= 5; attempt++) { // max_deliveries is 5 by default
+                assertThat(call("POST", "/api/v1/agents/b/receive", "{\"max_messages\":1}").body().at("/messages/0/id")
+                        .asText()).isEqualTo(id);
+                Reply nacked = route.equals("nack")
+                        ? call("POST", "/api/v1/agents/b/nack", "{\"message_id\":\"" + id + "\"}")
+                        : call("PUT", "/messages/" + id + "/status", "{\"status\":\"failed\",\"agent_id\":\"b\"}");
+                assertThat(nacked.status()).as(route + " " + nacked.body()).isEqualTo(200);
+                assertThat(nacked.body().get("status").asText()).as(route + ", attempt " + attempt)
+                        .isEqualTo(attempt < 5 ? "requeued" : "dead_lettered");
+            }
+            assertThat(call("GET", "/api/v1/agents/b/dead-letters", null).body().toString()).contains(id);
+        }
+    }
+
+    @Test
     void history_filtersByPeerTypeConversationAndTime() throws Exception {
         register("a", "b", "c");
         call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,\"conversation_id\":\"plan\"}");

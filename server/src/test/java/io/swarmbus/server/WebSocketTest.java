@@ -446,6 +446,30 @@ class WebSocketTest {
     }
 
     @Test
+    void aNackThatUsesUpTheLastDelivery_isAnsweredDeadLettered() throws Exception {
+        Frames frames = new Frames();
+        WebSocket socket = connectAsTeam(frames, "producer", "consumer");
+        socket.sendText("{\"op\":\"send\",\"message\":{\"from\":\"producer\",\"to\":\"consumer\",\"content\":1}}",
+                true).join();
+        String id = frames.next().get("message_id").asText();
+        io.swarmbus.messaging.AgentId consumer = io.swarmbus.messaging.AgentId.of("consumer");
+        for (int attempt = 1; attempt < 5; attempt++) { // max_deliveries is 5 by default
+            bus.receive(consumer, 1);
+            bus.nack(consumer, io.swarmbus.messaging.MessageId.parse(id), java.time.Duration.ZERO);
+        }
+        bus.receive(consumer, 1);
+
+        socket.sendText("{\"op\":\"nack\",\"ref\":\"last\",\"agent\":\"consumer\",\"message_id\":\"" + id + "\"}",
+                true).join();
+
+        JsonNode nacked = frames.next();
+        assertThat(nacked.get("op").asText()).as(nacked.toString()).isEqualTo("nacked");
+        assertThat(nacked.get("status").asText()).isEqualTo("dead_lettered");
+        assertThat(bus.deadLetters(consumer)).hasSize(1);
+        socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
+
+    @Test
     void aPlainRequestWithoutTheUpgrade_isToldWhatThePathWants() throws Exception {
         HttpResponse<String> plain = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
                 + "/api/v1/ws")).header("Authorization", "Bearer " + token("team")).build(), HttpResponse.BodyHandlers.ofString());
