@@ -750,9 +750,17 @@ final class Engine implements MessageBus {
         try {
             checkOpen();
             Inbox inbox = requireInbox(agent);
-            if (!inbox.dead.containsKey(id.value())) {
+            DeliveryState dead = inbox.dead.get(id.value());
+            if (dead == null) {
                 throw new SwarmbusException(ErrorCode.NOT_FOUND, "message " + id
                         + " is not in the dead-letter queue of agent '" + agent + "'");
+            }
+            // Back in the inbox it would expire at once, unread: say so rather than "replayed".
+            Message message = dead.stored.message;
+            if (message.expiredAt(config.clock().instant())) {
+                throw new SwarmbusException(ErrorCode.INVALID_STATE, "message " + id + " expired at "
+                        + message.expiresAt().orElseThrow() + " (its ttl ended), so a replay would not deliver it; "
+                        + "it stays in the dead-letter queue of agent '" + agent + "'");
             }
             checkRoom(inbox);
             done = commit(new Replayed(agent, id.value()), null);

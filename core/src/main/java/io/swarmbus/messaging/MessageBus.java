@@ -174,7 +174,10 @@ public interface MessageBus extends AutoCloseable {
     /** The agent's dead-letter queue, oldest first. */
     List<MessageRecord> deadLetters(AgentId agent);
 
-    /** Puts a dead letter back in its inbox with a fresh delivery count. */
+    /**
+     * Puts a dead letter back in its inbox with a fresh delivery count; {@link ErrorCode#INVALID_STATE}
+     * if its time to live has ended, as it would expire there undelivered.
+     */
     CompletableFuture<Void> replayAsync(AgentId agent, MessageId id);
 
     /** Synchronous {@link #replayAsync}. */

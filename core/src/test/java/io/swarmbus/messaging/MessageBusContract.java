@@ -494,6 +494,23 @@ abstract class MessageBusContract {
     }
 
     @Test
+    void replay_ofADeadLetterPastItsTtl_isInvalidState_andLeavesItDead() {
+        reopen(c -> c.maxDeliveries(1));
+        SendResult sent = bus.send(SendRequest.builder(ALICE, Address.agent(BOB)).content("stale")
+                .ttl(Duration.ofSeconds(5)).build());
+        bus.receive(BOB, 1);
+        bus.nack(BOB, sent.id(), Duration.ZERO);
+        clock.advance(Duration.ofSeconds(5));
+
+        assertThatThrownBy(() -> bus.replay(BOB, sent.id()))
+                .isInstanceOfSatisfying(SwarmbusException.class, e -> {
+                    assertThat(e.code()).isEqualTo(ErrorCode.INVALID_STATE);
+                    assertThat(e.getMessage()).contains("expired");
+                });
+        assertThat(statusOf(sent.id(), BOB)).isEqualTo(DeliveryStatus.DEAD_LETTERED);
+    }
+
+    @Test
     void replay_ofMessageNotDead_isNotFound() {
         SendResult sent = send(ALICE, Address.agent(BOB), "1");
         assertThatThrownBy(() -> bus.replay(BOB, sent.id()))

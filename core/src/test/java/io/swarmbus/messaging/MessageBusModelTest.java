@@ -1,7 +1,10 @@
 package io.swarmbus.messaging;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.swarmbus.ErrorCode;
+import io.swarmbus.SwarmbusException;
 import io.swarmbus.storage.FsyncPolicy;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -173,7 +176,17 @@ class MessageBusModelTest {
                     if (model.dead.isEmpty()) {
                         continue;
                     }
-                    long id = model.dead.remove(random.nextInt(model.dead.size()));
+                    int index = random.nextInt(model.dead.size());
+                    long id = model.dead.get(index);
+                    if (model.items.get(id).expiresAt <= clock.millis()) {
+                        // Past its ttl a dead letter is not replayed: it would expire undelivered.
+                        MessageBus open = bus;
+                        assertThatThrownBy(() -> open.replay(INBOX, new MessageId(id)))
+                                .isInstanceOfSatisfying(SwarmbusException.class,
+                                        e -> assertThat(e.code()).isEqualTo(ErrorCode.INVALID_STATE));
+                        continue;
+                    }
+                    model.dead.remove(index);
                     bus.replay(INBOX, new MessageId(id));
                     Item item = model.items.get(id);
                     item.status = DeliveryStatus.PENDING;

@@ -501,6 +501,26 @@ class HttpApiTest {
     }
 
     @Test
+    void replayingADeadLetterPastItsTtl_isRefused_insteadOfAnsweredReplayedAndExpiredUnread() throws Exception {
+        register("a", "b");
+        String id = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,\"ttl_seconds\":1}")
+                .body().get("message_id").asText();
+        io.swarmbus.messaging.AgentId b = io.swarmbus.messaging.AgentId.of("b");
+        for (int attempt = 1; attempt <= 5; attempt++) { // max_deliveries is 5 by default
+            bus.receive(b, 1);
+            bus.nack(b, io.swarmbus.messaging.MessageId.parse(id), Duration.ZERO);
+        }
+        Thread.sleep(1_100);
+
+        Reply replay = call("POST", "/api/v1/agents/b/dead-letters/" + id + "/replay", null);
+
+        assertThat(replay.status()).as(String.valueOf(replay.body())).isEqualTo(409);
+        assertThat(replay.body().get("error").asText()).isEqualTo("invalid_state");
+        assertThat(replay.body().get("message").asText()).contains("expired");
+        assertThat(call("GET", "/api/v1/agents/b/dead-letters", null).body().get("count").asInt()).isEqualTo(1);
+    }
+
+    @Test
     void history_filtersByPeerTypeConversationAndTime() throws Exception {
         register("a", "b", "c");
         call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,\"conversation_id\":\"plan\"}");
