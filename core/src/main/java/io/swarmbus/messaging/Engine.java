@@ -190,6 +190,11 @@ final class Engine implements MessageBus {
         return config.defaultVisibility();
     }
 
+    @Override
+    public Duration maxVisibility() {
+        return config.maxVisibility();
+    }
+
     // ================================================================ inboxes, groups, topics
 
     @Override

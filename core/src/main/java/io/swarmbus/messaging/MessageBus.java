@@ -122,6 +122,9 @@ public interface MessageBus extends AutoCloseable {
     /** The lease length used when a receiver names none. */
     Duration defaultVisibility();
 
+    /** The longest lease a receiver may ask for, and the longest a nack may delay redelivery. */
+    Duration maxVisibility();
+
     /** The largest message accepted, in bytes: content, headers and envelope ({@code max_message_bytes}). */
     int maxMessageBytes();
 

@@ -68,7 +68,8 @@ final class Config {
     static final Key<Integer> MAX_INBOX_DEPTH = define("messaging.max_inbox_depth", List.of(), "int", "100000",
             s -> intIn(s, 1, Integer.MAX_VALUE), "Most undelivered or unacked messages one inbox holds.");
     static final Key<Integer> VISIBILITY_SECONDS = define("messaging.default_visibility_seconds", List.of(), "int",
-            "30", s -> intIn(s, 1, 43_200), "Lease length when a receiver names none.");
+            "30", s -> intIn(s, 1, 43_200), "Lease length when a receiver names none, 1 to 43200. A receiver's "
+                    + "`visibility_timeout` and a nack's `delay_seconds` may be at most 43200 (12 hours).");
     static final Key<Integer> MAX_DELIVERIES = define("messaging.max_deliveries", List.of(), "int", "5",
             s -> intIn(s, 1, 1000), "Leases after which an unacked message moves to the dead-letter queue.");
     static final Key<Integer> DEDUPE_WINDOW_SECONDS = define("messaging.dedupe_window_seconds", List.of(), "int",

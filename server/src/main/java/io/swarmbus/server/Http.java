@@ -86,8 +86,8 @@ final class Http {
     }
 
     /** Seconds as a decimal number, e.g. {@code timeout=2.5}. */
-    static Optional<Duration> secondsParam(Context ctx, RequestBody body, String name) {
-        return seconds(name, param(ctx, body, name));
+    static Optional<Duration> secondsParam(Context ctx, RequestBody body, String name, Duration max) {
+        return seconds(name, param(ctx, body, name), max);
     }
 
     /**
@@ -122,20 +122,23 @@ final class Http {
         }
     }
 
-    /** Parameter {@code name}'s {@code value} as seconds, 0 to a day, in a decimal number. */
-    static Optional<Duration> seconds(String name, Optional<String> value) {
+    /**
+     * Parameter {@code name}'s {@code value} as seconds, 0 to {@code max}, in a decimal number. A
+     * lease or a nack's delay passes the bus's {@link io.swarmbus.messaging.MessageBus#maxVisibility},
+     * so this and the engine's own check name the same limit.
+     */
+    static Optional<Duration> seconds(String name, Optional<String> value, Duration max) {
         if (value.isEmpty()) {
             return Optional.empty();
         }
         try {
             double seconds = Double.parseDouble(value.get());
-            // Only the bounds every duration shares; the engine refuses, with its own range, a
-            // value too long for what it sets (a lease, say, is at most max_visibility).
             if (seconds < 0 || Double.isNaN(seconds)) {
                 throw SwarmbusException.invalid(name, "'" + name + "' must be a number of seconds, 0 or more, was " + value.get());
             }
-            if (seconds > 86_400) {
-                throw SwarmbusException.invalid(name, "'" + name + "' must be at most 86400 seconds, was " + value.get());
+            if (seconds > max.toSeconds()) {
+                throw SwarmbusException.invalid(name, "'" + name + "' must be at most " + max.toSeconds()
+                        + " seconds, was " + value.get());
             }
             return Optional.of(Duration.ofNanos((long) (seconds * 1e9)));
         } catch (NumberFormatException e) {

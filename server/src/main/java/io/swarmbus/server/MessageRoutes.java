@@ -297,7 +297,8 @@ final class MessageRoutes {
         auth.requireOwner(Auth.principal(ctx), agent);
         RequestBody body = RequestBody.parse(Http.body(ctx));
         List<MessageId> ids = messageIds(body);
-        Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout").orElse(bus.defaultVisibility());
+        Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout", bus.maxVisibility())
+                .orElse(bus.defaultVisibility());
         ctx.future(() -> Http.after(bus.extendLeaseAsync(agent, ids, visibility))
                 .thenAccept(result -> Http.json(ctx, 200, Views.leaseOutcome("extended", result))));
     }
@@ -325,7 +326,7 @@ final class MessageRoutes {
         auth.requireOwner(Auth.principal(ctx), agent);
         RequestBody body = RequestBody.parse(Http.body(ctx));
         MessageId id = MessageId.parse(body.text("message_id"));
-        Duration delay = Http.secondsParam(ctx, body, "delay_seconds").orElse(Duration.ZERO);
+        Duration delay = Http.secondsParam(ctx, body, "delay_seconds", bus.maxVisibility()).orElse(Duration.ZERO);
         ctx.future(() -> Http.after(bus.nackAsync(agent, id, delay)).thenAccept(after -> {
             audit.nacked(agent, id, delay);
             Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", Views.nackOutcome(after)));

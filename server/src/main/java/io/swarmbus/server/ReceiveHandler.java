@@ -50,6 +50,8 @@ final class ReceiveHandler extends Handler.Wrapper {
     private static final String METHOD = "POST";
     /** Most ids one {@code ack} may carry, as the ack route takes them. */
     private static final int MAX_ACKS = 10_000;
+    /** The longest a receive waits for a first message. */
+    private static final Duration MAX_WAIT = Duration.ofDays(1);
 
     private final MessageBus bus;
     private final Auth auth;
@@ -120,8 +122,9 @@ final class ReceiveHandler extends Handler.Wrapper {
                 auth.requireOwner(caller, receiver);
                 Parameters parameters = parameters(headers.get(HttpHeader.CONTENT_TYPE));
                 int max = Http.wholeNumber("max_messages", parameters.get("max_messages"), 10);
-                Duration wait = Http.seconds("timeout", parameters.get("timeout")).orElse(Duration.ZERO);
-                Duration visibility = Http.seconds("visibility_timeout", parameters.get("visibility_timeout"))
+                Duration wait = Http.seconds("timeout", parameters.get("timeout"), MAX_WAIT).orElse(Duration.ZERO);
+                Duration visibility = Http.seconds("visibility_timeout", parameters.get("visibility_timeout"),
+                        bus.maxVisibility())
                         .orElse(bus.defaultVisibility());
                 List<MessageId> acks = parameters.acks();
                 // Jetty fails a request that outlasts the connection's idle timeout unless told

@@ -492,9 +492,9 @@ final class SocketRoutes {
                 render(failure == null ? answer.apply(result) : error(ref, refusal(failure)))));
     }
 
-    /** A number of seconds, 0 to a day, as the REST routes take it. */
-    private static java.util.Optional<Duration> seconds(RequestBody frame, String name) {
-        return Http.seconds(name, frame.number(name).map(String::valueOf));
+    /** A lease's or a nack delay's number of seconds, 0 to the bus's longest lease, as the REST routes take it. */
+    private java.util.Optional<Duration> seconds(RequestBody frame, String name) {
+        return Http.seconds(name, frame.number(name).map(String::valueOf), bus.maxVisibility());
     }
 
     private static Map<String, Object> answer(String op, String ref) {

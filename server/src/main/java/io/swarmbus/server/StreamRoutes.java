@@ -43,7 +43,8 @@ final class StreamRoutes {
         auth.requireOwner(Auth.principal(ctx), agent);
         RequestBody none = RequestBody.parse(new byte[0]);
         int max = Http.intParam(ctx, none, "max_messages", 100);
-        Duration visibility = Http.secondsParam(ctx, none, "visibility_timeout").orElse(bus.defaultVisibility());
+        Duration visibility = Http.secondsParam(ctx, none, "visibility_timeout", bus.maxVisibility())
+                .orElse(bus.defaultVisibility());
         bus.checkReceive(max, visibility);
         String accept = ctx.header("Accept");
         if (accept == null || !accept.contains("text/event-stream")) {

@@ -334,6 +334,15 @@ class NegativeRoutesTest {
         assertThat(delay.status()).as(String.valueOf(delay.body())).isEqualTo(400);
         assertThat(delay.body().get("field").asText()).isEqualTo("delay_seconds");
         assertThat(delay.body().get("message").asText()).doesNotContain("PT");
+        // One limit, whichever check refuses the value: the engine's (50000) or the parser's (90000).
+        for (String refused : List.of("/api/v1/agents/alice/receive?visibility_timeout=50000",
+                "/api/v1/agents/alice/receive?visibility_timeout=90000",
+                "/api/v1/agents/alice/extend?visibility_timeout=90000",
+                "/api/v1/agents/alice/nack?delay_seconds=50000", "/api/v1/agents/alice/nack?delay_seconds=90000")) {
+            Reply tooLong = call("POST", refused, "{\"message_id\":\"" + id + "\"}", alice);
+            assertThat(tooLong.status()).as(refused).isEqualTo(400);
+            assertThat(tooLong.body().get("message").asText()).as(refused).contains("43200").doesNotContain("86400");
+        }
         // Both forms of ids at once: the list was ignored and the message stayed leased.
         Reply both = call("POST", "/api/v1/agents/alice/ack", "{\"message_ids\":[\"" + id + "\"],"
                 + "\"message_id\":\"0000000000000000\"}", alice);
