@@ -247,9 +247,13 @@ final class Auth {
     }
 
     void requireGroupOwner(Principal principal, String group) {
-        if (!principal.admin() && !store.ownerOfGroup(group).map(principal.name()::equals).orElse(false)) {
+        if (!ownsGroup(principal, group)) {
             throw new SwarmbusException(ErrorCode.NOT_FOUND, "group '" + group + "' does not exist");
         }
+    }
+
+    boolean ownsGroup(Principal principal, String group) {
+        return principal.admin() || store.ownerOfGroup(group).map(principal.name()::equals).orElse(false);
     }
 
     static void requireAdmin(Principal principal) {

@@ -60,7 +60,22 @@ final class MembershipRoutes {
         changeMembership(ctx, bus::joinGroup);
     }
 
+    /**
+     * Removes a member, for the group's owner, or for the member's own owner: groups may hold other
+     * users' agents (the seed's walk-through groups agents of several users, as a send may reach
+     * any agent), and their owners must be able to take them out. The member's owner sees only
+     * that the agent left, not who else is in the group.
+     */
     void leave(Context ctx) {
+        Auth.Principal principal = Auth.principal(ctx);
+        String name = ctx.pathParam("name");
+        AgentId agent = AgentId.of(ctx.pathParam("agent"));
+        if (!auth.ownsGroup(principal, name) && auth.owns(principal, agent)
+                && bus.groupMembers(name).map(members -> members.contains(agent)).orElse(false)) {
+            boolean changed = bus.leaveGroup(name, agent);
+            Http.json(ctx, 200, Map.of("group_name", name, "agent_id", agent.value(), "changed", changed));
+            return;
+        }
         changeMembership(ctx, bus::leaveGroup);
     }
 

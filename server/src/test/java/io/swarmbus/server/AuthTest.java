@@ -315,6 +315,27 @@ class AuthTest {
     }
 
     @Test
+    void anAgentPutInAnotherUsersGroup_canBeTakenOutByItsOwner_whoSeesNoOtherMember() throws Exception {
+        String[] users = aliceAndBob(true);
+        String alice = users[0];
+        String bob = users[1];
+        assertThat(call("POST", "/groups", "{\"group_name\":\"team\",\"agent_ids\":[\"alice\",\"bob\"]}", bearer(alice))
+                .status()).as("as the seed's walk-through does: a group of several users' agents").isEqualTo(201);
+
+        Reply mine = call("DELETE", "/api/v1/groups/team/members/bob", null, bearer(bob));
+        Reply notMine = call("DELETE", "/api/v1/groups/team/members/alice", null, bearer(bob));
+        Reply again = call("DELETE", "/api/v1/groups/team/members/bob", null, bearer(bob));
+
+        assertThat(mine.status()).as(mine.body().toString()).isEqualTo(200);
+        assertThat(mine.body().get("changed").asBoolean()).isTrue();
+        assertThat(mine.body().has("agent_ids")).as("alice's agents go unnamed").isFalse();
+        assertThat(notMine.status()).isEqualTo(404);
+        assertThat(again.status()).as("no longer a member: the group is not bob's to see").isEqualTo(404);
+        assertThat(call("GET", "/api/v1/groups/team", null, bearer(alice)).body().get("agent_ids").toString())
+                .isEqualTo("[\"alice\"]");
+    }
+
+    @Test
     void aFullInboxOfAnotherUsersAgent_refusesABroadcastOrTopicMessageWithoutNamingIt() throws Exception {
         busSettings = b -> b.maxInboxDepth(1);
         String[] users = aliceAndBob(true);
