@@ -70,7 +70,7 @@ final class AgentRoutes {
         AgentInfo info = registry.require(id);
         audit.record(AuditLog.Stream.AGENT_ACTIVITY, created ? "registered" : "updated", Map.of("agent_id",
                 id.value(), "owner", info.profile().owner(), "agent_role", info.profile().role(),
-                "capabilities", List.copyOf(info.profile().capabilities())));
+                "capabilities", List.copyOf(info.profile().capabilities()), "description", info.profile().description()));
         Map<String, Object> view = view(info);
         view.put("registration", created ? "registered" : "updated");
         Http.json(ctx, created ? 201 : 200, view);

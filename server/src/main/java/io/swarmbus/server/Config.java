@@ -261,9 +261,11 @@ final class Config {
                 dots (`server:` → `port: 8080`). An unknown key or an invalid value stops the server at
                 start with a message naming the key.
 
-                One setting is an environment variable only, since it is read before anything else:
+                Two settings are environment variables only, since the log reads them before anything else:
                 `SWARMBUS_LOG_FORMAT=json` writes the server's log as one JSON object a line (level,
                 logger, thread, formatted message, timestamp) on stderr; anything else keeps plain text.
+                `SWARMBUS_ACCESS_LOG=debug` logs one line per request (method, route template, status,
+                principal) under the logger `io.swarmbus.access`.
 
                 | key | environment | type | default | meaning |
                 |---|---|---|---|---|

@@ -74,7 +74,7 @@ class AuditLogTest {
                     .ofString("{\"username\":\"agent1\",\"password\":\"password\"}")).build(),
                     HttpResponse.BodyHandlers.ofString());
             String t = RequestBody.MAPPER.readTree(token.body()).get("access_token").asText();
-            post(port, "/agents/register", t, "{\"agent_id\":\"agent1\"}");
+            post(port, "/agents/register", t, "{\"agent_id\":\"agent1\",\"description\":\"AI Assistant Agent\"}");
             post(port, "/messages", t, "{\"receiver_id\":\"agent1\",\"content\":\"x\",\"message_type\":\"command\"}");
             String received = RequestBody.MAPPER.readTree(send(port, "POST", "/api/v1/agents/agent1/receive", t, "{}").body())
                     .at("/messages/0/id").asText();
@@ -107,6 +107,7 @@ class AuditLogTest {
 
         assertThat(lines(audit, "agent_activity_")).extracting(n -> n.get("event").asText())
                 .containsExactly("registered", "registered");
+        assertThat(lines(audit, "agent_activity_").getFirst().get("description").asText()).isEqualTo("AI Assistant Agent");
         assertThat(lines(audit, "task_history_")).extracting(n -> n.get("event").asText())
                 .containsExactly("created", "assigned", "failed");
         assertThat(lines(audit, "task_history_").getLast().get("error").asText()).isEqualTo("no");

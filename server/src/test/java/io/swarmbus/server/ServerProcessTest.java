@@ -46,9 +46,12 @@ class ServerProcessTest {
         throw new AssertionError("the server did not say where it listens");
     }
 
+    /** What the server printed after its banner, read as it comes. */
+    final java.util.Queue<String> later = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
     /**
-     * Starts {@code serve} in production mode with JSON logs and no admin password configured;
-     * returns once the banner's last line is out, with every line so far.
+     * Starts {@code serve} in production mode with JSON logs, the access log on and no admin
+     * password configured; returns once the banner's last line is out, with every line so far.
      */
     Running startInProduction(java.util.List<String> lines) throws Exception {
         String java = ProcessHandle.current().info().command().orElseThrow();
@@ -56,6 +59,7 @@ class ServerProcessTest {
                 Main.class.getName(), "serve", "--port", "0", "--data-dir", dir.toString()).redirectErrorStream(true);
         builder.environment().put("JWT_SECRET", "a3f1c9e07b5d42e8a61f0c3b9d7e5a24");
         builder.environment().put("SWARMBUS_LOG_FORMAT", "json");
+        builder.environment().put("SWARMBUS_ACCESS_LOG", "debug");
         builder.environment().remove("SWARMBUS_ADMIN_PASSWORD");
         Process process = builder.start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
@@ -67,7 +71,7 @@ class ServerProcessTest {
                 base = m.group(1);
             }
             if (line.contains("get a token:")) {
-                Thread.ofPlatform().daemon().start(() -> out.lines().forEach(l -> { }));
+                Thread.ofPlatform().daemon().start(() -> out.lines().forEach(later::add));
                 return new Running(process, base);
             }
         }
@@ -102,6 +106,12 @@ class ServerProcessTest {
                             "{\"username\":\"stranger\",\"password\":\"a-password\"}")).build(),
                     HttpResponse.BodyHandlers.ofString());
             assertThat(stranger.statusCode()).isEqualTo(401);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (later.stream().noneMatch(line -> line.contains("io.swarmbus.access")) && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertThat(later).as("SWARMBUS_ACCESS_LOG=debug logs each request").anySatisfy(line -> assertThat(line)
+                    .contains("io.swarmbus.access").contains("method=POST"));
         } finally {
             first.process().destroy();
             assertThat(first.process().waitFor(30, TimeUnit.SECONDS)).isTrue();
