@@ -50,6 +50,16 @@ public final class DurableTable implements AutoCloseable {
                 }
             }
         });
+        try {
+            recover();
+        } catch (RuntimeException e) {
+            journal.close(); // lets the directory go for the next try
+            throw e;
+        }
+        rows.values().forEach(value -> liveBytes += value.length);
+    }
+
+    private void recover() {
         journal.recover(new RecoveryTarget() {
             @Override
             public void reset() {
@@ -66,7 +76,6 @@ public final class DurableTable implements AutoCloseable {
                 apply(payload);
             }
         });
-        rows.values().forEach(value -> liveBytes += value.length);
     }
 
     /** Opens (creating if needed) the table in {@code directory}, replaying what it holds. */

@@ -48,7 +48,9 @@ import java.util.stream.Stream;
  *       part ends at the first header of zeros ({@link Frames}).</li>
  *   <li>Layout: {@code journal/<first seq>.seg} and {@code snapshots/<seq>.snap}, names zero-padded
  *       so that lexical order is numeric order. A snapshot is written to a temp file, fsynced,
- *       renamed, and the directory fsynced, so it is either whole or absent.</li>
+ *       renamed, and the directory fsynced, so it is either whole or absent. An open journal
+ *       holds {@code swarmbus.lock} locked ({@link DirectoryLock}): a second writer in the same
+ *       directory would lose records that both had reported durable.</li>
  *   <li>Recovery reads the newest snapshot that is whole (an empty frame ends it), falls back to
  *       the one before, then replays later records. A frame with a bad length or checksum, a torn
  *       frame, or a gap in sequence numbers ends the good data: the file is truncated there, later
@@ -105,6 +107,8 @@ public final class FileJournal implements Journal {
     private final LongAdder slowFsyncs = new LongAdder();
     private final AtomicLong maxFsyncNanos = new AtomicLong();
     private boolean recovered;
+    /** Held from open to close: one journal at a time writes in a directory. */
+    private DirectoryLock directoryLock;
 
     private FileJournal(JournalConfig config, DurabilityListener listener) {
         this.config = config;
@@ -124,6 +128,7 @@ public final class FileJournal implements Journal {
         } catch (IOException e) {
             throw new StorageException("cannot create data directory " + config.directory(), e);
         }
+        journal.directoryLock = DirectoryLock.take(config.directory());
         return journal;
     }
 
@@ -469,6 +474,8 @@ public final class FileJournal implements Journal {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } finally {
+            directoryLock.close(); // after the writers: nothing of this journal writes once another may
         }
     }
 

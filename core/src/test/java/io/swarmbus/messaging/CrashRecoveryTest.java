@@ -1,6 +1,7 @@
 package io.swarmbus.messaging;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -46,20 +47,48 @@ class CrashRecoveryTest {
         }
     }
 
-    private void runAndKill(Path data, Path log, int crash) throws Exception {
+    /** Regression: a second process on the same data directory confirmed sends that a restart then lost. */
+    @Test
+    void aSecondProcess_isRefusedTheDataDirectory_untilTheFirstIsKilled() throws Exception {
+        Path data = dir.resolve("data");
+        Process child = startChild(data, dir.resolve("outcomes.log"), 1, 1);
+        try {
+            assertThat(awaitReady(child)).isEqualTo("READY");
+            assertThatThrownBy(() -> MessageBus.open(BusConfig.builder(data).build()))
+                    .isInstanceOf(io.swarmbus.storage.StorageException.class)
+                    .hasMessage("data directory " + data + " is in use by another Swarmbus process");
+        } finally {
+            child.destroyForcibly(); // kill -9: the OS lets the lock go with the process
+            assertThat(child.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        }
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(data).build())) {
+            assertThat(bus.inboxes()).contains(CrashChild.consumer(0));
+        }
+    }
+
+    private static Process startChild(Path data, Path log, int producers, int consumers) throws IOException {
         String java = ProcessHandle.current().info().command().orElseThrow();
-        Process child = new ProcessBuilder(java, "-Xmx512m", "-cp", System.getProperty("java.class.path"),
+        return new ProcessBuilder(java, "-Xmx512m", "-cp", System.getProperty("java.class.path"),
                 CrashChild.class.getName(), data.toString(), log.toString(),
-                String.valueOf(PRODUCERS), String.valueOf(CONSUMERS))
+                String.valueOf(producers), String.valueOf(consumers))
                 .redirectErrorStream(true)
                 .start();
+    }
+
+    /** The child's first line that says it is ready (or null if it ended first), echoing those before. */
+    private static String awaitReady(Process child) throws IOException {
+        BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
+        String line;
+        while ((line = out.readLine()) != null && !line.equals("READY")) {
+            System.out.println("child: " + line);
+        }
+        return line;
+    }
+
+    private void runAndKill(Path data, Path log, int crash) throws Exception {
+        Process child = startChild(data, log, PRODUCERS, CONSUMERS);
         try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
-            String line;
-            while ((line = out.readLine()) != null && !line.equals("READY")) {
-                System.out.println("child: " + line);
-            }
-            assertThat(line).as("child of crash %d started", crash).isEqualTo("READY");
+            assertThat(awaitReady(child)).as("child of crash %d started", crash).isEqualTo("READY");
             Thread.sleep(ThreadLocalRandom.current().nextLong(500, 1500));
         } finally {
             child.destroyForcibly(); // SIGKILL on Linux: no shutdown hooks, no flush

@@ -1,6 +1,7 @@
 package io.swarmbus.storage;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -515,5 +516,24 @@ class FileJournalTest {
         open(config, recorded).close();
 
         assertThat(recorded.journal).containsExactly("x", "y");
+    }
+
+    /** Regression: two servers on one data directory both confirmed sends, and a restart kept one's only. */
+    @Test
+    void open_whileAnotherJournalHoldsTheDirectory_isRefusedUntilItCloses() {
+        JournalConfig config = JournalConfig.defaults(dir);
+        FileJournal first = open(config, new Recorded());
+        try {
+            assertThatThrownBy(() -> FileJournal.open(config, new Durable()))
+                    .isInstanceOf(StorageException.class)
+                    .hasMessage("data directory " + dir + " is in use: it is open already in this process");
+            assertThat(first.append(text("still mine"), true)).isEqualTo(1);
+        } finally {
+            first.close();
+        }
+
+        Recorded recorded = new Recorded();
+        open(config, recorded).close();
+        assertThat(recorded.journal).containsExactly("still mine");
     }
 }

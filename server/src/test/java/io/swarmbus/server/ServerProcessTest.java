@@ -11,6 +11,8 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -141,6 +143,36 @@ class ServerProcessTest {
     String token(Running server, String user) throws Exception {
         return post(server.base() + "/auth/token", null,
                 "{\"username\":\"" + user + "\",\"password\":\"a-password\"}").get("access_token").asText();
+    }
+
+    record Ended(int status, String output) {}
+
+    /** Runs {@code swarmbus serve} with {@code args}, expecting it to end by itself soon. */
+    Ended serveUntilItEnds(String... args) throws Exception {
+        String java = ProcessHandle.current().info().command().orElseThrow();
+        List<String> command = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "serve"));
+        command.addAll(List.of(args));
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(process.waitFor(30, TimeUnit.SECONDS)).as(output).isTrue();
+        return new Ended(process.exitValue(), output);
+    }
+
+    /** Regression: a second server on the same data directory accepted sends that a restart then lost. */
+    @Test
+    void serve_onADataDirectoryAnotherServerHolds_exitsSayingSo() throws Exception {
+        Running first = start();
+        try {
+            Ended second = serveUntilItEnds("--dev", "--port", "0", "--data-dir", dir.toString());
+
+            assertThat(second.status()).as(second.output()).isEqualTo(1);
+            assertThat(second.output()).isEqualTo("swarmbus: storage_failure: data directory " + dir
+                    + " is in use by another Swarmbus process\n");
+        } finally {
+            first.process().destroy();
+            assertThat(first.process().waitFor(30, TimeUnit.SECONDS)).isTrue();
+        }
     }
 
     @Test
