@@ -93,6 +93,13 @@ final class AccessStore {
         return user;
     }
 
+    /** Removes a user, if there is one by that name. */
+    synchronized void removeUser(String name) {
+        if (users.remove(name) != null) {
+            save();
+        }
+    }
+
     static void checkPassword(String password) {
         if (password.length() < 8 || password.length() > 256) {
             throw SwarmbusException.invalid("password", "password must be 8 to 256 characters");
@@ -189,7 +196,7 @@ final class AccessStore {
                 channel.force(true);
             }
             Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            try (FileChannel dir = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
+            try (FileChannel dir = FileChannel.open(file.toAbsolutePath().getParent(), StandardOpenOption.READ)) {
                 dir.force(true);
             }
         } catch (IOException e) {

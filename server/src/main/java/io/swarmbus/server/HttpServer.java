@@ -97,7 +97,6 @@ public final class HttpServer implements AutoCloseable {
                 ? Tokens.rs256(settings.jwtPrivateKeyFile().get(), settings.tokenLifetime(), clock)
                 : Tokens.hs256(secret(settings), settings.tokenLifetime(), clock);
         AccessStore store = AccessStore.open(settings.dataDir());
-        Optional<String> generated = bootstrapAdmin(store, settings);
         Registry registry = Registry.open(DurableTable.open(settings.dataDir().resolve("registry"), FsyncPolicy.ALWAYS),
                 clock, settings.heartbeatTtl());
         bus.createInbox(TASK_INBOX);
@@ -206,9 +205,18 @@ public final class HttpServer implements AutoCloseable {
                     new SocketRoutes(bus, auth, audit, metrics, settings.maxRequestBytes())::configure);
             errors(config, audit);
         });
+        Optional<String> generated = bootstrapAdmin(store, settings);
         try {
             app.start();
         } catch (RuntimeException e) { // say, the port is taken: release what was opened
+            // A password generated now was never shown: without this the next start would find
+            // 'admin' and show none, and no one could sign in as admin.
+            generated.ifPresent(password -> store.removeUser("admin"));
+            for (var connector : app.jettyServer().server().getConnectors()) {
+                if (connector instanceof ServerConnector opened) {
+                    opened.close();
+                }
+            }
             running.set(false);
             timer.shutdownNow();
             managed.close();
@@ -236,7 +244,26 @@ public final class HttpServer implements AutoCloseable {
         connector.setHost(host);
         connector.setPort(port);
         connector.setAcceptQueueSize(ACCEPT_BACKLOG);
+        // Bound here, before Javalin starts Jetty: Javalin reports every failure to bind as "Port
+        // already in use", with a stack trace, even for a host that is no address of this machine.
+        try {
+            connector.open();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot listen on " + host + ":" + port + ": " + reason(e), e);
+        }
         return connector;
+    }
+
+    /** Why binding failed, from the innermost cause: Jetty's own message only says that it did. */
+    private static String reason(Throwable failure) {
+        Throwable root = failure;
+        while (root.getCause() != null) {
+            root = root.getCause();
+        }
+        if (root instanceof java.nio.channels.UnresolvedAddressException) {
+            return "the host is not an IP address or a name that resolves";
+        }
+        return root.getMessage() != null ? root.getMessage() : root.getClass().getSimpleName();
     }
 
     /**

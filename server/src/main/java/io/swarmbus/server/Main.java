@@ -119,6 +119,9 @@ public final class Main {
         } catch (SwarmbusException e) {
             err.println("swarmbus: " + e.code().code() + ": " + e.getMessage());
             return 1;
+        } catch (java.io.UncheckedIOException e) { // say, the port cannot be bound: the message says so
+            err.println("swarmbus: " + e.getMessage());
+            return 1;
         } catch (IllegalArgumentException e) {
             err.println("swarmbus: " + e.getMessage());
             return 2;

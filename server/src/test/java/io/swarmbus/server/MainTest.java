@@ -70,6 +70,20 @@ class MainTest {
         assertThat(errorOutput()).contains("unknown option --prot").contains("--port");
     }
 
+    /** Regression: Javalin called every failure to bind "Port already in use", with a stack trace. */
+    @Test
+    void serve_onAHostItCannotListenOn_saysWhyInOneLine_andKeepsNoAdminItNeverShowed() {
+        assertThat(run("serve", "--dev", "--host", "999.1.1.1", "--port", "0", "--data-dir", dir.toString()))
+                .isEqualTo(1);
+        assertThat(errorOutput()).isEqualTo("swarmbus: cannot listen on 999.1.1.1:0: the host is not an IP "
+                + "address or a name that resolves\n");
+        // 192.0.2.1 is reserved for documentation (RFC 5737): no machine has it.
+        assertThat(run("serve", "--dev", "--host", "192.0.2.1", "--port", "0", "--data-dir", dir.toString()))
+                .isEqualTo(1);
+        assertThat(errorOutput()).isEqualTo("swarmbus: cannot listen on 192.0.2.1:0: Cannot assign requested address\n");
+        assertThat(AccessStore.open(dir).hasUsers()).as("the generated admin, never shown, is not kept").isFalse();
+    }
+
     @Test
     void serve_refusesAGatewayPortThatIsTheMainPort() {
         assertThat(run("serve", "--dev", "--port", "18123", "--llm-port", "18123", "--data-dir",

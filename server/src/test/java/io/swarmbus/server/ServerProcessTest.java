@@ -147,13 +147,19 @@ class ServerProcessTest {
 
     record Ended(int status, String output) {}
 
-    /** Runs {@code swarmbus serve} with {@code args}, expecting it to end by itself soon. */
+    /**
+     * Runs {@code swarmbus serve} with {@code args}, in production mode unless they say {@code --dev},
+     * expecting it to end by itself soon.
+     */
     Ended serveUntilItEnds(String... args) throws Exception {
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<String> command = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
                 Main.class.getName(), "serve"));
         command.addAll(List.of(args));
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        builder.environment().put("JWT_SECRET", "a3f1c9e07b5d42e8a61f0c3b9d7e5a24");
+        builder.environment().remove("SWARMBUS_ADMIN_PASSWORD");
+        Process process = builder.start();
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(process.waitFor(30, TimeUnit.SECONDS)).as(output).isTrue();
         return new Ended(process.exitValue(), output);
@@ -172,6 +178,30 @@ class ServerProcessTest {
         } finally {
             first.process().destroy();
             assertThat(first.process().waitFor(30, TimeUnit.SECONDS)).isTrue();
+        }
+    }
+
+    /**
+     * Regression: a first start on a port in use stored a generated admin password it never showed,
+     * then ended with Javalin's stack trace; the next start showed no password at all.
+     */
+    @Test
+    void serve_onAPortInUse_saysSoInOneLine_andTheNextStartStillShowsTheAdminPassword() throws Exception {
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0)) {
+            Ended refused = serveUntilItEnds("--port", String.valueOf(taken.getLocalPort()), "--data-dir",
+                    dir.toString());
+
+            assertThat(refused.status()).as(refused.output()).isEqualTo(1);
+            assertThat(refused.output()).isEqualTo("swarmbus: cannot listen on 0.0.0.0:" + taken.getLocalPort()
+                    + ": Address already in use\n");
+        }
+        List<String> lines = new ArrayList<>();
+        Running next = startInProduction(lines);
+        try {
+            assertThat(lines).anySatisfy(line -> assertThat(line).contains("created user 'admin' with password"));
+        } finally {
+            next.process().destroy();
+            assertThat(next.process().waitFor(30, TimeUnit.SECONDS)).isTrue();
         }
     }
 
