@@ -31,7 +31,7 @@ final class Config {
     private static final List<Key<?>> KEYS = new ArrayList<>();
 
     static final Key<String> HOST = define("server.host", List.of("HOST"), "string", "0.0.0.0",
-            s -> s, "Interface to listen on; `--dev` defaults it to 127.0.0.1.");
+            Config::nonEmpty, "Interface to listen on; `--dev` defaults it to 127.0.0.1.");
     static final Key<Integer> PORT = define("server.port", List.of("PORT"), "int", "8080",
             s -> intIn(s, 0, 65_535), "TCP port; 0 picks a free one.");
     static final Key<Boolean> DEV = define("server.dev_mode", List.of("SWARMBUS_DEV"), "bool", "false",
@@ -39,7 +39,7 @@ final class Config {
     static final Key<Long> MAX_REQUEST_BYTES = define("server.max_request_bytes", List.of(), "long", "2097152",
             s -> longIn(s, 1024, 1L << 30), "Largest request body accepted; larger ones get 413.");
     static final Key<String> DATA_DIR = define("storage.data_dir", List.of("SWARMBUS_DATA_DIR"), "path", "data",
-            s -> s, "Directory of the journal, snapshots and `access.json`.");
+            Config::nonEmpty, "Directory of the journal, snapshots and `access.json`.");
     static final Key<String> FSYNC_POLICY = define("storage.fsync_policy", List.of("SWARMBUS_FSYNC_POLICY"),
             "enum", "always", s -> oneOf(s, Set.of("always", "interval")),
             "`always`: fsync with group commit before answering (power-loss safe). `interval`: answer once written "
@@ -213,9 +213,16 @@ final class Config {
             throw new IllegalArgumentException("cannot read config file " + file + ": " + e.getMessage());
         }
         Map<String, String> flat = new LinkedHashMap<>();
-        if (root != null) {
-            flatten("", root, flat);
+        if (root == null || root.isMissingNode() || root.isNull()) {
+            return flat; // empty, or only comments: no settings
         }
+        if (!root.isObject()) {
+            throw new IllegalArgumentException("config file " + file + " holds "
+                    + (root.isArray() ? "a list" : "a single value") + " at the top; it must be a map of settings, "
+                    + "like 'server:' with 'port: 8080' under it");
+        }
+        Set<String> lists = new java.util.HashSet<>();
+        flatten("", root, flat, lists);
         Set<String> known = new java.util.HashSet<>();
         KEYS.forEach(k -> known.add(k.name()));
         for (String name : flat.keySet()) {
@@ -228,16 +235,27 @@ final class Config {
                 throw new IllegalArgumentException("config file " + file + " has an unknown key '" + name
                         + "'; see docs/config.md");
             }
+            if (lists.contains(name)) {
+                throw new IllegalArgumentException("config key '" + name + "' is invalid: it takes one value, not a "
+                        + "list (was " + flat.get(name) + ")");
+            }
         }
         return flat;
     }
 
-    private static void flatten(String prefix, JsonNode node, Map<String, String> into) {
+    /**
+     * Puts {@code node}'s settings into {@code into}, naming in {@code lists} those that are lists
+     * where one value belongs; they are refused once unknown keys have been.
+     */
+    private static void flatten(String prefix, JsonNode node, Map<String, String> into, Set<String> lists) {
         if (STRUCTURED.contains(prefix) && (node.isObject() || node.isArray())) {
             into.put(prefix, node.toString());
         } else if (node.isObject()) {
             node.properties().forEach(e -> flatten(prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey(),
-                    e.getValue(), into));
+                    e.getValue(), into, lists));
+        } else if (node.isArray()) {
+            lists.add(prefix);
+            into.put(prefix, node.toString());
         } else {
             into.put(prefix, node.isNull() ? "" : node.asText());
         }
@@ -258,8 +276,9 @@ final class Config {
                 then the YAML file given with `swarmbus serve --config FILE`, then environment variables,
                 then command-line flags (`--port`, `--host`, `--data-dir`, `--max-request-bytes`,
                 `--llm-backend`, `--llm-strategy`, `--llm-port`, `--dev`). A YAML file nests keys by their
-                dots (`server:` → `port: 8080`). An unknown key or an invalid value stops the server at
-                start with a message naming the key.
+                dots (`server:` → `port: 8080`); an empty one, or one of comments only, sets nothing. An
+                unknown key or an invalid value (an empty path or host, a list where one value belongs)
+                stops the server at start with a message naming the key.
 
                 Two settings are environment variables only, since the log reads them before anything else:
                 `SWARMBUS_LOG_FORMAT=json` writes the server's log as one JSON object a line (level,
@@ -300,6 +319,13 @@ final class Config {
             }
         }
         return String.join(",", entries);
+    }
+
+    private static String nonEmpty(String text) {
+        if (text.isEmpty()) {
+            throw new IllegalArgumentException("must not be empty");
+        }
+        return text;
     }
 
     private static double numberAbove(String text, double floor) {

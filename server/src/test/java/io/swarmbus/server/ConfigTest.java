@@ -119,6 +119,45 @@ class ConfigTest {
                 .hasMessageContaining("unknown key 'server.prot'");
     }
 
+    /** Regression: an empty data directory wrote into the current one and then failed; an empty host listened on "". */
+    @Test
+    void emptyValuesAndListsWhereOneValueBelongs_failNamingTheKey() throws Exception {
+        assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("SWARMBUS_DATA_DIR", ""), Map.of()))
+                .hasMessage("config key 'storage.data_dir' is invalid: must not be empty (was '')");
+        assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of(), Map.of("storage.data_dir", " ")))
+                .hasMessageContaining("config key 'storage.data_dir' is invalid: must not be empty");
+        assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("HOST", ""), Map.of()))
+                .hasMessageContaining("config key 'server.host' is invalid: must not be empty");
+        Path emptyDir = Files.writeString(dir.resolve("empty-dir.yaml"), "storage: {data_dir: \"\"}\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(emptyDir), Map.of(), Map.of()))
+                .hasMessageContaining("config key 'storage.data_dir' is invalid: must not be empty");
+        Path noHost = Files.writeString(dir.resolve("no-host.yaml"), "server:\n  host:\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(noHost), Map.of(), Map.of()))
+                .hasMessageContaining("config key 'server.host' is invalid: must not be empty");
+        Path hosts = Files.writeString(dir.resolve("hosts.yaml"), "server: {host: [a, b]}\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(hosts), Map.of(), Map.of()))
+                .hasMessage("config key 'server.host' is invalid: it takes one value, not a list (was [\"a\",\"b\"])");
+        Path ports = Files.writeString(dir.resolve("ports.yaml"), "server:\n  port:\n    - 1\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(ports), Map.of(), Map.of()))
+                .hasMessageContaining("config key 'server.port' is invalid: it takes one value, not a list");
+    }
+
+    /** Regression: an empty file, or one of comments, was refused with "unknown key ''". */
+    @Test
+    void aFileOfNoSettings_isNoSettings_whileOneThatIsNotAMap_isRefused() throws Exception {
+        Path empty = Files.writeString(dir.resolve("empty.yaml"), "");
+        Path comments = Files.writeString(dir.resolve("comments.yaml"), "# nothing set yet\n# server:\n");
+
+        assertThat(Config.load(Optional.of(empty), Map.of(), Map.of()).get(Config.PORT)).isEqualTo(8080);
+        assertThat(Config.load(Optional.of(comments), Map.of(), Map.of()).get(Config.PORT)).isEqualTo(8080);
+        Path list = Files.writeString(dir.resolve("list.yaml"), "- server\n- port\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(list), Map.of(), Map.of()))
+                .hasMessageContaining("config file " + list + " holds a list at the top; it must be a map of settings");
+        Path scalar = Files.writeString(dir.resolve("scalar.yaml"), "port 8080\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(scalar), Map.of(), Map.of()))
+                .hasMessageContaining("holds a single value at the top");
+    }
+
     /** Keeps docs/config.md generated from the declarations; -Dconfig.doc.write=true rewrites it. */
     @Test
     void docsConfigMd_matchesTheDeclarations() throws Exception {

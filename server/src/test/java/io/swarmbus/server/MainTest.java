@@ -84,6 +84,14 @@ class MainTest {
         assertThat(AccessStore.open(dir).hasUsers()).as("the generated admin, never shown, is not kept").isFalse();
     }
 
+    /** Regression: an empty data directory wrote access.json and journal/ into the current one, then failed. */
+    @Test
+    void serve_withAnEmptyDataDirectory_isRefusedNamingTheKey() {
+        assertThat(run("serve", "--dev", "--port", "0", "--data-dir", "")).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: config key 'storage.data_dir' is invalid: must not be empty "
+                + "(was '')\n");
+    }
+
     @Test
     void serve_refusesAGatewayPortThatIsTheMainPort() {
         assertThat(run("serve", "--dev", "--port", "18123", "--llm-port", "18123", "--data-dir",
