@@ -31,7 +31,8 @@ final class Config {
     private static final List<Key<?>> KEYS = new ArrayList<>();
 
     static final Key<String> HOST = define("server.host", List.of("HOST"), "string", "0.0.0.0",
-            Config::nonEmpty, "Interface to listen on; `--dev` defaults it to 127.0.0.1.");
+            Config::nonEmpty, "Interface to listen on; dev mode (`--dev`, `SWARMBUS_DEV` or `server.dev_mode`) "
+                    + "defaults it to 127.0.0.1.");
     static final Key<Integer> PORT = define("server.port", List.of("PORT"), "int", "8080",
             s -> intIn(s, 0, 65_535), "TCP port; 0 picks a free one.");
     static final Key<Boolean> DEV = define("server.dev_mode", List.of("SWARMBUS_DEV"), "bool", "false",
@@ -181,17 +182,36 @@ final class Config {
         return key;
     }
 
-    /** Reads the layers: defaults, {@code file} if given, {@code env}, then {@code flags} (by key name). */
+    /**
+     * Reads the layers: defaults, {@code file} if given, {@code env}, then {@code flags} (by key name).
+     * Dev mode, however it is switched on, moves the host's default to loopback.
+     */
     static Config load(Optional<Path> file, Map<String, String> env, Map<String, String> flags) {
+        Map<String, String> given = new HashMap<>();
+        file.ifPresent(f -> given.putAll(readYaml(f)));
+        for (Key<?> key : KEYS) {
+            key.env().stream().filter(env::containsKey).findFirst().ifPresent(v -> given.put(key.name(), env.get(v)));
+        }
+        given.putAll(flags);
         Map<String, String> raw = new HashMap<>();
         KEYS.forEach(k -> raw.put(k.name(), k.defaultText()));
-        if (file.isPresent()) {
-            raw.putAll(readYaml(file.get()));
+        raw.putAll(given);
+        if (!given.containsKey(HOST.name()) && devMode(raw.get(DEV.name()))) {
+            raw.put(HOST.name(), "127.0.0.1");
         }
-        for (Key<?> key : KEYS) {
-            key.env().stream().filter(env::containsKey).findFirst().ifPresent(v -> raw.put(key.name(), env.get(v)));
+        return parse(raw);
+    }
+
+    /** Whether {@code text} switches dev mode on; an invalid value is reported by {@link #parse}. */
+    private static boolean devMode(String text) {
+        try {
+            return bool(text.trim());
+        } catch (IllegalArgumentException e) {
+            return false;
         }
-        raw.putAll(flags);
+    }
+
+    private static Config parse(Map<String, String> raw) {
         Map<String, Object> values = new HashMap<>();
         for (Key<?> key : KEYS) {
             String text = raw.get(key.name());

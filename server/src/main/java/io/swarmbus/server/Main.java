@@ -373,8 +373,8 @@ public final class Main {
             "llm-port", Config.LLM_PORT.name());
 
     /**
-     * Command-line flags as config keys; {@code --dev} also moves the default host to loopback. An
-     * unknown flag is refused: a mistyped {@code --prot} must not start a server on the default port.
+     * Command-line flags as config keys. An unknown flag is refused: a mistyped {@code --prot} must
+     * not start a server on the default port.
      */
     static Map<String, String> flags(Map<String, String> options) {
         java.util.Set<String> known = new java.util.TreeSet<>(CONFIG_FLAGS.keySet());
@@ -389,9 +389,6 @@ public final class Main {
         CONFIG_FLAGS.forEach((flag, key) -> Optional.ofNullable(options.get(flag)).ifPresent(v -> flags.put(key, v)));
         if (options.containsKey("dev")) {
             flags.put(Config.DEV.name(), "true");
-            if (!options.containsKey("host") && !System.getenv().containsKey("HOST")) {
-                flags.put(Config.HOST.name(), "127.0.0.1");
-            }
         }
         return flags;
     }
@@ -444,15 +441,25 @@ public final class Main {
         }
     }
 
-    /** {@code --name value} pairs from {@code args[first]} on; a flag without a value maps to "true". */
+    /** Options that are there or not, and take no value: {@code --dev false} is a mistake, not dev mode off. */
+    private static final java.util.Set<String> PLAIN_FLAGS = java.util.Set.of("dev", "messaging",
+            "zero-latency");
+
+    /**
+     * {@code --name value} pairs from {@code args[first]} on; a flag without a value maps to "true",
+     * and so does a {@linkplain #PLAIN_FLAGS plain flag}, which never takes the next argument.
+     */
     static Map<String, String> parse(String[] args, int first) {
         Map<String, String> options = new HashMap<>();
         for (int i = first; i < args.length; i++) {
             if (!args[i].startsWith("--")) {
-                throw new IllegalArgumentException("unexpected argument '" + args[i] + "'; options look like --name value");
+                String before = i > first ? args[i - 1] : "";
+                boolean afterPlainFlag = before.startsWith("--") && PLAIN_FLAGS.contains(before.substring(2));
+                throw new IllegalArgumentException("unexpected argument '" + args[i] + "'; " + (afterPlainFlag
+                        ? before + " is a flag and takes no value" : "options look like --name value"));
             }
             String name = args[i].substring(2);
-            boolean hasValue = i + 1 < args.length && !args[i + 1].startsWith("--");
+            boolean hasValue = !PLAIN_FLAGS.contains(name) && i + 1 < args.length && !args[i + 1].startsWith("--");
             String value = hasValue ? args[++i] : "true";
             // Repeatable: --llm-backend A --llm-backend B is the list "A,B". Any other option given
             // twice is a mistake to point out, not one to settle by taking the last.

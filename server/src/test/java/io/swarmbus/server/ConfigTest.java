@@ -142,6 +142,23 @@ class ConfigTest {
                 .hasMessageContaining("config key 'server.port' is invalid: it takes one value, not a list");
     }
 
+    /** Regression: dev mode from the environment or the file kept the host 0.0.0.0, unlike --dev. */
+    @Test
+    void devMode_howeverSwitchedOn_defaultsTheHostToLoopback_unlessAHostIsSet() throws Exception {
+        Path devFile = Files.writeString(dir.resolve("dev.yaml"), "server:\n  dev_mode: true\n");
+
+        assertThat(Config.load(Optional.empty(), Map.of(), Map.of()).get(Config.HOST)).isEqualTo("0.0.0.0");
+        assertThat(Config.load(Optional.empty(), Map.of("SWARMBUS_DEV", "true"), Map.of()).get(Config.HOST))
+                .isEqualTo("127.0.0.1");
+        assertThat(Config.load(Optional.of(devFile), Map.of(), Map.of()).get(Config.HOST)).isEqualTo("127.0.0.1");
+        assertThat(Config.load(Optional.empty(), Map.of(), Main.flags(Map.of("dev", "true"))).get(Config.HOST))
+                .isEqualTo("127.0.0.1");
+        assertThat(Config.load(Optional.of(devFile), Map.of("HOST", "0.0.0.0"), Map.of()).get(Config.HOST))
+                .isEqualTo("0.0.0.0");
+        assertThat(Config.load(Optional.empty(), Map.of("SWARMBUS_DEV", "true"), Map.of("server.host", "10.1.2.3"))
+                .get(Config.HOST)).isEqualTo("10.1.2.3");
+    }
+
     /** Regression: an empty file, or one of comments, was refused with "unknown key ''". */
     @Test
     void aFileOfNoSettings_isNoSettings_whileOneThatIsNotAMap_isRefused() throws Exception {

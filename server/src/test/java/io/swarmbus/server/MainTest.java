@@ -84,6 +84,14 @@ class MainTest {
         assertThat(AccessStore.open(dir).hasUsers()).as("the generated admin, never shown, is not kept").isFalse();
     }
 
+    /** Regression: {@code --dev false} switched dev mode on, as only the flag's presence was read. */
+    @Test
+    void serve_takesDevAsAFlag_andRefusesAValueAfterIt() {
+        assertThat(run("serve", "--dev", "false", "--data-dir", dir.toString())).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: unexpected argument 'false'; --dev is a flag and takes no value\n");
+        assertThat(dir.resolve("journal")).as("nothing was stored").doesNotExist();
+    }
+
     /** Regression: an empty data directory wrote access.json and journal/ into the current one, then failed. */
     @Test
     void serve_withAnEmptyDataDirectory_isRefusedNamingTheKey() {
