@@ -83,6 +83,10 @@ public final class Main {
             err.println("swarmbus: " + e.getMessage());
             return 2;
         }
+        if (options.containsKey("help") && !usageOf(command).isEmpty()) {
+            out.print("usage: swarmbus " + command + " [options]\n" + usageOf(command));
+            return 0;
+        }
         if (command.equals("llm-sim")) {
             return llmSim(options);
         }
@@ -441,9 +445,30 @@ public final class Main {
         }
     }
 
+    /**
+     * The lines of {@link #USAGE} for {@code command} and the commands it begins (say, {@code task}
+     * for {@code task create} and the rest); empty for none.
+     */
+    static String usageOf(String command) {
+        StringBuilder lines = new StringBuilder();
+        boolean inCommand = false;
+        for (String line : USAGE.lines().toList()) {
+            if (line.matches("  \\S.*")) { // a command; its continuations are indented further
+                String text = line.strip();
+                inCommand = text.equals(command) || text.startsWith(command + " ");
+            } else if (!line.startsWith("   ")) {
+                inCommand = false;
+            }
+            if (inCommand) {
+                lines.append(line).append('\n');
+            }
+        }
+        return lines.toString();
+    }
+
     /** Options that are there or not, and take no value: {@code --dev false} is a mistake, not dev mode off. */
-    private static final java.util.Set<String> PLAIN_FLAGS = java.util.Set.of("dev", "messaging",
-            "zero-latency");
+    private static final java.util.Set<String> PLAIN_FLAGS = java.util.Set.of("dev", "messaging", "zero-latency",
+            "help");
 
     /**
      * {@code --name value} pairs from {@code args[first]} on; a flag without a value maps to "true",

@@ -173,6 +173,9 @@ class ConfigTest {
         Path scalar = Files.writeString(dir.resolve("scalar.yaml"), "port 8080\n");
         assertThatThrownBy(() -> Config.load(Optional.of(scalar), Map.of(), Map.of()))
                 .hasMessageContaining("holds a single value at the top");
+        Path missing = dir.resolve("missing.yaml");
+        assertThatThrownBy(() -> Config.load(Optional.of(missing), Map.of(), Map.of()))
+                .hasMessage("config file " + missing + " does not exist");
     }
 
     /** Keeps docs/config.md generated from the declarations; -Dconfig.doc.write=true rewrites it. */

@@ -92,6 +92,16 @@ class MainTest {
         assertThat(dir.resolve("journal")).as("nothing was stored").doesNotExist();
     }
 
+    /** Regression: {@code serve --help} was refused as an unknown option. */
+    @Test
+    void help_afterACommand_printsItsUsage() {
+        assertThat(run("serve", "--help")).isZero();
+        assertThat(output()).startsWith("usage: swarmbus serve [options]\n  serve     start the HTTP API")
+                .contains("[--data-dir data]").doesNotContain("llm-sim");
+        assertThat(run("task", "--help")).isZero();
+        assertThat(output()).contains("task create", "task stats").doesNotContain("token");
+    }
+
     /** Regression: an empty data directory wrote access.json and journal/ into the current one, then failed. */
     @Test
     void serve_withAnEmptyDataDirectory_isRefusedNamingTheKey() {
