@@ -193,7 +193,7 @@ public final class HttpServer implements AutoCloseable {
             api.post("/auth/token", "Get a token", auth::token);
             networkRoutes(api, networkRoutes); // before /api/v1/agents/{id}, which would take "networks" for an id
             swarmRoutes(api, swarmRoutes);
-            routes(api, bus, messages, members, agents);
+            routes(api, bus, new DataDirectoryCheck(settings.dataDir(), System::nanoTime), messages, members, agents);
             taskRoutes(api, taskRoutes);
             api.get("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth, metrics, audit)::stream);
             seedRoutes(api, messages, members, agents);
@@ -436,16 +436,12 @@ public final class HttpServer implements AutoCloseable {
         }
     }
 
-    private static void routes(ApiCatalog api, MessageBus bus, MessageRoutes messages, MembershipRoutes members,
-            AgentRoutes agents) {
+    private static void routes(ApiCatalog api, MessageBus bus, DataDirectoryCheck dataDir, MessageRoutes messages,
+            MembershipRoutes members, AgentRoutes agents) {
         api.get("/health", "Liveness", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
         api.get("/healthz", "Liveness", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
-        api.get("/readyz", "Readiness: 503 while the message bus takes no work", ctx -> {
-            bus.unavailable().ifPresent(reason -> {
-                throw new SwarmbusException(ErrorCode.UNAVAILABLE, reason);
-            });
-            Http.json(ctx, 200, Map.of("status", "ready"));
-        });
+        api.get("/readyz", "Readiness: 503 while the message bus takes no work or the data directory is gone",
+                ctx -> ready(ctx, bus, dataDir));
         api.get("/api/v1/stats", "Engine counters", ctx -> Http.json(ctx, 200, stats(bus.stats())));
         api.post("/api/v1/users", "Create a user (admin)", members::addUser);
         api.post("/api/v1/api-keys", "Create an admin API key", members::addApiKey);
@@ -484,6 +480,14 @@ public final class HttpServer implements AutoCloseable {
         api.post("/api/v1/topics/{topic}/subscribers", "Subscribe an agent", 201, members::subscribe);
         api.delete("/api/v1/topics/{topic}/subscribers/{agent}", "Unsubscribe an agent", members::unsubscribe);
         api.post("/api/v1/topics/{topic}/messages", "Send to a topic", messages::publish);
+    }
+
+    /** 200 while the bus takes work into a data directory that is there; 503 with the reason otherwise. */
+    private static void ready(Context ctx, MessageBus bus, DataDirectoryCheck dataDir) {
+        bus.unavailable().or(dataDir::problem).ifPresent(reason -> {
+            throw new SwarmbusException(ErrorCode.UNAVAILABLE, reason);
+        });
+        Http.json(ctx, 200, Map.of("status", "ready"));
     }
 
     private static void taskRoutes(ApiCatalog api, TaskRoutes tasks) {

@@ -456,6 +456,37 @@ class HttpApiTest {
         assertThat(call("GET", "/healthz", null).status()).as("the process is alive all the same").isEqualTo(200);
     }
 
+    /** Regression: with its data directory deleted, a server answered ready and took sends into deleted files. */
+    @Test
+    void readyz_isNotReady_onceTheDataDirectoryIsDeleted() throws Exception {
+        Path doomed = dir.resolve("doomed");
+        // No snapshot on close: there will be no directory to write it to.
+        try (MessageBus doomedBus = MessageBus.open(BusConfig.builder(doomed).snapshotOnClose(false).build());
+                HttpServer doomedServer = HttpServer.start(doomedBus, ServerSettings.forTests(doomed))) {
+            URI readyz = URI.create("http://127.0.0.1:" + doomedServer.port() + "/readyz");
+            assertThat(client.send(HttpRequest.newBuilder(readyz).build(), HttpResponse.BodyHandlers.ofString())
+                    .statusCode()).isEqualTo(200);
+
+            try (java.util.stream.Stream<Path> files = java.nio.file.Files.walk(doomed)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
+            }
+            assertThat(doomed).doesNotExist();
+
+            // Looked at once a second at most: the answer may lag the deletion by that much.
+            HttpResponse<String> answer = null;
+            for (long end = System.nanoTime() + 5_000_000_000L; System.nanoTime() < end; Thread.sleep(100)) {
+                answer = client.send(HttpRequest.newBuilder(readyz).build(), HttpResponse.BodyHandlers.ofString());
+                if (answer.statusCode() != 200) {
+                    break;
+                }
+            }
+            assertThat(answer.statusCode()).isEqualTo(503);
+            JsonNode body = RequestBody.MAPPER.readTree(answer.body());
+            assertThat(body.get("error").asText()).isEqualTo("unavailable");
+            assertThat(body.get("message").asText()).isEqualTo("the data directory is gone (deleted, moved or unmounted)");
+        }
+    }
+
     @Test
     void metrics_countEveryStageOfADelivery() throws Exception {
         register("a", "b");
