@@ -128,11 +128,12 @@ final class Config {
     static final Key<Integer> LLM_RETRIES = define("llm.retries", List.of(), "int", "2", s -> intIn(s, 0, 10),
             "Further backends tried after a connect error, timeout, 5xx or 429, before any byte reached the client.");
     static final Key<String> LLM_FALLBACKS = define("llm.fallbacks", List.of(), "map", "", s -> s,
-            "Model fallbacks, in YAML a map from a model (or alias) to the models tried in order when it cannot "
-                    + "be answered, e.g. `gpt-4o: [gpt-4o-mini]`.");
+            "Model fallbacks, in YAML a map from a model (or alias) to a model or a list of models tried in order "
+                    + "when it cannot be answered, e.g. `gpt-4o: [gpt-4o-mini]`; another shape is refused at start.");
     static final Key<String> LLM_ROUTES = define("llm.routes", List.of(), "map", "", s -> s,
             "Routes with a strategy of their own, in YAML a map from a model (or alias) to `{strategy: name}`, e.g. "
-                    + "`sim-model: {strategy: prefix_affinity}`; other models use `llm.strategy`.");
+                    + "`sim-model: {strategy: prefix_affinity}`; other models use `llm.strategy`. Another shape is "
+                    + "refused at start.");
     static final Key<String> LLM_LIMITS = define("llm.limits", List.of(), "map", "", s -> s,
             "Rate limits and daily budgets of the LLM gateway, in YAML a map with `key` (every principal), `agent` "
                     + "(every agent), `keys` and `agents` (by name), each a quota of `rpm`, `tpm`, `daily_tokens`, "

@@ -1,5 +1,6 @@
 package io.swarmbus.server;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.llm.sim.SimSettings;
 import io.swarmbus.messaging.Address;
@@ -140,7 +141,7 @@ public final class Main {
         String text = config.get(Config.LLM_BACKENDS).trim();
         try {
             if (text.startsWith("[")) {
-                for (com.fasterxml.jackson.databind.JsonNode entry : io.swarmbus.llm.OpenAiWire.JSON.readTree(text)) {
+                for (JsonNode entry : io.swarmbus.llm.OpenAiWire.JSON.readTree(text)) {
                     backends.add(io.swarmbus.llm.BackendSpec.parse(entry, maxConcurrency, env));
                 }
             } else if (!text.isEmpty()) {
@@ -151,35 +152,8 @@ public final class Main {
         } catch (java.io.IOException | IllegalArgumentException e) {
             throw new IllegalArgumentException("config key 'llm.backends' is invalid: " + e.getMessage());
         }
-        Map<String, List<String>> fallbacks = new HashMap<>();
-        String fallbackText = config.get(Config.LLM_FALLBACKS).trim();
-        if (!fallbackText.isEmpty()) {
-            try {
-                io.swarmbus.llm.OpenAiWire.JSON.readTree(fallbackText).properties().forEach(e -> {
-                    List<String> models = new java.util.ArrayList<>();
-                    e.getValue().forEach(m -> models.add(m.asText()));
-                    if (e.getValue().isTextual()) {
-                        models.add(e.getValue().asText());
-                    }
-                    fallbacks.put(e.getKey(), models);
-                });
-            } catch (java.io.IOException e) {
-                throw new IllegalArgumentException("config key 'llm.fallbacks' is invalid: " + e.getMessage());
-            }
-        }
-        Map<String, String> routeStrategies = new HashMap<>();
-        String routesText = config.get(Config.LLM_ROUTES).trim();
-        if (!routesText.isEmpty()) {
-            try {
-                io.swarmbus.llm.OpenAiWire.JSON.readTree(routesText).properties().forEach(e -> {
-                    String name = e.getValue().path("strategy").asText("");
-                    io.swarmbus.llm.route.Strategies.check(name);
-                    routeStrategies.put(e.getKey(), name);
-                });
-            } catch (java.io.IOException | IllegalArgumentException e) {
-                throw new IllegalArgumentException("config key 'llm.routes' is invalid: " + e.getMessage());
-            }
-        }
+        Map<String, List<String>> fallbacks = fallbacks(config.get(Config.LLM_FALLBACKS).trim());
+        Map<String, String> routeStrategies = routeStrategies(config.get(Config.LLM_ROUTES).trim());
         String strategy = config.get(Config.LOAD_BALANCING_STRATEGY).isEmpty() ? config.get(Config.LLM_STRATEGY)
                 : config.get(Config.LOAD_BALANCING_STRATEGY);
         io.swarmbus.llm.Quotas.Settings quotas = io.swarmbus.llm.Quotas.Settings.NONE;
@@ -196,6 +170,69 @@ public final class Main {
                 Duration.ofSeconds(config.get(Config.CONNECTION_POOL_TIMEOUT)), config.get(Config.LLM_RETRIES),
                 fallbacks, Duration.ofSeconds(5), quotas, scaling(config),
                 Path.of(config.get(Config.DATA_DIR)).resolve("llm-usage.json"), routeStrategies);
+    }
+
+    /** {@code llm.fallbacks}: a map from a model to a model, or to a list of models, tried in its place. */
+    private static Map<String, List<String>> fallbacks(String text) {
+        Map<String, List<String>> fallbacks = new HashMap<>();
+        try {
+            for (var entry : structured(text, "a map from a model to the models tried in its place, "
+                    + "like {gpt-4o: [gpt-4o-mini]}").properties()) {
+                JsonNode value = entry.getValue();
+                List<JsonNode> models = new java.util.ArrayList<>();
+                if (value.isArray() && !value.isEmpty()) {
+                    value.forEach(models::add);
+                } else {
+                    models.add(value);
+                }
+                if (!models.stream().allMatch(model -> model.isTextual() && !model.asText().isBlank())) {
+                    throw new IllegalArgumentException("'" + entry.getKey() + "' must map to a model or a list of "
+                            + "models, was " + value);
+                }
+                fallbacks.put(entry.getKey(), models.stream().map(JsonNode::asText).toList());
+            }
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("config key 'llm.fallbacks' is invalid: " + e.getMessage());
+        }
+        return fallbacks;
+    }
+
+    /** {@code llm.routes}: a map from a model to {@code {strategy: name}}. */
+    private static Map<String, String> routeStrategies(String text) {
+        Map<String, String> routes = new HashMap<>();
+        try {
+            for (var entry : structured(text, "a map from a model to {strategy: name}, "
+                    + "like {sim-model: {strategy: prefix_affinity}}").properties()) {
+                JsonNode value = entry.getValue();
+                if (!value.isObject() || !value.path("strategy").isTextual()) {
+                    throw new IllegalArgumentException("'" + entry.getKey() + "' must map to {strategy: name}, was "
+                            + value);
+                }
+                String name = value.get("strategy").asText();
+                io.swarmbus.llm.route.Strategies.check(name);
+                routes.put(entry.getKey(), name);
+            }
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("config key 'llm.routes' is invalid: " + e.getMessage());
+        }
+        return routes;
+    }
+
+    /** The JSON map a structured key holds (empty for no text); anything else is refused as not {@code expected}. */
+    private static JsonNode structured(String text, String expected) {
+        if (text.isEmpty()) {
+            return io.swarmbus.llm.OpenAiWire.JSON.createObjectNode();
+        }
+        JsonNode node;
+        try {
+            node = io.swarmbus.llm.OpenAiWire.JSON.readTree(text);
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("expected " + expected + ", was '" + text + "'");
+        }
+        if (!node.isObject()) {
+            throw new IllegalArgumentException("expected " + expected + ", was " + node);
+        }
+        return node;
     }
 
     private static io.swarmbus.llm.Scaling.Settings scaling(Config config) {

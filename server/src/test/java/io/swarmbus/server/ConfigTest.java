@@ -83,6 +83,35 @@ class ConfigTest {
                 .hasMessageContaining("scaling");
     }
 
+    /** Regression: a list or a number where llm.fallbacks and llm.routes take maps started without a word. */
+    @Test
+    void llmFallbacksAndRoutes_ofTheWrongShape_areRefusedSayingWhatIsExpected() throws Exception {
+        Path good = Files.writeString(dir.resolve("good.yaml"), """
+                llm:
+                  fallbacks: {gpt-4o: [gpt-4o-mini, gpt-3.5], big: small}
+                """);
+        assertThat(Main.llmSettings(Config.load(Optional.of(good), Map.of(), Map.of()), Map.of()).fallbacks())
+                .containsExactlyInAnyOrderEntriesOf(Map.of("gpt-4o", java.util.List.of("gpt-4o-mini", "gpt-3.5"),
+                        "big", java.util.List.of("small")));
+
+        Map<String, String> refused = Map.of(
+                "llm:\n  fallbacks: [a, b]\n", "config key 'llm.fallbacks' is invalid: expected a map from a model "
+                        + "to the models tried in its place, like {gpt-4o: [gpt-4o-mini]}, was [\"a\",\"b\"]",
+                "llm:\n  fallbacks: {m: 5}\n", "config key 'llm.fallbacks' is invalid: 'm' must map to a model or a "
+                        + "list of models, was 5",
+                "llm:\n  fallbacks: {m: [a, {b: c}]}\n", "config key 'llm.fallbacks' is invalid: 'm' must map to a "
+                        + "model or a list of models, was [\"a\",{\"b\":\"c\"}]",
+                "llm:\n  routes: [a, b]\n", "config key 'llm.routes' is invalid: expected a map from a model to "
+                        + "{strategy: name}, like {sim-model: {strategy: prefix_affinity}}, was [\"a\",\"b\"]",
+                "llm:\n  routes: {m: prefix_affinity}\n", "config key 'llm.routes' is invalid: 'm' must map to "
+                        + "{strategy: name}, was \"prefix_affinity\"");
+        for (Map.Entry<String, String> bad : refused.entrySet()) {
+            Path file = Files.writeString(dir.resolve("bad.yaml"), bad.getKey());
+            assertThatThrownBy(() -> Main.llmSettings(Config.load(Optional.of(file), Map.of(), Map.of()), Map.of()))
+                    .as(bad.getKey()).hasMessage(bad.getValue());
+        }
+    }
+
     @Test
     void theSeedsKafkaVariables_areReadAndChecked_andAgentSchedsAgentsBlockIsRefusedWithAPointer() throws Exception {
         Config seed = Config.load(Optional.empty(), Map.of("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092, kafka-2:9092",
