@@ -302,6 +302,7 @@ public final class Main {
      * the caller close the bus, which flushes and snapshots.
      */
     private void serve(MessageBus bus, Path dataDir, Config config) {
+        HeapSizing.keepCommitted();
         boolean dev = config.get(Config.DEV);
         ServerSettings settings = new ServerSettings(dataDir, config.get(Config.HOST), config.get(Config.PORT),
                 config.get(Config.MAX_REQUEST_BYTES), dev,
