@@ -118,6 +118,8 @@ final class Engine implements MessageBus {
     private long retainedBytes;
     private final ArrayDeque<Confirm> confirms = new ArrayDeque<>();
     private final List<Runnable> completions = new ArrayList<>();
+    /** Told of every durable send, if set ({@link #observeSends}); null costs the send path nothing. */
+    private volatile java.util.function.BiConsumer<SendRequest, SendResult> sendObserver;
     private final LinkedHashSet<Inbox> woken = new LinkedHashSet<>();
     private long lastId;
     /** The sequence number of the last event someone waits for; duplicates of a send wait for it. */
@@ -435,7 +437,21 @@ final class Engine implements MessageBus {
         }
         @SuppressWarnings("unchecked")
         CompletableFuture<SendResult> result = (CompletableFuture<SendResult>) (CompletableFuture<?>) done;
-        return result;
+        java.util.function.BiConsumer<SendRequest, SendResult> observer = sendObserver;
+        if (observer == null) {
+            return result;
+        }
+        // Chained ahead of the caller's own steps, so that an audit line for the send comes
+        // before any line its answer leads to (a delivery, an ack).
+        return result.thenApply(sent -> {
+            observer.accept(request, sent);
+            return sent;
+        });
+    }
+
+    @Override
+    public void observeSends(java.util.function.BiConsumer<SendRequest, SendResult> observer) {
+        sendObserver = observer;
     }
 
     private Optional<SendResult> duplicateOf(SendRequest request, long now) {

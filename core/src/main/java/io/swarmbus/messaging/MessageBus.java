@@ -94,6 +94,15 @@ public interface MessageBus extends AutoCloseable {
      */
     CompletableFuture<SendResult> sendAsync(SendRequest request);
 
+    /**
+     * Tells {@code observer} of every send once it is durable, duplicates included, whoever made
+     * it: an embedding server audits the messages it sends itself (task requests, LLM answers) with
+     * its clients'. It runs on the thread that completes the send, before anything the caller
+     * chained on the send's future, so it must be quick. One observer at a time; a second replaces
+     * the first.
+     */
+    void observeSends(java.util.function.BiConsumer<SendRequest, SendResult> observer);
+
     /** Sends and waits until the message is durable. */
     default SendResult send(SendRequest request) {
         return await(sendAsync(request));

@@ -419,6 +419,23 @@ abstract class MessageBusContract {
     }
 
     @Test
+    void anObserver_isToldOfEverySendOnceDurable_duplicatesMarked() {
+        List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        bus.observeSends((request, result) -> seen.add(request.content() + (result.duplicate() ? " again" : "")));
+        SendRequest keyed = SendRequest.builder(ALICE, Address.agent(BOB)).content("\"k\"").idempotencyKey("k-1").build();
+
+        send(ALICE, Address.agent(BOB), "\"one\"");
+        bus.send(keyed);
+        bus.send(keyed);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5); // told on the completing thread
+        while (seen.size() < 3 && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
+
+        assertThat(seen).containsExactly("\"one\"", "\"k\"", "\"k\" again");
+    }
+
+    @Test
     void aCancelledLongPoll_leavesTheLine_andLeasesNothing() {
         CompletableFuture<List<Delivery>> gone = bus.receiveAsync(BOB, 5, LEASE, Duration.ofSeconds(30));
         assertThat(bus.inboxStats(BOB).waitingReceivers()).isEqualTo(1);

@@ -93,6 +93,9 @@ public final class HttpServer implements AutoCloseable {
     /** Starts serving {@code bus}, writing audit records to {@code audit}. */
     static HttpServer start(MessageBus bus, ServerSettings settings, AuditLog audit) {
         java.time.Clock clock = java.time.Clock.systemUTC();
+        if (audit.enabled()) { // every send, the server's own (tasks, LLM answers, error reports) with its clients'
+            bus.observeSends(audit::sent);
+        }
         Tokens tokens = settings.jwtPrivateKeyFile().isPresent()
                 ? Tokens.rs256(settings.jwtPrivateKeyFile().get(), settings.tokenLifetime(), clock)
                 : Tokens.hs256(secret(settings), settings.tokenLifetime(), clock);

@@ -113,10 +113,7 @@ final class MessageRoutes {
             // first a duplicate of it, so each target's copy is keyed by the key and the target.
             SendRequest request = request(body, from, to, key.map(k -> k + "/" + target.value()).orElse(null),
                     ctx.header("traceparent"));
-            sends.add(bus.sendAsync(request).thenApply(result -> {
-                audit.sent(request, result);
-                return result;
-            }));
+            sends.add(bus.sendAsync(request));
         }
         ctx.future(() -> Http.after(CompletableFuture.allOf(sends.toArray(CompletableFuture[]::new))).thenRun(() -> {
             Map<String, Object> view = new LinkedHashMap<>();
@@ -162,7 +159,6 @@ final class MessageRoutes {
             return Http.after(sendAs(Auth.principal(ctx), request)).handle((result, error) -> {
                 Map<String, Object> view = new LinkedHashMap<>();
                 if (error == null) {
-                    audit.sent(request, result);
                     view.put("message_id", result.id().toString());
                     view.put("recipients", result.recipients());
                     view.put("duplicate", result.duplicate());
@@ -212,7 +208,6 @@ final class MessageRoutes {
 
     private void respondToSend(Context ctx, SendRequest request) {
         ctx.future(() -> Http.after(sendAs(Auth.principal(ctx), request)).thenAccept(result -> {
-            audit.sent(request, result);
             Map<String, Object> view = new LinkedHashMap<>();
             view.put("message_id", result.id().toString());
             view.put("recipients", result.recipients());

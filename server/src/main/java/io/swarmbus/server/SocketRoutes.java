@@ -186,7 +186,6 @@ final class SocketRoutes {
             if (failure != null) {
                 return render(error(ref, refusal(failure)));
             }
-            audit.sent(request, result);
             StringBuilder answer = new StringBuilder(128).append("{\"op\":\"sent\"");
             if (ref != null) {
                 answer.append(",\"ref\":").append(quote(ref));
@@ -204,25 +203,21 @@ final class SocketRoutes {
             throw SwarmbusException.invalid("messages", "'messages' must hold 1 to " + MAX_BATCH
                     + " messages, held " + messages.size());
         }
-        List<SendRequest> requests = new java.util.ArrayList<>(messages.size());
         List<CompletableFuture<SendResult>> results = new java.util.ArrayList<>(messages.size());
         for (RequestBody message : messages) {
             try {
-                SendRequest request = request(principal, message);
-                requests.add(request);
-                results.add(MessageRoutes.sendAs(bus, auth, principal, request));
+                results.add(MessageRoutes.sendAs(bus, auth, principal, request(principal, message)));
             } catch (SwarmbusException e) {
-                requests.add(null);
                 results.add(CompletableFuture.failedFuture(e));
             }
         }
         Outbox outbox = outbox(ctx);
         CompletableFuture.allOf(results.toArray(CompletableFuture<?>[]::new))
-                .whenComplete((ignored, failure) -> outbox.add(() -> batchAnswer(ref, requests, results)));
+                .whenComplete((ignored, failure) -> outbox.add(() -> batchAnswer(ref, results)));
     }
 
     /** {@code sent_batch}: one result per message, in order; rendered on the outbox's thread. */
-    private String batchAnswer(String ref, List<SendRequest> requests, List<CompletableFuture<SendResult>> results) {
+    private String batchAnswer(String ref, List<CompletableFuture<SendResult>> results) {
         StringBuilder answer = new StringBuilder(64 + 96 * results.size()).append("{\"op\":\"sent_batch\"");
         if (ref != null) {
             answer.append(",\"ref\":").append(quote(ref));
@@ -232,7 +227,6 @@ final class SocketRoutes {
             answer.append(i > 0 ? "," : "").append('{');
             try {
                 SendResult result = results.get(i).join();
-                audit.sent(requests.get(i), result);
                 sent(answer, result);
             } catch (java.util.concurrent.CompletionException e) {
                 SwarmbusException refused = refusal(e);

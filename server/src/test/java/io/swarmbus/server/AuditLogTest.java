@@ -113,7 +113,9 @@ class AuditLogTest {
         assertThat(lines(audit, "task_history_").getLast().get("error").asText()).isEqualTo("no");
         List<JsonNode> messages = lines(audit, "message_audit_");
         assertThat(messages).extracting(n -> n.get("event").asText())
-                .containsExactly("sent", "delivered", "acked", "sent", "delivered", "acked");
+                .containsExactly("sent", "delivered", "acked", "sent", "delivered", "acked", "sent");
+        assertThat(messages.getLast().get("from_agent").asText()).as("the server's own task request").isEqualTo("swarmbus");
+        assertThat(messages.getLast().get("message_type").asText()).isEqualTo("task_request");
         assertThat(messages.getFirst().get("from_agent").asText()).isEqualTo("agent1");
         assertThat(messages.getFirst().get("message_type").asText()).isEqualTo("command");
         assertThat(messages.getFirst().has("timestamp")).isTrue();
