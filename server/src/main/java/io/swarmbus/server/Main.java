@@ -48,6 +48,10 @@ public final class Main {
               help      show this text
             """;
 
+    /** Options that are there or not, and take no value: {@code --dev false} is a mistake, not dev mode off. */
+    private static final java.util.Set<String> PLAIN_FLAGS = java.util.Set.of("dev", "messaging", "zero-latency",
+            "help");
+
     private final PrintStream out;
     private final PrintStream err;
 
@@ -503,10 +507,6 @@ public final class Main {
         }
         return lines.toString();
     }
-
-    /** Options that are there or not, and take no value: {@code --dev false} is a mistake, not dev mode off. */
-    private static final java.util.Set<String> PLAIN_FLAGS = java.util.Set.of("dev", "messaging", "zero-latency",
-            "help");
 
     /**
      * {@code --name value} pairs from {@code args[first]} on; a flag without a value maps to "true",
