@@ -178,7 +178,7 @@ public final class HttpServer implements AutoCloseable {
             gateway.setHandler(new ReceiveHandler(bus, auth, metrics, audit, settings.maxRequestBytes()));
             config.jetty.modifyServer(server -> {
                 server.setHandler(gateway); // Javalin's goes inside them
-                server.setErrorHandler(new JsonErrorHandler()); // what Jetty refuses itself, in the API's shape
+                server.setErrorHandler(new JsonErrorHandler(metrics, audit)); // what Jetty refuses itself, in the API's shape
             });
             if (llmPool != null) {
                 metrics.llmPort(gateway);

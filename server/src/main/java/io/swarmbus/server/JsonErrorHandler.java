@@ -17,6 +17,15 @@ import org.eclipse.jetty.util.Callback;
  * internals; for a server error only the status's name, and a cause is never shown.
  */
 final class JsonErrorHandler extends ErrorHandler {
+    private final Metrics metrics;
+    private final AuditLog audit;
+
+    /** Counts each refusal in {@code metrics} (route {@code unmatched}) and {@code audit}'s errors, as a route's. */
+    JsonErrorHandler(Metrics metrics, AuditLog audit) {
+        this.metrics = metrics;
+        this.audit = audit;
+    }
+
     /** Every method gets a body: Jetty's default leaves one out for all but GET, POST and HEAD. */
     @Override
     public boolean errorPageForMethod(String method) {
@@ -31,6 +40,9 @@ final class JsonErrorHandler extends ErrorHandler {
         SwarmbusException error = new SwarmbusException(codeFor(status), reason);
         // The raw path: a refused one may not decode. It only tells the OpenAI-compatible routes apart.
         String path = request == null || request.getHttpURI() == null ? null : request.getHttpURI().getPath();
+        String method = request == null ? "-" : request.getMethod();
+        metrics.record(method, "unmatched", status, 0); // refused before any route: no time of its own to speak of
+        audit.error(error, method, path == null ? "/" : path);
         CoreHttp.json(response, status, ErrorAnswer.of(path == null ? "/" : path, error).body(), callback);
     }
 

@@ -382,6 +382,10 @@ class NegativeRoutesTest {
         assertThat(cases.get("a path that is not UTF-8").body().get("error").asText()).isEqualTo("invalid_argument");
         assertThat(cases.get("a URI over Jetty's limit").status()).isEqualTo(414);
         assertThat(cases.get("a URI over Jetty's limit").body().get("error").asText()).isEqualTo("request_too_large");
+        String metrics = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:"
+                + server.port() + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(metrics).as("counted as every answer is").containsPattern(
+                "http_server_requests_seconds_count\\{method=\"PUT\",route=\"unmatched\",status=\"400\"} 1");
     }
 
     @Test
