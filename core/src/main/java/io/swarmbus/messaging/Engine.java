@@ -444,7 +444,11 @@ final class Engine implements MessageBus {
         // Chained ahead of the caller's own steps, so that an audit line for the send comes
         // before any line its answer leads to (a delivery, an ack).
         return result.thenApply(sent -> {
-            observer.accept(request, sent);
+            try {
+                observer.accept(request, sent);
+            } catch (RuntimeException e) { // the send stands whatever its observer does
+                LOG.log(System.Logger.Level.WARNING, "a send observer failed", e);
+            }
             return sent;
         });
     }

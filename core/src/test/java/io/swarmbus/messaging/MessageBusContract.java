@@ -433,6 +433,10 @@ abstract class MessageBusContract {
         }
 
         assertThat(seen).containsExactly("\"one\"", "\"k\"", "\"k\" again");
+        bus.observeSends((request, result) -> {
+            throw new IllegalStateException("a broken observer");
+        });
+        assertThat(send(ALICE, Address.agent(BOB), "\"two\"").recipients()).as("the send stands").isEqualTo(1);
     }
 
     @Test
