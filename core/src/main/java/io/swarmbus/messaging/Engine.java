@@ -672,7 +672,11 @@ final class Engine implements MessageBus {
                 List<Delivery> deliveries = commitLease(inbox, chosen, waiter.visibility);
                 completions.add(() -> {
                     if (!waiter.future.complete(deliveries)) { // cancelled after the claim: nobody takes them
-                        releaseAsync(inbox.agent, deliveries.stream().map(Delivery::id).toList());
+                        try {
+                            releaseAsync(inbox.agent, deliveries);
+                        } catch (SwarmbusException e) { // the bus closing, the inbox deleted: the leases just run out
+                            LOG.log(System.Logger.Level.DEBUG, "deliveries of a withdrawn receive not released", e);
+                        }
                     }
                 });
             }
@@ -683,19 +687,25 @@ final class Engine implements MessageBus {
 
     @Override
     public CompletableFuture<AckResult> ackAsync(AgentId agent, Collection<MessageId> ids) {
-        return withLeasesHeld(agent, ids, Acked::new, this::ackDelivery);
+        return withLeasesHeld(agent, ids, d -> true, Acked::new, this::ackDelivery);
     }
 
     @Override
-    public CompletableFuture<AckResult> releaseAsync(AgentId agent, Collection<MessageId> ids) {
-        return withLeasesHeld(agent, ids, Released::new, this::releaseDelivery);
+    public CompletableFuture<AckResult> releaseAsync(AgentId agent, Collection<Delivery> deliveries) {
+        Map<MessageId, Delivery> handedOut = new LinkedHashMap<>();
+        deliveries.forEach(d -> handedOut.put(d.id(), d));
+        // The lease these deliveries were handed out with, not a later one of the same message.
+        return withLeasesHeld(agent, handedOut.keySet(), d -> {
+            Delivery given = handedOut.get(d.stored.message.id());
+            return d.attempts == given.attempt() && d.deadline == given.leaseExpiresAt().toEpochMilli();
+        }, Released::new, this::releaseDelivery);
     }
 
     @Override
     public CompletableFuture<AckResult> extendLeaseAsync(AgentId agent, Collection<MessageId> ids, Duration visibility) {
         checkVisibility(visibility);
         long deadline = config.clock().millis() + visibility.toMillis();
-        return withLeasesHeld(agent, ids, (who, held) -> new LeaseExtended(who, held, deadline),
+        return withLeasesHeld(agent, ids, d -> true, (who, held) -> new LeaseExtended(who, held, deadline),
                 d -> extendDelivery(d, deadline));
     }
 
@@ -705,6 +715,7 @@ final class Engine implements MessageBus {
      * each delivery up again); the result lists those and the rest, once durable.
      */
     private CompletableFuture<AckResult> withLeasesHeld(AgentId agent, Collection<MessageId> ids,
+            java.util.function.Predicate<DeliveryState> lease,
             java.util.function.BiFunction<AgentId, long[], Event> event,
             java.util.function.Consumer<DeliveryState> change) {
         CompletableFuture<Object> done;
@@ -721,7 +732,7 @@ final class Engine implements MessageBus {
                     continue;
                 }
                 DeliveryState d = delivery(inbox, id.value());
-                if (d == null || d.status != DeliveryStatus.LEASED) {
+                if (d == null || d.status != DeliveryStatus.LEASED || !lease.test(d)) {
                     notHeld.add(id);
                 } else {
                     held.add(id);
@@ -1496,7 +1507,11 @@ final class Engine implements MessageBus {
             lock.unlock();
         }
         for (Runnable completion : toRun) {
-            completion.run();
+            try {
+                completion.run();
+            } catch (RuntimeException e) { // one failing must not leave the others' futures hanging
+                LOG.log(System.Logger.Level.WARNING, "a completion failed", e);
+            }
         }
     }
 

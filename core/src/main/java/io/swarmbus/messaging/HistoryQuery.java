@@ -108,12 +108,12 @@ public record HistoryQuery(
         if (until.isPresent() && !message.createdAt().isBefore(until.get())) {
             return false;
         }
+        if (involving.isPresent() && !involves(message, recipients, involving.get())) {
+            return false;
+        }
         if (agent.isPresent() && peer.isPresent()) {
             return exchanged(message, recipients, agent.get(), peer.get())
                     || exchanged(message, recipients, peer.get(), agent.get());
-        }
-        if (involving.isPresent() && !involves(message, recipients, involving.get())) {
-            return false;
         }
         Optional<AgentId> party = agent.or(() -> peer);
         return party.isEmpty() || message.from().equals(party.get()) || contains(recipients, party.get());

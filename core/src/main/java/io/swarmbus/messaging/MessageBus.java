@@ -150,10 +150,12 @@ public interface MessageBus extends AutoCloseable {
     /**
      * Hands back leased deliveries that never reached their receiver: its connection closed before
      * they could be written. They are ready again at once and the attempt does not count toward
-     * {@code max_deliveries}, since nobody saw them. {@link AckResult#acked()} lists those released,
-     * {@link AckResult#notHeld()} the rest. The future completes once the release is durable.
+     * {@code max_deliveries}, since nobody saw them. Only the very leases these deliveries were
+     * handed out with are ended: one that has since expired and been leased to another receiver
+     * stays with it. {@link AckResult#acked()} lists those released, {@link AckResult#notHeld()}
+     * the rest. The future completes once the release is durable.
      */
-    CompletableFuture<AckResult> releaseAsync(AgentId agent, Collection<MessageId> ids);
+    CompletableFuture<AckResult> releaseAsync(AgentId agent, Collection<Delivery> deliveries);
 
     /** Acknowledges one delivery; {@link ErrorCode#LEASE_NOT_HELD} if the caller holds no lease on it. */
     default void ack(AgentId agent, MessageId id) {

@@ -28,7 +28,8 @@ final class TaskCodec {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream(512);
         try (DataOutputStream out = new DataOutputStream(bytes)) {
             TaskSpec spec = task.spec();
-            out.writeByte(VERSION);
+            // Untraced tasks keep the older form, which the builds before the traceparent can read.
+            out.writeByte(spec.traceparent().isPresent() ? VERSION : 2);
             out.writeUTF(task.id());
             out.writeUTF(spec.type());
             text(out, spec.description());
@@ -67,7 +68,9 @@ final class TaskCodec {
             for (AgentId candidate : spec.candidates()) {
                 out.writeUTF(candidate.value());
             }
-            optional(out, spec.traceparent());
+            if (spec.traceparent().isPresent()) {
+                optional(out, spec.traceparent());
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -403,13 +403,18 @@ abstract class MessageBusContract {
     void release_makesDeliveriesReadyAtOnce_withoutCountingTheAttempt_andSurvivesReopen() {
         reopen(c -> c.maxDeliveries(1));
         SendResult sent = send(ALICE, Address.agent(BOB), "1");
-        MessageId id = bus.receive(BOB, 1).getFirst().id();
+        send(ALICE, Address.agent(BOB), "2");
+        List<Delivery> both = bus.receive(BOB, 2);
+        Delivery leased = both.getFirst();
+        MessageId id = leased.id();
+        bus.ack(BOB, both.getLast().id());
 
-        AckResult released = MessageBus.await(bus.releaseAsync(BOB, List.of(id, new MessageId(999_999))));
+        assertThat(MessageBus.await(bus.releaseAsync(ALICE, List.of(leased))).notHeld()).as("not alice's lease")
+                .containsExactly(id);
+        AckResult released = MessageBus.await(bus.releaseAsync(BOB, both));
 
         assertThat(released.acked()).containsExactly(id);
-        assertThat(released.notHeld()).containsExactly(new MessageId(999_999));
-        assertThat(MessageBus.await(bus.releaseAsync(ALICE, List.of(id))).notHeld()).as("not alice's lease").containsExactly(id);
+        assertThat(released.notHeld()).as("acked already").containsExactly(both.getLast().id());
         assertThat(statusOf(sent.id(), BOB)).isEqualTo(DeliveryStatus.PENDING);
         reopen(c -> c.maxDeliveries(1));
         Delivery again = bus.receive(BOB, 1).getFirst();
@@ -437,6 +442,22 @@ abstract class MessageBusContract {
             throw new IllegalStateException("a broken observer");
         });
         assertThat(send(ALICE, Address.agent(BOB), "\"two\"").recipients()).as("the send stands").isEqualTo(1);
+    }
+
+    @Test
+    void aLateRelease_leavesALaterLeaseOfTheSameMessageAlone() {
+        send(ALICE, Address.agent(BOB), "1");
+        Delivery first = bus.receive(BOB, 1, Duration.ofSeconds(1), Duration.ZERO).getFirst();
+        clock.advance(Duration.ofSeconds(2));
+        runTimers(); // the first lease ran out
+        Delivery second = bus.receive(BOB, 1).getFirst();
+
+        AckResult late = MessageBus.await(bus.releaseAsync(BOB, List.of(first)));
+
+        assertThat(second.attempt()).isEqualTo(2);
+        assertThat(late.notHeld()).as("the second receiver's lease is not the first's to give back").containsExactly(first.id());
+        assertThat(statusOf(first.id(), BOB)).isEqualTo(DeliveryStatus.LEASED);
+        assertThat(bus.ackAsync(BOB, List.of(second.id())).join().acked()).containsExactly(second.id());
     }
 
     @Test

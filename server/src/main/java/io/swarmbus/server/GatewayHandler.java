@@ -90,6 +90,7 @@ final class GatewayHandler extends Handler.Wrapper {
 
     private void serve(Request request, Response response, Callback callback) {
         long started = System.nanoTime();
+        request.setAttribute(JsonErrorHandler.RECORDED, Boolean.TRUE); // counted below, whatever fails
         String method = request.getMethod();
         String path = request.getHttpURI().getPath();
         String route = "unmatched";

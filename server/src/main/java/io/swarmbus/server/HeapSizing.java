@@ -23,11 +23,14 @@ final class HeapSizing {
     /** Sets {@value #OPTION} to 100 unless the JVM was given a value; whether it set it. */
     static boolean keepCommitted() {
         HotSpotDiagnosticMXBean hotspot = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
-        VMOption option = hotspot.getVMOption(OPTION);
-        if (option.getOrigin() != VMOption.Origin.DEFAULT) {
+        try {
+            if (hotspot == null || hotspot.getVMOption(OPTION).getOrigin() != VMOption.Origin.DEFAULT) {
+                return false;
+            }
+            hotspot.setVMOption(OPTION, "100"); // a manageable flag: G1 reads it at each resize
+            return true;
+        } catch (RuntimeException e) { // a JVM without the flag: a tuning, not a reason to stop
             return false;
         }
-        hotspot.setVMOption(OPTION, "100"); // a manageable flag: G1 reads it at each resize
-        return true;
     }
 }

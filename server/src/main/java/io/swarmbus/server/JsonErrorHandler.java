@@ -17,6 +17,12 @@ import org.eclipse.jetty.util.Callback;
  * internals; for a server error only the status's name, and a cause is never shown.
  */
 final class JsonErrorHandler extends ErrorHandler {
+    /**
+     * Set on a request a handler of ours has counted already: one that fails its exchange before
+     * answering (the client went away) comes here too, and must not be counted twice.
+     */
+    static final String RECORDED = "swarmbus.recorded";
+
     private final Metrics metrics;
     private final AuditLog audit;
 
@@ -41,8 +47,10 @@ final class JsonErrorHandler extends ErrorHandler {
         // The raw path: a refused one may not decode. It only tells the OpenAI-compatible routes apart.
         String path = request == null || request.getHttpURI() == null ? null : request.getHttpURI().getPath();
         String method = request == null ? "-" : request.getMethod();
-        metrics.record(method, "unmatched", status, 0); // refused before any route: no time of its own to speak of
-        audit.error(error, method, path == null ? "/" : path);
+        if (request == null || request.getAttribute(RECORDED) == null) {
+            metrics.record(method, "unmatched", status, 0); // refused before any route: no time of its own to speak of
+            audit.error(error, method, path == null ? "/" : path);
+        }
         CoreHttp.json(response, status, ErrorAnswer.of(path == null ? "/" : path, error).body(), callback);
     }
 

@@ -113,6 +113,7 @@ final class ReceiveHandler extends Handler.Wrapper {
         }
 
         void start() {
+            request.setAttribute(JsonErrorHandler.RECORDED, Boolean.TRUE); // counted by record(), whatever fails
             try {
                 HttpFields headers = request.getHeaders();
                 Auth.Principal caller = auth.admit(headers.get("X-Api-Key"), headers.get(HttpHeader.AUTHORIZATION),

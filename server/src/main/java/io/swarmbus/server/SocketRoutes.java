@@ -278,6 +278,10 @@ final class SocketRoutes {
         if (running != null) {
             Subscription subscription = new Subscription(ctx, ref, agent, max, visibility, frame.flag("batch"), running);
             subscriptions.computeIfAbsent(ctx.sessionId(), id -> ConcurrentHashMap.newKeySet()).add(subscription);
+            if (!running.get()) { // closed meanwhile, perhaps after stop() took the session's set: none is kept
+                subscriptions.remove(ctx.sessionId());
+                return;
+            }
             subscription.receive();
         }
     }
@@ -395,11 +399,19 @@ final class SocketRoutes {
          * ready again for the agent's other receivers at once, not after the lease.
          */
         private void release(List<Delivery> got) {
-            bus.releaseAsync(agent, got.stream().map(Delivery::id).toList());
+            try {
+                bus.releaseAsync(agent, got);
+            } catch (SwarmbusException e) { // the bus closing, the agent deleted: the leases just run out
+                LOG.debug("deliveries for {} not released: {}", agent, e.getMessage());
+            }
         }
 
         /** Ends the subscription with an error frame, on this session's outbox even if it has closed since. */
         private void refuse(SwarmbusException e) {
+            subscriptions.computeIfPresent(ctx.sessionId(), (id, open) -> {
+                open.remove(this);
+                return open;
+            });
             outbox.add(() -> render(error(ref, e)));
         }
 

@@ -103,7 +103,12 @@ final class StreamRoutes {
 
     private void release(AgentId agent, List<Delivery> unwritten) {
         if (!unwritten.isEmpty()) {
-            bus.releaseAsync(agent, unwritten.stream().map(Delivery::id).toList());
+            try {
+                bus.releaseAsync(agent, unwritten);
+            } catch (SwarmbusException e) { // the bus closing, the agent deleted: the leases just run out
+                org.slf4j.LoggerFactory.getLogger(StreamRoutes.class).debug("deliveries for {} not released: {}", agent,
+                        e.getMessage());
+            }
         }
     }
 
