@@ -672,11 +672,7 @@ final class Engine implements MessageBus {
                 List<Delivery> deliveries = commitLease(inbox, chosen, waiter.visibility);
                 completions.add(() -> {
                     if (!waiter.future.complete(deliveries)) { // cancelled after the claim: nobody takes them
-                        try {
-                            releaseAsync(inbox.agent, deliveries);
-                        } catch (SwarmbusException e) { // the bus closing, the inbox deleted: the leases just run out
-                            LOG.log(System.Logger.Level.DEBUG, "deliveries of a withdrawn receive not released", e);
-                        }
+                        releaseAsync(inbox.agent, deliveries);
                     }
                 });
             }
@@ -694,11 +690,15 @@ final class Engine implements MessageBus {
     public CompletableFuture<AckResult> releaseAsync(AgentId agent, Collection<Delivery> deliveries) {
         Map<MessageId, Delivery> handedOut = new LinkedHashMap<>();
         deliveries.forEach(d -> handedOut.put(d.id(), d));
-        // The lease these deliveries were handed out with, not a later one of the same message.
-        return withLeasesHeld(agent, handedOut.keySet(), d -> {
-            Delivery given = handedOut.get(d.stored.message.id());
-            return d.attempts == given.attempt() && d.deadline == given.leaseExpiresAt().toEpochMilli();
-        }, Released::new, this::releaseDelivery);
+        try {
+            // The lease these deliveries were handed out with, not a later one of the same message.
+            return withLeasesHeld(agent, handedOut.keySet(), d -> {
+                Delivery given = handedOut.get(d.stored.message.id());
+                return d.attempts == given.attempt() && d.deadline == given.leaseExpiresAt().toEpochMilli();
+            }, Released::new, this::releaseDelivery);
+        } catch (SwarmbusException e) { // the bus closing, the inbox deleted: no lease is left to give back
+            return CompletableFuture.completedFuture(new AckResult(List.of(), List.copyOf(handedOut.keySet())));
+        }
     }
 
     @Override
@@ -1269,13 +1269,9 @@ final class Engine implements MessageBus {
         if (d == null || d.status != DeliveryStatus.LEASED) {
             return;
         }
-        clearDeadline(d);
         d.attempts--;
-        d.inbox.leased--;
         delivered--;
-        d.status = DeliveryStatus.PENDING;
-        d.inbox.pending++;
-        pushReady(d);
+        endLease(d, 0);
     }
 
     private void applyNacked(Nacked e) {

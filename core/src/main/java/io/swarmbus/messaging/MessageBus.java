@@ -153,7 +153,8 @@ public interface MessageBus extends AutoCloseable {
      * {@code max_deliveries}, since nobody saw them. Only the very leases these deliveries were
      * handed out with are ended: one that has since expired and been leased to another receiver
      * stays with it. {@link AckResult#acked()} lists those released, {@link AckResult#notHeld()}
-     * the rest. The future completes once the release is durable.
+     * the rest. The future completes once the release is durable. Never throws: on a closed bus or
+     * a deleted inbox there is nothing to give back, and every one is answered not held.
      */
     CompletableFuture<AckResult> releaseAsync(AgentId agent, Collection<Delivery> deliveries);
 

@@ -458,6 +458,9 @@ abstract class MessageBusContract {
         assertThat(late.notHeld()).as("the second receiver's lease is not the first's to give back").containsExactly(first.id());
         assertThat(statusOf(first.id(), BOB)).isEqualTo(DeliveryStatus.LEASED);
         assertThat(bus.ackAsync(BOB, List.of(second.id())).join().acked()).containsExactly(second.id());
+        bus.deleteInbox(BOB);
+        assertThat(bus.releaseAsync(BOB, List.of(second)).join().notHeld()).as("a deleted inbox: nothing to give back, "
+                + "and no exception").containsExactly(second.id());
     }
 
     @Test

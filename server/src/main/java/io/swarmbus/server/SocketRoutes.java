@@ -399,11 +399,7 @@ final class SocketRoutes {
          * ready again for the agent's other receivers at once, not after the lease.
          */
         private void release(List<Delivery> got) {
-            try {
-                bus.releaseAsync(agent, got);
-            } catch (SwarmbusException e) { // the bus closing, the agent deleted: the leases just run out
-                LOG.debug("deliveries for {} not released: {}", agent, e.getMessage());
-            }
+            bus.releaseAsync(agent, got);
         }
 
         /** Ends the subscription with an error frame, on this session's outbox even if it has closed since. */

@@ -103,12 +103,7 @@ final class StreamRoutes {
 
     private void release(AgentId agent, List<Delivery> unwritten) {
         if (!unwritten.isEmpty()) {
-            try {
-                bus.releaseAsync(agent, unwritten);
-            } catch (SwarmbusException e) { // the bus closing, the agent deleted: the leases just run out
-                org.slf4j.LoggerFactory.getLogger(StreamRoutes.class).debug("deliveries for {} not released: {}", agent,
-                        e.getMessage());
-            }
+            bus.releaseAsync(agent, unwritten);
         }
     }
 
