@@ -143,6 +143,7 @@ public final class HttpServer implements AutoCloseable {
         }
         LlmRoutes llmRoutes = new LlmRoutes(llm, auth);
         AtomicReference<ServerConnector> llmConnector = new AtomicReference<>();
+        List<ServerConnector> opened = new java.util.concurrent.CopyOnWriteArrayList<>(); // to close if a start fails
         ManagedAgents managed = new ManagedAgents(DurableTable.open(settings.dataDir().resolve("managed-agents"),
                 FsyncPolicy.ALWAYS), registry, bus, coordinator, llm, clock);
         ManagedAgentRoutes managedRoutes = new ManagedAgentRoutes(managed, clock);
@@ -166,10 +167,10 @@ public final class HttpServer implements AutoCloseable {
             // Thousands of agents connect at once (every long-poller holds a connection); the
             // JDK's default accept backlog of 50 made the kernel drop handshakes, which clients
             // only retry after 1, 3, 7, 15, 31 s (docs/benchmarks.md, long-poll).
-            config.jetty.addConnector((server, http) -> listener(server, http, null, settings.host(), settings.port()));
+            config.jetty.addConnector((server, http) -> listener(server, http, null, settings.host(), settings.port(), opened));
             QueuedThreadPool llmPool = settings.llmPort().map(HttpServer::llmPool).orElse(null);
             settings.llmPort().ifPresent(port -> config.jetty.addConnector((server, http) -> {
-                llmConnector.set(listener(server, http, llmPool, settings.host(), port.port()));
+                llmConnector.set(listener(server, http, llmPool, settings.host(), port.port(), opened));
                 return llmConnector.get();
             }));
             GatewayHandler gateway = new GatewayHandler(llmConnector, llmPool, llmRoutes, auth, metrics, audit,
@@ -215,11 +216,8 @@ public final class HttpServer implements AutoCloseable {
             // A password generated now was never shown: without this the next start would find
             // 'admin' and show none, and no one could sign in as admin.
             generated.ifPresent(password -> store.removeUser("admin"));
-            for (var connector : app.jettyServer().server().getConnectors()) {
-                if (connector instanceof ServerConnector opened) {
-                    opened.close();
-                }
-            }
+            // Those Javalin had not yet handed to Jetty too: the gateway's port failing leaves the main one open.
+            opened.forEach(ServerConnector::close);
             running.set(false);
             timer.shutdownNow();
             managed.close();
@@ -239,9 +237,9 @@ public final class HttpServer implements AutoCloseable {
                 Optional.ofNullable(llmConnector.get()));
     }
 
-    /** A listener with a deep accept backlog, on {@code threads} (null: the server's own). */
+    /** A listener with a deep accept backlog, on {@code threads} (null: the server's own), bound and added to {@code opened}. */
     private static ServerConnector listener(Server server, HttpConfiguration http, QueuedThreadPool threads,
-            String host, int port) {
+            String host, int port, List<ServerConnector> opened) {
         ServerConnector connector = new ServerConnector(server, threads, null, null, -1, -1,
                 new HttpConnectionFactory(http));
         connector.setHost(host);
@@ -254,6 +252,7 @@ public final class HttpServer implements AutoCloseable {
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException("cannot listen on " + host + ":" + port + ": " + reason(e), e);
         }
+        opened.add(connector);
         return connector;
     }
 

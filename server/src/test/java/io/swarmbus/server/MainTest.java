@@ -84,6 +84,23 @@ class MainTest {
         assertThat(AccessStore.open(dir).hasUsers()).as("the generated admin, never shown, is not kept").isFalse();
     }
 
+    /** Regression: when the gateway's port was taken, the main port, already bound, stayed open. */
+    @Test
+    void serve_whoseLlmPortIsTaken_releasesItsMainPort() throws Exception {
+        int main;
+        try (ServerSocket probe = new ServerSocket(0)) {
+            main = probe.getLocalPort();
+        }
+        try (ServerSocket taken = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            assertThat(run("serve", "--dev", "--port", String.valueOf(main), "--llm-port",
+                    String.valueOf(taken.getLocalPort()), "--data-dir", dir.toString())).isEqualTo(1);
+            assertThat(errorOutput()).startsWith("swarmbus: cannot listen on 127.0.0.1:" + taken.getLocalPort() + ": ");
+        }
+        try (ServerSocket again = new ServerSocket(main, 50, java.net.InetAddress.getLoopbackAddress())) {
+            assertThat(again.getLocalPort()).as("the main port is free again").isEqualTo(main);
+        }
+    }
+
     /** Regression: {@code --dev false} switched dev mode on, as only the flag's presence was read. */
     @Test
     void serve_takesDevAsAFlag_andRefusesAValueAfterIt() {
