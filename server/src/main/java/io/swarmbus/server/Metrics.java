@@ -145,7 +145,9 @@ final class Metrics {
 
     /**
      * Per LLM backend: requests, errors, tokens, in flight, latency, health; the admission queue; and
-     * usage per agent, task, key and model (tagged {@code kind} and {@code name}).
+     * usage per model (tagged {@code kind} and {@code name}). Not per agent, task or key: this page
+     * answers without credentials, and those names are users' own (their usage is at
+     * {@code /api/v1/llm/usage}, for each caller its own).
      */
     void llm(io.swarmbus.llm.LlmGateway gateway) {
         for (io.swarmbus.llm.route.Backend b : gateway.backends()) {
@@ -169,8 +171,8 @@ final class Metrics {
         Gauge.builder("swarmbus_llm_queued", gateway, io.swarmbus.llm.LlmGateway::queued)
                 .description("LLM requests waiting for a backend slot").register(registry);
         gateway.usage().onNewName((kind, name, usage) -> {
-            if (kind.equals("backend")) {
-                return; // counted per backend above
+            if (!kind.equals("model")) {
+                return; // backends are counted above; agents, tasks and keys belong to users
             }
             FunctionCounter.builder("swarmbus_llm_usage_requests", usage, io.swarmbus.llm.UsageLedger.Usage::requests)
                     .description("answered LLM requests").tag("kind", kind).tag("name", name).register(registry);

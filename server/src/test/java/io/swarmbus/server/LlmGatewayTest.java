@@ -618,7 +618,26 @@ class LlmGatewayTest {
         assertThat(all.at("/tasks/task-7/completion_tokens").asInt()).isEqualTo(20);
         assertThat(all.at("/keys/team/requests").asInt()).isEqualTo(3);
         String metrics = metrics();
-        assertThat(metrics).contains("swarmbus_llm_usage_completion_tokens_total{kind=\"task\",name=\"task-7\"} 20.0");
+        assertThat(metrics).contains("swarmbus_llm_usage_completion_tokens_total{kind=\"model\",name=\"m\"} 30.0");
+    }
+
+    /** Regression: /metrics, which answers without credentials, named every user, agent and task with its spending. */
+    @Test
+    void publicMetrics_countUsagePerModel_andNameNoUserAgentOrTask() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "10");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
+        post(token, "/api/v1/agents", "{\"agent_id\":\"planner\"}", Map.of());
+        String body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"one two three\"}]}";
+        assertThat(chat(body, Map.of(LlmRoutes.AGENT_HEADER, "planner", LlmRoutes.TASK_HEADER, "task-7")).status())
+                .isEqualTo(200);
+        assertThat(chat(body).status()).isEqualTo(200);
+
+        String metrics = metrics();
+        assertThat(metrics).contains("swarmbus_llm_usage_requests_total{kind=\"model\",name=\"m\"} 2.0")
+                .doesNotContain("kind=\"agent\"").doesNotContain("kind=\"key\"").doesNotContain("kind=\"task\"")
+                .doesNotContain("\"team\"").doesNotContain("\"planner\"").doesNotContain("task-7");
+        assertThat(get("/api/v1/llm/usage").at("/agents/planner/requests").asInt()).as("still there for its owner")
+                .isEqualTo(1);
     }
 
     @Test
