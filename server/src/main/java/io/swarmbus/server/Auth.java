@@ -201,6 +201,11 @@ final class Auth {
                 + "max_inbox_depth=" + full.limit() + "); nothing was sent");
     }
 
+    /** Whether {@code agent} is registered to a user other than the caller (admins included: it is not theirs). */
+    boolean ownedByAnother(Principal principal, AgentId agent) {
+        return registry.ownerOf(agent).filter(owner -> !owner.equals(principal.name())).isPresent();
+    }
+
     boolean owns(Principal principal, AgentId agent) {
         return principal.admin() || registry.ownerOf(agent).map(principal.name()::equals).orElse(false);
     }

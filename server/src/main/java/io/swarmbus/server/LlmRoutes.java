@@ -68,6 +68,10 @@ final class LlmRoutes {
             AgentId id = AgentId.of(named);
             auth.requireOwner(principal, id);
             agent = id.value();
+        } else if (auth.ownedByAnother(principal, AgentId.of(agent))) {
+            // Counted for that agent, the call would show in its owner's usage and limits.
+            throw SwarmbusException.invalid(AGENT_HEADER, "the agent named like you, '" + agent + "', is another "
+                    + "user's: name one of your agents in " + AGENT_HEADER);
         }
         int priority = header.apply(PRIORITY_HEADER) == null ? Priority.MEDIUM.ordinal()
                 : Priority.parse(header.apply(PRIORITY_HEADER)).ordinal();
@@ -145,14 +149,12 @@ final class LlmRoutes {
     }
 
     private boolean visible(Auth.Principal principal, String kind, String name) {
-        if (name.equals(principal.name())) {
-            return true;
-        }
         if (!kind.equals("agent")) {
-            return false;
+            return name.equals(principal.name());
         }
         try {
-            return auth.owns(principal, AgentId.of(name));
+            AgentId agent = AgentId.of(name);
+            return name.equals(principal.name()) ? !auth.ownedByAnother(principal, agent) : auth.owns(principal, agent);
         } catch (SwarmbusException notAnAgentId) {
             return false;
         }

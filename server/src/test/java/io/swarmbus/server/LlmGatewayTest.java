@@ -621,6 +621,32 @@ class LlmGatewayTest {
         assertThat(metrics).contains("swarmbus_llm_usage_completion_tokens_total{kind=\"model\",name=\"m\"} 30.0");
     }
 
+    /**
+     * Regression: a call without X-Swarmbus-Agent was counted for the agent named like its user
+     * even when that agent id was another user's, who then read the call in its usage, and the
+     * user read that agent's usage as its own.
+     */
+    @Test
+    void usage_ofAnAgentNamedLikeAnotherUser_isShownToItsOwnerOnly() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "10");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
+        String other = token("other");
+        post(other, "/api/v1/agents", "{\"agent_id\":\"team\"}", Map.of()); // named like the user 'team'
+        String body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"one two three\"}]}";
+
+        Reply unnamed = chat(body);
+        assertThat(unnamed.status()).isEqualTo(400);
+        assertThat(unnamed.response().body()).contains(LlmRoutes.AGENT_HEADER);
+        HttpResponse<String> theirs = post(other, "/v1/chat/completions", body, Map.of(LlmRoutes.AGENT_HEADER, "team"));
+        assertThat(theirs.statusCode()).isEqualTo(200);
+
+        assertThat(get("/api/v1/llm/usage").at("/agents").has("team")).as("another user's agent").isFalse();
+        String otherToken = token;
+        token = other;
+        assertThat(get("/api/v1/llm/usage").at("/agents/team/requests").asInt()).isEqualTo(1);
+        token = otherToken;
+    }
+
     /** Regression: /metrics, which answers without credentials, named every user, agent and task with its spending. */
     @Test
     void publicMetrics_countUsagePerModel_andNameNoUserAgentOrTask() throws Exception {
