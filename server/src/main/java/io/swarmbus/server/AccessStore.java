@@ -33,6 +33,8 @@ final class AccessStore {
     static final String API_KEY_PREFIX = "sbk_";
     private static final int ITERATIONS = 120_000;
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** The salt a password is hashed with when its user does not exist (any will do). */
+    private static final byte[] UNKNOWN_USER_SALT = new byte[16];
 
     /** A user as stored. */
     record User(String name, String salt, String hash, boolean admin) {}
@@ -110,6 +112,7 @@ final class AccessStore {
     Optional<User> authenticate(String name, String password) {
         User user = users.get(name);
         if (user == null) {
+            hash(password, UNKNOWN_USER_SALT); // as long as a wrong password, so the time tells no user names
             return Optional.empty();
         }
         String candidate = hash(password, Base64.getDecoder().decode(user.salt()));

@@ -201,6 +201,32 @@ class AuthTest {
                 .status()).isEqualTo(401);
     }
 
+    /**
+     * Regression: a wrong password for a user that exists cost a password hash and one for a user
+     * that does not cost nothing, so the answer's time told which user names exist.
+     */
+    @Test
+    void productionMode_anUnknownUser_takesAsLongToRefuseAsAWrongPassword() throws Exception {
+        start(false, 300);
+        long known = Long.MAX_VALUE;
+        long unknown = Long.MAX_VALUE;
+        for (int i = 0; i < 5; i++) { // the fastest of five: the least disturbed by the machine's other work
+            known = Math.min(known, timedRefusal("admin"));
+            unknown = Math.min(unknown, timedRefusal("no-such-user"));
+        }
+        assertThat(unknown).as("nanoseconds to refuse an unknown user, against %s for a known one", known)
+                .isGreaterThan(known / 2);
+    }
+
+    private long timedRefusal(String user) throws Exception {
+        long started = System.nanoTime();
+        Reply reply = call("POST", "/auth/token", "{\"username\":\"" + user + "\",\"password\":\"wrong-password\"}",
+                Map.of());
+        long took = System.nanoTime() - started;
+        assertThat(reply.status()).isEqualTo(401);
+        return took;
+    }
+
     @Test
     void badTokens_areRejectedWith401() throws Exception {
         start(true, 300);
