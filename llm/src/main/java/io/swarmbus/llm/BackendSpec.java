@@ -33,6 +33,10 @@ public record BackendSpec(String name, URI url, Optional<String> apiKey, List<St
         if (url.getHost() == null || !("http".equals(scheme) || "https".equals(scheme))) {
             throw new IllegalArgumentException("backend url '" + url + "' must be an http:// or https:// URL");
         }
+        if (url.getRawUserInfo() != null) { // never sent, and the URL is shown to users: not echoed here either
+            throw new IllegalArgumentException("backend url of host " + url.getHost() + " must not carry a user or "
+                    + "password; put the key in an environment variable and name it in api_key_env");
+        }
         if (weight < 1 || maxConcurrency < 1 || rpm < 0 || tpm < 0 || inputCostPerMillion < 0
                 || outputCostPerMillion < 0) {
             throw new IllegalArgumentException("backend '" + name + "': weight and max_concurrency must be at "

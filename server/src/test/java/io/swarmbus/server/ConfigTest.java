@@ -112,6 +112,22 @@ class ConfigTest {
         }
     }
 
+    /**
+     * Regression: a backend URL with a user and password in it was taken, never sent as
+     * credentials, and shown to every user by GET /api/v1/llm/backends.
+     */
+    @Test
+    void anLlmBackendUrlWithCredentialsInIt_isRefusedPointingToApiKeyEnv() throws Exception {
+        Path file = Files.writeString(dir.resolve("creds.yaml"), """
+                llm:
+                  backends:
+                    - url: "https://user:secret@llm.example:8443/v1"
+                """);
+        assertThatThrownBy(() -> Main.llmSettings(Config.load(Optional.of(file), Map.of(), Map.of()), Map.of()))
+                .hasMessageContaining("must not carry a user or password").hasMessageContaining("api_key_env")
+                .hasMessageNotContaining("secret");
+    }
+
     @Test
     void theSeedsKafkaVariables_areReadAndChecked_andAgentSchedsAgentsBlockIsRefusedWithAPointer() throws Exception {
         Config seed = Config.load(Optional.empty(), Map.of("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092, kafka-2:9092",
