@@ -26,6 +26,8 @@ import java.util.function.ToLongFunction;
  */
 final class Metrics {
     private static final String STARTED = "swarmbus.metrics.started";
+    private static final java.util.Set<String> METHODS = java.util.Set.of("GET", "HEAD", "POST", "PUT", "DELETE",
+            "PATCH", "OPTIONS", "TRACE", "CONNECT");
 
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final MessageBus bus;
@@ -125,9 +127,13 @@ final class Metrics {
         record(ctx.method().name(), HttpServer.routeOf(ctx), ctx.statusCode(), System.nanoTime() - started);
     }
 
-    /** Records one request's latency; {@code route} is a route template or "unmatched". */
+    /**
+     * Records one request's latency; {@code route} is a route template or "unmatched". A method
+     * outside HTTP's own is counted as "other": a client may send any token there, and each new
+     * one would add a histogram.
+     */
     void record(String method, String route, int status, long nanos) {
-        timers.computeIfAbsent(new TimerKey(method, route, status), this::timer)
+        timers.computeIfAbsent(new TimerKey(METHODS.contains(method) ? method : "other", route, status), this::timer)
                 .record(nanos, java.util.concurrent.TimeUnit.NANOSECONDS);
     }
 

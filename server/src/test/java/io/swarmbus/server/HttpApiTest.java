@@ -444,6 +444,24 @@ class HttpApiTest {
                 .containsPattern("http_server_requests_seconds_count\\{method=\"POST\",route=\"/api/v1/agents/\\{id}/receive\",status=\"401\"} 1");
     }
 
+    /** Regression: every made-up method an anonymous client sent added a histogram of some 70 series. */
+    @Test
+    void metrics_countUnknownMethodsAsOther_soClientsCannotAddSeries() throws Exception {
+        token = null;
+        for (String method : List.of("FOO1", "FOO2", "BAR-X")) {
+            assertThat(call(method, "/nowhere", null).status()).isEqualTo(404);
+            assertThat(call(method, "/healthz", null).status()).isEqualTo(405);
+        }
+
+        String scrape = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/metrics"))
+                .build(), HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(scrape).doesNotContain("method=\"FOO1\"", "method=\"FOO2\"", "method=\"BAR-X\"");
+        assertThat(scrape).containsPattern(
+                "http_server_requests_seconds_count\\{method=\"other\",route=\"unmatched\",status=\"404\"} 3");
+        assertThat(scrape).containsPattern(
+                "http_server_requests_seconds_count\\{method=\"other\",route=\"unmatched\",status=\"405\"} 3");
+    }
+
     @Test
     void readyz_isReady_until_theMessageBusTakesNoMoreWork() throws Exception {
         token = null;
