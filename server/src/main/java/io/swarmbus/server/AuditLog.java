@@ -30,7 +30,10 @@ import org.slf4j.LoggerFactory;
  * {@code errors_} followed by the UTC date, one JSON object a line. Request threads only enqueue;
  * one writer thread appends, so auditing never slows a request. Files older than the retention are
  * deleted at start and at each day's first write. When the queue is full, records are dropped and
- * counted rather than blocking the API.
+ * counted rather than blocking the API; so are records that cannot be written (the directory
+ * deleted or not writable), and writing resumes once it can, the directory made again if need be.
+ * Once a second at most the writer looks for its open files, and opens again one that was moved
+ * or deleted: records written to it in between are lost with it.
  */
 final class AuditLog implements AutoCloseable {
     /** The five files. */
@@ -61,7 +64,10 @@ final class AuditLog implements AutoCloseable {
     private final Map<Stream, Writer> writers = new java.util.EnumMap<>(Stream.class);
     private LocalDate day;
     private Thread writer;
-    private volatile long dropped;
+    private final java.util.concurrent.atomic.LongAdder dropped = new java.util.concurrent.atomic.LongAdder();
+    private long filesCheckedAt;
+    /** Whether the last write failed: the failure is logged once, not for every record. */
+    private boolean failing;
 
     private AuditLog(Path dir, int retentionDays, Clock clock) {
         this.dir = dir;
@@ -154,28 +160,39 @@ final class AuditLog implements AutoCloseable {
         line.put("event", event);
         line.put("timestamp", clock.instant().toString());
         if (!queue.offer(new Entry(stream, line))) {
-            dropped++;
+            dropped.increment();
         }
     }
 
     long dropped() {
-        return dropped;
+        return dropped.sum();
     }
 
     private void writeLoop() {
         try {
             for (Entry entry = queue.take(); entry != STOP; entry = queue.take()) {
-                write(entry);
-                if (queue.isEmpty()) {
-                    for (Writer w : writers.values()) {
-                        w.flush();
+                try {
+                    write(entry);
+                    if (queue.isEmpty()) {
+                        for (Writer w : writers.values()) {
+                            w.flush();
+                        }
+                    }
+                    if (failing) {
+                        failing = false;
+                        LOG.info("audit log writes to {} again", dir);
+                    }
+                } catch (IOException e) {
+                    dropped.increment();
+                    closeWriters();
+                    if (!failing) {
+                        failing = true;
+                        LOG.error("audit log cannot write to {}; records are dropped until it can", dir, e);
                     }
                 }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        } catch (IOException e) {
-            LOG.error("audit log stopped: cannot write to {}", dir, e);
         } finally {
             closeWriters();
         }
@@ -188,9 +205,16 @@ final class AuditLog implements AutoCloseable {
             day = today;
             deleteExpired();
         }
+        if (clock.millis() - filesCheckedAt >= 1000) {
+            filesCheckedAt = clock.millis();
+            if (writers.keySet().stream().anyMatch(stream -> !Files.exists(file(stream)))) {
+                closeWriters(); // moved or deleted, the directory perhaps with them: opened again below
+            }
+        }
         Writer w = writers.get(entry.stream());
         if (w == null) {
-            w = Files.newBufferedWriter(dir.resolve(entry.stream().prefix + day + ".jsonl"), StandardCharsets.UTF_8,
+            Files.createDirectories(dir);
+            w = Files.newBufferedWriter(file(entry.stream()), StandardCharsets.UTF_8,
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND);
             writers.put(entry.stream(), w);
         }
@@ -200,6 +224,10 @@ final class AuditLog implements AutoCloseable {
             throw new IOException(e);
         }
         w.write('\n');
+    }
+
+    private Path file(Stream stream) {
+        return dir.resolve(stream.prefix + day + ".jsonl");
     }
 
     private void closeWriters() {

@@ -138,4 +138,46 @@ class AuditLogTest {
         assertThat(recent).exists();
         assertThat(unrelated).exists();
     }
+
+    /**
+     * Regression: with the directory deleted under a running server, the next file to open failed
+     * and the writer thread stopped for good; files already open went on into deleted files.
+     */
+    @Test
+    void aDeletedOrBlockedDirectory_dropsAndCountsRecords_thenWritingResumes() throws Exception {
+        Path audit = dir.resolve("audit");
+        try (AuditLog log = AuditLog.start(audit, 30, Clock.systemUTC())) {
+            log.record(AuditLog.Stream.MESSAGE_AUDIT, "first", java.util.Map.of());
+            assertThat(awaitLines(audit, "message_audit_", 1)).hasSize(1);
+
+            Files.delete(audit.resolve("message_audit_" + LocalDate.now(ZoneOffset.UTC) + ".jsonl"));
+            Files.delete(audit);
+            Thread.sleep(1_100); // an open file is looked for once a second
+            log.record(AuditLog.Stream.MESSAGE_AUDIT, "after_deletion", java.util.Map.of());
+            log.record(AuditLog.Stream.ERRORS, "after_deletion", java.util.Map.of());
+            assertThat(awaitLines(audit, "message_audit_", 1)).extracting(n -> n.get("event").asText())
+                    .containsExactly("after_deletion");
+            assertThat(awaitLines(audit, "errors_", 1)).hasSize(1);
+
+            // A directory that cannot be made (a file is in its place): records are dropped and
+            // counted, and writing resumes once it can.
+            try (java.util.stream.Stream<Path> files = Files.list(audit)) {
+                for (Path file : files.toList()) {
+                    Files.delete(file);
+                }
+            }
+            Files.delete(audit);
+            Files.writeString(audit, "in the way");
+            Thread.sleep(1_100);
+            log.record(AuditLog.Stream.TASK_HISTORY, "blocked", java.util.Map.of());
+            for (long end = System.nanoTime() + 5_000_000_000L; log.dropped() == 0 && System.nanoTime() < end; ) {
+                Thread.sleep(20);
+            }
+            assertThat(log.dropped()).isEqualTo(1);
+            Files.delete(audit);
+            log.record(AuditLog.Stream.TASK_HISTORY, "unblocked", java.util.Map.of());
+            assertThat(awaitLines(audit, "task_history_", 1)).extracting(n -> n.get("event").asText())
+                    .containsExactly("unblocked");
+        }
+    }
 }
