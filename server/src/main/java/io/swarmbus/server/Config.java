@@ -229,7 +229,18 @@ final class Config {
     private static Map<String, String> readYaml(Path file) {
         JsonNode root;
         try {
-            root = new ObjectMapper(new YAMLFactory()).readTree(Files.readAllBytes(file));
+            root = new ObjectMapper(new YAMLFactory()).enable(
+                    com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+                    .readTree(Files.readAllBytes(file));
+        } catch (com.fasterxml.jackson.core.JsonParseException e) {
+            if (e.getMessage().startsWith("Duplicate field") && e.getProcessor() != null) {
+                // Else the last would win silently, and a section given twice would lose all of the first.
+                String key = e.getProcessor().getParsingContext().pathAsPointer().toString().substring(1)
+                        .replace('/', '.');
+                throw new IllegalArgumentException("config file " + file + " gives the key '" + key + "' twice (line "
+                        + e.getLocation().getLineNr() + "); give each key once");
+            }
+            throw new IllegalArgumentException("cannot read config file " + file + ": " + e.getMessage());
         } catch (java.nio.file.NoSuchFileException e) {
             throw new IllegalArgumentException("config file " + file + " does not exist");
         } catch (IOException e) {
@@ -300,8 +311,8 @@ final class Config {
                 then command-line flags (`--port`, `--host`, `--data-dir`, `--max-request-bytes`,
                 `--llm-backend`, `--llm-strategy`, `--llm-port`, `--dev`). A YAML file nests keys by their
                 dots (`server:` → `port: 8080`); an empty one, or one of comments only, sets nothing. An
-                unknown key or an invalid value (an empty path or host, a list where one value belongs)
-                stops the server at start with a message naming the key.
+                unknown key, a key given twice in the file, or an invalid value (an empty path or host, a
+                list where one value belongs) stops the server at start with a message naming the key.
 
                 Two settings are environment variables only, since the log reads them before anything else:
                 `SWARMBUS_LOG_FORMAT=json` writes the server's log as one JSON object a line (level,

@@ -187,6 +187,18 @@ class ConfigTest {
                 .hasMessageContaining("config key 'server.port' is invalid: it takes one value, not a list");
     }
 
+    /** Regression: a key given twice in the file was settled silently by the last, a section given twice by the last whole. */
+    @Test
+    void aKeyGivenTwiceInTheFile_failsNamingTheKey() throws Exception {
+        Path port = Files.writeString(dir.resolve("port-twice.yaml"), "server:\n  port: 9000\n  port: 9001\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(port), Map.of(), Map.of()))
+                .hasMessage("config file " + port + " gives the key 'server.port' twice (line 3); give each key once");
+        Path section = Files.writeString(dir.resolve("section-twice.yaml"),
+                "server:\n  port: 9000\nlimits:\n  rate_limit_per_minute: 5\nserver:\n  host: 10.1.2.3\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(section), Map.of(), Map.of()))
+                .hasMessage("config file " + section + " gives the key 'server' twice (line 5); give each key once");
+    }
+
     /** Regression: dev mode from the environment or the file kept the host 0.0.0.0, unlike --dev. */
     @Test
     void devMode_howeverSwitchedOn_defaultsTheHostToLoopback_unlessAHostIsSet() throws Exception {
