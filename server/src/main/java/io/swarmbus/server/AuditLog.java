@@ -83,6 +83,9 @@ final class AuditLog implements AutoCloseable {
     /** Starts writing into {@code dir}, keeping {@code retentionDays} days of files. */
     static AuditLog start(Path dir, int retentionDays, Clock clock) throws IOException {
         Files.createDirectories(dir);
+        if (!Files.isWritable(dir)) {
+            throw new java.nio.file.AccessDeniedException(dir.toString(), null, "not writable");
+        }
         AuditLog log = new AuditLog(dir, retentionDays, clock);
         log.deleteExpired();
         log.writer = Thread.ofPlatform().name("swarmbus-audit").daemon().start(log::writeLoop);

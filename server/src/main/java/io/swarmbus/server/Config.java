@@ -86,7 +86,8 @@ final class Config {
 
     static final Key<String> AUDIT_DIR = define("audit.dir", List.of("MESSAGE_HISTORY_DIR", "SWARMBUS_AUDIT_DIR"),
             "path", "", s -> s, "Directory of the daily JSONL audit files (`agent_activity_`, `message_audit_`, "
-                    + "`task_history_`, `performance_`, `errors_`); empty turns auditing off.");
+                    + "`task_history_`, `performance_`, `errors_`); empty turns auditing off. Made at start if "
+                    + "missing; one that cannot be made or written stops the server at start.");
     static final Key<Integer> AUDIT_RETENTION_DAYS = define("audit.retention_days", List.of(), "int", "30",
             s -> intIn(s, 1, 3650), "Audit files older than this many days are deleted.");
     static final Key<Integer> PERFORMANCE_INTERVAL_SECONDS = define("audit.performance_interval_seconds", List.of(),

@@ -364,7 +364,11 @@ public final class Main {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (java.io.IOException e) {
-            throw new IllegalArgumentException("cannot open the audit directory: " + e.getMessage());
+            String why = e instanceof java.nio.file.FileAlreadyExistsException ? "a file is in its place"
+                    : e instanceof java.nio.file.FileSystemException f && f.getReason() != null ? f.getReason()
+                    : e.getClass().getSimpleName();
+            throw new IllegalArgumentException("config key 'audit.dir' is invalid: cannot make or write the directory "
+                    + config.get(Config.AUDIT_DIR) + ": " + why);
         } finally {
             bus.close();
             stopped.countDown();

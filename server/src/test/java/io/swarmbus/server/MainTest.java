@@ -127,6 +127,18 @@ class MainTest {
                 + "(was '')\n");
     }
 
+    /** Regression: an audit directory that could not be made said only "cannot open the audit directory: PATH". */
+    @Test
+    void serve_withAnAuditDirectoryItCannotMake_isRefusedNamingTheKeyAndWhy() throws Exception {
+        Path file = java.nio.file.Files.writeString(dir.resolve("a-file"), "in the way");
+        Path config = java.nio.file.Files.writeString(dir.resolve("audit.yaml"), "audit:\n  dir: " + file + "\n");
+
+        assertThat(run("serve", "--dev", "--port", "0", "--config", config.toString(), "--data-dir",
+                dir.resolve("data").toString())).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: config key 'audit.dir' is invalid: cannot make or write the "
+                + "directory " + file + ": a file is in its place\n");
+    }
+
     @Test
     void serve_refusesAGatewayPortThatIsTheMainPort() {
         assertThat(run("serve", "--dev", "--port", "18123", "--llm-port", "18123", "--data-dir",
