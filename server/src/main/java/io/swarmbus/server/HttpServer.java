@@ -283,9 +283,9 @@ public final class HttpServer implements AutoCloseable {
     private static String secret(ServerSettings settings) {
         if (settings.jwtSecret().isPresent()) {
             String secret = settings.jwtSecret().get();
-            if (!settings.devMode() && ServerSettings.looksLikeAPlaceholder(secret)) {
-                throw new IllegalArgumentException("JWT_SECRET looks like a well-known example value or a "
-                        + "placeholder; set a random one (e.g. openssl rand -hex 32)");
+            Optional<String> weakness = settings.devMode() ? Optional.empty() : ServerSettings.weakness(secret);
+            if (weakness.isPresent()) {
+                throw new IllegalArgumentException(weakness.get() + "; set a random one (e.g. openssl rand -hex 32)");
             }
             return secret;
         }

@@ -97,12 +97,20 @@ public record ServerSettings(
             "change_me", "changeme", "change_this", "change_in_production", "example", "placeholder");
 
     /**
-     * Whether a secret looks copied from an example, or is too repetitive to be random: production
-     * mode refuses it, however long it is.
+     * Why production mode refuses a secret, if it does: copied from an example, too short for HS256,
+     * or too repetitive to be random, however long.
      */
-    static boolean looksLikeAPlaceholder(String secret) {
+    static Optional<String> weakness(String secret) {
+        int bytes = secret.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
         String words = secret.toLowerCase(java.util.Locale.ROOT).replaceAll("[^a-z0-9]+", "_");
-        return secret.chars().distinct().count() < 8 || PLACEHOLDER_WORDS.stream().anyMatch(words::contains);
+        if (PLACEHOLDER_WORDS.stream().anyMatch(words::contains)) {
+            return Optional.of("JWT_SECRET looks like a well-known example value or a placeholder");
+        } else if (bytes < Tokens.MIN_SECRET_BYTES) {
+            return Optional.of("JWT_SECRET is " + bytes + " bytes; HS256 needs at least " + Tokens.MIN_SECRET_BYTES);
+        } else if (secret.chars().distinct().count() < 8) {
+            return Optional.of("JWT_SECRET has fewer than 8 different characters, too few to be random");
+        }
+        return Optional.empty();
     }
 
     /** Defaults for tests and embedding: dev mode, loopback, any port. */

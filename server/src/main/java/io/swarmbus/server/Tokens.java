@@ -35,7 +35,7 @@ import java.util.Date;
  * other algorithms, tampered and expired tokens are all rejected.
  */
 final class Tokens {
-    private static final int MIN_SECRET_BYTES = 32;
+    static final int MIN_SECRET_BYTES = 32;
     private static final int MIN_RSA_BITS = 2048;
 
     private static final int MAX_VERIFIED = 10_000;

@@ -110,13 +110,18 @@ class AuthTest {
         assertThatThrownBy(() -> HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, false,
                 Optional.of("your_secret_key_here"), Duration.ofMinutes(60), 300, Optional.of("pw-pw-pw-pw"))))
                 .hasMessageContaining("well-known");
-        for (String placeholder : List.of("your-secret-key-change-in-production", "CHANGE_ME_to_a_long_random_string_0123",
-                "a".repeat(40), "abababababababababababababababababababab")) {
-            assertThat(ServerSettings.looksLikeAPlaceholder(placeholder)).as(placeholder).isTrue();
-        }
-        assertThat(ServerSettings.looksLikeAPlaceholder(java.util.HexFormat.of().formatHex(new byte[] {
+        Map<String, String> refused = Map.of(
+                "your-secret-key-change-in-production", "JWT_SECRET looks like a well-known example value",
+                "CHANGE_ME_to_a_long_random_string_0123", "JWT_SECRET looks like a well-known example value",
+                "a".repeat(40), "JWT_SECRET has fewer than 8 different characters",
+                "abababababababababababababababababababab", "JWT_SECRET has fewer than 8 different characters",
+                // Regression: a short secret was called a placeholder.
+                "k3Xq9v", "JWT_SECRET is 6 bytes; HS256 needs at least 32");
+        refused.forEach((secret, why) -> assertThat(ServerSettings.weakness(secret)).as(secret).hasValueSatisfying(
+                reason -> assertThat(reason).startsWith(why)));
+        assertThat(ServerSettings.weakness(java.util.HexFormat.of().formatHex(new byte[] {
                 0x3f, 0x1a, 0x5c, (byte) 0x9e, 0x27, 0x41, (byte) 0xd8, 0x6b, 0x02, (byte) 0xf3, 0x7c, 0x55, (byte) 0xb1,
-                0x0e, (byte) 0x96, 0x4d}))).isFalse();
+                0x0e, (byte) 0x96, 0x4d}))).isEmpty();
         assertThatThrownBy(() -> HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, false,
                 Optional.of("your-secret-key-change-in-production"), Duration.ofMinutes(60), 300, Optional.of("pw-pw-pw-pw"))))
                 .hasMessageContaining("well-known");
