@@ -63,12 +63,14 @@ public final class HttpServer implements AutoCloseable {
     private final Networks networks;
     private final Swarms swarms;
     private final Optional<ServerConnector> llmConnector;
+    private final ReceiveHandler receives;
 
     private HttpServer(Javalin app, Optional<String> generatedAdminPassword, Registry registry,
             TaskCoordinator coordinator, ScheduledExecutorService timer,
             java.util.concurrent.atomic.AtomicBoolean running, LlmGateway llm, ManagedAgents managed, Networks networks,
-            Swarms swarms, Optional<ServerConnector> llmConnector) {
+            Swarms swarms, Optional<ServerConnector> llmConnector, ReceiveHandler receives) {
         this.llmConnector = llmConnector;
+        this.receives = receives;
         this.app = app;
         this.llm = llm;
         this.managed = managed;
@@ -143,6 +145,7 @@ public final class HttpServer implements AutoCloseable {
         }
         LlmRoutes llmRoutes = new LlmRoutes(llm, auth);
         AtomicReference<ServerConnector> llmConnector = new AtomicReference<>();
+        ReceiveHandler receives = new ReceiveHandler(bus, auth, metrics, audit, settings.maxRequestBytes());
         List<ServerConnector> opened = new java.util.concurrent.CopyOnWriteArrayList<>(); // to close if a start fails
         ManagedAgents managed = new ManagedAgents(DurableTable.open(settings.dataDir().resolve("managed-agents"),
                 FsyncPolicy.ALWAYS), registry, bus, coordinator, llm, clock);
@@ -176,7 +179,7 @@ public final class HttpServer implements AutoCloseable {
             GatewayHandler gateway = new GatewayHandler(llmConnector, llmPool, llmRoutes, auth, metrics, audit,
                     settings.maxRequestBytes());
             // Long-polls too are answered in front of Javalin, so that a waiting receiver holds few objects.
-            gateway.setHandler(new ReceiveHandler(bus, auth, metrics, audit, settings.maxRequestBytes()));
+            gateway.setHandler(receives);
             config.jetty.modifyServer(server -> {
                 server.setHandler(gateway); // Javalin's goes inside them
                 server.setErrorHandler(new JsonErrorHandler(metrics, audit)); // what Jetty refuses itself, in the API's shape
@@ -234,7 +237,7 @@ public final class HttpServer implements AutoCloseable {
                     llmConnector.get().getLocalPort());
         }
         return new HttpServer(app, generated, registry, coordinator, timer, running, llm, managed, networks, swarms,
-                Optional.ofNullable(llmConnector.get()));
+                Optional.ofNullable(llmConnector.get()), receives);
     }
 
     /** A listener with a deep accept backlog, on {@code threads} (null: the server's own), bound and added to {@code opened}. */
@@ -338,6 +341,15 @@ public final class HttpServer implements AutoCloseable {
 
     @Override
     public void close() {
+        if (!running.get()) {
+            return; // closed already
+        }
+        LOG.info("stopping");
+        try {
+            receives.close(java.time.Duration.ofSeconds(2)); // waiting long-polls get a 503, not a cut connection
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         app.stop();
         running.set(false);
         timer.shutdownNow();
@@ -352,6 +364,7 @@ public final class HttpServer implements AutoCloseable {
         coordinator.close();
         registry.close();
         llm.close();
+        LOG.info("stopped");
     }
 
     /** Swarm membership (seed 003 §2), at /swarm and, as the seed mounts it too, /v1/swarm. */

@@ -179,6 +179,42 @@ class HttpApiTest {
         assertThat(got.body().get("message").asText()).contains("deleted while this receive waited");
     }
 
+    /** Regression: a server shutting down cut its waiting long-polls off without an answer. */
+    @Test
+    void receive_longPoll_waitingWhenTheServerCloses_isAnswered503() throws Exception {
+        register("a", "b");
+        CompletableFuture<Reply> waiting = CompletableFuture.supplyAsync(() -> {
+            try {
+                return call("POST", "/api/v1/agents/b/receive?timeout=20", null);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        CompletableFuture<Reply> acking = CompletableFuture.supplyAsync(() -> { // the route that acks, then waits
+            try {
+                return call("POST", "/api/v1/agents/a/receive", "{\"timeout\":20,\"ack\":[]}");
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        Thread.sleep(300);
+        assertThat(waiting).isNotDone();
+        assertThat(acking).isNotDone();
+
+        server.close();
+
+        for (Reply got : List.of(waiting.get(10, java.util.concurrent.TimeUnit.SECONDS),
+                acking.get(10, java.util.concurrent.TimeUnit.SECONDS))) {
+            assertThat(got.status()).as(got.raw().body()).isEqualTo(503);
+            assertThat(got.body().get("error").asText()).isEqualTo("unavailable");
+            assertThat(got.body().get("message").asText()).contains("shutting down");
+        }
+        var b = io.swarmbus.messaging.AgentId.of("b");
+        bus.send(io.swarmbus.messaging.SendRequest.builder(io.swarmbus.messaging.AgentId.of("a"),
+                io.swarmbus.messaging.Address.agent(b)).content("\"after\"").build());
+        assertThat(bus.inboxStats(b).pending()).as("no receive of the closed server took it").isEqualTo(1);
+    }
+
     @Test
     void receive_longPollOutlastsTheConnectionsIdleTimeoutAndKeepsItsConnection() throws Exception {
         register("patient");
