@@ -122,6 +122,9 @@ public final class HttpServer implements AutoCloseable {
         Auth auth = new Auth(store, registry, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
                 settings.devMode());
         Metrics metrics = new Metrics(bus);
+        if (audit.enabled()) {
+            metrics.audit(audit);
+        }
         MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit);
         SwarmRoutes swarmRoutes = new SwarmRoutes(swarms, networks, auth, coordinator);
         MembershipRoutes members = new MembershipRoutes(bus, auth);

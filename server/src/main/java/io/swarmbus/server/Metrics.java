@@ -210,7 +210,19 @@ final class Metrics {
                 .strongReference(true).register(registry); // the supplier is held nowhere else
     }
 
+    /** Audit records dropped: the operator's sign that the audit files have gaps. */
+    void audit(AuditLog audit) {
+        FunctionCounter.builder("swarmbus_audit_records_dropped", audit, AuditLog::dropped)
+                .description("audit records not written: the writer fell behind, or the directory could not be written")
+                .register(registry);
+    }
+
     void scrape(Context ctx) {
-        ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(registry.scrape());
+        ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(text());
+    }
+
+    /** The page {@code /metrics} answers. */
+    String text() {
+        return registry.scrape();
     }
 }

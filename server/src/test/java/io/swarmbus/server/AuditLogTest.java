@@ -146,7 +146,10 @@ class AuditLogTest {
     @Test
     void aDeletedOrBlockedDirectory_dropsAndCountsRecords_thenWritingResumes() throws Exception {
         Path audit = dir.resolve("audit");
-        try (AuditLog log = AuditLog.start(audit, 30, Clock.systemUTC())) {
+        try (AuditLog log = AuditLog.start(audit, 30, Clock.systemUTC());
+                MessageBus bus = MessageBus.open(BusConfig.builder(dir.resolve("bus")).build())) {
+            Metrics metrics = new Metrics(bus);
+            metrics.audit(log);
             log.record(AuditLog.Stream.MESSAGE_AUDIT, "first", java.util.Map.of());
             assertThat(awaitLines(audit, "message_audit_", 1)).hasSize(1);
 
@@ -174,6 +177,7 @@ class AuditLogTest {
                 Thread.sleep(20);
             }
             assertThat(log.dropped()).isEqualTo(1);
+            assertThat(metrics.text()).contains("swarmbus_audit_records_dropped_total 1.0");
             Files.delete(audit);
             log.record(AuditLog.Stream.TASK_HISTORY, "unblocked", java.util.Map.of());
             assertThat(awaitLines(audit, "task_history_", 1)).extracting(n -> n.get("event").asText())
