@@ -120,6 +120,8 @@ final class Engine implements MessageBus {
     private final List<Runnable> completions = new ArrayList<>();
     /** Told of every durable send, if set ({@link #observeSends}); null costs the send path nothing. */
     private volatile java.util.function.BiConsumer<SendRequest, SendResult> sendObserver;
+    /** Told of every delivery dead-lettered as its last lease ran out, if set ({@link #observeDeadLetters}). */
+    private volatile java.util.function.BiConsumer<AgentId, MessageId> deadLetterObserver;
     private final LinkedHashSet<Inbox> woken = new LinkedHashSet<>();
     private long lastId;
     /** The sequence number of the last event someone waits for; duplicates of a send wait for it. */
@@ -456,6 +458,11 @@ final class Engine implements MessageBus {
     @Override
     public void observeSends(java.util.function.BiConsumer<SendRequest, SendResult> observer) {
         sendObserver = observer;
+    }
+
+    @Override
+    public void observeDeadLetters(java.util.function.BiConsumer<AgentId, MessageId> observer) {
+        deadLetterObserver = observer;
     }
 
     private Optional<SendResult> duplicateOf(SendRequest request, long now) {
@@ -1287,6 +1294,20 @@ final class Engine implements MessageBus {
         if (d != null && d.status == DeliveryStatus.LEASED) {
             leasesExpired++;
             endLease(d, 0);
+            if (d.status == DeliveryStatus.DEAD_LETTERED) {
+                tellDeadLettered(d);
+            }
+        }
+    }
+
+    private void tellDeadLettered(DeliveryState d) {
+        java.util.function.BiConsumer<AgentId, MessageId> observer = deadLetterObserver; // null while recovering
+        if (observer != null) {
+            try {
+                observer.accept(d.inbox.agent, d.stored.message.id());
+            } catch (RuntimeException e) { // the engine's state stands whatever its observer does
+                LOG.log(System.Logger.Level.WARNING, "a dead-letter observer failed", e);
+            }
         }
     }
 

@@ -103,6 +103,14 @@ public interface MessageBus extends AutoCloseable {
      */
     void observeSends(java.util.function.BiConsumer<SendRequest, SendResult> observer);
 
+    /**
+     * Tells {@code observer} of every delivery moved to its agent's dead-letter queue because its
+     * last lease ran out (a nack that does it says so in its own answer, {@link #nackAsync}). It
+     * runs under the engine's lock as the move is applied, so it must be quick and must not call
+     * the bus. Not told of moves replayed at open. One observer at a time.
+     */
+    void observeDeadLetters(java.util.function.BiConsumer<AgentId, MessageId> observer);
+
     /** Sends and waits until the message is durable. */
     default SendResult send(SendRequest request) {
         return await(sendAsync(request));

@@ -445,6 +445,23 @@ abstract class MessageBusContract {
     }
 
     @Test
+    void anObserver_isToldOfDeliveriesDeadLetteredAsTheirLastLeaseRanOut_notOfNackedOnes() {
+        reopen(c -> c.maxDeliveries(1));
+        List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        bus.observeDeadLetters((agent, id) -> seen.add(agent.value() + " " + id));
+        MessageId expiring = send(ALICE, Address.agent(BOB), "1").id();
+        MessageId nacked = send(ALICE, Address.agent(BOB), "2").id();
+        bus.receive(BOB, 2, Duration.ofSeconds(1), Duration.ZERO);
+
+        assertThat(bus.nack(BOB, nacked, Duration.ZERO)).as("its answer says so").isEqualTo(DeliveryStatus.DEAD_LETTERED);
+        clock.advance(Duration.ofSeconds(2));
+        runTimers();
+
+        assertThat(statusOf(expiring, BOB)).isEqualTo(DeliveryStatus.DEAD_LETTERED);
+        assertThat(seen).containsExactly("bob " + expiring);
+    }
+
+    @Test
     void aLateRelease_leavesALaterLeaseOfTheSameMessageAlone() {
         send(ALICE, Address.agent(BOB), "1");
         Delivery first = bus.receive(BOB, 1, Duration.ofSeconds(1), Duration.ZERO).getFirst();

@@ -146,11 +146,24 @@ final class AuditLog implements AutoCloseable {
         }
     }
 
-    /** A message {@code agent} gave back, to be delivered again after {@code delay}. */
-    void nacked(AgentId agent, MessageId id, Duration delay) {
+    /**
+     * A message {@code agent} gave back, to be delivered again after {@code delay}, or dead-lettered
+     * as it was its last delivery ({@code after}).
+     */
+    void nacked(AgentId agent, MessageId id, Duration delay, io.swarmbus.messaging.DeliveryStatus after) {
         if (enabled()) {
             record(Stream.MESSAGE_AUDIT, "nacked", Map.of("message_id", id.toString(), "agent_id", agent.value(),
                     "delay_seconds", delay.toMillis() / 1000.0));
+            if (after == io.swarmbus.messaging.DeliveryStatus.DEAD_LETTERED) {
+                deadLettered(agent, id);
+            }
+        }
+    }
+
+    /** A message moved to {@code agent}'s dead-letter queue after its last delivery, nacked or run out. */
+    void deadLettered(AgentId agent, MessageId id) {
+        if (enabled()) {
+            record(Stream.MESSAGE_AUDIT, "dead_lettered", Map.of("message_id", id.toString(), "agent_id", agent.value()));
         }
     }
 

@@ -97,6 +97,7 @@ public final class HttpServer implements AutoCloseable {
         java.time.Clock clock = java.time.Clock.systemUTC();
         if (audit.enabled()) { // every send, the server's own (tasks, LLM answers, error reports) with its clients'
             bus.observeSends(audit::sent);
+            bus.observeDeadLetters(audit::deadLettered);
         }
         Tokens tokens = settings.jwtPrivateKeyFile().isPresent()
                 ? Tokens.rs256(settings.jwtPrivateKeyFile().get(), settings.tokenLifetime(), clock)

@@ -323,7 +323,7 @@ final class MessageRoutes {
         MessageId id = MessageId.parse(body.text("message_id"));
         Duration delay = Http.secondsParam(ctx, body, "delay_seconds", bus.maxVisibility()).orElse(Duration.ZERO);
         ctx.future(() -> Http.after(bus.nackAsync(agent, id, delay)).thenAccept(after -> {
-            audit.nacked(agent, id, delay);
+            audit.nacked(agent, id, delay, after);
             Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", Views.nackOutcome(after)));
         }));
     }
@@ -368,7 +368,7 @@ final class MessageRoutes {
                 Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", "acked"));
             }));
             case "failed", "rejected" -> ctx.future(() -> Http.after(bus.nackAsync(agent, id, Duration.ZERO)).thenAccept(after -> {
-                audit.nacked(agent, id, Duration.ZERO);
+                audit.nacked(agent, id, Duration.ZERO, after);
                 Http.json(ctx, 200, Map.of("message_id", id.toString(), "status", Views.nackOutcome(after)));
             }));
             default -> throw SwarmbusException.invalid("status", "status must be acked, processed, completed, "

@@ -461,7 +461,7 @@ final class SocketRoutes {
         MessageId id = MessageId.parse(frame.text("message_id"));
         Duration delay = seconds(frame, "delay_seconds").orElse(Duration.ZERO);
         answerWhenDone(ctx, ref, bus.nackAsync(agent, id, delay), after -> {
-            audit.nacked(agent, id, delay);
+            audit.nacked(agent, id, delay, after);
             Map<String, Object> answer = answer("nacked", ref);
             answer.put("message_id", id.toString());
             answer.put("status", Views.nackOutcome(after));

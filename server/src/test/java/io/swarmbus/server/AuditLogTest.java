@@ -62,7 +62,7 @@ class AuditLogTest {
     @Test
     void api_writesDailyJsonlFiles() throws Exception {
         Path audit = dir.resolve("audit");
-        MessageBus bus = MessageBus.open(BusConfig.builder(dir.resolve("data")).build());
+        MessageBus bus = MessageBus.open(BusConfig.builder(dir.resolve("data")).maxDeliveries(1).build());
         AuditLog log = AuditLog.start(audit, 30, Clock.systemUTC());
         HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir.resolve("data")), log);
         CountDownLatch stop = new CountDownLatch(1);
@@ -80,6 +80,12 @@ class AuditLogTest {
                     .at("/messages/0/id").asText();
             assertThat(send(port, "PUT", "/messages/" + received + "/status", t, "{\"status\":\"acked\"}").statusCode())
                     .isEqualTo(200);
+            // A nack of the last delivery: nacked, then dead-lettered.
+            post(port, "/messages", t, "{\"receiver_id\":\"agent1\",\"content\":\"z\"}");
+            String last = RequestBody.MAPPER.readTree(send(port, "POST", "/api/v1/agents/agent1/receive", t, "{}").body())
+                    .at("/messages/0/id").asText();
+            assertThat(send(port, "POST", "/api/v1/agents/agent1/nack", t, "{\"message_id\":\"" + last + "\"}").body())
+                    .contains("dead_lettered");
             // The same events on the WebSocket: a delivery, and its ack.
             post(port, "/messages", t, "{\"receiver_id\":\"agent1\",\"content\":\"y\"}");
             WebSocketTest.Frames frames = new WebSocketTest.Frames();
@@ -113,7 +119,9 @@ class AuditLogTest {
         assertThat(lines(audit, "task_history_").getLast().get("error").asText()).isEqualTo("no");
         List<JsonNode> messages = lines(audit, "message_audit_");
         assertThat(messages).extracting(n -> n.get("event").asText())
-                .containsExactly("sent", "delivered", "acked", "sent", "delivered", "acked", "sent");
+                .containsExactly("sent", "delivered", "acked", "sent", "delivered", "nacked", "dead_lettered", "sent",
+                        "delivered", "acked", "sent");
+        assertThat(messages.get(6).get("agent_id").asText()).isEqualTo("agent1");
         assertThat(messages.getLast().get("from_agent").asText()).as("the server's own task request").isEqualTo("swarmbus");
         assertThat(messages.getLast().get("message_type").asText()).isEqualTo("task_request");
         assertThat(messages.getFirst().get("from_agent").asText()).isEqualTo("agent1");
