@@ -50,7 +50,7 @@ public final class Main {
 
     /** Options that are there or not, and take no value: {@code --dev false} is a mistake, not dev mode off. */
     private static final java.util.Set<String> PLAIN_FLAGS = java.util.Set.of("dev", "messaging", "zero-latency",
-            "help");
+            "help", "json", "admin", "ack", "broadcast", "available");
 
     private final PrintStream out;
     private final PrintStream err;

@@ -109,6 +109,28 @@ class MainTest {
         assertThat(dir.resolve("journal")).as("nothing was stored").doesNotExist();
     }
 
+    /**
+     * Regression: the client's flags were read by their presence only, so {@code user add --admin
+     * false} created an admin, and {@code --json false}, {@code --ack false} and {@code --broadcast
+     * false} did what the flag does.
+     */
+    @Test
+    void clientFlags_refuseAValueAfterThem() {
+        String[][] commands = {
+                {"user", "add", "--username", "carol", "--password", "carol-pw", "--admin", "false"},
+                {"agent", "list", "--json", "false"},
+                {"agent", "list", "--available", "no"},
+                {"receive", "--agent", "writer", "--ack", "false"},
+                {"send", "--content", "1", "--broadcast", "false"}};
+        for (String[] command : commands) {
+            String flag = command[command.length - 2];
+            assertThat(run(with(new String[] {"--server", "http://127.0.0.1:1", "--token", "t"}, command)))
+                    .as(String.join(" ", command)).isEqualTo(2);
+            assertThat(errorOutput()).isEqualTo("swarmbus: unexpected argument '" + command[command.length - 1]
+                    + "'; " + flag + " is a flag and takes no value\n");
+        }
+    }
+
     /** Regression: {@code serve --help} was refused as an unknown option. */
     @Test
     void help_afterACommand_printsItsUsage() {
