@@ -618,8 +618,8 @@ final class Cli {
 
     private static String required(Map<String, String> options, String name) {
         String value = options.get(name);
-        if (value == null || value.equals("true") || value.isBlank()) {
-            throw new IllegalArgumentException("missing --" + name + (value == null || value.equals("true") ? "" : " (it is empty)"));
+        if (value == null || value.isBlank()) {
+            throw new IllegalArgumentException("missing --" + name + (value == null ? "" : " (it is empty)"));
         }
         return value;
     }

@@ -513,8 +513,8 @@ public final class Main {
     }
 
     /**
-     * {@code --name value} pairs from {@code args[first]} on; a flag without a value maps to "true",
-     * and so does a {@linkplain #PLAIN_FLAGS plain flag}, which never takes the next argument.
+     * {@code --name value} pairs from {@code args[first]} on; a {@linkplain #PLAIN_FLAGS plain flag}
+     * maps to "true" and never takes the next argument, and any other option needs its value.
      */
     static Map<String, String> parse(String[] args, int first) {
         Map<String, String> options = new HashMap<>();
@@ -526,8 +526,11 @@ public final class Main {
                         ? before + " is a flag and takes no value" : "options look like --name value"));
             }
             String name = args[i].substring(2);
-            boolean hasValue = !PLAIN_FLAGS.contains(name) && i + 1 < args.length && !args[i + 1].startsWith("--");
-            String value = hasValue ? args[++i] : "true";
+            boolean flag = PLAIN_FLAGS.contains(name);
+            if (!flag && (i + 1 == args.length || args[i + 1].startsWith("--"))) {
+                throw new IllegalArgumentException("--" + name + " needs a value");
+            }
+            String value = flag ? "true" : args[++i];
             // Repeatable: --llm-backend A --llm-backend B is the list "A,B". Any other option given
             // twice is a mistake to point out, not one to settle by taking the last.
             options.merge(name, value, (a, b) -> {

@@ -131,6 +131,29 @@ class MainTest {
         }
     }
 
+    /**
+     * Regression: an option left without its value was taken as "true" (an agent described as
+     * "true"), and a value of "true" as no value at all, so {@code --content true} could not be sent.
+     */
+    @Test
+    void anOptionWithoutItsValue_isRefused_andTrueIsAValueLikeAnyOther() throws Exception {
+        assertThat(run("agent", "register", "--id", "w", "--description", "--server", "http://127.0.0.1:1")).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: --description needs a value\n");
+        assertThat(run("send", "--server", "http://127.0.0.1:1", "--to", "w", "--content")).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: --content needs a value\n");
+
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
+                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
+            String url = "http://127.0.0.1:" + server.port();
+            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
+            String[] auth = {"--server", url, "--token", output().trim()};
+            assertThat(run(with(auth, "agent", "register", "--id", "true"))).as(errorOutput()).isZero();
+            assertThat(run(with(auth, "send", "--from", "true", "--to", "true", "--content", "true"))).isZero();
+            assertThat(run(with(auth, "receive", "--agent", "true", "--json"))).isZero();
+            assertThat(RequestBody.MAPPER.readTree(output()).at("/messages/0/content").isBoolean()).isTrue();
+        }
+    }
+
     /** Regression: {@code serve --help} was refused as an unknown option. */
     @Test
     void help_afterACommand_printsItsUsage() {
