@@ -83,6 +83,8 @@ final class Cli {
     private final PrintStream out;
     private final Map<String, String> env;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    /** How long a call may take, beside the time it asks the server to wait. */
+    private final Duration timeout;
 
     /** A failed call, already phrased for the user. */
     static final class Failure extends RuntimeException {
@@ -94,8 +96,13 @@ final class Cli {
     }
 
     Cli(PrintStream out, Map<String, String> env) {
+        this(out, env, Duration.ofSeconds(120));
+    }
+
+    Cli(PrintStream out, Map<String, String> env, Duration timeout) {
         this.out = out;
         this.env = env;
+        this.timeout = timeout;
     }
 
     /**
@@ -302,9 +309,9 @@ final class Cli {
 
     private void receive(Call call, Map<String, String> options) {
         String agent = required(options, "agent");
-        ObjectNode body = object().put("max_messages", integer(options, "max", 10))
-                .put("timeout", number(options, "wait", 0));
-        JsonNode reply = call.post("/api/v1/agents/" + path(agent) + "/receive", body);
+        double wait = number(options, "wait", 0);
+        ObjectNode body = object().put("max_messages", integer(options, "max", 10)).put("timeout", wait);
+        JsonNode reply = call.post("/api/v1/agents/" + path(agent) + "/receive", body, wait);
         call.print(reply, r -> {
             StringBuilder text = new StringBuilder(r.path("count").asInt() + " message(s) for " + agent);
             r.path("messages").forEach(m -> text.append(String.format("%n  %s  from %-12s %-8s %-13s attempt %d  %s",
@@ -367,8 +374,9 @@ final class Cli {
                 ObjectNode body = object();
                 body.set("task", options.containsKey("task") ? taskJson(options.get("task"))
                         : object().put("objective", required(options, "objective")));
-                call.print(call.post(base + "/" + path(networkId(call, options)) + "/execute?wait_seconds="
-                        + integer(options, "wait", 60), body), Cli::describeExecution);
+                int wait = integer(options, "wait", 60);
+                call.print(call.post(base + "/" + path(networkId(call, options)) + "/execute?wait_seconds=" + wait,
+                        body, wait), Cli::describeExecution);
             }
             case "status" -> call.print(call.get(base + "/" + path(networkId(call, options)) + "/status"), r -> {
                 JsonNode m = r.path("performance_metrics");
@@ -529,8 +537,8 @@ final class Cli {
                     body.put("swarm_id", id);
                     return id;
                 });
-                call.print(call.post(base + "/coordinate?wait_seconds=" + integer(options, "wait", 60), body),
-                        Cli::describeExecution);
+                int wait = integer(options, "wait", 60);
+                call.print(call.post(base + "/coordinate?wait_seconds=" + wait, body, wait), Cli::describeExecution);
             }
             case "consensus" -> call.print(call.post(base + "/consensus", object()
                     .put("task_id", required(options, "task-id"))
@@ -649,9 +657,20 @@ final class Cli {
             return send("POST", path, body);
         }
 
+        /** A POST that asks the server to wait up to {@code waitSeconds} before it answers. */
+        JsonNode post(String path, JsonNode body, double waitSeconds) {
+            // The server refuses a wait past a day; NaN and the negative ones add nothing.
+            long waitMillis = (long) (Math.min(Math.max(waitSeconds, 0), 86_400) * 1000);
+            return send("POST", path, body, timeout.plusMillis(waitMillis));
+        }
+
         JsonNode send(String method, String path, JsonNode body) {
+            return send(method, path, body, timeout);
+        }
+
+        private JsonNode send(String method, String path, JsonNode body, Duration callTimeout) {
             HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(server + path))
-                    .timeout(Duration.ofSeconds(120))
+                    .timeout(callTimeout)
                     .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                             : HttpRequest.BodyPublishers.ofString(body.toString()))
                     .header("Content-Type", "application/json");

@@ -9,6 +9,8 @@ import java.io.PrintStream;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -302,6 +304,27 @@ class MainTest {
             new Cli(new PrintStream(listed, true, StandardCharsets.UTF_8),
                     java.util.Map.of("SWARMBUS_SERVER", url, "SWARMBUS_TOKEN", carol[3])).run("agent list", java.util.Map.of());
             assertThat(listed.toString(StandardCharsets.UTF_8)).contains("1 agent(s)", "c2").doesNotContain("c1 ");
+        }
+    }
+
+    /**
+     * Regression: every call gave up after 120 s, so {@code receive --wait 300} failed after two
+     * minutes (and what the server leased it meanwhile came back only when the lease ran out).
+     */
+    @Test
+    void receive_waitsLongerThanTheCallTimeout_whenAskedTo() {
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
+                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
+            String url = "http://127.0.0.1:" + server.port();
+            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
+            Map<String, String> env = Map.of("SWARMBUS_SERVER", url, "SWARMBUS_TOKEN", output().trim());
+            ByteArrayOutputStream printed = new ByteArrayOutputStream();
+            Cli cli = new Cli(new PrintStream(printed, true, StandardCharsets.UTF_8), env, Duration.ofSeconds(1));
+            cli.run("agent register", Map.of("id", "planner"));
+
+            cli.run("receive", Map.of("agent", "planner", "wait", "2")); // a call timeout of 1 s, and 2 s of waiting
+
+            assertThat(printed.toString(StandardCharsets.UTF_8)).contains("0 message(s) for planner");
         }
     }
 
