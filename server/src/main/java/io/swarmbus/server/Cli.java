@@ -210,9 +210,7 @@ final class Cli {
                     r -> "deleted " + r.path("agent_id").asText());
             case "send" -> send(call, "/api/v1/messages", options, true);
             case "receive" -> receive(call, options);
-            case "ack" -> call.print(call.post("/api/v1/agents/" + path(required(options, "agent")) + "/ack",
-                    object().put("message_id", required(options, "id"))),
-                    r -> "acked " + r.path("acked").size() + ", not held " + r.path("not_held").size());
+            case "ack" -> ack(call, required(options, "agent"), required(options, "id"));
             case "group create" -> {
                 ArrayNode members = RequestBody.MAPPER.createArrayNode();
                 for (String member : required(options, "members").split(",")) {
@@ -305,6 +303,16 @@ final class Cli {
         }
         call.print(call.post(path, body), r -> "sent " + r.path("message_id").asText() + " to "
                 + r.path("recipients").asInt() + " recipient(s)");
+    }
+
+    /** Acks one message; one the agent holds no lease on is a refusal, since it will be delivered again. */
+    private static void ack(Call call, String agent, String id) {
+        JsonNode reply = call.post("/api/v1/agents/" + path(agent) + "/ack", object().put("message_id", id));
+        if (!reply.path("not_held").isEmpty()) {
+            throw new Failure("message " + id + " was not acked: " + agent + " holds no lease on it (it was not "
+                    + "received, or was acked already, or its lease ran out)");
+        }
+        call.print(reply, r -> "acked " + r.path("acked").size() + ", not held " + r.path("not_held").size());
     }
 
     private void receive(Call call, Map<String, String> options) {

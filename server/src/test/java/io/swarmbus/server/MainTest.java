@@ -328,6 +328,28 @@ class MainTest {
         }
     }
 
+    /** Regression: acking a message the agent held no lease on exited 0, as if it were acked. */
+    @Test
+    void ack_ofAMessageNotHeld_exitsWithOne_sayingWhy() throws Exception {
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
+                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
+            String url = "http://127.0.0.1:" + server.port();
+            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
+            String[] auth = {"--server", url, "--token", output().trim()};
+            assertThat(run(with(auth, "agent", "register", "--id", "planner"))).isZero();
+            assertThat(run(with(auth, "send", "--to", "planner", "--content", "1", "--json"))).isZero();
+            String id = RequestBody.MAPPER.readTree(output()).path("message_id").asText();
+
+            assertThat(run(with(auth, "ack", "--agent", "planner", "--id", id))).isEqualTo(1);
+            assertThat(errorOutput()).isEqualTo("swarmbus: message " + id + " was not acked: planner holds no lease "
+                    + "on it (it was not received, or was acked already, or its lease ran out)\n");
+
+            assertThat(run(with(auth, "receive", "--agent", "planner"))).isZero();
+            assertThat(run(with(auth, "ack", "--agent", "planner", "--id", id))).isZero();
+            assertThat(output()).contains("acked 1, not held 0");
+        }
+    }
+
     @Test
     void client_withTheServerDown_saysSoInOneLine() throws Exception {
         int port;
