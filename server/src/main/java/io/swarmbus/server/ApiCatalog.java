@@ -156,6 +156,13 @@ final class ApiCatalog {
             success.putObject("content").putObject("application/json").putObject("schema").put("type", "array")
                     .set("items", objectSchema(request.get("response_items")));
         }
+        // Other success statuses (a repeated send, a profile replaced) answer in the same shape.
+        request.path("also").properties().forEach(other -> {
+            ObjectNode response = responses.putObject(other.getKey()).put("description", other.getValue().asText());
+            if (success.has("content")) {
+                response.set("content", success.get("content").deepCopy());
+            }
+        });
         responses.putObject("default").put("description", "error")
                 .putObject("content").putObject("application/json").putObject("schema")
                 .put("$ref", "#/components/schemas/Error");

@@ -279,6 +279,46 @@ class OpenApiDocTest {
         arrays.forEach((op, field) -> assertThat(answers.get(op).body().path(field)).as(op + " " + field).isNotEmpty());
     }
 
+    /**
+     * Regression: the document gave one success status per operation, though registering an agent
+     * again, repeating a send with its idempotency key and subscribing again answer 200, and an
+     * execution or coordination that finished within {@code wait_seconds} answers 200, not 202.
+     */
+    @Test
+    void otherSuccessStatuses_areDocumented_withTheSameAnswer() throws Exception {
+        api.call(alice, "POST", "/api/v1/groups", "{\"group_name\":\"team\",\"agent_ids\":[\"alice\"]}");
+        api.call(alice, "POST", "/api/v1/topics/news/subscribers", "{\"agent_id\":\"alice\"}");
+        String send = "\"content\":1,\"idempotency_key\":\"k\"";
+        Map<String, String[]> again = new LinkedHashMap<>();
+        again.put("post /api/v1/agents", new String[] {"/api/v1/agents", "{\"agent_id\":\"alice\"}"});
+        again.put("post /agents/register", new String[] {"/agents/register", "{\"agent_id\":\"alice\"}"});
+        again.put("post /api/v1/topics/{topic}/subscribers",
+                new String[] {"/api/v1/topics/news/subscribers", "{\"agent_id\":\"alice\"}"});
+        again.put("post /api/v1/messages", new String[] {"/api/v1/messages", "{\"to\":\"alice\"," + send + "}"});
+        again.put("post /messages", new String[] {"/messages", "{\"receiver_id\":\"alice\"," + send + "}"});
+        again.put("post /api/v1/messages/broadcast", new String[] {"/api/v1/messages/broadcast", "{" + send + "}"});
+        again.put("post /messages/broadcast", new String[] {"/messages/broadcast", "{" + send + "}"});
+        again.put("post /api/v1/groups/{name}/messages", new String[] {"/api/v1/groups/team/messages", "{" + send + "}"});
+        again.put("post /groups/message", new String[] {"/groups/message", "{\"group_name\":\"team\"," + send + "}"});
+        again.put("post /api/v1/topics/{topic}/messages", new String[] {"/api/v1/topics/news/messages", "{" + send + "}"});
+        for (Map.Entry<String, String[]> entry : again.entrySet()) {
+            String op = entry.getKey();
+            String[] call = entry.getValue();
+            Reply reply = api.call(alice, "POST", call[0], call[1]);
+            if (reply.status() != 200) { // the first send of its key; the second is the duplicate
+                reply = api.call(alice, "POST", call[0], call[1]);
+            }
+            assertThat(reply.status()).as(op + " " + reply.body()).isEqualTo(200);
+            JsonNode answered = operation(op).path("responses").path("200");
+            assertThat(answered.path("description").asText()).as(op + " documents its 200").isNotBlank();
+            assertMatches(op + " answering 200", answered.at("/content/application~1json/schema"), reply.body());
+        }
+        for (String op : List.of("post /api/v1/agents/networks/{id}/execute", "post /swarm/coordinate",
+                "post /v1/swarm/coordinate")) {
+            assertThat(operation(op).path("responses").fieldNames()).toIterable().as(op).startsWith("202", "200");
+        }
+    }
+
     /** Tasks, each for alice: one completed, one failed without retries, one cancelled. */
     void callTaskRoutes(Map<String, Reply> answers) throws Exception {
         String forAlice = "\"candidates\":[\"alice\"],\"max_retries\":0";
