@@ -257,7 +257,7 @@ final class Cli {
                     r.path("mean_duration_ms").asDouble(), r.path("p95_duration_ms").asDouble(),
                     r.path("completed_last_minute").asInt()));
             case "history" -> {
-                String query = "?limit=" + options.getOrDefault("limit", "20")
+                String query = "?limit=" + integer(options, "limit", 20)
                         + Optional.ofNullable(options.get("agent")).map(a -> "&agent=" + path(a)).orElse("");
                 call.print(call.get("/api/v1/messages" + query), r -> {
                     StringBuilder text = new StringBuilder(r.path("count").asInt() + " message(s), newest first");

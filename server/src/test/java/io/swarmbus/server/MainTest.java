@@ -390,6 +390,9 @@ class MainTest {
         assertThat(errorOutput()).contains("missing --content (it is empty)");
         assertThat(run("agent")).isEqualTo(2);
         assertThat(errorOutput()).contains("'agent' needs one of: register, list, heartbeat, delete");
+        // Regression: history sent --limit into the query as given, so "5&agent=w" added a filter.
+        assertThat(run("history", "--server", "http://127.0.0.1:1", "--limit", "5&agent=w")).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: --limit must be a whole number, was '5&agent=w'\n");
         assertThat(run("task", "stats", "--server", "http://127.0.0.1:1", "--limit", "3")).isEqualTo(2);
         assertThat(errorOutput()).contains("'task stats' takes no --limit\n");
         assertThat(run("network", "execute", "--server", "http://127.0.0.1:1", "--id", "n", "--task",
