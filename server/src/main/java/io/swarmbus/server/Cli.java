@@ -700,8 +700,12 @@ final class Cli {
             } catch (IOException e) {
                 throw new Failure("the server answered " + response.statusCode() + " with something that is not JSON");
             }
+            if (response.statusCode() >= 400 && !reply.path("error").isTextual()) {
+                throw new Failure("the server at " + server + " answered " + response.statusCode()
+                        + " with no Swarmbus error (is it a Swarmbus server?)");
+            }
             if (response.statusCode() >= 400) {
-                throw new Failure(reply.path("error").asText("error") + " (" + response.statusCode() + "): "
+                throw new Failure(reply.path("error").asText() + " (" + response.statusCode() + "): "
                         + reply.path("message").asText());
             }
             return reply;

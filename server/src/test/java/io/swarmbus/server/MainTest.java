@@ -361,6 +361,31 @@ class MainTest {
                 + " (is `swarmbus serve` running?)\n");
     }
 
+    /** Regression: an empty 404 from something that is not Swarmbus was printed as "error (404): ". */
+    @Test
+    void client_answeredByAnotherServer_saysSoInOneLine() {
+        com.sun.net.httpserver.HttpServer other;
+        try {
+            other = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        other.createContext("/", exchange -> {
+            exchange.sendResponseHeaders(404, -1);
+            exchange.close();
+        });
+        other.start();
+        try {
+            String url = "http://127.0.0.1:" + other.getAddress().getPort();
+            assertThat(run("agent", "list", "--server", url, "--token", "t")).isEqualTo(1);
+            assertThat(errorOutput()).isEqualTo("swarmbus: the server at " + url + " answered 404 with no Swarmbus "
+                    + "error (is it a Swarmbus server?)\n");
+            assertThat(run("agent", "list", "--server", url + "/", "--token", "t")).isEqualTo(1);
+        } finally {
+            other.stop(0);
+        }
+    }
+
     @Test
     void client_withAServerThatIsNotAUrl_saysSo() {
         assertThat(run("agent", "list", "--server", "not-a-url", "--token", "x")).isEqualTo(2);
