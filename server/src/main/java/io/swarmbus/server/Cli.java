@@ -212,12 +212,11 @@ final class Cli {
             case "receive" -> receive(call, options);
             case "ack" -> ack(call, required(options, "agent"), required(options, "id"));
             case "group create" -> {
-                ArrayNode members = RequestBody.MAPPER.createArrayNode();
-                for (String member : required(options, "members").split(",")) {
-                    members.add(member.trim());
-                }
                 ObjectNode body = object().put("group_name", required(options, "name"));
-                body.set("agent_ids", members);
+                list(body, "agent_ids", required(options, "members"));
+                if (body.get("agent_ids").isEmpty()) {
+                    throw new IllegalArgumentException("--members names no agent");
+                }
                 call.print(call.post("/api/v1/groups", body), r -> "created group " + r.path("group_name").asText()
                         + " " + r.path("agent_ids"));
             }

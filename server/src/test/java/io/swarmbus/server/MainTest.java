@@ -328,6 +328,26 @@ class MainTest {
         }
     }
 
+    /**
+     * Regression: {@code --members a,,b} sent an empty agent id (refused by the server), and
+     * {@code --members ,} created a group of no one, where {@code --capabilities} drops blank items.
+     */
+    @Test
+    void groupCreate_dropsBlankMembers_andRefusesNone() {
+        assertThat(run("group", "create", "--server", "http://127.0.0.1:1", "--name", "g", "--members", " , ")).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: --members names no agent\n");
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
+                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
+            String url = "http://127.0.0.1:" + server.port();
+            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
+            String[] auth = {"--server", url, "--token", output().trim()};
+            assertThat(run(with(auth, "agent", "register", "--id", "a"))).isZero();
+            assertThat(run(with(auth, "agent", "register", "--id", "b"))).isZero();
+            assertThat(run(with(auth, "group", "create", "--name", "g", "--members", "a,,b,"))).as(errorOutput()).isZero();
+            assertThat(output()).contains("created group g [\"a\",\"b\"]");
+        }
+    }
+
     /** Regression: acking a message the agent held no lease on exited 0, as if it were acked. */
     @Test
     void ack_ofAMessageNotHeld_exitsWithOne_sayingWhy() throws Exception {
