@@ -162,11 +162,24 @@ final class Cli {
         }
     }
 
+    /** http(s), a host, an optional port and path prefix (a proxy's); no query or fragment, which the API's paths would follow. */
+    private static boolean isServerUrl(String text) {
+        if (!text.matches("https?://[^/?#\\s]+(/[^?#\\s]*)?")) {
+            return false;
+        }
+        try {
+            java.net.URI uri = new java.net.URI(text);
+            return uri.getHost() != null && uri.getPort() >= -1 && uri.getPort() != 0 && uri.getPort() <= 65_535;
+        } catch (java.net.URISyntaxException e) {
+            return false;
+        }
+    }
+
     /** Runs {@code command} (one or two words) with {@code options}. */
     void run(String command, Map<String, String> options) {
         check(command, options);
         String server = options.getOrDefault("server", env.getOrDefault("SWARMBUS_SERVER", "http://127.0.0.1:8080"));
-        if (!server.matches("https?://[^/\\s]+(/\\S*)?")) {
+        if (!isServerUrl(server)) {
             throw new IllegalArgumentException("--server must be a URL like http://127.0.0.1:8080, was '" + server + "'");
         }
         Optional<String> token = Optional.ofNullable(options.getOrDefault("token", env.get("SWARMBUS_TOKEN")));

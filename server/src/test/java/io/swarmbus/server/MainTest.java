@@ -410,6 +410,13 @@ class MainTest {
     void client_withAServerThatIsNotAUrl_saysSo() {
         assertThat(run("agent", "list", "--server", "not-a-url", "--token", "x")).isEqualTo(2);
         assertThat(errorOutput()).isEqualTo("swarmbus: --server must be a URL like http://127.0.0.1:8080, was 'not-a-url'\n");
+        // Regression: a query was kept, the API's paths put after it; a port out of range was Java's own message.
+        for (String url : java.util.List.of("http://127.0.0.1:8080/?x=1", "http://127.0.0.1:8080#top", "http://127.0.0.1:99999",
+                "http://127.0.0.1:0", "http://exa mple")) {
+            assertThat(run("agent", "list", "--server", url, "--token", "x")).as(url).isEqualTo(2);
+            assertThat(errorOutput()).as(url).isEqualTo("swarmbus: --server must be a URL like http://127.0.0.1:8080, "
+                    + "was '" + url + "'\n");
+        }
     }
 
     @Test
