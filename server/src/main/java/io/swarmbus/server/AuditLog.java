@@ -61,13 +61,18 @@ final class AuditLog implements AutoCloseable {
     private final int retentionDays;
     private final Clock clock;
     private final BlockingQueue<Entry> queue = new ArrayBlockingQueue<>(65_536);
-    private final Map<Stream, Writer> writers = new java.util.EnumMap<>(Stream.class);
+    private final Map<Stream, OpenFile> files = new java.util.EnumMap<>(Stream.class);
+    /** Records taken since the last flush: lost with the buffers if writing fails. */
+    private int unflushed;
     private LocalDate day;
     private Thread writer;
     private final java.util.concurrent.atomic.LongAdder dropped = new java.util.concurrent.atomic.LongAdder();
     private long filesCheckedAt;
-    /** Whether the last write failed: the failure is logged once, not for every record. */
+    /** Whether writing fails, until a flush succeeds: the failure is logged once, not for every record. */
     private boolean failing;
+
+    /** An open audit file; its stream is closed without a flush when writing fails. */
+    private record OpenFile(Writer writer, java.io.OutputStream out) {}
 
     private AuditLog(Path dir, int retentionDays, Clock clock) {
         this.dir = dir;
@@ -188,19 +193,22 @@ final class AuditLog implements AutoCloseable {
         try {
             for (Entry entry = queue.take(); entry != STOP; entry = queue.take()) {
                 try {
+                    unflushed++;
                     write(entry);
                     if (queue.isEmpty()) {
-                        for (Writer w : writers.values()) {
-                            w.flush();
+                        for (OpenFile f : files.values()) {
+                            f.writer().flush();
+                        }
+                        unflushed = 0;
+                        if (failing) {
+                            failing = false;
+                            LOG.info("audit log writes to {} again", dir);
                         }
                     }
-                    if (failing) {
-                        failing = false;
-                        LOG.info("audit log writes to {} again", dir);
-                    }
                 } catch (IOException e) {
-                    dropped.increment();
-                    closeWriters();
+                    dropped.add(unflushed); // this record and every one buffered with it
+                    unflushed = 0;
+                    discardFiles();
                     if (!failing) {
                         failing = true;
                         LOG.error("audit log cannot write to {}; records are dropped until it can", dir, e);
@@ -210,30 +218,33 @@ final class AuditLog implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
-            closeWriters();
+            try {
+                closeFiles();
+            } catch (IOException e) {
+                LOG.warn("cannot close the audit files", e);
+            }
         }
     }
 
     private void write(Entry entry) throws IOException {
         LocalDate today = LocalDate.now(clock.withZone(ZoneOffset.UTC));
         if (!today.equals(day)) {
-            closeWriters();
+            closeFiles();
             day = today;
             deleteExpired();
         }
         if (clock.millis() - filesCheckedAt >= 1000) {
             filesCheckedAt = clock.millis();
-            if (writers.keySet().stream().anyMatch(stream -> !Files.exists(file(stream)))) {
-                closeWriters(); // moved or deleted, the directory perhaps with them: opened again below
+            if (files.keySet().stream().anyMatch(stream -> !Files.exists(file(stream)))) {
+                closeFiles(); // moved or deleted, the directory perhaps with them: opened again below
             }
         }
-        Writer w = writers.get(entry.stream());
-        if (w == null) {
-            Files.createDirectories(dir);
-            w = Files.newBufferedWriter(file(entry.stream()), StandardCharsets.UTF_8,
-                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-            writers.put(entry.stream(), w);
+        OpenFile open = files.get(entry.stream());
+        if (open == null) {
+            open = open(entry.stream());
+            files.put(entry.stream(), open);
         }
+        Writer w = open.writer();
         try {
             w.write(RequestBody.MAPPER.writeValueAsString(entry.fields()));
         } catch (JsonProcessingException e) {
@@ -246,15 +257,47 @@ final class AuditLog implements AutoCloseable {
         return dir.resolve(stream.prefix + day + ".jsonl");
     }
 
-    private void closeWriters() {
-        for (Writer w : writers.values()) {
+    private OpenFile open(Stream stream) throws IOException {
+        Files.createDirectories(dir);
+        Path path = file(stream);
+        boolean torn = Files.isRegularFile(path) && Files.size(path) > 0 && lastByte(path) != '\n';
+        java.io.OutputStream out = Files.newOutputStream(path, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        Writer writer = new java.io.BufferedWriter(new java.io.OutputStreamWriter(out, StandardCharsets.UTF_8));
+        if (torn) {
+            writer.write('\n'); // a line cut short by a failed write ends there, not inside the next record
+        }
+        return new OpenFile(writer, out);
+    }
+
+    private static int lastByte(Path path) throws IOException {
+        try (java.nio.channels.SeekableByteChannel channel = Files.newByteChannel(path)) {
+            java.nio.ByteBuffer last = java.nio.ByteBuffer.allocate(1);
+            channel.position(channel.size() - 1).read(last);
+            return last.get(0);
+        }
+    }
+
+    /** Flushes and closes the open files. */
+    private void closeFiles() throws IOException {
+        try {
+            for (OpenFile f : files.values()) {
+                f.writer().close();
+            }
+        } finally {
+            discardFiles(); // whatever the flush above did not write
+        }
+    }
+
+    /** Closes the open files without writing what their buffers hold: writing them just failed. */
+    private void discardFiles() {
+        for (OpenFile f : files.values()) {
             try {
-                w.close();
+                f.out().close();
             } catch (IOException e) {
-                LOG.warn("cannot close an audit file", e);
+                // already failing; the failure is logged once by the write loop
             }
         }
-        writers.clear();
+        files.clear();
     }
 
     /** Deletes audit files whose date is older than the retention. */

@@ -192,4 +192,40 @@ class AuditLogTest {
                     .containsExactly("unblocked");
         }
     }
+
+    /**
+     * Regression: a failed flush counted one record dropped of the dozens its buffer held, and
+     * logged the failure again with every record; a line cut short by a full disk took the next
+     * record into it.
+     */
+    @Test
+    void aFullDisk_countsEveryRecordItLoses_andALineItCutShortEndsBeforeTheNext() throws Exception {
+        Path full = Path.of("/dev/full"); // a device whose every write fails as a full disk's would
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(full));
+        Path audit = Files.createDirectories(dir.resolve("audit"));
+        Path today = audit.resolve("message_audit_" + LocalDate.now(ZoneOffset.UTC) + ".jsonl");
+        Files.createSymbolicLink(today, full);
+        try (AuditLog log = AuditLog.start(audit, 30, Clock.systemUTC())) {
+            for (int i = 0; i < 2_000; i++) {
+                log.record(AuditLog.Stream.MESSAGE_AUDIT, "lost", java.util.Map.of("i", i));
+            }
+            for (long end = System.nanoTime() + 10_000_000_000L; log.dropped() < 2_000 && System.nanoTime() < end; ) {
+                Thread.sleep(20);
+            }
+            assertThat(log.dropped()).isEqualTo(2_000);
+
+            Files.delete(today);
+            Files.writeString(today, "{\"event\":\"cut sho"); // what a full disk left of a line
+            log.record(AuditLog.Stream.MESSAGE_AUDIT, "whole", java.util.Map.of());
+            List<String> lines = List.of();
+            for (long end = System.nanoTime() + 5_000_000_000L; lines.size() < 2 && System.nanoTime() < end; ) {
+                Thread.sleep(20);
+                lines = Files.readAllLines(today);
+            }
+            assertThat(lines).hasSize(2);
+            assertThat(lines.getFirst()).isEqualTo("{\"event\":\"cut sho");
+            assertThat(RequestBody.MAPPER.readTree(lines.get(1)).get("event").asText()).isEqualTo("whole");
+            assertThat(log.dropped()).isEqualTo(2_000);
+        }
+    }
 }
