@@ -563,7 +563,8 @@ final class Cli {
             case "consensus" -> call.print(call.post(base + "/consensus", object()
                     .put("task_id", required(options, "task-id"))
                     .put("consensus_algorithm", options.getOrDefault("algorithm", "majority-vote"))
-                    .put("timeout_seconds", integer(options, "timeout", 300))), r -> String.format(
+                    .put("timeout_seconds", integer(options, "timeout", 300)), integer(options, "timeout", 300)),
+                    r -> String.format(
                     "%s: %s (confidence %.2f, %s) votes %s from %s", r.path("consensus_algorithm").asText(),
                     r.path("result").path("final_answer").asText("no answer"), r.path("confidence_score").asDouble(),
                     r.path("consensus_reached").asBoolean() ? "reached" : "not reached", r.path("result").path("votes"),

@@ -1,6 +1,7 @@
 package io.swarmbus.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.swarmbus.messaging.BusConfig;
 import io.swarmbus.messaging.MessageBus;
@@ -325,6 +326,12 @@ class MainTest {
             cli.run("receive", Map.of("agent", "planner", "wait", "2")); // a call timeout of 1 s, and 2 s of waiting
 
             assertThat(printed.toString(StandardCharsets.UTF_8)).contains("0 message(s) for planner");
+
+            // A consensus waits for its coordination up to --timeout: 2 s here, a coordination no one works on.
+            cli.run("swarm join", new java.util.HashMap<>(Map.of("role", "monitor", "capability", "x", "agent", "planner")));
+            cli.run("swarm coordinate", new java.util.HashMap<>(Map.of("task-id", "q1", "objective", "x", "wait", "0")));
+            assertThatThrownBy(() -> cli.run("swarm consensus", Map.of("task-id", "q1", "timeout", "2")))
+                    .hasMessageContaining("still running");
         }
     }
 
