@@ -1151,7 +1151,7 @@ final class Engine implements MessageBus {
             case LeaseExtended e -> applyLeaseExtended(e);
             case Released e -> applyReleased(e);
             case Nacked e -> applyNacked(e);
-            case LeaseExpired e -> applyLeaseExpired(e);
+            case LeaseExpired e -> applyLeaseExpired(e, replaying);
             case Replayed e -> applyReplayed(e);
             case DelayEnded e -> applyDelayEnded(e);
             case Expired e -> applyExpired(e);
@@ -1289,25 +1289,24 @@ final class Engine implements MessageBus {
         }
     }
 
-    private void applyLeaseExpired(LeaseExpired e) {
+    private void applyLeaseExpired(LeaseExpired e, boolean replaying) {
         DeliveryState d = delivery(inboxes.get(e.agent()), e.id());
         if (d != null && d.status == DeliveryStatus.LEASED) {
             leasesExpired++;
             endLease(d, 0);
-            if (d.status == DeliveryStatus.DEAD_LETTERED) {
+            if (d.status == DeliveryStatus.DEAD_LETTERED && !replaying) {
                 tellDeadLettered(d);
             }
         }
     }
 
+    /** Tells the observer, if any, once the lock is released (a failing one is logged by {@link #unlock}). */
     private void tellDeadLettered(DeliveryState d) {
-        java.util.function.BiConsumer<AgentId, MessageId> observer = deadLetterObserver; // null while recovering
+        java.util.function.BiConsumer<AgentId, MessageId> observer = deadLetterObserver;
         if (observer != null) {
-            try {
-                observer.accept(d.inbox.agent, d.stored.message.id());
-            } catch (RuntimeException e) { // the engine's state stands whatever its observer does
-                LOG.log(System.Logger.Level.WARNING, "a dead-letter observer failed", e);
-            }
+            AgentId agent = d.inbox.agent;
+            MessageId id = d.stored.message.id();
+            completions.add(() -> observer.accept(agent, id));
         }
     }
 

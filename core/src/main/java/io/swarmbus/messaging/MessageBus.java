@@ -106,8 +106,8 @@ public interface MessageBus extends AutoCloseable {
     /**
      * Tells {@code observer} of every delivery moved to its agent's dead-letter queue because its
      * last lease ran out (a nack that does it says so in its own answer, {@link #nackAsync}). It
-     * runs under the engine's lock as the move is applied, so it must be quick and must not call
-     * the bus. Not told of moves replayed at open. One observer at a time.
+     * runs just after the move, outside the engine's lock, on the thread that made it, so it must
+     * be quick. Not told of moves replayed at open. One observer at a time.
      */
     void observeDeadLetters(java.util.function.BiConsumer<AgentId, MessageId> observer);
 

@@ -64,6 +64,7 @@ public final class HttpServer implements AutoCloseable {
     private final Swarms swarms;
     private final Optional<ServerConnector> llmConnector;
     private final ReceiveHandler receives;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private HttpServer(Javalin app, Optional<String> generatedAdminPassword, Registry registry,
             TaskCoordinator coordinator, ScheduledExecutorService timer,
@@ -345,8 +346,8 @@ public final class HttpServer implements AutoCloseable {
 
     @Override
     public void close() {
-        if (!running.get()) {
-            return; // closed already
+        if (!closed.compareAndSet(false, true)) {
+            return;
         }
         LOG.info("stopping");
         try {

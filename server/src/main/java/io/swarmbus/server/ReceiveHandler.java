@@ -90,8 +90,9 @@ final class ReceiveHandler extends Handler.Wrapper {
     }
 
     /**
-     * Answers every poll under way 503, withdrawing its wait so that nothing more is leased to it,
-     * and refuses new ones; returns once they are answered, or after {@code grace}.
+     * Answers every poll under way 503 (one that acked first, 200 with its acks' outcome and no
+     * messages), withdrawing its wait so that nothing more is leased to it, and refuses new ones;
+     * returns once they are answered, or after {@code grace}.
      */
     void close(Duration grace) throws InterruptedException {
         closing = true;
@@ -236,8 +237,12 @@ final class ReceiveHandler extends Handler.Wrapper {
                 if (failure != null) {
                     Throwable cause = failure instanceof CompletionException && failure.getCause() != null
                             ? failure.getCause() : failure;
-                    refuseOrAbort(cause instanceof CancellationException && closing ? shuttingDown() : cause);
-                    return;
+                    boolean withdrawn = cause instanceof CancellationException && closing;
+                    if (!withdrawn || acked == null) {
+                        refuseOrAbort(withdrawn ? shuttingDown() : cause);
+                        return;
+                    }
+                    deliveries = List.of(); // its acks are done: answered, with no messages, as a wait that ended
                 }
                 metrics.delivered(deliveries);
                 audit.delivered(agent, deliveries);
