@@ -141,10 +141,12 @@ final class Auth {
                 .orElseThrow(() -> SwarmbusException.invalid("username", "'username' is required"));
         String password = Http.param(ctx, body, "password")
                 .orElseThrow(() -> SwarmbusException.invalid("password", "'password' is required"));
-        Optional<AccessStore.User> user = store.authenticate(username, password);
-        if (user.isEmpty() && devMode && store.user(username).isEmpty()) {
+        Optional<AccessStore.User> user;
+        if (devMode && store.user(username).isEmpty()) { // signed up: one password hash, not a refused one first
             userName(username);
             user = Optional.of(store.addUser(username, password, false));
+        } else {
+            user = store.authenticate(username, password);
         }
         if (user.isEmpty()) {
             limiter.acquire(address);

@@ -363,22 +363,29 @@ public final class Main {
             stop.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        } catch (java.io.IOException e) {
-            String why = e instanceof java.nio.file.FileAlreadyExistsException ? "a file is in its place"
-                    : e instanceof java.nio.file.FileSystemException f && f.getReason() != null ? f.getReason()
-                    : e.getClass().getSimpleName();
-            throw new IllegalArgumentException("config key 'audit.dir' is invalid: cannot make or write the directory "
-                    + config.get(Config.AUDIT_DIR) + ": " + why);
         } finally {
             bus.close();
             stopped.countDown();
         }
     }
 
-    private static AuditLog audit(Config config) throws java.io.IOException {
+    private static AuditLog audit(Config config) {
         String dir = config.get(Config.AUDIT_DIR);
-        return dir.isEmpty() ? AuditLog.off()
-                : AuditLog.start(Path.of(dir), config.get(Config.AUDIT_RETENTION_DAYS), java.time.Clock.systemUTC());
+        if (dir.isEmpty()) {
+            return AuditLog.off();
+        }
+        try {
+            return AuditLog.start(Path.of(dir), config.get(Config.AUDIT_RETENTION_DAYS), java.time.Clock.systemUTC());
+        } catch (java.io.IOException e) {
+            String why = switch (e) {
+                case java.nio.file.FileAlreadyExistsException exists -> "a file is in its place";
+                case java.nio.file.AccessDeniedException denied -> "permission denied";
+                case java.nio.file.FileSystemException other when other.getReason() != null -> other.getReason();
+                default -> e.getClass().getSimpleName();
+            };
+            throw new IllegalArgumentException("config key 'audit.dir' is invalid: cannot make or write the directory "
+                    + dir + ": " + why);
+        }
     }
 
     /** Writes the engine's counters and their rates since the last record, every {@code every}. */
