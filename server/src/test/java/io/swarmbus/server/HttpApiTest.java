@@ -66,6 +66,21 @@ class HttpApiTest {
         return new Reply(response.statusCode(), json, response);
     }
 
+    /** {@link #call} on another thread: a long-poll to wait on. */
+    CompletableFuture<Reply> callAsync(String method, String path, String body) {
+        return callAsync(method, path, body, "application/json");
+    }
+
+    CompletableFuture<Reply> callAsync(String method, String path, String body, String contentType) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return call(method, path, body, contentType);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+    }
+
     void register(String... agents) throws Exception {
         for (String agent : agents) {
             assertThat(call("POST", "/api/v1/agents", "{\"agent_id\":\"" + agent + "\"}").status()).isEqualTo(201);
@@ -142,14 +157,8 @@ class HttpApiTest {
     @Test
     void receive_longPoll_wakesWhenAMessageArrives() throws Exception {
         register("a", "b");
-        CompletableFuture<Reply> waiting = CompletableFuture.supplyAsync(() -> {
-            try {
-                return call("POST", "/api/v1/agents/b/receive", "max_messages=5&timeout=20",
-                        "application/x-www-form-urlencoded");
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<Reply> waiting = callAsync("POST", "/api/v1/agents/b/receive", "max_messages=5&timeout=20",
+                "application/x-www-form-urlencoded");
         Thread.sleep(200);
         assertThat(waiting).isNotDone();
 
@@ -162,13 +171,7 @@ class HttpApiTest {
     @Test
     void receive_longPoll_whoseAgentIsDeletedMeanwhile_is404() throws Exception {
         register("a", "b");
-        CompletableFuture<Reply> waiting = CompletableFuture.supplyAsync(() -> {
-            try {
-                return call("POST", "/api/v1/agents/b/receive?timeout=20", null);
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<Reply> waiting = callAsync("POST", "/api/v1/agents/b/receive?timeout=20", null);
         Thread.sleep(200);
         assertThat(waiting).isNotDone();
 
@@ -183,20 +186,8 @@ class HttpApiTest {
     @Test
     void receive_longPoll_waitingWhenTheServerCloses_isAnswered503_orWithItsAcksOutcome() throws Exception {
         register("a", "b");
-        CompletableFuture<Reply> waiting = CompletableFuture.supplyAsync(() -> {
-            try {
-                return call("POST", "/api/v1/agents/b/receive?timeout=20", null);
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        });
-        CompletableFuture<Reply> acking = CompletableFuture.supplyAsync(() -> { // the route that acks, then waits
-            try {
-                return call("POST", "/api/v1/agents/a/receive", "{\"timeout\":20,\"ack\":[]}");
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<Reply> waiting = callAsync("POST", "/api/v1/agents/b/receive?timeout=20", null);
+        CompletableFuture<Reply> acking = callAsync("POST", "/api/v1/agents/a/receive", "{\"timeout\":20,\"ack\":[]}"); // acks, then waits
         for (String agent : List.of("a", "b")) {
             for (long end = System.nanoTime() + 10_000_000_000L; System.nanoTime() < end
                     && bus.inboxStats(io.swarmbus.messaging.AgentId.of(agent)).waitingReceivers() == 0; ) {
