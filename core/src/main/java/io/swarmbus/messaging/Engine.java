@@ -190,6 +190,11 @@ final class Engine implements MessageBus {
     }
 
     @Override
+    public int maxInboxDepth() {
+        return config.maxInboxDepth();
+    }
+
+    @Override
     public Duration defaultVisibility() {
         return config.defaultVisibility();
     }

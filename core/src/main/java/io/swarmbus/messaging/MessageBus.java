@@ -145,6 +145,9 @@ public interface MessageBus extends AutoCloseable {
     /** The largest message accepted, in bytes: content, headers and envelope ({@code max_message_bytes}). */
     int maxMessageBytes();
 
+    /** The most undelivered or unacked messages one inbox holds ({@code max_inbox_depth}). */
+    int maxInboxDepth();
+
     /** Acknowledges leased deliveries; the future completes once the acks are durable. */
     CompletableFuture<AckResult> ackAsync(AgentId agent, Collection<MessageId> ids);
 

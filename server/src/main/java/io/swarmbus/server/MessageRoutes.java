@@ -105,14 +105,24 @@ final class MessageRoutes {
                 .filter(agent -> role.isEmpty() || agent.profile().role().equals(role.get()))
                 .map(agent -> agent.profile().id()).filter(agent -> !agent.equals(from)).sorted().toList();
         Optional<String> key = idempotencyKey(ctx.header("Idempotency-Key"), body);
-        List<CompletableFuture<io.swarmbus.messaging.SendResult>> sends = new ArrayList<>();
+        // Every copy is built and every inbox looked at before one is sent, so that a bad field or a
+        // full inbox refuses the broadcast whole, as any other send is refused, and a bad one is
+        // refused even when no agent matches.
+        auth.requireMaySend(principal, from, Address.broadcast());
+        request(body, from, Address.broadcast(), null, ctx.header("traceparent"));
+        List<SendRequest> requests = new ArrayList<>();
         for (AgentId target : targets) {
-            Address to = Address.agent(target);
-            auth.requireMaySend(principal, from, to);
             // One message per target: a key shared by all of them would make every copy after the
             // first a duplicate of it, so each target's copy is keyed by the key and the target.
-            SendRequest request = request(body, from, to, key.map(k -> k + "/" + target.value()).orElse(null),
-                    ctx.header("traceparent"));
+            requests.add(request(body, from, Address.agent(target), key.map(k -> k + "/" + target.value()).orElse(null),
+                    ctx.header("traceparent")));
+            int depth = bus.inboxStats(target).depth();
+            if (depth >= bus.maxInboxDepth()) {
+                throw new io.swarmbus.messaging.InboxFullException(target, depth, bus.maxInboxDepth());
+            }
+        }
+        List<CompletableFuture<io.swarmbus.messaging.SendResult>> sends = new ArrayList<>();
+        for (SendRequest request : requests) {
             sends.add(bus.sendAsync(request));
         }
         ctx.future(() -> Http.after(CompletableFuture.allOf(sends.toArray(CompletableFuture[]::new))).thenRun(() -> {

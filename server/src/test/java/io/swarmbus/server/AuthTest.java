@@ -405,6 +405,29 @@ class AuthTest {
     }
 
     @Test
+    void aRoleBroadcastWithAFullInbox_sendsNoCopy_andABadOneIsRefusedEvenWhenNoAgentMatches() throws Exception {
+        busSettings = b -> b.maxInboxDepth(1);
+        String alice = aliceAndBob(true)[0];
+        for (String agent : List.of("w-a", "w-b", "w-c")) {
+            call("POST", "/api/v1/agents", "{\"agent_id\":\"" + agent + "\",\"role\":\"worker\"}", bearer(alice));
+        }
+        call("POST", "/api/v1/messages", "{\"to\":\"w-b\",\"content\":\"fills it\"}", bearer(alice));
+
+        Reply refused = call("POST", "/api/v1/messages/broadcast", "{\"role\":\"worker\",\"content\":1}", bearer(alice));
+        Reply noneMatch = call("POST", "/api/v1/messages/broadcast", "{\"role\":\"judge\",\"priority\":9,\"content\":1}",
+                bearer(alice));
+        Reply notTheirs = call("POST", "/api/v1/messages/broadcast", "{\"from\":\"bob\",\"role\":\"judge\",\"content\":1}",
+                bearer(alice));
+
+        assertThat(refused.status()).as(refused.body().toString()).isEqualTo(429);
+        assertThat(call("GET", "/api/v1/agents/w-a", null, bearer(alice)).body().get("pending").asInt())
+                .as("refused whole: w-a, sorted before the full w-b, got no copy").isZero();
+        assertThat(noneMatch.status()).as(noneMatch.body().toString()).isEqualTo(400);
+        assertThat(noneMatch.body().get("field").asText()).isEqualTo("priority");
+        assertThat(notTheirs.status()).as(notTheirs.body().toString()).isEqualTo(404);
+    }
+
+    @Test
     void historyPages_holdTheCallersOwnMessages_howeverBusyOtherUsersAre() throws Exception {
         String[] users = aliceAndBob(true);
         String alice = users[0];
