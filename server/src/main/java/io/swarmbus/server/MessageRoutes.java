@@ -245,16 +245,37 @@ final class MessageRoutes {
         body.optionalText("conversation_id").ifPresent(builder::conversationId);
         body.headers("headers").forEach(builder::header);
         Traceparent.parse(traceparent).ifPresent(value -> builder.header("traceparent", value));
-        body.number("ttl_seconds").ifPresent(seconds -> {
-            if (!(seconds > 0) || seconds > SendRequest.MAX_TTL.toSeconds()) {
-                throw SwarmbusException.invalid("ttl_seconds", "ttl_seconds must be positive and at most "
-                        + SendRequest.MAX_TTL.toSeconds() + " (" + SendRequest.MAX_TTL.toDays() + " days), was " + seconds);
-            }
-            builder.ttl(Duration.ofMillis(Math.max(1, (long) (seconds * 1000))));
-        });
+        ttl(body).ifPresent(builder::ttl);
         Optional.ofNullable(idempotencyKey).or(() -> body.optionalText("idempotency_key"))
                 .ifPresent(builder::idempotencyKey);
         return builder.build();
+    }
+
+    /**
+     * How long the message lives: {@code ttl_seconds} (or the design's {@code ttl}), or until
+     * {@code expires_at}, the instant a message's view shows; not both.
+     */
+    private static Optional<Duration> ttl(RequestBody body) {
+        Optional<String> field = body.firstPresent("ttl_seconds", "ttl");
+        if (body.has("expires_at")) {
+            if (field.isPresent()) {
+                throw SwarmbusException.invalid("expires_at", "give '" + field.get() + "' or 'expires_at', not both");
+            }
+            Instant at = instant("expires_at", body.text("expires_at"));
+            Duration left = Duration.between(Instant.now(), at);
+            if (!left.isPositive() || left.compareTo(SendRequest.MAX_TTL) > 0) {
+                throw SwarmbusException.invalid("expires_at", "'expires_at' must be in the future and at most "
+                        + SendRequest.MAX_TTL.toDays() + " days away, was " + at);
+            }
+            return Optional.of(left);
+        }
+        return field.flatMap(name -> body.number(name).map(seconds -> {
+            if (!(seconds > 0) || seconds > SendRequest.MAX_TTL.toSeconds()) {
+                throw SwarmbusException.invalid(name, name + " must be positive and at most "
+                        + SendRequest.MAX_TTL.toSeconds() + " (" + SendRequest.MAX_TTL.toDays() + " days), was " + seconds);
+            }
+            return Duration.ofMillis(Math.max(1, (long) (seconds * 1000)));
+        }));
     }
 
     /** The {@code Idempotency-Key} header or the body's {@code idempotency_key}; two different ones are refused. */

@@ -602,6 +602,32 @@ class HttpApiTest {
     }
 
     @Test
+    void aSendsExpiresAtOrTtl_setsItsExpiry_insteadOfBeingIgnored() throws Exception {
+        register("a", "b");
+        java.time.Instant at = java.time.Instant.now().plusSeconds(60).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+        Reply byInstant = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,\"expires_at\":\""
+                + at + "\"}");
+        Reply byTtl = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,\"ttl\":60}");
+        Reply past = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,"
+                + "\"expires_at\":\"2020-01-01T00:00:00Z\"}");
+        Reply both = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,\"ttl_seconds\":5,"
+                + "\"expires_at\":\"" + at + "\"}");
+
+        assertThat(byInstant.status()).as(byInstant.body().toString()).isEqualTo(201);
+        String expires = call("GET", "/api/v1/messages/" + byInstant.body().get("message_id").asText(), null).body()
+                .get("expires_at").asText();
+        assertThat(Duration.between(at, java.time.Instant.parse(expires)).abs()).isLessThan(Duration.ofSeconds(1));
+        assertThat(call("GET", "/api/v1/messages/" + byTtl.body().get("message_id").asText(), null).body()
+                .has("expires_at")).isTrue();
+        for (Reply refused : List.of(past, both)) {
+            assertThat(refused.status()).as(refused.body().toString()).isEqualTo(400);
+            assertThat(refused.body().get("field").asText()).isEqualTo("expires_at");
+        }
+        assertThat(call("POST", "/api/v1/agents/b/receive?max_messages=10", null).body().get("count").asInt())
+                .as("the expired one was not sent").isEqualTo(2);
+    }
+
+    @Test
     void history_filtersByPeerTypeConversationAndTime() throws Exception {
         register("a", "b", "c");
         call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,\"conversation_id\":\"plan\"}");
