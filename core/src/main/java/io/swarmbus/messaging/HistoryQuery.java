@@ -19,6 +19,8 @@ import java.util.function.BiPredicate;
  * @param conversationId only this conversation
  * @param since accepted at or after
  * @param until accepted before
+ * @param before only messages with a lower id (older, ids being time-ordered): the last id of one
+ *     page gives the next, which {@code until} cannot when several messages share a millisecond
  * @param limit at most this many, 1 to 10,000
  * @param shownIf only messages it accepts, given the message and its recipients: what a caller may
  *     see, applied before the limit so that a page holds {@code limit} of those when there are
@@ -31,6 +33,7 @@ public record HistoryQuery(
         Optional<String> conversationId,
         Optional<Instant> since,
         Optional<Instant> until,
+        Optional<MessageId> before,
         int limit,
         BiPredicate<Message, Iterable<AgentId>> shownIf) {
     /** The largest page a query may ask for. */
@@ -48,47 +51,59 @@ public record HistoryQuery(
     /** A query matching everything, 100 at most; narrow it with the {@code with*} methods. */
     public static HistoryQuery all() {
         return new HistoryQuery(Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(),
-                Optional.empty(), Optional.empty(), Optional.empty(), 100, (message, recipients) -> true);
+                Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(),
+                100, (message, recipients) -> true);
     }
 
     /** Only messages sent or received by {@code value}. */
     public HistoryQuery withAgent(AgentId value) {
-        return new HistoryQuery(Optional.of(value), peer, involving, type, conversationId, since, until, limit, shownIf);
+        return new HistoryQuery(Optional.of(value), peer, involving, type, conversationId, since, until,
+                before, limit, shownIf);
     }
 
     /** Only messages exchanged with {@code value}. */
     public HistoryQuery withPeer(AgentId value) {
-        return new HistoryQuery(agent, Optional.of(value), involving, type, conversationId, since, until, limit, shownIf);
+        return new HistoryQuery(agent, Optional.of(value), involving, type, conversationId, since, until,
+                before, limit, shownIf);
     }
 
     /** Only messages sent or received by one of {@code value}; none if it is empty. */
     public HistoryQuery involving(Set<AgentId> value) {
-        return new HistoryQuery(agent, peer, Optional.of(value), type, conversationId, since, until, limit, shownIf);
+        return new HistoryQuery(agent, peer, Optional.of(value), type, conversationId, since, until, before,
+                limit, shownIf);
     }
 
     /** Only messages of this type. */
     public HistoryQuery withType(MessageType value) {
-        return new HistoryQuery(agent, peer, involving, Optional.of(value), conversationId, since, until, limit, shownIf);
+        return new HistoryQuery(agent, peer, involving, Optional.of(value), conversationId, since, until,
+                before, limit, shownIf);
     }
 
     /** Only messages of this conversation. */
     public HistoryQuery withConversation(String value) {
-        return new HistoryQuery(agent, peer, involving, type, Optional.of(value), since, until, limit, shownIf);
+        return new HistoryQuery(agent, peer, involving, type, Optional.of(value), since, until, before, limit, shownIf);
     }
 
     /** Only messages accepted in {@code [from, to)}. */
     public HistoryQuery between(Instant from, Instant to) {
-        return new HistoryQuery(agent, peer, involving, type, conversationId, Optional.of(from), Optional.of(to), limit, shownIf);
+        return new HistoryQuery(agent, peer, involving, type, conversationId, Optional.of(from),
+                Optional.of(to), before, limit, shownIf);
+    }
+
+    /** Only messages older than {@code value}: the page after the one that ended with it. */
+    public HistoryQuery before(MessageId value) {
+        return new HistoryQuery(agent, peer, involving, type, conversationId, since, until, Optional.of(value), limit,
+                shownIf);
     }
 
     /** At most {@code value} results. */
     public HistoryQuery withLimit(int value) {
-        return new HistoryQuery(agent, peer, involving, type, conversationId, since, until, value, shownIf);
+        return new HistoryQuery(agent, peer, involving, type, conversationId, since, until, before, value, shownIf);
     }
 
     /** Only messages {@code value} accepts as well (see {@code shownIf}). */
     public HistoryQuery shownIf(BiPredicate<Message, Iterable<AgentId>> value) {
-        return new HistoryQuery(agent, peer, involving, type, conversationId, since, until, limit, value);
+        return new HistoryQuery(agent, peer, involving, type, conversationId, since, until, before, limit, value);
     }
 
     boolean matches(Message message, Iterable<AgentId> recipients) {
@@ -106,6 +121,9 @@ public record HistoryQuery(
             return false;
         }
         if (until.isPresent() && !message.createdAt().isBefore(until.get())) {
+            return false;
+        }
+        if (before.isPresent() && message.id().compareTo(before.get()) >= 0) {
             return false;
         }
         if (involving.isPresent() && !involves(message, recipients, involving.get())) {

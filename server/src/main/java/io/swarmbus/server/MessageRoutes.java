@@ -407,13 +407,14 @@ final class MessageRoutes {
         }
     }
 
-    /** {@code GET /api/v1/messages?agent=&peer=&type=&conversation_id=&since=&until=&limit=}. */
+    /** {@code GET /api/v1/messages?agent=&peer=&type=&conversation_id=&since=&until=&before=&limit=}. */
     void history(Context ctx) {
         HistoryQuery query = HistoryQuery.all().withLimit(Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100));
         query = optional(ctx, "agent").map(AgentId::of).map(query::withAgent).orElse(query);
         query = optional(ctx, "peer").map(AgentId::of).map(query::withPeer).orElse(query);
         query = optional(ctx, "type").map(MessageType::of).map(query::withType).orElse(query);
         query = optional(ctx, "conversation_id").map(query::withConversation).orElse(query);
+        query = optional(ctx, "before").map(id -> messageId("before", id)).map(query::before).orElse(query);
         Optional<Instant> since = optional(ctx, "since").map(v -> instant("since", v));
         Optional<Instant> until = optional(ctx, "until").map(v -> instant("until", v));
         if (since.isPresent() || until.isPresent()) {
@@ -459,6 +460,15 @@ final class MessageRoutes {
 
     private static Optional<String> optional(Context ctx, String name) {
         return Optional.ofNullable(ctx.queryParam(name));
+    }
+
+    private static MessageId messageId(String field, String text) {
+        try {
+            return MessageId.parse(text);
+        } catch (SwarmbusException e) {
+            throw SwarmbusException.invalid(field, "'" + field + "' must be a message id (16 hex digits), was '"
+                    + text + "'");
+        }
     }
 
     private static Instant instant(String field, String text) {

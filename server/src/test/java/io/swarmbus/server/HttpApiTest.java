@@ -628,6 +628,35 @@ class HttpApiTest {
     }
 
     @Test
+    void historyPagedWithBefore_neitherSkipsNorRepeats_messagesOfOneMillisecond() throws Exception {
+        register("a", "b");
+        StringBuilder batch = new StringBuilder();
+        for (int i = 0; i < 30; i++) { // a batch: many share a created_at, so `until` cannot page them
+            batch.append(i == 0 ? "" : ",").append("{\"from\":\"a\",\"to\":\"b\",\"content\":").append(i).append('}');
+        }
+        List<String> sent = new java.util.ArrayList<>();
+        call("POST", "/api/v1/messages/batch", "{\"messages\":[" + batch + "]}").body().get("results")
+                .forEach(result -> sent.addFirst(result.get("message_id").asText()));
+        List<String> acked = new java.util.ArrayList<>(); // finished ones are searched apart from the live
+        call("POST", "/api/v1/agents/b/receive?max_messages=15", null).body().get("messages")
+                .forEach(m -> acked.add("\"" + m.get("id").asText() + "\""));
+        call("POST", "/api/v1/agents/b/ack", "{\"message_ids\":" + acked + "}");
+
+        List<String> paged = new java.util.ArrayList<>();
+        String before = "";
+        for (int page = 0; page < 10 && paged.size() < 30; page++) {
+            JsonNode messages = call("GET", "/api/v1/messages?agent=b&limit=7" + before, null).body().get("messages");
+            messages.forEach(m -> paged.add(m.get("id").asText()));
+            before = "&before=" + paged.getLast();
+        }
+
+        assertThat(paged).containsExactlyElementsOf(sent);
+        Reply bad = call("GET", "/api/v1/messages?before=soon", null);
+        assertThat(bad.status()).isEqualTo(400);
+        assertThat(bad.body().get("field").asText()).isEqualTo("before");
+    }
+
+    @Test
     void history_filtersByPeerTypeConversationAndTime() throws Exception {
         register("a", "b", "c");
         call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,\"conversation_id\":\"plan\"}");
