@@ -57,6 +57,9 @@ final class JsonTree {
                 ObjectNode object = NODES.objectNode();
                 while (parser.nextToken() == JsonToken.FIELD_NAME) {
                     String name = paired(parser.currentName());
+                    if (object.has(name)) { // else the last would win and the first be dropped unread
+                        throw SwarmbusException.invalid("body", "the request body gives '" + name + "' twice in one object");
+                    }
                     parser.nextToken();
                     JsonNode field;
                     if (scope == Scope.MESSAGE && name.equals("content") && parser.currentToken() != JsonToken.VALUE_NULL) {
