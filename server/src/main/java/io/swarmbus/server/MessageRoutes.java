@@ -295,6 +295,12 @@ final class MessageRoutes {
         body.firstPresent("group", "group_name").ifPresent(field -> given.add(Address.group(body.text(field))));
         body.optionalText("topic").ifPresent(topic -> given.add(Address.topic(topic)));
         if (body.flag("broadcast")) {
+            for (String narrowing : List.of("role", "capability")) { // ignored, they would widen it to everyone
+                if (body.has(narrowing)) {
+                    throw SwarmbusException.invalid(narrowing, "'" + narrowing + "' narrows a broadcast only at "
+                            + "POST /api/v1/messages/broadcast; here it would reach every agent");
+                }
+            }
             given.add(Address.broadcast());
         }
         if (given.size() != 1) {

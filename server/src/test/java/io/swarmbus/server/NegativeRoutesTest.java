@@ -261,6 +261,8 @@ class NegativeRoutesTest {
         cases.put("{\"to\":\"alice\",\"from\":\"alice\",\"sender_id\":\"alice\",\"content\":1}", "sender_id");
         cases.put("{\"to\":\"alice\",\"type\":\"chat\",\"message_type\":\"command\",\"content\":1}", "message_type");
         cases.put("[1,2]", "body");
+        cases.put("{\"broadcast\":true,\"role\":\"judge\",\"content\":1}", "role"); // reached every agent, not judges
+        cases.put("{\"broadcast\":true,\"capability\":\"x\",\"content\":1}", "capability");
         cases.put("{\"to\":\"alice\",\"to\":\"bob\",\"content\":1}", "body"); // the last one was sent to, silently
         cases.put("{\"to\":\"alice\",\"content\":1,\"headers\":{\"a\":\"1\",\"a\":\"2\"}}", "body");
         for (var c : cases.entrySet()) {
