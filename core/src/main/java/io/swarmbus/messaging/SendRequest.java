@@ -67,8 +67,11 @@ public record SendRequest(
     }
 
     private static void checkHeaders(Map<String, String> headers) {
-        if (headers.size() > MAX_HEADERS) {
-            throw SwarmbusException.invalid("headers", "a message may carry at most " + MAX_HEADERS + " headers, had " + headers.size());
+        // The server adds a request's traceparent header to the message's: it does not count against the client's own.
+        int own = headers.size() - (headers.containsKey(Traceparent.HEADER) ? 1 : 0);
+        if (own > MAX_HEADERS) {
+            throw SwarmbusException.invalid("headers", "a message may carry at most " + MAX_HEADERS
+                    + " headers besides traceparent, had " + own);
         }
         headers.forEach((name, value) -> {
             if (name.isEmpty() || name.length() > MAX_TOKEN_CHARS) {

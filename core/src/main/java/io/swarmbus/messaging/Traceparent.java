@@ -8,6 +8,8 @@ import java.util.regex.Pattern;
  * travels with a message or task so that one trace follows work across agents.
  */
 public final class Traceparent {
+    /** The header's name, in HTTP requests and in a message's {@code headers}. */
+    public static final String HEADER = "traceparent";
     /** Version, trace id, parent id and flags, lower-case hex; version ff is invalid. */
     private static final Pattern FORMAT = Pattern.compile("(?!ff)[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}");
 

@@ -81,6 +81,17 @@ class DomainTypesTest {
                 .isInstanceOfSatisfying(SwarmbusException.class, e -> assertThat(e.field()).contains("to"));
         assertThatThrownBy(() -> Address.group("bad name")).isInstanceOfSatisfying(SwarmbusException.class,
                 e -> assertThat(e.field()).contains("group"));
+
+        SendRequest.Builder full = SendRequest.builder(a, Address.agent("b")).content("1");
+        for (int i = 0; i < 64; i++) {
+            full.header("h" + i, "v");
+        }
+        // Regression: the traceparent the server takes from a request's header counted against the client's 64.
+        assertThat(full.header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").build()
+                .headers()).hasSize(65);
+        assertThatThrownBy(() -> full.header("h64", "v").build()).isInstanceOfSatisfying(SwarmbusException.class,
+                e -> assertThat(e.getMessage()).isEqualTo("a message may carry at most 64 headers besides traceparent, "
+                        + "had 65"));
     }
 
     @Test
