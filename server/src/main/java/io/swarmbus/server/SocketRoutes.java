@@ -271,8 +271,7 @@ final class SocketRoutes {
         AgentId agent = frame.agent("agent");
         auth.requireOwner(principal, agent);
         int max = frame.integer("max_messages").orElse(100);
-        Duration visibility = frame.number("visibility_timeout").map(s -> Duration.ofMillis((long) (s * 1000)))
-                .orElse(bus.defaultVisibility());
+        Duration visibility = seconds(frame, "visibility_timeout").orElse(bus.defaultVisibility());
         bus.checkReceive(max, visibility);
         AtomicBoolean running = open.get(ctx.sessionId());
         if (running != null) {

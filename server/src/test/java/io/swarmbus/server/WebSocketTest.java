@@ -534,4 +534,24 @@ class WebSocketTest {
         assertThat(ended.get("ref").asText()).as("which subscription ended").isEqualTo("s1");
         socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
     }
+
+    @Test
+    void aSubscriptionsVisibilityTimeoutPastTheLongestLease_isRefusedWithItsRef_andTheSocketStaysOpen() throws Exception {
+        Frames frames = new Frames();
+        WebSocket socket = connectAsTeam(frames, "a", "b");
+
+        // Ten billion seconds once overflowed the engine's rendering of the limit, and the socket closed with 1011.
+        for (String seconds : java.util.List.of("1e10", "43200.5")) {
+            socket.sendText("{\"op\":\"subscribe\",\"ref\":\"s\",\"agent\":\"b\",\"visibility_timeout\":"
+                    + seconds + "}", true).join();
+            JsonNode refused = frames.next();
+            assertThat(refused.get("op").asText()).as(seconds).isEqualTo("error");
+            assertThat(refused.get("ref").asText()).isEqualTo("s");
+            assertThat(refused.get("field").asText()).isEqualTo("visibility_timeout");
+            assertThat(refused.get("message").asText()).contains("at most 43200 seconds");
+        }
+        socket.sendText("{\"op\":\"nope\"}", true).join();
+        assertThat(frames.next().get("field").asText()).as("the socket still answers").isEqualTo("op");
+        socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
 }
