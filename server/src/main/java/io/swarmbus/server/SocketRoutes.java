@@ -154,6 +154,7 @@ final class SocketRoutes {
     }
 
     private void handle(WsContext ctx, byte[] json) {
+        outbox(ctx).awaitRoom();
         String ref = null;
         try {
             RequestBody frame = RequestBody.parse(json);
@@ -537,8 +538,11 @@ final class SocketRoutes {
         }
     }
 
-    /** A frame to write, rendered when its turn comes, and what to do if it never is written. */
-    private record Frame(java.util.function.Supplier<String> render, Runnable dropped) {}
+    /**
+     * A frame to write, rendered when its turn comes, and what to do if it never is written;
+     * {@code answer} if it answers one of the client's frames (not a subscription's delivery).
+     */
+    private record Frame(java.util.function.Supplier<String> render, Runnable dropped, boolean answer) {}
 
     private Outbox outbox(WsContext ctx) {
         return outboxes.computeIfAbsent(ctx.sessionId(), id -> new Outbox(ctx.session));
@@ -549,12 +553,18 @@ final class SocketRoutes {
      * refuses a second while one is pending, and answers are ready on many threads: so each
      * session has a queue, drained by one virtual thread at a time that writes frame after frame
      * and ends when the queue is empty. Frames are rendered by that thread, not by the thread
-     * that queued them (often the journal's writer).
+     * that queued them (often the journal's writer). Answers waiting are bounded
+     * ({@link #awaitRoom}); deliveries are bounded by their subscriptions, one receive each.
      */
     private static final class Outbox {
+        /** Answers that may wait to be written before the session's reader waits for them. */
+        static final int MAX_ANSWERS = 1024;
         final org.eclipse.jetty.websocket.api.Session session;
         final java.util.concurrent.ConcurrentLinkedQueue<Frame> frames = new java.util.concurrent.ConcurrentLinkedQueue<>();
         final AtomicBoolean draining = new AtomicBoolean();
+        final java.util.concurrent.atomic.AtomicInteger answers = new java.util.concurrent.atomic.AtomicInteger();
+        /** The session's reader while it waits in {@link #awaitRoom}, woken as answers are written. */
+        private volatile Thread waiting;
 
         Outbox(org.eclipse.jetty.websocket.api.Session session) {
             this.session = session;
@@ -569,13 +579,34 @@ final class SocketRoutes {
             });
         }
 
+        /** Queues the answer to one of the client's frames. */
         void add(java.util.function.Supplier<String> frame) {
-            add(frame, () -> { });
+            answers.incrementAndGet();
+            add(new Frame(frame, () -> { }, true));
         }
 
-        /** Queues a frame; {@code dropped} runs if the session closes or fails before it is written. */
+        /** Queues a delivery's frame; {@code dropped} runs if the session closes or fails before it is written. */
         void add(java.util.function.Supplier<String> frame, Runnable dropped) {
-            frames.add(new Frame(frame, dropped));
+            add(new Frame(frame, dropped, false));
+        }
+
+        /**
+         * Waits, on the session's reader, while {@link #MAX_ANSWERS} answers wait to be written: a
+         * client that sends faster than it reads is then read no faster, held back by TCP, instead
+         * of its answers piling up in memory without limit. Returns once the session has closed.
+         */
+        void awaitRoom() {
+            while (answers.get() >= MAX_ANSWERS && session.isOpen()) {
+                waiting = Thread.currentThread();
+                if (answers.get() >= MAX_ANSWERS && session.isOpen()) { // checked again: a wake-up may have come first
+                    java.util.concurrent.locks.LockSupport.parkNanos(java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(100));
+                }
+                waiting = null;
+            }
+        }
+
+        private void add(Frame frame) {
+            frames.add(frame);
             if (draining.compareAndSet(false, true)) {
                 // Always on a thread of its own, even when the caller is a virtual thread that could
                 // wait for the write: the caller may be this session's reader, and a reader blocked
@@ -587,7 +618,7 @@ final class SocketRoutes {
 
         private void drain() {
             do {
-                for (var next = frames.poll(); next != null; next = frames.poll()) {
+                for (var next = poll(); next != null; next = poll()) {
                     if (!session.isOpen()) {
                         next.dropped().run();
                         dropAll();
@@ -608,9 +639,21 @@ final class SocketRoutes {
         }
 
         private void dropAll() {
-            for (var frame = frames.poll(); frame != null; frame = frames.poll()) {
+            for (var frame = poll(); frame != null; frame = poll()) {
                 frame.dropped().run();
             }
+        }
+
+        /** The next frame, if any; taking an answer may make room for a waiting reader. */
+        private Frame poll() {
+            Frame next = frames.poll();
+            if (next != null && next.answer() && answers.decrementAndGet() < MAX_ANSWERS) {
+                Thread reader = waiting;
+                if (reader != null) {
+                    java.util.concurrent.locks.LockSupport.unpark(reader);
+                }
+            }
+            return next;
         }
 
         /** Writes one frame and waits for it; false if the session failed. */

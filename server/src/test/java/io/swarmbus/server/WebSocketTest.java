@@ -554,4 +554,34 @@ class WebSocketTest {
         assertThat(frames.next().get("field").asText()).as("the socket still answers").isEqualTo("op");
         socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
     }
+
+    @Test
+    void aClientThatSendsButDoesNotReadItsAnswers_isReadNoFaster_andGetsEveryAnswerOnceItReads() throws Exception {
+        Frames frames = new Frames();
+        WebSocket socket = connectAsTeam(frames);
+        frames.paused = true;
+        String ref = "r".repeat(1000);
+        String frame = "{\"op\":\"nope\",\"ref\":\"" + ref + "\"}";
+
+        // Each is refused at once: unread, the answers once piled up in the server's memory without limit.
+        int sent = 0;
+        java.util.concurrent.CompletableFuture<WebSocket> last = null;
+        while (sent < 60_000) {
+            last = socket.sendText(frame, true);
+            try {
+                last.get(3, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException stalled) {
+                break;
+            }
+            sent++;
+        }
+        assertThat(sent).as("the server stopped reading a client that does not read").isLessThan(60_000);
+
+        frames.resume();
+        last.get(30, TimeUnit.SECONDS);
+        for (int i = 0; i <= sent; i++) {
+            assertThat(frames.next().get("ref").asText()).as("answer " + i).isEqualTo(ref);
+        }
+        socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
 }
