@@ -149,8 +149,14 @@ final class RequestBody {
         return items;
     }
 
+    /** An agent id from {@code field}; a malformed one is refused naming {@code field}, not {@code agent_id}. */
     AgentId agent(String field) {
-        return AgentId.of(text(field));
+        String value = text(field);
+        try {
+            return AgentId.of(value);
+        } catch (SwarmbusException e) {
+            throw SwarmbusException.invalid(field, e.getMessage());
+        }
     }
 
     List<AgentId> agents(String field) {

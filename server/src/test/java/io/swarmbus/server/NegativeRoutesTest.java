@@ -248,7 +248,7 @@ class NegativeRoutesTest {
         cases.put("{\"to\":5,\"content\":1}", "to");
         cases.put("{\"to\":\"alice\",\"group\":\"g\",\"content\":1}", "to");
         cases.put("{\"content\":1}", "to");
-        cases.put("{\"to\":\"al ice\",\"content\":1}", "agent_id");
+        cases.put("{\"to\":\"al ice\",\"content\":1}", "to");
         cases.put("{\"to\":\"alice\",\"content\":1,\"type\":\"Not A Type\"}", "message_type");
         cases.put("{\"to\":\"alice\",\"content\":1,\"headers\":{\"a\":1}}", "headers");
         cases.put("{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":\"soon\"}", "ttl_seconds");

@@ -584,4 +584,18 @@ class WebSocketTest {
         }
         socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
     }
+
+    @Test
+    void aMalformedAgentId_isRefusedNamingTheFrameFieldThatHeldIt() throws Exception {
+        Frames frames = new Frames();
+        WebSocket socket = connectAsTeam(frames, "a");
+
+        socket.sendText("{\"op\":\"subscribe\",\"ref\":\"s\",\"agent\":\"b b\"}", true).join();
+        JsonNode refused = frames.next();
+        assertThat(refused.get("error").asText()).isEqualTo("invalid_argument");
+        assertThat(refused.get("field").asText()).as("the frame has no agent_id").isEqualTo("agent");
+        socket.sendText("{\"op\":\"send\",\"ref\":\"m\",\"message\":{\"from\":\"\",\"to\":\"a\",\"content\":1}}", true).join();
+        assertThat(frames.next().get("field").asText()).isEqualTo("from");
+        socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
 }
