@@ -173,8 +173,8 @@ final class SocketRoutes {
                 default -> throw SwarmbusException.invalid("op",
                         "op must be send, send_batch, subscribe, ack, nack or extend");
             }
-        } catch (SwarmbusException e) {
-            send(ctx, error(ref, e));
+        } catch (RuntimeException e) { // anything else too: an error frame, not a close carrying its text
+            send(ctx, error(ref, refusal(e)));
         }
     }
 
