@@ -28,6 +28,8 @@ final class Auth {
     record Principal(String name, boolean admin) {}
 
     private static final String ATTRIBUTE = "swarmbus.principal";
+    /** The SSE stream's route, which also takes {@code ?token=} ({@link #authorization}). */
+    static final String STREAM_ROUTE = "/api/v1/agents/{id}/stream";
     /** Paths anyone may call. */
     static final Set<String> PUBLIC = Set.of("/health", "/healthz", "/readyz", "/auth/token", "/metrics",
             "/openapi.json");
@@ -56,7 +58,22 @@ final class Auth {
         if (PUBLIC.contains(ctx.path())) {
             return;
         }
-        ctx.attribute(ATTRIBUTE, admit(ctx.header("X-Api-Key"), ctx.header("Authorization"), ctx::header));
+        ctx.attribute(ATTRIBUTE, admit(ctx.header("X-Api-Key"), authorization(ctx), ctx::header));
+    }
+
+    /**
+     * The {@code Authorization} header; on the SSE stream, else {@code ?token=}: a browser's
+     * EventSource cannot set headers (the WebSocket's upgrade takes {@code ?token=} for the same reason).
+     */
+    static String authorization(Context ctx) {
+        String header = ctx.header("Authorization");
+        if (header == null && ctx.queryParam("token") != null) {
+            var endpoint = ctx.endpoints().matchedHttpEndpoint();
+            if (endpoint != null && endpoint.path.equals(STREAM_ROUTE)) {
+                return "Bearer " + ctx.queryParam("token");
+            }
+        }
+        return header;
     }
 
     /**

@@ -64,14 +64,16 @@ public final class HttpServer implements AutoCloseable {
     private final Swarms swarms;
     private final Optional<ServerConnector> llmConnector;
     private final ReceiveHandler receives;
+    private final StreamRoutes streams;
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private HttpServer(Javalin app, Optional<String> generatedAdminPassword, Registry registry,
             TaskCoordinator coordinator, ScheduledExecutorService timer,
             java.util.concurrent.atomic.AtomicBoolean running, LlmGateway llm, ManagedAgents managed, Networks networks,
-            Swarms swarms, Optional<ServerConnector> llmConnector, ReceiveHandler receives) {
+            Swarms swarms, Optional<ServerConnector> llmConnector, ReceiveHandler receives, StreamRoutes streams) {
         this.llmConnector = llmConnector;
         this.receives = receives;
+        this.streams = streams;
         this.app = app;
         this.llm = llm;
         this.managed = managed;
@@ -151,6 +153,7 @@ public final class HttpServer implements AutoCloseable {
         LlmRoutes llmRoutes = new LlmRoutes(llm, auth);
         AtomicReference<ServerConnector> llmConnector = new AtomicReference<>();
         ReceiveHandler receives = new ReceiveHandler(bus, auth, metrics, audit, settings.maxRequestBytes());
+        StreamRoutes streams = new StreamRoutes(bus, auth, metrics, audit);
         List<ServerConnector> opened = new java.util.concurrent.CopyOnWriteArrayList<>(); // to close if a start fails
         ManagedAgents managed = new ManagedAgents(DurableTable.open(settings.dataDir().resolve("managed-agents"),
                 FsyncPolicy.ALWAYS), registry, bus, coordinator, llm, clock);
@@ -207,7 +210,7 @@ public final class HttpServer implements AutoCloseable {
             swarmRoutes(api, swarmRoutes);
             routes(api, bus, new DataDirectoryCheck(settings.dataDir(), System::nanoTime), messages, members, agents);
             taskRoutes(api, taskRoutes);
-            api.get("/api/v1/agents/{id}/stream", "Push stream of deliveries (SSE)", new StreamRoutes(bus, auth, metrics, audit)::stream);
+            api.get(Auth.STREAM_ROUTE, "Push stream of deliveries (SSE)", streams::stream);
             seedRoutes(api, messages, members, agents);
             llmRoutes(api, llmRoutes);
             managedRoutes(api, managedRoutes);
@@ -242,7 +245,7 @@ public final class HttpServer implements AutoCloseable {
                     llmConnector.get().getLocalPort());
         }
         return new HttpServer(app, generated, registry, coordinator, timer, running, llm, managed, networks, swarms,
-                Optional.ofNullable(llmConnector.get()), receives);
+                Optional.ofNullable(llmConnector.get()), receives, streams);
     }
 
     /** A listener with a deep accept backlog, on {@code threads} (null: the server's own), bound and added to {@code opened}. */
@@ -352,6 +355,7 @@ public final class HttpServer implements AutoCloseable {
         LOG.info("stopping");
         try {
             receives.close(java.time.Duration.ofSeconds(2)); // waiting long-polls get a 503, not a cut connection
+            streams.close(java.time.Duration.ofSeconds(2)); // and SSE streams an error event, before Jetty stops
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

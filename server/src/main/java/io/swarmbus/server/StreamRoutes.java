@@ -21,6 +21,11 @@ import java.util.Map;
  */
 final class StreamRoutes {
     private static final Duration WAIT = Duration.ofSeconds(15);
+    /** Each open stream's receive while it waits, to withdraw when the server closes. */
+    private final java.util.Set<java.util.concurrent.CompletableFuture<List<Delivery>>> waiting =
+            java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicInteger open = new java.util.concurrent.atomic.AtomicInteger();
+    private volatile boolean closing;
 
     private final MessageBus bus;
     private final Auth auth;
@@ -39,6 +44,9 @@ final class StreamRoutes {
      * usual JSON body; once the stream has started, its status is 200 for good.
      */
     void stream(Context ctx) {
+        if (closing) {
+            throw shuttingDown();
+        }
         AgentId agent = AgentId.of(ctx.pathParam("id"));
         auth.requireOwner(Auth.principal(ctx), agent);
         RequestBody none = RequestBody.parse(new byte[0]);
@@ -55,7 +63,7 @@ final class StreamRoutes {
             return;
         }
         String apiKey = ctx.header("X-Api-Key");
-        String authorization = ctx.header("Authorization");
+        String authorization = Auth.authorization(ctx);
         new SseHandler(0, client -> stream(client, () -> auth.requireOwner(auth.authenticate(apiKey, authorization), agent),
                 agent, max, visibility)).handle(ctx);
     }
@@ -69,10 +77,11 @@ final class StreamRoutes {
      * comes back when its lease ends, as over REST.
      */
     private void stream(SseClient client, Runnable stillAllowed, AgentId agent, int max, Duration visibility) {
+        open.incrementAndGet();
         try {
             client.sendComment("streaming deliveries for " + agent);
             while (!client.terminated()) {
-                List<Delivery> got = bus.receive(agent, max, visibility, WAIT);
+                List<Delivery> got = receive(agent, max, visibility);
                 try {
                     stillAllowed.run();
                 } catch (SwarmbusException e) {
@@ -98,6 +107,42 @@ final class StreamRoutes {
             client.sendEvent("error", json(Map.of("error", e.code().code(), "message", e.getMessage())));
         } finally {
             client.close();
+            open.decrementAndGet();
+        }
+    }
+
+    /** The next deliveries, waiting up to {@link #WAIT}; refused once the server is closing. */
+    private List<Delivery> receive(AgentId agent, int max, Duration visibility) {
+        java.util.concurrent.CompletableFuture<List<Delivery>> next = bus.receiveAsync(agent, max, visibility, WAIT);
+        waiting.add(next);
+        try {
+            if (closing) {
+                next.cancel(false); // close() may have looked before it was added
+            }
+            return MessageBus.await(next);
+        } catch (java.util.concurrent.CancellationException e) {
+            throw shuttingDown();
+        } finally {
+            waiting.remove(next);
+        }
+    }
+
+    private static SwarmbusException shuttingDown() {
+        return new SwarmbusException(io.swarmbus.ErrorCode.UNAVAILABLE, "the server is shutting down; connect again once it is back");
+    }
+
+    /**
+     * Ends every open stream with {@code event: error} (503 {@code unavailable}), withdrawing its
+     * wait so that nothing more is leased to it; returns once they have ended, or after {@code grace}.
+     * Streams must end before Jetty stops: one ending after it left Javalin handling its completion
+     * in a loop that never ended, on every core.
+     */
+    void close(Duration grace) throws InterruptedException {
+        closing = true;
+        waiting.forEach(wait -> wait.cancel(false));
+        long deadline = System.nanoTime() + grace.toNanos();
+        while (open.get() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
         }
     }
 

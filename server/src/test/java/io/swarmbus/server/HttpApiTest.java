@@ -711,6 +711,33 @@ class HttpApiTest {
         assertThat(acked.body().get("acked")).hasSize(1);
     }
 
+    /** Regression: the stream refused ?token=, which is all a browser's EventSource can send. */
+    @Test
+    void stream_takesTheTokenInTheQuery_asABrowsersEventSourceMust_andOnlyThere() throws Exception {
+        register("b");
+        HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                + "/api/v1/agents/b/stream?token=" + token)).header("Accept", "text/event-stream").build();
+        HttpResponse<java.util.stream.Stream<String>> stream = client.send(request, HttpResponse.BodyHandlers.ofLines());
+        assertThat(stream.statusCode()).isEqualTo(200);
+        java.util.Iterator<String> lines = stream.body().iterator();
+        assertThat(lines.next()).contains("streaming deliveries for b");
+
+        String saved = token;
+        token = null;
+        try {
+            assertThat(call("GET", "/api/v1/agents/b?token=" + saved, null).status()).as("other routes: headers only")
+                    .isEqualTo(401);
+        } finally {
+            token = saved;
+        }
+
+        // Regression: a stream still open when the server closed left Javalin looping on both cores.
+        server.close();
+        StringBuilder rest = new StringBuilder();
+        lines.forEachRemaining(line -> rest.append(line).append('\n'));
+        assertThat(rest.toString()).contains("event: error", "\"unavailable\"", "shutting down");
+    }
+
     @Test
     void openApi_describesEveryRoute() throws Exception {
         Reply doc = call("GET", "/openapi.json", null);
