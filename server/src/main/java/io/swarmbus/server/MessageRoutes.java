@@ -126,12 +126,15 @@ final class MessageRoutes {
             sends.add(bus.sendAsync(request));
         }
         ctx.future(() -> Http.after(CompletableFuture.allOf(sends.toArray(CompletableFuture[]::new))).thenRun(() -> {
+            // A repeat of the same key, every copy a duplicate, answers as a repeated send does.
+            boolean duplicate = !sends.isEmpty() && sends.stream().allMatch(f -> f.join().duplicate());
             Map<String, Object> view = new LinkedHashMap<>();
             view.put("recipients", targets.size());
             view.put("agent_ids", targets.stream().map(AgentId::value).toList());
             view.put("message_ids", sends.stream().map(f -> f.join().id().toString()).toList());
+            view.put("duplicate", duplicate);
             view.put("status", "accepted");
-            Http.json(ctx, 201, view);
+            Http.json(ctx, duplicate ? 200 : 201, view);
         }));
     }
 

@@ -221,6 +221,16 @@ class TaskApiTest {
         JsonNode got = call("POST", "/api/v1/agents/py1/receive?max_messages=10", null).body();
         assertThat(got.get("count").asInt()).isEqualTo(2);
         assertThat(call("POST", "/api/v1/agents/boss/receive", null).body().get("count").asInt()).isZero();
+
+        // Regression: a repeat of the same key answered 201 without "duplicate", unlike any other send.
+        String keyed = "{\"from\":\"boss\",\"role\":\"worker\",\"content\":2,\"idempotency_key\":\"k1\"}";
+        Reply first = call("POST", "/api/v1/messages/broadcast", keyed);
+        Reply repeat = call("POST", "/api/v1/messages/broadcast", keyed);
+        assertThat(first.status()).isEqualTo(201);
+        assertThat(first.body().get("duplicate").asBoolean()).isFalse();
+        assertThat(repeat.status()).isEqualTo(200);
+        assertThat(repeat.body().get("duplicate").asBoolean()).isTrue();
+        assertThat(repeat.body().get("message_ids")).isEqualTo(first.body().get("message_ids"));
     }
 
     @Test
