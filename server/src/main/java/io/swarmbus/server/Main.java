@@ -71,9 +71,13 @@ public final class Main {
     }
 
     int run(String[] args) {
-        if (args.length == 0 || args[0].equals("help") || args[0].equals("--help")) {
+        if (args.length == 0) { // bad usage: the usage goes where errors go
+            err.print(USAGE);
+            return 2;
+        }
+        if (args[0].equals("help") || args[0].equals("--help")) {
             out.print(USAGE);
-            return args.length == 0 ? 2 : 0;
+            return 0;
         }
         String command = args[0];
         int first = 1;

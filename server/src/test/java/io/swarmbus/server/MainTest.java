@@ -429,6 +429,8 @@ class MainTest {
     @Test
     void badUsage_exitsWithTwo() {
         assertThat(run()).isEqualTo(2);
+        assertThat(output()).as("bad usage: the usage goes to stderr, as other usage errors do").isEmpty();
+        assertThat(errorOutput()).startsWith("usage: swarmbus");
         assertThat(run("send", "--server", "http://127.0.0.1:1", "--content", "1", "--to")).isEqualTo(2);
         assertThat(run("frobnicate")).isEqualTo(2);
         assertThat(errorOutput()).contains("unknown command 'frobnicate'");
