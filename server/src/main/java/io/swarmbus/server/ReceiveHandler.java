@@ -1,6 +1,5 @@
 package io.swarmbus.server;
 
-import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.AckResult;
 import io.swarmbus.messaging.AgentId;
@@ -14,10 +13,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CompletionException;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
@@ -63,8 +60,7 @@ final class ReceiveHandler extends Handler.Wrapper {
     private final AuditLog audit;
     private final long maxRequestBytes;
     /** Polls under way, so that a closing server answers them rather than cuts them off. */
-    private final Set<Poll> open = ConcurrentHashMap.newKeySet();
-    private volatile boolean closing;
+    private final OpenReceives open = new OpenReceives();
 
     ReceiveHandler(MessageBus bus, Auth auth, Metrics metrics, AuditLog audit, long maxRequestBytes) {
         this.bus = bus;
@@ -95,16 +91,7 @@ final class ReceiveHandler extends Handler.Wrapper {
      * returns once they are answered, or after {@code grace}.
      */
     void close(Duration grace) throws InterruptedException {
-        closing = true;
-        open.forEach(Poll::withdraw);
-        long deadline = System.nanoTime() + grace.toNanos();
-        while (!open.isEmpty() && System.nanoTime() < deadline) {
-            Thread.sleep(10);
-        }
-    }
-
-    private static SwarmbusException shuttingDown() {
-        return new SwarmbusException(ErrorCode.UNAVAILABLE, "the server is shutting down; receive again once it is back");
+        open.close(grace);
     }
 
     /** The id in {@code /api/v1/agents/{id}/receive}, or null for any other path. */
@@ -128,8 +115,6 @@ final class ReceiveHandler extends Handler.Wrapper {
         private String principal = "-";
         /** What the request's {@code ack} acked, once it has; null without one. */
         private AckResult acked;
-        /** The engine's receive once asked for: cancelled, it is withdrawn. */
-        private volatile CompletableFuture<List<Delivery>> waiting;
 
         Poll(Request request, Response response, Callback callback, String path, String agent) {
             this.request = request;
@@ -141,11 +126,8 @@ final class ReceiveHandler extends Handler.Wrapper {
 
         void start() {
             request.setAttribute(JsonErrorHandler.RECORDED, Boolean.TRUE); // counted by record(), whatever fails
-            open.add(this);
             try {
-                if (closing) {
-                    throw shuttingDown();
-                }
+                open.enter();
                 HttpFields headers = request.getHeaders();
                 Auth.Principal caller = auth.admit(headers.get("X-Api-Key"), headers.get(HttpHeader.AUTHORIZATION),
                         (name, value) -> response.getHeaders().put(name, value));
@@ -164,7 +146,7 @@ final class ReceiveHandler extends Handler.Wrapper {
                 request.addIdleTimeoutListener(timeout -> false);
                 CompletableFuture<List<Delivery>> received;
                 if (acks == null) {
-                    received = receive(receiver, max, visibility, wait);
+                    received = open.track(bus.receiveAsync(receiver, max, visibility, wait));
                 } else {
                     bus.checkReceive(max, visibility); // refused before anything is acked
                     CompletableFuture<AckResult> ack = acks.isEmpty()
@@ -173,7 +155,7 @@ final class ReceiveHandler extends Handler.Wrapper {
                     received = ack.thenComposeAsync(result -> {
                         acked = result;
                         audit.acked(receiver, result.acked());
-                        return receive(receiver, max, visibility, wait);
+                        return open.track(bus.receiveAsync(receiver, max, visibility, wait));
                     }, Http.AFTER_ENGINE);
                 }
                 received.whenCompleteAsync((deliveries, failure) -> answer(receiver, deliveries, failure),
@@ -181,22 +163,6 @@ final class ReceiveHandler extends Handler.Wrapper {
             } catch (RuntimeException | IOException e) {
                 refuseOrAbort(e);
                 record();
-            }
-        }
-
-        private CompletableFuture<List<Delivery>> receive(AgentId receiver, int max, Duration visibility, Duration wait) {
-            waiting = bus.receiveAsync(receiver, max, visibility, wait);
-            if (closing) { // closed after this poll started: withdraw() may have found no wait yet
-                waiting.cancel(false);
-            }
-            return waiting;
-        }
-
-        /** Ends the wait, if any; the poll is then answered 503. A receive already answered is not undone. */
-        void withdraw() {
-            CompletableFuture<List<Delivery>> wait = waiting;
-            if (wait != null) {
-                wait.cancel(false);
             }
         }
 
@@ -237,9 +203,9 @@ final class ReceiveHandler extends Handler.Wrapper {
                 if (failure != null) {
                     Throwable cause = failure instanceof CompletionException && failure.getCause() != null
                             ? failure.getCause() : failure;
-                    boolean withdrawn = cause instanceof CancellationException && closing;
+                    boolean withdrawn = cause instanceof CancellationException && open.closing();
                     if (!withdrawn || acked == null) {
-                        refuseOrAbort(withdrawn ? shuttingDown() : cause);
+                        refuseOrAbort(withdrawn ? OpenReceives.shuttingDown() : cause);
                         return;
                     }
                     deliveries = List.of(); // its acks are done: answered, with no messages, as a wait that ended
@@ -279,7 +245,7 @@ final class ReceiveHandler extends Handler.Wrapper {
 
         /** The latency metric and access log line, once per request, under the route's template. */
         private void record() {
-            open.remove(this);
+            open.leave();
             String route = agent == null ? SEED_ROUTE : ROUTE;
             metrics.record(METHOD, route, response.getStatus(), System.nanoTime() - started);
             HttpServer.logAccess(METHOD, route, response.getStatus(), principal);

@@ -21,11 +21,8 @@ import java.util.Map;
  */
 final class StreamRoutes {
     private static final Duration WAIT = Duration.ofSeconds(15);
-    /** Each open stream's receive while it waits, to withdraw when the server closes. */
-    private final java.util.Set<java.util.concurrent.CompletableFuture<List<Delivery>>> waiting =
-            java.util.concurrent.ConcurrentHashMap.newKeySet();
-    private final java.util.concurrent.atomic.AtomicInteger open = new java.util.concurrent.atomic.AtomicInteger();
-    private volatile boolean closing;
+    /** Open streams, ended before Jetty stops (see {@link #close}). */
+    private final OpenReceives open = new OpenReceives();
 
     private final MessageBus bus;
     private final Auth auth;
@@ -44,8 +41,8 @@ final class StreamRoutes {
      * usual JSON body; once the stream has started, its status is 200 for good.
      */
     void stream(Context ctx) {
-        if (closing) {
-            throw shuttingDown();
+        if (open.closing()) {
+            throw OpenReceives.shuttingDown();
         }
         AgentId agent = AgentId.of(ctx.pathParam("id"));
         auth.requireOwner(Auth.principal(ctx), agent);
@@ -77,8 +74,8 @@ final class StreamRoutes {
      * comes back when its lease ends, as over REST.
      */
     private void stream(SseClient client, Runnable stillAllowed, AgentId agent, int max, Duration visibility) {
-        open.incrementAndGet();
         try {
+            open.enter();
             client.sendComment("streaming deliveries for " + agent);
             while (!client.terminated()) {
                 List<Delivery> got = receive(agent, max, visibility);
@@ -107,28 +104,17 @@ final class StreamRoutes {
             client.sendEvent("error", json(Map.of("error", e.code().code(), "message", e.getMessage())));
         } finally {
             client.close();
-            open.decrementAndGet();
+            open.leave();
         }
     }
 
     /** The next deliveries, waiting up to {@link #WAIT}; refused once the server is closing. */
     private List<Delivery> receive(AgentId agent, int max, Duration visibility) {
-        java.util.concurrent.CompletableFuture<List<Delivery>> next = bus.receiveAsync(agent, max, visibility, WAIT);
-        waiting.add(next);
         try {
-            if (closing) {
-                next.cancel(false); // close() may have looked before it was added
-            }
-            return MessageBus.await(next);
+            return MessageBus.await(open.track(bus.receiveAsync(agent, max, visibility, WAIT)));
         } catch (java.util.concurrent.CancellationException e) {
-            throw shuttingDown();
-        } finally {
-            waiting.remove(next);
+            throw OpenReceives.shuttingDown();
         }
-    }
-
-    private static SwarmbusException shuttingDown() {
-        return new SwarmbusException(io.swarmbus.ErrorCode.UNAVAILABLE, "the server is shutting down; connect again once it is back");
     }
 
     /**
@@ -138,12 +124,7 @@ final class StreamRoutes {
      * in a loop that never ended, on every core.
      */
     void close(Duration grace) throws InterruptedException {
-        closing = true;
-        waiting.forEach(wait -> wait.cancel(false));
-        long deadline = System.nanoTime() + grace.toNanos();
-        while (open.get() > 0 && System.nanoTime() < deadline) {
-            Thread.sleep(10);
-        }
+        open.close(grace);
     }
 
     private void release(AgentId agent, List<Delivery> unwritten) {
