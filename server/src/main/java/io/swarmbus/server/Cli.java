@@ -560,15 +560,17 @@ final class Cli {
                 int wait = integer(options, "wait", 60);
                 call.print(call.post(base + "/coordinate?wait_seconds=" + wait, body, wait), Cli::describeExecution);
             }
-            case "consensus" -> call.print(call.post(base + "/consensus", object()
-                    .put("task_id", required(options, "task-id"))
-                    .put("consensus_algorithm", options.getOrDefault("algorithm", "majority-vote"))
-                    .put("timeout_seconds", integer(options, "timeout", 300)), integer(options, "timeout", 300)),
-                    r -> String.format(
-                    "%s: %s (confidence %.2f, %s) votes %s from %s", r.path("consensus_algorithm").asText(),
-                    r.path("result").path("final_answer").asText("no answer"), r.path("confidence_score").asDouble(),
-                    r.path("consensus_reached").asBoolean() ? "reached" : "not reached", r.path("result").path("votes"),
-                    r.path("participating_members")));
+            case "consensus" -> {
+                int timeout = integer(options, "timeout", 300);
+                ObjectNode body = object().put("task_id", required(options, "task-id"))
+                        .put("consensus_algorithm", options.getOrDefault("algorithm", "majority-vote"))
+                        .put("timeout_seconds", timeout);
+                call.print(call.post(base + "/consensus", body, timeout), r -> String.format(
+                        "%s: %s (confidence %.2f, %s) votes %s from %s", r.path("consensus_algorithm").asText(),
+                        r.path("result").path("final_answer").asText("no answer"), r.path("confidence_score").asDouble(),
+                        r.path("consensus_reached").asBoolean() ? "reached" : "not reached",
+                        r.path("result").path("votes"), r.path("participating_members")));
+            }
             case "leave" -> {
                 ObjectNode body = object().put("swarm_id", required(options, "swarm-id"));
                 options.computeIfPresent("member", (k, m) -> {
