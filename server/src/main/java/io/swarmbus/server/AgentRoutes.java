@@ -64,7 +64,11 @@ final class AgentRoutes {
                 throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id '" + id + "' is taken");
             }
             created = existing.isEmpty();
-            registry.register(existing.map(e -> profile.withOwner(e.profile().owner())).orElse(profile));
+            if (created) {
+                auth.claimAgentId(principal, id, () -> registry.register(profile));
+            } else {
+                registry.register(profile.withOwner(existing.get().profile().owner()));
+            }
             bus.createInbox(id);
         }
         AgentInfo info = registry.require(id);

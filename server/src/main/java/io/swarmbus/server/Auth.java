@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 
 /**
  * Authentication (bearer JWT or admin {@code X-Api-Key}), per-principal rate limits, and the
@@ -39,6 +40,12 @@ final class Auth {
     private final Tokens tokens;
     private final RateLimiter limiter;
     private final boolean devMode;
+    /**
+     * Held while an agent id or a user name is claimed. A user's name is also its default agent id
+     * (a send without {@code from} is sent as it), so each claim checks the other namespace, and
+     * the check and the claim must be one step.
+     */
+    private final Object names = new Object();
 
     Auth(AccessStore store, Registry registry, Tokens tokens, RateLimiter limiter,
             boolean devMode) {
@@ -160,8 +167,7 @@ final class Auth {
                 .orElseThrow(() -> SwarmbusException.invalid("password", "'password' is required"));
         Optional<AccessStore.User> user;
         if (devMode && store.user(username).isEmpty()) { // signed up: one password hash, not a refused one first
-            userName(username);
-            user = Optional.of(store.addUser(username, password, false));
+            user = Optional.of(addUser(username, password, false));
         } else {
             user = store.authenticate(username, password);
         }
@@ -175,6 +181,36 @@ final class Auth {
         view.put("token_type", "bearer");
         view.put("expires_in", tokens.lifetime().toSeconds());
         Http.json(ctx, 200, view);
+    }
+
+    /**
+     * Adds a user. Its name doubles as its default agent id, so it must be a valid agent id, and one
+     * that no other user's agent holds: that user would otherwise receive the new user's messages
+     * and send as it.
+     */
+    AccessStore.User addUser(String name, String password, boolean admin) {
+        String valid = userName(name);
+        synchronized (names) {
+            if (registry.ownerOf(AgentId.of(valid)).filter(owner -> !owner.equals(valid)).isPresent()) {
+                throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "user name '" + valid + "' is taken: another "
+                        + "user's agent has that id, and a user's name is its default agent id");
+            }
+            return store.addUser(valid, password, admin);
+        }
+    }
+
+    /**
+     * Claims {@code agent} for {@code principal} in one step with the check that the id is not
+     * another user's name, which is that user's default agent id (admins included: it is not theirs).
+     */
+    <T> T claimAgentId(Principal principal, AgentId agent, Supplier<T> claim) {
+        synchronized (names) {
+            if (!agent.value().equals(principal.name()) && store.user(agent.value()).isPresent()) {
+                throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id '" + agent + "' is taken: a user "
+                        + "has that name, and a user's name is its default agent id");
+            }
+            return claim.get();
+        }
     }
 
     /** A new user's name, which doubles as its default agent id, so it must be a valid one. */

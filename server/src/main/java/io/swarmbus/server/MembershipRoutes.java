@@ -125,8 +125,7 @@ final class MembershipRoutes {
     void addUser(Context ctx) {
         Auth.requireAdmin(Auth.principal(ctx));
         RequestBody body = RequestBody.parse(Http.body(ctx));
-        String name = Auth.userName(body.text("username"));
-        AccessStore.User user = auth.store().addUser(name, body.text("password"), body.flag("admin"));
+        AccessStore.User user = auth.addUser(body.text("username"), body.text("password"), body.flag("admin"));
         Http.json(ctx, 201, Map.of("username", user.name(), "admin", user.admin()));
     }
 

@@ -276,6 +276,58 @@ class AuthTest {
         assertThat(call("GET", "/api/v1/agents", null, bearer(alice)).body().get("count").asInt()).isEqualTo(1);
     }
 
+    /**
+     * Regression: a user's name is its default agent id, yet bob could register agent id `carol`
+     * before or after user carol existed, receiving what was sent to her and sending as her.
+     */
+    @Test
+    void anotherUsersName_cannotBeClaimedAsAnAgentId_norAnotherUsersAgentIdAsAUserName() throws Exception {
+        start(false, 300);
+        String admin = token("admin", "the-admin-password");
+        for (String user : List.of("bob", "carol")) {
+            assertThat(call("POST", "/api/v1/users", "{\"username\":\"" + user + "\",\"password\":\"" + user
+                    + "-password\"}", bearer(admin)).status()).isEqualTo(201);
+        }
+        String bob = token("bob", "bob-password");
+
+        Reply squatUser = call("POST", "/agents/register", "{\"agent_id\":\"carol\"}", bearer(bob));
+        Reply squatAdmin = call("POST", "/api/v1/agents", "{\"agent_id\":\"admin\"}", bearer(bob));
+        Reply byAdmin = call("POST", "/api/v1/agents", "{\"agent_id\":\"carol\"}", bearer(admin));
+        Reply own = call("POST", "/agents/register", "{\"agent_id\":\"bob\"}", bearer(bob));
+        Reply other = call("POST", "/agents/register", "{\"agent_id\":\"dave\"}", bearer(bob));
+        Reply userOverAgent = call("POST", "/api/v1/users", "{\"username\":\"dave\",\"password\":\"dave-password\"}",
+                bearer(admin));
+
+        assertThat(squatUser.status()).as(squatUser.body().toString()).isEqualTo(409);
+        assertThat(squatUser.body().get("message").asText()).contains("a user has that name");
+        assertThat(squatAdmin.status()).isEqualTo(409);
+        assertThat(byAdmin.status()).as("not the admin's either").isEqualTo(409);
+        assertThat(own.status()).isEqualTo(201);
+        assertThat(other.status()).isEqualTo(201);
+        assertThat(userOverAgent.status()).as(userOverAgent.body().toString()).isEqualTo(409);
+        assertThat(userOverAgent.body().get("message").asText()).contains("another user's agent has that id");
+        assertThat(call("POST", "/auth/token", "{\"username\":\"dave\",\"password\":\"dave-password\"}", Map.of())
+                .status()).isEqualTo(401);
+        // carol's own default agent is still hers to register.
+        assertThat(call("POST", "/agents/register", "{\"agent_id\":\"carol\"}", bearer(token("carol",
+                "carol-password"))).status()).isEqualTo(201);
+    }
+
+    /** Regression: dev mode signed up a user whose name was another user's agent id. */
+    @Test
+    void devMode_doesNotSignUpAUserNamedLikeAnotherUsersAgent() throws Exception {
+        String[] users = aliceAndBob(false);
+        assertThat(call("POST", "/agents/register", "{\"agent_id\":\"carol\"}", bearer(users[1])).status())
+                .isEqualTo(201);
+
+        Reply signUp = call("POST", "/auth/token", "{\"username\":\"carol\",\"password\":\"carol-password\"}",
+                Map.of());
+
+        assertThat(signUp.status()).as(signUp.body().toString()).isEqualTo(409);
+        assertThat(signUp.body().has("access_token")).isFalse();
+        assertThat(call("GET", "/api/v1/agents/carol", null, bearer(users[1])).status()).isEqualTo(200);
+    }
+
     @Test
     void anAgentIdDeletedAndRegisteredByAnotherUser_showsThemNothingOfItsPast() throws Exception {
         String[] users = aliceAndBob(false);

@@ -624,27 +624,25 @@ class LlmGatewayTest {
     /**
      * Regression: a call without X-Swarmbus-Agent was counted for the agent named like its user
      * even when that agent id was another user's, who then read the call in its usage, and the
-     * user read that agent's usage as its own.
+     * user read that agent's usage as its own. No user can now register an agent named like
+     * another user, so the call is the user's own.
      */
     @Test
-    void usage_ofAnAgentNamedLikeAnotherUser_isShownToItsOwnerOnly() throws Exception {
+    void usage_ofACallWithoutAnAgent_isTheUsersOwn_whoseNameNoOtherUserCanRegister() throws Exception {
         LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "10");
         start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
         String other = token("other");
-        post(other, "/api/v1/agents", "{\"agent_id\":\"team\"}", Map.of()); // named like the user 'team'
+        assertThat(post(other, "/api/v1/agents", "{\"agent_id\":\"team\"}", Map.of()).statusCode())
+                .as("named like the user 'team'").isEqualTo(409);
         String body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"one two three\"}]}";
 
-        Reply unnamed = chat(body);
-        assertThat(unnamed.status()).isEqualTo(400);
-        assertThat(unnamed.response().body()).contains(LlmRoutes.AGENT_HEADER);
-        HttpResponse<String> theirs = post(other, "/v1/chat/completions", body, Map.of(LlmRoutes.AGENT_HEADER, "team"));
-        assertThat(theirs.statusCode()).isEqualTo(200);
+        assertThat(chat(body).status()).isEqualTo(200);
 
-        assertThat(get("/api/v1/llm/usage").at("/agents").has("team")).as("another user's agent").isFalse();
-        String otherToken = token;
-        token = other;
         assertThat(get("/api/v1/llm/usage").at("/agents/team/requests").asInt()).isEqualTo(1);
-        token = otherToken;
+        String ownToken = token;
+        token = other;
+        assertThat(get("/api/v1/llm/usage").at("/agents").has("team")).as("another user's usage").isFalse();
+        token = ownToken;
     }
 
     /** Regression: /metrics, which answers without credentials, named every user, agent and task with its spending. */
