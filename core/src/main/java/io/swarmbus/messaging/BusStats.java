@@ -11,6 +11,7 @@ package io.swarmbus.messaging;
  * @param deadLettered deliveries moved to a dead-letter queue
  * @param expired deliveries dropped because their time to live ended
  * @param duplicates sends answered from the idempotency window
+ * @param notReached copies of group, topic and broadcast sends that passed over a full inbox
  * @param inboxes inboxes now
  * @param serviceInboxes of those, the ones {@link MessageBus#excludeFromBroadcast excluded from broadcasts}: an
  *     embedding server's own addresses, not agents
@@ -20,7 +21,7 @@ package io.swarmbus.messaging;
  * @param journal the journal's write and fsync counters
  */
 public record BusStats(long sent, long delivered, long acked, long nacked, long leasesExpired, long deadLettered,
-        long expired, long duplicates, int inboxes, int serviceInboxes, int retainedMessages, long lastSeq,
+        long expired, long duplicates, long notReached, int inboxes, int serviceInboxes, int retainedMessages, long lastSeq,
         long durableSeq, io.swarmbus.storage.JournalStats journal) {
 
     /** Inboxes that are agents': all but the service addresses. */

@@ -136,6 +136,7 @@ final class Engine implements MessageBus {
     private long deadLettered;
     private long expired;
     private long duplicates;
+    private long notReached;
 
     private record IdempotencyKey(AgentId sender, String key) {}
 
@@ -483,8 +484,22 @@ final class Engine implements MessageBus {
 
     private CompletableFuture<Object> accept(SendRequest request, byte[] content, long now) {
         List<AgentId> recipients = recipientsOf(request);
-        for (AgentId recipient : recipients) {
-            checkRoom(inboxes.get(recipient));
+        List<AgentId> passedOver = List.of();
+        if (request.to() instanceof Address.Direct) {
+            checkRoom(inboxes.get(recipients.get(0)));
+        } else {
+            // A full inbox refuses its own copy, not everyone's: one agent that stopped receiving
+            // must not stop a group, topic or broadcast from reaching the rest. The send is
+            // refused only when every inbox it would reach is full.
+            passedOver = fullInboxes(recipients);
+            if (!passedOver.isEmpty()) {
+                if (passedOver.size() == recipients.size()) {
+                    checkRoom(inboxes.get(recipients.get(0)));
+                }
+                recipients = new ArrayList<>(recipients);
+                recipients.removeAll(new HashSet<>(passedOver));
+                notReached += passedOver.size();
+            }
         }
         long id = Math.max(now << MessageId.COUNTER_BITS, lastId + 1);
         Inbox sender = inboxes.get(request.from());
@@ -501,7 +516,20 @@ final class Engine implements MessageBus {
         long seq = journal.append(encoded, true);
         lastAwaitedSeq = seq;
         StoredMessage stored = applySent(event, false);
-        return confirmAt(seq, stored, new SendResult(message.id(), recipients.size(), false));
+        return confirmAt(seq, stored, new SendResult(message.id(), recipients.size(), false, passedOver));
+    }
+
+    private List<AgentId> fullInboxes(List<AgentId> recipients) {
+        List<AgentId> full = List.of();
+        for (AgentId recipient : recipients) {
+            if (inboxes.get(recipient).depth() >= config.maxInboxDepth()) {
+                if (full.isEmpty()) {
+                    full = new ArrayList<>();
+                }
+                full.add(recipient);
+            }
+        }
+        return full;
     }
 
     private void checkRoom(Inbox inbox) {
@@ -891,7 +919,7 @@ final class Engine implements MessageBus {
         lock.lock();
         try {
             return new BusStats(sent, delivered, acked, nacked, leasesExpired, deadLettered, expired, duplicates,
-                    inboxes.size(), (int) unbroadcast.stream().filter(inboxes::containsKey).count(),
+                    notReached, inboxes.size(), (int) unbroadcast.stream().filter(inboxes::containsKey).count(),
                     messages.size() + history.size(), journal.lastSeq(), journal.durableSeq(), journal.stats());
         } finally {
             lock.unlock();

@@ -851,11 +851,33 @@ abstract class MessageBusContract {
                     assertThat(e.retriable()).isTrue();
                 })
                 .hasMessage("inbox 'bob' is full (depth=2, limit max_inbox_depth=2)");
-        assertThatThrownBy(() -> send(ALICE, Address.broadcast(), "to all"))
-                .isInstanceOfSatisfying(SwarmbusException.class,
-                        e -> assertThat(e.code()).isEqualTo(ErrorCode.INBOX_FULL));
-        assertThat(bus.receive(CAROL, 10)).isEmpty();
         assertThat(contents(bus.receive(BOB, 10))).containsExactly("1", "2");
+    }
+
+    /**
+     * Regression: a group, topic or broadcast send was refused whole when one inbox it would reach
+     * was full, so one agent that stopped receiving stopped everyone's broadcasts.
+     */
+    @Test
+    void aFanOutSend_passesOverAFullInbox_reachesTheRest_andIsRefusedOnlyWhenAllAreFull() {
+        reopen(c -> c.maxInboxDepth(1));
+        bus.createGroup("team", List.of(BOB, CAROL));
+        send(ALICE, Address.agent(BOB), "fills bob");
+
+        SendResult toGroup = send(ALICE, Address.group("team"), "to the team");
+
+        assertThat(toGroup.recipients()).isEqualTo(1);
+        assertThat(toGroup.passedOver()).containsExactly(BOB);
+        assertThat(contents(bus.receive(CAROL, 10))).containsExactly("to the team");
+        assertThat(bus.message(toGroup.id()).orElseThrow().deliveries()).extracting(DeliveryInfo::recipient)
+                .containsExactly(CAROL);
+        // carol's copy is leased, so her inbox is full too: now every inbox the group reaches is.
+        assertThatThrownBy(() -> send(ALICE, Address.group("team"), "to no one"))
+                .isInstanceOfSatisfying(SwarmbusException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.INBOX_FULL));
+        SendResult toAll = send(CAROL, Address.broadcast(), "to all");
+        assertThat(toAll.passedOver()).containsExactly(BOB);
+        assertThat(toAll.recipients()).as("alice").isEqualTo(1);
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("fills bob");
     }
 
     @Test

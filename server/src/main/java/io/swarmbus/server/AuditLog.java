@@ -131,6 +131,9 @@ final class AuditLog implements AutoCloseable {
         fields.put("message_type", request.type().name());
         fields.put("priority", request.priority().wireName());
         fields.put("recipients", result.recipients());
+        if (!result.passedOver().isEmpty()) { // full inboxes a fan-out send did not reach
+            fields.put("not_reached", result.passedOver().stream().map(AgentId::value).toList());
+        }
         record(Stream.MESSAGE_AUDIT, "sent", fields);
     }
 

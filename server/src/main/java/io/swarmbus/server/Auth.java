@@ -9,10 +9,13 @@ import io.swarmbus.messaging.DeliveryInfo;
 import io.swarmbus.messaging.InboxFullException;
 import io.swarmbus.messaging.Message;
 import io.swarmbus.messaging.MessageRecord;
+import io.swarmbus.messaging.SendResult;
 import io.swarmbus.registry.Registry;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -254,6 +257,21 @@ final class Auth {
                 : "topic message";
         return new SwarmbusException(ErrorCode.INBOX_FULL, "an inbox this " + send + " would reach is full (limit "
                 + "max_inbox_depth=" + full.limit() + "); nothing was sent");
+    }
+
+    /**
+     * Of the full inboxes a group, topic or broadcast send passed over, those the caller may hear
+     * named: its own agents (anyone's, for an admin). Others' are only counted, as {@link #shownTo}
+     * leaves them unnamed.
+     */
+    List<String> passedOverShownTo(Principal principal, SendResult result) {
+        List<String> named = new ArrayList<>();
+        for (AgentId agent : result.passedOver()) {
+            if (owns(principal, agent)) {
+                named.add(agent.value());
+            }
+        }
+        return named;
     }
 
     /** Whether {@code agent} is registered to a user other than the caller (admins included: it is not theirs). */

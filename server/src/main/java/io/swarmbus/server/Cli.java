@@ -314,7 +314,8 @@ final class Cli {
             body.put("content", content); // not JSON: send it as a string
         }
         call.print(call.post(path, body), r -> "sent " + r.path("message_id").asText() + " to "
-                + r.path("recipients").asInt() + " recipient(s)");
+                + r.path("recipients").asInt() + " recipient(s)" + (r.has("not_reached") ? "; "
+                + r.path("not_reached").asInt() + " full inbox(es) not reached" : ""));
     }
 
     /** Acks one message; one the agent holds no lease on is a refusal, since it will be delivered again. */

@@ -175,6 +175,7 @@ final class MessageRoutes {
                     view.put("message_id", result.id().toString());
                     view.put("recipients", result.recipients());
                     view.put("duplicate", result.duplicate());
+                    putNotReached(view, result, Auth.principal(ctx));
                 } else {
                     errorView(view, error instanceof CompletionException ? error.getCause() : error);
                 }
@@ -225,9 +226,22 @@ final class MessageRoutes {
             view.put("message_id", result.id().toString());
             view.put("recipients", result.recipients());
             view.put("duplicate", result.duplicate());
+            putNotReached(view, result, Auth.principal(ctx));
             view.put("status", "accepted");
             Http.json(ctx, result.duplicate() ? 200 : 201, view);
         }));
+    }
+
+    /**
+     * {@code not_reached}: how many full inboxes a group, topic or broadcast send passed over, and
+     * {@code not_reached_agent_ids}, those of them the caller owns; absent when there were none.
+     */
+    private void putNotReached(Map<String, Object> view, io.swarmbus.messaging.SendResult result,
+            Auth.Principal principal) {
+        if (!result.passedOver().isEmpty()) {
+            view.put("not_reached", result.passedOver().size());
+            view.put("not_reached_agent_ids", auth.passedOverShownTo(principal, result));
+        }
     }
 
     /**

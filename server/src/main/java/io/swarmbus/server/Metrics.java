@@ -50,6 +50,8 @@ final class Metrics {
         counter("swarmbus_leases_expired", "leases that ended without an ack", BusStats::leasesExpired);
         counter("swarmbus_messages_dead_lettered", "deliveries moved to a dead-letter queue", BusStats::deadLettered);
         counter("swarmbus_messages_expired", "deliveries dropped at the end of their TTL", BusStats::expired);
+        counter("swarmbus_messages_not_reached", "copies of group, topic and broadcast sends that passed over a full inbox",
+                BusStats::notReached);
         counter("swarmbus_journal_fsyncs", "journal fsyncs", s -> s.journal().fsyncs());
         counter("swarmbus_journal_fsync_seconds", "time spent in fsync", s -> s.journal().fsyncNanos() / 1e9);
         counter("swarmbus_journal_slow_fsyncs", "fsyncs of 10 ms or more", s -> s.journal().slowFsyncs());

@@ -191,7 +191,7 @@ final class SocketRoutes {
             if (ref != null) {
                 answer.append(",\"ref\":").append(quote(ref));
             }
-            return sent(answer.append(','), result).append('}').toString();
+            return sent(answer.append(','), result, principal).append('}').toString();
         }));
     }
 
@@ -214,11 +214,11 @@ final class SocketRoutes {
         }
         Outbox outbox = outbox(ctx);
         CompletableFuture.allOf(results.toArray(CompletableFuture<?>[]::new))
-                .whenComplete((ignored, failure) -> outbox.add(() -> batchAnswer(ref, results)));
+                .whenComplete((ignored, failure) -> outbox.add(() -> batchAnswer(principal, ref, results)));
     }
 
     /** {@code sent_batch}: one result per message, in order; rendered on the outbox's thread. */
-    private String batchAnswer(String ref, List<CompletableFuture<SendResult>> results) {
+    private String batchAnswer(Auth.Principal principal, String ref, List<CompletableFuture<SendResult>> results) {
         StringBuilder answer = new StringBuilder(64 + 96 * results.size()).append("{\"op\":\"sent_batch\"");
         if (ref != null) {
             answer.append(",\"ref\":").append(quote(ref));
@@ -228,7 +228,7 @@ final class SocketRoutes {
             answer.append(i > 0 ? "," : "").append('{');
             try {
                 SendResult result = results.get(i).join();
-                sent(answer, result);
+                sent(answer, result, principal);
             } catch (java.util.concurrent.CompletionException e) {
                 SwarmbusException refused = refusal(e);
                 answer.append("\"status\":").append(refused.code().httpStatus()).append(",\"error\":")
@@ -252,9 +252,18 @@ final class SocketRoutes {
      * The fields of an accepted send, written by hand: rendering a map through Jackson cost more
      * than the send itself.
      */
-    private static StringBuilder sent(StringBuilder json, SendResult result) {
-        return json.append("\"message_id\":\"").append(result.id()).append("\",\"recipients\":")
+    private StringBuilder sent(StringBuilder json, SendResult result, Auth.Principal principal) {
+        json.append("\"message_id\":\"").append(result.id()).append("\",\"recipients\":")
                 .append(result.recipients()).append(",\"duplicate\":").append(result.duplicate());
+        if (!result.passedOver().isEmpty()) { // as MessageRoutes answers it
+            json.append(",\"not_reached\":").append(result.passedOver().size()).append(",\"not_reached_agent_ids\":[");
+            List<String> named = auth.passedOverShownTo(principal, result);
+            for (int i = 0; i < named.size(); i++) {
+                json.append(i > 0 ? "," : "").append(quote(named.get(i)));
+            }
+            json.append(']');
+        }
+        return json;
     }
 
     /** What to tell the client about a failed send or ack; internal details stay in the log. */

@@ -133,6 +133,35 @@ class AuditLogTest {
     }
 
     @Test
+    void aSendThatPassesOverAFullInbox_listsItInItsSentLine() throws Exception {
+        Path audit = dir.resolve("audit");
+        MessageBus bus = MessageBus.open(BusConfig.builder(dir.resolve("data")).maxInboxDepth(1).build());
+        AuditLog log = AuditLog.start(audit, 30, Clock.systemUTC());
+        HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir.resolve("data")), log);
+        try {
+            int port = server.port();
+            HttpResponse<String> token = send(port, "POST", "/auth/token", null,
+                    "{\"username\":\"agent1\",\"password\":\"password\"}");
+            String t = RequestBody.MAPPER.readTree(token.body()).get("access_token").asText();
+            for (String agent : List.of("agent1", "full", "open")) {
+                assertThat(post(port, "/api/v1/agents", t, "{\"agent_id\":\"" + agent + "\"}")).isEqualTo(201);
+            }
+            assertThat(post(port, "/messages", t, "{\"receiver_id\":\"full\",\"content\":\"x\"}")).isEqualTo(201);
+            assertThat(post(port, "/messages/broadcast", t, "{\"content\":\"y\"}")).isEqualTo(201);
+            awaitLines(audit, "message_audit_", 2);
+        } finally {
+            server.close();
+            log.close();
+            bus.close();
+        }
+
+        JsonNode broadcast = lines(audit, "message_audit_").getLast();
+        assertThat(broadcast.get("recipients").asInt()).as(broadcast.toString()).isEqualTo(1);
+        assertThat(broadcast.get("not_reached").toString()).isEqualTo("[\"full\"]");
+        assertThat(lines(audit, "message_audit_").getFirst().has("not_reached")).isFalse();
+    }
+
+    @Test
     void retention_deletesFilesOlderThanItsDays() throws Exception {
         Path audit = Files.createDirectories(dir.resolve("audit"));
         LocalDate today = LocalDate.now(ZoneOffset.UTC);

@@ -418,42 +418,59 @@ class AuthTest {
                 .isEqualTo("[\"alice\"]");
     }
 
+    /**
+     * A full inbox is passed over by a broadcast or topic message, which reaches the rest (one agent
+     * that stopped receiving once refused everyone's broadcasts), and goes unnamed to whoever may
+     * not know the agent; a send every inbox of which is full is refused.
+     */
     @Test
-    void aFullInboxOfAnotherUsersAgent_refusesABroadcastOrTopicMessageWithoutNamingIt() throws Exception {
-        busSettings = b -> b.maxInboxDepth(1);
+    void aFullInboxOfAnotherUsersAgent_isPassedOverUnnamed_byABroadcastOrTopicMessage_thatReachesTheRest()
+            throws Exception {
+        busSettings = b -> b.maxInboxDepth(2);
         String[] users = aliceAndBob(true);
         String alice = users[0];
         String bob = users[1];
         call("POST", "/api/v1/agents", "{\"agent_id\":\"secret-agent-of-bob\"}", bearer(bob));
-        call("POST", "/api/v1/topics/news/subscribers", "{\"agent_id\":\"secret-agent-of-bob\"}", bearer(bob));
-        assertThat(call("POST", "/api/v1/messages", "{\"to\":\"secret-agent-of-bob\",\"content\":\"fills it\"}",
-                bearer(alice)).status()).isEqualTo(201);
+        for (String agent : List.of("secret-agent-of-bob", "bob")) {
+            call("POST", "/api/v1/topics/news/subscribers", "{\"agent_id\":\"" + agent + "\"}", bearer(bob));
+        }
+        for (int i = 0; i < 2; i++) {
+            assertThat(call("POST", "/api/v1/messages", "{\"to\":\"secret-agent-of-bob\",\"content\":\"fills it\"}",
+                    bearer(alice)).status()).isEqualTo(201);
+        }
         String admin = token("admin", "the-admin-password");
 
         Reply broadcast = call("POST", "/api/v1/messages/broadcast", "{\"content\":1}", bearer(alice));
         Reply published = call("POST", "/api/v1/topics/news/messages", "{\"content\":1}", bearer(alice));
-        Reply batch = call("POST", "/api/v1/messages/batch", "{\"messages\":[{\"broadcast\":true,\"content\":1}]}",
-                bearer(alice));
-        Reply direct = call("POST", "/api/v1/messages", "{\"to\":\"secret-agent-of-bob\",\"content\":1}", bearer(alice));
         Reply byOwner = call("POST", "/api/v1/messages/broadcast", "{\"content\":1}", bearer(bob));
+        // bob's own inbox now holds two: every inbox a broadcast from alice reaches is full.
+        Reply allFull = call("POST", "/api/v1/messages/batch", "{\"messages\":[{\"broadcast\":true,\"content\":1}]}",
+                bearer(alice));
         Reply byAdmin = call("POST", "/api/v1/messages/broadcast", "{\"from\":\"alice\",\"content\":1}", bearer(admin));
+        Reply direct = call("POST", "/api/v1/messages", "{\"to\":\"secret-agent-of-bob\",\"content\":1}", bearer(alice));
 
-        for (Reply refused : List.of(broadcast, published)) {
-            assertThat(refused.status()).as(refused.body().toString()).isEqualTo(429);
-            assertThat(refused.body().get("error").asText()).isEqualTo("inbox_full");
-            assertThat(refused.body().get("message").asText()).doesNotContain("secret-agent-of-bob")
-                    .contains("would reach is full");
+        for (Reply passedOver : List.of(broadcast, published)) {
+            assertThat(passedOver.status()).as(passedOver.body().toString()).isEqualTo(201);
+            assertThat(passedOver.body().get("recipients").asInt()).isEqualTo(1);
+            assertThat(passedOver.body().get("not_reached").asInt()).isEqualTo(1);
+            assertThat(passedOver.body().get("not_reached_agent_ids").size()).isZero();
+            assertThat(passedOver.raw().body()).doesNotContain("secret-agent-of-bob");
         }
-        JsonNode inBatch = batch.body().get("results").get(0);
+        assertThat(byOwner.status()).isEqualTo(201);
+        assertThat(byOwner.body().get("not_reached_agent_ids").toString()).isEqualTo("[\"secret-agent-of-bob\"]");
+        JsonNode inBatch = allFull.body().get("results").get(0);
         assertThat(inBatch.get("status").asInt()).as(inBatch.toString()).isEqualTo(429);
-        assertThat(inBatch.get("message").asText()).doesNotContain("secret-agent-of-bob");
-        // Named to whoever may know the agent: the one who named it, its owner, an admin.
-        for (Reply named : List.of(direct, byOwner, byAdmin)) {
-            assertThat(named.status()).as(named.body().toString()).isEqualTo(429);
-            assertThat(named.body().get("message").asText()).contains("inbox 'secret-agent-of-bob' is full");
-        }
+        assertThat(inBatch.get("message").asText()).doesNotContain("secret-agent-of-bob").contains("would reach is full");
+        // Named to whoever may know the agent: an admin, the one who named it.
+        assertThat(byAdmin.status()).as(byAdmin.body().toString()).isEqualTo(429);
+        assertThat(byAdmin.body().get("message").asText()).contains("inbox 'bob' is full");
+        assertThat(direct.status()).isEqualTo(429);
+        assertThat(direct.body().get("message").asText()).contains("inbox 'secret-agent-of-bob' is full");
         assertThat(call("POST", "/api/v1/agents/bob/receive", "{}", bearer(bob)).body().get("count").asInt())
-                .as("all or nothing: no copy reached the inbox that had room").isZero();
+                .as("the broadcast and the topic message").isEqualTo(2);
+        String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/metrics"))
+                .build(), HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(metrics).contains("swarmbus_messages_not_reached_total 3.0");
     }
 
     @Test

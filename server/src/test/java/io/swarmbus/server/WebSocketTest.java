@@ -407,6 +407,37 @@ class WebSocketTest {
         assertThat(empty.get("field").asText()).isEqualTo("messages");
     }
 
+    /** A broadcast that passes over full inboxes says so, naming only the caller's own, as over REST. */
+    @Test
+    void aSendThatPassesOverAFullInbox_saysSoInItsAnswer_namingOnlyTheCallersOwnAgents() throws Exception {
+        stop();
+        bus = MessageBus.open(BusConfig.builder(dir).maxInboxDepth(1).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        String alice = token("alice");
+        for (String agent : java.util.List.of("a", "c", "mine-full")) {
+            register(alice, agent);
+        }
+        register(token("bob"), "bobs-full");
+        Frames frames = new Frames();
+        WebSocket socket = connect("?token=" + alice, frames);
+        socket.sendText("{\"op\":\"send_batch\",\"messages\":[{\"from\":\"a\",\"to\":\"mine-full\",\"content\":1},"
+                + "{\"from\":\"a\",\"to\":\"bobs-full\",\"content\":1}]}", true).join();
+        assertThat(frames.next().get("results").findValues("recipients")).hasSize(2);
+
+        socket.sendText("{\"op\":\"send\",\"ref\":\"s1\",\"message\":{\"from\":\"a\",\"broadcast\":true,\"content\":2}}", true).join();
+        JsonNode sent = frames.next();
+        socket.sendText("{\"op\":\"send_batch\",\"ref\":\"b1\",\"messages\":[{\"from\":\"a\",\"broadcast\":true,"
+                + "\"content\":3}]}", true).join();
+        JsonNode allFull = frames.next().get("results").get(0);
+
+        assertThat(sent.get("op").asText()).as(sent.toString()).isEqualTo("sent");
+        assertThat(sent.get("recipients").asInt()).as("c").isEqualTo(1);
+        assertThat(sent.get("not_reached").asInt()).isEqualTo(2);
+        assertThat(sent.get("not_reached_agent_ids").toString()).isEqualTo("[\"mine-full\"]");
+        assertThat(allFull.get("status").asInt()).as(allFull.toString()).isEqualTo(429);
+        assertThat(allFull.toString()).doesNotContain("bobs-full");
+    }
+
     @Test
     void aConsumer_extendsAndGivesBackLeasesOnTheSocket_asOverRest() throws Exception {
         Frames frames = new Frames();
