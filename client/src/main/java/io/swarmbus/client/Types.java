@@ -31,11 +31,17 @@ public final class Types {
         }
     }
 
-    /** The answer to a send: the message's id and how many inboxes it reached. */
-    public record SendResult(String messageId, int recipients, boolean duplicate) {
+    /**
+     * The answer to a send: the message's id, how many inboxes it reached, and how many full ones a
+     * group, topic or broadcast send passed over ({@code notReached}; of those, your own agents).
+     */
+    public record SendResult(String messageId, int recipients, boolean duplicate, int notReached,
+            List<String> notReachedAgentIds) {
         static SendResult of(JsonNode json) {
+            List<String> named = new ArrayList<>();
+            json.path("not_reached_agent_ids").forEach(id -> named.add(id.asText()));
             return new SendResult(json.path("message_id").asText(), json.path("recipients").asInt(),
-                    json.path("duplicate").asBoolean());
+                    json.path("duplicate").asBoolean(), json.path("not_reached").asInt(), List.copyOf(named));
         }
     }
 

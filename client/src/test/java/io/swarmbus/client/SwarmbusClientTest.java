@@ -50,6 +50,22 @@ class SwarmbusClientTest {
     }
 
     @Test
+    void aGroupSendThatPassesOverAFullInbox_saysWhich() {
+        stop();
+        bus = MessageBus.open(BusConfig.builder(dir).maxInboxDepth(1).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        client = SwarmbusClient.login("http://127.0.0.1:" + server.port(), "team", "team-password");
+        client.createGroup("team", List.of("b", "c"));
+        assertThat(client.send(body("fills b").put("to", "b")).notReached()).isZero();
+
+        Types.SendResult sent = client.sendToGroup("team", body("g"));
+
+        assertThat(sent.recipients()).isEqualTo(1);
+        assertThat(sent.notReached()).isEqualTo(1);
+        assertThat(sent.notReachedAgentIds()).containsExactly("b");
+    }
+
+    @Test
     void groupsTopicsBatchesHistoryAndLeases() {
         client.createGroup("team", List.of("b"));
         client.joinGroup("team", "c");
