@@ -37,7 +37,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * strategy ({@link Admission}), and passes the answer through, streamed chunk by chunk when asked.
  * A connect error, timeout, 5xx or 429 from a backend counts against it and the request is retried
  * on another backend, then on the model's fallbacks; never once a byte has reached the client.
- * Token usage and cost are recorded per agent, key, backend and model.
+ * Token usage and cost are recorded per agent (and its registration), task, key, backend and model.
  */
 public final class LlmGateway implements AutoCloseable {
     private static final Map<String, String> JSON_CONTENT = Map.of("Content-Type", "application/json");
@@ -84,14 +84,17 @@ public final class LlmGateway implements AutoCloseable {
      * @param path {@code /v1/chat/completions}, {@code /v1/completions} or {@code /v1/embeddings}
      * @param body the request body (the gateway may set {@code model} and {@code stream_options})
      * @param agent the calling agent (or principal), for fairness, limits and accounting
+     * @param registration the agent id's registration the call is made in (its owner and since
+     *     when, or the principal using an id no one registered): an agent's limits and the usage
+     *     its owner sees are those of its current registration ({@link UsageLedger#record})
      * @param task the task the call is made for, for accounting; may be null
      * @param key the principal (user or API key) the usage is billed to
      * @param priority 0–3
      * @param deadlineNanos {@link System#nanoTime} by which it must be admitted to a backend
      * @param traceparent the W3C trace the call belongs to, passed on to the backend; may be null
      */
-    public record Request(String path, CallBody body, String agent, String task, String key, int priority,
-            long deadlineNanos, String traceparent) {}
+    public record Request(String path, CallBody body, String agent, String registration, String task, String key,
+            int priority, long deadlineNanos, String traceparent) {}
 
     /** A request that could not be answered; nothing was written to the client. */
     public static final class Refused extends Exception {
@@ -185,7 +188,7 @@ public final class LlmGateway implements AutoCloseable {
             throw new Refused(404, "invalid_request_error", "model_not_found", "model '" + asked
                     + "' is not served by any backend; models: " + models(), 0);
         }
-        quotas.admit(request.agent(), request.key(), System.nanoTime());
+        quotas.admit(request.agent(), request.registration(), request.key(), System.nanoTime());
         boolean stream = body.stream();
         boolean clientWantsUsage = body.includeUsage();
         boolean usageAdded = stream && !clientWantsUsage;
@@ -468,8 +471,9 @@ public final class LlmGateway implements AutoCloseable {
         backend.used(System.nanoTime(), prompt, completion);
         double cost = (prompt * backend.spec().inputCostPerMillion() + completion * backend.spec().outputCostPerMillion())
                 / 1e6;
-        usage.record(request.agent(), request.task(), request.key(), backend.name(), model, prompt, completion, cost);
-        quotas.used(request.agent(), request.key(), prompt, completion, cost, System.nanoTime());
+        usage.record(request.agent(), request.registration(), request.task(), request.key(), backend.name(), model,
+                prompt, completion, cost);
+        quotas.used(request.agent(), request.registration(), request.key(), prompt, completion, cost, System.nanoTime());
         dirty = true;
     }
 

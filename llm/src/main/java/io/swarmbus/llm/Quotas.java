@@ -16,7 +16,8 @@ import java.util.Set;
  * Rate limits (requests and tokens per minute) and daily budgets (tokens and cost) per key and per
  * agent. One instance serves every request of the server, over HTTP and over the bus alike, so a
  * limit holds however the calls arrive. Daily usage is saved with the gateway's state, so a restart
- * does not hand out a fresh budget.
+ * does not hand out a fresh budget. An agent's use is counted per registration of its id: one
+ * deleted and registered again, maybe by another user, is a new agent and starts with nothing used.
  */
 public final class Quotas {
     /**
@@ -68,6 +69,8 @@ public final class Quotas {
 
     /** What one key or agent used: the last minute, and today. */
     private static final class Meter {
+        /** The agent's registration this is the use of; null for a key, and in a meter saved before agents had one. */
+        String registration;
         final WindowCounter requests = new WindowCounter();
         final WindowCounter tokens = new WindowCounter();
         long day;
@@ -101,13 +104,14 @@ public final class Quotas {
      * either is over a limit. Tokens are counted when the answer says how many were used, so
      * requests already in flight can carry a key a little past its tokens per minute.
      */
-    public synchronized void admit(String agent, String key, long nanos) throws LlmGateway.Refused {
+    public synchronized void admit(String agent, String registration, String key, long nanos)
+            throws LlmGateway.Refused {
         if (settings.unlimited()) {
             return;
         }
         long today = today();
-        Meter keyMeter = meter("key", key, today);
-        Meter agentMeter = meter("agent", agent, today);
+        Meter keyMeter = meter("key", key, null, today);
+        Meter agentMeter = meter("agent", agent, registration, today);
         check("key", key, keyMeter, nanos, today);
         check("agent", agent, agentMeter, nanos, today);
         for (Meter m : new Meter[] {keyMeter, agentMeter}) {
@@ -116,12 +120,13 @@ public final class Quotas {
     }
 
     /** Counts the tokens and cost an answered request used. */
-    public synchronized void used(String agent, String key, int prompt, int completion, double cost, long nanos) {
+    public synchronized void used(String agent, String registration, String key, int prompt, int completion,
+            double cost, long nanos) {
         if (settings.unlimited()) {
             return;
         }
         long today = today();
-        for (Meter m : new Meter[] {meter("key", key, today), meter("agent", agent, today)}) {
+        for (Meter m : new Meter[] {meter("key", key, null, today), meter("agent", agent, registration, today)}) {
             m.tokens.add(nanos, (long) prompt + completion);
             m.dayTokens += prompt + completion;
             m.dayCost += cost;
@@ -154,8 +159,13 @@ public final class Quotas {
                 + "; it renews at 00:00 UTC", Math.max(1, untilMidnight));
     }
 
-    private Meter meter(String kind, String name, long today) {
-        Meter meter = meters.computeIfAbsent(kind + ":" + name, n -> new Meter());
+    private Meter meter(String kind, String name, String registration, long today) {
+        Meter meter = meters.get(kind + ":" + name);
+        if (meter == null || meter.registration != null && !meter.registration.equals(registration)) {
+            meter = new Meter();
+            meters.put(kind + ":" + name, meter);
+        }
+        meter.registration = registration; // one saved before meters named theirs goes on, as it did before
         meter.rollTo(today);
         return meter;
     }
@@ -167,13 +177,17 @@ public final class Quotas {
     /**
      * Today's tokens and cost of {@code kind} ("key" or "agent") {@code name} and its limits, for
      * the usage view; empty when nothing is limited (nothing is metered then).
+     *
+     * @param registration for an agent, the registration whose use to count (others' counts as
+     *     none); null for a key, or for whichever registration of the agent was metered last
      */
-    public synchronized Map<String, Object> today(String kind, String name) {
+    public synchronized Map<String, Object> today(String kind, String name, String registration) {
         if (settings.unlimited()) {
             return Map.of();
         }
         Meter meter = meters.get(kind + ":" + name);
-        boolean current = meter != null && meter.day == today();
+        boolean current = meter != null && meter.day == today()
+                && (registration == null || registration.equals(meter.registration));
         Quota quota = settings.of(kind, name);
         Map<String, Object> view = new LinkedHashMap<>();
         view.put("tokens_today", current ? meter.dayTokens : 0L);
@@ -193,7 +207,10 @@ public final class Quotas {
         ObjectNode used = root.putObject("used");
         meters.forEach((name, meter) -> {
             if (meter.day == today && (meter.dayTokens > 0 || meter.dayCost > 0)) {
-                used.putObject(name).put("tokens", meter.dayTokens).put("cost", meter.dayCost);
+                ObjectNode use = used.putObject(name).put("tokens", meter.dayTokens).put("cost", meter.dayCost);
+                if (meter.registration != null) {
+                    use.put("registration", meter.registration);
+                }
             }
         });
         return root;
@@ -210,6 +227,7 @@ public final class Quotas {
             meter.day = today;
             meter.dayTokens = e.getValue().path("tokens").asLong(0);
             meter.dayCost = e.getValue().path("cost").asDouble(0);
+            meter.registration = e.getValue().path("registration").textValue();
         });
     }
 }

@@ -25,7 +25,7 @@ class QuotasTest {
     }
 
     static void admit(Quotas quotas, String agent, String key, long nanos) throws LlmGateway.Refused {
-        quotas.admit(agent, key, nanos);
+        quotas.admit(agent, "registration of " + agent, key, nanos);
     }
 
     @Test
@@ -46,7 +46,7 @@ class QuotasTest {
     void tokensPerMinute_countWhatAnswersUsed_perKey() throws Exception {
         Quotas quotas = new Quotas(settings("{\"key\":{\"tpm\":100}}"), clock);
         admit(quotas, "a", "alice", SECOND);
-        quotas.used("a", "alice", 60, 40, 0, SECOND);
+        quotas.used("a", "registration of a", "alice", 60, 40, 0, SECOND);
         LlmGateway.Refused refused = refusal(() -> admit(quotas, "b", "alice", 2 * SECOND));
         assertThat(refused.getMessage()).contains("key 'alice'").contains("100 tokens per minute");
         admit(quotas, "a", "bob", 2 * SECOND);
@@ -57,14 +57,14 @@ class QuotasTest {
         Quotas quotas = new Quotas(settings("{\"agent\":{\"daily_tokens\":50},\"agents\":{\"big\":{\"daily_cost\":1.5}}}"),
                 clock);
         admit(quotas, "small", "k", SECOND);
-        quotas.used("small", "k", 30, 20, 0.01, SECOND);
+        quotas.used("small", "registration of small", "k", 30, 20, 0.01, SECOND);
         LlmGateway.Refused refused = refusal(() -> admit(quotas, "small", "k", 2 * SECOND));
         assertThat(refused.status()).isEqualTo(429);
         assertThat(refused.type()).isEqualTo("insufficient_quota");
         assertThat(refused.retryAfterSeconds()).isEqualTo(60);
 
         admit(quotas, "big", "k", SECOND);
-        quotas.used("big", "k", 1_000, 1_000, 2.0, SECOND);
+        quotas.used("big", "registration of big", "k", 1_000, 1_000, 2.0, SECOND);
         assertThat(refusal(() -> admit(quotas, "big", "k", 2 * SECOND)).getMessage()).contains("1.5");
 
         clock.advance(Duration.ofMinutes(2)); // a new UTC day
@@ -77,17 +77,43 @@ class QuotasTest {
         Quotas.Settings limits = settings("{\"agent\":{\"daily_tokens\":50}}");
         Quotas first = new Quotas(limits, clock);
         admit(first, "a", "k", SECOND);
-        first.used("a", "k", 40, 20, 0, SECOND);
+        first.used("a", "registration of a", "k", 40, 20, 0, SECOND);
 
         Quotas restarted = new Quotas(limits, clock);
         restarted.restore(first.toJson());
-        assertThat(restarted.today("agent", "a")).containsEntry("tokens_today", 60L);
+        assertThat(restarted.today("agent", "a", "registration of a")).containsEntry("tokens_today", 60L);
         assertThat(refusal(() -> admit(restarted, "a", "k", 2 * SECOND))).isNotNull();
 
         clock.advance(Duration.ofMinutes(5));
         Quotas nextDay = new Quotas(limits, clock);
         nextDay.restore(first.toJson());
         admit(nextDay, "a", "k", 2 * SECOND);
+    }
+
+    @Test
+    void anAgentRegisteredAgain_startsWithNothingUsed_whileItsKeyKeepsItsCount() throws Exception {
+        Quotas quotas = new Quotas(settings("{\"agent\":{\"rpm\":1,\"daily_tokens\":50},\"key\":{\"rpm\":2}}"),
+                clock);
+        quotas.admit("x", "alice since 1", "alice", SECOND);
+        quotas.used("x", "alice since 1", "alice", 40, 20, 0, SECOND);
+        assertThat(refusal(() -> quotas.admit("x", "alice since 1", "alice", 2 * SECOND))).isNotNull();
+        assertThat(quotas.today("agent", "x", "bob since 2")).containsEntry("tokens_today", 0L);
+
+        quotas.admit("x", "bob since 2", "bob", 3 * SECOND); // the id deleted and registered by bob
+        assertThat(quotas.today("agent", "x", "bob since 2")).containsEntry("tokens_today", 0L);
+        assertThat(quotas.today("agent", "x", "alice since 1")).as("that registration is over")
+                .containsEntry("tokens_today", 0L);
+        quotas.admit("y", "alice since 4", "alice", 4 * SECOND);
+        assertThat(refusal(() -> quotas.admit("z", "alice since 5", "alice", 5 * SECOND)).getMessage())
+                .contains("key 'alice'");
+    }
+
+    @Test
+    void aMeterSavedWithoutARegistration_goesOnForTheAgentsRegistration() throws Exception {
+        Quotas quotas = new Quotas(settings("{\"agent\":{\"daily_tokens\":50}}"), clock);
+        quotas.restore(OpenAiWire.JSON.readTree("{\"day\":" + java.time.LocalDate.of(2026, 11, 22).toEpochDay()
+                + ",\"used\":{\"agent:a\":{\"tokens\":60,\"cost\":0}}}"));
+        assertThat(refusal(() -> admit(quotas, "a", "k", SECOND))).isNotNull();
     }
 
     @Test

@@ -136,6 +136,11 @@ final class Auth {
                 .orElseThrow(() -> Tokens.unauthenticated("the API key is not valid"));
     }
 
+    /** User {@code name} as a principal, for what its agents do without a request of their own (a message, say). */
+    Principal user(String name) {
+        return new Principal(name, store.user(name).map(AccessStore.User::admin).orElse(false));
+    }
+
     static Principal principal(Context ctx) {
         Principal principal = ctx.attribute(ATTRIBUTE);
         if (principal == null) {

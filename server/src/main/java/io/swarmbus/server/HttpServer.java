@@ -144,13 +144,13 @@ public final class HttpServer implements AutoCloseable {
         LlmGateway llm = new LlmGateway(settings.llm());
         metrics.llm(llm);
         if (registry.get(LlmBusService.ADDRESS).isEmpty()) {
-            LlmBusService llmOverBus = new LlmBusService(bus, llm, registry);
+            LlmBusService llmOverBus = new LlmBusService(bus, llm, registry, auth, taskRoutes);
             Thread.ofVirtual().name("swarmbus-llm-inbox").start(() -> llmOverBus.run(running));
         } else {
             LOG.warn("an agent named '{}' exists, so llm_request messages go to it rather than to the gateway",
                     LlmBusService.ADDRESS);
         }
-        LlmRoutes llmRoutes = new LlmRoutes(llm, auth);
+        LlmRoutes llmRoutes = new LlmRoutes(llm, auth, registry, taskRoutes);
         AtomicReference<ServerConnector> llmConnector = new AtomicReference<>();
         ReceiveHandler receives = new ReceiveHandler(bus, auth, metrics, audit, settings.maxRequestBytes());
         StreamRoutes streams = new StreamRoutes(bus, auth, metrics, audit);

@@ -30,7 +30,8 @@ import org.slf4j.LoggerFactory;
  * call (same admission queue, limits and accounting, billed to the sender's owner) and sends an
  * {@code llm_response} to the message's {@code reply_to} (else the sender) with the request's
  * correlation id (else its message id). The response content is the backend's answer, or
- * {@code {"error": {...}, "status": N}}.
+ * {@code {"error": {...}, "status": N}}. A {@code task_id} header names the task the call is made
+ * for, one the sender's owner may see, as {@code X-Swarmbus-Task} does over HTTP.
  *
  * <p>The inbox is the queue: only as many requests are taken from it as the backends can run plus
  * as many again waiting, so a burst stays durable in the inbox rather than in memory. A request is
@@ -48,12 +49,16 @@ final class LlmBusService {
     private final MessageBus bus;
     private final LlmGateway gateway;
     private final Registry registry;
+    private final Auth auth;
+    private final TaskRoutes tasks;
     private final Semaphore slots;
 
-    LlmBusService(MessageBus bus, LlmGateway gateway, Registry registry) {
+    LlmBusService(MessageBus bus, LlmGateway gateway, Registry registry, Auth auth, TaskRoutes tasks) {
         this.bus = bus;
         this.gateway = gateway;
         this.registry = registry;
+        this.auth = auth;
+        this.tasks = tasks;
         int capacity = gateway.backends().stream().mapToInt(b -> b.spec().maxConcurrency()).sum();
         this.slots = new Semaphore(Math.max(16, 2 * capacity));
         bus.createInbox(ADDRESS);
@@ -153,12 +158,21 @@ final class LlmBusService {
         request.remove(List.of("stream", "stream_options")); // one answer per message
         String agent = message.from().value();
         String key = registry.ownerOf(message.from()).orElse(agent);
+        String task = message.headers().get(TASK_HEADER);
+        if (task != null) {
+            try {
+                LlmRoutes.requireTask(tasks, auth.user(key), task, TASK_HEADER);
+            } catch (SwarmbusException e) {
+                return error(e.code().httpStatus(), "invalid_request_error", e.code().code(), e.getMessage()).toString();
+            }
+        }
         long waitNanos = gateway.settings().queueTimeout().toNanos();
         if (message.expiresAt().isPresent()) {
             waitNanos = Math.min(waitNanos, Math.max(0, Duration.between(Instant.now(), message.expiresAt().get()).toNanos()));
         }
-        LlmGateway.Request call = new LlmGateway.Request(path, CallBody.of(request), agent, message.headers().get(TASK_HEADER), key,
-                message.priority().ordinal(), System.nanoTime() + waitNanos,
+        LlmGateway.Request call = new LlmGateway.Request(path, CallBody.of(request), agent,
+                LlmRoutes.registration(registry, message.from(), key), task, key, message.priority().ordinal(),
+                System.nanoTime() + waitNanos,
                 io.swarmbus.messaging.Traceparent.parse(message.headers().get("traceparent")).orElse(null));
         BufferedAnswer sink = new BufferedAnswer();
         try {

@@ -2,6 +2,7 @@ package io.swarmbus.server;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.http.Context;
+import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.llm.CallBody;
 import io.swarmbus.llm.LlmGateway;
@@ -10,6 +11,7 @@ import io.swarmbus.llm.UsageLedger;
 import io.swarmbus.llm.route.Backend;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.Priority;
+import io.swarmbus.registry.Registry;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,7 +25,10 @@ import java.util.function.UnaryOperator;
  * agent named in {@code X-Swarmbus-Agent} (which the caller must own), else to the caller.
  * {@code X-Swarmbus-Priority} (0–3 or low/medium/high/critical) orders the admission queue;
  * {@code X-Swarmbus-Timeout-Ms} bounds the wait in it; {@code X-Swarmbus-Task} names the task the
- * call is made for, so its tokens and cost are accounted to it too.
+ * call is made for, one the caller may see, so its tokens and cost are accounted to it too.
+ *
+ * <p>An agent's usage is kept per registration of its id ({@link #registration}): its owner sees
+ * what it used in its current registration only, as with its messages ({@link Auth#ownedAt}).
  */
 final class LlmRoutes {
     static final String AGENT_HEADER = "X-Swarmbus-Agent";
@@ -33,14 +38,42 @@ final class LlmRoutes {
 
     private final LlmGateway gateway;
     private final Auth auth;
+    private final Registry registry;
+    private final TaskRoutes tasks;
 
-    LlmRoutes(LlmGateway gateway, Auth auth) {
+    LlmRoutes(LlmGateway gateway, Auth auth, Registry registry, TaskRoutes tasks) {
         this.gateway = gateway;
         this.auth = auth;
+        this.registry = registry;
+        this.tasks = tasks;
     }
 
     LlmGateway gateway() {
         return gateway;
+    }
+
+    /**
+     * The registration of {@code agent} a call is made in, as the gateway keeps usage and limits
+     * ({@link LlmGateway.Request#registration}): its owner and since when; for an id no one has
+     * registered, {@code caller} alone (user names are agent ids, so the two cannot meet).
+     */
+    static String registration(Registry registry, AgentId agent, String caller) {
+        return registry.ownership(agent).map(o -> o.owner() + " since " + o.since().toEpochMilli()).orElse(caller);
+    }
+
+    /**
+     * Fails with 404 unless {@code principal} may see task {@code id}: an LLM call may be accounted
+     * only to such a task, so no one can add to another user's task's cost, or to a task that does
+     * not exist. Another user's task is a 404, as on the task routes and for an agent in
+     * {@link #AGENT_HEADER}.
+     *
+     * @param header the header or message header that named the task
+     */
+    static void requireTask(TaskRoutes tasks, Auth.Principal principal, String id, String header) {
+        if (!tasks.maySee(principal, id)) {
+            throw SwarmbusException.of(ErrorCode.NOT_FOUND, header, header + " names task '" + id
+                    + "', which does not exist");
+        }
     }
 
     /** The OpenAI-shaped answer to a call the gateway refused. */
@@ -88,8 +121,12 @@ final class LlmRoutes {
         if (task != null && (task.isBlank() || task.length() > 200)) {
             throw SwarmbusException.invalid(TASK_HEADER, TASK_HEADER + " must be a task id of 1 to 200 characters");
         }
-        return new LlmGateway.Request(path, json, agent, task, principal.name(), priority,
-                System.nanoTime() + waitNanos, io.swarmbus.messaging.Traceparent.parse(header.apply("traceparent")).orElse(null));
+        if (task != null) {
+            requireTask(tasks, principal, task, TASK_HEADER);
+        }
+        return new LlmGateway.Request(path, json, agent, registration(registry, AgentId.of(agent), principal.name()),
+                task, principal.name(), priority, System.nanoTime() + waitNanos,
+                io.swarmbus.messaging.Traceparent.parse(header.apply("traceparent")).orElse(null));
     }
 
     /** {@code GET /api/v1/llm/backends}: health, load, latency, tokens and errors of each backend. */
@@ -124,7 +161,7 @@ final class LlmRoutes {
     /**
      * {@code GET /api/v1/llm/usage}: tokens and cost per agent, task, key, backend and model, and for
      * agents and keys today's use against their limits. Admins see everything; others see their
-     * own key and the agents they own.
+     * own key and the agents they own, each with what it used in its current registration only.
      */
     void usage(Context ctx) {
         Auth.Principal principal = Auth.principal(ctx);
@@ -134,14 +171,25 @@ final class LlmRoutes {
                 continue;
             }
             Map<String, Object> entries = new LinkedHashMap<>();
-            gateway.usage().of(kind).forEach((name, usage) -> {
-                if (principal.admin() || visible(principal, kind, name)) {
-                    Map<String, Object> view = view(usage);
-                    if (kind.equals("agent") || kind.equals("key")) {
-                        view.putAll(gateway.quotas().today(kind, name));
-                    }
-                    entries.put(name, view);
+            gateway.usage().of(kind).forEach((name, total) -> {
+                if (!principal.admin() && !visible(principal, kind, name)) {
+                    return;
                 }
+                UsageLedger.Usage usage = total;
+                String registration = null;
+                if (kind.equals("agent") && !principal.admin()) {
+                    // An earlier registration of the id was another agent, maybe another user's.
+                    registration = registration(registry, AgentId.of(name), principal.name());
+                    usage = gateway.usage().ofRegistration(name, registration).orElse(null);
+                    if (usage == null) {
+                        return;
+                    }
+                }
+                Map<String, Object> view = view(usage);
+                if (kind.equals("agent") || kind.equals("key")) {
+                    view.putAll(gateway.quotas().today(kind, name, registration));
+                }
+                entries.put(name, view);
             });
             body.put(kind.equals("key") ? "keys" : kind + "s", entries);
         }

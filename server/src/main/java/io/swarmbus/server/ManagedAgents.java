@@ -208,7 +208,8 @@ final class ManagedAgents implements AutoCloseable {
                 t.role(), t.capabilities(), t.maxConcurrentTasks(), Map.of(POOL_METADATA, t.name(), "model", t.model()),
                 t.owner()));
         bus.createInbox(id);
-        ManagedReplica replica = new ManagedReplica(id, pool, bus, tasks, gateway);
+        ManagedReplica replica = new ManagedReplica(id, LlmRoutes.registration(registry, id, t.owner()), pool, bus,
+                tasks, gateway);
         pool.replicas.add(replica);
         replica.start();
     }

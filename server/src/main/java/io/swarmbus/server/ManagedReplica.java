@@ -37,6 +37,8 @@ final class ManagedReplica {
     private static final Duration LEASE = Duration.ofMinutes(10);
 
     private final AgentId id;
+    /** The registration of {@link #id} its LLM calls are made in ({@link LlmGateway.Request#registration}). */
+    private final String registration;
     private final ManagedPool pool;
     private final MessageBus bus;
     private final TaskCoordinator tasks;
@@ -47,8 +49,10 @@ final class ManagedReplica {
     private final AtomicInteger taken = new AtomicInteger();
     private volatile boolean stopping;
 
-    ManagedReplica(AgentId id, ManagedPool pool, MessageBus bus, TaskCoordinator tasks, LlmGateway gateway) {
+    ManagedReplica(AgentId id, String registration, ManagedPool pool, MessageBus bus, TaskCoordinator tasks,
+            LlmGateway gateway) {
         this.id = id;
+        this.registration = registration;
         this.pool = pool;
         this.bus = bus;
         this.tasks = tasks;
@@ -192,8 +196,8 @@ final class ManagedReplica {
             }
             BufferedAnswer sink = new BufferedAnswer();
             try {
-                gateway.handle(new LlmGateway.Request("/v1/chat/completions", CallBody.of(body), id.value(), taskId,
-                        template.owner(), 1, System.nanoTime() + gateway.settings().queueTimeout().toNanos(),
+                gateway.handle(new LlmGateway.Request("/v1/chat/completions", CallBody.of(body), id.value(), registration,
+                        taskId, template.owner(), 1, System.nanoTime() + gateway.settings().queueTimeout().toNanos(),
                         traceparent), sink);
             } catch (LlmGateway.Refused refused) {
                 String error = "the gateway refused the call (" + refused.status() + "): " + refused.getMessage();

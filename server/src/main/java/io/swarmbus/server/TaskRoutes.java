@@ -274,6 +274,11 @@ final class TaskRoutes {
                 new SwarmbusException(ErrorCode.NOT_FOUND, "task '" + id + "' does not exist"));
     }
 
+    /** Whether task {@code id} exists and the caller may see it (what an LLM call may be accounted to). */
+    boolean maySee(Auth.Principal principal, String id) {
+        return tasks.get(id).filter(task -> maySee(principal, task)).isPresent();
+    }
+
     private boolean maySee(Auth.Principal principal, Task task) {
         return principal.admin() || task.spec().owner().equals(principal.name())
                 || task.assignee().map(agent -> auth.ownedAt(principal, agent,

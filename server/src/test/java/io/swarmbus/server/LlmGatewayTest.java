@@ -126,9 +126,33 @@ class LlmGatewayTest {
     }
 
     JsonNode get(String path) throws Exception {
+        return get(token, path);
+    }
+
+    JsonNode get(String bearer, String path) throws Exception {
         return RequestBody.MAPPER.readTree(client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
-                + server.port() + path)).header("Authorization", "Bearer " + token).build(),
+                + server.port() + path)).header("Authorization", "Bearer " + bearer).build(),
                 HttpResponse.BodyHandlers.ofString()).body());
+    }
+
+    int delete(String bearer, String path) throws Exception {
+        return client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
+                .header("Authorization", "Bearer " + bearer).DELETE().build(), HttpResponse.BodyHandlers.ofString())
+                .statusCode();
+    }
+
+    String adminToken() throws Exception {
+        return RequestBody.MAPPER.readTree(post(null, "/auth/token", "{\"username\":\"admin\",\"password\":\""
+                + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}", Map.of()).body())
+                .get("access_token").asText();
+    }
+
+    /** A new task of {@code bearer}'s user, for {@code capability} (one no agent has: it waits). */
+    String task(String bearer, String capability) throws Exception {
+        HttpResponse<String> created = post(bearer, "/api/v1/tasks", "{\"type\":\"plan\",\"required_capabilities\":[\""
+                + capability + "\"]}", Map.of());
+        assertThat(created.statusCode()).isEqualTo(201);
+        return RequestBody.MAPPER.readTree(created.body()).get("task_id").asText();
     }
 
     @Test
@@ -577,8 +601,9 @@ class LlmGatewayTest {
                 .withStateFile(dir.resolve("llm-usage.json"));
         start(llm);
         String body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"one two three\"}]}";
-        Map<String, String> asPlanner = Map.of(LlmRoutes.AGENT_HEADER, "planner", LlmRoutes.TASK_HEADER, "task-7");
         post(token, "/api/v1/agents", "{\"agent_id\":\"planner\"}", Map.of());
+        String task = task(token, "nobody");
+        Map<String, String> asPlanner = Map.of(LlmRoutes.AGENT_HEADER, "planner", LlmRoutes.TASK_HEADER, task);
         assertThat(chat(body, asPlanner).status()).isEqualTo(200);
         assertThat(chat(body, asPlanner).status()).isEqualTo(200);
         Reply overRate = chat(body, asPlanner);
@@ -604,18 +629,16 @@ class LlmGatewayTest {
         server = null;
         start(llm); // the same data directory: usage and today's budget come back
         assertThat(chat(body).status()).isEqualTo(429);
-        String admin = RequestBody.MAPPER.readTree(post(null, "/auth/token",
-                "{\"username\":\"admin\",\"password\":\"" + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}",
-                Map.of()).body()).get("access_token").asText();
-        JsonNode all = RequestBody.MAPPER.readTree(client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
-                + server.port() + "/api/v1/llm/usage")).header("Authorization", "Bearer " + admin).build(),
-                HttpResponse.BodyHandlers.ofString()).body());
-        assertThat(all.at("/tasks/task-7/requests").asInt()).isEqualTo(2);
+        String admin = adminToken();
+        JsonNode all = get(admin, "/api/v1/llm/usage");
+        assertThat(all.at("/tasks/" + task + "/requests").asInt()).isEqualTo(2);
         String agents = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
                 + "/api/v1/agents")).header("Authorization", "Bearer " + admin).build(),
                 HttpResponse.BodyHandlers.ofString()).body();
         assertThat(agents).contains("planner").doesNotContain("\"llm\"");
-        assertThat(all.at("/tasks/task-7/completion_tokens").asInt()).isEqualTo(20);
+        assertThat(all.at("/tasks/" + task + "/completion_tokens").asInt()).isEqualTo(20);
+        assertThat(get("/api/v1/llm/usage").at("/agents/planner/requests").asInt()).as("the owner's, after a restart")
+                .isEqualTo(2);
         assertThat(all.at("/keys/team/requests").asInt()).isEqualTo(3);
         String metrics = metrics();
         assertThat(metrics).contains("swarmbus_llm_usage_completion_tokens_total{kind=\"model\",name=\"m\"} 30.0");
@@ -645,6 +668,94 @@ class LlmGatewayTest {
         token = ownToken;
     }
 
+    /**
+     * Regression: usage was kept per agent id, so a user who registered an id another user had
+     * deleted read that user's tokens, cost and calls (and today's use) as its new agent's.
+     */
+    @Test
+    void usage_ofAnAgentIdDeletedAndRegisteredAgain_startsAfresh_whoeverRegistersIt() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "10");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding").withQuotas(Quotas.Settings.parse(
+                RequestBody.MAPPER.readTree("{\"agent\":{\"daily_tokens\":1000}}"))));
+        String other = token("other");
+        String body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"one two three\"}]}";
+        Map<String, String> asX = Map.of(LlmRoutes.AGENT_HEADER, "x");
+        post(token, "/api/v1/agents", "{\"agent_id\":\"x\"}", Map.of());
+        assertThat(chat(body, asX).status()).isEqualTo(200);
+        assertThat(chat(body, asX).status()).isEqualTo(200);
+        assertThat(get("/api/v1/llm/usage").at("/agents/x/requests").asInt()).isEqualTo(2);
+        assertThat(delete(token, "/api/v1/agents/x")).isEqualTo(200);
+
+        assertThat(post(other, "/api/v1/agents", "{\"agent_id\":\"x\"}", Map.of()).statusCode()).isEqualTo(201);
+        assertThat(get(other, "/api/v1/llm/usage").at("/agents").has("x")).as("the earlier owner's").isFalse();
+        assertThat(post(other, "/v1/chat/completions", body, asX).statusCode()).isEqualTo(200);
+        JsonNode theirs = get(other, "/api/v1/llm/usage").at("/agents/x");
+        assertThat(theirs.path("requests").asInt()).isEqualTo(1);
+        assertThat(theirs.path("total_tokens").asInt()).isEqualTo(14);
+        assertThat(theirs.path("tokens_today").asInt()).as("today's use of this registration").isEqualTo(14);
+        JsonNode mine = get("/api/v1/llm/usage");
+        assertThat(mine.at("/agents").has("x")).as("another user's agent now").isFalse();
+        assertThat(mine.at("/keys/team/requests").asInt()).as("what the user spent stays its own").isEqualTo(2);
+
+        // The same user registering the id again starts afresh too, as the agent's messages do;
+        // the seed's delete path deletes as the API's does.
+        assertThat(delete(other, "/agents/x")).isEqualTo(200);
+        post(other, "/api/v1/agents", "{\"agent_id\":\"x\"}", Map.of());
+        assertThat(get(other, "/api/v1/llm/usage").at("/agents").has("x")).isFalse();
+        assertThat(get(other, "/api/v1/llm/usage").at("/keys/other/requests").asInt()).isEqualTo(1);
+
+        JsonNode all = get(adminToken(), "/api/v1/llm/usage");
+        assertThat(all.at("/agents/x/requests").asInt()).as("admins see the id's totals").isEqualTo(3);
+        assertThat(all.at("/keys/team/requests").asInt()).isEqualTo(2);
+        assertThat(all.at("/keys/other/requests").asInt()).isEqualTo(1);
+        assertThat(all.at("/models/m/requests").asInt()).isEqualTo(3);
+        assertThat(metrics()).contains("swarmbus_llm_usage_requests_total{kind=\"model\",name=\"m\"} 3.0");
+    }
+
+    /**
+     * Regression: X-Swarmbus-Task accounted a call to any task id, so a user could add to the
+     * cost of another user's task, or of one that does not exist.
+     */
+    @Test
+    void aCallsTask_mustBeOneTheCallerMaySee_elseNothingIsCalledOrCounted() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "10");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
+        String other = token("other");
+        String theirs = task(other, "nobody");
+        String mine = task(token, "nobody");
+        post(token, "/api/v1/agents", "{\"agent_id\":\"worker\",\"capabilities\":[\"review\"]}", Map.of());
+        String assignedToMine = task(adminToken(), "review"); // not mine, but run by my agent
+        String body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"one two three\"}]}";
+
+        for (String hidden : List.of(theirs, "task-ffff")) {
+            Reply refused = chat(body, Map.of(LlmRoutes.TASK_HEADER, hidden));
+            assertThat(refused.status()).as(hidden).isEqualTo(404);
+            assertThat(refused.body().at("/error/param").asText()).isEqualTo(LlmRoutes.TASK_HEADER);
+            assertThat(refused.body().at("/error/message").asText()).contains(LlmRoutes.TASK_HEADER, hidden);
+        }
+        post(token, "/api/v1/agents", "{\"agent_id\":\"planner\"}", Map.of());
+        assertThat(post(token, "/api/v1/messages", """
+                {"from": "planner", "to": "llm", "type": "llm_request", "correlation_id": "c-1",
+                 "headers": {"task_id": "%s"}, "content": {"model": "m", "messages": []}}
+                """.formatted(theirs), Map.of()).statusCode()).isEqualTo(201);
+        JsonNode answer = RequestBody.MAPPER.readTree(post(token, "/api/v1/agents/planner/receive",
+                "{\"max_messages\":1,\"timeout\":10}", Map.of()).body()).at("/messages/0/content");
+        assertThat(answer.path("status").asInt()).isEqualTo(404);
+        assertThat(answer.at("/error/message").asText()).contains("task_id", theirs);
+        assertThat(a.simulator().stats().requests()).as("nothing reached the backend").isZero();
+        assertThat(get("/api/v1/llm/usage").at("/keys").has("team")).as("nothing was counted").isFalse();
+
+        assertThat(chat(body, Map.of(LlmRoutes.TASK_HEADER, mine)).status()).isEqualTo(200);
+        assertThat(chat(body, Map.of(LlmRoutes.AGENT_HEADER, "worker", LlmRoutes.TASK_HEADER, assignedToMine))
+                .status()).isEqualTo(200);
+        JsonNode all = get(adminToken(), "/api/v1/llm/usage");
+        assertThat(all.at("/tasks/" + mine + "/requests").asInt()).isEqualTo(1);
+        assertThat(all.at("/tasks/" + assignedToMine + "/requests").asInt()).isEqualTo(1);
+        assertThat(all.at("/tasks").has(theirs)).isFalse();
+        assertThat(all.at("/tasks").has("task-ffff")).isFalse();
+        assertThat(all.at("/keys/team/requests").asInt()).isEqualTo(2);
+    }
+
     /** Regression: /metrics, which answers without credentials, named every user, agent and task with its spending. */
     @Test
     void publicMetrics_countUsagePerModel_andNameNoUserAgentOrTask() throws Exception {
@@ -652,14 +763,15 @@ class LlmGatewayTest {
         start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
         post(token, "/api/v1/agents", "{\"agent_id\":\"planner\"}", Map.of());
         String body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"one two three\"}]}";
-        assertThat(chat(body, Map.of(LlmRoutes.AGENT_HEADER, "planner", LlmRoutes.TASK_HEADER, "task-7")).status())
+        String task = task(token, "nobody");
+        assertThat(chat(body, Map.of(LlmRoutes.AGENT_HEADER, "planner", LlmRoutes.TASK_HEADER, task)).status())
                 .isEqualTo(200);
         assertThat(chat(body).status()).isEqualTo(200);
 
         String metrics = metrics();
         assertThat(metrics).contains("swarmbus_llm_usage_requests_total{kind=\"model\",name=\"m\"} 2.0")
                 .doesNotContain("kind=\"agent\"").doesNotContain("kind=\"key\"").doesNotContain("kind=\"task\"")
-                .doesNotContain("\"team\"").doesNotContain("\"planner\"").doesNotContain("task-7");
+                .doesNotContain("\"team\"").doesNotContain("\"planner\"").doesNotContain(task);
         assertThat(get("/api/v1/llm/usage").at("/agents/planner/requests").asInt()).as("still there for its owner")
                 .isEqualTo(1);
     }
@@ -669,11 +781,12 @@ class LlmGatewayTest {
         LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "6");
         start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
         post(token, "/api/v1/agents", "{\"agent_id\":\"planner\"}", Map.of());
+        String task = task(token, "nobody");
         assertThat(post(token, "/api/v1/messages", """
                 {"from": "planner", "to": "llm", "type": "llm_request", "correlation_id": "c-1",
-                 "headers": {"task_id": "task-9"},
+                 "headers": {"task_id": "%s"},
                  "content": {"model": "m", "stream": true, "messages": [{"role": "user", "content": "plan the day"}]}}
-                """, Map.of()).statusCode()).isEqualTo(201);
+                """.formatted(task), Map.of()).statusCode()).isEqualTo(201);
         assertThat(post(token, "/api/v1/messages", """
                 {"from": "planner", "to": "llm", "type": "llm_request", "correlation_id": "c-2",
                  "content": {"model": "huge", "messages": []}}
