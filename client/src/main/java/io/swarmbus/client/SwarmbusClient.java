@@ -233,9 +233,18 @@ public final class SwarmbusClient {
         return call("GET", "/api/v1/messages" + q, null).path("messages");
     }
 
-    /** {@code agent}'s dead letters. */
+    /** The first 100 of {@code agent}'s dead letters, oldest first. */
     public JsonNode deadLetters(String agent) {
         return call("GET", "/api/v1/agents/" + path(agent) + "/dead-letters", null);
+    }
+
+    /**
+     * A page of {@code agent}'s dead letters, oldest first: at most {@code limit} (1 to 1,000), after
+     * message {@code after} (the last id of the page before), or from the first if it is null.
+     */
+    public JsonNode deadLetters(String agent, int limit, String after) {
+        return call("GET", "/api/v1/agents/" + path(agent) + "/dead-letters?limit=" + limit
+                + (after == null ? "" : "&after=" + path(after)), null);
     }
 
     /** Puts a dead letter back in {@code agent}'s inbox. */

@@ -93,6 +93,7 @@ class SwarmbusClientTest {
         client.leaveGroup("team", "c");
         client.unsubscribe("news", "c");
         assertThat(client.deadLetters("b").path("count").asInt()).isZero();
+        assertThat(client.deadLetters("b", 10, "0000000000000001").path("count").asInt()).isZero();
 
         List<Delivery> forB = client.receive("b", 10, Duration.ZERO, Duration.ofSeconds(30));
         assertThat(forB).hasSize(2);

@@ -847,11 +847,13 @@ final class Engine implements MessageBus {
     }
 
     @Override
-    public List<MessageRecord> deadLetters(AgentId agent) {
+    public List<MessageRecord> deadLetters(AgentId agent, Optional<MessageId> after, int limit) {
         lock.lock();
         try {
             long now = config.clock().millis();
-            return requireInbox(agent).dead.values().stream().map(d -> d.stored.toRecord(now)).toList();
+            TreeMap<Long, DeliveryState> dead = requireInbox(agent).dead;
+            return (after.isPresent() ? dead.tailMap(after.get().value(), false) : dead).values().stream()
+                    .limit(limit).map(d -> d.stored.toRecord(now)).toList();
         } finally {
             lock.unlock();
         }

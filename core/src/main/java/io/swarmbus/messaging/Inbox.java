@@ -2,9 +2,9 @@ package io.swarmbus.messaging;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.PriorityQueue;
+import java.util.TreeMap;
 
 /** One agent's inbox. Guarded by the engine lock. */
 final class Inbox {
@@ -17,8 +17,8 @@ final class Inbox {
     final Address address;
     /** Deliveries ready to lease; may hold stale entries whose status moved on (skipped when polled). */
     final PriorityQueue<DeliveryState> ready = new PriorityQueue<>(DeliveryState.READY_ORDER);
-    /** Dead letters by message id, in the order they died. */
-    final LinkedHashMap<Long, DeliveryState> dead = new LinkedHashMap<>();
+    /** Dead letters in message id order, so that a listing pages on from where its last page ended. */
+    final TreeMap<Long, DeliveryState> dead = new TreeMap<>();
     /** Long-poll receivers, first come first served. */
     final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
     /**

@@ -197,8 +197,16 @@ public interface MessageBus extends AutoCloseable {
     /** Retained messages matching the query, newest first. */
     List<MessageRecord> history(HistoryQuery query);
 
-    /** The agent's dead-letter queue, oldest first. */
-    List<MessageRecord> deadLetters(AgentId agent);
+    /** The agent's whole dead-letter queue, oldest message first. */
+    default List<MessageRecord> deadLetters(AgentId agent) {
+        return deadLetters(agent, Optional.empty(), Integer.MAX_VALUE);
+    }
+
+    /**
+     * A page of the agent's dead-letter queue, oldest message first (by message id): at most
+     * {@code limit}, of those after {@code after} if given, which is the last id of the page before.
+     */
+    List<MessageRecord> deadLetters(AgentId agent, Optional<MessageId> after, int limit);
 
     /**
      * Puts a dead letter back in its inbox with a fresh delivery count; {@link ErrorCode#INVALID_STATE}

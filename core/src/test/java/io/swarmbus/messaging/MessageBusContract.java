@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -940,7 +941,11 @@ abstract class MessageBusContract {
         toCarol.forEach(d -> bus.ack(CAROL, d.id()));
         clock.advance(Duration.ofMinutes(1));
         runTimers();
-        assertThat(bus.deadLetters(BOB)).extracting(r -> r.message().id()).containsExactly(pendingHigh, leased);
+        // In message id order (the order they were sent), not the order they died: pages go by id.
+        assertThat(bus.deadLetters(BOB)).extracting(r -> r.message().id()).containsExactly(leased, pendingHigh);
+        assertThat(bus.deadLetters(BOB, Optional.of(leased), 10)).extracting(r -> r.message().id())
+                .containsExactly(pendingHigh);
+        assertThat(bus.deadLetters(BOB, Optional.empty(), 1)).extracting(r -> r.message().id()).containsExactly(leased);
         MessageId next = send(ALICE, Address.agent(BOB), "after").id();
         assertThat(next.compareTo(leased)).isPositive();
     }

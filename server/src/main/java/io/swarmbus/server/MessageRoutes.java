@@ -432,17 +432,8 @@ final class MessageRoutes {
 
     /** {@code GET /api/v1/messages?agent=&peer=&type=&conversation_id=&since=&until=&before=&limit=}. */
     void history(Context ctx) {
-        HistoryQuery query = HistoryQuery.all().withLimit(Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100));
+        HistoryQuery query = filtered(ctx, HistoryQuery.all(), Instant.EPOCH);
         query = optional(ctx, "agent").map(AgentId::of).map(query::withAgent).orElse(query);
-        query = optional(ctx, "peer").map(AgentId::of).map(query::withPeer).orElse(query);
-        query = optional(ctx, "type").map(MessageType::of).map(query::withType).orElse(query);
-        query = optional(ctx, "conversation_id").map(query::withConversation).orElse(query);
-        query = optional(ctx, "before").map(id -> messageId("before", id)).map(query::before).orElse(query);
-        Optional<Instant> since = optional(ctx, "since").map(v -> instant("since", v));
-        Optional<Instant> until = optional(ctx, "until").map(v -> instant("until", v));
-        if (since.isPresent() || until.isPresent()) {
-            query = query.between(since.orElse(Instant.EPOCH), until.orElse(Instant.MAX));
-        }
         Auth.Principal principal = Auth.principal(ctx);
         // Filtered as the history is searched, so that the page holds `limit` of the caller's own;
         // `involving` lets the search skip stretches of history without the caller's agents unread.
@@ -453,24 +444,54 @@ final class MessageRoutes {
         Http.json(ctx, 200, Views.list("messages", bus.history(query).stream().map(r -> view(principal, r)).toList()));
     }
 
-    /** {@code GET /api/v1/agents/{id}/messages}: that agent's history, newest first. */
+    /**
+     * {@code GET /api/v1/agents/{id}/messages}: that agent's history, newest first, with the
+     * filters of {@link #history} but {@code agent}.
+     */
     void historyOf(Context ctx, AgentId agent) {
         Auth.Principal principal = Auth.principal(ctx);
         auth.requireOwner(principal, agent);
-        int limit = Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100);
-        HistoryQuery query = HistoryQuery.all().withAgent(agent).withLimit(limit);
-        if (!principal.admin()) { // the agent's current registration only (Auth#ownedAt)
-            query = query.between(auth.registeredSince(agent), Instant.MAX);
-        }
+        // The agent's current registration only (Auth#ownedAt), for all but admins.
+        Instant from = principal.admin() ? Instant.EPOCH : auth.registeredSince(agent);
+        HistoryQuery query = filtered(ctx, HistoryQuery.all().withAgent(agent), from);
         List<Map<String, Object>> views = bus.history(query).stream().map(r -> view(principal, r)).toList();
         Http.json(ctx, 200, Views.list("messages", views));
     }
 
-    /** {@code GET /api/v1/agents/{id}/dead-letters}. */
+    /**
+     * {@code query} narrowed by the request's {@code peer}, {@code type}, {@code conversation_id},
+     * {@code before}, {@code since}, {@code until} and {@code limit} (default 100); nothing older
+     * than {@code from}, whatever {@code since} says.
+     */
+    private static HistoryQuery filtered(Context ctx, HistoryQuery query, Instant from) {
+        query = query.withLimit(Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100));
+        query = optional(ctx, "peer").map(AgentId::of).map(query::withPeer).orElse(query);
+        query = optional(ctx, "type").map(MessageType::of).map(query::withType).orElse(query);
+        query = optional(ctx, "conversation_id").map(query::withConversation).orElse(query);
+        query = optional(ctx, "before").map(id -> messageId("before", id)).map(query::before).orElse(query);
+        Optional<Instant> since = optional(ctx, "since").map(v -> instant("since", v));
+        Optional<Instant> until = optional(ctx, "until").map(v -> instant("until", v));
+        if (since.isPresent() || until.isPresent() || from.isAfter(Instant.EPOCH)) {
+            Instant start = since.filter(s -> s.isAfter(from)).orElse(from);
+            query = query.between(start, until.orElse(Instant.MAX));
+        }
+        return query;
+    }
+
+    /**
+     * {@code GET /api/v1/agents/{id}/dead-letters?limit=&after=}: oldest message first, at most
+     * {@code limit} (1 to 1,000, default 100); for the next page pass the last id as {@code after}.
+     */
     void deadLetters(Context ctx, AgentId agent) {
         Auth.Principal principal = Auth.principal(ctx);
         auth.requireOwner(principal, agent);
-        Http.json(ctx, 200, Views.list("messages", bus.deadLetters(agent).stream().map(r -> view(principal, r)).toList()));
+        int limit = Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100);
+        if (limit < 1 || limit > 1000) {
+            throw SwarmbusException.invalid("limit", "limit must be 1 to 1000, was " + limit);
+        }
+        Optional<MessageId> after = optional(ctx, "after").map(id -> messageId("after", id));
+        Http.json(ctx, 200, Views.list("messages", bus.deadLetters(agent, after, limit).stream()
+                .map(r -> view(principal, r)).toList()));
     }
 
     /** {@code POST /api/v1/agents/{id}/dead-letters/{message_id}/replay}. */

@@ -581,6 +581,61 @@ class HttpApiTest {
         }
     }
 
+    /** Regression: the whole dead-letter queue came in one answer, however long. */
+    @Test
+    void deadLetters_comeInPagesOldestFirst_eachStartingAfterTheLastIdOfTheOneBefore() throws Exception {
+        register("a", "b");
+        List<String> ids = new java.util.ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            ids.add(call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":" + i + "}")
+                    .body().get("message_id").asText());
+        }
+        io.swarmbus.messaging.AgentId b = io.swarmbus.messaging.AgentId.of("b");
+        for (int attempt = 1; attempt <= 5; attempt++) { // max_deliveries is 5 by default
+            for (var delivery : bus.receive(b, 10)) {
+                bus.nack(b, delivery.id(), Duration.ZERO);
+            }
+        }
+
+        List<String> pages = new java.util.ArrayList<>();
+        String after = "";
+        for (int page = 0; page < 3; page++) {
+            JsonNode answer = call("GET", "/api/v1/agents/b/dead-letters?limit=2" + after, null).body();
+            List<String> got = answer.findValues("id").stream().map(JsonNode::asText).toList();
+            pages.add(String.join(",", got));
+            after = "&after=" + got.getLast();
+        }
+
+        assertThat(pages).containsExactly(ids.get(0) + "," + ids.get(1), ids.get(2) + "," + ids.get(3), ids.get(4));
+        assertThat(call("GET", "/api/v1/agents/b/dead-letters", null).body().get("count").asInt()).isEqualTo(5);
+        Reply badLimit = call("GET", "/api/v1/agents/b/dead-letters?limit=1001", null);
+        assertThat(badLimit.status()).isEqualTo(400);
+        assertThat(badLimit.body().get("field").asText()).isEqualTo("limit");
+        assertThat(call("GET", "/api/v1/agents/b/dead-letters?after=xyz", null).body().get("field").asText())
+                .isEqualTo("after");
+    }
+
+    /** Regression: GET /api/v1/agents/{id}/messages took `limit` and ignored every other filter. */
+    @Test
+    void anAgentsHistory_takesTheFiltersOfTheHistoryRoute() throws Exception {
+        register("a", "b", "c");
+        call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1,\"type\":\"command\"}");
+        call("POST", "/api/v1/messages", "{\"from\":\"c\",\"to\":\"b\",\"content\":2,\"conversation_id\":\"c1\"}");
+        String newest = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":3}")
+                .body().get("message_id").asText();
+
+        assertThat(call("GET", "/api/v1/agents/b/messages", null).body().get("count").asInt()).isEqualTo(3);
+        assertThat(call("GET", "/api/v1/agents/b/messages?type=command", null).body().findValues("content").toString())
+                .isEqualTo("[1]");
+        assertThat(call("GET", "/api/v1/agents/b/messages?peer=c", null).body().findValues("content").toString())
+                .isEqualTo("[2]");
+        assertThat(call("GET", "/api/v1/agents/b/messages?conversation_id=c1", null).body().get("count").asInt())
+                .isEqualTo(1);
+        assertThat(call("GET", "/api/v1/agents/b/messages?before=" + newest, null).body().get("count").asInt())
+                .isEqualTo(2);
+        assertThat(call("GET", "/api/v1/agents/b/messages?type=bad%20type", null).status()).isEqualTo(400);
+    }
+
     @Test
     void replayingADeadLetterPastItsTtl_isRefused_insteadOfAnsweredReplayedAndExpiredUnread() throws Exception {
         register("a", "b");
