@@ -33,10 +33,14 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       {@code {"op":"sent_batch","ref":..,"results":[..]}} once all are durable, each result
  *       {@code {"message_id","recipients","duplicate"}} or {@code {"status","error","message"}}, in
  *       order;</li>
- *   <li>{@code {"op":"subscribe","agent":"b","max_messages":100,"visibility_timeout":30}} → a stream
- *       of {@code {"op":"message","delivery":{...}}} until the connection closes; with
+ *   <li>{@code {"op":"subscribe","agent":"b","max_messages":100,"visibility_timeout":30}} →
+ *       {@code {"op":"subscribed","ref":..,"agent":"b"}}, then a stream of
+ *       {@code {"op":"message","delivery":{...}}} until the connection closes or an unsubscribe; with
  *       {@code "batch":true}, {@code {"op":"messages","deliveries":[..]}} frames instead, each
- *       carrying what one receive leased (up to {@code max_messages});</li>
+ *       carrying what one receive leased (up to {@code max_messages}); one subscription per agent
+ *       and socket;</li>
+ *   <li>{@code {"op":"unsubscribe","agent":"b"}} → {@code {"op":"unsubscribed","ref":..,"agent":"b"}},
+ *       after the frames already queued for it;</li>
  *   <li>{@code {"op":"ack","agent":"b","message_ids":[..]}} → {@code {"op":"acked",..}};</li>
  *   <li>{@code {"op":"nack","agent":"b","message_id":..,"delay_seconds":..}} → {@code {"op":"nacked",..}};</li>
  *   <li>{@code {"op":"extend","agent":"b","message_ids":[..],"visibility_timeout":..}} → {@code {"op":"extended",..}};</li>
@@ -167,6 +171,7 @@ final class SocketRoutes {
                 case "send" -> send(ctx, principal, ref, frame.object("message"));
                 case "send_batch" -> sendBatch(ctx, principal, ref, frame.objects("messages"));
                 case "subscribe" -> subscribe(ctx, principal, ref, frame);
+                case "unsubscribe" -> unsubscribe(ctx, principal, ref, frame);
                 case "ack" -> ack(ctx, principal, ref, frame);
                 case "nack" -> nack(ctx, principal, ref, frame);
                 case "extend" -> extend(ctx, principal, ref, frame);
@@ -286,13 +291,45 @@ final class SocketRoutes {
         AtomicBoolean running = open.get(ctx.sessionId());
         if (running != null) {
             Subscription subscription = new Subscription(ctx, ref, agent, max, visibility, frame.flag("batch"), running);
-            subscriptions.computeIfAbsent(ctx.sessionId(), id -> ConcurrentHashMap.newKeySet()).add(subscription);
+            Set<Subscription> session = subscriptions.computeIfAbsent(ctx.sessionId(), id -> ConcurrentHashMap.newKeySet());
+            synchronized (session) { // one per agent, so that unsubscribe names it
+                if (session.stream().anyMatch(s -> s.agent.equals(agent))) {
+                    throw new SwarmbusException(io.swarmbus.ErrorCode.ALREADY_EXISTS, "this socket is already "
+                            + "subscribed to '" + agent + "'; unsubscribe first to change its settings");
+                }
+                session.add(subscription);
+            }
             if (!running.get()) { // closed meanwhile, perhaps after stop() took the session's set: none is kept
                 subscriptions.remove(ctx.sessionId());
                 return;
             }
+            // Ahead of any delivery: the client knows from here on that the subscription is live.
+            Map<String, Object> subscribed = answer("subscribed", ref);
+            subscribed.put("agent", agent.value());
+            outbox(ctx).add(() -> render(subscribed));
             subscription.receive();
         }
+    }
+
+    /**
+     * {@code {"op":"unsubscribe","agent":"b"}}: ends the socket's subscription to {@code b}. Frames
+     * already queued for it are written first; {@code {"op":"unsubscribed"}} comes after them, and
+     * nothing of that subscription after it. A receive still waiting is withdrawn.
+     */
+    private void unsubscribe(WsContext ctx, Auth.Principal principal, String ref, RequestBody frame) {
+        AgentId agent = frame.agent("agent");
+        auth.requireOwner(principal, agent);
+        Set<Subscription> session = subscriptions.getOrDefault(ctx.sessionId(), Set.of());
+        Subscription ended;
+        synchronized (session) {
+            ended = session.stream().filter(s -> s.agent.equals(agent)).findFirst().orElseThrow(() ->
+                    new SwarmbusException(io.swarmbus.ErrorCode.NOT_FOUND, "this socket has no subscription to '"
+                            + agent + "'"));
+            session.remove(ended);
+        }
+        Map<String, Object> unsubscribed = answer("unsubscribed", ref);
+        unsubscribed.put("agent", agent.value());
+        ended.cancel(() -> render(unsubscribed));
     }
 
     /**
@@ -318,6 +355,8 @@ final class SocketRoutes {
         private final Outbox outbox;
         /** The receive waiting now, if one is. */
         private volatile CompletableFuture<List<Delivery>> waiting;
+        /** Set by an unsubscribe; guarded by this, as is queueing what a receive returned. */
+        private boolean cancelled;
 
         Subscription(WsContext ctx, String ref, AgentId agent, int max, Duration visibility, boolean batch,
                 AtomicBoolean running) {
@@ -336,7 +375,7 @@ final class SocketRoutes {
          * (on the journal's thread, or the timer's) queues its deliveries, or receives again if none.
          */
         void receive() {
-            while (running.get() && principal(ctx) != null) {
+            while (live() && principal(ctx) != null) {
                 CompletableFuture<List<Delivery>> next;
                 try {
                     next = bus.receiveAsync(agent, max, visibility, WAIT);
@@ -351,10 +390,33 @@ final class SocketRoutes {
                 }
                 List<Delivery> got = next.getNow(List.of());
                 if (!got.isEmpty()) {
-                    queue(got); // the last frame's rendering receives again
+                    queueIfLive(got); // the last frame's rendering receives again
                     return;
                 }
             }
+        }
+
+        private synchronized boolean live() {
+            return running.get() && !cancelled;
+        }
+
+        /** Queues {@code got}'s frames, or hands them back if the subscription has ended meanwhile. */
+        private synchronized void queueIfLive(List<Delivery> got) {
+            if (live()) {
+                queue(got);
+            } else {
+                release(got);
+            }
+        }
+
+        /**
+         * Ends the subscription on an unsubscribe: nothing more is queued, a waiting receive is
+         * withdrawn, and {@code answer} is queued after the frames already queued.
+         */
+        synchronized void cancel(java.util.function.Supplier<String> answer) {
+            cancelled = true;
+            stop();
+            outbox.add(answer);
         }
 
         /** The socket closed: a receive still waiting is withdrawn, so nothing more is leased to it. */
@@ -366,7 +428,7 @@ final class SocketRoutes {
         }
 
         private void received(List<Delivery> got, Throwable failure) {
-            if (!running.get()) { // the socket closed while this receive waited
+            if (!live()) { // the socket closed, or an unsubscribe came, while this receive waited
                 if (got != null) {
                     release(got);
                 }
@@ -377,7 +439,7 @@ final class SocketRoutes {
             } else if (got.isEmpty()) {
                 receive();
             } else {
-                queue(got);
+                queueIfLive(got);
             }
         }
 

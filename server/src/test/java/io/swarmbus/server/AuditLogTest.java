@@ -92,6 +92,7 @@ class AuditLogTest {
             WebSocket socket = client.newWebSocketBuilder().buildAsync(URI.create("ws://127.0.0.1:" + port
                     + "/api/v1/ws?token=" + t), frames).join();
             socket.sendText("{\"op\":\"subscribe\",\"agent\":\"agent1\"}", true).join();
+            WebSocketTest.expectSubscribed(frames, "agent1");
             String pushed = frames.next().at("/delivery/id").asText();
             socket.sendText("{\"op\":\"ack\",\"agent\":\"agent1\",\"message_ids\":[\"" + pushed + "\"]}", true).join();
             assertThat(frames.next().get("acked").asInt()).isEqualTo(1);

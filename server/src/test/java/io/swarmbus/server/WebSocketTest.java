@@ -106,6 +106,13 @@ class WebSocketTest {
         }
     }
 
+    /** Reads the answer to a subscribe, which comes before any of its deliveries. */
+    static void expectSubscribed(Frames frames, String agent) throws InterruptedException {
+        JsonNode answer = frames.next();
+        assertThat(answer.get("op").asText()).as(answer.toString()).isEqualTo("subscribed");
+        assertThat(answer.get("agent").asText()).isEqualTo(agent);
+    }
+
     String token(String user) throws Exception {
         HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
                 + server.port() + "/auth/token")).header("Content-Type", "application/json")
@@ -157,6 +164,7 @@ class WebSocketTest {
         WebSocket producer = ends.producer();
         WebSocket consumer = ends.consumer();
         consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"max_messages\":50}", true).join();
+        expectSubscribed(consumerFrames, "consumer");
 
         int count = 200;
         for (int i = 0; i < count; i++) {
@@ -234,6 +242,46 @@ class WebSocketTest {
         assertThat(bus.inboxStats(agent).waitingReceivers()).isEqualTo(expected);
     }
 
+    /**
+     * Regression: a subscription was confirmed only when refused, could be made twice for one agent,
+     * and lasted until the socket closed.
+     */
+    @Test
+    void aSubscription_isConfirmed_madeOncePerAgent_andEndedByUnsubscribeAfterWhatWasQueued() throws Exception {
+        Frames frames = new Frames();
+        WebSocket socket = connectAsTeam(frames, "a", "b");
+        AgentId b = AgentId.of("b");
+        socket.sendText("{\"op\":\"subscribe\",\"ref\":\"s1\",\"agent\":\"b\"}", true).join();
+        expectSubscribed(frames, "b");
+        socket.sendText("{\"op\":\"subscribe\",\"ref\":\"s2\",\"agent\":\"b\",\"max_messages\":5}", true).join();
+        JsonNode twice = frames.next();
+        bus.send(io.swarmbus.messaging.SendRequest.builder(AgentId.of("a"), io.swarmbus.messaging.Address.agent(b))
+                .content("1").build());
+        JsonNode delivered = frames.next();
+
+        socket.sendText("{\"op\":\"unsubscribe\",\"ref\":\"u\",\"agent\":\"b\"}", true).join();
+        JsonNode unsubscribed = frames.next();
+        awaitWaitingReceivers(b, 0);
+        bus.send(io.swarmbus.messaging.SendRequest.builder(AgentId.of("a"), io.swarmbus.messaging.Address.agent(b))
+                .content("2").build());
+        socket.sendText("{\"op\":\"unsubscribe\",\"ref\":\"u2\",\"agent\":\"b\"}", true).join();
+        JsonNode notSubscribed = frames.next();
+
+        assertThat(twice.get("op").asText()).as(twice.toString()).isEqualTo("error");
+        assertThat(twice.get("ref").asText()).isEqualTo("s2");
+        assertThat(twice.get("error").asText()).isEqualTo("already_exists");
+        assertThat(delivered.at("/delivery/content").asInt()).isEqualTo(1);
+        assertThat(unsubscribed.get("op").asText()).as(unsubscribed.toString()).isEqualTo("unsubscribed");
+        assertThat(unsubscribed.get("ref").asText()).isEqualTo("u");
+        assertThat(unsubscribed.get("agent").asText()).isEqualTo("b");
+        assertThat(notSubscribed.get("error").asText()).as("nothing came after unsubscribed").isEqualTo("not_found");
+        assertThat(bus.inboxStats(b).pending()).as("left in the inbox, not leased").isEqualTo(1);
+        socket.sendText("{\"op\":\"subscribe\",\"agent\":\"b\"}", true).join();
+        expectSubscribed(frames, "b");
+        assertThat(frames.next().at("/delivery/content").asInt()).isEqualTo(2);
+        socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
+
     @Test
     void batchedSubscription_deliversManyMessagesPerFrame_eachOnceWithItsContent() throws Exception {
         String token = token("team");
@@ -248,6 +296,7 @@ class WebSocketTest {
         WebSocket consumer = connect("?token=" + token, frames);
         consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"max_messages\":128,\"batch\":true}", true)
                 .join();
+        expectSubscribed(frames, "consumer");
 
         // Deliveries and the answers to acks come in whatever order they are ready: the next
         // receive is made as a frame goes out, so an ack's answer may come before later deliveries.
@@ -301,8 +350,9 @@ class WebSocketTest {
         Ends ends = producerAndConsumer();
         Frames consumerFrames = ends.consumerFrames();
         WebSocket consumer = ends.consumer();
-        consumerFrames.paused = true;
         consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"max_messages\":10}", true).join();
+        expectSubscribed(consumerFrames, "consumer");
+        consumerFrames.paused = true;
         // 18 MB: more than the loopback's socket buffers hold, so the server's writes must wait.
         int count = 300;
         String content = "x".repeat(60_000);
@@ -446,6 +496,7 @@ class WebSocketTest {
                 true).join();
         assertThat(frames.next().get("op").asText()).isEqualTo("sent");
         socket.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"visibility_timeout\":30}", true).join();
+        expectSubscribed(frames, "consumer");
         JsonNode first = frames.next().get("delivery");
         String id = first.get("id").asText();
 
@@ -550,6 +601,7 @@ class WebSocketTest {
         assertThat(refused.get("field").asText()).isEqualTo("max_messages");
 
         socket.sendText("{\"op\":\"subscribe\",\"ref\":\"s1\",\"agent\":\"b\"}", true).join();
+        expectSubscribed(frames, "b");
         socket.sendText("{\"op\":\"send\",\"ref\":\"m\",\"message\":{\"from\":\"a\",\"to\":\"b\",\"content\":1}}", true).join();
         java.util.Set<String> ops = new HashSet<>();
         while (ops.size() < 2) {
