@@ -74,6 +74,7 @@ final class Cli {
               managed scale  --name N [--replicas R] [--min R] [--max R]
               managed delete --name N
               client options: --server URL --token TOKEN --json
+              (--name=VALUE gives a value that starts with --)
             """;
 
     /** Each client command's options, read from {@link #USAGE}: what the help shows is what a command takes. */

@@ -537,16 +537,28 @@ public final class Main {
                         ? before + " is a flag and takes no value" : "options look like --name value"));
             }
             String name = args[i].substring(2);
-            boolean flag = PLAIN_FLAGS.contains(name);
-            if (!flag && (i + 1 == args.length || args[i + 1].startsWith("--"))) {
-                throw new IllegalArgumentException("--" + name + " needs a value");
+            String value;
+            int equals = name.indexOf('=');
+            if (equals > 0) { // --name=value: the way to give a value that itself starts with "--"
+                value = name.substring(equals + 1);
+                name = name.substring(0, equals);
+                if (PLAIN_FLAGS.contains(name)) {
+                    throw new IllegalArgumentException("--" + name + " is a flag and takes no value");
+                }
+            } else {
+                boolean flag = PLAIN_FLAGS.contains(name);
+                if (!flag && (i + 1 == args.length || args[i + 1].startsWith("--"))) {
+                    throw new IllegalArgumentException("--" + name + " needs a value (--" + name
+                            + "=<value> for one that starts with --)");
+                }
+                value = flag ? "true" : args[++i];
             }
-            String value = flag ? "true" : args[++i];
             // Repeatable: --llm-backend A --llm-backend B is the list "A,B". Any other option given
             // twice is a mistake to point out, not one to settle by taking the last.
-            options.merge(name, value, (a, b) -> {
-                if (!name.equals("llm-backend")) {
-                    throw new IllegalArgumentException("--" + name + " is given twice");
+            String option = name;
+            options.merge(option, value, (a, b) -> {
+                if (!option.equals("llm-backend")) {
+                    throw new IllegalArgumentException("--" + option + " is given twice");
                 }
                 return a + "," + b;
             });

@@ -141,9 +141,10 @@ class MainTest {
     @Test
     void anOptionWithoutItsValue_isRefused_andTrueIsAValueLikeAnyOther() throws Exception {
         assertThat(run("agent", "register", "--id", "w", "--description", "--server", "http://127.0.0.1:1")).isEqualTo(2);
-        assertThat(errorOutput()).isEqualTo("swarmbus: --description needs a value\n");
+        assertThat(errorOutput()).isEqualTo("swarmbus: --description needs a value (--description=<value> for one "
+                + "that starts with --)\n");
         assertThat(run("send", "--server", "http://127.0.0.1:1", "--to", "w", "--content")).isEqualTo(2);
-        assertThat(errorOutput()).isEqualTo("swarmbus: --content needs a value\n");
+        assertThat(errorOutput()).startsWith("swarmbus: --content needs a value");
 
         try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
                 HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
@@ -154,6 +155,25 @@ class MainTest {
             assertThat(run(with(auth, "send", "--from", "true", "--to", "true", "--content", "true"))).isZero();
             assertThat(run(with(auth, "receive", "--agent", "true", "--json"))).isZero();
             assertThat(RequestBody.MAPPER.readTree(output()).at("/messages/0/content").isBoolean()).isTrue();
+        }
+    }
+
+    /** Regression: a value that starts with "--" could not be given at all. */
+    @Test
+    void anOptionsValue_mayFollowAnEqualsSign_evenOneThatStartsWithTwoDashes() throws Exception {
+        assertThat(run("receive", "--agent", "w", "--json=true", "--server", "http://127.0.0.1:1")).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: --json is a flag and takes no value\n");
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
+                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
+            String url = "http://127.0.0.1:" + server.port();
+            assertThat(run("token", "--server=" + url, "--username", "planner", "--password=--dashes-pw")).isZero();
+            String[] auth = {"--server", url, "--token", output().trim()};
+            assertThat(run(with(auth, "agent", "register", "--id=w", "--description=--- a rule ---"))).as(errorOutput())
+                    .isZero();
+            assertThat(run(with(auth, "send", "--to=w", "--content=--verbose", "--from", "w"))).isZero();
+            assertThat(run(with(auth, "receive", "--agent", "w", "--json"))).isZero();
+            assertThat(RequestBody.MAPPER.readTree(output()).at("/messages/0/content").asText()).isEqualTo("--verbose");
+            assertThat(run("token", "--server", url, "--username", "planner", "--password", "--dashes-pw")).isEqualTo(2);
         }
     }
 
