@@ -21,6 +21,9 @@ import java.util.Objects;
  * @param maxVisibility the longest lease a receiver may ask for
  * @param maxDeliveries leases after which an unacked message moves to the dead-letter queue
  * @param maxReceiveBatch the most messages one receive returns
+ * @param maxReceiveBytes the most bytes of messages, measured as {@code maxMessageBytes} measures
+ *     one, that one receive returns, save that its first message always comes; at least
+ *     {@code maxMessageBytes}
  * @param dedupeWindow how long an idempotency key is remembered
  * @param historyRetention how long finished messages stay queryable
  * @param historyMaxMessages the most finished messages kept queryable
@@ -43,6 +46,7 @@ public record BusConfig(
         Duration maxVisibility,
         int maxDeliveries,
         int maxReceiveBatch,
+        int maxReceiveBytes,
         Duration dedupeWindow,
         Duration historyRetention,
         int historyMaxMessages,
@@ -51,6 +55,14 @@ public record BusConfig(
         Duration reaperInterval,
         boolean snapshotOnClose,
         InstantSource clock) {
+
+    /**
+     * The default bound on one receive's messages, 8 MiB: a full batch of 1,000 messages of up to
+     * 8 KiB each (agent messages are mostly a few KiB of text) still comes in one answer, while
+     * messages at the default 1 MiB {@code max_message_bytes} come eight to an answer, not a
+     * thousand.
+     */
+    public static final int DEFAULT_MAX_RECEIVE_BYTES = 8 << 20;
 
     /** Validates every setting, naming the one at fault. */
     public BusConfig {
@@ -71,6 +83,10 @@ public record BusConfig(
         atLeast("history_max_messages", historyMaxMessages, 0);
         atLeast("history_max_bytes", historyMaxBytes, 0);
         atLeast("snapshot_after_bytes", snapshotAfterBytes, 1 << 20);
+        if (maxReceiveBytes < maxMessageBytes) {
+            throw new IllegalArgumentException("max_receive_bytes (" + maxReceiveBytes
+                    + ") must be at least max_message_bytes (" + maxMessageBytes + ")");
+        }
         if (defaultVisibility.compareTo(maxVisibility) > 0) {
             throw new IllegalArgumentException("default_visibility (" + defaultVisibility
                     + ") must not exceed max_visibility (" + maxVisibility + ")");
@@ -112,6 +128,8 @@ public record BusConfig(
         private Duration maxVisibility = Duration.ofHours(12);
         private int maxDeliveries = 5;
         private int maxReceiveBatch = 1_000;
+        /** Null until set: then the default follows a larger {@link #maxMessageBytes}. */
+        private Integer maxReceiveBytes;
         private Duration dedupeWindow = Duration.ofMinutes(10);
         private Duration historyRetention = Duration.ofDays(7);
         private int historyMaxMessages = 100_000;
@@ -179,6 +197,12 @@ public record BusConfig(
             return this;
         }
 
+        /** Default {@link #DEFAULT_MAX_RECEIVE_BYTES}, or {@code maxMessageBytes} if that is larger. */
+        public Builder maxReceiveBytes(int value) {
+            maxReceiveBytes = value;
+            return this;
+        }
+
         /** Default 10 min. */
         public Builder dedupeWindow(Duration value) {
             dedupeWindow = value;
@@ -230,8 +254,9 @@ public record BusConfig(
         /** Validates and builds. */
         public BusConfig build() {
             return new BusConfig(dataDirectory, fsyncPolicy, fsyncInterval, segmentBytes, maxMessageBytes,
-                    maxInboxDepth, defaultVisibility, maxVisibility, maxDeliveries, maxReceiveBatch, dedupeWindow,
-                    historyRetention, historyMaxMessages, historyMaxBytes, snapshotAfterBytes, reaperInterval, snapshotOnClose, clock);
+                    maxInboxDepth, defaultVisibility, maxVisibility, maxDeliveries, maxReceiveBatch,
+                    maxReceiveBytes != null ? maxReceiveBytes : Math.max(DEFAULT_MAX_RECEIVE_BYTES, maxMessageBytes),
+                    dedupeWindow, historyRetention, historyMaxMessages, historyMaxBytes, snapshotAfterBytes, reaperInterval, snapshotOnClose, clock);
         }
     }
 }

@@ -498,7 +498,6 @@ final class Engine implements MessageBus {
                 }
                 recipients = new ArrayList<>(recipients);
                 recipients.removeAll(new HashSet<>(passedOver));
-                notReached += passedOver.size();
             }
         }
         long id = Math.max(now << MessageId.COUNTER_BITS, lastId + 1);
@@ -508,14 +507,15 @@ final class Engine implements MessageBus {
                 request.content(), request.priority(), request.correlationId(), request.replyTo(),
                 request.conversationId(), request.headers(), Instant.ofEpochMilli(now),
                 request.ttl().map(ttl -> Instant.ofEpochMilli(now + ttl.toMillis())), request.idempotencyKey());
-        Sent event = new Sent(message, recipients);
-        ByteBuffer encoded = codec.encodeSent(event, content);
-        if (codec.lastMessageBytes() > config.maxMessageBytes()) {
-            throw tooLarge(codec.lastMessageBytes());
+        ByteBuffer encoded = codec.encodeSent(message, recipients, content);
+        int messageBytes = codec.lastMessageBytes();
+        if (messageBytes > config.maxMessageBytes()) {
+            throw tooLarge(messageBytes);
         }
         long seq = journal.append(encoded, true);
         lastAwaitedSeq = seq;
-        StoredMessage stored = applySent(event, false);
+        notReached += passedOver.size();
+        StoredMessage stored = applySent(new Sent(message, recipients, messageBytes), false);
         return confirmAt(seq, stored, new SendResult(message.id(), recipients.size(), false, passedOver));
     }
 
@@ -663,25 +663,34 @@ final class Engine implements MessageBus {
         return deliveries;
     }
 
-    /** Takes up to {@code max} live entries off the ready heap, expiring (and journaling) those past their TTL. */
+    /**
+     * Takes up to {@code max} live entries off the ready heap, expiring (and journaling) those past
+     * their TTL. Stops before the one that would take their sizes past {@code max_receive_bytes},
+     * unless it is the first: one answer then never holds more than that in memory, yet a message
+     * as large as any accepted is still delivered. The one left stays first in line, untouched.
+     */
     private List<DeliveryState> pollReady(Inbox inbox, int max) {
         List<DeliveryState> chosen = new ArrayList<>(Math.min(max, inbox.ready.size()));
         List<DeliveryState> stale = List.of();
         Instant now = config.clock().instant();
+        long bytes = 0;
         while (chosen.size() < max) {
-            DeliveryState d = inbox.ready.poll();
+            DeliveryState d = inbox.ready.peek();
             if (d == null) {
                 break;
             }
-            d.inReady = false;
-            if (d.status != DeliveryStatus.PENDING) {
-                continue;
+            boolean live = d.status == DeliveryStatus.PENDING && !d.stored.message.expiredAt(now);
+            if (live && !chosen.isEmpty() && bytes + d.stored.bytes > config.maxReceiveBytes()) {
+                break;
             }
-            if (d.stored.message.expiredAt(now)) {
+            inbox.ready.poll();
+            d.inReady = false;
+            if (live) {
+                chosen.add(d);
+                bytes += d.stored.bytes;
+            } else if (d.status == DeliveryStatus.PENDING) {
                 stale = stale.isEmpty() ? new ArrayList<>() : stale;
                 stale.add(d);
-            } else {
-                chosen.add(d);
             }
         }
         if (!stale.isEmpty()) {
@@ -1223,7 +1232,7 @@ final class Engine implements MessageBus {
 
     private StoredMessage applySent(Sent e, boolean visible) {
         Message message = e.message();
-        StoredMessage stored = new StoredMessage(message, e.recipients().size());
+        StoredMessage stored = new StoredMessage(message, e.recipients().size(), e.messageBytes());
         for (int i = 0; i < stored.deliveries.length; i++) {
             Inbox inbox = inboxes.computeIfAbsent(e.recipients().get(i), Inbox::new);
             DeliveryState d = new DeliveryState(stored, inbox);
@@ -1434,7 +1443,7 @@ final class Engine implements MessageBus {
     }
 
     private void applyRestored(Restored e) {
-        StoredMessage stored = new StoredMessage(e.message(), e.recipients().size());
+        StoredMessage stored = new StoredMessage(e.message(), e.recipients().size(), e.messageBytes());
         for (int i = 0; i < stored.deliveries.length; i++) {
             AgentId recipient = e.recipients().get(i);
             DeliveryStatus status = STATUSES[e.statuses()[i]];

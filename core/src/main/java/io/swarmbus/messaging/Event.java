@@ -32,8 +32,12 @@ sealed interface Event {
     /** An agent unsubscribed from a topic. */
     record Unsubscribed(String topic, AgentId agent) implements Event {}
 
-    /** A message was accepted, fanned out to these recipients. */
-    record Sent(Message message, List<AgentId> recipients) implements Event {}
+    /**
+     * A message was accepted, fanned out to these recipients. {@code messageBytes} is the size of
+     * its encoded message, as {@code max_message_bytes} measures it; not written itself, as the
+     * decoder measures it again.
+     */
+    record Sent(Message message, List<AgentId> recipients, int messageBytes) implements Event {}
 
     /** Deliveries were leased to a receiver until {@code deadline} (epoch ms). */
     record Leased(AgentId agent, long[] ids, long deadline) implements Event {}
@@ -65,9 +69,12 @@ sealed interface Event {
     /** A dead letter was put back in its inbox. */
     record Replayed(AgentId agent, long id) implements Event {}
 
-    /** Snapshot form of a retained message and the state of each delivery. */
-    record Restored(Message message, List<AgentId> recipients, byte[] statuses, int[] attempts, long[] deadlines)
-            implements Event {}
+    /**
+     * Snapshot form of a retained message and the state of each delivery; {@code messageBytes} as
+     * in {@link Sent}.
+     */
+    record Restored(Message message, List<AgentId> recipients, byte[] statuses, int[] attempts, long[] deadlines,
+            int messageBytes) implements Event {}
 
     /** Snapshot form of an idempotency entry still inside the dedupe window. */
     record IdempotencyKept(AgentId sender, String key, long id, long acceptedAt, int recipients)

@@ -105,16 +105,23 @@ final class EventCodec {
         return out.flip();
     }
 
-    /** Encodes a {@link Sent} whose content the caller already turned into UTF-8 (outside any lock). */
-    ByteBuffer encodeSent(Sent e, byte[] contentUtf8) {
+    /**
+     * Encodes a {@link Sent} of {@code message} to {@code recipients}, whose content the caller
+     * already turned into UTF-8 (outside any lock).
+     */
+    ByteBuffer encodeSent(Message message, List<AgentId> recipients, byte[] contentUtf8) {
         out.clear();
-        tag(SENT).message(e.message(), contentUtf8);
+        tag(SENT).message(message, contentUtf8);
         lastMessageBytes = out.position() - 1;
-        agents(e.recipients());
+        agents(recipients);
         return out.flip();
     }
 
-    /** The stored size of the message in the last {@link Sent} encoded, recipients excluded. */
+    /**
+     * The stored size of the message in the last {@link Sent} encoded, recipients excluded: what
+     * {@code max_message_bytes} limits, and what a decoded {@link Sent} or {@link Restored} carries
+     * as its {@code messageBytes}.
+     */
     int lastMessageBytes() {
         return lastMessageBytes;
     }
@@ -254,7 +261,7 @@ final class EventCodec {
             case GROUP_LEFT -> new GroupLeft(string(in), agent(in));
             case SUBSCRIBED -> new Subscribed(string(in), agent(in));
             case UNSUBSCRIBED -> new Unsubscribed(string(in), agent(in));
-            case SENT -> new Sent(message(in, true), agents(in));
+            case SENT -> sent(in);
             case LEASED -> new Leased(agent(in), longs(in), in.getLong());
             case ACKED -> new Acked(agent(in), longs(in));
             case LEASE_EXTENDED -> new LeaseExtended(agent(in), longs(in), in.getLong());
@@ -283,8 +290,17 @@ final class EventCodec {
         return restored(in, content);
     }
 
+    private Sent sent(ByteBuffer in) {
+        int start = in.position();
+        Message message = message(in, true);
+        int messageBytes = in.position() - start;
+        return new Sent(message, agents(in), messageBytes);
+    }
+
     private Restored restored(ByteBuffer in, boolean content) {
-        Message message = message(in, content);
+        int start = in.position();
+        Message message = message(in, content); // skipped content still moves the position past it
+        int messageBytes = in.position() - start;
         List<AgentId> recipients = agents(in);
         int n = recipients.size();
         byte[] statuses = new byte[n];
@@ -295,7 +311,7 @@ final class EventCodec {
             attempts[i] = in.getInt();
             deadlines[i] = in.getLong();
         }
-        return new Restored(message, recipients, statuses, attempts, deadlines);
+        return new Restored(message, recipients, statuses, attempts, deadlines, messageBytes);
     }
 
     private Message message(ByteBuffer in, boolean withContent) {

@@ -119,7 +119,9 @@ public interface MessageBus extends AutoCloseable {
     /**
      * Leases up to {@code max} messages from the inbox, highest priority first and in acceptance
      * order within a priority, waiting up to {@code wait} for the first to arrive. The future
-     * completes as soon as a message is available, or empty when the wait ends.
+     * completes as soon as a message is available, or empty when the wait ends. Fewer than
+     * {@code max} come when their sizes would pass {@code max_receive_bytes}, though never none
+     * when one is ready; the next in line stays for the next receive, its attempts unchanged.
      */
     CompletableFuture<List<Delivery>> receiveAsync(AgentId agent, int max, Duration visibility, Duration wait);
 

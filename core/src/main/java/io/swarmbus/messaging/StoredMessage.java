@@ -7,12 +7,18 @@ import java.util.List;
 final class StoredMessage {
     final Message message;
     final DeliveryState[] deliveries;
+    /**
+     * The message's encoded size, as {@code max_message_bytes} measures it: what a receive counts
+     * toward {@code max_receive_bytes}. Kept, as measuring it again would mean encoding it again.
+     */
+    final int bytes;
     /** Deliveries not yet in a terminal state; at zero the message is history only. */
     int open;
 
-    StoredMessage(Message message, int recipients) {
+    StoredMessage(Message message, int recipients, int bytes) {
         this.message = message;
         this.deliveries = new DeliveryState[recipients];
+        this.bytes = bytes;
     }
 
     long id() {
@@ -65,7 +71,7 @@ final class StoredMessage {
             attempts[i] = d.attempts;
             deadlines[i] = d.deadline;
         }
-        return new Event.Restored(message, recipients(), statuses, attempts, deadlines);
+        return new Event.Restored(message, recipients(), statuses, attempts, deadlines, bytes);
     }
 
     MessageRecord toRecord(long nowMillis) {

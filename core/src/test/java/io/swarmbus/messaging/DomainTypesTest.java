@@ -101,5 +101,11 @@ class DomainTypesTest {
         assertThatThrownBy(() -> BusConfig.builder(java.nio.file.Path.of("x"))
                 .defaultVisibility(Duration.ofHours(13)).build())
                 .hasMessageContaining("default_visibility");
+        assertThatThrownBy(() -> BusConfig.builder(java.nio.file.Path.of("x")).maxReceiveBytes((1 << 20) - 1).build())
+                .hasMessage("max_receive_bytes (1048575) must be at least max_message_bytes (1048576)");
+        // Unset, the bound follows a message limit raised past its default rather than refusing it.
+        assertThat(BusConfig.builder(java.nio.file.Path.of("x")).build().maxReceiveBytes()).isEqualTo(8 << 20);
+        assertThat(BusConfig.builder(java.nio.file.Path.of("x")).maxMessageBytes(16 << 20).build().maxReceiveBytes())
+                .isEqualTo(16 << 20);
     }
 }

@@ -882,6 +882,82 @@ abstract class MessageBusContract {
     }
 
     @Test
+    void receive_stopsBeforeMaxReceiveBytes_leavingTheRestQueuedUntouched() {
+        reopen(c -> c.maxReceiveBytes(1 << 20));
+        List<MessageId> sent = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            sent.add(send(ALICE, Address.agent(BOB), i + "x".repeat(300 << 10)).id());
+        }
+
+        List<MessageId> received = new ArrayList<>();
+        List<Integer> batches = new ArrayList<>();
+        while (received.size() < sent.size()) {
+            List<Delivery> got = bus.receive(BOB, 1000);
+            assertThat(got).isNotEmpty();
+            batches.add(got.size());
+            got.forEach(d -> received.add(d.id()));
+            assertThat(got).allSatisfy(d -> assertThat(d.attempt()).isEqualTo(1));
+            // Those not received yet were neither leased nor counted as an attempt.
+            for (MessageId waiting : sent.subList(received.size(), sent.size())) {
+                assertThat(bus.message(waiting).orElseThrow().deliveries()).singleElement().satisfies(d -> {
+                    assertThat(d.status()).isEqualTo(DeliveryStatus.PENDING);
+                    assertThat(d.attempts()).isZero();
+                });
+            }
+        }
+
+        // Three of about 300 KiB fit in 1 MiB, a fourth would not.
+        assertThat(batches).containsExactly(3, 3, 3, 1);
+        assertThat(received).containsExactlyElementsOf(sent);
+        assertThat(bus.inboxStats(BOB).leased()).isEqualTo(10);
+    }
+
+    @Test
+    void aLongPollWokenByManyMessagesAtOnce_stopsBeforeMaxReceiveBytesToo() throws Exception {
+        reopen(c -> c.maxReceiveBytes(1 << 20));
+        for (int i = 0; i < 5; i++) {
+            send(ALICE, Address.agent(BOB), i + "x".repeat(300 << 10));
+        }
+        assertThat(bus.receive(BOB, 3, Duration.ofSeconds(1), Duration.ZERO)).hasSize(3);
+        assertThat(bus.receive(BOB, 3, Duration.ofSeconds(1), Duration.ZERO)).hasSize(2);
+        CompletableFuture<List<Delivery>> waiting = bus.receiveAsync(BOB, 1000, LEASE, Duration.ofSeconds(30));
+        assertThat(waiting).isNotDone();
+
+        clock.advance(Duration.ofSeconds(1)); // all five leases end together
+        runTimers();
+
+        assertThat(contents(waiting.get(5, TimeUnit.SECONDS))).extracting(c -> c.charAt(0))
+                .containsExactly('0', '1', '2');
+        assertThat(contents(bus.receive(BOB, 1000))).extracting(c -> c.charAt(0)).containsExactly('3', '4');
+    }
+
+    @Test
+    void aMessageLargerThanMaxReceiveBytes_stillComes_alone_afterJournalReplay() {
+        largerThanTheBoundComesAlone(false);
+    }
+
+    @Test
+    void aMessageLargerThanMaxReceiveBytes_stillComes_alone_afterASnapshot() {
+        largerThanTheBoundComesAlone(true);
+    }
+
+    /**
+     * Only a message accepted under larger limits can exceed the bound, as the bound is at least
+     * max_message_bytes: its size is the one measured then, whether replayed from the journal or
+     * restored from a snapshot.
+     */
+    private void largerThanTheBoundComesAlone(boolean snapshot) {
+        reopen(c -> c.maxMessageBytes(2 << 20).maxReceiveBytes(2 << 20).snapshotOnClose(snapshot));
+        MessageId large = send(ALICE, Address.agent(BOB), "x".repeat(3 << 19)).id();
+        MessageId small = send(ALICE, Address.agent(BOB), "small").id();
+
+        reopen(c -> c.maxReceiveBytes(1 << 20));
+
+        assertThat(bus.receive(BOB, 10)).extracting(Delivery::id).containsExactly(large);
+        assertThat(bus.receive(BOB, 10)).extracting(Delivery::id).containsExactly(small);
+    }
+
+    @Test
     void receive_withInvalidArguments_isInvalid() {
         assertThatThrownBy(() -> bus.receive(BOB, 0)).isInstanceOfSatisfying(SwarmbusException.class,
                 e -> assertThat(e.field()).contains("max_messages"));

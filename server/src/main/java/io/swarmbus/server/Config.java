@@ -66,6 +66,15 @@ final class Config {
             "An agent that sends no heartbeat for this long is marked offline and its tasks are released.");
     static final Key<Integer> MAX_MESSAGE_BYTES = define("messaging.max_message_bytes", List.of(), "int", "1048576",
             s -> intIn(s, 1024, 64 << 20), "Largest message (content, headers and metadata).");
+    static final Key<Integer> MAX_RECEIVE_BYTES = define("messaging.max_receive_bytes", List.of(), "int",
+            "8388608", s -> intIn(s, 1024, 1 << 30),
+            "Most bytes of messages one receive leases (a REST receive, a WebSocket `batch` frame, one write "
+                    + "of a stream), each measured as `messaging.max_message_bytes` measures it; the rest stay queued, "
+                    + "not leased, for the next receive, and the first message always comes. At least "
+                    + "`messaging.max_message_bytes`; unset, it rises to that if that is larger. 8 MiB: a full batch "
+                    + "of 1,000 messages of up to 8 KiB each (agent messages are mostly a few KiB) still comes in one "
+                    + "answer, while messages at the default 1 MiB limit come 8 to an answer rather than 1,000, as "
+                    + "the server holds a whole answer in memory while it writes it.");
     static final Key<Integer> MAX_INBOX_DEPTH = define("messaging.max_inbox_depth", List.of(), "int", "100000",
             s -> intIn(s, 1, Integer.MAX_VALUE), "Most undelivered or unacked messages one inbox holds.");
     static final Key<Integer> VISIBILITY_SECONDS = define("messaging.default_visibility_seconds", List.of(), "int",
@@ -201,7 +210,28 @@ final class Config {
         if (!given.containsKey(HOST.name()) && devMode(raw.get(DEV.name()))) {
             raw.put(HOST.name(), "127.0.0.1");
         }
-        return parse(raw);
+        Config config = parse(raw);
+        config.boundReceives(given.containsKey(MAX_RECEIVE_BYTES.name()));
+        return config;
+    }
+
+    /**
+     * Keeps a receive able to hold any message: a bound below the message limit is refused, and
+     * the default bound rises to meet a message limit raised past it, so that raising only
+     * {@code max_message_bytes}, as a config written before the bound did, still starts.
+     */
+    private void boundReceives(boolean given) {
+        int maxMessage = get(MAX_MESSAGE_BYTES);
+        int maxReceive = get(MAX_RECEIVE_BYTES);
+        if (maxReceive >= maxMessage) {
+            return;
+        }
+        if (given) {
+            throw new IllegalArgumentException("config key '" + MAX_RECEIVE_BYTES.name() + "' is invalid: must be at "
+                    + "least " + MAX_MESSAGE_BYTES.name() + " (" + maxMessage + "), so that any message can be "
+                    + "received (was '" + maxReceive + "')");
+        }
+        values.put(MAX_RECEIVE_BYTES.name(), maxMessage);
     }
 
     /** Whether {@code text} switches dev mode on; an invalid value is reported by {@link #parse}. */

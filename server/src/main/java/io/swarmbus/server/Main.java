@@ -459,6 +459,7 @@ public final class Main {
                 .fsyncPolicy(io.swarmbus.storage.FsyncPolicy.valueOf(config.get(Config.FSYNC_POLICY).toUpperCase(java.util.Locale.ROOT)))
                 .fsyncInterval(Duration.ofMillis(config.get(Config.FSYNC_INTERVAL_MS)))
                 .maxMessageBytes(config.get(Config.MAX_MESSAGE_BYTES))
+                .maxReceiveBytes(config.get(Config.MAX_RECEIVE_BYTES))
                 .maxInboxDepth(config.get(Config.MAX_INBOX_DEPTH))
                 .defaultVisibility(Duration.ofSeconds(config.get(Config.VISIBILITY_SECONDS)))
                 .maxDeliveries(config.get(Config.MAX_DELIVERIES))

@@ -37,7 +37,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       {@code {"op":"subscribed","ref":..,"agent":"b"}}, then a stream of
  *       {@code {"op":"message","delivery":{...}}} until the connection closes or an unsubscribe; with
  *       {@code "batch":true}, {@code {"op":"messages","deliveries":[..]}} frames instead, each
- *       carrying what one receive leased (up to {@code max_messages}); one subscription per agent
+ *       carrying what one receive leased (up to {@code max_messages}, and no more bytes of messages
+ *       than {@code messaging.max_receive_bytes} unless one alone is); one subscription per agent
  *       and socket;</li>
  *   <li>{@code {"op":"unsubscribe","agent":"b"}} → {@code {"op":"unsubscribed","ref":..,"agent":"b"}},
  *       after the frames already queued for it;</li>

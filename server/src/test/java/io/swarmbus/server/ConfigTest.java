@@ -235,6 +235,19 @@ class ConfigTest {
                 .hasMessage("config file " + missing + " does not exist");
     }
 
+    @Test
+    void maxReceiveBytes_belowTheMessageLimit_isRefused_whileUnsetItRisesToMeetIt() throws Exception {
+        assertThat(Main.busConfig(Config.load(Optional.empty(), Map.of(), Map.of())).maxReceiveBytes())
+                .isEqualTo(8 << 20);
+        Path small = Files.writeString(dir.resolve("small.yaml"), "messaging:\n  max_receive_bytes: 1048575\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(small), Map.of(), Map.of()))
+                .hasMessage("config key 'messaging.max_receive_bytes' is invalid: must be at least "
+                        + "messaging.max_message_bytes (1048576), so that any message can be received (was '1048575')");
+        Path large = Files.writeString(dir.resolve("large.yaml"), "messaging:\n  max_message_bytes: 16777216\n");
+        assertThat(Config.load(Optional.of(large), Map.of(), Map.of()).get(Config.MAX_RECEIVE_BYTES))
+                .isEqualTo(16 << 20);
+    }
+
     /** Keeps docs/config.md generated from the declarations; -Dconfig.doc.write=true rewrites it. */
     @Test
     void docsConfigMd_matchesTheDeclarations() throws Exception {

@@ -168,6 +168,36 @@ class HttpApiTest {
         assertThat(got.body().get("messages").get(0).get("content").get("n").asInt()).isEqualTo(1);
     }
 
+    /**
+     * Ten messages of 900 KiB, more than the default max_receive_bytes of 8 MiB together: a
+     * receive asking for a thousand gets the nine that fit, the tenth stays queued unleased.
+     */
+    @Test
+    void receive_stopsBeforeMaxReceiveBytes_andTheNextReceiveGetsTheRest() throws Exception {
+        register("a", "tester");
+        var tester = io.swarmbus.messaging.AgentId.of("tester");
+        List<String> sent = new java.util.ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            sent.add(bus.send(io.swarmbus.messaging.SendRequest.builder(io.swarmbus.messaging.AgentId.of("a"),
+                    io.swarmbus.messaging.Address.agent(tester)).content("\"" + i + "x".repeat(900 << 10) + "\"")
+                    .build()).id().toString());
+        }
+
+        Reply first = call("POST", "/api/v1/agents/tester/receive?max_messages=1000", null);
+
+        assertThat(first.status()).isEqualTo(200);
+        assertThat(first.body().get("count").asInt()).isEqualTo(9);
+        assertThat(first.body().get("messages").findValuesAsText("id")).containsExactlyElementsOf(sent.subList(0, 9));
+        assertThat(bus.message(io.swarmbus.messaging.MessageId.parse(sent.get(9))).orElseThrow().deliveries())
+                .singleElement().satisfies(d -> {
+                    assertThat(d.status()).isEqualTo(io.swarmbus.messaging.DeliveryStatus.PENDING);
+                    assertThat(d.attempts()).isZero();
+                });
+        Reply rest = call("POST", "/agents/receive", "{\"max_messages\":1000}"); // the seed's route, bounded alike
+        assertThat(rest.body().get("messages").findValuesAsText("id")).containsExactly(sent.get(9));
+        assertThat(rest.body().get("messages").get(0).get("attempt").asInt()).isEqualTo(1);
+    }
+
     @Test
     void receive_longPoll_whoseAgentIsDeletedMeanwhile_is404() throws Exception {
         register("a", "b");

@@ -328,6 +328,37 @@ class WebSocketTest {
         consumer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
     }
 
+    /** As a REST receive: a batch frame holds no more than max_receive_bytes (8 MiB by default) of messages. */
+    @Test
+    void batchedSubscription_stopsEachFrameBeforeMaxReceiveBytes() throws Exception {
+        String token = token("team");
+        register(token, "producer");
+        register(token, "consumer");
+        for (int i = 0; i < 10; i++) {
+            bus.send(io.swarmbus.messaging.SendRequest.builder(AgentId.of("producer"),
+                    io.swarmbus.messaging.Address.agent("consumer")).content("\"" + i + "x".repeat(900 << 10) + "\"")
+                    .build());
+        }
+        Frames frames = new Frames();
+        WebSocket consumer = connect("?token=" + token, frames);
+
+        consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"max_messages\":1000,\"batch\":true}", true)
+                .join();
+        expectSubscribed(frames, "consumer");
+
+        java.util.List<Integer> sizes = new java.util.ArrayList<>();
+        StringBuilder order = new StringBuilder();
+        while (order.length() < 10) {
+            JsonNode frame = frames.next();
+            assertThat(frame.get("op").asText()).isEqualTo("messages");
+            sizes.add(frame.get("deliveries").size());
+            frame.get("deliveries").forEach(d -> order.append(d.get("content").asText().charAt(0)));
+        }
+        assertThat(sizes).as("nine of 900 KiB fit in 8 MiB, the tenth comes next").containsExactly(9, 1);
+        assertThat(order.toString()).isEqualTo("0123456789");
+        consumer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
+
     @Test
     void aMessageAsLargeAsRestTakes_travelsInOneFrame_andALargerFrameClosesTheSocket() throws Exception {
         Frames frames = new Frames();
