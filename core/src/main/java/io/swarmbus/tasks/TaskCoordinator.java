@@ -83,7 +83,9 @@ public final class TaskCoordinator implements AutoCloseable {
                 pending.add(task);
             } else if (task.status().isRunning()) {
                 running.add(task.id());
-                registry.taskAssigned(task.assignee().orElseThrow()); // its slot is still taken
+                if (assignedHere(task)) { // its slot is still taken, unless the id was registered again since
+                    registry.taskAssigned(task.assignee().orElseThrow());
+                }
             } else {
                 finished.add(task.id());
             }
@@ -203,7 +205,7 @@ public final class TaskCoordinator implements AutoCloseable {
             pending.remove(task);
             if (task.status().isRunning()) {
                 AgentId agent = task.assignee().orElseThrow();
-                registry.taskReleased(agent);
+                release(task);
                 send(agent, TASK_CANCEL, task, "{\"task_id\":" + Json.quote(id) + ",\"reason\":" + Json.quote(reason)
                         + "}");
             }
@@ -229,7 +231,7 @@ public final class TaskCoordinator implements AutoCloseable {
                 // again since, by anyone): its tasks move on.
                 if (lost.contains(agent) || !assignedHere(task)
                         || registry.get(agent).map(a -> a.status() == AgentStatus.OFFLINE).orElse(true)) {
-                    registry.taskReleased(agent);
+                    release(task);
                     attemptFailed(task, "agent " + agent + " went offline", TaskStatus.FAILED);
                 } else if (task.assignedAt().orElseThrow().toEpochMilli() + task.spec().timeout().toMillis() <= now) {
                     registry.taskFinished(agent, false, Duration.ZERO);
@@ -306,6 +308,17 @@ public final class TaskCoordinator implements AutoCloseable {
     private boolean assignedHere(Task task) {
         Instant assigned = task.assignedAt().orElseThrow();
         return registry.ownership(task.assignee().orElseThrow()).map(o -> !o.since().isAfter(assigned)).orElse(false);
+    }
+
+    /**
+     * Frees the slot a running task took on its agent, if that agent is still the registration it
+     * was given to: an id deleted and registered again has a count of its own, which this task never
+     * added to, and taking one off it would let it take more tasks than its limit.
+     */
+    private void release(Task task) {
+        if (assignedHere(task)) {
+            registry.taskReleased(task.assignee().orElseThrow());
+        }
     }
 
     private Task change(String id, AgentId agent, java.util.function.UnaryOperator<Task> update) {
@@ -489,7 +502,7 @@ public final class TaskCoordinator implements AutoCloseable {
                 return null; // already moved on
             }
             AgentId agent = now.assignee().orElseThrow();
-            registry.taskReleased(agent);
+            release(now);
             attemptFailed(now, "could not deliver the task to " + agent + ": " + cause.getMessage(), TaskStatus.FAILED);
             return null;
         });

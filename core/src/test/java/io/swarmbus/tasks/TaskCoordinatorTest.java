@@ -374,6 +374,24 @@ class TaskCoordinatorTest {
     }
 
     @Test
+    void aRestart_doesNotCountTheTaskOfADeletedAgent_againstTheIdRegisteredAgain() {
+        worker("w", 1, "x");
+        Task task = tasks.create(spec(3, "x"));
+        clock.advance(Duration.ofSeconds(1));
+        registry.deregister(AgentId.of("w"));
+        worker("w", 1, "x");
+        close();
+
+        open();
+        tasks.tick();
+
+        Task again = tasks.get(task.id()).orElseThrow();
+        assertThat(again.status()).as("given afresh to the new registration, whose one slot is free")
+                .isEqualTo(TaskStatus.ASSIGNED);
+        assertThat(registry.require(AgentId.of("w")).assignedTasks()).isEqualTo(1);
+    }
+
+    @Test
     void stats_countOutcomesDurationsAndUtilization() {
         worker("a", 2, "x");
         Task one = tasks.create(spec(0, "x"));

@@ -285,6 +285,32 @@ class TaskApiTest {
         assertThat(notHis.body().get("error").asText()).isEqualTo("invalid_state");
     }
 
+    @Test
+    void aTaskOfADeletedAgent_doesNotFreeASlotOfTheIdRegisteredAgain() throws Exception {
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"solo\",\"capabilities\":[\"solo\"]}");
+        String first = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"solo\"]}")
+                .body().get("task_id").asText();
+        call("DELETE", "/api/v1/agents/solo", null);
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"solo\",\"capabilities\":[\"solo\"]}");
+        JsonNode second = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"solo\"]}").body();
+
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        JsonNode moved = call("GET", "/api/v1/tasks/" + first, null).body();
+        while (!moved.has("error") && System.nanoTime() < deadline) { // the next tick takes it from the old solo
+            Thread.sleep(50);
+            moved = call("GET", "/api/v1/tasks/" + first, null).body();
+        }
+        JsonNode agent = call("GET", "/api/v1/agents/solo", null).body();
+
+        assertThat(second.get("assignee").asText()).isEqualTo("solo");
+        assertThat(moved.get("error").asText()).contains("went offline");
+        // Before, taking the first task back freed the new solo's one slot, and it was given both.
+        assertThat(moved.get("status").asText()).as(moved.toString()).isEqualTo("pending");
+        assertThat(agent.get("assigned_tasks").asInt()).isEqualTo(1);
+        assertThat(call("GET", "/api/v1/tasks?assignee=solo&status=assigned", null).body().get("count").asInt())
+                .isEqualTo(1);
+    }
+
     static String field(Reply reply) {
         assertThat(reply.status()).as(reply.body().toString()).isEqualTo(400);
         return reply.body().get("field").asText();
