@@ -160,8 +160,9 @@ final class AgentRoutes {
         Auth.Principal principal = Auth.principal(ctx);
         SelectionStrategy strategy = Optional.ofNullable(ctx.queryParam("strategy")).map(SelectionStrategy::parse)
                 .orElse(SelectionStrategy.LEAST_LOADED);
-        Set<String> required = csv(ctx.queryParam("capabilities"));
-        Set<AgentId> exclude = csv(ctx.queryParam("exclude")).stream().map(AgentId::of).collect(Collectors.toSet());
+        Set<String> required = AgentProfile.validCapabilities(csv(ctx.queryParam("capabilities")), "capabilities");
+        Set<AgentId> exclude = csv(ctx.queryParam("exclude")).stream().map(name -> RequestBody.agentId("exclude", name))
+                .collect(Collectors.toSet());
         AgentInfo chosen = registry.best(scope(principal), required, strategy, exclude).orElseThrow(() ->
                 new SwarmbusException(ErrorCode.NOT_FOUND, "no available agent has " + (required.isEmpty()
                         ? "a free slot" : "every capability of " + required)));

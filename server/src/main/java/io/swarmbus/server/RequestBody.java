@@ -151,7 +151,11 @@ final class RequestBody {
 
     /** An agent id from {@code field}; a malformed one is refused naming {@code field}, not {@code agent_id}. */
     AgentId agent(String field) {
-        String value = text(field);
+        return agentId(field, text(field));
+    }
+
+    /** {@code value} as an agent id; a malformed one is refused naming {@code field}, where it came from. */
+    static AgentId agentId(String field, String value) {
         try {
             return AgentId.of(value);
         } catch (SwarmbusException e) {

@@ -79,7 +79,7 @@ final class TaskRoutes {
     private Set<AgentId> candidates(Auth.Principal principal, RequestBody body) {
         Set<AgentId> candidates = new LinkedHashSet<>();
         for (String name : body.strings("candidates")) {
-            AgentId agent = AgentId.of(name);
+            AgentId agent = RequestBody.agentId("candidates", name);
             auth.requireOwner(principal, agent);
             candidates.add(agent);
         }
@@ -101,7 +101,7 @@ final class TaskRoutes {
         }
         String assignee = ctx.queryParam("assignee");
         if (assignee != null) {
-            AgentId agent = AgentId.of(assignee);
+            AgentId agent = RequestBody.agentId("assignee", assignee);
             filter = filter.and(task -> task.assignee().equals(Optional.of(agent)));
         }
         String parent = ctx.queryParam("parent_id");

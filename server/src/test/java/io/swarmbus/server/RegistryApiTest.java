@@ -135,6 +135,12 @@ class RegistryApiTest {
         assertThat(field(call(alice, "POST", "/api/v1/agents/a1/heartbeat", "{\"health\":{\"cpu\":\"high\"}}")))
                 .isEqualTo("health");
         assertThat(field(call(alice, "GET", "/api/v1/registry/best?strategy=fastest", null))).isEqualTo("strategy");
+        // Before, these named a field the request did not have (agent_id, required_capabilities).
+        assertThat(field(call(alice, "GET", "/api/v1/registry/best?exclude=a%20b", null))).isEqualTo("exclude");
+        assertThat(field(call(alice, "GET", "/api/v1/registry/best?capabilities=a%20b", null))).isEqualTo("capabilities");
+        assertThat(field(call(alice, "GET", "/api/v1/tasks?assignee=a%20b", null))).isEqualTo("assignee");
+        assertThat(field(call(alice, "POST", "/api/v1/tasks", "{\"type\":\"x\",\"candidates\":[\"a b\"]}")))
+                .isEqualTo("candidates");
         assertThat(call(alice, "GET", "/api/v1/agents/a2", null).status()).isEqualTo(404);
     }
 
