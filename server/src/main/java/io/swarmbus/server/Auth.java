@@ -141,6 +141,11 @@ final class Auth {
         return new Principal(name, store.user(name).map(AccessStore.User::admin).orElse(false));
     }
 
+    /** Who acts when {@code agent} sends a message: its owner, or the user it is named after if it is not registered. */
+    Principal sender(AgentId agent) {
+        return user(registry.ownerOf(agent).orElse(agent.value()));
+    }
+
     static Principal principal(Context ctx) {
         Principal principal = ctx.attribute(ATTRIBUTE);
         if (principal == null) {

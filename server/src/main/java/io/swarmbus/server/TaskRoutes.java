@@ -193,7 +193,8 @@ final class TaskRoutes {
         try {
             RequestBody content = RequestBody.parse(delivery.message().content().getBytes(
                     java.nio.charset.StandardCharsets.UTF_8));
-            String id = content.text("task_id");
+            // Another user's task is unknown here as at the REST routes, not a 409 naming its agent.
+            String id = visible(auth.sender(agent), content.text("task_id")).id();
             String status = content.optionalText("status").orElse("completed");
             switch (status) {
                 case "completed" -> tasks.completeOrFail(id, agent, content.has("result") ? content.json("result") : "null");

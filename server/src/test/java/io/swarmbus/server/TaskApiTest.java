@@ -166,6 +166,26 @@ class TaskApiTest {
     }
 
     @Test
+    void aReportByMessageOnAnotherUsersTask_isAnsweredNotFound_withoutNamingItsAgent() throws Exception {
+        String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"]}")
+                .body().get("task_id").asText();
+        String stranger = token("stranger");
+        call(stranger, "POST", "/api/v1/agents", "{\"agent_id\":\"spy\"}");
+
+        String report = call(stranger, "POST", "/api/v1/messages", "{\"from\":\"spy\",\"to\":\"swarmbus\","
+                + "\"type\":\"task_response\",\"content\":{\"task_id\":\"" + id + "\",\"status\":\"completed\","
+                + "\"result\":1}}").body().get("message_id").asText();
+        JsonNode messages = call(stranger, "POST", "/api/v1/agents/spy/receive?timeout=5", null).body().get("messages");
+
+        assertThat(messages).hasSize(1);
+        assertThat(messages.get(0).get("correlation_id").asText()).isEqualTo(report);
+        // Before, a 409 that told the stranger the task's status and which of team's agents ran it.
+        assertThat(messages.get(0).get("content").get("error").asText()).isEqualTo("not_found");
+        assertThat(messages.get(0).get("content").get("message").asText()).doesNotContain("py1", "py2", "assigned");
+        assertThat(call("GET", "/api/v1/tasks/" + id, null).body().get("status").asText()).isEqualTo("assigned");
+    }
+
+    @Test
     void aResultByMessageTooLargeToReport_failsTheAttempt_ratherThanLeavingTheTaskRunning() throws Exception {
         String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"],"
                 + "\"max_retries\":0}").body().get("task_id").asText();
