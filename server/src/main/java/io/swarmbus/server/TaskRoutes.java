@@ -172,7 +172,8 @@ final class TaskRoutes {
             agent.put("running", a.running());
             agent.put("completed", a.completed());
             agent.put("failed", a.failed());
-            agent.put("utilization", a.utilization());
+            // An agent id now another user's (deleted and registered again) is not this caller's to gauge.
+            agent.put("utilization", auth.owns(principal, a.agent()) ? a.utilization() : 0.0);
             return agent;
         }).toList());
         Http.json(ctx, 200, view);

@@ -331,6 +331,28 @@ class TaskApiTest {
                 .isEqualTo(1);
     }
 
+    @Test
+    void taskStats_doNotGaugeAnAgentIdNowAnotherUsers() throws Exception {
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"hop\",\"capabilities\":[\"hop\"]}");
+        String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"hop\"]}")
+                .body().get("task_id").asText();
+        call("POST", "/api/v1/tasks/" + id + "/complete", "{\"agent_id\":\"hop\",\"result\":1}");
+        call("DELETE", "/api/v1/agents/hop", null);
+        String stranger = token("stranger");
+        call(stranger, "POST", "/api/v1/agents", "{\"agent_id\":\"hop\"}");
+        assertThat(call(stranger, "POST", "/api/v1/tasks", "{\"type\":\"theirs\"}").body().get("assignee").asText())
+                .isEqualTo("hop");
+
+        JsonNode hop = null;
+        for (JsonNode agent : call("GET", "/api/v1/tasks/stats", null).body().get("agents")) {
+            hop = agent.get("agent_id").asText().equals("hop") ? agent : hop;
+        }
+
+        assertThat(hop.get("completed").asInt()).isEqualTo(1);
+        // Before, team saw how busy the stranger's hop is.
+        assertThat(hop.get("utilization").asDouble()).isZero();
+    }
+
     static String field(Reply reply) {
         assertThat(reply.status()).as(reply.body().toString()).isEqualTo(400);
         return reply.body().get("field").asText();
