@@ -172,6 +172,29 @@ class SwarmApiTest {
     }
 
     @Test
+    void mapReduce_givesEachMapStepItsItem_notTheWholeListAgain() throws Exception {
+        String id = network("map-reduce");
+        Reply execution = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute?wait_seconds=20",
+                "{\"task\":{\"objective\":\"double it\",\"input\":{\"items\":[1,2,3,4],\"unit\":\"cm\"}}}");
+
+        assertThat(execution.status()).as(execution.body().toString()).isEqualTo(200);
+        List<JsonNode> maps = new ArrayList<>();
+        execution.body().get("steps").forEach(step -> {
+            if (step.get("kind").asText().equals("map")) {
+                maps.add(step);
+            }
+        });
+        assertThat(maps).hasSize(4);
+        for (JsonNode step : maps) {
+            JsonNode parameters = call(token, "GET", "/api/v1/tasks/" + step.get("task_id").asText(), null).body()
+                    .get("parameters");
+            assertThat(parameters.has("item")).as(parameters.toString()).isTrue();
+            assertThat(parameters.get("input").has("items")).as("each map step carried all items").isFalse();
+            assertThat(parameters.get("input").get("unit").asText()).isEqualTo("cm");
+        }
+    }
+
+    @Test
     void closingTheServer_stopsARunningExecution_andRecordsWhy() throws Exception {
         agentsRunning.set(false); // nobody answers: the execution waits on its tasks
         for (Thread thread : agentThreads) {

@@ -186,9 +186,20 @@ public final class SwarmRunner {
                     .textNode(c)));
         }
         Set<String> everyone = run.memberIds();
+        // A map step gets its own item, not the whole list again: n items would otherwise make n tasks of n items each.
+        ObjectNode shared = run.input();
+        if (shared.get("input") instanceof ObjectNode given && given.has("items")) {
+            ObjectNode rest = given.deepCopy();
+            rest.remove("items");
+            if (rest.isEmpty()) {
+                shared.remove("input");
+            } else {
+                shared.set("input", rest);
+            }
+        }
         List<Pending> pending = new ArrayList<>();
         for (int i = 0; i < items.size(); i++) {
-            ObjectNode input = run.input().put("index", i);
+            ObjectNode input = shared.deepCopy().put("index", i);
             input.set("item", items.get(i));
             pending.add(run.submit(1, "map", "Apply the objective to this item alone. Answer with JSON: "
                     + "{\"answer\": ...}.", input, run.freeAnswer(), everyone));
