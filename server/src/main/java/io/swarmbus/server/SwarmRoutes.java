@@ -129,16 +129,24 @@ final class SwarmRoutes {
         if (members.isEmpty()) {
             throw new SwarmbusException(ErrorCode.NOT_FOUND, "No active swarm members found");
         }
+        // The work is the members' owner's tasks, which only that owner's agents take: an admin's own would wait forever.
+        Set<String> owners = new HashSet<>();
+        members.forEach(m -> owners.add(m.get("owner_id").asText()));
+        if (owners.size() > 1) {
+            throw SwarmbusException.invalid("swarm_id", "swarm " + swarmId + " has members of " + owners.size()
+                    + " users; a coordination runs over one user's agents");
+        }
+        String owner = owners.iterator().next();
         io.swarmbus.swarm.Strategy strategy = io.swarmbus.swarm.Strategy.parse(
                 body.optionalText("strategy").orElse("map-reduce"));
         ObjectNode parameters = parameters(principal, body, taskId);
         List<String> ids = members.stream().map(m -> m.get("member_id").asText()).toList();
         ObjectNode execution = RequestBody.MAPPER.createObjectNode().put("execution_id", runs.newExecutionId("coord"))
-                .put("task_id", taskId).put("swarm_id", swarmId).put("owner_id", principal.name())
+                .put("task_id", taskId).put("swarm_id", swarmId).put("owner_id", owner)
                 .put("coordination_strategy", strategy.wireName());
         execution.set("assigned_members", RequestBody.MAPPER.valueToTree(ids));
         execution.set("task", parameters);
-        runs.start(execution, ids, strategy, parameters, principal.name(), () -> { });
+        runs.start(execution, ids, strategy, parameters, owner, () -> { });
         ObjectNode now = runs.awaitFinished(execution, waitSeconds);
         Http.json(ctx, Networks.running(now) ? 202 : 200, coordinationView(now));
     }

@@ -399,6 +399,36 @@ class SwarmApiTest {
         assertThat(noObjective.status()).isEqualTo(400);
     }
 
+    @Test
+    void anAdminCoordinatingAUsersSwarm_runsItOnThatUsersAgents() throws Exception {
+        String admin = api.call(null, "POST", "/auth/token", "{\"username\":\"admin\",\"password\":\""
+                + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}").body().get("access_token").asText();
+        String swarm = call(token, "POST", "/swarm/join", "{\"role\":\"task-coordinator\",\"capability\":\"x\","
+                + "\"agent_id\":\"alpha\"}").body().get("swarm_id").asText();
+        call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\",\"agent_id\":\"beta\","
+                + "\"swarm_id\":\"" + swarm + "\"}");
+
+        Reply coordinated = call(admin, "POST", "/swarm/coordinate?wait_seconds=20", "{\"task_id\":\"a1\",\"swarm_id\":\""
+                + swarm + "\",\"strategy\":\"collaborative\",\"parameters\":{\"objective\":\"six times seven?\","
+                + "\"timeout_seconds\":10}}");
+        Reply consensus = call(token, "POST", "/swarm/consensus", "{\"task_id\":\"a1\"}");
+
+        assertThat(coordinated.status()).as("the admin's tasks waited for agents of the admin's: "
+                + coordinated.body()).isEqualTo(200);
+        assertThat(coordinated.body().get("status").asText()).isEqualTo("completed");
+        assertThat(consensus.status()).as("the swarm's owner counts its votes").isEqualTo(200);
+        assertThat(consensus.body().get("result").get("final_answer").asText()).isEqualTo("42");
+
+        String other = token("other");
+        call(other, "POST", "/api/v1/agents", "{\"agent_id\":\"delta\"}");
+        call(admin, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\",\"agent_id\":\"delta\","
+                + "\"swarm_id\":\"" + swarm + "\"}");
+        Reply mixed = call(admin, "POST", "/swarm/coordinate", "{\"task_id\":\"a2\",\"swarm_id\":\"" + swarm + "\","
+                + "\"parameters\":{\"objective\":\"x\"}}");
+        assertThat(mixed.status()).as(mixed.body().toString()).isEqualTo(400);
+        assertThat(mixed.body().get("field").asText()).isEqualTo("swarm_id");
+    }
+
     /** Runs the command line against the test server; returns exit code and output. */
     String cli(String... args) {
         return api.cli(token, args);
