@@ -257,7 +257,8 @@ class SwarmApiTest {
         for (String[] c : new String[][] {{"\"max_retries\":9", "max_retries"}, {"\"max_retries\":\"x\"", "max_retries"},
                 {"\"rounds\":\"abc\"", "rounds"}, {"\"rounds\":2.5", "rounds"}, {"\"quorum\":\"x\"", "quorum"},
                 {"\"chunk_chars\":\"x\"", "chunk_chars"}, {"\"leader\":5", "leader"}, {"\"weights\":\"x\"", "weights"},
-                {"\"weights\":{\"alpha\":-1}", "weights"}, {"\"timeout_seconds\":\"soon\"", "timeout_seconds"}}) {
+                {"\"weights\":{\"alpha\":-1}", "weights"}, {"\"timeout_seconds\":\"soon\"", "timeout_seconds"},
+                {"\"leader\":\"ghost\"", "leader"}, {"\"judge\":\"ghost\"", "judge"}}) {
             Reply refused = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute",
                     "{\"task\":{\"objective\":\"q\"," + c[0] + "}}");
             assertThat(refused.status()).as(c[0]).isEqualTo(400);

@@ -100,9 +100,10 @@ public final class SwarmRunner {
             if (ids.size() != members.size()) {
                 throw SwarmbusException.invalid("members", "members must be distinct");
             }
-            for (Optional<String> named : List.of(options.leader(), options.judge())) {
-                named.filter(id -> !ids.contains(id)).ifPresent(id -> {
-                    throw SwarmbusException.invalid("members", "'" + id + "' is not a member of this swarm");
+            for (Map.Entry<String, Optional<String>> named : Map.of("leader", options.leader(), "judge",
+                    options.judge()).entrySet()) {
+                named.getValue().filter(id -> !ids.contains(id)).ifPresent(id -> {
+                    throw SwarmbusException.invalid(named.getKey(), "'" + id + "' is not a member of this swarm");
                 });
             }
             input = input == null || input.isNull() ? JSON.createObjectNode() : input;
