@@ -65,6 +65,11 @@ class WebSocketTest {
             socket.request(1);
         }
 
+        /** While {@link #paused}, reads one frame more. */
+        void readOne() {
+            socket.request(1);
+        }
+
         @Override
         public CompletionStage<?> onText(WebSocket socket, CharSequence data, boolean last) {
             partial.append(data);
@@ -381,9 +386,10 @@ class WebSocketTest {
         Ends ends = producerAndConsumer();
         Frames consumerFrames = ends.consumerFrames();
         WebSocket consumer = ends.consumer();
+        consumerFrames.paused = true; // so it reads the subscribe's answer, then one delivery, then nothing
         consumer.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"max_messages\":10}", true).join();
         expectSubscribed(consumerFrames, "consumer");
-        consumerFrames.paused = true;
+        consumerFrames.readOne();
         // 18 MB: more than the loopback's socket buffers hold, so the server's writes must wait.
         int count = 300;
         String content = "x".repeat(60_000);
