@@ -155,11 +155,15 @@ final class SwarmRoutes {
      * {@code POST /swarm/consensus}: {@code task_id} of your coordination, optional
      * {@code consensus_algorithm} (default {@code majority-vote}), {@code timeout_seconds} (how long
      * to wait for the coordination to finish, default 300), {@code quorum}, {@code weights}.
+     * Coordinate's {@code ?wait_seconds} is refused here rather than ignored.
      */
     void consensus(Context ctx) throws InterruptedException {
         Auth.Principal principal = Auth.principal(ctx);
+        if (ctx.queryParam("wait_seconds") != null) {
+            throw SwarmbusException.invalid("wait_seconds", "consensus takes no ?wait_seconds: it waits for the "
+                    + "coordination as long as the body's timeout_seconds says (default 300)");
+        }
         RequestBody body = RequestBody.parse(Http.body(ctx));
-        int waitSeconds = Networks.waitSeconds(ctx.queryParam("wait_seconds"), MAX_WAIT_SECONDS); // refused before anything starts
         String taskId = body.text("task_id");
         io.swarmbus.swarm.ConsensusAlgorithm algorithm = io.swarmbus.swarm.ConsensusAlgorithm.parse(
                 body.optionalText("consensus_algorithm").orElse("majority-vote"));

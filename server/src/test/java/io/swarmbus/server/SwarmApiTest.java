@@ -366,6 +366,11 @@ class SwarmApiTest {
         assertThat(textWeight.body().get("field").asText()).isEqualTo("weights");
         Reply badAlgorithm = call(token, "POST", "/swarm/consensus", "{\"task_id\":\"q1\","
                 + "\"consensus_algorithm\":\"dictator\"}");
+        // Regression: ?wait_seconds was read (and checked) but never waited on; timeout_seconds is consensus's wait.
+        Reply queryWait = call(token, "POST", "/swarm/consensus?wait_seconds=5", "{\"task_id\":\"q1\"}");
+        assertThat(queryWait.status()).isEqualTo(400);
+        assertThat(queryWait.body().get("field").asText()).isEqualTo("wait_seconds");
+        assertThat(queryWait.body().get("message").asText()).contains("timeout_seconds");
 
         assertThat(none.status()).isEqualTo(404);
         assertThat(none.body().get("message").asText()).isEqualTo("No active swarm members found");
