@@ -90,16 +90,18 @@ final class Networks implements AutoCloseable {
         return names;
     }
 
-    /** A valid strategy's wire name ({@code map_reduce} is taken for {@code map-reduce}); 400 listing the valid ones. */
-    private static String coordination(String name) {
+    /**
+     * A valid strategy's wire name ({@code map_reduce} is taken for {@code map-reduce}); 400 naming
+     * {@code field}, where the name came from, and listing the valid ones.
+     */
+    private static String coordination(String name, String field) {
         if (name.equals(ROUND_ROBIN)) {
             return name;
         }
         try {
             return Strategy.parse(name).wireName();
         } catch (SwarmbusException e) {
-            throw SwarmbusException.invalid("coordination_strategy", "unknown coordination_strategy '" + name
-                    + "'; valid: " + strategies());
+            throw SwarmbusException.invalid(field, "unknown " + field + " '" + name + "'; valid: " + strategies());
         }
     }
 
@@ -111,7 +113,7 @@ final class Networks implements AutoCloseable {
         if (agents.isEmpty() || agents.size() > 10_000) {
             throw SwarmbusException.invalid("agents", "a network needs 1 to 10000 agents, was " + agents.size());
         }
-        String coordination = coordination(strategy);
+        String coordination = coordination(strategy, "coordination_strategy");
         java.util.Set<String> seen = new java.util.HashSet<>();
         for (String agent : agents) {
             if (!seen.add(agent)) {
@@ -162,7 +164,9 @@ final class Networks implements AutoCloseable {
      */
     ObjectNode execute(ObjectNode network, JsonNode task, String priority) {
         requireObject(task);
-        String strategyName = coordination(task.path("strategy").asText(network.path("coordination_strategy").asText()));
+        String strategyName = RequestBody.of((ObjectNode) task).optionalText("strategy")
+                .map(name -> coordination(name, "strategy"))
+                .orElse(network.path("coordination_strategy").asText());
         List<String> agents = new ArrayList<>();
         network.get("agents").forEach(a -> agents.add(a.asText()));
         Strategy strategy;
@@ -191,11 +195,12 @@ final class Networks implements AutoCloseable {
     ObjectNode start(ObjectNode execution, List<String> agents, Strategy strategy, JsonNode task, String owner,
             Runnable after) {
         requireObject(task);
-        String objective = task.path("objective").asText(task.path("description").asText(task.path("prompt").asText("")));
-        objective = objective.isBlank() ? task.toString() : objective;
         // The task's settings are read as strictly as a request's fields: Jackson's asInt would take
         // "x" as 0 and 2.5 as 2, and a run would go ahead on settings the caller never asked for.
         RequestBody settings = RequestBody.of((ObjectNode) task);
+        String objective = settings.optionalText("objective").or(() -> settings.optionalText("description"))
+                .or(() -> settings.optionalText("prompt")).orElse("");
+        objective = objective.isBlank() ? task.toString() : objective;
         Map<String, Double> weights = weights(settings);
         List<SwarmRunner.Member> members = agents.stream().map(a -> new SwarmRunner.Member(a, role(a),
                 weights.getOrDefault(a, 1.0))).toList();

@@ -234,8 +234,9 @@ final class SwarmRoutes {
             throw SwarmbusException.invalid("parameters", "parameters must be a JSON object");
         }
         ObjectNode parameters = ((ObjectNode) given).deepCopy();
+        RequestBody fields = RequestBody.of(parameters); // an objective of 5 is refused, not taken as missing
         boolean hasObjective = List.of("objective", "description", "prompt").stream()
-                .anyMatch(f -> parameters.path(f).isTextual() && !parameters.get(f).asText().isBlank());
+                .anyMatch(f -> fields.optionalText(f).filter(text -> !text.isBlank()).isPresent());
         if (!hasObjective) {
             io.swarmbus.tasks.Task task = tasks.get(taskId)
                     .filter(t -> principal.admin() || t.spec().owner().equals(principal.name()))

@@ -258,11 +258,19 @@ class SwarmApiTest {
                 {"\"rounds\":\"abc\"", "rounds"}, {"\"rounds\":2.5", "rounds"}, {"\"quorum\":\"x\"", "quorum"},
                 {"\"chunk_chars\":\"x\"", "chunk_chars"}, {"\"leader\":5", "leader"}, {"\"weights\":\"x\"", "weights"},
                 {"\"weights\":{\"alpha\":-1}", "weights"}, {"\"timeout_seconds\":\"soon\"", "timeout_seconds"},
-                {"\"leader\":\"ghost\"", "leader"}, {"\"judge\":\"ghost\"", "judge"}}) {
+                {"\"leader\":\"ghost\"", "leader"}, {"\"judge\":\"ghost\"", "judge"},
+                // Regression: these were refused as coordination_strategy, or taken as the text "5".
+                {"\"strategy\":5", "strategy"}, {"\"strategy\":\"anarchy\"", "strategy"},
+                {"\"strategy\":[\"debate\"]", "strategy"}}) {
             Reply refused = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute",
                     "{\"task\":{\"objective\":\"q\"," + c[0] + "}}");
             assertThat(refused.status()).as(c[0]).isEqualTo(400);
             assertThat(refused.body().get("field").asText()).as(c[0]).isEqualTo(c[1]);
+        }
+        for (String objective : new String[] {"\"objective\":5", "\"description\":5", "\"prompt\":true"}) {
+            Reply refused = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute", "{\"task\":{" + objective + "}}");
+            assertThat(refused.status()).as(objective).isEqualTo(400);
+            assertThat(refused.body().get("field").asText()).as(objective).isEqualTo(objective.split("\"")[1]);
         }
         assertThat(call(token, "GET", "/api/v1/agents/networks/" + id + "/executions", null).body().toString())
                 .as("a refused execute starts nothing").doesNotContain("execution_id");
@@ -403,6 +411,11 @@ class SwarmApiTest {
         assertThat(coordinated.body().get("task").get("input").get("doc").asText()).isEqualTo("plan.md");
         assertThat(coordinated.body().get("results").get("answer").asText()).isEqualTo("42");
         assertThat(noObjective.status()).isEqualTo(400);
+        // Regression: an objective of the wrong type was taken as missing, and the task's used instead.
+        Reply numberObjective = call(token, "POST", "/swarm/coordinate", "{\"task_id\":\"" + task + "\","
+                + "\"parameters\":{\"objective\":5}}");
+        assertThat(numberObjective.status()).isEqualTo(400);
+        assertThat(numberObjective.body().get("field").asText()).isEqualTo("objective");
     }
 
     @Test
