@@ -95,6 +95,9 @@ final class LlmRoutes {
         } catch (CallBody.Invalid e) {
             throw SwarmbusException.invalid(e.field(), e.getMessage());
         }
+        if (json.model().isEmpty()) { // refused here, not by the gateway, to name the field as a wrong type does
+            throw SwarmbusException.invalid("model", "'model' is required");
+        }
         String agent = principal.name();
         String named = header.apply(AGENT_HEADER);
         if (named != null) {

@@ -898,8 +898,15 @@ class LlmGatewayTest {
         assertThat(malformed.status()).isEqualTo(400);
         assertThat(malformed.body().at("/error/type").asText()).isEqualTo("invalid_request_error");
         assertThat(chat("[1,2]").status()).isEqualTo(400);
-        assertThat(chat("{\"messages\":[]}").body().at("/error/message").asText()).contains("model");
-        assertThat(chat("{\"model\":7}").status()).isEqualTo(400);
+        // Regression: a missing model answered code null and no param, unlike a model of the wrong type.
+        for (String body : new String[] {"{\"messages\":[]}", "{\"model\":\"\",\"messages\":[]}", "{\"model\":7}"}) {
+            Reply refused = chat(body);
+            assertThat(refused.status()).as(body).isEqualTo(400);
+            assertThat(refused.body().at("/error/type").asText()).as(body).isEqualTo("invalid_request_error");
+            assertThat(refused.body().at("/error/code").asText()).as(body).isEqualTo("invalid_argument");
+            assertThat(refused.body().at("/error/param").asText()).as(body).isEqualTo("model");
+            assertThat(refused.body().at("/error/message").asText()).as(body).contains("'model'");
+        }
         Reply twice = chat("{\"model\":\"m\",\"messages\":[],\"model\":\"other\"}");
         assertThat(twice.status()).as("a backend might read the other model").isEqualTo(400);
         assertThat(twice.body().at("/error/message").asText()).contains("Duplicate field 'model'");
