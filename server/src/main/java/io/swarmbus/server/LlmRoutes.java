@@ -114,11 +114,17 @@ final class LlmRoutes {
         long waitNanos = gateway.settings().queueTimeout().toNanos();
         String timeout = header.apply(TIMEOUT_HEADER);
         if (timeout != null) {
+            long millis;
             try {
-                waitNanos = Math.min(waitNanos, Math.max(1, Long.parseLong(timeout.trim())) * 1_000_000L);
+                millis = Long.parseLong(timeout.trim());
             } catch (NumberFormatException e) {
-                throw SwarmbusException.invalid(TIMEOUT_HEADER, TIMEOUT_HEADER + " must be whole milliseconds");
+                millis = -1; // said below
             }
+            if (millis < 0) {
+                throw SwarmbusException.invalid(TIMEOUT_HEADER, TIMEOUT_HEADER + " must be whole milliseconds, 0 or more");
+            }
+            // toNanos stops at Long.MAX_VALUE, where multiplying would wrap round to a wait already over.
+            waitNanos = Math.min(waitNanos, java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(Math.max(1, millis)));
         }
         String task = header.apply(TASK_HEADER);
         if (task != null && (task.isBlank() || task.length() > 200)) {

@@ -941,6 +941,15 @@ class LlmGatewayTest {
                 LlmRoutes.PRIORITY_HEADER, "high")).status()).isEqualTo(200);
         assertThat(chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.PRIORITY_HEADER, "urgent")).status())
                 .isEqualTo(400);
+        // Regression: a negative timeout was taken as 1 ms without a word.
+        for (String timeout : new String[] {"-5", "soon"}) {
+            Reply refused = chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.TIMEOUT_HEADER, timeout));
+            assertThat(refused.status()).as(timeout).isEqualTo(400);
+            assertThat(refused.body().at("/error/type").asText()).as(timeout).isEqualTo("invalid_request_error");
+            assertThat(refused.body().at("/error/param").asText()).as(timeout).isEqualTo(LlmRoutes.TIMEOUT_HEADER);
+        }
+        assertThat(chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.TIMEOUT_HEADER, "0")).status())
+                .isEqualTo(200);
         assertThat(get("/api/v1/llm/usage").at("/agents/mine/requests").asInt()).isEqualTo(1);
     }
 }
