@@ -61,18 +61,31 @@ final class TaskRoutes {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         Optional<AgentId> creator = body.firstPresent("created_by", "supervisor_id").map(body::agent);
         creator.ifPresent(agent -> auth.requireOwner(principal, agent));
+        Optional<String> parent = body.optionalText("parent_id");
         TaskSpec spec = new TaskSpec(body.text(body.firstPresent("type", "task_type").orElse("type")),
                 body.optionalText("description").orElse(""),
                 body.has("parameters") ? body.json("parameters") : "{}",
                 body.has("required_capabilities") ? new LinkedHashSet<>(body.strings("required_capabilities")) : Set.of(),
                 body.priority("priority").orElse(Priority.MEDIUM),
                 Duration.ofMillis((long) (body.number("timeout_seconds").orElse(300.0) * 1000)),
-                body.integer("max_retries").orElse(3), body.optionalText("parent_id"), creator,
+                body.integer("max_retries").orElse(3), parent, creator,
                 body.optionalText("strategy").map(SelectionStrategy::parse).orElse(SelectionStrategy.LEAST_LOADED),
-                principal.admin() ? "" : principal.name(),
+                owner(principal, parent),
                 body.has("candidates") ? candidates(principal, body) : Set.of())
                 .withTraceparent(Traceparent.parse(ctx.header("traceparent")));
         Http.json(ctx, 201, Views.task(tasks.create(spec)));
+    }
+
+    /**
+     * Whose a new task is: the caller's, and an admin's anyone's; but an admin's subtask is its
+     * parent's owner's, as an admin's coordination of a user's swarm is that user's, so that user's
+     * agents take it and the user sees it beside its parent. A parent that does not exist is a 404.
+     */
+    private String owner(Auth.Principal principal, Optional<String> parent) {
+        if (!principal.admin()) {
+            return principal.name();
+        }
+        return parent.flatMap(tasks::get).map(task -> task.spec().owner()).orElse("");
     }
 
     /** The agents a task may go to: each must exist and be the caller's. */

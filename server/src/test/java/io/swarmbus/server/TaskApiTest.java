@@ -353,6 +353,26 @@ class TaskApiTest {
         assertThat(hop.get("utilization").asDouble()).isZero();
     }
 
+    @Test
+    void anAdminsSubtaskOfAUsersTask_isThatUsersAndGoesToTheirAgents() throws Exception {
+        String admin = api.call(null, "POST", "/auth/token", "{\"username\":\"admin\",\"password\":\""
+                + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}").body().get("access_token").asText();
+        String parent = call("POST", "/api/v1/tasks", "{\"type\":\"epic\",\"required_capabilities\":[\"none\"]}")
+                .body().get("task_id").asText();
+
+        Reply sub = call(admin, "POST", "/api/v1/tasks", "{\"type\":\"story\",\"parent_id\":\"" + parent + "\","
+                + "\"required_capabilities\":[\"python\"]}");
+        JsonNode children = call("GET", "/api/v1/tasks?parent_id=" + parent, null).body().get("tasks");
+        Reply nowhere = call(admin, "POST", "/api/v1/tasks", "{\"type\":\"story\",\"parent_id\":\"task-nope\"}");
+
+        // Before, the admin's subtask was a 404 "parent task does not exist".
+        assertThat(sub.status()).as(sub.body().toString()).isEqualTo(201);
+        assertThat(sub.body().get("assignee").asText()).as("one of the parent's owner's agents").isIn("py1", "py2");
+        assertThat(children).hasSize(1);
+        assertThat(children.get(0).get("task_id").asText()).isEqualTo(sub.body().get("task_id").asText());
+        assertThat(nowhere.status()).isEqualTo(404);
+    }
+
     static String field(Reply reply) {
         assertThat(reply.status()).as(reply.body().toString()).isEqualTo(400);
         return reply.body().get("field").asText();
