@@ -30,12 +30,16 @@ final class AgentRoutes {
     private final Registry registry;
     private final Auth auth;
     private final AuditLog audit;
+    /** Told of each agent deleted: it leaves its swarms and networks. */
+    private final java.util.function.Consumer<AgentId> deleted;
 
-    AgentRoutes(MessageBus bus, Registry registry, Auth auth, AuditLog audit) {
+    AgentRoutes(MessageBus bus, Registry registry, Auth auth, AuditLog audit,
+            java.util.function.Consumer<AgentId> deleted) {
         this.bus = bus;
         this.registry = registry;
         this.auth = auth;
         this.audit = audit;
+        this.deleted = deleted;
     }
 
     /**
@@ -146,6 +150,7 @@ final class AgentRoutes {
         synchronized (this) {
             registry.deregister(id);
             bus.deleteInbox(id);
+            deleted.accept(id); // before the id can be registered again
         }
         audit.record(AuditLog.Stream.AGENT_ACTIVITY, "deleted", Map.of("agent_id", id.value(),
                 "by", Auth.principal(ctx).name()));

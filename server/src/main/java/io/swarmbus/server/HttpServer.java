@@ -123,6 +123,12 @@ public final class HttpServer implements AutoCloseable {
         NetworkRoutes networkRoutes = new NetworkRoutes(networks, coordinator, clock);
         Swarms swarms = new Swarms(DurableTable.open(settings.dataDir().resolve("swarm-members"), FsyncPolicy.ALWAYS),
                 registry, bus, clock);
+        // Whoever deletes an agent (its user, an admin, a pool stopping a replica), it leaves its
+        // swarms and networks: no coordination or execution gives it work again.
+        java.util.function.Consumer<AgentId> deleted = agent -> {
+            swarms.removeAgent(agent);
+            networks.removeAgent(agent);
+        };
         Auth auth = new Auth(store, registry, tokens, new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime),
                 settings.devMode());
         Metrics metrics = new Metrics(bus);
@@ -132,7 +138,7 @@ public final class HttpServer implements AutoCloseable {
         MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit);
         SwarmRoutes swarmRoutes = new SwarmRoutes(swarms, networks, auth, coordinator);
         MembershipRoutes members = new MembershipRoutes(bus, auth);
-        AgentRoutes agents = new AgentRoutes(bus, registry, auth, audit);
+        AgentRoutes agents = new AgentRoutes(bus, registry, auth, audit, deleted);
         TaskRoutes taskRoutes = new TaskRoutes(coordinator, bus, auth, audit);
         java.util.concurrent.atomic.AtomicBoolean running = new java.util.concurrent.atomic.AtomicBoolean(true);
         Thread.ofVirtual().name("swarmbus-task-inbox").start(() -> taskRoutes.readInbox(running));
@@ -156,7 +162,7 @@ public final class HttpServer implements AutoCloseable {
         StreamRoutes streams = new StreamRoutes(bus, auth, metrics, audit);
         List<ServerConnector> opened = new java.util.concurrent.CopyOnWriteArrayList<>(); // to close if a start fails
         ManagedAgents managed = new ManagedAgents(DurableTable.open(settings.dataDir().resolve("managed-agents"),
-                FsyncPolicy.ALWAYS), registry, bus, coordinator, llm, clock);
+                FsyncPolicy.ALWAYS), registry, bus, coordinator, llm, clock, deleted);
         ManagedAgentRoutes managedRoutes = new ManagedAgentRoutes(managed, clock);
         ScalingRoutes scaling = new ScalingRoutes(llm, registry, bus);
         metrics.scaling(scaling::advice);

@@ -44,6 +44,8 @@ final class ManagedAgents implements AutoCloseable {
     private final TaskCoordinator tasks;
     private final LlmGateway gateway;
     private final Clock clock;
+    /** Told of each replica removed: it leaves its swarms and networks, as any agent deleted does. */
+    private final java.util.function.Consumer<AgentId> deleted;
     private final Map<String, ManagedPool> pools = new ConcurrentHashMap<>();
     /** LLM calls per task, for the cap: the newest {@value #KEEP_CALL_COUNTS} tasks. */
     private final Map<String, ManagedPool.Calls> callsPerTask = Collections.synchronizedMap(new LinkedHashMap<>() {
@@ -56,13 +58,14 @@ final class ManagedAgents implements AutoCloseable {
     private final Thread scaler;
 
     ManagedAgents(DurableTable table, Registry registry, MessageBus bus, TaskCoordinator tasks, LlmGateway gateway,
-            Clock clock) {
+            Clock clock, java.util.function.Consumer<AgentId> deleted) {
         this.table = table;
         this.registry = registry;
         this.bus = bus;
         this.tasks = tasks;
         this.gateway = gateway;
         this.clock = clock;
+        this.deleted = deleted;
         table.rows().forEach((name, bytes) -> pools.put(name, new ManagedPool(ManagedTemplate.fromJson(
                 JsonRows.read(bytes)), callsPerTask)));
         // Replicas of the last run come back under their names, with their inboxes and the tasks
@@ -229,6 +232,7 @@ final class ManagedAgents implements AutoCloseable {
         if (bus.hasInbox(id)) {
             bus.deleteInbox(id);
         }
+        deleted.accept(id);
     }
 
     private void requireServed(String model) {

@@ -73,6 +73,9 @@ final class Networks implements AutoCloseable {
         this.clock = clock;
         this.ids = new SortableIds(clock);
         networkTable.rows().forEach((id, bytes) -> networks.put(id, JsonRows.read(bytes)));
+        // An agent deleted (or deleted and registered again) before its network was told is taken out now.
+        networks.replaceAll((id, network) -> without(id, network, agent -> registry.ownership(AgentId.of(agent))
+                .filter(o -> !o.since().isAfter(Instant.parse(network.get("created_at").asText()))).isEmpty()));
         executionTable.rows().forEach((id, bytes) -> {
             ObjectNode execution = JsonRows.read(bytes);
             if (running(execution)) { // the server stopped mid-run
@@ -142,6 +145,34 @@ final class Networks implements AutoCloseable {
         return network;
     }
 
+    /**
+     * Takes a deleted agent out of every network that has it, as it leaves its swarms: no execution
+     * gives it work again, and an agent registered later under its id is not taken for it. A
+     * network left with no agents stays, but runs nothing.
+     */
+    void removeAgent(AgentId agent) {
+        for (String id : List.copyOf(networks.keySet())) {
+            networks.computeIfPresent(id, (key, network) -> without(key, network, agent.value()::equals));
+        }
+    }
+
+    /** The network without the agents {@code gone} holds, stored if that is a change; on a copy, as readers may hold it. */
+    private ObjectNode without(String id, ObjectNode network, java.util.function.Predicate<String> gone) {
+        ArrayNode agents = RequestBody.MAPPER.createArrayNode();
+        network.get("agents").forEach(agent -> {
+            if (!gone.test(agent.asText())) {
+                agents.add(agent);
+            }
+        });
+        if (agents.size() == network.get("agents").size()) {
+            return network;
+        }
+        ObjectNode updated = network.deepCopy().put("updated_at", clock.instant().toString());
+        updated.set("agents", agents);
+        networkTable.put(id, JsonRows.bytes(updated));
+        return updated;
+    }
+
     /** The network, if it exists and {@code owner} may see it. */
     ObjectNode require(String id, String owner, boolean admin) {
         ObjectNode network = networks.get(id);
@@ -169,6 +200,10 @@ final class Networks implements AutoCloseable {
                 .orElse(network.path("coordination_strategy").asText());
         List<String> agents = new ArrayList<>();
         network.get("agents").forEach(a -> agents.add(a.asText()));
+        if (agents.isEmpty()) {
+            throw new SwarmbusException(ErrorCode.INVALID_STATE, "Agent network " + network.get("id").asText()
+                    + " has no agents left: they were deleted");
+        }
         Strategy strategy;
         if (strategyName.equals(ROUND_ROBIN)) {
             long turn = turns.computeIfAbsent(network.get("id").asText(), k -> new AtomicLong()).getAndIncrement();

@@ -48,6 +48,12 @@ final class Swarms implements AutoCloseable {
                 .sorted(Comparator.comparing((ObjectNode m) -> m.get("joined_at").asText())
                         .thenComparing(m -> m.get("member_id").asText()))
                 .forEach(this::index);
+        // An agent deleted (or deleted and registered again) before its leaving was on disk leaves now.
+        List<ObjectNode> gone = swarms.values().stream().flatMap(swarm -> swarm.values().stream())
+                .filter(m -> registry.ownership(AgentId.of(m.get("member_id").asText()))
+                        .filter(o -> !o.since().isAfter(Instant.parse(m.get("joined_at").asText()))).isEmpty())
+                .toList();
+        gone.forEach(member -> table.awaitDurable(leaveLater(member)));
     }
 
     /** What a member asked to join with. */
@@ -114,18 +120,46 @@ final class Swarms implements AutoCloseable {
                     : swarm.values().stream()).filter(m -> visible(m, principal)).findFirst()
                     .orElseThrow(() -> new SwarmbusException(ErrorCode.NOT_FOUND, "Swarm member not found"));
             left = member.deepCopy().put("status", "left").put("left_at", clock.instant().toString());
-            write = table.putLater(key(left), JsonRows.bytes(left));
-            swarm.remove(member.get("member_id").asText());
-            if (swarm.isEmpty()) {
-                swarms.remove(swarmId);
-            }
-            Map<String, Integer> owned = membersByOwner.get(member.get("owner_id").asText());
-            if (owned.merge(swarmId, -1, Integer::sum) == 0) {
-                owned.remove(swarmId);
-            }
+            write = leaveLater(member, left);
         }
         table.awaitDurable(write);
         return left;
+    }
+
+    /** A deleted agent leaves every swarm it is an active member of, as {@link #leave} would have it leave one. */
+    void removeAgent(AgentId agent) {
+        long write = -1;
+        synchronized (this) {
+            for (Map<String, ObjectNode> swarm : List.copyOf(swarms.values())) {
+                ObjectNode member = swarm.get(agent.value());
+                if (member != null) {
+                    write = leaveLater(member);
+                }
+            }
+        }
+        if (write >= 0) {
+            table.awaitDurable(write);
+        }
+    }
+
+    private long leaveLater(ObjectNode member) {
+        return leaveLater(member, member.deepCopy().put("status", "left").put("left_at", clock.instant().toString()));
+    }
+
+    /** Stores {@code left} for the active {@code member} and drops it from the indexes; the write's sequence number. */
+    private long leaveLater(ObjectNode member, ObjectNode left) {
+        String swarmId = member.get("swarm_id").asText();
+        long write = table.putLater(key(left), JsonRows.bytes(left));
+        Map<String, ObjectNode> swarm = swarms.get(swarmId);
+        swarm.remove(member.get("member_id").asText());
+        if (swarm.isEmpty()) {
+            swarms.remove(swarmId);
+        }
+        Map<String, Integer> owned = membersByOwner.get(member.get("owner_id").asText());
+        if (owned.merge(swarmId, -1, Integer::sum) == 0) {
+            owned.remove(swarmId);
+        }
+        return write;
     }
 
     /** The caller's active members of {@code swarmId}, in the order they joined. */

@@ -261,6 +261,28 @@ class ManagedAgentsTest {
     }
 
     @Test
+    void aReplicaThePoolStops_leavesItsSwarmAndNetwork() throws Exception {
+        LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
+        start("http://127.0.0.1:" + sim.port() + "/v1");
+        call("POST", "/api/v1/managed-agents", "{\"name\":\"crew\",\"model\":\"m\",\"replicas\":2}");
+        String swarm = call("POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\","
+                + "\"agent_id\":\"crew-1\"}").body().get("swarm_id").asText();
+        call("POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\",\"agent_id\":\"crew-2\","
+                + "\"swarm_id\":\"" + swarm + "\"}");
+        String network = call("POST", "/api/v1/agents/networks", "{\"name\":\"crew\",\"agents\":[\"crew-1\","
+                + "\"crew-2\"]}").body().get("id").asText();
+
+        call("PUT", "/api/v1/managed-agents/crew/replicas", "{\"replicas\":1}");
+        await("/api/v1/agents/networks/" + network, n -> n.get("agents").size() == 1, 10);
+
+        // Before, the stopped replica stayed a member of both and was given work that timed out.
+        assertThat(call("GET", "/swarm/list", null).body().get("swarms").get(0).get("members"))
+                .extracting(m -> m.get("member_id").asText()).containsExactly("crew-1");
+        assertThat(call("GET", "/api/v1/agents/networks/" + network, null).body().get("agents"))
+                .extracting(JsonNode::asText).containsExactly("crew-1");
+    }
+
+    @Test
     void theCommandLine_createsScalesShowsAndDeletesAPool() throws Exception {
         LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
         start("http://127.0.0.1:" + sim.port() + "/v1");

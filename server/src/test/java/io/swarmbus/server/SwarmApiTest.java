@@ -454,6 +454,72 @@ class SwarmApiTest {
     }
 
     @Test
+    void aDeletedAgent_leavesItsSwarmsAndNetworks_andStaysOutAfterARestart() throws Exception {
+        for (String agent : List.of("d1", "d2")) {
+            call(token, "POST", "/api/v1/agents", "{\"agent_id\":\"" + agent + "\"}");
+        }
+        String swarm = call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\","
+                + "\"agent_id\":\"alpha\"}").body().get("swarm_id").asText();
+        for (String agent : List.of("d1", "d2")) {
+            call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\",\"agent_id\":\""
+                    + agent + "\",\"swarm_id\":\"" + swarm + "\"}");
+        }
+        String network = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"pair\",\"agents\":"
+                + "[\"alpha\",\"d1\",\"d2\"],\"coordination_strategy\":\"collaborative\"}").body().get("id").asText();
+
+        assertThat(call(token, "DELETE", "/api/v1/agents/d1", null).status()).isEqualTo(200);
+        assertThat(call(token, "DELETE", "/agents/d2", null).status()).as("the seed's path").isEqualTo(200);
+        String other = token("other");
+        call(other, "POST", "/api/v1/agents", "{\"agent_id\":\"d1\"}"); // the id, now another user's
+
+        JsonNode members = call(token, "GET", "/swarm/list", null).body().get("swarms").get(0).get("members");
+        JsonNode agents = call(token, "GET", "/api/v1/agents/networks/" + network, null).body().get("agents");
+        Reply coordinated = call(token, "POST", "/swarm/coordinate?wait_seconds=20", "{\"task_id\":\"c1\","
+                + "\"swarm_id\":\"" + swarm + "\",\"strategy\":\"collaborative\",\"parameters\":{\"objective\":\"x\","
+                + "\"timeout_seconds\":2}}");
+        Reply executed = call(token, "POST", "/api/v1/agents/networks/" + network + "/execute?wait_seconds=20",
+                "{\"task\":{\"objective\":\"x\",\"timeout_seconds\":2}}");
+
+        // Before, d1 and d2 stayed active members: their steps timed out and the runs ended partial.
+        assertThat(members).extracting(m -> m.get("member_id").asText()).containsExactly("alpha");
+        assertThat(agents).extracting(JsonNode::asText).containsExactly("alpha");
+        assertThat(coordinated.body().get("assigned_members")).extracting(JsonNode::asText).containsExactly("alpha");
+        assertThat(coordinated.body().get("status").asText()).as(coordinated.body().toString()).isEqualTo("completed");
+        assertThat(executed.body().get("status").asText()).as(executed.body().toString()).isEqualTo("completed");
+
+        agentsRunning.set(false);
+        for (Thread thread : agentThreads) {
+            thread.join(5_000);
+        }
+        server.close();
+        bus.close();
+        // As if the server had stopped between deleting "ghost" and its leaving: the next start takes it out.
+        Path data = ServerSettings.forTests(dir).dataDir();
+        try (var memberTable = io.swarmbus.storage.DurableTable.open(data.resolve("swarm-members"),
+                io.swarmbus.storage.FsyncPolicy.ALWAYS); var networkTable = io.swarmbus.storage.DurableTable.open(
+                data.resolve("networks"), io.swarmbus.storage.FsyncPolicy.ALWAYS)) {
+            memberTable.put(swarm + "/ghost", JsonRows.bytes(JsonRows.read(memberTable.get(swarm + "/alpha")
+                    .orElseThrow()).put("member_id", "ghost")));
+            var row = JsonRows.read(networkTable.get(network).orElseThrow());
+            row.withArray("agents").add("ghost");
+            networkTable.put(network, JsonRows.bytes(row));
+        }
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        api = new TestApi(server);
+        token = token("team");
+        assertThat(call(token, "GET", "/swarm/list", null).body().get("swarms").get(0).get("members"))
+                .extracting(m -> m.get("member_id").asText()).containsExactly("alpha");
+        assertThat(call(token, "GET", "/api/v1/agents/networks/" + network, null).body().get("agents"))
+                .extracting(JsonNode::asText).containsExactly("alpha");
+
+        call(token, "DELETE", "/api/v1/agents/alpha", null);
+        Reply empty = call(token, "POST", "/api/v1/agents/networks/" + network + "/execute", "{\"task\":{\"objective\":\"x\"}}");
+        assertThat(call(token, "GET", "/swarm/list", null).body().get("total_count").asInt()).isZero();
+        assertThat(empty.status()).as("a network with no agents left runs nothing: " + empty.body()).isEqualTo(409);
+    }
+
+    @Test
     void theCommandLine_mirrorsSeed003() throws Exception {
         Path taskFile = dir.resolve("task.json");
         java.nio.file.Files.writeString(taskFile, "{\"objective\":\"six times seven?\"}");
