@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.http.Context;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.AgentId;
 import io.swarmbus.tasks.TaskCoordinator;
 import java.util.HashSet;
 import java.util.List;
@@ -130,8 +131,9 @@ final class SwarmRoutes {
             throw new SwarmbusException(ErrorCode.NOT_FOUND, "No active swarm members found");
         }
         // The work is the members' owner's tasks, which only that owner's agents take: an admin's own would wait forever.
+        // The owner is the agents' own, not who joined them (an admin may join a user's agent).
         Set<String> owners = new HashSet<>();
-        members.forEach(m -> owners.add(m.get("owner_id").asText()));
+        members.forEach(m -> owners.add(auth.sender(AgentId.of(m.get("member_id").asText())).name()));
         if (owners.size() > 1) {
             throw SwarmbusException.invalid("swarm_id", "swarm " + swarmId + " has members of " + owners.size()
                     + " users; a coordination runs over one user's agents");

@@ -448,6 +448,23 @@ class SwarmApiTest {
         assertThat(mixed.body().get("field").asText()).isEqualTo("swarm_id");
     }
 
+    /** Regression: a member an admin joined was taken as the admin's, so its work waited for the admin's agents. */
+    @Test
+    void anAdminCoordinatingASwarmOfAUsersAgentsItJoinedItself_runsItOnThoseAgents() throws Exception {
+        String admin = api.call(null, "POST", "/auth/token", "{\"username\":\"admin\",\"password\":\""
+                + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}").body().get("access_token").asText();
+        String swarm = call(admin, "POST", "/swarm/join", "{\"role\":\"task-coordinator\",\"capability\":\"x\","
+                + "\"agent_id\":\"alpha\"}").body().get("swarm_id").asText();
+
+        Reply coordinated = call(admin, "POST", "/swarm/coordinate?wait_seconds=20", "{\"task_id\":\"a3\",\"swarm_id\":\""
+                + swarm + "\",\"strategy\":\"collaborative\",\"parameters\":{\"objective\":\"six times seven?\","
+                + "\"timeout_seconds\":3}}");
+
+        assertThat(coordinated.status()).as(coordinated.body().toString()).isEqualTo(200);
+        assertThat(coordinated.body().toString()).as("alpha answered").contains("42");
+        assertThat(coordinated.body().get("status").asText()).isEqualTo("completed");
+    }
+
     /** Runs the command line against the test server; returns exit code and output. */
     String cli(String... args) {
         return api.cli(token, args);
