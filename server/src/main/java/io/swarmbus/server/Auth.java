@@ -218,12 +218,17 @@ final class Auth {
      */
     <T> T claimAgentId(Principal principal, AgentId agent, Supplier<T> claim) {
         synchronized (names) {
-            if (!agent.value().equals(principal.name()) && store.user(agent.value()).isPresent()) {
+            if (anotherUsersName(principal.name(), agent)) {
                 throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id '" + agent + "' is taken: a user "
                         + "has that name, and a user's name is its default agent id");
             }
             return claim.get();
         }
+    }
+
+    /** Whether {@code agent} is the name, and so the default agent id, of a user other than {@code owner}. */
+    boolean anotherUsersName(String owner, AgentId agent) {
+        return !agent.value().equals(owner) && store.user(agent.value()).isPresent();
     }
 
     /** A new user's name, which doubles as its default agent id, so it must be a valid one. */

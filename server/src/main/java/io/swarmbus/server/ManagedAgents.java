@@ -40,6 +40,7 @@ final class ManagedAgents implements AutoCloseable {
 
     private final DurableTable table;
     private final Registry registry;
+    private final Auth auth;
     private final MessageBus bus;
     private final TaskCoordinator tasks;
     private final LlmGateway gateway;
@@ -57,10 +58,11 @@ final class ManagedAgents implements AutoCloseable {
     private final AtomicBoolean running = new AtomicBoolean(true);
     private final Thread scaler;
 
-    ManagedAgents(DurableTable table, Registry registry, MessageBus bus, TaskCoordinator tasks, LlmGateway gateway,
-            Clock clock, java.util.function.Consumer<AgentId> deleted) {
+    ManagedAgents(DurableTable table, Registry registry, Auth auth, MessageBus bus, TaskCoordinator tasks,
+            LlmGateway gateway, Clock clock, java.util.function.Consumer<AgentId> deleted) {
         this.table = table;
         this.registry = registry;
+        this.auth = auth;
         this.bus = bus;
         this.tasks = tasks;
         this.gateway = gateway;
@@ -207,9 +209,10 @@ final class ManagedAgents implements AutoCloseable {
 
     private void start(ManagedPool pool, AgentId id) {
         ManagedTemplate t = pool.template();
-        registry.register(new AgentProfile(id, "managed agent of pool " + t.name() + " (model " + t.model() + ")",
-                t.role(), t.capabilities(), t.maxConcurrentTasks(), Map.of(POOL_METADATA, t.name(), "model", t.model()),
-                t.owner()));
+        // Claimed as a registration over HTTP is: a user's name is that user's default agent id.
+        auth.claimAgentId(auth.user(t.owner()), id, () -> registry.register(new AgentProfile(id, "managed agent of pool "
+                + t.name() + " (model " + t.model() + ")", t.role(), t.capabilities(), t.maxConcurrentTasks(),
+                Map.of(POOL_METADATA, t.name(), "model", t.model()), t.owner())));
         bus.createInbox(id);
         ManagedReplica replica = new ManagedReplica(id, LlmRoutes.registration(registry, id, t.owner()), pool, bus,
                 tasks, gateway);
@@ -221,7 +224,7 @@ final class ManagedAgents implements AutoCloseable {
     private AgentId nextReplicaId(ManagedTemplate template) {
         for (int n = 1; ; n++) {
             AgentId id = AgentId.of(template.name() + "-" + n);
-            if (registry.get(id).isEmpty()) {
+            if (registry.get(id).isEmpty() && !auth.anotherUsersName(template.owner(), id)) {
                 return id;
             }
         }

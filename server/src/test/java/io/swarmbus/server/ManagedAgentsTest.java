@@ -134,6 +134,23 @@ class ManagedAgentsTest {
         await("/api/v1/tasks/" + second, t -> t.path("status").asText().equals("completed"), 10);
     }
 
+    /** Regression: a replica could take another user's name, that user's default agent id, as its own id. */
+    @Test
+    void aReplica_isNotNamedLikeAnotherUser() throws Exception {
+        LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "8");
+        start("http://127.0.0.1:" + sim.port() + "/v1");
+        api.token("writer-1"); // a user, so writer-1 is that user's default agent id
+
+        Reply created = call("POST", "/api/v1/managed-agents", "{\"name\":\"writer\",\"model\":\"m\","
+                + "\"replicas\":2}");
+
+        assertThat(created.status()).as(created.body().toString()).isEqualTo(201);
+        // The scaler may resize the new pool meanwhile, so only which ids it took is certain, not how many.
+        assertThat(created.body().get("replica_agents")).extracting(r -> r.get("agent_id").asText())
+                .as(created.body().toString()).isNotEmpty().doesNotContain("writer-1");
+        assertThat(call("GET", "/api/v1/agents/writer-1", null).status()).isEqualTo(404);
+    }
+
     @Test
     void anAnswerTooLargeToReport_failsTheAttempt_ratherThanLeavingTheTaskRunning() throws Exception {
         LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "2000");
