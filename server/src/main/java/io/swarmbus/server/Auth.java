@@ -259,10 +259,10 @@ final class Auth {
     }
 
     /**
-     * A full inbox as the caller may hear of it. A group, topic or broadcast send is refused whole
-     * when one inbox it would reach is full, and that inbox may be another user's agent, which must
-     * go unnamed; the caller's own agents (and, for an admin, anyone's) and a direct send's
-     * recipient, which the caller named itself, are named.
+     * A full inbox as the caller may hear of it. A group, topic or broadcast send is refused when
+     * every inbox it would reach is full (ADR 0008), and the one named may be another user's agent,
+     * which must go unnamed; the caller's own agents (and, for an admin, anyone's) and a direct
+     * send's recipient, which the caller named itself, are named.
      */
     SwarmbusException shownTo(Principal principal, Address to, InboxFullException full) {
         if (to instanceof Address.Direct || owns(principal, full.agent())) {
@@ -270,7 +270,7 @@ final class Auth {
         }
         String send = to instanceof Address.Broadcast ? "broadcast" : to instanceof Address.Group ? "group message"
                 : "topic message";
-        return new SwarmbusException(ErrorCode.INBOX_FULL, "an inbox this " + send + " would reach is full (limit "
+        return new SwarmbusException(ErrorCode.INBOX_FULL, "every inbox this " + send + " would reach is full (limit "
                 + "max_inbox_depth=" + full.limit() + "); nothing was sent");
     }
 

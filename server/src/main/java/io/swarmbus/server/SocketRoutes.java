@@ -386,6 +386,9 @@ final class SocketRoutes {
                 }
                 if (!next.isDone()) {
                     waiting = next;
+                    if (!live()) { // an unsubscribe or a close came before `waiting` was set, so it withdrew the one before
+                        next.cancel(false);
+                    }
                     next.whenComplete(this::received);
                     return;
                 }

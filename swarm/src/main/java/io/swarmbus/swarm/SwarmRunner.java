@@ -100,8 +100,9 @@ public final class SwarmRunner {
             if (ids.size() != members.size()) {
                 throw SwarmbusException.invalid("members", "members must be distinct");
             }
-            for (Map.Entry<String, Optional<String>> named : Map.of("leader", options.leader(), "judge",
-                    options.judge()).entrySet()) {
+            // In a fixed order, so that with both wrong the answer names the same one every time.
+            for (Map.Entry<String, Optional<String>> named : List.of(Map.entry("leader", options.leader()),
+                    Map.entry("judge", options.judge()))) {
                 named.getValue().filter(id -> !ids.contains(id)).ifPresent(id -> {
                     throw SwarmbusException.invalid(named.getKey(), "'" + id + "' is not a member of this swarm");
                 });
