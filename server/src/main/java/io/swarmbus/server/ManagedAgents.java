@@ -102,10 +102,12 @@ final class ManagedAgents implements AutoCloseable {
             throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "a managed agent pool named '" + template.name()
                     + "' exists");
         }
-        save(template);
-        resize(pool, template.replicas());
-        pool.record(new ManagedPool.Decision(0, pool.replicas.size(), "created"), clock.instant());
-        return pool.toJson();
+        synchronized (pool) { // the scaler may find the pool in the map already, and resizes under this lock
+            save(template);
+            resize(pool, template.replicas());
+            pool.record(new ManagedPool.Decision(0, pool.replicas.size(), "created"), clock.instant());
+            return pool.toJson();
+        }
     }
 
     List<ObjectNode> list(String owner, boolean admin) {
