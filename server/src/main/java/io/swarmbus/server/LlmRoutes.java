@@ -109,8 +109,14 @@ final class LlmRoutes {
             throw SwarmbusException.invalid(AGENT_HEADER, "the agent named like you, '" + agent + "', is another "
                     + "user's: name one of your agents in " + AGENT_HEADER);
         }
-        int priority = header.apply(PRIORITY_HEADER) == null ? Priority.MEDIUM.ordinal()
-                : Priority.parse(header.apply(PRIORITY_HEADER)).ordinal();
+        int priority = Priority.MEDIUM.ordinal();
+        if (header.apply(PRIORITY_HEADER) != null) {
+            try {
+                priority = Priority.parse(header.apply(PRIORITY_HEADER)).ordinal();
+            } catch (SwarmbusException e) { // it names the field "priority", which this request does not have
+                throw SwarmbusException.invalid(PRIORITY_HEADER, PRIORITY_HEADER + ": " + e.getMessage());
+            }
+        }
         long waitNanos = gateway.settings().queueTimeout().toNanos();
         String timeout = header.apply(TIMEOUT_HEADER);
         if (timeout != null) {

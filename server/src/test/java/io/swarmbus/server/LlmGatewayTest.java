@@ -939,8 +939,12 @@ class LlmGatewayTest {
                 .isEqualTo(404);
         assertThat(chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.AGENT_HEADER, "mine",
                 LlmRoutes.PRIORITY_HEADER, "high")).status()).isEqualTo(200);
-        assertThat(chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.PRIORITY_HEADER, "urgent")).status())
-                .isEqualTo(400);
+        // Regression: a bad priority header was refused naming "priority", a field the request does not have.
+        for (String priority : new String[] {"urgent", "9"}) {
+            Reply refused = chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.PRIORITY_HEADER, priority));
+            assertThat(refused.status()).as(priority).isEqualTo(400);
+            assertThat(refused.body().at("/error/param").asText()).as(priority).isEqualTo(LlmRoutes.PRIORITY_HEADER);
+        }
         // Regression: a negative timeout was taken as 1 ms without a word.
         for (String timeout : new String[] {"-5", "soon"}) {
             Reply refused = chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.TIMEOUT_HEADER, timeout));
