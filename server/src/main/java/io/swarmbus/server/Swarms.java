@@ -103,10 +103,13 @@ final class Swarms implements AutoCloseable {
             bus.createInbox(agent);
         }
         Instant now = clock.instant();
+        // The member is its agent's owner's, whoever joined it (an admin may join anyone's agent):
+        // that user sees it, may take it out, and its agents take the swarm's work.
+        String owner = registry.ownerOf(agent).orElse(principal.name());
         ObjectNode member = RequestBody.MAPPER.createObjectNode().put("swarm_id", swarmId)
                 .put("member_id", agent.value()).put("role", join.role()).put("capability", join.capability())
                 .put("region", join.region().orElse(null)).put("priority", priority).put("status", "active")
-                .put("joined_at", now.toString()).put("owner_id", principal.name());
+                .put("joined_at", now.toString()).put("owner_id", owner);
         index(member);
         return member;
     }

@@ -446,6 +446,12 @@ class SwarmApiTest {
                 + "\"parameters\":{\"objective\":\"x\"}}");
         assertThat(mixed.status()).as(mixed.body().toString()).isEqualTo(400);
         assertThat(mixed.body().get("field").asText()).isEqualTo("swarm_id");
+        // Regression: the member an admin joined was the admin's, which its agent's owner could not take out.
+        Reply left = call(other, "POST", "/swarm/leave", "{\"swarm_id\":\"" + swarm + "\",\"member_id\":\"delta\"}");
+        assertThat(left.status()).as(left.body().toString()).isEqualTo(200);
+        assertThat(call(admin, "POST", "/swarm/coordinate?wait_seconds=20", "{\"task_id\":\"a3\",\"swarm_id\":\""
+                + swarm + "\",\"strategy\":\"collaborative\",\"parameters\":{\"objective\":\"six times seven?\","
+                + "\"timeout_seconds\":10}}").body().get("status").asText()).as("team's alone again").isEqualTo("completed");
     }
 
     /** Regression: a member an admin joined was taken as the admin's, so its work waited for the admin's agents. */
