@@ -493,8 +493,8 @@ final class Engine implements MessageBus {
             // refused only when every inbox it would reach is full.
             passedOver = fullInboxes(recipients);
             if (!passedOver.isEmpty()) {
-                if (passedOver.size() == recipients.size()) {
-                    checkRoom(inboxes.get(recipients.get(0)));
+                if (passedOver.size() == recipients.size()) { // it would reach no one
+                    throw inboxFull(inboxes.get(passedOver.get(0)));
                 }
                 recipients = new ArrayList<>(recipients);
                 recipients.removeAll(new HashSet<>(passedOver));
@@ -522,7 +522,7 @@ final class Engine implements MessageBus {
     private List<AgentId> fullInboxes(List<AgentId> recipients) {
         List<AgentId> full = List.of();
         for (AgentId recipient : recipients) {
-            if (inboxes.get(recipient).depth() >= config.maxInboxDepth()) {
+            if (isFull(inboxes.get(recipient))) {
                 if (full.isEmpty()) {
                     full = new ArrayList<>();
                 }
@@ -533,9 +533,17 @@ final class Engine implements MessageBus {
     }
 
     private void checkRoom(Inbox inbox) {
-        if (inbox.depth() >= config.maxInboxDepth()) {
-            throw new InboxFullException(inbox.agent, inbox.depth(), config.maxInboxDepth());
+        if (isFull(inbox)) {
+            throw inboxFull(inbox);
         }
+    }
+
+    private boolean isFull(Inbox inbox) {
+        return inbox.depth() >= config.maxInboxDepth();
+    }
+
+    private InboxFullException inboxFull(Inbox inbox) {
+        return new InboxFullException(inbox.agent, inbox.depth(), config.maxInboxDepth());
     }
 
     private SwarmbusException tooLarge(int bytes) {

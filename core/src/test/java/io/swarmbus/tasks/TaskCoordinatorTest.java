@@ -57,6 +57,16 @@ class TaskCoordinatorTest {
         bus.close();
     }
 
+    /** A task given to agent "w", which is then deleted and registered again a second later. */
+    Task aTaskOfAnAgentRegisteredAgain() {
+        worker("w", 1, "x");
+        Task task = tasks.create(spec(3, "x"));
+        clock.advance(Duration.ofSeconds(1));
+        registry.deregister(AgentId.of("w"));
+        worker("w", 1, "x");
+        return task;
+    }
+
     void worker(String id, int slots, String... capabilities) {
         registry.register(new AgentProfile(AgentId.of(id), "", "worker", Set.of(capabilities), slots, Map.of(), "team"));
         bus.createInbox(AgentId.of(id));
@@ -243,11 +253,7 @@ class TaskCoordinatorTest {
 
     @Test
     void anAgentDeletedAndRegisteredAgain_isANewAgent_thatMayNotReportOnTheOldOnesTask() {
-        worker("w", 1, "x");
-        Task task = tasks.create(spec(3, "x"));
-        clock.advance(Duration.ofSeconds(1));
-        registry.deregister(AgentId.of("w"));
-        worker("w", 1, "x");
+        Task task = aTaskOfAnAgentRegisteredAgain();
 
         assertThatThrownBy(() -> tasks.complete(task.id(), AgentId.of("w"), "{}"))
                 .isInstanceOfSatisfying(SwarmbusException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.INVALID_STATE));
@@ -375,11 +381,7 @@ class TaskCoordinatorTest {
 
     @Test
     void aRestart_doesNotCountTheTaskOfADeletedAgent_againstTheIdRegisteredAgain() {
-        worker("w", 1, "x");
-        Task task = tasks.create(spec(3, "x"));
-        clock.advance(Duration.ofSeconds(1));
-        registry.deregister(AgentId.of("w"));
-        worker("w", 1, "x");
+        Task task = aTaskOfAnAgentRegisteredAgain();
         close();
 
         open();

@@ -69,7 +69,7 @@ final class AgentRoutes {
             }
             created = existing.isEmpty();
             if (created) {
-                auth.claimAgentId(principal, id, () -> registry.register(profile));
+                auth.claimAgentId(principal.name(), id, () -> registry.register(profile));
             } else {
                 registry.register(profile.withOwner(existing.get().profile().owner()));
             }

@@ -136,14 +136,10 @@ final class Auth {
                 .orElseThrow(() -> Tokens.unauthenticated("the API key is not valid"));
     }
 
-    /** User {@code name} as a principal, for what its agents do without a request of their own (a message, say). */
-    Principal user(String name) {
-        return new Principal(name, store.user(name).map(AccessStore.User::admin).orElse(false));
-    }
-
     /** Who acts when {@code agent} sends a message: its owner, or the user it is named after if it is not registered. */
     Principal sender(AgentId agent) {
-        return user(registry.ownerOf(agent).orElse(agent.value()));
+        String name = registry.ownerOf(agent).orElse(agent.value());
+        return new Principal(name, store.user(name).map(AccessStore.User::admin).orElse(false));
     }
 
     static Principal principal(Context ctx) {
@@ -213,12 +209,12 @@ final class Auth {
     }
 
     /**
-     * Claims {@code agent} for {@code principal} in one step with the check that the id is not
+     * Claims {@code agent} for user {@code owner} in one step with the check that the id is not
      * another user's name, which is that user's default agent id (admins included: it is not theirs).
      */
-    <T> T claimAgentId(Principal principal, AgentId agent, Supplier<T> claim) {
+    <T> T claimAgentId(String owner, AgentId agent, Supplier<T> claim) {
         synchronized (names) {
-            if (anotherUsersName(principal.name(), agent)) {
+            if (anotherUsersName(owner, agent)) {
                 throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id '" + agent + "' is taken: a user "
                         + "has that name, and a user's name is its default agent id");
             }

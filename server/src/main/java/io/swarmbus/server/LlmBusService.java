@@ -161,7 +161,7 @@ final class LlmBusService {
         String task = message.headers().get(TASK_HEADER);
         if (task != null) {
             try {
-                LlmRoutes.requireTask(tasks, auth.user(key), task, TASK_HEADER);
+                LlmRoutes.requireTask(tasks, auth.sender(message.from()), task, TASK_HEADER);
             } catch (SwarmbusException e) {
                 return error(e.code().httpStatus(), "invalid_request_error", e.code().code(), e.getMessage()).toString();
             }

@@ -212,7 +212,7 @@ final class ManagedAgents implements AutoCloseable {
     private void start(ManagedPool pool, AgentId id) {
         ManagedTemplate t = pool.template();
         // Claimed as a registration over HTTP is: a user's name is that user's default agent id.
-        auth.claimAgentId(auth.user(t.owner()), id, () -> registry.register(new AgentProfile(id, "managed agent of pool "
+        auth.claimAgentId(t.owner(), id, () -> registry.register(new AgentProfile(id, "managed agent of pool "
                 + t.name() + " (model " + t.model() + ")", t.role(), t.capabilities(), t.maxConcurrentTasks(),
                 Map.of(POOL_METADATA, t.name(), "model", t.model()), t.owner())));
         bus.createInbox(id);

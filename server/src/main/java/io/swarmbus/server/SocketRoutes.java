@@ -320,13 +320,19 @@ final class SocketRoutes {
     private void unsubscribe(WsContext ctx, Auth.Principal principal, String ref, RequestBody frame) {
         AgentId agent = frame.agent("agent");
         auth.requireOwner(principal, agent);
-        Set<Subscription> session = subscriptions.getOrDefault(ctx.sessionId(), Set.of());
-        Subscription ended;
-        synchronized (session) {
-            ended = session.stream().filter(s -> s.agent.equals(agent)).findFirst().orElseThrow(() ->
-                    new SwarmbusException(io.swarmbus.ErrorCode.NOT_FOUND, "this socket has no subscription to '"
-                            + agent + "'"));
-            session.remove(ended);
+        Set<Subscription> session = subscriptions.get(ctx.sessionId());
+        Subscription ended = null;
+        if (session != null) {
+            synchronized (session) {
+                ended = session.stream().filter(s -> s.agent.equals(agent)).findFirst().orElse(null);
+                if (ended != null) {
+                    session.remove(ended);
+                }
+            }
+        }
+        if (ended == null) {
+            throw new SwarmbusException(io.swarmbus.ErrorCode.NOT_FOUND, "this socket has no subscription to '"
+                    + agent + "'");
         }
         Map<String, Object> unsubscribed = answer("unsubscribed", ref);
         unsubscribed.put("agent", agent.value());

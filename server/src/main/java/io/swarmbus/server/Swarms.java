@@ -53,7 +53,13 @@ final class Swarms implements AutoCloseable {
                 .filter(m -> registry.ownership(AgentId.of(m.get("member_id").asText()))
                         .filter(o -> !o.since().isAfter(Instant.parse(m.get("joined_at").asText()))).isEmpty())
                 .toList();
-        gone.forEach(member -> table.awaitDurable(leaveLater(member)));
+        if (!gone.isEmpty()) {
+            long last = -1;
+            for (ObjectNode member : gone) {
+                last = leaveLater(member);
+            }
+            table.awaitDurable(last); // one fsync for them all
+        }
     }
 
     /** What a member asked to join with. */

@@ -89,6 +89,16 @@ class HttpApiTest {
         });
     }
 
+    /** Sends {@code count} messages from a to b, their contents 0, 1, ...; their ids in order. */
+    List<String> sendFromAToB(int count) throws Exception {
+        List<String> ids = new java.util.ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            ids.add(call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":" + i + "}")
+                    .body().get("message_id").asText());
+        }
+        return ids;
+    }
+
     void register(String... agents) throws Exception {
         for (String agent : agents) {
             assertThat(call("POST", "/api/v1/agents", "{\"agent_id\":\"" + agent + "\"}").status()).isEqualTo(201);
@@ -123,11 +133,7 @@ class HttpApiTest {
     @Test
     void receive_acksThePreviousBatchFirst_andRefusesBadAcksBeforeAckingAnything() throws Exception {
         register("a", "b");
-        List<String> ids = new java.util.ArrayList<>();
-        for (int i = 0; i < 3; i++) {
-            ids.add(call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":" + i + "}")
-                    .body().get("message_id").asText());
-        }
+        List<String> ids = sendFromAToB(3);
         Reply first = call("POST", "/api/v1/agents/b/receive", "{\"max_messages\":1,\"ack\":[]}");
         assertThat(first.body().get("messages").get(0).get("id").asText()).isEqualTo(ids.get(0));
         assertThat(first.body().get("acked")).isEmpty();
@@ -623,11 +629,7 @@ class HttpApiTest {
     @Test
     void deadLetters_comeInPagesOldestFirst_eachStartingAfterTheLastIdOfTheOneBefore() throws Exception {
         register("a", "b");
-        List<String> ids = new java.util.ArrayList<>();
-        for (int i = 0; i < 5; i++) {
-            ids.add(call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":" + i + "}")
-                    .body().get("message_id").asText());
-        }
+        List<String> ids = sendFromAToB(5);
         io.swarmbus.messaging.AgentId b = io.swarmbus.messaging.AgentId.of("b");
         for (int attempt = 1; attempt <= 5; attempt++) { // max_deliveries is 5 by default
             for (var delivery : bus.receive(b, 10)) {
