@@ -148,6 +148,15 @@ public final class Registry implements AutoCloseable {
         return entry.view();
     }
 
+    /** Registers {@code profile} only if no agent has its id yet; whether it did. Durable when it returns. */
+    public synchronized boolean registerNew(AgentProfile profile) {
+        if (agents.containsKey(profile.id())) {
+            return false;
+        }
+        register(profile);
+        return true;
+    }
+
     /** Removes an agent; returns whether it was registered. */
     public synchronized boolean deregister(AgentId id) {
         Entry entry = agents.get(id);

@@ -103,10 +103,7 @@ final class Swarms implements AutoCloseable {
                         + swarmId);
             }
         } else {
-            agent = AgentId.of(ids.next("member"));
-            registry.register(new AgentProfile(agent, "member of " + swarmId, join.role(), Set.of(join.capability()), 1,
-                    Map.of(), principal.name()));
-            bus.createInbox(agent);
+            agent = newMemberAgent(auth, principal, swarmId, join);
         }
         Instant now = clock.instant();
         // The member is its agent's owner's, whoever joined it (an admin may join anyone's agent):
@@ -118,6 +115,23 @@ final class Swarms implements AutoCloseable {
                 .put("joined_at", now.toString()).put("owner_id", owner);
         index(member);
         return member;
+    }
+
+    /**
+     * Registers an agent of its own for a member joined without one. Ids are predictable, so one
+     * another user registered first, or a user's name, is passed over, never taken.
+     */
+    private AgentId newMemberAgent(Auth auth, Auth.Principal principal, String swarmId, Join join) {
+        while (true) {
+            AgentId agent = AgentId.of(ids.next("member"));
+            AgentProfile profile = new AgentProfile(agent, "member of " + swarmId, join.role(),
+                    Set.of(join.capability()), 1, Map.of(), principal.name());
+            if (!bus.hasInbox(agent) && !auth.anotherUsersName(principal.name(), agent)
+                    && auth.claimAgentId(principal.name(), agent, () -> registry.registerNew(profile))) {
+                bus.createInbox(agent);
+                return agent;
+            }
+        }
     }
 
     ObjectNode leave(Auth.Principal principal, String swarmId, Optional<String> memberId) {
