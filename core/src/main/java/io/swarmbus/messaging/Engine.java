@@ -1441,7 +1441,7 @@ final class Engine implements MessageBus {
         // A waiting receiver learns that the agent is gone, as its next receive would, rather than
         // taking an empty answer for "nothing came" and asking again.
         SwarmbusException gone = new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent
-                + "' has no inbox: it was deleted while this receive waited");
+                + "' not found: it was deleted while this receive waited");
         for (Waiter waiter : inbox.waiters) {
             if (waiter.claim()) {
                 waiter.timeout.cancel(false);
@@ -1612,7 +1612,7 @@ final class Engine implements MessageBus {
     private Inbox requireInbox(AgentId agent) {
         Inbox inbox = inboxes.get(agent);
         if (inbox == null) {
-            throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent + "' has no inbox");
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent + "' not found");
         }
         return inbox;
     }

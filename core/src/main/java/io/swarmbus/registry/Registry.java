@@ -478,7 +478,7 @@ public final class Registry implements AutoCloseable {
     private Entry entry(AgentId id) {
         Entry entry = agents.get(id);
         if (entry == null) {
-            throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + id + "' is not registered");
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + id + "' not found");
         }
         return entry;
     }

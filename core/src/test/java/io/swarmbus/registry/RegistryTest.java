@@ -215,6 +215,6 @@ class RegistryTest {
         assertThatThrownBy(() -> profile("a", "worker", 1, "has space")).extracting(e -> ((SwarmbusException) e)
                 .field().orElseThrow()).isEqualTo("capabilities");
         assertThatThrownBy(() -> registry.heartbeat(AgentId.of("nobody"), Optional.empty(), Optional.empty(), Map.of()))
-                .isInstanceOf(SwarmbusException.class).hasMessageContaining("not registered");
+                .isInstanceOf(SwarmbusException.class).hasMessageContaining("not found");
     }
 }

@@ -236,10 +236,13 @@ final class Auth {
         }
     }
 
-    /** Fails with 404 unless the caller owns {@code agent} (or is an admin). */
+    /**
+     * Fails with 404 unless the caller owns {@code agent} (or is an admin), in the words used for an
+     * agent that does not exist: another user's agent must not be told apart from none.
+     */
     void requireOwner(Principal principal, AgentId agent) {
         if (!owns(principal, agent)) {
-            throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent + "' has no inbox");
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent + "' not found");
         }
     }
 

@@ -286,7 +286,7 @@ class MainTest {
             assertThat(output()).contains("5 message(s)", "task_request", "task_cancel");
 
             assertThat(run(with(auth, "send", "--to", "ghost", "--from", "planner", "--content", "1"))).isEqualTo(1);
-            assertThat(errorOutput()).isEqualTo("swarmbus: not_found (404): agent 'ghost' has no inbox\n");
+            assertThat(errorOutput()).isEqualTo("swarmbus: not_found (404): agent 'ghost' not found\n");
         }
     }
 
