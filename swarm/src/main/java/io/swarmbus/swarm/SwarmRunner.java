@@ -33,6 +33,11 @@ import java.util.concurrent.TimeoutException;
 public final class SwarmRunner {
     static final ObjectMapper JSON = new ObjectMapper();
     private static final int MAX_SUBTASKS = 100;
+    /**
+     * The most pieces of work one stage of a run may hand out at once (map steps, or members times
+     * chunks), so that one request cannot flood the task queue and the members' inboxes.
+     */
+    public static final int MAX_PARALLEL_STEPS = 1_000;
 
     private final Workers workers;
     private final Clock clock;
@@ -113,6 +118,39 @@ public final class SwarmRunner {
                 throw SwarmbusException.invalid("input.choices", "choices must be a list of 2 to 100 distinct texts");
             }
             members = List.copyOf(members);
+            requireFewEnoughSteps(strategy, objective, input, members.size(), options.chunkChars());
+        }
+    }
+
+    /** Refuses a plan whose widest stage would hand out more than {@link #MAX_PARALLEL_STEPS}. */
+    private static void requireFewEnoughSteps(Strategy strategy, String objective, JsonNode input, int members,
+            int chunkChars) {
+        JsonNode items = input.path("items");
+        if (strategy == Strategy.MAP_REDUCE && !items.isMissingNode()) {
+            if (!items.isArray()) {
+                throw SwarmbusException.invalid("input.items", "items must be a list");
+            }
+            if (items.size() > MAX_PARALLEL_STEPS) {
+                throw SwarmbusException.invalid("input.items", "at most " + MAX_PARALLEL_STEPS
+                        + " items are mapped in one run, was " + items.size());
+            }
+            if (!items.isEmpty()) {
+                return;
+            }
+        }
+        if (objective.length() <= chunkChars) {
+            return; // one piece of work per member at most: the swarm's own size
+        }
+        int chunks = Chunks.split(objective, chunkChars).size();
+        long steps = switch (strategy) {
+            case MAP_REDUCE -> chunks;
+            case COLLABORATIVE, COMPETITIVE, DEBATE -> (long) chunks * members;
+            case HIERARCHICAL, SEQUENTIAL -> 1; // hierarchical keeps MAX_SUBTASKS chunks; sequential does not chunk
+        };
+        if (steps > MAX_PARALLEL_STEPS) {
+            throw SwarmbusException.invalid("chunk_chars", "the objective in chunks of " + chunkChars + " characters"
+                    + (chunks == steps ? "" : ", for each of " + members + " members,") + " makes " + steps
+                    + " pieces of work at once; at most " + MAX_PARALLEL_STEPS + ": raise chunk_chars or shorten it");
         }
     }
 

@@ -368,6 +368,29 @@ class SwarmRunnerTest {
     }
 
     @Test
+    void aPlanThatWouldHandOutTooMuchWorkAtOnce_isRefusedBeforeAnyStep() {
+        String items = "[" + "1,".repeat(SwarmRunner.MAX_PARALLEL_STEPS) + "1]";
+        assertThatThrownBy(() -> new Plan(Strategy.MAP_REDUCE, "x", json("{\"items\": " + items + "}"), members("a"),
+                Options.defaults())).isInstanceOf(SwarmbusException.class)
+                .hasFieldOrPropertyWithValue("field", "input.items").hasMessageContaining("at most 1000");
+        assertThatThrownBy(() -> new Plan(Strategy.MAP_REDUCE, "x", json("{\"items\": {\"a\": 1}}"), members("a"),
+                Options.defaults())).hasMessageContaining("items must be a list");
+        Options small = new Options(Duration.ofSeconds(5), 2, ConsensusAlgorithm.MAJORITY_VOTE, 0.5, 100,
+                Optional.empty(), Optional.empty());
+        String long1001 = "word ".repeat(20 * 1_001); // 100 characters a chunk: 1,001 chunks
+        assertThatThrownBy(() -> new Plan(Strategy.MAP_REDUCE, long1001, null, members("a"), small))
+                .hasFieldOrPropertyWithValue("field", "chunk_chars").hasMessageContaining("1001 pieces");
+        String long600 = "word ".repeat(20 * 600);
+        assertThat(new Plan(Strategy.MAP_REDUCE, long600, null, members("a", "b"), small).objective()).isEqualTo(long600);
+        assertThatThrownBy(() -> new Plan(Strategy.DEBATE, long600, null, members("a", "b"), small))
+                .hasMessageContaining("for each of 2 members, makes 1200 pieces");
+        assertThat(new Plan(Strategy.SEQUENTIAL, long1001, null, members("a", "b"), small).members()).hasSize(2);
+        String many = "[" + "1,".repeat(SwarmRunner.MAX_PARALLEL_STEPS - 1) + "1]";
+        assertThat(new Plan(Strategy.MAP_REDUCE, "x", json("{\"items\": " + many + "}"), members("a"),
+                Options.defaults()).input().path("items").size()).isEqualTo(SwarmRunner.MAX_PARALLEL_STEPS);
+    }
+
+    @Test
     void chunks_breakAtParagraphsThenSentences_andNeverExceedTheSize() {
         String text = "One. Two two.\n\nThree three three. " + "x".repeat(250);
         List<String> chunks = Chunks.split(text, 100);
