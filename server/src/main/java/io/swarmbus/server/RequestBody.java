@@ -126,16 +126,6 @@ final class RequestBody {
         return new RequestBody(node);
     }
 
-    /** An array of JSON objects, each as its own body; anything else in it fails the whole. */
-    List<RequestBody> objects(String field) {
-        List<RequestBody> bodies = new ArrayList<>();
-        for (Optional<RequestBody> item : items(field)) {
-            bodies.add(item.orElseThrow(() -> SwarmbusException.invalid(field,
-                    "'" + field + "' must hold only objects")));
-        }
-        return bodies;
-    }
-
     /** The array {@code field}, item by item: a body for each object, empty for anything else. */
     List<Optional<RequestBody>> items(String field) {
         JsonNode node = root.get(field);

@@ -170,14 +170,14 @@ final class SocketRoutes {
             }
             switch (frame.text("op")) {
                 case "send" -> send(ctx, principal, ref, frame.object("message"));
-                case "send_batch" -> sendBatch(ctx, principal, ref, frame.objects("messages"));
+                case "send_batch" -> sendBatch(ctx, principal, ref, frame.items("messages"));
                 case "subscribe" -> subscribe(ctx, principal, ref, frame);
                 case "unsubscribe" -> unsubscribe(ctx, principal, ref, frame);
                 case "ack" -> ack(ctx, principal, ref, frame);
                 case "nack" -> nack(ctx, principal, ref, frame);
                 case "extend" -> extend(ctx, principal, ref, frame);
                 default -> throw SwarmbusException.invalid("op",
-                        "op must be send, send_batch, subscribe, ack, nack or extend");
+                        "op must be send, send_batch, subscribe, unsubscribe, ack, nack or extend");
             }
         } catch (RuntimeException e) { // anything else too: an error frame, not a close carrying its text
             send(ctx, error(ref, refusal(e)));
@@ -205,14 +205,18 @@ final class SocketRoutes {
      * Many sends in one frame, answered by one frame once every send is durable: the cost of a
      * frame, its parse and its answer is shared by the batch (docs/benchmarks.md, W1).
      */
-    private void sendBatch(WsContext ctx, Auth.Principal principal, String ref, List<RequestBody> messages) {
+    private void sendBatch(WsContext ctx, Auth.Principal principal, String ref,
+            List<java.util.Optional<RequestBody>> messages) {
         if (messages.isEmpty() || messages.size() > MAX_BATCH) {
             throw SwarmbusException.invalid("messages", "'messages' must hold 1 to " + MAX_BATCH
                     + " messages, held " + messages.size());
         }
         List<CompletableFuture<SendResult>> results = new java.util.ArrayList<>(messages.size());
-        for (RequestBody message : messages) {
+        for (java.util.Optional<RequestBody> item : messages) {
             try {
+                // Refused on its own, as over REST: the others in the batch still go.
+                RequestBody message = item.orElseThrow(() -> SwarmbusException.invalid("messages",
+                        "each message must be a JSON object"));
                 results.add(MessageRoutes.sendAs(bus, auth, principal, request(principal, message)));
             } catch (SwarmbusException e) {
                 results.add(CompletableFuture.failedFuture(e));

@@ -468,7 +468,8 @@ class WebSocketTest {
                 + "{\"from\":\"a\",\"to\":\"b\",\"content\":2,\"priority\":\"urgent-ish\"},"
                 + "{\"from\":\"bobs\",\"to\":\"b\",\"content\":3},"
                 + "{\"from\":\"a\",\"to\":\"nobody\",\"content\":4},"
-                + "{\"from\":\"a\",\"to\":\"b\",\"content\":5}]}", true).join();
+                + "{\"from\":\"a\",\"to\":\"b\",\"content\":5},"
+                + "7]}", true).join();
         socket.sendText("{\"op\":\"send_batch\",\"ref\":\"b2\",\"messages\":[]}", true).join();
 
         // The refusal of the empty batch is immediate; the first batch answers once durable.
@@ -481,12 +482,15 @@ class WebSocketTest {
         JsonNode results = answer.get("results");
         assertThat(answer.get("op").asText()).isEqualTo("sent_batch");
         assertThat(answer.get("ref").asText()).isEqualTo("b1");
-        assertThat(results).hasSize(5);
+        assertThat(results).hasSize(6);
         assertThat(results.get(0).get("message_id").asText()).hasSize(16);
         assertThat(results.get(1).get("field").asText()).isEqualTo("priority");
         assertThat(results.get(2).get("error").asText()).isEqualTo("not_found"); // another user's agent
         assertThat(results.get(3).get("status").asInt()).isEqualTo(404);
         assertThat(results.get(4).get("recipients").asInt()).isEqualTo(1);
+        // An item that is not an object is refused on its own, as POST /api/v1/messages/batch does.
+        assertThat(results.get(5).get("status").asInt()).isEqualTo(400);
+        assertThat(results.get(5).get("field").asText()).isEqualTo("messages");
         assertThat(bus.receive(io.swarmbus.messaging.AgentId.of("b"), 10)).extracting(d -> d.message().content())
                 .containsExactly("1", "5");
         JsonNode empty = byRef.get("b2");
