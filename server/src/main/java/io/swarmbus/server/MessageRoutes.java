@@ -252,10 +252,11 @@ final class MessageRoutes {
      */
     static SendRequest request(RequestBody body, AgentId from, Address to, String idempotencyKey,
             String traceparent) {
+        String typeField = body.firstPresent("type", "message_type").orElse("type");
         SendRequest.Builder builder = SendRequest.builder(from, to)
                 .content(body.json("content"))
-                .type(MessageType.of(body.optionalText(body.firstPresent("type", "message_type").orElse("type"))
-                        .orElse("chat")));
+                .type(body.optionalText(typeField).map(type -> RequestBody.messageType(typeField, type))
+                        .orElse(MessageType.CHAT));
         body.priority("priority").ifPresent(builder::priority);
         body.optionalText("correlation_id").ifPresent(builder::correlationId);
         body.optionalText("reply_to").ifPresent(builder::replyTo);
@@ -433,7 +434,7 @@ final class MessageRoutes {
     /** {@code GET /api/v1/messages?agent=&peer=&type=&conversation_id=&since=&until=&before=&limit=}. */
     void history(Context ctx) {
         HistoryQuery query = filtered(ctx, HistoryQuery.all(), Instant.EPOCH);
-        query = optional(ctx, "agent").map(AgentId::of).map(query::withAgent).orElse(query);
+        query = optional(ctx, "agent").map(id -> RequestBody.agentId("agent", id)).map(query::withAgent).orElse(query);
         Auth.Principal principal = Auth.principal(ctx);
         // Filtered as the history is searched, so that the page holds `limit` of the caller's own;
         // `involving` lets the search skip stretches of history without the caller's agents unread.
@@ -465,8 +466,9 @@ final class MessageRoutes {
      */
     private static HistoryQuery filtered(Context ctx, HistoryQuery query, Instant from) {
         query = query.withLimit(Http.intParam(ctx, RequestBody.parse(new byte[0]), "limit", 100));
-        query = optional(ctx, "peer").map(AgentId::of).map(query::withPeer).orElse(query);
-        query = optional(ctx, "type").map(MessageType::of).map(query::withType).orElse(query);
+        query = optional(ctx, "peer").map(id -> RequestBody.agentId("peer", id)).map(query::withPeer).orElse(query);
+        query = optional(ctx, "type").map(type -> RequestBody.messageType("type", type)).map(query::withType)
+                .orElse(query);
         query = optional(ctx, "conversation_id").map(query::withConversation).orElse(query);
         query = optional(ctx, "before").map(id -> messageId("before", id)).map(query::before).orElse(query);
         Optional<Instant> since = optional(ctx, "since").map(v -> instant("since", v));

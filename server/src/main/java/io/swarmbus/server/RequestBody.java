@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.AgentId;
+import io.swarmbus.messaging.MessageType;
 import io.swarmbus.messaging.Priority;
 import java.util.ArrayList;
 import java.util.List;
@@ -148,6 +149,15 @@ final class RequestBody {
     static AgentId agentId(String field, String value) {
         try {
             return AgentId.of(value);
+        } catch (SwarmbusException e) {
+            throw SwarmbusException.invalid(field, e.getMessage());
+        }
+    }
+
+    /** {@code value} as a message type; a malformed one is refused naming {@code field}, where it came from. */
+    static MessageType messageType(String field, String value) {
+        try {
+            return MessageType.of(value);
         } catch (SwarmbusException e) {
             throw SwarmbusException.invalid(field, e.getMessage());
         }

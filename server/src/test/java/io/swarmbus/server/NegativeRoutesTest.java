@@ -249,7 +249,8 @@ class NegativeRoutesTest {
         cases.put("{\"to\":\"alice\",\"group\":\"g\",\"content\":1}", "to");
         cases.put("{\"content\":1}", "to");
         cases.put("{\"to\":\"al ice\",\"content\":1}", "to");
-        cases.put("{\"to\":\"alice\",\"content\":1,\"type\":\"Not A Type\"}", "message_type");
+        cases.put("{\"to\":\"alice\",\"content\":1,\"type\":\"Not A Type\"}", "type");
+        cases.put("{\"to\":\"alice\",\"content\":1,\"message_type\":\"Not A Type\"}", "message_type");
         cases.put("{\"to\":\"alice\",\"content\":1,\"headers\":{\"a\":1}}", "headers");
         cases.put("{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":\"soon\"}", "ttl_seconds");
         cases.put("{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":-5}", "ttl_seconds");
@@ -301,6 +302,12 @@ class NegativeRoutesTest {
         Reply badLimit = call("GET", "/api/v1/messages?limit=0", null, alice);
         assertThat(badLimit.status()).isEqualTo(400);
         assertThat(badLimit.body().get("field").asText()).isEqualTo("limit");
+        // A history filter is refused naming the query parameter it came in.
+        for (String filter : List.of("agent", "peer", "type")) {
+            Reply bad = call("GET", "/api/v1/messages?" + filter + "=Not%20Valid", null, alice);
+            assertThat(bad.status()).as(filter).isEqualTo(400);
+            assertThat(bad.body().get("field").asText()).as(filter).isEqualTo(filter);
+        }
     }
 
     @Test
