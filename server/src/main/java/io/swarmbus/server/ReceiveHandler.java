@@ -166,7 +166,12 @@ final class ReceiveHandler extends Handler.Wrapper {
             }
         }
 
-        /** Query, then form, then JSON-body parameters, as {@link Http#param} reads them. */
+        /**
+         * Query, then form, then JSON-body parameters, as {@link Http#param} reads them. A body that
+         * is not a form is read as JSON whatever its Content-Type says, as the other routes read
+         * theirs: one sent without {@code application/json} had its {@code ack} and
+         * {@code max_messages} dropped unread.
+         */
         private Parameters parameters(String contentType) throws IOException {
             Fields query = fields(request.getHttpURI().getQuery());
             byte[] body = CoreHttp.body(request, maxRequestBytes);
@@ -174,7 +179,7 @@ final class ReceiveHandler extends Handler.Wrapper {
             RequestBody json = RequestBody.parse(new byte[0]);
             if (contentType != null && contentType.startsWith("application/x-www-form-urlencoded")) {
                 form = fields(new String(body, StandardCharsets.ISO_8859_1));
-            } else if (contentType != null && contentType.startsWith("application/json")) {
+            } else {
                 json = RequestBody.parse(body);
             }
             return new Parameters(query, form, json);

@@ -166,6 +166,14 @@ class HttpApiTest {
                 "application/x-www-form-urlencoded");
         assertThat(form.body().get("acked")).hasSize(2);
         assertThat(call("POST", "/api/v1/agents/b/receive", null).body().has("acked")).isFalse();
+
+        // A JSON body is read whatever its Content-Type, as the ack route reads its own: its acks
+        // and max_messages were dropped unread, the acked message coming back when its lease ran out.
+        List<String> more = sendFromAToB(2);
+        Reply leased = call("POST", "/api/v1/agents/b/receive", "{\"max_messages\":1}", "text/plain");
+        assertThat(leased.body().get("count").asInt()).isEqualTo(1);
+        Reply untyped = call("POST", "/api/v1/agents/b/receive", "{\"ack\":[\"" + more.get(0) + "\"]}", "text/plain");
+        assertThat(untyped.body().get("acked")).hasSize(1);
     }
 
     @Test
