@@ -386,9 +386,15 @@ final class SocketRoutes {
          * (on the journal's thread, or the timer's) queues its deliveries, or receives again if none.
          */
         void receive() {
-            while (live() && principal(ctx) != null) {
+            while (live()) {
+                Auth.Principal principal = principal(ctx);
+                if (principal == null) {
+                    return; // the session is being closed
+                }
                 CompletableFuture<List<Delivery>> next;
                 try {
+                    // Still the caller's: an agent deleted and registered again by another user is not.
+                    auth.requireOwner(principal, agent);
                     next = bus.receiveAsync(agent, max, visibility, WAIT);
                 } catch (SwarmbusException e) { // the agent deleted, the server closing
                     refuse(e);

@@ -630,6 +630,56 @@ class WebSocketTest {
         assertThat(frames.next().get("field").asText()).isEqualTo("op");
     }
 
+    /**
+     * A subscription whose agent was deleted and registered again by another user while its
+     * socket stalled does not go on to lease the new owner's messages, as the SSE stream does not.
+     */
+    @Test
+    void aSubscriptionsAgent_registeredAgainByAnotherUser_isNotReceivedForTheOldOwner() throws Exception {
+        Ends ends = producerAndConsumer();
+        Frames consumerFrames = ends.consumerFrames();
+        consumerFrames.paused = true;
+        ends.consumer().sendText("{\"op\":\"subscribe\",\"ref\":\"s\",\"agent\":\"consumer\",\"max_messages\":10}",
+                true).join();
+        expectSubscribed(consumerFrames, "consumer");
+        // More than the loopback's socket buffers hold: the server's writes to the consumer wait.
+        String content = "x".repeat(60_000);
+        for (int i = 0; i < 300; i++) {
+            ends.producer().sendText("{\"op\":\"send\",\"message\":{\"from\":\"producer\",\"to\":\"consumer\","
+                    + "\"content\":\"" + content + "\"}}", true).join();
+        }
+        for (int i = 0; i < 300; i++) {
+            assertThat(ends.producerFrames().next().get("op").asText()).isEqualTo("sent");
+        }
+
+        String team = token("team");
+        client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/api/v1/agents/consumer"))
+                .header("Authorization", "Bearer " + team).DELETE().build(), HttpResponse.BodyHandlers.ofString());
+        String bob = token("bob");
+        register(bob, "consumer");
+        register(bob, "bobs");
+        client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/api/v1/messages"))
+                .header("Content-Type", "application/json").header("Authorization", "Bearer " + bob)
+                .POST(HttpRequest.BodyPublishers.ofString("{\"from\":\"bobs\",\"to\":\"consumer\",\"content\":\"bob's\"}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+
+        consumerFrames.resume();
+        JsonNode end = null;
+        while (end == null) {
+            JsonNode frame = consumerFrames.next();
+            if (frame.get("op").asText().equals("message")) {
+                assertThat(frame.at("/delivery/content").asText().equals(content)).as("the old owner's only").isTrue();
+            } else {
+                end = frame;
+            }
+        }
+        assertThat(end.get("op").asText()).isEqualTo("error");
+        assertThat(end.get("error").asText()).isEqualTo("not_found");
+        assertThat(end.get("ref").asText()).isEqualTo("s");
+        assertThat(bus.receive(AgentId.of("consumer"), 10)).extracting(d -> d.message().content())
+                .containsExactly("\"bob's\"");
+    }
+
     @Test
     void aSubscription_isRefusedBadLimitsWithItsRef_andEndsWithAnErrorWhenItsAgentIsDeleted() throws Exception {
         Frames frames = new Frames();
