@@ -170,19 +170,31 @@ final class ReceiveHandler extends Handler.Wrapper {
          * Query, then form, then JSON-body parameters, as {@link Http#param} reads them. A body that
          * is not a form is read as JSON whatever its Content-Type says, as the other routes read
          * theirs: one sent without {@code application/json} had its {@code ack} and
-         * {@code max_messages} dropped unread.
+         * {@code max_messages} dropped unread. So is a "form" that is a JSON object, as
+         * {@code curl -d '{...}'} sends one.
          */
         private Parameters parameters(String contentType) throws IOException {
             Fields query = fields(request.getHttpURI().getQuery());
             byte[] body = CoreHttp.body(request, maxRequestBytes);
             Fields form = Fields.EMPTY;
             RequestBody json = RequestBody.parse(new byte[0]);
-            if (contentType != null && contentType.startsWith("application/x-www-form-urlencoded")) {
+            if (contentType != null && contentType.startsWith("application/x-www-form-urlencoded")
+                    && !startsAnObject(body)) {
                 form = fields(new String(body, StandardCharsets.ISO_8859_1));
             } else {
                 json = RequestBody.parse(body);
             }
             return new Parameters(query, form, json);
+        }
+
+        /** Whether {@code body}'s first character other than white space is an opening brace. */
+        private static boolean startsAnObject(byte[] body) {
+            for (byte b : body) {
+                if (!Character.isWhitespace(b)) {
+                    return b == '{';
+                }
+            }
+            return false;
         }
 
         /**

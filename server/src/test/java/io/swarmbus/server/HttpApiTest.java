@@ -174,6 +174,9 @@ class HttpApiTest {
         assertThat(leased.body().get("count").asInt()).isEqualTo(1);
         Reply untyped = call("POST", "/api/v1/agents/b/receive", "{\"ack\":[\"" + more.get(0) + "\"]}", "text/plain");
         assertThat(untyped.body().get("acked")).hasSize(1);
+        Reply curlDefault = call("POST", "/api/v1/agents/b/receive", "{\"ack\":[\"" + more.get(1) + "\"]}",
+                "application/x-www-form-urlencoded"); // curl -d '{...}'
+        assertThat(curlDefault.body().get("acked")).hasSize(1);
     }
 
     @Test
