@@ -118,6 +118,7 @@ final class Networks implements AutoCloseable {
         }
         String coordination = coordination(strategy, "coordination_strategy");
         java.util.Set<String> seen = new java.util.HashSet<>();
+        java.util.Set<String> owners = new java.util.TreeSet<>();
         for (String agent : agents) {
             if (!seen.add(agent)) {
                 throw SwarmbusException.invalid("agents", "'agents' names " + agent + " twice");
@@ -132,14 +133,22 @@ final class Networks implements AutoCloseable {
             if (agentOwner.isEmpty() || !(admin || agentOwner.get().equals(owner))) {
                 throw new SwarmbusException(ErrorCode.NOT_FOUND, "Agent " + agent + " not found");
             }
+            owners.add(agentOwner.get());
         }
+        // The network is its agents' owner's, whoever made it (an admin may name anyone's agents): its
+        // executions are that user's tasks, which only that user's agents take; an admin's would wait forever.
+        if (owners.size() > 1) {
+            throw SwarmbusException.invalid("agents", "'agents' are agents of " + owners.size()
+                    + " users; a network runs over one user's agents");
+        }
+        String networkOwner = owners.iterator().next();
         Instant now = clock.instant();
         ObjectNode network = RequestBody.MAPPER.createObjectNode().put("id", ids.next("net"))
                 .put("name", name).put("description", description);
         ArrayNode list = network.putArray("agents");
         agents.forEach(list::add);
         network.put("coordination_strategy", coordination).put("status", "active")
-                .put("created_at", now.toString()).put("updated_at", now.toString()).put("owner_id", owner);
+                .put("created_at", now.toString()).put("updated_at", now.toString()).put("owner_id", networkOwner);
         networkTable.put(network.get("id").asText(), JsonRows.bytes(network));
         networks.put(network.get("id").asText(), network);
         return network;

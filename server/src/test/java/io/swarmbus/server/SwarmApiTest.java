@@ -471,6 +471,31 @@ class SwarmApiTest {
         assertThat(coordinated.body().get("status").asText()).isEqualTo("completed");
     }
 
+    /** Regression: a network an admin made of a user's agents was the admin's, so its work waited for the admin's agents. */
+    @Test
+    void anAdminsNetworkOfAUsersAgents_runsOnThoseAgents_andIsThatUsers() throws Exception {
+        String admin = api.call(null, "POST", "/auth/token", "{\"username\":\"admin\",\"password\":\""
+                + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}").body().get("access_token").asText();
+        Reply created = call(admin, "POST", "/api/v1/agents/networks", "{\"name\":\"duo\",\"agents\":[\"alpha\","
+                + "\"beta\"],\"coordination_strategy\":\"collaborative\"}");
+        assertThat(created.status()).as(created.body().toString()).isEqualTo(201);
+        String id = created.body().get("id").asText();
+
+        Reply execution = call(admin, "POST", "/api/v1/agents/networks/" + id + "/execute?wait_seconds=20",
+                "{\"task\":{\"objective\":\"six times seven?\",\"timeout_seconds\":10}}");
+
+        assertThat(execution.status()).as(execution.body().toString()).isEqualTo(200);
+        assertThat(execution.body().get("status").asText()).isEqualTo("completed");
+        assertThat(call(token, "GET", "/api/v1/agents/networks/" + id, null).status()).as("team's network").isEqualTo(200);
+
+        String other = token("other");
+        call(other, "POST", "/api/v1/agents", "{\"agent_id\":\"delta\"}");
+        Reply mixed = call(admin, "POST", "/api/v1/agents/networks", "{\"name\":\"mixed\",\"agents\":[\"alpha\","
+                + "\"delta\"]}");
+        assertThat(mixed.status()).as(mixed.body().toString()).isEqualTo(400);
+        assertThat(mixed.body().get("field").asText()).isEqualTo("agents");
+    }
+
     /** Runs the command line against the test server; returns exit code and output. */
     String cli(String... args) {
         return api.cli(token, args);
