@@ -261,7 +261,9 @@ class SwarmApiTest {
                 {"\"leader\":\"ghost\"", "leader"}, {"\"judge\":\"ghost\"", "judge"},
                 // Regression: these were refused as coordination_strategy, or taken as the text "5".
                 {"\"strategy\":5", "strategy"}, {"\"strategy\":\"anarchy\"", "strategy"},
-                {"\"strategy\":[\"debate\"]", "strategy"}}) {
+                {"\"strategy\":[\"debate\"]", "strategy"},
+                // Regression: items that were not a list were passed over, and the objective mapped instead.
+                {"\"strategy\":\"map-reduce\",\"input\":{\"items\":\"a,b\"}", "input.items"}}) {
             Reply refused = call(token, "POST", "/api/v1/agents/networks/" + id + "/execute",
                     "{\"task\":{\"objective\":\"q\"," + c[0] + "}}");
             assertThat(refused.status()).as(c[0]).isEqualTo(400);
