@@ -346,6 +346,12 @@ class SwarmApiTest {
         assertThat(theirLeave.body().get("message").asText()).isEqualTo("Swarm member not found");
         assertThat(theirStatus.status()).isEqualTo(404);
         assertThat(call(stranger, "GET", "/swarm/list", null).body().get("total_count").asInt()).isZero();
+        // Regression: an admin could join the server's own inbox, which takes no tasks and was dropped at the next start.
+        String admin = api.call(null, "POST", "/auth/token", "{\"username\":\"admin\",\"password\":\""
+                + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}").body().get("access_token").asText();
+        Reply serversOwn = call(admin, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\","
+                + "\"agent_id\":\"swarmbus\"}");
+        assertThat(serversOwn.status()).as(serversOwn.body().toString()).isEqualTo(404);
     }
 
     @Test
