@@ -101,7 +101,7 @@ final class Swarms implements AutoCloseable {
             // An inbox that is no registered agent (the server's own, such as swarmbus, which an admin may
             // name) takes no tasks, and its membership would be dropped at the next start.
             if (registry.ownerOf(agent).isEmpty()) {
-                throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent + "' is not registered");
+                throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent + "' not found");
             }
             if (swarms.getOrDefault(swarmId, Map.of()).containsKey(agent.value())) {
                 throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent " + agent + " is already a member of "
