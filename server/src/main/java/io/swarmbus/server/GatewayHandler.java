@@ -148,8 +148,9 @@ final class GatewayHandler extends Handler.Wrapper {
                     + " serves the OpenAI-compatible API only (POST /v1/chat/completions, /v1/completions, "
                     + "/v1/embeddings; GET /v1/models); " + path + " is on the main port");
         }
-        String allowed = route.equals(MODELS) ? "GET" : "POST";
-        if (!allowed.equals(method)) {
+        // HEAD as for every other GET route: Jetty sends the head GET would, without the body.
+        boolean allowed = route.equals(MODELS) ? method.equals("GET") || method.equals("HEAD") : method.equals("POST");
+        if (!allowed) {
             throw new SwarmbusException(ErrorCode.METHOD_NOT_ALLOWED, "method " + method + " is not allowed on " + path);
         }
         return route;
