@@ -627,7 +627,10 @@ class WebSocketTest {
         JsonNode refused = frames.next();
         assertThat(refused.get("error").asText()).isEqualTo("not_found");
         assertThat(refused.get("ref").asText()).isEqualTo("x");
-        assertThat(frames.next().get("field").asText()).isEqualTo("op");
+        JsonNode unknownOp = frames.next();
+        assertThat(unknownOp.get("field").asText()).isEqualTo("op");
+        assertThat(unknownOp.get("message").asText()).as("every op the socket takes is named")
+                .contains("send_batch", "unsubscribe", "extend");
     }
 
     /**
