@@ -56,7 +56,7 @@ final class Cli {
               network create --name N --agents a,b,c [--strategy round-robin|hierarchical|map-reduce|...]
                              [--description D]
               network list
-              network execute [--id NET] (--task FILE_OR_JSON | --objective TEXT) [--wait SECONDS]
+              network execute [--id NET] (--task FILE_OR_JSON | --objective TEXT) [--wait 60]
               network status  [--id NET]
               network optimize [--id NET]
               swarm join     --role load-balancer|resource-optimizer|task-coordinator|monitor --capability C
@@ -64,7 +64,7 @@ final class Cli {
               swarm list
               swarm status   [--swarm-id S]
               swarm coordinate --task-id T [--strategy map-reduce] [--objective TEXT] [--parameters JSON]
-                             [--swarm-id S] [--wait SECONDS]
+                             [--swarm-id S] [--wait 60]
               swarm consensus --task-id T [--algorithm majority-vote|weighted|quorum|unanimous] [--timeout 300]
               swarm leave    --swarm-id S [--member M]
               managed create --name N --model M [--system-prompt TEXT] [--capabilities a,b] [--replicas 1]

@@ -185,6 +185,11 @@ class MainTest {
                 .contains("[--data-dir data]").doesNotContain("llm-sim");
         assertThat(run("task", "--help")).isZero();
         assertThat(output()).contains("task create", "task stats").doesNotContain("token");
+        // Both wait for the run to end unless told otherwise, so their usage shows how long.
+        assertThat(run("network", "execute", "--help")).isZero();
+        assertThat(output()).contains("[--wait 60]");
+        assertThat(run("swarm", "coordinate", "--help")).isZero();
+        assertThat(output()).contains("[--wait 60]");
     }
 
     /** Regression: an empty data directory wrote access.json and journal/ into the current one, then failed. */
