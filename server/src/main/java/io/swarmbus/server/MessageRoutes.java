@@ -290,7 +290,8 @@ final class MessageRoutes {
         return field.flatMap(name -> body.number(name).map(seconds -> {
             if (!(seconds > 0) || seconds > SendRequest.MAX_TTL.toSeconds()) {
                 throw SwarmbusException.invalid(name, name + " must be positive and at most "
-                        + SendRequest.MAX_TTL.toSeconds() + " (" + SendRequest.MAX_TTL.toDays() + " days), was " + seconds);
+                        + SendRequest.MAX_TTL.toSeconds() + " (" + SendRequest.MAX_TTL.toDays() + " days), was "
+                        + java.math.BigDecimal.valueOf(seconds).stripTrailingZeros().toPlainString()); // not 3.1536001E7
             }
             return Duration.ofMillis(Math.max(1, (long) (seconds * 1000)));
         }));

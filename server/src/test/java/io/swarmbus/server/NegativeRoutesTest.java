@@ -271,6 +271,9 @@ class NegativeRoutesTest {
             assertThat(reply.status()).as(c.getKey()).isEqualTo(400);
             assertThat(reply.body().get("field").asText()).as(c.getKey()).isEqualTo(c.getValue());
         }
+        Reply pastAYear = call("POST", "/api/v1/messages", "{\"to\":\"alice\",\"content\":1,\"ttl_seconds\":31536001}", alice);
+        assertThat(pastAYear.body().get("message").asText()).as("the value as given, not as a double prints")
+                .endsWith("was 31536001");
         Reply badName = call("POST", "/auth/token", "{\"username\":\"x y\",\"password\":\"password-1\"}", null);
         assertThat(badName.status()).isEqualTo(400);
         assertThat(badName.body().get("field").asText()).isEqualTo("username");
