@@ -216,8 +216,10 @@ final class RequestBody {
         JsonNode node = root.get(field);
         Integer value = whole(node);
         if (value == null) {
-            throw SwarmbusException.invalid(field, "'" + field + "' must be a whole number from " + Integer.MIN_VALUE
-                    + " to " + Integer.MAX_VALUE + ", was " + node);
+            // Each field's own range is checked where it is read; here only what no field takes.
+            boolean tooLarge = node.isNumber() && Math.abs(node.asDouble()) > Integer.MAX_VALUE;
+            throw SwarmbusException.invalid(field, "'" + field + "' must be a whole number"
+                    + (tooLarge ? " from " + Integer.MIN_VALUE + " to " + Integer.MAX_VALUE : "") + ", was " + node);
         }
         return Optional.of(value);
     }

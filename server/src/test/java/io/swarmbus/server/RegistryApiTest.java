@@ -126,6 +126,11 @@ class RegistryApiTest {
                 .isEqualTo("role");
         assertThat(field(call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"a2\",\"max_concurrent_tasks\":0}")))
                 .isEqualTo("max_concurrent_tasks");
+        // The message names no range the field does not have (it once said "from -2147483648 to ...").
+        assertThat(call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"a2\",\"max_concurrent_tasks\":2.5}").body()
+                .get("message").asText()).isEqualTo("'max_concurrent_tasks' must be a whole number, was 2.5");
+        assertThat(call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"a2\",\"max_concurrent_tasks\":1e12}").body()
+                .get("message").asText()).contains("from -2147483648 to 2147483647");
         assertThat(field(call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"a2\",\"capabilities\":\"python\"}")))
                 .isEqualTo("capabilities");
         assertThat(field(call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"a2\",\"metadata\":{\"k\":1}}")))
