@@ -247,6 +247,16 @@ final class Auth {
     }
 
     /**
+     * {@link #requireOwner}, and the agent must be registered: an admin owns every inbox, the
+     * server's own ({@code swarmbus}, {@code llm}) among them, yet those take no tasks or swarm work.
+     */
+    void requireRegisteredOwner(Principal principal, AgentId agent) {
+        if (!owns(principal, agent) || registry.ownerOf(agent).isEmpty()) {
+            throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent + "' not found");
+        }
+    }
+
+    /**
      * Fails with 404 unless the caller may send as {@code from} to {@code to}: it owns the sender,
      * and, for a group, the group (others' groups are as hidden for sending as for reading).
      */

@@ -97,12 +97,8 @@ final class Swarms implements AutoCloseable {
         AgentId agent;
         if (join.agentId().isPresent()) {
             agent = AgentId.of(join.agentId().get());
-            auth.requireOwner(principal, agent);
-            // An inbox that is no registered agent (the server's own, such as swarmbus, which an admin may
-            // name) takes no tasks, and its membership would be dropped at the next start.
-            if (registry.ownerOf(agent).isEmpty()) {
-                throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + agent + "' not found");
-            }
+            // An inbox that is no registered agent takes no tasks, and its membership would be dropped at the next start.
+            auth.requireRegisteredOwner(principal, agent);
             if (swarms.getOrDefault(swarmId, Map.of()).containsKey(agent.value())) {
                 throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent " + agent + " is already a member of "
                         + swarmId);

@@ -93,7 +93,7 @@ final class TaskRoutes {
         Set<AgentId> candidates = new LinkedHashSet<>();
         for (String name : body.strings("candidates")) {
             AgentId agent = RequestBody.agentId("candidates", name);
-            auth.requireOwner(principal, agent);
+            auth.requireRegisteredOwner(principal, agent); // an admin's unregistered candidate would wait forever
             candidates.add(agent);
         }
         return candidates;

@@ -364,6 +364,9 @@ class TaskApiTest {
                 + "\"required_capabilities\":[\"python\"]}");
         JsonNode children = call("GET", "/api/v1/tasks?parent_id=" + parent, null).body().get("tasks");
         Reply nowhere = call(admin, "POST", "/api/v1/tasks", "{\"type\":\"story\",\"parent_id\":\"task-nope\"}");
+        // The server's own inbox is no agent: such a candidate once made a task that waited forever.
+        Reply serversOwn = call(admin, "POST", "/api/v1/tasks", "{\"type\":\"story\",\"candidates\":[\"swarmbus\"]}");
+        Reply ghost = call(admin, "POST", "/api/v1/tasks", "{\"type\":\"story\",\"candidates\":[\"ghost\"]}");
 
         // Before, the admin's subtask was a 404 "parent task does not exist".
         assertThat(sub.status()).as(sub.body().toString()).isEqualTo(201);
@@ -371,6 +374,8 @@ class TaskApiTest {
         assertThat(children).hasSize(1);
         assertThat(children.get(0).get("task_id").asText()).isEqualTo(sub.body().get("task_id").asText());
         assertThat(nowhere.status()).isEqualTo(404);
+        assertThat(serversOwn.status()).as(serversOwn.body().toString()).isEqualTo(404);
+        assertThat(ghost.body().get("message").asText()).isEqualTo("agent 'ghost' not found");
     }
 
     static String field(Reply reply) {
