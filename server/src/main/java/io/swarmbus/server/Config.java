@@ -58,7 +58,8 @@ final class Config {
     static final Key<Integer> TOKEN_EXPIRE_MINUTES = define("auth.token_expire_minutes",
             List.of("TOKEN_EXPIRE_MINUTES"), "int", "1440", s -> intIn(s, 1, 525_600), "Token lifetime in minutes.");
     static final Key<String> ADMIN_PASSWORD = define("auth.admin_password", List.of("SWARMBUS_ADMIN_PASSWORD"),
-            "string", "", s -> s, "Password of user `admin`, created on first start; generated and printed once if empty.");
+            "string", "", Config::adminPassword, "Password of user `admin`, created on first start; 8 to 256 characters, "
+                    + "generated and printed once if empty.");
     static final Key<Integer> RATE_LIMIT = define("limits.rate_limit_per_minute", List.of("RATE_LIMIT_PER_MINUTE"),
             "int", "300", s -> intIn(s, 1, 100_000_000), "Requests per principal per minute; beyond it 429 with Retry-After.");
     static final Key<Integer> HEARTBEAT_TTL_SECONDS = define("registry.heartbeat_ttl_seconds",
@@ -251,7 +252,7 @@ final class Config {
                 values.put(key.name(), key.parse().apply(text.trim()));
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("config key '" + key.name() + "' is invalid: " + e.getMessage()
-                        + " (was '" + text + "')");
+                        + (key == ADMIN_PASSWORD ? "" : " (was '" + text + "')")); // a password is not echoed
             }
         }
         return new Config(values);
@@ -384,6 +385,14 @@ final class Config {
             }
         }
         return String.join(",", entries);
+    }
+
+    /** Empty (one is generated), or a password {@code POST /api/v1/users} would take. */
+    private static String adminPassword(String text) {
+        if (!text.isEmpty() && (text.length() < 8 || text.length() > 256)) {
+            throw new IllegalArgumentException("must be 8 to 256 characters, or empty to have one generated");
+        }
+        return text;
     }
 
     private static String nonEmpty(String text) {

@@ -164,6 +164,20 @@ class ConfigTest {
                 .hasMessageContaining("unknown key 'server.prot'");
     }
 
+    /**
+     * Regression: a short admin password passed every check at start, then failed creating the user
+     * with "password must be 8 to 256 characters", naming no setting; the value is not echoed.
+     */
+    @Test
+    void anAdminPasswordTooShort_failsNamingTheKey_withoutShowingIt() {
+        assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("SWARMBUS_ADMIN_PASSWORD", "hunter2"), Map.of()))
+                .hasMessage("config key 'auth.admin_password' is invalid: must be 8 to 256 characters, or empty to "
+                        + "have one generated");
+        assertThat(Config.load(Optional.empty(), Map.of("SWARMBUS_ADMIN_PASSWORD", "hunter22"), Map.of())
+                .get(Config.ADMIN_PASSWORD)).isEqualTo("hunter22");
+        assertThat(Config.load(Optional.empty(), Map.of(), Map.of()).get(Config.ADMIN_PASSWORD)).isEmpty();
+    }
+
     /** Regression: an empty data directory wrote into the current one and then failed; an empty host listened on "". */
     @Test
     void emptyValuesAndListsWhereOneValueBelongs_failNamingTheKey() throws Exception {
