@@ -29,6 +29,7 @@ import javax.crypto.spec.PBEKeySpec;
  * directory, rewritten atomically (temp file, fsync, rename) on every change; changes are rare.
  */
 final class AccessStore {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(AccessStore.class);
     /** What every API key starts with, so a bearer value can be told from a JWT. */
     static final String API_KEY_PREFIX = "sbk_";
     private static final int ITERATIONS = 120_000;
@@ -91,14 +92,15 @@ final class AccessStore {
         RANDOM.nextBytes(salt);
         User user = new User(name, Base64.getEncoder().encodeToString(salt), hash(password, salt), admin);
         users.put(name, user);
-        save();
+        saveOrUndo(() -> users.remove(name));
         return user;
     }
 
     /** Removes a user, if there is one by that name. */
     synchronized void removeUser(String name) {
-        if (users.remove(name) != null) {
-            save();
+        User removed = users.remove(name);
+        if (removed != null) {
+            saveOrUndo(() -> users.put(name, removed));
         }
     }
 
@@ -127,7 +129,7 @@ final class AccessStore {
         RANDOM.nextBytes(raw);
         String key = API_KEY_PREFIX + HexFormat.of().formatHex(raw);
         apiKeys.put(sha256(key), owner);
-        save();
+        saveOrUndo(() -> apiKeys.remove(sha256(key)));
         return key;
     }
 
@@ -153,13 +155,20 @@ final class AccessStore {
     }
 
     synchronized void setGroupOwner(String group, String owner) {
-        groupOwners.put(group, owner);
-        save();
+        String before = groupOwners.put(group, owner);
+        saveOrUndo(() -> {
+            if (before == null) {
+                groupOwners.remove(group);
+            } else {
+                groupOwners.put(group, before);
+            }
+        });
     }
 
     synchronized void removeGroup(String group) {
-        if (groupOwners.remove(group) != null) {
-            save();
+        String owner = groupOwners.remove(group);
+        if (owner != null) {
+            saveOrUndo(() -> groupOwners.put(group, owner));
         }
     }
 
@@ -179,6 +188,19 @@ final class AccessStore {
                     .digest(text.getBytes(StandardCharsets.UTF_8)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is part of every JDK", e);
+        }
+    }
+
+    /**
+     * Saves a change made in memory, or takes it back with {@code undo} if it cannot be saved: a
+     * change the caller is told failed must not stay in force until the next restart loses it.
+     */
+    private void saveOrUndo(Runnable undo) {
+        try {
+            save();
+        } catch (RuntimeException e) {
+            undo.run();
+            throw e;
         }
     }
 
@@ -203,7 +225,19 @@ final class AccessStore {
                 dir.force(true);
             }
         } catch (IOException e) {
-            throw new SwarmbusException(ErrorCode.STORAGE_FAILURE, "cannot write " + file + ": " + e.getMessage(), e);
+            // The client is told why, not where: the path is the operator's, in the log.
+            LOG.error("cannot write {}", file, e);
+            throw new SwarmbusException(ErrorCode.STORAGE_FAILURE, "cannot save users, API keys and group owners "
+                    + "(access.json in the data directory): " + reason(e), e);
         }
+    }
+
+    /** Why a write failed, without the file's path, which a {@link java.nio.file.FileSystemException}'s message starts with. */
+    private static String reason(IOException e) {
+        if (e instanceof java.nio.file.FileSystemException failure) {
+            return failure.getReason() != null ? failure.getReason()
+                    : failure instanceof java.nio.file.AccessDeniedException ? "permission denied" : "I/O error";
+        }
+        return e.getMessage() != null ? e.getMessage() : "I/O error";
     }
 }

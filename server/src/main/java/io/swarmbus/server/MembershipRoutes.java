@@ -27,7 +27,12 @@ final class MembershipRoutes {
         Auth.Principal principal = Auth.principal(ctx);
         synchronized (this) {
             bus.createGroup(name, body.agents("agent_ids"));
-            auth.store().setGroupOwner(name, principal.name());
+            try {
+                auth.store().setGroupOwner(name, principal.name());
+            } catch (SwarmbusException e) { // an ownerless group would be no one's but the admins'
+                bus.deleteGroup(name);
+                throw e;
+            }
         }
         Http.json(ctx, 201, group(name));
     }

@@ -533,6 +533,36 @@ class AuthTest {
         assertThat(call("POST", "/api/v1/api-keys", "[1]", bearer(admin)).status()).isEqualTo(400);
     }
 
+    /**
+     * Regression: a user, key or group owner that access.json could not take (say, a full disk)
+     * was answered 503 yet kept in memory: the user could sign in, a retry was a 409, and the next
+     * restart lost it. The answer named the file's path too.
+     */
+    @Test
+    void aChangeAccessJsonCannotTake_isRefusedAndNotKept_andTheAnswerNamesNoPath() throws Exception {
+        start(false, 300);
+        String admin = token("admin", "the-admin-password");
+        Path blocker = java.nio.file.Files.createDirectory(dir.resolve("access.json.tmp")); // the save's temp file
+
+        Reply user = call("POST", "/api/v1/users", "{\"username\":\"carol\",\"password\":\"carol-password\"}",
+                bearer(admin));
+        assertThat(user.status()).isEqualTo(503);
+        assertThat(user.body().get("error").asText()).isEqualTo("storage_failure");
+        assertThat(user.raw().body()).contains("access.json").doesNotContain(dir.toString());
+        assertThat(call("POST", "/auth/token", "{\"username\":\"carol\",\"password\":\"carol-password\"}",
+                Map.of()).status()).as("carol was not created").isEqualTo(401);
+        assertThat(call("POST", "/api/v1/groups", "{\"group_name\":\"team\",\"agent_ids\":[]}", bearer(admin))
+                .status()).isEqualTo(503);
+        assertThat(call("GET", "/api/v1/groups/team", null, bearer(admin)).status()).isEqualTo(404);
+
+        java.nio.file.Files.delete(blocker);
+        assertThat(call("POST", "/api/v1/users", "{\"username\":\"carol\",\"password\":\"carol-password\"}",
+                bearer(admin)).status()).as("not 409: the failed attempt left nothing behind").isEqualTo(201);
+        assertThat(call("POST", "/api/v1/groups", "{\"group_name\":\"team\",\"agent_ids\":[]}", bearer(admin))
+                .status()).isEqualTo(201);
+        assertThat(AccessStore.open(dir).user("carol")).isPresent();
+    }
+
     @Test
     void rateLimit_answers429WithRetryAfter() throws Exception {
         start(true, 5);
