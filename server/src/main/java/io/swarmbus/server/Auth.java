@@ -65,7 +65,8 @@ final class Auth {
 
     /** Runs before every matched route: public paths pass; others need credentials and rate-limit room. */
     void filter(Context ctx) {
-        if (PUBLIC.contains(ctx.path())) {
+        // By the route matched, not the path: "/healthz/" is routed to "/healthz" and is as public.
+        if (PUBLIC.contains(HttpServer.routeOf(ctx))) {
             return;
         }
         ctx.attribute(ATTRIBUTE, admit(ctx.header("X-Api-Key"), authorization(ctx), ctx::header));

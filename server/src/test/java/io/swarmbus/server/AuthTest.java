@@ -563,6 +563,21 @@ class AuthTest {
         assertThat(AccessStore.open(dir).user("carol")).isPresent();
     }
 
+    /** Regression: with a trailing slash, which routes them all the same, they asked for credentials (401). */
+    @Test
+    void thePublicPaths_withATrailingSlash_needNoCredentialsEither() throws Exception {
+        start(false, 300);
+        for (String path : List.of("/healthz/", "/readyz/", "/health/", "/metrics/", "/openapi.json/")) {
+            HttpResponse<String> response = client.send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + server.port() + path)).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(response.statusCode()).as(path).isEqualTo(200);
+        }
+        Reply token = call("POST", "/auth/token/", "{\"username\":\"admin\",\"password\":\"the-admin-password\"}",
+                Map.of());
+        assertThat(token.status()).isEqualTo(200);
+        assertThat(call("GET", "/api/v1/agents/", null, Map.of()).status()).isEqualTo(401);
+    }
+
     @Test
     void rateLimit_answers429WithRetryAfter() throws Exception {
         start(true, 5);
