@@ -623,7 +623,11 @@ public final class HttpServer implements AutoCloseable {
                 case 405 -> ErrorCode.METHOD_NOT_ALLOWED;
                 default -> ErrorCode.INVALID_ARGUMENT;
             };
-            error.accept(ctx, new SwarmbusException(code, e.getMessage()));
+            String message = code == ErrorCode.REQUEST_TOO_LARGE // as the routes answered in front of Javalin say it
+                    ? "the request body is larger than the limit of " + ctx.appData(Http.BODY_LIMIT)
+                            + " bytes (server.max_request_bytes)"
+                    : e.getMessage();
+            error.accept(ctx, new SwarmbusException(code, message));
         });
         r.exception(Exception.class, (e, ctx) -> internal(ctx, e, audit));
         r.error(404, "*", ctx -> {

@@ -366,6 +366,8 @@ class HttpApiTest {
         assertThat(badId.status()).isEqualTo(400);
         assertThat(tooBig.status()).isEqualTo(413);
         assertThat(tooBig.body().get("error").asText()).isEqualTo("request_too_large");
+        assertThat(tooBig.body().get("message").asText()).as("not Jetty's bare 'Content Too Large'")
+                .matches("the request body is larger than the limit of \\d+ bytes \\(server.max_request_bytes\\)");
         Reply tooDeep = call("POST", "/api/v1/messages",
                 "{\"from\":\"a\",\"to\":\"b\",\"content\":" + "[".repeat(1500) + "]".repeat(1500) + "}");
         Reply longNumber = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":"
@@ -390,6 +392,7 @@ class HttpApiTest {
         assertThat(sent.statusCode()).as(sent.body()).isEqualTo(201);
         assertThat(tooBig.statusCode()).isEqualTo(413);
         assertThat(RequestBody.MAPPER.readTree(tooBig.body()).get("error").asText()).isEqualTo("request_too_large");
+        assertThat(RequestBody.MAPPER.readTree(tooBig.body()).get("message").asText()).contains("server.max_request_bytes");
         Reply received = call("POST", "/api/v1/agents/b/receive", "{\"max_messages\":10}");
         assertThat(received.body().get("messages")).hasSize(1);
         assertThat(received.body().get("messages").get(0).get("content").asText()).isEqualTo("chunked");
