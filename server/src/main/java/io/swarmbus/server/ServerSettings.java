@@ -109,8 +109,20 @@ public record ServerSettings(
             return Optional.of("JWT_SECRET is " + bytes + " bytes; HS256 needs at least " + Tokens.MIN_SECRET_BYTES);
         } else if (secret.chars().distinct().count() < 8) {
             return Optional.of("JWT_SECRET has fewer than 8 different characters, too few to be random");
+        } else if (repeatsAShorterValue(secret)) {
+            return Optional.of("JWT_SECRET is a shorter value over and over, too repetitive to be random");
         }
         return Optional.empty();
+    }
+
+    /** Whether {@code text} is a shorter value repeated ("0123456789" four times), the last copy perhaps cut short. */
+    private static boolean repeatsAShorterValue(String text) {
+        for (int period = 1; period <= text.length() / 2; period++) {
+            if (text.regionMatches(period, text, 0, text.length() - period)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Defaults for tests and embedding: dev mode, loopback, any port. */

@@ -115,6 +115,10 @@ class AuthTest {
                 "CHANGE_ME_to_a_long_random_string_0123", "JWT_SECRET looks like a well-known example value",
                 "a".repeat(40), "JWT_SECRET has fewer than 8 different characters",
                 "abababababababababababababababababababab", "JWT_SECRET has fewer than 8 different characters",
+                // Regression: enough different characters let a repeated value through.
+                "0123456789".repeat(4), "JWT_SECRET is a shorter value over and over",
+                "abcdefgh".repeat(4), "JWT_SECRET is a shorter value over and over",
+                "my-jwt-signing-key-".repeat(2) + "my", "JWT_SECRET is a shorter value over and over",
                 // Regression: a short secret was called a placeholder.
                 "k3Xq9v", "JWT_SECRET is 6 bytes; HS256 needs at least 32");
         refused.forEach((secret, why) -> assertThat(ServerSettings.weakness(secret)).as(secret).hasValueSatisfying(
