@@ -60,18 +60,39 @@ final class AccessStore {
             if (Files.exists(store.file)) {
                 store.load(RequestBody.MAPPER.readTree(Files.readAllBytes(store.file)));
             }
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw store.damaged("it is not valid JSON (line " + e.getLocation().getLineNr() + ", column "
+                    + e.getLocation().getColumnNr() + ")");
         } catch (IOException e) {
             throw new SwarmbusException(ErrorCode.STORAGE_FAILURE, "cannot read " + store.file + ": " + e.getMessage(), e);
         }
         return store;
     }
 
+    /**
+     * Reads the store. A file that is not what {@link #save} writes is refused: read as no users,
+     * the server would make a new admin and write over every user and key.
+     */
     private void load(JsonNode root) {
-        root.path("users").forEach(u -> users.put(u.get("name").asText(), new User(u.get("name").asText(),
-                u.get("salt").asText(), u.get("hash").asText(), u.get("admin").asBoolean())));
+        if (root == null || !root.isObject()) {
+            throw damaged("it holds no JSON object");
+        }
+        for (JsonNode u : root.path("users")) {
+            if (!u.path("name").isTextual() || !u.path("salt").isTextual() || !u.path("hash").isTextual()
+                    || !u.path("admin").isBoolean()) {
+                throw damaged("a user in it lacks its name, salt, hash or admin flag");
+            }
+            users.put(u.get("name").asText(), new User(u.get("name").asText(), u.get("salt").asText(),
+                    u.get("hash").asText(), u.get("admin").asBoolean()));
+        }
         root.path("api_keys").properties().forEach(e -> apiKeys.put(e.getKey(), e.getValue().asText()));
         root.path("agent_owners").properties().forEach(e -> agentOwners.put(e.getKey(), e.getValue().asText()));
         root.path("group_owners").properties().forEach(e -> groupOwners.put(e.getKey(), e.getValue().asText()));
+    }
+
+    private SwarmbusException damaged(String why) {
+        return new SwarmbusException(ErrorCode.STORAGE_FAILURE, "cannot read " + file + ": " + why
+                + "; restore it from a backup, or move it away to start with no users but a new admin");
     }
 
     boolean hasUsers() {

@@ -567,6 +567,24 @@ class AuthTest {
         assertThat(AccessStore.open(dir).user("carol")).isPresent();
     }
 
+    /**
+     * Regression: an access.json that was empty or no JSON object was read as no users, so the
+     * server made a new admin and wrote over it; one with a user lacking a field ended the start
+     * with a NullPointerException's stack.
+     */
+    @Test
+    void aDamagedAccessJson_stopsTheStartNamingIt_andIsNotWrittenOver() throws Exception {
+        Path file = dir.resolve("access.json");
+        for (String damaged : List.of("", "[]", "{\"users\":[{\"name\":\"x\"}]}", "{\"users\":[")) {
+            java.nio.file.Files.writeString(file, damaged);
+            assertThatThrownBy(() -> AccessStore.open(dir)).as(damaged)
+                    .isInstanceOf(io.swarmbus.SwarmbusException.class)
+                    .hasMessageStartingWith("cannot read " + file + ": ")
+                    .hasMessageContaining("restore it from a backup");
+            assertThat(java.nio.file.Files.readString(file)).isEqualTo(damaged);
+        }
+    }
+
     /** Regression: with a trailing slash, which routes them all the same, they asked for credentials (401). */
     @Test
     void thePublicPaths_withATrailingSlash_needNoCredentialsEither() throws Exception {
