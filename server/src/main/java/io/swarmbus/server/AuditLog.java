@@ -103,7 +103,12 @@ final class AuditLog implements AutoCloseable {
 
     /** Records an error answered to {@code method path}. */
     void error(io.swarmbus.SwarmbusException e, String method, String path) {
-        record(Stream.ERRORS, e.code().code(), Map.of("status", e.code().httpStatus(), "message", e.getMessage(),
+        error(e, e.code().httpStatus(), method, path);
+    }
+
+    /** Records an error answered with {@code status}, which Jetty may have chosen (431 for headers too large). */
+    void error(io.swarmbus.SwarmbusException e, int status, String method, String path) {
+        record(Stream.ERRORS, e.code().code(), Map.of("status", status, "message", e.getMessage(),
                 "method", method, "path", path));
     }
 

@@ -49,7 +49,7 @@ final class JsonErrorHandler extends ErrorHandler {
         String method = request == null ? "-" : request.getMethod();
         if (request == null || request.getAttribute(RECORDED) == null) {
             metrics.record(method, "unmatched", status, 0); // refused before any route: no time of its own to speak of
-            audit.error(error, method, path == null ? "/" : path);
+            audit.error(error, status, method, path == null ? "/" : path);
         }
         CoreHttp.json(response, status, ErrorAnswer.of(path == null ? "/" : path, error).body(), callback);
     }

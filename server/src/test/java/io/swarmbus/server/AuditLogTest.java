@@ -162,6 +162,30 @@ class AuditLogTest {
         assertThat(lines(audit, "message_audit_").getFirst().has("not_reached")).isFalse();
     }
 
+    /** Regression: Jetty's 431 and 414 were written down as 413, the status of their error code. */
+    @Test
+    void whatJettyRefuses_isRecordedWithTheStatusAnswered() throws Exception {
+        Path audit = dir.resolve("audit");
+        MessageBus bus = MessageBus.open(BusConfig.builder(dir.resolve("data")).build());
+        AuditLog log = AuditLog.start(audit, 30, Clock.systemUTC());
+        HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir.resolve("data")), log);
+        try {
+            HttpResponse<String> headers = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                    + server.port() + "/api/v1/agents")).header("X-Big", "x".repeat(20_000)).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> uri = send(server.port(), "GET", "/api/v1/agents/" + "a".repeat(100_000), null, null);
+            assertThat(headers.statusCode()).isEqualTo(431);
+            assertThat(uri.statusCode()).isEqualTo(414);
+            List<JsonNode> errors = awaitLines(audit, "errors_", 2);
+            assertThat(errors).extracting(e -> e.get("status").asInt()).containsExactly(431, 414);
+            assertThat(errors).extracting(e -> e.get("event").asText()).containsOnly("request_too_large");
+        } finally {
+            server.close();
+            bus.close();
+            log.close();
+        }
+    }
+
     @Test
     void retention_deletesFilesOlderThanItsDays() throws Exception {
         Path audit = Files.createDirectories(dir.resolve("audit"));
