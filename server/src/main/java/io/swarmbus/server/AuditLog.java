@@ -108,8 +108,12 @@ final class AuditLog implements AutoCloseable {
 
     /** Records an error answered with {@code status}, which Jetty may have chosen (431 for headers too large). */
     void error(io.swarmbus.SwarmbusException e, int status, String method, String path) {
-        record(Stream.ERRORS, e.code().code(), Map.of("status", status, "message", e.getMessage(),
-                "method", method, "path", path));
+        error(e.code().code(), status, e.getMessage(), method, path);
+    }
+
+    /** Records an error answered with {@code status} under {@code code}, as the LLM gateway's refusals are. */
+    void error(String code, int status, String message, String method, String path) {
+        record(Stream.ERRORS, code, Map.of("status", status, "message", message, "method", method, "path", path));
     }
 
     /**

@@ -115,6 +115,7 @@ final class GatewayHandler extends Handler.Wrapper {
                 callback.succeeded();
             }
         } catch (LlmGateway.Refused refused) {
+            audit.error(refused.code(), refused.status(), refused.getMessage(), method, path);
             if (refused.retryAfterSeconds() > 0) {
                 response.getHeaders().put(HttpHeader.RETRY_AFTER, refused.retryAfterSeconds());
             }

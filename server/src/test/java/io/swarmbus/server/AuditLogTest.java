@@ -162,6 +162,31 @@ class AuditLogTest {
         assertThat(lines(audit, "message_audit_").getFirst().has("not_reached")).isFalse();
     }
 
+    /** Regression: the LLM gateway's refusals (an unknown model, a limit, a full queue) were not recorded. */
+    @Test
+    void theLlmGatewaysRefusals_areRecordedAsEveryErrorIs() throws Exception {
+        Path audit = dir.resolve("audit");
+        MessageBus bus = MessageBus.open(BusConfig.builder(dir.resolve("data")).build());
+        AuditLog log = AuditLog.start(audit, 30, Clock.systemUTC());
+        HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir.resolve("data")), log);
+        try {
+            String token = RequestBody.MAPPER.readTree(send(server.port(), "POST", "/auth/token", null,
+                    "{\"username\":\"agent1\",\"password\":\"password\"}").body()).get("access_token").asText();
+            assertThat(post(server.port(), "/v1/chat/completions", token,
+                    "{\"model\":\"no-such-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"))
+                    .isEqualTo(404);
+            JsonNode line = awaitLines(audit, "errors_", 1).getFirst();
+            assertThat(line.get("event").asText()).isEqualTo("model_not_found");
+            assertThat(line.get("status").asInt()).isEqualTo(404);
+            assertThat(line.get("path").asText()).isEqualTo("/v1/chat/completions");
+            assertThat(line.get("message").asText()).contains("no-such-model");
+        } finally {
+            server.close();
+            bus.close();
+            log.close();
+        }
+    }
+
     /** Regression: Jetty's 431 and 414 were written down as 413, the status of their error code. */
     @Test
     void whatJettyRefuses_isRecordedWithTheStatusAnswered() throws Exception {
