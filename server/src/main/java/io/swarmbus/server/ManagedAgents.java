@@ -71,14 +71,21 @@ final class ManagedAgents implements AutoCloseable {
         table.rows().forEach((name, bytes) -> pools.put(name, new ManagedPool(ManagedTemplate.fromJson(
                 JsonRows.read(bytes)), callsPerTask)));
         // Replicas of the last run come back under their names, with their inboxes and the tasks
-        // given to them; those beyond the count, or of a pool since deleted, are removed.
+        // given to them; those beyond the count, or of a pool since deleted, are removed. Any user
+        // may set an agent's metadata, so only an agent named like a replica of the pool, and for
+        // a pool still there owned by the pool's owner, is taken for one: not another user's agent.
         Map<String, List<AgentId>> left = new java.util.HashMap<>();
         for (AgentInfo agent : registry.list()) {
             String pool = agent.profile().metadata().get(POOL_METADATA);
-            if (pool != null && pools.containsKey(pool)) {
-                left.computeIfAbsent(pool, p -> new java.util.ArrayList<>()).add(agent.profile().id());
-            } else if (pool != null) {
-                removeAgent(agent.profile().id());
+            AgentId id = agent.profile().id();
+            if (pool == null || !id.value().matches(java.util.regex.Pattern.quote(pool) + "-[0-9]+")) {
+                continue;
+            }
+            ManagedPool of = pools.get(pool);
+            if (of == null) {
+                removeAgent(id);
+            } else if (of.template().owner().equals(agent.profile().owner())) {
+                left.computeIfAbsent(pool, p -> new java.util.ArrayList<>()).add(id);
             }
         }
         pools.forEach((name, pool) -> {

@@ -134,6 +134,33 @@ class ManagedAgentsTest {
         await("/api/v1/tasks/" + second, t -> t.path("status").asText().equals("completed"), 10);
     }
 
+    /** Regression: a restart took any agent whose metadata named a pool for a replica, another user's too. */
+    @Test
+    void aRestart_leavesAgentsThatOnlyClaimToBeReplicas() throws Exception {
+        LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "8");
+        start("http://127.0.0.1:" + sim.port() + "/v1");
+        assertThat(call("POST", "/api/v1/managed-agents", "{\"name\":\"writer\",\"model\":\"m\",\"replicas\":2,"
+                + "\"max_replicas\":2}").status()).isEqualTo(201);
+        String stranger = api.token("stranger");
+        for (String agent : List.of("spy:writer", "writer-7:writer", "keep:ghost")) {
+            String[] idAndPool = agent.split(":");
+            Reply registered = api.call(stranger, "POST", "/api/v1/agents", "{\"agent_id\":\"" + idAndPool[0]
+                    + "\",\"metadata\":{\"managed_pool\":\"" + idAndPool[1] + "\"}}");
+            assertThat(registered.status()).as(registered.body().toString()).isEqualTo(201);
+        }
+
+        restart();
+
+        String strangerAgain = api.token("stranger");
+        for (String agent : List.of("spy", "writer-7", "keep")) {
+            Reply theirs = api.call(strangerAgain, "GET", "/api/v1/agents/" + agent, null);
+            assertThat(theirs.status()).as(agent + " " + theirs.body()).isEqualTo(200);
+            assertThat(theirs.body().get("owner").asText()).isEqualTo("stranger");
+        }
+        assertThat(call("GET", "/api/v1/managed-agents/writer", null).body().get("replica_agents"))
+                .extracting(r -> r.get("agent_id").asText()).containsExactlyInAnyOrder("writer-1", "writer-2");
+    }
+
     /** Regression: a replica could take another user's name, that user's default agent id, as its own id. */
     @Test
     void aReplica_isNotNamedLikeAnotherUser() throws Exception {
