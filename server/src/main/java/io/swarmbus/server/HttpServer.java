@@ -346,6 +346,11 @@ public final class HttpServer implements AutoCloseable {
         return llmConnector.map(c -> OptionalInt.of(c.getLocalPort())).orElse(OptionalInt.empty());
     }
 
+    /** The managed agent pools, for tests that drive them between requests. */
+    ManagedAgents managed() {
+        return managed;
+    }
+
     /** Sets the connectors' idle timeout (Jetty's default is 30 s), for tests that outwait it. */
     void idleTimeout(java.time.Duration timeout) {
         for (var connector : app.jettyServer().server().getConnectors()) {

@@ -105,11 +105,11 @@ final class ManagedAgents implements AutoCloseable {
     ObjectNode create(ManagedTemplate template) {
         requireServed(template.model());
         ManagedPool pool = new ManagedPool(template, callsPerTask);
-        if (pools.putIfAbsent(template.name(), pool) != null) {
-            throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "a managed agent pool named '" + template.name()
-                    + "' exists");
-        }
-        synchronized (pool) { // the scaler may find the pool in the map already, and resizes under this lock
+        synchronized (pool) { // the scaler, or a delete, may find the pool in the map already: both lock it
+            if (pools.putIfAbsent(template.name(), pool) != null) {
+                throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "a managed agent pool named '" + template.name()
+                        + "' exists");
+            }
             save(template);
             resize(pool, template.replicas());
             pool.record(new ManagedPool.Decision(0, pool.replicas.size(), "created"), clock.instant());
@@ -134,6 +134,10 @@ final class ManagedAgents implements AutoCloseable {
     /** Sets the replica count and bounds; the scaler keeps moving the count within the new bounds. */
     ObjectNode scale(ManagedPool pool, int replicas, int min, int max) {
         synchronized (pool) {
+            if (!live(pool)) { // deleted since it was looked up: starting replicas now would leak them
+                throw new SwarmbusException(ErrorCode.NOT_FOUND, "managed agent pool '" + pool.template().name()
+                        + "' not found");
+            }
             ManagedTemplate changed = pool.template().withReplicas(replicas, min, max);
             ManagedPool.Decision decision = new ManagedPool.Decision(pool.replicas.size(), replicas, "set by "
                     + "request");
@@ -147,9 +151,11 @@ final class ManagedAgents implements AutoCloseable {
 
     /** Stops every replica, removes them from the registry, and forgets the pool. */
     void delete(ManagedPool pool) {
-        pools.remove(pool.template().name());
-        table.remove(pool.template().name());
-        synchronized (pool) {
+        synchronized (pool) { // not while the scaler resizes it, which would start and save it again
+            if (!pools.remove(pool.template().name(), pool)) {
+                return; // deleted already
+            }
+            table.remove(pool.template().name());
             List<ManagedReplica> replicas = List.copyOf(pool.replicas);
             pool.replicas.clear();
             stopAll(replicas);
@@ -161,6 +167,9 @@ final class ManagedAgents implements AutoCloseable {
     void scaleOnce() {
         for (ManagedPool pool : List.copyOf(pools.values())) {
             synchronized (pool) {
+                if (!live(pool)) {
+                    continue; // deleted since the list was taken
+                }
                 pool.replicas.forEach(r -> registry.heartbeat(r.id(), Optional.empty(), Optional.empty(), Map.of()));
                 Load load = load(pool);
                 ManagedPool.Decision decision = pool.decide(load.queue(), load.anyIdle(), clock.instant());
@@ -175,6 +184,11 @@ final class ManagedAgents implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /** Whether {@code pool} is still one of the pools, not deleted: checked under its lock. */
+    private boolean live(ManagedPool pool) {
+        return pools.get(pool.template().name()) == pool;
     }
 
     /** A pool's queue depth, and whether any replica works on nothing. */

@@ -161,6 +161,29 @@ class ManagedAgentsTest {
                 .extracting(r -> r.get("agent_id").asText()).containsExactlyInAnyOrder("writer-1", "writer-2");
     }
 
+    /**
+     * Regression: a resize of a pool deleted meanwhile (a PUT of its replicas racing its DELETE, or
+     * the scaler's tick) started replicas no pool owned and saved the deleted pool again.
+     */
+    @Test
+    void aPoolDeletedWhileBeingResized_staysDeleted_andLeavesNoReplicas() throws Exception {
+        LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
+        start("http://127.0.0.1:" + sim.port() + "/v1");
+        assertThat(call("POST", "/api/v1/managed-agents", "{\"name\":\"a\",\"model\":\"m\",\"max_replicas\":3}")
+                .status()).isEqualTo(201);
+        ManagedPool looked = server.managed().require("a", "team", false); // as PUT .../replicas looks it up
+
+        assertThat(call("DELETE", "/api/v1/managed-agents/a", null).status()).isEqualTo(200);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> server.managed().scale(looked, 3, 1, 3))
+                .isInstanceOf(io.swarmbus.SwarmbusException.class).hasMessageContaining("not found");
+
+        for (String replica : List.of("a-1", "a-2", "a-3")) {
+            assertThat(call("GET", "/api/v1/agents/" + replica, null).status()).as(replica).isEqualTo(404);
+        }
+        restart();
+        assertThat(call("GET", "/api/v1/managed-agents/a", null).status()).isEqualTo(404);
+    }
+
     /** Regression: a replica could take another user's name, that user's default agent id, as its own id. */
     @Test
     void aReplica_isNotNamedLikeAnotherUser() throws Exception {
