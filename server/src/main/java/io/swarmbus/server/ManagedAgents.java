@@ -170,6 +170,7 @@ final class ManagedAgents implements AutoCloseable {
                 if (!live(pool)) {
                     continue; // deleted since the list was taken
                 }
+                replaceDeleted(pool);
                 pool.replicas.forEach(r -> registry.heartbeat(r.id(), Optional.empty(), Optional.empty(), Map.of()));
                 Load load = load(pool);
                 ManagedPool.Decision decision = pool.decide(load.queue(), load.anyIdle(), clock.instant());
@@ -184,6 +185,24 @@ final class ManagedAgents implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * Stops the replicas whose agent was deleted by hand ({@code DELETE /api/v1/agents/{id}}) and
+     * starts others in their place: otherwise the pool counts a replica that takes no tasks, and
+     * its heartbeat fails every tick.
+     */
+    private void replaceDeleted(ManagedPool pool) {
+        List<ManagedReplica> gone = pool.replicas.stream().filter(r -> registry.get(r.id()).isEmpty()).toList();
+        if (gone.isEmpty()) {
+            return;
+        }
+        int count = pool.replicas.size();
+        pool.replicas.removeAll(gone);
+        stopAll(gone); // its inbox is gone too, so each reader ends at once
+        resize(pool, count);
+        pool.record(new ManagedPool.Decision(count, count, "replaced " + gone.stream().map(r -> r.id().value())
+                .toList() + ", deleted as agents"), clock.instant());
     }
 
     /** Whether {@code pool} is still one of the pools, not deleted: checked under its lock. */

@@ -184,6 +184,23 @@ class ManagedAgentsTest {
         assertThat(call("GET", "/api/v1/managed-agents/a", null).status()).isEqualTo(404);
     }
 
+    /** Regression: a replica deleted as an agent stayed in its pool, which then took no tasks and never scaled. */
+    @Test
+    void aReplicaDeletedAsAnAgent_isReplaced_andThePoolKeepsTakingTasks() throws Exception {
+        LlmSimServer sim = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "8");
+        start("http://127.0.0.1:" + sim.port() + "/v1");
+        assertThat(call("POST", "/api/v1/managed-agents", "{\"name\":\"writer\",\"model\":\"m\","
+                + "\"capabilities\":[\"write\"],\"replicas\":1,\"max_replicas\":1}").status()).isEqualTo(201);
+
+        assertThat(call("DELETE", "/api/v1/agents/writer-1", null).status()).isEqualTo(200);
+
+        String id = task("{\"type\":\"draft\",\"description\":\"Draft\",\"required_capabilities\":[\"write\"]}");
+        await("/api/v1/tasks/" + id, t -> t.path("status").asText().equals("completed"), 10);
+        JsonNode pool = call("GET", "/api/v1/managed-agents/writer", null).body();
+        assertThat(pool.get("replica_agents")).hasSize(1);
+        assertThat(pool.get("scaling_events").toString()).contains("deleted as agents");
+    }
+
     /** Regression: a replica could take another user's name, that user's default agent id, as its own id. */
     @Test
     void aReplica_isNotNamedLikeAnotherUser() throws Exception {
