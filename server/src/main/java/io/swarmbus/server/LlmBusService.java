@@ -101,14 +101,22 @@ final class LlmBusService {
     /** Answers one request and acknowledges it; a response that cannot be sent leaves it for redelivery. */
     void handle(Delivery delivery) {
         Message message = delivery.message();
+        if (message.from().equals(ADDRESS)) { // an answer of its own sent back here: answering it would loop
+            bus.ackAsync(ADDRESS, List.of(delivery.id()));
+            return;
+        }
+        AgentId replyTo = message.replyTo().map(AgentId::of).orElse(message.from());
         String reply;
-        if (!message.type().equals(REQUEST)) {
+        if (replyTo.equals(ADDRESS)) {
+            replyTo = message.from();
+            reply = error(400, "invalid_request_error", "reply_to must be an agent of yours, not the llm address");
+        } else if (!message.type().equals(REQUEST)) {
             reply = error(400, "invalid_request_error", "the llm address takes llm_request messages, not '"
                     + message.type().name() + "'");
         } else {
             reply = answer(message);
         }
-        Address to = Address.agent(message.replyTo().map(AgentId::of).orElse(message.from()));
+        Address to = Address.agent(replyTo);
         SendRequest.Builder response = SendRequest.builder(ADDRESS, to).type(RESPONSE).content(reply)
                 .priority(message.priority()).correlationId(message.correlationId().orElse(message.id().toString()));
         message.conversationId().ifPresent(response::conversationId);

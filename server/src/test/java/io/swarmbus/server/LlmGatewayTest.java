@@ -814,6 +814,27 @@ class LlmGatewayTest {
         assertThat(post(token, "/api/v1/agents", "{\"agent_id\":\"llm\"}", Map.of()).statusCode()).isEqualTo(409);
     }
 
+    /** Regression: an llm_request with reply_to "llm" had the llm address answer itself, without end. */
+    @Test
+    void anLlmRequestAskingForItsAnswerAtTheLlmAddress_isRefused_ratherThanAnsweredInALoop() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "6");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
+        post(token, "/api/v1/agents", "{\"agent_id\":\"planner\"}", Map.of());
+        assertThat(post(token, "/api/v1/messages", """
+                {"from": "planner", "to": "llm", "type": "llm_request", "correlation_id": "c-1", "reply_to": "llm",
+                 "content": {"model": "m", "messages": [{"role": "user", "content": "plan the day"}]}}
+                """, Map.of()).statusCode()).isEqualTo(201);
+
+        JsonNode answer = RequestBody.MAPPER.readTree(post(token, "/api/v1/agents/planner/receive",
+                "{\"max_messages\":1,\"timeout\":10}", Map.of()).body()).at("/messages/0");
+        assertThat(answer.path("correlation_id").asText()).isEqualTo("c-1");
+        assertThat(answer.at("/content/status").asInt()).isEqualTo(400);
+        assertThat(answer.at("/content/error/message").asText()).contains("reply_to");
+        Thread.sleep(500);
+        assertThat(bus.stats().sent()).as("the request and its one answer").isEqualTo(2);
+        assertThat(a.simulator().stats().requests()).isZero();
+    }
+
     @Test
     void anAnswerTooLargeForAMessage_isAnsweredWithAnError_notAskedForAgainAndAgain() throws Exception {
         LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0", "output-tokens", "2000");
