@@ -122,6 +122,14 @@ final class LlmBusService {
         message.conversationId().ifPresent(response::conversationId);
         try {
             sendResponse(response);
+        } catch (SwarmbusException e) {
+            if (e.code() != ErrorCode.NOT_FOUND) {
+                LOG.info("llm_response to {} for {} not sent: {}", to, message.id(), e.getMessage());
+                return; // not acknowledged: delivered again when the lease ends
+            }
+            // The agent to answer was deleted meanwhile: delivered again, the request would only
+            // ask the model and bill its owner once more, with no one to answer still.
+            LOG.info("llm_response for {} dropped: {}", message.id(), e.getMessage());
         } catch (RuntimeException e) {
             LOG.info("llm_response to {} for {} not sent: {}", to, message.id(), e.getMessage());
             return; // not acknowledged: delivered again when the lease ends

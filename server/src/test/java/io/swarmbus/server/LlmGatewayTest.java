@@ -814,6 +814,31 @@ class LlmGatewayTest {
         assertThat(post(token, "/api/v1/agents", "{\"agent_id\":\"llm\"}", Map.of()).statusCode()).isEqualTo(409);
     }
 
+    /** Regression: a request whose sender was deleted before its answer stayed unacknowledged, to be asked again. */
+    @Test
+    void anLlmRequestWhoseSenderIsDeletedMeanwhile_isAcknowledged_notAskedAgain() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1000", "decode-rate", "0", "output-tokens", "6");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
+        post(token, "/api/v1/agents", "{\"agent_id\":\"planner\"}", Map.of());
+        assertThat(post(token, "/api/v1/messages", """
+                {"from": "planner", "to": "llm", "type": "llm_request", "correlation_id": "c-1",
+                 "content": {"model": "m", "messages": [{"role": "user", "content": "plan the day"}]}}
+                """, Map.of()).statusCode()).isEqualTo(201);
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (a.simulator().stats().requests() == 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertThat(delete(token, "/api/v1/agents/planner")).isEqualTo(200);
+
+        io.swarmbus.messaging.AgentId llm = io.swarmbus.messaging.AgentId.of("llm");
+        deadline = System.nanoTime() + 5_000_000_000L;
+        while (bus.inboxStats(llm).leased() + bus.inboxStats(llm).pending() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertThat(bus.inboxStats(llm).leased()).as("acknowledged, not left to be delivered again").isZero();
+        assertThat(bus.inboxStats(llm).pending()).isZero();
+    }
+
     /** Regression: an llm_request with reply_to "llm" had the llm address answer itself, without end. */
     @Test
     void anLlmRequestAskingForItsAnswerAtTheLlmAddress_isRefused_ratherThanAnsweredInALoop() throws Exception {
