@@ -87,6 +87,10 @@ public final class CallBody {
         if (model != null && !model.isTextual()) {
             throw new Invalid("model", "'model' must be a string");
         }
+        // As OpenAI refuses it: "yes" read as false would answer at once what the client reads as a stream.
+        if (stream != null && !stream.isBoolean() && !stream.isNull()) {
+            throw new Invalid("stream", "'stream' must be true or false, was " + stream);
+        }
         return new CallBody(bytes, null, model, stream, options);
     }
 

@@ -35,15 +35,19 @@ class CallBodyTest {
     /** The same reading as the tree's {@code asBoolean}, which the gateway used before. */
     @Test
     void streamFlags_readLikeTheTreeReadsThem() {
-        for (String stream : new String[] {"true", "\"true\"", "1", "false", "\"yes\"", "0", "null", "{}"}) {
+        for (String stream : new String[] {"true", "false", "null"}) {
             String json = "{\"model\":\"m\",\"stream\":" + stream + ",\"stream_options\":{\"include_usage\":" + stream + "}}";
             CallBody received = parse(json);
             CallBody built = CallBody.of(parse(json).tree());
             assertThat(received.stream()).as(stream).isEqualTo(built.stream());
             assertThat(received.includeUsage()).as(stream).isEqualTo(built.includeUsage());
         }
-        assertThat(parse("{\"stream\":\"true\"}").stream()).isTrue();
-        assertThat(parse("{\"stream\":0}").stream()).isFalse();
+        // Anything else is refused, as OpenAI refuses it: a backend reading "yes" or 1 leniently
+        // (pydantic does) would stream an answer the gateway was told not to expect as a stream.
+        for (String stream : new String[] {"\"true\"", "1", "\"yes\"", "0", "{}"}) {
+            assertThatThrownBy(() -> parse("{\"model\":\"m\",\"stream\":" + stream + "}")).as(stream)
+                    .isInstanceOf(CallBody.Invalid.class).hasMessageStartingWith("'stream' must be true or false");
+        }
     }
 
     @Test
@@ -64,6 +68,10 @@ class CallBodyTest {
                 .hasMessage("'model' must be a string").extracting(e -> ((CallBody.Invalid) e).field()).isEqualTo("model");
         assertThatThrownBy(() -> parse("{\"model\":null}")).isInstanceOf(CallBody.Invalid.class)
                 .hasMessage("'model' must be a string");
+        assertThatThrownBy(() -> parse("{\"model\":\"m\",\"stream\":\"yes\"}")).isInstanceOf(CallBody.Invalid.class)
+                .hasMessage("'stream' must be true or false, was \"yes\"").extracting(e -> ((CallBody.Invalid) e).field())
+                .isEqualTo("stream");
+        assertThat(parse("{\"model\":\"m\",\"stream\":null}").stream()).isFalse();
         assertThatThrownBy(() -> parse("")).isInstanceOf(CallBody.Invalid.class);
         assertThatThrownBy(() -> parse("{\"model\":\"m\"} trailing")).isInstanceOf(CallBody.Invalid.class);
         assertThatThrownBy(() -> parse("{\"model\":\"m\"}{\"model\":\"n\"}")).isInstanceOf(CallBody.Invalid.class)

@@ -166,23 +166,32 @@ final class ManagedAgents implements AutoCloseable {
     /** Every pool's decision now: for the scaler, and for tests that drive it. */
     void scaleOnce() {
         for (ManagedPool pool : List.copyOf(pools.values())) {
-            synchronized (pool) {
-                if (!live(pool)) {
-                    continue; // deleted since the list was taken
-                }
-                replaceDeleted(pool);
-                pool.replicas.forEach(r -> registry.heartbeat(r.id(), Optional.empty(), Optional.empty(), Map.of()));
-                Load load = load(pool);
-                ManagedPool.Decision decision = pool.decide(load.queue(), load.anyIdle(), clock.instant());
-                if (decision.to() != decision.from()) {
-                    resize(pool, decision.to());
-                    pool.template(pool.template().withReplicas(pool.replicas.size(), pool.template().minReplicas(),
-                            pool.template().maxReplicas()));
-                    save(pool.template());
-                    pool.record(decision, clock.instant());
-                    LOG.info("managed pool {}: {} -> {} replicas: {}", pool.template().name(), decision.from(),
-                            decision.to(), decision.reason());
-                }
+            try {
+                scaleOne(pool);
+            } catch (RuntimeException e) { // one pool's failure must not stop the others' scaling
+                LOG.warn("managed pool {}: scaling failed: {}", pool.template().name(), e.getMessage());
+            }
+        }
+    }
+
+    /** One pool's decision now, under its lock. */
+    private void scaleOne(ManagedPool pool) {
+        synchronized (pool) {
+            if (!live(pool)) {
+                return; // deleted since the list was taken
+            }
+            replaceDeleted(pool);
+            pool.replicas.forEach(r -> registry.heartbeat(r.id(), Optional.empty(), Optional.empty(), Map.of()));
+            Load load = load(pool);
+            ManagedPool.Decision decision = pool.decide(load.queue(), load.anyIdle(), clock.instant());
+            if (decision.to() != decision.from()) {
+                resize(pool, decision.to());
+                pool.template(pool.template().withReplicas(pool.replicas.size(), pool.template().minReplicas(),
+                        pool.template().maxReplicas()));
+                save(pool.template());
+                pool.record(decision, clock.instant());
+                LOG.info("managed pool {}: {} -> {} replicas: {}", pool.template().name(), decision.from(),
+                        decision.to(), decision.reason());
             }
         }
     }
