@@ -310,7 +310,7 @@ final class Cli {
         Optional.ofNullable(options.get("priority")).ifPresent(v -> body.put("priority", v));
         String content = required(options, "content");
         try {
-            body.set("content", RequestBody.MAPPER.readTree(content));
+            body.set("content", readJson(content));
         } catch (IOException e) {
             body.put("content", content); // not JSON: send it as a string
         }
@@ -605,10 +605,19 @@ final class Cli {
 
     private static com.fasterxml.jackson.databind.JsonNode json(String text, String option) {
         try {
-            return RequestBody.MAPPER.readTree(text);
+            return readJson(text);
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw new IllegalArgumentException("--" + option + " must be JSON, e.g. '{\"doc\":\"q3.pdf\"}'");
         }
+    }
+
+    /**
+     * {@code text} as one JSON value, all of it: {@code 42 apples} is not JSON, where a plain read
+     * would take the 42 and drop the rest.
+     */
+    private static JsonNode readJson(String text) throws com.fasterxml.jackson.core.JsonProcessingException {
+        return RequestBody.MAPPER.reader()
+                .with(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS).readTree(text);
     }
 
     /** {@code ?name=value&...} for the options given among {@code names} (empty if none). */

@@ -177,6 +177,25 @@ class MainTest {
         }
     }
 
+    /** Regression: {@code --content '42 apples'} sent the number 42, dropping the rest unread. */
+    @Test
+    void contentThatOnlyStartsAsJson_isSentWhole_asText() throws Exception {
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
+                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
+            String url = "http://127.0.0.1:" + server.port();
+            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
+            String[] auth = {"--server", url, "--token", output().trim()};
+            assertThat(run(with(auth, "agent", "register", "--id", "w"))).isZero();
+            for (String content : new String[] {"42 apples", "{\"a\":1} and more", "true story"}) {
+                assertThat(run(with(auth, "send", "--from", "w", "--to", "w", "--content", content))).isZero();
+                assertThat(run(with(auth, "receive", "--agent", "w", "--ack", "--json"))).isZero();
+                assertThat(RequestBody.MAPPER.readTree(output()).at("/messages/0/content").asText()).isEqualTo(content);
+            }
+            assertThat(run(with(auth, "task", "create", "--type", "x", "--parameters", "{\"a\":1} x"))).isEqualTo(2);
+            assertThat(errorOutput()).startsWith("swarmbus: --parameters must be JSON");
+        }
+    }
+
     /** Regression: {@code serve --help} was refused as an unknown option. */
     @Test
     void help_afterACommand_printsItsUsage() {
