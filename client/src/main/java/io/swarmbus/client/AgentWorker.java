@@ -199,9 +199,10 @@ public final class AgentWorker implements AutoCloseable {
 
     private void run(TaskContext task, Delivery delivery) {
         try {
-            Object result;
+            JsonNode result;
             try {
-                result = handler.handle(task);
+                // Written here, so that a result Jackson cannot write fails the task like a throw.
+                result = SwarmbusClient.JSON.valueToTree(handler.handle(task));
             } catch (Exception e) {
                 report(task, () -> client.failTask(task.taskId(), agentId, e.getClass().getSimpleName() + ": "
                         + e.getMessage()), delivery);

@@ -113,6 +113,22 @@ class AgentWorkerTest {
         assertThat(done.raw().path("failed_by").toString()).isEqualTo("[\"broken\"]");
     }
 
+    /** Regression: the task stayed assigned, its request redelivered and the handler run again each lease. */
+    @Test
+    void aResultThatCannotBeWrittenAsJson_failsTheAttempt_andTheHandlerRunsOnce() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+        worker("odd", 1, t -> {
+            runs.incrementAndGet();
+            return new Object(); // no properties: Jackson refuses it
+        }, "odd");
+        String id = client.createTask(task("odd", "odd").put("max_retries", 0)).taskId();
+
+        Task failed = await(id);
+        assertThat(failed.status()).isEqualTo("failed");
+        assertThat(failed.error()).hasValueSatisfying(e -> assertThat(e).contains("IllegalArgumentException"));
+        assertThat(runs.get()).isEqualTo(1);
+    }
+
     @Test
     void cancel_interruptsTheRunningHandler() throws Exception {
         CountDownLatch started = new CountDownLatch(1);
