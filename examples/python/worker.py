@@ -2,8 +2,9 @@
 """A Swarmbus worker in plain Python, standard library only.
 
 Registers an agent with capabilities, heartbeats, long-polls its inbox for task_request messages,
-runs each task, reports the result (or the error) and acks the request. Ctrl-C or SIGTERM stops it
-and tells the server it is going offline.
+runs each task, reports the result (or the error) and acks the request. Ctrl-C or SIGTERM lets the
+task under way finish and report, then tells the server it is going offline (a second Ctrl-C stops
+it at once).
 
     python3 examples/python/worker.py --server http://127.0.0.1:8080 --username me --password secret \
         --agent py-worker-1 --capabilities text,python
@@ -88,8 +89,13 @@ def main():
             except Exception as e:  # keep beating; the server may be restarting
                 print(f"heartbeat failed: {e}", file=sys.stderr, flush=True)
 
+    def stop(*_):  # finish the task under way, report it, then go offline
+        stopping.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+
     threading.Thread(target=heartbeat, daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     print(f"ready {args.agent} {capabilities}", flush=True)
 
     handled = []  # ids acked by the next receive: one request per message, not two
@@ -98,8 +104,6 @@ def main():
             got = bus.call("POST", bus.agent_path(args.agent) + "/receive?max_messages=1&timeout=2"
                            "&visibility_timeout=600", {"ack": handled}, timeout=40)["messages"]
             handled = []
-        except KeyboardInterrupt:
-            break
         except Exception as e:
             print(f"receive failed: {e}", file=sys.stderr, flush=True)
             time.sleep(1)

@@ -146,6 +146,32 @@ class ExamplesTest {
         }
     }
 
+    /** Regression: Ctrl-C mid-task ended it with a traceback, the task left assigned and the agent active. */
+    @Test
+    void ctrlC_midTask_finishesAndReportsTheTask_thenGoesOffline() throws Exception {
+        BlockingQueue<String> lines = python("interrupted");
+        String id = client.createTask(task(Map.of("text", "almost done", "sleep_seconds", 2), 0)).taskId();
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (client.agent("interrupted").raw().path("leased").asInt() == 0 && System.nanoTime() < deadline) {
+            Thread.sleep(20); // until the Python worker holds the request
+        }
+
+        new ProcessBuilder("kill", "-INT", Long.toString(processes.getFirst().pid())).start().waitFor();
+
+        assertThat(processes.getFirst().waitFor(20, TimeUnit.SECONDS)).isTrue();
+        List<String> said = new ArrayList<>();
+        for (String line = lines.poll(5, TimeUnit.SECONDS); line != null; line = lines.poll(5, TimeUnit.SECONDS)) {
+            said.add(line);
+            if (line.equals("stopped")) {
+                break;
+            }
+        }
+        assertThat(said).as("stderr: " + java.nio.file.Files.readString(dir.resolve("interrupted.err")))
+                .contains("complete " + id, "stopped");
+        assertThat(client.task(id).status()).isEqualTo("completed");
+        assertThat(client.agent("interrupted").status()).isEqualTo("offline");
+    }
+
     @Test
     void aRestartedWorker_resumesWithItsInbox_andKeepsWhatItFinished() throws Exception {
         BlockingQueue<String> first = python("steady");
