@@ -181,7 +181,8 @@ final class Cli {
         check(command, options);
         String server = options.getOrDefault("server", env.getOrDefault("SWARMBUS_SERVER", "http://127.0.0.1:8080"));
         if (!isServerUrl(server)) {
-            throw new IllegalArgumentException("--server must be a URL like http://127.0.0.1:8080, was '" + server + "'");
+            throw new IllegalArgumentException((options.containsKey("server") ? "--server" : "$SWARMBUS_SERVER")
+                    + " must be a URL like http://127.0.0.1:8080, was '" + server + "'");
         }
         Optional<String> token = Optional.ofNullable(options.getOrDefault("token", env.get("SWARMBUS_TOKEN")));
         Call call = new Call(server, token, options.containsKey("json"));

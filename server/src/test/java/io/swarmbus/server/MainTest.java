@@ -470,6 +470,15 @@ class MainTest {
         }
     }
 
+    /** Regression: a $SWARMBUS_SERVER that is not a URL was blamed on --server, which was not given. */
+    @Test
+    void client_withAServerFromTheEnvironmentThatIsNotAUrl_namesTheVariable() {
+        Cli cli = new Cli(new PrintStream(bytes, true, StandardCharsets.UTF_8), Map.of("SWARMBUS_SERVER", "localhost:8080"));
+        assertThatThrownBy(() -> cli.run("agent list", new java.util.HashMap<>(Map.of("token", "x"))))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("$SWARMBUS_SERVER must be a URL like http://127.0.0.1:8080, was 'localhost:8080'");
+    }
+
     @Test
     void badUsage_exitsWithTwo() {
         assertThat(run()).isEqualTo(2);
