@@ -382,9 +382,9 @@ final class Cli {
                     body.put("description", d);
                     return d;
                 });
-                var agents = body.putArray("agents");
-                for (String agent : required(options, "agents").split(",")) {
-                    agents.add(agent.trim());
+                list(body, "agents", required(options, "agents"));
+                if (body.get("agents").isEmpty()) {
+                    throw new IllegalArgumentException("--agents names no agent");
                 }
                 call.print(call.post(base, body), Cli::describeNetwork);
             }

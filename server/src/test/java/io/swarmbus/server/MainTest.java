@@ -399,6 +399,25 @@ class MainTest {
         }
     }
 
+    /** Regression: {@code network create --agents a,b,} sent an empty agent id, which the server refused. */
+    @Test
+    void networkCreate_dropsBlankAgents_andRefusesNone() {
+        assertThat(run("network", "create", "--server", "http://127.0.0.1:1", "--name", "n", "--agents", " , "))
+                .isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: --agents names no agent\n");
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
+                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
+            String url = "http://127.0.0.1:" + server.port();
+            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
+            String[] auth = {"--server", url, "--token", output().trim()};
+            assertThat(run(with(auth, "agent", "register", "--id", "a"))).isZero();
+            assertThat(run(with(auth, "agent", "register", "--id", "b"))).isZero();
+            assertThat(run(with(auth, "network", "create", "--name", "n", "--agents", "a, b,"))).as(errorOutput())
+                    .isZero();
+            assertThat(output()).contains("agents [\"a\",\"b\"]");
+        }
+    }
+
     /** Regression: acking a message the agent held no lease on exited 0, as if it were acked. */
     @Test
     void ack_ofAMessageNotHeld_exitsWithOne_sayingWhy() throws Exception {
