@@ -223,6 +223,9 @@ public final class AgentWorker implements AutoCloseable {
      * other failure gives the request back, to be run again later.
      */
     private void report(TaskContext task, Runnable outcome, Delivery delivery) {
+        // An interrupt (a cancel, or close after its grace) was for the handler: left set, it would
+        // fail these calls, and the request, never acked, would come back to run again.
+        Thread.interrupted();
         if (task.isCancelled()) {
             client.ack(agentId, List.of(delivery.id()));
             return;

@@ -152,6 +152,38 @@ class AgentWorkerTest {
         assertThat(client.task(id).status()).isEqualTo("cancelled");
     }
 
+    /**
+     * Regression: a handler that kept its interrupt flag set (as it should, having caught the
+     * interrupt) made the ack fail, so the cancelled task's request came back and ran again.
+     */
+    @Test
+    void aCancelledHandlerThatKeepsItsInterruptFlag_stillHasItsRequestAcked() throws Exception {
+        CountDownLatch started = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+        worker("polite", 1, t -> {
+            runs.incrementAndGet();
+            started.countDown();
+            try {
+                Thread.sleep(60_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return "stopped";
+        }, "polite");
+        String id = client.createTask(task("wait", "polite")).taskId();
+        assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+
+        client.cancelTask(id, "changed my mind");
+
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (client.agent("polite").raw().path("leased").asInt() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertThat(client.agent("polite").raw().path("leased").asInt()).isZero();
+        assertThat(client.agent("polite").raw().path("pending").asInt()).isZero();
+        assertThat(runs.get()).isEqualTo(1);
+    }
+
     @Test
     void aTaskLongerThanItsLease_keepsTheLeaseRenewed_andIsDeliveredOnce() throws Exception {
         workers.add(AgentWorker.builder(client, "patient").capabilities("long").leaseDuration(Duration.ofSeconds(1))
