@@ -173,7 +173,8 @@ public final class AgentWorker implements AutoCloseable {
                     return; // a redelivery of a task still running here; the first run acks it
                 }
                 if (!free.tryAcquire()) {
-                    client.nack(agentId, delivery.id(), Duration.ofSeconds(1)); // no slot now: again shortly
+                    // no slot now: again shortly
+                    settle("nack", () -> client.nack(agentId, delivery.id(), Duration.ofSeconds(1)));
                     return;
                 }
                 contexts.put(task.taskId(), task);
@@ -191,9 +192,9 @@ public final class AgentWorker implements AutoCloseable {
                 if (thread != null) {
                     thread.interrupt();
                 }
-                client.ack(agentId, List.of(delivery.id()));
+                settle("ack", () -> client.ack(agentId, List.of(delivery.id())));
             }
-            default -> client.ack(agentId, List.of(delivery.id())); // not for a worker
+            default -> settle("ack", () -> client.ack(agentId, List.of(delivery.id()))); // not for a worker
         }
     }
 
@@ -226,20 +227,31 @@ public final class AgentWorker implements AutoCloseable {
         // An interrupt (a cancel, or close after its grace) was for the handler: left set, it would
         // fail these calls, and the request, never acked, would come back to run again.
         Thread.interrupted();
-        if (task.isCancelled()) {
-            client.ack(agentId, List.of(delivery.id()));
-            return;
-        }
-        try {
-            outcome.run();
-        } catch (SwarmbusApiException e) {
-            if (e.status() != 404 && e.status() != 409) {
-                LOG.log(System.Logger.Level.WARNING, "could not report task " + task.taskId() + ": " + e.getMessage());
-                client.nack(agentId, delivery.id(), Duration.ofSeconds(5));
-                return;
+        if (!task.isCancelled()) {
+            try {
+                outcome.run();
+            } catch (SwarmbusApiException e) {
+                if (e.status() != 404 && e.status() != 409) {
+                    LOG.log(System.Logger.Level.WARNING, "could not report task " + task.taskId() + ": " + e.getMessage());
+                    settle("nack", () -> client.nack(agentId, delivery.id(), Duration.ofSeconds(5)));
+                    return;
+                }
             }
         }
-        client.ack(agentId, List.of(delivery.id()));
+        settle("ack", () -> client.ack(agentId, List.of(delivery.id())));
+    }
+
+    /**
+     * Acks or nacks a message. Should that fail (the server unreachable, say), it is logged, not
+     * thrown to end a task's thread or skip the rest of a receive: the message comes back once its
+     * lease runs out.
+     */
+    private void settle(String what, Runnable call) {
+        try {
+            call.run();
+        } catch (SwarmbusApiException e) {
+            LOG.log(System.Logger.Level.WARNING, agentId + " could not " + what + " a message: " + e.getMessage());
+        }
     }
 
     /** Stops taking tasks, waits for running ones up to the grace period, and goes offline. */

@@ -184,6 +184,37 @@ class AgentWorkerTest {
         assertThat(runs.get()).isEqualTo(1);
     }
 
+    /** Regression: the failed report's nack threw on, ending the task's thread with a stack trace. */
+    @Test
+    void aTaskThatEndsWhileTheServerIsDown_isLoggedNotThrown() throws Exception {
+        CountDownLatch started = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AgentWorker worker = worker("stranded", 1, t -> {
+            started.countDown();
+            release.await();
+            return "done";
+        }, "stranded");
+        client.createTask(task("wait", "stranded"));
+        assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+        List<Throwable> uncaught = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Thread.UncaughtExceptionHandler before = Thread.getDefaultUncaughtExceptionHandler();
+        Thread.setDefaultUncaughtExceptionHandler((thread, e) -> uncaught.add(e));
+        try {
+            server.close();
+
+            release.countDown();
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            while (worker.runningTasks() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            Thread.sleep(100); // the task's thread ends just after it frees its slot
+        } finally {
+            Thread.setDefaultUncaughtExceptionHandler(before);
+        }
+        assertThat(worker.runningTasks()).isZero();
+        assertThat(uncaught).isEmpty();
+    }
+
     @Test
     void aTaskLongerThanItsLease_keepsTheLeaseRenewed_andIsDeliveredOnce() throws Exception {
         workers.add(AgentWorker.builder(client, "patient").capabilities("long").leaseDuration(Duration.ofSeconds(1))
