@@ -394,6 +394,9 @@ final class Cli {
                 return text.toString();
             });
             case "execute" -> {
+                if (options.containsKey("task") && options.containsKey("objective")) {
+                    throw new IllegalArgumentException("give --task or --objective, not both");
+                }
                 ObjectNode body = object();
                 body.set("task", options.containsKey("task") ? taskJson(options.get("task"))
                         : object().put("objective", required(options, "objective")));

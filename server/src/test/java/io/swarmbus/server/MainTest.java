@@ -531,6 +531,10 @@ class MainTest {
         assertThat(run("network", "execute", "--server", "http://127.0.0.1:1", "--id", "n", "--task",
                 dir.resolve("missing.json").toString())).isEqualTo(2);
         assertThat(errorOutput()).contains("missing.json: no such file");
+        // Regression: given both, --objective was dropped without a word.
+        assertThat(run("network", "execute", "--server", "http://127.0.0.1:1", "--id", "n", "--task",
+                "{\"objective\":\"a\"}", "--objective", "b")).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: give --task or --objective, not both\n");
     }
 
     @Test
