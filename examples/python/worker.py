@@ -123,6 +123,9 @@ def main():
                     print(f"{outcome[0]} {task['task_id']}", flush=True)
                 except RuntimeError as e:  # 404/409: no longer ours (cancelled or moved on)
                     print(f"report refused: {e}", file=sys.stderr, flush=True)
+                except OSError as e:  # unreachable: left unacked, the task times out and is retried
+                    print(f"report failed: {e}", file=sys.stderr, flush=True)
+                    continue
             handled.append(message["id"])
 
     if handled:

@@ -172,6 +172,28 @@ class ExamplesTest {
         assertThat(client.agent("interrupted").status()).isEqualTo("offline");
     }
 
+    /** Regression: a report the server was not there to take ended the worker with a traceback. */
+    @Test
+    void aWorkerWhoseServerIsGoneWhenItReports_keepsRunning() throws Exception {
+        python("stranded");
+        client.createTask(task(Map.of("text", "slow one", "sleep_seconds", 1), 0));
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (client.agent("stranded").raw().path("leased").asInt() == 0 && System.nanoTime() < deadline) {
+            Thread.sleep(20); // until the Python worker holds the request
+        }
+
+        server.close();
+
+        Path err = dir.resolve("stranded.err");
+        deadline = System.nanoTime() + 10_000_000_000L;
+        while (!java.nio.file.Files.readString(err).contains("report failed") && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        Thread.sleep(500);
+        assertThat(java.nio.file.Files.readString(err)).contains("report failed").doesNotContain("Traceback");
+        assertThat(processes.getFirst().isAlive()).isTrue();
+    }
+
     @Test
     void aRestartedWorker_resumesWithItsInbox_andKeepsWhatItFinished() throws Exception {
         BlockingQueue<String> first = python("steady");
