@@ -127,9 +127,10 @@ public final class AgentWorker implements AutoCloseable {
         return slots - free.availablePermits();
     }
 
+    /** Says the agent is alive; once closing, that it is busy, so that the server gives it no new task. */
     private void heartbeat() {
         try {
-            client.heartbeat(agentId, null, runningTasks(), Map.of());
+            client.heartbeat(agentId, running.get() ? null : "busy", runningTasks(), Map.of());
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "heartbeat of " + agentId + " failed: " + e.getMessage());
         }
@@ -260,6 +261,7 @@ public final class AgentWorker implements AutoCloseable {
         if (!running.compareAndSet(true, false)) {
             return;
         }
+        heartbeat(); // busy: a task the server gave it now would wait unreceived, then fail over
         receiver.interrupt();
         try {
             receiver.join(Duration.ofSeconds(5));

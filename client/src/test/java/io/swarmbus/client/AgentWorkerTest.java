@@ -215,6 +215,40 @@ class AgentWorkerTest {
         assertThat(uncaught).isEmpty();
     }
 
+    /**
+     * Regression: while close waited for its running tasks the agent still took new ones, which no
+     * one received; they failed over once it went offline, an attempt spent (or, without retries,
+     * the task failed).
+     */
+    @Test
+    void aClosingWorker_isGivenNoNewTask() throws Exception {
+        CountDownLatch started = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AgentWorker closing = worker("closing", 2, t -> {
+            started.countDown();
+            release.await();
+            return "first";
+        }, "drain");
+        client.createTask(task("first", "drain"));
+        assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+        Thread closer = Thread.ofVirtual().start(closing::close);
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        while (!client.agent("closing").status().equals("busy") && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+
+        String second = client.createTask(task("second", "drain").put("max_retries", 0)).taskId();
+        Thread.sleep(300);
+        release.countDown();
+        closer.join();
+        worker("next", 1, t -> "second", "drain");
+
+        Task done = await(second);
+        assertThat(done.status()).isEqualTo("completed");
+        assertThat(done.assignee()).contains("next");
+        assertThat(done.raw().path("failed_by")).isEmpty();
+    }
+
     @Test
     void aTaskLongerThanItsLease_keepsTheLeaseRenewed_andIsDeliveredOnce() throws Exception {
         workers.add(AgentWorker.builder(client, "patient").capabilities("long").leaseDuration(Duration.ofSeconds(1))
