@@ -45,6 +45,15 @@ class RegistryTest {
     }
 
     @Test
+    void registerNew_takesOnlyAnIdNotRegisteredYet() {
+        assertThat(registry.registerNew(profile("py", "worker", 1, "python"))).isTrue();
+        assertThat(registry.registerNew(profile("py", "monitor", 3, "go"))).as("taken: left as it is").isFalse();
+        assertThat(registry.require(AgentId.of("py")).profile().role()).isEqualTo("worker");
+        registry.deregister(AgentId.of("py"));
+        assertThat(registry.registerNew(profile("py", "monitor", 3, "go"))).isTrue();
+    }
+
+    @Test
     void find_requiresEveryCapability_andFiltersByStatusAndCapacity() {
         registry.register(profile("py", "worker", 1, "python", "testing"));
         registry.register(profile("py-api", "worker", 2, "python", "api_development"));

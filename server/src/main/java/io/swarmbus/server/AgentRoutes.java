@@ -69,7 +69,10 @@ final class AgentRoutes {
             }
             created = existing.isEmpty();
             if (created) {
-                auth.claimAgentId(principal.name(), id, () -> registry.register(profile));
+                // Only if still free: a managed pool may have taken the id since it was looked up.
+                if (!auth.claimAgentId(principal.name(), id, () -> registry.registerNew(profile))) {
+                    throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id '" + id + "' is taken");
+                }
             } else {
                 registry.register(profile.withOwner(existing.get().profile().owner()));
             }

@@ -91,6 +91,7 @@ final class ManagedAgents implements AutoCloseable {
         pools.forEach((name, pool) -> {
             for (AgentId id : left.getOrDefault(name, List.of())) {
                 if (pool.replicas.size() < pool.template().replicas()) {
+                    registry.register(profile(pool.template(), id)); // the owner's already: its profile renewed
                     start(pool, id);
                 } else {
                     removeAgent(id);
@@ -243,7 +244,12 @@ final class ManagedAgents implements AutoCloseable {
     /** Starts or stops replicas until the pool has {@code count}; stops idle ones first. */
     private void resize(ManagedPool pool, int count) {
         while (pool.replicas.size() < count) {
-            start(pool, nextReplicaId(pool.template()));
+            ManagedTemplate t = pool.template();
+            AgentId id = nextReplicaId(t);
+            // Only if still free: a user may have registered the id since it was picked.
+            if (auth.claimAgentId(t.owner(), id, () -> registry.registerNew(profile(t, id)))) {
+                start(pool, id);
+            }
         }
         while (pool.replicas.size() > count) {
             ManagedReplica leaving = pool.replicas.stream().filter(ManagedReplica::idle).reduce((a, b) -> b)
@@ -258,12 +264,15 @@ final class ManagedAgents implements AutoCloseable {
         }
     }
 
+    /** A replica's agent profile under the pool's current template. */
+    private static AgentProfile profile(ManagedTemplate t, AgentId id) {
+        return new AgentProfile(id, "managed agent of pool " + t.name() + " (model " + t.model() + ")", t.role(),
+                t.capabilities(), t.maxConcurrentTasks(), Map.of(POOL_METADATA, t.name(), "model", t.model()), t.owner());
+    }
+
+    /** Starts a replica whose agent {@code id} is registered already. */
     private void start(ManagedPool pool, AgentId id) {
         ManagedTemplate t = pool.template();
-        // Claimed as a registration over HTTP is: a user's name is that user's default agent id.
-        auth.claimAgentId(t.owner(), id, () -> registry.register(new AgentProfile(id, "managed agent of pool "
-                + t.name() + " (model " + t.model() + ")", t.role(), t.capabilities(), t.maxConcurrentTasks(),
-                Map.of(POOL_METADATA, t.name(), "model", t.model()), t.owner())));
         bus.createInbox(id);
         ManagedReplica replica = new ManagedReplica(id, LlmRoutes.registration(registry, id, t.owner()), pool, bus,
                 tasks, gateway);
