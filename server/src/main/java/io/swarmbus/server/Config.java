@@ -345,6 +345,7 @@ final class Config {
                 dots (`server:` → `port: 8080`); an empty one, or one of comments only, sets nothing. An
                 unknown key, a key given twice in the file, or an invalid value (an empty path or host, a
                 list where one value belongs) stops the server at start with a message naming the key.
+                Where a key has two environment variables (`audit.dir`), the first one set wins.
 
                 Two settings are environment variables only, since the log reads them before anything else:
                 `SWARMBUS_LOG_FORMAT=json` writes the server's log as one JSON object a line (level,
