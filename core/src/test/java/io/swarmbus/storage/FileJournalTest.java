@@ -518,6 +518,13 @@ class FileJournalTest {
         assertThat(recorded.journal).containsExactly("x", "y");
     }
 
+    @Test
+    void aDataDirectoryThatCannotBeOpened_isRefusedSayingWhy() {
+        java.nio.file.Path missing = dir.resolve("missing");
+        assertThatThrownBy(() -> DirectoryLock.take(missing)).isInstanceOf(StorageException.class)
+                .hasMessage("cannot open data directory " + missing + ": no such file or directory");
+    }
+
     /** Regression: two servers on one data directory both confirmed sends, and a restart kept one's only. */
     @Test
     void open_whileAnotherJournalHoldsTheDirectory_isRefusedUntilItCloses() {
