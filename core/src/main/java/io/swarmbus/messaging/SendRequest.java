@@ -34,7 +34,8 @@ public record SendRequest(
         Map<String, String> headers,
         Optional<Duration> ttl,
         Optional<String> idempotencyKey) {
-    private static final int MAX_TOKEN_CHARS = 256;
+    /** The most characters an id-like field (correlation id, idempotency key...) may have. */
+    public static final int MAX_TOKEN_CHARS = 256;
     /** The longest time to live: beyond it an expiry would be no expiry, and far enough out it overflows the clock. */
     public static final Duration MAX_TTL = Duration.ofDays(365);
     /** Headers are for tracing and routing hints, not payload: a cap keeps a garbage header from riding every copy. */

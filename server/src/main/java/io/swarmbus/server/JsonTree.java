@@ -85,12 +85,49 @@ final class JsonTree {
                 case LONG -> NODES.numberNode(parser.getLongValue());
                 default -> NODES.numberNode(parser.getBigIntegerValue());
             };
-            case VALUE_NUMBER_FLOAT -> NODES.numberNode(parser.getDoubleValue());
+            case VALUE_NUMBER_FLOAT -> {
+                double value = parser.getDoubleValue();
+                yield Double.isFinite(value) ? NODES.numberNode(value) : new Overflowed(value, parser.getText());
+            }
             case VALUE_TRUE -> NODES.booleanNode(true);
             case VALUE_FALSE -> NODES.booleanNode(false);
             case VALUE_NULL -> NODES.nullNode();
             default -> throw new com.fasterxml.jackson.core.JsonParseException(parser, "unexpected " + token);
         };
+    }
+
+    /**
+     * A number too large for a double ({@code 1e400}): it reads as the infinity it parses to, but
+     * shows as the client wrote it, so that a refusal quotes the value as sent, not "Infinity".
+     */
+    private static final class Overflowed extends com.fasterxml.jackson.databind.node.DoubleNode {
+        private static final long serialVersionUID = 1L;
+        private final String sent;
+
+        Overflowed(double value, String sent) {
+            super(value);
+            this.sent = sent;
+        }
+
+        @Override
+        public String asText() {
+            return sent;
+        }
+
+        @Override
+        public String toString() {
+            return sent;
+        }
+
+        @Override
+        public boolean equals(Object other) {
+            return other instanceof Overflowed o && o.sent.equals(sent);
+        }
+
+        @Override
+        public int hashCode() {
+            return sent.hashCode();
+        }
     }
 
     /**

@@ -98,7 +98,8 @@ final class MessageRoutes {
         }
         Auth.Principal principal = Auth.principal(ctx);
         Optional<String> role = body.optionalText("role").map(r -> r.trim().toLowerCase(java.util.Locale.ROOT));
-        java.util.Set<String> capability = body.optionalText("capability").map(java.util.Set::of).orElse(java.util.Set.of());
+        java.util.Set<String> capability = io.swarmbus.registry.AgentProfile.validCapabilities(
+                body.optionalText("capability").map(java.util.Set::of).orElse(java.util.Set.of()), "capability");
         AgentId from = body.firstPresent("from", "sender_id").map(body::agent).orElseGet(() -> AgentId.of(principal.name()));
         List<AgentId> targets = registry.find(principal.admin() ? Optional.empty() : Optional.of(principal.name()),
                 capability, java.util.Set.of(), false, Integer.MAX_VALUE).stream()
@@ -300,6 +301,11 @@ final class MessageRoutes {
     /** The {@code Idempotency-Key} header or the body's {@code idempotency_key}; two different ones are refused. */
     private static Optional<String> idempotencyKey(String header, RequestBody body) {
         Optional<String> field = body.optionalText("idempotency_key");
+        if (header != null && (header.isEmpty() || header.length() > SendRequest.MAX_TOKEN_CHARS)) {
+            // Checked here, not only by SendRequest, so that the refusal names the header the client sent.
+            throw SwarmbusException.invalid("Idempotency-Key", "the Idempotency-Key header must be 1 to "
+                    + SendRequest.MAX_TOKEN_CHARS + " characters, was " + header.length());
+        }
         if (header != null && field.isPresent() && !field.get().equals(header)) {
             throw SwarmbusException.invalid("idempotency_key", "the Idempotency-Key header and 'idempotency_key' differ; "
                     + "give one");

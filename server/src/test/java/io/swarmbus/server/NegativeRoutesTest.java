@@ -65,9 +65,14 @@ class NegativeRoutesTest {
     }
 
     Reply call(String method, String path, String body, String token) throws Exception {
+        return call(method, path, body, token, Map.of());
+    }
+
+    Reply call(String method, String path, String body, String token, Map<String, String> headers) throws Exception {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
                 .header("Content-Type", "application/json");
+        headers.forEach(request::header);
         if (token != null) {
             request.header("Authorization", "Bearer " + token);
         }
@@ -311,6 +316,41 @@ class NegativeRoutesTest {
             assertThat(bad.status()).as(filter).isEqualTo(400);
             assertThat(bad.body().get("field").asText()).as(filter).isEqualTo(filter);
         }
+    }
+
+    @Test
+    void refusals_nameWhatTheClientSent_andQuoteItsValue() throws Exception {
+        // The header is named as a header; the body's field keeps its own name.
+        Reply longHeader = call("POST", "/api/v1/messages", "{\"to\":\"alice\",\"content\":1}", alice,
+                Map.of("Idempotency-Key", "k".repeat(300)));
+        assertThat(longHeader.status()).isEqualTo(400);
+        assertThat(longHeader.body().get("field").asText()).isEqualTo("Idempotency-Key");
+        Reply longBroadcastHeader = call("POST", "/api/v1/messages/broadcast", "{\"role\":\"r\",\"content\":1}",
+                alice, Map.of("Idempotency-Key", "k".repeat(300)));
+        assertThat(longBroadcastHeader.status()).isEqualTo(400);
+        assertThat(longBroadcastHeader.body().get("field").asText()).isEqualTo("Idempotency-Key");
+        Reply longField = call("POST", "/api/v1/messages",
+                "{\"to\":\"alice\",\"content\":1,\"idempotency_key\":\"" + "k".repeat(300) + "\"}", alice);
+        assertThat(longField.status()).isEqualTo(400);
+        assertThat(longField.body().get("field").asText()).isEqualTo("idempotency_key");
+
+        // A broadcast narrowed to a capability names 'capability', the field sent.
+        for (String capability : List.of("", "not valid")) {
+            Reply reply = call("POST", "/api/v1/messages/broadcast",
+                    "{\"capability\":\"" + capability + "\",\"content\":1}", alice);
+            assertThat(reply.status()).as(capability).isEqualTo(400);
+            assertThat(reply.body().get("field").asText()).as(capability).isEqualTo("capability");
+        }
+
+        // A number too large for a double is quoted as sent, not as the infinity it parses to.
+        for (String body : List.of("{\"max_messages\":1e400}", "{\"max_messages\":-1e400}")) {
+            Reply reply = call("POST", "/api/v1/agents/alice/receive", body, alice);
+            assertThat(reply.status()).as(body).isEqualTo(400);
+            assertThat(reply.body().get("field").asText()).as(body).isEqualTo("max_messages");
+            assertThat(reply.body().get("message").asText()).as(body).doesNotContain("Infinity").contains("1e400");
+        }
+        Reply query = call("POST", "/api/v1/agents/alice/receive?max_messages=1e400", "{}", alice);
+        assertThat(query.body().get("message").asText()).contains("'1e400'");
     }
 
     @Test
