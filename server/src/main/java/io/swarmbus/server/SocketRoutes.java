@@ -587,7 +587,8 @@ final class SocketRoutes {
 
     /** A lease's or a nack delay's number of seconds, 0 to the bus's longest lease, as the REST routes take it. */
     private java.util.Optional<Duration> seconds(RequestBody frame, String name) {
-        return Http.seconds(name, frame.number(name).map(String::valueOf), bus.maxVisibility());
+        // Read as REST reads its parameters: a number or a numeric string, quoted as sent.
+        return Http.seconds(name, Http.param(null, null, frame, name), bus.maxVisibility());
     }
 
     private static Map<String, Object> answer(String op, String ref) {

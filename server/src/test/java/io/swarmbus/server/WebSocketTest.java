@@ -563,6 +563,21 @@ class WebSocketTest {
         JsonNode refused = frames.next();
         assertThat(refused.get("op").asText()).isEqualTo("error");
         assertThat(refused.get("field").asText()).isEqualTo("delay_seconds");
+        assertThat(refused.get("message").asText()).as("quoted as sent, as REST does").endsWith("was -1");
+        socket.sendText("{\"op\":\"extend\",\"ref\":\"bad\",\"agent\":\"consumer\",\"message_id\":\"" + id
+                + "\",\"visibility_timeout\":-1}", true).join();
+        refused = frames.next();
+        assertThat(refused.get("field").asText()).isEqualTo("visibility_timeout");
+        assertThat(refused.get("message").asText()).endsWith("was -1");
+        // A number of seconds as a numeric string, as REST takes it.
+        socket.sendText("{\"op\":\"extend\",\"ref\":\"s\",\"agent\":\"consumer\",\"message_id\":\"" + id
+                + "\",\"visibility_timeout\":\"60\"}", true).join();
+        assertThat(frames.next().get("op").asText()).isEqualTo("extended");
+        socket.sendText("{\"op\":\"nack\",\"ref\":\"bad\",\"agent\":\"consumer\",\"message_id\":\"" + id
+                + "\",\"delay_seconds\":\"soon\"}", true).join();
+        refused = frames.next();
+        assertThat(refused.get("field").asText()).isEqualTo("delay_seconds");
+        assertThat(refused.get("message").asText()).endsWith("was 'soon'");
         socket.sendText("{\"op\":\"ack\",\"agent\":\"consumer\",\"message_id\":\"" + id + "\"}", true).join();
         assertThat(frames.next().get("acked").asInt()).isEqualTo(1);
         socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
@@ -693,6 +708,11 @@ class WebSocketTest {
         assertThat(refused.get("op").asText()).isEqualTo("error");
         assertThat(refused.get("ref").asText()).isEqualTo("s0");
         assertThat(refused.get("field").asText()).isEqualTo("max_messages");
+        socket.sendText("{\"op\":\"subscribe\",\"ref\":\"s0\",\"agent\":\"b\",\"max_messages\":1e400}", true).join();
+        refused = frames.next();
+        assertThat(refused.get("field").asText()).isEqualTo("max_messages");
+        assertThat(refused.get("message").asText()).as("as sent, not the infinity it parses to")
+                .contains("1e400").doesNotContain("Infinity");
 
         socket.sendText("{\"op\":\"subscribe\",\"ref\":\"s1\",\"agent\":\"b\"}", true).join();
         expectSubscribed(frames, "b");
