@@ -172,6 +172,13 @@ final class LlmBusService {
         }
         request.remove("endpoint");
         request.remove(List.of("stream", "stream_options")); // one answer per message
+        JsonNode model = request.get("model");
+        if (model != null && !model.isTextual()) { // as the HTTP route refuses it (CallBody.parse)
+            return invalid("model", "'model' must be a string");
+        }
+        if (model == null || model.asText().isEmpty()) {
+            return invalid("model", "'model' is required");
+        }
         String agent = message.from().value();
         String key = registry.ownerOf(message.from()).orElse(agent);
         String task = message.headers().get(TASK_HEADER);
@@ -218,6 +225,14 @@ final class LlmBusService {
 
     private static String error(int status, String type, String message) {
         return error(status, type, null, message).toString();
+    }
+
+    /** A refused field, answered as the HTTP route answers it: 400, with the field as {@code param}. */
+    private static String invalid(String field, String message) {
+        SwarmbusException e = SwarmbusException.invalid(field, message);
+        ObjectNode error = error(e.code().httpStatus(), "invalid_request_error", e.code().code(), e.getMessage());
+        ((ObjectNode) error.get("error")).put("param", field);
+        return error.toString();
     }
 
     /** OpenAI's error shape plus the HTTP status the same call would have had. */

@@ -101,7 +101,12 @@ final class LlmRoutes {
         String agent = principal.name();
         String named = header.apply(AGENT_HEADER);
         if (named != null) {
-            AgentId id = AgentId.of(named);
+            AgentId id;
+            try {
+                id = AgentId.of(named);
+            } catch (SwarmbusException e) { // it names the field "agent_id", which this request does not have
+                throw SwarmbusException.invalid(AGENT_HEADER, AGENT_HEADER + ": " + e.getMessage());
+            }
             auth.requireOwner(principal, id);
             agent = id.value();
         } else if (auth.ownedByAnother(principal, AgentId.of(agent))) {

@@ -791,10 +791,14 @@ class LlmGatewayTest {
                 {"from": "planner", "to": "llm", "type": "llm_request", "correlation_id": "c-2",
                  "content": {"model": "huge", "messages": []}}
                 """, Map.of()).statusCode()).isEqualTo(201);
+        assertThat(post(token, "/api/v1/messages", """
+                {"from": "planner", "to": "llm", "type": "llm_request", "correlation_id": "c-3",
+                 "content": {"model": 5, "messages": []}}
+                """, Map.of()).statusCode()).isEqualTo(201);
 
         Map<String, JsonNode> byCorrelation = new java.util.HashMap<>();
         long deadline = System.nanoTime() + 10_000_000_000L;
-        while (byCorrelation.size() < 2 && System.nanoTime() < deadline) {
+        while (byCorrelation.size() < 3 && System.nanoTime() < deadline) {
             JsonNode got = RequestBody.MAPPER.readTree(post(token, "/api/v1/agents/planner/receive",
                     "{\"max_messages\":10,\"timeout\":2}", Map.of()).body());
             got.path("messages").forEach(m -> byCorrelation.put(m.path("correlation_id").asText(), m));
@@ -806,6 +810,13 @@ class LlmGatewayTest {
         JsonNode refused = byCorrelation.get("c-2").path("content");
         assertThat(refused.path("status").asInt()).isEqualTo(404);
         assertThat(refused.at("/error/code").asText()).isEqualTo("model_not_found");
+        // Regression: a model that is not a string was looked for by its text and not found (404);
+        // HTTP refuses the same body as a 400 naming the field.
+        JsonNode notAString = byCorrelation.get("c-3").path("content");
+        Reply overHttp = chat("{\"model\":5,\"messages\":[]}", Map.of());
+        assertThat(overHttp.status()).isEqualTo(400);
+        assertThat(notAString.path("status").asInt()).isEqualTo(400);
+        assertThat(notAString.path("error")).isEqualTo(overHttp.body().path("error"));
 
         JsonNode usage = get("/api/v1/llm/usage");
         assertThat(usage.at("/agents/planner/completion_tokens").asInt()).isEqualTo(6);
@@ -985,6 +996,11 @@ class LlmGatewayTest {
                 .isEqualTo(404);
         assertThat(chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.AGENT_HEADER, "mine",
                 LlmRoutes.PRIORITY_HEADER, "high")).status()).isEqualTo(200);
+        // Regression: a bad agent header was refused naming "agent_id", a field the request does not have.
+        Reply badAgent = chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.AGENT_HEADER, "not valid"));
+        assertThat(badAgent.status()).isEqualTo(400);
+        assertThat(badAgent.body().at("/error/param").asText()).isEqualTo(LlmRoutes.AGENT_HEADER);
+        assertThat(badAgent.body().at("/error/message").asText()).contains("'not valid'");
         // Regression: a bad priority header was refused naming "priority", a field the request does not have.
         for (String priority : new String[] {"urgent", "9"}) {
             Reply refused = chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.PRIORITY_HEADER, priority));
