@@ -146,16 +146,12 @@ class MainTest {
         assertThat(run("send", "--server", "http://127.0.0.1:1", "--to", "w", "--content")).isEqualTo(2);
         assertThat(errorOutput()).startsWith("swarmbus: --content needs a value");
 
-        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
-                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
-            String url = "http://127.0.0.1:" + server.port();
-            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
-            String[] auth = {"--server", url, "--token", output().trim()};
+        asPlanner(auth -> {
             assertThat(run(with(auth, "agent", "register", "--id", "true"))).as(errorOutput()).isZero();
             assertThat(run(with(auth, "send", "--from", "true", "--to", "true", "--content", "true"))).isZero();
             assertThat(run(with(auth, "receive", "--agent", "true", "--json"))).isZero();
             assertThat(RequestBody.MAPPER.readTree(output()).at("/messages/0/content").isBoolean()).isTrue();
-        }
+        });
     }
 
     /** Regression: a value that starts with "--" could not be given at all. */
@@ -180,11 +176,7 @@ class MainTest {
     /** Regression: {@code --content '42 apples'} sent the number 42, dropping the rest unread. */
     @Test
     void contentThatOnlyStartsAsJson_isSentWhole_asText() throws Exception {
-        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
-                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
-            String url = "http://127.0.0.1:" + server.port();
-            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
-            String[] auth = {"--server", url, "--token", output().trim()};
+        asPlanner(auth -> {
             assertThat(run(with(auth, "agent", "register", "--id", "w"))).isZero();
             for (String content : new String[] {"42 apples", "{\"a\":1} and more", "true story"}) {
                 assertThat(run(with(auth, "send", "--from", "w", "--to", "w", "--content", content))).isZero();
@@ -193,7 +185,7 @@ class MainTest {
             }
             assertThat(run(with(auth, "task", "create", "--type", "x", "--parameters", "{\"a\":1} x"))).isEqualTo(2);
             assertThat(errorOutput()).startsWith("swarmbus: --parameters must be JSON");
-        }
+        });
     }
 
     /** Regression: {@code serve --help} was refused as an unknown option. */
@@ -384,48 +376,36 @@ class MainTest {
      * {@code --members ,} created a group of no one, where {@code --capabilities} drops blank items.
      */
     @Test
-    void groupCreate_dropsBlankMembers_andRefusesNone() {
+    void groupCreate_dropsBlankMembers_andRefusesNone() throws Exception {
         assertThat(run("group", "create", "--server", "http://127.0.0.1:1", "--name", "g", "--members", " , ")).isEqualTo(2);
         assertThat(errorOutput()).isEqualTo("swarmbus: --members names no agent\n");
-        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
-                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
-            String url = "http://127.0.0.1:" + server.port();
-            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
-            String[] auth = {"--server", url, "--token", output().trim()};
+        asPlanner(auth -> {
             assertThat(run(with(auth, "agent", "register", "--id", "a"))).isZero();
             assertThat(run(with(auth, "agent", "register", "--id", "b"))).isZero();
             assertThat(run(with(auth, "group", "create", "--name", "g", "--members", "a,,b,"))).as(errorOutput()).isZero();
             assertThat(output()).contains("created group g [\"a\",\"b\"]");
-        }
+        });
     }
 
     /** Regression: {@code network create --agents a,b,} sent an empty agent id, which the server refused. */
     @Test
-    void networkCreate_dropsBlankAgents_andRefusesNone() {
+    void networkCreate_dropsBlankAgents_andRefusesNone() throws Exception {
         assertThat(run("network", "create", "--server", "http://127.0.0.1:1", "--name", "n", "--agents", " , "))
                 .isEqualTo(2);
         assertThat(errorOutput()).isEqualTo("swarmbus: --agents names no agent\n");
-        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
-                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
-            String url = "http://127.0.0.1:" + server.port();
-            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
-            String[] auth = {"--server", url, "--token", output().trim()};
+        asPlanner(auth -> {
             assertThat(run(with(auth, "agent", "register", "--id", "a"))).isZero();
             assertThat(run(with(auth, "agent", "register", "--id", "b"))).isZero();
             assertThat(run(with(auth, "network", "create", "--name", "n", "--agents", "a, b,"))).as(errorOutput())
                     .isZero();
             assertThat(output()).contains("agents [\"a\",\"b\"]");
-        }
+        });
     }
 
     /** Regression: acking a message the agent held no lease on exited 0, as if it were acked. */
     @Test
     void ack_ofAMessageNotHeld_exitsWithOne_sayingWhy() throws Exception {
-        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
-                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
-            String url = "http://127.0.0.1:" + server.port();
-            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
-            String[] auth = {"--server", url, "--token", output().trim()};
+        asPlanner(auth -> {
             assertThat(run(with(auth, "agent", "register", "--id", "planner"))).isZero();
             assertThat(run(with(auth, "send", "--to", "planner", "--content", "1", "--json"))).isZero();
             String id = RequestBody.MAPPER.readTree(output()).path("message_id").asText();
@@ -437,7 +417,7 @@ class MainTest {
             assertThat(run(with(auth, "receive", "--agent", "planner"))).isZero();
             assertThat(run(with(auth, "ack", "--agent", "planner", "--id", id))).isZero();
             assertThat(output()).contains("acked 1, not held 0");
-        }
+        });
     }
 
     @Test
@@ -545,6 +525,21 @@ class MainTest {
                 "from", "type", "priority");
         assertThat(Cli.OPTIONS.get("network execute")).containsExactlyInAnyOrder("id", "task", "objective", "wait");
         assertThat(Cli.OPTIONS.get("task stats")).isEmpty();
+    }
+
+    /** What a test does against its server, given the {@code --server} and {@code --token} options. */
+    interface WithAuth {
+        void run(String[] auth) throws Exception;
+    }
+
+    /** Runs {@code test} against a fresh server, signed in as user {@code planner}. */
+    void asPlanner(WithAuth test) throws Exception {
+        try (MessageBus bus = MessageBus.open(BusConfig.builder(dir).build());
+                HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir))) {
+            String url = "http://127.0.0.1:" + server.port();
+            assertThat(run("token", "--server", url, "--username", "planner", "--password", "planner-pw")).isZero();
+            test.run(new String[] {"--server", url, "--token", output().trim()});
+        }
     }
 
     private static String[] with(String[] auth, String... args) {
