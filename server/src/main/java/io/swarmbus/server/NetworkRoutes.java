@@ -33,7 +33,8 @@ final class NetworkRoutes {
     void create(Context ctx) {
         Auth.Principal principal = Auth.principal(ctx);
         RequestBody body = RequestBody.parse(Http.body(ctx));
-        ObjectNode network = networks.create(principal.name(), principal.admin(), body.text("name"),
+        String name = Networks.requireName(body.text("name"));
+        ObjectNode network = networks.create(principal.name(), principal.admin(), name,
                 body.optionalText("description").orElse(null), body.strings("agents"),
                 body.optionalText("coordination_strategy").orElse(Networks.ROUND_ROBIN));
         Http.json(ctx, 201, network);

@@ -108,11 +108,17 @@ final class Networks implements AutoCloseable {
         }
     }
 
-    ObjectNode create(String owner, boolean admin, String name, String description, List<String> agents,
-            String strategy) {
+    /** A network's name, checked before its other fields, as the request lists it first. */
+    static String requireName(String name) {
         if (name.isBlank() || name.length() > 200) {
             throw SwarmbusException.invalid("name", "name must be 1 to 200 characters");
         }
+        return name;
+    }
+
+    ObjectNode create(String owner, boolean admin, String name, String description, List<String> agents,
+            String strategy) {
+        requireName(name);
         if (agents.isEmpty() || agents.size() > 10_000) {
             throw SwarmbusException.invalid("agents", "a network needs 1 to 10000 agents, was " + agents.size());
         }

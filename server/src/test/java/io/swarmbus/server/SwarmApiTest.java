@@ -239,6 +239,9 @@ class SwarmApiTest {
         assertThat(badStrategy.status()).isEqualTo(400);
         assertThat(badStrategy.body().get("message").asText()).contains("hierarchical").contains("map-reduce");
         assertThat(noAgents.status()).isEqualTo(400);
+        // The first field wrong is the one named: an empty name was reported as missing agents.
+        Reply unnamed = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"\"}");
+        assertThat(unnamed.body().get("field").asText()).as(unnamed.body().toString()).isEqualTo("name");
         for (String agents : new String[] {"[\"alpha\",\"alpha\"]", "[\"al pha\"]"}) {
             Reply refused = call(token, "POST", "/api/v1/agents/networks", "{\"name\":\"n\",\"agents\":" + agents + "}");
             assertThat(refused.status()).as(agents).isEqualTo(400);
