@@ -151,8 +151,16 @@ final class AgentRoutes {
     void delete(Context ctx, AgentId id) {
         auth.requireOwner(Auth.principal(ctx), id);
         synchronized (this) {
-            registry.deregister(id);
-            bus.deleteInbox(id);
+            // The inbox goes first: a crash between the two leaves a profile without an inbox, which
+            // registering or deleting again mends, not an inbox without a profile, which no one may
+            // register (its id looks taken) or delete (it looks unknown).
+            boolean hadInbox = bus.hasInbox(id);
+            if (hadInbox) {
+                bus.deleteInbox(id);
+            }
+            if (!registry.deregister(id) && !hadInbox) {
+                throw new SwarmbusException(ErrorCode.NOT_FOUND, "agent '" + id + "' not found");
+            }
             deleted.accept(id); // before the id can be registered again
         }
         audit.record(AuditLog.Stream.AGENT_ACTIVITY, "deleted", Map.of("agent_id", id.value(),

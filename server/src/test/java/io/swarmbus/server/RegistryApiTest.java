@@ -185,4 +185,33 @@ class RegistryApiTest {
         java.util.Collections.sort(names);
         return names.toString();
     }
+
+    @Test
+    void a_delete_cut_short_between_inbox_and_profile_leaves_the_agent_registered_and_deletable() throws Exception {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        MessageBus real = bus;
+        // The process dies as the delete reaches the inbox: deleteInbox never happens.
+        MessageBus dying = (MessageBus) java.lang.reflect.Proxy.newProxyInstance(MessageBus.class.getClassLoader(),
+                new Class<?>[] {MessageBus.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("deleteInbox")) {
+                        throw new IllegalStateException("crashed");
+                    }
+                    try {
+                        return method.invoke(real, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        server = HttpServer.start(dying, ServerSettings.forTests(dir));
+        String alice = token("alice");
+        assertThat(call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"w1\"}").status()).isEqualTo(201);
+        assertThat(call(alice, "DELETE", "/api/v1/agents/w1", null).status()).isEqualTo(500);
+        server.close();
+
+        server = HttpServer.start(real, ServerSettings.forTests(dir));
+        alice = token("alice");
+        assertThat(call(alice, "GET", "/api/v1/agents/w1", null).status()).isEqualTo(200);
+        assertThat(call(alice, "DELETE", "/api/v1/agents/w1", null).status()).isEqualTo(200);
+        assertThat(call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"w1\"}").status()).isEqualTo(201);
+    }
 }
