@@ -32,23 +32,14 @@ final class DirectoryLock implements AutoCloseable {
         this.channel = channel;
     }
 
-    /** Why an I/O call failed, in words: "Read-only file system", "permission denied". */
-    private static String why(IOException e) {
-        if (e instanceof java.nio.file.FileSystemException failure) {
-            return failure.getReason() != null ? failure.getReason()
-                    : failure instanceof java.nio.file.AccessDeniedException ? "permission denied"
-                    : failure instanceof java.nio.file.NoSuchFileException ? "no such file or directory" : "I/O error";
-        }
-        return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
-    }
-
     /** Takes the directory, which must exist; refuses if another journal, here or elsewhere, holds it. */
     static DirectoryLock take(Path directory) {
         Path key;
         try {
             key = directory.toRealPath();
         } catch (IOException e) {
-            throw new StorageException("cannot open data directory " + directory + ": " + why(e), e);
+            throw new StorageException("cannot open data directory " + directory + ": " + StorageException.reason(e),
+                    e);
         }
         if (!HELD.add(key)) {
             throw new StorageException("data directory " + directory + " is in use: it is open already in this process");
@@ -63,7 +54,8 @@ final class DirectoryLock implements AutoCloseable {
             // held through a channel of this JVM that HELD does not know of: refused all the same
         } catch (IOException e) {
             release(key, channel);
-            throw new StorageException("cannot lock data directory " + directory + ": " + why(e), e);
+            throw new StorageException("cannot lock data directory " + directory + ": " + StorageException.reason(e),
+                    e);
         }
         release(key, channel);
         throw new StorageException("data directory " + directory + " is in use by another Swarmbus process");

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
+import io.swarmbus.storage.StorageException;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -249,16 +250,7 @@ final class AccessStore {
             // The client is told why, not where: the path is the operator's, in the log.
             LOG.error("cannot write {}", file, e);
             throw new SwarmbusException(ErrorCode.STORAGE_FAILURE, "cannot save users, API keys and group owners "
-                    + "(access.json in the data directory): " + reason(e), e);
+                    + "(access.json in the data directory): " + StorageException.reason(e), e);
         }
-    }
-
-    /** Why a write failed, without the file's path, which a {@link java.nio.file.FileSystemException}'s message starts with. */
-    private static String reason(IOException e) {
-        if (e instanceof java.nio.file.FileSystemException failure) {
-            return failure.getReason() != null ? failure.getReason()
-                    : failure instanceof java.nio.file.AccessDeniedException ? "permission denied" : "I/O error";
-        }
-        return e.getMessage() != null ? e.getMessage() : "I/O error";
     }
 }

@@ -101,12 +101,7 @@ final class LlmRoutes {
         String agent = principal.name();
         String named = header.apply(AGENT_HEADER);
         if (named != null) {
-            AgentId id;
-            try {
-                id = AgentId.of(named);
-            } catch (SwarmbusException e) { // it names the field "agent_id", which this request does not have
-                throw SwarmbusException.invalid(AGENT_HEADER, AGENT_HEADER + ": " + e.getMessage());
-            }
+            AgentId id = RequestBody.fromHeader(AGENT_HEADER, () -> AgentId.of(named)); // not "agent_id"
             auth.requireOwner(principal, id);
             agent = id.value();
         } else if (auth.ownedByAnother(principal, AgentId.of(agent))) {
@@ -114,14 +109,9 @@ final class LlmRoutes {
             throw SwarmbusException.invalid(AGENT_HEADER, "the agent named like you, '" + agent + "', is another "
                     + "user's: name one of your agents in " + AGENT_HEADER);
         }
-        int priority = Priority.MEDIUM.ordinal();
-        if (header.apply(PRIORITY_HEADER) != null) {
-            try {
-                priority = Priority.parse(header.apply(PRIORITY_HEADER)).ordinal();
-            } catch (SwarmbusException e) { // it names the field "priority", which this request does not have
-                throw SwarmbusException.invalid(PRIORITY_HEADER, PRIORITY_HEADER + ": " + e.getMessage());
-            }
-        }
+        String priorityName = header.apply(PRIORITY_HEADER);
+        int priority = priorityName == null ? Priority.MEDIUM.ordinal() // not "priority", a field this request lacks
+                : RequestBody.fromHeader(PRIORITY_HEADER, () -> Priority.parse(priorityName)).ordinal();
         long waitNanos = gateway.settings().queueTimeout().toNanos();
         String timeout = header.apply(TIMEOUT_HEADER);
         if (timeout != null) {

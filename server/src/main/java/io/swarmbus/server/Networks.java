@@ -129,12 +129,7 @@ final class Networks implements AutoCloseable {
             if (!seen.add(agent)) {
                 throw SwarmbusException.invalid("agents", "'agents' names " + agent + " twice");
             }
-            AgentId id;
-            try {
-                id = AgentId.of(agent);
-            } catch (SwarmbusException e) {
-                throw SwarmbusException.invalid("agents", e.getMessage());
-            }
+            AgentId id = RequestBody.agentId("agents", agent);
             Optional<String> agentOwner = registry.ownerOf(id);
             if (agentOwner.isEmpty() || !(admin || agentOwner.get().equals(owner))) {
                 throw new SwarmbusException(ErrorCode.NOT_FOUND, "Agent " + agent + " not found");

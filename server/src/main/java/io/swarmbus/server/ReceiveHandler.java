@@ -293,11 +293,7 @@ final class ReceiveHandler extends Handler.Wrapper {
             if (ids.size() > MAX_ACKS) {
                 throw SwarmbusException.invalid("ack", "'ack' may hold at most " + MAX_ACKS + " ids, held " + ids.size());
             }
-            try {
-                return ids.stream().map(MessageId::parse).toList();
-            } catch (SwarmbusException e) {
-                throw SwarmbusException.invalid("ack", e.getMessage());
-            }
+            return RequestBody.from("ack", () -> ids.stream().map(MessageId::parse).toList());
         }
     }
 }

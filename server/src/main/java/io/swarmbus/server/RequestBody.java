@@ -145,22 +145,35 @@ final class RequestBody {
         return agentId(field, text(field));
     }
 
+    /**
+     * What {@code parse} reads; a value it refuses is refused naming {@code field}, where the value
+     * came from (a query parameter, a list), not the field {@code parse} names by default.
+     */
+    static <T> T from(String field, java.util.function.Supplier<T> parse) {
+        return refusedAs(field, "", parse);
+    }
+
+    /** As {@link #from}, for a header; the message names it too, for callers that never see {@code field}. */
+    static <T> T fromHeader(String header, java.util.function.Supplier<T> parse) {
+        return refusedAs(header, header + ": ", parse);
+    }
+
+    private static <T> T refusedAs(String field, String prefix, java.util.function.Supplier<T> parse) {
+        try {
+            return parse.get();
+        } catch (SwarmbusException e) {
+            throw SwarmbusException.invalid(field, prefix + e.getMessage());
+        }
+    }
+
     /** {@code value} as an agent id; a malformed one is refused naming {@code field}, where it came from. */
     static AgentId agentId(String field, String value) {
-        try {
-            return AgentId.of(value);
-        } catch (SwarmbusException e) {
-            throw SwarmbusException.invalid(field, e.getMessage());
-        }
+        return from(field, () -> AgentId.of(value));
     }
 
     /** {@code value} as a message type; a malformed one is refused naming {@code field}, where it came from. */
     static MessageType messageType(String field, String value) {
-        try {
-            return MessageType.of(value);
-        } catch (SwarmbusException e) {
-            throw SwarmbusException.invalid(field, e.getMessage());
-        }
+        return from(field, () -> MessageType.of(value));
     }
 
     List<AgentId> agents(String field) {

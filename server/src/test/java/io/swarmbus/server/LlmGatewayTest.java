@@ -1000,12 +1000,15 @@ class LlmGatewayTest {
         Reply badAgent = chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.AGENT_HEADER, "not valid"));
         assertThat(badAgent.status()).isEqualTo(400);
         assertThat(badAgent.body().at("/error/param").asText()).isEqualTo(LlmRoutes.AGENT_HEADER);
-        assertThat(badAgent.body().at("/error/message").asText()).contains("'not valid'");
+        assertThat(badAgent.body().at("/error/message").asText()).contains("'not valid'")
+                .startsWith(LlmRoutes.AGENT_HEADER + ": ");
         // Regression: a bad priority header was refused naming "priority", a field the request does not have.
         for (String priority : new String[] {"urgent", "9"}) {
             Reply refused = chat("{\"model\":\"m\",\"messages\":[]}", Map.of(LlmRoutes.PRIORITY_HEADER, priority));
             assertThat(refused.status()).as(priority).isEqualTo(400);
             assertThat(refused.body().at("/error/param").asText()).as(priority).isEqualTo(LlmRoutes.PRIORITY_HEADER);
+            assertThat(refused.body().at("/error/message").asText()).as(priority)
+                    .startsWith(LlmRoutes.PRIORITY_HEADER + ": ");
         }
         // Regression: a negative timeout was taken as 1 ms without a word.
         for (String timeout : new String[] {"-5", "soon"}) {
