@@ -5,6 +5,7 @@ import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.HistoryQuery;
+import io.swarmbus.messaging.Message;
 import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.messaging.MessageId;
 import io.swarmbus.messaging.MessageRecord;
@@ -21,6 +22,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.stream.Stream;
 
 /** Sending, receiving, acking, history and dead letters over HTTP. */
 final class MessageRoutes {
@@ -448,8 +450,21 @@ final class MessageRoutes {
         if (!principal.admin()) {
             query = query.involving(registry.ownedBy(principal.name()));
         }
-        query = query.shownIf((message, recipients) -> auth.maySee(principal, message, recipients));
+        List<AgentId> named = Stream.of(query.agent(), query.peer()).flatMap(Optional::stream).toList();
+        query = query.shownIf((message, recipients) -> auth.maySee(principal, message, recipients)
+                && named.stream().allMatch(agent -> showsInvolvement(principal, message, agent)));
         Http.json(ctx, 200, Views.list("messages", bus.history(query).stream().map(r -> view(principal, r)).toList()));
+    }
+
+    /**
+     * Whether a message the caller may see shows that {@code agent} took part in it: as its sender,
+     * or as a recipient the caller's view names ({@link #view}). Otherwise a filter on another
+     * user's agent would match a group message both received and so tell who else is in the group.
+     */
+    private boolean showsInvolvement(Auth.Principal principal, Message message, AgentId agent) {
+        Instant sent = message.createdAt();
+        return message.from().equals(agent) || auth.ownedAt(principal, agent, sent)
+                || auth.ownedAt(principal, message.from(), sent);
     }
 
     /**

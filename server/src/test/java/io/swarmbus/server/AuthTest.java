@@ -518,6 +518,36 @@ class AuthTest {
         assertThat(call("GET", "/api/v1/messages?limit=3", null, bearer(alice)).body().get("count").asInt()).isEqualTo(3);
     }
 
+    /**
+     * Regression: a history filter on another user's agent matched a topic message both users'
+     * agents received, so bob could learn which topics (or groups) alice's agent is in.
+     */
+    @Test
+    void historyFiltersOnAnotherUsersAgent_showOnlyWhatTheCallerCouldSeeOfIt() throws Exception {
+        String[] users = aliceAndBob(true);
+        String alice = users[0];
+        String bob = users[1];
+        call("POST", "/agents/register", "{\"agent_id\":\"alice-news\"}", bearer(alice));
+        call("POST", "/api/v1/topics/news/subscribers", "{\"agent_id\":\"alice\"}", bearer(alice));
+        call("POST", "/api/v1/topics/news/subscribers", "{\"agent_id\":\"bob\"}", bearer(bob));
+        call("POST", "/api/v1/messages", "{\"from\":\"alice-news\",\"topic\":\"news\",\"content\":\"n\"}",
+                bearer(alice));
+        String toAlice = call("POST", "/api/v1/messages", "{\"from\":\"bob\",\"to\":\"alice\",\"content\":\"hi\"}",
+                bearer(bob)).body().get("message_id").asText();
+
+        for (String filter : new String[] {"agent=alice", "peer=alice"}) {
+            JsonNode page = call("GET", "/api/v1/messages?" + filter, null, bearer(bob)).body();
+            assertThat(page.findValues("id")).as(filter + ": " + page).extracting(JsonNode::asText)
+                    .containsExactly(toAlice); // not the topic message, which alice's agent received too
+        }
+        assertThat(call("GET", "/api/v1/messages?agent=alice-news", null, bearer(bob)).body().get("count").asInt())
+                .as("its sender is shown to every recipient").isEqualTo(1);
+        assertThat(call("GET", "/api/v1/messages?agent=bob&peer=alice", null, bearer(bob)).body().get("count").asInt())
+                .isEqualTo(1);
+        assertThat(call("GET", "/api/v1/messages?agent=alice", null, bearer(alice)).body().get("count").asInt())
+                .as("alice sees her own agent's whole history").isEqualTo(2);
+    }
+
     @Test
     void adminApiKey_authenticates() throws Exception {
         start(false, 300);
