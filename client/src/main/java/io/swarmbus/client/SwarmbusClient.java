@@ -29,10 +29,11 @@ import java.util.UUID;
  * A typed client for the Swarmbus HTTP API. Thread-safe; one per process is enough.
  *
  * <p>Requests the server did not take in are retried with backoff: when the connection is
- * refused, and on 429 (after its {@code Retry-After}) and 503. Sends carry an idempotency key, so
- * a retried send is stored once.
+ * refused, and on 429 (after its {@code Retry-After}) and 503. Sends carry an idempotency key (a
+ * batch, one per message), so a retried send is stored once. {@link #close} lets go of the
+ * client's connections.
  */
-public final class SwarmbusClient {
+public final class SwarmbusClient implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
     private static final int ATTEMPTS = 5;
 
@@ -217,7 +218,11 @@ public final class SwarmbusClient {
      */
     public JsonNode sendBatch(List<ObjectNode> messages) {
         ObjectNode body = JSON.createObjectNode();
-        body.putArray("messages").addAll(messages);
+        ArrayNode keyed = body.putArray("messages");
+        for (ObjectNode message : messages) { // keyed, so that a retried batch stores each message once
+            keyed.add(message.hasNonNull("idempotency_key") ? message
+                    : message.deepCopy().put("idempotency_key", UUID.randomUUID().toString()));
+        }
         return call("POST", "/api/v1/messages/batch", body).path("results");
     }
 
@@ -356,6 +361,12 @@ public final class SwarmbusClient {
         call("GET", "/api/v1/tasks?limit=" + limit + (status == null ? "" : "&status=" + path(status)), null)
                 .path("tasks").forEach(t -> tasks.add(Task.of(t)));
         return tasks;
+    }
+
+    /** Closes the client's connections; calls after it fail as if the server were unreachable. */
+    @Override
+    public void close() {
+        http.close();
     }
 
     // ---------------------------------------------------------------- plumbing

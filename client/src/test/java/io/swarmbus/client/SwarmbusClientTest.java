@@ -3,17 +3,25 @@ package io.swarmbus.client;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.swarmbus.client.Types.Delivery;
 import io.swarmbus.messaging.BusConfig;
 import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.server.HttpServer;
 import io.swarmbus.server.ServerSettings;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -103,6 +111,56 @@ class SwarmbusClientTest {
                 .isEqualTo("acked");
     }
 
+    /**
+     * Regression: a batch answered 503 after the server had stored it (here, by a proxy that lost
+     * the answer) was sent again without idempotency keys, and every message was stored twice.
+     */
+    @Test
+    void aBatchRetriedAfterA503_storesEachMessageOnce() throws Exception {
+        String upstream = "http://127.0.0.1:" + server.port();
+        AtomicInteger batches = new AtomicInteger();
+        HttpClient forwarder = HttpClient.newHttpClient();
+        com.sun.net.httpserver.HttpServer proxy =
+                com.sun.net.httpserver.HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        proxy.createContext("/", exchange -> {
+            HttpRequest.Builder forward = HttpRequest.newBuilder(URI.create(upstream + exchange.getRequestURI()))
+                    .method(exchange.getRequestMethod(),
+                            HttpRequest.BodyPublishers.ofByteArray(exchange.getRequestBody().readAllBytes()));
+            for (String header : List.of("Authorization", "Content-Type")) {
+                String value = exchange.getRequestHeaders().getFirst(header);
+                if (value != null) {
+                    forward.header(header, value);
+                }
+            }
+            HttpResponse<byte[]> answer;
+            try {
+                answer = forwarder.send(forward.build(), HttpResponse.BodyHandlers.ofByteArray());
+            } catch (InterruptedException e) {
+                throw new java.io.InterruptedIOException();
+            }
+            boolean lost = exchange.getRequestURI().getPath().endsWith("/batch") && batches.getAndIncrement() == 0;
+            byte[] body = lost ? "{\"error\":\"unavailable\"}".getBytes(StandardCharsets.UTF_8) : answer.body();
+            exchange.sendResponseHeaders(lost ? 503 : answer.statusCode(), body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        proxy.start();
+        SwarmbusClient viaProxy = SwarmbusClient.login("http://127.0.0.1:" + proxy.getAddress().getPort(),
+                "team", "team-password");
+        try {
+            JsonNode results = viaProxy.sendBatch(List.of(body(1).put("to", "b"), body(2).put("to", "b")));
+
+            assertThat(batches.get()).as("sent twice").isEqualTo(2);
+            assertThat(results.findValues("duplicate")).extracting(JsonNode::asBoolean).containsExactly(true, true);
+            assertThat(client.receive("b", 10, Duration.ZERO, Duration.ofSeconds(30)))
+                    .extracting(d -> d.content().asInt()).containsExactly(1, 2);
+        } finally {
+            viaProxy.close();
+            proxy.stop(0);
+            forwarder.close();
+        }
+    }
+
     @Test
     void refusals_carryStatusCodeAndField_andAnUnreachableServerSaysSo() throws Exception {
         assertThatThrownBy(() -> client.send("a", "b", "chat", "x", "urgent")).isInstanceOfSatisfying(
@@ -122,5 +180,8 @@ class SwarmbusClientTest {
             assertThat(e.status()).isZero();
             assertThat(e.code()).isEqualTo("unreachable");
         });
+        client.close();
+        assertThatThrownBy(() -> client.agent("a")).as("closed").isInstanceOfSatisfying(SwarmbusApiException.class,
+                e -> assertThat(e.code()).isEqualTo("unreachable"));
     }
 }
