@@ -14,6 +14,7 @@ import java.net.ConnectException;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
+import java.net.http.HttpConnectTimeoutException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -29,7 +30,7 @@ import java.util.UUID;
  * A typed client for the Swarmbus HTTP API. Thread-safe; one per process is enough.
  *
  * <p>Requests the server did not take in are retried with backoff: when the connection is
- * refused, and on 429 (after its {@code Retry-After}) and 503. Sends carry an idempotency key (a
+ * refused or times out, and on 429 (after its {@code Retry-After}) and 503. Sends carry an idempotency key (a
  * batch, one per message), so a retried send is stored once. {@link #close} lets go of the
  * client's connections.
  */
@@ -42,9 +43,13 @@ public final class SwarmbusClient implements AutoCloseable {
     private final HttpClient http;
 
     private SwarmbusClient(String base, String token) {
+        this(base, token, Duration.ofSeconds(5));
+    }
+
+    SwarmbusClient(String base, String token, Duration connectTimeout) {
         this.base = base.replaceAll("/+$", "");
         this.token = token;
-        this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        this.http = HttpClient.newBuilder().connectTimeout(connectTimeout).build();
     }
 
     /** A client that authenticates with {@code token}. */
@@ -54,9 +59,10 @@ public final class SwarmbusClient implements AutoCloseable {
 
     /** Logs in as {@code username} and returns a client with the token. */
     public static SwarmbusClient login(String baseUrl, String username, String password) {
-        SwarmbusClient anonymous = new SwarmbusClient(baseUrl, null);
         ObjectNode body = JSON.createObjectNode().put("username", username).put("password", password);
-        return new SwarmbusClient(baseUrl, anonymous.call("POST", "/auth/token", body).path("access_token").asText());
+        try (SwarmbusClient anonymous = new SwarmbusClient(baseUrl, null)) {
+            return new SwarmbusClient(baseUrl, anonymous.call("POST", "/auth/token", body).path("access_token").asText());
+        }
     }
 
     // ---------------------------------------------------------------- agents
@@ -395,7 +401,7 @@ public final class SwarmbusClient implements AutoCloseable {
             HttpResponse<String> response;
             try {
                 response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
-            } catch (ConnectException e) {
+            } catch (ConnectException | HttpConnectTimeoutException e) { // never reached the server: safe to repeat
                 if (attempt >= ATTEMPTS) {
                     throw new SwarmbusApiException(0, "unreachable", "cannot reach " + base + ": " + e, null);
                 }

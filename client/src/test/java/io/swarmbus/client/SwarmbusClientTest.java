@@ -10,6 +10,7 @@ import io.swarmbus.messaging.BusConfig;
 import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.server.HttpServer;
 import io.swarmbus.server.ServerSettings;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -158,6 +159,56 @@ class SwarmbusClientTest {
             viaProxy.close();
             proxy.stop(0);
             forwarder.close();
+        }
+    }
+
+    /**
+     * Regression: a connection that timed out (a server whose accept queue is full drops new
+     * connections' SYNs) failed the call at once, where a refused one is retried.
+     */
+    @Test
+    void aConnectionThatTimesOut_isTriedAgain() throws Exception {
+        try (ServerSocket listener = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+                java.net.Socket filler1 = new java.net.Socket(listener.getInetAddress(), listener.getLocalPort());
+                java.net.Socket filler2 = new java.net.Socket(listener.getInetAddress(), listener.getLocalPort());
+                SwarmbusClient overloaded = new SwarmbusClient("http://127.0.0.1:" + listener.getLocalPort(), "t",
+                        Duration.ofMillis(300))) {
+            assertThat(List.of(filler1, filler2)).as("the accept queue is full").allMatch(java.net.Socket::isConnected);
+            Thread server = Thread.ofVirtual().start(() -> { // makes room only after the first attempt timed out
+                try {
+                    Thread.sleep(700);
+                    while (true) {
+                        java.net.Socket accepted = listener.accept();
+                        Thread.ofVirtual().start(() -> answerOk(accepted));
+                    }
+                } catch (IOException | InterruptedException closed) {
+                    // the test is over
+                }
+            });
+            long started = System.nanoTime();
+
+            JsonNode answer = overloaded.registryStats();
+
+            assertThat(answer.path("ok").asBoolean()).isTrue();
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).as("waited for room").isGreaterThan(
+                    Duration.ofMillis(600));
+            server.interrupt();
+        }
+    }
+
+    /** Answers one HTTP request on {@code socket} with {@code {"ok":true}}; a socket that sends none is left. */
+    private static void answerOk(java.net.Socket socket) {
+        try (socket) {
+            socket.setSoTimeout(5_000);
+            var in = new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream(),
+                    StandardCharsets.ISO_8859_1));
+            for (String line = in.readLine(); line != null && !line.isEmpty(); line = in.readLine()) {
+                // the request's headers; it has no body
+            }
+            socket.getOutputStream().write(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}").getBytes(StandardCharsets.ISO_8859_1));
+        } catch (IOException e) {
+            // a filler connection, or the test is over
         }
     }
 
