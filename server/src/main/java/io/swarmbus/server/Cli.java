@@ -608,10 +608,15 @@ final class Cli {
     }
 
     private static com.fasterxml.jackson.databind.JsonNode json(String text, String option) {
+        String refusal = "--" + option + " must be JSON, e.g. '{\"doc\":\"q3.pdf\"}'";
         try {
-            return readJson(text);
+            JsonNode value = readJson(text);
+            if (value.isMissingNode()) { // nothing but white space: not "{}", which the option could be left out for
+                throw new IllegalArgumentException(refusal + ", was empty");
+            }
+            return value;
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new IllegalArgumentException("--" + option + " must be JSON, e.g. '{\"doc\":\"q3.pdf\"}'");
+            throw new IllegalArgumentException(refusal);
         }
     }
 

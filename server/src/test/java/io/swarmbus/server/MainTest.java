@@ -185,6 +185,9 @@ class MainTest {
             }
             assertThat(run(with(auth, "task", "create", "--type", "x", "--parameters", "{\"a\":1} x"))).isEqualTo(2);
             assertThat(errorOutput()).startsWith("swarmbus: --parameters must be JSON");
+            // Regression: an empty value was sent as no parameters at all.
+            assertThat(run(with(auth, "task", "create", "--type", "x", "--parameters", " "))).isEqualTo(2);
+            assertThat(errorOutput()).startsWith("swarmbus: --parameters must be JSON").contains("was empty");
         });
     }
 
