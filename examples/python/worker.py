@@ -79,11 +79,12 @@ def main():
     capabilities = [c for c in args.capabilities.split(",") if c]
     bus.call("POST", "/api/v1/agents", {"agent_id": args.agent, "role": "worker",
                                          "capabilities": capabilities, "max_concurrent_tasks": 1})
-    stopping = threading.Event()
+    stopping = threading.Event()  # Ctrl-C: take no new work
+    stopped = threading.Event()  # the last task is reported: stop beating
     busy = [0]
 
-    def heartbeat():
-        while not stopping.wait(args.heartbeat):
+    def heartbeat():  # beats on after Ctrl-C, or a slow last task outlives the heartbeat TTL and is lost
+        while not stopped.wait(args.heartbeat):
             try:
                 bus.call("POST", bus.agent_path(args.agent) + "/heartbeat", {"current_tasks": busy[0]})
             except Exception as e:  # keep beating; the server may be restarting
@@ -93,7 +94,8 @@ def main():
         stopping.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
 
-    threading.Thread(target=heartbeat, daemon=True).start()
+    beating = threading.Thread(target=heartbeat, daemon=True)
+    beating.start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"ready {args.agent} {capabilities}", flush=True)
@@ -130,6 +132,8 @@ def main():
 
     if handled:
         bus.call("POST", bus.agent_path(args.agent) + "/ack", {"message_ids": handled})
+    stopped.set()
+    beating.join(timeout=35)  # a beat in flight must not land after "offline" and undo it
     bus.call("POST", bus.agent_path(args.agent) + "/heartbeat", {"status": "offline", "current_tasks": 0})
     print("stopped", flush=True)
 

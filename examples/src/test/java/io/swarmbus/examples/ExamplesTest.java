@@ -146,11 +146,14 @@ class ExamplesTest {
         }
     }
 
-    /** Regression: Ctrl-C mid-task ended it with a traceback, the task left assigned and the agent active. */
+    /**
+     * Regression: Ctrl-C mid-task ended it with a traceback, the task left assigned and the agent active; then
+     * the heartbeats stopped with the Ctrl-C, so a last task longer than the TTL (as here) was lost.
+     */
     @Test
     void ctrlC_midTask_finishesAndReportsTheTask_thenGoesOffline() throws Exception {
         BlockingQueue<String> lines = python("interrupted");
-        String id = client.createTask(task(Map.of("text", "almost done", "sleep_seconds", 2), 0)).taskId();
+        String id = client.createTask(task(Map.of("text", "almost done", "sleep_seconds", 4), 0)).taskId();
         long deadline = System.nanoTime() + 20_000_000_000L;
         while (client.agent("interrupted").raw().path("leased").asInt() == 0 && System.nanoTime() < deadline) {
             Thread.sleep(20); // until the Python worker holds the request
