@@ -130,11 +130,14 @@ def main():
                     continue
             handled.append(message["id"])
 
-    if handled:
-        bus.call("POST", bus.agent_path(args.agent) + "/ack", {"message_ids": handled})
     stopped.set()
     beating.join(timeout=35)  # a beat in flight must not land after "offline" and undo it
-    bus.call("POST", bus.agent_path(args.agent) + "/heartbeat", {"status": "offline", "current_tasks": 0})
+    try:
+        if handled:
+            bus.call("POST", bus.agent_path(args.agent) + "/ack", {"message_ids": handled})
+        bus.call("POST", bus.agent_path(args.agent) + "/heartbeat", {"status": "offline", "current_tasks": 0})
+    except (OSError, RuntimeError) as e:  # the server is gone: it will find the agent dead by its TTL
+        print(f"going offline failed: {e}", file=sys.stderr, flush=True)
     print("stopped", flush=True)
 
 

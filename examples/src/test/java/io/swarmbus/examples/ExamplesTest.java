@@ -175,10 +175,10 @@ class ExamplesTest {
         assertThat(client.agent("interrupted").status()).isEqualTo("offline");
     }
 
-    /** Regression: a report the server was not there to take ended the worker with a traceback. */
+    /** Regression: a report, or a Ctrl-C, the server was not there to take ended the worker with a traceback. */
     @Test
-    void aWorkerWhoseServerIsGoneWhenItReports_keepsRunning() throws Exception {
-        python("stranded");
+    void aWorkerWhoseServerIsGoneWhenItReports_keepsRunning_andStopsCleanly() throws Exception {
+        BlockingQueue<String> lines = python("stranded");
         client.createTask(task(Map.of("text", "slow one", "sleep_seconds", 1), 0));
         long deadline = System.nanoTime() + 20_000_000_000L;
         while (client.agent("stranded").raw().path("leased").asInt() == 0 && System.nanoTime() < deadline) {
@@ -195,6 +195,13 @@ class ExamplesTest {
         Thread.sleep(500);
         assertThat(java.nio.file.Files.readString(err)).contains("report failed").doesNotContain("Traceback");
         assertThat(processes.getFirst().isAlive()).isTrue();
+
+        new ProcessBuilder("kill", "-INT", Long.toString(processes.getFirst().pid())).start().waitFor();
+
+        assertThat(processes.getFirst().waitFor(20, TimeUnit.SECONDS)).isTrue();
+        assertThat(lines.poll(5, TimeUnit.SECONDS)).isEqualTo("stopped");
+        assertThat(java.nio.file.Files.readString(err)).contains("going offline failed").doesNotContain("Traceback");
+        assertThat(processes.getFirst().exitValue()).isZero();
     }
 
     @Test
