@@ -26,7 +26,10 @@ final class JsonErrorHandler extends ErrorHandler {
     private final Metrics metrics;
     private final AuditLog audit;
 
-    /** Counts each refusal in {@code metrics} (route {@code unmatched}) and {@code audit}'s errors, as a route's. */
+    /**
+     * Counts each refusal in {@code metrics} (route {@code unmatched}), {@code audit}'s errors and the
+     * access log, as a route's.
+     */
     JsonErrorHandler(Metrics metrics, AuditLog audit) {
         this.metrics = metrics;
         this.audit = audit;
@@ -50,6 +53,7 @@ final class JsonErrorHandler extends ErrorHandler {
         if (request == null || request.getAttribute(RECORDED) == null) {
             metrics.record(method, "unmatched", status, 0); // refused before any route: no time of its own to speak of
             audit.error(error, status, method, path == null ? "/" : path);
+            HttpServer.logAccess(method, "unmatched", status, "-");
         }
         CoreHttp.json(response, status, ErrorAnswer.of(path == null ? "/" : path, error).body(), callback);
     }
