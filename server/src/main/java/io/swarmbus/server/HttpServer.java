@@ -214,7 +214,8 @@ public final class HttpServer implements AutoCloseable {
             api.post("/auth/token", "Get a token", auth::token);
             networkRoutes(api, networkRoutes); // before /api/v1/agents/{id}, which would take "networks" for an id
             swarmRoutes(api, swarmRoutes);
-            routes(api, bus, new DataDirectoryCheck(settings.dataDir(), System::nanoTime), messages, members, agents);
+            routes(api, bus, new DataDirectoryCheck(settings.dataDir(), System::nanoTime), receives::closing, messages,
+                    members, agents);
             taskRoutes(api, taskRoutes);
             api.get(Auth.STREAM_ROUTE, "Push stream of deliveries (SSE)", streams::stream);
             seedRoutes(api, messages, members, agents);
@@ -471,12 +472,13 @@ public final class HttpServer implements AutoCloseable {
         }
     }
 
-    private static void routes(ApiCatalog api, MessageBus bus, DataDirectoryCheck dataDir, MessageRoutes messages,
-            MembershipRoutes members, AgentRoutes agents) {
+    private static void routes(ApiCatalog api, MessageBus bus, DataDirectoryCheck dataDir,
+            java.util.function.BooleanSupplier closing, MessageRoutes messages, MembershipRoutes members,
+            AgentRoutes agents) {
         api.get("/health", "Liveness", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
         api.get("/healthz", "Liveness", ctx -> Http.json(ctx, 200, Map.of("status", "ok")));
-        api.get("/readyz", "Readiness: 503 while the message bus takes no work or the data directory is gone",
-                ctx -> ready(ctx, bus, dataDir));
+        api.get("/readyz", "Readiness: 503 while the message bus takes no work, the data directory is gone, "
+                + "or the server is shutting down", ctx -> ready(ctx, bus, dataDir, closing));
         api.get("/api/v1/stats", "Engine counters", ctx -> Http.json(ctx, 200, stats(bus.stats())));
         api.post("/api/v1/users", "Create a user (admin)", members::addUser);
         api.post("/api/v1/api-keys", "Create an admin API key", members::addApiKey);
@@ -517,9 +519,15 @@ public final class HttpServer implements AutoCloseable {
         api.post("/api/v1/topics/{topic}/messages", "Send to a topic", messages::publish);
     }
 
-    /** 200 while the bus takes work into a data directory that is there; 503 with the reason otherwise. */
-    private static void ready(Context ctx, MessageBus bus, DataDirectoryCheck dataDir) {
-        bus.unavailable().or(dataDir::problem).ifPresent(reason -> {
+    /**
+     * 200 while the bus takes work into a data directory that is there; 503 with the reason otherwise,
+     * and from the moment the server begins to shut down, as its receives are refused from then on.
+     */
+    private static void ready(Context ctx, MessageBus bus, DataDirectoryCheck dataDir,
+            java.util.function.BooleanSupplier closing) {
+        Optional<String> stopping = closing.getAsBoolean()
+                ? Optional.of(OpenReceives.shuttingDown().getMessage()) : Optional.empty();
+        stopping.or(bus::unavailable).or(dataDir::problem).ifPresent(reason -> {
             throw new SwarmbusException(ErrorCode.UNAVAILABLE, reason);
         });
         Http.json(ctx, 200, Map.of("status", "ready"));

@@ -94,6 +94,11 @@ final class ReceiveHandler extends Handler.Wrapper {
         open.close(grace);
     }
 
+    /** Whether {@link #close} has begun: the server is shutting down. */
+    boolean closing() {
+        return open.closing();
+    }
+
     /** The id in {@code /api/v1/agents/{id}/receive}, or null for any other path. */
     private static String agentOf(String path) {
         if (!path.startsWith(PREFIX) || !path.endsWith(SUFFIX) || path.length() <= PREFIX.length() + SUFFIX.length()) {

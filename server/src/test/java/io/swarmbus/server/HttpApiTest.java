@@ -564,6 +564,39 @@ class HttpApiTest {
         assertThat(call("GET", "/healthz", null).status()).as("the process is alive all the same").isEqualTo(200);
     }
 
+    /**
+     * Regression: a server that had begun to shut down, refusing receives with 503 while it waited
+     * for those under way, still answered ready, so a balancer kept sending it work.
+     */
+    @Test
+    void readyz_isNotReady_onceTheServerBeginsToShutDown() throws Exception {
+        register("b");
+        URI readyz = URI.create("http://127.0.0.1:" + server.port() + "/readyz");
+        try (java.net.Socket slow = new java.net.Socket("127.0.0.1", server.port())) {
+            // A receive whose body is still coming: the server waits for it (up to 2 s) before it stops.
+            slow.getOutputStream().write(("POST /api/v1/agents/b/receive HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                    + token + "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            slow.getOutputStream().flush();
+            Thread.sleep(200); // the receive is under way
+            CompletableFuture<Void> closing = CompletableFuture.runAsync(server::close);
+            HttpResponse<String> answer = null;
+            for (long end = System.nanoTime() + 1_500_000_000L; System.nanoTime() < end && !closing.isDone();
+                    Thread.sleep(20)) {
+                answer = client.send(HttpRequest.newBuilder(readyz).build(), HttpResponse.BodyHandlers.ofString());
+                if (answer.statusCode() != 200) {
+                    break;
+                }
+            }
+            assertThat(answer).isNotNull();
+            assertThat(answer.statusCode()).as(answer.body()).isEqualTo(503);
+            JsonNode body = RequestBody.MAPPER.readTree(answer.body());
+            assertThat(body.get("error").asText()).isEqualTo("unavailable");
+            assertThat(body.get("message").asText()).isEqualTo("the server is shutting down; try again once it is back");
+            closing.join();
+        }
+    }
+
     /** Regression: with its data directory deleted, a server answered ready and took sends into deleted files. */
     @Test
     void readyz_isNotReady_onceTheDataDirectoryIsDeleted() throws Exception {
