@@ -349,7 +349,8 @@ final class Config {
 
                 Two settings are environment variables only, since the log reads them before anything else:
                 `SWARMBUS_LOG_FORMAT=json` writes the server's log as one JSON object a line (level,
-                logger, thread, formatted message, timestamp) on stderr; anything else keeps plain text.
+                logger, thread, formatted message, timestamp) on stderr, the error that stops the server at
+                start included; anything else keeps plain text.
                 `SWARMBUS_ACCESS_LOG=debug` logs one line per request (method, route template, status,
                 principal) under the logger `io.swarmbus.access`.
 

@@ -60,11 +60,13 @@ public final class Main {
         this.err = err;
     }
 
+    /** Whether the log is JSON ({@code SWARMBUS_LOG_FORMAT=json}). */
+    private static final boolean JSON_LOG = "json".equalsIgnoreCase(System.getenv("SWARMBUS_LOG_FORMAT"));
+
     /** Runs one command and exits with 0 on success, 1 on a request error, 2 on a usage error. */
     public static void main(String[] args) {
         // Chosen before the first logger exists: logback reads this once, at its start.
-        if ("json".equalsIgnoreCase(System.getenv("SWARMBUS_LOG_FORMAT"))
-                && System.getProperty("logback.configurationFile") == null) {
+        if (JSON_LOG && System.getProperty("logback.configurationFile") == null) {
             System.setProperty("logback.configurationFile", "logback-json.xml");
         }
         System.exit(new Main(System.out, System.err).run(args));
@@ -118,7 +120,7 @@ public final class Main {
                         + "unset it to run on embedded storage in the data directory");
             }
         } catch (IllegalArgumentException e) {
-            err.println("swarmbus: " + e.getMessage());
+            serverFailed(e.getMessage());
             return 2;
         }
         Path dataDir = Path.of(config.get(Config.DATA_DIR));
@@ -130,14 +132,27 @@ public final class Main {
             }
             return 0;
         } catch (SwarmbusException e) {
-            err.println("swarmbus: " + e.code().code() + ": " + e.getMessage());
+            serverFailed(e.code().code() + ": " + e.getMessage());
             return 1;
         } catch (java.io.UncheckedIOException e) { // say, the port cannot be bound: the message says so
-            err.println("swarmbus: " + e.getMessage());
+            serverFailed(e.getMessage());
             return 1;
         } catch (IllegalArgumentException e) {
-            err.println("swarmbus: " + e.getMessage());
+            serverFailed(e.getMessage());
             return 2;
+        }
+    }
+
+    /**
+     * Why the server could not start or went down: with {@code SWARMBUS_LOG_FORMAT=json}, a JSON log
+     * line at ERROR like every other line the server writes on stderr (a collector would not read
+     * plain text there); otherwise one plain line.
+     */
+    private void serverFailed(String why) {
+        if (JSON_LOG) {
+            org.slf4j.LoggerFactory.getLogger(Main.class).error(why);
+        } else {
+            err.println("swarmbus: " + why);
         }
     }
 

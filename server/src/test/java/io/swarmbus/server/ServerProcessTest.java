@@ -152,6 +152,11 @@ class ServerProcessTest {
      * expecting it to end by itself soon.
      */
     Ended serveUntilItEnds(String... args) throws Exception {
+        return serveUntilItEnds(java.util.Map.of(), args);
+    }
+
+    /** {@link #serveUntilItEnds(String...)} with {@code env} added to its environment. */
+    Ended serveUntilItEnds(java.util.Map<String, String> env, String... args) throws Exception {
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<String> command = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
                 Main.class.getName(), "serve"));
@@ -159,6 +164,7 @@ class ServerProcessTest {
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         builder.environment().put("JWT_SECRET", "a3f1c9e07b5d42e8a61f0c3b9d7e5a24");
         builder.environment().remove("SWARMBUS_ADMIN_PASSWORD");
+        builder.environment().putAll(env);
         Process process = builder.start();
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(process.waitFor(30, TimeUnit.SECONDS)).as(output).isTrue();
@@ -179,6 +185,28 @@ class ServerProcessTest {
             first.process().destroy();
             assertThat(first.process().waitFor(30, TimeUnit.SECONDS)).isTrue();
         }
+    }
+
+    /** Regression: under JSON logs, why the server could not start was the one line on stderr in plain text. */
+    @Test
+    void serve_thatCannotStart_underJsonLogs_saysWhyInAJsonLine() throws Exception {
+        Path file = java.nio.file.Files.createFile(dir.resolve("a-file"));
+        Ended refused = serveUntilItEnds(java.util.Map.of("SWARMBUS_LOG_FORMAT", "json"), "--dev", "--port", "0",
+                "--data-dir", file.toString());
+
+        assertThat(refused.status()).as(refused.output()).isEqualTo(1);
+        List<JsonNode> lines = new ArrayList<>();
+        for (String line : refused.output().lines().toList()) {
+            try {
+                lines.add(RequestBody.MAPPER.readTree(line));
+            } catch (Exception e) {
+                throw new AssertionError("a line that is not JSON: " + line, e);
+            }
+        }
+        assertThat(lines).hasSize(1);
+        assertThat(lines.getFirst().get("level").asText()).isEqualTo("ERROR");
+        assertThat(lines.getFirst().get("formattedMessage").asText())
+                .isEqualTo("storage_failure: cannot create data directory " + file);
     }
 
     /**
