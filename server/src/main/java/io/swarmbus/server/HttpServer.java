@@ -223,7 +223,7 @@ public final class HttpServer implements AutoCloseable {
             managedRoutes(api, managedRoutes);
             api.get("/api/v1/scaling", "Backend and agent replica counts the load asks for", scaling::scaling);
             api.get("/openapi.json", "This document", ctx -> Http.json(ctx, 200, api.openApi()));
-            api.webSocket("/api/v1/ws", "WebSocket: pipelined sends and batches, continuous receive, acks (docs/api.md)",
+            api.webSocket(SocketRoutes.ROUTE, "WebSocket: pipelined sends and batches, continuous receive, acks (docs/api.md)",
                     new SocketRoutes(bus, auth, audit, metrics, settings.maxRequestBytes())::configure);
             errors(config, audit);
         });

@@ -54,6 +54,8 @@ final class SocketRoutes {
     private static final String CREDENTIALS = "swarmbus.ws.credentials";
     /** How often an open socket is pinged: well inside Jetty's 30 s idle timeout. */
     static final Duration PING_INTERVAL = Duration.ofSeconds(10);
+    /** The route's path. */
+    static final String ROUTE = "/api/v1/ws";
     private static final int MAX_BATCH = 1000;
 
     private final MessageBus bus;
@@ -81,6 +83,7 @@ final class SocketRoutes {
             // would close the socket on a message the REST route takes.
             ctx.session.setMaxTextMessageSize(maxFrameBytes);
             ctx.session.setMaxBinaryMessageSize(maxFrameBytes);
+            String principal = "-";
             try {
                 String token = ctx.queryParam("token");
                 String header = ctx.header("Authorization") != null ? ctx.header("Authorization")
@@ -88,7 +91,7 @@ final class SocketRoutes {
                 Credentials credentials = new Credentials(ctx.header("X-Api-Key"), header);
                 // The upgrade is one request against the principal's rate limit; frames on the open
                 // socket are not counted (docs/api.md), as the socket is the high-throughput path.
-                auth.admit(credentials.apiKey(), credentials.authorization(), (name, value) -> { });
+                principal = auth.admit(credentials.apiKey(), credentials.authorization(), (name, value) -> { }).name();
                 ctx.attribute(CREDENTIALS, credentials);
                 open.put(ctx.sessionId(), new AtomicBoolean(true));
                 // Jetty closes a socket idle for 30 s: a subscription on a quiet inbox is not idle.
@@ -96,6 +99,7 @@ final class SocketRoutes {
                 // dropping it; a client that is gone stops ponging and the idle timeout ends it.
                 ctx.enableAutomaticPings(PING_INTERVAL.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
             } catch (SwarmbusException e) {
+                upgraded(principal);
                 // Written and waited for here: queued, it could lose the race with the close.
                 var written = new org.eclipse.jetty.websocket.api.Callback.Completable();
                 ctx.session.sendText(render(error(null, e)), written);
@@ -109,7 +113,9 @@ final class SocketRoutes {
                 } else {
                     ctx.closeSession(4401, "unauthenticated");
                 }
+                return;
             }
+            upgraded(principal);
         });
         ws.onMessage(ctx -> handle(ctx, ctx.message().getBytes(StandardCharsets.UTF_8)));
         // Binary frames carrying the same UTF-8 JSON skip Jetty's byte-by-byte text decoding,
@@ -122,6 +128,15 @@ final class SocketRoutes {
         });
         ws.onClose(ctx -> stop(ctx));
         ws.onError(ctx -> stop(ctx));
+    }
+
+    /**
+     * Counts and logs the upgrade, answered 101, as every other request is counted and logged by
+     * after-handlers, which Javalin does not run for it. A refusal follows in a frame and a close code.
+     */
+    private void upgraded(String principal) {
+        metrics.record("GET", ROUTE, 101, 0);
+        HttpServer.logAccess("GET", ROUTE, 101, principal);
     }
 
     /** What the upgrade authenticated with: checked again for every frame. */

@@ -626,6 +626,41 @@ class WebSocketTest {
         assertThat(error.get("error").asText()).isEqualTo("unauthenticated");
     }
 
+    /** Regression: an upgrade was neither counted at /metrics nor in the access log, as every other request is. */
+    @Test
+    void upgrades_areCountedAndLogged_asEveryRequestIs() throws Exception {
+        ch.qos.logback.classic.Logger access = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory
+                .getLogger("io.swarmbus.access");
+        ch.qos.logback.classic.Level level = access.getLevel();
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> seen =
+                new ch.qos.logback.core.read.ListAppender<>();
+        seen.start();
+        access.addAppender(seen);
+        access.setLevel(ch.qos.logback.classic.Level.DEBUG); // as SWARMBUS_ACCESS_LOG=debug sets it
+        try {
+            Frames good = new Frames();
+            WebSocket socket = connect("?token=" + token("alice"), good);
+            Frames bad = new Frames();
+            connect("?token=not-a-token", bad);
+            assertThat(bad.next().get("error").asText()).isEqualTo("unauthenticated");
+            socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+        } finally {
+            access.detachAppender(seen);
+            access.setLevel(level);
+        }
+        String metrics = "";
+        for (long end = System.nanoTime() + 5_000_000_000L; System.nanoTime() < end
+                && !metrics.contains("route=\"/api/v1/ws\",status=\"101\"} 2"); Thread.sleep(20)) {
+            metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/metrics"))
+                    .build(), HttpResponse.BodyHandlers.ofString()).body();
+        }
+        assertThat(metrics).containsPattern(
+                "http_server_requests_seconds_count\\{method=\"GET\",route=\"/api/v1/ws\",status=\"101\"} 2");
+        assertThat(seen.list).extracting(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
+                .contains("method=GET route=/api/v1/ws status=101 principal=alice",
+                        "method=GET route=/api/v1/ws status=101 principal=-");
+    }
+
     @Test
     void sendAsAnotherUsersAgent_isRefusedOnTheSocket() throws Exception {
         String alice = token("alice");
