@@ -79,9 +79,7 @@ final class AgentRoutes {
             bus.createInbox(id);
         }
         AgentInfo info = registry.require(id);
-        audit.record(AuditLog.Stream.AGENT_ACTIVITY, created ? "registered" : "updated", Map.of("agent_id",
-                id.value(), "owner", info.profile().owner(), "agent_role", info.profile().role(),
-                "capabilities", List.copyOf(info.profile().capabilities()), "description", info.profile().description()));
+        audit.agentRegistered(created ? "registered" : "updated", info.profile());
         Map<String, Object> view = view(info);
         view.put("registration", created ? "registered" : "updated");
         Http.json(ctx, created ? 201 : 200, view);
@@ -163,8 +161,7 @@ final class AgentRoutes {
             }
             deleted.accept(id); // before the id can be registered again
         }
-        audit.record(AuditLog.Stream.AGENT_ACTIVITY, "deleted", Map.of("agent_id", id.value(),
-                "by", Auth.principal(ctx).name()));
+        audit.agentDeleted(id, Auth.principal(ctx).name());
         Http.json(ctx, 200, Map.of("agent_id", id.value(), "status", "deleted"));
     }
 

@@ -125,6 +125,21 @@ final class AuditLog implements AutoCloseable {
                 "method", method, "path", path));
     }
 
+    /**
+     * An agent registered: {@code registered} when new, {@code updated} when registered again, by
+     * its user or by a managed pool for its replicas.
+     */
+    void agentRegistered(String event, io.swarmbus.registry.AgentProfile profile) {
+        record(Stream.AGENT_ACTIVITY, event, Map.of("agent_id", profile.id().value(), "owner", profile.owner(),
+                "agent_role", profile.role(), "capabilities", List.copyOf(profile.capabilities()),
+                "description", profile.description()));
+    }
+
+    /** An agent deleted by the user {@code by}, or by the pool of {@code by} that ran it. */
+    void agentDeleted(AgentId agent, String by) {
+        record(Stream.AGENT_ACTIVITY, "deleted", Map.of("agent_id", agent.value(), "by", by));
+    }
+
     // The message_audit_ lines, whichever path (REST, the seed's, SSE, WebSocket) the message took.
     // Each checks enabled() before it builds anything: they are on the hot paths.
 

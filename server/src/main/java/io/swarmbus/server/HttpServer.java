@@ -162,7 +162,7 @@ public final class HttpServer implements AutoCloseable {
         StreamRoutes streams = new StreamRoutes(bus, auth, metrics, audit);
         List<ServerConnector> opened = new java.util.concurrent.CopyOnWriteArrayList<>(); // to close if a start fails
         ManagedAgents managed = new ManagedAgents(DurableTable.open(settings.dataDir().resolve("managed-agents"),
-                FsyncPolicy.ALWAYS), registry, auth, bus, coordinator, llm, clock, deleted);
+                FsyncPolicy.ALWAYS), registry, auth, bus, coordinator, llm, clock, deleted, audit);
         ManagedAgentRoutes managedRoutes = new ManagedAgentRoutes(managed, clock);
         ScalingRoutes scaling = new ScalingRoutes(llm, registry, bus);
         metrics.scaling(scaling::advice);

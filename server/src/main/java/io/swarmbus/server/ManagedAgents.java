@@ -47,6 +47,8 @@ final class ManagedAgents implements AutoCloseable {
     private final Clock clock;
     /** Told of each replica removed: it leaves its swarms and networks, as any agent deleted does. */
     private final java.util.function.Consumer<AgentId> deleted;
+    /** Where each replica's registration and removal are recorded, as any agent's are. */
+    private final AuditLog audit;
     private final Map<String, ManagedPool> pools = new ConcurrentHashMap<>();
     /** LLM calls per task, for the cap: the newest {@value #KEEP_CALL_COUNTS} tasks. */
     private final Map<String, ManagedPool.Calls> callsPerTask = Collections.synchronizedMap(new LinkedHashMap<>() {
@@ -59,7 +61,7 @@ final class ManagedAgents implements AutoCloseable {
     private final Thread scaler;
 
     ManagedAgents(DurableTable table, Registry registry, Auth auth, MessageBus bus, TaskCoordinator tasks,
-            LlmGateway gateway, Clock clock, java.util.function.Consumer<AgentId> deleted) {
+            LlmGateway gateway, Clock clock, java.util.function.Consumer<AgentId> deleted, AuditLog audit) {
         this.table = table;
         this.registry = registry;
         this.auth = auth;
@@ -68,6 +70,7 @@ final class ManagedAgents implements AutoCloseable {
         this.gateway = gateway;
         this.clock = clock;
         this.deleted = deleted;
+        this.audit = audit;
         table.rows().forEach((name, bytes) -> pools.put(name, new ManagedPool(ManagedTemplate.fromJson(
                 JsonRows.read(bytes)), callsPerTask)));
         // Replicas of the last run come back under their names, with their inboxes and the tasks
@@ -248,6 +251,7 @@ final class ManagedAgents implements AutoCloseable {
             AgentId id = nextReplicaId(t);
             // Only if still free: a user may have registered the id since it was picked.
             if (auth.claimAgentId(t.owner(), id, () -> registry.registerNew(profile(t, id)))) {
+                audit.agentRegistered("registered", profile(t, id));
                 start(pool, id);
             }
         }
@@ -291,11 +295,13 @@ final class ManagedAgents implements AutoCloseable {
     }
 
     private void removeAgent(AgentId id) {
+        Optional<AgentInfo> gone = registry.get(id);
         registry.deregister(id);
         if (bus.hasInbox(id)) {
             bus.deleteInbox(id);
         }
         deleted.accept(id);
+        gone.ifPresent(agent -> audit.agentDeleted(id, agent.profile().owner()));
     }
 
     private void requireServed(String model) {

@@ -187,6 +187,42 @@ class AuditLogTest {
         }
     }
 
+    /** Regression: a managed pool's replicas were registered and removed as agents with no line in agent_activity_. */
+    @Test
+    void aManagedPoolsReplicas_areRegisteredAndDeleted_inTheAgentActivityFile() throws Exception {
+        Path audit = dir.resolve("audit");
+        MessageBus bus = MessageBus.open(BusConfig.builder(dir.resolve("data")).build());
+        AuditLog log = AuditLog.start(audit, 30, Clock.systemUTC());
+        io.swarmbus.llm.sim.SimSettings sim = io.swarmbus.llm.sim.SimSettings.defaults()
+                .with(java.util.Map.of("model", "m"));
+        try (LlmSimServer backend = LlmSimServer.start(sim, "127.0.0.1", 0)) {
+            HttpServer server = HttpServer.start(bus, ServerSettings.forTests(dir.resolve("data")).withLlm(
+                    io.swarmbus.llm.GatewaySettings.of(List.of(io.swarmbus.llm.BackendSpec.ofUrl(
+                            "http://127.0.0.1:" + backend.port() + "/v1", 16)), "least_outstanding")), log);
+            try {
+                String t = RequestBody.MAPPER.readTree(send(server.port(), "POST", "/auth/token", null,
+                        "{\"username\":\"team\",\"password\":\"password\"}").body()).get("access_token").asText();
+                assertThat(post(server.port(), "/api/v1/managed-agents", t, "{\"name\":\"pool\",\"model\":\"m\","
+                        + "\"capabilities\":[\"write\"],\"replicas\":1}")).isEqualTo(201);
+                awaitLines(audit, "agent_activity_", 1);
+                assertThat(send(server.port(), "DELETE", "/api/v1/managed-agents/pool", t, null).statusCode())
+                        .isEqualTo(200);
+                awaitLines(audit, "agent_activity_", 2);
+            } finally {
+                server.close();
+                log.close();
+                bus.close();
+            }
+        }
+
+        List<JsonNode> lines = lines(audit, "agent_activity_");
+        assertThat(lines).extracting(n -> n.get("event").asText() + " " + n.get("agent_id").asText())
+                .containsExactly("registered pool-1", "deleted pool-1");
+        assertThat(lines.getFirst().get("owner").asText()).isEqualTo("team");
+        assertThat(lines.getFirst().get("capabilities").toString()).isEqualTo("[\"write\"]");
+        assertThat(lines.getLast().get("by").asText()).isEqualTo("team");
+    }
+
     /** Regression: Jetty's 431 and 414 were written down as 413, the status of their error code. */
     @Test
     void whatJettyRefuses_isRecordedWithTheStatusAnswered() throws Exception {
