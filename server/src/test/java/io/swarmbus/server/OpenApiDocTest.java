@@ -319,6 +319,21 @@ class OpenApiDocTest {
         }
     }
 
+    /**
+     * Regression: a broadcast narrowed by role answers one id per agent ({@code message_ids}) and
+     * no {@code message_id}, though the document required {@code message_id} and left the others out.
+     */
+    @Test
+    void aBroadcastNarrowedByRole_answersAsDocumented() throws Exception {
+        api.call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"alice-w\",\"role\":\"worker\"}");
+        for (String path : List.of("/api/v1/messages/broadcast", "/messages/broadcast")) {
+            Reply reply = api.call(alice, "POST", path, "{\"from\":\"alice\",\"role\":\"worker\",\"content\":\"all\"}");
+            assertThat(reply.status()).as(path + " " + reply.body()).isEqualTo(201);
+            assertThat(reply.body().path("message_ids")).hasSize(1);
+            assertMatches(path + " with role", response("post " + path), reply.body());
+        }
+    }
+
     /** Tasks, each for alice: one completed, one failed without retries, one cancelled. */
     void callTaskRoutes(Map<String, Reply> answers) throws Exception {
         String forAlice = "\"candidates\":[\"alice\"],\"max_retries\":0";
