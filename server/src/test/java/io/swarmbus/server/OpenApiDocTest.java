@@ -334,6 +334,23 @@ class OpenApiDocTest {
         }
     }
 
+    /**
+     * Regression: an agent's owner taking it out of another user's group is answered
+     * {@code group_name}, {@code agent_id} and {@code changed}, without the members, though the
+     * document required {@code agent_ids} and left {@code agent_id} out.
+     */
+    @Test
+    void anAgentsOwnerLeavingAnotherUsersGroup_isAnsweredAsDocumented() throws Exception {
+        String bob = api.token("bob");
+        api.call(bob, "POST", "/api/v1/agents", "{\"agent_id\":\"bob\"}");
+        api.call(alice, "POST", "/api/v1/groups", "{\"group_name\":\"mixed\",\"agent_ids\":[\"alice\",\"bob\"]}");
+        Reply reply = api.call(bob, "DELETE", "/api/v1/groups/mixed/members/bob", null);
+        assertThat(reply.status()).as(reply.body().toString()).isEqualTo(200);
+        assertThat(reply.body().path("agent_id").asText()).isEqualTo("bob");
+        assertMatches("delete /api/v1/groups/{name}/members/{agent} by the agent's owner",
+                response("delete /api/v1/groups/{name}/members/{agent}"), reply.body());
+    }
+
     /** Tasks, each for alice: one completed, one failed without retries, one cancelled. */
     void callTaskRoutes(Map<String, Reply> answers) throws Exception {
         String forAlice = "\"candidates\":[\"alice\"],\"max_retries\":0";
