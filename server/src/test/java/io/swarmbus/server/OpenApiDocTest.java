@@ -147,6 +147,7 @@ class OpenApiDocTest {
         assertThat(query("post /api/v1/agents/networks/{id}/execute")).contains("wait_seconds");
         assertThat(query("get /v1/swarm/status")).contains("swarm_id");
         assertThat(query("get /api/v1/ws")).contains("token");
+        assertThat(query("get /api/v1/agents/{id}/stream")).contains("max_messages", "visibility_timeout", "token");
         JsonNode since = parameter("get /api/v1/messages", "since");
         assertThat(since.path("schema").path("type").asText()).isEqualTo("string");
         assertThat(since.path("description").asText()).contains("ISO-8601");
