@@ -3,6 +3,7 @@ package io.swarmbus.server;
 import io.javalin.http.Context;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
+import io.swarmbus.messaging.Address;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.messaging.MessageBus;
 import java.util.LinkedHashMap;
@@ -24,6 +25,7 @@ final class MembershipRoutes {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         String name = body.text("group_name");
         Http.requireNameableInPath("group_name", "group name", name);
+        RequestBody.from("group_name", () -> Address.checkName("group", name));
         Auth.Principal principal = Auth.principal(ctx);
         synchronized (this) {
             bus.createGroup(name, body.agents("agent_ids"));

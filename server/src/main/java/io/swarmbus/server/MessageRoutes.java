@@ -59,7 +59,8 @@ final class MessageRoutes {
     void sendToNamedGroup(Context ctx) {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         refuseAddressFields(body, "this route sends to the group named by 'group_name'", "group_name");
-        respondToSend(ctx, request(ctx, body, Address.group(body.text("group_name"))));
+        Address group = RequestBody.from("group_name", () -> Address.group(body.text("group_name")));
+        respondToSend(ctx, request(ctx, body, group));
     }
 
     /** {@code POST /api/v1/topics/{topic}/messages}. */
@@ -319,7 +320,8 @@ final class MessageRoutes {
     static Address addressOf(RequestBody body) {
         List<Address> given = new ArrayList<>();
         body.firstPresent("to", "receiver_id").ifPresent(field -> given.add(Address.agent(body.agent(field))));
-        body.firstPresent("group", "group_name").ifPresent(field -> given.add(Address.group(body.text(field))));
+        body.firstPresent("group", "group_name").ifPresent(field -> given.add(RequestBody.from(field,
+                () -> Address.group(body.text(field)))));
         body.optionalText("topic").ifPresent(topic -> given.add(Address.topic(topic)));
         if (body.flag("broadcast")) {
             for (String narrowing : List.of("role", "capability")) { // ignored, they would widen it to everyone

@@ -342,6 +342,19 @@ class NegativeRoutesTest {
             assertThat(reply.body().get("field").asText()).as(capability).isEqualTo("capability");
         }
 
+        // A malformed group name is refused under the name it was sent as, not the engine's 'group'.
+        for (String[] c : new String[][] {
+                {"/api/v1/groups", "{\"group_name\":\"not valid\",\"agent_ids\":[]}"},
+                {"/groups", "{\"group_name\":\"not valid\",\"agent_ids\":[]}"},
+                {"/groups/message", "{\"group_name\":\"not valid\",\"content\":1}"},
+                {"/api/v1/messages", "{\"group_name\":\"not valid\",\"content\":1}"}}) {
+            Reply reply = call("POST", c[0], c[1], alice);
+            assertThat(reply.status()).as(c[0]).isEqualTo(400);
+            assertThat(reply.body().get("field").asText()).as(c[0]).isEqualTo("group_name");
+        }
+        Reply group = call("POST", "/api/v1/messages", "{\"group\":\"not valid\",\"content\":1}", alice);
+        assertThat(group.body().get("field").asText()).isEqualTo("group");
+
         // A number too large for a double is quoted as sent, not as the infinity it parses to.
         for (String body : List.of("{\"max_messages\":1e400}", "{\"max_messages\":-1e400}")) {
             Reply reply = call("POST", "/api/v1/agents/alice/receive", body, alice);
