@@ -115,7 +115,7 @@ final class MembershipRoutes {
     }
 
     void unsubscribe(Context ctx) {
-        String topic = ctx.pathParam("topic");
+        String topic = Address.checkName("topic", ctx.pathParam("topic"));
         AgentId agent = AgentId.of(ctx.pathParam("agent"));
         auth.requireOwner(Auth.principal(ctx), agent);
         boolean removed = bus.unsubscribe(agent, topic);
@@ -125,7 +125,7 @@ final class MembershipRoutes {
     }
 
     void getTopic(Context ctx) {
-        Http.json(ctx, 200, topic(ctx, ctx.pathParam("topic")));
+        Http.json(ctx, 200, topic(ctx, Address.checkName("topic", ctx.pathParam("topic"))));
     }
 
     /** {@code POST /api/v1/users} (admin): {@code {"username", "password", "admin": false}}. */

@@ -318,6 +318,21 @@ class NegativeRoutesTest {
         }
     }
 
+    /** Regression: reading a malformed topic, or leaving one, answered an empty topic where subscribing was a 400. */
+    @Test
+    void aMalformedTopicName_isA400_atEveryTopicRoute() throws Exception {
+        for (String[] c : new String[][] {
+                {"GET", "/api/v1/topics/not%20valid", null},
+                {"DELETE", "/api/v1/topics/not%20valid/subscribers/alice", null},
+                {"POST", "/api/v1/topics/not%20valid/subscribers", "{\"agent_id\":\"alice\"}"},
+                {"POST", "/api/v1/topics/not%20valid/messages", "{\"content\":1}"}}) {
+            Reply reply = call(c[0], c[1], c[2], alice);
+            assertThat(reply.status()).as(c[0] + " " + c[1]).isEqualTo(400);
+            assertThat(reply.body().get("field").asText()).as(c[0] + " " + c[1]).isEqualTo("topic");
+        }
+        assertThat(call("GET", "/api/v1/topics/news", null, alice).status()).isEqualTo(200);
+    }
+
     @Test
     void refusals_nameWhatTheClientSent_andQuoteItsValue() throws Exception {
         // The header is named as a header; the body's field keeps its own name.
