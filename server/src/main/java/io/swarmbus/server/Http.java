@@ -113,11 +113,15 @@ final class Http {
         throw SwarmbusException.invalid(name, "'" + name + "' must be true or false, was '" + value + "'");
     }
 
-    /** Parameter {@code name}'s {@code value} as a whole number, or {@code fallback} when absent. */
+    /**
+     * Parameter {@code name}'s {@code value} as a whole number, or {@code fallback} when absent. As
+     * in a JSON body, it may be written {@code 5.0} or {@code 1e2}; a fraction, or a number out of
+     * an {@code int}'s range, is refused (never rounded or wrapped round).
+     */
     static int wholeNumber(String name, Optional<String> value, int fallback) {
         try {
-            return value.map(Integer::parseInt).orElse(fallback);
-        } catch (NumberFormatException e) {
+            return value.map(v -> new java.math.BigDecimal(v).intValueExact()).orElse(fallback);
+        } catch (NumberFormatException | ArithmeticException e) {
             throw SwarmbusException.invalid(name, "'" + name + "' must be a whole number, was '" + value.get() + "'");
         }
     }

@@ -333,6 +333,26 @@ class NegativeRoutesTest {
         assertThat(call("GET", "/api/v1/topics/news", null, alice).status()).isEqualTo(200);
     }
 
+    /** Regression: a receive refused a whole number written 5.0 or 1e2, which every other body field takes. */
+    @Test
+    void aWholeNumberWrittenAsADecimal_isTakenByEveryParameter() throws Exception {
+        for (int i = 0; i < 3; i++) {
+            call("POST", "/api/v1/messages", "{\"to\":\"alice\",\"content\":" + i + "}", alice);
+        }
+        Reply body = call("POST", "/api/v1/agents/alice/receive", "{\"max_messages\":1.0}", alice);
+        assertThat(body.status()).as(body.body().toString()).isEqualTo(200);
+        assertThat(body.body().get("count").asInt()).isEqualTo(1);
+        Reply exponent = call("POST", "/api/v1/agents/alice/receive", "{\"max_messages\":1e2}", alice);
+        assertThat(exponent.status()).as(exponent.body().toString()).isEqualTo(200);
+        assertThat(exponent.body().get("count").asInt()).isEqualTo(2);
+        assertThat(call("GET", "/api/v1/messages?limit=1e1", null, alice).body().get("count").asInt()).isEqualTo(3);
+        for (String refused : List.of("1.5", "1e-1", "3000000000")) {
+            Reply reply = call("POST", "/api/v1/agents/alice/receive", "{\"max_messages\":" + refused + "}", alice);
+            assertThat(reply.status()).as(refused).isEqualTo(400);
+            assertThat(reply.body().get("field").asText()).as(refused).isEqualTo("max_messages");
+        }
+    }
+
     @Test
     void refusals_nameWhatTheClientSent_andQuoteItsValue() throws Exception {
         // The header is named as a header; the body's field keeps its own name.
