@@ -494,23 +494,14 @@ class NegativeRoutesTest {
     /** Regression: what Jetty refused before any route was counted and audited, but had no access log line. */
     @Test
     void whatJettyRefusesBeforeAnyRoute_hasItsAccessLogLine() throws Exception {
-        ch.qos.logback.classic.Logger access = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory
-                .getLogger("io.swarmbus.access");
-        ch.qos.logback.classic.Level level = access.getLevel();
-        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> seen =
-                new ch.qos.logback.core.read.ListAppender<>();
-        seen.start();
-        access.addAppender(seen);
-        access.setLevel(ch.qos.logback.classic.Level.DEBUG); // as SWARMBUS_ACCESS_LOG=debug sets it
-        try {
+        List<String> logged;
+        try (CapturedLog access = CapturedLog.accessLog()) {
             assertThat(call("PUT", "/api/v1/agents/%FF", "{}", alice).status()).isEqualTo(400);
             assertThat(call("GET", "/api/v1/agents", null, "x".repeat(20_000)).status()).isEqualTo(431);
             assertThat(call("GET", "/healthz", null, null).status()).isEqualTo(200);
-        } finally {
-            access.detachAppender(seen);
-            access.setLevel(level);
+            logged = access.messages();
         }
-        assertThat(seen.list).extracting(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage).containsExactly(
+        assertThat(logged).containsExactly(
                 "method=PUT route=unmatched status=400 principal=-",
                 "method=GET route=unmatched status=431 principal=-",
                 "method=GET route=/healthz status=200 principal=-");

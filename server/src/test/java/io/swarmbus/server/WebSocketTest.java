@@ -13,6 +13,7 @@ import java.net.http.HttpResponse;
 import java.net.http.WebSocket;
 import java.nio.file.Path;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletionStage;
@@ -629,24 +630,15 @@ class WebSocketTest {
     /** Regression: an upgrade was neither counted at /metrics nor in the access log, as every other request is. */
     @Test
     void upgrades_areCountedAndLogged_asEveryRequestIs() throws Exception {
-        ch.qos.logback.classic.Logger access = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory
-                .getLogger("io.swarmbus.access");
-        ch.qos.logback.classic.Level level = access.getLevel();
-        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> seen =
-                new ch.qos.logback.core.read.ListAppender<>();
-        seen.start();
-        access.addAppender(seen);
-        access.setLevel(ch.qos.logback.classic.Level.DEBUG); // as SWARMBUS_ACCESS_LOG=debug sets it
-        try {
+        List<String> logged;
+        try (CapturedLog access = CapturedLog.accessLog()) {
             Frames good = new Frames();
             WebSocket socket = connect("?token=" + token("alice"), good);
             Frames bad = new Frames();
             connect("?token=not-a-token", bad);
             assertThat(bad.next().get("error").asText()).isEqualTo("unauthenticated");
             socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
-        } finally {
-            access.detachAppender(seen);
-            access.setLevel(level);
+            logged = access.messages();
         }
         String metrics = "";
         for (long end = System.nanoTime() + 5_000_000_000L; System.nanoTime() < end
@@ -656,8 +648,7 @@ class WebSocketTest {
         }
         assertThat(metrics).containsPattern(
                 "http_server_requests_seconds_count\\{method=\"GET\",route=\"/api/v1/ws\",status=\"101\"} 2");
-        assertThat(seen.list).extracting(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
-                .contains("method=GET route=/api/v1/ws status=101 principal=alice",
+        assertThat(logged).contains("method=GET route=/api/v1/ws status=101 principal=alice",
                         "method=GET route=/api/v1/ws status=101 principal=-");
     }
 
