@@ -94,6 +94,7 @@ public final class AgentWorker implements AutoCloseable {
     /** The task_request message each running task came in, whose lease is renewed while it runs. */
     private final Map<String, String> requests = new ConcurrentHashMap<>();
     private final AtomicBoolean running = new AtomicBoolean(true);
+    /** The threads of handlers still running; a task leaves it once its handler returns (see {@link #run}). */
     private final Map<String, Thread> handlers = new ConcurrentHashMap<>();
     private final Map<String, TaskContext> contexts = new ConcurrentHashMap<>();
     private final ScheduledExecutorService heartbeats;
@@ -180,19 +181,18 @@ public final class AgentWorker implements AutoCloseable {
                 }
                 contexts.put(task.taskId(), task);
                 requests.put(task.taskId(), delivery.id());
-                handlers.put(task.taskId(), Thread.ofVirtual().name("swarmbus-task-" + task.taskId())
-                        .start(() -> run(task, delivery)));
+                Thread thread = Thread.ofVirtual().name("swarmbus-task-" + task.taskId())
+                        .unstarted(() -> run(task, delivery));
+                handlers.put(task.taskId(), thread); // before it starts, or a quick task would leave its entry behind
+                thread.start();
             }
             case "task_cancel" -> {
                 String taskId = delivery.content().path("task_id").asText();
                 TaskContext task = contexts.get(taskId);
-                Thread thread = handlers.get(taskId);
                 if (task != null) {
                     task.cancelled.set(true);
                 }
-                if (thread != null) {
-                    thread.interrupt();
-                }
+                interruptHandler(taskId);
                 settle("ack", () -> client.ack(agentId, List.of(delivery.id())));
             }
             default -> settle("ack", () -> client.ack(agentId, List.of(delivery.id()))); // not for a worker
@@ -201,22 +201,41 @@ public final class AgentWorker implements AutoCloseable {
 
     private void run(TaskContext task, Delivery delivery) {
         try {
-            JsonNode result;
-            try {
-                // Written here, so that a result Jackson cannot write fails the task like a throw.
-                result = SwarmbusClient.JSON.valueToTree(handler.handle(task));
-            } catch (Exception e) {
-                report(task, () -> client.failTask(task.taskId(), agentId, e.getClass().getSimpleName() + ": "
-                        + e.getMessage()), delivery);
-                return;
-            }
-            report(task, () -> client.completeTask(task.taskId(), agentId, result), delivery);
+            Runnable outcome = handle(task);
+            // Out of reach of interrupts before reporting: one that cut the report or the ack short
+            // would leave the request to come back and run again.
+            handlers.remove(task.taskId());
+            Thread.interrupted(); // one that came as the handler returned: the report tells the server
+            report(task, outcome, delivery);
         } finally {
             handlers.remove(task.taskId());
             contexts.remove(task.taskId());
             requests.remove(task.taskId());
             free.release();
         }
+    }
+
+    /** Runs the handler; returns the call that reports its result, or its failure. */
+    private Runnable handle(TaskContext task) {
+        try {
+            // Written here, so that a result Jackson cannot write fails the task like a throw.
+            JsonNode result = SwarmbusClient.JSON.valueToTree(handler.handle(task));
+            return () -> client.completeTask(task.taskId(), agentId, result);
+        } catch (Exception | Error e) { // an Error too (an assert, say): unreported, the task would run again
+            String error = e.getClass().getSimpleName() + ": " + e.getMessage();
+            return () -> client.failTask(task.taskId(), agentId, error);
+        }
+    }
+
+    /**
+     * Interrupts the task's handler if it is still running. Done inside the map's lock on the
+     * entry, so that it cannot land after {@link #run} took the task out to report it.
+     */
+    private void interruptHandler(String taskId) {
+        handlers.computeIfPresent(taskId, (id, thread) -> {
+            thread.interrupt();
+            return thread;
+        });
     }
 
     /**
@@ -266,7 +285,7 @@ public final class AgentWorker implements AutoCloseable {
         try {
             receiver.join(Duration.ofSeconds(5));
             if (!free.tryAcquire(slots, grace.toMillis(), TimeUnit.MILLISECONDS)) {
-                handlers.values().forEach(Thread::interrupt);
+                handlers.keySet().forEach(this::interruptHandler);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

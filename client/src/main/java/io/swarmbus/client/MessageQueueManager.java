@@ -40,7 +40,7 @@ public final class MessageQueueManager {
         return client.ackOne(agentId, messageId);
     }
 
-    /** The server's message counters: sent, delivered, acked, dead-lettered, pending, ... */
+    /** The server's message counters ({@code GET /api/v1/stats}): sent, delivered, acked, dead_lettered, agents, ... */
     @SuppressWarnings("unchecked")
     public Map<String, Object> getQueueStats() {
         JsonNode stats = client.stats();

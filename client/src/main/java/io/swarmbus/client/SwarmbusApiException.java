@@ -25,7 +25,7 @@ public final class SwarmbusApiException extends RuntimeException {
         return code;
     }
 
-    /** The request field at fault, for {@code invalid_argument}. */
+    /** The request field at fault, when the server names one (a bad or oversized field, say). */
     public Optional<String> field() {
         return Optional.ofNullable(field);
     }

@@ -19,6 +19,10 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -31,8 +35,8 @@ import java.util.UUID;
  *
  * <p>Requests the server did not take in are retried with backoff: when the connection is
  * refused or times out, and on 429 (after its {@code Retry-After}) and 503. Sends carry an idempotency key (a
- * batch, one per message), so a retried send is stored once. {@link #close} lets go of the
- * client's connections.
+ * batch, one per message; a body with its own {@code idempotency_key}, that one), so a retried send is
+ * stored once. {@link #close} lets go of the client's connections.
  */
 public final class SwarmbusClient implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -132,7 +136,7 @@ public final class SwarmbusClient implements AutoCloseable {
      * {@code priority}, ...).
      */
     public SendResult send(ObjectNode message) {
-        return SendResult.of(call("POST", "/api/v1/messages", message, UUID.randomUUID().toString()));
+        return SendResult.of(call("POST", "/api/v1/messages", message, idempotencyKey(message)));
     }
 
     /** Sends {@code content} from one agent to another. */
@@ -286,7 +290,7 @@ public final class SwarmbusClient implements AutoCloseable {
     /** Sends to every member of a group; {@code message} as for {@link #send(ObjectNode)} without an address. */
     public SendResult sendToGroup(String name, ObjectNode message) {
         return SendResult.of(call("POST", "/api/v1/groups/" + path(name) + "/messages", message,
-                UUID.randomUUID().toString()));
+                idempotencyKey(message)));
     }
 
     public JsonNode subscribe(String topic, String agent) {
@@ -300,7 +304,7 @@ public final class SwarmbusClient implements AutoCloseable {
     /** Sends to every subscriber of a topic; {@code message} as for {@link #send(ObjectNode)} without an address. */
     public SendResult publish(String topic, ObjectNode message) {
         return SendResult.of(call("POST", "/api/v1/topics/" + path(topic) + "/messages", message,
-                UUID.randomUUID().toString()));
+                idempotencyKey(message)));
     }
 
     // ---------------------------------------------------------------- agents (more) and administration
@@ -415,8 +419,7 @@ public final class SwarmbusClient implements AutoCloseable {
             }
             int status = response.statusCode();
             if ((status == 429 || status == 503) && attempt < ATTEMPTS) {
-                long retryAfter = response.headers().firstValueAsLong("Retry-After").orElse(0);
-                backoff = pause(backoff, retryAfter * 1000);
+                backoff = pause(backoff, retryAfterMillis(response));
                 continue;
             }
             JsonNode json = read(response.body());
@@ -425,6 +428,24 @@ public final class SwarmbusClient implements AutoCloseable {
                         json.path("message").asText(response.body()), json.has("field") ? json.get("field").asText() : null);
             }
             return json;
+        }
+    }
+
+    /**
+     * How long the answer's {@code Retry-After} asks to wait: seconds, or the HTTP date a proxy may
+     * send instead; 0 if it has none, or one that cannot be read.
+     */
+    private static long retryAfterMillis(HttpResponse<?> response) {
+        String value = response.headers().firstValue("Retry-After").orElse("0").trim();
+        try {
+            return Long.parseLong(value) * 1000;
+        } catch (NumberFormatException notSeconds) {
+            try {
+                ZonedDateTime at = ZonedDateTime.parse(value, DateTimeFormatter.RFC_1123_DATE_TIME);
+                return Duration.between(Instant.now(), at).toMillis();
+            } catch (DateTimeParseException notADate) {
+                return 0;
+            }
         }
     }
 
@@ -452,6 +473,15 @@ public final class SwarmbusClient implements AutoCloseable {
         } catch (JsonProcessingException e) {
             return JSON.createObjectNode().put("message", body);
         }
+    }
+
+    /**
+     * A fresh key for the {@code Idempotency-Key} header, or none when the body names its own:
+     * the server refuses a header that differs from the body's, and the body's key alone already
+     * makes a retry of it stored once.
+     */
+    private static String idempotencyKey(ObjectNode message) {
+        return message.hasNonNull("idempotency_key") ? null : UUID.randomUUID().toString();
     }
 
     private static ArrayNode strings(Collection<String> values) {

@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -129,6 +130,23 @@ class AgentWorkerTest {
         assertThat(runs.get()).isEqualTo(1);
     }
 
+    /** Regression: a handler that threw an Error was never reported; its request came back and ran again each lease. */
+    @Test
+    void handle_throwsAnError_failsTheAttemptOnce() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+        workers.add(AgentWorker.builder(client, "asserting").capabilities("assert").leaseDuration(Duration.ofSeconds(1))
+                .heartbeatInterval(Duration.ofMillis(300)).handler(t -> {
+                    runs.incrementAndGet();
+                    throw new AssertionError("the input is not sorted");
+                }).start());
+        String id = client.createTask(task("check", "assert").put("max_retries", 0)).taskId();
+
+        Task failed = await(id);
+        assertThat(failed.status()).isEqualTo("failed");
+        assertThat(failed.error()).hasValueSatisfying(e -> assertThat(e).contains("AssertionError: the input is not sorted"));
+        assertThat(runs.get()).isEqualTo(1);
+    }
+
     @Test
     void cancel_interruptsTheRunningHandler() throws Exception {
         CountDownLatch started = new CountDownLatch(1);
@@ -182,6 +200,39 @@ class AgentWorkerTest {
         assertThat(client.agent("polite").raw().path("leased").asInt()).isZero();
         assertThat(client.agent("polite").raw().path("pending").asInt()).isZero();
         assertThat(runs.get()).isEqualTo(1);
+    }
+
+    /**
+     * Regression: a cancel that came while the finished handler's result was being reported
+     * interrupted the report, so the request was neither acked nor nacked and ran again.
+     */
+    @Test
+    void cancel_whileTheResultIsReported_doesNotRunTheTaskAgain() throws Exception {
+        CountDownLatch reporting = new CountDownLatch(1);
+        ForwardingProxy proxy = ForwardingProxy.start("http://127.0.0.1:" + server.port(), (exchange, forward) -> {
+            if (exchange.getRequestURI().getPath().endsWith("/complete")) {
+                reporting.countDown();
+                Thread.sleep(1_500); // time for the test's cancel to reach the worker
+            }
+            ForwardingProxy.reply(exchange, forward.send());
+        });
+        AtomicInteger runs = new AtomicInteger();
+        try (SwarmbusClient viaProxy = SwarmbusClient.login(proxy.url(), "team", "team-password")) {
+            workers.add(AgentWorker.builder(viaProxy, "quick").capabilities("quick").leaseDuration(Duration.ofSeconds(1))
+                    .heartbeatInterval(Duration.ofMillis(300)).handler(t -> runs.incrementAndGet()).start());
+            String id = client.createTask(task("quick", "quick").put("max_retries", 0)).taskId();
+            assertThat(reporting.await(10, TimeUnit.SECONDS)).isTrue();
+
+            client.cancelTask(id, "changed my mind");
+
+            Thread.sleep(4_000); // the report's delay, then a lease and more: the time to come back
+            assertThat(runs.get()).isEqualTo(1);
+            assertThat(client.agent("quick").raw().path("leased").asInt()).isZero();
+            assertThat(client.agent("quick").raw().path("pending").asInt()).isZero();
+            workers.remove(workers.size() - 1).close();
+        } finally {
+            proxy.close();
+        }
     }
 
     /** Regression: the failed report's nack threw on, ending the task's thread with a stack trace. */

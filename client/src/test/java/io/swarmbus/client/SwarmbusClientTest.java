@@ -11,11 +11,7 @@ import io.swarmbus.messaging.MessageBus;
 import io.swarmbus.server.HttpServer;
 import io.swarmbus.server.ServerSettings;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -112,42 +108,46 @@ class SwarmbusClientTest {
                 .isEqualTo("acked");
     }
 
+    /** Regression: a send whose body had its own idempotency_key was refused (400), its header key differing. */
+    @Test
+    void send_withIdempotencyKeyInBody_isStoredOnce() {
+        Types.SendResult first = client.send(body("once").put("to", "b").put("idempotency_key", "order-7"));
+        Types.SendResult again = client.send(body("once").put("to", "b").put("idempotency_key", "order-7"));
+        Types.SendResult toGroup = client.sendToGroup(groupOf("b"), body("g").put("idempotency_key", "group-7"));
+        Types.SendResult toTopic = client.publish(topicOf("c"), body("t").put("idempotency_key", "topic-7"));
+
+        assertThat(again.duplicate()).isTrue();
+        assertThat(again.messageId()).isEqualTo(first.messageId());
+        assertThat(List.of(toGroup, toTopic)).extracting(Types.SendResult::recipients).containsExactly(1, 1);
+        assertThat(client.receive("b", 10, Duration.ZERO, Duration.ofSeconds(30))).hasSize(2);
+    }
+
+    private String groupOf(String agent) {
+        client.createGroup("of-" + agent, List.of(agent));
+        return "of-" + agent;
+    }
+
+    private String topicOf(String agent) {
+        client.subscribe("for-" + agent, agent);
+        return "for-" + agent;
+    }
+
     /**
      * Regression: a batch answered 503 after the server had stored it (here, by a proxy that lost
      * the answer) was sent again without idempotency keys, and every message was stored twice.
      */
     @Test
     void aBatchRetriedAfterA503_storesEachMessageOnce() throws Exception {
-        String upstream = "http://127.0.0.1:" + server.port();
         AtomicInteger batches = new AtomicInteger();
-        HttpClient forwarder = HttpClient.newHttpClient();
-        com.sun.net.httpserver.HttpServer proxy =
-                com.sun.net.httpserver.HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        proxy.createContext("/", exchange -> {
-            HttpRequest.Builder forward = HttpRequest.newBuilder(URI.create(upstream + exchange.getRequestURI()))
-                    .method(exchange.getRequestMethod(),
-                            HttpRequest.BodyPublishers.ofByteArray(exchange.getRequestBody().readAllBytes()));
-            for (String header : List.of("Authorization", "Content-Type")) {
-                String value = exchange.getRequestHeaders().getFirst(header);
-                if (value != null) {
-                    forward.header(header, value);
-                }
+        ForwardingProxy proxy = ForwardingProxy.start("http://127.0.0.1:" + server.port(), (exchange, forward) -> {
+            HttpResponse<byte[]> answer = forward.send();
+            if (exchange.getRequestURI().getPath().endsWith("/batch") && batches.getAndIncrement() == 0) {
+                ForwardingProxy.reply(exchange, 503, "{\"error\":\"unavailable\"}".getBytes(StandardCharsets.UTF_8));
+            } else {
+                ForwardingProxy.reply(exchange, answer);
             }
-            HttpResponse<byte[]> answer;
-            try {
-                answer = forwarder.send(forward.build(), HttpResponse.BodyHandlers.ofByteArray());
-            } catch (InterruptedException e) {
-                throw new java.io.InterruptedIOException();
-            }
-            boolean lost = exchange.getRequestURI().getPath().endsWith("/batch") && batches.getAndIncrement() == 0;
-            byte[] body = lost ? "{\"error\":\"unavailable\"}".getBytes(StandardCharsets.UTF_8) : answer.body();
-            exchange.sendResponseHeaders(lost ? 503 : answer.statusCode(), body.length);
-            exchange.getResponseBody().write(body);
-            exchange.close();
         });
-        proxy.start();
-        SwarmbusClient viaProxy = SwarmbusClient.login("http://127.0.0.1:" + proxy.getAddress().getPort(),
-                "team", "team-password");
+        SwarmbusClient viaProxy = SwarmbusClient.login(proxy.url(), "team", "team-password");
         try {
             JsonNode results = viaProxy.sendBatch(List.of(body(1).put("to", "b"), body(2).put("to", "b")));
 
@@ -157,8 +157,34 @@ class SwarmbusClientTest {
                     .extracting(d -> d.content().asInt()).containsExactly(1, 2);
         } finally {
             viaProxy.close();
-            proxy.stop(0);
-            forwarder.close();
+            proxy.close();
+        }
+    }
+
+    /** Regression: a 429 whose Retry-After was an HTTP date (as proxies may send) threw NumberFormatException. */
+    @Test
+    void call_retryAfterAsAnHttpDate_waitsAndRetries() throws Exception {
+        AtomicInteger refused = new AtomicInteger();
+        ForwardingProxy proxy = ForwardingProxy.start("http://127.0.0.1:" + server.port(), (exchange, forward) -> {
+            if (exchange.getRequestURI().getPath().equals("/api/v1/agents/b") && refused.getAndIncrement() == 0) {
+                String inTwoSeconds = java.time.format.DateTimeFormatter.RFC_1123_DATE_TIME.format(
+                        java.time.ZonedDateTime.now(java.time.ZoneOffset.UTC).plusSeconds(2));
+                exchange.getResponseHeaders().set("Retry-After", inTwoSeconds);
+                ForwardingProxy.reply(exchange, 429, new byte[0]);
+            } else {
+                ForwardingProxy.reply(exchange, forward.send());
+            }
+        });
+        try (SwarmbusClient viaProxy = SwarmbusClient.login(proxy.url(), "team", "team-password")) {
+            long started = System.nanoTime();
+
+            assertThat(viaProxy.agent("b").agentId()).isEqualTo("b");
+
+            assertThat(refused.get()).as("asked twice").isEqualTo(2);
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).as("waited as asked")
+                    .isGreaterThan(Duration.ofMillis(900));
+        } finally {
+            proxy.close();
         }
     }
 
