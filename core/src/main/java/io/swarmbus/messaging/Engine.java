@@ -92,6 +92,8 @@ final class Engine implements MessageBus {
     private final ReentrantLock snapshotLock = new ReentrantLock();
     private static final System.Logger LOG = System.getLogger(Engine.class.getName());
     private static final long SNAPSHOT_RETRY_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /** How often a full inbox may be searched for messages past their TTL ({@link #isFull}). */
+    private static final long STALE_SEARCH_EVERY_MILLIS = 1000;
     private final ExecutorService snapshots = Executors.newSingleThreadExecutor(
             Thread.ofPlatform().name("swarmbus-snapshot").daemon().factory());
     private final AtomicBoolean snapshotQueued = new AtomicBoolean();
@@ -273,6 +275,16 @@ final class Engine implements MessageBus {
         lock.lock();
         try {
             return requireInbox(agent).stats();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void requireRoom(AgentId agent) {
+        lock.lock();
+        try {
+            checkRoom(requireInbox(agent));
         } finally {
             lock.unlock();
         }
@@ -539,7 +551,30 @@ final class Engine implements MessageBus {
     }
 
     private boolean isFull(Inbox inbox) {
+        if (inbox.depth() < config.maxInboxDepth()) {
+            return false;
+        }
+        // A message past its TTL is found out only when a receive polls it, so without this an
+        // inbox of expired messages would refuse every send until its agent next received. The
+        // search walks the whole inbox, so it runs at most once a second an inbox: a flood of sends
+        // to a full inbox is refused at the cost of a check, not of a walk each.
+        long now = config.clock().millis();
+        if (now >= inbox.nextStaleSearch) {
+            inbox.nextStaleSearch = now + STALE_SEARCH_EVERY_MILLIS;
+            expireStale(inbox);
+        }
         return inbox.depth() >= config.maxInboxDepth();
+    }
+
+    /** Expires (and journals) the pending messages of {@code inbox} past their TTL. */
+    private void expireStale(Inbox inbox) {
+        Instant now = config.clock().instant();
+        long[] stale = inbox.ready.stream()
+                .filter(d -> d.status == DeliveryStatus.PENDING && d.stored.message.expiredAt(now))
+                .mapToLong(DeliveryState::id).toArray();
+        if (stale.length > 0) {
+            record(new Expired(inbox.agent, stale));
+        }
     }
 
     private InboxFullException inboxFull(Inbox inbox) {

@@ -58,6 +58,12 @@ public interface MessageBus extends AutoCloseable {
     /** Counts for one inbox. */
     InboxStats inboxStats(AgentId agent);
 
+    /**
+     * Throws {@link InboxFullException} if a direct send to {@code agent} would be refused for want
+     * of room, as {@link #send} would, messages past their TTL not counted.
+     */
+    void requireRoom(AgentId agent);
+
     /** Creates a group; every member must have an inbox. */
     void createGroup(String name, Collection<AgentId> members);
 

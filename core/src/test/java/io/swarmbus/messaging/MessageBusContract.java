@@ -856,6 +856,46 @@ abstract class MessageBusContract {
     }
 
     /**
+     * Regression: messages past their TTL still counted against max_inbox_depth until the agent
+     * next received, so an inbox of expired messages refused every send.
+     */
+    @Test
+    void send_toAnInboxFullOfExpiredMessages_isAccepted() {
+        reopen(c -> c.maxInboxDepth(2));
+        for (String content : List.of("1", "2")) {
+            bus.send(SendRequest.builder(ALICE, Address.agent(BOB)).content(content).ttl(Duration.ofSeconds(5)).build());
+        }
+        clock.advance(Duration.ofSeconds(5));
+
+        send(ALICE, Address.agent(BOB), "fresh");
+
+        assertThat(bus.inboxStats(BOB).pending()).isEqualTo(1);
+        assertThat(bus.stats().expired()).isEqualTo(2);
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("fresh");
+    }
+
+    /**
+     * A full inbox is searched for messages past their TTL at most once a second, so that a flood
+     * of sends to it is not a walk of the whole inbox each.
+     */
+    @Test
+    void send_toAFullInbox_searchesItForExpiredMessagesAtMostOnceASecond() {
+        reopen(c -> c.maxInboxDepth(2));
+        for (String content : List.of("1", "2")) {
+            bus.send(SendRequest.builder(ALICE, Address.agent(BOB)).content(content).ttl(Duration.ofMillis(500)).build());
+        }
+        assertThatThrownBy(() -> send(ALICE, Address.agent(BOB), "too soon")).isInstanceOf(InboxFullException.class);
+        clock.advance(Duration.ofMillis(600));
+
+        assertThatThrownBy(() -> send(ALICE, Address.agent(BOB), "searched a moment ago"))
+                .isInstanceOf(InboxFullException.class);
+        clock.advance(Duration.ofMillis(400));
+        send(ALICE, Address.agent(BOB), "fresh");
+
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("fresh");
+    }
+
+    /**
      * Regression: a group, topic or broadcast send was refused whole when one inbox it would reach
      * was full, so one agent that stopped receiving stopped everyone's broadcasts.
      */
