@@ -6,7 +6,7 @@ runs each task, reports the result (or the error) and acks the request. Ctrl-C o
 task under way finish and report, then tells the server it is going offline (a second Ctrl-C stops
 it at once).
 
-    python3 examples/python/worker.py --server http://127.0.0.1:8080 --username me --password secret \
+    python3 examples/python/worker.py --server http://127.0.0.1:8080 --username me --password my-password \
         --agent py-worker-1 --capabilities text,python
 
 The example handler counts words in parameters["text"]; parameters["sleep_seconds"] makes it slow

@@ -104,12 +104,13 @@ public final class OpenAiWire {
         return answer;
     }
 
-    /** OpenAI's error shape: {@code {"error":{"message","type","code"}}}. */
+    /** OpenAI's error shape: {@code {"error":{"message","type","param","code"}}}, {@code param} null until set. */
     public static ObjectNode error(String message, String type, String code) {
         ObjectNode answer = JSON.createObjectNode();
         ObjectNode error = answer.putObject("error");
         error.put("message", message);
         error.put("type", type);
+        error.putNull("param");
         error.put("code", code);
         return answer;
     }

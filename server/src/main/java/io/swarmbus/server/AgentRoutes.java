@@ -26,6 +26,9 @@ import java.util.stream.Collectors;
  * agents they own; admins see all.
  */
 final class AgentRoutes {
+    /** The agent id no agent may have: {@code GET /api/v1/agents/networks} lists agent networks. */
+    static final String NETWORKS = "networks";
+
     private final MessageBus bus;
     private final Registry registry;
     private final Auth auth;
@@ -51,9 +54,9 @@ final class AgentRoutes {
         RequestBody body = RequestBody.parse(Http.body(ctx));
         AgentId id = body.agent("agent_id");
         Http.requireNameableInPath("agent_id", "agent id", id.value());
-        if (id.value().equals("networks")) { // GET /api/v1/agents/networks lists networks, not this agent
-            throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id 'networks' is reserved for "
-                    + "/api/v1/agents/networks");
+        if (id.value().equals(NETWORKS)) { // GET /api/v1/agents/networks lists networks, not this agent
+            throw new SwarmbusException(ErrorCode.ALREADY_EXISTS, "agent id '" + NETWORKS + "' is reserved for "
+                    + "/api/v1/agents/" + NETWORKS);
         }
         Auth.Principal principal = Auth.principal(ctx);
         AgentProfile profile = new AgentProfile(id, body.optionalText("description").orElse(""),
@@ -92,6 +95,10 @@ final class AgentRoutes {
     void update(Context ctx, AgentId id) {
         auth.requireOwner(Auth.principal(ctx), id);
         RequestBody body = RequestBody.parse(Http.body(ctx));
+        body.optionalText("agent_id").filter(named -> !named.equals(id.value())).ifPresent(named -> {
+            throw SwarmbusException.invalid("agent_id", "agent_id '" + named + "' is not the agent of the path, '"
+                    + id + "': an agent cannot be renamed; register the new id and delete this one");
+        });
         AgentInfo info;
         synchronized (this) {
             AgentProfile old = registry.require(id).profile();

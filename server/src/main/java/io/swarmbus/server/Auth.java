@@ -38,6 +38,13 @@ final class Auth {
     static final Set<String> PUBLIC = Set.of("/health", "/healthz", "/readyz", "/auth/token", "/metrics",
             "/openapi.json");
 
+    /**
+     * Agent ids the server keeps for itself: its task inbox, its LLM gateway's inbox, and the path
+     * that lists agent networks ({@code GET /api/v1/agents/networks}).
+     */
+    private static final Set<String> SERVER_NAMES = Set.of(HttpServer.TASK_INBOX.value(),
+            LlmBusService.ADDRESS.value(), AgentRoutes.NETWORKS);
+
     private final AccessStore store;
     private final Registry registry;
     private final Tokens tokens;
@@ -177,7 +184,7 @@ final class Auth {
                 .orElseThrow(() -> SwarmbusException.invalid("password", "'password' is required"));
         Optional<AccessStore.User> user;
         if (devMode && store.user(username).isEmpty()) { // signed up: one password hash, not a refused one first
-            user = Optional.of(addUser(username, password, false));
+            user = signUp(username, password);
         } else {
             user = store.authenticate(username, password);
         }
@@ -191,6 +198,21 @@ final class Auth {
         view.put("token_type", "bearer");
         view.put("expires_in", tokens.lifetime().toSeconds());
         Http.json(ctx, 200, view);
+    }
+
+    /**
+     * Signs up a new user in dev mode. The agents of a swarm often sign in at once under one new
+     * name: all but the first find the user made meanwhile, and are checked against its password.
+     */
+    private Optional<AccessStore.User> signUp(String username, String password) {
+        try {
+            return Optional.of(addUser(username, password, false));
+        } catch (SwarmbusException e) {
+            if (e.code() != ErrorCode.ALREADY_EXISTS || store.user(username).isEmpty()) {
+                throw e; // another user's agent holds the name
+            }
+            return store.authenticate(username, password);
+        }
     }
 
     /**
@@ -228,13 +250,23 @@ final class Auth {
         return !agent.value().equals(owner) && store.user(agent.value()).isPresent();
     }
 
-    /** A new user's name, which doubles as its default agent id, so it must be a valid one. */
+    /**
+     * A new user's name, which doubles as its default agent id, so it must be one an agent may have:
+     * not {@code .} or {@code ..}, which a URL path cannot name, nor one of the server's own.
+     */
     static String userName(String name) {
+        String valid;
         try {
-            return AgentId.of(name).value();
+            valid = AgentId.of(name).value();
         } catch (SwarmbusException e) {
             throw SwarmbusException.invalid("username", "a user name must be a valid agent id: " + e.getMessage());
         }
+        Http.requireNameableInPath("username", "user name", valid);
+        if (SERVER_NAMES.contains(valid)) {
+            throw SwarmbusException.of(ErrorCode.ALREADY_EXISTS, "username", "user name '" + valid + "' is taken: it "
+                    + "is the server's own agent id, and a user's name is its default agent id");
+        }
+        return valid;
     }
 
     /**

@@ -150,6 +150,11 @@ final class Cli {
      */
     static void check(String command, Map<String, String> options) {
         Set<String> taken = OPTIONS.get(command);
+        String[] words = command.split(" ", 2);
+        if (taken == null && words.length == 2 && !subcommands(words[0]).isEmpty()) { // a misspelt subcommand
+            throw new IllegalArgumentException("'" + words[0] + "' has no '" + words[1] + "'; it needs one of: "
+                    + String.join(", ", subcommands(words[0])));
+        }
         if (taken == null) {
             List<String> subcommands = subcommands(command);
             throw new IllegalArgumentException(subcommands.isEmpty() ? "unknown command '" + command + "'"
@@ -176,6 +181,23 @@ final class Cli {
         }
     }
 
+    /**
+     * {@code --token} or {@code $SWARMBUS_TOKEN}, without the white space around it that a token
+     * file or a pasted line brings (a trailing CR or newline cannot go in a header). One still
+     * holding a character no token has (tokens are printable ASCII) is refused without repeating
+     * it: a token is a secret, and Java's refusal of the header would print it.
+     */
+    private Optional<String> token(Map<String, String> options) {
+        Optional<String> token = Optional.ofNullable(options.getOrDefault("token", env.get("SWARMBUS_TOKEN")))
+                .map(String::strip);
+        if (token.isPresent() && token.get().chars().anyMatch(c -> c <= ' ' || c > '~')) {
+            throw new IllegalArgumentException((options.containsKey("token") ? "--token" : "$SWARMBUS_TOKEN")
+                    + " holds a character no token has (a space, a line break, a letter past ASCII); "
+                    + "give the token alone");
+        }
+        return token;
+    }
+
     /** Runs {@code command} (one or two words) with {@code options}. */
     void run(String command, Map<String, String> options) {
         check(command, options);
@@ -184,7 +206,7 @@ final class Cli {
             throw new IllegalArgumentException((options.containsKey("server") ? "--server" : "$SWARMBUS_SERVER")
                     + " must be a URL like http://127.0.0.1:8080, was '" + server + "'");
         }
-        Optional<String> token = Optional.ofNullable(options.getOrDefault("token", env.get("SWARMBUS_TOKEN")));
+        Optional<String> token = token(options);
         Call call = new Call(server, token, options.containsKey("json"));
         switch (command) {
             case "token" -> call.token(required(options, "username"), required(options, "password"));
@@ -204,7 +226,9 @@ final class Cli {
             case "agent list" -> call.print(call.get("/api/v1/agents" + query(options, "capabilities", "status",
                     "available")), r -> {
                 StringBuilder text = new StringBuilder(r.path("count").asInt() + " agent(s)");
-                r.path("agents").forEach(a -> text.append(String.format("%n  %-24s %-12s %-8s load %d/%d  pending %-6d %s",
+                String line = "%n  %-" + width(r.path("agents"), "agent_id", 24) + "s %-" + width(r.path("agents"), "role", 12)
+                        + "s %-8s load %d/%d  pending %-6d %s";
+                r.path("agents").forEach(a -> text.append(String.format(line,
                         a.path("agent_id").asText(), a.path("role").asText(), a.path("status").asText(),
                         a.path("current_tasks").asInt(), a.path("max_concurrent_tasks").asInt(),
                         a.path("pending").asInt(), a.path("capabilities"))));
@@ -337,7 +361,9 @@ final class Cli {
         JsonNode reply = call.post("/api/v1/agents/" + path(agent) + "/receive", body, wait);
         call.print(reply, r -> {
             StringBuilder text = new StringBuilder(r.path("count").asInt() + " message(s) for " + agent);
-            r.path("messages").forEach(m -> text.append(String.format("%n  %s  from %-12s %-8s %-13s attempt %d  %s",
+            String line = "%n  %s  from %-" + width(r.path("messages"), "from", 12) + "s %-8s %-"
+                    + width(r.path("messages"), "type", 13) + "s attempt %d  %s";
+            r.path("messages").forEach(m -> text.append(String.format(line,
                     m.path("id").asText(), m.path("from").asText(), m.path("priority").asText(), m.path("type").asText(),
                     m.path("attempt").asInt(), m.path("content"))));
             return text.toString();
@@ -352,6 +378,18 @@ final class Cli {
                 out.println("acked " + acked.path("acked").size() + " message(s)");
             }
         }
+    }
+
+    /**
+     * A column's width: {@code least}, or the longest {@code field} of {@code rows} if longer, so that
+     * one long id or role does not push the rest of its line out of line with the others.
+     */
+    private static int width(JsonNode rows, String field, int least) {
+        int width = least;
+        for (JsonNode row : rows) {
+            width = Math.max(width, row.path(field).asText().length());
+        }
+        return width;
     }
 
     private static String target(JsonNode m) {
@@ -394,8 +432,9 @@ final class Cli {
                 return text.toString();
             });
             case "execute" -> {
-                if (options.containsKey("task") && options.containsKey("objective")) {
-                    throw new IllegalArgumentException("give --task or --objective, not both");
+                if (options.containsKey("task") == options.containsKey("objective")) { // neither, or both
+                    throw new IllegalArgumentException("give --task or --objective" + (options.containsKey("task")
+                            ? ", not both" : ""));
                 }
                 ObjectNode body = object();
                 body.set("task", options.containsKey("task") ? taskJson(options.get("task"))
@@ -410,8 +449,8 @@ final class Cli {
                         + "avg %s s, success rate %s, %s executions/min", r.path("name").asText(),
                         r.path("coordination_strategy").asText(), r.path("agent_count").asInt(),
                         r.path("total_executions").asInt(), r.path("running_executions").asInt(),
-                        r.path("active_tasks").asInt(), m.path("avg_execution_time").asText("-"),
-                        m.path("success_rate").asText("-"), m.path("throughput").asText("-"));
+                        r.path("active_tasks").asInt(), metric(m.path("avg_execution_time"), 2),
+                        metric(m.path("success_rate"), 2), metric(m.path("throughput"), 1));
             });
             case "optimize" -> call.print(call.get(base + "/" + path(networkId(call, options)) + "/optimize"), r -> {
                 StringBuilder text = new StringBuilder(r.path("recommendations").size() + " recommendation(s) from "
@@ -422,6 +461,11 @@ final class Cli {
             });
             default -> throw new IllegalArgumentException("unknown command 'network " + verb + "'");
         }
+    }
+
+    /** A metric to {@code decimals} places, or "-" while it is null (before an execution has finished). */
+    private static String metric(JsonNode value, int decimals) {
+        return value.isNumber() ? String.format("%." + decimals + "f", value.asDouble()) : "-";
     }
 
     /** Sets {@code field} to the non-blank items of the comma list {@code csv}. */
@@ -488,7 +532,7 @@ final class Cli {
     /** {@code --id}, or the caller's only network. */
     private static String networkId(Call call, Map<String, String> options) {
         if (options.containsKey("id")) {
-            return options.get("id");
+            return required(options, "id"); // an empty one would name no network, and ask for a path that is none
         }
         JsonNode networks = call.get("/api/v1/agents/networks").path("networks");
         if (networks.size() != 1) {
@@ -742,6 +786,10 @@ final class Cli {
             if (response.statusCode() >= 400) {
                 throw new Failure(reply.path("error").asText() + " (" + response.statusCode() + "): "
                         + reply.path("message").asText());
+            }
+            if (reply.isMissingNode()) { // every Swarmbus route answers with JSON: an empty answer is some other server's
+                throw new Failure("the server at " + server + " answered " + response.statusCode()
+                        + " with nothing (is it a Swarmbus server?)");
             }
             return reply;
         }

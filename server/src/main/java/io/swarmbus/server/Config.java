@@ -114,7 +114,8 @@ final class Config {
                     + "prefix_affinity, usage_based, cost_based.");
     static final Key<String> LOAD_BALANCING_STRATEGY = define("load_balancing.strategy", List.of(), "enum", "",
             s -> s.isEmpty() ? s : oneOf(s, io.swarmbus.llm.route.Strategies.NAMES),
-            "AgentSched's name for `llm.strategy`; when set, it wins.");
+            "AgentSched's name for `llm.strategy`; when set, it wins over `llm.strategy` in the file, but not over "
+                    + "`LLM_STRATEGY` or `--llm-strategy`.");
     static final Key<Integer> CONNECTION_POOL_MAX = define("connection_pool.max_connections", List.of(), "int", "64",
             s -> intIn(s, 1, 100_000), "Most requests in flight to one LLM backend (unless the backend sets "
                     + "`max_concurrency`); more wait in the gateway's admission queue.");
@@ -158,7 +159,7 @@ final class Config {
     static final Key<Integer> SCALING_BACKLOG = define("scaling.target_backlog_per_agent", List.of(), "int", "10",
             s -> intIn(s, 1, 1_000_000), "Messages waiting per agent above which the signal asks for more agents.");
     static final Key<Double> SCALING_UTILIZATION = define("scaling.target_utilization", List.of(), "number", "0.8",
-            s -> numberAbove(s, 0), "Share of LLM backend slots busy at the advised backend count (0 to 1).");
+            Config::share, "Share of LLM backend slots busy at the advised backend count (0 to 1).");
 
     // The seed's Kafka settings: read and checked now, used by the Kafka storage mode, which is not
     // in this release. Brokers set therefore stop the server (Main), rather than leave data on local
@@ -199,12 +200,14 @@ final class Config {
      * Dev mode, however it is switched on, moves the host's default to loopback.
      */
     static Config load(Optional<Path> file, Map<String, String> env, Map<String, String> flags) {
+        Map<String, String> later = new HashMap<>(); // the layers after the file
+        for (Key<?> key : KEYS) {
+            key.env().stream().filter(env::containsKey).findFirst().ifPresent(v -> later.put(key.name(), env.get(v)));
+        }
+        later.putAll(flags);
         Map<String, String> given = new HashMap<>();
         file.ifPresent(f -> given.putAll(readYaml(f)));
-        for (Key<?> key : KEYS) {
-            key.env().stream().filter(env::containsKey).findFirst().ifPresent(v -> given.put(key.name(), env.get(v)));
-        }
-        given.putAll(flags);
+        given.putAll(later);
         Map<String, String> raw = new HashMap<>();
         KEYS.forEach(k -> raw.put(k.name(), k.defaultText()));
         raw.putAll(given);
@@ -213,7 +216,31 @@ final class Config {
         }
         Config config = parse(raw);
         config.boundReceives(given.containsKey(MAX_RECEIVE_BYTES.name()));
+        config.checkScalingBounds();
+        config.takeLoadBalancingStrategy(later.containsKey(LLM_STRATEGY.name()));
         return config;
+    }
+
+    /** Refuses a scaling range upside down here, where the message can name the key and its value. */
+    private void checkScalingBounds() {
+        int min = get(SCALING_MIN_AGENTS);
+        int max = get(SCALING_MAX_AGENTS);
+        if (min > max) {
+            throw new IllegalArgumentException("config key '" + SCALING_MIN_AGENTS.name() + "' is invalid: must be "
+                    + "at most " + SCALING_MAX_AGENTS.name() + " (" + max + ") (was '" + min + "')");
+        }
+    }
+
+    /**
+     * Makes {@code load_balancing.strategy}, AgentSched's name for {@code llm.strategy} and read from
+     * the file only, the strategy: it wins over the file's {@code llm.strategy}, but not over
+     * {@code LLM_STRATEGY} or {@code --llm-strategy}, which are later layers.
+     */
+    private void takeLoadBalancingStrategy(boolean strategyLater) {
+        String strategy = get(LOAD_BALANCING_STRATEGY);
+        if (!strategy.isEmpty() && !strategyLater) {
+            values.put(LLM_STRATEGY.name(), strategy);
+        }
     }
 
     /**
@@ -259,6 +286,9 @@ final class Config {
     }
 
     private static Map<String, String> readYaml(Path file) {
+        if (file.toString().isEmpty()) { // else read as the current directory: "cannot read config file : Is a directory"
+            throw new IllegalArgumentException("--config is empty; give the path of a YAML file");
+        }
         JsonNode root;
         try {
             root = new ObjectMapper(new YAMLFactory()).enable(
@@ -272,11 +302,12 @@ final class Config {
                 throw new IllegalArgumentException("config file " + file + " gives the key '" + key + "' twice (line "
                         + e.getLocation().getLineNr() + "); give each key once");
             }
-            throw new IllegalArgumentException("cannot read config file " + file + ": " + e.getMessage());
+            throw new IllegalArgumentException("cannot read config file " + file + ": " + syntaxError(e));
         } catch (java.nio.file.NoSuchFileException e) {
             throw new IllegalArgumentException("config file " + file + " does not exist");
         } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read config file " + file + ": " + e.getMessage());
+            throw new IllegalArgumentException("cannot read config file " + file + ": "
+                    + io.swarmbus.storage.StorageException.reason(e));
         }
         Map<String, String> flat = new LinkedHashMap<>();
         if (root == null || root.isMissingNode() || root.isNull()) {
@@ -297,34 +328,81 @@ final class Config {
                         + "config does; Swarmbus does not start agents from its config: register them (POST "
                         + "/api/v1/agents) or run managed LLM agents (POST /api/v1/managed-agents), see docs/swarms.md");
             }
+            String value = lists.contains(name) ? flat.get(name) : "'" + flat.get(name) + "'";
+            Optional<Key<?>> under = firstKeyUnder(name);
+            if (!known.contains(name) && under.isPresent()) {
+                // Else "unknown key 'server'", as if the section were misspelled.
+                throw new IllegalArgumentException("config key '" + name + "' is invalid: it is a section, a map of "
+                        + "keys like '" + under.get().name() + "', not one value (was " + value + ")");
+            }
             if (!known.contains(name)) {
                 throw new IllegalArgumentException("config file " + file + " has an unknown key '" + name
                         + "'; see docs/config.md");
             }
             if (lists.contains(name)) {
                 throw new IllegalArgumentException("config key '" + name + "' is invalid: it takes one value, not a "
-                        + "list (was " + flat.get(name) + ")");
+                        + (value.startsWith("{") ? "map" : "list") + " (was " + value + ")");
             }
         }
         return flat;
     }
 
     /**
+     * What is wrong where, on one line. The parser's own message spans lines and quotes the file,
+     * which holds secrets such as {@code auth.jwt_secret}, so neither goes to the log.
+     */
+    private static String syntaxError(com.fasterxml.jackson.core.JsonParseException e) {
+        if (e.getCause() instanceof org.yaml.snakeyaml.error.MarkedYAMLException yaml && yaml.getProblemMark() != null) {
+            return "line " + (yaml.getProblemMark().getLine() + 1) + ", column " + (yaml.getProblemMark().getColumn() + 1)
+                    + ": " + firstLine(yaml.getProblem());
+        }
+        return "line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ": "
+                + firstLine(e.getOriginalMessage());
+    }
+
+    private static String firstLine(String text) {
+        return String.valueOf(text).lines().findFirst().orElse("").strip();
+    }
+
+    /**
      * Puts {@code node}'s settings into {@code into}, naming in {@code lists} those that are lists
-     * where one value belongs; they are refused once unknown keys have been.
+     * (or maps) where one value belongs; they are refused once unknown keys have been.
      */
     private static void flatten(String prefix, JsonNode node, Map<String, String> into, Set<String> lists) {
+        Optional<Key<?>> key = KEYS.stream().filter(k -> k.name().equals(prefix)).findFirst();
         if (STRUCTURED.contains(prefix) && (node.isObject() || node.isArray())) {
-            into.put(prefix, node.toString());
-        } else if (node.isObject()) {
+            if (node.isObject() && key.filter(k -> k.type().equals("list")).isPresent()) {
+                throw new IllegalArgumentException("config key '" + prefix + "' is invalid: it takes a list, not a "
+                        + "map (was " + node + ")");
+            }
+            putOnce(into, prefix, node.toString());
+        } else if (node.isObject() && key.isEmpty()) {
             node.properties().forEach(e -> flatten(prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey(),
                     e.getValue(), into, lists));
-        } else if (node.isArray()) {
+        } else if (node.isNull() && firstKeyUnder(prefix).isPresent()) {
+            // A section with nothing under it, or only comments, sets nothing, as such a file does.
+        } else if (node.isContainerNode()) {
             lists.add(prefix);
-            into.put(prefix, node.toString());
+            putOnce(into, prefix, node.toString());
         } else {
-            into.put(prefix, node.isNull() ? "" : node.asText());
+            putOnce(into, prefix, node.isNull() ? "" : node.asText());
         }
+    }
+
+    /**
+     * The parser finds a key given twice under one map; this finds one given both with dots in its
+     * name and nested ({@code server.port:} and {@code server:} → {@code port:}), which it cannot.
+     */
+    private static void putOnce(Map<String, String> into, String key, String value) {
+        if (into.putIfAbsent(key, value) != null) {
+            throw new IllegalArgumentException("config key '" + key + "' is given twice in the file, once with dots "
+                    + "in its name and once nested; give each key once");
+        }
+    }
+
+    /** The first key in {@code section}, if it is one. */
+    private static Optional<Key<?>> firstKeyUnder(String section) {
+        return KEYS.stream().filter(k -> k.name().startsWith(section + ".")).findFirst();
     }
 
     @SuppressWarnings("unchecked")
@@ -342,7 +420,7 @@ final class Config {
                 then the YAML file given with `swarmbus serve --config FILE`, then environment variables,
                 then command-line flags (`--port`, `--host`, `--data-dir`, `--max-request-bytes`,
                 `--llm-backend`, `--llm-strategy`, `--llm-port`, `--dev`). A YAML file nests keys by their
-                dots (`server:` → `port: 8080`); an empty one, or one of comments only, sets nothing. An
+                dots (`server:` → `port: 8080`); an empty file or section, or one of comments only, sets nothing. An
                 unknown key, a key given twice in the file, or an invalid value (an empty path or host, a
                 list where one value belongs) stops the server at start with a message naming the key.
                 Where a key has two environment variables (`audit.dir`), the first one set wins.
@@ -417,6 +495,15 @@ final class Config {
         return value;
     }
 
+    /** A share of a whole: more than 0 and at most 1. */
+    private static double share(String text) {
+        double value = numberAbove(text, 0);
+        if (value > 1) {
+            throw new IllegalArgumentException("must be more than 0 and at most 1");
+        }
+        return value;
+    }
+
     private static int intIn(String text, int min, int max) {
         return (int) longIn(text, min, max);
     }
@@ -426,7 +513,9 @@ final class Config {
         try {
             value = Long.parseLong(text);
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("expected a whole number");
+            // Digits too many for a long are a whole number out of range, not something else.
+            throw new IllegalArgumentException(text.matches("[+-]?\\d+") ? "must be " + min + " to " + max
+                    : "expected a whole number");
         }
         if (value < min || value > max) {
             throw new IllegalArgumentException("must be " + min + " to " + max);
@@ -444,7 +533,8 @@ final class Config {
 
     private static String oneOf(String text, Set<String> allowed) {
         if (!allowed.contains(text)) {
-            throw new IllegalArgumentException("must be one of " + allowed);
+            // Sorted: a Set.of's order changes from run to run, and so would the message.
+            throw new IllegalArgumentException("must be one of " + new java.util.TreeSet<>(allowed));
         }
         return text;
     }

@@ -136,7 +136,7 @@ public final class HttpServer implements AutoCloseable {
             metrics.audit(audit);
         }
         MessageRoutes messages = new MessageRoutes(bus, registry, auth, audit);
-        SwarmRoutes swarmRoutes = new SwarmRoutes(swarms, networks, auth, coordinator);
+        SwarmRoutes swarmRoutes = new SwarmRoutes(swarms, networks, auth, coordinator, clock);
         MembershipRoutes members = new MembershipRoutes(bus, auth);
         AgentRoutes agents = new AgentRoutes(bus, registry, auth, audit, deleted);
         TaskRoutes taskRoutes = new TaskRoutes(coordinator, bus, auth, audit);
@@ -150,7 +150,7 @@ public final class HttpServer implements AutoCloseable {
         LlmGateway llm = new LlmGateway(settings.llm());
         metrics.llm(llm);
         if (registry.get(LlmBusService.ADDRESS).isEmpty()) {
-            LlmBusService llmOverBus = new LlmBusService(bus, llm, registry, auth, taskRoutes);
+            LlmBusService llmOverBus = new LlmBusService(bus, llm, registry, auth, taskRoutes, audit);
             Thread.ofVirtual().name("swarmbus-llm-inbox").start(() -> llmOverBus.run(running));
         } else {
             LOG.warn("an agent named '{}' exists, so llm_request messages go to it rather than to the gateway",
@@ -394,7 +394,7 @@ public final class HttpServer implements AutoCloseable {
             api.post(prefix + "/join", "Join a swarm in a role", 201, swarms::join);
             api.post(prefix + "/leave", "Leave a swarm", swarms::leave);
             api.get(prefix + "/list", "Your swarms and their members", swarms::list);
-            api.get(prefix + "/status", "Your swarms' members, tasks and roles", swarms::status);
+            api.get(prefix + "/status", "Your swarms' members, tasks, roles and measured metrics", swarms::status);
             api.post(prefix + "/coordinate", "Run a strategy over a swarm's members", 202, swarms::coordinate);
             api.post(prefix + "/consensus", "Consensus over a coordination's member answers", swarms::consensus);
         }

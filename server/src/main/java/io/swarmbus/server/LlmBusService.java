@@ -51,10 +51,12 @@ final class LlmBusService {
     private final Registry registry;
     private final Auth auth;
     private final TaskRoutes tasks;
+    private final AuditLog audit;
     private final Semaphore slots;
 
-    LlmBusService(MessageBus bus, LlmGateway gateway, Registry registry, Auth auth, TaskRoutes tasks) {
+    LlmBusService(MessageBus bus, LlmGateway gateway, Registry registry, Auth auth, TaskRoutes tasks, AuditLog audit) {
         this.bus = bus;
+        this.audit = audit;
         this.gateway = gateway;
         this.registry = registry;
         this.auth = auth;
@@ -77,6 +79,7 @@ final class LlmBusService {
                 } finally {
                     slots.release(taken); // each request takes its own permit back below
                 }
+                audit.delivered(ADDRESS, got);
                 for (Delivery delivery : got) {
                     slots.acquire();
                     Thread.ofVirtual().name("swarmbus-llm-request").start(() -> {
@@ -102,7 +105,7 @@ final class LlmBusService {
     void handle(Delivery delivery) {
         Message message = delivery.message();
         if (message.from().equals(ADDRESS)) { // an answer of its own sent back here: answering it would loop
-            bus.ackAsync(ADDRESS, List.of(delivery.id()));
+            ack(delivery);
             return;
         }
         AgentId replyTo = message.replyTo().map(AgentId::of).orElse(message.from());
@@ -134,7 +137,11 @@ final class LlmBusService {
             LOG.info("llm_response to {} for {} not sent: {}", to, message.id(), e.getMessage());
             return; // not acknowledged: delivered again when the lease ends
         }
-        bus.ackAsync(ADDRESS, List.of(delivery.id()));
+        ack(delivery);
+    }
+
+    private void ack(Delivery delivery) {
+        bus.ackAsync(ADDRESS, List.of(delivery.id())).thenAccept(result -> audit.acked(ADDRESS, result.acked()));
     }
 
     /** Sends the answer; one too large for a message is replaced by an error saying so. */

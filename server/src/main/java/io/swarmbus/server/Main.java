@@ -177,8 +177,7 @@ public final class Main {
         }
         Map<String, List<String>> fallbacks = fallbacks(config.get(Config.LLM_FALLBACKS).trim());
         Map<String, String> routeStrategies = routeStrategies(config.get(Config.LLM_ROUTES).trim());
-        String strategy = config.get(Config.LOAD_BALANCING_STRATEGY).isEmpty() ? config.get(Config.LLM_STRATEGY)
-                : config.get(Config.LOAD_BALANCING_STRATEGY);
+        String strategy = config.get(Config.LLM_STRATEGY);
         io.swarmbus.llm.Quotas.Settings quotas = io.swarmbus.llm.Quotas.Settings.NONE;
         String limitsText = config.get(Config.LLM_LIMITS).trim();
         if (!limitsText.isEmpty()) {
@@ -268,7 +267,10 @@ public final class Main {
         }
     }
 
-    /** Runs the model simulator until the process is stopped. */
+    /**
+     * {@code swarmbus demo}: every swarm strategy over managed agents on the model simulator, then a
+     * table of time and tokens.
+     */
     private int swarmDemo(Map<String, String> options) {
         try {
             int replicas = Integer.parseInt(options.getOrDefault("replicas", "4"));
@@ -546,9 +548,11 @@ public final class Main {
     static Map<String, String> parse(String[] args, int first) {
         Map<String, String> options = new HashMap<>();
         for (int i = first; i < args.length; i++) {
-            if (!args[i].startsWith("--")) {
+            // "--" and "--=x" name no option: not one named "" to ask a value for
+            if (!args[i].startsWith("--") || args[i].equals("--") || args[i].startsWith("--=")) {
                 String before = i > first ? args[i - 1] : "";
-                boolean afterPlainFlag = before.startsWith("--") && PLAIN_FLAGS.contains(before.substring(2));
+                boolean afterPlainFlag = !args[i].startsWith("--") && before.startsWith("--")
+                        && PLAIN_FLAGS.contains(before.substring(2));
                 throw new IllegalArgumentException("unexpected argument '" + args[i] + "'; " + (afterPlainFlag
                         ? before + " is a flag and takes no value" : "options look like --name value"));
             }

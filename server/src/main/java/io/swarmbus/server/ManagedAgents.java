@@ -279,7 +279,7 @@ final class ManagedAgents implements AutoCloseable {
         ManagedTemplate t = pool.template();
         bus.createInbox(id);
         ManagedReplica replica = new ManagedReplica(id, LlmRoutes.registration(registry, id, t.owner()), pool, bus,
-                tasks, gateway);
+                tasks, gateway, audit);
         pool.replicas.add(replica);
         replica.start();
     }

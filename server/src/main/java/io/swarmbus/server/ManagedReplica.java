@@ -43,6 +43,7 @@ final class ManagedReplica {
     private final MessageBus bus;
     private final TaskCoordinator tasks;
     private final LlmGateway gateway;
+    private final AuditLog audit;
     private final List<Thread> workers = new ArrayList<>();
     /** Tasks being worked on, and the thread working on each (to interrupt it on a cancel). */
     private final Map<String, Thread> working = new ConcurrentHashMap<>();
@@ -50,8 +51,9 @@ final class ManagedReplica {
     private volatile boolean stopping;
 
     ManagedReplica(AgentId id, String registration, ManagedPool pool, MessageBus bus, TaskCoordinator tasks,
-            LlmGateway gateway) {
+            LlmGateway gateway, AuditLog audit) {
         this.id = id;
+        this.audit = audit;
         this.registration = registration;
         this.pool = pool;
         this.bus = bus;
@@ -109,7 +111,9 @@ final class ManagedReplica {
     private void read() {
         while (!stopping) {
             try {
-                for (Delivery delivery : bus.receive(id, 1, LEASE, POLL)) {
+                List<Delivery> got = bus.receive(id, 1, LEASE, POLL);
+                audit.delivered(id, got);
+                for (Delivery delivery : got) {
                     handle(delivery);
                 }
             } catch (RuntimeException e) {
@@ -144,7 +148,7 @@ final class ManagedReplica {
                 }
             }
         } finally {
-            bus.ackAsync(id, List.of(delivery.id()));
+            bus.ackAsync(id, List.of(delivery.id())).thenAccept(result -> audit.acked(id, result.acked()));
         }
     }
 

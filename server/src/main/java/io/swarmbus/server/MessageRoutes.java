@@ -29,6 +29,9 @@ final class MessageRoutes {
     /** The fields that say where a message goes, on {@code POST /api/v1/messages}. */
     private static final List<String> ADDRESS_FIELDS = List.of("to", "receiver_id", "group", "group_name", "topic",
             "broadcast");
+    /** Paths a GET reaches as a message id that are routes of their own, for POST only. */
+    private static final java.util.Set<String> POST_ONLY = java.util.Set.of("/api/v1/messages/batch",
+            "/api/v1/messages/broadcast", "/messages/broadcast");
 
     private final MessageBus bus;
     private final io.swarmbus.registry.Registry registry;
@@ -120,10 +123,7 @@ final class MessageRoutes {
             // first a duplicate of it, so each target's copy is keyed by the key and the target.
             requests.add(request(body, from, Address.agent(target), key.map(k -> k + "/" + target.value()).orElse(null),
                     ctx.header("traceparent")));
-            int depth = bus.inboxStats(target).depth();
-            if (depth >= bus.maxInboxDepth()) {
-                throw new io.swarmbus.messaging.InboxFullException(target, depth, bus.maxInboxDepth());
-            }
+            bus.requireRoom(target);
         }
         List<CompletableFuture<io.swarmbus.messaging.SendResult>> sends = new ArrayList<>();
         for (SendRequest request : requests) {
@@ -396,6 +396,10 @@ final class MessageRoutes {
 
     /** {@code GET /api/v1/messages/{id}}. */
     void get(Context ctx) {
+        if (POST_ONLY.contains(ctx.path())) { // the wrong method, not a malformed id
+            throw new SwarmbusException(io.swarmbus.ErrorCode.METHOD_NOT_ALLOWED, "method GET is not allowed on "
+                    + ctx.path() + "; it takes POST");
+        }
         MessageId id = MessageId.parse(ctx.pathParam("id"));
         MessageRecord record = bus.message(id).filter(r -> auth.maySee(Auth.principal(ctx), r))
                 .orElseThrow(() -> new SwarmbusException(io.swarmbus.ErrorCode.NOT_FOUND,

@@ -305,7 +305,8 @@ final class SocketRoutes {
     private void subscribe(WsContext ctx, Auth.Principal principal, String ref, RequestBody frame) {
         AgentId agent = frame.agent("agent");
         auth.requireOwner(principal, agent);
-        int max = frame.integer("max_messages").orElse(100);
+        // Read as REST reads it: a number or a numeric string.
+        int max = Http.wholeNumber("max_messages", Http.param(null, null, frame, "max_messages"), 100);
         Duration visibility = seconds(frame, "visibility_timeout").orElse(bus.defaultVisibility());
         bus.checkReceive(max, visibility);
         AtomicBoolean running = open.get(ctx.sessionId());

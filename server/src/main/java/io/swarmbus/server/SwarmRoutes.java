@@ -7,6 +7,7 @@ import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.messaging.AgentId;
 import io.swarmbus.tasks.TaskCoordinator;
+import java.time.Clock;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -25,12 +26,14 @@ final class SwarmRoutes {
     private final Networks runs;
     private final Auth auth;
     private final TaskCoordinator tasks;
+    private final Clock clock;
 
-    SwarmRoutes(Swarms swarms, Networks runs, Auth auth, TaskCoordinator tasks) {
+    SwarmRoutes(Swarms swarms, Networks runs, Auth auth, TaskCoordinator tasks, Clock clock) {
         this.swarms = swarms;
         this.runs = runs;
         this.auth = auth;
         this.tasks = tasks;
+        this.clock = clock;
     }
 
     /** {@code POST /swarm/join}: {@code role}, {@code capability}, optional {@code region}, {@code priority}, {@code swarm_id}, {@code agent_id}. */
@@ -69,13 +72,17 @@ final class SwarmRoutes {
         Http.json(ctx, 200, Map.of("swarms", list, "total_count", list.size()));
     }
 
-    /** {@code GET /swarm/status}: each of your swarms (or {@code ?swarm_id=}), with members, tasks and member states. */
+    /**
+     * {@code GET /swarm/status}: each of your swarms (or {@code ?swarm_id=}), with members, tasks,
+     * member states and {@code performance_metrics} measured over its finished coordinations.
+     */
     void status(Context ctx) {
         String only = ctx.queryParam("swarm_id");
         Map<String, List<ObjectNode>> all = swarms.swarms(Auth.principal(ctx));
         if (only != null && !all.containsKey(only)) {
             throw new SwarmbusException(ErrorCode.NOT_FOUND, "swarm " + only + " not found");
         }
+        Map<String, List<ObjectNode>> coordinations = coordinationsBySwarm();
         ArrayNode list = RequestBody.MAPPER.createArrayNode();
         all.forEach((id, members) -> {
             if (only != null && !only.equals(id)) {
@@ -93,8 +100,19 @@ final class SwarmRoutes {
                     .put("active_tasks", active).put("coordination_status", active > 0 ? "coordinating" : "idle");
             ObjectNode roleCounts = status.putObject("roles");
             roles.forEach(roleCounts::put);
+            // Seed 003's status has performance_metrics; measured, as a network's are, never made up.
+            status.set("performance_metrics", NetworkInsights.metrics(coordinations.getOrDefault(id, List.of()),
+                    clock.instant()));
         });
         Http.json(ctx, 200, list);
+    }
+
+    /** Every coordination kept, by swarm id: one pass, however many swarms the answer lists. */
+    private Map<String, List<ObjectNode>> coordinationsBySwarm() {
+        Map<String, List<ObjectNode>> bySwarm = new java.util.HashMap<>();
+        runs.executionsWhere(e -> e.has("swarm_id")).forEach(e -> bySwarm
+                .computeIfAbsent(e.get("swarm_id").asText(), k -> new java.util.ArrayList<>()).add(e));
+        return bySwarm;
     }
 
     /** Swarm tasks running on these members. */

@@ -161,6 +161,12 @@ final class TaskRoutes {
     void cancel(Context ctx) {
         Auth.Principal principal = Auth.principal(ctx);
         Task task = visible(principal, ctx.pathParam("id"));
+        // The owner of the agent running it sees the task, but may only give it up (fail it, to be
+        // retried elsewhere), not end it for the user who asked for it.
+        if (!principal.admin() && !task.spec().owner().equals(principal.name())) {
+            throw new SwarmbusException(ErrorCode.FORBIDDEN, "only the task's owner or an admin may cancel task '"
+                    + task.id() + "'; the agent running it may fail it instead");
+        }
         RequestBody body = RequestBody.parse(Http.body(ctx));
         Http.json(ctx, 200, Views.task(tasks.cancel(task.id(), body.optionalText("reason")
                 .orElse("cancelled by " + principal.name()))));
@@ -195,10 +201,12 @@ final class TaskRoutes {
     /**
      * Applies one message from the coordinator's inbox: a {@code task_response} whose content holds
      * {@code task_id} and {@code status} ({@code completed} with {@code result}, {@code failed} with
-     * {@code error}, or {@code in_progress} with {@code progress}), reported by its sender.
+     * {@code error}, or {@code in_progress} with {@code progress}), reported by its sender; or an
+     * {@code error_report} naming a {@code task_id}, a failure.
      */
     void onMessage(Delivery delivery) {
-        if (!delivery.message().type().equals(TaskCoordinator.TASK_RESPONSE)) {
+        boolean response = delivery.message().type().equals(TaskCoordinator.TASK_RESPONSE);
+        if (!response && !reportsFailedTask(delivery)) {
             LOG.debug("ignoring a {} message from {} in the task inbox", delivery.message().type().name(),
                     delivery.message().from());
             return;
@@ -209,7 +217,7 @@ final class TaskRoutes {
                     java.nio.charset.StandardCharsets.UTF_8));
             // Another user's task is unknown here as at the REST routes, not a 409 naming its agent.
             String id = visible(auth.sender(agent), content.text("task_id")).id();
-            String status = content.optionalText("status").orElse("completed");
+            String status = response ? content.optionalText("status").orElse("completed") : "failed";
             switch (status) {
                 case "completed" -> tasks.completeOrFail(id, agent, content.has("result") ? content.json("result") : "null");
                 case "failed", "error" -> tasks.fail(id, agent, content.optionalText("error")
@@ -221,6 +229,22 @@ final class TaskRoutes {
         } catch (SwarmbusException e) {
             LOG.info("task_response {} from {} not applied: {}", delivery.message().id(), agent, e.getMessage());
             refuse(delivery, e);
+        }
+    }
+
+    /**
+     * Seed 001's worker reports a task it could not do as an {@code error_report} to the task's
+     * sender, content {@code {"task_id", "error_type", "error_message"}}; an error report naming no
+     * task is about no task, and stays ignored.
+     */
+    private static boolean reportsFailedTask(Delivery delivery) {
+        if (!delivery.message().type().equals(ERROR_REPORT)) {
+            return false;
+        }
+        try {
+            return RequestBody.MAPPER.readTree(delivery.message().content()).has("task_id");
+        } catch (JsonProcessingException e) {
+            return false; // content that is no JSON names no task
         }
     }
 
@@ -245,11 +269,13 @@ final class TaskRoutes {
         while (running.get()) {
             try {
                 List<Delivery> got = bus.receive(tasks.inbox(), 100, Duration.ofSeconds(60), Duration.ofSeconds(1));
+                audit.delivered(tasks.inbox(), got);
                 for (Delivery delivery : got) {
                     onMessage(delivery);
                 }
                 if (!got.isEmpty()) {
-                    bus.ackAsync(tasks.inbox(), got.stream().map(Delivery::id).toList()).join();
+                    audit.acked(tasks.inbox(), bus.ackAsync(tasks.inbox(), got.stream().map(Delivery::id).toList())
+                            .join().acked());
                 }
             } catch (RuntimeException e) {
                 if (running.get()) {

@@ -82,7 +82,8 @@ final class Tokens {
         try {
             pem = Files.readString(pemFile, StandardCharsets.US_ASCII);
         } catch (IOException e) {
-            throw new IllegalArgumentException("auth.jwt_private_key_file: cannot read " + pemFile + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException("auth.jwt_private_key_file: cannot read " + pemFile + ": "
+                    + io.swarmbus.storage.StorageException.reason(e), e);
         }
         if (!pem.contains("-----BEGIN PRIVATE KEY-----")) {
             throw new IllegalArgumentException("auth.jwt_private_key_file: " + pemFile + " is not a PKCS#8 PEM private key "

@@ -191,6 +191,66 @@ class AuditLogTest {
     @Test
     void aManagedPoolsReplicas_areRegisteredAndDeleted_inTheAgentActivityFile() throws Exception {
         Path audit = dir.resolve("audit");
+        withGateway(audit, (port, t) -> {
+            assertThat(post(port, "/api/v1/managed-agents", t, "{\"name\":\"pool\",\"model\":\"m\","
+                    + "\"capabilities\":[\"write\"],\"replicas\":1}")).isEqualTo(201);
+            awaitLines(audit, "agent_activity_", 1);
+            assertThat(send(port, "DELETE", "/api/v1/managed-agents/pool", t, null).statusCode()).isEqualTo(200);
+            awaitLines(audit, "agent_activity_", 2);
+        });
+
+        List<JsonNode> lines = lines(audit, "agent_activity_");
+        assertThat(lines).extracting(n -> n.get("event").asText() + " " + n.get("agent_id").asText())
+                .containsExactly("registered pool-1", "deleted pool-1");
+        assertThat(lines.getFirst().get("owner").asText()).isEqualTo("team");
+        assertThat(lines.getFirst().get("capabilities").toString()).isEqualTo("[\"write\"]");
+        assertThat(lines.getLast().get("by").asText()).isEqualTo("team");
+    }
+
+    /**
+     * Regression: what the server consumes itself (a managed replica's tasks, {@code llm_request}
+     * to {@code llm}, {@code task_response} to {@code swarmbus}) had its {@code sent} line but no
+     * {@code delivered} or {@code acked}, though docs/api.md promises them whichever way a message goes.
+     */
+    @Test
+    void whatTheServerConsumesItself_hasItsDeliveredAndAckedLines() throws Exception {
+        Path audit = dir.resolve("audit");
+        withGateway(audit, (port, t) -> {
+            // llm_request to llm: the gateway's reader takes it and answers.
+            post(port, "/api/v1/agents", t, "{\"agent_id\":\"planner\"}");
+            assertThat(post(port, "/api/v1/messages", t, "{\"from\":\"planner\",\"to\":\"llm\","
+                    + "\"type\":\"llm_request\",\"content\":{\"model\":\"m\",\"messages\":[]}}")).isEqualTo(201);
+            assertThat(send(port, "POST", "/api/v1/agents/planner/receive", t, "{\"timeout\":10}").body())
+                    .contains("llm_response");
+            // A task for a managed replica, which reads and acks its task_request.
+            assertThat(post(port, "/api/v1/managed-agents", t, "{\"name\":\"pool\",\"model\":\"m\","
+                    + "\"capabilities\":[\"write\"],\"replicas\":1}")).isEqualTo(201);
+            String written = task(port, t, "write");
+            awaitStatus(port, t, written, "completed");
+            // A task_response to swarmbus, which the coordinator's reader takes.
+            post(port, "/api/v1/agents", t, "{\"agent_id\":\"worker\",\"capabilities\":[\"review\"]}");
+            String reviewed = task(port, t, "review");
+            assertThat(post(port, "/api/v1/messages", t, "{\"from\":\"worker\",\"to\":\"swarmbus\","
+                    + "\"type\":\"task_response\",\"content\":{\"task_id\":\"" + reviewed
+                    + "\",\"result\":\"ok\"}}")).isEqualTo(201);
+            awaitStatus(port, t, reviewed, "completed");
+            Thread.sleep(300); // the acks' lines follow the acks' fsyncs
+        });
+
+        List<String> events = lines(audit, "message_audit_").stream().filter(n -> !n.get("event").asText().equals("sent"))
+                .map(n -> n.get("event").asText() + " " + (n.has("to_agent") ? n.get("to_agent") : n.get("agent_id")).asText())
+                .toList();
+        assertThat(events).contains("delivered llm", "acked llm", "delivered pool-1", "acked pool-1",
+                "delivered swarmbus", "acked swarmbus");
+    }
+
+    /** What a test does with a running server: its port, and a token of user {@code team}. */
+    private interface ServerSteps {
+        void run(int port, String token) throws Exception;
+    }
+
+    /** Runs {@code steps} on a server with the audit on in {@code audit} and the LLM simulator as its one backend. */
+    private void withGateway(Path audit, ServerSteps steps) throws Exception {
         MessageBus bus = MessageBus.open(BusConfig.builder(dir.resolve("data")).build());
         AuditLog log = AuditLog.start(audit, 30, Clock.systemUTC());
         io.swarmbus.llm.sim.SimSettings sim = io.swarmbus.llm.sim.SimSettings.defaults()
@@ -200,27 +260,32 @@ class AuditLogTest {
                     io.swarmbus.llm.GatewaySettings.of(List.of(io.swarmbus.llm.BackendSpec.ofUrl(
                             "http://127.0.0.1:" + backend.port() + "/v1", 16)), "least_outstanding")), log);
             try {
-                String t = RequestBody.MAPPER.readTree(send(server.port(), "POST", "/auth/token", null,
+                String token = RequestBody.MAPPER.readTree(send(server.port(), "POST", "/auth/token", null,
                         "{\"username\":\"team\",\"password\":\"password\"}").body()).get("access_token").asText();
-                assertThat(post(server.port(), "/api/v1/managed-agents", t, "{\"name\":\"pool\",\"model\":\"m\","
-                        + "\"capabilities\":[\"write\"],\"replicas\":1}")).isEqualTo(201);
-                awaitLines(audit, "agent_activity_", 1);
-                assertThat(send(server.port(), "DELETE", "/api/v1/managed-agents/pool", t, null).statusCode())
-                        .isEqualTo(200);
-                awaitLines(audit, "agent_activity_", 2);
+                steps.run(server.port(), token);
             } finally {
                 server.close();
                 log.close();
                 bus.close();
             }
         }
+    }
 
-        List<JsonNode> lines = lines(audit, "agent_activity_");
-        assertThat(lines).extracting(n -> n.get("event").asText() + " " + n.get("agent_id").asText())
-                .containsExactly("registered pool-1", "deleted pool-1");
-        assertThat(lines.getFirst().get("owner").asText()).isEqualTo("team");
-        assertThat(lines.getFirst().get("capabilities").toString()).isEqualTo("[\"write\"]");
-        assertThat(lines.getLast().get("by").asText()).isEqualTo("team");
+    private String task(int port, String token, String capability) throws Exception {
+        HttpResponse<String> created = send(port, "POST", "/api/v1/tasks", token, "{\"type\":\"t\",\"description\":"
+                + "\"do it\",\"required_capabilities\":[\"" + capability + "\"]}");
+        assertThat(created.statusCode()).as(created.body()).isEqualTo(201);
+        return RequestBody.MAPPER.readTree(created.body()).get("task_id").asText();
+    }
+
+    private void awaitStatus(int port, String token, String task, String status) throws Exception {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        String body = send(port, "GET", "/api/v1/tasks/" + task, token, null).body();
+        while (!body.contains("\"status\":\"" + status + "\"") && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            body = send(port, "GET", "/api/v1/tasks/" + task, token, null).body();
+        }
+        assertThat(body).contains("\"status\":\"" + status + "\"");
     }
 
     /** Regression: Jetty's 431 and 414 were written down as 413, the status of their error code. */

@@ -332,6 +332,49 @@ class AuthTest {
         assertThat(call("GET", "/api/v1/agents/carol", null, bearer(users[1])).status()).isEqualTo(200);
     }
 
+    /**
+     * Regression: a user could be named like an agent id no agent may have ({@code .}, {@code ..}, or
+     * the server's own), and so have a default agent it could never register.
+     */
+    @Test
+    void aUserNameNoAgentMayHave_isRefused_atSignUpAndByAnAdmin() throws Exception {
+        start(true, 300);
+        Map<String, Integer> refused = Map.of(".", 400, "..", 400, "swarmbus", 409, "llm", 409, "networks", 409);
+        refused.forEach((name, status) -> {
+            try {
+                Reply signUp = call("POST", "/auth/token", "{\"username\":\"" + name + "\",\"password\":\"a-password\"}",
+                        Map.of());
+                assertThat(signUp.status()).as(name + ": " + signUp.body()).isEqualTo(status);
+                assertThat(signUp.body().get("field").asText()).isEqualTo("username");
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        });
+        Reply added = call("POST", "/api/v1/users", "{\"username\":\"llm\",\"password\":\"a-password\"}",
+                bearer(token("admin", "the-admin-password")));
+
+        assertThat(added.status()).as(added.body().toString()).isEqualTo(409);
+    }
+
+    /** Regression: all but one of several first sign-ins under a new name at once were refused 409. */
+    @Test
+    void devMode_manySignInsAtOnceUnderANewName_allGetAToken() throws Exception {
+        start(true, 300);
+        String body = "{\"username\":\"swarm\",\"password\":\"swarm-password\"}";
+        List<java.util.concurrent.Callable<Reply>> signIns = java.util.Collections.nCopies(8,
+                () -> call("POST", "/auth/token", body, Map.of()));
+        List<Integer> statuses = new java.util.ArrayList<>();
+        try (var threads = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            for (var reply : threads.invokeAll(signIns)) {
+                statuses.add(reply.get().status());
+            }
+        }
+
+        assertThat(statuses).containsOnly(200);
+        assertThat(call("POST", "/auth/token", "{\"username\":\"swarm\",\"password\":\"other-password\"}",
+                Map.of()).status()).isEqualTo(401);
+    }
+
     @Test
     void anAgentIdDeletedAndRegisteredByAnotherUser_showsThemNothingOfItsPast() throws Exception {
         String[] users = aliceAndBob(false);

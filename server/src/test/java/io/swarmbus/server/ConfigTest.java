@@ -37,6 +37,25 @@ class ConfigTest {
         assertThat(Main.busConfig(config).maxDeliveries()).isEqualTo(7);
     }
 
+    /** Regression: the file's load_balancing.strategy won over LLM_STRATEGY and --llm-strategy, later layers. */
+    @Test
+    void loadBalancingStrategyInTheFile_givesWayToTheEnvironmentAndFlags() throws Exception {
+        Path file = Files.writeString(dir.resolve("swarmbus.yaml"), """
+                llm:
+                  strategy: weighted
+                load_balancing:
+                  strategy: round_robin
+                """);
+
+        assertThat(Config.load(Optional.of(file), Map.of(), Map.of()).get(Config.LLM_STRATEGY))
+                .isEqualTo("round_robin");
+        assertThat(Config.load(Optional.of(file), Map.of("LLM_STRATEGY", "peak_ewma"), Map.of())
+                .get(Config.LLM_STRATEGY)).isEqualTo("peak_ewma");
+        Config flagged = Config.load(Optional.of(file), Map.of(),
+                Main.flags(Map.of("llm-strategy", "power_of_two")));
+        assertThat(Main.llmSettings(flagged, Map.of()).strategy()).isEqualTo("power_of_two");
+    }
+
     @Test
     void theLlmGateway_takesAgentSchedsBlocks_backendsAndLimitsFromYaml() throws Exception {
         Path file = Files.writeString(dir.resolve("swarmbus.yaml"), """
@@ -164,6 +183,21 @@ class ConfigTest {
                 .hasMessageContaining("unknown key 'server.prot'");
     }
 
+    /** Regression: the names an enum key takes were listed in an order that changed from run to run. */
+    @Test
+    void anUnknownStrategy_failsListingTheNamesInOrder() {
+        assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("LLM_STRATEGY", "fastest"), Map.of()))
+                .hasMessage("config key 'llm.strategy' is invalid: must be one of [cost_based, least_outstanding, "
+                        + "peak_ewma, power_of_two, prefix_affinity, round_robin, usage_based, weighted] (was 'fastest')");
+    }
+
+    /** Regression: a whole number too large for 64 bits was refused as "expected a whole number". */
+    @Test
+    void aWholeNumberBeyond64Bits_failsAsOutOfRange() {
+        assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("PORT", "99999999999999999999"), Map.of()))
+                .hasMessage("config key 'server.port' is invalid: must be 0 to 65535 (was '99999999999999999999')");
+    }
+
     /**
      * Regression: a short admin password passed every check at start, then failed creating the user
      * with "password must be 8 to 256 characters", naming no setting; the value is not echoed.
@@ -201,6 +235,34 @@ class ConfigTest {
                 .hasMessageContaining("config key 'server.port' is invalid: it takes one value, not a list");
     }
 
+    /** Regression: a section given one value was called an unknown key, and a map under a key a key under it. */
+    @Test
+    void aSectionGivenOneValue_orAKeyGivenAMap_failsNamingTheShapeExpected() throws Exception {
+        Path section = Files.writeString(dir.resolve("section.yaml"), "load_balancing: round_robin\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(section), Map.of(), Map.of()))
+                .hasMessage("config key 'load_balancing' is invalid: it is a section, a map of keys like "
+                        + "'load_balancing.strategy', not one value (was 'round_robin')");
+        Path sectionList = Files.writeString(dir.resolve("section-list.yaml"), "server:\n  - port: 9000\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(sectionList), Map.of(), Map.of()))
+                .hasMessage("config key 'server' is invalid: it is a section, a map of keys like 'server.host', "
+                        + "not one value (was [{\"port\":9000}])");
+        Path keyMap = Files.writeString(dir.resolve("key-map.yaml"), "server:\n  port: {number: 9000}\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(keyMap), Map.of(), Map.of()))
+                .hasMessage("config key 'server.port' is invalid: it takes one value, not a map (was {\"number\":9000})");
+    }
+
+    /** Regression: a map for llm.backends was called "not a URL"; one for kafka.topics was taken. */
+    @Test
+    void aListKeyGivenAMap_failsSayingItTakesAList() throws Exception {
+        Path backends = Files.writeString(dir.resolve("backends.yaml"), "llm:\n  backends: {url: \"http://h:8000/v1\"}\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(backends), Map.of(), Map.of()))
+                .hasMessage("config key 'llm.backends' is invalid: it takes a list, not a map "
+                        + "(was {\"url\":\"http://h:8000/v1\"})");
+        Path topics = Files.writeString(dir.resolve("topics.yaml"), "kafka:\n  topics: {tasks: 6}\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(topics), Map.of(), Map.of()))
+                .hasMessage("config key 'kafka.topics' is invalid: it takes a list, not a map (was {\"tasks\":6})");
+    }
+
     /** Regression: a key given twice in the file was settled silently by the last, a section given twice by the last whole. */
     @Test
     void aKeyGivenTwiceInTheFile_failsNamingTheKey() throws Exception {
@@ -211,6 +273,17 @@ class ConfigTest {
                 "server:\n  port: 9000\nlimits:\n  rate_limit_per_minute: 5\nserver:\n  host: 10.1.2.3\n");
         assertThatThrownBy(() -> Config.load(Optional.of(section), Map.of(), Map.of()))
                 .hasMessage("config file " + section + " gives the key 'server' twice (line 5); give each key once");
+    }
+
+    /** Regression: a key given both with dots in its name and nested was settled silently by the last. */
+    @Test
+    void aKeyGivenDottedAndNested_failsNamingTheKey() throws Exception {
+        Path file = Files.writeString(dir.resolve("both.yaml"), "server.port: 9000\nserver:\n  port: 9001\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(file), Map.of(), Map.of()))
+                .hasMessage("config key 'server.port' is given twice in the file, once with dots in its name and once "
+                        + "nested; give each key once");
+        Path dotted = Files.writeString(dir.resolve("dotted.yaml"), "server.port: 9000\n");
+        assertThat(Config.load(Optional.of(dotted), Map.of(), Map.of()).get(Config.PORT)).isEqualTo(9000);
     }
 
     /** Regression: dev mode from the environment or the file kept the host 0.0.0.0, unlike --dev. */
@@ -247,6 +320,74 @@ class ConfigTest {
         Path missing = dir.resolve("missing.yaml");
         assertThatThrownBy(() -> Config.load(Optional.of(missing), Map.of(), Map.of()))
                 .hasMessage("config file " + missing + " does not exist");
+    }
+
+    /** Regression: a file that could not be read was reported with its path twice: "cannot read config file x: x: ...". */
+    @Test
+    void anUnreadableConfigFile_failsSayingWhyOnce() throws Exception {
+        Path plain = Files.writeString(dir.resolve("plain"), "");
+        Path underAFile = plain.resolve("swarmbus.yaml");
+        assertThatThrownBy(() -> Config.load(Optional.of(underAFile), Map.of(), Map.of()))
+                .hasMessage("cannot read config file " + underAFile + ": Not a directory");
+    }
+
+    /** Regression: an empty --config was read as the current directory: "cannot read config file : Is a directory". */
+    @Test
+    void anEmptyConfigPath_failsSayingSo() {
+        assertThatThrownBy(() -> Config.load(Optional.of(Path.of("")), Map.of(), Map.of()))
+                .hasMessage("--config is empty; give the path of a YAML file");
+    }
+
+    /** Regression: a scaling range upside down, or a utilization above 1, was refused naming neither key nor value. */
+    @Test
+    void scalingMinAboveMax_orUtilizationAboveOne_failsNamingTheKeyAndValue() throws Exception {
+        Path backwards = Files.writeString(dir.resolve("backwards.yaml"), "scaling:\n  min_agents: 5\n  max_agents: 2\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(backwards), Map.of(), Map.of()))
+                .hasMessage("config key 'scaling.min_agents' is invalid: must be at most scaling.max_agents (2) (was '5')");
+        Path busy = Files.writeString(dir.resolve("busy.yaml"), "scaling:\n  target_utilization: 5\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(busy), Map.of(), Map.of()))
+                .hasMessage("config key 'scaling.target_utilization' is invalid: must be more than 0 and at most 1 "
+                        + "(was '5')");
+        Path full = Files.writeString(dir.resolve("full.yaml"), "scaling:\n  target_utilization: 1\n  min_agents: 3\n"
+                + "  max_agents: 3\n");
+        assertThat(Config.load(Optional.of(full), Map.of(), Map.of()).get(Config.SCALING_UTILIZATION)).isEqualTo(1.0);
+    }
+
+    /** Regression: a malformed file was reported over many lines, quoting the file, its JWT secret included. */
+    @Test
+    void aMalformedFile_isReportedOnOneLineWithWhere_withoutQuotingTheFile() throws Exception {
+        Path indented = Files.writeString(dir.resolve("indented.yaml"),
+                "auth:\n  jwt_secret: s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t\n bad: [\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(indented), Map.of(), Map.of()))
+                .hasMessage("cannot read config file " + indented + ": line 3, column 2: expected <block end>, "
+                        + "but found '<block mapping start>'");
+        Path tab = Files.writeString(dir.resolve("tab.yaml"), "auth:\n\tjwt_secret: s3cr3t-s3cr3t-s3cr3t-s3cr3t\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(tab), Map.of(), Map.of()))
+                .hasMessageStartingWith("cannot read config file " + tab + ": line 2, column 1: found character")
+                .hasMessageNotContaining("s3cr3t").hasMessageNotContaining("\n");
+        Path nan = Files.writeString(dir.resolve("nan.yaml"), "auth: {jwt_secret: s3cr3t-s3cr3t}\nscaling: {scaling_factor: .nan}\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(nan), Map.of(), Map.of()))
+                .hasMessageStartingWith("cannot read config file " + nan + ": line 2")
+                .hasMessageNotContaining("s3cr3t").hasMessageNotContaining("\n");
+        Path binary = Files.write(dir.resolve("binary.yaml"), new byte[] {'a', ':', ' ', (byte) 0xff, '\n'});
+        assertThatThrownBy(() -> Config.load(Optional.of(binary), Map.of(), Map.of()))
+                .hasMessageStartingWith("cannot read config file " + binary + ": ").hasMessageNotContaining("\n");
+    }
+
+    /** Regression: a section with only comments under it was refused as an unknown key. */
+    @Test
+    void aSectionOfCommentsOnly_setsNothing() throws Exception {
+        Path file = Files.writeString(dir.resolve("commented.yaml"), """
+                server:
+                  # port: 9000
+                limits:
+                  rate_limit_per_minute: 50
+                """);
+
+        Config config = Config.load(Optional.of(file), Map.of(), Map.of());
+
+        assertThat(config.get(Config.PORT)).isEqualTo(8080);
+        assertThat(config.get(Config.RATE_LIMIT)).isEqualTo(50);
     }
 
     @Test

@@ -32,12 +32,17 @@ class HttpApiTest {
 
     @BeforeEach
     void start() throws Exception {
-        bus = MessageBus.open(BusConfig.builder(dir).build());
+        open(BusConfig.builder(dir));
+        token = call("POST", "/auth/token", "{\"username\":\"tester\",\"password\":\"tester-password\"}")
+                .body().get("access_token").asText();
+    }
+
+    /** Starts the bus with {@code config} and a server on it, on the data of any run before. */
+    void open(BusConfig.Builder config) {
+        bus = MessageBus.open(config.build());
         ServerSettings defaults = ServerSettings.forTests(dir);
         server = HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 64 * 1024, true,
                 defaults.jwtSecret(), defaults.tokenLifetime(), 10_000, defaults.adminPassword()));
-        token = call("POST", "/auth/token", "{\"username\":\"tester\",\"password\":\"tester-password\"}")
-                .body().get("access_token").asText();
     }
 
     @AfterEach
@@ -296,6 +301,18 @@ class HttpApiTest {
                 assertThat(Duration.ofNanos(System.nanoTime() - started)).isGreaterThan(Duration.ofMillis(900));
             }
         }
+    }
+
+    /** Regression: a GET of the batch and broadcast routes was read as a malformed message id (400). */
+    @Test
+    void getOfAPostOnlyMessagesRoute_isTheWrongMethod() throws Exception {
+        for (String path : List.of("/api/v1/messages/batch", "/api/v1/messages/broadcast", "/messages/broadcast")) {
+            Reply get = call("GET", path, null);
+            assertThat(get.status()).as(path).isEqualTo(405);
+            assertThat(get.body().get("error").asText()).isEqualTo("method_not_allowed");
+            assertThat(get.body().get("message").asText()).contains(path, "POST");
+        }
+        assertThat(call("GET", "/messages/batch", null).status()).as("no such route on the seed's paths").isEqualTo(400);
     }
 
     @Test
@@ -907,5 +924,25 @@ class HttpApiTest {
         assertThat(call("GET", "/healthz", null).body().get("status").asText()).isEqualTo("ok");
         assertThat(call("GET", "/readyz", null).status()).isEqualTo(200);
         assertThat(call("GET", "/api/v1/stats", null).body().has("sent")).isTrue();
+    }
+
+    /**
+     * Regression: a broadcast narrowed by role counted messages past their TTL against
+     * max_inbox_depth, so an inbox of expired messages refused it whole.
+     */
+    @Test
+    void broadcastByRole_toAnInboxFullOfExpiredMessages_isAccepted() throws Exception {
+        register("a", "b");
+        stop();
+        open(BusConfig.builder(dir).maxInboxDepth(1));
+        token = call("POST", "/auth/token", "{\"username\":\"tester\",\"password\":\"tester-password\"}")
+                .body().get("access_token").asText();
+        call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":0,\"ttl_seconds\":0.2}");
+        Thread.sleep(300);
+
+        Reply sent = call("POST", "/api/v1/messages/broadcast", "{\"from\":\"a\",\"role\":\"worker\",\"content\":1}");
+
+        assertThat(sent.status()).as(sent.raw().body()).isEqualTo(201);
+        assertThat(sent.body().get("agent_ids").toString()).isEqualTo("[\"b\"]");
     }
 }

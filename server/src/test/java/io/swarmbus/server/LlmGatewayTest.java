@@ -947,6 +947,22 @@ class LlmGatewayTest {
         assertThat(crashed.at("/agents/reason").asText()).contains("scale up");
     }
 
+    /** Regression: an error without a parameter to name left out {@code param}, which OpenAI always sends. */
+    @Test
+    void errorsNamingNoParameter_carryParamNull_inOpenAisFourFields() throws Exception {
+        LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
+        JsonNode unknown = chat("{\"model\":\"huge\",\"messages\":[]}").body().get("error");
+        JsonNode anonymous = RequestBody.MAPPER.readTree(post(null, "/v1/chat/completions", "{\"model\":\"m\"}",
+                Map.of()).body()).get("error");
+        for (JsonNode error : List.of(unknown, anonymous)) {
+            assertThat(error.properties()).extracting(Map.Entry::getKey)
+                    .as(error.toString()).containsExactly("message", "type", "param", "code");
+            assertThat(error.get("param").isNull()).as(error.toString()).isTrue();
+        }
+        assertThat(chat("{\"model\":7}").body().at("/error/param").asText()).isEqualTo("model");
+    }
+
     @Test
     void badRequests_getOpenAiShapedErrors_andAgentsMustBeOwned() throws Exception {
         LlmSimServer a = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");

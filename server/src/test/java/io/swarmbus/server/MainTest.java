@@ -405,6 +405,28 @@ class MainTest {
         });
     }
 
+    /** Regression: an empty {@code --id} asked for {@code /networks//status}, and the server's 404 named that path. */
+    @Test
+    void networkCommands_withAnEmptyId_areRefusedAsBadUsage() throws Exception {
+        asPlanner(auth -> {
+            for (String[] command : new String[][] {{"network", "status"}, {"network", "optimize"},
+                    {"network", "execute", "--objective", "x"}}) {
+                String[] args = with(new String[] {"--id", ""}, command);
+                assertThat(run(with(auth, args))).as(String.join(" ", command)).isEqualTo(2);
+                assertThat(errorOutput()).isEqualTo("swarmbus: missing --id (it is empty)\n");
+            }
+        });
+    }
+
+    /** Regression: {@code network execute} with neither {@code --task} nor {@code --objective} said "missing --objective". */
+    @Test
+    void networkExecute_withNeitherTaskNorObjective_namesBoth() throws Exception {
+        asPlanner(auth -> {
+            assertThat(run(with(auth, "network", "execute", "--id", "n"))).isEqualTo(2);
+            assertThat(errorOutput()).isEqualTo("swarmbus: give --task or --objective\n");
+        });
+    }
+
     /** Regression: acking a message the agent held no lease on exited 0, as if it were acked. */
     @Test
     void ack_ofAMessageNotHeld_exitsWithOne_sayingWhy() throws Exception {
@@ -423,6 +445,49 @@ class MainTest {
         });
     }
 
+    /**
+     * Regression: a token with a trailing CR or newline (read from a file), or a letter past ASCII,
+     * was refused as Java's "invalid header value", the token itself on stderr.
+     */
+    @Test
+    void client_withATokenAmidWhiteSpace_stripsIt_andRefusesOneNoTokenHasWithoutShowingIt() throws Exception {
+        asPlanner(auth -> {
+            String token = auth[3];
+            assertThat(run("agent", "list", "--server", auth[1], "--token", token + "\r\n")).as(errorOutput()).isZero();
+            assertThat(output()).startsWith("0 agent(s)");
+
+            for (String bad : new String[] {token + "\n" + token, "日本"}) {
+                assertThat(run("agent", "list", "--server", auth[1], "--token", bad)).isEqualTo(2);
+                assertThat(errorOutput()).isEqualTo("swarmbus: --token holds a character no token has (a space, a "
+                        + "line break, a letter past ASCII); give the token alone\n");
+            }
+        });
+    }
+
+    /** Regression: a role past 12 characters or an id past 24 pushed the rest of its line out of line. */
+    @Test
+    void agentListAndReceive_withLongIdsAndRoles_keepTheirColumnsInLine() throws Exception {
+        asPlanner(auth -> {
+            String longId = "an-agent-with-a-rather-long-id";
+            assertThat(run(with(auth, "agent", "register", "--id", "a", "--role", "load-balancer"))).isZero();
+            assertThat(run(with(auth, "agent", "register", "--id", longId))).isZero();
+            assertThat(run(with(auth, "agent", "list"))).isZero();
+            assertThat(columnOf(output(), " load ")).as(output()).hasSize(1);
+
+            assertThat(run(with(auth, "send", "--from", longId, "--to", "a", "--content", "1"))).isZero();
+            assertThat(run(with(auth, "send", "--from", "a", "--to", "a", "--content", "2", "--type", "a_long_message_type")))
+                    .isZero();
+            assertThat(run(with(auth, "receive", "--agent", "a"))).isZero();
+            assertThat(columnOf(output(), " medium ")).as(output()).hasSize(1);
+            assertThat(columnOf(output(), " attempt ")).as(output()).hasSize(1);
+        });
+    }
+
+    /** The columns at which {@code word} stands in the lines after the first. */
+    private static java.util.Set<Integer> columnOf(String text, String word) {
+        return text.lines().skip(1).map(line -> line.indexOf(word)).collect(java.util.stream.Collectors.toSet());
+    }
+
     @Test
     void client_withTheServerDown_saysSoInOneLine() throws Exception {
         int port;
@@ -434,9 +499,8 @@ class MainTest {
                 + " (is `swarmbus serve` running?)\n");
     }
 
-    /** Regression: an empty 404 from something that is not Swarmbus was printed as "error (404): ". */
-    @Test
-    void client_answeredByAnotherServer_saysSoInOneLine() {
+    /** A server that is not Swarmbus, answering every request with {@code status} and no body. */
+    private static com.sun.net.httpserver.HttpServer notSwarmbus(int status) {
         com.sun.net.httpserver.HttpServer other;
         try {
             other = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
@@ -444,16 +508,38 @@ class MainTest {
             throw new java.io.UncheckedIOException(e);
         }
         other.createContext("/", exchange -> {
-            exchange.sendResponseHeaders(404, -1);
+            exchange.sendResponseHeaders(status, -1);
             exchange.close();
         });
         other.start();
+        return other;
+    }
+
+    /** Regression: an empty 404 from something that is not Swarmbus was printed as "error (404): ". */
+    @Test
+    void client_answeredByAnotherServer_saysSoInOneLine() {
+        com.sun.net.httpserver.HttpServer other = notSwarmbus(404);
         try {
             String url = "http://127.0.0.1:" + other.getAddress().getPort();
             assertThat(run("agent", "list", "--server", url, "--token", "t")).isEqualTo(1);
             assertThat(errorOutput()).isEqualTo("swarmbus: the server at " + url + " answered 404 with no Swarmbus "
                     + "error (is it a Swarmbus server?)\n");
             assertThat(run("agent", "list", "--server", url + "/", "--token", "t")).isEqualTo(1);
+        } finally {
+            other.stop(0);
+        }
+    }
+
+    /** Regression: an empty 200 from something that is not Swarmbus was read as an empty answer: "0 agent(s)", exit 0. */
+    @Test
+    void client_answeredWithAnEmptyOk_saysSoInOneLine_andExitsWithOne() {
+        com.sun.net.httpserver.HttpServer other = notSwarmbus(200);
+        try {
+            String url = "http://127.0.0.1:" + other.getAddress().getPort();
+            assertThat(run("agent", "list", "--server", url, "--token", "t")).isEqualTo(1);
+            assertThat(output()).isEmpty();
+            assertThat(errorOutput()).isEqualTo("swarmbus: the server at " + url + " answered 200 with nothing "
+                    + "(is it a Swarmbus server?)\n");
         } finally {
             other.stop(0);
         }
@@ -518,6 +604,28 @@ class MainTest {
         assertThat(run("network", "execute", "--server", "http://127.0.0.1:1", "--id", "n", "--task",
                 "{\"objective\":\"a\"}", "--objective", "b")).isEqualTo(2);
         assertThat(errorOutput()).isEqualTo("swarmbus: give --task or --objective, not both\n");
+    }
+
+    /** Regression: {@code --} and {@code --=x} were taken as an option named "", which "needs a value". */
+    @Test
+    void anArgumentNamingNoOption_isRefusedAsUnexpected() throws Exception {
+        asPlanner(auth -> {
+            for (String stray : new String[] {"--", "--=x"}) {
+                assertThat(run(with(auth, "send", "--to", "a", "--content", "1", "--json", stray))).as(stray).isEqualTo(2);
+                assertThat(errorOutput()).isEqualTo("swarmbus: unexpected argument '" + stray
+                        + "'; options look like --name value\n");
+            }
+        });
+    }
+
+    /** Regression: a misspelt subcommand ({@code agent regster}) printed the whole usage, some 70 lines, to stderr. */
+    @Test
+    void aMisspeltSubcommand_namesTheSubcommandsOfItsCommand() throws Exception {
+        asPlanner(auth -> {
+            assertThat(run(with(auth, "agent", "regster", "--id", "a"))).isEqualTo(2);
+            assertThat(errorOutput()).isEqualTo("swarmbus: 'agent' has no 'regster'; it needs one of: register, list, "
+                    + "heartbeat, delete\n");
+        });
     }
 
     @Test

@@ -116,6 +116,26 @@ class RegistryApiTest {
         assertThat(call(bob, "GET", "/api/v1/registry/stats", null).body().get("total_agents").asInt()).isZero();
     }
 
+    /** Regression: an update naming another agent_id in its body changed the path's agent and said nothing. */
+    @Test
+    void anUpdateNamingAnotherAgentId_isRefusedAndChangesNothing() throws Exception {
+        start(Duration.ofSeconds(30));
+        String alice = token("alice");
+        call(alice, "POST", "/api/v1/agents", "{\"agent_id\":\"a1\",\"role\":\"worker\"}");
+
+        Reply renamed = call(alice, "PUT", "/api/v1/agents/a1", "{\"agent_id\":\"a2\",\"role\":\"monitor\"}");
+        Reply same = call(alice, "PUT", "/api/v1/agents/a1", "{\"agent_id\":\"a1\",\"description\":\"kept\"}");
+
+        assertThat(renamed.status()).isEqualTo(400);
+        assertThat(renamed.body().get("field").asText()).isEqualTo("agent_id");
+        assertThat(renamed.body().get("message").asText()).contains("a2", "a1", "renamed");
+        assertThat(same.status()).as("its own id is fine").isEqualTo(200);
+        JsonNode a1 = call(alice, "GET", "/api/v1/agents/a1", null).body();
+        assertThat(a1.get("role").asText()).isEqualTo("worker");
+        assertThat(a1.get("description").asText()).isEqualTo("kept");
+        assertThat(call(alice, "GET", "/api/v1/agents/a2", null).status()).isEqualTo(404);
+    }
+
     @Test
     void badFields_get400NamingTheField() throws Exception {
         start(Duration.ofSeconds(30));

@@ -409,6 +409,26 @@ class SwarmApiTest {
         assertThat(badAlgorithm.status()).isEqualTo(400);
     }
 
+    /** Regression: a swarm's status had no performance_metrics, which seed 003's SwarmStatusView has. */
+    @Test
+    void swarmStatus_measuresPerformanceOverItsFinishedCoordinations() throws Exception {
+        String swarm = call(token, "POST", "/swarm/join", "{\"role\":\"task-coordinator\",\"capability\":\"x\","
+                + "\"agent_id\":\"alpha\"}").body().get("swarm_id").asText();
+        call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\",\"agent_id\":\"beta\","
+                + "\"swarm_id\":\"" + swarm + "\"}");
+        JsonNode before = call(token, "GET", "/swarm/status?swarm_id=" + swarm, null).body().get(0);
+        Reply coordinated = call(token, "POST", "/swarm/coordinate?wait_seconds=20", "{\"task_id\":\"q1\","
+                + "\"strategy\":\"collaborative\",\"parameters\":{\"objective\":\"six times seven?\"}}");
+        JsonNode after = call(token, "GET", "/v1/swarm/status", null).body().get(0);
+
+        assertThat(coordinated.status()).as(coordinated.body().toString()).isEqualTo(200);
+        assertThat(before.get("performance_metrics").get("finished_executions").asInt()).isZero();
+        assertThat(before.get("performance_metrics").get("success_rate").isNull()).isTrue();
+        assertThat(after.get("performance_metrics").get("finished_executions").asInt()).isEqualTo(1);
+        assertThat(after.get("performance_metrics").get("success_rate").asDouble()).isEqualTo(1.0);
+        assertThat(after.get("performance_metrics").get("avg_execution_time").isNumber()).isTrue();
+    }
+
     @Test
     void coordinate_onATaskId_takesTheObjectiveFromThatTask() throws Exception {
         call(token, "POST", "/swarm/join", "{\"role\":\"monitor\",\"capability\":\"x\",\"agent_id\":\"alpha\"}");
@@ -603,6 +623,8 @@ class SwarmApiTest {
         assertThat(created).startsWith("0 net-").contains("test-network  collaborative");
         assertThat(executed).startsWith("0 exe-").contains("completed").contains("answer: \"42\"");
         assertThat(status).startsWith("0 test-network (collaborative): 3 agents, 1 executions");
+        // Regression: the metrics were printed as the doubles they are, "28.315243039169417 executions/min".
+        assertThat(status).matches(".*; avg \\d+\\.\\d\\d s, success rate 1\\.00, \\d+\\.\\d executions/min");
         assertThat(optimize).startsWith("0 ").contains("recommendation(s) from 1 execution(s)");
         assertThat(joined).startsWith("0 joined swarm-").contains(" as alpha (load-balancer)");
         assertThat(listed).startsWith("0 1 swarm(s)").contains("alpha(load-balancer)");

@@ -145,6 +145,22 @@ class TaskApiTest {
         assertThat(done.get("attempts").asInt()).isEqualTo(2);
     }
 
+    /** Regression: seed 001's worker fails a task with an error_report to its sender, which was ignored. */
+    @Test
+    void anErrorReportNamingTheTask_asSeed001sWorkerSendsIt_failsTheAttempt() throws Exception {
+        String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"],"
+                + "\"max_retries\":0}").body().get("task_id").asText();
+        String worker = call("GET", "/api/v1/tasks/" + id, null).body().get("assignee").asText();
+        JsonNode request = receiveOne(worker);
+
+        call("POST", "/api/v1/messages", "{\"from\":\"" + worker + "\",\"to\":\"" + request.get("from").asText()
+                + "\",\"message_type\":\"error_report\",\"content\":{\"task_id\":\"" + id + "\","
+                + "\"error_type\":\"task_execution_failure\",\"error_message\":\"disk full\"}}");
+        JsonNode failed = awaitStatus(id, "failed");
+
+        assertThat(failed.get("error").asText()).isEqualTo("disk full");
+    }
+
     @Test
     void aReportByMessageThatCannotBeApplied_isAnsweredWithAnErrorReport() throws Exception {
         String id = call("POST", "/api/v1/tasks", "{\"type\":\"x\",\"required_capabilities\":[\"python\"]}")
@@ -223,6 +239,35 @@ class TaskApiTest {
         assertThat(call(stranger, "GET", "/api/v1/tasks", null).body().get("count").asInt()).isZero();
         assertThat(call(stranger, "POST", "/api/v1/tasks/" + parent + "/complete", "{\"agent_id\":\"py1\"}").status())
                 .isEqualTo(404);
+    }
+
+    /**
+     * Regression: an admin's task goes to any user's capable agent, and that agent's owner, who sees
+     * the task, could cancel it for the admin rather than only fail it.
+     */
+    @Test
+    void cancel_byTheOwnerOfTheAgentRunningAnAdminsTask_isForbidden_butFailingItIsNot() throws Exception {
+        String admin = api.call(null, "POST", "/auth/token", "{\"username\":\"admin\",\"password\":\""
+                + ServerSettings.forTests(dir).adminPassword().orElseThrow() + "\"}").body().get("access_token").asText();
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"go1\",\"capabilities\":[\"go\"]}");
+        String id = call(admin, "POST", "/api/v1/tasks", "{\"type\":\"port\",\"required_capabilities\":[\"go\"],"
+                + "\"max_retries\":0}").body().get("task_id").asText();
+        assertThat(call("GET", "/api/v1/tasks/" + id, null).body().get("assignee").asText()).isEqualTo("go1");
+
+        Reply cancelled = call("POST", "/api/v1/tasks/" + id + "/cancel", null);
+        assertThat(cancelled.status()).isEqualTo(403);
+        assertThat(cancelled.body().get("error").asText()).isEqualTo("forbidden");
+        assertThat(cancelled.body().get("message").asText()).contains(id, "fail");
+        assertThat(call(admin, "GET", "/api/v1/tasks/" + id, null).body().get("status").asText()).isEqualTo("assigned");
+        Reply failed = call("POST", "/api/v1/tasks/" + id + "/fail", "{\"agent_id\":\"go1\",\"error\":\"no\"}");
+        assertThat(failed.status()).as(failed.body().toString()).isEqualTo(200);
+        String another = call(admin, "POST", "/api/v1/tasks", "{\"type\":\"port\",\"required_capabilities\":[\"go\"]}")
+                .body().get("task_id").asText();
+        assertThat(call(admin, "POST", "/api/v1/tasks/" + another + "/cancel", null).status()).as("an admin may")
+                .isEqualTo(200);
+        String own = call("POST", "/api/v1/tasks", "{\"type\":\"port\",\"required_capabilities\":[\"go\"]}")
+                .body().get("task_id").asText();
+        assertThat(call("POST", "/api/v1/tasks/" + own + "/cancel", null).status()).as("and its owner").isEqualTo(200);
     }
 
     @Test

@@ -4,12 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.swarmbus.SwarmbusException;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class TokensTest {
     /** A clock the test moves by hand. */
@@ -30,6 +32,14 @@ class TokensTest {
         public Instant instant() {
             return now;
         }
+    }
+
+    /** Regression: a missing key file was reported as "cannot read /x/jwt.pem: /x/jwt.pem". */
+    @Test
+    void rs256_withAMissingKeyFile_failsSayingItDoesNotExist(@TempDir Path dir) {
+        Path missing = dir.resolve("jwt.pem");
+        assertThatThrownBy(() -> Tokens.rs256(missing, Duration.ofMinutes(5), Clock.systemUTC()))
+                .hasMessage("auth.jwt_private_key_file: cannot read " + missing + ": no such file or directory");
     }
 
     @Test
