@@ -169,6 +169,7 @@ public final class HttpServer implements AutoCloseable {
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.concurrency.useVirtualThreads = true;
+            config.jetty.threadPool = requestThreads();
             config.http.maxRequestSize = settings.maxRequestBytes();
             config.appData(Http.BODY_LIMIT, settings.maxRequestBytes());
             config.http.prefer405over404 = true; // a known path with the wrong method says so
@@ -284,6 +285,19 @@ public final class HttpServer implements AutoCloseable {
             return "the host is not an IP address or a name that resolves";
         }
         return root.getMessage() != null ? root.getMessage() : root.getClass().getSimpleName();
+    }
+
+    /**
+     * The main port's threads: Jetty's selectors and its non-blocking tasks run on platform threads,
+     * and what may block (handlers) on virtual threads. Javalin's own pool runs everything on
+     * virtual threads, the selectors too, so each socket event went through the JDK's I/O poller
+     * and then a carrier thread before Jetty saw it (docs/benchmarks.md, W3).
+     */
+    private static QueuedThreadPool requestThreads() {
+        QueuedThreadPool pool = new QueuedThreadPool(200, 4);
+        pool.setName("swarmbus-http");
+        pool.setVirtualThreadsExecutor(org.eclipse.jetty.util.VirtualThreads.getNamedVirtualThreadsExecutor("swarmbus-handler"));
+        return pool;
     }
 
     /**
