@@ -330,7 +330,7 @@ public final class AgentWorker implements AutoCloseable {
         }
 
         public Builder capabilities(String... values) {
-            capabilities = Set.of(values);
+            capabilities = Set.copyOf(java.util.Arrays.asList(values)); // a name given twice counts once
             return this;
         }
 

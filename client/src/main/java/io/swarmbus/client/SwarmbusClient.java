@@ -34,13 +34,15 @@ import java.util.UUID;
  * A typed client for the Swarmbus HTTP API. Thread-safe; one per process is enough.
  *
  * <p>Requests the server did not take in are retried with backoff: when the connection is
- * refused or times out, and on 429 (after its {@code Retry-After}) and 503. Sends carry an idempotency key (a
+ * refused or times out, and on 429 (after its {@code Retry-After}, if that is at most 10 s) and 503. Sends carry an idempotency key (a
  * batch, one per message; a body with its own {@code idempotency_key}, that one), so a retried send is
  * stored once. {@link #close} lets go of the client's connections.
  */
 public final class SwarmbusClient implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
     private static final int ATTEMPTS = 5;
+    /** The longest {@code Retry-After} waited out before a retry; a longer one fails the call at once. */
+    static final long MAX_RETRY_AFTER_MILLIS = 10_000;
 
     private final String base;
     private final String token;
@@ -419,8 +421,13 @@ public final class SwarmbusClient implements AutoCloseable {
             }
             int status = response.statusCode();
             if ((status == 429 || status == 503) && attempt < ATTEMPTS) {
-                backoff = pause(backoff, retryAfterMillis(response));
-                continue;
+                long asked = retryAfterMillis(response);
+                if (asked <= MAX_RETRY_AFTER_MILLIS) {
+                    backoff = pause(backoff, asked);
+                    continue;
+                }
+                // Longer than a caller would wait unawares, such as a rate limit's whole minute
+                // or a proxy's hour: the error goes to the caller, who can choose to wait.
             }
             JsonNode json = read(response.body());
             if (status >= 400) {
@@ -438,7 +445,8 @@ public final class SwarmbusClient implements AutoCloseable {
     private static long retryAfterMillis(HttpResponse<?> response) {
         String value = response.headers().firstValue("Retry-After").orElse("0").trim();
         try {
-            return Long.parseLong(value) * 1000;
+            long seconds = Long.parseLong(value);
+            return seconds > Long.MAX_VALUE / 1000 ? Long.MAX_VALUE : seconds * 1000;
         } catch (NumberFormatException notSeconds) {
             try {
                 ZonedDateTime at = ZonedDateTime.parse(value, DateTimeFormatter.RFC_1123_DATE_TIME);

@@ -78,6 +78,14 @@ class AgentWorkerTest {
         return task;
     }
 
+    /** Regression: a capability named twice threw IllegalArgumentException from Set.of. */
+    @Test
+    void aCapabilityNamedTwice_countsOnce() {
+        worker("twice", 1, task -> null, "python", "python", "testing");
+
+        assertThat(client.agent("twice").capabilities()).containsExactlyInAnyOrder("python", "testing");
+    }
+
     @Test
     void workersWithDifferentCapabilities_eachGetTheirOwnTasks() throws Exception {
         worker("doubler", 2, t -> Map.of("value", t.parameters().path("n").asInt() * 2), "math");

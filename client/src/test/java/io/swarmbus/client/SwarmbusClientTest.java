@@ -189,6 +189,37 @@ class SwarmbusClientTest {
     }
 
     /**
+     * Regression: a 429 asking to wait an hour kept the call asleep for that hour. A wait longer
+     * than {@code MAX_RETRY_AFTER_MILLIS} fails the call at once with the 429.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(10) // without the bound, the call sleeps the hour
+    void call_retryAfterLongerThanTenSeconds_failsAtOnceWithThe429() throws Exception {
+        AtomicInteger refused = new AtomicInteger();
+        ForwardingProxy proxy = ForwardingProxy.start("http://127.0.0.1:" + server.port(), (exchange, forward) -> {
+            if (exchange.getRequestURI().getPath().equals("/api/v1/agents/b")) {
+                refused.incrementAndGet();
+                exchange.getResponseHeaders().set("Retry-After", "3600");
+                ForwardingProxy.reply(exchange, 429, "{\"error\":\"rate_limited\",\"message\":\"slow down\"}"
+                        .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            } else {
+                ForwardingProxy.reply(exchange, forward.send());
+            }
+        });
+        try (SwarmbusClient viaProxy = SwarmbusClient.login(proxy.url(), "team", "team-password")) {
+            long started = System.nanoTime();
+
+            assertThatThrownBy(() -> viaProxy.agent("b")).isInstanceOfSatisfying(SwarmbusApiException.class,
+                    e -> assertThat(e.status()).isEqualTo(429));
+
+            assertThat(refused.get()).as("asked once").isEqualTo(1);
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(5));
+        } finally {
+            proxy.close();
+        }
+    }
+
+    /**
      * Regression: a connection that timed out (a server whose accept queue is full drops new
      * connections' SYNs) failed the call at once, where a refused one is retried.
      */
