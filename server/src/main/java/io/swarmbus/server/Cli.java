@@ -377,6 +377,13 @@ final class Cli {
             if (!call.json) {
                 out.println("acked " + acked.path("acked").size() + " message(s)");
             }
+            JsonNode notHeld = acked.path("not_held");
+            if (!notHeld.isEmpty()) { // their leases ran out meanwhile: they will be delivered again
+                List<String> lost = new ArrayList<>();
+                notHeld.forEach(id -> lost.add(id.asText()));
+                throw new Failure(lost.size() + " message(s) not acked, " + agent + " no longer holding their "
+                        + "leases (they will be delivered again): " + String.join(", ", lost));
+            }
         }
     }
 
@@ -511,6 +518,9 @@ final class Cli {
             case "scale" -> {
                 ObjectNode body = object();
                 integers(body, options, "replicas", "replicas", "min", "min_replicas", "max", "max_replicas");
+                if (body.isEmpty()) {
+                    throw new IllegalArgumentException("managed scale needs --replicas, --min or --max");
+                }
                 call.print(call.send("PUT", base + "/" + path(required(options, "name")) + "/replicas", body),
                         Cli::describePool);
             }

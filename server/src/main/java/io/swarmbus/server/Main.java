@@ -277,9 +277,16 @@ public final class Main {
             if (replicas < 1 || replicas > 16) {
                 throw new IllegalArgumentException("--replicas must be 1 to 16");
             }
-            Path dir = options.containsKey("data-dir") ? Path.of(options.get("data-dir"))
-                    : java.nio.file.Files.createTempDirectory("swarmbus-demo-");
-            new SwarmDemo(out).run(dir, replicas);
+            if (options.containsKey("data-dir")) {
+                new SwarmDemo(out).run(Path.of(options.get("data-dir")), replicas);
+                return 0;
+            }
+            Path dir = java.nio.file.Files.createTempDirectory("swarmbus-demo-");
+            try {
+                new SwarmDemo(out).run(dir, replicas);
+            } finally {
+                deleteTree(dir); // a directory of its own making: nothing in it is the user's
+            }
             return 0;
         } catch (IllegalArgumentException e) {
             err.println("swarmbus demo: " + e.getMessage());
@@ -290,6 +297,15 @@ public final class Main {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return 1;
+        }
+    }
+
+    /** Deletes {@code dir} and everything in it, files before the directories that hold them. */
+    private static void deleteTree(Path dir) throws java.io.IOException {
+        try (var paths = java.nio.file.Files.walk(dir)) {
+            for (Path path : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                java.nio.file.Files.delete(path);
+            }
         }
     }
 

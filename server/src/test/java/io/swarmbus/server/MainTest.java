@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -234,8 +235,13 @@ class MainTest {
     }
 
     @Test
-    void demo_runsEveryStrategyOverManagedAgents_andPrintsATableOfTimeAndTokens() {
-        assertThat(run("demo", "--replicas", "3", "--data-dir", dir.toString())).as(errorOutput()).isZero();
+    void demo_runsEveryStrategyOverManagedAgents_andPrintsATableOfTimeAndTokens_thenDeletesItsDataDirectory()
+            throws Exception {
+        Set<Path> before = demoDirectories();
+
+        assertThat(run("demo", "--replicas", "3")).as(errorOutput()).isZero();
+
+        assertThat(demoDirectories()).as("the temporary data directory is gone").isEqualTo(before);
         String printed = output();
         for (String strategy : SwarmDemo.STRATEGIES) {
             assertThat(printed).contains("== " + strategy + " ==");
@@ -244,6 +250,13 @@ class MainTest {
         assertThat(printed).contains("managed pool 'analyst': 3 replicas", "joined swarm", "leader analyst-1 split it");
         assertThat(run("demo", "--replicas", "0")).isEqualTo(2);
         assertThat(errorOutput()).contains("--replicas must be 1 to 16");
+    }
+
+    private static Set<Path> demoDirectories() throws java.io.IOException {
+        try (var listed = java.nio.file.Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+            return listed.filter(p -> p.getFileName().toString().startsWith("swarmbus-demo-"))
+                    .collect(java.util.stream.Collectors.toSet());
+        }
     }
 
     @Test
@@ -543,6 +556,50 @@ class MainTest {
         } finally {
             other.stop(0);
         }
+    }
+
+    /**
+     * Regression: {@code receive --ack} printed "acked 0 message(s)" and exited 0 when the leases
+     * had run out before the ack, though the messages will be delivered again. The stand-in
+     * answers as the server does then: the receive's message, and an ack that held none.
+     */
+    @Test
+    void receiveWithAck_whoseLeasesRanOut_namesTheMessagesNotAcked_andExitsWithOne() {
+        com.sun.net.httpserver.HttpServer leasesRanOut;
+        try {
+            leasesRanOut = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        leasesRanOut.createContext("/", exchange -> {
+            String body = exchange.getRequestURI().getPath().endsWith("/receive")
+                    ? "{\"count\":1,\"messages\":[{\"id\":\"m-1\",\"from\":\"a\",\"type\":\"chat\",\"priority\":\"normal\","
+                            + "\"attempt\":1,\"content\":\"hi\"}]}"
+                    : "{\"acked\":[],\"not_held\":[\"m-1\"]}";
+            byte[] bytes = body.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().set("Content-Type", "application/json");
+            exchange.sendResponseHeaders(200, bytes.length);
+            exchange.getResponseBody().write(bytes);
+            exchange.close();
+        });
+        leasesRanOut.start();
+        try {
+            String url = "http://127.0.0.1:" + leasesRanOut.getAddress().getPort();
+            assertThat(run("receive", "--agent", "w", "--ack", "--server", url, "--token", "t")).isEqualTo(1);
+            assertThat(output()).contains("acked 0 message(s)");
+            assertThat(errorOutput()).isEqualTo("swarmbus: 1 message(s) not acked, w no longer holding their leases "
+                    + "(they will be delivered again): m-1\n");
+        } finally {
+            leasesRanOut.stop(0);
+        }
+    }
+
+    @Test
+    void managedScale_withNoSize_isBadUsage() throws Exception {
+        asPlanner(auth -> {
+            assertThat(run(with(auth, "managed", "scale", "--name", "pool"))).isEqualTo(2);
+            assertThat(errorOutput()).isEqualTo("swarmbus: managed scale needs --replicas, --min or --max\n");
+        });
     }
 
     @Test
