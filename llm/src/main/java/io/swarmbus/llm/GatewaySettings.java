@@ -65,6 +65,11 @@ public record GatewaySettings(List<BackendSpec> backends, String strategy, int m
                 healthInterval, limits, scaling, stateFile, routeStrategies);
     }
 
+    public GatewaySettings withHealthInterval(Duration interval) {
+        return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks,
+                interval, quotas, scaling, stateFile, routeStrategies);
+    }
+
     public GatewaySettings withStateFile(Path file) {
         return new GatewaySettings(backends, strategy, maxQueue, queueTimeout, requestTimeout, retries, fallbacks,
                 healthInterval, quotas, scaling, file, routeStrategies);

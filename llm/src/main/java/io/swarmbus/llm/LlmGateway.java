@@ -30,6 +30,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -56,6 +57,10 @@ public final class LlmGateway implements AutoCloseable {
     private final AtomicBoolean open = new AtomicBoolean(true);
     private final Thread healthChecker;
     private volatile boolean dirty; // usage changed since the state file was last written
+    /** Model → Unix seconds when the gateway first learned of it: from the configuration or a backend's list. */
+    private final Map<String, Long> learnedAt = new ConcurrentHashMap<>();
+    /** Model → the {@code created} a backend's {@code /v1/models} gave for it, where one did. */
+    private final Map<String, Long> listedCreated = new ConcurrentHashMap<>();
 
     /** The part of the answer the client sees; the server writes it to its HTTP response. */
     public interface Sink {
@@ -95,6 +100,9 @@ public final class LlmGateway implements AutoCloseable {
      */
     public record Request(String path, CallBody body, String agent, String registration, String task, String key,
             int priority, long deadlineNanos, String traceparent) {}
+
+    /** A model as {@code GET /v1/models} lists it: {@code created} in Unix seconds. */
+    public record Model(String id, long created) {}
 
     /** A request that could not be answered; nothing was written to the client. */
     public static final class Refused extends Exception {
@@ -139,6 +147,7 @@ public final class LlmGateway implements AutoCloseable {
         Map<String, RoutingStrategy> routes = new java.util.HashMap<>();
         settings.routeStrategies().forEach((model, name) -> routes.put(model, Strategies.named(name)));
         this.admission = new Admission(backends, Strategies.named(settings.strategy()), routes, settings.maxQueue());
+        learned(models());
         checkHealth();
         this.healthChecker = Thread.ofVirtual().name("swarmbus-llm-health").start(this::healthLoop);
     }
@@ -168,6 +177,29 @@ public final class LlmGateway implements AutoCloseable {
         Set<String> models = new TreeSet<>(settings.fallbacks().keySet());
         backends.forEach(b -> models.addAll(b.models()));
         return models;
+    }
+
+    /** {@link #models}, each with when it was created, for {@code GET /v1/models}. */
+    public List<Model> modelList() {
+        return models().stream().map(this::described).toList();
+    }
+
+    /**
+     * {@code created}: the backend's own where its list gave one, else when the gateway learned of
+     * the model. Never 0, which clients show as 1970.
+     */
+    private Model described(String id) {
+        Long created = listedCreated.get(id);
+        return new Model(id, created != null ? created : learnedAt.getOrDefault(id, nowSeconds()));
+    }
+
+    private void learned(Set<String> models) {
+        long now = nowSeconds();
+        models.forEach(id -> learnedAt.putIfAbsent(id, now));
+    }
+
+    private static long nowSeconds() {
+        return System.currentTimeMillis() / 1000;
     }
 
     /**
@@ -583,8 +615,24 @@ public final class LlmGateway implements AutoCloseable {
                 return;
             }
             List<String> ids = new ArrayList<>();
-            OpenAiWire.JSON.readTree(response.body()).path("data").forEach(m -> ids.add(m.path("id").asText()));
+            Map<String, Long> created = new java.util.HashMap<>();
+            for (JsonNode model : OpenAiWire.JSON.readTree(response.body()).path("data")) {
+                String id = model.path("id").asText();
+                ids.add(id);
+                long given = model.path("created").asLong(0);
+                if (given > 0) {
+                    created.put(id, given);
+                }
+            }
             backend.discovered(ids);
+            learned(backend.models());
+            for (String id : backend.models()) {
+                // The earliest any backend gave: vLLM, for one, gives the time of each listing.
+                Long given = created.get(id);
+                if (given != null) {
+                    listedCreated.merge(id, given, Math::min);
+                }
+            }
             backend.checked(true);
         } catch (IOException e) {
             backend.checked(false);

@@ -94,13 +94,17 @@ public final class OpenAiWire {
         return answer;
     }
 
-    public static ObjectNode models(List<String> ids, String ownedBy) {
+    /** One model, as {@code GET /v1/models/{model}} answers it and the list holds it; {@code created} in Unix seconds. */
+    public static ObjectNode model(String id, long created, String ownedBy) {
+        return JSON.createObjectNode().put("id", id).put("object", "model").put("created", created)
+                .put("owned_by", ownedBy);
+    }
+
+    /** The answer of {@code GET /v1/models}: the given {@link #model}s. */
+    public static ObjectNode models(List<ObjectNode> models) {
         ObjectNode answer = JSON.createObjectNode();
         answer.put("object", "list");
-        ArrayNode data = answer.putArray("data");
-        for (String id : ids) {
-            data.addObject().put("id", id).put("object", "model").put("created", 0).put("owned_by", ownedBy);
-        }
+        answer.putArray("data").addAll(models);
         return answer;
     }
 

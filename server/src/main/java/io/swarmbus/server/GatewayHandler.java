@@ -1,5 +1,6 @@
 package io.swarmbus.server;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.swarmbus.ErrorCode;
 import io.swarmbus.SwarmbusException;
 import io.swarmbus.llm.LlmGateway;
@@ -102,8 +103,8 @@ final class GatewayHandler extends Handler.Wrapper {
                     (name, value) -> response.getHeaders().put(name, value));
             principal = caller.name();
             if (route.equals(MODELS)) {
-                Object models = OpenAiWire.models(List.copyOf(routes.gateway().models()), "swarmbus");
-                CoreHttp.json(response, 200, models, callback);
+                List<ObjectNode> models = routes.gateway().modelList().stream().map(GatewayHandler::model).toList();
+                CoreHttp.json(response, 200, OpenAiWire.models(models), callback);
                 return;
             }
             CoreSink sink = new CoreSink(response);
@@ -133,6 +134,10 @@ final class GatewayHandler extends Handler.Wrapper {
             metrics.record(method, route, response.getStatus(), System.nanoTime() - started);
             HttpServer.logAccess(method, route, response.getStatus(), principal);
         }
+    }
+
+    private static ObjectNode model(LlmGateway.Model model) {
+        return OpenAiWire.model(model.id(), model.created(), "swarmbus");
     }
 
     /** One of the four routes, for {@code path} with or without a trailing slash; else null. */

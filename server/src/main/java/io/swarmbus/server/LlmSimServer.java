@@ -42,7 +42,9 @@ final class LlmSimServer implements AutoCloseable {
             config.startup.showJavalinBanner = false;
             config.concurrency.useVirtualThreads = true;
             config.jetty.modifyHttpConfiguration(http -> http.setHeaderCacheSize(0));
-            config.routes.get("/v1/models", ctx -> server[0].json(ctx, 200, OpenAiWire.models(settings.models(), "llm-sim")));
+            long started = System.currentTimeMillis() / 1000; // as a model server gives the models it loaded at start
+            config.routes.get("/v1/models", ctx -> server[0].json(ctx, 200, OpenAiWire.models(settings.models().stream()
+                    .map(id -> OpenAiWire.model(id, started, "llm-sim")).toList())));
             config.routes.post("/v1/chat/completions", ctx -> server[0].generate(ctx, true));
             config.routes.post("/v1/completions", ctx -> server[0].generate(ctx, false));
             config.routes.post("/v1/embeddings", ctx -> server[0].embeddings(ctx));

@@ -541,6 +541,64 @@ class LlmGatewayTest {
         assertThat(unknown.body().at("/error/message").asText()).contains("huge");
     }
 
+    /** A GET (or another method) on the OpenAI-compatible API's port, with its JSON body (null when empty). */
+    Reply v1(String method, String bearer, String path) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + v1Port() + path))
+                .method(method, HttpRequest.BodyPublishers.noBody());
+        if (bearer != null) {
+            request.header("Authorization", "Bearer " + bearer);
+        }
+        HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        return new Reply(response.statusCode(), response.body().isEmpty() ? null
+                : RequestBody.MAPPER.readTree(response.body()), response);
+    }
+
+    /**
+     * Regression: every model was listed as created at 0, which clients show as 1970. A backend's
+     * own time is kept from its first listing: vLLM, for one, gives the time of each listing.
+     */
+    @Test
+    void listedModels_giveTheBackendsCreated_elseWhenTheGatewayLearnedOfThem() throws Exception {
+        AtomicInteger listings = new AtomicInteger();
+        com.sun.net.httpserver.HttpServer backend = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        backend.createContext("/v1/models", exchange -> {
+            byte[] body = ("{\"object\":\"list\",\"data\":[{\"id\":\"dated\",\"object\":\"model\",\"created\":"
+                    + (1_700_000_000 + listings.getAndIncrement()) + "},{\"id\":\"undated\",\"object\":\"model\"}]}")
+                    .getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        backend.start();
+        try {
+            long before = System.currentTimeMillis() / 1000;
+            start(GatewaySettings.of(List.of(BackendSpec.ofUrl("http://127.0.0.1:" + backend.getAddress().getPort()
+                    + "/v1", 4)), "least_outstanding").withFallbacks(Map.of("alias", List.of("dated")))
+                    .withHealthInterval(Duration.ofMillis(100)));
+            long after = System.currentTimeMillis() / 1000;
+            Map<String, Long> created = created();
+            assertThat(created).containsOnlyKeys("dated", "undated", "alias").containsEntry("dated", 1_700_000_000L);
+            assertThat(created.get("undated")).isBetween(before, after);
+            assertThat(created.get("alias")).isBetween(before, after);
+
+            int checks = listings.get();
+            Thread.sleep(1_100); // past the second: a time taken afresh on each listing would show
+            assertThat(listings.get()).as("the health checks went on listing").isGreaterThan(checks);
+            assertThat(created()).isEqualTo(created);
+        } finally {
+            backend.stop(0);
+        }
+    }
+
+    /** {@code created} of each model {@code GET /v1/models} lists, by id. */
+    Map<String, Long> created() throws Exception {
+        Map<String, Long> created = new java.util.HashMap<>();
+        v1("GET", token, "/v1/models").body().get("data").forEach(m -> created.put(m.get("id").asText(),
+                m.get("created").asLong()));
+        return created;
+    }
+
     @Test
     void whenEveryBackendIsBusy_requestsWait_andOnlyAFullQueueAnswers429() throws Exception {
         LlmSimServer a = sim("model", "m", "overhead-ms", "300", "decode-rate", "0");
