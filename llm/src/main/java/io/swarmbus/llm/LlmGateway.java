@@ -185,6 +185,17 @@ public final class LlmGateway implements AutoCloseable {
     }
 
     /**
+     * One of {@link #models}, for {@code GET /v1/models/{model}}; refused as a call naming it
+     * would be when there is no such model.
+     */
+    public Model model(String id) throws Refused {
+        if (!models().contains(id)) {
+            throw notServed(id);
+        }
+        return described(id);
+    }
+
+    /**
      * {@code created}: the backend's own where its list gave one, else when the gateway learned of
      * the model. Never 0, which clients show as 1970.
      */
@@ -217,8 +228,7 @@ public final class LlmGateway implements AutoCloseable {
         models.add(asked);
         models.addAll(settings.fallbacks().getOrDefault(asked, List.of()));
         if (models.stream().noneMatch(this::served)) {
-            throw new Refused(404, "invalid_request_error", "model_not_found", "model '" + asked
-                    + "' is not served by any backend; models: " + models(), 0);
+            throw notServed(asked);
         }
         quotas.admit(request.agent(), request.registration(), request.key(), System.nanoTime());
         boolean stream = body.stream();
@@ -278,6 +288,12 @@ public final class LlmGateway implements AutoCloseable {
 
     private boolean served(String model) {
         return backends.stream().anyMatch(b -> b.models().contains(model));
+    }
+
+    /** The refusal of a model no backend lists. */
+    private Refused notServed(String asked) {
+        return new Refused(404, "invalid_request_error", "model_not_found", "model '" + asked
+                + "' is not served by any backend; models: " + models(), 0);
     }
 
     /** Either answered (something was written, or need not be retried), or refused and worth retrying. */

@@ -126,7 +126,7 @@ final class Config {
     static final Key<Integer> LLM_PORT = define("llm.port", List.of("SWARMBUS_LLM_PORT"), "int", "-1",
             s -> intIn(s, -1, 65_535), "A second port for the LLM gateway (also `--llm-port N`): the "
                     + "OpenAI-compatible API (`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, "
-                    + "`/v1/models`) only, answered on platform threads, which adds less latency "
+                    + "`/v1/models`, `/v1/models/{model}`) only, answered on platform threads, which adds less latency "
                     + "and takes more requests a second than the main port's virtual threads (docs/llm-gateway.md). "
                     + "-1 for none, 0 for any free port.");
     static final Key<Integer> LLM_PORT_THREADS = define("llm.port_threads", List.of(), "int", "200",

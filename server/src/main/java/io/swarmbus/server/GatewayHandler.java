@@ -22,13 +22,14 @@ import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Blocker;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.URIUtil;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
  * The OpenAI-compatible API ({@code /v1/chat/completions}, {@code /v1/completions},
- * {@code /v1/embeddings}, {@code /v1/models}) on Jetty's core API, in front of Javalin: on the
- * main port it answers those four routes and passes every other request on; on the gateway's own
- * port (ADR 0005) it answers everything, the four routes and 404s. Same authentication, rate
+ * {@code /v1/embeddings}, {@code /v1/models}, {@code /v1/models/{model}}) on Jetty's core API, in
+ * front of Javalin: on the main port it answers those five routes and passes every other request
+ * on; on the gateway's own port (ADR 0005) it answers everything, the five routes and 404s. Same authentication, rate
  * limits, errors, metrics and audit as the routes behind it; what it leaves out is the servlet
  * layer and Javalin, through which a call cost the server 25–72% more CPU (ADR 0006,
  * docs/benchmarks.md). These routes never pass Javalin's filters ({@link HttpServer}): what is
@@ -42,6 +43,8 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 final class GatewayHandler extends Handler.Wrapper {
     private static final Set<String> CALLS = Set.of("/v1/chat/completions", "/v1/completions", "/v1/embeddings");
     private static final String MODELS = "/v1/models";
+    /** One model; its id is the rest of the path, since ids such as {@code meta-llama/Llama-3-8B} hold slashes. */
+    private static final String MODEL = "/v1/models/{model}";
     private static final ExecutorService VIRTUAL = Executors.newVirtualThreadPerTaskExecutor();
 
     private final AtomicReference<ServerConnector> connector;
@@ -107,6 +110,10 @@ final class GatewayHandler extends Handler.Wrapper {
                 CoreHttp.json(response, 200, OpenAiWire.models(models), callback);
                 return;
             }
+            if (route.equals(MODEL)) {
+                CoreHttp.json(response, 200, model(routes.gateway().model(modelId(path))), callback);
+                return;
+            }
             CoreSink sink = new CoreSink(response);
             byte[] body = CoreHttp.body(request, maxRequestBytes);
             routes.gateway().handle(routes.request(caller, body, headers::get, route), sink);
@@ -140,10 +147,22 @@ final class GatewayHandler extends Handler.Wrapper {
         return OpenAiWire.model(model.id(), model.created(), "swarmbus");
     }
 
-    /** One of the four routes, for {@code path} with or without a trailing slash; else null. */
+    /** One of the five routes, for {@code path} with or without a trailing slash; else null. */
     private static String routeOf(String path) {
-        String route = path.length() > 4 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+        String route = withoutTrailingSlash(path);
+        if (route.startsWith(MODELS + "/")) {
+            return MODEL;
+        }
         return CALLS.contains(route) || route.equals(MODELS) ? route : null;
+    }
+
+    private static String withoutTrailingSlash(String path) {
+        return path.length() > 4 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+    }
+
+    /** The model id a {@link #MODEL} path names, decoded: {@code %2F} as well as {@code /} separates its parts. */
+    private static String modelId(String path) {
+        return URIUtil.decodePath(withoutTrailingSlash(path).substring(MODELS.length() + 1));
     }
 
     /** The route a request is for; throws 404 (only on the gateway port) or 405 when there is none. */
@@ -152,10 +171,11 @@ final class GatewayHandler extends Handler.Wrapper {
         if (route == null) {
             throw new SwarmbusException(ErrorCode.NOT_FOUND, "port " + connector.get().getLocalPort()
                     + " serves the OpenAI-compatible API only (POST /v1/chat/completions, /v1/completions, "
-                    + "/v1/embeddings; GET /v1/models); " + path + " is on the main port");
+                    + "/v1/embeddings; GET /v1/models, /v1/models/{model}); " + path + " is on the main port");
         }
         // HEAD as for every other GET route: Jetty sends the head GET would, without the body.
-        boolean allowed = route.equals(MODELS) ? method.equals("GET") || method.equals("HEAD") : method.equals("POST");
+        boolean allowed = route.equals(MODELS) || route.equals(MODEL) ? method.equals("GET") || method.equals("HEAD")
+                : method.equals("POST");
         if (!allowed) {
             throw new SwarmbusException(ErrorCode.METHOD_NOT_ALLOWED, "method " + method + " is not allowed on " + path);
         }

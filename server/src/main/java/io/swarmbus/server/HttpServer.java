@@ -444,6 +444,7 @@ public final class HttpServer implements AutoCloseable {
         api.outside("post", "/v1/completions", "OpenAI-compatible text completion");
         api.outside("post", "/v1/embeddings", "OpenAI-compatible embeddings");
         api.outside("get", "/v1/models", "Models the gateway's backends serve");
+        api.outside("get", "/v1/models/{model}", "One model the gateway's backends serve; its id may hold slashes");
         api.get("/api/v1/llm/backends", "LLM backends: health, load, latency, tokens, errors", llm::backends);
         api.get("/api/v1/llm/usage", "LLM token usage and cost per agent, task, key, backend and model",
                 llm::usage);

@@ -553,6 +553,47 @@ class LlmGatewayTest {
                 : RequestBody.MAPPER.readTree(response.body()), response);
     }
 
+    /** Regression: {@code GET /v1/models/{model}}, which OpenAI's SDKs call to look a model up, answered 404 for any. */
+    @Test
+    void aModel_isLookedUpByItsId_slashesAndAll_asTheListHasIt() throws Exception {
+        LlmSimServer a = sim("model", "m,meta-llama/Llama-3-8B", "overhead-ms", "1", "decode-rate", "0");
+        start(GatewaySettings.of(List.of(backend(a, 4)), "least_outstanding"));
+        JsonNode listed = v1("GET", token, "/v1/models").body().get("data");
+        assertThat(listed).extracting(m -> m.get("id").asText()).containsExactlyInAnyOrder("m", "meta-llama/Llama-3-8B");
+        for (JsonNode model : listed) {
+            String id = model.get("id").asText();
+            Reply one = v1("GET", token, "/v1/models/" + id);
+            assertThat(one.status()).as(id).isEqualTo(200);
+            assertThat(one.body()).as(id).isEqualTo(model);
+            assertThat(one.body().properties()).extracting(Map.Entry::getKey)
+                    .containsExactly("id", "object", "created", "owned_by");
+        }
+        assertThat(v1("GET", token, "/v1/models/meta-llama%2FLlama-3-8B").body().get("id").asText())
+                .as("the slash encoded, as some clients send it").isEqualTo("meta-llama/Llama-3-8B");
+        assertThat(v1("GET", token, "/v1/models/m/").body().get("id").asText()).isEqualTo("m");
+        Reply head = v1("HEAD", token, "/v1/models/m");
+        assertThat(head.status()).isEqualTo(200);
+        assertThat(head.body()).isNull();
+
+        for (String unknown : List.of("huge", "meta-llama", "meta-llama/Llama-3-8B/x")) {
+            Reply refused = v1("GET", token, "/v1/models/" + unknown);
+            assertThat(refused.status()).as(unknown).isEqualTo(404);
+            JsonNode error = refused.body().get("error");
+            assertThat(error.get("type").asText()).isEqualTo("invalid_request_error");
+            assertThat(error.get("code").asText()).isEqualTo("model_not_found");
+            assertThat(error.get("param").isNull()).as("as a call naming an unknown model answers").isTrue();
+            assertThat(error.get("message").asText()).contains("'" + unknown + "'");
+        }
+        Reply anonymous = v1("GET", null, "/v1/models/m");
+        assertThat(anonymous.status()).isEqualTo(401);
+        assertThat(anonymous.body().at("/error/type").asText()).isEqualTo("authentication_error");
+        Reply posted = v1("POST", token, "/v1/models/m");
+        assertThat(posted.status()).isEqualTo(405);
+        assertThat(posted.body().at("/error/type").asText()).isEqualTo("invalid_request_error");
+        assertThat(metrics()).as("one route for all ids, not one per id").contains(
+                "route=\"/v1/models/{model}\",status=\"200\"").doesNotContain("route=\"/v1/models/m\"");
+    }
+
     /**
      * Regression: every model was listed as created at 0, which clients show as 1970. A backend's
      * own time is kept from its first listing: vLLM, for one, gives the time of each listing.
@@ -581,6 +622,8 @@ class LlmGatewayTest {
             assertThat(created).containsOnlyKeys("dated", "undated", "alias").containsEntry("dated", 1_700_000_000L);
             assertThat(created.get("undated")).isBetween(before, after);
             assertThat(created.get("alias")).isBetween(before, after);
+            assertThat(v1("GET", token, "/v1/models/undated").body().get("created").asLong())
+                    .isEqualTo(created.get("undated"));
 
             int checks = listings.get();
             Thread.sleep(1_100); // past the second: a time taken afresh on each listing would show

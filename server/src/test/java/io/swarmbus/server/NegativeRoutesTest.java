@@ -103,7 +103,7 @@ class NegativeRoutesTest {
     String bobs(String path) {
         return path.replace("{id}", path.contains("/messages/") ? bobsMessage : "bob")
                 .replace("{message_id}", bobsMessage).replace("{name}", "bobs").replace("{agent}", "bob")
-                .replace("{topic}", "t").replace("{execution_id}", "exe-1");
+                .replace("{topic}", "t").replace("{execution_id}", "exe-1").replace("{model}", "m");
     }
 
     static void assertErrorShape(Reply reply, String what) {
@@ -462,6 +462,7 @@ class NegativeRoutesTest {
         cases.put("/api/v1/agents?limit=abc", 400);
         cases.put("/api/v1/agents/alice/stream", 400); // no Accept: text/event-stream
         cases.put("/v1/models", 200); // the gateway's route, served outside Javalin
+        cases.put("/v1/models/none", 404); // no backend, no model
         for (var c : cases.entrySet()) {
             Reply get = call("GET", c.getKey(), null, alice);
             Reply head = call("HEAD", c.getKey(), null, alice);

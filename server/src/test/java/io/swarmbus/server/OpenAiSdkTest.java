@@ -12,6 +12,7 @@ import com.openai.models.chat.completions.ChatCompletionChunk;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.embeddings.CreateEmbeddingResponse;
 import com.openai.models.embeddings.EmbeddingCreateParams;
+import com.openai.models.models.Model;
 import io.swarmbus.llm.BackendSpec;
 import io.swarmbus.llm.GatewaySettings;
 import io.swarmbus.llm.sim.SimSettings;
@@ -40,8 +41,8 @@ class OpenAiSdkTest {
 
     @BeforeEach
     void start() throws Exception {
-        sim = LlmSimServer.start(SimSettings.defaults().with(Map.of("overhead-ms", "1", "decode-rate", "500",
-                "output-tokens", "8")), "127.0.0.1", 0);
+        sim = LlmSimServer.start(SimSettings.defaults().with(Map.of("model", "sim-model,meta-llama/Llama-3-8B",
+                "overhead-ms", "1", "decode-rate", "500", "output-tokens", "8")), "127.0.0.1", 0);
         bus = MessageBus.open(BusConfig.builder(dir).build());
         server = HttpServer.start(bus, settings(ServerSettings.forTests(dir).withLlm(GatewaySettings.of(
                 List.of(BackendSpec.ofUrl("http://127.0.0.1:" + sim.port() + "/v1", 8)), "least_outstanding"))));
@@ -107,6 +108,21 @@ class OpenAiSdkTest {
                 .model("sim-model").input("agents talk").build());
         assertThat(embeddings.data().getFirst().embedding()).hasSize(64);
         assertThat(openai.models().list().items()).extracting(m -> m.id()).contains("sim-model");
+    }
+
+    /** Regression: {@code models().retrieve} failed with NotFoundException for every model. */
+    @Test
+    void aModel_isRetrievedByItsId_evenOneWithASlash() {
+        long now = System.currentTimeMillis() / 1000;
+        for (String id : List.of("sim-model", "meta-llama/Llama-3-8B")) {
+            Model model = openai.models().retrieve(id);
+            assertThat(model.id()).isEqualTo(id);
+            assertThat(model.created()).as("a Unix time, not 0").isBetween(now - 600, now);
+            assertThat(model.ownedBy()).isEqualTo("swarmbus");
+            assertThat(openai.models().list().items()).contains(model);
+        }
+        assertThatThrownBy(() -> openai.models().retrieve("gpt-nonexistent"))
+                .isInstanceOf(NotFoundException.class).hasMessageContaining("gpt-nonexistent");
     }
 
     @Test
