@@ -56,6 +56,7 @@ public final class LlmGateway implements AutoCloseable {
     private final Quotas quotas;
     private final AtomicBoolean open = new AtomicBoolean(true);
     private final Thread healthChecker;
+    private volatile long nextCheckNanos; // System.nanoTime() of the next health check
     private volatile boolean dirty; // usage changed since the state file was last written
     /** Model → Unix seconds when the gateway first learned of it: from the configuration or a backend's list. */
     private final Map<String, Long> learnedAt = new ConcurrentHashMap<>();
@@ -149,6 +150,7 @@ public final class LlmGateway implements AutoCloseable {
         this.admission = new Admission(backends, Strategies.named(settings.strategy()), routes, settings.maxQueue());
         learned(models());
         checkHealth();
+        nextCheckNanos = System.nanoTime() + settings.healthInterval().toNanos();
         this.healthChecker = Thread.ofVirtual().name("swarmbus-llm-health").start(this::healthLoop);
     }
 
@@ -290,10 +292,23 @@ public final class LlmGateway implements AutoCloseable {
         return backends.stream().anyMatch(b -> b.models().contains(model));
     }
 
-    /** The refusal of a model no backend lists. */
+    /**
+     * The refusal of a model no backend lists: 404 once every backend's models are known. A
+     * backend given by URL that has not answered {@code /v1/models} yet (down since the gateway
+     * started, say) may serve it, so until then 503, to be retried after the next health check,
+     * which learns its models as soon as it answers: a client must not take the model for unknown
+     * because a backend was late.
+     */
     private Refused notServed(String asked) {
-        return new Refused(404, "invalid_request_error", "model_not_found", "model '" + asked
-                + "' is not served by any backend; models: " + models(), 0);
+        List<String> unknown = backends.stream().filter(b -> !b.modelsKnown()).map(Backend::name).toList();
+        if (unknown.isEmpty()) {
+            return new Refused(404, "invalid_request_error", "model_not_found", "model '" + asked
+                    + "' is not served by any backend; models: " + models(), 0);
+        }
+        long seconds = Math.max(1, (nextCheckNanos - System.nanoTime() + 999_999_999L) / 1_000_000_000L);
+        return new Refused(503, "server_error", "no_healthy_backend", "no backend is available yet for model '"
+                + asked + "': no healthy backend lists it, and what " + unknown + " serve is not known until they "
+                + "answer GET /v1/models; models: " + models(), seconds);
     }
 
     /** Either answered (something was written, or need not be retried), or refused and worth retrying. */
@@ -548,7 +563,6 @@ public final class LlmGateway implements AutoCloseable {
      * call finishing there would wake them).
      */
     private void healthLoop() {
-        long nextCheck = System.nanoTime() + settings.healthInterval().toNanos();
         while (open.get()) {
             try {
                 Thread.sleep(RATE_WINDOW_TICK);
@@ -558,10 +572,10 @@ public final class LlmGateway implements AutoCloseable {
             if (admission.queued() > 0) {
                 admission.dispatch();
             }
-            if (System.nanoTime() - nextCheck >= 0) {
+            if (System.nanoTime() - nextCheckNanos >= 0) {
                 checkHealth();
                 saveState();
-                nextCheck = System.nanoTime() + settings.healthInterval().toNanos();
+                nextCheckNanos = System.nanoTime() + settings.healthInterval().toNanos();
             }
         }
     }
@@ -604,7 +618,10 @@ public final class LlmGateway implements AutoCloseable {
         }
     }
 
-    /** {@code GET /v1/models} on every backend at once: up or down, and what it serves. */
+    /**
+     * {@code GET /v1/models} on every backend at once, at start and every {@code healthInterval}:
+     * up or down, and what it serves, so a backend that was down at start is learned once it is up.
+     */
     private void checkHealth() {
         List<Thread> checks = new ArrayList<>();
         for (Backend backend : backends) {

@@ -642,6 +642,48 @@ class LlmGatewayTest {
         return created;
     }
 
+    /**
+     * Regression: a backend down when the gateway started was never asked what it serves, so calls
+     * for its model were refused 404 model_not_found, which clients do not retry. They now get 503
+     * with Retry-After until it is up, and it is learned at the next health check.
+     */
+    @Test
+    void aBackendDownAtStart_isLearnedOnceUp_andItsModelIs503Meanwhile_not404() throws Exception {
+        LlmSimServer up = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
+        int latePort;
+        try (java.net.ServerSocket reserved = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            latePort = reserved.getLocalPort(); // free, and refusing connections once closed
+        }
+        start(GatewaySettings.of(List.of(backend(up, 4), BackendSpec.ofUrl("http://127.0.0.1:" + latePort + "/v1", 4)),
+                "least_outstanding").withHealthInterval(Duration.ofMillis(200)));
+
+        String late = "{\"model\":\"late\",\"messages\":[]}";
+        for (Reply refused : List.of(chat(late), chat("{\"model\":\"huge\",\"messages\":[]}"),
+                v1("GET", token, "/v1/models/late"))) {
+            assertThat(refused.status()).as(refused.body().toString()).isEqualTo(503);
+            assertThat(refused.body().at("/error/type").asText()).isEqualTo("server_error");
+            assertThat(refused.body().at("/error/code").asText()).isEqualTo("no_healthy_backend");
+            assertThat(refused.body().at("/error/message").asText()).contains("no backend is available yet")
+                    .contains("127.0.0.1:" + latePort);
+            assertThat(refused.response().headers().firstValue("Retry-After")).hasValue("1");
+        }
+        assertThat(chat("{\"model\":\"m\",\"messages\":[]}").status()).as("other models are served").isEqualTo(200);
+
+        LlmSimServer lateSim = LlmSimServer.start(SimSettings.defaults().with(Map.of("model", "late",
+                "overhead-ms", "1", "decode-rate", "0")), "127.0.0.1", latePort);
+        sims.add(lateSim);
+        Reply answered = chat(late);
+        for (long deadline = System.nanoTime() + 5_000_000_000L; answered.status() == 503
+                && System.nanoTime() < deadline; answered = chat(late)) {
+            Thread.sleep(50);
+        }
+        assertThat(answered.status()).as(answered.body().toString()).isEqualTo(200);
+        assertThat(v1("GET", token, "/v1/models/late").status()).isEqualTo(200);
+        Reply unknown = chat("{\"model\":\"huge\",\"messages\":[]}");
+        assertThat(unknown.status()).as("every backend's models are known now").isEqualTo(404);
+        assertThat(unknown.body().at("/error/code").asText()).isEqualTo("model_not_found");
+    }
+
     @Test
     void whenEveryBackendIsBusy_requestsWait_andOnlyAFullQueueAnswers429() throws Exception {
         LlmSimServer a = sim("model", "m", "overhead-ms", "300", "decode-rate", "0");

@@ -24,6 +24,8 @@ public final class Backend {
     private final BackendSpec spec;
     private final int index;
     private volatile Set<String> models;
+    /** Whether {@link #models} is what it serves: configured, or listed by it once. */
+    private volatile boolean modelsKnown;
     private final Map<String, URI> endpoints = new ConcurrentHashMap<>();
     final AtomicInteger inFlight = new AtomicInteger();
     private final WindowCounter requestsPerMinute = new WindowCounter();
@@ -47,6 +49,7 @@ public final class Backend {
         this.spec = spec;
         this.index = index;
         this.models = Set.copyOf(spec.models());
+        this.modelsKnown = !spec.models().isEmpty();
     }
 
     public BackendSpec spec() {
@@ -75,7 +78,16 @@ public final class Backend {
     public void discovered(List<String> listed) {
         if (spec.models().isEmpty()) {
             models = Set.copyOf(listed);
+            modelsKnown = true;
         }
+    }
+
+    /**
+     * False for a backend given by URL alone that has not yet answered {@code /v1/models}: it may
+     * serve any model, so a model no other backend serves is not yet known to be unserved.
+     */
+    public boolean modelsKnown() {
+        return modelsKnown;
     }
 
     public int inFlight() {
