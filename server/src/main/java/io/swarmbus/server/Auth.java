@@ -45,6 +45,9 @@ final class Auth {
     private static final Set<String> SERVER_NAMES = Set.of(HttpServer.TASK_INBOX.value(),
             LlmBusService.ADDRESS.value(), AgentRoutes.NETWORKS);
 
+    /** The longest user name, as it is an agent id. */
+    private static final int LONGEST_NAME = 128;
+
     private final AccessStore store;
     private final Registry registry;
     private final Tokens tokens;
@@ -160,16 +163,6 @@ final class Auth {
 
     /** {@code POST /auth/token}: JSON or form {@code username}, {@code password}. */
     void token(Context ctx) {
-        // Passwords are guessed here, and each guess costs a password hash: wrong passwords from
-        // one address are limited like a principal's requests (no user name contains a space).
-        // Right ones are not counted, so a swarm whose agents all sign in from one host can start.
-        String address = "address " + ctx.ip();
-        long wait = limiter.check(address);
-        if (wait > 0) {
-            ctx.header("Retry-After", Long.toString(wait));
-            throw new SwarmbusException(ErrorCode.RATE_LIMITED, "too many wrong passwords from this address; retry after "
-                    + wait + " s");
-        }
         if (ctx.queryParam("password") != null) {
             throw SwarmbusException.invalid("password", "send the password in the request body (JSON or form), "
                     + "not in the URL, where proxies and logs keep it");
@@ -182,6 +175,19 @@ final class Auth {
                 .orElseThrow(() -> SwarmbusException.invalid("username", "'username' is required"));
         String password = Http.param(ctx, body, "password")
                 .orElseThrow(() -> SwarmbusException.invalid("password", "'password' is required"));
+        // Passwords are guessed here, and each guess costs a password hash: wrong passwords are
+        // limited like a principal's requests, per client address and user name (no principal's
+        // name contains a space). Per both, not per address: behind one proxy, one user's guesser
+        // would otherwise lock out every user. Right ones are not counted, so a swarm whose agents
+        // all sign in from one host can start.
+        String guesses = "address " + ctx.ip() + " user " + username.substring(0, Math.min(username.length(),
+                LONGEST_NAME + 1)); // a longer name is no user's; the key must not hold a megabyte
+        long wait = limiter.check(guesses);
+        if (wait > 0) {
+            ctx.header("Retry-After", Long.toString(wait));
+            throw new SwarmbusException(ErrorCode.RATE_LIMITED, "too many wrong passwords for this user name "
+                    + "from this address; retry after " + wait + " s");
+        }
         Optional<AccessStore.User> user;
         if (devMode && store.user(username).isEmpty()) { // signed up: one password hash, not a refused one first
             user = signUp(username, password);
@@ -189,7 +195,7 @@ final class Auth {
             user = store.authenticate(username, password);
         }
         if (user.isEmpty()) {
-            limiter.acquire(address);
+            limiter.acquire(guesses);
             throw Tokens.unauthenticated("wrong username or password");
         }
         AccessStore.User known = user.get();

@@ -766,8 +766,11 @@ class AuthTest {
     }
 
     @Test
-    void passwordGuesses_areRateLimitedByAddress_rightPasswordsAreNot() throws Exception {
+    void passwordGuesses_areRateLimitedByAddressAndUser_rightPasswordsAreNot() throws Exception {
         start(false, 5);
+        String admin = token("admin", "the-admin-password");
+        assertThat(call("POST", "/api/v1/users", "{\"username\":\"alice\",\"password\":\"alice-password\"}",
+                bearer(admin)).status()).isEqualTo(201);
         for (int i = 0; i < 8; i++) {
             assertThat(call("POST", "/auth/token", "{\"username\":\"admin\",\"password\":\"the-admin-password\"}",
                     Map.of()).status()).as("sign-in " + i).isEqualTo(200);
@@ -780,7 +783,12 @@ class AuthTest {
         assertThat(last.body().get("error").asText()).isEqualTo("rate_limited");
         assertThat(last.raw().headers().firstValue("Retry-After")).isPresent();
         Reply right = call("POST", "/auth/token", "{\"username\":\"admin\",\"password\":\"the-admin-password\"}", Map.of());
-        assertThat(right.status()).as("the right password, from the same address, waits too").isEqualTo(429);
+        assertThat(right.status()).as("the right password for that user, from the same address, waits too").isEqualTo(429);
+
+        // Regression: another user behind the same address (a proxy) was locked out as well.
+        assertThat(token("alice", "alice-password")).isNotEmpty();
+        assertThat(call("POST", "/auth/token", "{\"username\":\"alice\",\"password\":\"guess\"}", Map.of()).status())
+                .as("her own guesses are counted apart").isEqualTo(401);
     }
 
     @Test
