@@ -11,6 +11,7 @@ import io.swarmbus.messaging.Message;
 import io.swarmbus.messaging.MessageRecord;
 import io.swarmbus.messaging.SendResult;
 import io.swarmbus.registry.Registry;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -128,10 +129,7 @@ final class Auth {
         if (apiKey != null) {
             return keyHolder(apiKey);
         }
-        if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            throw Tokens.unauthenticated("send 'Authorization: Bearer <token>' (from POST /auth/token) or an admin 'X-Api-Key'");
-        }
-        String bearer = header.substring(7).trim();
+        String bearer = bearer(header);
         if (bearer.startsWith(AccessStore.API_KEY_PREFIX)) {
             return keyHolder(bearer);
         }
@@ -139,6 +137,26 @@ final class Auth {
         AccessStore.User user = store.user(subject)
                 .orElseThrow(() -> Tokens.unauthenticated("the token's user no longer exists"));
         return new Principal(user.name(), user.admin());
+    }
+
+    /**
+     * How long credentials that {@link #authenticate} accepts stay valid: a token's time left, or
+     * empty for an API key, which does not expire.
+     */
+    Optional<Duration> timeLeft(String apiKey, String header) {
+        if (apiKey != null) {
+            return Optional.empty();
+        }
+        String bearer = bearer(header);
+        return bearer.startsWith(AccessStore.API_KEY_PREFIX) ? Optional.empty() : Optional.of(tokens.timeLeft(bearer));
+    }
+
+    /** The value of an {@code Authorization: Bearer} header. */
+    private static String bearer(String header) {
+        if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            throw Tokens.unauthenticated("send 'Authorization: Bearer <token>' (from POST /auth/token) or an admin 'X-Api-Key'");
+        }
+        return header.substring(7).trim();
     }
 
     private Principal keyHolder(String apiKey) {

@@ -37,6 +37,12 @@ import org.eclipse.jetty.util.UrlEncoded;
  * requests never pass Javalin's filters ({@link HttpServer}): what is added there for every
  * request must be added here too. Unlike Javalin, answers are not gzip-compressed.
  *
+ * <p>A receive answers only a caller whose credentials still hold when it answers, as the SSE
+ * stream and the WebSocket check theirs before each batch: its wait ends when its token expires,
+ * and what it leased for a caller no longer allowed (the token expired, the user or key removed,
+ * the agent now someone else's) is released to the agent's other receivers, the attempt not
+ * counted, and the caller answered 401 (or 404).
+ *
  * <p>A receive may carry {@code ack}, the ids of what the previous receive leased: they are acked,
  * durably, before this receive leases anything. A consumer loop then makes one request per batch
  * instead of two, and what it acked leaves the server's heap at once instead of staying leased
@@ -118,6 +124,11 @@ final class ReceiveHandler extends Handler.Wrapper {
         private final String agent;
         private final long started = System.nanoTime();
         private String principal = "-";
+        /** The credentials the request came with, checked again before it answers. */
+        private String apiKey;
+        private String authorization;
+        /** Whether the wait was cut short to end when the token expires. */
+        private boolean endsWithToken;
         /** What the request's {@code ack} acked, once it has; null without one. */
         private AckResult acked;
 
@@ -134,14 +145,20 @@ final class ReceiveHandler extends Handler.Wrapper {
             try {
                 open.enter();
                 HttpFields headers = request.getHeaders();
-                Auth.Principal caller = auth.admit(headers.get("X-Api-Key"), headers.get(HttpHeader.AUTHORIZATION),
+                apiKey = headers.get("X-Api-Key");
+                authorization = headers.get(HttpHeader.AUTHORIZATION);
+                Auth.Principal caller = auth.admit(apiKey, authorization,
                         (name, value) -> response.getHeaders().put(name, value));
                 principal = caller.name();
                 AgentId receiver = AgentId.of(agent == null ? caller.name() : agent);
                 auth.requireOwner(caller, receiver);
                 Parameters parameters = parameters(headers.get(HttpHeader.CONTENT_TYPE));
                 int max = Http.wholeNumber("max_messages", parameters.get("max_messages"), 10);
-                Duration wait = Http.seconds("timeout", parameters.get("timeout"), MAX_WAIT).orElse(Duration.ZERO);
+                Duration asked = Http.seconds("timeout", parameters.get("timeout"), MAX_WAIT).orElse(Duration.ZERO);
+                // Waiting on past the token's expiry would only lease what comes to be handed back.
+                Duration tokenLeft = auth.timeLeft(apiKey, authorization).orElse(asked);
+                endsWithToken = tokenLeft.compareTo(asked) < 0;
+                Duration wait = endsWithToken ? tokenLeft : asked;
                 Duration visibility = Http.seconds("visibility_timeout", parameters.get("visibility_timeout"),
                         bus.maxVisibility())
                         .orElse(bus.defaultVisibility());
@@ -231,6 +248,8 @@ final class ReceiveHandler extends Handler.Wrapper {
                         return;
                     }
                     deliveries = List.of(); // its acks are done: answered, with no messages, as a wait that ended
+                } else if (!stillAllowed(agent, deliveries)) {
+                    return;
                 }
                 metrics.delivered(deliveries);
                 audit.delivered(agent, deliveries);
@@ -244,6 +263,28 @@ final class ReceiveHandler extends Handler.Wrapper {
                 refuseOrAbort(e);
             } finally {
                 record();
+            }
+        }
+
+        /**
+         * Whether the caller may still be answered with {@code deliveries}; if not, they are
+         * released for the agent's other receivers and the caller is refused. A wait cut short at
+         * the token's expiry that got nothing is refused as expired, however close the clock.
+         */
+        private boolean stillAllowed(AgentId agent, List<Delivery> deliveries) {
+            try {
+                auth.requireOwner(auth.authenticate(apiKey, authorization), agent);
+                if (endsWithToken && deliveries.isEmpty()) {
+                    throw Tokens.unauthenticated("the token expired while the receive waited; get a new one from "
+                            + "/auth/token");
+                }
+                return true;
+            } catch (SwarmbusException e) {
+                if (!deliveries.isEmpty()) {
+                    bus.releaseAsync(agent, deliveries);
+                }
+                refuseOrAbort(e);
+                return false;
             }
         }
 

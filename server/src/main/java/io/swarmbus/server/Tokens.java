@@ -136,13 +136,25 @@ final class Tokens {
 
     /** The verified subject of {@code token}. */
     String verify(String token) {
+        return check(token).subject();
+    }
+
+    /**
+     * How long {@code token} stays valid from now; fails as {@link #verify} does if it is not. A
+     * long-poll waits no longer than this ({@link ReceiveHandler}).
+     */
+    Duration timeLeft(String token) {
+        return Duration.between(clock.instant(), check(token).expires());
+    }
+
+    private Verified check(String token) {
         Verified known = verified.get(token);
         if (known != null) {
             if (!known.expires().isAfter(clock.instant())) {
                 verified.remove(token);
                 throw unauthenticated("the token has expired; get a new one from /auth/token");
             }
-            return known.subject();
+            return known;
         }
         try {
             SignedJWT jwt = SignedJWT.parse(token);
@@ -160,8 +172,9 @@ final class Tokens {
             if (verified.size() >= MAX_VERIFIED) {
                 verified.clear(); // crude but bounded; a miss only costs one signature check
             }
-            verified.put(token, new Verified(claims.getSubject(), expires.toInstant()));
-            return claims.getSubject();
+            Verified checked = new Verified(claims.getSubject(), expires.toInstant());
+            verified.put(token, checked);
+            return checked;
         } catch (ParseException | JOSEException | IllegalArgumentException e) {
             throw unauthenticated("the token is not a valid signed JWT");
         }

@@ -765,6 +765,34 @@ class AuthTest {
         assertThat(inbox.leased()).isZero();
     }
 
+    /**
+     * Regression: a long-poll waited on past its token's expiry, and answered whatever came then to
+     * a caller no longer authenticated.
+     */
+    @Test
+    void aLongPollWhoseTokenExpires_endsThen_with401_andLeasesNothingAfter() throws Exception {
+        start(true, 300, Duration.ofSeconds(2));
+        String alice = token("alice", "alice-password");
+        call("POST", "/api/v1/agents", "{\"agent_id\":\"alice\"}", bearer(alice));
+        long started = System.nanoTime();
+
+        Reply poll = call("POST", "/api/v1/agents/alice/receive", "{\"timeout\":8}", bearer(alice));
+
+        Duration waited = Duration.ofNanos(System.nanoTime() - started);
+        assertThat(poll.status()).as(poll.body().toString()).isEqualTo(401);
+        assertThat(poll.body().get("error").asText()).isEqualTo("unauthenticated");
+        assertThat(poll.body().get("message").asText()).contains("expired");
+        assertThat(waited).as("ended when the token did, not at its timeout").isLessThan(Duration.ofSeconds(5));
+        String fresh = token("alice", "alice-password");
+        assertThat(call("POST", "/api/v1/messages", "{\"from\":\"alice\",\"to\":\"alice\",\"content\":1}",
+                bearer(fresh)).status()).isEqualTo(201);
+        io.swarmbus.messaging.InboxStats inbox = bus.inboxStats(io.swarmbus.messaging.AgentId.of("alice"));
+        assertThat(inbox.pending()).as("left for the next receiver").isEqualTo(1);
+        assertThat(inbox.leased()).isZero();
+        Reply next = call("POST", "/api/v1/agents/alice/receive", "{\"timeout\":1}", bearer(fresh));
+        assertThat(next.body().get("messages")).hasSize(1);
+    }
+
     @Test
     void passwordGuesses_areRateLimitedByAddressAndUser_rightPasswordsAreNot() throws Exception {
         start(false, 5);
