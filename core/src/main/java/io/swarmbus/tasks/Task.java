@@ -12,7 +12,8 @@ import java.util.Optional;
  * @param id its id, time-ordered
  * @param spec what it asks for
  * @param status where it stands
- * @param assignee the agent working on it, or that last did
+ * @param assignee the agent working on it, or that last did once it is finished; none while it waits,
+ *     a retry too (its last agent is the last of {@code failedBy})
  * @param attempts how many times it was given to an agent
  * @param failedBy the agents whose attempts failed, oldest first
  * @param progress 0 to 100, as the agent last reported

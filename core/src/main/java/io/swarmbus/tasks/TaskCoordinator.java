@@ -76,7 +76,10 @@ public final class TaskCoordinator implements AutoCloseable {
         List<Task> stored = new ArrayList<>();
         table.rows().values().forEach(bytes -> stored.add(TaskCodec.decode(bytes)));
         stored.sort(Comparator.comparing(Task::createdAt).thenComparing(Task::id));
-        for (Task task : stored) {
+        for (Task read : stored) {
+            // No agent has a waiting task, though a retry stored by an earlier version kept its last one.
+            Task task = read.status() != TaskStatus.PENDING ? read : with(read, TaskStatus.PENDING, Optional.empty(),
+                    read.progress(), read.result(), read.error(), read.finishedAt());
             tasks.put(task.id(), task);
             lastId = Math.max(lastId, Long.parseUnsignedLong(task.id().substring("task-".length()), 16));
             if (task.status() == TaskStatus.PENDING) {
@@ -358,7 +361,8 @@ public final class TaskCoordinator implements AutoCloseable {
         List<AgentId> failedBy = new ArrayList<>(task.failedBy());
         task.assignee().ifPresent(failedBy::add);
         if (task.attempts() <= task.spec().maxRetries()) {
-            Task retry = new Task(task.id(), task.spec(), TaskStatus.PENDING, task.assignee(), task.attempts(),
+            // No agent has it while it waits: its last one is the last of failedBy.
+            Task retry = new Task(task.id(), task.spec(), TaskStatus.PENDING, Optional.empty(), task.attempts(),
                     List.copyOf(failedBy), 0, Optional.empty(), Optional.of(error), task.createdAt(), task.assignedAt(),
                     Optional.empty());
             pending.add(retry);

@@ -234,6 +234,24 @@ class TaskCoordinatorTest {
         assertThat(moved.error().orElseThrow()).contains("dies went offline");
     }
 
+    /** Regression: a retry waiting for an agent still showed the one that failed it as its assignee. */
+    @Test
+    void aRetryWaitingForAnAgent_hasNoAssignee_andItsLastAgentIsTheLastOfFailedBy() {
+        worker("editor", 1, "x");
+        Task task = tasks.create(spec(3, "x"));
+        clock.advance(Duration.ofSeconds(35));
+        tasks.tick(); // editor went silent: no one else can take the task
+
+        Task waiting = tasks.get(task.id()).orElseThrow();
+        assertThat(waiting.status()).isEqualTo(TaskStatus.PENDING);
+        assertThat(waiting.assignee()).isEmpty();
+        assertThat(waiting.failedBy()).containsExactly(AgentId.of("editor"));
+        assertThat(tasks.list(t -> t.assignee().equals(Optional.of(AgentId.of("editor"))), 10)).isEmpty();
+        close();
+        open();
+        assertThat(tasks.get(task.id()).orElseThrow().assignee()).as("after a restart").isEmpty();
+    }
+
     @Test
     void anAgentThatSaysItIsLeaving_orIsDeleted_losesItsTasksAtTheNextTick() {
         worker("leaving", 1, "x");

@@ -343,7 +343,10 @@ final class TaskRoutes {
         fields.put("task_id", task.id());
         fields.put("task_type", task.spec().type());
         fields.put("status", task.status().wireName());
-        task.assignee().ifPresent(agent -> fields.put("agent_id", agent.value()));
+        // A retry waits with no agent: its line names the one whose attempt failed, the last of failed_by.
+        Optional<AgentId> agent = task.status() == TaskStatus.PENDING && !task.failedBy().isEmpty()
+                ? Optional.of(task.failedBy().getLast()) : task.assignee();
+        agent.ifPresent(a -> fields.put("agent_id", a.value()));
         fields.put("attempts", task.attempts());
         fields.put("progress", task.progress());
         task.error().ifPresent(error -> fields.put("error", error));

@@ -371,6 +371,8 @@ class TaskApiTest {
         assertThat(moved.get("error").asText()).contains("went offline");
         // Before, taking the first task back freed the new solo's one slot, and it was given both.
         assertThat(moved.get("status").asText()).as(moved.toString()).isEqualTo("pending");
+        assertThat(moved.get("assignee").isNull()).as("no agent has a waiting retry").isTrue();
+        assertThat(moved.get("failed_by").toString()).isEqualTo("[\"solo\"]");
         assertThat(agent.get("assigned_tasks").asInt()).isEqualTo(1);
         assertThat(call("GET", "/api/v1/tasks?assignee=solo&status=assigned", null).body().get("count").asInt())
                 .isEqualTo(1);
