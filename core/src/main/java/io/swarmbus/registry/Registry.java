@@ -343,6 +343,24 @@ public final class Registry implements AutoCloseable {
         return Optional.ofNullable(chosen).map(Entry::view);
     }
 
+    /**
+     * Whether an agent {@link #best} could pick once it has a free slot is not offline: one of
+     * {@code owner} (anyone's if empty) with every {@code required} capability, among {@code only}
+     * unless it is empty, leaving out {@code exclude}, busy or not. Stops at the first found.
+     */
+    public synchronized boolean anyOnline(Optional<String> owner, Set<String> required, Set<AgentId> exclude,
+            Set<AgentId> only) {
+        AgentProfile.validCapabilities(required, "required_capabilities");
+        for (AgentId id : only.isEmpty() ? rarest(required) : only) {
+            Entry entry = agents.get(id);
+            if (entry != null && entry.status != AgentStatus.OFFLINE && !exclude.contains(id) && owns(owner, entry)
+                    && entry.profile.capabilities().containsAll(required)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static boolean owns(Optional<String> owner, Entry entry) {
         return owner.isEmpty() || owner.get().equals(entry.profile.owner());
     }

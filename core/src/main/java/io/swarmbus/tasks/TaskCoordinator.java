@@ -397,7 +397,11 @@ public final class TaskCoordinator implements AutoCloseable {
         }, Thread::startVirtualThread);
     }
 
-    /** Never an agent that already failed the task if another qualifies; else not the last one; else anyone. */
+    /**
+     * Never an agent that already failed the task while another capable one is online, free or
+     * not: the task waits for that one rather than go back to an agent that failed it. Else, of
+     * those that all failed it, not the last one, on the same terms; else anyone.
+     */
     private Optional<AgentInfo> pick(Task task) {
         Optional<String> owner = task.spec().owner().isEmpty() ? Optional.empty() : Optional.of(task.spec().owner());
         List<Set<AgentId>> exclusions = new ArrayList<>();
@@ -406,11 +410,14 @@ public final class TaskCoordinator implements AutoCloseable {
             exclusions.add(Set.of(task.failedBy().getLast()));
             exclusions.add(Set.of());
         }
-        for (Set<AgentId> exclude : exclusions) {
+        for (int i = 0; i < exclusions.size(); i++) {
+            Set<AgentId> exclude = exclusions.get(i);
             Optional<AgentInfo> agent = registry.best(owner, task.spec().requiredCapabilities(), task.spec().strategy(),
                     exclude, task.spec().candidates());
-            if (agent.isPresent()) {
-                return agent;
+            boolean last = i == exclusions.size() - 1;
+            if (agent.isPresent() || last || registry.anyOnline(owner, task.spec().requiredCapabilities(), exclude,
+                    task.spec().candidates())) {
+                return agent; // empty: one of those it prefers is busy, and it waits for a free slot there
             }
         }
         return Optional.empty();

@@ -184,6 +184,41 @@ class TaskCoordinatorTest {
         assertThat(tasks.fail(task.id(), AgentId.of("solo"), "flaky").assignee()).contains(AgentId.of("solo"));
     }
 
+    /** Regression: with the only other capable agent busy, a failed task went straight back to the agent that failed it. */
+    @Test
+    void aFailedTask_waitsForABusyCapableAgent_ratherThanGoBackToTheOneThatFailedIt() {
+        worker("a", 1, "x");
+        worker("b", 1, "x");
+        Task onA = tasks.create(spec(2, "x"));
+        Task onB = tasks.create(spec(2, "x"));
+        assertThat(onA.assignee()).contains(AgentId.of("a"));
+        assertThat(onB.assignee()).contains(AgentId.of("b"));
+
+        Task retry = tasks.fail(onA.id(), AgentId.of("a"), "crashed");
+
+        assertThat(retry.status()).as("b is busy: it waits for b").isEqualTo(TaskStatus.PENDING);
+        assertThat(registry.require(AgentId.of("a")).assignedTasks()).isZero();
+        tasks.tick();
+        assertThat(tasks.get(onA.id()).orElseThrow().status()).isEqualTo(TaskStatus.PENDING);
+        tasks.complete(onB.id(), AgentId.of("b"), "{}");
+        Task moved = tasks.get(onA.id()).orElseThrow();
+        assertThat(moved.status()).isEqualTo(TaskStatus.ASSIGNED);
+        assertThat(moved.assignee()).contains(AgentId.of("b"));
+        assertThat(inbox("a")).as("one request, the first").hasSize(1);
+    }
+
+    @Test
+    void aFailedTask_goesBackToTheAgentThatFailedIt_whenTheOtherCapableOnesAreOffline() {
+        worker("a", 1, "x");
+        worker("b", 1, "x");
+        Task onA = tasks.create(spec(2, "x"));
+        tasks.create(spec(2, "x")); // keeps b busy
+        registry.heartbeat(AgentId.of("b"), Optional.of(io.swarmbus.registry.AgentStatus.OFFLINE), Optional.empty(),
+                Map.of());
+
+        assertThat(tasks.fail(onA.id(), AgentId.of("a"), "crashed").assignee()).contains(AgentId.of("a"));
+    }
+
     @Test
     void attemptsThatRunPastTheirTimeout_areRetried_thenTimedOut() {
         worker("a", 1, "x");
