@@ -344,9 +344,10 @@ public final class Registry implements AutoCloseable {
     }
 
     /**
-     * Whether an agent {@link #best} could pick once it has a free slot is not offline: one of
-     * {@code owner} (anyone's if empty) with every {@code required} capability, among {@code only}
-     * unless it is empty, leaving out {@code exclude}, busy or not. Stops at the first found.
+     * Whether an agent that is not offline would qualify for {@link #best} once it takes work again:
+     * one of {@code owner} (anyone's if empty) with every {@code required} capability, among
+     * {@code only} unless it is empty, leaving out {@code exclude}, with a free slot or not. Stops
+     * at the first found.
      */
     public synchronized boolean anyOnline(Optional<String> owner, Set<String> required, Set<AgentId> exclude,
             Set<AgentId> only) {

@@ -269,7 +269,7 @@ final class ReceiveHandler extends Handler.Wrapper {
         /**
          * Whether the caller may still be answered with {@code deliveries}; if not, they are
          * released for the agent's other receivers and the caller is refused. A wait cut short at
-         * the token's expiry that got nothing is refused as expired, however close the clock.
+         * the token's expiry that got nothing is refused as expired, even if its timer fired a moment early.
          */
         private boolean stillAllowed(AgentId agent, List<Delivery> deliveries) {
             try {
