@@ -184,7 +184,10 @@ class TaskCoordinatorTest {
         assertThat(tasks.fail(task.id(), AgentId.of("solo"), "flaky").assignee()).contains(AgentId.of("solo"));
     }
 
-    /** Regression: with the only other capable agent busy, a failed task went straight back to the agent that failed it. */
+    /**
+     * Regression: with the only other capable agent busy, a failed task went straight back to the
+     * agent that had just failed it.
+     */
     @Test
     void aFailedTask_waitsForABusyCapableAgent_ratherThanGoBackToTheOneThatFailedIt() {
         worker("a", 1, "x");

@@ -811,7 +811,8 @@ class AuthTest {
         assertThat(last.body().get("error").asText()).isEqualTo("rate_limited");
         assertThat(last.raw().headers().firstValue("Retry-After")).isPresent();
         Reply right = call("POST", "/auth/token", "{\"username\":\"admin\",\"password\":\"the-admin-password\"}", Map.of());
-        assertThat(right.status()).as("the right password for that user, from the same address, waits too").isEqualTo(429);
+        assertThat(right.status()).as("the right password for that user, from the same address, waits too")
+                .isEqualTo(429);
 
         // Regression: another user behind the same address (a proxy) was locked out as well.
         assertThat(token("alice", "alice-password")).isNotEmpty();
