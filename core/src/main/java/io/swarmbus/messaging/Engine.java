@@ -110,7 +110,7 @@ final class Engine implements MessageBus {
     private final Map<String, TreeSet<AgentId>> topics = new TreeMap<>();
     private final LinkedHashMap<IdempotencyKey, IdempotencyEntry> idempotency = new LinkedHashMap<>();
     /** The keys of {@code idempotency} by sender, so deleting an inbox forgets its keys without a scan of all. */
-    private final Map<AgentId, Set<String>> idempotencyKeysBySender = new HashMap<>();
+    private final Map<AgentId, Set<IdempotencyKey>> idempotencyKeysBySender = new HashMap<>();
     private final TreeSet<DeliveryState> timed = new TreeSet<>(DeliveryState.DEADLINE_ORDER);
     /** Finished messages, kept for history outside the heap; {@code messages} holds the rest. */
     private final HistoryLog history = new HistoryLog();
@@ -139,10 +139,6 @@ final class Engine implements MessageBus {
     private long expired;
     private long duplicates;
     private long notReached;
-
-    private record IdempotencyKey(AgentId sender, String key) {}
-
-    private record IdempotencyEntry(long id, long acceptedAt, int recipients) {}
 
     /** Work to finish once the journal is durable up to {@code seq}. */
     private record Confirm(long seq, StoredMessage becomesVisible, CompletableFuture<Object> future, Object value) {}
@@ -487,7 +483,7 @@ final class Engine implements MessageBus {
         if (request.idempotencyKey().isEmpty()) {
             return Optional.empty();
         }
-        IdempotencyEntry entry = idempotency.get(new IdempotencyKey(request.from(), request.idempotencyKey().get()));
+        IdempotencyEntry entry = idempotency.get(IdempotencyKey.own(request.from(), request.idempotencyKey().get()));
         if (entry == null || now - entry.acceptedAt() >= config.dedupeWindow().toMillis()) {
             return Optional.empty();
         }
@@ -519,7 +515,7 @@ final class Engine implements MessageBus {
                 request.content(), request.priority(), request.correlationId(), request.replyTo(),
                 request.conversationId(), request.headers(), Instant.ofEpochMilli(now),
                 request.ttl().map(ttl -> Instant.ofEpochMilli(now + ttl.toMillis())), request.idempotencyKey());
-        ByteBuffer encoded = codec.encodeSent(message, recipients, content);
+        ByteBuffer encoded = codec.encodeSent(message, recipients, content, KeyScope.SENDER, passedOver);
         int messageBytes = codec.lastMessageBytes();
         if (messageBytes > config.maxMessageBytes()) {
             throw tooLarge(messageBytes);
@@ -527,7 +523,7 @@ final class Engine implements MessageBus {
         long seq = journal.append(encoded, true);
         lastAwaitedSeq = seq;
         notReached += passedOver.size();
-        StoredMessage stored = applySent(new Sent(message, recipients, messageBytes), false);
+        StoredMessage stored = applySent(new Sent(message, recipients, messageBytes, KeyScope.SENDER, passedOver), false);
         return confirmAt(seq, stored, new SendResult(message.id(), recipients.size(), false, passedOver));
     }
 
@@ -1068,8 +1064,8 @@ final class Engine implements MessageBus {
                 break;
             }
             entries.remove();
-            Set<String> keys = idempotencyKeysBySender.get(entry.getKey().sender());
-            if (keys != null && keys.remove(entry.getKey().key()) && keys.isEmpty()) {
+            Set<IdempotencyKey> keys = idempotencyKeysBySender.get(entry.getKey().sender());
+            if (keys != null && keys.remove(entry.getKey()) && keys.isEmpty()) {
                 idempotencyKeysBySender.remove(entry.getKey().sender());
             }
         }
@@ -1126,8 +1122,7 @@ final class Engine implements MessageBus {
         for (StoredMessage stored : messages.values()) {
             events.add(stored.toRestored());
         }
-        idempotency.forEach((key, entry) -> events.add(new IdempotencyKept(key.sender(), key.key(), entry.id(),
-                entry.acceptedAt(), entry.recipients())));
+        idempotency.forEach((key, entry) -> events.add(new IdempotencyKept(key, entry)));
         return events;
     }
 
@@ -1243,14 +1238,13 @@ final class Engine implements MessageBus {
             case DelayEnded e -> applyDelayEnded(e);
             case Expired e -> applyExpired(e);
             case Restored e -> applyRestored(e);
-            case IdempotencyKept e -> keep(new IdempotencyKey(e.sender(), e.key()),
-                    new IdempotencyEntry(e.id(), e.acceptedAt(), e.recipients()));
+            case IdempotencyKept e -> keep(e.key(), e.entry());
         }
     }
 
     private void keep(IdempotencyKey key, IdempotencyEntry entry) {
         idempotency.put(key, entry);
-        idempotencyKeysBySender.computeIfAbsent(key.sender(), sender -> new HashSet<>()).add(key.key());
+        idempotencyKeysBySender.computeIfAbsent(key.sender(), sender -> new HashSet<>()).add(key);
     }
 
     /**
@@ -1259,9 +1253,9 @@ final class Engine implements MessageBus {
      * a duplicate of a message it never sent.
      */
     private void forgetIdempotencyKeys(AgentId sender) {
-        Set<String> keys = idempotencyKeysBySender.remove(sender);
+        Set<IdempotencyKey> keys = idempotencyKeysBySender.remove(sender);
         if (keys != null) {
-            keys.forEach(key -> idempotency.remove(new IdempotencyKey(sender, key)));
+            keys.forEach(idempotency::remove);
         }
     }
 
@@ -1289,8 +1283,9 @@ final class Engine implements MessageBus {
         lastId = Math.max(lastId, message.id().value());
         messages.put(stored.message.id(), stored);
         retainedBytes += stored.snapshotBytes();
-        message.idempotencyKey().ifPresent(key -> keep(new IdempotencyKey(message.from(), key),
-                new IdempotencyEntry(stored.id(), message.createdAt().toEpochMilli(), stored.deliveries.length)));
+        message.idempotencyKey().ifPresent(key -> keep(IdempotencyKey.own(message.from(), key),
+                new IdempotencyEntry(stored.id(), message.createdAt().toEpochMilli(), stored.deliveries.length,
+                        e.passedOver(), e.keyScope() == KeyScope.UNSCOPED)));
         sent++;
         if (stored.open == 0) {
             retire(stored);

@@ -35,9 +35,12 @@ sealed interface Event {
     /**
      * A message was accepted, fanned out to these recipients. {@code messageBytes} is the size of
      * its encoded message, as {@code max_message_bytes} measures it; not written itself, as the
-     * decoder measures it again.
+     * decoder measures it again. For a message with an idempotency key, {@code keyScope} says
+     * among which sends the key is unique and {@code passedOver} lists the full inboxes the send
+     * did not reach, so that a repeat answers as the send did; written only for such a message.
      */
-    record Sent(Message message, List<AgentId> recipients, int messageBytes) implements Event {}
+    record Sent(Message message, List<AgentId> recipients, int messageBytes, KeyScope keyScope,
+            List<AgentId> passedOver) implements Event {}
 
     /** Deliveries were leased to a receiver until {@code deadline} (epoch ms). */
     record Leased(AgentId agent, long[] ids, long deadline) implements Event {}
@@ -77,6 +80,5 @@ sealed interface Event {
             int messageBytes) implements Event {}
 
     /** Snapshot form of an idempotency entry still inside the dedupe window. */
-    record IdempotencyKept(AgentId sender, String key, long id, long acceptedAt, int recipients)
-            implements Event {}
+    record IdempotencyKept(IdempotencyKey key, IdempotencyEntry entry) implements Event {}
 }

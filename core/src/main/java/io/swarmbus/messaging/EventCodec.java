@@ -56,6 +56,17 @@ final class EventCodec {
     private static final byte EXPIRED = 18;
     private static final byte LEASE_EXTENDED = 19;
     private static final byte RELEASED = 20;
+    /**
+     * A {@link Sent} whose message has an idempotency key, followed by what its repeats answer: the
+     * key's scope and the inboxes passed over. Before it such a send was a plain {@link #SENT},
+     * which still reads, as {@link KeyScope#UNSCOPED}.
+     */
+    private static final byte SENT_KEYED = 21;
+    /** An {@link IdempotencyKept} with its scope and the inboxes passed over; {@link #IDEMPOTENCY_KEPT} before. */
+    private static final byte IDEMPOTENCY_KEPT_SCOPED = 22;
+
+    private static final byte SCOPE_SENDER = 0;
+    private static final byte SCOPE_RECIPIENT = 1;
 
     private static final byte DIRECT = 1;
     private static final byte GROUP = 2;
@@ -84,11 +95,7 @@ final class EventCodec {
             case GroupLeft e -> tag(GROUP_LEFT).string(e.name()).agent(e.agent());
             case Subscribed e -> tag(SUBSCRIBED).string(e.topic()).agent(e.agent());
             case Unsubscribed e -> tag(UNSUBSCRIBED).string(e.topic()).agent(e.agent());
-            case Sent e -> {
-                tag(SENT).message(e.message());
-                lastMessageBytes = out.position() - 1;
-                agents(e.recipients());
-            }
+            case Sent e -> sent(e.message(), e.recipients(), null, e.keyScope(), e.passedOver());
             case Leased e -> tag(LEASED).agent(e.agent()).longs(e.ids()).putLong(e.deadline());
             case Acked e -> tag(ACKED).agent(e.agent()).longs(e.ids());
             case LeaseExtended e -> tag(LEASE_EXTENDED).agent(e.agent()).longs(e.ids()).putLong(e.deadline());
@@ -99,8 +106,7 @@ final class EventCodec {
             case DelayEnded e -> tag(DELAY_ENDED).agent(e.agent()).putLong(e.id());
             case Expired e -> tag(EXPIRED).agent(e.agent()).longs(e.ids());
             case Restored e -> restored(e);
-            case IdempotencyKept e -> tag(IDEMPOTENCY_KEPT).agent(e.sender()).string(e.key()).putLong(e.id())
-                    .putLong(e.acceptedAt()).putInt(e.recipients());
+            case IdempotencyKept e -> idempotencyKept(e.key(), e.entry());
         }
         return out.flip();
     }
@@ -109,12 +115,48 @@ final class EventCodec {
      * Encodes a {@link Sent} of {@code message} to {@code recipients}, whose content the caller
      * already turned into UTF-8 (outside any lock).
      */
-    ByteBuffer encodeSent(Message message, List<AgentId> recipients, byte[] contentUtf8) {
+    ByteBuffer encodeSent(Message message, List<AgentId> recipients, byte[] contentUtf8, KeyScope keyScope,
+            List<AgentId> passedOver) {
         out.clear();
-        tag(SENT).message(message, contentUtf8);
+        sent(message, recipients, contentUtf8, keyScope, passedOver);
+        return out.flip();
+    }
+
+    /** A send without a key, or read back as {@link KeyScope#UNSCOPED}, is written as it always was. */
+    private void sent(Message message, List<AgentId> recipients, byte[] contentUtf8, KeyScope keyScope,
+            List<AgentId> passedOver) {
+        boolean keyed = message.idempotencyKey().isPresent() && keyScope != KeyScope.UNSCOPED;
+        tag(keyed ? SENT_KEYED : SENT).message(message, contentUtf8);
         lastMessageBytes = out.position() - 1;
         agents(recipients);
-        return out.flip();
+        if (keyed) {
+            scope(keyScope).agents(passedOver);
+        }
+    }
+
+    /** An entry read back as {@link KeyScope#UNSCOPED} is written as it always was, and reads back the same. */
+    private void idempotencyKept(IdempotencyKey key, IdempotencyEntry entry) {
+        if (entry.unscoped()) {
+            tag(IDEMPOTENCY_KEPT).agent(key.sender()).string(key.key()).putLong(entry.id())
+                    .putLong(entry.acceptedAt()).putInt(entry.recipients());
+            return;
+        }
+        tag(IDEMPOTENCY_KEPT_SCOPED).agent(key.sender()).string(key.key())
+                .scope(key.recipient() == null ? KeyScope.SENDER : KeyScope.RECIPIENT);
+        if (key.recipient() != null) {
+            agent(key.recipient());
+        }
+        putLong(entry.id()).putLong(entry.acceptedAt()).putInt(entry.recipients()).agents(entry.passedOver());
+    }
+
+    private EventCodec scope(KeyScope scope) {
+        byte code = switch (scope) {
+            case SENDER -> SCOPE_SENDER;
+            case RECIPIENT -> SCOPE_RECIPIENT;
+            case UNSCOPED -> throw new IllegalArgumentException("an unscoped key is written in the old form");
+        };
+        ensure(1).out.put(code);
+        return this;
     }
 
     /**
@@ -261,7 +303,8 @@ final class EventCodec {
             case GROUP_LEFT -> new GroupLeft(string(in), agent(in));
             case SUBSCRIBED -> new Subscribed(string(in), agent(in));
             case UNSUBSCRIBED -> new Unsubscribed(string(in), agent(in));
-            case SENT -> sent(in);
+            case SENT -> sent(in, false);
+            case SENT_KEYED -> sent(in, true);
             case LEASED -> new Leased(agent(in), longs(in), in.getLong());
             case ACKED -> new Acked(agent(in), longs(in));
             case LEASE_EXTENDED -> new LeaseExtended(agent(in), longs(in), in.getLong());
@@ -272,8 +315,9 @@ final class EventCodec {
             case DELAY_ENDED -> new DelayEnded(agent(in), in.getLong());
             case EXPIRED -> new Expired(agent(in), longs(in));
             case RESTORED -> restored(in, true);
-            case IDEMPOTENCY_KEPT -> new IdempotencyKept(agent(in), string(in), in.getLong(), in.getLong(),
-                    in.getInt());
+            case IDEMPOTENCY_KEPT -> new IdempotencyKept(IdempotencyKey.own(agent(in), string(in)),
+                    new IdempotencyEntry(in.getLong(), in.getLong(), in.getInt(), List.of(), true));
+            case IDEMPOTENCY_KEPT_SCOPED -> idempotencyKept(in);
             default -> throw new IllegalArgumentException("unknown event tag " + tag);
         };
     }
@@ -290,11 +334,33 @@ final class EventCodec {
         return restored(in, content);
     }
 
-    private Sent sent(ByteBuffer in) {
+    private Sent sent(ByteBuffer in, boolean keyed) {
         int start = in.position();
         Message message = message(in, true);
         int messageBytes = in.position() - start;
-        return new Sent(message, agents(in), messageBytes);
+        List<AgentId> recipients = agents(in);
+        if (keyed) {
+            return new Sent(message, recipients, messageBytes, scope(in), agents(in));
+        }
+        KeyScope scope = message.idempotencyKey().isPresent() ? KeyScope.UNSCOPED : KeyScope.SENDER;
+        return new Sent(message, recipients, messageBytes, scope, List.of());
+    }
+
+    private IdempotencyKept idempotencyKept(ByteBuffer in) {
+        AgentId sender = agent(in);
+        String key = string(in);
+        AgentId recipient = scope(in) == KeyScope.RECIPIENT ? agent(in) : null;
+        return new IdempotencyKept(new IdempotencyKey(sender, key, recipient),
+                new IdempotencyEntry(in.getLong(), in.getLong(), in.getInt(), agents(in), false));
+    }
+
+    private static KeyScope scope(ByteBuffer in) {
+        byte code = in.get();
+        return switch (code) {
+            case SCOPE_SENDER -> KeyScope.SENDER;
+            case SCOPE_RECIPIENT -> KeyScope.RECIPIENT;
+            default -> throw new IllegalArgumentException("unknown key scope " + code);
+        };
     }
 
     private Restored restored(ByteBuffer in, boolean content) {
