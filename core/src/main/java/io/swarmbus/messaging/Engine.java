@@ -483,11 +483,28 @@ final class Engine implements MessageBus {
         if (request.idempotencyKey().isEmpty()) {
             return Optional.empty();
         }
-        IdempotencyEntry entry = idempotency.get(IdempotencyKey.own(request.from(), request.idempotencyKey().get()));
+        IdempotencyKey key = idempotencyKey(request.from(), request.idempotencyKey().get(), request.to(),
+                request.keyedPerRecipient() ? KeyScope.RECIPIENT : KeyScope.SENDER);
+        IdempotencyEntry entry = idempotency.get(key);
+        if (entry == null && key.recipient() != null) {
+            // A copy sent before keys had scopes was keyed key/recipient among the sender's own keys.
+            IdempotencyEntry unscoped = idempotency.get(IdempotencyKey.own(key.sender(),
+                    key.key() + "/" + key.recipient().value()));
+            entry = unscoped != null && unscoped.unscoped() ? unscoped : null;
+        }
         if (entry == null || now - entry.acceptedAt() >= config.dedupeWindow().toMillis()) {
             return Optional.empty();
         }
         return Optional.of(new SendResult(new MessageId(entry.id()), entry.recipients(), true));
+    }
+
+    /**
+     * The key a send is deduped under: the sender's own, or for a copy keyed per recipient, one
+     * of the recipient's among the sender's copies.
+     */
+    private static IdempotencyKey idempotencyKey(AgentId sender, String key, Address to, KeyScope scope) {
+        return scope == KeyScope.RECIPIENT ? new IdempotencyKey(sender, key, ((Address.Direct) to).agent())
+                : IdempotencyKey.own(sender, key);
     }
 
     private CompletableFuture<Object> accept(SendRequest request, byte[] content, long now) {
@@ -515,7 +532,8 @@ final class Engine implements MessageBus {
                 request.content(), request.priority(), request.correlationId(), request.replyTo(),
                 request.conversationId(), request.headers(), Instant.ofEpochMilli(now),
                 request.ttl().map(ttl -> Instant.ofEpochMilli(now + ttl.toMillis())), request.idempotencyKey());
-        ByteBuffer encoded = codec.encodeSent(message, recipients, content, KeyScope.SENDER, passedOver);
+        KeyScope scope = request.keyedPerRecipient() ? KeyScope.RECIPIENT : KeyScope.SENDER;
+        ByteBuffer encoded = codec.encodeSent(message, recipients, content, scope, passedOver);
         int messageBytes = codec.lastMessageBytes();
         if (messageBytes > config.maxMessageBytes()) {
             throw tooLarge(messageBytes);
@@ -523,7 +541,7 @@ final class Engine implements MessageBus {
         long seq = journal.append(encoded, true);
         lastAwaitedSeq = seq;
         notReached += passedOver.size();
-        StoredMessage stored = applySent(new Sent(message, recipients, messageBytes, KeyScope.SENDER, passedOver), false);
+        StoredMessage stored = applySent(new Sent(message, recipients, messageBytes, scope, passedOver), false);
         return confirmAt(seq, stored, new SendResult(message.id(), recipients.size(), false, passedOver));
     }
 
@@ -1283,7 +1301,7 @@ final class Engine implements MessageBus {
         lastId = Math.max(lastId, message.id().value());
         messages.put(stored.message.id(), stored);
         retainedBytes += stored.snapshotBytes();
-        message.idempotencyKey().ifPresent(key -> keep(IdempotencyKey.own(message.from(), key),
+        message.idempotencyKey().ifPresent(key -> keep(idempotencyKey(message.from(), key, message.to(), e.keyScope()),
                 new IdempotencyEntry(stored.id(), message.createdAt().toEpochMilli(), stored.deliveries.length,
                         e.passedOver(), e.keyScope() == KeyScope.UNSCOPED)));
         sent++;

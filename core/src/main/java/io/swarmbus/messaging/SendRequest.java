@@ -21,6 +21,10 @@ import java.util.Optional;
  * @param headers free string headers
  * @param ttl how long it stays deliverable after acceptance
  * @param idempotencyKey repeats with the same key inside the dedupe window return the first id
+ * @param keyedPerRecipient whether {@code idempotencyKey} is shared by the copies of one message that
+ *     the sender makes itself, a direct send to each recipient: it then dedupes this recipient's copy
+ *     only, and lives apart from the sender's own keys, so that no direct send's key stands for a
+ *     copy's (see {@link Builder#idempotencyKeyPerRecipient})
  */
 public record SendRequest(
         AgentId from,
@@ -33,7 +37,8 @@ public record SendRequest(
         Optional<String> conversationId,
         Map<String, String> headers,
         Optional<Duration> ttl,
-        Optional<String> idempotencyKey) {
+        Optional<String> idempotencyKey,
+        boolean keyedPerRecipient) {
     /** The most characters an id-like field (correlation id, idempotency key...) may have. */
     public static final int MAX_TOKEN_CHARS = 256;
     /** The longest time to live: beyond it an expiry would be no expiry, and far enough out it overflows the clock. */
@@ -59,6 +64,9 @@ public record SendRequest(
         checkToken("reply_to", replyTo);
         checkToken("conversation_id", conversationId);
         checkToken("idempotency_key", idempotencyKey);
+        if (keyedPerRecipient && (idempotencyKey.isEmpty() || !(to instanceof Address.Direct))) {
+            throw SwarmbusException.invalid("idempotency_key", "a key per recipient needs a key and a direct send");
+        }
         headers = headers.isEmpty() ? Map.of() : Map.copyOf(headers);
         checkHeaders(headers);
         if (ttl.isPresent() && (ttl.get().isNegative() || ttl.get().isZero() || ttl.get().compareTo(MAX_TTL) > 0)) {
@@ -110,6 +118,7 @@ public record SendRequest(
         private final Map<String, String> headers = new LinkedHashMap<>();
         private Duration ttl;
         private String idempotencyKey;
+        private boolean keyedPerRecipient;
 
         private Builder(AgentId from, Address to) {
             this.from = from;
@@ -167,6 +176,19 @@ public record SendRequest(
         /** Sets the idempotency key. */
         public Builder idempotencyKey(String value) {
             this.idempotencyKey = value;
+            this.keyedPerRecipient = false;
+            return this;
+        }
+
+        /**
+         * Sets an idempotency key that several direct sends share, one to each recipient of a
+         * message the sender fans out itself: a repeat of the key to the same recipient is a
+         * duplicate, one to another recipient is not, and the sender's own keys (set with
+         * {@link #idempotencyKey}) never collide with it.
+         */
+        public Builder idempotencyKeyPerRecipient(String value) {
+            this.idempotencyKey = value;
+            this.keyedPerRecipient = true;
             return this;
         }
 
@@ -174,7 +196,7 @@ public record SendRequest(
         public SendRequest build() {
             return new SendRequest(from, to, type, content, priority, Optional.ofNullable(correlationId),
                     Optional.ofNullable(replyTo), Optional.ofNullable(conversationId), headers,
-                    Optional.ofNullable(ttl), Optional.ofNullable(idempotencyKey));
+                    Optional.ofNullable(ttl), Optional.ofNullable(idempotencyKey), keyedPerRecipient);
         }
     }
 }

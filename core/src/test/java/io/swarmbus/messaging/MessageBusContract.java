@@ -674,6 +674,88 @@ abstract class MessageBusContract {
         return SendRequest.builder(from, Address.agent(BOB)).content(content).idempotencyKey(key).build();
     }
 
+    private static SendRequest copyTo(AgentId to, String key) {
+        return SendRequest.builder(ALICE, Address.agent(to)).content("copy").idempotencyKeyPerRecipient(key).build();
+    }
+
+    /**
+     * Regression: the copies of a broadcast narrowed by role were keyed {@code key/agent} among
+     * the sender's own keys, so a direct send keyed {@code K/bob} and the copy for bob of a
+     * broadcast keyed {@code K} were taken for one another.
+     */
+    @Test
+    void idempotency_aKeyPerRecipient_isApartFromTheSendersOwnKeys_alsoAfterReplayAndASnapshot() {
+        SendResult copy = bus.send(copyTo(BOB, "K"));
+        SendResult direct = bus.send(keyed(ALICE, "K/bob", "direct"));
+        SendResult plain = bus.send(keyed(ALICE, "K", "plain"));
+        SendResult otherCopy = bus.send(copyTo(CAROL, "K"));
+        SendResult directFirst = bus.send(keyed(ALICE, "L/bob", "direct first"));
+        SendResult copyAfter = bus.send(copyTo(BOB, "L"));
+
+        assertThat(List.of(direct, plain, otherCopy, copyAfter)).extracting(SendResult::duplicate)
+                .containsOnly(false);
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("copy", "direct", "plain", "direct first", "copy");
+        for (String when : List.of("after journal replay", "after a snapshot")) {
+            if (when.equals("after journal replay")) {
+                ((Engine) bus).abandon();
+                bus = MessageBus.open(config().build());
+            } else {
+                bus.snapshot();
+                reopen();
+            }
+            assertThat(bus.send(copyTo(BOB, "K")).id()).as(when).isEqualTo(copy.id());
+            assertThat(bus.send(keyed(ALICE, "K/bob", "direct")).id()).as(when).isEqualTo(direct.id());
+            assertThat(bus.send(keyed(ALICE, "K", "plain")).id()).as(when).isEqualTo(plain.id());
+            assertThat(bus.send(copyTo(CAROL, "K")).id()).as(when).isEqualTo(otherCopy.id());
+            assertThat(bus.send(keyed(ALICE, "L/bob", "direct first")).id()).as(when).isEqualTo(directFirst.id());
+            assertThat(bus.send(copyTo(BOB, "L")).id()).as(when).isEqualTo(copyAfter.id());
+        }
+        assertThatThrownBy(() -> SendRequest.builder(ALICE, Address.group("team")).content("1")
+                .idempotencyKeyPerRecipient("K").build()).isInstanceOf(SwarmbusException.class);
+    }
+
+    /**
+     * A copy journaled before keys had scopes (keyed {@code K/bob} among the sender's own keys) is
+     * still a duplicate of its retry, so that a retry across the upgrade sends nothing twice.
+     */
+    @Test
+    void idempotency_aCopyJournaledBeforeKeyScopes_isADuplicateOfItsRetry_alsoAfterASnapshot() {
+        bus.close();
+        Message old = new Message(new MessageId(clock.millis() << MessageId.COUNTER_BITS), ALICE, Address.agent(BOB),
+                MessageType.CHAT, "\"copy\"", Priority.MEDIUM, Optional.empty(), Optional.empty(), Optional.empty(),
+                java.util.Map.of(), clock.instant(), Optional.empty(), Optional.of("K/bob"));
+        try (io.swarmbus.storage.FileJournal journal = io.swarmbus.storage.FileJournal.open(config().build().journal(),
+                new io.swarmbus.storage.DurabilityListener() {
+                    @Override
+                    public void durable(long seq) {}
+
+                    @Override
+                    public void failed(Throwable cause) {}
+                })) {
+            journal.recover(new io.swarmbus.storage.RecoveryTarget() {
+                @Override
+                public void reset() {}
+
+                @Override
+                public void snapshotRecord(java.nio.ByteBuffer payload) {}
+
+                @Override
+                public void journalRecord(long seq, java.nio.ByteBuffer payload) {}
+            });
+            // As the journal held it then (EventCodecTest checks the bytes).
+            journal.append(new EventCodec().encode(new Event.Sent(old, List.of(BOB), 0, KeyScope.UNSCOPED, List.of())),
+                    true);
+        }
+        bus = MessageBus.open(config().build());
+
+        assertThat(bus.send(copyTo(BOB, "K")).id()).isEqualTo(old.id());
+        assertThat(bus.send(copyTo(CAROL, "K")).duplicate()).isFalse();
+        bus.snapshot();
+        reopen();
+        assertThat(bus.send(copyTo(BOB, "K")).id()).as("after a snapshot").isEqualTo(old.id());
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("\"copy\"");
+    }
+
     // ---------------------------------------------------------------- long poll
 
     @Test

@@ -119,10 +119,11 @@ final class MessageRoutes {
         request(body, from, Address.broadcast(), null, ctx.header("traceparent"));
         List<SendRequest> requests = new ArrayList<>();
         for (AgentId target : targets) {
-            // One message per target: a key shared by all of them would make every copy after the
-            // first a duplicate of it, so each target's copy is keyed by the key and the target.
-            requests.add(request(body, from, Address.agent(target), key.map(k -> k + "/" + target.value()).orElse(null),
-                    ctx.header("traceparent")));
+            // One message per target, the key shared by all: the bus dedupes each target's copy on
+            // its own, apart from the sender's other keys, so no direct send's key stands for a copy's.
+            SendRequest.Builder copy = sendBuilder(body, from, Address.agent(target), ctx.header("traceparent"));
+            key.ifPresent(copy::idempotencyKeyPerRecipient);
+            requests.add(copy.build());
             bus.requireRoom(target);
         }
         List<CompletableFuture<io.swarmbus.messaging.SendResult>> sends = new ArrayList<>();
@@ -256,6 +257,14 @@ final class MessageRoutes {
      */
     static SendRequest request(RequestBody body, AgentId from, Address to, String idempotencyKey,
             String traceparent) {
+        SendRequest.Builder builder = sendBuilder(body, from, to, traceparent);
+        Optional.ofNullable(idempotencyKey).or(() -> body.optionalText("idempotency_key"))
+                .ifPresent(builder::idempotencyKey);
+        return builder.build();
+    }
+
+    /** A send built from a message body, all but its idempotency key. */
+    private static SendRequest.Builder sendBuilder(RequestBody body, AgentId from, Address to, String traceparent) {
         String typeField = body.firstPresent("type", "message_type").orElse("type");
         SendRequest.Builder builder = SendRequest.builder(from, to)
                 .content(body.json("content"))
@@ -268,9 +277,7 @@ final class MessageRoutes {
         body.headers("headers").forEach(builder::header);
         Traceparent.parse(traceparent).ifPresent(value -> builder.header("traceparent", value));
         ttl(body).ifPresent(builder::ttl);
-        Optional.ofNullable(idempotencyKey).or(() -> body.optionalText("idempotency_key"))
-                .ifPresent(builder::idempotencyKey);
-        return builder.build();
+        return builder;
     }
 
     /**

@@ -945,4 +945,34 @@ class HttpApiTest {
         assertThat(sent.status()).as(sent.raw().body()).isEqualTo(201);
         assertThat(sent.body().get("agent_ids").toString()).isEqualTo("[\"b\"]");
     }
+
+    /**
+     * Regression: each copy of a broadcast narrowed by role was keyed {@code key/agent}, so a
+     * direct send to b keyed {@code K/b} and the copy for b of a broadcast keyed {@code K} were
+     * taken for one another, whichever came first.
+     */
+    @Test
+    void broadcastByRole_andADirectSendKeyedLikeOneOfItsCopies_areNotDuplicates() throws Exception {
+        register("a", "b", "c");
+
+        Reply direct = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":0,\"idempotency_key\":\"K/b\"}");
+        Reply broadcast = call("POST", "/api/v1/messages/broadcast",
+                "{\"from\":\"a\",\"role\":\"worker\",\"content\":1,\"idempotency_key\":\"K\"}");
+        Reply again = call("POST", "/api/v1/messages/broadcast",
+                "{\"from\":\"a\",\"role\":\"worker\",\"content\":1,\"idempotency_key\":\"K\"}");
+        Reply broadcastFirst = call("POST", "/api/v1/messages/broadcast",
+                "{\"from\":\"a\",\"role\":\"worker\",\"content\":2,\"idempotency_key\":\"L\"}");
+        Reply directAfter = call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":3,\"idempotency_key\":\"L/b\"}");
+
+        assertThat(direct.status()).isEqualTo(201);
+        assertThat(broadcast.status()).as(broadcast.raw().body()).isEqualTo(201);
+        assertThat(broadcast.body().get("message_ids").toString()).doesNotContain(direct.body().get("message_id").asText());
+        assertThat(again.status()).isEqualTo(200);
+        assertThat(again.body().get("message_ids")).isEqualTo(broadcast.body().get("message_ids"));
+        assertThat(broadcastFirst.status()).isEqualTo(201);
+        assertThat(directAfter.status()).as(directAfter.raw().body()).isEqualTo(201);
+        JsonNode got = call("POST", "/api/v1/agents/b/receive", null).body().get("messages");
+        assertThat(got.findValuesAsText("content")).containsExactly("0", "1", "2", "3");
+        assertThat(got.get(1).get("idempotency_key").asText()).as("the key the sender gave").isEqualTo("K");
+    }
 }
