@@ -495,7 +495,7 @@ final class Engine implements MessageBus {
         if (entry == null || now - entry.acceptedAt() >= config.dedupeWindow().toMillis()) {
             return Optional.empty();
         }
-        return Optional.of(new SendResult(new MessageId(entry.id()), entry.recipients(), true));
+        return Optional.of(new SendResult(new MessageId(entry.id()), entry.recipients(), true, entry.passedOver()));
     }
 
     /**

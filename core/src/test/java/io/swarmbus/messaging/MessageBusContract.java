@@ -1003,6 +1003,37 @@ abstract class MessageBusContract {
         assertThat(contents(bus.receive(BOB, 10))).containsExactly("fills bob");
     }
 
+    /**
+     * Regression: a repeat of a fan-out send answered without the inboxes the first had passed
+     * over, as if it had reached everyone.
+     */
+    @Test
+    void aRepeatOfAFanOutSend_namesTheInboxesTheFirstPassedOver_alsoAfterReplayAndASnapshot() {
+        reopen(c -> c.maxInboxDepth(1));
+        send(ALICE, Address.agent(BOB), "fills bob");
+        SendRequest request = SendRequest.builder(ALICE, Address.broadcast()).content("to all")
+                .idempotencyKey("all-1").build();
+        SendResult first = bus.send(request);
+        bus.receive(BOB, 10); // room again: a repeat still sends nothing, and says what the first did
+
+        SendResult again = bus.send(request);
+        ((Engine) bus).abandon();
+        bus = MessageBus.open(config().maxInboxDepth(1).build());
+        SendResult afterReplay = bus.send(request);
+        bus.snapshot();
+        reopen(c -> c.maxInboxDepth(1));
+        SendResult afterSnapshot = bus.send(request);
+
+        assertThat(first.passedOver()).containsExactly(BOB);
+        assertThat(List.of(again, afterReplay, afterSnapshot)).allSatisfy(repeat -> {
+            assertThat(repeat.duplicate()).isTrue();
+            assertThat(repeat.id()).isEqualTo(first.id());
+            assertThat(repeat.recipients()).isEqualTo(first.recipients());
+            assertThat(repeat.passedOver()).containsExactly(BOB);
+        });
+        assertThat(bus.stats().notReached()).as("a repeat passes over nothing itself").isZero();
+    }
+
     @Test
     void receive_stopsBeforeMaxReceiveBytes_leavingTheRestQueuedUntouched() {
         reopen(c -> c.maxReceiveBytes(1 << 20));

@@ -946,6 +946,29 @@ class HttpApiTest {
         assertThat(sent.body().get("agent_ids").toString()).isEqualTo("[\"b\"]");
     }
 
+    /** Regression: a repeated broadcast answered without the not_reached its first answer had. */
+    @Test
+    void aRepeatedBroadcast_answersWithTheNotReachedOfTheFirst() throws Exception {
+        register("a", "b", "c");
+        stop();
+        open(BusConfig.builder(dir).maxInboxDepth(1));
+        token = call("POST", "/auth/token", "{\"username\":\"tester\",\"password\":\"tester-password\"}")
+                .body().get("access_token").asText();
+        call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":0}");
+        String broadcast = "{\"from\":\"a\",\"broadcast\":true,\"content\":1,\"idempotency_key\":\"B\"}";
+
+        Reply first = call("POST", "/api/v1/messages", broadcast);
+        Reply again = call("POST", "/api/v1/messages", broadcast);
+
+        assertThat(first.status()).as(first.raw().body()).isEqualTo(201);
+        assertThat(first.body().get("not_reached").asInt()).isEqualTo(1);
+        assertThat(again.status()).isEqualTo(200);
+        assertThat(again.body().get("duplicate").asBoolean()).isTrue();
+        for (String field : List.of("message_id", "recipients", "not_reached", "not_reached_agent_ids", "status")) {
+            assertThat(again.body().get(field)).as(field).isEqualTo(first.body().get(field));
+        }
+    }
+
     /**
      * Regression: each copy of a broadcast narrowed by role was keyed {@code key/agent}, so a
      * direct send to b keyed {@code K/b} and the copy for b of a broadcast keyed {@code K} were
