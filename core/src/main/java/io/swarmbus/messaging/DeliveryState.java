@@ -14,6 +14,11 @@ final class DeliveryState {
         int byPriority = Integer.compare(b.stored.message.priority().level(), a.stored.message.priority().level());
         return byPriority != 0 ? byPriority : Long.compare(a.stored.id(), b.stored.id());
     };
+    /** Expiry order: the message whose TTL ends first, first; within an inbox no two compare equal. */
+    static final Comparator<DeliveryState> EXPIRY_ORDER = (a, b) -> {
+        int order = Long.compare(a.stored.expiresAt, b.stored.expiresAt);
+        return order != 0 ? order : Long.compare(a.stored.id(), b.stored.id());
+    };
     /** Timer order: earliest deadline first; ties broken so distinct deliveries never compare equal. */
     static final Comparator<DeliveryState> DEADLINE_ORDER = (a, b) -> {
         int order = Long.compare(a.deadline, b.deadline);
@@ -31,6 +36,8 @@ final class DeliveryState {
     long deadline;
     /** Whether an entry for this delivery sits in the inbox's ready heap (possibly stale). */
     boolean inReady;
+    /** Whether an entry for this delivery sits in the inbox's expiring heap (possibly stale). */
+    boolean inExpiring;
     /** Neighbours in its inbox's list of leased and delayed deliveries; null when not in it. */
     DeliveryState previousTimed;
     DeliveryState nextTimed;

@@ -270,9 +270,13 @@ final class Engine implements MessageBus {
     public InboxStats inboxStats(AgentId agent) {
         lock.lock();
         try {
-            return requireInbox(agent).stats();
+            Inbox inbox = requireInbox(agent);
+            if (unavailableReason() == null) { // a closed or failed bus journals nothing more
+                expireDue(inbox);
+            }
+            return inbox.stats();
         } finally {
-            lock.unlock();
+            unlock();
         }
     }
 
@@ -578,6 +582,27 @@ final class Engine implements MessageBus {
             expireStale(inbox);
         }
         return inbox.depth() >= config.maxInboxDepth();
+    }
+
+    /**
+     * Expires (and journals) the pending messages of {@code inbox} past their TTL, found from the
+     * first to expire: the cost is how many expired (each once), not the size of the inbox.
+     */
+    private void expireDue(Inbox inbox) {
+        long now = config.clock().millis();
+        long[] due = null;
+        int n = 0;
+        while (!inbox.expiring.isEmpty() && inbox.expiring.peek().stored.expiresAt <= now) {
+            DeliveryState d = inbox.expiring.poll();
+            d.inExpiring = false;
+            if (d.status == DeliveryStatus.PENDING) {
+                due = due == null ? new long[8] : n == due.length ? Arrays.copyOf(due, n * 2) : due;
+                due[n++] = d.id();
+            }
+        }
+        if (n > 0) {
+            record(new Expired(inbox.agent, Arrays.copyOf(due, n)));
+        }
     }
 
     /** Expires (and journals) the pending messages of {@code inbox} past their TTL. */
@@ -1292,7 +1317,7 @@ final class Engine implements MessageBus {
             Inbox inbox = inboxes.computeIfAbsent(e.recipients().get(i), Inbox::new);
             DeliveryState d = new DeliveryState(stored, inbox);
             stored.deliveries[i] = d;
-            inbox.pending++;
+            inbox.addPending(d);
             stored.open++;
             if (visible) {
                 pushReady(d);
@@ -1325,7 +1350,7 @@ final class Engine implements MessageBus {
         }
         d.status = DeliveryStatus.LEASED;
         d.attempts++;
-        d.inbox.pending--;
+        d.inbox.removePending(d);
         d.inbox.leased++;
         setDeadline(d, deadline);
         delivered++;
@@ -1424,7 +1449,7 @@ final class Engine implements MessageBus {
             setDeadline(d, notBefore);
         } else {
             d.status = DeliveryStatus.PENDING;
-            d.inbox.pending++;
+            d.inbox.addPending(d);
             pushReady(d);
         }
     }
@@ -1435,7 +1460,7 @@ final class Engine implements MessageBus {
             clearDeadline(d);
             d.status = DeliveryStatus.PENDING;
             d.inbox.delayed--;
-            d.inbox.pending++;
+            d.inbox.addPending(d);
             pushReady(d);
         }
     }
@@ -1446,7 +1471,7 @@ final class Engine implements MessageBus {
             DeliveryState d = delivery(inbox, id);
             if (d != null && d.status == DeliveryStatus.PENDING) {
                 d.status = DeliveryStatus.EXPIRED;
-                inbox.pending--;
+                inbox.removePending(d);
                 expired++;
                 finishDelivery(d);
             }
@@ -1459,7 +1484,7 @@ final class Engine implements MessageBus {
         if (d != null) {
             d.status = DeliveryStatus.PENDING;
             d.attempts = 0;
-            inbox.pending++;
+            inbox.addPending(d);
             pushReady(d);
         }
     }
@@ -1530,7 +1555,7 @@ final class Engine implements MessageBus {
         }
         switch (d.status) {
             case PENDING -> {
-                d.inbox.pending++;
+                d.inbox.addPending(d);
                 pushReady(d);
             }
             case LEASED -> {

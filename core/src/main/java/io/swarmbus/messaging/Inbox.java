@@ -19,6 +19,16 @@ final class Inbox {
     final PriorityQueue<DeliveryState> ready = new PriorityQueue<>(DeliveryState.READY_ORDER);
     /** Dead letters in message id order, so that a listing pages on from where its last page ended. */
     final TreeMap<Long, DeliveryState> dead = new TreeMap<>();
+    /**
+     * The pending deliveries whose message has a TTL, the first to expire first: so that those past
+     * it are found, expired and left out of {@link #pending} at the cost of how many expired, not
+     * of a walk of the inbox. Entries whose status moved on stay until they reach the top or,
+     * once they outnumber the live ones, are dropped all at once; otherwise every message leased
+     * and acked would be held here until its TTL ended.
+     */
+    final PriorityQueue<DeliveryState> expiring = new PriorityQueue<>(DeliveryState.EXPIRY_ORDER);
+    /** The live entries of {@link #expiring}: pending deliveries with a TTL. */
+    private int expiringPending;
     /** Long-poll receivers, first come first served. */
     final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
     /**
@@ -37,6 +47,38 @@ final class Inbox {
     Inbox(AgentId agent) {
         this.agent = agent;
         this.address = Address.agent(agent);
+    }
+
+    /** Counts {@code d}, just made pending, as pending. */
+    void addPending(DeliveryState d) {
+        pending++;
+        if (d.stored.expiresAt != Long.MAX_VALUE) {
+            expiringPending++;
+            if (!d.inExpiring) {
+                d.inExpiring = true;
+                expiring.add(d);
+            }
+        }
+    }
+
+    /** Stops counting {@code d}, whose status just moved on from pending. */
+    void removePending(DeliveryState d) {
+        pending--;
+        if (d.stored.expiresAt != Long.MAX_VALUE) {
+            expiringPending--;
+            // Stale entries dropped once they pass the live ones (and a few): each drop then pays
+            // for itself, the heap is at most about twice its live size, and few finished
+            // messages are kept from the collector.
+            if (expiring.size() > 2 * expiringPending + 64) {
+                expiring.removeIf(e -> {
+                    if (e.status == DeliveryStatus.PENDING) {
+                        return false;
+                    }
+                    e.inExpiring = false;
+                    return true;
+                });
+            }
+        }
     }
 
     void addTimed(DeliveryState d) {

@@ -55,7 +55,10 @@ public interface MessageBus extends AutoCloseable {
     /** Every agent with an inbox. */
     Set<AgentId> inboxes();
 
-    /** Counts for one inbox. */
+    /**
+     * Counts for one inbox. Pending messages past their TTL are expired first (at the cost of how
+     * many expired, not of the inbox's size), so they count as none of these.
+     */
     InboxStats inboxStats(AgentId agent);
 
     /**

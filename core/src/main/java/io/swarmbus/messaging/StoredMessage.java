@@ -12,6 +12,8 @@ final class StoredMessage {
      * toward {@code max_receive_bytes}. Kept, as measuring it again would mean encoding it again.
      */
     final int bytes;
+    /** When the message's TTL ends (epoch ms), or {@link Long#MAX_VALUE} if it has none. */
+    final long expiresAt;
     /** Deliveries not yet in a terminal state; at zero the message is history only. */
     int open;
 
@@ -19,6 +21,7 @@ final class StoredMessage {
         this.message = message;
         this.deliveries = new DeliveryState[recipients];
         this.bytes = bytes;
+        this.expiresAt = message.expiresAt().map(java.time.Instant::toEpochMilli).orElse(Long.MAX_VALUE);
     }
 
     long id() {

@@ -597,6 +597,42 @@ abstract class MessageBusContract {
         assertThat(bus.inboxStats(BOB).pending()).isZero();
     }
 
+    /**
+     * Regression: an inbox's pending count (an agent's info, the swarmbus_inbox_pending gauge)
+     * counted messages past their TTL until the agent next received.
+     */
+    @Test
+    void inboxStats_leaveOutMessagesPastTheirTtl_leasedOnesBackAfterIt_andAfterReopening() {
+        SendResult leased = ttl("leased", 10);
+        SendResult old = ttl("old", 5);
+        send(ALICE, Address.agent(BOB), "fresh");
+        ttl("later", 40);
+        bus.receive(BOB, 1, LEASE, Duration.ZERO);
+        assertThat(bus.inboxStats(BOB).pending()).isEqualTo(3);
+
+        clock.advance(Duration.ofSeconds(5));
+        assertThat(bus.inboxStats(BOB).pending()).isEqualTo(2);
+        assertThat(statusOf(old.id(), BOB)).isEqualTo(DeliveryStatus.EXPIRED);
+        assertThat(bus.stats().expired()).isEqualTo(1);
+        clock.advance(Duration.ofSeconds(25));
+        runTimers(); // the lease ends, 20 s after the message's TTL
+        assertThat(bus.inboxStats(BOB)).satisfies(s -> {
+            assertThat(s.pending()).isEqualTo(2);
+            assertThat(s.leased()).isZero();
+        });
+        assertThat(statusOf(leased.id(), BOB)).isEqualTo(DeliveryStatus.EXPIRED);
+        reopen();
+        clock.advance(Duration.ofSeconds(10));
+
+        assertThat(bus.inboxStats(BOB).pending()).as("after reopening").isEqualTo(1);
+        assertThat(contents(bus.receive(BOB, 10))).containsExactly("fresh");
+    }
+
+    private SendResult ttl(String content, int seconds) {
+        return bus.send(SendRequest.builder(ALICE, Address.agent(BOB)).content(content)
+                .ttl(Duration.ofSeconds(seconds)).build());
+    }
+
     @Test
     void idempotentSend_insideTheWindow_returnsTheFirstId() {
         SendRequest request = SendRequest.builder(ALICE, Address.agent(BOB)).content("once")

@@ -946,6 +946,25 @@ class HttpApiTest {
         assertThat(sent.body().get("agent_ids").toString()).isEqualTo("[\"b\"]");
     }
 
+    /**
+     * Regression: an agent's pending count and the swarmbus_inbox_pending gauge counted messages
+     * past their TTL until the agent next received.
+     */
+    @Test
+    void pending_inAnAgentsInfoAndTheGauge_leavesOutMessagesPastTheirTtl() throws Exception {
+        register("a", "b");
+        call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":0,\"ttl_seconds\":0.2}");
+        call("POST", "/api/v1/messages", "{\"from\":\"a\",\"to\":\"b\",\"content\":1}");
+        Thread.sleep(300);
+
+        Reply info = call("GET", "/api/v1/agents/b", null);
+        String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/metrics"))
+                .build(), HttpResponse.BodyHandlers.ofString()).body();
+
+        assertThat(info.body().get("pending").asInt()).as(info.raw().body()).isEqualTo(1);
+        assertThat(metrics).contains("swarmbus_inbox_pending 1.0");
+    }
+
     /** Regression: a repeated broadcast answered without the not_reached its first answer had. */
     @Test
     void aRepeatedBroadcast_answersWithTheNotReachedOfTheFirst() throws Exception {
