@@ -94,6 +94,8 @@ final class Engine implements MessageBus {
     private static final long SNAPSHOT_RETRY_NANOS = TimeUnit.SECONDS.toNanos(10);
     /** How often a full inbox may be searched for messages past their TTL ({@link #isFull}). */
     private static final long STALE_SEARCH_EVERY_MILLIS = 1000;
+    /** Every lease held changes ({@link #withLeasesHeld}): acks and releases, on their hot path, copy no list. */
+    private static final java.util.function.Predicate<DeliveryState> EVERY_LEASE = d -> true;
     private final ExecutorService snapshots = Executors.newSingleThreadExecutor(
             Thread.ofPlatform().name("swarmbus-snapshot").daemon().factory());
     private final AtomicBoolean snapshotQueued = new AtomicBoolean();
@@ -841,12 +843,42 @@ final class Engine implements MessageBus {
     }
 
     /**
+     * The default from now, or the lease's own end if later. Renewing for the lease's own length
+     * was the other choice, but a lease is kept (and journaled, and snapshotted) as a deadline, not
+     * a length: that would take a length in every lease record and snapshot, for a receiver that
+     * can name the length itself. This way a keep-alive sent more often than the default keeps any
+     * lease, whatever length it was taken for, and never takes time away from one; the default from
+     * now alone would cut a 10-minute lease to 30 seconds.
+     */
+    @Override
+    public CompletableFuture<AckResult> renewLeaseAsync(AgentId agent, Collection<MessageId> ids) {
+        long deadline = config.clock().millis() + config.defaultVisibility().toMillis();
+        // Only the leases ending sooner move, and the event names them alone: replay moves the same.
+        return withLeasesHeld(agent, ids, d -> true, d -> d.deadline < deadline,
+                (who, moved) -> new LeaseExtended(who, moved, deadline), d -> extendDelivery(d, deadline));
+    }
+
+    /**
      * Journals {@code event} for the deliveries of {@code ids} that {@code agent} holds a lease on
      * and makes {@code change} to each, which is what applying the event does (without looking
      * each delivery up again); the result lists those and the rest, once durable.
      */
     private CompletableFuture<AckResult> withLeasesHeld(AgentId agent, Collection<MessageId> ids,
             java.util.function.Predicate<DeliveryState> lease,
+            java.util.function.BiFunction<AgentId, long[], Event> event,
+            java.util.function.Consumer<DeliveryState> change) {
+        return withLeasesHeld(agent, ids, lease, EVERY_LEASE, event, change);
+    }
+
+    /**
+     * {@link #withLeasesHeld(AgentId, Collection, java.util.function.Predicate,
+     * java.util.function.BiFunction, java.util.function.Consumer)} for a change that only some of
+     * the leases held need ({@code changes}): the event names those alone, and the result lists
+     * every lease held.
+     */
+    private CompletableFuture<AckResult> withLeasesHeld(AgentId agent, Collection<MessageId> ids,
+            java.util.function.Predicate<DeliveryState> lease,
+            java.util.function.Predicate<DeliveryState> changes,
             java.util.function.BiFunction<AgentId, long[], Event> event,
             java.util.function.Consumer<DeliveryState> change) {
         CompletableFuture<Object> done;
@@ -871,11 +903,13 @@ final class Engine implements MessageBus {
                 }
             }
             AckResult result = new AckResult(List.copyOf(held), List.copyOf(notHeld));
-            if (held.isEmpty()) {
+            List<DeliveryState> changing = changes == EVERY_LEASE ? heldStates
+                    : heldStates.stream().filter(changes).toList();
+            if (changing.isEmpty()) {
                 return CompletableFuture.completedFuture(result);
             }
-            done = commit(event.apply(agent, held.stream().mapToLong(MessageId::value).toArray()), result,
-                    () -> heldStates.forEach(change));
+            done = commit(event.apply(agent, changing.stream().mapToLong(DeliveryState::id).toArray()), result,
+                    () -> changing.forEach(change));
         } finally {
             unlock();
         }

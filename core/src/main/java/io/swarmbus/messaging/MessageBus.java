@@ -170,6 +170,14 @@ public interface MessageBus extends AutoCloseable {
     CompletableFuture<AckResult> extendLeaseAsync(AgentId agent, Collection<MessageId> ids, Duration visibility);
 
     /**
+     * Renews leases still held for a receiver that names no length: each then ends
+     * {@link #defaultVisibility()} from now, or keeps its end if that is later, so a renewal never
+     * shortens a lease. Otherwise as {@link #extendLeaseAsync}: {@link AckResult#acked()} lists
+     * every lease held, moved or not.
+     */
+    CompletableFuture<AckResult> renewLeaseAsync(AgentId agent, Collection<MessageId> ids);
+
+    /**
      * Hands back leased deliveries that never reached their receiver: its connection closed before
      * they could be written. They are ready again at once and the attempt does not count toward
      * {@code max_deliveries}, since nobody saw them. Only the very leases these deliveries were

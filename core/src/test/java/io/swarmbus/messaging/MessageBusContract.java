@@ -356,6 +356,43 @@ abstract class MessageBusContract {
                 .isInstanceOf(SwarmbusException.class);
     }
 
+    /**
+     * Regression: an extend that named no length made every lease end the default from now, and
+     * so cut a lease taken for longer short.
+     */
+    @Test
+    void renewLease_endsALeaseAtLeastTheDefaultFromNow_neverSooner_andSurvivesReopening() {
+        SendResult longLease = send(ALICE, Address.agent(BOB), "long");
+        SendResult shortLease = send(ALICE, Address.agent(BOB), "short");
+        SendResult other = send(ALICE, Address.agent(CAROL), "other");
+        bus.receive(BOB, 1, Duration.ofSeconds(600), Duration.ZERO);
+        bus.receive(BOB, 1, Duration.ofSeconds(10), Duration.ZERO);
+
+        clock.advance(Duration.ofSeconds(5));
+        AckResult renewed = bus.renewLeaseAsync(BOB, List.of(longLease.id(), shortLease.id(), other.id())).join();
+        reopen();
+        clock.advance(Duration.ofSeconds(29));
+        runTimers();
+        assertThat(bus.receive(BOB, 10)).as("at 34 s the short lease holds: 5 s + the 30 s default").isEmpty();
+        clock.advance(Duration.ofSeconds(1));
+        runTimers();
+        Delivery again = bus.receive(BOB, 10).getFirst();
+        bus.ack(BOB, again.id());
+        clock.advance(Duration.ofSeconds(564));
+        runTimers();
+        assertThat(bus.receive(BOB, 10)).as("at 599 s the long lease holds").isEmpty();
+        clock.advance(Duration.ofSeconds(1));
+        runTimers();
+
+        assertThat(renewed.acked()).containsExactly(longLease.id(), shortLease.id());
+        assertThat(renewed.notHeld()).containsExactly(other.id());
+        assertThat(again.id()).isEqualTo(shortLease.id());
+        assertThat(bus.receive(BOB, 10)).singleElement().satisfies(d -> {
+            assertThat(d.id()).isEqualTo(longLease.id());
+            assertThat(d.attempt()).isEqualTo(2);
+        });
+    }
+
     @Test
     void ack_afterLeaseExpired_isLeaseNotHeld() {
         SendResult sent = send(ALICE, Address.agent(BOB), "1");

@@ -359,16 +359,23 @@ final class MessageRoutes {
 
     /**
      * {@code POST /api/v1/agents/{id}/extend}: {@code {"message_ids": [...], "visibility_timeout": s}}
-     * keeps leases a receiver still needs; attempts do not change.
+     * keeps leases a receiver still needs; attempts do not change. Without a length, a lease ends
+     * at least the default from now and never sooner than it did ({@link MessageBus#renewLeaseAsync}).
      */
     void extend(Context ctx, AgentId agent) {
         auth.requireOwner(Auth.principal(ctx), agent);
         RequestBody body = RequestBody.parse(Http.body(ctx));
         List<MessageId> ids = messageIds(body);
-        Duration visibility = Http.secondsParam(ctx, body, "visibility_timeout", bus.maxVisibility())
-                .orElse(bus.defaultVisibility());
-        ctx.future(() -> Http.after(bus.extendLeaseAsync(agent, ids, visibility))
+        Optional<Duration> visibility = Http.secondsParam(ctx, body, "visibility_timeout", bus.maxVisibility());
+        ctx.future(() -> Http.after(extendLeases(bus, agent, ids, visibility))
                 .thenAccept(result -> Http.json(ctx, 200, Views.leaseOutcome("extended", result))));
+    }
+
+    /** Extends leases for {@code visibility} from now, or without it renews them; REST's and the WebSocket's. */
+    static CompletableFuture<io.swarmbus.messaging.AckResult> extendLeases(MessageBus bus, AgentId agent,
+            List<MessageId> ids, Optional<Duration> visibility) {
+        return visibility.map(length -> bus.extendLeaseAsync(agent, ids, length))
+                .orElseGet(() -> bus.renewLeaseAsync(agent, ids));
     }
 
     /** {@code message_ids} (1 to 10,000) or one {@code message_id}, as the ack, nack and extend routes take them. */

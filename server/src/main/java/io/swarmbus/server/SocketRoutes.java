@@ -576,13 +576,13 @@ final class SocketRoutes {
         });
     }
 
-    /** Renews leases for {@code visibility_timeout} from now, as REST's extend. */
+    /** Renews leases for {@code visibility_timeout} from now, or without it as REST's extend does. */
     private void extend(WsContext ctx, Auth.Principal principal, String ref, RequestBody frame) {
         AgentId agent = frame.agent("agent");
         auth.requireOwner(principal, agent);
         List<MessageId> ids = MessageRoutes.messageIds(frame);
-        Duration visibility = seconds(frame, "visibility_timeout").orElse(bus.defaultVisibility());
-        answerWhenDone(ctx, ref, bus.extendLeaseAsync(agent, ids, visibility), result -> {
+        java.util.Optional<Duration> visibility = seconds(frame, "visibility_timeout");
+        answerWhenDone(ctx, ref, MessageRoutes.extendLeases(bus, agent, ids, visibility), result -> {
             Map<String, Object> answer = answer("extended", ref);
             answer.putAll(Views.leaseOutcome("extended", result));
             return answer;

@@ -947,6 +947,28 @@ class HttpApiTest {
     }
 
     /**
+     * Regression: an extend without visibility_timeout made a lease end the default from now, and
+     * so cut a longer one short: here a 30 s lease, to the 0.3 s default.
+     */
+    @Test
+    void extend_withoutALength_neverShortensALease() throws Exception {
+        stop();
+        open(BusConfig.builder(dir).defaultVisibility(Duration.ofMillis(300)));
+        token = call("POST", "/auth/token", "{\"username\":\"tester\",\"password\":\"tester-password\"}")
+                .body().get("access_token").asText();
+        register("a", "b");
+        String id = sendFromAToB(1).getFirst();
+        call("POST", "/api/v1/agents/b/receive?visibility_timeout=30", null);
+
+        Reply extended = call("POST", "/api/v1/agents/b/extend", "{\"message_ids\":[\"" + id + "\"]}");
+        Thread.sleep(700);
+
+        assertThat(extended.body().get("extended").toString()).isEqualTo("[\"" + id + "\"]");
+        assertThat(call("POST", "/api/v1/agents/b/receive", null).body().get("count").asInt())
+                .as("still leased").isZero();
+    }
+
+    /**
      * Regression: an agent's pending count and the swarmbus_inbox_pending gauge counted messages
      * past their TTL until the agent next received.
      */

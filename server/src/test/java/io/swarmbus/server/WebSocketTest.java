@@ -574,6 +574,32 @@ class WebSocketTest {
         assertThat(allFull.toString()).doesNotContain("bobs-full");
     }
 
+    /**
+     * Regression: an extend without visibility_timeout made a lease end the default from now, and
+     * so cut a longer one short: here a 30 s lease, to the 0.3 s default, and redelivered it.
+     */
+    @Test
+    void anExtendWithoutALength_neverShortensALease_asOverRest() throws Exception {
+        stop();
+        bus = MessageBus.open(BusConfig.builder(dir).defaultVisibility(java.time.Duration.ofMillis(300)).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        Frames frames = new Frames();
+        WebSocket socket = connectAsTeam(frames, "producer", "consumer");
+        socket.sendText("{\"op\":\"send\",\"message\":{\"from\":\"producer\",\"to\":\"consumer\",\"content\":1}}",
+                true).join();
+        assertThat(frames.next().get("op").asText()).isEqualTo("sent");
+        socket.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"visibility_timeout\":30}", true).join();
+        expectSubscribed(frames, "consumer");
+        String id = frames.next().get("delivery").get("id").asText();
+
+        socket.sendText("{\"op\":\"extend\",\"ref\":\"e\",\"agent\":\"consumer\",\"message_id\":\"" + id + "\"}",
+                true).join();
+
+        assertThat(frames.next().get("extended")).extracting(JsonNode::asText).containsExactly(id);
+        assertThat(frames.received.poll(700, TimeUnit.MILLISECONDS)).as("no redelivery: still leased").isNull();
+        socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
+    }
+
     @Test
     void aConsumer_extendsAndGivesBackLeasesOnTheSocket_asOverRest() throws Exception {
         Frames frames = new Frames();
