@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A typed client for the Swarmbus HTTP API. Thread-safe; one per process is enough.
@@ -37,6 +38,13 @@ import java.util.UUID;
  * refused or times out, and on 429 (after its {@code Retry-After}, if that is at most 10 s) and 503. Sends carry an idempotency key (a
  * batch, one per message; a body with its own {@code idempotency_key}, that one), so a retried send is
  * stored once. {@link #close} lets go of the client's connections.
+ *
+ * <p>A client made by {@link #login} keeps the credentials: when a call is answered 401 (its token
+ * expired, or the server no longer takes it) it signs in again, once for all the threads that were
+ * refused the same token, and repeats the call once; a second 401 is thrown. Repeating is safe
+ * because a 401 comes before the server does anything (a receive refused at the end of its wait
+ * hands back what it leased; its acks, repeated, are answered {@code not_held}). A client made by
+ * {@link #withToken} has no credentials and throws the 401.
  */
 public final class SwarmbusClient implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -45,29 +53,42 @@ public final class SwarmbusClient implements AutoCloseable {
     static final long MAX_RETRY_AFTER_MILLIS = 10_000;
 
     private final String base;
-    private final String token;
+    /** The body of {@code POST /auth/token} to sign in again with; null for a client given a token. */
+    private final ObjectNode credentials;
+    /** Held while signing in again, so that threads refused the same token sign in once between them. */
+    private final ReentrantLock signingIn = new ReentrantLock(); // not synchronized: that pins a virtual thread on 21
+    private volatile String token;
     private final HttpClient http;
 
-    private SwarmbusClient(String base, String token) {
-        this(base, token, Duration.ofSeconds(5));
+    SwarmbusClient(String base, String token, Duration connectTimeout) {
+        this(base, token, null, connectTimeout);
     }
 
-    SwarmbusClient(String base, String token, Duration connectTimeout) {
+    private SwarmbusClient(String base, String token, ObjectNode credentials, Duration connectTimeout) {
         this.base = base.replaceAll("/+$", "");
         this.token = token;
+        this.credentials = credentials;
         this.http = HttpClient.newBuilder().connectTimeout(connectTimeout).build();
     }
 
-    /** A client that authenticates with {@code token}. */
+    /** A client that authenticates with {@code token}, and throws the 401 once the server refuses it. */
     public static SwarmbusClient withToken(String baseUrl, String token) {
-        return new SwarmbusClient(baseUrl, token);
+        return new SwarmbusClient(baseUrl, token, Duration.ofSeconds(5));
     }
 
-    /** Logs in as {@code username} and returns a client with the token. */
+    /**
+     * Logs in as {@code username} and returns a client with the token, which signs in again when
+     * the token expires (see above).
+     */
     public static SwarmbusClient login(String baseUrl, String username, String password) {
-        ObjectNode body = JSON.createObjectNode().put("username", username).put("password", password);
-        try (SwarmbusClient anonymous = new SwarmbusClient(baseUrl, null)) {
-            return new SwarmbusClient(baseUrl, anonymous.call("POST", "/auth/token", body).path("access_token").asText());
+        ObjectNode credentials = JSON.createObjectNode().put("username", username).put("password", password);
+        SwarmbusClient client = new SwarmbusClient(baseUrl, null, credentials, Duration.ofSeconds(5));
+        try {
+            client.token = client.signIn();
+            return client;
+        } catch (RuntimeException e) {
+            client.close();
+            throw e;
         }
     }
 
@@ -392,18 +413,46 @@ public final class SwarmbusClient implements AutoCloseable {
     }
 
     private JsonNode call(String method, String path, JsonNode body, String idempotencyKey, Duration timeout) {
+        return call(method, path, body, idempotencyKey, timeout, true);
+    }
+
+    /** A new token for the credentials, asked for without one. */
+    private String signIn() {
+        return call("POST", "/auth/token", credentials, null, Duration.ofSeconds(30), false).path("access_token").asText();
+    }
+
+    /**
+     * Signs in again unless another thread already has since {@code refused} was refused; returns
+     * the token to repeat the call with. A failure to sign in is thrown to the caller.
+     */
+    private String signInAgain(String refused) {
+        signingIn.lock();
+        try {
+            if (refused.equals(token)) {
+                token = signIn();
+            }
+            return token;
+        } finally {
+            signingIn.unlock();
+        }
+    }
+
+    private JsonNode call(String method, String path, JsonNode body, String idempotencyKey, Duration timeout,
+            boolean authorized) {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path)).timeout(timeout)
                 .header("Content-Type", "application/json")
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                         : HttpRequest.BodyPublishers.ofString(write(body)));
-        if (token != null) {
-            request.header("Authorization", "Bearer " + token);
-        }
         if (idempotencyKey != null) {
             request.header("Idempotency-Key", idempotencyKey);
         }
+        String sent = authorized ? token : null;
+        boolean signedInAgain = false;
         long backoff = 100;
         for (int attempt = 1; ; attempt++) {
+            if (sent != null) {
+                request.setHeader("Authorization", "Bearer " + sent);
+            }
             HttpResponse<String> response;
             try {
                 response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
@@ -428,6 +477,12 @@ public final class SwarmbusClient implements AutoCloseable {
                 }
                 // Longer than a caller would wait unawares, such as a rate limit's whole minute
                 // or a proxy's hour: the error goes to the caller, who can choose to wait.
+            }
+            if (status == 401 && sent != null && credentials != null && !signedInAgain) {
+                // Refused before anything was done (see the class comment): safe to repeat, once.
+                sent = signInAgain(sent);
+                signedInAgain = true;
+                continue;
             }
             JsonNode json = read(response.body());
             if (status >= 400) {

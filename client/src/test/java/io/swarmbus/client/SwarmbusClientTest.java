@@ -292,4 +292,75 @@ class SwarmbusClientTest {
         assertThatThrownBy(() -> client.agent("a")).as("closed").isInstanceOfSatisfying(SwarmbusApiException.class,
                 e -> assertThat(e.code()).isEqualTo("unreachable"));
     }
+
+    /** Restarts the server with tokens that live {@code lifetime}. */
+    void restartWithTokensLiving(Duration lifetime) {
+        stop();
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 2L << 20, true,
+                java.util.Optional.empty(), lifetime, 300, java.util.Optional.of("admin-password-for-tests")));
+    }
+
+    /** Regression: a client kept its first token, and every call failed 401 once it expired. */
+    @Test
+    void aLoggedInClient_signsInAgainOnce_whenItsTokenExpires_forAllItsThreads() throws Exception {
+        restartWithTokensLiving(Duration.ofSeconds(2));
+        AtomicInteger signIns = new AtomicInteger();
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://127.0.0.1:" + server.port(), (exchange, forward) -> {
+                    if (exchange.getRequestURI().getPath().equals("/auth/token")) {
+                        signIns.incrementAndGet();
+                    }
+                    ForwardingProxy.reply(exchange, forward.send());
+                });
+                SwarmbusClient renewing = SwarmbusClient.login(proxy.url(), "team", "team-password")) {
+            String firstToken = renewing.call("POST", "/auth/token", SwarmbusClient.JSON.createObjectNode()
+                    .put("username", "team").put("password", "team-password")).path("access_token").asText();
+            signIns.set(1);
+            renewing.registerAgent("long-lived", "worker", List.of(), 1, Map.of());
+            Thread.sleep(2_100); // both tokens have expired
+            SwarmbusClient fixed = SwarmbusClient.withToken(proxy.url(), firstToken);
+            assertThatThrownBy(() -> fixed.agent("long-lived")).as("a fixed token is not renewed")
+                    .isInstanceOfSatisfying(SwarmbusApiException.class, e -> assertThat(e.status()).isEqualTo(401));
+
+            java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+            List<java.util.concurrent.Future<String>> calls = new java.util.ArrayList<>();
+            try (var threads = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+                for (int i = 0; i < 8; i++) {
+                    calls.add(threads.submit(() -> {
+                        go.await();
+                        return renewing.agent("long-lived").agentId();
+                    }));
+                }
+                go.countDown();
+                for (var call : calls) {
+                    assertThat(call.get()).isEqualTo("long-lived");
+                }
+            }
+            assertThat(signIns.get()).as("signed in again once, for all eight").isEqualTo(2);
+        }
+    }
+
+    @Test
+    void aCallRefusedAgainAfterSigningInAgain_throwsTheSecond401() throws Exception {
+        AtomicInteger signIns = new AtomicInteger();
+        AtomicInteger asked = new AtomicInteger();
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://127.0.0.1:" + server.port(), (exchange, forward) -> {
+                    String path = exchange.getRequestURI().getPath();
+                    if (path.equals("/auth/token")) {
+                        signIns.incrementAndGet();
+                    } else if (path.equals("/api/v1/agents/a")) {
+                        asked.incrementAndGet();
+                        ForwardingProxy.reply(exchange, 401, "{\"error\":\"unauthenticated\",\"message\":\"no\"}"
+                                .getBytes(StandardCharsets.UTF_8));
+                        return;
+                    }
+                    ForwardingProxy.reply(exchange, forward.send());
+                });
+                SwarmbusClient refused = SwarmbusClient.login(proxy.url(), "team", "team-password")) {
+            assertThatThrownBy(() -> refused.agent("a")).isInstanceOfSatisfying(SwarmbusApiException.class,
+                    e -> assertThat(e.status()).isEqualTo(401));
+            assertThat(asked.get()).as("the call, then once more").isEqualTo(2);
+            assertThat(signIns.get()).as("the login, then once more").isEqualTo(2);
+        }
+    }
 }
