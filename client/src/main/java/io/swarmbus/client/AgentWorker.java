@@ -12,13 +12,17 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Runs an agent: registers it, heartbeats, receives its {@code task_request} messages, runs a
  * handler for each (at most {@code maxConcurrentTasks} at once, each on its own virtual thread),
  * reports the result or the failure, and acks the request once reported. A {@code task_cancel}
- * interrupts the task's handler. {@link #close} stops taking tasks, lets running ones finish
- * (up to a grace period), and tells the server the agent is going offline.
+ * interrupts the task's handler. A request that comes while every slot is busy is held, its lease
+ * renewed, and started when a slot frees; one more beyond that is given back (nacked) to come again
+ * a second later, and each give-back counts as a delivery attempt. {@link #close} gives a held
+ * request back at once, for another agent, stops taking tasks, lets running ones finish (up to a
+ * grace period), and tells the server the agent is going offline.
  *
  * <pre>{@code
  * try (AgentWorker worker = AgentWorker.builder(client, "py-worker-1")
@@ -97,6 +101,12 @@ public final class AgentWorker implements AutoCloseable {
     /** The threads of handlers still running; a task leaves it once its handler returns (see {@link #run}). */
     private final Map<String, Thread> handlers = new ConcurrentHashMap<>();
     private final Map<String, TaskContext> contexts = new ConcurrentHashMap<>();
+    /**
+     * The one request held for the next free slot, rather than nacked: every nack counts as a
+     * delivery attempt, and a request nacked each second while slots stay busy would be
+     * dead-lettered. Its context is in {@link #contexts} and its message in {@link #requests}.
+     */
+    private final AtomicReference<Held> held = new AtomicReference<>();
     private final ScheduledExecutorService heartbeats;
     private final Thread receiver;
 
@@ -172,25 +182,29 @@ public final class AgentWorker implements AutoCloseable {
             case "task_request" -> {
                 TaskContext task = new TaskContext(client, agentId, delivery.content());
                 if (contexts.containsKey(task.taskId())) {
-                    return; // a redelivery of a task still running here; the first run acks it
+                    return; // a redelivery of a task running or held here; the first run acks it
                 }
-                if (!free.tryAcquire()) {
-                    // no slot now: again shortly
+                if (free.tryAcquire()) {
+                    start(task, delivery);
+                } else if (running.get() && held.compareAndSet(null, new Held(task, delivery))) {
+                    contexts.put(task.taskId(), task);
+                    requests.put(task.taskId(), delivery.id()); // renewed with the running tasks' requests
+                    startHeld(); // a slot may have freed since tryAcquire, its task's end finding nothing held
+                } else {
+                    // no slot now, and one request already waits for the next: again shortly
                     settle("nack", () -> client.nack(agentId, delivery.id(), Duration.ofSeconds(1)));
-                    return;
                 }
-                contexts.put(task.taskId(), task);
-                requests.put(task.taskId(), delivery.id());
-                Thread thread = Thread.ofVirtual().name("swarmbus-task-" + task.taskId())
-                        .unstarted(() -> run(task, delivery));
-                handlers.put(task.taskId(), thread); // before it starts, or a quick task would leave its entry behind
-                thread.start();
             }
             case "task_cancel" -> {
                 String taskId = delivery.content().path("task_id").asText();
                 TaskContext task = contexts.get(taskId);
                 if (task != null) {
-                    task.cancelled.set(true);
+                    task.cancelled.set(true); // first: a held task started meanwhile then skips its handler
+                }
+                Held waiting = held.get();
+                if (waiting != null && waiting.task() == task && held.compareAndSet(waiting, null)) {
+                    forget(taskId);
+                    settle("ack", () -> client.ack(agentId, List.of(waiting.delivery().id())));
                 }
                 interruptHandler(taskId);
                 settle("ack", () -> client.ack(agentId, List.of(delivery.id())));
@@ -199,9 +213,40 @@ public final class AgentWorker implements AutoCloseable {
         }
     }
 
+    /** Runs {@code task} on a slot already taken for it. */
+    private void start(TaskContext task, Delivery delivery) {
+        contexts.put(task.taskId(), task);
+        requests.put(task.taskId(), delivery.id());
+        Thread thread = Thread.ofVirtual().name("swarmbus-task-" + task.taskId())
+                .unstarted(() -> run(task, delivery));
+        handlers.put(task.taskId(), thread); // before it starts, or a quick task would leave its entry behind
+        thread.start();
+    }
+
+    /**
+     * Starts the held request if a slot is free. Called when a request is held and when a slot
+     * frees, so that whichever comes second finds the other; the swap lets only one caller have it.
+     */
+    private void startHeld() {
+        while (running.get() && held.get() != null && free.tryAcquire()) {
+            Held next = held.getAndSet(null);
+            if (next == null) {
+                free.release(); // taken meanwhile (by a cancel, or another freed slot)
+            } else {
+                start(next.task(), next.delivery());
+            }
+        }
+    }
+
+    private void forget(String taskId) {
+        contexts.remove(taskId);
+        requests.remove(taskId);
+    }
+
     private void run(TaskContext task, Delivery delivery) {
         try {
-            Runnable outcome = handle(task);
+            // A held task cancelled as it started: nothing to report (see report), only the ack.
+            Runnable outcome = task.isCancelled() ? () -> { } : handle(task);
             // Out of reach of interrupts before reporting: one that cut the report or the ack short
             // would leave the request to come back and run again.
             handlers.remove(task.taskId());
@@ -209,9 +254,9 @@ public final class AgentWorker implements AutoCloseable {
             report(task, outcome, delivery);
         } finally {
             handlers.remove(task.taskId());
-            contexts.remove(task.taskId());
-            requests.remove(task.taskId());
+            forget(task.taskId());
             free.release();
+            startHeld();
         }
     }
 
@@ -284,6 +329,11 @@ public final class AgentWorker implements AutoCloseable {
         receiver.interrupt();
         try {
             receiver.join(Duration.ofSeconds(5));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        giveBackHeld(); // once the receiver is done, so that it holds no other after this
+        try {
             if (!free.tryAcquire(slots, grace.toMillis(), TimeUnit.MILLISECONDS)) {
                 handlers.keySet().forEach(this::interruptHandler);
             }
@@ -297,6 +347,18 @@ public final class AgentWorker implements AutoCloseable {
             LOG.log(System.Logger.Level.DEBUG, "could not say goodbye: " + e.getMessage());
         }
     }
+
+    /** Gives the held request back with no delay, for another agent to take at once. */
+    private void giveBackHeld() {
+        Held waiting = held.getAndSet(null);
+        if (waiting != null) {
+            forget(waiting.task().taskId());
+            settle("nack", () -> client.nack(agentId, waiting.delivery().id(), Duration.ZERO));
+        }
+    }
+
+    /** A request waiting for a slot, and the context it will run with. */
+    private record Held(TaskContext task, Delivery delivery) {}
 
     private static void sleep(Duration duration) {
         try {

@@ -2,6 +2,7 @@ package io.swarmbus.client;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.swarmbus.client.Types.Task;
 import io.swarmbus.messaging.BusConfig;
@@ -360,5 +361,100 @@ class AgentWorkerTest {
         }
         assertThat(done.values()).as("tasks per worker: " + done).hasSize(4)
                 .allSatisfy(n -> assertThat(n).isBetween(225, 275));
+    }
+
+    /**
+     * Sends {@code to} a task_request for {@code taskId} as the server's task coordinator does, so
+     * that a test can fill a worker's slots without waiting for the coordinator to pick it.
+     */
+    String request(String to, String taskId) {
+        return client.send("boss", to, "task_request", Map.of("task_id", taskId, "type", "direct",
+                "parameters", Map.of(), "attempt", 1), "medium").messageId();
+    }
+
+    JsonNode delivery(String messageId) {
+        return client.message(messageId).path("deliveries").path(0);
+    }
+
+    void awaitDelivery(String messageId, String status) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!delivery(messageId).path("status").asText().equals(status) && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertThat(delivery(messageId).path("status").asText()).isEqualTo(status);
+    }
+
+    /** A one-slot worker that holds the task "first" until {@code release}, noting each task it runs. */
+    AgentWorker busyWorker(String id, List<String> ran, CountDownLatch started, CountDownLatch release) {
+        AgentWorker worker = AgentWorker.builder(client, id).maxConcurrentTasks(1).leaseDuration(Duration.ofSeconds(1))
+                .heartbeatInterval(Duration.ofMillis(300)).shutdownGrace(Duration.ofSeconds(5)).handler(t -> {
+                    ran.add(t.taskId());
+                    if (t.taskId().equals("first")) {
+                        started.countDown();
+                        release.await();
+                    }
+                    return null;
+                }).start();
+        workers.add(worker);
+        return worker;
+    }
+
+    /**
+     * Regression: a request that came while every slot was busy was nacked each second, each nack
+     * a delivery attempt, so that one waiting long enough was dead-lettered.
+     */
+    @Test
+    void aRequestThatComesWhileEverySlotIsBusy_isHeldLeased_andRunsWhenASlotFrees() throws Exception {
+        List<String> ran = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch started = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        busyWorker("full", ran, started, release);
+        request("full", "first");
+        assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+
+        String second = request("full", "second");
+        awaitDelivery(second, "leased");
+        String third = request("full", "third");
+        Thread.sleep(2_500); // more than two leases of a second: renewed, not given back
+
+        assertThat(delivery(second).path("attempts").asInt()).as("held, not nacked").isEqualTo(1);
+        assertThat(delivery(second).path("status").asText()).isEqualTo("leased");
+        assertThat(delivery(third).path("attempts").asInt()).as("one held already: nacked").isGreaterThan(1);
+        release.countDown();
+        awaitDelivery(second, "acked");
+        awaitDelivery(third, "acked");
+        assertThat(ran).containsExactly("first", "second", "third");
+        assertThat(delivery(second).path("attempts").asInt()).isEqualTo(1);
+    }
+
+    @Test
+    void aHeldRequest_isDroppedOnItsCancel_andGivenBackAtOnceOnClose() throws Exception {
+        List<String> ran = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch started = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AgentWorker worker = busyWorker("full", ran, started, release);
+        request("full", "first");
+        assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+        String cancelled = request("full", "cancelled");
+        awaitDelivery(cancelled, "leased");
+
+        String cancel = client.send("boss", "full", "task_cancel", Map.of("task_id", "cancelled"), "medium").messageId();
+
+        awaitDelivery(cancel, "acked");
+        awaitDelivery(cancelled, "acked");
+        String givenBack = request("full", "given-back");
+        awaitDelivery(givenBack, "leased");
+        Thread.sleep(100); // held, as it is leased: the worker no longer receives once closed
+        Thread closer = Thread.ofVirtual().start(worker::close);
+        List<Types.Delivery> again = List.of();
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (again.isEmpty() && System.nanoTime() < deadline) {
+            again = client.receive("full", 1, Duration.ofMillis(200), Duration.ofSeconds(30));
+        }
+        release.countDown();
+        closer.join();
+
+        assertThat(again).extracting(Types.Delivery::id).containsExactly(givenBack);
+        assertThat(ran).containsExactly("first");
     }
 }
