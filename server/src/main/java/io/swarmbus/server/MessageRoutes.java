@@ -26,9 +26,16 @@ import java.util.stream.Stream;
 
 /** Sending, receiving, acking, history and dead letters over HTTP. */
 final class MessageRoutes {
+    /**
+     * The names of a message's sender: ours, the "Swarms DB" seed's and the "Agent Communication
+     * System" seed's ({@code AgentMessage.from_agent}), so either seed's bodies send unchanged.
+     */
+    static final String[] SENDER_FIELDS = {"from", "sender_id", "from_agent"};
+    /** The names of a direct message's recipient, as {@link #SENDER_FIELDS}. */
+    private static final String[] RECIPIENT_FIELDS = {"to", "receiver_id", "to_agent"};
     /** The fields that say where a message goes, on {@code POST /api/v1/messages}. */
-    private static final List<String> ADDRESS_FIELDS = List.of("to", "receiver_id", "group", "group_name", "topic",
-            "broadcast");
+    private static final List<String> ADDRESS_FIELDS = List.of("to", "receiver_id", "to_agent", "group", "group_name",
+            "topic", "broadcast");
     /** Paths a GET reaches as a message id that are routes of their own, for POST only. */
     private static final java.util.Set<String> POST_ONLY = java.util.Set.of("/api/v1/messages/batch",
             "/api/v1/messages/broadcast", "/messages/broadcast");
@@ -106,7 +113,7 @@ final class MessageRoutes {
         Optional<String> role = body.optionalText("role").map(r -> r.trim().toLowerCase(java.util.Locale.ROOT));
         java.util.Set<String> capability = io.swarmbus.registry.AgentProfile.validCapabilities(
                 body.optionalText("capability").map(java.util.Set::of).orElse(java.util.Set.of()), "capability");
-        AgentId from = body.firstPresent("from", "sender_id").map(body::agent).orElseGet(() -> AgentId.of(principal.name()));
+        AgentId from = body.firstPresent(SENDER_FIELDS).map(body::agent).orElseGet(() -> AgentId.of(principal.name()));
         List<AgentId> targets = registry.find(principal.admin() ? Optional.empty() : Optional.of(principal.name()),
                 capability, java.util.Set.of(), false, Integer.MAX_VALUE).stream()
                 .filter(agent -> role.isEmpty() || agent.profile().role().equals(role.get()))
@@ -219,7 +226,7 @@ final class MessageRoutes {
     /** Builds the request; the sender defaults to the caller's own agent and must be owned by it. */
     private SendRequest request(Context ctx, RequestBody body, Address to) {
         Auth.Principal principal = Auth.principal(ctx);
-        AgentId from = body.firstPresent("from", "sender_id").map(body::agent).orElseGet(() -> AgentId.of(principal.name()));
+        AgentId from = body.firstPresent(SENDER_FIELDS).map(body::agent).orElseGet(() -> AgentId.of(principal.name()));
         auth.requireMaySend(principal, from, to);
         return request(body, from, to, idempotencyKey(ctx.header("Idempotency-Key"), body).orElse(null),
                 ctx.header("traceparent"));
@@ -323,10 +330,13 @@ final class MessageRoutes {
         return Optional.ofNullable(header).or(() -> field);
     }
 
-    /** Exactly one of {@code to} (or the seed's {@code receiver_id}), {@code group}, {@code topic}, {@code broadcast}. */
+    /**
+     * Exactly one of {@code to} (or the seeds' {@code receiver_id}, {@code to_agent}), {@code group},
+     * {@code topic}, {@code broadcast}.
+     */
     static Address addressOf(RequestBody body) {
         List<Address> given = new ArrayList<>();
-        body.firstPresent("to", "receiver_id").ifPresent(field -> given.add(Address.agent(body.agent(field))));
+        body.firstPresent(RECIPIENT_FIELDS).ifPresent(field -> given.add(Address.agent(body.agent(field))));
         body.firstPresent("group", "group_name").ifPresent(field -> given.add(RequestBody.from(field,
                 () -> Address.group(body.text(field)))));
         body.optionalText("topic").ifPresent(topic -> given.add(Address.topic(topic)));
@@ -340,7 +350,7 @@ final class MessageRoutes {
             given.add(Address.broadcast());
         }
         if (given.size() != 1) {
-            throw SwarmbusException.invalid("to", "give exactly one of 'to' (or 'receiver_id'), 'group', 'topic' "
+            throw SwarmbusException.invalid("to", "give exactly one of 'to' (or 'receiver_id' or 'to_agent'), 'group', 'topic' "
                     + "or \"broadcast\": true; got " + given.size());
         }
         return given.getFirst();

@@ -266,7 +266,7 @@ final class SocketRoutes {
     }
 
     private SendRequest request(Auth.Principal principal, RequestBody message) {
-        AgentId from = message.firstPresent("from", "sender_id").map(message::agent)
+        AgentId from = message.firstPresent(MessageRoutes.SENDER_FIELDS).map(message::agent)
                 .orElseGet(() -> AgentId.of(principal.name()));
         Address to = MessageRoutes.addressOf(message);
         auth.requireMaySend(principal, from, to);

@@ -118,4 +118,56 @@ class SeedWalkthroughTest {
                 .get("deliveries").get(0).get("status").asText()).isEqualTo("acked");
         assertThat(curl("GET", "/agents/agent2/messages", agent2, null, "", 200).get("count").asInt()).isEqualTo(2);
     }
+
+    /**
+     * The "Agent Communication System" seed's {@code AgentMessage}, as its {@code to_json} writes it:
+     * sender and recipient are {@code from_agent} and {@code to_agent}. They are another name for
+     * {@code from} and {@code to} wherever those are read; a body naming two different senders or
+     * recipients is refused naming both rather than one being dropped unread.
+     */
+    @Test
+    void theAgentCommunicationSeedsMessage_sendsWithFromAgentAndToAgent() throws Exception {
+        String sender = token("agent_001");
+        String receiver = token("agent_002");
+        for (String[] agent : new String[][] {{"agent_001", sender}, {"agent_002", receiver}}) {
+            curl("POST", "/agents/register", agent[1], "application/json", "{\"agent_id\":\"" + agent[0] + "\"}", 201);
+        }
+        String message = """
+                {"message_id": "m-1", "from_agent": "agent_001", "to_agent": "agent_002",
+                 "message_type": "task_assignment", "content": {"task": "process_data"}, "priority": "high",
+                 "timestamp": "2024-01-15T10:31:00"}""";
+        for (String path : new String[] {"/messages", "/api/v1/messages"}) {
+            curl("POST", path, sender, "application/json", message, 201);
+        }
+        JsonNode inbox = curl("POST", "/agents/receive", receiver, "application/x-www-form-urlencoded",
+                "max_messages=10", 200).get("messages");
+        assertThat(inbox).hasSize(2);
+        for (JsonNode received : inbox) {
+            assertThat(received.get("from").asText()).isEqualTo("agent_001");
+            assertThat(received.get("to").asText()).isEqualTo("agent_002");
+            assertThat(received.get("type").asText()).isEqualTo("task_assignment");
+            assertThat(received.at("/content/task").asText()).isEqualTo("process_data");
+        }
+
+        JsonNode twoSenders = curl("POST", "/messages", sender, "application/json",
+                "{\"from\":\"agent_001\",\"from_agent\":\"agent_002\",\"to_agent\":\"agent_002\",\"content\":1}", 400);
+        assertThat(twoSenders.get("field").asText()).isEqualTo("from_agent");
+        assertThat(twoSenders.get("message").asText()).contains("'from'").contains("'from_agent'");
+        JsonNode twoRecipients = curl("POST", "/api/v1/messages", sender, "application/json",
+                "{\"from_agent\":\"agent_001\",\"to\":\"agent_001\",\"to_agent\":\"agent_002\",\"content\":1}", 400);
+        assertThat(twoRecipients.get("field").asText()).isEqualTo("to_agent");
+        assertThat(twoRecipients.get("message").asText()).contains("'to'").contains("'to_agent'");
+        JsonNode seedTwoRecipients = curl("POST", "/messages", sender, "application/json",
+                "{\"receiver_id\":\"agent_001\",\"to_agent\":\"agent_002\",\"content\":1}", 400);
+        assertThat(seedTwoRecipients.get("message").asText()).contains("'receiver_id'").contains("'to_agent'");
+        JsonNode toAGroup = curl("POST", "/groups/message", sender, "application/json",
+                "{\"group_name\":\"g\",\"to_agent\":\"agent_002\",\"content\":1}", 400);
+        assertThat(toAGroup.get("field").asText()).as("the route sends to its group, not to to_agent")
+                .isEqualTo("to_agent");
+        JsonNode nowhere = curl("POST", "/messages", sender, "application/json",
+                "{\"from_agent\":\"agent_001\",\"content\":1}", 400);
+        assertThat(nowhere.get("message").asText()).contains("'to_agent'");
+        assertThat(curl("GET", "/agents/agent_002/messages", receiver, null, "", 200).get("count").asInt())
+                .as("nothing refused was sent").isEqualTo(2);
+    }
 }
