@@ -673,7 +673,9 @@ public final class HttpServer implements AutoCloseable {
 
     static void error(Context ctx, SwarmbusException e) {
         ErrorAnswer answer = ErrorAnswer.of(ctx.path(), e);
-        if (answer.retryAfter() && ctx.res().getHeader("Retry-After") == null) {
+        if (e instanceof RetryLater later) {
+            ctx.header("Retry-After", Long.toString(later.seconds()));
+        } else if (answer.retryAfter() && ctx.res().getHeader("Retry-After") == null) {
             ctx.header("Retry-After", "1");
         }
         Http.json(ctx, answer.status(), answer.body());

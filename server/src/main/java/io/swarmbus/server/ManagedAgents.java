@@ -105,7 +105,10 @@ final class ManagedAgents implements AutoCloseable {
         this.scaler = Thread.ofVirtual().name("swarmbus-managed-scaler").start(this::scaleLoop);
     }
 
-    /** Creates a pool and starts its replicas; 409 if the name is taken, 400 if no backend serves the model. */
+    /**
+     * Creates a pool and starts its replicas; 409 if the name is taken, 400 if no backend serves the
+     * model, 503 while a backend that may serve it has not said what it serves.
+     */
     ObjectNode create(ManagedTemplate template) {
         requireServed(template.model());
         ManagedPool pool = new ManagedPool(template, callsPerTask);
@@ -304,14 +307,25 @@ final class ManagedAgents implements AutoCloseable {
         gone.ifPresent(agent -> audit.agentDeleted(id, agent.profile().owner()));
     }
 
+    /**
+     * Refuses a model the gateway would refuse, as it would: a backend given by URL that has not
+     * answered {@code /v1/models} yet (down since the server started, say) may serve it, so until
+     * every backend's models are known that is 503 with the gateway's message and Retry-After, for
+     * the client to try again; only then is a model no backend lists a 400.
+     */
     private void requireServed(String model) {
         if (gateway.backends().isEmpty()) {
             throw SwarmbusException.invalid("model", "no LLM backend is configured; managed agents call the gateway "
                     + "(see docs/llm-gateway.md)");
         }
-        Set<String> served = gateway.models();
-        if (!served.isEmpty() && !served.contains(model)) {
-            throw SwarmbusException.invalid("model", "no LLM backend serves model '" + model + "'; served: " + served);
+        try {
+            gateway.model(model);
+        } catch (LlmGateway.Refused refused) {
+            if (refused.status() == 503) {
+                throw new RetryLater(refused.getMessage(), refused.retryAfterSeconds());
+            }
+            throw SwarmbusException.invalid("model", "no LLM backend serves model '" + model + "'; served: "
+                    + gateway.models());
         }
     }
 

@@ -48,8 +48,11 @@ class ManagedAgentsTest {
     }
 
     void start(String backendUrl, BusConfig config) throws Exception {
+        start(GatewaySettings.of(List.of(BackendSpec.ofUrl(backendUrl, 16)), "least_outstanding"), config);
+    }
+
+    void start(GatewaySettings llm, BusConfig config) throws Exception {
         bus = MessageBus.open(config);
-        GatewaySettings llm = GatewaySettings.of(List.of(BackendSpec.ofUrl(backendUrl, 16)), "least_outstanding");
         ServerSettings settings = ServerSettings.forTests(dir).withLlm(llm);
         server = HttpServer.start(bus, settings);
         api = new TestApi(server);
@@ -380,6 +383,60 @@ class ManagedAgentsTest {
         assertThat(cli("managed", "create", "--name", "x", "--model", "m", "--replicas", "many"))
                 .startsWith("2 ").contains("--replicas must be a whole number");
         assertThat(cli("managed", "delete", "--name", "ops")).isEqualTo("0 deleted ops");
+    }
+
+    /**
+     * Regression: with a backend down since the server started, a pool for a model only it serves
+     * was refused 400, as if no backend served it, while the gateway answers a call for that model
+     * 503 until the backend says what it serves. Creation now answers as the gateway does, and a
+     * model is a 400 only once every backend's models are known.
+     */
+    @Test
+    void aPoolForAModelOfABackendDownAtStart_is503WithRetryAfter_until400OrCreated() throws Exception {
+        LlmSimServer up = sim("model", "m", "overhead-ms", "1", "decode-rate", "0");
+        int latePort;
+        try (java.net.ServerSocket reserved = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            latePort = reserved.getLocalPort(); // free, and refusing connections once closed
+        }
+        start(GatewaySettings.of(List.of(BackendSpec.ofUrl("http://127.0.0.1:" + up.port() + "/v1", 16),
+                BackendSpec.ofUrl("http://127.0.0.1:" + latePort + "/v1", 16)), "least_outstanding")
+                .withHealthInterval(Duration.ofMillis(200)), BusConfig.builder(dir).build());
+
+        for (String model : List.of("late", "huge")) {
+            java.net.http.HttpResponse<String> refused = createRaw("{\"name\":\"early\",\"model\":\"" + model + "\"}");
+            assertThat(refused.statusCode()).as(refused.body()).isEqualTo(503);
+            JsonNode error = RequestBody.MAPPER.readTree(refused.body());
+            assertThat(error.get("error").asText()).isEqualTo("unavailable");
+            assertThat(error.get("message").asText()).contains("no backend is available yet for model '" + model + "'")
+                    .contains("127.0.0.1:" + latePort);
+            assertThat(refused.headers().firstValue("Retry-After")).hasValue("1");
+        }
+        assertThat(call("GET", "/api/v1/managed-agents/early", null).status()).as("nothing was created").isEqualTo(404);
+        assertThat(call("POST", "/api/v1/managed-agents", "{\"name\":\"now\",\"model\":\"m\"}").status())
+                .as("a model a known backend serves").isEqualTo(201);
+
+        backends.add(LlmSimServer.start(SimSettings.defaults().with(Map.of("model", "late", "overhead-ms", "1",
+                "decode-rate", "0")), "127.0.0.1", latePort));
+        Reply created = call("POST", "/api/v1/managed-agents", "{\"name\":\"late\",\"model\":\"late\"}");
+        for (long deadline = System.nanoTime() + 5_000_000_000L; created.status() == 503
+                && System.nanoTime() < deadline; created = call("POST", "/api/v1/managed-agents",
+                        "{\"name\":\"late\",\"model\":\"late\"}")) {
+            Thread.sleep(50);
+        }
+        assertThat(created.status()).as(created.body().toString()).isEqualTo(201);
+        Reply unknown = call("POST", "/api/v1/managed-agents", "{\"name\":\"huge\",\"model\":\"huge\"}");
+        assertThat(unknown.status()).as("every backend's models are known now").isEqualTo(400);
+        assertThat(unknown.body().get("field").asText()).isEqualTo("model");
+        assertThat(unknown.body().get("message").asText()).contains("'huge'").contains("[late, m]");
+    }
+
+    /** A pool created with its answer's headers, which {@link TestApi.Reply} leaves out. */
+    java.net.http.HttpResponse<String> createRaw(String body) throws Exception {
+        return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://127.0.0.1:" + server.port() + "/api/v1/managed-agents"))
+                .header("Content-Type", "application/json").header("Authorization", "Bearer " + token)
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
     }
 
     @Test
