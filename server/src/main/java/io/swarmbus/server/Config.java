@@ -63,11 +63,8 @@ final class Config {
     static final Key<Integer> RATE_LIMIT = define("limits.rate_limit_per_minute", List.of("RATE_LIMIT_PER_MINUTE"),
             "int", "300", s -> intIn(s, 1, 100_000_000), "Requests per principal per minute; beyond it 429 with Retry-After.");
     static final Key<Integer> HEARTBEAT_TTL_SECONDS = define("registry.heartbeat_ttl_seconds",
-            List.of("SWARMBUS_HEARTBEAT_TTL_SECONDS", "AGENT_HEARTBEAT_INTERVAL"), "int", "30",
-            s -> intIn(s, 1, 86_400),
-            "An agent that sends no heartbeat for this long is marked offline and its tasks are released. "
-                    + "`AGENT_HEARTBEAT_INTERVAL` is the \"Agent Communication System\" seed's name for it (the "
-                    + "first name wins when both are set); agents should heartbeat somewhat more often than this.");
+            List.of("SWARMBUS_HEARTBEAT_TTL_SECONDS"), "int", "30", s -> intIn(s, 1, 86_400),
+            "An agent that sends no heartbeat for this long is marked offline and its tasks are released.");
     static final Key<Integer> MAX_MESSAGE_BYTES = define("messaging.max_message_bytes", List.of(), "int", "1048576",
             s -> intIn(s, 1024, 64 << 20), "Largest message (content, headers and metadata).");
     static final Key<Integer> MAX_RECEIVE_BYTES = define("messaging.max_receive_bytes", List.of(), "int",

@@ -170,24 +170,6 @@ class ConfigTest {
                 .hasMessageContaining("declares 'agents'").hasMessageContaining("/api/v1/managed-agents");
     }
 
-    /**
-     * The "Agent Communication System" seed's AGENT_HEARTBEAT_INTERVAL sets the heartbeat TTL, after
-     * Swarmbus's own name; its other AGENT_ variables have no setting here and change nothing.
-     */
-    @Test
-    void theAgentCommunicationSeedsHeartbeatVariable_setsTheHeartbeatTtl_afterOurOwnName() {
-        Config seed = Config.load(Optional.empty(), Map.of("AGENT_HEARTBEAT_INTERVAL", "45",
-                "AGENT_COMMUNICATION_MODE", "mock", "AGENT_DEFAULT_TIMEOUT", "120", "AGENT_MAX_RETRIES", "7"), Map.of());
-        assertThat(seed.get(Config.HEARTBEAT_TTL_SECONDS)).isEqualTo(45);
-        // Not the LLM gateway's timeout or retries: the seed's are its tasks', which no setting holds.
-        assertThat(seed.get(Config.CONNECTION_POOL_TIMEOUT)).isEqualTo(300);
-        assertThat(seed.get(Config.LLM_RETRIES)).isEqualTo(2);
-        assertThat(Config.load(Optional.empty(), Map.of("AGENT_HEARTBEAT_INTERVAL", "45",
-                "SWARMBUS_HEARTBEAT_TTL_SECONDS", "20"), Map.of()).get(Config.HEARTBEAT_TTL_SECONDS)).isEqualTo(20);
-        assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("AGENT_HEARTBEAT_INTERVAL", "0"), Map.of()))
-                .hasMessageContaining("registry.heartbeat_ttl_seconds").hasMessageContaining("(was '0')");
-    }
-
     @Test
     void invalidValues_failNamingTheKey() throws Exception {
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("PORT", "eighty"), Map.of()))
