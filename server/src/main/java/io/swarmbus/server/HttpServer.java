@@ -296,6 +296,7 @@ public final class HttpServer implements AutoCloseable {
     private static QueuedThreadPool requestThreads() {
         QueuedThreadPool pool = new QueuedThreadPool(200, 4);
         pool.setName("swarmbus-http");
+        pool.setDaemon(true); // as the virtual threads it replaces: they never held the JVM open
         pool.setVirtualThreadsExecutor(org.eclipse.jetty.util.VirtualThreads.getNamedVirtualThreadsExecutor("swarmbus-handler"));
         return pool;
     }
