@@ -50,7 +50,7 @@ final class Config {
     static final Key<String> JWT_SECRET = define("auth.jwt_secret", List.of("JWT_SECRET"), "string", "",
             s -> s, "HS256 secret, at least 32 bytes. Required outside dev mode, where placeholders (words like `change_me`, `your_secret`, `example`) and repetitive values are refused.");
     static final Key<String> JWT_ALGORITHM = define("auth.jwt_algorithm", List.of("JWT_ALGORITHM"), "enum", "HS256",
-            s -> oneOf(s.toUpperCase(Locale.ROOT), Set.of("HS256", "RS256")),
+            s -> oneOf(s, Set.of("HS256", "RS256")),
             "Token signature algorithm: `HS256` with `auth.jwt_secret`, or `RS256` with `auth.jwt_private_key_file`.");
     static final Key<String> JWT_PRIVATE_KEY_FILE = define("auth.jwt_private_key_file", List.of("JWT_PRIVATE_KEY_FILE"),
             "path", "", s -> s, "RSA private key for RS256, PKCS#8 PEM of 2048+ bits "
@@ -182,7 +182,20 @@ final class Config {
     private static final Set<String> STRUCTURED = Set.of("llm.backends", "llm.fallbacks", "llm.limits", "llm.routes",
             "kafka.bootstrap_servers", "kafka.topics");
 
+    /** The command-line flags that set a key, and the key each sets. */
+    static final Map<String, String> FLAGS = Map.of(
+            "port", PORT.name(),
+            "host", HOST.name(),
+            "data-dir", DATA_DIR.name(),
+            "max-request-bytes", MAX_REQUEST_BYTES.name(),
+            "llm-backend", LLM_BACKENDS.name(),
+            "llm-strategy", LLM_STRATEGY.name(),
+            "llm-port", LLM_PORT.name(),
+            "dev", DEV.name());
+
     private final Map<String, Object> values;
+    /** Where each value that was given came from: its key in the file, its environment variable, or its flag. */
+    private final Map<String, String> origins = new HashMap<>();
 
     private Config(Map<String, Object> values) {
         this.values = values;
@@ -201,12 +214,19 @@ final class Config {
      */
     static Config load(Optional<Path> file, Map<String, String> env, Map<String, String> flags) {
         Map<String, String> later = new HashMap<>(); // the layers after the file
-        for (Key<?> key : KEYS) {
-            key.env().stream().filter(env::containsKey).findFirst().ifPresent(v -> later.put(key.name(), env.get(v)));
-        }
-        later.putAll(flags);
+        Map<String, String> origins = new HashMap<>();
         Map<String, String> given = new HashMap<>();
         file.ifPresent(f -> given.putAll(readYaml(f)));
+        given.keySet().forEach(name -> origins.put(name, name));
+        for (Key<?> key : KEYS) {
+            key.env().stream().filter(env::containsKey).findFirst().ifPresent(v -> {
+                later.put(key.name(), env.get(v));
+                origins.put(key.name(), v);
+            });
+        }
+        later.putAll(flags);
+        flags.keySet().forEach(name -> origins.put(name, FLAGS.entrySet().stream()
+                .filter(f -> f.getValue().equals(name)).findFirst().map(f -> "--" + f.getKey()).orElse(name)));
         given.putAll(later);
         Map<String, String> raw = new HashMap<>();
         KEYS.forEach(k -> raw.put(k.name(), k.defaultText()));
@@ -215,6 +235,7 @@ final class Config {
             raw.put(HOST.name(), "127.0.0.1");
         }
         Config config = parse(raw);
+        config.origins.putAll(origins);
         config.boundReceives(given.containsKey(MAX_RECEIVE_BYTES.name()));
         config.checkScalingBounds();
         config.takeLoadBalancingStrategy(later.containsKey(LLM_STRATEGY.name()));
@@ -290,10 +311,13 @@ final class Config {
             throw new IllegalArgumentException("--config is empty; give the path of a YAML file");
         }
         JsonNode root;
+        Map<String, String> numbers;
         try {
+            byte[] bytes = Files.readAllBytes(file);
             root = new ObjectMapper(new YAMLFactory()).enable(
                     com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-                    .readTree(Files.readAllBytes(file));
+                    .readTree(bytes);
+            numbers = numbersAsWritten(bytes);
         } catch (com.fasterxml.jackson.core.JsonParseException e) {
             if (e.getMessage().startsWith("Duplicate field") && e.getProcessor() != null) {
                 // Else the last would win silently, and a section given twice would lose all of the first.
@@ -319,7 +343,7 @@ final class Config {
                     + "like 'server:' with 'port: 8080' under it");
         }
         Set<String> lists = new java.util.HashSet<>();
-        flatten("", root, flat, lists);
+        flatten("", root, flat, lists, numbers);
         Set<String> known = new java.util.HashSet<>();
         KEYS.forEach(k -> known.add(k.name()));
         for (String name : flat.keySet()) {
@@ -344,7 +368,34 @@ final class Config {
                         + (value.startsWith("{") ? "map" : "list") + " (was " + value + ")");
             }
         }
+        // A number in a structured key (llm.limits) is read from the tree, not from its text as written:
+        // one the environment would refuse (0x10, 1_000) is refused here rather than read as YAML 1.1 reads it.
+        numbers.forEach((path, text) -> {
+            if (!flat.containsKey(path) && !text.matches("[-+]?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?")) {
+                throw new IllegalArgumentException("config key '" + path + "' is invalid: expected a number in "
+                        + "decimal digits (was '" + text + "')");
+            }
+        });
         return flat;
+    }
+
+    /**
+     * Every number in the YAML {@code bytes} by its dotted path, as written. YAML 1.1, which the
+     * parser follows, reads {@code 0x4659}, {@code 8_080} and {@code 0777} (octal) as numbers, where
+     * the environment's {@code PORT=0x4659} is refused: a key's value from the file is this text, so
+     * both sources take the same forms and refuse the others with the same message.
+     */
+    private static Map<String, String> numbersAsWritten(byte[] bytes) throws IOException {
+        Map<String, String> numbers = new HashMap<>();
+        try (com.fasterxml.jackson.core.JsonParser parser = new YAMLFactory().createParser(bytes)) {
+            for (var token = parser.nextToken(); token != null; token = parser.nextToken()) {
+                if (token.isNumeric()) {
+                    numbers.put(parser.getParsingContext().pathAsPointer().toString().substring(1).replace('/', '.'),
+                            parser.getText());
+                }
+            }
+        }
+        return numbers;
     }
 
     /**
@@ -368,7 +419,8 @@ final class Config {
      * Puts {@code node}'s settings into {@code into}, naming in {@code lists} those that are lists
      * (or maps) where one value belongs; they are refused once unknown keys have been.
      */
-    private static void flatten(String prefix, JsonNode node, Map<String, String> into, Set<String> lists) {
+    private static void flatten(String prefix, JsonNode node, Map<String, String> into, Set<String> lists,
+            Map<String, String> numbers) {
         Optional<Key<?>> key = KEYS.stream().filter(k -> k.name().equals(prefix)).findFirst();
         if (STRUCTURED.contains(prefix) && (node.isObject() || node.isArray())) {
             if (node.isObject() && key.filter(k -> k.type().equals("list")).isPresent()) {
@@ -378,14 +430,15 @@ final class Config {
             putOnce(into, prefix, node.toString());
         } else if (node.isObject() && key.isEmpty()) {
             node.properties().forEach(e -> flatten(prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey(),
-                    e.getValue(), into, lists));
+                    e.getValue(), into, lists, numbers));
         } else if (node.isNull() && firstKeyUnder(prefix).isPresent()) {
             // A section with nothing under it, or only comments, sets nothing, as such a file does.
         } else if (node.isContainerNode()) {
             lists.add(prefix);
             putOnce(into, prefix, node.toString());
         } else {
-            putOnce(into, prefix, node.isNull() ? "" : node.asText());
+            putOnce(into, prefix, node.isNull() ? "" : node.isNumber() ? numbers.getOrDefault(prefix, node.asText())
+                    : node.asText());
         }
     }
 
@@ -403,6 +456,19 @@ final class Config {
     /** The first key in {@code section}, if it is one. */
     private static Optional<Key<?>> firstKeyUnder(String section) {
         return KEYS.stream().filter(k -> k.name().startsWith(section + ".")).findFirst();
+    }
+
+    /**
+     * What the user set {@code key}'s value with, for messages about the value: the file's key, the
+     * environment variable or the flag, whichever gave it; when none did, the key and its
+     * environment variables ({@code auth.jwt_secret (JWT_SECRET)}), the ways to set it.
+     */
+    String origin(Key<?> key) {
+        String given = origins.get(key.name());
+        if (given != null) {
+            return given;
+        }
+        return key.env().isEmpty() ? key.name() : key.name() + " (" + String.join(", ", key.env()) + ")";
     }
 
     @SuppressWarnings("unchecked")
@@ -423,7 +489,10 @@ final class Config {
                 dots (`server:` → `port: 8080`); an empty file or section, or one of comments only, sets nothing. An
                 unknown key, a key given twice in the file, or an invalid value (an empty path or host, a
                 list where one value belongs) stops the server at start with a message naming the key.
-                Where a key has two environment variables (`audit.dir`), the first one set wins.
+                Where a key has two environment variables (`audit.dir`), the first one set wins. An enum's
+                value is taken in any case (`ROUND_ROBIN`, `Interval`, `hs256`). Numbers are written in
+                decimal digits, in the file as in the environment: `0x1F90`, `8_080` and a leading zero
+                (`0777`, octal to YAML 1.1) are refused.
 
                 Two settings are environment variables only, since the log reads them before anything else:
                 `SWARMBUS_LOG_FORMAT=json` writes the server's log as one JSON object a line (level,
@@ -509,6 +578,9 @@ final class Config {
     }
 
     private static long longIn(String text, long min, long max) {
+        if (text.matches("[+-]?0[0-9]+")) { // YAML 1.1 reads 0777 as octal, Long.parseLong as decimal: neither guessed
+            throw new IllegalArgumentException("expected a whole number without leading zeros");
+        }
         long value;
         try {
             value = Long.parseLong(text);
@@ -531,11 +603,10 @@ final class Config {
         };
     }
 
+    /** The allowed value {@code text} names, in any case ({@code Round_Robin}, {@code hs256}), as declared. */
     private static String oneOf(String text, Set<String> allowed) {
-        if (!allowed.contains(text)) {
-            // Sorted: a Set.of's order changes from run to run, and so would the message.
-            throw new IllegalArgumentException("must be one of " + new java.util.TreeSet<>(allowed));
-        }
-        return text;
+        return allowed.stream().filter(text::equalsIgnoreCase).findFirst().orElseThrow(() ->
+                // Sorted: a Set.of's order changes from run to run, and so would the message.
+                new IllegalArgumentException("must be one of " + new java.util.TreeSet<>(allowed)));
     }
 }

@@ -456,23 +456,13 @@ public final class Main {
         });
     }
 
-    /** The flags of {@code serve} and {@code demo} that set a config key, and the key each sets. */
-    private static final Map<String, String> CONFIG_FLAGS = Map.of(
-            "port", Config.PORT.name(),
-            "host", Config.HOST.name(),
-            "data-dir", Config.DATA_DIR.name(),
-            "max-request-bytes", Config.MAX_REQUEST_BYTES.name(),
-            "llm-backend", Config.LLM_BACKENDS.name(),
-            "llm-strategy", Config.LLM_STRATEGY.name(),
-            "llm-port", Config.LLM_PORT.name());
-
     /**
      * Command-line flags as config keys. An unknown flag is refused: a mistyped {@code --prot} must
      * not start a server on the default port.
      */
     static Map<String, String> flags(Map<String, String> options) {
-        java.util.Set<String> known = new java.util.TreeSet<>(CONFIG_FLAGS.keySet());
-        known.addAll(List.of("config", "dev"));
+        java.util.Set<String> known = new java.util.TreeSet<>(Config.FLAGS.keySet());
+        known.add("config");
         for (String name : options.keySet()) {
             if (!known.contains(name)) {
                 throw new IllegalArgumentException("unknown option --" + name + "; the options are --"
@@ -480,10 +470,8 @@ public final class Main {
             }
         }
         Map<String, String> flags = new HashMap<>();
-        CONFIG_FLAGS.forEach((flag, key) -> Optional.ofNullable(options.get(flag)).ifPresent(v -> flags.put(key, v)));
-        if (options.containsKey("dev")) {
-            flags.put(Config.DEV.name(), "true");
-        }
+        // --dev is a plain flag: parse() gives it the value "true"
+        Config.FLAGS.forEach((flag, key) -> Optional.ofNullable(options.get(flag)).ifPresent(v -> flags.put(key, v)));
         return flags;
     }
 

@@ -191,6 +191,77 @@ class ConfigTest {
                         + "peak_ewma, power_of_two, prefix_affinity, round_robin, usage_based, weighted] (was 'fastest')");
     }
 
+    /** Regression: only auth.jwt_algorithm took its value in any case; ROUND_ROBIN or Interval was refused. */
+    @Test
+    void everyEnumKey_takesItsValueInAnyCase_fromTheFileAndTheEnvironment() throws Exception {
+        Config env = Config.load(Optional.empty(), Map.of("LLM_STRATEGY", "Round_Robin", "SWARMBUS_FSYNC_POLICY",
+                "INTERVAL", "JWT_ALGORITHM", "hs256"), Map.of());
+        assertThat(env.get(Config.LLM_STRATEGY)).isEqualTo("round_robin");
+        assertThat(env.get(Config.FSYNC_POLICY)).isEqualTo("interval");
+        assertThat(env.get(Config.JWT_ALGORITHM)).isEqualTo("HS256");
+        Path file = Files.writeString(dir.resolve("case.yaml"), """
+                storage: {fsync_policy: Interval}
+                auth: {jwt_algorithm: rs256}
+                load_balancing: {strategy: PEAK_EWMA}
+                """);
+        Config fromFile = Config.load(Optional.of(file), Map.of(), Map.of());
+        assertThat(fromFile.get(Config.FSYNC_POLICY)).isEqualTo("interval");
+        assertThat(fromFile.get(Config.JWT_ALGORITHM)).isEqualTo("RS256");
+        assertThat(fromFile.get(Config.LLM_STRATEGY)).isEqualTo("peak_ewma");
+        assertThat(Main.busConfig(fromFile).journal().fsyncPolicy()).isEqualTo(io.swarmbus.storage.FsyncPolicy.INTERVAL);
+        assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("SWARMBUS_FSYNC_POLICY", "Never"), Map.of()))
+                .hasMessage("config key 'storage.fsync_policy' is invalid: must be one of [always, interval] "
+                        + "(was 'Never')");
+    }
+
+    /** Regression: the file took 0x1F90, 8_080 and 0777 (octal) as numbers, which the environment refuses. */
+    @Test
+    void aNumberOutsideDecimalDigits_isRefusedFromTheFileAsFromTheEnvironment() throws Exception {
+        for (String written : java.util.List.of("0x1F90", "8_080", "0777", "0b1010", "1:30")) {
+            Path file = Files.writeString(dir.resolve("number.yaml"), "server:\n  port: " + written + "\n");
+            String fromEnv = catchMessage(() -> Config.load(Optional.empty(), Map.of("PORT", written), Map.of()));
+            assertThat(fromEnv).as(written).startsWith("config key 'server.port' is invalid: expected a whole number");
+            assertThatThrownBy(() -> Config.load(Optional.of(file), Map.of(), Map.of())).as(written)
+                    .hasMessage(fromEnv);
+        }
+        assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("PORT", "0777"), Map.of()))
+                .hasMessage("config key 'server.port' is invalid: expected a whole number without leading zeros "
+                        + "(was '0777')");
+        Path limits = Files.writeString(dir.resolve("limits.yaml"), "llm:\n  limits:\n    agent: {rpm: 0x10}\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(limits), Map.of(), Map.of()))
+                .hasMessage("config key 'llm.limits.agent.rpm' is invalid: expected a number in decimal digits "
+                        + "(was '0x10')");
+        Path plain = Files.writeString(dir.resolve("plain.yaml"), "server: {port: 8080}\nscaling: "
+                + "{scaling_factor: 2.5}\nllm:\n  limits:\n    agent: {rpm: 60, daily_cost: 0.5}\n");
+        Config config = Config.load(Optional.of(plain), Map.of(), Map.of());
+        assertThat(config.get(Config.PORT)).isEqualTo(8080);
+        assertThat(config.get(Config.SCALING_FACTOR)).isEqualTo(2.5);
+    }
+
+    private static String catchMessage(Runnable call) {
+        try {
+            call.run();
+        } catch (IllegalArgumentException e) {
+            return e.getMessage();
+        }
+        throw new AssertionError("not refused");
+    }
+
+    @Test
+    void origin_namesWhereTheValueCameFrom_orEveryWayToSetIt() throws Exception {
+        Path file = Files.writeString(dir.resolve("origin.yaml"), "auth: {jwt_secret: from-the-file}\n"
+                + "storage: {data_dir: file-data}\n");
+        Config fromFile = Config.load(Optional.of(file), Map.of(), Map.of());
+        assertThat(fromFile.origin(Config.JWT_SECRET)).isEqualTo("auth.jwt_secret");
+        assertThat(fromFile.origin(Config.DATA_DIR)).isEqualTo("storage.data_dir");
+        Config overridden = Config.load(Optional.of(file), Map.of("JWT_SECRET", "from-the-environment"),
+                Main.flags(Map.of("data-dir", "flag-data")));
+        assertThat(overridden.origin(Config.JWT_SECRET)).isEqualTo("JWT_SECRET");
+        assertThat(overridden.origin(Config.DATA_DIR)).isEqualTo("--data-dir");
+        Config unset = Config.load(Optional.empty(), Map.of(), Map.of());
+        assertThat(unset.origin(Config.JWT_SECRET)).isEqualTo("auth.jwt_secret (JWT_SECRET)");
+    }
+
     /** Regression: a whole number too large for 64 bits was refused as "expected a whole number". */
     @Test
     void aWholeNumberBeyond64Bits_failsAsOutOfRange() {
