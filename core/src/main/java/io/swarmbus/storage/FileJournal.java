@@ -126,7 +126,8 @@ public final class FileJournal implements Journal {
             Files.createDirectories(journal.segmentDir);
             Files.createDirectories(journal.snapshotDir);
         } catch (IOException e) {
-            throw new StorageException("cannot create data directory " + config.directory(), e);
+            throw new StorageException("cannot create data directory " + config.directory() + ": "
+                    + StorageException.reason(e), e);
         }
         journal.directoryLock = DirectoryLock.take(config.directory());
         return journal;

@@ -104,7 +104,7 @@ public final class HttpServer implements AutoCloseable {
         }
         Tokens tokens = settings.jwtPrivateKeyFile().isPresent()
                 ? Tokens.rs256(settings.jwtPrivateKeyFile().get(), settings.tokenLifetime(), clock)
-                : Tokens.hs256(secret(settings), settings.tokenLifetime(), clock);
+                : Tokens.hs256(secret(settings), settings.jwtSecretName(), settings.tokenLifetime(), clock);
         AccessStore store = AccessStore.open(settings.dataDir());
         Registry registry = Registry.open(DurableTable.open(settings.dataDir().resolve("registry"), FsyncPolicy.ALWAYS),
                 clock, settings.heartbeatTtl());
@@ -316,15 +316,15 @@ public final class HttpServer implements AutoCloseable {
     private static String secret(ServerSettings settings) {
         if (settings.jwtSecret().isPresent()) {
             String secret = settings.jwtSecret().get();
-            Optional<String> weakness = settings.devMode() ? Optional.empty() : ServerSettings.weakness(secret);
+            Optional<String> weakness = settings.devMode() ? Optional.empty() : ServerSettings.weakness(secret, settings.jwtSecretName());
             if (weakness.isPresent()) {
                 throw new IllegalArgumentException(weakness.get() + "; set a random one (e.g. openssl rand -hex 32)");
             }
             return secret;
         }
         if (!settings.devMode()) {
-            throw new IllegalArgumentException("JWT_SECRET is not set; production mode refuses to start without one "
-                    + "(set JWT_SECRET to 32+ random bytes, or run with --dev for a throwaway secret)");
+            throw new IllegalArgumentException(settings.jwtSecretName() + " is not set; production mode refuses to "
+                    + "start without one (set it to 32+ random bytes, or run with --dev for a throwaway secret)");
         }
         byte[] random = new byte[32];
         new java.security.SecureRandom().nextBytes(random);

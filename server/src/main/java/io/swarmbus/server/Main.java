@@ -124,7 +124,15 @@ public final class Main {
             return 2;
         }
         Path dataDir = Path.of(config.get(Config.DATA_DIR));
-        try (MessageBus bus = MessageBus.open(busConfig(config))) {
+        MessageBus opened;
+        try {
+            opened = MessageBus.open(busConfig(config));
+        } catch (io.swarmbus.storage.StorageException e) {
+            // The storage's message has the path and why; this says which setting to change.
+            serverFailed(e.code().code() + ": " + config.origin(Config.DATA_DIR) + ": " + e.getMessage());
+            return 1;
+        }
+        try (MessageBus bus = opened) {
             if (command.equals("serve")) {
                 serve(bus, dataDir, config);
             } else {
@@ -351,6 +359,7 @@ public final class Main {
                 Duration.ofMinutes(config.get(Config.TOKEN_EXPIRE_MINUTES)), config.get(Config.RATE_LIMIT),
                 Optional.of(config.get(Config.ADMIN_PASSWORD)).filter(s -> !s.isEmpty()))
                 .withHeartbeatTtl(Duration.ofSeconds(config.get(Config.HEARTBEAT_TTL_SECONDS)))
+                .withJwtSecretName(config.origin(Config.JWT_SECRET))
                 .withLlm(llmSettings(config, System.getenv()));
         if (config.get(Config.LLM_PORT) > 0 && config.get(Config.LLM_PORT).equals(config.get(Config.PORT))) {
             throw new IllegalArgumentException("llm.port (" + config.get(Config.LLM_PORT)

@@ -60,16 +60,16 @@ final class Tokens {
         this.clock = clock;
     }
 
-    /** HS256 with {@code secret}, which must be at least 32 bytes. */
-    static Tokens hs256(String secret, Duration lifetime, Clock clock) {
+    /** HS256 with {@code secret}, which must be at least 32 bytes; {@code name} is what it was set with. */
+    static Tokens hs256(String secret, String name, Duration lifetime, Clock clock) {
         byte[] key = secret.getBytes(StandardCharsets.UTF_8);
         if (key.length < MIN_SECRET_BYTES) {
-            throw new IllegalArgumentException("JWT_SECRET must be at least " + MIN_SECRET_BYTES + " bytes for HS256");
+            throw new IllegalArgumentException(name + " must be at least " + MIN_SECRET_BYTES + " bytes for HS256");
         }
         try {
             return new Tokens(JWSAlgorithm.HS256, new MACSigner(key), new MACVerifier(key), lifetime, clock);
         } catch (JOSEException e) {
-            throw new IllegalArgumentException("JWT_SECRET is not a usable HS256 key: " + e.getMessage(), e);
+            throw new IllegalArgumentException(name + " is not a usable HS256 key: " + e.getMessage(), e);
         }
     }
 

@@ -106,7 +106,7 @@ class AuthTest {
         bus = MessageBus.open(BusConfig.builder(dir).build());
         assertThatThrownBy(() -> HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, false,
                 Optional.empty(), Duration.ofMinutes(60), 300, Optional.of("pw-pw-pw-pw"))))
-                .hasMessageContaining("JWT_SECRET is not set");
+                .hasMessageContaining("auth.jwt_secret (JWT_SECRET) is not set");
         assertThatThrownBy(() -> HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, false,
                 Optional.of("your_secret_key_here"), Duration.ofMinutes(60), 300, Optional.of("pw-pw-pw-pw"))))
                 .hasMessageContaining("well-known");
@@ -121,11 +121,11 @@ class AuthTest {
                 "my-jwt-signing-key-".repeat(2) + "my", "JWT_SECRET is a shorter value over and over",
                 // Regression: a short secret was called a placeholder.
                 "k3Xq9v", "JWT_SECRET is 6 bytes; HS256 needs at least 32");
-        refused.forEach((secret, why) -> assertThat(ServerSettings.weakness(secret)).as(secret).hasValueSatisfying(
+        refused.forEach((secret, why) -> assertThat(ServerSettings.weakness(secret, "JWT_SECRET")).as(secret).hasValueSatisfying(
                 reason -> assertThat(reason).startsWith(why)));
         assertThat(ServerSettings.weakness(java.util.HexFormat.of().formatHex(new byte[] {
                 0x3f, 0x1a, 0x5c, (byte) 0x9e, 0x27, 0x41, (byte) 0xd8, 0x6b, 0x02, (byte) 0xf3, 0x7c, 0x55, (byte) 0xb1,
-                0x0e, (byte) 0x96, 0x4d}))).isEmpty();
+                0x0e, (byte) 0x96, 0x4d}), "JWT_SECRET")).isEmpty();
         assertThatThrownBy(() -> HttpServer.start(bus, new ServerSettings(dir, "127.0.0.1", 0, 1 << 20, false,
                 Optional.of("your-secret-key-change-in-production"), Duration.ofMinutes(60), 300, Optional.of("pw-pw-pw-pw"))))
                 .hasMessageContaining("well-known");

@@ -207,12 +207,40 @@ class MainTest {
         assertThat(output()).contains("[--wait 60]");
     }
 
+    /** Regression: a secret from the file was refused as JWT_SECRET, a variable that was never set. */
+    @Test
+    void serve_withAWeakSecretInTheFile_namesTheFilesKey() throws Exception {
+        Path placeholder = java.nio.file.Files.writeString(dir.resolve("placeholder.yaml"),
+                "auth:\n  jwt_secret: your-secret-key-change-in-production\n");
+        assertThat(run("serve", "--config", placeholder.toString(), "--data-dir", dir.resolve("a").toString(),
+                "--port", "0")).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: auth.jwt_secret looks like a well-known example value or a "
+                + "placeholder; set a random one (e.g. openssl rand -hex 32)\n");
+        Path short_ = java.nio.file.Files.writeString(dir.resolve("short.yaml"), "auth:\n  jwt_secret: k3Xq9v\n");
+        assertThat(run("serve", "--dev", "--config", short_.toString(), "--data-dir", dir.resolve("b").toString(),
+                "--port", "0")).isEqualTo(2);
+        assertThat(errorOutput()).isEqualTo("swarmbus: auth.jwt_secret must be at least 32 bytes for HS256\n");
+    }
+
     /** Regression: an empty data directory wrote access.json and journal/ into the current one, then failed. */
     @Test
     void serve_withAnEmptyDataDirectory_isRefusedNamingTheKey() {
         assertThat(run("serve", "--dev", "--port", "0", "--data-dir", "")).isEqualTo(2);
         assertThat(errorOutput()).isEqualTo("swarmbus: config key 'storage.data_dir' is invalid: must not be empty "
                 + "(was '')\n");
+    }
+
+    /** Regression: a data directory that could not be used was named by its path only, and without why. */
+    @Test
+    void serve_withADataDirectoryItCannotUse_namesTheSettingThePathAndWhy() throws Exception {
+        Path file = java.nio.file.Files.writeString(dir.resolve("a-file"), "in the way");
+        assertThat(run("serve", "--dev", "--port", "0", "--data-dir", file.toString())).isEqualTo(1);
+        assertThat(errorOutput()).isEqualTo("swarmbus: storage_failure: --data-dir: cannot create data directory "
+                + file + ": Not a directory\n");
+        Path config = java.nio.file.Files.writeString(dir.resolve("data.yaml"), "storage:\n  data_dir: " + file + "\n");
+        assertThat(run("serve", "--dev", "--port", "0", "--config", config.toString())).isEqualTo(1);
+        assertThat(errorOutput()).isEqualTo("swarmbus: storage_failure: storage.data_dir: cannot create data "
+                + "directory " + file + ": Not a directory\n");
     }
 
     /** Regression: an audit directory that could not be made said only "cannot open the audit directory: PATH". */

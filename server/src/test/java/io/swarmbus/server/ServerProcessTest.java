@@ -179,7 +179,7 @@ class ServerProcessTest {
             Ended second = serveUntilItEnds("--dev", "--port", "0", "--data-dir", dir.toString());
 
             assertThat(second.status()).as(second.output()).isEqualTo(1);
-            assertThat(second.output()).isEqualTo("swarmbus: storage_failure: data directory " + dir
+            assertThat(second.output()).isEqualTo("swarmbus: storage_failure: --data-dir: data directory " + dir
                     + " is in use by another Swarmbus process\n");
         } finally {
             first.process().destroy();
@@ -206,7 +206,8 @@ class ServerProcessTest {
         assertThat(lines).hasSize(1);
         assertThat(lines.getFirst().get("level").asText()).isEqualTo("ERROR");
         assertThat(lines.getFirst().get("formattedMessage").asText())
-                .isEqualTo("storage_failure: cannot create data directory " + file);
+                .isEqualTo("storage_failure: --data-dir: cannot create data directory " + file
+                        + ": Not a directory");
     }
 
     /**

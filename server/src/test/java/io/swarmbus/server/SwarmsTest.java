@@ -40,7 +40,7 @@ class SwarmsTest {
         registry = Registry.open(DurableTable.open(dir.resolve("registry"), FsyncPolicy.ALWAYS), CLOCK,
                 Duration.ofMinutes(1));
         auth = new Auth(AccessStore.open(dir), registry, Tokens.hs256("0123456789abcdef0123456789abcdef-swarms",
-                Duration.ofMinutes(10), CLOCK), new RateLimiter(1_000, System::nanoTime), false);
+                ServerSettings.JWT_SECRET_NAMES, Duration.ofMinutes(10), CLOCK), new RateLimiter(1_000, System::nanoTime), false);
         swarms = new Swarms(DurableTable.open(dir.resolve("swarm-members"), FsyncPolicy.ALWAYS), registry, bus, CLOCK);
     }
 

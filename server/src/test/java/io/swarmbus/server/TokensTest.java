@@ -45,7 +45,8 @@ class TokensTest {
     @Test
     void aVerifiedToken_isRefusedOnceItExpires_evenFromTheCache() {
         HandClock clock = new HandClock();
-        Tokens tokens = Tokens.hs256("0123456789abcdef0123456789abcdef-tokens", Duration.ofMinutes(10), clock);
+        Tokens tokens = Tokens.hs256("0123456789abcdef0123456789abcdef-tokens", ServerSettings.JWT_SECRET_NAMES,
+                Duration.ofMinutes(10), clock);
         String token = tokens.issue("alice", false);
 
         assertThat(tokens.verify(token)).isEqualTo("alice");
@@ -57,8 +58,8 @@ class TokensTest {
 
     @Test
     void aTokenWithOneCharacterChanged_isNotTakenFromTheCache() {
-        Tokens tokens = Tokens.hs256("0123456789abcdef0123456789abcdef-tokens", Duration.ofMinutes(10),
-                Clock.systemUTC());
+        Tokens tokens = Tokens.hs256("0123456789abcdef0123456789abcdef-tokens", ServerSettings.JWT_SECRET_NAMES,
+                Duration.ofMinutes(10), Clock.systemUTC());
         String token = tokens.issue("alice", false);
         tokens.verify(token);
         char last = token.charAt(token.length() - 2);
