@@ -61,24 +61,37 @@ final class Http {
         }
     }
 
-    /** A query, form or JSON-body parameter, in that order. */
+    /** A query, form or JSON-body parameter; see {@link #param(String, String, RequestBody, String)}. */
     static Optional<String> param(Context ctx, RequestBody body, String name) {
-        String query = ctx.queryParam(name);
-        boolean form = query == null && ctx.contentType() != null
-                && ctx.contentType().startsWith("application/x-www-form-urlencoded");
-        return param(query, form ? ctx.formParam(name) : null, body, name);
+        boolean form = ctx.contentType() != null && ctx.contentType().startsWith("application/x-www-form-urlencoded");
+        return param(ctx.queryParam(name), form ? ctx.formParam(name) : null, body, name);
     }
 
     /**
-     * The parameter's value from the first place that has it: the query's {@code query}, the form
-     * body's {@code form} (each null if absent), then the JSON body's field.
+     * The parameter's value from the query's {@code query}, else the form body's {@code form} (each
+     * null if absent), else the JSON body's field. One given in both the query and the body must be
+     * the same value there ({@code 5} and {@code 5.0} are): else which one the client meant is a
+     * guess, and taking the query's silently left the body's unread.
      */
     static Optional<String> param(String query, String form, RequestBody body, String name) {
-        String value = query != null ? query : form;
-        if (value != null) {
-            return Optional.of(value);
+        String inBody = form != null ? form : body.has(name) ? body.optionalNumberOrText(name) : null;
+        if (query != null && inBody != null && !sameValue(query, inBody)) {
+            throw SwarmbusException.invalid(name, "'" + name + "' is given in both the query and the body, "
+                    + "differently ('" + query + "' and '" + inBody + "'); give it once");
         }
-        return body.has(name) ? Optional.of(body.optionalNumberOrText(name)) : Optional.empty();
+        return Optional.ofNullable(query != null ? query : inBody);
+    }
+
+    /** Whether two texts of a parameter say the same: equal, or equal numbers written apart ({@code 2}, {@code 2.0}). */
+    private static boolean sameValue(String a, String b) {
+        if (a.equals(b)) {
+            return true;
+        }
+        try {
+            return new java.math.BigDecimal(a.strip()).compareTo(new java.math.BigDecimal(b.strip())) == 0;
+        } catch (NumberFormatException e) {
+            return false;
+        }
     }
 
     static int intParam(Context ctx, RequestBody body, String name, int fallback) {

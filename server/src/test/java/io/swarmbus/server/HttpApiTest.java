@@ -135,6 +135,33 @@ class HttpApiTest {
         assertThat(record.body().get("deliveries").get(0).get("status").asText()).isEqualTo("acked");
     }
 
+    /** Regression: a parameter in both the query and the body was read from the query, the body's silently dropped. */
+    @Test
+    void aParameterGivenInTheQueryAndTheBody_differently_is400_whileTheSameValueTwiceIsFine() throws Exception {
+        register("a", "b");
+        List<String> ids = sendFromAToB(3);
+
+        Reply both = call("POST", "/api/v1/agents/b/receive?max_messages=1", "{\"max_messages\":3}");
+        assertThat(both.status()).isEqualTo(400);
+        assertThat(both.body().get("field").asText()).isEqualTo("max_messages");
+        assertThat(both.body().get("message").asText()).isEqualTo("'max_messages' is given in both the query and "
+                + "the body, differently ('1' and '3'); give it once");
+        Reply form = call("POST", "/api/v1/agents/b/receive?timeout=0", "timeout=1",
+                "application/x-www-form-urlencoded");
+        assertThat(form.status()).isEqualTo(400);
+        assertThat(form.body().get("field").asText()).isEqualTo("timeout");
+        Reply extend = call("POST", "/api/v1/agents/b/extend?visibility_timeout=60",
+                "{\"message_ids\":[\"" + ids.get(0) + "\"],\"visibility_timeout\":90}");
+        assertThat(extend.status()).isEqualTo(400);
+        assertThat(extend.body().get("field").asText()).isEqualTo("visibility_timeout");
+        assertThat(call("GET", "/api/v1/messages/" + ids.get(0), null).body().get("deliveries").get(0)
+                .get("status").asText()).isEqualTo("pending");
+
+        Reply same = call("POST", "/api/v1/agents/b/receive?max_messages=2", "{\"max_messages\":2.0}");
+        assertThat(same.status()).isEqualTo(200);
+        assertThat(same.body().get("count").asInt()).isEqualTo(2);
+    }
+
     @Test
     void receive_acksThePreviousBatchFirst_andRefusesBadAcksBeforeAckingAnything() throws Exception {
         register("a", "b");
