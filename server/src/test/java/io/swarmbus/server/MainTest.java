@@ -542,18 +542,23 @@ class MainTest {
 
     /** A server that is not Swarmbus, answering every request with {@code status} and no body. */
     private static com.sun.net.httpserver.HttpServer notSwarmbus(int status) {
-        com.sun.net.httpserver.HttpServer other;
-        try {
-            other = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-        other.createContext("/", exchange -> {
+        return standIn(exchange -> {
             exchange.sendResponseHeaders(status, -1);
             exchange.close();
         });
-        other.start();
-        return other;
+    }
+
+    /** A stand-in server on a free loopback port, answering every request with {@code handler}. */
+    private static com.sun.net.httpserver.HttpServer standIn(com.sun.net.httpserver.HttpHandler handler) {
+        com.sun.net.httpserver.HttpServer server;
+        try {
+            server = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        server.createContext("/", handler);
+        server.start();
+        return server;
     }
 
     /** Regression: an empty 404 from something that is not Swarmbus was printed as "error (404): ". */
@@ -593,13 +598,7 @@ class MainTest {
      */
     @Test
     void receiveWithAck_whoseLeasesRanOut_namesTheMessagesNotAcked_andExitsWithOne() {
-        com.sun.net.httpserver.HttpServer leasesRanOut;
-        try {
-            leasesRanOut = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-        leasesRanOut.createContext("/", exchange -> {
+        com.sun.net.httpserver.HttpServer leasesRanOut = standIn(exchange -> {
             String body = exchange.getRequestURI().getPath().endsWith("/receive")
                     ? "{\"count\":1,\"messages\":[{\"id\":\"m-1\",\"from\":\"a\",\"type\":\"chat\",\"priority\":\"normal\","
                             + "\"attempt\":1,\"content\":\"hi\"}]}"
@@ -610,7 +609,6 @@ class MainTest {
             exchange.getResponseBody().write(bytes);
             exchange.close();
         });
-        leasesRanOut.start();
         try {
             String url = "http://127.0.0.1:" + leasesRanOut.getAddress().getPort();
             assertThat(run("receive", "--agent", "w", "--ack", "--server", url, "--token", "t")).isEqualTo(1);
