@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -327,19 +328,31 @@ final class ReceiveHandler extends Handler.Wrapper {
          * receive needs no special case.
          */
         List<MessageId> acks() {
-            String listed = query.getValue("ack") != null ? query.getValue("ack") : form.getValue("ack");
-            List<String> ids;
-            if (listed != null) {
-                ids = listed.isBlank() ? List.of() : Arrays.stream(listed.split(",")).map(String::trim).toList();
-            } else if (json.has("ack")) {
-                ids = json.strings("ack");
-            } else {
+            List<String> inQuery = listed(query.getValue("ack"));
+            List<String> inBody = form.getValue("ack") != null ? listed(form.getValue("ack"))
+                    : json.has("ack") ? json.strings("ack") : null;
+            // As Http.param takes the other parameters: in both, the same ids (in any order) or a 400;
+            // the query's alone were acked, the body's left leased without a word.
+            if (inQuery != null && inBody != null && !new HashSet<>(inQuery).equals(new HashSet<>(inBody))) {
+                throw SwarmbusException.invalid("ack", "'ack' is given in both the query and the body, "
+                        + "differently (" + inQuery + " and " + inBody + "); give it once");
+            }
+            List<String> ids = inQuery != null ? inQuery : inBody;
+            if (ids == null) {
                 return null;
             }
             if (ids.size() > MAX_ACKS) {
                 throw SwarmbusException.invalid("ack", "'ack' may hold at most " + MAX_ACKS + " ids, held " + ids.size());
             }
             return RequestBody.from("ack", () -> ids.stream().map(MessageId::parse).toList());
+        }
+
+        /** Comma-separated ids of a query or form, or null if absent. */
+        private static List<String> listed(String text) {
+            if (text == null) {
+                return null;
+            }
+            return text.isBlank() ? List.of() : Arrays.stream(text.split(",")).map(String::trim).toList();
         }
     }
 }

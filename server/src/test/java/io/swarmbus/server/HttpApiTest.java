@@ -162,6 +162,32 @@ class HttpApiTest {
         assertThat(same.body().get("count").asInt()).isEqualTo(2);
     }
 
+    /** Regression: acks in both the query and the body were taken from the query, the body's left leased. */
+    @Test
+    void receiveAcksGivenInTheQueryAndTheBody_differently_are400_andNothingIsAcked() throws Exception {
+        register("a", "b");
+        List<String> ids = sendFromAToB(2);
+        assertThat(call("POST", "/api/v1/agents/b/receive?max_messages=2", null).body().get("count").asInt())
+                .isEqualTo(2);
+
+        Reply both = call("POST", "/api/v1/agents/b/receive?ack=" + ids.get(0), "{\"ack\":[\"" + ids.get(1) + "\"]}");
+        assertThat(both.status()).isEqualTo(400);
+        assertThat(both.body().get("field").asText()).isEqualTo("ack");
+        Reply form = call("POST", "/api/v1/agents/b/receive?ack=" + ids.get(0), "ack=" + ids.get(1),
+                "application/x-www-form-urlencoded");
+        assertThat(form.status()).isEqualTo(400);
+        assertThat(form.body().get("field").asText()).isEqualTo("ack");
+        for (String id : ids) {
+            assertThat(call("GET", "/api/v1/messages/" + id, null).body().get("deliveries").get(0)
+                    .get("status").asText()).isEqualTo("leased");
+        }
+
+        Reply same = call("POST", "/api/v1/agents/b/receive?ack=" + ids.get(1) + "," + ids.get(0),
+                "{\"ack\":[\"" + ids.get(0) + "\",\"" + ids.get(1) + "\"]}");
+        assertThat(same.status()).isEqualTo(200);
+        assertThat(same.body().get("acked")).hasSize(2);
+    }
+
     @Test
     void receive_acksThePreviousBatchFirst_andRefusesBadAcksBeforeAckingAnything() throws Exception {
         register("a", "b");
