@@ -371,7 +371,7 @@ final class Config {
         // A number in a structured key (llm.limits) is read from the tree, not from its text as written:
         // one the environment would refuse (0x10, 1_000) is refused here rather than read as YAML 1.1 reads it.
         numbers.forEach((path, text) -> {
-            if (!flat.containsKey(path) && !text.matches("[-+]?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?")) {
+            if (!flat.containsKey(path) && !text.matches(DECIMAL)) {
                 throw new IllegalArgumentException("config key '" + path + "' is invalid: expected a number in "
                         + "decimal digits (was '" + text + "')");
             }
@@ -551,13 +551,16 @@ final class Config {
         return text;
     }
 
+    /** A number written in decimal digits, as the environment and the file take it. */
+    private static final String DECIMAL = "[-+]?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?";
+
     private static double numberAbove(String text, double floor) {
-        double value;
-        try {
-            value = Double.parseDouble(text);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("expected a number");
+        // Decimal digits only, as a number in llm.limits: Double.parseDouble also takes 0x1p3, 1.5f,
+        // 2d and surrounding blanks, and a leading zero is refused as for whole numbers.
+        if (!text.matches(DECIMAL)) {
+            throw new IllegalArgumentException("expected a number in decimal digits");
         }
+        double value = Double.parseDouble(text);
         if (!(value > floor) || Double.isInfinite(value)) {
             throw new IllegalArgumentException("must be more than " + floor);
         }

@@ -238,6 +238,24 @@ class ConfigTest {
         assertThat(config.get(Config.SCALING_FACTOR)).isEqualTo(2.5);
     }
 
+    /** Regression: a number setting took what Java reads as a double: 0x1p3 (hex), 1.5f, 2d. */
+    @Test
+    void aFractionalNumberOutsideDecimalDigits_isRefusedNamingTheKey() throws Exception {
+        for (String written : java.util.List.of("0x1p3", "'0x1p3'", "1.5f", "2d", "01.5")) {
+            Path file = Files.writeString(dir.resolve("factor.yaml"), "scaling:\n  scaling_factor: " + written + "\n");
+            assertThatThrownBy(() -> Config.load(Optional.of(file), Map.of(), Map.of())).as(written)
+                    .hasMessageStartingWith("config key 'scaling.scaling_factor' is invalid: expected a number");
+        }
+        Path share = Files.writeString(dir.resolve("share.yaml"), "scaling:\n  target_utilization: '0x1p-1'\n");
+        assertThatThrownBy(() -> Config.load(Optional.of(share), Map.of(), Map.of()))
+                .hasMessageStartingWith("config key 'scaling.target_utilization' is invalid: expected a number");
+        for (String written : java.util.List.of("2.5", "1e1", "3")) {
+            Path file = Files.writeString(dir.resolve("ok.yaml"), "scaling:\n  scaling_factor: " + written + "\n");
+            assertThat(Config.load(Optional.of(file), Map.of(), Map.of()).get(Config.SCALING_FACTOR))
+                    .isEqualTo(Double.parseDouble(written));
+        }
+    }
+
     private static String catchMessage(Runnable call) {
         try {
             call.run();
