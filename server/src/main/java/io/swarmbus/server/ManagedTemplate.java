@@ -53,7 +53,15 @@ record ManagedTemplate(String name, String owner, String model, String systemPro
         if (!(temperature >= 0 && temperature <= 2)) {
             throw SwarmbusException.invalid("temperature", "temperature must be 0 to 2");
         }
-        if (minReplicas < 0 || maxReplicas < Math.max(1, minReplicas) || maxReplicas > MAX_REPLICAS) {
+        // A negative count is named as given: left to the bounds check below, a "replicas": -1
+        // was reported under max_replicas, since min_replicas defaults from it.
+        if (replicas < 0) {
+            throw SwarmbusException.invalid("replicas", "replicas must be 0 or more, was " + replicas);
+        }
+        if (minReplicas < 0) {
+            throw SwarmbusException.invalid("min_replicas", "min_replicas must be 0 or more, was " + minReplicas);
+        }
+        if (maxReplicas < Math.max(1, minReplicas) || maxReplicas > MAX_REPLICAS) {
             throw SwarmbusException.invalid("max_replicas", "replica bounds need 0 <= min_replicas <= max_replicas, "
                     + "1 <= max_replicas <= " + MAX_REPLICAS + "; were " + minReplicas + " and " + maxReplicas);
         }

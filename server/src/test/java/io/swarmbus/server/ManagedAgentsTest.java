@@ -450,6 +450,9 @@ class ManagedAgentsTest {
                 + "\"max_replicas\":2}");
         Reply badCap = call("POST", "/api/v1/managed-agents", "{\"name\":\"a\",\"model\":\"m\","
                 + "\"max_llm_calls_per_task\":0}");
+        Reply negative = call("POST", "/api/v1/managed-agents", "{\"name\":\"a\",\"model\":\"m\",\"replicas\":-1}");
+        Reply negativeMin = call("POST", "/api/v1/managed-agents", "{\"name\":\"a\",\"model\":\"m\","
+                + "\"min_replicas\":-1}");
         Reply missing = call("POST", "/api/v1/managed-agents", "{\"model\":\"m\"}");
         Reply ok = call("POST", "/api/v1/managed-agents", "{\"name\":\"a\",\"model\":\"m\",\"max_replicas\":3}");
         Reply duplicate = call("POST", "/api/v1/managed-agents", "{\"name\":\"a\",\"model\":\"m\"}");
@@ -466,6 +469,10 @@ class ManagedAgentsTest {
         assertThat(tooMany.status()).isEqualTo(400);
         assertThat(tooMany.body().get("field").asText()).isEqualTo("replicas");
         assertThat(badCap.body().get("field").asText()).isEqualTo("max_llm_calls_per_task");
+        assertThat(negative.status()).isEqualTo(400);
+        assertThat(negative.body().get("field").asText()).as("regression: was max_replicas").isEqualTo("replicas");
+        assertThat(negative.body().get("message").asText()).isEqualTo("replicas must be 0 or more, was -1");
+        assertThat(negativeMin.body().get("field").asText()).isEqualTo("min_replicas");
         assertThat(missing.status()).isEqualTo(400);
         assertThat(ok.status()).isEqualTo(201);
         assertThat(duplicate.status()).isEqualTo(409);
