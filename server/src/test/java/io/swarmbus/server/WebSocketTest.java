@@ -575,6 +575,19 @@ class WebSocketTest {
     }
 
     /**
+     * On a socket of agents "producer" and "consumer": sends one message to the consumer, subscribes
+     * it with a 30 s lease, and returns the delivery.
+     */
+    private static JsonNode sendOneAndLeaseIt(WebSocket socket, Frames frames) throws InterruptedException {
+        socket.sendText("{\"op\":\"send\",\"message\":{\"from\":\"producer\",\"to\":\"consumer\",\"content\":1}}",
+                true).join();
+        assertThat(frames.next().get("op").asText()).isEqualTo("sent");
+        socket.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"visibility_timeout\":30}", true).join();
+        expectSubscribed(frames, "consumer");
+        return frames.next().get("delivery");
+    }
+
+    /**
      * Regression: an extend without visibility_timeout made a lease end the default from now, and
      * so cut a longer one short: here a 30 s lease, to the 0.3 s default, and redelivered it.
      */
@@ -585,12 +598,7 @@ class WebSocketTest {
         server = HttpServer.start(bus, ServerSettings.forTests(dir));
         Frames frames = new Frames();
         WebSocket socket = connectAsTeam(frames, "producer", "consumer");
-        socket.sendText("{\"op\":\"send\",\"message\":{\"from\":\"producer\",\"to\":\"consumer\",\"content\":1}}",
-                true).join();
-        assertThat(frames.next().get("op").asText()).isEqualTo("sent");
-        socket.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"visibility_timeout\":30}", true).join();
-        expectSubscribed(frames, "consumer");
-        String id = frames.next().get("delivery").get("id").asText();
+        String id = sendOneAndLeaseIt(socket, frames).get("id").asText();
 
         socket.sendText("{\"op\":\"extend\",\"ref\":\"e\",\"agent\":\"consumer\",\"message_id\":\"" + id + "\"}",
                 true).join();
@@ -604,12 +612,7 @@ class WebSocketTest {
     void aConsumer_extendsAndGivesBackLeasesOnTheSocket_asOverRest() throws Exception {
         Frames frames = new Frames();
         WebSocket socket = connectAsTeam(frames, "producer", "consumer");
-        socket.sendText("{\"op\":\"send\",\"message\":{\"from\":\"producer\",\"to\":\"consumer\",\"content\":1}}",
-                true).join();
-        assertThat(frames.next().get("op").asText()).isEqualTo("sent");
-        socket.sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"visibility_timeout\":30}", true).join();
-        expectSubscribed(frames, "consumer");
-        JsonNode first = frames.next().get("delivery");
+        JsonNode first = sendOneAndLeaseIt(socket, frames);
         String id = first.get("id").asText();
 
         socket.sendText("{\"op\":\"extend\",\"ref\":\"e\",\"agent\":\"consumer\",\"message_id\":\"" + id
