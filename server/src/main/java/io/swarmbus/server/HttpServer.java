@@ -16,6 +16,8 @@ import io.swarmbus.registry.Registry;
 import io.swarmbus.storage.DurableTable;
 import io.swarmbus.storage.FsyncPolicy;
 import io.swarmbus.tasks.TaskCoordinator;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.SocketChannel;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,6 +30,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiConsumer;
 import java.util.stream.Collectors;
+import org.eclipse.jetty.io.ManagedSelector;
+import org.eclipse.jetty.io.SocketChannelEndPoint;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Server;
@@ -260,7 +264,14 @@ public final class HttpServer implements AutoCloseable {
     private static ServerConnector listener(Server server, HttpConfiguration http, QueuedThreadPool threads,
             String host, int port, List<ServerConnector> opened) {
         ServerConnector connector = new ServerConnector(server, threads, null, null, -1, -1,
-                new HttpConnectionFactory(http));
+                new HttpConnectionFactory(http)) {
+            @Override
+            protected SocketChannelEndPoint newEndPoint(SocketChannel channel, ManagedSelector selector, SelectionKey key) {
+                SocketChannelEndPoint endPoint = new InlineWebSocketEndPoint(channel, selector, key, getScheduler());
+                endPoint.setIdleTimeout(getIdleTimeout());
+                return endPoint;
+            }
+        };
         connector.setHost(host);
         connector.setPort(port);
         connector.setAcceptQueueSize(ACCEPT_BACKLOG);

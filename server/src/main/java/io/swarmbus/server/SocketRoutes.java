@@ -57,6 +57,12 @@ final class SocketRoutes {
     /** The route's path. */
     static final String ROUTE = "/api/v1/ws";
     private static final int MAX_BATCH = 1000;
+    /**
+     * The largest frame handled on the selector thread that read it ({@link InlineWebSocketEndPoint}):
+     * a few messages' worth. A socket that sends a larger one, a batch most often, is handled on
+     * virtual threads from then on, so that its parsing does not hold the selector from the others.
+     */
+    static final int INLINE_FRAME_BYTES = 8 * 1024;
 
     private final MessageBus bus;
     private final Auth auth;
@@ -174,7 +180,14 @@ final class SocketRoutes {
     }
 
     private void handle(WsContext ctx, byte[] json) {
-        outbox(ctx).awaitRoom();
+        Outbox outbox = outbox(ctx);
+        if (!InlineWebSocketEndPoint.handlingInline()) {
+            outbox.awaitRoom();
+        } else if (json.length > INLINE_FRAME_BYTES || !outbox.hasRoom()) {
+            // This frame is still handled here; the ones after it, on a virtual thread that may
+            // wait for room without holding the selector from other sockets.
+            InlineWebSocketEndPoint.dispatchFromNextRead();
+        }
         String ref = null;
         try {
             RequestBody frame = RequestBody.parse(json);
@@ -698,15 +711,22 @@ final class SocketRoutes {
             add(new Frame(frame, dropped, false));
         }
 
+        /** Whether fewer than {@link #MAX_ANSWERS} answers wait to be written. */
+        boolean hasRoom() {
+            return answers.get() < MAX_ANSWERS;
+        }
+
         /**
          * Waits, on the session's reader, while {@link #MAX_ANSWERS} answers wait to be written: a
          * client that sends faster than it reads is then read no faster, held back by TCP, instead
          * of its answers piling up in memory without limit. Returns once the session has closed.
+         * A reader on the selector waits here from its next read on ({@link #handle}): over the
+         * bound by at most what one read of the socket held.
          */
         void awaitRoom() {
-            while (answers.get() >= MAX_ANSWERS && session.isOpen()) {
+            while (!hasRoom() && session.isOpen()) {
                 waiting = Thread.currentThread();
-                if (answers.get() >= MAX_ANSWERS && session.isOpen()) { // checked again: a wake-up may have come first
+                if (!hasRoom() && session.isOpen()) { // checked again: a wake-up may have come first
                     java.util.concurrent.locks.LockSupport.parkNanos(java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(100));
                 }
                 waiting = null;

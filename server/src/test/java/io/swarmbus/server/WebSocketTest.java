@@ -877,6 +877,15 @@ class WebSocketTest {
             sent++;
         }
         assertThat(sent).as("the server stopped reading a client that does not read").isLessThan(60_000);
+        // Its reader waits on a thread of its own, not on the selector that serves every socket.
+        Frames other = new Frames();
+        WebSocket otherSocket = connectAsTeam(other);
+        otherSocket.sendText("{\"op\":\"nope\",\"ref\":\"other\"}", true).get(5, TimeUnit.SECONDS);
+        assertThat(other.next().get("ref").asText()).as("another socket is still answered").isEqualTo("other");
+        // ... and an HTTP request too.
+        assertThat(client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/health"))
+                .timeout(java.time.Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString()).statusCode())
+                .isEqualTo(200);
 
         frames.resume();
         last.get(30, TimeUnit.SECONDS);
