@@ -79,6 +79,9 @@ final class CoreHttp {
             Callback callback) {
         audit.error(e, method, path);
         ErrorAnswer answer = ErrorAnswer.of(path, e);
+        if (e instanceof NotAllowed notAllowed && !notAllowed.allowed().isEmpty()) {
+            response.getHeaders().put(HttpHeader.ALLOW, notAllowed.allowed());
+        }
         if (answer.retryAfter() && !response.getHeaders().contains(HttpHeader.RETRY_AFTER)) {
             response.getHeaders().put(HttpHeader.RETRY_AFTER, 1);
         }

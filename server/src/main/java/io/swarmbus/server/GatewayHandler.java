@@ -174,10 +174,10 @@ final class GatewayHandler extends Handler.Wrapper {
                     + "/v1/embeddings; GET /v1/models, /v1/models/{model}); " + path + " is on the main port");
         }
         // HEAD as for every other GET route: Jetty sends the head GET would, without the body.
-        boolean allowed = route.equals(MODELS) || route.equals(MODEL) ? method.equals("GET") || method.equals("HEAD")
-                : method.equals("POST");
+        boolean read = route.equals(MODELS) || route.equals(MODEL);
+        boolean allowed = read ? method.equals("GET") || method.equals("HEAD") : method.equals("POST");
         if (!allowed) {
-            throw new SwarmbusException(ErrorCode.METHOD_NOT_ALLOWED, "method " + method + " is not allowed on " + path);
+            throw new NotAllowed(method, path, read ? "GET, HEAD" : "POST");
         }
         return route;
     }

@@ -657,10 +657,14 @@ public final class HttpServer implements AutoCloseable {
             }
         });
         r.exception(HttpResponseException.class, (e, ctx) -> {
+            if (e.getStatus() == 405) { // Javalin's: it knows the methods the path takes
+                String allowed = e.getDetails().getOrDefault("availableMethods", "");
+                error.accept(ctx, new NotAllowed(ctx.method().name(), ctx.path(), allowed));
+                return;
+            }
             ErrorCode code = switch (e.getStatus()) {
                 case 413 -> ErrorCode.REQUEST_TOO_LARGE;
                 case 404 -> ErrorCode.NOT_FOUND;
-                case 405 -> ErrorCode.METHOD_NOT_ALLOWED;
                 default -> ErrorCode.INVALID_ARGUMENT;
             };
             String message = code == ErrorCode.REQUEST_TOO_LARGE // as the routes answered in front of Javalin say it
@@ -685,6 +689,9 @@ public final class HttpServer implements AutoCloseable {
 
     static void error(Context ctx, SwarmbusException e) {
         ErrorAnswer answer = ErrorAnswer.of(ctx.path(), e);
+        if (e instanceof NotAllowed notAllowed && !notAllowed.allowed().isEmpty()) {
+            ctx.header("Allow", notAllowed.allowed());
+        }
         if (e instanceof RetryLater later) {
             ctx.header("Retry-After", Long.toString(later.seconds()));
         } else if (answer.retryAfter() && ctx.res().getHeader("Retry-After") == null) {

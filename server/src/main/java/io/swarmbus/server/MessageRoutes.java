@@ -421,8 +421,7 @@ final class MessageRoutes {
     /** {@code GET /api/v1/messages/{id}}. */
     void get(Context ctx) {
         if (POST_ONLY.contains(ctx.path())) { // the wrong method, not a malformed id
-            throw new SwarmbusException(io.swarmbus.ErrorCode.METHOD_NOT_ALLOWED, "method GET is not allowed on "
-                    + ctx.path() + "; it takes POST");
+            throw new NotAllowed("GET", ctx.path(), "POST");
         }
         MessageId id = MessageId.parse(ctx.pathParam("id"));
         MessageRecord record = bus.message(id).filter(r -> auth.maySee(Auth.principal(ctx), r))

@@ -364,6 +364,7 @@ class HttpApiTest {
             assertThat(get.status()).as(path).isEqualTo(405);
             assertThat(get.body().get("error").asText()).isEqualTo("method_not_allowed");
             assertThat(get.body().get("message").asText()).contains(path, "POST");
+            assertThat(get.raw().headers().firstValue("Allow")).as("HTTP asks a 405 to name the methods").hasValue("POST");
         }
         assertThat(call("GET", "/messages/batch", null).status()).as("no such route on the seed's paths").isEqualTo(400);
     }
@@ -376,6 +377,12 @@ class HttpApiTest {
         Reply get = call("GET", "/api/v1/agents/b/receive", null);
         assertThat(get.status()).isEqualTo(405);
         assertThat(get.body().get("error").asText()).isEqualTo("method_not_allowed");
+        assertThat(get.body().get("message").asText()).isEqualTo(
+                "method GET is not allowed on /api/v1/agents/b/receive; it takes POST");
+        assertThat(get.raw().headers().firstValue("Allow")).hasValue("POST");
+        Reply patch = call("PATCH", "/api/v1/agents/b", null);
+        assertThat(patch.status()).isEqualTo(405);
+        assertThat(patch.raw().headers().firstValue("Allow")).hasValue("GET, PUT, DELETE, HEAD");
         register("receive"); // other methods reach Javalin's routes: the seed's DELETE /agents/{id}
         assertThat(call("DELETE", "/agents/receive", null).status()).isEqualTo(200);
         assertThat(call("GET", "/api/v1/agents/receive", null).status()).isEqualTo(404);

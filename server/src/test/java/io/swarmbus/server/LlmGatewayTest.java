@@ -590,6 +590,7 @@ class LlmGatewayTest {
         Reply posted = v1("POST", token, "/v1/models/m");
         assertThat(posted.status()).isEqualTo(405);
         assertThat(posted.body().at("/error/type").asText()).isEqualTo("invalid_request_error");
+        assertThat(posted.response().headers().firstValue("Allow")).hasValue("GET, HEAD");
         assertThat(metrics()).as("one route for all ids, not one per id").contains(
                 "route=\"/v1/models/{model}\",status=\"200\"").doesNotContain("route=\"/v1/models/m\"");
     }
@@ -1138,6 +1139,7 @@ class LlmGatewayTest {
                 HttpResponse.BodyHandlers.ofString());
         assertThat(wrongMethod.statusCode()).isEqualTo(405);
         assertThat(RequestBody.MAPPER.readTree(wrongMethod.body()).at("/error/message").asText()).contains("GET");
+        assertThat(wrongMethod.headers().firstValue("Allow")).hasValue("POST");
         HttpResponse<String> models = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
                 + v1Port() + "/v1/models")).header("Authorization", "Bearer " + token).build(),
                 HttpResponse.BodyHandlers.ofString());
