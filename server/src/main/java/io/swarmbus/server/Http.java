@@ -6,6 +6,8 @@ import io.javalin.http.Context;
 import io.swarmbus.SwarmbusException;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /** Small helpers shared by the route classes: JSON answers and query parameters. */
@@ -64,7 +66,27 @@ final class Http {
     /** A query, form or JSON-body parameter; see {@link #param(String, String, RequestBody, String)}. */
     static Optional<String> param(Context ctx, RequestBody body, String name) {
         boolean form = ctx.contentType() != null && ctx.contentType().startsWith("application/x-www-form-urlencoded");
-        return param(ctx.queryParam(name), form ? ctx.formParam(name) : null, body, name);
+        return param(ctx.queryParam(name), form ? once(name, ctx.formParams(name), "the form") : null, body, name);
+    }
+
+    /**
+     * Refuses a parameter given more than once in {@code params} with different values
+     * ({@code ?timeout=0&timeout=5}): which one the client meant is a guess, and the first was taken
+     * without a word. The same value twice is taken.
+     */
+    static void onceEach(Map<String, List<String>> params, String where) {
+        params.forEach((name, values) -> once(name, values, where));
+    }
+
+    /** The one value of {@code name} in {@code values}, or null if none; see {@link #onceEach}. */
+    static String once(String name, List<String> values, String where) {
+        for (String value : values) {
+            if (!value.equals(values.getFirst())) {
+                throw SwarmbusException.invalid(name, "'" + name + "' is given more than once in " + where
+                        + ", differently ('" + values.getFirst() + "' and '" + value + "'); give it once");
+            }
+        }
+        return values.isEmpty() ? null : values.getFirst();
     }
 
     /**

@@ -212,6 +212,7 @@ public final class HttpServer implements AutoCloseable {
             // Once the route is matched, so a refusal is counted and logged under its route template;
             // a path with no route is a 404 without credentials.
             config.routes.beforeMatched(auth::filter);
+            config.routes.beforeMatched(ctx -> Http.onceEach(ctx.queryParamMap(), "the query"));
             config.routes.after(metrics::finish);
             config.routes.after(HttpServer::logAccess);
             ApiCatalog api = new ApiCatalog(config.routes, Auth.PUBLIC);

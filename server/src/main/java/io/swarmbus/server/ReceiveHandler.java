@@ -197,13 +197,13 @@ final class ReceiveHandler extends Handler.Wrapper {
          * {@code curl -d '{...}'} sends one.
          */
         private Parameters parameters(String contentType) throws IOException {
-            Fields query = fields(request.getHttpURI().getQuery());
+            Fields query = fields(request.getHttpURI().getQuery(), "the query");
             byte[] body = CoreHttp.body(request, maxRequestBytes);
             Fields form = Fields.EMPTY;
             RequestBody json = RequestBody.parse(new byte[0]);
             if (contentType != null && contentType.startsWith("application/x-www-form-urlencoded")
                     && !startsAnObject(body)) {
-                form = fields(new String(body, StandardCharsets.ISO_8859_1));
+                form = fields(new String(body, StandardCharsets.ISO_8859_1), "the form");
             } else {
                 json = RequestBody.parse(body);
             }
@@ -224,7 +224,7 @@ final class ReceiveHandler extends Handler.Wrapper {
          * URL-encoded fields, case-sensitive as Javalin's. Not {@code Request.extractQueryParameters},
          * which keeps its result in a new attribute map on the request for as long as the poll waits.
          */
-        private static Fields fields(String encoded) {
+        private static Fields fields(String encoded, String where) {
             if (encoded == null || encoded.isEmpty()) {
                 return Fields.EMPTY;
             }
@@ -233,6 +233,9 @@ final class ReceiveHandler extends Handler.Wrapper {
                 UrlEncoded.decodeTo(encoded, fields::add, StandardCharsets.UTF_8);
             } catch (IllegalArgumentException e) { // a bad %-escape, or bytes that are not UTF-8
                 throw SwarmbusException.invalid(null, "the parameters are not valid URL encoding: " + e.getMessage());
+            }
+            for (Fields.Field field : fields) { // as Http.onceEach refuses them on every other route
+                Http.once(field.getName(), field.getValues(), where);
             }
             return fields;
         }

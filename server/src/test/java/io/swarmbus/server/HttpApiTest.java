@@ -162,6 +162,33 @@ class HttpApiTest {
         assertThat(same.body().get("count").asInt()).isEqualTo(2);
     }
 
+    /** Regression: a parameter given twice in the query ({@code ?timeout=0&timeout=5}) was read from its first. */
+    @Test
+    void aParameterGivenTwiceInTheQueryOrForm_differently_is400_whileTheSameValueTwiceIsFine() throws Exception {
+        register("a", "b");
+        List<String> ids = sendFromAToB(3);
+
+        // The long-poll, answered in front of Javalin, and a Javalin route alike.
+        Reply receive = call("POST", "/api/v1/agents/b/receive?max_messages=1&timeout=0&max_messages=3", null);
+        assertThat(receive.status()).isEqualTo(400);
+        assertThat(receive.body().get("field").asText()).isEqualTo("max_messages");
+        assertThat(receive.body().get("message").asText()).isEqualTo("'max_messages' is given more than once in "
+                + "the query, differently ('1' and '3'); give it once");
+        Reply form = call("POST", "/api/v1/agents/b/receive", "timeout=0&max_messages=1&max_messages=2",
+                "application/x-www-form-urlencoded");
+        assertThat(form.status()).isEqualTo(400);
+        assertThat(form.body().get("message").asText()).contains("more than once in the form");
+        Reply history = call("GET", "/api/v1/messages?agent_id=a&limit=1&limit=2", null);
+        assertThat(history.status()).isEqualTo(400);
+        assertThat(history.body().get("field").asText()).isEqualTo("limit");
+        assertThat(call("GET", "/api/v1/messages/" + ids.get(0), null).body().get("deliveries").get(0)
+                .get("status").asText()).as("nothing leased by a refused receive").isEqualTo("pending");
+
+        Reply same = call("POST", "/api/v1/agents/b/receive?max_messages=2&max_messages=2&timeout=0", null);
+        assertThat(same.status()).isEqualTo(200);
+        assertThat(same.body().get("count").asInt()).isEqualTo(2);
+    }
+
     /** Regression: acks in both the query and the body were taken from the query, the body's left leased. */
     @Test
     void receiveAcksGivenInTheQueryAndTheBody_differently_are400_andNothingIsAcked() throws Exception {
