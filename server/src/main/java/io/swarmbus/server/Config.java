@@ -234,7 +234,7 @@ final class Config {
         if (!given.containsKey(HOST.name()) && devMode(raw.get(DEV.name()))) {
             raw.put(HOST.name(), "127.0.0.1");
         }
-        Config config = parse(raw);
+        Config config = parse(raw, origins);
         config.origins.putAll(origins);
         config.boundReceives(given.containsKey(MAX_RECEIVE_BYTES.name()));
         config.checkScalingBounds();
@@ -292,14 +292,17 @@ final class Config {
         }
     }
 
-    private static Config parse(Map<String, String> raw) {
+    /** Parses every key's text; a value refused is named by its key, and by the variable or flag that gave it. */
+    private static Config parse(Map<String, String> raw, Map<String, String> origins) {
         Map<String, Object> values = new HashMap<>();
         for (Key<?> key : KEYS) {
             String text = raw.get(key.name());
             try {
                 values.put(key.name(), key.parse().apply(text.trim()));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("config key '" + key.name() + "' is invalid: " + e.getMessage()
+                String origin = origins.getOrDefault(key.name(), key.name());
+                throw new IllegalArgumentException("config key '" + key.name() + "'"
+                        + (origin.equals(key.name()) ? "" : " (from " + origin + ")") + " is invalid: " + e.getMessage()
                         + (key == ADMIN_PASSWORD ? "" : " (was '" + text + "')")); // a password is not echoed
             }
         }

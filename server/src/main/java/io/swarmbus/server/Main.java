@@ -32,7 +32,8 @@ public final class Main {
               serve     start the HTTP API on embedded storage: [--port 8080] [--host 0.0.0.0]
                         [--dev] [--config FILE.yaml] [--data-dir data] [--max-request-bytes N]
                         [--llm-backend URL]... [--llm-strategy NAME] [--llm-port N];
-                        JWT_SECRET is required without --dev; every key: docs/config.md
+                        a JWT secret (JWT_SECRET or auth.jwt_secret) is required without
+                        --dev; every key: docs/config.md
               demo      start a server, llm-sim backends and managed LLM agents, run every swarm
                         strategy and print each step: [--replicas 4] [--data-dir DIR (default: a new
                         temporary one)]; --messaging runs a small message exchange through the
@@ -238,7 +239,10 @@ public final class Main {
                     throw new IllegalArgumentException("'" + entry.getKey() + "' must map to {strategy: name}, was "
                             + value);
                 }
-                String name = value.get("strategy").asText();
+                // In any case, as llm.strategy and every other enum setting takes its value.
+                String given = value.get("strategy").asText();
+                String name = io.swarmbus.llm.route.Strategies.NAMES.stream().filter(given::equalsIgnoreCase)
+                        .findFirst().orElse(given);
                 io.swarmbus.llm.route.Strategies.check(name);
                 routes.put(entry.getKey(), name);
             }

@@ -93,6 +93,10 @@ class ConfigTest {
         Path unknownStrategy = Files.writeString(dir.resolve("route.yaml"), "llm:\n  routes:\n    m: {strategy: fastest}\n");
         assertThatThrownBy(() -> Main.llmSettings(Config.load(Optional.of(unknownStrategy), Map.of(), Map.of()), Map.of()))
                 .hasMessageContaining("llm.routes").hasMessageContaining("fastest");
+        Path anyCase = Files.writeString(dir.resolve("route-case.yaml"),
+                "llm:\n  routes:\n    m: {strategy: Prefix_Affinity}\n");
+        assertThat(Main.llmSettings(Config.load(Optional.of(anyCase), Map.of(), Map.of()), Map.of()).routeStrategies())
+                .as("in any case, as every other enum setting").containsExactly(Map.entry("m", "prefix_affinity"));
 
         Path bad = Files.writeString(dir.resolve("bad.yaml"), "llm:\n  limits:\n    agent: {rpm: lots}\n");
         assertThatThrownBy(() -> Main.llmSettings(Config.load(Optional.of(bad), Map.of(), Map.of()), Map.of()))
@@ -173,7 +177,8 @@ class ConfigTest {
     @Test
     void invalidValues_failNamingTheKey() throws Exception {
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("PORT", "eighty"), Map.of()))
-                .hasMessageContaining("config key 'server.port' is invalid: expected a whole number (was 'eighty')");
+                .hasMessageContaining("config key 'server.port' (from PORT) is invalid: expected a whole number "
+                        + "(was 'eighty')");
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("TOKEN_EXPIRE_MINUTES", "0"), Map.of()))
                 .hasMessageContaining("auth.token_expire_minutes");
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("JWT_ALGORITHM", "none"), Map.of()))
@@ -187,7 +192,7 @@ class ConfigTest {
     @Test
     void anUnknownStrategy_failsListingTheNamesInOrder() {
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("LLM_STRATEGY", "fastest"), Map.of()))
-                .hasMessage("config key 'llm.strategy' is invalid: must be one of [cost_based, least_outstanding, "
+                .hasMessage("config key 'llm.strategy' (from LLM_STRATEGY) is invalid: must be one of [cost_based, least_outstanding, "
                         + "peak_ewma, power_of_two, prefix_affinity, round_robin, usage_based, weighted] (was 'fastest')");
     }
 
@@ -210,8 +215,8 @@ class ConfigTest {
         assertThat(fromFile.get(Config.LLM_STRATEGY)).isEqualTo("peak_ewma");
         assertThat(Main.busConfig(fromFile).journal().fsyncPolicy()).isEqualTo(io.swarmbus.storage.FsyncPolicy.INTERVAL);
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("SWARMBUS_FSYNC_POLICY", "Never"), Map.of()))
-                .hasMessage("config key 'storage.fsync_policy' is invalid: must be one of [always, interval] "
-                        + "(was 'Never')");
+                .hasMessage("config key 'storage.fsync_policy' (from SWARMBUS_FSYNC_POLICY) is invalid: must be one "
+                        + "of [always, interval] (was 'Never')");
     }
 
     /** Regression: the file took 0x1F90, 8_080 and 0777 (octal) as numbers, which the environment refuses. */
@@ -220,13 +225,14 @@ class ConfigTest {
         for (String written : java.util.List.of("0x1F90", "8_080", "0777", "0b1010", "1:30")) {
             Path file = Files.writeString(dir.resolve("number.yaml"), "server:\n  port: " + written + "\n");
             String fromEnv = catchMessage(() -> Config.load(Optional.empty(), Map.of("PORT", written), Map.of()));
-            assertThat(fromEnv).as(written).startsWith("config key 'server.port' is invalid: expected a whole number");
+            assertThat(fromEnv).as(written).startsWith("config key 'server.port' (from PORT) is invalid: expected a "
+                    + "whole number");
             assertThatThrownBy(() -> Config.load(Optional.of(file), Map.of(), Map.of())).as(written)
-                    .hasMessage(fromEnv);
+                    .hasMessage(fromEnv.replace(" (from PORT)", ""));
         }
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("PORT", "0777"), Map.of()))
-                .hasMessage("config key 'server.port' is invalid: expected a whole number without leading zeros "
-                        + "(was '0777')");
+                .hasMessage("config key 'server.port' (from PORT) is invalid: expected a whole number without "
+                        + "leading zeros (was '0777')");
         Path limits = Files.writeString(dir.resolve("limits.yaml"), "llm:\n  limits:\n    agent: {rpm: 0x10}\n");
         assertThatThrownBy(() -> Config.load(Optional.of(limits), Map.of(), Map.of()))
                 .hasMessage("config key 'llm.limits.agent.rpm' is invalid: expected a number in decimal digits "
@@ -284,7 +290,8 @@ class ConfigTest {
     @Test
     void aWholeNumberBeyond64Bits_failsAsOutOfRange() {
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("PORT", "99999999999999999999"), Map.of()))
-                .hasMessage("config key 'server.port' is invalid: must be 0 to 65535 (was '99999999999999999999')");
+                .hasMessage("config key 'server.port' (from PORT) is invalid: must be 0 to 65535 "
+                        + "(was '99999999999999999999')");
     }
 
     /**
@@ -294,8 +301,8 @@ class ConfigTest {
     @Test
     void anAdminPasswordTooShort_failsNamingTheKey_withoutShowingIt() {
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("SWARMBUS_ADMIN_PASSWORD", "hunter2"), Map.of()))
-                .hasMessage("config key 'auth.admin_password' is invalid: must be 8 to 256 characters, or empty to "
-                        + "have one generated");
+                .hasMessage("config key 'auth.admin_password' (from SWARMBUS_ADMIN_PASSWORD) is invalid: must be 8 "
+                        + "to 256 characters, or empty to have one generated");
         assertThat(Config.load(Optional.empty(), Map.of("SWARMBUS_ADMIN_PASSWORD", "hunter22"), Map.of())
                 .get(Config.ADMIN_PASSWORD)).isEqualTo("hunter22");
         assertThat(Config.load(Optional.empty(), Map.of(), Map.of()).get(Config.ADMIN_PASSWORD)).isEmpty();
@@ -305,11 +312,12 @@ class ConfigTest {
     @Test
     void emptyValuesAndListsWhereOneValueBelongs_failNamingTheKey() throws Exception {
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("SWARMBUS_DATA_DIR", ""), Map.of()))
-                .hasMessage("config key 'storage.data_dir' is invalid: must not be empty (was '')");
+                .hasMessage("config key 'storage.data_dir' (from SWARMBUS_DATA_DIR) is invalid: must not be empty "
+                        + "(was '')");
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of(), Map.of("storage.data_dir", " ")))
-                .hasMessageContaining("config key 'storage.data_dir' is invalid: must not be empty");
+                .hasMessageContaining("config key 'storage.data_dir' (from --data-dir) is invalid: must not be empty");
         assertThatThrownBy(() -> Config.load(Optional.empty(), Map.of("HOST", ""), Map.of()))
-                .hasMessageContaining("config key 'server.host' is invalid: must not be empty");
+                .hasMessageContaining("config key 'server.host' (from HOST) is invalid: must not be empty");
         Path emptyDir = Files.writeString(dir.resolve("empty-dir.yaml"), "storage: {data_dir: \"\"}\n");
         assertThatThrownBy(() -> Config.load(Optional.of(emptyDir), Map.of(), Map.of()))
                 .hasMessageContaining("config key 'storage.data_dir' is invalid: must not be empty");

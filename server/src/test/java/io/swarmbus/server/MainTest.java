@@ -226,8 +226,8 @@ class MainTest {
     @Test
     void serve_withAnEmptyDataDirectory_isRefusedNamingTheKey() {
         assertThat(run("serve", "--dev", "--port", "0", "--data-dir", "")).isEqualTo(2);
-        assertThat(errorOutput()).isEqualTo("swarmbus: config key 'storage.data_dir' is invalid: must not be empty "
-                + "(was '')\n");
+        assertThat(errorOutput()).isEqualTo("swarmbus: config key 'storage.data_dir' (from --data-dir) is invalid: "
+                + "must not be empty (was '')\n");
     }
 
     /** Regression: a data directory that could not be used was named by its path only, and without why. */
@@ -661,7 +661,7 @@ class MainTest {
         assertThat(run("send", "stray")).isEqualTo(2);
         assertThat(errorOutput()).contains("unexpected argument 'stray'");
         assertThat(run("serve", "--data-dir", dir.toString(), "--port", "eighty")).isEqualTo(2);
-        assertThat(errorOutput()).contains("config key 'server.port' is invalid");
+        assertThat(errorOutput()).contains("config key 'server.port' (from --port) is invalid");
         // Nothing below reaches a server: each is refused before any call.
         assertThat(run("send", "--server", "http://127.0.0.1:1", "--to", "w", "--content", "7", "--priorty", "high"))
                 .isEqualTo(2);
