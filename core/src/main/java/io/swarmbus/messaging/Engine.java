@@ -92,8 +92,6 @@ final class Engine implements MessageBus {
     private final ReentrantLock snapshotLock = new ReentrantLock();
     private static final System.Logger LOG = System.getLogger(Engine.class.getName());
     private static final long SNAPSHOT_RETRY_NANOS = TimeUnit.SECONDS.toNanos(10);
-    /** How often a full inbox may be searched for messages past their TTL ({@link #isFull}). */
-    private static final long STALE_SEARCH_EVERY_MILLIS = 1000;
     /** Every lease held changes ({@link #withLeasesHeld}): acks and releases, on their hot path, copy no list. */
     private static final java.util.function.Predicate<DeliveryState> EVERY_LEASE = d -> true;
     private final ExecutorService snapshots = Executors.newSingleThreadExecutor(
@@ -576,13 +574,9 @@ final class Engine implements MessageBus {
         }
         // A message past its TTL is found out only when a receive polls it, so without this an
         // inbox of expired messages would refuse every send until its agent next received. The
-        // search walks the whole inbox, so it runs at most once a second an inbox: a flood of sends
-        // to a full inbox is refused at the cost of a check, not of a walk each.
-        long now = config.clock().millis();
-        if (now >= inbox.nextStaleSearch) {
-            inbox.nextStaleSearch = now + STALE_SEARCH_EVERY_MILLIS;
-            expireStale(inbox);
-        }
+        // inbox's expiry heap finds them from the first to expire: a flood of sends to a full
+        // inbox costs a look at the heap's top each, not a walk of the inbox.
+        expireDue(inbox);
         return inbox.depth() >= config.maxInboxDepth();
     }
 
@@ -604,17 +598,6 @@ final class Engine implements MessageBus {
         }
         if (n > 0) {
             record(new Expired(inbox.agent, Arrays.copyOf(due, n)));
-        }
-    }
-
-    /** Expires (and journals) the pending messages of {@code inbox} past their TTL. */
-    private void expireStale(Inbox inbox) {
-        Instant now = config.clock().instant();
-        long[] stale = inbox.ready.stream()
-                .filter(d -> d.status == DeliveryStatus.PENDING && d.stored.message.expiredAt(now))
-                .mapToLong(DeliveryState::id).toArray();
-        if (stale.length > 0) {
-            record(new Expired(inbox.agent, stale));
         }
     }
 

@@ -41,8 +41,6 @@ final class Inbox {
     int pending;
     int leased;
     int delayed;
-    /** When a full inbox may next be searched for messages past their TTL (clock millis); see Engine#isFull. */
-    long nextStaleSearch = Long.MIN_VALUE;
 
     Inbox(AgentId agent) {
         this.agent = agent;
