@@ -36,7 +36,8 @@ final class Config {
     static final Key<Integer> PORT = define("server.port", List.of("PORT"), "int", "8080",
             s -> intIn(s, 0, 65_535), "TCP port; 0 picks a free one.");
     static final Key<Boolean> DEV = define("server.dev_mode", List.of("SWARMBUS_DEV"), "bool", "false",
-            Config::bool, "Dev mode: `/auth/token` signs up unknown users and a throwaway JWT secret is allowed.");
+            Config::bool, "Dev mode: `/auth/token` signs up unknown users, and without `auth.jwt_secret` the server "
+                    + "makes one and keeps it in the data directory (`dev-jwt-secret`), so tokens outlive a restart.");
     static final Key<Long> MAX_REQUEST_BYTES = define("server.max_request_bytes", List.of(), "long", "2097152",
             s -> longIn(s, 1024, 1L << 30), "Largest request body accepted; larger ones get 413.");
     static final Key<String> DATA_DIR = define("storage.data_dir", List.of("SWARMBUS_DATA_DIR"), "path", "data",

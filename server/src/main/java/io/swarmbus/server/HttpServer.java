@@ -18,6 +18,10 @@ import io.swarmbus.storage.FsyncPolicy;
 import io.swarmbus.tasks.TaskCoordinator;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -49,6 +53,8 @@ public final class HttpServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HttpServer.class);
     /** Pending connections the kernel may queue for accept; Linux caps it at net.core.somaxconn. */
     private static final int ACCEPT_BACKLOG = 4096;
+    /** Where a dev server without a configured JWT secret keeps the one it made ({@link #devSecret}). */
+    static final String DEV_SECRET_FILE = "dev-jwt-secret";
     /** How many agents marked offline in one tick the log names; the audit file has them all. */
     private static final int LOST_NAMED = 10;
     /** The coordinator's inbox: task messages come from it, task_response messages go to it. */
@@ -336,11 +342,43 @@ public final class HttpServer implements AutoCloseable {
         }
         if (!settings.devMode()) {
             throw new IllegalArgumentException(settings.jwtSecretName() + " is not set; production mode refuses to "
-                    + "start without one (set it to 32+ random bytes, or run with --dev for a throwaway secret)");
+                    + "start without one (set it to 32+ random bytes, or run with --dev, which makes one)");
         }
-        byte[] random = new byte[32];
-        new java.security.SecureRandom().nextBytes(random);
-        return java.util.HexFormat.of().formatHex(random);
+        return devSecret(settings.dataDir());
+    }
+
+    /**
+     * A dev server's JWT secret when none is set: made at its first start and kept in the data
+     * directory, readable by its owner only, so that tokens stay valid across a restart as they
+     * do with a configured secret. Production mode never reads it: it needs a secret of its own.
+     */
+    static String devSecret(Path dataDir) {
+        Path file = dataDir.resolve(DEV_SECRET_FILE);
+        try {
+            if (Files.isRegularFile(file)) {
+                String kept = Files.readString(file).strip();
+                if (kept.matches("[0-9a-f]{64}")) {
+                    return kept;
+                }
+            }
+            byte[] random = new byte[32];
+            new java.security.SecureRandom().nextBytes(random);
+            String secret = java.util.HexFormat.of().formatHex(random);
+            Files.createDirectories(dataDir);
+            Path written = dataDir.resolve(DEV_SECRET_FILE + ".tmp");
+            Files.deleteIfExists(written);
+            if (dataDir.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+                Files.createFile(written, PosixFilePermissions.asFileAttribute(
+                        PosixFilePermissions.fromString("rw-------")));
+            }
+            Files.writeString(written, secret + "\n");
+            Files.move(written, file, StandardCopyOption.REPLACE_EXISTING,
+                    StandardCopyOption.ATOMIC_MOVE);
+            return secret;
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot keep the dev-mode JWT secret in " + file + ": "
+                    + e.getMessage(), e);
+        }
     }
 
     /** On first start, creates user 'admin'; returns the password if it was generated. */

@@ -13,7 +13,7 @@ import java.util.Optional;
  * @param host the interface to bind
  * @param port the port, 0 for any free one
  * @param maxRequestBytes the largest request body accepted (413 beyond)
- * @param devMode sign up unknown users at {@code /auth/token}; allow a throwaway JWT secret
+ * @param devMode sign up unknown users at {@code /auth/token}; make and keep a JWT secret if none is set
  * @param jwtSecret the HS256 secret ({@code JWT_SECRET}); required outside dev mode
  * @param tokenLifetime how long tokens live ({@code TOKEN_EXPIRE_MINUTES})
  * @param rateLimitPerMinute requests per principal per minute ({@code RATE_LIMIT_PER_MINUTE})

@@ -55,6 +55,34 @@ class AuthTest {
                 tokenLifetime, ratePerMinute, Optional.of("the-admin-password")));
     }
 
+    /**
+     * Regression: a dev server without a configured secret made a new one at every start, so a
+     * restart logged everyone out.
+     */
+    @Test
+    void aDevServerWithoutASecret_keepsItsTokensAcrossARestart_inAFileOnlyItsOwnerReads() throws Exception {
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        HttpResponse<String> issued = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                + "/auth/token")).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
+                "{\"username\":\"dev\",\"password\":\"password-1\"}")).build(), HttpResponse.BodyHandlers.ofString());
+        String token = RequestBody.MAPPER.readTree(issued.body()).get("access_token").asText();
+        stop();
+
+        bus = MessageBus.open(BusConfig.builder(dir).build());
+        server = HttpServer.start(bus, ServerSettings.forTests(dir));
+        HttpResponse<String> agents = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                + "/api/v1/agents")).header("Authorization", "Bearer " + token).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(agents.statusCode()).as(agents.body()).isEqualTo(200);
+        Path kept = dir.resolve(HttpServer.DEV_SECRET_FILE);
+        assertThat(java.nio.file.Files.getPosixFilePermissions(kept)).containsExactlyInAnyOrder(
+                java.nio.file.attribute.PosixFilePermission.OWNER_READ,
+                java.nio.file.attribute.PosixFilePermission.OWNER_WRITE);
+        assertThat(HttpServer.devSecret(dir)).as("the same secret, read back").isEqualTo(
+                java.nio.file.Files.readString(kept).strip()).hasSize(64);
+    }
+
     @AfterEach
     void stop() {
         if (server != null) {
