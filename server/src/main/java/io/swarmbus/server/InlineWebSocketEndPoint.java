@@ -19,9 +19,12 @@ import org.eclipse.jetty.websocket.core.WebSocketConnection;
  * hand-off, and the selector woken again to watch the socket, cost more than that work
  * (docs/benchmarks.md, W3).
  *
- * <p>The handler keeps the selector from every other socket while it runs, so a socket whose
- * frames could hold it long, a large frame or a client whose answers pile up unread, is told
- * {@link #dispatchFromNextRead} and its later reads go to virtual threads as before. One wait
+ * <p>The handler keeps the selector from every other socket while it runs. So when a socket's
+ * frames could hold it long, a turn that brought {@link #TURN_BYTES}, a large frame, answers left
+ * unread, its next read goes to a virtual thread as before ({@link #dispatchNextRead}), which
+ * reads until the socket is dry or waits for room. The reads stay there while each turn brings
+ * that much (a pipelining producer's), and come back to the selector after one that does not:
+ * a burst, a pause of the machine's, costs a hand-off or two, not the fast path. One wait
  * stays possible here: a send waits for journal capacity while the journal holds more than its
  * bound unwritten, as a send on a virtual thread would; every sender waits then, on the disk.
  * HTTP connections, and a socket still being upgraded, are untouched; so are reads that come
@@ -31,8 +34,20 @@ final class InlineWebSocketEndPoint extends SocketChannelEndPoint {
     /** The socket whose frames the current thread is handling inline, if it is. */
     private static final ThreadLocal<InlineWebSocketEndPoint> HANDLING = new ThreadLocal<>();
 
+    /**
+     * Most bytes one turn on the selector reads from the socket. Jetty reads on while bytes keep
+     * coming, so a client that keeps sending would hold the selector as long as it sends; one that
+     * brings this much at once is busy, a pipelining producer most often, and its frames are better
+     * parsed on virtual threads, side by side with other sockets', than in turn on one selector
+     * (docs/benchmarks.md).
+     */
+    static final int TURN_BYTES = 8 * 1024;
+
     private volatile SelectionKey key;
-    private volatile boolean dispatched;
+    /** The next read goes to a virtual thread. */
+    private volatile boolean dispatchNext;
+    /** Bytes read since the socket was last selected, on the selector or a virtual thread (one at a time). */
+    private volatile int turnBytes;
 
     InlineWebSocketEndPoint(SocketChannel channel, ManagedSelector selector, SelectionKey key, Scheduler scheduler) {
         super(channel, selector, key, scheduler);
@@ -44,11 +59,14 @@ final class InlineWebSocketEndPoint extends SocketChannelEndPoint {
         return HANDLING.get() != null;
     }
 
-    /** The socket being handled inline has its later reads handled on virtual threads. */
-    static void dispatchFromNextRead() {
+    /**
+     * The socket being handled inline reads nothing more in this turn, and its next read goes to a
+     * virtual thread; frames already read are still handled here.
+     */
+    static void dispatchNextRead() {
         InlineWebSocketEndPoint endPoint = HANDLING.get();
         if (endPoint != null) {
-            endPoint.dispatched = true;
+            endPoint.dispatchNext = true;
         }
     }
 
@@ -59,26 +77,37 @@ final class InlineWebSocketEndPoint extends SocketChannelEndPoint {
     }
 
     /**
-     * Reads nothing more inline once the socket has been told {@link #dispatchFromNextRead}: Jetty
-     * reads on while bytes keep coming, and a client that never stops sending would hold the
-     * selector. Jetty then watches the socket again, and the bytes waiting go to a virtual thread.
+     * On the selector, reads nothing more once the next read is to be dispatched: Jetty takes the
+     * 0 as "nothing to read" and watches the socket again, and the bytes waiting are read on a
+     * virtual thread ({@link #onSelected}).
      */
     @Override
     public int fill(ByteBuffer buffer) throws IOException {
-        if (dispatched && HANDLING.get() == this) {
+        boolean inline = HANDLING.get() == this;
+        if (inline && dispatchNext) {
             return 0;
         }
-        return super.fill(buffer);
+        int filled = super.fill(buffer);
+        if (filled > 0) {
+            turnBytes += filled;
+            if (inline && turnBytes >= TURN_BYTES) {
+                dispatchNext = true; // what was read is still handled in this turn
+            }
+        }
+        return filled;
     }
 
     @Override
     public Runnable onSelected() {
         boolean readOnly = key.readyOps() == SelectionKey.OP_READ; // read before Jetty clears it
         Runnable task = super.onSelected();
-        if (task == null || !readOnly || dispatched || !(getConnection() instanceof WebSocketConnection)) {
+        if (task == null || !readOnly || !(getConnection() instanceof WebSocketConnection)) {
             return task;
         }
-        return new Inline(task);
+        boolean busy = dispatchNext || turnBytes >= TURN_BYTES;
+        dispatchNext = false;
+        turnBytes = 0;
+        return busy ? task : new Inline(task); // Jetty's own task runs on a virtual thread
     }
 
     /** The read, declared non-blocking so that the selector runs it itself. */

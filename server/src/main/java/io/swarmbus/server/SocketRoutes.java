@@ -59,8 +59,8 @@ final class SocketRoutes {
     private static final int MAX_BATCH = 1000;
     /**
      * The largest frame handled on the selector thread that read it ({@link InlineWebSocketEndPoint}):
-     * a few messages' worth. A socket that sends a larger one, a batch most often, is handled on
-     * virtual threads from then on, so that its parsing does not hold the selector from the others.
+     * a few messages' worth. After a larger one, a batch most often, the socket's next read is
+     * handled on a virtual thread, so that parsing batches does not hold the selector from the others.
      */
     static final int INLINE_FRAME_BYTES = 8 * 1024;
 
@@ -184,9 +184,9 @@ final class SocketRoutes {
         if (!InlineWebSocketEndPoint.handlingInline()) {
             outbox.awaitRoom();
         } else if (json.length > INLINE_FRAME_BYTES || !outbox.hasRoom()) {
-            // This frame is still handled here; the ones after it, on a virtual thread that may
-            // wait for room without holding the selector from other sockets.
-            InlineWebSocketEndPoint.dispatchFromNextRead();
+            // This frame is still handled here; the socket's next read, on a virtual thread that
+            // may wait for room without holding the selector from other sockets.
+            InlineWebSocketEndPoint.dispatchNextRead();
         }
         String ref = null;
         try {
@@ -720,8 +720,9 @@ final class SocketRoutes {
          * Waits, on the session's reader, while {@link #MAX_ANSWERS} answers wait to be written: a
          * client that sends faster than it reads is then read no faster, held back by TCP, instead
          * of its answers piling up in memory without limit. Returns once the session has closed.
-         * A reader on the selector waits here from its next read on ({@link #handle}): over the
-         * bound by at most what one read of the socket held.
+         * A frame handled on the selector does not wait: the socket's next read does, on a virtual
+         * thread ({@link #handle}), so the answers exceed the bound by at most what one turn on the
+         * selector read.
          */
         void awaitRoom() {
             while (!hasRoom() && session.isOpen()) {
