@@ -46,7 +46,7 @@ final class InlineWebSocketEndPoint extends SocketChannelEndPoint {
     private volatile SelectionKey key;
     /** The next read goes to a virtual thread. */
     private volatile boolean dispatchNext;
-    /** Bytes read since the socket was last selected, on the selector or a virtual thread (one at a time). */
+    /** Bytes read since the socket was last selected, on the selector or a virtual thread (one reads at a time). */
     private volatile int turnBytes;
 
     InlineWebSocketEndPoint(SocketChannel channel, ManagedSelector selector, SelectionKey key, Scheduler scheduler) {
@@ -89,7 +89,7 @@ final class InlineWebSocketEndPoint extends SocketChannelEndPoint {
         }
         int filled = super.fill(buffer);
         if (filled > 0) {
-            turnBytes += filled;
+            turnBytes = Math.min(TURN_BYTES, turnBytes + filled); // no more is needed, and it cannot overflow
             if (inline && turnBytes >= TURN_BYTES) {
                 dispatchNext = true; // what was read is still handled in this turn
             }
@@ -101,13 +101,16 @@ final class InlineWebSocketEndPoint extends SocketChannelEndPoint {
     public Runnable onSelected() {
         boolean readOnly = key.readyOps() == SelectionKey.OP_READ; // read before Jetty clears it
         Runnable task = super.onSelected();
-        if (task == null || !readOnly || !(getConnection() instanceof WebSocketConnection)) {
+        if (task == null || !readOnly) {
             return task;
         }
         boolean busy = dispatchNext || turnBytes >= TURN_BYTES;
         dispatchNext = false;
         turnBytes = 0;
-        return busy ? task : new Inline(task); // Jetty's own task runs on a virtual thread
+        if (busy || !(getConnection() instanceof WebSocketConnection)) {
+            return task; // Jetty's own: a WebSocket's read runs on a virtual thread
+        }
+        return new Inline(task);
     }
 
     /** The read, declared non-blocking so that the selector runs it itself. */
