@@ -51,6 +51,12 @@ class HttpApiTest {
         bus.close();
     }
 
+    /** Asserts a 400 whose {@code "field"} names {@code field}. */
+    static void assertRefused(Reply reply, String field) {
+        assertThat(reply.status()).as(reply.raw().body()).isEqualTo(400);
+        assertThat(reply.body().get("field").asText()).isEqualTo(field);
+    }
+
     Reply call(String method, String path, String body) throws Exception {
         return call(method, path, body, "application/json");
     }
@@ -142,18 +148,15 @@ class HttpApiTest {
         List<String> ids = sendFromAToB(3);
 
         Reply both = call("POST", "/api/v1/agents/b/receive?max_messages=1", "{\"max_messages\":3}");
-        assertThat(both.status()).isEqualTo(400);
-        assertThat(both.body().get("field").asText()).isEqualTo("max_messages");
+        assertRefused(both, "max_messages");
         assertThat(both.body().get("message").asText()).isEqualTo("'max_messages' is given in both the query and "
                 + "the body, differently ('1' and '3'); give it once");
         Reply form = call("POST", "/api/v1/agents/b/receive?timeout=0", "timeout=1",
                 "application/x-www-form-urlencoded");
-        assertThat(form.status()).isEqualTo(400);
-        assertThat(form.body().get("field").asText()).isEqualTo("timeout");
+        assertRefused(form, "timeout");
         Reply extend = call("POST", "/api/v1/agents/b/extend?visibility_timeout=60",
                 "{\"message_ids\":[\"" + ids.get(0) + "\"],\"visibility_timeout\":90}");
-        assertThat(extend.status()).isEqualTo(400);
-        assertThat(extend.body().get("field").asText()).isEqualTo("visibility_timeout");
+        assertRefused(extend, "visibility_timeout");
         assertThat(call("GET", "/api/v1/messages/" + ids.get(0), null).body().get("deliveries").get(0)
                 .get("status").asText()).isEqualTo("pending");
 
@@ -170,8 +173,7 @@ class HttpApiTest {
 
         // The long-poll, answered in front of Javalin, and a Javalin route alike.
         Reply receive = call("POST", "/api/v1/agents/b/receive?max_messages=1&timeout=0&max_messages=3", null);
-        assertThat(receive.status()).isEqualTo(400);
-        assertThat(receive.body().get("field").asText()).isEqualTo("max_messages");
+        assertRefused(receive, "max_messages");
         assertThat(receive.body().get("message").asText()).isEqualTo("'max_messages' is given more than once in "
                 + "the query, differently ('1' and '3'); give it once");
         Reply form = call("POST", "/api/v1/agents/b/receive", "timeout=0&max_messages=1&max_messages=2",
@@ -179,8 +181,7 @@ class HttpApiTest {
         assertThat(form.status()).isEqualTo(400);
         assertThat(form.body().get("message").asText()).contains("more than once in the form");
         Reply history = call("GET", "/api/v1/messages?agent_id=a&limit=1&limit=2", null);
-        assertThat(history.status()).isEqualTo(400);
-        assertThat(history.body().get("field").asText()).isEqualTo("limit");
+        assertRefused(history, "limit");
         assertThat(call("GET", "/api/v1/messages/" + ids.get(0), null).body().get("deliveries").get(0)
                 .get("status").asText()).as("nothing leased by a refused receive").isEqualTo("pending");
 
@@ -198,12 +199,10 @@ class HttpApiTest {
                 .isEqualTo(2);
 
         Reply both = call("POST", "/api/v1/agents/b/receive?ack=" + ids.get(0), "{\"ack\":[\"" + ids.get(1) + "\"]}");
-        assertThat(both.status()).isEqualTo(400);
-        assertThat(both.body().get("field").asText()).isEqualTo("ack");
+        assertRefused(both, "ack");
         Reply form = call("POST", "/api/v1/agents/b/receive?ack=" + ids.get(0), "ack=" + ids.get(1),
                 "application/x-www-form-urlencoded");
-        assertThat(form.status()).isEqualTo(400);
-        assertThat(form.body().get("field").asText()).isEqualTo("ack");
+        assertRefused(form, "ack");
         for (String id : ids) {
             assertThat(call("GET", "/api/v1/messages/" + id, null).body().get("deliveries").get(0)
                     .get("status").asText()).isEqualTo("leased");
@@ -226,13 +225,11 @@ class HttpApiTest {
 
         // A bad id, a bad receive parameter: 400, and the lease on the first message stays.
         Reply badId = call("POST", "/api/v1/agents/b/receive", "{\"ack\":[\"" + ids.get(0) + "\",\"zz\"]}");
-        assertThat(badId.status()).isEqualTo(400);
-        assertThat(badId.body().get("field").asText()).isEqualTo("ack");
+        assertRefused(badId, "ack");
         Reply notArray = call("POST", "/api/v1/agents/b/receive", "{\"ack\":\"" + ids.get(0) + "\"}");
         assertThat(notArray.body().get("field").asText()).isEqualTo("ack");
         Reply badMax = call("POST", "/api/v1/agents/b/receive?max_messages=0&ack=" + ids.get(0), null);
-        assertThat(badMax.status()).isEqualTo(400);
-        assertThat(badMax.body().get("field").asText()).isEqualTo("max_messages");
+        assertRefused(badMax, "max_messages");
         assertThat(call("GET", "/api/v1/messages/" + ids.get(0), null).body().get("deliveries").get(0)
                 .get("status").asText()).isEqualTo("leased");
 
@@ -461,8 +458,7 @@ class HttpApiTest {
         assertThat(malformed.body().get("error").asText()).isEqualTo("invalid_argument");
         assertThat(malformed.body().get("field").asText()).isEqualTo("body");
         assertThat(missing.body().get("field").asText()).isEqualTo("content");
-        assertThat(wrongType.status()).isEqualTo(400);
-        assertThat(wrongType.body().get("field").asText()).isEqualTo("priority");
+        assertRefused(wrongType, "priority");
         assertThat(unknown.status()).isEqualTo(404);
         assertThat(unknown.body().get("message").asText()).contains("ghost");
         assertThat(noRoute.status()).isEqualTo(404);
@@ -800,8 +796,7 @@ class HttpApiTest {
         assertThat(pages).containsExactly(ids.get(0) + "," + ids.get(1), ids.get(2) + "," + ids.get(3), ids.get(4));
         assertThat(call("GET", "/api/v1/agents/b/dead-letters", null).body().get("count").asInt()).isEqualTo(5);
         Reply badLimit = call("GET", "/api/v1/agents/b/dead-letters?limit=1001", null);
-        assertThat(badLimit.status()).isEqualTo(400);
-        assertThat(badLimit.body().get("field").asText()).isEqualTo("limit");
+        assertRefused(badLimit, "limit");
         assertThat(call("GET", "/api/v1/agents/b/dead-letters?after=xyz", null).body().get("field").asText())
                 .isEqualTo("after");
     }
@@ -898,8 +893,7 @@ class HttpApiTest {
 
         assertThat(paged).containsExactlyElementsOf(sent);
         Reply bad = call("GET", "/api/v1/messages?before=soon", null);
-        assertThat(bad.status()).isEqualTo(400);
-        assertThat(bad.body().get("field").asText()).isEqualTo("before");
+        assertRefused(bad, "before");
     }
 
     @Test
@@ -918,8 +912,7 @@ class HttpApiTest {
         assertThat(contents("agent=a&since=" + middle)).containsExactly("3");
         assertThat(contents("agent=a&until=" + middle)).containsExactly("2", "1");
         Reply bad = call("GET", "/api/v1/messages?since=yesterday", null);
-        assertThat(bad.status()).isEqualTo(400);
-        assertThat(bad.body().get("field").asText()).isEqualTo("since");
+        assertRefused(bad, "since");
     }
 
     /** The contents of the history that {@code query} selects, newest first. */
