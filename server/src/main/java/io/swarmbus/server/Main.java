@@ -397,6 +397,7 @@ public final class Main {
         try (AuditLog audit = audit(config);
                 HttpServer server = HttpServer.start(bus, settings, audit)) {
             recordPerformance(bus, audit, Duration.ofSeconds(config.get(Config.PERFORMANCE_INTERVAL_SECONDS)), stop);
+            HeapSizing.promoteStartupObjects();
             String base = "http://" + settings.host() + ":" + server.port();
             out.printf("Swarmbus listening on %s (%s mode, data in %s)%n", base, dev ? "dev" : "production",
                     dataDir.toAbsolutePath());
