@@ -207,6 +207,38 @@ class WebSocketTest {
         consumer.sendClose(WebSocket.NORMAL_CLOSURE, "done").join();
     }
 
+    /**
+     * Frames queued together are written together: small ones kept by Jetty for the next, a large
+     * one (over a quarter of the output buffer) written with what was kept. Each arrives whole and
+     * in order.
+     */
+    @Test
+    void deliveriesQueuedTogether_arriveWholeAndInOrder_largeAndSmallAlike() throws Exception {
+        Ends ends = producerAndConsumer();
+        ends.consumer().sendText("{\"op\":\"subscribe\",\"agent\":\"consumer\",\"max_messages\":50}", true).join();
+        expectSubscribed(ends.consumerFrames(), "consumer");
+        int count = 21;
+        StringBuilder batch = new StringBuilder("{\"op\":\"send_batch\",\"ref\":\"b\",\"messages\":[");
+        for (int i = 0; i < count; i++) {
+            int pad = i == 10 ? 40_000 : 100 + i;
+            batch.append(i > 0 ? "," : "").append("{\"from\":\"producer\",\"to\":\"consumer\",\"content\":{\"n\":")
+                    .append(i).append(",\"pad\":\"").append("x".repeat(pad)).append("\"}}");
+        }
+        ends.producer().sendText(batch.append("]}").toString(), true).join();
+
+        // A frame kept and never written would still arrive with the next ping, seconds later.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        for (int i = 0; i < count; i++) {
+            JsonNode frame = ends.consumerFrames().received.poll(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
+            assertThat(frame).as("delivery %d within 5 s of the send", i).isNotNull();
+            assertThat(frame.get("op").asText()).isEqualTo("message");
+            JsonNode content = frame.get("delivery").get("content");
+            assertThat(content.get("n").asInt()).isEqualTo(i);
+            assertThat(content.get("pad").asText()).hasSize(i == 10 ? 40_000 : 100 + i);
+        }
+        assertThat(ends.producerFrames().next().get("op").asText()).isEqualTo("sent_batch");
+    }
+
     @Test
     void aClosedSocketsSubscription_stopsWaiting_andLeasesNothingMore() throws Exception {
         Frames frames = new Frames();
