@@ -84,7 +84,7 @@ final class SocketRoutes {
     }
 
     /** Jetty's buffer for the frames a session writes together (Outbox.write). */
-    private static final int OUTPUT_BUFFER_BYTES = 64 << 10;
+    private static final int OUTPUT_BUFFER_BYTES = 16 << 10;
 
     void configure(WsConfig ws) {
         ws.onConnect(ctx -> {
@@ -93,8 +93,8 @@ final class SocketRoutes {
             ctx.session.setMaxTextMessageSize(maxFrameBytes);
             ctx.session.setMaxBinaryMessageSize(maxFrameBytes);
             // Jetty keeps a frame to write with the next one only if it is under a quarter of this
-            // (Outbox.write): 64 KiB lets a delivery of a 1 KiB message be kept, where the default
-            // 4 KiB would not.
+            // (Outbox.write): 16 KiB lets a delivery of a 1 KiB message be kept, where the default
+            // 4 KiB would not. 64 KiB kept more but was behind on W1 with batches (docs/benchmarks.md).
             ctx.session.setOutputBufferSize(OUTPUT_BUFFER_BYTES);
             String principal = "-";
             try {
