@@ -9,9 +9,9 @@ import java.lang.management.ManagementFactory;
  * #keepCommitted}) rather than handing it back to the OS, and it promotes what starting left on the
  * heap out of the young generation ({@link #promoteStartupObjects}).
  *
- * <p>Why the heap stays committed: G1 gives memory back when a collection leaves much of the heap free (the JVM's
- * {@code MaxHeapFreeRatio}, 70% by default), and the next time a backlog grows the kernel must
- * zero every page again as the heap re-expands. In W1, whose undrained inboxes grow the heap by a
+ * <p>Why the heap stays committed: G1 gives memory back when a collection leaves much of the heap
+ * free (the JVM's {@code MaxHeapFreeRatio}, 70% by default), and the next time a backlog grows the
+ * kernel must zero every page again as the heap re-expands. In W1, whose undrained inboxes grow the heap by a
  * gigabyte a pass, that zeroing was a quarter of the server's CPU samples (docs/benchmarks.md).
  * A server keeps what it once needed, as a database's buffer pool does; the heap's maximum
  * ({@code -Xmx}) still bounds it. Only the default is changed: a {@code -XX:MaxHeapFreeRatio}

@@ -688,7 +688,7 @@ final class SocketRoutes {
         /** Answers that may wait to be written before the session's reader waits for them. */
         static final int MAX_ANSWERS = 1024;
         final org.eclipse.jetty.websocket.api.Session session;
-        /** The session's frame layer: it takes a frame with "more follow", which the session's own API does not. */
+        /** The session's frame layer: it takes "more frames follow", which the session's own API does not. */
         private final org.eclipse.jetty.websocket.core.CoreSession core;
         final java.util.concurrent.ConcurrentLinkedQueue<Frame> frames = new java.util.concurrent.ConcurrentLinkedQueue<>();
         final AtomicBoolean draining = new AtomicBoolean();
